@@ -1,0 +1,132 @@
+"""The ``gafit`` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from gafit.structures import GafitInputError
+
+DESCRIPTION = """\
+Fit classical interatomic potentials (Morse, Buckingham, ...) to DFT energies, forces and stresses
+with a genetic algorithm followed by least-squares refinement, and export them to LAMMPS.
+Units: eV, Å, eV/Å; stress in GPa in CSV files and reports (positive = tensile)."""
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from gafit.config import load_config
+    from gafit.fit import run_fit
+
+    config = load_config(args.config)
+    if args.seed is not None:
+        config.ga.seed = args.seed
+    out = Path(args.out)
+    result = run_fit(config, out, quiet=args.quiet)
+    print(result.summary())
+    print(f"wrote {out}/potential.json, {out}/lammps/pair.lmp, {out}/log.csv, "
+          f"{out}/parameters.csv, {out}/summary.json")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from gafit.evaluate import evaluate_potential
+    from gafit.io import read_reference, write_reference
+    from gafit.objective import UNITS
+    from gafit.potential import Potential
+
+    pot = Potential.load(args.potential)
+    data = read_reference(args.data)
+    predicted, rmse = evaluate_potential(pot, data)
+    if args.out:
+        write_reference(predicted, args.out)
+        print(f"wrote predictions to {args.out}")
+    for p, v in rmse.items():
+        if np.isfinite(v):
+            print(f"RMSE {p}: {v:.6g} {UNITS[p]}")
+    if not any(np.isfinite(v) for v in rmse.values()):
+        print("no reference values in the data: nothing to compare")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from gafit.lammps.files import write_lammps
+    from gafit.potential import Potential
+
+    path = write_lammps(Potential.load(args.potential), args.lammps)
+    print(f"wrote {path}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from gafit.io import read_reference
+    from gafit.lammps.verify import verify
+    from gafit.potential import Potential
+
+    report = verify(Potential.load(args.potential), read_reference(args.data))
+    print(report.text())
+    return 0 if report.max_relative <= args.tolerance else 1
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from gafit.io import read_reference, write_reference
+
+    data = read_reference(args.input)
+    write_reference(data, args.output)
+    print(f"wrote {len(data)} structures ({data.n_atoms} atoms) to {args.output}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gafit", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("fit", help="fit a potential described by a TOML config")
+    p.add_argument("config", help="TOML configuration (see README)")
+    p.add_argument("--out", default="gafit-run", help="output folder (default: gafit-run)")
+    p.add_argument("--seed", type=int, help="override [ga] seed")
+    p.add_argument("--quiet", action="store_true", help="no per-generation output")
+    p.set_defaults(func=_fit)
+
+    p = sub.add_parser("evaluate", help="predict energies, forces and stresses of a potential")
+    p.add_argument("potential", help="potential.json, a pair.lmp written by gafit, or a LAMMPS file")
+    p.add_argument("data", help="structures: .csv, .extxyz or any ASE-readable file")
+    p.add_argument("--out", help="write predictions here (.extxyz or .csv)")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("export", help="write LAMMPS files for a potential")
+    p.add_argument("potential")
+    p.add_argument("--lammps", required=True, metavar="DIR", help="folder for pair.lmp and files")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("verify", help="compare gafit with LAMMPS running the exported files")
+    p.add_argument("potential")
+    p.add_argument("data")
+    p.add_argument("--tolerance", type=float, default=1e-8,
+                   help="largest relative difference accepted (default 1e-8)")
+    p.set_defaults(func=_verify)
+
+    p = sub.add_parser("convert", help="convert reference data between CSV and extxyz")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.set_defaults(func=_convert)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except GafitInputError as err:
+        print(f"gafit: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gafit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

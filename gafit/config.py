@@ -1,0 +1,147 @@
+"""Fit configuration in TOML. Every table and key is checked; unknown keys are errors naming them.
+
+Relative paths are taken relative to the config file's folder (or, failing that, the working folder).
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from gafit.ga import GASettings
+from gafit.objective import Weights
+from gafit.structures import GafitInputError
+
+
+@dataclass
+class DataConfig:
+    train: Path
+    validation: Path | None = None
+
+
+@dataclass
+class PotentialConfig:
+    form: str = "morse"
+    species: list[str] | None = None  # default: the species of the training data
+    cutoff: float | None = None  # Å; default: the start file's or 6.0
+    start: Path | None = None  # a potential.json, pair.lmp or LAMMPS file to start from
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RefineConfig:
+    enabled: bool = True
+    starts: int = 3  # refine this many of the best distinct GA individuals
+    max_evaluations: int = 200
+
+
+@dataclass
+class FitConfig:
+    data: DataConfig
+    potential: PotentialConfig
+    weights: Weights
+    ga: GASettings
+    refine: RefineConfig
+    source: Path | None = None
+
+
+def _check_keys(table: dict, allowed: list[str], where: str, path: str) -> None:
+    for key in table:
+        if key not in allowed:
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise GafitInputError(f"{path}: unknown key '{key}' in {where}{hint}; "
+                                  f"allowed: {', '.join(allowed)}")
+
+
+def _typed(cls: type, table: dict, where: str, path: str) -> dict[str, Any]:
+    """Keyword arguments for dataclass ``cls`` from a TOML table, checking names and types."""
+    types = {f.name: str(f.type) for f in fields(cls)}
+    _check_keys(table, list(types), where, path)
+    kwargs = {}
+    for name, v in table.items():
+        t = types[name]
+        is_num = isinstance(v, int | float) and not isinstance(v, bool)
+        if t == "bool":
+            ok = isinstance(v, bool)
+        elif "float" in t:
+            ok, v = is_num, float(v) if is_num else v
+        else:  # int
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        if not ok:
+            raise GafitInputError(f"{path}: {where} {name} = {v!r}: expected {t}")
+        kwargs[name] = v
+    return kwargs
+
+
+def _resolve(base: Path, value: Any, where: str, path: str) -> Path:
+    if not isinstance(value, str):
+        raise GafitInputError(f"{path}: {where} must be a path string, got {value!r}")
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return p
+    if (base / p).exists() or not p.exists():
+        return base / p
+    return p
+
+
+def parse_config(table: dict, source: Path | None = None) -> FitConfig:
+    """Build a :class:`FitConfig` from a parsed TOML table."""
+    path = str(source) if source else "config"
+    base = source.parent if source else Path(".")
+    _check_keys(table, ["data", "potential", "weights", "ga", "refine"], "the config", path)
+    if "data" not in table or "train" not in table.get("data", {}):
+        raise GafitInputError(f"{path}: [data] train = \"FILE\" is required")
+    d = table["data"]
+    _check_keys(d, ["train", "validation"], "[data]", path)
+    data = DataConfig(
+        train=_resolve(base, d["train"], "[data] train", path),
+        validation=_resolve(base, d["validation"], "[data] validation", path)
+        if "validation" in d else None,
+    )
+    p = dict(table.get("potential", {}))
+    _check_keys(p, ["form", "species", "cutoff", "start", "parameters"], "[potential]", path)
+    if "species" in p and (not isinstance(p["species"], list)
+                           or not all(isinstance(s, str) for s in p["species"])):
+        raise GafitInputError(f"{path}: [potential] species must be a list of symbols")
+    if "cutoff" in p and (isinstance(p["cutoff"], bool) or not isinstance(p["cutoff"], int | float)
+                          or p["cutoff"] <= 0):
+        raise GafitInputError(f"{path}: [potential] cutoff must be a positive number (Å)")
+    if "form" in p and not isinstance(p["form"], str):
+        raise GafitInputError(f"{path}: [potential] form must be a string")
+    if "parameters" in p and not isinstance(p["parameters"], dict):
+        raise GafitInputError(f"{path}: [potential.parameters] must be a table")
+    pot = PotentialConfig(
+        form=p.get("form", "morse"),
+        species=p.get("species"),
+        cutoff=float(p["cutoff"]) if "cutoff" in p else None,
+        start=_resolve(base, p["start"], "[potential] start", path) if "start" in p else None,
+        parameters=dict(p.get("parameters", {})),
+    )
+    weights = Weights(**_typed(Weights, table.get("weights", {}), "[weights]", path))
+    for k in ("energy", "forces", "stress"):
+        if getattr(weights, k) < 0:
+            raise GafitInputError(f"{path}: [weights] {k} must not be negative")
+    ga = GASettings(**_typed(GASettings, table.get("ga", {}), "[ga]", path))
+    if ga.population < 2 or ga.generations < 0:
+        raise GafitInputError(f"{path}: [ga] needs population >= 2 and generations >= 0")
+    refine = RefineConfig(**_typed(RefineConfig, table.get("refine", {}), "[refine]", path))
+    return FitConfig(data, pot, weights, ga, refine, source)
+
+
+def load_config(path: str | Path) -> FitConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GafitInputError(f"{path}: no such file") from None
+    except UnicodeDecodeError as err:
+        raise GafitInputError(f"{path}: not UTF-8 text ({err.reason})") from None
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise GafitInputError(f"{path}: {err}") from None
+    return parse_config(table, path)

@@ -1,0 +1,166 @@
+"""A whole fit: read data, build the potential and its parameter space, GA, refinement, outputs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gafit.config import FitConfig
+from gafit.forms import get_form
+from gafit.ga import GAResult, run_ga
+from gafit.io import read_reference
+from gafit.io.atomic import atomic_write_text
+from gafit.objective import UNITS, Objective
+from gafit.parameters import ParameterSpace, build_space
+from gafit.potential import Potential
+from gafit.refine import refine
+from gafit.structures import GafitInputError, ReferenceSet
+
+DEFAULT_CUTOFF = 6.0  # Å, for pair forms when neither the config nor a start file gives one
+
+
+@dataclass
+class FitResult:
+    potential: Potential
+    space: ParameterSpace
+    x: np.ndarray  # best free vector
+    loss: float
+    rmse: dict[str, dict[str, float]]  # per data set ("train", "validation"), per property
+    ga: GAResult
+    refined_loss: float | None
+    elapsed: float
+    log: list[dict] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"loss {self.loss:.6g} (GA {self.ga.best_loss:.6g} after {self.ga.generations} "
+                 f"generations, stopped by {self.ga.stop_reason}; {self.ga.evaluations} evaluations "
+                 f"in {self.ga.elapsed:.1f} s, {self.ga.evaluations / max(self.ga.elapsed, 1e-9):.0f}"
+                 f"/s); total {self.elapsed:.1f} s"]
+        for name, row in self.rmse.items():
+            parts = [f"{p} {v:.5g} {UNITS[p]}" for p, v in row.items() if np.isfinite(v)]
+            lines.append(f"RMSE {name}: " + ", ".join(parts))
+        return "\n".join(lines)
+
+
+def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
+    """The potential to fit: from the start file if given, else the form's defaults."""
+    pc = config.potential
+    start = Potential.load(pc.start) if pc.start is not None else None
+    species = pc.species or (start.species if start else train.species)
+    if start is not None:
+        if list(species) != start.species:
+            raise GafitInputError(f"[potential] species {species} differ from those of the start "
+                                  f"file {pc.start} ({start.species})")
+        if pc.cutoff is not None:
+            for f in start.forms:
+                f.cutoff = pc.cutoff
+        return start
+    form = get_form(pc.form)(list(species), pc.cutoff or DEFAULT_CUTOFF)
+    return Potential(list(species), [form])
+
+
+class GenerationLog:
+    """Per-generation rows (best and median loss, the best individual's RMSEs), printed as it goes."""
+
+    def __init__(self, objective: Objective, space: ParameterSpace, total: int, quiet: bool):
+        self.objective, self.space, self.total, self.quiet = objective, space, total, quiet
+        self.rows: list[dict] = []
+
+    def __call__(self, gen: int, pop_u: np.ndarray, losses: np.ndarray, evals: int,
+                 elapsed: float) -> None:
+        best = int(np.argmin(losses))
+        rmse = self.objective.rmse(self.space.from_unit(pop_u[best])[None])[0]
+        row = {"generation": gen, "evaluations": evals, "elapsed_s": round(elapsed, 3),
+               "best_loss": float(losses[best]), "median_loss": float(np.median(losses))}
+        row.update({f"rmse_{p}": v for p, v in rmse.items()})
+        self.rows.append(row)
+        if not self.quiet:
+            rm = "  ".join(f"{p[0].upper()} {v:.4g}" for p, v in rmse.items() if np.isfinite(v))
+            print(f"gen {gen:4d}/{self.total}  best {row['best_loss']:.5g}  "
+                  f"median {row['median_loss']:.5g}  RMSE {rm}", file=sys.stderr, flush=True)
+
+    def to_csv(self) -> str:
+        if not self.rows:
+            return ""
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(self.rows[0]))
+        w.writeheader()
+        w.writerows(self.rows)
+        return buf.getvalue()
+
+
+def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = False) -> FitResult:
+    """Run the fit described by ``config``; write results into ``out`` when given."""
+    t0 = time.perf_counter()
+    train = read_reference(config.data.train)
+    valid = read_reference(config.data.validation) if config.data.validation else None
+    potential = build_potential(config, train)
+    space = build_space(potential, config.potential.parameters)
+    objective = Objective(potential, space, train, config.weights)
+    if space.n_free == 0 and len(space.auto_e0) == 0:
+        raise GafitInputError("nothing to fit: every parameter is fixed")
+
+    log = GenerationLog(objective, space, config.ga.generations, quiet)
+    ga = run_ga(lambda u: objective.loss(space.from_unit(u)), space.n_free, config.ga,
+                start_u=space.to_unit(space.start()) if config.potential.start else None,
+                on_generation=log)
+    x_best, loss_best = space.from_unit(ga.best_u), ga.best_loss
+    refined_loss = None
+    if config.refine.enabled and space.n_free > 0:
+        starts = ga.hall_of_fame[: max(config.refine.starts, 1)]
+        for u in starts:
+            res = refine(objective.residuals, space.from_unit(u), space.lower, space.upper,
+                         config.refine.max_evaluations)
+            if refined_loss is None or res.loss < refined_loss:
+                refined_loss = res.loss
+            if res.loss < loss_best:
+                x_best, loss_best = res.x, res.loss
+    theta, _ = objective.evaluate(x_best[None])
+    fitted = potential.with_values(theta[0])
+    rmse = {"train": objective.rmse(x_best[None])[0]}
+    if valid is not None:
+        vobj = Objective.fixed(fitted, valid, config.weights)
+        rmse["validation"] = vobj.rmse(np.zeros((1, 0)))[0]
+    result = FitResult(fitted, space, x_best, float(loss_best), rmse, ga, refined_loss,
+                       time.perf_counter() - t0, log.rows)
+    if out is not None:
+        write_outputs(result, Path(out), log)
+    return result
+
+
+def write_outputs(result: FitResult, out: Path, log: GenerationLog) -> None:
+    """potential.json, lammps/pair.lmp, log.csv, parameters.csv and summary.json in ``out``."""
+    from gafit.lammps.files import write_lammps
+
+    out.mkdir(parents=True, exist_ok=True)
+    result.potential.save(out / "potential.json")
+    write_lammps(result.potential, out / "lammps")
+    atomic_write_text(out / "log.csv", log.to_csv())
+    rows = result.space.table(result.potential.values)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["name", "value", "status", "low", "high", "at_bound"])
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(out / "parameters.csv", buf.getvalue())
+    summary = {
+        "loss": result.loss,
+        "ga_loss": result.ga.best_loss,
+        "refined_loss": result.refined_loss,
+        "rmse": result.rmse,
+        "units": UNITS,
+        "generations": result.ga.generations,
+        "stop_reason": result.ga.stop_reason,
+        "evaluations": result.ga.evaluations,
+        "ga_seconds": result.ga.elapsed,
+        "evaluations_per_second": result.ga.evaluations / max(result.ga.elapsed, 1e-9),
+        "total_seconds": result.elapsed,
+        "parameters_at_bounds": [r["name"] for r in rows if r.get("at_bound")],
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")

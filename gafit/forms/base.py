@@ -1,0 +1,158 @@
+"""What every analytic form declares: its parameters (as data) and how it evaluates a batch.
+
+A form owns one parameter block per *entry* (a species pair for pair forms, an ordered species triplet
+for Tersoff). Its parameters are declared once as :class:`ParamSpec` rows; config keys, bounds, LAMMPS
+export and reports all read that declaration.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gafit.structures import GafitInputError, ReferenceSet
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a form, per entry."""
+
+    name: str
+    unit: str
+    bounds: tuple[float, float]  # default fitting bounds
+    default: float  # a sensible starting value inside the bounds
+    description: str = ""
+    log: bool = False  # search on a log scale (parameters spanning decades)
+    lower_limit: float = -np.inf  # hard physical limits: never crossed, whatever the user's bounds
+    upper_limit: float = np.inf
+
+
+@dataclass
+class Prediction:
+    """Batched predictions for B parameter vectors on a reference set of S structures, N atoms.
+
+    ``energy`` (B, S) in eV; ``forces`` (B, 3N) in eV/Å (atom-major, x y z); ``virial`` (B, S, 6) in eV
+    is dE/dε in Voigt order xx yy zz yz xz xy, so the ASE stress is virial / volume.
+    """
+
+    energy: np.ndarray
+    forces: np.ndarray
+    virial: np.ndarray
+
+    def __iadd__(self, other: Prediction) -> Prediction:
+        self.energy += other.energy
+        self.forces += other.forces
+        self.virial += other.virial
+        return self
+
+
+class Form(ABC):
+    """An analytic potential form evaluated on geometry tables built once."""
+
+    #: registry name, as used in configs and potential.json
+    name: str = ""
+    #: parameters per entry, in LAMMPS order
+    params: tuple[ParamSpec, ...] = ()
+
+    def __init__(self, species: list[str], cutoff: float) -> None:
+        self.species = list(species)
+        self.cutoff = float(cutoff)
+
+    # --- parameter naming -------------------------------------------------------------------
+    @abstractmethod
+    def entries(self) -> list[tuple[str, ...]]:
+        """The parameter blocks, in a fixed order (e.g. species pairs)."""
+
+    @abstractmethod
+    def canonical_entry(self, entry: tuple[str, ...]) -> tuple[str, ...]:
+        """The stored spelling of an entry (e.g. ``("Ag","Cu")`` -> ``("Cu","Ag")``)."""
+
+    def parameter_names(self) -> list[str]:
+        """Full names ``A-B.NAME`` of every parameter, entry-major."""
+        return [f"{'-'.join(e)}.{p.name}" for e in self.entries() for p in self.params]
+
+    def canonical_name(self, key: str) -> str:
+        """Map a user key (any species order) to its stored name; raise if unknown."""
+        entry_s, dot, pname = key.rpartition(".")
+        if not dot:
+            raise GafitInputError(f"parameter '{key}': expected ENTRY.NAME, e.g. 'Cu-Cu.D0'")
+        entry = tuple(entry_s.split("-"))
+        if pname not in {p.name for p in self.params}:
+            known = ", ".join(p.name for p in self.params)
+            raise GafitInputError(
+                f"parameter '{key}': {self.name} has no parameter '{pname}' (it has {known})"
+            )
+        for sym in entry:
+            if sym not in self.species:
+                raise GafitInputError(
+                    f"parameter '{key}': species '{sym}' is not in the potential's species "
+                    f"{self.species}"
+                )
+        try:
+            entry = self.canonical_entry(entry)
+        except ValueError as err:
+            raise GafitInputError(f"parameter '{key}': {err}") from None
+        return f"{'-'.join(entry)}.{pname}"
+
+    @property
+    def n_params(self) -> int:
+        return len(self.entries()) * len(self.params)
+
+    def default_values(self) -> np.ndarray:
+        return np.tile([p.default for p in self.params], len(self.entries()))
+
+    def default_bounds(self) -> np.ndarray:
+        """(n_params, 2) default fitting bounds."""
+        return np.tile(np.array([p.bounds for p in self.params], float), (len(self.entries()), 1))
+
+    def hard_limits(self) -> np.ndarray:
+        """(n_params, 2) physical limits the search must never cross."""
+        lim = [(p.lower_limit, p.upper_limit) for p in self.params]
+        return np.tile(np.array(lim, float), (len(self.entries()), 1))
+
+    def log_scale(self) -> np.ndarray:
+        return np.tile([p.log for p in self.params], len(self.entries()))
+
+    def check(self, values: np.ndarray) -> list[str]:
+        """Problems that make a parameter set unusable in LAMMPS (empty when fine)."""
+        return []
+
+    def repair(self, theta: np.ndarray) -> np.ndarray:
+        """Project a batch (B, n_params) onto the valid region, for constraints between parameters."""
+        return theta
+
+    # --- evaluation ---------------------------------------------------------------------------
+    @abstractmethod
+    def build_tables(self, refset: ReferenceSet) -> Any:
+        """Geometry tables for this form on ``refset``, computed once per fit."""
+
+    @abstractmethod
+    def evaluate(self, theta: np.ndarray, tables: Any) -> Prediction:
+        """Energies, forces and virials for a batch ``theta`` of shape (B, n_params)."""
+
+    # --- LAMMPS ------------------------------------------------------------------------------
+    @abstractmethod
+    def lammps_lines(self, values: np.ndarray, outdir: Path | None = None) -> list[str]:
+        """``pair_style``/``pair_coeff`` lines; parameter files needed go into ``outdir``."""
+
+    @classmethod
+    def from_lammps(
+        cls, style_args: list[str], coeffs: list[list[str]], species: list[str], where: str,
+        base: Path | None = None,
+    ) -> tuple[Form, dict[str, float]]:
+        """Rebuild a form and its named values from LAMMPS ``pair_style`` args and ``pair_coeff``s.
+
+        ``base`` is the folder that relative parameter-file names are read from.
+        """
+        raise GafitInputError(f"{where}: reading {cls.name} from LAMMPS input is not supported")
+
+    def to_dict(self, values: np.ndarray) -> dict:
+        return {
+            "form": self.name,
+            "cutoff": self.cutoff,
+            "parameters": dict(zip(self.parameter_names(), map(float, values), strict=True)),
+        }

@@ -1,0 +1,30 @@
+"""Buckingham pair potential, LAMMPS ``pair_style buck`` (hard cutoff, no shift)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gafit.forms.base import ParamSpec
+from gafit.forms.pair import PairForm
+
+
+class Buckingham(PairForm):
+    """E = A exp(-r / rho) - C / r^6 for r < cutoff."""
+
+    name = "buckingham"
+    lammps_style = "buck"
+    params = (
+        ParamSpec("A", "eV", (10.0, 1e5), 1000.0, "repulsion prefactor", log=True, lower_limit=0.0),
+        ParamSpec("rho", "Å", (0.1, 0.6), 0.3, "repulsion range", lower_limit=1e-6),
+        ParamSpec("C", "eV Å^6", (0.0, 200.0), 10.0, "dispersion", lower_limit=0.0),
+    )
+
+    @staticmethod
+    def pair_energy(
+        r_p: np.ndarray, a: np.ndarray, rho: np.ndarray, c: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        rep = a * np.exp(-r_p / rho)
+        inv6 = r_p**-6.0
+        e = rep - c * inv6
+        dedr = -rep / rho + 6.0 * c * inv6 / r_p
+        return e, dedr

@@ -1,0 +1,29 @@
+"""Morse pair potential, LAMMPS ``pair_style morse`` (hard cutoff, no shift)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gafit.forms.base import ParamSpec
+from gafit.forms.pair import PairForm
+
+
+class Morse(PairForm):
+    """E = D0 [exp(-2 alpha (r - r0)) - 2 exp(-alpha (r - r0))] for r < cutoff."""
+
+    name = "morse"
+    lammps_style = "morse"
+    params = (
+        ParamSpec("D0", "eV", (0.01, 2.0), 0.3, "well depth", lower_limit=0.0),
+        ParamSpec("alpha", "1/Å", (0.5, 3.0), 1.4, "stiffness", lower_limit=0.0),
+        ParamSpec("r0", "Å", (1.5, 4.0), 2.8, "equilibrium distance", lower_limit=0.0),
+    )
+
+    @staticmethod
+    def pair_energy(
+        r_p: np.ndarray, d0: np.ndarray, alpha: np.ndarray, r0: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        x = np.exp(alpha * (r0 - r_p))
+        e = d0 * x * (x - 2.0)
+        dedr = 2.0 * alpha * d0 * x * (1.0 - x)
+        return e, dedr

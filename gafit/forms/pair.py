@@ -1,0 +1,200 @@
+"""Machinery shared by pair forms: one parameter block per unordered species pair, hard cutoff.
+
+A pair form only supplies ``pair_energy(r_p, *params) -> (e_bp, dedr_bp)`` and its LAMMPS style; the
+table of pairs, sorted by species pair, and the sparse maps from per-pair derivatives to per-structure
+energies, per-atom forces and per-structure virials are built here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from gafit.forms.base import Form, Prediction
+from gafit.geometry import VOIGT, Pairs, index_atoms, neighbour_pairs
+from gafit.structures import GafitInputError, ReferenceSet
+
+
+@dataclass
+class PairTable:
+    """Half neighbour list sorted by species pair, with linear maps to E, F and virial."""
+
+    r_p: np.ndarray
+    slices: list[slice]  # pairs of each entry (species pair)
+    energy_sp: sp.csr_matrix  # (S, P): per-pair energy -> structure energy
+    deriv_xp: sp.csr_matrix  # (3N + 6S, P): per-pair dE/dr -> forces (3N) and virial (6S)
+    n_atoms: int
+    n_structures: int
+
+
+def pair_maps(
+    pairs: Pairs, n_atoms: int, n_structures: int
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Sparse maps from per-pair energies and dE/dr to structure energies, forces and virials.
+
+    F_i = dE/dr u_ij and F_j = -dE/dr u_ij; the virial dE/dε_ab gets dE/dr r u_a u_b.
+    """
+    n_p = len(pairs.r_p)
+    cols = np.arange(n_p)
+    energy = sp.csr_matrix((np.ones(n_p), (pairs.s_p, cols)), shape=(n_structures, n_p))
+    u_pc = pairs.d_pc / pairs.r_p[:, None]
+    rows, vals, cc = [], [], []
+    for c in range(3):
+        rows += [3 * pairs.i_p + c, 3 * pairs.j_p + c]
+        vals += [u_pc[:, c], -u_pc[:, c]]
+        cc += [cols, cols]
+    for v, (a, b) in enumerate(VOIGT):
+        rows.append(3 * n_atoms + 6 * pairs.s_p + v)
+        vals.append(pairs.r_p * u_pc[:, a] * u_pc[:, b])
+        cc.append(cols)
+    deriv = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cc))),
+        shape=(3 * n_atoms + 6 * n_structures, n_p),
+    )
+    return energy, deriv
+
+
+def apply_maps(
+    e_bp: np.ndarray, g_bp: np.ndarray, energy_sp: sp.csr_matrix, deriv_xp: sp.csr_matrix,
+    n_atoms: int, n_structures: int,
+) -> Prediction:
+    """Scatter per-pair (or per-term) energies and derivatives into a :class:`Prediction`."""
+    b = e_bp.shape[0]
+    energy = np.asarray((energy_sp @ e_bp.T).T)
+    fw = np.asarray((deriv_xp @ g_bp.T).T)
+    return Prediction(
+        energy=energy,
+        forces=np.ascontiguousarray(fw[:, : 3 * n_atoms]),
+        virial=fw[:, 3 * n_atoms :].reshape(b, n_structures, 6),
+    )
+
+
+class PairForm(Form):
+    """A pair potential with a hard cutoff, one parameter block per unordered species pair."""
+
+    #: LAMMPS pair style with exactly these parameters in ``params`` order
+    lammps_style: str = ""
+
+    def entries(self) -> list[tuple[str, ...]]:
+        sp_ = self.species
+        return [(sp_[a], sp_[b]) for a in range(len(sp_)) for b in range(a, len(sp_))]
+
+    def canonical_entry(self, entry: tuple[str, ...]) -> tuple[str, ...]:
+        if len(entry) != 2:
+            raise ValueError(f"a {self.name} parameter belongs to a species pair such as 'A-B'")
+        a, b = sorted(entry, key=self.species.index)
+        return (a, b)
+
+    def entry_index(self, a: int, b: int) -> int:
+        """Entry of species indices a, b (any order)."""
+        a, b = min(a, b), max(a, b)
+        n = len(self.species)
+        return a * n - a * (a - 1) // 2 + (b - a)
+
+    @staticmethod
+    def pair_energy(r_p: np.ndarray, *params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Energy (eV) and dE/dr (eV/Å) of pairs at distance r_p (Å) for parameters of shape (B, 1)."""
+        raise NotImplementedError
+
+    def build_tables(self, refset: ReferenceSet) -> PairTable:
+        idx = index_atoms(refset, self.species)
+        pairs = neighbour_pairs(refset, self.cutoff, half=True)
+        ent = np.array(
+            [self.entry_index(a, b) for a, b in
+             zip(idx.species_n[pairs.i_p], idx.species_n[pairs.j_p], strict=True)],
+            dtype=np.int64,
+        ) if len(pairs.r_p) else np.zeros(0, np.int64)
+        order = np.argsort(ent, kind="stable")
+        pairs = pairs.select(order)
+        bounds = np.searchsorted(ent[order], np.arange(len(self.entries()) + 1))
+        energy, deriv = pair_maps(pairs, idx.n_atoms, idx.n_structures)
+        return PairTable(
+            r_p=pairs.r_p,
+            slices=[slice(bounds[k], bounds[k + 1]) for k in range(len(self.entries()))],
+            energy_sp=energy,
+            deriv_xp=deriv,
+            n_atoms=idx.n_atoms,
+            n_structures=idx.n_structures,
+        )
+
+    def evaluate(self, theta: np.ndarray, tables: PairTable) -> Prediction:
+        b = theta.shape[0]
+        n_par = len(self.params)
+        blocks = theta.reshape(b, -1, n_par)
+        e_bp = np.empty((b, len(tables.r_p)))
+        g_bp = np.empty_like(e_bp)
+        for k, sl in enumerate(tables.slices):
+            if sl.stop == sl.start:
+                continue
+            args = [blocks[:, k, m : m + 1] for m in range(n_par)]
+            e_bp[:, sl], g_bp[:, sl] = self.pair_energy(tables.r_p[sl], *args)
+        return apply_maps(
+            e_bp, g_bp, tables.energy_sp, tables.deriv_xp, tables.n_atoms, tables.n_structures
+        )
+
+    # --- LAMMPS ---------------------------------------------------------------------------
+    def lammps_lines(self, values: np.ndarray, outdir: Path | None = None) -> list[str]:
+        n_par = len(self.params)
+        lines = [f"pair_style {self.lammps_style} {self.cutoff:.17g}"]
+        for k, (a, b) in enumerate(self.entries()):
+            ta, tb = self.species.index(a) + 1, self.species.index(b) + 1
+            vals = " ".join(f"{v:.17g}" for v in values[k * n_par : (k + 1) * n_par])
+            lines.append(f"pair_coeff {ta} {tb} {vals}")
+        return lines
+
+    @classmethod
+    def from_lammps(
+        cls, style_args: list[str], coeffs: list[list[str]], species: list[str], where: str,
+        base: Path | None = None,
+    ) -> tuple[Form, dict[str, float]]:
+        if len(style_args) != 1:
+            raise GafitInputError(
+                f"{where}: expected 'pair_style {cls.lammps_style} CUTOFF', got {style_args}"
+            )
+        form = cls(species, _number(style_args[0], where, "cutoff"))
+        n_types = len(species)
+        values: dict[str, float] = {}
+        n_par = len(cls.params)
+        for args in coeffs:
+            if len(args) not in (2 + n_par, 3 + n_par):
+                raise GafitInputError(
+                    f"{where}: pair_coeff {' '.join(args)}: expected I J "
+                    + " ".join(p.name for p in cls.params)
+                )
+            if len(args) == 3 + n_par and _number(args[-1], where, "cutoff") != form.cutoff:
+                raise GafitInputError(
+                    f"{where}: pair_coeff {' '.join(args)}: per-pair cutoffs are not supported"
+                )
+            for ti in _types(args[0], n_types, where):
+                for tj in _types(args[1], n_types, where):
+                    a, b = form.canonical_entry((species[ti], species[tj]))
+                    for p, v in zip(cls.params, args[2 : 2 + n_par], strict=True):
+                        values[f"{a}-{b}.{p.name}"] = _number(v, where, p.name)
+        missing = [n for n in form.parameter_names() if n not in values]
+        if missing:
+            raise GafitInputError(f"{where}: no pair_coeff for {missing}")
+        return form, values
+
+
+def _number(text: str, where: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise GafitInputError(f"{where}: {what} '{text}' is not a number") from None
+
+
+def _types(text: str, n_types: int, where: str) -> range:
+    """LAMMPS type ranges: '2', '*', '*3', '2*', '1*2' -> zero-based indices."""
+    try:
+        if "*" in text:
+            lo, _, hi = text.partition("*")
+            return range(int(lo) - 1 if lo else 0, int(hi) if hi else n_types)
+        t = int(text)
+    except ValueError:
+        raise GafitInputError(f"{where}: atom type '{text}' is not a number or range") from None
+    if not 1 <= t <= n_types:
+        raise GafitInputError(f"{where}: atom type {t} is outside 1..{n_types}")
+    return range(t - 1, t)

@@ -1,0 +1,138 @@
+"""Genetic algorithm (DEAP) over the unit cube of the free parameters, one batched call per generation.
+
+Operators: simulated binary crossover and polynomial mutation (both bounded), tournament selection,
+elitism and a hall of fame. All randomness comes from one seed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from deap import base, creator, tools
+
+if not hasattr(creator, "GafitFitness"):
+    creator.create("GafitFitness", base.Fitness, weights=(-1.0,))
+    creator.create("GafitIndividual", list, fitness=creator.GafitFitness)
+
+
+@dataclass
+class GASettings:
+    population: int = 100
+    generations: int = 60
+    seed: int = 1
+    crossover_prob: float = 0.9
+    mutation_prob: float = 0.5  # chance that an offspring is mutated
+    eta_crossover: float = 15.0
+    eta_mutation: float = 20.0
+    tournament: int = 3
+    elite: int = 2
+    stall: int | None = None  # stop after this many generations without improvement
+    target_loss: float | None = None
+    max_time: float | None = None  # seconds
+    hall_of_fame: int = 10
+
+
+@dataclass
+class GAResult:
+    best_u: np.ndarray  # best individual in the unit cube
+    best_loss: float
+    hall_of_fame: list[np.ndarray]  # unit-cube vectors, best first
+    generations: int
+    evaluations: int
+    elapsed: float
+    stop_reason: str
+    history: list[dict] = field(default_factory=list)
+
+
+def run_ga(
+    loss: Callable[[np.ndarray], np.ndarray],
+    n_free: int,
+    settings: GASettings,
+    start_u: np.ndarray | None = None,
+    on_generation: Callable[[int, np.ndarray, np.ndarray, int, float], None] | None = None,
+) -> GAResult:
+    """Minimise ``loss`` (batch of unit-cube vectors (B, n) -> (B,)) with a GA.
+
+    ``on_generation(gen, pop_u, losses, evaluations, elapsed)`` is called after every generation.
+    """
+    rng = random.Random(settings.seed)
+    t0 = time.perf_counter()
+    indpb = 1.0 / max(n_free, 1)
+
+    def evaluate(inds: list) -> int:
+        if not inds:
+            return 0
+        u = np.array(inds, dtype=float).reshape(len(inds), n_free)
+        vals = np.asarray(loss(u), float)
+        for ind, v in zip(inds, vals, strict=True):
+            ind.fitness.values = (float(v) if np.isfinite(v) else np.inf,)
+        return len(inds)
+
+    pop = [creator.GafitIndividual(rng.random() for _ in range(n_free))
+           for _ in range(settings.population)]
+    if start_u is not None and settings.population > 0:
+        pop[0] = creator.GafitIndividual(float(v) for v in np.clip(start_u, 0.0, 1.0))
+    hof = tools.HallOfFame(settings.hall_of_fame, similar=lambda a, b: a == b)
+    evaluations = evaluate(pop)
+    hof.update(pop)
+    best = hof[0].fitness.values[0]
+    stall = 0
+    gen = 0
+    reason = "generations"
+
+    def report(g: int) -> None:
+        if on_generation is not None:
+            losses = np.array([ind.fitness.values[0] for ind in pop])
+            on_generation(g, np.array(pop, float), losses, evaluations,
+                          time.perf_counter() - t0)
+
+    report(0)
+    state = random.getstate()
+    random.setstate(rng.getstate())  # DEAP's operators draw from the global generator
+    try:
+        while True:
+            if settings.target_loss is not None and best <= settings.target_loss:
+                reason = "target loss"
+                break
+            if gen >= settings.generations:
+                break
+            if settings.stall is not None and stall >= settings.stall:
+                reason = "stall"
+                break
+            if settings.max_time is not None and time.perf_counter() - t0 >= settings.max_time:
+                reason = "time"
+                break
+            gen += 1
+            elite = tools.selBest(pop, settings.elite)
+            offspring = [creator.GafitIndividual(ind) for ind in
+                         tools.selTournament(pop, len(pop) - len(elite), settings.tournament)]
+            for a, b in zip(offspring[::2], offspring[1::2], strict=False):
+                if random.random() < settings.crossover_prob:
+                    tools.cxSimulatedBinaryBounded(a, b, settings.eta_crossover, 0.0, 1.0)
+            for ind in offspring:
+                if random.random() < settings.mutation_prob:
+                    tools.mutPolynomialBounded(ind, settings.eta_mutation, 0.0, 1.0, indpb)
+            evaluations += evaluate(offspring)
+            pop = [creator.GafitIndividual(e) for e in elite] + offspring
+            for e_new, e_old in zip(pop, elite, strict=False):
+                e_new.fitness.values = e_old.fitness.values
+            hof.update(pop)
+            new_best = hof[0].fitness.values[0]
+            stall = 0 if new_best < best * (1 - 1e-9) else stall + 1
+            best = new_best
+            report(gen)
+    finally:
+        random.setstate(state)
+    return GAResult(
+        best_u=np.array(hof[0], float),
+        best_loss=float(best),
+        hall_of_fame=[np.array(h, float) for h in hof],
+        generations=gen,
+        evaluations=evaluations,
+        elapsed=time.perf_counter() - t0,
+        stop_reason=reason,
+    )

@@ -1,0 +1,54 @@
+"""Reading and writing reference data: CSV (per-atom or binding-curve layout) and ASE formats.
+
+Units everywhere: Å, eV (total energy), eV/Å, stress eV/Å³ in memory (GPa in CSV files).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from gafit.io.ase_format import read_ase, write_extxyz
+from gafit.io.csv_format import read_csv, write_csv
+from gafit.structures import GafitInputError, ReferenceSet
+
+__all__ = ["read_reference", "write_reference"]
+
+
+def read_reference(
+    path: str | os.PathLike,
+    index: str | int | slice = ":",
+    *,
+    dimer_species: Sequence[str] | None = None,
+) -> ReferenceSet:
+    """Read reference structures: ``.csv`` by our layouts, anything else through ASE.
+
+    ``index`` selects structures ASE-style (":", "0", "-1", "::2"). ``dimer_species`` gives the
+    two symbols for a binding-curve CSV without ``species_a,species_b`` columns.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise GafitInputError(f"{path}: file not found")
+    if not path.is_file():
+        raise GafitInputError(f"{path}: not a regular file")
+    if path.suffix.lower() == ".csv":
+        return read_csv(path, index, dimer_species)
+    return read_ase(path, index)
+
+
+def write_reference(refset: ReferenceSet, path: str | os.PathLike) -> None:
+    """Write ``refset`` to ``.csv`` (per-atom layout, stress in GPa) or ``.xyz``/``.extxyz``.
+
+    The file is written to a temporary name and renamed, so a failure leaves any old file intact.
+    """
+    path = Path(path)
+    if len(refset) == 0:
+        raise GafitInputError(f"{path}: no structures to write")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        write_csv(refset, path)
+    elif suffix in (".xyz", ".extxyz"):
+        write_extxyz(refset, path)
+    else:
+        raise GafitInputError(f"{path}: cannot write '{suffix}' files; use .csv, .xyz or .extxyz")

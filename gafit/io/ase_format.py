@@ -1,0 +1,112 @@
+"""Reference files ASE can read (extxyz and others) and extxyz writing.
+
+Targets are taken from ``atoms.calc.results`` (``energy`` eV, ``forces`` eV/Å, ``stress`` eV/Å³
+Voigt or 3x3, ASE sign) or, failing that, from ``atoms.info['energy'|'stress']`` and
+``atoms.arrays['forces']``. Only what the file holds is taken; a missing target stays None.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ase.io
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io.formats import UnknownFileTypeError
+
+from gafit.io.atomic import atomic_write
+from gafit.io.csv_format import select, unique_labels
+from gafit.structures import GafitInputError, ReferenceSet, Structure
+
+#: info keys that are Structure fields or targets, not kept in Structure.info
+RESERVED_INFO = ("energy", "stress", "forces", "name", "config_type", "weight")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def read_ase(path: Path, index: str | int | slice = ":") -> ReferenceSet:
+    """Read every frame ASE finds in ``path``, then keep those chosen by ``index``."""
+    try:
+        frames = ase.io.read(path, index=":")
+    except UnknownFileTypeError as e:
+        raise GafitInputError(
+            f"{path}: unknown or empty file format ({_first_line(e)}); "
+            "use .csv, .extxyz or another format ASE can read"
+        ) from e
+    except Exception as e:  # ASE raises many types for malformed files
+        raise GafitInputError(f"{path}: ASE cannot read this file ({_first_line(e)})") from e
+    if isinstance(frames, Atoms):
+        frames = [frames]
+    if not frames:
+        raise GafitInputError(f"{path}: no structures found")
+    chosen, indices = select(frames, index, path)
+    return ReferenceSet(
+        [
+            frame_to_structure(a, f"{path.name}:{i}", path)
+            for a, i in zip(chosen, indices, strict=True)
+        ],
+        source=str(path),
+    )
+
+
+def frame_to_structure(atoms: Atoms, default_name: str, path: Path | str = "") -> Structure:
+    """Structure from one ASE frame; the returned atoms carry no calculator and no targets."""
+    results = dict(atoms.calc.results) if atoms.calc is not None else {}
+    info = dict(atoms.info)
+    atoms = atoms.copy()  # drops the calculator
+    atoms.info = {}
+    found = {
+        "energy": info.pop("energy", None),
+        "stress": info.pop("stress", None),
+        "forces": atoms.arrays.pop("forces", None),
+    }
+    where = f"{path}: frame '{info.get('name', default_name)}'"
+    for key in found:
+        if key in results:
+            found[key] = results[key]
+        if found[key] is not None:
+            try:
+                value = np.asarray(found[key], dtype=float)
+            except (TypeError, ValueError) as e:
+                raise GafitInputError(f"{where}: {key} is not numeric") from e
+            if not np.all(np.isfinite(value)):
+                raise GafitInputError(f"{where}: {key} has NaN or infinite values")
+            found[key] = value.reshape(3, 3) if value.size == 9 else value
+    try:
+        weight = float(info.pop("weight", 1.0))
+    except (TypeError, ValueError) as e:
+        raise GafitInputError(f"{where}: weight is not a number") from e
+    if not np.isfinite(weight) or weight < 0:
+        raise GafitInputError(f"{where}: weight must be a finite number >= 0, got {weight}")
+    return Structure(
+        atoms=atoms,
+        energy=found["energy"],
+        forces=found["forces"],
+        stress=found["stress"],
+        weight=weight,
+        config_type=str(info.pop("config_type", "default")),
+        name=str(info.pop("name", default_name)),
+        info=info,
+    )
+
+
+def structure_to_atoms(s: Structure, name: str) -> Atoms:
+    """ASE Atoms with the targets in a SinglePointCalculator and name/config_type/weight in info."""
+    atoms = s.atoms.copy()
+    atoms.arrays.pop("forces", None)
+    atoms.info = {k: v for k, v in s.info.items() if k not in RESERVED_INFO}
+    atoms.info.update(name=name, config_type=s.config_type, weight=float(s.weight))
+    targets = {"energy": s.energy, "forces": s.forces, "stress": s.stress}
+    atoms.calc = SinglePointCalculator(atoms, **{k: v for k, v in targets.items() if v is not None})
+    return atoms
+
+
+def write_extxyz(refset: ReferenceSet, path: Path) -> None:
+    """Write extxyz (positions and forces with 8 decimals, as ASE writes them)."""
+    images = [structure_to_atoms(s, n) for s, n in zip(refset, unique_labels(refset), strict=True)]
+
+    atomic_write(path, lambda tmp: ase.io.write(tmp, images, format="extxyz"))

@@ -1,0 +1,155 @@
+"""The weighted residual vector r(x) that both optimisers minimise; loss = sum r².
+
+loss = w_E·MSE(energy per atom, eV/atom) + w_F·MSE(force components, eV/Å)
+     + w_S·MSE(stress components, GPa),
+each MSE weighted by the structures' weights. A structure without a property adds no residual of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gafit.forms import Prediction
+from gafit.parameters import ParameterSpace
+from gafit.potential import Potential
+from gafit.structures import EV_A3_TO_GPA, ReferenceSet
+
+#: residual given to a parameter vector whose predictions overflow or are NaN
+BAD_RESIDUAL = 1e6
+PROPERTIES = ("energy", "forces", "stress")
+UNITS = {"energy": "eV/atom", "forces": "eV/Å", "stress": "GPa"}
+
+
+@dataclass
+class Weights:
+    energy: float = 1.0
+    forces: float = 1.0
+    stress: float = 0.1
+
+
+class Targets:
+    """Reference values of a reference set in the shape of :class:`Prediction`."""
+
+    def __init__(self, refset: ReferenceSet, n_atoms_s: np.ndarray, volume_s: np.ndarray):
+        w_s = np.array([s.weight for s in refset], float)
+        self.n_atoms_s = n_atoms_s
+        self.volume_s = volume_s
+        self.config_type_s = np.array([s.config_type for s in refset])
+        self.e_idx = np.array([k for k, s in enumerate(refset) if s.energy is not None], np.int64)
+        self.e_ref = np.array([refset[k].energy for k in self.e_idx]) / n_atoms_s[self.e_idx]
+        self.e_w = w_s[self.e_idx]
+        offsets = np.concatenate([[0], np.cumsum(n_atoms_s)[:-1]]).astype(np.int64)
+        f_idx, f_ref, f_w, f_s = [], [], [], []
+        for k, s in enumerate(refset):
+            if s.forces is not None:
+                f_idx.append(3 * offsets[k] + np.arange(3 * s.n_atoms))
+                f_ref.append(s.forces.ravel())
+                f_w.append(np.full(3 * s.n_atoms, w_s[k]))
+                f_s.append(np.full(3 * s.n_atoms, k))
+        cat = (lambda x, dt=float: np.concatenate(x) if x else np.zeros(0, dt))  # noqa: E731
+        self.f_idx, self.f_ref, self.f_w = cat(f_idx, np.int64), cat(f_ref), cat(f_w)
+        self.f_s = cat(f_s, np.int64)
+        self.s_idx = np.array([k for k, s in enumerate(refset)
+                               if s.stress is not None and np.isfinite(volume_s[k])], np.int64)
+        self.s_ref = np.array([refset[k].stress * EV_A3_TO_GPA for k in self.s_idx]).reshape(-1, 6)
+        self.s_w = np.repeat(w_s[self.s_idx], 6)
+
+    def counts(self) -> dict[str, int]:
+        return {"energy": len(self.e_idx), "forces": len(self.f_idx), "stress": self.s_ref.size}
+
+    def differences(self, pred: Prediction) -> dict[str, np.ndarray]:
+        """Prediction minus reference per property: (B, n_items) each, in the units of ``UNITS``."""
+        e = pred.energy[:, self.e_idx] / self.n_atoms_s[self.e_idx] - self.e_ref
+        f = pred.forces[:, self.f_idx] - self.f_ref
+        stress = pred.virial[:, self.s_idx] / self.volume_s[self.s_idx, None] * EV_A3_TO_GPA
+        s = stress.reshape(len(stress), -1) - self.s_ref.ravel()
+        return {"energy": e, "forces": f, "stress": s}
+
+
+class Objective:
+    """Residuals of a potential with a parameter space against one reference set."""
+
+    def __init__(self, potential: Potential, space: ParameterSpace, refset: ReferenceSet,
+                 weights: Weights | None = None):
+        self.potential = potential
+        self.space = space
+        self.refset = refset
+        self.weights = weights or Weights()
+        self.tables = potential.build_tables(refset)
+        self.targets = Targets(refset, self.tables.n_atoms_s, self.tables.volume_s)
+        t = self.targets
+        self.scale = {}
+        for prop, w_items in (("energy", t.e_w), ("forces", t.f_w), ("stress", t.s_w)):
+            wp = getattr(self.weights, prop)
+            total = w_items.sum()
+            self.scale[prop] = np.sqrt(wp * w_items / total) if total > 0 and wp > 0 else None
+        self._setup_auto_e0()
+
+    @classmethod
+    def fixed(cls, potential: Potential, refset: ReferenceSet,
+              weights: Weights | None = None) -> Objective:
+        """An objective with every parameter of ``potential`` fixed at its value (x has size 0)."""
+        from gafit.parameters import build_space
+
+        space = build_space(potential, dict(potential.named_values()))
+        return cls(potential, space, refset, weights)
+
+    def _setup_auto_e0(self) -> None:
+        """Pseudo-inverse that gives the E0 offsets minimising the weighted energy residuals."""
+        auto = self.space.auto_e0
+        self._e0_cols = auto - self.potential.e0_slice.start
+        t = self.targets
+        if len(auto) == 0 or len(t.e_idx) == 0:
+            self._e0_pinv = None
+            return
+        frac = self.tables.counts_sk[t.e_idx][:, self._e0_cols] / t.n_atoms_s[t.e_idx, None]
+        sw = np.sqrt(t.e_w)
+        self._e0_pinv = np.linalg.pinv(sw[:, None] * frac) * sw[None, :]  # (n_auto, n_e)
+
+    # --- evaluation -------------------------------------------------------------------------
+    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, Prediction]:
+        """Full parameter vectors (auto E0 solved) and predictions for free vectors x (B, n_free)."""
+        theta = self.space.expand(np.atleast_2d(x))
+        with np.errstate(all="ignore"):
+            pred = self.potential.evaluate(theta, self.tables)
+            if self._e0_pinv is not None:
+                t = self.targets
+                y = t.e_ref - pred.energy[:, t.e_idx] / t.n_atoms_s[t.e_idx]
+                de0 = np.nan_to_num(y) @ self._e0_pinv.T  # (B, n_auto)
+                theta[:, self.space.auto_e0] += de0
+                pred.energy += de0 @ self.tables.counts_sk[:, self._e0_cols].T
+        return theta, pred
+
+    def residuals_of(self, pred: Prediction) -> np.ndarray:
+        diff = self.targets.differences(pred)
+        parts = [diff[p] * self.scale[p] for p in PROPERTIES if self.scale[p] is not None]
+        r = np.concatenate(parts, axis=1) if parts else np.zeros((pred.energy.shape[0], 0))
+        bad = ~np.isfinite(r).all(axis=1)
+        r[bad] = BAD_RESIDUAL
+        return r
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        """Weighted residual vectors (B, n_residuals) for free vectors x (B, n_free)."""
+        return self.residuals_of(self.evaluate(x)[1])
+
+    def loss(self, x: np.ndarray) -> np.ndarray:
+        r = self.residuals(x)
+        return np.einsum("br,br->b", r, r)
+
+    def rmse(self, x: np.ndarray) -> list[dict[str, float]]:
+        """Plain RMSE per property for each vector in x (NaN where the set has no such target)."""
+        return rmse_of(self.targets.differences(self.evaluate(x)[1]))
+
+
+def rmse_of(diff: dict[str, np.ndarray]) -> list[dict[str, float]]:
+    b = next(iter(diff.values())).shape[0]
+    out = []
+    for k in range(b):
+        row = {}
+        for p in PROPERTIES:
+            d = diff[p][k]
+            row[p] = float(np.sqrt(np.mean(d**2))) if d.size else float("nan")
+        out.append(row)
+    return out

@@ -1,0 +1,184 @@
+"""Which parameters are fitted, fixed or tied, and the map from the search vector to full vectors.
+
+A config gives each parameter as a number (fixed), ``[low, high]`` (fitted within bounds),
+``"=NAME"`` (tied to another parameter) or, for ``X.E0`` only, ``"auto"`` (the default): the offsets
+that minimise the energy residuals exactly, solved linearly for every individual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gafit.potential import Potential
+from gafit.structures import GafitInputError
+
+
+@dataclass
+class ParameterSpace:
+    """Free vector x (n_free) <-> full parameter vectors theta (n_full) of a potential."""
+
+    names: list[str]
+    values: np.ndarray  # start values; the values of fixed parameters
+    lower: np.ndarray  # bounds of the free parameters (n_free)
+    upper: np.ndarray
+    free: list[str]  # names of the free parameters
+    source: np.ndarray  # for each full parameter: index into x, or -1 when not free
+    tie: np.ndarray  # for each full parameter: the full index it copies (itself if not tied)
+    log: np.ndarray  # search the free parameter on a log scale
+    auto_e0: np.ndarray  # full indices of E0 offsets solved linearly
+
+    @property
+    def n_free(self) -> int:
+        return len(self.free)
+
+    def start(self) -> np.ndarray:
+        """Start values of the free parameters."""
+        return np.array([self.values[self.names.index(n)] for n in self.free])
+
+    def expand(self, x: np.ndarray) -> np.ndarray:
+        """Full parameter vectors (B, n_full) from free vectors (B, n_free)."""
+        x = np.atleast_2d(x)
+        theta = np.repeat(self.values[None, :], x.shape[0], axis=0)
+        m = self.source >= 0
+        theta[:, m] = x[:, self.source[m]]
+        return theta[:, self.tie]
+
+    def to_unit(self, x: np.ndarray) -> np.ndarray:
+        """Map free values into the unit cube the GA searches."""
+        lo, hi, x = self._scaled(self.lower), self._scaled(self.upper), self._scaled(np.asarray(x))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(hi > lo, (x - lo) / (hi - lo), 0.5)
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        lo, hi = self._scaled(self.lower), self._scaled(self.upper)
+        y = lo + np.clip(u, 0.0, 1.0) * (hi - lo)
+        return np.where(self.log, np.exp(y), y)
+
+    def _scaled(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.log, np.log(np.where(self.log, x, 1.0)), x)
+
+    def table(self, theta: np.ndarray) -> list[dict[str, Any]]:
+        """One row per parameter of the full vector ``theta``: status, value, bounds, at a bound."""
+        rows = []
+        for k, n in enumerate(self.names):
+            row: dict[str, Any] = {"name": n, "value": float(theta[k])}
+            if self.tie[k] != k:
+                row["status"] = f"tied to {self.names[self.tie[k]]}"
+            elif self.source[k] >= 0:
+                i = self.source[k]
+                row.update(status="fitted", low=float(self.lower[i]), high=float(self.upper[i]))
+                span = self.upper[i] - self.lower[i]
+                row["at_bound"] = bool(min(theta[k] - self.lower[i], self.upper[i] - theta[k])
+                                       <= 1e-6 * span)
+            elif k in self.auto_e0:
+                row["status"] = "auto (linear)"
+            else:
+                row["status"] = "fixed"
+            rows.append(row)
+        return rows
+
+
+def build_space(
+    potential: Potential, spec: dict[str, Any] | None = None, where: str = "[potential.parameters]"
+) -> ParameterSpace:
+    """Parameter space from a config table; parameters left out are fitted in the form's bounds."""
+    spec = spec or {}
+    names = potential.names
+    index = {n: k for k, n in enumerate(names)}
+    values = potential.values.copy()
+    lower = np.full(len(names), np.nan)
+    upper = np.full(len(names), np.nan)
+    fixed = np.zeros(len(names), bool)
+    tie_to: dict[int, int] = {}
+    e0_idx = set(range(potential.n_params)[potential.e0_slice])
+    auto = set(e0_idx)
+
+    bounds = np.concatenate([f.default_bounds() for f in potential.forms]
+                            + [np.full((len(potential.species), 2), np.nan)])
+    limits = np.concatenate([f.hard_limits() for f in potential.forms]
+                            + [np.tile([-np.inf, np.inf], (len(potential.species), 1))])
+    log = np.concatenate([f.log_scale() for f in potential.forms]
+                         + [np.zeros(len(potential.species), bool)])
+    lower[:], upper[:] = bounds[:, 0], bounds[:, 1]
+
+    seen: dict[int, str] = {}
+    for key, val in spec.items():
+        name = potential.canonical_name(str(key))
+        k = index[name]
+        if k in seen:
+            raise GafitInputError(f"{where}: '{key}' and '{seen[k]}' name the same parameter")
+        seen[k] = str(key)
+        auto.discard(k)
+        if isinstance(val, bool):
+            raise GafitInputError(f"{where}: '{key}' = {val!r}: expected a number, [low, high] "
+                                  "or \"=NAME\"")
+        if isinstance(val, int | float):
+            values[k] = float(val)
+            fixed[k] = True
+        elif isinstance(val, list):
+            if (len(val) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                                         for v in val)):
+                raise GafitInputError(f"{where}: '{key}' = {val!r}: bounds must be [low, high]")
+            lo, hi = float(val[0]), float(val[1])
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+                raise GafitInputError(f"{where}: '{key}' = {val!r}: need finite low < high")
+            lower[k], upper[k] = lo, hi
+        elif isinstance(val, str) and val.startswith("="):
+            target = potential.canonical_name(val[1:].strip())
+            if index[target] == k:
+                raise GafitInputError(f"{where}: '{key}' is tied to itself")
+            tie_to[k] = index[target]
+        elif isinstance(val, str) and val == "auto" and k in e0_idx:
+            auto.add(k)
+        else:
+            raise GafitInputError(f"{where}: '{key}' = {val!r}: expected a number, [low, high] "
+                                  "or \"=NAME\"" + (' or "auto"' if k in e0_idx else ""))
+
+    # resolve chains of ties
+    tie = np.arange(len(names))
+    for k in tie_to:
+        t, path = k, [k]
+        while t in tie_to:
+            t = tie_to[t]
+            if t in path:
+                raise GafitInputError(f"{where}: ties form a loop through '{names[k]}'")
+            path.append(t)
+        if t in auto:
+            raise GafitInputError(f"{where}: '{names[k]}' is tied to '{names[t]}', which is "
+                                  "solved automatically; give that one bounds or a value")
+        tie[k] = t
+
+    free_full = [k for k in range(len(names))
+                 if tie[k] == k and not fixed[k] and k not in auto]
+    for k in free_full:
+        lo_lim, hi_lim = limits[k]
+        if lower[k] < lo_lim or upper[k] > hi_lim:
+            raise GafitInputError(
+                f"{where}: '{names[k]}' bounds [{lower[k]:g}, {upper[k]:g}] leave its physical "
+                f"range [{lo_lim:g}, {hi_lim:g}]"
+            )
+        if log[k] and lower[k] <= 0:
+            log[k] = False
+        values[k] = float(np.clip(values[k], lower[k], upper[k]))
+    for k in np.flatnonzero(fixed):
+        lo_lim, hi_lim = limits[k]
+        if not lo_lim <= values[k] <= hi_lim:
+            raise GafitInputError(f"{where}: '{names[k]}' = {values[k]:g} is outside its "
+                                  f"physical range [{lo_lim:g}, {hi_lim:g}]")
+    source = np.full(len(names), -1)
+    source[free_full] = np.arange(len(free_full))
+    return ParameterSpace(
+        names=list(names),
+        values=values,
+        lower=lower[free_full],
+        upper=upper[free_full],
+        free=[names[k] for k in free_full],
+        source=source,
+        tie=tie,
+        log=log[free_full],
+        auto_e0=np.array(sorted(auto), dtype=np.int64),
+    )

@@ -1,0 +1,196 @@
+"""A potential: a sum of forms over a list of species, plus a per-species energy offset E0.
+
+The full parameter vector is each form's parameters in turn (named ``A-B.NAME`` etc.), then ``X.E0``
+for each species X (eV/atom). LAMMPS atom type i+1 is ``species[i]``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gafit.forms import Form, Prediction, get_form
+from gafit.geometry import index_atoms, volumes
+from gafit.structures import GafitInputError, ReferenceSet
+
+#: memory budget for one chunk of (individuals x pairs/triplets) float64 temporaries
+CHUNK_ELEMENTS = 4_000_000
+
+
+@dataclass
+class PotentialTables:
+    """Everything geometric a potential needs on one reference set, computed once."""
+
+    form_tables: list[Any]
+    counts_sk: np.ndarray  # atoms of species k in structure s
+    volume_s: np.ndarray  # Å³, NaN where not 3D periodic
+    n_atoms_s: np.ndarray
+    work_per_individual: int  # pairs + triplets, for chunking
+
+
+class Potential:
+    """Forms summed over the same species, with their parameter values and E0 offsets."""
+
+    def __init__(self, species: list[str], forms: list[Form], values: np.ndarray | None = None):
+        if not species:
+            raise GafitInputError("a potential needs at least one species")
+        if len(set(species)) != len(species):
+            raise GafitInputError(f"species {species} lists a species twice")
+        self.species = list(species)
+        self.forms = list(forms)
+        names: list[str] = []
+        for f in self.forms:
+            names += f.parameter_names()
+        names += [f"{s}.E0" for s in self.species]
+        if len(set(names)) != len(names):
+            raise GafitInputError("two forms of this potential share parameter names")
+        self.names = names
+        self.values = self.default_values() if values is None else np.asarray(values, float)
+        if self.values.shape != (len(names),):
+            raise ValueError(f"expected {len(names)} values, got {self.values.shape}")
+
+    # --- parameters ----------------------------------------------------------------------------
+    @property
+    def n_params(self) -> int:
+        return len(self.names)
+
+    def form_slices(self) -> list[slice]:
+        out, start = [], 0
+        for f in self.forms:
+            out.append(slice(start, start + f.n_params))
+            start += f.n_params
+        return out
+
+    @property
+    def e0_slice(self) -> slice:
+        return slice(self.n_params - len(self.species), self.n_params)
+
+    def default_values(self) -> np.ndarray:
+        return np.concatenate([f.default_values() for f in self.forms] + [np.zeros(len(self.species))])
+
+    def canonical_name(self, key: str) -> str:
+        """The stored name of a user's parameter key; raises naming the key when unknown."""
+        if key.endswith(".E0") and "-" not in key:
+            sym = key[:-3]
+            if sym not in self.species:
+                raise GafitInputError(
+                    f"parameter '{key}': species '{sym}' is not in the potential's species "
+                    f"{self.species}"
+                )
+            return key
+        errors = []
+        for f in self.forms:
+            try:
+                return f.canonical_name(key)
+            except GafitInputError as err:
+                errors.append(str(err))
+        raise GafitInputError(errors[0] if len(errors) == 1 else f"parameter '{key}' is unknown")
+
+    def named_values(self) -> dict[str, float]:
+        return dict(zip(self.names, map(float, self.values), strict=True))
+
+    def with_values(self, values: np.ndarray) -> Potential:
+        return Potential(self.species, self.forms, values)
+
+    # --- evaluation -----------------------------------------------------------------------------
+    def build_tables(self, refset: ReferenceSet) -> PotentialTables:
+        idx = index_atoms(refset, self.species)
+        counts = np.zeros((len(refset), len(self.species)))
+        np.add.at(counts, (idx.struct_n, idx.species_n), 1.0)
+        tables = [f.build_tables(refset) for f in self.forms]
+        work = sum(len(getattr(t, "r_p", ())) + len(getattr(t, "cos_t", ())) for t in tables)
+        return PotentialTables(
+            form_tables=tables,
+            counts_sk=counts,
+            volume_s=volumes(refset),
+            n_atoms_s=counts.sum(axis=1),
+            work_per_individual=max(work, 1),
+        )
+
+    def evaluate(self, theta: np.ndarray, tables: PotentialTables) -> Prediction:
+        """Energies (with E0), forces and virials for a batch ``theta`` (B, n_params)."""
+        theta = np.atleast_2d(np.asarray(theta, float))
+        chunk = max(1, CHUNK_ELEMENTS // tables.work_per_individual)
+        if theta.shape[0] > chunk:
+            parts = [self.evaluate(theta[k : k + chunk], tables) for k in range(0, len(theta), chunk)]
+            return Prediction(
+                energy=np.concatenate([p.energy for p in parts]),
+                forces=np.concatenate([p.forces for p in parts]),
+                virial=np.concatenate([p.virial for p in parts]),
+            )
+        total: Prediction | None = None
+        for form, sl, tab in zip(self.forms, self.form_slices(), tables.form_tables, strict=True):
+            pred = form.evaluate(theta[:, sl], tab)
+            if total is None:
+                total = pred
+            else:
+                total += pred
+        assert total is not None
+        total.energy = total.energy + theta[:, self.e0_slice] @ tables.counts_sk.T
+        return total
+
+    def check(self, values: np.ndarray | None = None) -> list[str]:
+        """Problems that would make LAMMPS reject or misbehave with these values."""
+        v = self.values if values is None else values
+        problems = [f"{n} = {x} is not finite" for n, x in zip(self.names, v, strict=True)
+                    if not np.isfinite(x)]
+        for f, sl in zip(self.forms, self.form_slices(), strict=True):
+            problems += f.check(v[sl])
+        return problems
+
+    # --- files -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "gafit_potential": 1,
+            "species": self.species,
+            "forms": [f.to_dict(self.values[sl]) for f, sl in
+                      zip(self.forms, self.form_slices(), strict=True)],
+            "E0": {s: float(v) for s, v in zip(self.species, self.values[self.e0_slice], strict=True)},
+            "units": {"energy": "eV", "length": "Å", "E0": "eV/atom"},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "potential") -> Potential:
+        try:
+            species = list(d["species"])
+            forms, values = [], []
+            for fd in d["forms"]:
+                form = get_form(fd["form"])(species, float(fd["cutoff"]))
+                forms.append(form)
+                params = fd["parameters"]
+                missing = [n for n in form.parameter_names() if n not in params]
+                if missing:
+                    raise GafitInputError(f"{where}: missing parameters {missing}")
+                values += [float(params[n]) for n in form.parameter_names()]
+            e0 = d.get("E0", {})
+            values += [float(e0.get(s, 0.0)) for s in species]
+        except KeyError as err:
+            raise GafitInputError(f"{where}: missing key {err}") from None
+        return cls(species, forms, np.array(values))
+
+    def save(self, path: str | Path) -> None:
+        from gafit.io.atomic import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Potential:
+        """Read a ``potential.json``, a ``pair.lmp`` written by gafit, or a LAMMPS potential file."""
+        path = Path(path)
+        if not path.exists():
+            raise GafitInputError(f"{path}: no such file")
+        if path.suffix == ".json":
+            try:
+                d = json.loads(path.read_text())
+            except json.JSONDecodeError as err:
+                raise GafitInputError(
+                    f"{path} line {err.lineno}, column {err.colno}: {err.msg}"
+                ) from None
+            return cls.from_dict(d, str(path))
+        from gafit.lammps.files import read_lammps_potential
+
+        return read_lammps_potential(path)
