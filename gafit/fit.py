@@ -102,7 +102,8 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
     train = read_reference(config.data.train)
     valid = read_reference(config.data.validation) if config.data.validation else None
     potential = build_potential(config, train)
-    space = build_space(potential, config.potential.parameters)
+    space = build_space(potential, config.potential.parameters,
+                        unspecified="fixed" if config.potential.start else "free")
     objective = Objective(potential, space, train, config.weights)
     if space.n_free == 0 and len(space.auto_e0) == 0:
         raise GafitInputError("nothing to fit: every parameter is fixed")

@@ -7,6 +7,7 @@ that minimise the energy residuals exactly, solved linearly for every individual
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ class ParameterSpace:
     tie: np.ndarray  # for each full parameter: the full index it copies (itself if not tied)
     log: np.ndarray  # search the free parameter on a log scale
     auto_e0: np.ndarray  # full indices of E0 offsets solved linearly
+    repair: Callable[[np.ndarray], np.ndarray] | None = None  # keeps theta physically valid
 
     @property
     def n_free(self) -> int:
@@ -44,7 +46,8 @@ class ParameterSpace:
         theta = np.repeat(self.values[None, :], x.shape[0], axis=0)
         m = self.source >= 0
         theta[:, m] = x[:, self.source[m]]
-        return theta[:, self.tie]
+        theta = theta[:, self.tie]
+        return self.repair(theta) if self.repair is not None else theta
 
     def to_unit(self, x: np.ndarray) -> np.ndarray:
         """Map free values into the unit cube the GA searches."""
@@ -83,9 +86,15 @@ class ParameterSpace:
 
 
 def build_space(
-    potential: Potential, spec: dict[str, Any] | None = None, where: str = "[potential.parameters]"
+    potential: Potential, spec: dict[str, Any] | None = None, where: str = "[potential.parameters]",
+    unspecified: str = "free",
 ) -> ParameterSpace:
-    """Parameter space from a config table; parameters left out are fitted in the form's bounds."""
+    """Parameter space from a config table.
+
+    Parameters left out are fitted within the form's default bounds (``unspecified="free"``) or kept
+    at the potential's values (``"fixed"``, used when a fit starts from a parameter file). Discrete
+    parameters (not ``fittable``) are always fixed.
+    """
     spec = spec or {}
     names = potential.names
     index = {n: k for k, n in enumerate(names)}
@@ -103,7 +112,12 @@ def build_space(
                             + [np.tile([-np.inf, np.inf], (len(potential.species), 1))])
     log = np.concatenate([f.log_scale() for f in potential.forms]
                          + [np.zeros(len(potential.species), bool)])
+    fittable = np.concatenate([f.fittable() for f in potential.forms]
+                              + [np.ones(len(potential.species), bool)])
     lower[:], upper[:] = bounds[:, 0], bounds[:, 1]
+    if unspecified == "fixed":
+        fixed[: potential.e0_slice.start] = True
+    fixed |= ~fittable
 
     seen: dict[int, str] = {}
     for key, val in spec.items():
@@ -120,6 +134,9 @@ def build_space(
             values[k] = float(val)
             fixed[k] = True
         elif isinstance(val, list):
+            if not fittable[k]:
+                raise GafitInputError(f"{where}: '{key}' is a discrete switch and cannot be "
+                                      "fitted; give it a value")
             if (len(val) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool)
                                          for v in val)):
                 raise GafitInputError(f"{where}: '{key}' = {val!r}: bounds must be [low, high]")
@@ -127,6 +144,7 @@ def build_space(
             if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
                 raise GafitInputError(f"{where}: '{key}' = {val!r}: need finite low < high")
             lower[k], upper[k] = lo, hi
+            fixed[k] = False
         elif isinstance(val, str) and val.startswith("="):
             target = potential.canonical_name(val[1:].strip())
             if index[target] == k:
@@ -181,4 +199,5 @@ def build_space(
         tie=tie,
         log=log[free_full],
         auto_e0=np.array(sorted(auto), dtype=np.int64),
+        repair=potential.repair,
     )

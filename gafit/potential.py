@@ -133,6 +133,12 @@ class Potential:
         total.energy = total.energy + theta[:, self.e0_slice] @ tables.counts_sk.T
         return total
 
+    def repair(self, theta: np.ndarray) -> np.ndarray:
+        """Project a batch (B, n_params) onto each form's valid region (in place and returned)."""
+        for f, sl in zip(self.forms, self.form_slices(), strict=True):
+            theta[:, sl] = f.repair(theta[:, sl])
+        return theta
+
     def check(self, values: np.ndarray | None = None) -> list[str]:
         """Problems that would make LAMMPS reject or misbehave with these values."""
         v = self.values if values is None else values

@@ -29,6 +29,7 @@ class ParamSpec:
     log: bool = False  # search on a log scale (parameters spanning decades)
     lower_limit: float = -np.inf  # hard physical limits: never crossed, whatever the user's bounds
     upper_limit: float = np.inf
+    fittable: bool = True  # False for discrete switches (e.g. Tersoff's m): always fixed
 
 
 @dataclass
@@ -113,6 +114,9 @@ class Form(ABC):
         """(n_params, 2) physical limits the search must never cross."""
         lim = [(p.lower_limit, p.upper_limit) for p in self.params]
         return np.tile(np.array(lim, float), (len(self.entries()), 1))
+
+    def fittable(self) -> np.ndarray:
+        return np.tile([p.fittable for p in self.params], len(self.entries()))
 
     def log_scale(self) -> np.ndarray:
         return np.tile([p.log for p in self.params], len(self.entries()))

@@ -1,0 +1,30 @@
+# `make demo` and `make test` each create .venv and install everything they need (from PyPI).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gafit fit examples/cu_morse.toml --out runs/demo
+	$(BIN)/gafit export runs/demo/potential.json --lammps runs/demo/lammps
+	$(BIN)/gafit verify runs/demo/potential.json data/Cu_EMT.extxyz
+
+test: $(STAMP)
+	$(BIN)/ruff check gafit tests benchmarks data
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

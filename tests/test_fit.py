@@ -1,0 +1,160 @@
+"""Fits: parameter recovery, a binding-curve CSV fit, config errors, the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from gafit.cli import main
+from gafit.config import load_config, parse_config
+from gafit.evaluate import evaluate_potential
+from gafit.fit import run_fit
+from gafit.forms.morse import Morse
+from gafit.io import write_reference
+from gafit.potential import Potential
+from gafit.structures import GafitInputError, ReferenceSet, Structure
+
+ROOT = Path(__file__).resolve().parents[1]
+TRUE = {"Cu-Cu.D0": 0.34, "Cu-Cu.alpha": 1.36, "Cu-Cu.r0": 2.87,
+        "Cu-Ag.D0": 0.30, "Cu-Ag.alpha": 1.25, "Cu-Ag.r0": 2.96,
+        "Ag-Ag.D0": 0.33, "Ag-Ag.alpha": 1.40, "Ag-Ag.r0": 3.05,
+        "Cu.E0": -1.1, "Ag.E0": -0.6}
+
+
+def synthetic_data(path: Path) -> None:
+    """Energies, forces and stresses of random Cu-Ag cells from known Morse parameters."""
+    species = ["Cu", "Ag"]
+    pot = Potential(species, [Morse(species, 5.5)])
+    pot = pot.with_values(np.array([TRUE[n] for n in pot.names]))
+    rng = np.random.default_rng(7)
+    structures = []
+    for k in range(12):
+        at = bulk("Cu", "fcc", a=rng.uniform(3.7, 4.1), cubic=True) * (2, 1, 1)
+        at.symbols[rng.random(len(at)) < 0.4 + 0.03 * k] = "Ag"
+        at.set_cell(at.cell @ (np.eye(3) + rng.normal(0, 0.03, (3, 3))), scale_atoms=True)
+        at.rattle(0.08, seed=k)
+        structures.append(Structure(at, name=f"s{k}"))
+    predicted, _ = evaluate_potential(pot, ReferenceSet(structures))
+    write_reference(predicted, path)
+
+
+def test_recovers_two_species_morse(tmp_path: Path) -> None:
+    synthetic_data(tmp_path / "train.extxyz")
+    config = parse_config({
+        "data": {"train": str(tmp_path / "train.extxyz")},
+        "potential": {"form": "morse", "species": ["Cu", "Ag"], "cutoff": 5.5,
+                      "parameters": {"Cu.E0": [-3.0, 1.0], "Ag.E0": [-3.0, 1.0]}},
+        "weights": {"energy": 1.0, "forces": 1.0, "stress": 1.0},
+        "ga": {"population": 60, "generations": 40, "seed": 3},
+    })
+    result = run_fit(config, tmp_path / "out", quiet=True)
+    fitted = result.potential.named_values()
+    for name, value in TRUE.items():
+        assert fitted[name] == pytest.approx(value, rel=1e-4), name
+    assert result.rmse["train"]["forces"] < 1e-5
+
+
+def test_binding_curve_csv_fit(tmp_path: Path) -> None:
+    d0, alpha, r0, e0 = 0.42, 1.5, 2.3, -0.25
+    r = np.linspace(1.9, 5.0, 25)
+    x = np.exp(-alpha * (r - r0))
+    energy = d0 * (x * x - 2 * x) + 2 * e0
+    rows = [f"{float(a)!r},{float(e)!r},Cu,Cu" for a, e in zip(r, energy, strict=True)]
+    lines = ["r,energy,species_a,species_b", *rows]
+    (tmp_path / "dimer.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "fit.toml").write_text(
+        '[data]\ntrain = "dimer.csv"\n[potential]\nform = "morse"\ncutoff = 6.0\n'
+        '[ga]\npopulation = 40\ngenerations = 30\nseed = 2\n'
+    )
+    result = run_fit(load_config(tmp_path / "fit.toml"), quiet=True)
+    got = result.potential.named_values()
+    assert got["Cu-Cu.D0"] == pytest.approx(d0, rel=1e-6)
+    assert got["Cu-Cu.alpha"] == pytest.approx(alpha, rel=1e-6)
+    assert got["Cu-Cu.r0"] == pytest.approx(r0, rel=1e-6)
+    assert got["Cu.E0"] == pytest.approx(e0, rel=1e-6)
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"data": {"train": "x.extxyz"}, "potentail": {}}, "unknown key 'potentail'"),
+    ({"data": {"train": "x.extxyz"}, "ga": {"populaton": 3}}, "did you mean 'population'"),
+    ({"data": {"train": "x.extxyz"}, "ga": {"population": "many"}}, "population"),
+    ({"data": {}}, "train"),
+    ({"data": {"train": "x.extxyz"}, "weights": {"energy": -1}}, "energy"),
+])
+def test_config_errors_name_the_key(table: dict, message: str) -> None:
+    with pytest.raises(GafitInputError, match=message):
+        parse_config(table)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"Cu-Cu.D1": [0, 1]}, "no parameter 'D1'"),
+    ({"Cu-Zn.D0": [0.1, 1]}, "species 'Zn'"),
+    ({"Cu-Cu.D0": [1, 0.5]}, "low < high"),
+    ({"Cu-Cu.D0": [-1.0, 1.0]}, "physical range"),
+    ({"Cu-Cu.D0": "=Cu-Cu.D0"}, "tied to itself"),
+    ({"Cu-Cu.D0": "big"}, "expected a number"),
+])
+def test_parameter_errors_name_the_parameter(params: dict, message: str) -> None:
+    from gafit.parameters import build_space
+
+    pot = Potential(["Cu"], [Morse(["Cu"], 5.0)])
+    with pytest.raises(GafitInputError, match=message):
+        build_space(pot, params)
+
+
+def test_ties_and_fixed_values() -> None:
+    from gafit.parameters import build_space
+
+    species = ["Cu", "Ag"]
+    pot = Potential(species, [Morse(species, 5.0)])
+    space = build_space(pot, {"Ag-Cu.alpha": "=Cu-Cu.alpha", "Ag-Ag.alpha": "=Cu-Ag.alpha",
+                              "Cu-Cu.r0": 2.5, "Cu.E0": 0.0, "Ag.E0": -1.0})
+    assert "Cu-Ag.alpha" not in space.free and "Ag-Ag.alpha" not in space.free
+    x = np.arange(1, space.n_free + 1, dtype=float)[None]
+    theta = dict(zip(pot.names, space.expand(x)[0], strict=True))
+    assert theta["Cu-Ag.alpha"] == theta["Ag-Ag.alpha"] == theta["Cu-Cu.alpha"]
+    assert theta["Cu-Cu.r0"] == 2.5 and theta["Ag.E0"] == -1.0
+    assert len(space.auto_e0) == 0
+
+
+def test_same_seed_same_result(tmp_path: Path) -> None:
+    config = load_config(ROOT / "examples" / "cu_morse.toml")
+    config.ga.population, config.ga.generations = 20, 5
+    config.refine.enabled = False
+    a = run_fit(config, quiet=True)
+    b = run_fit(config, quiet=True)
+    np.testing.assert_array_equal(a.potential.values, b.potential.values)
+
+
+def test_cli_fit_export_evaluate_verify(tmp_path: Path, lammps_available: None, capsys) -> None:
+    cfg = tmp_path / "demo.toml"
+    text = (ROOT / "examples" / "cu_morse.toml").read_text()
+    text = text.replace('"../data/Cu_EMT.extxyz"', repr(str(ROOT / "data" / "Cu_EMT.extxyz")))
+    text = text.replace("population = 60", "population = 16").replace("generations = 40",
+                                                                       "generations = 4")
+    cfg.write_text(text)
+    out = tmp_path / "run"
+    assert main(["fit", str(cfg), "--out", str(out), "--quiet"]) == 0
+    for name in ("potential.json", "lammps/pair.lmp", "log.csv", "parameters.csv", "summary.json"):
+        assert (out / name).exists(), name
+    log = (out / "log.csv").read_text().splitlines()
+    assert log[0].startswith("generation,evaluations") and len(log) == 6
+    assert json.loads((out / "summary.json").read_text())["rmse"]["train"]["forces"] > 0
+    assert main(["export", str(out / "potential.json"), "--lammps", str(tmp_path / "lmp")]) == 0
+    data = str(ROOT / "data" / "Cu_EMT.extxyz")
+    pred = tmp_path / "pred.extxyz"
+    assert main(["evaluate", str(tmp_path / "lmp" / "pair.lmp"), data, "--out", str(pred)]) == 0
+    assert "RMSE forces" in capsys.readouterr().out
+    assert main(["verify", str(out / "potential.json"), data]) == 0
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[data]\ntrain = "nope.extxyz"\n[ga]\npopulaton = 4\n')
+    assert main(["fit", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "populaton" in err and "bad.toml" in err
