@@ -32,22 +32,22 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from gafit.evaluate import evaluate_potential
+    from gafit.evaluate import evaluate, predicted_structures
     from gafit.io import read_reference, write_reference
-    from gafit.objective import UNITS
     from gafit.potential import Potential
 
     pot = Potential.load(args.potential)
     data = read_reference(args.data)
-    predicted, rmse = evaluate_potential(pot, data)
+    ev = evaluate(pot, data, best_e0=args.best_e0)
     if args.out:
-        write_reference(predicted, args.out)
+        write_reference(predicted_structures(data, ev), args.out)
         print(f"wrote predictions to {args.out}")
-    for p, v in rmse.items():
-        if np.isfinite(v):
-            print(f"RMSE {p}: {v:.6g} {UNITS[p]}")
-    if not any(np.isfinite(v) for v in rmse.values()):
+    if not any(np.isfinite(v) for v in ev.rmse.values()):
         print("no reference values in the data: nothing to compare")
+        return 0
+    e0 = ", ".join(f"{s} {v:.6g}" for s, v in ev.e0.items())
+    print(f"E0 (eV/atom{', best fit' if args.best_e0 else ''}): {e0}")
+    print("RMSE " + ev.table())
     return 0
 
 
@@ -95,6 +95,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("potential", help="potential.json, a pair.lmp written by gafit, or a LAMMPS file")
     p.add_argument("data", help="structures: .csv, .extxyz or any ASE-readable file")
     p.add_argument("--out", help="write predictions here (.extxyz or .csv)")
+    p.add_argument("--best-e0", action="store_true",
+                   help="use the per-species energy offsets that minimise the energy RMSE")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("export", help="write LAMMPS files for a potential")

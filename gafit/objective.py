@@ -59,6 +59,10 @@ class Targets:
     def counts(self) -> dict[str, int]:
         return {"energy": len(self.e_idx), "forces": len(self.f_idx), "stress": self.s_ref.size}
 
+    def structure_of_items(self) -> dict[str, np.ndarray]:
+        """The structure each residual item belongs to, per property."""
+        return {"energy": self.e_idx, "forces": self.f_s, "stress": np.repeat(self.s_idx, 6)}
+
     def differences(self, pred: Prediction) -> dict[str, np.ndarray]:
         """Prediction minus reference per property: (B, n_items) each, in the units of ``UNITS``."""
         e = pred.energy[:, self.e_idx] / self.n_atoms_s[self.e_idx] - self.e_ref
@@ -88,12 +92,18 @@ class Objective:
         self._setup_auto_e0()
 
     @classmethod
-    def fixed(cls, potential: Potential, refset: ReferenceSet,
-              weights: Weights | None = None) -> Objective:
-        """An objective with every parameter of ``potential`` fixed at its value (x has size 0)."""
+    def fixed(cls, potential: Potential, refset: ReferenceSet, weights: Weights | None = None,
+              best_e0: bool = False) -> Objective:
+        """An objective with every parameter of ``potential`` fixed at its value (x has size 0).
+
+        With ``best_e0`` the E0 offsets are instead those that minimise the energy residuals.
+        """
         from gafit.parameters import build_space
 
-        space = build_space(potential, dict(potential.named_values()))
+        values = potential.named_values()
+        if best_e0:
+            values = {n: v for n, v in values.items() if not n.endswith(".E0")}
+        space = build_space(potential, values)
         return cls(potential, space, refset, weights)
 
     def _setup_auto_e0(self) -> None:
@@ -152,4 +162,20 @@ def rmse_of(diff: dict[str, np.ndarray]) -> list[dict[str, float]]:
             d = diff[p][k]
             row[p] = float(np.sqrt(np.mean(d**2))) if d.size else float("nan")
         out.append(row)
+    return out
+
+
+def rmse_by_config_type(targets: Targets, diff: dict[str, np.ndarray], b: int = 0
+                        ) -> dict[str, dict[str, float]]:
+    """RMSE per property for each ``config_type`` (and ``all``) of individual ``b``."""
+    owner = targets.structure_of_items()
+    out: dict[str, dict[str, float]] = {}
+    for group in [*sorted(set(targets.config_type_s.tolist())), "all"]:
+        row = {}
+        for p in PROPERTIES:
+            d = diff[p][b]
+            if group != "all":
+                d = d[targets.config_type_s[owner[p]] == group]
+            row[p] = float(np.sqrt(np.mean(d**2))) if d.size else float("nan")
+        out[group] = row
     return out
