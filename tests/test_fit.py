@@ -148,7 +148,8 @@ def test_cli_fit_export_evaluate_verify(tmp_path: Path, lammps_available: None, 
     data = str(ROOT / "data" / "Cu_EMT.extxyz")
     pred = tmp_path / "pred.extxyz"
     assert main(["evaluate", str(tmp_path / "lmp" / "pair.lmp"), data, "--out", str(pred)]) == 0
-    assert "RMSE forces" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "forces (eV/Å)" in out_text and "\nall " in out_text
     assert main(["verify", str(out / "potential.json"), data]) == 0
 
 
