@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from ase.neighborlist import primitive_neighbor_list
+from ase import Atoms
+from matscipy.neighbours import neighbour_list
 
 from gafit.structures import GafitInputError, ReferenceSet
 
@@ -69,15 +70,35 @@ class Pairs:
         return Pairs(self.i_p[mask], self.j_p[mask], self.s_p[mask], self.d_pc[mask], self.r_p[mask])
 
 
+def _boxed(atoms: Atoms, cutoff: float) -> Atoms:
+    """A copy whose non-periodic directions have cell vectors orthogonal to the periodic ones and
+    long enough that no image is within the cutoff (matscipy needs a regular cell)."""
+    if atoms.pbc.all():
+        return atoms
+    out = atoms.copy()
+    pbc = atoms.pbc
+    cell = atoms.cell.array.copy()
+    per = cell[pbc]
+    # orthonormal basis whose first vectors span the periodic directions
+    q, _ = np.linalg.qr(np.vstack([per, np.eye(3)]).T) if len(per) else (np.eye(3), None)
+    free_dirs = q[:, len(per):3].T
+    pos = atoms.positions
+    for d, ax in zip(free_dirs, np.flatnonzero(~pbc), strict=True):
+        proj = pos @ d
+        extent = proj.max() - proj.min() if len(pos) else 0.0
+        cell[ax] = d * (extent + 2 * cutoff + 1.0)
+        pos = pos - d * (proj.min() - cutoff - 0.5)
+    out.set_cell(cell)
+    out.positions = pos
+    return out
+
+
 def neighbour_pairs(refset: ReferenceSet, cutoff: float, half: bool) -> Pairs:
     """All pairs with r < cutoff (strictly, as LAMMPS). ``half`` keeps each unordered pair once."""
     i_all, j_all, s_all, d_all = [], [], [], []
     offset = 0
     for k, st in enumerate(refset):
-        a = st.atoms
-        i, j, d_vec, shift = primitive_neighbor_list(
-            "ijDS", a.pbc, a.cell.array, a.positions, cutoff, self_interaction=False
-        )
+        i, j, d_vec, shift = neighbour_list("ijDS", _boxed(st.atoms, cutoff), cutoff)
         if half:
             # keep i < j, and for an atom and its own image keep the lexicographically positive shift
             sgn = np.sign(shift).astype(np.int64) @ np.array([4, 2, 1])
@@ -87,7 +108,7 @@ def neighbour_pairs(refset: ReferenceSet, cutoff: float, half: bool) -> Pairs:
         j_all.append(j + offset)
         s_all.append(np.full(len(i), k, np.int64))
         d_all.append(d_vec)
-        offset += len(a)
+        offset += len(st.atoms)
     d = np.concatenate(d_all) if d_all else np.zeros((0, 3))
     r = np.sqrt(np.einsum("pc,pc->p", d, d))
     pairs = Pairs(

@@ -18,7 +18,7 @@ from gafit.geometry import index_atoms, volumes
 from gafit.structures import GafitInputError, ReferenceSet
 
 #: memory budget for one chunk of (individuals x pairs/triplets) float64 temporaries
-CHUNK_ELEMENTS = 4_000_000
+CHUNK_ELEMENTS = 8_000_000
 
 
 @dataclass

@@ -58,17 +58,17 @@ def pair_maps(
 
 
 def apply_maps(
-    e_bp: np.ndarray, g_bp: np.ndarray, energy_sp: sp.csr_matrix, deriv_xp: sp.csr_matrix,
+    e_pb: np.ndarray, g_pb: np.ndarray, energy_sp: sp.csr_matrix, deriv_xp: sp.csr_matrix,
     n_atoms: int, n_structures: int,
 ) -> Prediction:
-    """Scatter per-pair (or per-term) energies and derivatives into a :class:`Prediction`."""
-    b = e_bp.shape[0]
-    energy = np.asarray((energy_sp @ e_bp.T).T)
-    fw = np.asarray((deriv_xp @ g_bp.T).T)
+    """Scatter per-pair (or per-term) energies and derivatives, laid out (P, B), into a Prediction."""
+    b = e_pb.shape[1]
+    energy = energy_sp @ e_pb  # (S, B)
+    fw = deriv_xp @ g_pb  # (3N + 6S, B)
     return Prediction(
-        energy=energy,
-        forces=np.ascontiguousarray(fw[:, : 3 * n_atoms]),
-        virial=fw[:, 3 * n_atoms :].reshape(b, n_structures, 6),
+        energy=energy.T,
+        forces=fw[: 3 * n_atoms].T,
+        virial=fw[3 * n_atoms :].T.reshape(b, n_structures, 6),
     )
 
 
@@ -96,7 +96,7 @@ class PairForm(Form):
 
     @staticmethod
     def pair_energy(r_p: np.ndarray, *params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Energy (eV) and dE/dr (eV/Å) of pairs at distance r_p (Å) for parameters of shape (B, 1)."""
+        """Energy (eV) and dE/dr (eV/Å) of pairs at r_p (Å, shape (P, 1)), parameters of shape (1, B)."""
         raise NotImplementedError
 
     def build_tables(self, refset: ReferenceSet) -> PairTable:
@@ -121,18 +121,24 @@ class PairForm(Form):
         )
 
     def evaluate(self, theta: np.ndarray, tables: PairTable) -> Prediction:
+        # pairs along the first axis and the batch along the second: the sparse maps then read
+        # contiguous rows
         b = theta.shape[0]
         n_par = len(self.params)
         blocks = theta.reshape(b, -1, n_par)
-        e_bp = np.empty((b, len(tables.r_p)))
-        g_bp = np.empty_like(e_bp)
-        for k, sl in enumerate(tables.slices):
+        if len(tables.slices) == 1:
+            args = [blocks[None, :, 0, m] for m in range(n_par)]
+            e_pb, g_pb = self.pair_energy(tables.r_p[:, None], *args)
+        else:
+            e_pb = np.empty((len(tables.r_p), b))
+            g_pb = np.empty_like(e_pb)
+        for k, sl in enumerate(tables.slices if len(tables.slices) > 1 else ()):
             if sl.stop == sl.start:
                 continue
-            args = [blocks[:, k, m : m + 1] for m in range(n_par)]
-            e_bp[:, sl], g_bp[:, sl] = self.pair_energy(tables.r_p[sl], *args)
+            args = [blocks[None, :, k, m] for m in range(n_par)]
+            e_pb[sl], g_pb[sl] = self.pair_energy(tables.r_p[sl, None], *args)
         return apply_maps(
-            e_bp, g_bp, tables.energy_sp, tables.deriv_xp, tables.n_atoms, tables.n_structures
+            e_pb, g_pb, tables.energy_sp, tables.deriv_xp, tables.n_atoms, tables.n_structures
         )
 
     # --- LAMMPS ---------------------------------------------------------------------------

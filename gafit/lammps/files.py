@@ -23,8 +23,10 @@ STYLE_TO_FORM = {"morse": "morse", "buck": "buckingham", "tersoff": "tersoff"}
 
 def pair_lines(potential: Potential, outdir: Path | None = None) -> list[str]:
     """The ``pair_style`` and ``pair_coeff`` lines (hybrid/overlay for a sum of forms)."""
-    per_form = [f.lammps_lines(potential.values[sl], outdir)
-                for f, sl in zip(potential.forms, potential.form_slices(), strict=True)]
+    per_form = [
+        f.lammps_lines(potential.values[sl], outdir)
+        for f, sl in zip(potential.forms, potential.form_slices(), strict=True)
+    ]
     if len(per_form) == 1:
         return per_form[0]
     styles, coeffs = [], []
@@ -53,8 +55,7 @@ def write_lammps(potential: Potential, outdir: str | Path) -> Path:
         "# LAMMPS does not add the per-species energy offsets E0 (eV/atom); gafit's energies are",
         "# LAMMPS's potential energy plus the sum of E0 over the atoms.",
         "# gafit species: " + " ".join(potential.species),
-        "# gafit E0: " + " ".join(f"{s}={v:.17g}" for s, v in
-                                  zip(potential.species, e0, strict=True)),
+        "# gafit E0: " + " ".join(f"{s}={v:.17g}" for s, v in zip(potential.species, e0, strict=True)),
     ]
     path = outdir / "pair.lmp"
     atomic_write_text(path, "\n".join(header + pair_lines(potential, outdir)) + "\n")
@@ -91,23 +92,29 @@ def read_pair_lmp(path: Path) -> Potential:
         else:
             raise GafitInputError(f"{where}: expected pair_style or pair_coeff, got '{words[0]}'")
     if species is None:
-        raise GafitInputError(f"{path}: no '# gafit species: ...' line, so the atom types are "
-                              "unknown; give a potential.json instead")
+        raise GafitInputError(
+            f"{path}: no '# gafit species: ...' line, so the atom types are "
+            "unknown; give a potential.json instead"
+        )
     if not style:
         raise GafitInputError(f"{path}: no pair_style line")
     if style[0] == "hybrid/overlay":
-        raise GafitInputError(f"{path} line {style_line}: reading hybrid/overlay is not supported; "
-                              "use the potential.json written beside it")
+        raise GafitInputError(
+            f"{path} line {style_line}: reading hybrid/overlay is not supported; "
+            "use the potential.json written beside it"
+        )
     form_name = STYLE_TO_FORM.get(style[0])
     if form_name is None:
-        raise GafitInputError(f"{path} line {style_line}: pair_style '{style[0]}' is not a gafit "
-                              f"form (known: {', '.join(STYLE_TO_FORM)})")
+        raise GafitInputError(
+            f"{path} line {style_line}: pair_style '{style[0]}' is not a gafit "
+            f"form (known: {', '.join(STYLE_TO_FORM)})"
+        )
     form_cls = get_form(form_name)
-    form, values = form_cls.from_lammps(style[1:], [c for _, c in coeffs], species,
-                                        f"{path}", base=path.parent)
+    form, values = form_cls.from_lammps(
+        style[1:], [c for _, c in coeffs], species, f"{path}", base=path.parent
+    )
     pot = Potential(species, [form])
-    vals = np.array([values[nm] for nm in form.parameter_names()]
-                    + [e0.get(s, 0.0) for s in species])
+    vals = np.array([values[nm] for nm in form.parameter_names()] + [e0.get(s, 0.0) for s in species])
     return pot.with_values(vals)
 
 
@@ -117,8 +124,10 @@ def read_lammps_potential(path: Path) -> Potential:
         return read_pair_lmp(path)
     form_name = STYLE_TO_FORM.get(path.suffix.lstrip("."))
     if form_name is None:
-        raise GafitInputError(f"{path}: unknown potential file type (expected potential.json, "
-                              "a pair.lmp written by gafit, or a LAMMPS .tersoff file)")
+        raise GafitInputError(
+            f"{path}: unknown potential file type (expected potential.json, "
+            "a pair.lmp written by gafit, or a LAMMPS .tersoff file)"
+        )
     form_cls = get_form(form_name)
     reader = getattr(form_cls, "read_file", None)
     if reader is None:

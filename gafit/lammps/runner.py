@@ -153,7 +153,7 @@ class _Geometry:
 def _lammps_geometry(atoms: Atoms) -> _Geometry:
     """Rotate ``atoms`` so its periodic vectors form a LAMMPS lower-triangular cell.
 
-    Periodic ASE vectors become LAMMPS a, b, c in order (first LAMMPS axes), non-periodic
+    The (reduced) periodic vectors become the first LAMMPS axes, non-periodic
     directions are completed orthogonally and get ``m`` (shrink-wrap with minimum) boundaries.
     The periodic lattice is Minkowski-reduced and the tilts folded into LAMMPS's limits; this
     changes the representation of the lattice, not the lattice, so E, F and stress are unchanged.
@@ -177,7 +177,8 @@ def _lammps_geometry(atoms: Atoms) -> _Geometry:
             raise GafitInputError("periodic cell vectors are linearly dependent")
         signs = np.sign(diag)
         q[:, :k] *= signs
-        tri = (r[:k] * signs[:, None]).T  # (k, 3) rows, lower triangular, positive diagonal
+        r[:k] *= signs[:, None]
+        tri = r.T  # (k, 3) rows: lower triangular, positive diagonal
         if np.linalg.det(q) < 0:  # only possible for k < 3: flip a free axis
             q[:, 2] *= -1.0
     else:
@@ -273,8 +274,7 @@ class _Instance:
         try:
             region = (
                 f"region box prism {_fmt(g.lo[0])} {_fmt(g.hi[0])} {_fmt(g.lo[1])} "
-                f"{_fmt(g.hi[1])} {_fmt(g.lo[2])} {_fmt(g.hi[2])} "
-                + " ".join(_fmt(t) for t in g.tilt)
+                f"{_fmt(g.hi[1])} {_fmt(g.lo[2])} {_fmt(g.hi[2])} " + " ".join(_fmt(t) for t in g.tilt)
                 if np.any(g.tilt != 0.0)
                 else f"region box block {_fmt(g.lo[0])} {_fmt(g.hi[0])} {_fmt(g.lo[1])} "
                 f"{_fmt(g.hi[1])} {_fmt(g.lo[2])} {_fmt(g.hi[2])}"

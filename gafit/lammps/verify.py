@@ -42,8 +42,10 @@ class VerifyReport:
         lines = [f"gafit vs LAMMPS on {self.n_structures} structures:"]
         for q in ("energy", "forces", "stress"):
             if q in self.max_abs:
-                lines.append(f"  {q:7s} max |Δ| {self.max_abs[q]:.3e} {units[q]:5s} "
-                             f"max relative {self.max_rel[q]:.3e}  (worst: {self.worst[q]})")
+                lines.append(
+                    f"  {q:7s} max |Δ| {self.max_abs[q]:.3e} {units[q]:5s} "
+                    f"max relative {self.max_rel[q]:.3e}  (worst: {self.worst[q]})"
+                )
         return "\n".join(lines)
 
 
@@ -70,14 +72,15 @@ def verify(potential: Potential, data: ReferenceSet) -> VerifyReport:
     report = VerifyReport(n_structures=len(data))
     scale = {
         "forces": max((float(np.abs(f).max()) for _, f, _ in lmp if f.size), default=0.0),
-        "stress": max((float(np.abs(s).max()) for _, _, s in lmp if np.isfinite(s).all()),
-                      default=0.0),
+        "stress": max((float(np.abs(s).max()) for _, _, s in lmp if np.isfinite(s).all()), default=0.0),
     }
     start = 0
     for k, (st, (e_l, f_l, s_l)) in enumerate(zip(data, lmp, strict=True)):
         n = st.n_atoms
-        diffs = {"energy": abs(energy[k] - e_l),
-                 "forces": float(np.abs(forces[start:start + n] - f_l).max()) if n else 0.0}
+        diffs = {
+            "energy": abs(energy[k] - e_l),
+            "forces": float(np.abs(forces[start : start + n] - f_l).max()) if n else 0.0,
+        }
         if np.isfinite(stress[k]).all() and np.isfinite(s_l).all():
             diffs["stress"] = float(np.abs(stress[k] - s_l).max())
         start += n
