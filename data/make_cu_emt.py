@@ -8,6 +8,7 @@ Run: python data/make_cu_emt.py   (deterministic: seeded)
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 from ase.build import bulk, fcc100
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
@@ -51,3 +52,13 @@ for k in range(3):  # (100) slab with vacuum (periodic cell, no stress target ne
 out = Path(__file__).with_name("Cu_EMT.extxyz")
 write(out, frames, format="extxyz")
 print(f"wrote {len(frames)} structures, {sum(len(f) for f in frames)} atoms to {out}")
+
+# Binding curve of the Cu dimer with EMT, in gafit's binding-curve CSV layout (r in Å, energy in eV)
+curve = Path(__file__).with_name("Cu2_EMT_binding_curve.csv")
+rows = ["r,energy,species_a,species_b"]
+for r in np.linspace(1.9, 4.8, 30):  # EMT has its own cutoff beyond ~5 Å
+    dimer = Atoms("Cu2", positions=[[0, 0, 0], [r, 0, 0]])
+    dimer.calc = EMT()
+    rows.append(f"{r:.4f},{dimer.get_potential_energy():.10f},Cu,Cu")
+curve.write_text("\n".join(rows) + "\n")
+print(f"wrote {len(rows) - 1} dimer energies to {curve}")
