@@ -122,7 +122,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         parameters=dict(p.get("parameters", {})),
     )
     weights = Weights(**_typed(Weights, table.get("weights", {}), "[weights]", path))
-    for k in ("energy", "forces", "stress"):
+    for k in ("energy", "forces", "stress", "virial"):
         if getattr(weights, k) < 0:
             raise GafitInputError(f"{path}: [weights] {k} must not be negative")
     ga = GASettings(**_typed(GASettings, table.get("ga", {}), "[ga]", path))

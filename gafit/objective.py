@@ -1,8 +1,9 @@
 """The weighted residual vector r(x) that both optimisers minimise; loss = sum r².
 
 loss = w_E·MSE(energy per atom, eV/atom) + w_F·MSE(force components, eV/Å)
-     + w_S·MSE(stress components, GPa),
+     + w_S·MSE(stress components, GPa) + w_V·MSE(virial components per atom, eV/atom),
 each MSE weighted by the structures' weights. A structure without a property adds no residual of it.
+Stress and virial come from the same DFT stress (virial per atom = -stress·V/N): weight one or both.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from gafit.structures import EV_A3_TO_GPA, ReferenceSet
 
 #: residual given to a parameter vector whose predictions overflow or are NaN
 BAD_RESIDUAL = 1e6
-PROPERTIES = ("energy", "forces", "stress")
-UNITS = {"energy": "eV/atom", "forces": "eV/Å", "stress": "GPa"}
+PROPERTIES = ("energy", "forces", "stress", "virial")
+UNITS = {"energy": "eV/atom", "forces": "eV/Å", "stress": "GPa", "virial": "eV/atom"}
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Weights:
     energy: float = 1.0
     forces: float = 1.0
     stress: float = 0.1
+    virial: float = 0.0
 
 
 class Targets:
@@ -55,13 +57,17 @@ class Targets:
                                if s.stress is not None and np.isfinite(volume_s[k])], np.int64)
         self.s_ref = np.array([refset[k].stress * EV_A3_TO_GPA for k in self.s_idx]).reshape(-1, 6)
         self.s_w = np.repeat(w_s[self.s_idx], 6)
+        # GPa -> virial per atom (eV/atom), per stress component
+        self.s_to_virial = np.repeat(-volume_s[self.s_idx] / n_atoms_s[self.s_idx], 6) / EV_A3_TO_GPA
 
     def counts(self) -> dict[str, int]:
-        return {"energy": len(self.e_idx), "forces": len(self.f_idx), "stress": self.s_ref.size}
+        return {"energy": len(self.e_idx), "forces": len(self.f_idx), "stress": self.s_ref.size,
+                "virial": self.s_ref.size}
 
     def structure_of_items(self) -> dict[str, np.ndarray]:
         """The structure each residual item belongs to, per property."""
-        return {"energy": self.e_idx, "forces": self.f_s, "stress": np.repeat(self.s_idx, 6)}
+        s = np.repeat(self.s_idx, 6)
+        return {"energy": self.e_idx, "forces": self.f_s, "stress": s, "virial": s}
 
     def differences(self, pred: Prediction) -> dict[str, np.ndarray]:
         """Prediction minus reference per property: (B, n_items) each, in the units of ``UNITS``."""
@@ -69,7 +75,7 @@ class Targets:
         f = pred.forces[:, self.f_idx] - self.f_ref
         stress = pred.virial[:, self.s_idx] / self.volume_s[self.s_idx, None] * EV_A3_TO_GPA
         s = stress.reshape(len(stress), -1) - self.s_ref.ravel()
-        return {"energy": e, "forces": f, "stress": s}
+        return {"energy": e, "forces": f, "stress": s, "virial": s * self.s_to_virial}
 
 
 class Objective:
@@ -85,7 +91,8 @@ class Objective:
         self.targets = Targets(refset, self.tables.n_atoms_s, self.tables.volume_s)
         t = self.targets
         self.scale = {}
-        for prop, w_items in (("energy", t.e_w), ("forces", t.f_w), ("stress", t.s_w)):
+        for prop, w_items in (("energy", t.e_w), ("forces", t.f_w), ("stress", t.s_w),
+                              ("virial", t.s_w)):
             wp = getattr(self.weights, prop)
             total = w_items.sum()
             self.scale[prop] = np.sqrt(wp * w_items / total) if total > 0 and wp > 0 else None
