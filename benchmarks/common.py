@@ -25,8 +25,14 @@ def shared(relpath: str) -> Path | None:
 
 def time_gafit(potential: Potential, data: ReferenceSet, population: int, repeats: int = 3,
                seed: int = 0) -> tuple[float, Objective]:
-    """Seconds per objective evaluation (E, F, stress residuals) in batches of ``population``."""
-    space = build_space(potential)
+    """Seconds per objective evaluation (E, F, stress residuals) in batches of ``population``.
+
+    Every fittable parameter is free within ±1 % of its value, and the population is drawn there.
+    """
+    fittable = np.concatenate([f.fittable() for f in potential.forms])
+    spec = {n: sorted([0.99 * v, 1.01 * v]) for n, v, ok in
+            zip(potential.names, potential.values, fittable, strict=False) if ok and v != 0}
+    space = build_space(potential, spec, unspecified="fixed")
     obj = Objective(potential, space, data)
     rng = np.random.default_rng(seed)
     x = space.from_unit(rng.random((population, space.n_free)))
