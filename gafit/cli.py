@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gafit.phonon_cli import add_phonons_parser
 from gafit.structures import GafitInputError
 
 DESCRIPTION = """\
@@ -110,6 +111,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=1e-8,
                    help="largest relative difference accepted (default 1e-8)")
     p.set_defaults(func=_verify)
+
+    add_phonons_parser(sub)
 
     p = sub.add_parser("convert", help="convert reference data between CSV and extxyz")
     p.add_argument("input")

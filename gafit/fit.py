@@ -66,6 +66,19 @@ def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
     return Potential(list(species), [form])
 
 
+def widen_cutoffs(potential: Potential, space: ParameterSpace) -> None:
+    """Give forms whose cutoff is a parameter (Tersoff's R + D) neighbour tables wide enough for
+    every parameter vector the bounds allow: the geometry is built once, before the search."""
+    hi = space.values.copy()
+    m = space.source >= 0
+    hi[m] = space.upper[space.source[m]]
+    hi = hi[space.tie]
+    for form, sl in zip(potential.forms, potential.form_slices(), strict=True):
+        required = getattr(form, "required_cutoff", None)
+        if required is not None:
+            form.cutoff = max(float(required(hi[None, sl])), float(required(space.values[None, sl])))
+
+
 class GenerationLog:
     """Per-generation rows (best and median loss, the best individual's RMSEs), printed as it goes."""
 
@@ -104,6 +117,7 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
     potential = build_potential(config, train)
     space = build_space(potential, config.potential.parameters,
                         unspecified="fixed" if config.potential.start else "free")
+    widen_cutoffs(potential, space)
     objective = Objective(potential, space, train, config.weights)
     if space.n_free == 0 and len(space.auto_e0) == 0:
         raise GafitInputError("nothing to fit: every parameter is fixed")

@@ -156,6 +156,20 @@ def build_space(
             raise GafitInputError(f"{where}: '{key}' = {val!r}: expected a number, [low, high] "
                                   "or \"=NAME\"" + (' or "auto"' if k in e0_idx else ""))
 
+    # form-declared structure: parameters that never enter the energy stay fixed, and parameters
+    # the form requires equal (e.g. Tersoff's A, lambda1, R, D of (j,i,i) and (i,j,j)) are tied
+    for form in potential.forms:
+        for name in getattr(form, "unused_parameters", list)():
+            k = index[name]
+            if k in seen and not fixed[k]:
+                raise GafitInputError(f"{where}: '{seen[k]}' never enters the {form.name} energy "
+                                      "(LAMMPS takes it from another entry); fix it or drop it")
+            fixed[k] = True
+        for name, src in getattr(form, "copied_parameters", dict)().items():
+            k = index[name]
+            if k not in seen:
+                tie_to[k] = index[src]
+
     # resolve chains of ties
     tie = np.arange(len(names))
     for k in tie_to:

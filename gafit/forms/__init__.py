@@ -15,8 +15,9 @@ def _registry() -> dict[str, object]:
     if "morse" not in found:  # running from a source tree that was never installed
         from gafit.forms.buckingham import Buckingham
         from gafit.forms.morse import Morse
+        from gafit.forms.tersoff import Tersoff
 
-        return {"morse": Morse, "buckingham": Buckingham, **found}
+        return {"morse": Morse, "buckingham": Buckingham, "tersoff": Tersoff, **found}
     return found
 
 

@@ -26,7 +26,7 @@ Per-pair arrays end in ``_p``, per-triplet ``_t``; batched arrays are laid out r
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from gafit.potential import Potential
 
 # column of each parameter inside an entry's block
-M, GAMMA, LAM3, C, D, H, N, BETA, LAM2, BB, R, DD, LAM1, AA = range(14)
+M, GAMMA, LAM3, C, SMALL_D, H, N, BETA, LAM2, BIG_B, BIG_R, BIG_D, LAM1, BIG_A = range(14)
 #: LAMMPS clamps exp(arg) of the radial three-body term: 1e30 above, 0 below -EXP_CLAMP
 EXP_CLAMP = 69.0776
 #: rows x individuals per block of the evaluation loops (temporaries stay in cache)
@@ -139,14 +139,14 @@ def bond_order_thresholds(n: np.ndarray) -> tuple[np.ndarray, ...]:
 def bond_order(zeta: np.ndarray, beta: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """b = (1 + (beta zeta)^n)^(-1/2n) and db/dzeta, with LAMMPS's asymptotic branches.
 
-    With t = beta zeta: t > c1: t^-1/2; t > c2: (1 - t^-n/2n) t^-1/2; t < c4: 1; t < c3:
-    1 - t^n/2n (tested in that order); otherwise the full expression.
+    With t = beta zeta, LAMMPS tests in this order: t > c1: b = t^-1/2; t > c2:
+    b = (1 - t^-n/2n) t^-1/2; t < c4: b = 1; t < c3: b = 1 - t^n/2n; otherwise the full expression.
     """
     t = zeta * beta
     c1, c2, c3, c4 = bond_order_thresholds(n)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        tn = np.log(t)
-        tn *= n
+        lt = np.log(t)
+        tn = lt * n
         np.exp(tn, out=tn)  # t^n
         b = np.log1p(tn)
         b *= -0.5 / n
@@ -155,26 +155,26 @@ def bond_order(zeta: np.ndarray, beta: np.ndarray, n: np.ndarray) -> tuple[np.nd
         db *= b
         db /= zeta
         db *= -0.5
-    nb = np.broadcast_to(n, t.shape)
-    bb = np.broadcast_to(beta, t.shape)
-    # overwrite in reverse order of LAMMPS's tests, so the first test that holds wins
-    for sel, kind in ((t < c3, 3), (t < c4, 4), (t > c2, 2), (t > c1, 1)):
-        if not sel.any():
-            continue
-        ts, ns, bs = t[sel], nb[sel], bb[sel]
-        if kind == 1:
-            b[sel] = 1.0 / np.sqrt(ts)
-            db[sel] = bs * -0.5 * ts**-1.5
-        elif kind == 2:
-            tmn = ts**-ns
-            b[sel] = (1.0 - tmn / (2.0 * ns)) / np.sqrt(ts)
-            db[sel] = bs * (-0.5 * ts**-1.5 * (1.0 - (1.0 + 1.0 / (2.0 * ns)) * tmn))
-        elif kind == 4:
-            b[sel] = 1.0
-            db[sel] = 0.0
-        else:
-            b[sel] = 1.0 - ts**ns / (2.0 * ns)
-            db[sel] = -0.5 * bs * ts ** (ns - 1.0)
+        # overwrite in reverse order of LAMMPS's tests, so that the first test that holds wins
+        sel = t < c3
+        if sel.any():
+            np.copyto(b, 1.0 - tn / (2.0 * n), where=sel)
+            np.copyto(db, -0.5 * beta * tn / t, where=sel)  # -beta/2 t^(n-1)
+        sel = t < c4
+        if sel.any():
+            np.copyto(b, 1.0, where=sel)
+            np.copyto(db, 0.0, where=sel)
+        sel2, sel1 = t > c2, t > c1
+        if sel2.any():
+            rs = lt * -0.5
+            np.exp(rs, out=rs)  # t^-1/2
+            rs3 = rs / t  # t^-3/2
+            tmn = 1.0 / tn  # t^-n
+            np.copyto(b, (1.0 - tmn / (2.0 * n)) * rs, where=sel2)
+            np.copyto(db, -0.5 * beta * rs3 * (1.0 - (1.0 + 0.5 / n) * tmn), where=sel2)
+            if sel1.any():
+                np.copyto(b, rs, where=sel1)
+                np.copyto(db, -0.5 * beta * rs3, where=sel1)
     return b, db
 
 
@@ -190,6 +190,7 @@ class TersoffTable:
     rik_t: np.ndarray  # (T,) Å
     dr_t: np.ndarray  # (T,) r_ij - r_ik, Å
     p_t: np.ndarray  # (T,) pair ij of each triplet
+    q_t: np.ndarray  # (T,) pair ik of each triplet
     pair_slices: list[tuple[int, int, int]]  # (entry, start, stop) of the pairs
     trip_slices: list[tuple[int, int, int]]  # (entry, start, stop) of the triplets
     energy_sp: sp.csr_matrix  # (S, P): per-pair energy -> structure energy
@@ -199,6 +200,8 @@ class TersoffTable:
     n_atoms: int
     n_structures: int
     cutoff: float
+    # evaluate keeps its large work arrays here, (4 T + 5 P) x B float64, and reuses them
+    work: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 def _triplets(i_p: np.ndarray, n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
@@ -220,9 +223,26 @@ def _slices(entry_sorted: np.ndarray, n_entries: int) -> list[tuple[int, int, in
             if bounds[e + 1] > bounds[e]]
 
 
-def _blocks(start: int, stop: int, n_cols: int) -> list[tuple[int, int]]:
+def _blocks(r_sorted: np.ndarray, start: int, stop: int, big_r: np.ndarray, big_d: np.ndarray,
+            n_cols: int) -> tuple[list[tuple[int, int, bool]], int]:
+    """Row blocks (a, b, inner) of rows start:stop (sorted by distance) where f_C is not 0 for every
+    individual, ``inner`` when f_C = 1 on the whole block for every individual; and the first row
+    i2 from which f_C = 0 for all."""
+    part = r_sorted[start:stop]
+    i1 = start + int(np.searchsorted(part, np.min(big_r - big_d)))  # r < R - D for all
+    i2 = start + int(np.searchsorted(part, np.max(big_r + big_d)))  # r >= R + D for all
     step = max(1, BLOCK_ELEMENTS // max(n_cols, 1))
-    return [(a, min(a + step, stop)) for a in range(start, stop, step)]
+    return ([(a, min(a + step, i1), True) for a in range(start, i1, step)]
+            + [(a, min(a + step, i2), False) for a in range(i1, i2, step)]), i2
+
+
+def _scratch(tab: TersoffTable, name: str, rows: int, cols: int) -> np.ndarray:
+    """A (rows, cols) work array kept on the table: fresh large arrays cost a page fault per 4 kB
+    on every evaluation."""
+    buf = tab.work.get(name)
+    if buf is None or buf.size < rows * cols:
+        buf = tab.work[name] = np.empty(rows * cols)
+    return buf[: rows * cols].reshape(rows, cols)
 
 
 # --------------------------------------------------------------------------- the form
@@ -272,7 +292,25 @@ class Tersoff(Form):
     def required_cutoff(self, theta: np.ndarray) -> float:
         """Largest R + D (Å) over a batch (B, n_params) or one vector: the neighbour cutoff needed."""
         blocks = np.asarray(theta, float).reshape(-1, len(self.entries()), len(self.params))
-        return float(np.max(blocks[..., R] + blocks[..., DD]))
+        return float(np.max(blocks[..., BIG_R] + blocks[..., BIG_D]))
+
+    def unused_parameters(self) -> list[str]:
+        """Names that never enter the energy: n, beta, lambda2, B, lambda1, A of entries (i, j, k)
+        with j != k (LAMMPS takes them from (i, j, j)). Fitting them only adds dead dimensions."""
+        unused = {N, BETA, LAM2, BIG_B, LAM1, BIG_A}
+        return [f"{'-'.join(e)}.{p.name}" for e in self.entries() if e[1] != e[2]
+                for k, p in enumerate(self.params) if k in unused]
+
+    def copied_parameters(self) -> dict[str, str]:
+        """{name: source} of the parameters :meth:`repair` overwrites: A, lambda1, R, D of (j, i, i)
+        are copied from (i, j, j), i before j in the species list. A config may tie them instead."""
+        out = {}
+        for a, sa in enumerate(self.species):
+            for sb in self.species[a + 1 :]:
+                for k in (BIG_A, LAM1, BIG_R, BIG_D):
+                    p = self.params[k].name
+                    out[f"{sb}-{sa}-{sa}.{p}"] = f"{sa}-{sb}-{sb}.{p}"
+        return out
 
     def _pair_entries(self) -> list[int]:
         n = len(self.species)
@@ -286,7 +324,7 @@ class Tersoff(Form):
         out: list[str] = []
         for e, ent in enumerate(self.entries()):
             out += [f"{'-'.join(ent)}.{msg}" for msg in _entry_problems(v[e], e in used_2body)]
-            rd = v[e, R] + v[e, DD]
+            rd = v[e, BIG_R] + v[e, BIG_D]
             if rd > self.cutoff:
                 out.append(f"{'-'.join(ent)}.R + D = {rd:g} Å exceeds the form's neighbour cutoff "
                            f"{self.cutoff:g} Å")
@@ -294,7 +332,7 @@ class Tersoff(Form):
         for a in range(n):
             for b in range(a + 1, n):
                 e1, e2 = self.entry_index(a, b, b), self.entry_index(b, a, a)
-                for k in (AA, LAM1, R, DD):
+                for k in (BIG_A, LAM1, BIG_R, BIG_D):
                     if v[e1, k] != v[e2, k]:
                         s1 = "-".join(self.entries()[e1])
                         s2 = "-".join(self.entries()[e2])
@@ -307,30 +345,35 @@ class Tersoff(Form):
         """Project a batch (B, n_params) onto valid parameters, in place (also returned).
 
         In order: m -> 3 if m >= 2 else 1; every parameter clipped to its hard limits; d >= 1e-6;
-        n >= 1e-6 in the (i, j, j) entries that use it; R >= 0.1 Å; 1e-3 Å <= D <= 0.99 R; R and D
-        scaled down together where R + D exceeds the cutoff; finally A, lambda1, R, D of (j, i, i)
-        are copied from (i, j, j) for i before j in the species list, so that LAMMPS's repulsion
-        does not depend on atom order.
+        n >= 1e-6 in the (i, j, j) entries that use it; R clipped to [0.1, cutoff - 0.002] Å, D to
+        [0.001, 0.99 R] Å, then lowered to cutoff - R where R + D > cutoff; finally A, lambda1,
+        R, D of (j, i, i) are copied from (i, j, j) for i before j in the species list, so that
+        LAMMPS's repulsion does not depend on atom order. Applying it twice changes nothing.
         """
         ne, npar = len(self.entries()), len(self.params)
-        v = theta.reshape(theta.shape[0], ne, npar)  # a view: edits go into theta
+        v = theta.reshape(theta.shape[0], ne, npar)  # a view unless theta is not contiguous
         v[..., M] = np.where(v[..., M] >= 2.0, 3.0, 1.0)
         lim = np.array([(p.lower_limit, p.upper_limit) for p in self.params])
         np.clip(v, lim[:, 0], lim[:, 1], out=v)
-        v[..., D] = np.maximum(v[..., D], 1e-6)
+        v[..., SMALL_D] = np.maximum(v[..., SMALL_D], 1e-6)
         pe = self._pair_entries()
         v[:, pe, N] = np.maximum(v[:, pe, N], 1e-6)
-        v[..., R] = np.maximum(v[..., R], 0.1)
-        v[..., DD] = np.clip(v[..., DD], 1e-3, 0.99 * v[..., R])
-        scale = np.minimum(1.0, self.cutoff / (v[..., R] + v[..., DD]))
-        v[..., R] *= scale
-        v[..., DD] *= scale
+        cut = self.cutoff
+        big_r = v[..., BIG_R] = np.clip(v[..., BIG_R], 0.1, cut - 2e-3)
+        big_d = v[..., BIG_D] = np.clip(v[..., BIG_D], 1e-3, 0.99 * big_r)
+        over = big_r + big_d > cut
+        if over.any():
+            room = cut - big_r
+            room = np.where(big_r + room > cut, room - np.spacing(cut), room)  # rounding
+            v[..., BIG_D] = np.where(over, room, big_d)
         n = len(self.species)
         for a in range(n):
             for b in range(a + 1, n):
                 e1, e2 = self.entry_index(a, b, b), self.entry_index(b, a, a)
-                for k in (AA, LAM1, R, DD):
+                for k in (BIG_A, LAM1, BIG_R, BIG_D):
                     v[:, e2, k] = v[:, e1, k]
+        if not np.shares_memory(v, theta):
+            theta[...] = v.reshape(theta.shape)
         return theta
 
     # --- evaluation ---------------------------------------------------------------------------
@@ -384,6 +427,7 @@ class Tersoff(Form):
             rik_t=rik,
             dr_t=rij - rik,
             p_t=p_t,
+            q_t=q_t,
             pair_slices=_slices(ent_p, len(self.entries())),
             trip_slices=_slices(ent_t, len(self.entries())),
             energy_sp=energy_sp,
@@ -400,6 +444,10 @@ class Tersoff(Form):
         )
 
     def evaluate(self, theta: np.ndarray, tables: TersoffTable) -> Prediction:
+        """Energies, forces, virials for a batch (B, n_params); max R + D must be <= the cutoff.
+
+        Work arrays are kept on ``tables`` between calls (one evaluation at a time per table).
+        """
         tab = tables
         theta = np.asarray(theta, float)
         nb = theta.shape[0]
@@ -411,24 +459,54 @@ class Tersoff(Form):
             )
         par = theta.reshape(nb, len(self.entries()), len(self.params))
         n_p, n_t = len(tab.r_p), len(tab.cos_t)
+        n_sp = len(self.species)
+
+        # --- f_C(r_ij) of every pair, with the R, D of its entry (i, j, j)
+        fc_pb = _scratch(tab, "fc", n_p, nb)
+        dfc_pb = _scratch(tab, "dfc", n_p, nb)
+        pair_blocks = []
+        for e, s0, s1 in tab.pair_slices:
+            q = par[:, e]
+            blocks, i2 = _blocks(tab.r_p, s0, s1, q[:, BIG_R], q[:, BIG_D], nb)
+            pair_blocks.append((q, blocks, i2, s1))
+            fc_pb[i2:s1] = 0.0
+            dfc_pb[i2:s1] = 0.0
+            for a, b, inner in blocks:
+                if inner:
+                    fc_pb[a:b] = 1.0
+                    dfc_pb[a:b] = 0.0
+                else:
+                    fc_pb[a:b], dfc_pb[a:b] = cutoff_fc(tab.r_p[a:b, None], q[:, BIG_R],
+                                                        q[:, BIG_D])
 
         # --- triplets: zeta terms and their derivatives (before the factor dE/dzeta_ij)
-        z_tb = np.zeros((n_t, nb))
-        rad_qb = np.zeros((2 * n_t, nb))  # [d/dr_ij ; d/dr_ik] of the zeta term
-        grad_qb = np.zeros((n_p + n_t, nb))  # [dE/dr per pair ; dE/dcos per triplet]
-        dcos_tb = grad_qb[n_p:]
+        z_tb = _scratch(tab, "z", n_t, nb)
+        rad_qb = _scratch(tab, "rad", 2 * n_t, nb)  # [d/dr_ij ; d/dr_ik] of the zeta term
+        grad_qb = _scratch(tab, "grad", n_p + n_t, nb)  # [dE/dr per pair ; dE/dcos per triplet]
+        dedr_pb, dcos_tb = grad_qb[:n_p], grad_qb[n_p:]
         for e, s0, s1 in tab.trip_slices:
             q = par[:, e]
-            big_r, big_d = q[:, R], q[:, DD]
-            i1 = s0 + int(np.searchsorted(tab.rik_t[s0:s1], np.min(big_r - big_d)))
-            i2 = s0 + int(np.searchsorted(tab.rik_t[s0:s1], np.max(big_r + big_d)))
-            flat = not np.any(q[:, LAM3])
-            for a, b in _blocks(s0, i2, nb):
-                g, dg = angular_g(tab.cos_t[a:b, None], q[:, GAMMA], q[:, C], q[:, D], q[:, H])
+            big_r, big_d = q[:, BIG_R], q[:, BIG_D]
+            # f_C(r_ik) is that of pair ik when entry (i, k, k) has the same R, D as (i, j, k)
+            ikk = par[:, (e // (n_sp * n_sp) * n_sp + e % n_sp) * n_sp + e % n_sp]
+            same_cut = (np.array_equal(big_r, ikk[:, BIG_R])
+                        and np.array_equal(big_d, ikk[:, BIG_D]))
+            flat = not np.any(q[:, LAM3])  # exp term = 1
+            blocks, i2 = _blocks(tab.rik_t, s0, s1, big_r, big_d, nb)
+            for arr in (z_tb, dcos_tb):  # f_C(r_ik) = 0 for every individual
+                arr[i2:s1] = 0.0
+            rad_qb[i2:s1] = 0.0
+            rad_qb[n_t + i2 : n_t + s1] = 0.0
+            if flat:
+                rad_qb[s0:i2] = 0.0
+            for a, b, inner in blocks:
+                g, dg = angular_g(tab.cos_t[a:b, None], q[:, GAMMA], q[:, C], q[:, SMALL_D],
+                                  q[:, H])
                 lo, hi = a + n_t, b + n_t  # rows of d/dr_ik
-                if b <= i1:  # f_C(r_ik) = 1 for every individual
+                if inner:  # f_C(r_ik) = 1 for every individual
                     if flat:
                         z_tb[a:b] = g
+                        rad_qb[lo:hi] = 0.0
                         dcos_tb[a:b] = dg
                     else:
                         ex, dex = radial_exp(tab.dr_t[a:b, None], q[:, LAM3], q[:, M])
@@ -437,7 +515,11 @@ class Tersoff(Form):
                         np.negative(rad_qb[a:b], out=rad_qb[lo:hi])
                         np.multiply(dg, ex, out=dcos_tb[a:b])
                     continue
-                fc, dfc = cutoff_fc(tab.rik_t[a:b, None], big_r, big_d)
+                if same_cut:
+                    fc = np.take(fc_pb, tab.q_t[a:b], axis=0)
+                    dfc = np.take(dfc_pb, tab.q_t[a:b], axis=0)
+                else:
+                    fc, dfc = cutoff_fc(tab.rik_t[a:b, None], big_r, big_d)
                 if flat:
                     np.multiply(fc, g, out=z_tb[a:b])
                     np.multiply(dfc, g, out=rad_qb[lo:hi])
@@ -455,36 +537,38 @@ class Tersoff(Form):
         zeta_pb = tab.zeta_pt @ z_tb
 
         # --- pairs: energies, dE/dr and dE/dzeta
-        e_pb = np.zeros((n_p, nb))
-        dedr_pb = grad_qb[:n_p]
-        w_pb = np.zeros((n_p, nb))
-        for e, s0, s1 in tab.pair_slices:
-            q = par[:, e]
-            big_r, big_d = q[:, R], q[:, DD]
-            i2 = s0 + int(np.searchsorted(tab.r_p[s0:s1], np.max(big_r + big_d)))
-            for a, b in _blocks(s0, i2, nb):
+        e_pb = _scratch(tab, "e", n_p, nb)
+        w_pb = _scratch(tab, "w", n_p, nb)
+        for q, blocks, i2, s1 in pair_blocks:
+            for arr in (e_pb, dedr_pb, w_pb):  # f_C(r_ij) = 0 for every individual
+                arr[i2:s1] = 0.0
+            for a, b, inner in blocks:
                 r = tab.r_p[a:b, None]
-                fc, dfc = cutoff_fc(r, big_r, big_d)
-                fr, dfr = repulsion_fr(r, q[:, AA], q[:, LAM1])
-                fa, dfa = attraction_fa(r, q[:, BB], q[:, LAM2])
+                fr, dfr = repulsion_fr(r, q[:, BIG_A], q[:, LAM1])
+                fa, dfa = attraction_fa(r, q[:, BIG_B], q[:, LAM2])
                 bo, dbo = bond_order(zeta_pb[a:b], q[:, BETA], q[:, N])
-                np.multiply(fa, dbo, out=w_pb[a:b])
-                w_pb[a:b] *= fc  # f_C f_A db/dzeta
+                np.multiply(fa, dbo, out=w_pb[a:b])  # f_A db/dzeta
                 fa *= bo
                 fr += fa  # f_R + b f_A
                 dfa *= bo
                 dfr += dfa  # d(f_R + b f_A)/dr at fixed zeta
+                if inner:  # f_C = 1
+                    e_pb[a:b] = fr
+                    dedr_pb[a:b] = dfr
+                    continue
+                fc, dfc = fc_pb[a:b], dfc_pb[a:b]
+                w_pb[a:b] *= fc
                 np.multiply(fc, fr, out=e_pb[a:b])
                 dfr *= fc
-                dfc *= fr
-                np.add(dfr, dfc, out=dedr_pb[a:b])
+                fr *= dfc
+                np.add(dfr, fr, out=dedr_pb[a:b])
         # E = 1/2 sum over ordered pairs
         e_pb *= 0.5
         dedr_pb *= 0.5
         w_pb *= 0.5
 
         # --- chain rule through zeta, then scatter to energies, forces and virials
-        w_tb = np.take(w_pb, tab.p_t, axis=0)
+        w_tb = np.take(w_pb, tab.p_t, axis=0, out=z_tb, mode="clip")  # dE/dzeta_ij per triplet
         rad_qb[:n_t] *= w_tb
         rad_qb[n_t:] *= w_tb
         dcos_tb *= w_tb
@@ -611,7 +695,7 @@ class Tersoff(Form):
                                               + "; ".join(bad) + " (LAMMPS rejects this)")
                     values.append(row)
         v = np.array(values)
-        form = cls(species, float(np.max(v[:, R] + v[:, DD])))
+        form = cls(species, float(np.max(v[:, BIG_R] + v[:, BIG_D])))
         return form, v.ravel()
 
 
@@ -621,10 +705,10 @@ class Tersoff(Form):
 def _lammps_rejects(row: np.ndarray) -> list[str]:
     """What LAMMPS's read_file rejects as 'Illegal Tersoff parameter' for one entry."""
     names = [p.name for p in Tersoff.params]
-    out = [f"{names[k]} = {row[k]:g} < 0" for k in (C, D, N, BETA, LAM2, BB, R, DD, LAM1, AA, GAMMA)
-           if row[k] < 0]
-    if row[DD] > row[R]:
-        out.append(f"D = {row[DD]:g} > R = {row[R]:g}")
+    out = [f"{names[k]} = {row[k]:g} < 0"
+           for k in (C, SMALL_D, N, BETA, LAM2, BIG_B, BIG_R, BIG_D, LAM1, BIG_A, GAMMA) if row[k] < 0]
+    if row[BIG_D] > row[BIG_R]:
+        out.append(f"D = {row[BIG_D]:g} > R = {row[BIG_R]:g}")
     if row[M] not in (1.0, 3.0):
         out.append(f"m = {row[M]:g} is not 1 or 3")
     return out
@@ -633,13 +717,13 @@ def _lammps_rejects(row: np.ndarray) -> list[str]:
 def _entry_problems(row: np.ndarray, two_body: bool) -> list[str]:
     """Problems of one entry, each starting with the parameter name (prefixed by the caller)."""
     out = [f"{msg} (LAMMPS rejects this)" for msg in _lammps_rejects(row)]
-    if row[DD] == row[R] and row[R] > 0:
-        out.append(f"D = {row[DD]:g} must be smaller than R = {row[R]:g}")
-    if row[D] == 0:
+    if row[BIG_D] == row[BIG_R] and row[BIG_R] > 0:
+        out.append(f"D = {row[BIG_D]:g} must be smaller than R = {row[BIG_R]:g}")
+    if row[SMALL_D] == 0:
         out.append("d = 0 makes the angular term g undefined")
-    if row[R] == 0:
+    if row[BIG_R] == 0:
         out.append("R = 0: no interaction range")
-    if row[DD] == 0:
+    if row[BIG_D] == 0:
         out.append("D = 0 makes the cutoff function discontinuous")
     if two_body and row[N] == 0:
         out.append("n = 0 makes the bond order undefined")
