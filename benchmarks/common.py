@@ -53,12 +53,15 @@ def time_lammps(potential: Potential, data: ReferenceSet, evaluations: int, work
     re-issues pair_style/pair_coeff, runs ``run 0`` and reads energy, forces and stress.
     """
     rng = np.random.default_rng(seed)
+    fittable = np.concatenate([f.fittable() for f in potential.forms]
+                              + [np.zeros(len(potential.species), bool)])
     lines = pair_lines(potential, workdir)
     with LammpsEvaluator(potential.species, lines, workdir) as lmp:
         lmp.compute(data.structures)  # creates the instances (not timed: done once per fit)
         best = np.inf
         for _ in range(evaluations):
-            values = potential.values * (1 + rng_scale * rng.uniform(-1, 1, potential.n_params))
+            step = rng_scale * rng.uniform(-1, 1, potential.n_params) * fittable
+            values = potential.repair(potential.values * (1 + step)[None])[0]
             t0 = time.perf_counter()
             lmp.set_pair_lines(pair_lines(potential.with_values(values), workdir))
             out = lmp.compute(data.structures)

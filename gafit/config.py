@@ -20,6 +20,9 @@ from gafit.structures import GafitInputError
 class DataConfig:
     train: Path
     validation: Path | None = None
+    validation_fraction: float = 0.0  # hold out this fraction of train (seeded by split_seed)
+    validation_config_types: list[str] = field(default_factory=list)  # hold out these config_types
+    split_seed: int = 0
 
 
 @dataclass
@@ -67,6 +70,8 @@ def _typed(cls: type, table: dict, where: str, path: str) -> dict[str, Any]:
         is_num = isinstance(v, int | float) and not isinstance(v, bool)
         if t == "bool":
             ok = isinstance(v, bool)
+        elif t.startswith("list") or t.startswith("Path"):
+            ok = True  # checked by the caller
         elif "float" in t:
             ok, v = is_num, float(v) if is_num else v
         else:  # int
@@ -96,11 +101,18 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     if "data" not in table or "train" not in table.get("data", {}):
         raise GafitInputError(f"{path}: [data] train = \"FILE\" is required")
     d = table["data"]
-    _check_keys(d, ["train", "validation"], "[data]", path)
+    split = {k: v for k, v in d.items() if k not in ("train", "validation")}
+    split = _typed(DataConfig, split, "[data]", path)
+    if not 0.0 <= split.get("validation_fraction", 0.0) < 1.0:
+        raise GafitInputError(f"{path}: [data] validation_fraction must be in [0, 1)")
+    types = split.get("validation_config_types", [])
+    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        raise GafitInputError(f"{path}: [data] validation_config_types must be a list of strings")
     data = DataConfig(
         train=_resolve(base, d["train"], "[data] train", path),
         validation=_resolve(base, d["validation"], "[data] validation", path)
         if "validation" in d else None,
+        **split,
     )
     p = dict(table.get("potential", {}))
     _check_keys(p, ["form", "species", "cutoff", "start", "parameters"], "[potential]", path)

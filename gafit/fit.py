@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from gafit.config import FitConfig
+from gafit.evaluate import evaluate
 from gafit.forms import get_form
 from gafit.ga import GAResult, run_ga
 from gafit.io import read_reference
@@ -37,6 +38,7 @@ class FitResult:
     refined_loss: float | None
     elapsed: float
     log: list[dict] = field(default_factory=list)
+    by_config_type: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def summary(self) -> str:
         lines = [f"loss {self.loss:.6g} (GA {self.ga.best_loss:.6g} after {self.ga.generations} "
@@ -47,6 +49,36 @@ class FitResult:
             parts = [f"{p} {v:.5g} {UNITS[p]}" for p, v in row.items() if np.isfinite(v)]
             lines.append(f"RMSE {name}: " + ", ".join(parts))
         return "\n".join(lines)
+
+
+def read_data(config: FitConfig) -> tuple[ReferenceSet, ReferenceSet | None]:
+    """Training and validation sets: a validation file, plus structures held out of the training
+    file by config_type and by a seeded random fraction."""
+    dc = config.data
+    data = read_reference(dc.train)
+    held: list[int] = []
+    if dc.validation_config_types:
+        types = set(dc.validation_config_types)
+        unknown = types - {s.config_type for s in data}
+        if unknown:
+            raise GafitInputError(f"[data] validation_config_types: {sorted(unknown)} not in "
+                                  f"{dc.train}")
+        held = [k for k, s in enumerate(data) if s.config_type in types]
+    rest = [k for k in range(len(data)) if k not in set(held)]
+    if dc.validation_fraction > 0:
+        rng = np.random.default_rng(dc.split_seed)
+        n_hold = int(round(dc.validation_fraction * len(rest)))
+        held += sorted(rng.choice(rest, size=n_hold, replace=False).tolist())
+    train = data.subset([k for k in range(len(data)) if k not in set(held)])
+    parts = [data.subset(sorted(held))] if held else []
+    if dc.validation is not None:
+        parts.append(read_reference(dc.validation))
+    if not len(train):
+        raise GafitInputError("[data]: no training structures are left after the split")
+    valid = None
+    for part in parts:
+        valid = part if valid is None else valid + part
+    return train, valid
 
 
 def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
@@ -112,8 +144,7 @@ class GenerationLog:
 def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = False) -> FitResult:
     """Run the fit described by ``config``; write results into ``out`` when given."""
     t0 = time.perf_counter()
-    train = read_reference(config.data.train)
-    valid = read_reference(config.data.validation) if config.data.validation else None
+    train, valid = read_data(config)
     potential = build_potential(config, train)
     space = build_space(potential, config.potential.parameters,
                         unspecified="fixed" if config.potential.start else "free")
@@ -139,24 +170,41 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
                 x_best, loss_best = res.x, res.loss
     theta, _ = objective.evaluate(x_best[None])
     fitted = potential.with_values(theta[0])
-    rmse = {"train": objective.rmse(x_best[None])[0]}
-    if valid is not None:
-        vobj = Objective.fixed(fitted, valid, config.weights)
-        rmse["validation"] = vobj.rmse(np.zeros((1, 0)))[0]
+    sets = {"train": train} | ({"validation": valid} if valid is not None else {})
+    evals = {name: evaluate(fitted, data) for name, data in sets.items()}
+    rmse = {name: ev.rmse for name, ev in evals.items()}
     result = FitResult(fitted, space, x_best, float(loss_best), rmse, ga, refined_loss,
-                       time.perf_counter() - t0, log.rows)
+                       time.perf_counter() - t0, log.rows,
+                       {name: ev.by_config_type for name, ev in evals.items()})
     if out is not None:
-        write_outputs(result, Path(out), log)
+        write_outputs(result, Path(out), log, config)
     return result
 
 
-def write_outputs(result: FitResult, out: Path, log: GenerationLog) -> None:
+def provenance(result: FitResult, config: FitConfig) -> str:
+    """A few lines saying how a fitted potential was made (written into its parameter files)."""
+    import gafit
+
+    lines = [f"Fitted with gafit {gafit.__version__} on {time.strftime('%Y-%m-%d')}: "
+             f"config {config.source or '(API)'}, seed {config.ga.seed}, "
+             f"{result.ga.generations} GA generations + least squares, loss {result.loss:.6g}.",
+             f"Training data: {config.data.train}"]
+    for name, row in result.rmse.items():
+        lines.append(f"RMSE {name}: " + ", ".join(f"{p} {v:.4g} {UNITS[p]}" for p, v in row.items()
+                                                 if np.isfinite(v)))
+    e0 = ", ".join(f"{s} {v:.10g}" for s, v in zip(result.potential.species,
+                   result.potential.values[result.potential.e0_slice], strict=True))
+    lines.append(f"Energy offsets E0 (eV/atom, not applied by LAMMPS): {e0}")
+    return "\n".join(lines)
+
+
+def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitConfig) -> None:
     """potential.json, lammps/pair.lmp, log.csv, parameters.csv and summary.json in ``out``."""
     from gafit.lammps.files import write_lammps
 
     out.mkdir(parents=True, exist_ok=True)
     result.potential.save(out / "potential.json")
-    write_lammps(result.potential, out / "lammps")
+    write_lammps(result.potential, out / "lammps", provenance(result, config))
     atomic_write_text(out / "log.csv", log.to_csv())
     rows = result.space.table(result.potential.values)
     buf = io.StringIO()
@@ -177,5 +225,6 @@ def write_outputs(result: FitResult, out: Path, log: GenerationLog) -> None:
         "evaluations_per_second": result.ga.evaluations / max(result.ga.elapsed, 1e-9),
         "total_seconds": result.elapsed,
         "parameters_at_bounds": [r["name"] for r in rows if r.get("at_bound")],
+        "rmse_by_config_type": result.by_config_type,
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -17,6 +17,11 @@ import numpy as np
 from gafit.structures import GafitInputError, ReferenceSet
 
 
+def number(x: float) -> str:
+    """The shortest text that reads back as exactly ``x`` (for parameter files)."""
+    return repr(float(x))
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One parameter of a form, per entry."""
@@ -140,8 +145,11 @@ class Form(ABC):
 
     # --- LAMMPS ------------------------------------------------------------------------------
     @abstractmethod
-    def lammps_lines(self, values: np.ndarray, outdir: Path | None = None) -> list[str]:
-        """``pair_style``/``pair_coeff`` lines; parameter files needed go into ``outdir``."""
+    def lammps_lines(
+        self, values: np.ndarray, outdir: Path | None = None, header: str = ""
+    ) -> list[str]:
+        """``pair_style``/``pair_coeff`` lines; parameter files needed go into ``outdir``, with
+        ``header`` (how the parameters were made) as their first comment lines."""
 
     @classmethod
     def from_lammps(

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from gafit.forms.base import Form, Prediction
+from gafit.forms.base import Form, Prediction, number
 from gafit.geometry import VOIGT, Pairs, index_atoms, neighbour_pairs
 from gafit.structures import GafitInputError, ReferenceSet
 
@@ -142,12 +142,14 @@ class PairForm(Form):
         )
 
     # --- LAMMPS ---------------------------------------------------------------------------
-    def lammps_lines(self, values: np.ndarray, outdir: Path | None = None) -> list[str]:
+    def lammps_lines(
+        self, values: np.ndarray, outdir: Path | None = None, header: str = ""
+    ) -> list[str]:
         n_par = len(self.params)
-        lines = [f"pair_style {self.lammps_style} {self.cutoff:.17g}"]
+        lines = [f"pair_style {self.lammps_style} {number(self.cutoff)}"]
         for k, (a, b) in enumerate(self.entries()):
             ta, tb = self.species.index(a) + 1, self.species.index(b) + 1
-            vals = " ".join(f"{v:.17g}" for v in values[k * n_par : (k + 1) * n_par])
+            vals = " ".join(number(v) for v in values[k * n_par : (k + 1) * n_par])
             lines.append(f"pair_coeff {ta} {tb} {vals}")
         return lines
 

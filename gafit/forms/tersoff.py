@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from gafit.forms.base import Form, ParamSpec, Prediction
+from gafit.forms.base import Form, ParamSpec, Prediction, number
 from gafit.forms.pair import pair_maps
 from gafit.geometry import VOIGT, index_atoms, neighbour_pairs
 from gafit.structures import GafitInputError, ReferenceSet
@@ -586,22 +586,27 @@ class Tersoff(Form):
         """Name of the parameter file written by :meth:`lammps_lines`: species joined + .tersoff."""
         return "".join(self.species) + ".tersoff"
 
-    def write_file(self, values: np.ndarray, path: str | Path) -> None:
-        """Write a LAMMPS ``.tersoff`` file: one entry per line, full precision."""
+    def write_file(self, values: np.ndarray, path: str | Path, header: str = "") -> None:
+        """Write a LAMMPS ``.tersoff`` file: one entry per line, full precision.
+
+        ``header`` (e.g. a citation or how the set was made) goes first, as comment lines.
+        """
         from gafit.io.atomic import atomic_write_text
 
         v = np.asarray(values, float).reshape(len(self.entries()), len(self.params))
-        lines = [
+        lines = [f"# {line}".rstrip() for line in header.splitlines()] + [
             "# Tersoff parameters written by gafit for LAMMPS pair_style tersoff (units metal).",
             "# A, B in eV; lambda1, lambda2, lambda3 in 1/Angstrom; R, D in Angstrom; others "
             "dimensionless.",
             "# element1 element2 element3 " + " ".join(p.name for p in self.params),
         ]
         for ent, row in zip(self.entries(), v, strict=True):
-            lines.append(" ".join(ent) + " " + " ".join(f"{x:.17g}" for x in row))
+            lines.append(" ".join(ent) + " " + " ".join(number(x) for x in row))
         atomic_write_text(path, "\n".join(lines) + "\n")
 
-    def lammps_lines(self, values: np.ndarray, outdir: Path | None = None) -> list[str]:
+    def lammps_lines(
+        self, values: np.ndarray, outdir: Path | None = None, header: str = ""
+    ) -> list[str]:
         """``pair_style tersoff`` and ``pair_coeff * * FILE SPECIES...``.
 
         FILE is the bare name :meth:`file_name`, written into ``outdir`` when given (with no
@@ -610,7 +615,7 @@ class Tersoff(Form):
         """
         name = self.file_name()
         if outdir is not None:
-            self.write_file(values, Path(outdir) / name)
+            self.write_file(values, Path(outdir) / name, header)
         return ["pair_style tersoff", f"pair_coeff * * {name} {' '.join(self.species)}"]
 
     @classmethod

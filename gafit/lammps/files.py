@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from gafit.forms import get_form
+from gafit.forms.base import number
 from gafit.io.atomic import atomic_write_text
 from gafit.potential import Potential
 from gafit.structures import GafitInputError
@@ -21,10 +22,10 @@ from gafit.structures import GafitInputError
 STYLE_TO_FORM = {"morse": "morse", "buck": "buckingham", "tersoff": "tersoff"}
 
 
-def pair_lines(potential: Potential, outdir: Path | None = None) -> list[str]:
+def pair_lines(potential: Potential, outdir: Path | None = None, header: str = "") -> list[str]:
     """The ``pair_style`` and ``pair_coeff`` lines (hybrid/overlay for a sum of forms)."""
     per_form = [
-        f.lammps_lines(potential.values[sl], outdir)
+        f.lammps_lines(potential.values[sl], outdir, header)
         for f, sl in zip(potential.forms, potential.form_slices(), strict=True)
     ]
     if len(per_form) == 1:
@@ -39,8 +40,11 @@ def pair_lines(potential: Potential, outdir: Path | None = None) -> list[str]:
     return ["pair_style hybrid/overlay " + " ".join(styles)] + coeffs
 
 
-def write_lammps(potential: Potential, outdir: str | Path) -> Path:
-    """Write ``outdir/pair.lmp`` and the parameter files it needs; return the path of pair.lmp."""
+def write_lammps(potential: Potential, outdir: str | Path, header: str = "") -> Path:
+    """Write ``outdir/pair.lmp`` and the parameter files it needs; return the path of pair.lmp.
+
+    ``header`` (e.g. how the potential was fitted) opens every file as comment lines.
+    """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     problems = potential.check()
@@ -48,17 +52,17 @@ def write_lammps(potential: Potential, outdir: str | Path) -> Path:
         raise GafitInputError("cannot export: " + "; ".join(problems))
     types = ", ".join(f"type {k + 1} = {s}" for k, s in enumerate(potential.species))
     e0 = potential.values[potential.e0_slice]
-    header = [
+    lines = [f"# {line}".rstrip() for line in header.splitlines()] + [
         "# LAMMPS pair potential written by gafit (units metal: eV, Å).",
         f"# Atom types: {types}.",
         "# Use with 'include pair.lmp' after the box and atom types exist.",
         "# LAMMPS does not add the per-species energy offsets E0 (eV/atom); gafit's energies are",
         "# LAMMPS's potential energy plus the sum of E0 over the atoms.",
         "# gafit species: " + " ".join(potential.species),
-        "# gafit E0: " + " ".join(f"{s}={v:.17g}" for s, v in zip(potential.species, e0, strict=True)),
+        "# gafit E0: " + " ".join(f"{s}={number(v)}" for s, v in zip(potential.species, e0, strict=True)),
     ]
     path = outdir / "pair.lmp"
-    atomic_write_text(path, "\n".join(header + pair_lines(potential, outdir)) + "\n")
+    atomic_write_text(path, "\n".join(lines + pair_lines(potential, outdir, header)) + "\n")
     return path
 
 
