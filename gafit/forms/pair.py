@@ -155,8 +155,8 @@ class PairForm(Form):
 
     @classmethod
     def from_lammps(
-        cls, style_args: list[str], coeffs: list[list[str]], species: list[str], where: str,
-        base: Path | None = None,
+        cls, style_args: list[str], coeffs: list[tuple[int, list[str]]], species: list[str],
+        where: str, base: Path | None = None,
     ) -> tuple[Form, dict[str, float]]:
         if len(style_args) != 1:
             raise GafitInputError(
@@ -166,21 +166,20 @@ class PairForm(Form):
         n_types = len(species)
         values: dict[str, float] = {}
         n_par = len(cls.params)
-        for args in coeffs:
+        for line, args in coeffs:
+            at = f"{where} line {line}"
             if len(args) not in (2 + n_par, 3 + n_par):
                 raise GafitInputError(
-                    f"{where}: pair_coeff {' '.join(args)}: expected I J "
+                    f"{at}: pair_coeff {' '.join(args)}: expected I J "
                     + " ".join(p.name for p in cls.params)
                 )
-            if len(args) == 3 + n_par and _number(args[-1], where, "cutoff") != form.cutoff:
-                raise GafitInputError(
-                    f"{where}: pair_coeff {' '.join(args)}: per-pair cutoffs are not supported"
-                )
-            for ti in _types(args[0], n_types, where):
-                for tj in _types(args[1], n_types, where):
+            if len(args) == 3 + n_par and _number(args[-1], at, "cutoff") != form.cutoff:
+                raise GafitInputError(f"{at}: per-pair cutoffs are not supported")
+            for ti in _types(args[0], n_types, at):
+                for tj in _types(args[1], n_types, at):
                     a, b = form.canonical_entry((species[ti], species[tj]))
                     for p, v in zip(cls.params, args[2 : 2 + n_par], strict=True):
-                        values[f"{a}-{b}.{p.name}"] = _number(v, where, p.name)
+                        values[f"{a}-{b}.{p.name}"] = _number(v, at, p.name)
         missing = [n for n in form.parameter_names() if n not in values]
         if missing:
             raise GafitInputError(f"{where}: no pair_coeff for {missing}")

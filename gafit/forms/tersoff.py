@@ -620,8 +620,8 @@ class Tersoff(Form):
 
     @classmethod
     def from_lammps(
-        cls, style_args: list[str], coeffs: list[list[str]], species: list[str], where: str,
-        base: Path | None = None,
+        cls, style_args: list[str], coeffs: list[tuple[int, list[str]]], species: list[str],
+        where: str, base: Path | None = None,
     ) -> tuple[Form, dict[str, float]]:
         if style_args:
             raise GafitInputError(f"{where}: pair_style tersoff {' '.join(style_args)}: options "
@@ -629,7 +629,8 @@ class Tersoff(Form):
         usage = f"expected one 'pair_coeff * * FILE' followed by {len(species)} element names"
         if len(coeffs) != 1:
             raise GafitInputError(f"{where}: {usage}, got {len(coeffs)} pair_coeff lines")
-        args = coeffs[0]
+        line, args = coeffs[0]
+        where = f"{where} line {line}"
         if len(args) != 3 + len(species) or args[:2] != ["*", "*"]:
             raise GafitInputError(f"{where}: pair_coeff {' '.join(args)}: {usage}")
         if "NULL" in args[3:]:

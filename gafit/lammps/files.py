@@ -115,7 +115,7 @@ def read_pair_lmp(path: Path) -> Potential:
         )
     form_cls = get_form(form_name)
     form, values = form_cls.from_lammps(
-        style[1:], [c for _, c in coeffs], species, f"{path}", base=path.parent
+        style[1:], coeffs, species, f"{path}", base=path.parent
     )
     pot = Potential(species, [form])
     vals = np.array([values[nm] for nm in form.parameter_names()] + [e0.get(s, 0.0) for s in species])
