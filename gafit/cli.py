@@ -38,17 +38,28 @@ def _evaluate(args: argparse.Namespace) -> int:
     from gafit.potential import Potential
 
     pot = Potential.load(args.potential)
-    data = read_reference(args.data)
-    ev = evaluate(pot, data, best_e0=args.best_e0)
-    if args.out:
-        write_reference(predicted_structures(data, ev), args.out)
-        print(f"wrote predictions to {args.out}")
-    if not any(np.isfinite(v) for v in ev.rmse.values()):
-        print("no reference values in the data: nothing to compare")
-        return 0
-    e0 = ", ".join(f"{s} {v:.6g}" for s, v in ev.e0.items())
-    print(f"E0 (eV/atom{', best fit' if args.best_e0 else ''}): {e0}")
-    print("RMSE " + ev.table())
+    if (args.data is None) == (args.config is None):
+        raise GafitInputError("evaluate: give either DATA or --config CONFIG")
+    if args.config is not None:
+        from gafit.config import load_config
+        from gafit.fit import read_data
+
+        train, valid = read_data(load_config(args.config))
+        sets = {"train": train} | ({"validation": valid} if valid is not None else {})
+    else:
+        sets = {"data": read_reference(args.data)}
+    for name, data in sets.items():
+        ev = evaluate(pot, data, best_e0=args.best_e0)
+        if args.out and len(sets) == 1:
+            write_reference(predicted_structures(data, ev), args.out)
+            print(f"wrote predictions to {args.out}")
+        if not any(np.isfinite(v) for v in ev.rmse.values()):
+            print(f"{name}: no reference values: nothing to compare")
+            continue
+        e0 = ", ".join(f"{s} {v:.6g}" for s, v in ev.e0.items())
+        print(f"{name} ({len(data)} structures, {data.n_atoms} atoms); E0 (eV/atom"
+              f"{', best fit' if args.best_e0 else ''}): {e0}")
+        print("RMSE " + ev.table())
     return 0
 
 
@@ -94,7 +105,9 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="predict energies, forces and stresses of a potential")
     p.add_argument("potential", help="potential.json, a pair.lmp written by gafit, or a LAMMPS file")
-    p.add_argument("data", help="structures: .csv, .extxyz or any ASE-readable file")
+    p.add_argument("data", nargs="?", help="structures: .csv, .extxyz or any ASE-readable file")
+    p.add_argument("--config", help="instead of DATA: the training and validation sets of this fit "
+                   "config (the same split as gafit fit)")
     p.add_argument("--out", help="write predictions here (.extxyz or .csv)")
     p.add_argument("--best-e0", action="store_true",
                    help="use the per-species energy offsets that minimise the energy RMSE")

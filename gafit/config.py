@@ -13,6 +13,7 @@ from typing import Any
 
 from gafit.ga import GASettings
 from gafit.objective import Weights
+from gafit.phonon_target import PhononTargetConfig
 from gafit.structures import GafitInputError
 
 
@@ -49,6 +50,7 @@ class FitConfig:
     ga: GASettings
     refine: RefineConfig
     source: Path | None = None
+    phonons: list[PhononTargetConfig] = field(default_factory=list)
 
 
 def _check_keys(table: dict, allowed: list[str], where: str, path: str) -> None:
@@ -72,6 +74,8 @@ def _typed(cls: type, table: dict, where: str, path: str) -> dict[str, Any]:
             ok = isinstance(v, bool)
         elif t.startswith("list") or t.startswith("Path"):
             ok = True  # checked by the caller
+        elif t == "str":
+            ok = isinstance(v, str)
         elif "float" in t:
             ok, v = is_num, float(v) if is_num else v
         else:  # int
@@ -97,7 +101,8 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     """Build a :class:`FitConfig` from a parsed TOML table."""
     path = str(source) if source else "config"
     base = source.parent if source else Path(".")
-    _check_keys(table, ["data", "potential", "weights", "ga", "refine"], "the config", path)
+    _check_keys(table, ["data", "potential", "weights", "ga", "refine", "phonons"], "the config",
+                path)
     if "data" not in table or "train" not in table.get("data", {}):
         raise GafitInputError(f"{path}: [data] train = \"FILE\" is required")
     d = table["data"]
@@ -141,7 +146,19 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     if ga.population < 2 or ga.generations < 0:
         raise GafitInputError(f"{path}: [ga] needs population >= 2 and generations >= 0")
     refine = RefineConfig(**_typed(RefineConfig, table.get("refine", {}), "[refine]", path))
-    return FitConfig(data, pot, weights, ga, refine, source)
+    phonons = []
+    ph_tables = table.get("phonons", [])
+    for k, ph in enumerate(ph_tables if isinstance(ph_tables, list) else [ph_tables]):
+        where = "[phonons]" if isinstance(ph_tables, dict) else f"[[phonons]] #{k + 1}"
+        if not isinstance(ph, dict) or "reference" not in ph:
+            raise GafitInputError(f"{path}: {where} needs reference = \"phonopy_disp.yaml\"")
+        rest = _typed(PhononTargetConfig, {x: v for x, v in ph.items() if x != "reference"},
+                      where, path)
+        if rest.get("weight", 1.0) < 0:
+            raise GafitInputError(f"{path}: {where} weight must not be negative")
+        phonons.append(PhononTargetConfig(
+            reference=_resolve(base, ph["reference"], f"{where} reference", path), **rest))
+    return FitConfig(data, pot, weights, ga, refine, source, phonons)
 
 
 def load_config(path: str | Path) -> FitConfig:

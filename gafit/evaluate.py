@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gafit.objective import UNITS, Objective, rmse_by_config_type, rmse_of
+from gafit.objective import PROPERTIES, UNITS, Objective, rmse_by_config_type, rmse_of
 from gafit.potential import Potential
 from gafit.structures import ReferenceSet, Structure
 
@@ -24,11 +24,11 @@ class Evaluation:
 
     def table(self) -> str:
         """Plain-text RMSE table per config_type."""
-        head = f"{'config_type':24s}" + "".join(f"{p + ' (' + u + ')':>22s}" for p, u in
-                                                  UNITS.items())
+        head = f"{'config_type':24s}" + "".join(f"{p + ' (' + UNITS[p] + ')':>22s}"
+                                                  for p in PROPERTIES)
         rows = [head]
         for group, row in self.by_config_type.items():
-            rows.append(f"{group:24s}" + "".join(f"{row[p]:22.6g}" for p in UNITS))
+            rows.append(f"{group:24s}" + "".join(f"{row[p]:22.6g}" for p in PROPERTIES))
         return "\n".join(rows)
 
 

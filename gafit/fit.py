@@ -20,6 +20,7 @@ from gafit.io import read_reference
 from gafit.io.atomic import atomic_write_text
 from gafit.objective import UNITS, Objective
 from gafit.parameters import ParameterSpace, build_space
+from gafit.phonon_target import PhononTarget
 from gafit.potential import Potential
 from gafit.refine import refine
 from gafit.structures import GafitInputError, ReferenceSet
@@ -39,6 +40,7 @@ class FitResult:
     elapsed: float
     log: list[dict] = field(default_factory=list)
     by_config_type: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    phonons: list[list[dict]] = field(default_factory=list)  # per target, per q-point
 
     def summary(self) -> str:
         lines = [f"loss {self.loss:.6g} (GA {self.ga.best_loss:.6g} after {self.ga.generations} "
@@ -149,7 +151,8 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
     space = build_space(potential, config.potential.parameters,
                         unspecified="fixed" if config.potential.start else "free")
     widen_cutoffs(potential, space)
-    objective = Objective(potential, space, train, config.weights)
+    phonons = [PhononTarget.build(potential, pc) for pc in config.phonons]
+    objective = Objective(potential, space, train, config.weights, phonons)
     if space.n_free == 0 and len(space.auto_e0) == 0:
         raise GafitInputError("nothing to fit: every parameter is fixed")
 
@@ -173,9 +176,12 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
     sets = {"train": train} | ({"validation": valid} if valid is not None else {})
     evals = {name: evaluate(fitted, data) for name, data in sets.items()}
     rmse = {name: ev.rmse for name, ev in evals.items()}
+    if phonons:
+        rmse["train"]["phonons"] = objective.rmse(x_best[None])[0]["phonons"]
     result = FitResult(fitted, space, x_best, float(loss_best), rmse, ga, refined_loss,
                        time.perf_counter() - t0, log.rows,
-                       {name: ev.by_config_type for name, ev in evals.items()})
+                       {name: ev.by_config_type for name, ev in evals.items()},
+                       [t.table(theta[0]) for t in phonons])
     if out is not None:
         write_outputs(result, Path(out), log, config)
     return result
@@ -226,5 +232,6 @@ def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitC
         "total_seconds": result.elapsed,
         "parameters_at_bounds": [r["name"] for r in rows if r.get("at_bound")],
         "rmse_by_config_type": result.by_config_type,
+        "phonons": result.phonons,
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")

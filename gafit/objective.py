@@ -9,6 +9,7 @@ Stress and virial come from the same DFT stress (virial per atom = -stress·V/N)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,10 +18,14 @@ from gafit.parameters import ParameterSpace
 from gafit.potential import Potential
 from gafit.structures import EV_A3_TO_GPA, ReferenceSet
 
+if TYPE_CHECKING:
+    from gafit.phonon_target import PhononTarget
+
 #: residual given to a parameter vector whose predictions overflow or are NaN
 BAD_RESIDUAL = 1e6
 PROPERTIES = ("energy", "forces", "stress", "virial")
-UNITS = {"energy": "eV/atom", "forces": "eV/Å", "stress": "GPa", "virial": "eV/atom"}
+UNITS = {"energy": "eV/atom", "forces": "eV/Å", "stress": "GPa", "virial": "eV/atom",
+         "phonons": "THz"}
 
 
 @dataclass
@@ -82,8 +87,9 @@ class Objective:
     """Residuals of a potential with a parameter space against one reference set."""
 
     def __init__(self, potential: Potential, space: ParameterSpace, refset: ReferenceSet,
-                 weights: Weights | None = None):
+                 weights: Weights | None = None, phonons: list[PhononTarget] | None = None):
         self.potential = potential
+        self.phonons = list(phonons or [])
         self.space = space
         self.refset = refset
         self.weights = weights or Weights()
@@ -149,15 +155,33 @@ class Objective:
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
         """Weighted residual vectors (B, n_residuals) for free vectors x (B, n_free)."""
-        return self.residuals_of(self.evaluate(x)[1])
+        theta, pred = self.evaluate(x)
+        r = self.residuals_of(pred)
+        if not self.phonons:
+            return r
+        parts = [r]
+        for target in self.phonons:
+            with np.errstate(all="ignore"):
+                d = target.differences(theta)
+            parts.append(d * np.sqrt(target.config.weight / d.shape[1]))
+        out = np.concatenate(parts, axis=1)
+        out[~np.isfinite(out).all(axis=1)] = BAD_RESIDUAL
+        return out
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         r = self.residuals(x)
         return np.einsum("br,br->b", r, r)
 
     def rmse(self, x: np.ndarray) -> list[dict[str, float]]:
-        """Plain RMSE per property for each vector in x (NaN where the set has no such target)."""
-        return rmse_of(self.targets.differences(self.evaluate(x)[1]))
+        """Plain RMSE per property for each vector in x (NaN where the set has no such target);
+        ``phonons`` is over the fitted frequencies of all phonon targets."""
+        theta, pred = self.evaluate(x)
+        rows = rmse_of(self.targets.differences(pred))
+        if self.phonons:
+            d = np.concatenate([t.differences(theta) for t in self.phonons], axis=1)
+            for row, dk in zip(rows, d, strict=True):
+                row["phonons"] = float(np.sqrt(np.mean(dk**2)))
+        return rows
 
 
 def rmse_of(diff: dict[str, np.ndarray]) -> list[dict[str, float]]:

@@ -1,0 +1,75 @@
+"""Phonon frequencies as fit targets: residuals, batching, and a fit that recovers known parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from gafit.config import parse_config
+from gafit.fit import run_fit
+from gafit.forms.morse import Morse
+from gafit.phonon_target import PhononTarget, PhononTargetConfig
+from gafit.phonons import make_phonopy
+from gafit.potential import Potential
+from gafit.structures import GafitInputError
+
+TRUE = np.array([0.3429, 1.3588, 2.866, 0.0])
+
+
+def cu_morse(values: np.ndarray = TRUE) -> Potential:
+    return Potential(["Cu"], [Morse(["Cu"], 5.0)]).with_values(values)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """A phonopy data set (unit cell, 2x2x2 supercell, forces) made with the true Morse."""
+    folder = tmp_path_factory.mktemp("ref")
+    ph = make_phonopy(cu_morse(), bulk("Cu", "fcc", a=3.62), [2, 2, 2])
+    path = folder / "phonopy_params.yaml"
+    ph.save(str(path), settings={"force_sets": True})
+    return path
+
+
+def test_residuals_vanish_at_the_reference_and_batch(reference: Path) -> None:
+    target = PhononTarget.build(cu_morse(), PhononTargetConfig(reference, qpoints="GXLWK"))
+    assert target.labels == ["Γ", "X", "L", "W", "K"]
+    assert (~target.mask).sum() == 3  # the three acoustic modes at Γ are not fitted
+    theta = np.vstack([TRUE, TRUE * [1.1, 1.0, 1.0, 1.0], TRUE * [1.0, 0.9, 1.0, 1.0]])
+    d = target.differences(theta)
+    assert np.abs(d[0]).max() < 1e-6
+    assert np.abs(d[1]).max() > 0.05 and np.abs(d[2]).max() > 0.05
+    for b in range(3):  # a batch equals single evaluations
+        np.testing.assert_allclose(target.differences(theta[b : b + 1])[0], d[b], atol=1e-10)
+
+
+def test_bad_qpoint_letters(reference: Path) -> None:
+    with pytest.raises(GafitInputError, match="'Q'"):
+        PhononTarget.build(cu_morse(), PhononTargetConfig(reference, qpoints="GQ"))
+
+
+def test_fit_to_phonons_recovers_parameters(reference: Path, tmp_path: Path) -> None:
+    """Phonons alone fix alpha and D0 of a Morse at fixed r0 (frequencies are set by curvature)."""
+    # a dimer curve supplies the energy data the fit needs besides the phonons
+    r = np.linspace(2.2, 4.5, 12)
+    x = np.exp(-TRUE[1] * (r - TRUE[2]))
+    rows = [f"{float(a)!r},{float(e)!r},Cu,Cu" for a, e in
+            zip(r, TRUE[0] * (x * x - 2 * x), strict=True)]
+    (tmp_path / "dimer.csv").write_text("r,energy,species_a,species_b\n" + "\n".join(rows) + "\n")
+    config = parse_config({
+        "data": {"train": str(tmp_path / "dimer.csv")},
+        "potential": {"form": "morse", "species": ["Cu"], "cutoff": 5.0,
+                      "parameters": {"Cu-Cu.r0": float(TRUE[2]), "Cu-Cu.D0": [0.1, 1.0],
+                                     "Cu-Cu.alpha": [0.8, 2.0]}},
+        "weights": {"energy": 0.0},
+        "phonons": {"reference": str(reference), "qpoints": "GXL", "weight": 1.0},
+        "ga": {"population": 30, "generations": 15, "seed": 4},
+    })
+    result = run_fit(config, tmp_path / "out", quiet=True)
+    got = result.potential.named_values()
+    assert got["Cu-Cu.D0"] == pytest.approx(TRUE[0], rel=1e-5)
+    assert got["Cu-Cu.alpha"] == pytest.approx(TRUE[1], rel=1e-5)
+    assert result.rmse["train"]["phonons"] < 1e-4
+    assert result.phonons[0][0]["label"] == "Γ"
