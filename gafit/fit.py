@@ -152,6 +152,9 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
                         unspecified="fixed" if config.potential.start else "free")
     widen_cutoffs(potential, space)
     phonons = [PhononTarget.build(potential, pc) for pc in config.phonons]
+    extra = [st for t in phonons if (st := t.equilibrium_structure()) is not None]
+    if extra:
+        train = train + ReferenceSet(extra, "phonon references")
     objective = Objective(potential, space, train, config.weights, phonons)
     if space.n_free == 0 and len(space.auto_e0) == 0:
         raise GafitInputError("nothing to fit: every parameter is fixed")
@@ -163,9 +166,11 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
     x_best, loss_best = space.from_unit(ga.best_u), ga.best_loss
     refined_loss = None
     if config.refine.enabled and space.n_free > 0:
-        starts = ga.hall_of_fame[: max(config.refine.starts, 1)]
-        for u in starts:
-            res = refine(objective.residuals, space.from_unit(u), space.lower, space.upper,
+        starts = [space.from_unit(u) for u in ga.diverse_best(max(config.refine.starts, 1))]
+        if config.potential.start is not None:
+            starts.append(space.start())  # the start file's own values
+        for x0 in starts:
+            res = refine(objective.residuals, x0, space.lower, space.upper,
                          config.refine.max_evaluations)
             if refined_loss is None or res.loss < refined_loss:
                 refined_loss = res.loss

@@ -41,11 +41,30 @@ class GAResult:
     best_u: np.ndarray  # best individual in the unit cube
     best_loss: float
     hall_of_fame: list[np.ndarray]  # unit-cube vectors, best first
+    hall_of_fame_loss: list[float]
     generations: int
     evaluations: int
     elapsed: float
     stop_reason: str
     history: list[dict] = field(default_factory=list)
+    population: np.ndarray | None = None  # final population (unit cube), with its losses
+    population_loss: np.ndarray | None = None
+
+    def diverse_best(self, count: int, min_distance: float = 0.05) -> list[np.ndarray]:
+        """Up to ``count`` good individuals (hall of fame and final population, best first) that
+        are at least ``min_distance`` apart in the unit cube (RMS over coordinates)."""
+        cands = list(zip([h.copy() for h in self.hall_of_fame], self.hall_of_fame_loss,
+                         strict=True))
+        if self.population is not None and self.population_loss is not None:
+            cands += list(zip(self.population, self.population_loss, strict=True))
+        cands.sort(key=lambda c: c[1])
+        chosen: list[np.ndarray] = []
+        for u, _ in cands:
+            if all(np.sqrt(np.mean((u - v) ** 2)) >= min_distance for v in chosen):
+                chosen.append(u)
+            if len(chosen) == count:
+                break
+        return chosen
 
 
 def run_ga(
@@ -131,8 +150,11 @@ def run_ga(
         best_u=np.array(hof[0], float),
         best_loss=float(best),
         hall_of_fame=[np.array(h, float) for h in hof],
+        hall_of_fame_loss=[h.fitness.values[0] for h in hof],
         generations=gen,
         evaluations=evaluations,
         elapsed=time.perf_counter() - t0,
         stop_reason=reason,
+        population=np.array(pop, float),
+        population_loss=np.array([ind.fitness.values[0] for ind in pop]),
     )

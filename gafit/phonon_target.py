@@ -18,7 +18,7 @@ import numpy as np
 
 from gafit.phonons import POINTS, PhononBatch, lattice_type, load_reference, to_ase_atoms
 from gafit.potential import Potential
-from gafit.structures import GafitInputError
+from gafit.structures import GafitInputError, Structure
 
 #: reference frequencies below this (THz) at Γ are the acoustic modes: not fitted
 ACOUSTIC_THZ = 0.5
@@ -30,6 +30,9 @@ class PhononTargetConfig:
     qpoints: str = "GXLWK"  # letters of high-symmetry points of the crystal's lattice
     weight: float = 1.0  # on THz²
     displacement: float = 0.01  # Å
+    # > 0: also fit zero stress on the reference's undisplaced supercell (with this structure
+    # weight), so the potential's own lattice constant stays at the one the phonons were computed at
+    equilibrium_weight: float = 0.0
 
 
 @dataclass
@@ -69,6 +72,15 @@ class PhononTarget:
         q = np.array([points[c] for c in labels], float)
         batch = PhononBatch(potential, unitcell, ph.supercell_matrix, q, config.displacement)
         return cls(config, labels, q, ref.frequencies_at(q), batch)
+
+    def equilibrium_structure(self) -> Structure | None:
+        """The undisplaced supercell with a zero-stress target, or None when not asked for."""
+        if self.config.equilibrium_weight <= 0:
+            return None
+        atoms = to_ase_atoms(self.batch.phonopy.supercell)
+        atoms.pbc = True
+        return Structure(atoms, stress=np.zeros(6), weight=self.config.equilibrium_weight,
+                         config_type="phonon-equilibrium", name=f"{self.config.reference}:supercell")
 
     def differences(self, theta: np.ndarray) -> np.ndarray:
         """gafit minus reference frequencies (B, n_fitted) THz for full vectors theta (B, n)."""
