@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import sys
@@ -224,6 +225,9 @@ def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitC
     w.writerows(rows)
     atomic_write_text(out / "parameters.csv", buf.getvalue())
     summary = {
+        "config": str(Path(config.source).resolve()) if config.source else None,
+        "train": str(Path(config.data.train).resolve()),
+        "weights": dataclasses.asdict(config.weights),
         "loss": result.loss,
         "ga_loss": result.ga.best_loss,
         "refined_loss": result.refined_loss,
