@@ -1,18 +1,42 @@
-"""Shared pieces of the benchmarks: gafit's batched objective against LAMMPS in the same run."""
+"""Shared pieces of the benchmarks: gafit's batched objective against LAMMPS in the same run.
+
+Every case times, on the same structures with the same potential:
+
+- **gafit**: one objective evaluation (energy, forces and stress of every structure, residuals and
+  loss) per parameter vector, batched over a population (seconds per individual);
+- **LAMMPS step**: LAMMPS's own kernel, one MD step inside ``run N`` (E, F and the pressure
+  compute every step, no neighbour rebuild), on one persistent instance per structure;
+- **LAMMPS Pair**: the "Pair" section of LAMMPS's own timer breakdown for those steps;
+- **LAMMPS run 0**: ``run 0`` inside LAMMPS (setup, neighbour-list build, one E/F/stress);
+- **LAMMPS driven**: a fitter driving LAMMPS from Python the best way: re-issue the pair lines
+  (re-reading any parameter file), ``run 0``, read E, F and stress back.
+
+All LAMMPS times are for one evaluation of the whole set, so each ratio is LAMMPS / gafit per
+parameter vector. Times are best-of-N on a shared machine; ratios come from the same process.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import math
+import re
+import resource
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from ase.build import bulk
 
 from gafit.lammps.files import pair_lines
 from gafit.lammps.runner import LammpsEvaluator
 from gafit.objective import Objective
 from gafit.parameters import build_space
 from gafit.potential import Potential
-from gafit.structures import ReferenceSet
+from gafit.structures import ReferenceSet, Structure
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -23,51 +47,168 @@ def shared(relpath: str) -> Path | None:
     return path if path.exists() else None
 
 
-def time_gafit(potential: Potential, data: ReferenceSet, population: int, repeats: int = 3,
-               seed: int = 0) -> tuple[float, Objective]:
-    """Seconds per objective evaluation (E, F, stress residuals) in batches of ``population``.
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, MB (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    Every fittable parameter is free within ±1 % of its value, and the population is drawn there.
-    """
+
+# --------------------------------------------------------------------------- gafit
+
+
+def objective_and_population(potential: Potential, data: ReferenceSet, population: int,
+                             seed: int = 0) -> tuple[Objective, np.ndarray]:
+    """An objective with every fittable non-zero parameter free within ±1 % of its value, and a
+    population drawn there."""
     fittable = np.concatenate([f.fittable() for f in potential.forms])
     spec = {n: sorted([0.99 * v, 1.01 * v]) for n, v, ok in
             zip(potential.names, potential.values, fittable, strict=False) if ok and v != 0}
     space = build_space(potential, spec, unspecified="fixed")
     obj = Objective(potential, space, data)
     rng = np.random.default_rng(seed)
-    x = space.from_unit(rng.random((population, space.n_free)))
-    obj.loss(x)  # warm up
+    return obj, space.from_unit(rng.random((population, space.n_free)))
+
+
+def best_time(fn: Callable[[], Any], repeats: int) -> float:
+    """Best wall time of ``repeats`` calls of ``fn`` (after one warm-up call), seconds."""
+    fn()
     best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
-        obj.loss(x)
-        best = min(best, (time.perf_counter() - t0) / population)
-    return best, obj
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
-def time_lammps(potential: Potential, data: ReferenceSet, evaluations: int, workdir: Path,
-                rng_scale: float = 0.01, seed: int = 0) -> float:
+def time_gafit(potential: Potential, data: ReferenceSet, population: int, repeats: int = 3,
+               seed: int = 0) -> tuple[float, Objective]:
+    """Seconds per objective evaluation (E, F, stress residuals) in batches of ``population``."""
+    obj, x = objective_and_population(potential, data, population, seed)
+    return best_time(lambda: obj.loss(x), repeats) / population, obj
+
+
+# --------------------------------------------------------------------------- LAMMPS
+
+
+def _handles(lmp: LammpsEvaluator) -> list[Any]:
+    # gafit keeps one LAMMPS instance per structure; the kernel timing drives them directly
+    return [inst.lmp for inst in lmp._instances.values()]
+
+
+def time_lammps_driven(potential: Potential, data: ReferenceSet, lmp: LammpsEvaluator,
+                       workdir: Path, evaluations: int, rng_scale: float = 0.01,
+                       seed: int = 0) -> float:
     """Seconds per evaluation when a fitter drives LAMMPS in the best way from Python.
 
-    One persistent LAMMPS instance per structure; each evaluation writes the parameter files,
-    re-issues pair_style/pair_coeff, runs ``run 0`` and reads energy, forces and stress.
+    One persistent instance per structure (``lmp`` has computed ``data`` once); each evaluation
+    writes the parameter files, re-issues pair_style/pair_coeff, runs ``run 0`` and reads energy,
+    forces and stress.
     """
     rng = np.random.default_rng(seed)
     fittable = np.concatenate([f.fittable() for f in potential.forms]
                               + [np.zeros(len(potential.species), bool)])
-    lines = pair_lines(potential, workdir)
-    with LammpsEvaluator(potential.species, lines, workdir) as lmp:
-        lmp.compute(data.structures)  # creates the instances (not timed: done once per fit)
-        best = np.inf
-        for _ in range(evaluations):
-            step = rng_scale * rng.uniform(-1, 1, potential.n_params) * fittable
-            values = potential.repair(potential.values * (1 + step)[None])[0]
-            t0 = time.perf_counter()
-            lmp.set_pair_lines(pair_lines(potential.with_values(values), workdir))
-            out = lmp.compute(data.structures)
-            _ = [np.sum(f) for _, f, _ in out]
-            best = min(best, time.perf_counter() - t0)
+    best = np.inf
+    for _ in range(evaluations):
+        step = rng_scale * rng.uniform(-1, 1, potential.n_params) * fittable
+        values = potential.repair(potential.values * (1 + step)[None])[0]
+        t0 = time.perf_counter()
+        lmp.set_pair_lines(pair_lines(potential.with_values(values), workdir))
+        out = lmp.compute(data.structures)
+        _ = [np.sum(f) for _, f, _ in out]
+        best = min(best, time.perf_counter() - t0)
     return best
+
+
+def time_lammps(potential: Potential, data: ReferenceSet, evaluations: int, workdir: Path,
+                rng_scale: float = 0.01, seed: int = 0) -> float:
+    """:func:`time_lammps_driven` with its own evaluator (instances created untimed)."""
+    with LammpsEvaluator(potential.species, pair_lines(potential, workdir), workdir) as lmp:
+        lmp.compute(data.structures)
+        return time_lammps_driven(potential, data, lmp, workdir, evaluations, rng_scale, seed)
+
+
+_PAIR_ROW = re.compile(r"^Pair\s*\|\s*\S+\s*\|\s*(\S+)\s*\|", re.MULTILINE)
+
+
+def time_lammps_kernel(lmp: LammpsEvaluator, workdir: Path, repeats: int = 3,
+                       target_seconds: float = 0.3) -> dict[str, float]:
+    """LAMMPS's own cost per evaluation of the whole set, inside LAMMPS (seconds).
+
+    On every instance: skin 0 and no neighbour rebuild during a run (nothing moves: no fix), and
+    ``thermo 1`` so that the energy and the pressure compute (the virial) are evaluated on every
+    step, as gafit computes E, F and stress. ``run0`` is one ``run 0`` per structure (setup with
+    the neighbour build, one E/F/stress); ``step`` is (T(run N) - T(run 0)) / N summed over the
+    structures; ``pair`` is the Pair row of LAMMPS's timer breakdown of a ``run N`` (avg column).
+    """
+    handles = _handles(lmp)
+    for h in handles:
+        h.commands_list(["neighbor 0.0 bin", "neigh_modify delay 0 every 1000000000 check no",
+                         "thermo 1"])
+
+    def sweep(cmd: str) -> float:
+        t0 = time.perf_counter()
+        for h in handles:
+            h.command(cmd)
+        return time.perf_counter() - t0
+
+    sweep("run 0")
+    run0 = min(sweep("run 0") for _ in range(repeats))
+    steps = int(np.clip(math.ceil(target_seconds / run0), 5, 500))
+    run_n = min(sweep(f"run {steps}") for _ in range(repeats))
+    log = workdir / "lammps_timer.log"
+    log.unlink(missing_ok=True)
+    for h in handles:
+        h.commands_list([f"log {log} append", f"run {steps}", "log none"])
+    pair = sum(map(float, _PAIR_ROW.findall(log.read_text()))) / steps
+    return {"run0": run0, "step": max(run_n - run0, 0.0) / steps, "pair": pair, "steps": steps}
+
+
+def agreement(potential: Potential, data: ReferenceSet, out: list) -> dict[str, float]:
+    """Largest |gafit - LAMMPS| of energy per atom (eV), forces (eV/Å), stress (eV/Å³)."""
+    obj = Objective.fixed(potential, data)
+    pred = potential.evaluate(potential.values[None], obj.tables)
+    n = obj.tables.n_atoms_s
+    e_lmp = np.array([e for e, _, _ in out])
+    f_lmp = np.concatenate([f.ravel() for _, f, _ in out])
+    s_lmp = np.array([s for _, _, s in out])
+    s_gafit = pred.virial[0] / obj.tables.volume_s[:, None]
+    ok = np.isfinite(s_lmp).all(axis=1)
+    return {
+        "energy": float(np.max(np.abs(pred.energy[0] - e_lmp) / n)),
+        "forces": float(np.max(np.abs(pred.forces[0] - f_lmp))),
+        "stress": float(np.max(np.abs(s_gafit[ok] - s_lmp[ok]), initial=0.0)),
+    }
+
+
+# --------------------------------------------------------------------------- one case
+
+
+def measure(name: str, potential: Potential, data: ReferenceSet, population: int = 100,
+            repeats: int = 3, evaluations: int = 3, lammps: bool = True) -> dict[str, Any]:
+    """Time gafit (first, so that its peak RSS is its own) then LAMMPS on ``data``."""
+    res: dict[str, Any] = {"case": name, "structures": len(data), "atoms": data.n_atoms,
+                           "population": population, "rss_data_mb": peak_rss_mb()}
+    t0 = time.perf_counter()
+    t_gafit, obj = time_gafit(potential, data, population, repeats)
+    res["gafit_s"] = t_gafit
+    res["gafit_wall_s"] = time.perf_counter() - t0
+    res["rss_gafit_mb"] = peak_rss_mb()
+    tab = obj.tables.form_tables[0]
+    res["pairs"] = len(tab.r_p)
+    res["triplets"] = len(getattr(tab, "cos_t", ()))
+    del obj
+    if not lammps:
+        return res
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with LammpsEvaluator(potential.species, pair_lines(potential, work), work) as lmp:
+            out = lmp.compute(data.structures)  # creates the instances (once per fit: untimed)
+            res["agreement"] = agreement(potential, data, out)
+            res["lammps_driven_s"] = time_lammps_driven(potential, data, lmp, work, evaluations)
+            kern = time_lammps_kernel(lmp, work, repeats)
+    res.update({f"lammps_{k}_s" if k != "steps" else "lammps_steps": v for k, v in kern.items()})
+    res["lammps_wall_s"] = time.perf_counter() - t0
+    return res
 
 
 def report(name: str, n_atoms: int, t_gafit: float, t_lammps: float, population: int) -> str:
@@ -75,3 +216,77 @@ def report(name: str, n_atoms: int, t_gafit: float, t_lammps: float, population:
             f"({1 / t_gafit:8.1f} eval/s, population {population})  LAMMPS-driven "
             f"{t_lammps / n_atoms * 1e6:7.3f} µs/atom ({1 / t_lammps:7.1f} eval/s)  "
             f"ratio {t_lammps / t_gafit:6.2f}x")
+
+
+def describe(res: dict[str, Any]) -> str:
+    """Human-readable lines of one case of :func:`measure`."""
+    if "skipped" in res:
+        return f"{res['case']}: skipped ({res['skipped']})"
+    n = res["atoms"]
+    us = (lambda k: res[k] / n * 1e6)  # noqa: E731
+    lines = [f"{res['case']}: {res['structures']} structures, {n} atoms, {res['pairs']} pairs"
+             + (f", {res['triplets']} triplets" if res["triplets"] else "")
+             + f"; population {res['population']}; peak RSS {res['rss_gafit_mb']:.0f} MB "
+             f"(data loaded: {res['rss_data_mb']:.0f} MB)",
+             f"  gafit objective      {us('gafit_s'):8.3f} µs/atom per evaluation"]
+    if "lammps_step_s" in res:
+        for key, label in (("lammps_step_s", "LAMMPS step (run N)"),
+                           ("lammps_pair_s", "LAMMPS Pair timer"),
+                           ("lammps_run0_s", "LAMMPS run 0"),
+                           ("lammps_driven_s", "LAMMPS driven")):
+            lines.append(f"  {label:20s} {us(key):8.3f} µs/atom   ratio "
+                         f"{res[key] / res['gafit_s']:6.2f}x")
+        a = res["agreement"]
+        lines.append(f"  gafit vs LAMMPS: max |dE| {a['energy']:.1e} eV/atom, |dF| "
+                     f"{a['forces']:.1e} eV/Å, |dS| {a['stress']:.1e} eV/Å³")
+    return "\n".join(lines)
+
+
+def case_args(doc: str | None, argv: list[str] | None = None,
+              extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and evaluations")
+    parser.add_argument("--population", type=int, default=100)
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    if extra is not None:
+        extra(parser)
+    return parser.parse_args(argv)
+
+
+def finish(results: list[dict[str, Any]], args: argparse.Namespace) -> int:
+    """Print the results of a case module and write them as JSON when asked."""
+    for res in results:
+        print(describe(res), flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def skipped(name: str, why: str) -> dict[str, Any]:
+    return {"case": name, "skipped": why}
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+
+def synthetic_set(form: str, n_atoms: int, seed: int = 0) -> ReferenceSet:
+    """About ``n_atoms`` atoms of rattled (0.05 Å) and strained (±2 %) periodic copies of
+    a 64-atom diamond Si cell (``tersoff``) or a 108-atom fcc Cu cell (``morse``), with zero
+    targets (the values do not change the cost)."""
+    if form == "tersoff":
+        cell = bulk("Si", "diamond", a=5.431, cubic=True) * (2, 2, 2)
+    elif form == "morse":
+        cell = bulk("Cu", "fcc", a=3.615, cubic=True) * (3, 3, 3)
+    else:
+        raise ValueError(f"no synthetic set for form {form!r}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(max(1, round(n_atoms / len(cell)))):
+        atoms = cell.copy()
+        eps = rng.uniform(-0.02, 0.02, (3, 3))
+        atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.5 * (eps + eps.T)), scale_atoms=True)
+        atoms.positions += rng.normal(0.0, 0.05, atoms.positions.shape)
+        out.append(Structure(atoms, energy=0.0, forces=np.zeros((len(atoms), 3)),
+                             stress=np.zeros(6), name=f"{form}-{k}"))
+    return ReferenceSet(out, f"synthetic {form}")

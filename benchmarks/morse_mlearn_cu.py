@@ -1,38 +1,34 @@
-"""Morse objective evaluation on ../shared/data/mlearn_Cu: gafit vs a LAMMPS-driven loop, same run.
+"""Morse (Girifalco-Weizer Cu, cutoff 6 Å) on ../shared/data/mlearn_Cu (31 structures):
+gafit's batched objective against LAMMPS (own kernel, run 0, driven from Python), same run.
 
-Run: python benchmarks/morse_mlearn_cu.py
+Run: python benchmarks/morse_mlearn_cu.py [--quick] [--population 100] [--json out.json]
 """
 
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import report, shared, time_gafit, time_lammps  # noqa: E402
+from common import case_args, finish, measure, shared, skipped  # noqa: E402
 
-from gafit.forms.morse import Morse  # noqa: E402
 from gafit.io import read_reference  # noqa: E402
 from gafit.potential import Potential  # noqa: E402
 
+NAME = "Morse Cu (6 Å) on mlearn_Cu"
+POTENTIAL = Path(__file__).resolve().parents[1] / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json"
 
-def main() -> int:
+
+def main(argv: list[str] | None = None) -> int:
+    args = case_args(__doc__, argv)
     path = shared("mlearn_Cu/Cu_test.extxyz")
     if path is None:
-        print("skipped: ../shared/data/mlearn_Cu not found")
-        return 0
+        return finish([skipped(NAME, "../shared/data/mlearn_Cu not found")], args)
     data = read_reference(path)
-    pot = Potential(["Cu"], [Morse(["Cu"], 6.0)])
-    population = 100
-    t_gafit, obj = time_gafit(pot, data, population)
-    pairs = len(obj.tables.form_tables[0].r_p)
-    with tempfile.TemporaryDirectory() as tmp:
-        t_lmp = time_lammps(pot, data, evaluations=5, workdir=Path(tmp))
-    print(f"mlearn_Cu: {len(data)} structures, {data.n_atoms} atoms, {pairs} pairs within 6 Å")
-    print(report("Morse (cutoff 6 Å) on mlearn_Cu", data.n_atoms, t_gafit, t_lmp, population))
-    return 0
+    pot = Potential.load(POTENTIAL)
+    return finish([measure(NAME, pot, data, args.population, evaluations=3 if args.quick else 5)],
+                  args)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,26 @@ Units: eV, Å, eV/Å; stress in GPa in CSV files and reports (positive = tensile
 
 def _fit(args: argparse.Namespace) -> int:
     from gafit.config import load_config
-    from gafit.fit import run_fit
+    from gafit.fit import load_checkpoint, run_fit
 
-    config = load_config(args.config)
-    if args.seed is not None:
-        config.ga.seed = args.seed
-    out = Path(args.out)
-    result = run_fit(config, out, quiet=args.quiet)
+    if args.resume:
+        out = Path(args.resume)
+        config = load_checkpoint(out)["config"]
+        if args.config or args.seed is not None:
+            raise GafitInputError("--resume continues a run with its own config and seed; "
+                                  "give only the run folder")
+    else:
+        if not args.config:
+            raise GafitInputError("fit: give a CONFIG file (or --resume RUN_DIR)")
+        config = load_config(args.config)
+        out = Path(args.out)
+        if args.seed is not None:
+            config.ga.seed = args.seed
+    if args.workers is not None:
+        config.ga.workers = args.workers
+    if args.scheduler is not None:
+        config.ga.scheduler = args.scheduler
+    result = run_fit(config, out, quiet=args.quiet, resume=bool(args.resume))
     print(result.summary())
     print(f"wrote {out}/potential.json, {out}/lammps/pair.lmp, {out}/log.csv, "
           f"{out}/parameters.csv, {out}/summary.json")
@@ -97,10 +110,16 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("fit", help="fit a potential described by a TOML config")
-    p.add_argument("config", help="TOML configuration (see README)")
+    p.add_argument("config", nargs="?", help="TOML configuration (see README)")
     p.add_argument("--out", default="gafit-run", help="output folder (default: gafit-run)")
     p.add_argument("--seed", type=int, help="override [ga] seed")
-    p.add_argument("--quiet", action="store_true", help="no per-generation output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a run that was stopped, from RUN_DIR/checkpoint.pkl")
+    p.add_argument("--workers", type=int, help="processes evaluating the population "
+                   "(override [ga] workers; the result does not depend on it)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="evaluate the population on this Dask cluster (override [ga] scheduler)")
     p.set_defaults(func=_fit)
 
     p = sub.add_parser("evaluate", help="predict energies, forces and stresses of a potential")

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import io
 import json
+import pickle
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,10 +17,11 @@ import numpy as np
 from gafit.config import FitConfig
 from gafit.evaluate import evaluate
 from gafit.forms import get_form
-from gafit.ga import GAResult, run_ga
+from gafit.ga import GAResult, GAState, run_ga
 from gafit.io import read_reference
-from gafit.io.atomic import atomic_write_text
+from gafit.io.atomic import atomic_write, atomic_write_text
 from gafit.objective import UNITS, Objective
+from gafit.parallel import PopulationEvaluator
 from gafit.parameters import ParameterSpace, build_space
 from gafit.phonon_target import PhononTarget
 from gafit.potential import Potential
@@ -115,11 +117,20 @@ def widen_cutoffs(potential: Potential, space: ParameterSpace) -> None:
 
 
 class GenerationLog:
-    """Per-generation rows (best and median loss, the best individual's RMSEs), printed as it goes."""
+    """Per-generation rows (best and median loss, the best individual's RMSEs), with a progress
+    bar on the terminal (none when ``quiet``)."""
 
-    def __init__(self, objective: Objective, space: ParameterSpace, total: int, quiet: bool):
-        self.objective, self.space, self.total, self.quiet = objective, space, total, quiet
-        self.rows: list[dict] = []
+    def __init__(self, objective: Objective, space: ParameterSpace, total: int, quiet: bool,
+                 rows: list[dict] | None = None):
+        self.objective, self.space, self.total = objective, space, total
+        self.rows: list[dict] = list(rows or [])
+        self.bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=len(self.rows) and self.rows[-1]["generation"],
+                            desc="GA", unit="gen", file=sys.stderr, dynamic_ncols=True,
+                            mininterval=0.5)
 
     def __call__(self, gen: int, pop_u: np.ndarray, losses: np.ndarray, evals: int,
                  elapsed: float) -> None:
@@ -129,10 +140,14 @@ class GenerationLog:
                "best_loss": float(losses[best]), "median_loss": float(np.median(losses))}
         row.update({f"rmse_{p}": v for p, v in rmse.items()})
         self.rows.append(row)
-        if not self.quiet:
-            rm = "  ".join(f"{p[0].upper()} {v:.4g}" for p, v in rmse.items() if np.isfinite(v))
-            print(f"gen {gen:4d}/{self.total}  best {row['best_loss']:.5g}  "
-                  f"median {row['median_loss']:.5g}  RMSE {rm}", file=sys.stderr, flush=True)
+        if self.bar is not None:
+            rm = " ".join(f"{p[0].upper()} {v:.3g}" for p, v in rmse.items() if np.isfinite(v))
+            self.bar.set_postfix_str(f"best {row['best_loss']:.4g} | RMSE {rm}", refresh=False)
+            self.bar.update(gen - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
     def to_csv(self) -> str:
         if not self.rows:
@@ -144,9 +159,42 @@ class GenerationLog:
         return buf.getvalue()
 
 
-def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = False) -> FitResult:
-    """Run the fit described by ``config``; write results into ``out`` when given."""
+CHECKPOINT = "checkpoint.pkl"
+
+
+def save_checkpoint(out: Path, config: FitConfig, state: GAState, rows: list[dict]) -> None:
+    """The GA's state after a generation, written atomically (a kill never leaves half a file)."""
+    blob = pickle.dumps({"version": 1, "config": config, "ga": state, "log": rows})
+    atomic_write(out / CHECKPOINT, lambda tmp: Path(tmp).write_bytes(blob))
+
+
+def load_checkpoint(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        raise GafitInputError(f"{run_dir}: no {CHECKPOINT} to resume from")
+    try:
+        data = pickle.loads(path.read_bytes())
+    except Exception as err:  # a foreign or damaged file
+        raise GafitInputError(f"{path}: not a gafit checkpoint ({err})") from None
+    if not isinstance(data, dict) or data.get("version") != 1:
+        raise GafitInputError(f"{path}: not a gafit checkpoint of this version")
+    return data
+
+
+def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = False,
+            resume: bool = False) -> FitResult:
+    """Run the fit described by ``config``; write results into ``out`` when given.
+
+    With ``resume`` the GA continues from ``out/checkpoint.pkl`` (the config stored there is used)
+    and ends exactly as the uninterrupted run would have.
+    """
     t0 = time.perf_counter()
+    saved = None
+    if resume:
+        if out is None:
+            raise GafitInputError("resume needs the run folder")
+        saved = load_checkpoint(out)
+        config = saved["config"]
     train, valid = read_data(config)
     potential = build_potential(config, train)
     space = build_space(potential, config.potential.parameters,
@@ -160,10 +208,28 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
     if space.n_free == 0 and len(space.auto_e0) == 0:
         raise GafitInputError("nothing to fit: every parameter is fixed")
 
-    log = GenerationLog(objective, space, config.ga.generations, quiet)
-    ga = run_ga(lambda u: objective.loss(space.from_unit(u)), space.n_free, config.ga,
-                start_u=space.to_unit(space.start()) if config.potential.start else None,
-                on_generation=log)
+    log = GenerationLog(objective, space, config.ga.generations, quiet,
+                        saved["log"] if saved else None)
+    checkpoint = None
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+
+        def checkpoint(state: GAState) -> None:
+            save_checkpoint(Path(out), config, state, log.rows)
+
+    def improve(u: np.ndarray) -> tuple[np.ndarray, float, int]:
+        res = refine(objective.residuals, space.from_unit(u), space.lower, space.upper,
+                     config.ga.memetic_evaluations)
+        return space.to_unit(res.x), res.loss, res.evaluations
+
+    try:
+        with PopulationEvaluator(objective, config.ga.workers, config.ga.scheduler) as pool:
+            ga = run_ga(lambda u: pool.loss(space.from_unit(u)), space.n_free, config.ga,
+                        start_u=space.to_unit(space.start()) if config.potential.start else None,
+                        on_generation=log, checkpoint=checkpoint,
+                        resume=saved["ga"] if saved else None, improve=improve)
+    finally:
+        log.close()
     x_best, loss_best = space.from_unit(ga.best_u), ga.best_loss
     refined_loss = None
     if config.refine.enabled and space.n_free > 0:

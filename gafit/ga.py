@@ -34,6 +34,10 @@ class GASettings:
     target_loss: float | None = None
     max_time: float | None = None  # seconds
     hall_of_fame: int = 10
+    memetic_every: int = 0  # refine the best individual every this many generations (0: off)
+    memetic_evaluations: int = 20  # least-squares iterations per memetic step
+    workers: int = 1  # processes evaluating the population (same result for any number)
+    scheduler: str = ""  # Dask scheduler address (tcp://HOST:PORT): evaluate on that cluster
 
 
 @dataclass
@@ -67,18 +71,48 @@ class GAResult:
         return chosen
 
 
+@dataclass
+class GAState:
+    """Everything a GA needs to continue exactly where it stopped (picklable plain data)."""
+
+    pop: np.ndarray  # (P, n) unit cube
+    pop_loss: np.ndarray
+    hof: np.ndarray  # (H, n) best first
+    hof_loss: np.ndarray
+    generation: int
+    stall: int
+    best: float
+    evaluations: int
+    rng_state: tuple  # state of the random generator that DEAP's operators use
+    elapsed: float  # seconds spent before this state was saved
+
+
+def _individuals(u: np.ndarray, loss: np.ndarray) -> list:
+    out = []
+    for row, v in zip(u, loss, strict=True):
+        ind = creator.GafitIndividual(float(x) for x in row)
+        ind.fitness.values = (float(v),)
+        out.append(ind)
+    return out
+
+
 def run_ga(
     loss: Callable[[np.ndarray], np.ndarray],
     n_free: int,
     settings: GASettings,
     start_u: np.ndarray | None = None,
     on_generation: Callable[[int, np.ndarray, np.ndarray, int, float], None] | None = None,
+    checkpoint: Callable[[GAState], None] | None = None,
+    resume: GAState | None = None,
+    improve: Callable[[np.ndarray], tuple[np.ndarray, float, int]] | None = None,
 ) -> GAResult:
     """Minimise ``loss`` (batch of unit-cube vectors (B, n) -> (B,)) with a GA.
 
-    ``on_generation(gen, pop_u, losses, evaluations, elapsed)`` is called after every generation.
+    ``on_generation(gen, pop_u, losses, evaluations, elapsed)`` is called after every generation,
+    ``checkpoint(state)`` after every generation with the state that ``resume`` continues from
+    exactly. ``improve(u) -> (u', loss', evaluations)`` is a local search applied to the best
+    individual every ``settings.memetic_every`` generations (memetic mode).
     """
-    rng = random.Random(settings.seed)
     t0 = time.perf_counter()
     indpb = 1.0 / max(n_free, 1)
 
@@ -86,33 +120,48 @@ def run_ga(
         if not inds:
             return 0
         u = np.array(inds, dtype=float).reshape(len(inds), n_free)
+        state = random.getstate()  # evaluators (e.g. Dask's client) may draw from it too
         vals = np.asarray(loss(u), float)
+        random.setstate(state)
         for ind, v in zip(inds, vals, strict=True):
             ind.fitness.values = (float(v) if np.isfinite(v) else np.inf,)
         return len(inds)
 
-    pop = [creator.GafitIndividual(rng.random() for _ in range(n_free))
-           for _ in range(settings.population)]
-    if start_u is not None and settings.population > 0:
-        pop[0] = creator.GafitIndividual(float(v) for v in np.clip(start_u, 0.0, 1.0))
     hof = tools.HallOfFame(settings.hall_of_fame, similar=lambda a, b: a == b)
-    evaluations = evaluate(pop)
-    hof.update(pop)
-    best = hof[0].fitness.values[0]
-    stall = 0
-    gen = 0
+    saved = random.getstate()
+    if resume is None:
+        rng = random.Random(settings.seed)
+        pop = [creator.GafitIndividual(rng.random() for _ in range(n_free))
+               for _ in range(settings.population)]
+        if start_u is not None and settings.population > 0:
+            pop[0] = creator.GafitIndividual(float(v) for v in np.clip(start_u, 0.0, 1.0))
+        evaluations = evaluate(pop)
+        hof.update(pop)
+        best, stall, gen, before = hof[0].fitness.values[0], 0, 0, 0.0
+        random.setstate(rng.getstate())  # DEAP's operators draw from the global generator
+    else:
+        pop = _individuals(resume.pop, resume.pop_loss)
+        hof.update(_individuals(resume.hof, resume.hof_loss))
+        best, stall, gen = resume.best, resume.stall, resume.generation
+        evaluations, before = resume.evaluations, resume.elapsed
+        random.setstate(resume.rng_state)
     reason = "generations"
 
-    def report(g: int) -> None:
-        if on_generation is not None:
-            losses = np.array([ind.fitness.values[0] for ind in pop])
-            on_generation(g, np.array(pop, float), losses, evaluations,
-                          time.perf_counter() - t0)
+    def elapsed() -> float:
+        return before + time.perf_counter() - t0
 
-    report(0)
-    state = random.getstate()
-    random.setstate(rng.getstate())  # DEAP's operators draw from the global generator
+    def report(g: int) -> None:
+        losses = np.array([ind.fitness.values[0] for ind in pop])
+        if on_generation is not None:
+            on_generation(g, np.array(pop, float), losses, evaluations, elapsed())
+        if checkpoint is not None:
+            checkpoint(GAState(np.array(pop, float), losses, np.array(list(hof), float),
+                               np.array([h.fitness.values[0] for h in hof]), g, stall, best,
+                               evaluations, random.getstate(), elapsed()))
+
     try:
+        if resume is None:
+            report(0)
         while True:
             if settings.target_loss is not None and best <= settings.target_loss:
                 reason = "target loss"
@@ -122,7 +171,7 @@ def run_ga(
             if settings.stall is not None and stall >= settings.stall:
                 reason = "stall"
                 break
-            if settings.max_time is not None and time.perf_counter() - t0 >= settings.max_time:
+            if settings.max_time is not None and elapsed() >= settings.max_time:
                 reason = "time"
                 break
             gen += 1
@@ -139,13 +188,23 @@ def run_ga(
             pop = [creator.GafitIndividual(e) for e in elite] + offspring
             for e_new, e_old in zip(pop, elite, strict=False):
                 e_new.fitness.values = e_old.fitness.values
+            if improve is not None and settings.memetic_every and gen % settings.memetic_every == 0:
+                k = min(range(len(pop)), key=lambda i: pop[i].fitness.values[0])
+                state = random.getstate()
+                u_new, l_new, n_eval = improve(np.array(pop[k], float))
+                random.setstate(state)
+                evaluations += n_eval
+                if l_new < pop[k].fitness.values[0]:
+                    worst = max(range(len(pop)), key=lambda i: pop[i].fitness.values[0])
+                    pop[worst] = creator.GafitIndividual(float(v) for v in u_new)
+                    pop[worst].fitness.values = (float(l_new),)
             hof.update(pop)
             new_best = hof[0].fitness.values[0]
             stall = 0 if new_best < best * (1 - 1e-9) else stall + 1
             best = new_best
             report(gen)
     finally:
-        random.setstate(state)
+        random.setstate(saved)
     return GAResult(
         best_u=np.array(hof[0], float),
         best_loss=float(best),
@@ -153,7 +212,7 @@ def run_ga(
         hall_of_fame_loss=[h.fitness.values[0] for h in hof],
         generations=gen,
         evaluations=evaluations,
-        elapsed=time.perf_counter() - t0,
+        elapsed=elapsed(),
         stop_reason=reason,
         population=np.array(pop, float),
         population_loss=np.array([ind.fitness.values[0] for ind in pop]),

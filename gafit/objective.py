@@ -140,9 +140,10 @@ class Objective:
             if self._e0_pinv is not None:
                 t = self.targets
                 y = t.e_ref - pred.energy[:, t.e_idx] / t.n_atoms_s[t.e_idx]
-                de0 = np.nan_to_num(y) @ self._e0_pinv.T  # (B, n_auto)
+                # einsum, not BLAS: the result must not depend on how a population is split
+                de0 = np.einsum("be,ae->ba", np.nan_to_num(y), self._e0_pinv)
                 theta[:, self.space.auto_e0] += de0
-                pred.energy += de0 @ self.tables.counts_sk[:, self._e0_cols].T
+                pred.energy += np.einsum("ba,sa->bs", de0, self.tables.counts_sk[:, self._e0_cols])
         return theta, pred
 
     def residuals_of(self, pred: Prediction) -> np.ndarray:

@@ -220,12 +220,12 @@ class PhononBatch:
     def force_constants(self, forces: np.ndarray) -> np.ndarray:
         """Compact force constants (B, n_prim, n_atoms, 3, 3) eV/Å², phonopy's layout."""
         f = np.asarray(forces, float).reshape(-1, int(np.prod(self.force_shape)))
-        return (f @ self.forces_to_fc.T).reshape((len(f), *self.fc_shape))
+        return np.einsum("bf,cf->bc", f, self.forces_to_fc).reshape((len(f), *self.fc_shape))
 
     def dynamical_matrices(self, forces: np.ndarray) -> np.ndarray:
         """Dynamical matrices (B, n_q, n_modes, n_modes), complex, eV/(Å² AMU)."""
         f = np.asarray(forces, float).reshape(-1, int(np.prod(self.force_shape)))
-        d = f @ self.forces_to_dyn.T
+        d = np.einsum("bf,df->bd", f, self.forces_to_dyn)  # row by row: independent of B
         return d.reshape(len(f), len(self.qpoints), self.n_modes, self.n_modes)
 
     def frequencies_from_forces(self, forces: np.ndarray) -> np.ndarray:

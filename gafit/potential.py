@@ -130,7 +130,7 @@ class Potential:
             else:
                 total += pred
         assert total is not None
-        total.energy = total.energy + theta[:, self.e0_slice] @ tables.counts_sk.T
+        total.energy = total.energy + np.einsum("bk,sk->bs", theta[:, self.e0_slice], tables.counts_sk)
         return total
 
     def repair(self, theta: np.ndarray) -> np.ndarray:

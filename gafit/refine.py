@@ -53,7 +53,13 @@ def refine(
         count += 1
         return residuals(x[None])[0]
 
-    jac = jacobian or batched_jacobian(residuals, lower, upper)
+    jac_inner = jacobian or batched_jacobian(residuals, lower, upper)
+
+    def jac(x: np.ndarray) -> np.ndarray:
+        nonlocal count
+        count += len(x) + 1  # a batched forward-difference Jacobian costs n + 1 evaluations
+        return jac_inner(x)
+
     sol = least_squares(fun, x0, jac=jac, bounds=(lower, upper), x_scale=span,
                         max_nfev=max_evaluations, method="trf")
     return RefineResult(sol.x, float(2 * sol.cost), count, sol.message)

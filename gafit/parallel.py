@@ -1,0 +1,86 @@
+"""Evaluating a population across workers: local processes, or a Dask cluster.
+
+The objective (with its geometry tables) goes to each worker once; every generation then sends only
+the parameter vectors. Each individual's loss does not depend on how the population is split, so
+the same seed gives the same result for any number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from typing import Any
+
+import numpy as np
+
+from gafit.structures import GafitInputError
+
+_OBJECTIVE: Any = None  # the objective inside a local worker process
+
+
+def _init_worker(objective: Any) -> None:
+    global _OBJECTIVE
+    _OBJECTIVE = objective
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _local_loss(x: np.ndarray) -> np.ndarray:
+    return _OBJECTIVE.loss(x)
+
+
+def _dask_loss(x: np.ndarray, objective: Any) -> np.ndarray:
+    return objective.loss(x)
+
+
+class PopulationEvaluator:
+    """``loss(x)`` for a batch of free vectors, split over ``workers`` processes or a Dask cluster."""
+
+    def __init__(self, objective: Any, workers: int = 1, scheduler: str = ""):
+        self.objective = objective
+        self.workers = max(int(workers), 1)
+        self._pool = None
+        self._client = None
+        self._remote = None
+        if scheduler:
+            try:
+                from dask.distributed import Client
+            except ImportError:
+                raise GafitInputError("a Dask scheduler was given but dask.distributed is not "
+                                      "installed: pip install 'dask[distributed]'") from None
+            try:
+                self._client = Client(scheduler, timeout=30)
+            except OSError as err:
+                raise GafitInputError(f"cannot reach the Dask scheduler {scheduler}: {err}") from None
+            self._remote = self._client.scatter(objective, broadcast=True)
+            self.workers = max(sum(self._client.nthreads().values()), 1)
+        elif self.workers > 1:
+            # fork: workers inherit the objective without pickling its tables
+            ctx = mp.get_context("fork")
+            self._pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(objective,))
+
+    def loss(self, x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(x)
+        if self._client is None and self._pool is None:
+            return self.objective.loss(x)
+        chunks = [c for c in np.array_split(x, min(self.workers, len(x))) if len(c)]
+        if self._client is not None:
+            futures = self._client.map(_dask_loss, chunks, objective=self._remote, pure=False)
+            parts = self._client.gather(futures)
+        else:
+            parts = self._pool.map(_local_loss, chunks)
+        return np.concatenate(parts)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> PopulationEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
