@@ -131,3 +131,21 @@ def test_malformed_pair_lmp_names_the_line(tmp_path, body: str, message: str) ->
     path.write_text("# gafit species: Cu Ag\n" + body)
     with pytest.raises(GafitInputError, match=message):
         read_pair_lmp(path)
+
+
+@pytest.mark.parametrize("name", POTENTIALS)
+def test_fused_kernel_equals_numpy_path(name: str) -> None:
+    from gafit.forms import pair_kernel
+
+    if not pair_kernel.available():
+        pytest.skip("numba is not installed")
+    pot = POTENTIALS[name]()
+    data = varied_structures(seed=5)
+    tab = pot.build_tables(data).form_tables[0]
+    rng = np.random.default_rng(1)
+    theta = pot.values[:9] * (1 + 0.05 * rng.normal(size=(7, 9)))
+    fused = pot.forms[0].evaluate(theta, tab)
+    plain = pot.forms[0].evaluate_numpy(theta, tab)
+    for a, b in ((fused.energy, plain.energy), (fused.forces, plain.forces),
+                 (fused.virial, plain.virial)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())

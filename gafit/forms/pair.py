@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from gafit.forms import pair_kernel
 from gafit.forms.base import Form, Prediction, number
 from gafit.geometry import VOIGT, Pairs, index_atoms, neighbour_pairs
 from gafit.structures import GafitInputError, ReferenceSet
@@ -23,6 +24,11 @@ class PairTable:
     """Half neighbour list sorted by species pair, with linear maps to E, F and virial."""
 
     r_p: np.ndarray
+    i_p: np.ndarray
+    j_p: np.ndarray
+    s_p: np.ndarray
+    u_pc: np.ndarray  # unit vector from i to j
+    entry_p: np.ndarray  # species pair (entry) of each pair
     slices: list[slice]  # pairs of each entry (species pair)
     energy_sp: sp.csr_matrix  # (S, P): per-pair energy -> structure energy
     deriv_xp: sp.csr_matrix  # (3N + 6S, P): per-pair dE/dr -> forces (3N) and virial (6S)
@@ -113,6 +119,11 @@ class PairForm(Form):
         energy, deriv = pair_maps(pairs, idx.n_atoms, idx.n_structures)
         return PairTable(
             r_p=pairs.r_p,
+            i_p=pairs.i_p,
+            j_p=pairs.j_p,
+            s_p=pairs.s_p,
+            u_pc=np.ascontiguousarray(pairs.d_pc / pairs.r_p[:, None]),
+            entry_p=np.ascontiguousarray(ent[order]),
             slices=[slice(bounds[k], bounds[k + 1]) for k in range(len(self.entries()))],
             energy_sp=energy,
             deriv_xp=deriv,
@@ -121,6 +132,18 @@ class PairForm(Form):
         )
 
     def evaluate(self, theta: np.ndarray, tables: PairTable) -> Prediction:
+        b = theta.shape[0]
+        n_par = len(self.params)
+        if n_par == 3 and pair_kernel.available():
+            params = theta.reshape(b, -1, n_par).transpose(1, 0, 2)
+            energy, forces, virial = pair_kernel.fused_pairs(
+                type(self).pair_energy, params, tables.r_p, tables.i_p, tables.j_p, tables.s_p,
+                tables.u_pc, tables.entry_p, tables.n_atoms, tables.n_structures)
+            return Prediction(energy=energy, forces=forces, virial=virial)
+        return self.evaluate_numpy(theta, tables)
+
+    def evaluate_numpy(self, theta: np.ndarray, tables: PairTable) -> Prediction:
+        """The pure numpy path: per-pair arrays (pairs, batch) and the sparse maps."""
         # pairs along the first axis and the batch along the second: the sparse maps then read
         # contiguous rows
         b = theta.shape[0]
