@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from gafit.phonon_cli import add_phonons_parser
+from gafit.report_cli import add_report_parser
 from gafit.structures import GafitInputError
 
 DESCRIPTION = """\
@@ -42,6 +43,10 @@ def _fit(args: argparse.Namespace) -> int:
     print(result.summary())
     print(f"wrote {out}/potential.json, {out}/lammps/pair.lmp, {out}/log.csv, "
           f"{out}/parameters.csv, {out}/summary.json")
+    if not args.no_report:
+        from gafit.report import write_report
+
+        print(f"wrote {write_report(out, config)}")
     return 0
 
 
@@ -114,6 +119,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="gafit-run", help="output folder (default: gafit-run)")
     p.add_argument("--seed", type=int, help="override [ga] seed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not write the HTML report (RUN_DIR/report/index.html)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue a run that was stopped, from RUN_DIR/checkpoint.pkl")
     p.add_argument("--workers", type=int, help="processes evaluating the population "
@@ -145,6 +152,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_verify)
 
     add_phonons_parser(sub)
+    add_report_parser(sub)
 
     p = sub.add_parser("convert", help="convert reference data between CSV and extxyz")
     p.add_argument("input")

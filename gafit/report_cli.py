@@ -1,0 +1,65 @@
+"""``gafit report RUN_DIR``: an HTML page with plots of a fit (RUN_DIR/report/index.html)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gafit.structures import GafitInputError
+
+HELP = "HTML report of a fit: parity plots, errors per config_type, convergence, parameters"
+DESCRIPTION = """\
+Write RUN_DIR/report/index.html with its PNG plots beside it (self-contained: inline CSS, no
+JavaScript, images referenced relatively, so the report folder can be zipped and sent):
+
+  - what was fitted: form, species, data, structures and atoms in train and validation, weights,
+    generations, stop reason, evaluations per second, time, loss and RMSEs;
+  - predicted vs reference energy per atom (eV/atom), force components (eV/Å) and stress components
+    (GPa) for the training and validation sets, recomputed from RUN_DIR/potential.json on the data of
+    the fit's config (the same split as gafit fit);
+  - RMSEs per config_type; the GA's convergence (log.csv); the parameters with their bounds, those
+    that ended at a bound highlighted;
+  - for fits with [phonons] targets: gafit vs reference frequencies at the fitted q-points and the
+    full dispersion vs the reference (at the potential's relaxed lattice constant and at the
+    reference's).
+
+The config is the one summary.json names (or the provenance line of lammps/pair.lmp); --config
+gives it when it moved. Without it (or its data) the page says so and leaves the parity plots out."""
+
+
+def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``gafit report`` on an argparse ``add_subparsers()`` object; returns its parser."""
+    p = subparsers.add_parser("report", help=HELP, description=DESCRIPTION,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by gafit fit --out")
+    p.add_argument("--config", metavar="CONFIG",
+                   help="the fit's TOML config (default: the one recorded in the run folder)")
+    p.set_defaults(func=run_report_command)
+    return p
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    """Handler of ``gafit report``."""
+    from gafit.report import write_report
+
+    path = write_report(args.run_dir, args.config)
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (``python -m gafit.report_cli RUN_DIR``) until ``gafit`` wires the subcommand."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="gafit")
+    add_report_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except GafitInputError as err:
+        print(f"gafit: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
