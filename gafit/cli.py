@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gafit.extra_cli import add_check_parser, add_properties_parser
 from gafit.phonon_cli import add_phonons_parser
 from gafit.report_cli import add_report_parser
 from gafit.structures import GafitInputError
@@ -153,6 +154,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     add_phonons_parser(sub)
     add_report_parser(sub)
+    add_check_parser(sub)
+    add_properties_parser(sub)
 
     p = sub.add_parser("convert", help="convert reference data between CSV and extxyz")
     p.add_argument("input")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gafit.checks import check_data
 from gafit.config import FitConfig
 from gafit.evaluate import evaluate
 from gafit.forms import get_form
@@ -204,6 +205,10 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
     extra = [st for t in phonons if (st := t.equilibrium_structure()) is not None]
     if extra:
         train = train + ReferenceSet(extra, "phonon references")
+    if not resume:
+        for finding in check_data(train, potential=potential):
+            if finding.severity == "warning":
+                print(f"gafit: data check: {finding.message}", file=sys.stderr)
     objective = Objective(potential, space, train, config.weights, phonons)
     if space.n_free == 0 and len(space.auto_e0) == 0:
         raise GafitInputError("nothing to fit: every parameter is fixed")

@@ -1,0 +1,252 @@
+"""``gafit check`` (sanity checks of reference data) and ``gafit properties`` (crystal properties of a
+potential, optionally beside DFT values)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gafit.structures import GafitInputError
+
+# --------------------------------------------------------------------------- gafit check
+
+CHECK_HELP = "sanity checks of reference data (zero forces, duplicates, energy scales, stress units, ...)"
+CHECK_DESCRIPTION = """\
+Look for problems in reference data before fitting it, and print one line per finding (warnings
+first, with counts per config_type):
+
+  zero forces/stress  every component exactly zero where the structure's symmetry allows nonzero
+                      values (missing data stored as zeros, then fitted as zeros)
+  small cells         periodic widths below 2 x cutoff: atoms see their own images (legal, info)
+  duplicates          the same species, cell and positions (atom by atom) more than once
+  energy scales       energies per atom far from a robust per-species fit E = sum n_k e_k, or groups
+                      (files, config_types) whose lowest energies per atom lie > 0.5 eV/atom apart
+                      (different codes, functionals or reference energies mixed)
+  stress              stresses whose sign, unit (GPa, kbar, virial), shear order or isotropic offset
+                      (Pulay stress) disagrees with the energy changes between strained structures
+  undetermined        species in no structure, species pairs (Tersoff: triplets) never within the
+                      cutoff, energies that E0 alone fits exactly, fewer targets than parameters
+
+Several DATA files are checked together (as one training set would be) and findings name the files.
+Units: Å, eV, stress GPa in messages."""
+CHECK_EXAMPLE = """\
+examples:
+  gafit check data/Cu_EMT.extxyz
+  gafit check Si_training.extxyz Si_gpuga_train.extxyz --cutoff 3.2
+  gafit check --config examples/cu_morse.toml --verbose"""
+
+
+def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``gafit check`` on an argparse ``add_subparsers()`` object; returns its parser."""
+    p = subparsers.add_parser("check", help=CHECK_HELP, description=CHECK_DESCRIPTION, epilog=CHECK_EXAMPLE,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data", nargs="*", metavar="DATA",
+                   help="reference files: .extxyz, .csv or any ASE-readable file")
+    p.add_argument("--config", help="instead of DATA: the training data, species and potential of this "
+                   "fit config")
+    p.add_argument("--cutoff", type=float, metavar="Å",
+                   help="interaction range (default: the potential's, else 6.0 Å)")
+    p.add_argument("--potential", metavar="POT",
+                   help="a potential (potential.json, pair.lmp, .tersoff) for cutoff, species, entries")
+    p.add_argument("--species", nargs="+", metavar="X",
+                   help="the species the potential will have (default: the potential's or the data's)")
+    p.add_argument("--index", default=":", help="structures to read from each file, ASE-style (':', '::10')")
+    p.add_argument("--verbose", action="store_true", help="list the structures behind each finding")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 when there are warnings")
+    p.set_defaults(func=run_check_command)
+    return p
+
+
+def run_check_command(args: argparse.Namespace) -> int:
+    """Handler of ``gafit check``."""
+    from gafit.checks import _source, check_data, format_findings
+    from gafit.io import read_reference
+    from gafit.potential import Potential
+
+    if args.cutoff is not None and not args.cutoff > 0:
+        raise GafitInputError(f"--cutoff {args.cutoff}: must be a positive length (Å)")
+    if bool(args.data) == (args.config is not None):
+        raise GafitInputError("check: give DATA files or --config CONFIG (not both)")
+    potential = Potential.load(args.potential) if args.potential else None
+    if args.config is not None:
+        from gafit.config import load_config
+        from gafit.fit import build_potential, read_data
+
+        config = load_config(args.config)
+        data, _ = read_data(config)
+        if potential is None:
+            potential = build_potential(config, data)
+        names = [str(config.data.train)]
+    else:
+        sets = [read_reference(path, args.index) for path in args.data]
+        data = sets[0]
+        for more in sets[1:]:
+            data = data + more
+        names = list(args.data)
+    if args.config is None:
+        sources = [Path(path).name for path, part in zip(args.data, sets, strict=True) for _ in part]
+    else:
+        sources = [_source(s) for s in data]
+    findings = check_data(data, cutoff=args.cutoff, species=args.species, potential=potential,
+                          sources=sources)
+    from gafit.checks import DEFAULT_CUTOFF, _interaction_cutoff
+
+    cutoff = args.cutoff or (_interaction_cutoff(potential) if potential is not None else DEFAULT_CUTOFF)
+    what = ", ".join(Path(n).name for n in names)
+    print(f"checked {len(data)} structures of {what} (cutoff {cutoff:g} Å"
+          f"{', potential ' + Path(args.potential).name if args.potential else ''})")
+    print(format_findings(findings, data, verbose=args.verbose))
+    warnings = sum(f.severity == "warning" for f in findings)
+    return 1 if args.strict and warnings else 0
+
+
+# --------------------------------------------------------------------------- gafit properties
+
+PROPS_HELP = "lattice constant, energy, bulk modulus and elastic constants of a potential"
+PROPS_DESCRIPTION = """\
+Crystal properties of POTENTIAL for the structure given by --structure (relaxed first):
+
+  cubic crystals   a (Å, conventional cell), E (eV/atom, including the potential's E0 offsets: the
+                   cohesive energy when E0 = 0), V (Å³/atom), B (GPa, equation of state fitted over
+                   ±5 % volume), C11, C12, C44 (GPa, stress-strain at ±0.5 % strain; C44 with the
+                   atoms relaxed inside the sheared cell) and C44_unrelaxed (atoms strained
+                   homogeneously), B_elastic = (C11 + 2 C12)/3 as a check of B
+  other crystals   cell and atoms relaxed together; a b c (Å), angles (deg), E, V, B and the elastic
+                   tensor Cij (GPa) on the cell's Cartesian axes
+
+--structure takes a file (POSCAR, extxyz, cif, ...) or a lattice name with an optional lattice constant
+for the potential's species: fcc, bcc, sc, diamond, hcp, rocksalt, zincblende, cesiumchloride,
+fluorite, wurtzite (e.g. diamond:5.43, rocksalt:4.2). Reference values (--reference FILE: a JSON, TOML
+or YAML mapping such as {a = 5.466, B = 88, C11 = 153}; --dft NAME=VALUE ...) are printed beside with
+the relative difference. Names: a b c alpha beta gamma E V B C11 C12 C44 C44_unrelaxed B_elastic Cij."""
+PROPS_EXAMPLE = """\
+examples:
+  gafit properties potentials/Si_Tersoff_1988.tersoff --structure diamond --dft a=5.466 B=88
+  gafit properties runs/cu/potential.json --structure POSCAR --reference cu_dft.toml --out props.json"""
+
+LATTICES = ("fcc", "bcc", "sc", "diamond", "hcp", "rocksalt", "zincblende", "cesiumchloride", "fluorite",
+            "wurtzite")
+
+
+def add_properties_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``gafit properties`` on an argparse ``add_subparsers()`` object; returns its parser."""
+    p = subparsers.add_parser("properties", help=PROPS_HELP, description=PROPS_DESCRIPTION,
+                              epilog=PROPS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("potential", help="potential.json, a pair.lmp written by gafit, or a LAMMPS file")
+    p.add_argument("--structure", required=True, metavar="FILE|LATTICE[:A]",
+                   help="crystal structure file, or a lattice name such as diamond:5.43")
+    p.add_argument("--reference", metavar="REF", help="reference values: .json, .toml or .yaml mapping")
+    p.add_argument("--dft", nargs="+", metavar="NAME=VALUE", default=[],
+                   help="reference values on the command line, e.g. a=5.466 B=88 C11=153 "
+                        "(these override --reference)")
+    p.add_argument("--reference-label", metavar="TEXT", help="column title of the reference values")
+    p.add_argument("--strain", type=float, default=0.005, help="finite strain of the elastic constants "
+                   "(default 0.005 = ±0.5 %%)")
+    p.add_argument("--eos-span", type=float, default=0.05, help="volume range of the equation of state "
+                   "(default 0.05 = ±5 %%)")
+    p.add_argument("--eos", default="birchmurnaghan", help="equation of state (ase.eos names; default "
+                   "birchmurnaghan)")
+    p.add_argument("--out", metavar="FILE.json", help="write the properties (and references) as JSON")
+    p.set_defaults(func=run_properties_command)
+    return p
+
+
+def _structure(text: str, species: list[str]) -> Any:
+    import ase.io
+    from ase.build import bulk
+
+    path = Path(text)
+    if path.is_file():
+        try:
+            atoms = ase.io.read(path)
+        except Exception as err:  # ASE raises many kinds
+            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise GafitInputError(f"--structure {path}: cannot read it ({msg})") from None
+        return atoms[-1] if isinstance(atoms, list) else atoms
+    name, _, a_text = text.partition(":")
+    if name.lower() not in LATTICES:
+        raise GafitInputError(f"--structure {text}: no such file, and not a lattice name "
+                              f"({', '.join(LATTICES)}) with an optional ':A' (Å)")
+    a = None
+    if a_text:
+        try:
+            a = float(a_text)
+        except ValueError:
+            raise GafitInputError(f"--structure {text}: '{a_text}' is not a lattice constant (Å)") from None
+    try:
+        return bulk("".join(species), name.lower(), a=a)
+    except Exception as err:  # ASE: missing lattice constant, wrong number of species, ...
+        raise GafitInputError(f"--structure {text}: cannot build it for species {species} ({err}); "
+                              f"give the lattice constant, e.g. {name}:4.0, or a structure file") from None
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def run_properties_command(args: argparse.Namespace) -> int:
+    """Handler of ``gafit properties``."""
+    from gafit.io.atomic import atomic_write_text
+    from gafit.potential import Potential
+    from gafit.properties import (
+        compare,
+        format_properties,
+        load_reference_values,
+        parse_reference_flags,
+        properties,
+    )
+
+    if not 0 < args.strain < 0.1:
+        raise GafitInputError(f"--strain {args.strain}: must be between 0 and 0.1")
+    if not 0 < args.eos_span < 0.5:
+        raise GafitInputError(f"--eos-span {args.eos_span}: must be between 0 and 0.5")
+    reference: dict[str, float] = {}
+    label = "DFT" if args.dft else "reference"
+    if args.reference:
+        reference, label = load_reference_values(args.reference)
+    reference.update(parse_reference_flags(args.dft))
+    if args.reference_label:
+        label = args.reference_label
+    potential = Potential.load(args.potential)
+    atoms = _structure(args.structure, potential.species)
+    props = properties(potential, atoms, strain=args.strain, eos_span=args.eos_span, eos=args.eos)
+    print(format_properties(props, reference, Path(args.potential).name, label))
+    if args.out:
+        rows = [r.__dict__ for r in compare(props, reference)]
+        doc = {"potential": str(args.potential), "structure": args.structure, "properties": props,
+               "reference": {"label": label, "values": reference}, "comparison": rows}
+        atomic_write_text(args.out, json.dumps(_jsonable(doc), indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (``python -m gafit.extra_cli check ...``) until ``gafit`` wires the commands."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="gafit")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_check_parser(sub)
+    add_properties_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except GafitInputError as err:
+        print(f"gafit: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
