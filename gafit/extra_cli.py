@@ -230,23 +230,3 @@ def run_properties_command(args: argparse.Namespace) -> int:
         atomic_write_text(args.out, json.dumps(_jsonable(doc), indent=2, ensure_ascii=False) + "\n")
         print(f"wrote {args.out}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m gafit.extra_cli check ...``) until ``gafit`` wires the commands."""
-    import sys
-
-    parser = argparse.ArgumentParser(prog="gafit")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_check_parser(sub)
-    add_properties_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except GafitInputError as err:
-        print(f"gafit: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -147,21 +147,3 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         print(res.errors.text())
     print("wrote " + ", ".join(str(f) for f in res.files))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m gafit.phonon_cli ...``) until ``gafit`` wires the subcommand."""
-    import sys
-
-    parser = argparse.ArgumentParser(prog="gafit")
-    add_phonons_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except GafitInputError as err:
-        print(f"gafit: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

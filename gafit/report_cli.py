@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gafit.structures import GafitInputError
-
 HELP = "HTML report of a fit: parity plots, errors per config_type, convergence, parameters"
 DESCRIPTION = """\
 Write RUN_DIR/report/index.html with its PNG plots beside it (self-contained: inline CSS, no
@@ -45,21 +43,3 @@ def run_report_command(args: argparse.Namespace) -> int:
     path = write_report(args.run_dir, args.config)
     print(f"wrote {path}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m gafit.report_cli RUN_DIR``) until ``gafit`` wires the subcommand."""
-    import sys
-
-    parser = argparse.ArgumentParser(prog="gafit")
-    add_report_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except GafitInputError as err:
-        print(f"gafit: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

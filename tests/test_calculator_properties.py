@@ -14,8 +14,8 @@ from ase.units import GPa
 from conftest import varied_structures
 
 from gafit.calculator import GafitCalculator, predict_atoms
+from gafit.cli import main as extra_main
 from gafit.evaluate import evaluate
-from gafit.extra_cli import main as extra_main
 from gafit.forms.morse import Morse
 from gafit.potential import Potential
 from gafit.properties import (

@@ -14,7 +14,7 @@ from ase.calculators.emt import EMT
 from conftest import shared_file
 
 from gafit.checks import Finding, check_data, format_findings
-from gafit.extra_cli import main as extra_main
+from gafit.cli import main as extra_main
 from gafit.forms.morse import Morse
 from gafit.forms.tersoff import Tersoff
 from gafit.io import read_reference, write_reference

@@ -52,11 +52,9 @@ def lammps_forces(potential: Potential):
 
 
 def run_cli(argv: list[str]) -> int:
-    """``gafit phonons ...`` through gafit.cli.main once the lead has wired it, else phonon_cli.main."""
-    import gafit.cli
-    from gafit import phonon_cli
+    """``gafit ...`` through the real command line entry point."""
+    from gafit.cli import main
 
-    main = gafit.cli.main if hasattr(gafit.cli, "add_phonons_parser") else phonon_cli.main
     return main(argv)
 
 

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from gafit.cli import main as report_main
 from gafit.config import load_config
 from gafit.fit import run_fit
 from gafit.report import write_report
-from gafit.report_cli import main as report_main
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
