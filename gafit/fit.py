@@ -227,27 +227,27 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
                      config.ga.memetic_evaluations)
         return space.to_unit(res.x), res.loss, res.evaluations
 
+    refined_loss = None
     try:
         with PopulationEvaluator(objective, config.ga.workers, config.ga.scheduler) as pool:
             ga = run_ga(lambda u: pool.loss(space.from_unit(u)), space.n_free, config.ga,
                         start_u=space.to_unit(space.start()) if config.potential.start else None,
                         on_generation=log, checkpoint=checkpoint,
                         resume=saved["ga"] if saved else None, improve=improve)
+            x_best, loss_best = space.from_unit(ga.best_u), ga.best_loss
+            if config.refine.enabled and space.n_free > 0:
+                starts = [space.from_unit(u) for u in
+                          ga.diverse_best(max(config.refine.starts, 1))]
+                if config.potential.start is not None:
+                    starts.append(space.start())  # the start file's own values
+                for res in pool.refine_all(starts, space.lower, space.upper,
+                                           config.refine.max_evaluations):
+                    if refined_loss is None or res.loss < refined_loss:
+                        refined_loss = res.loss
+                    if res.loss < loss_best:
+                        x_best, loss_best = res.x, res.loss
     finally:
         log.close()
-    x_best, loss_best = space.from_unit(ga.best_u), ga.best_loss
-    refined_loss = None
-    if config.refine.enabled and space.n_free > 0:
-        starts = [space.from_unit(u) for u in ga.diverse_best(max(config.refine.starts, 1))]
-        if config.potential.start is not None:
-            starts.append(space.start())  # the start file's own values
-        for x0 in starts:
-            res = refine(objective.residuals, x0, space.lower, space.upper,
-                         config.refine.max_evaluations)
-            if refined_loss is None or res.loss < refined_loss:
-                refined_loss = res.loss
-            if res.loss < loss_best:
-                x_best, loss_best = res.x, res.loss
     theta, _ = objective.evaluate(x_best[None])
     fitted = potential.with_values(theta[0])
     sets = {"train": train} | ({"validation": valid} if valid is not None else {})

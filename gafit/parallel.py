@@ -32,6 +32,21 @@ def _dask_loss(x: np.ndarray, objective: Any) -> np.ndarray:
     return objective.loss(x)
 
 
+def _refine(objective: Any, task: tuple) -> Any:
+    from gafit.refine import refine
+
+    x0, lower, upper, max_evaluations = task
+    return refine(objective.residuals, x0, lower, upper, max_evaluations)
+
+
+def _local_refine(task: tuple) -> Any:
+    return _refine(_OBJECTIVE, task)
+
+
+def _dask_refine(task: tuple, objective: Any) -> Any:
+    return _refine(objective, task)
+
+
 class PopulationEvaluator:
     """``loss(x)`` for a batch of free vectors, split over ``workers`` processes or a Dask cluster."""
 
@@ -69,6 +84,17 @@ class PopulationEvaluator:
         else:
             parts = self._pool.map(_local_loss, chunks)
         return np.concatenate(parts)
+
+    def refine_all(self, starts: list[np.ndarray], lower: np.ndarray, upper: np.ndarray,
+                   max_evaluations: int) -> list[Any]:
+        """Least-squares refinements from several starts, one start per worker at a time."""
+        tasks = [(x0, lower, upper, max_evaluations) for x0 in starts]
+        if self._client is not None:
+            futures = self._client.map(_dask_refine, tasks, objective=self._remote, pure=False)
+            return self._client.gather(futures)
+        if self._pool is not None:
+            return self._pool.map(_local_refine, tasks, chunksize=1)
+        return [_refine(self.objective, t) for t in tasks]
 
     def close(self) -> None:
         if self._pool is not None:
