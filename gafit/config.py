@@ -6,11 +6,14 @@ Relative paths are taken relative to the config file's folder (or, failing that,
 from __future__ import annotations
 
 import difflib
+import math
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gafit.forms import available_forms
 from gafit.ga import GASettings
 from gafit.objective import Weights
 from gafit.phonon_target import PhononTargetConfig
@@ -58,7 +61,7 @@ def _check_keys(table: dict, allowed: list[str], where: str, path: str) -> None:
         if key not in allowed:
             near = difflib.get_close_matches(key, allowed, n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
-            raise GafitInputError(f"{path}: unknown key '{key}' in {where}{hint}; "
+            raise GafitInputError(f"{path}: unknown key {key!r} in {where}{hint}; "
                                   f"allowed: {', '.join(allowed)}")
 
 
@@ -77,6 +80,8 @@ def _typed(cls: type, table: dict, where: str, path: str) -> dict[str, Any]:
         elif t == "str":
             ok = isinstance(v, str)
         elif "float" in t:
+            if is_num and not -sys.float_info.max <= v <= sys.float_info.max:  # nan, inf, 10**400
+                raise GafitInputError(f"{path}: {where} {name} = {v!r}: expected a finite number")
             ok, v = is_num, float(v) if is_num else v
         else:  # int
             ok = isinstance(v, int) and not isinstance(v, bool)
@@ -89,12 +94,42 @@ def _typed(cls: type, table: dict, where: str, path: str) -> dict[str, Any]:
 def _resolve(base: Path, value: Any, where: str, path: str) -> Path:
     if not isinstance(value, str):
         raise GafitInputError(f"{path}: {where} must be a path string, got {value!r}")
-    p = Path(value).expanduser()
+    try:
+        p = Path(value).expanduser()
+    except RuntimeError as err:  # "~user/..." of an unknown user
+        raise GafitInputError(f"{path}: {where} = {value!r}: {err}") from None
     if p.is_absolute():
         return p
     if (base / p).exists() or not p.exists():
         return base / p
     return p
+
+
+def _table(table: dict, key: str, where: str, path: str) -> dict:
+    """The sub-table ``key`` of ``table`` ({} when absent); an error when it is not a table."""
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise GafitInputError(f"{path}: {where} must be a table, got {value!r}")
+    return value
+
+
+def _check_range(table: dict, ranges: dict[str, tuple], where: str, path: str) -> None:
+    """Each number ``table[name]`` (if given) within ``ranges[name] = (low, high)`` (None: open)."""
+    for name, (lo, hi) in ranges.items():
+        v = table.get(name)
+        if v is None:
+            continue
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+            raise GafitInputError(f"{path}: {where} {name} = {v!r} must be {rng}")
+
+
+#: allowed ranges of [ga] settings (outside them the GA fails or misbehaves)
+GA_RANGES = {"population": (2, None), "generations": (0, None), "tournament": (1, None),
+             "elite": (0, None), "hall_of_fame": (1, None), "crossover_prob": (0, 1),
+             "mutation_prob": (0, 1), "eta_crossover": (0, None), "eta_mutation": (0, None),
+             "stall": (0, None), "max_time": (0, None), "workers": (1, None),
+             "memetic_every": (0, None), "memetic_evaluations": (1, None)}
 
 
 def parse_config(table: dict, source: Path | None = None) -> FitConfig:
@@ -103,11 +138,12 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     base = source.parent if source else Path(".")
     _check_keys(table, ["data", "potential", "weights", "ga", "refine", "phonons"], "the config",
                 path)
-    if "data" not in table or "train" not in table.get("data", {}):
+    d = _table(table, "data", "[data]", path)
+    if "train" not in d:
         raise GafitInputError(f"{path}: [data] train = \"FILE\" is required")
-    d = table["data"]
     split = {k: v for k, v in d.items() if k not in ("train", "validation")}
     split = _typed(DataConfig, split, "[data]", path)
+    _check_range(split, {"split_seed": (0, None)}, "[data]", path)
     if not 0.0 <= split.get("validation_fraction", 0.0) < 1.0:
         raise GafitInputError(f"{path}: [data] validation_fraction must be in [0, 1)")
     types = split.get("validation_config_types", [])
@@ -119,16 +155,22 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         if "validation" in d else None,
         **split,
     )
-    p = dict(table.get("potential", {}))
+    p = _table(table, "potential", "[potential]", path)
     _check_keys(p, ["form", "species", "cutoff", "start", "parameters"], "[potential]", path)
     if "species" in p and (not isinstance(p["species"], list)
                            or not all(isinstance(s, str) for s in p["species"])):
         raise GafitInputError(f"{path}: [potential] species must be a list of symbols")
+    if "species" in p and (not p["species"] or len(set(p["species"])) != len(p["species"])):
+        raise GafitInputError(f"{path}: [potential] species = {p['species']!r}: give each species "
+                              "once")
     if "cutoff" in p and (isinstance(p["cutoff"], bool) or not isinstance(p["cutoff"], int | float)
-                          or p["cutoff"] <= 0):
+                          or not 0 < p["cutoff"] < math.inf):
         raise GafitInputError(f"{path}: [potential] cutoff must be a positive number (Å)")
     if "form" in p and not isinstance(p["form"], str):
         raise GafitInputError(f"{path}: [potential] form must be a string")
+    if "form" in p and p["form"] not in available_forms():
+        raise GafitInputError(f"{path}: [potential] form = {p['form']!r} is unknown; available: "
+                              f"{', '.join(available_forms())}")
     if "parameters" in p and not isinstance(p["parameters"], dict):
         raise GafitInputError(f"{path}: [potential.parameters] must be a table")
     pot = PotentialConfig(
@@ -138,14 +180,17 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         start=_resolve(base, p["start"], "[potential] start", path) if "start" in p else None,
         parameters=dict(p.get("parameters", {})),
     )
-    weights = Weights(**_typed(Weights, table.get("weights", {}), "[weights]", path))
+    weights = Weights(**_typed(Weights, _table(table, "weights", "[weights]", path), "[weights]",
+                               path))
     for k in ("energy", "forces", "stress", "virial"):
         if getattr(weights, k) < 0:
             raise GafitInputError(f"{path}: [weights] {k} must not be negative")
-    ga = GASettings(**_typed(GASettings, table.get("ga", {}), "[ga]", path))
-    if ga.population < 2 or ga.generations < 0:
-        raise GafitInputError(f"{path}: [ga] needs population >= 2 and generations >= 0")
-    refine = RefineConfig(**_typed(RefineConfig, table.get("refine", {}), "[refine]", path))
+    ga_table = _typed(GASettings, _table(table, "ga", "[ga]", path), "[ga]", path)
+    _check_range(ga_table, GA_RANGES, "[ga]", path)
+    ga = GASettings(**ga_table)
+    refine_table = _typed(RefineConfig, _table(table, "refine", "[refine]", path), "[refine]", path)
+    _check_range(refine_table, {"max_evaluations": (1, None)}, "[refine]", path)
+    refine = RefineConfig(**refine_table)
     phonons = []
     ph_tables = table.get("phonons", [])
     for k, ph in enumerate(ph_tables if isinstance(ph_tables, list) else [ph_tables]):
@@ -156,6 +201,9 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
                       where, path)
         if rest.get("weight", 1.0) < 0:
             raise GafitInputError(f"{path}: {where} weight must not be negative")
+        _check_range(rest, {"equilibrium_weight": (0, None)}, where, path)
+        if rest.get("displacement", 1.0) <= 0:
+            raise GafitInputError(f"{path}: {where} displacement must be a positive length (Å)")
         phonons.append(PhononTargetConfig(
             reference=_resolve(base, ph["reference"], f"{where} reference", path), **rest))
     return FitConfig(data, pot, weights, ga, refine, source, phonons)
@@ -169,8 +217,14 @@ def load_config(path: str | Path) -> FitConfig:
         raise GafitInputError(f"{path}: no such file") from None
     except UnicodeDecodeError as err:
         raise GafitInputError(f"{path}: not UTF-8 text ({err.reason})") from None
+    except OSError as err:  # a folder, no permission, ...
+        raise GafitInputError(f"{path}: cannot read ({err.strerror or err})") from None
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise GafitInputError(f"{path}: {err}") from None
+    except RecursionError:
+        raise GafitInputError(f"{path}: not valid TOML (nested too deeply)") from None
+    except ValueError as err:  # e.g. an integer of more than 4300 digits
+        raise GafitInputError(f"{path}: not valid TOML ({' '.join(str(err).split())})") from None
     return parse_config(table, path)

@@ -201,14 +201,14 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
     space = build_space(potential, config.potential.parameters,
                         unspecified="fixed" if config.potential.start else "free")
     widen_cutoffs(potential, space)
-    phonons = [PhononTarget.build(potential, pc) for pc in config.phonons]
-    extra = [st for t in phonons if (st := t.equilibrium_structure()) is not None]
-    if extra:
-        train = train + ReferenceSet(extra, "phonon references")
     if not resume:
         for finding in check_data(train, potential=potential):
             if finding.severity == "warning":
                 print(f"gafit: data check: {finding.message}", file=sys.stderr)
+    phonons = [PhononTarget.build(potential, pc) for pc in config.phonons]
+    extra = [st for t in phonons if (st := t.equilibrium_structure()) is not None]
+    if extra:
+        train = train + ReferenceSet(extra, "phonon references")
     objective = Objective(potential, space, train, config.weights, phonons)
     if space.n_free == 0 and len(space.auto_e0) == 0:
         raise GafitInputError("nothing to fit: every parameter is fixed")

@@ -7,13 +7,14 @@ for each species X (eV/atom). LAMMPS atom type i+1 is ``species[i]``.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gafit.forms import Form, Prediction, get_form
+from gafit.forms import Form, Prediction, available_forms, get_form
 from gafit.geometry import index_atoms, volumes
 from gafit.structures import GafitInputError, ReferenceSet
 
@@ -161,22 +162,51 @@ class Potential:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "potential") -> Potential:
+        """A potential from :meth:`to_dict`'s layout; errors start with ``where`` (the file)."""
+
+        def number(x: Any, what: str, positive: bool = False) -> float:
+            if (isinstance(x, bool) or not isinstance(x, int | float)
+                    or not -sys.float_info.max <= x <= sys.float_info.max or (positive and x <= 0)):
+                kind = "a positive finite" if positive else "a finite"
+                raise GafitInputError(f"{where}: {what} = {x!r}: expected {kind} number")
+            return float(x)
+
+        def check(ok: bool, what: str) -> None:
+            if not ok:
+                raise GafitInputError(f"{where}: {what}")
+
         try:
-            species = list(d["species"])
+            check(isinstance(d, dict), "expected a JSON object with species, forms and E0")
+            species = d["species"]
+            check(isinstance(species, list) and all(isinstance(s, str) and s for s in species),
+                  f"species = {species!r}: expected a list of names")
+            check(isinstance(d["forms"], list), "forms must be a list")
             forms, values = [], []
-            for fd in d["forms"]:
-                form = get_form(fd["form"])(species, float(fd["cutoff"]))
+            for k, fd in enumerate(d["forms"]):
+                check(isinstance(fd, dict), f"forms[{k}] must be an object")
+                check(fd["form"] in available_forms(), f"forms[{k}].form = {fd['form']!r} is "
+                      f"unknown; available: {', '.join(available_forms())}")
+                cutoff = number(fd["cutoff"], f"forms[{k}].cutoff", positive=True)
+                try:
+                    form = get_form(fd["form"])(species, cutoff)
+                except GafitInputError as err:
+                    raise GafitInputError(f"{where}: {err}") from None
                 forms.append(form)
                 params = fd["parameters"]
+                check(isinstance(params, dict), f"forms[{k}].parameters must be an object")
                 missing = [n for n in form.parameter_names() if n not in params]
                 if missing:
                     raise GafitInputError(f"{where}: missing parameters {missing}")
-                values += [float(params[n]) for n in form.parameter_names()]
+                values += [number(params[n], n) for n in form.parameter_names()]
             e0 = d.get("E0", {})
-            values += [float(e0.get(s, 0.0)) for s in species]
+            check(isinstance(e0, dict), "E0 must be an object {species: eV/atom}")
+            values += [number(e0.get(s, 0.0), f"E0 of {s}") for s in species]
         except KeyError as err:
             raise GafitInputError(f"{where}: missing key {err}") from None
-        return cls(species, forms, np.array(values))
+        try:
+            return cls(species, forms, np.array(values))
+        except GafitInputError as err:
+            raise GafitInputError(f"{where}: {err}") from None
 
     def save(self, path: str | Path) -> None:
         from gafit.io.atomic import atomic_write_text
@@ -189,13 +219,24 @@ class Potential:
         path = Path(path)
         if not path.exists():
             raise GafitInputError(f"{path}: no such file")
+        if not path.is_file():
+            raise GafitInputError(f"{path}: not a regular file")
         if path.suffix == ".json":
             try:
-                d = json.loads(path.read_text())
+                d = json.loads(path.read_text(encoding="utf-8"))
             except json.JSONDecodeError as err:
                 raise GafitInputError(
                     f"{path} line {err.lineno}, column {err.colno}: {err.msg}"
                 ) from None
+            except UnicodeDecodeError as err:
+                raise GafitInputError(f"{path}: not UTF-8 text ({err.reason})") from None
+            except OSError as err:
+                raise GafitInputError(f"{path}: cannot read ({err.strerror or err})") from None
+            except RecursionError:
+                raise GafitInputError(f"{path}: not valid JSON (nested too deeply)") from None
+            except ValueError as err:  # e.g. an integer of more than 4300 digits
+                raise GafitInputError(f"{path}: not valid JSON ({' '.join(str(err).split())})"
+                                      ) from None
             return cls.from_dict(d, str(path))
         from gafit.lammps.files import read_lammps_potential
 

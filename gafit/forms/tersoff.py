@@ -691,9 +691,9 @@ class Tersoff(Form):
                     words, line = hit[0]
                     row = []
                     for p, w in zip(cls.params, words[3:], strict=True):
-                        if not _NUMBER.fullmatch(w[0]):
+                        if not _NUMBER.fullmatch(w[0]) or not np.isfinite(float(w[0])):
                             raise GafitInputError(f"{path} line {w[1]}: {p.name} '{w[0]}' of "
-                                                  f"entry {a} {b} {c} is not a number")
+                                                  f"entry {a} {b} {c} is not a finite number")
                         row.append(float(w[0]))
                     bad = _lammps_rejects(np.array(row))
                     if bad:

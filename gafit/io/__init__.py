@@ -46,9 +46,14 @@ def write_reference(refset: ReferenceSet, path: str | os.PathLike) -> None:
     if len(refset) == 0:
         raise GafitInputError(f"{path}: no structures to write")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        write_csv(refset, path)
-    elif suffix in (".xyz", ".extxyz"):
-        write_extxyz(refset, path)
-    else:
+    if suffix not in (".csv", ".xyz", ".extxyz"):
         raise GafitInputError(f"{path}: cannot write '{suffix}' files; use .csv, .xyz or .extxyz")
+    if path.is_dir():
+        raise GafitInputError(f"{path}: is a folder; give a file name")
+    try:
+        if suffix == ".csv":
+            write_csv(refset, path)
+        else:
+            write_extxyz(refset, path)
+    except OSError as err:  # no space left, no permission, a parent that is a file, ...
+        raise GafitInputError(f"{path}: cannot write ({err.strerror or err})") from None

@@ -64,7 +64,9 @@ def frame_to_structure(atoms: Atoms, default_name: str, path: Path | str = "") -
         "stress": info.pop("stress", None),
         "forces": atoms.arrays.pop("forces", None),
     }
-    where = f"{path}: frame '{info.get('name', default_name)}'"
+    where = f"{path}: frame {str(info.get('name', default_name))!r}"
+    n = len(atoms)
+    shapes = {"energy": [(), (1,)], "forces": [(n, 3)], "stress": [(6,), (9,), (3, 3)]}
     for key in found:
         if key in results:
             found[key] = results[key]
@@ -75,7 +77,13 @@ def frame_to_structure(atoms: Atoms, default_name: str, path: Path | str = "") -
                 raise GafitInputError(f"{where}: {key} is not numeric") from e
             if not np.all(np.isfinite(value)):
                 raise GafitInputError(f"{where}: {key} has NaN or infinite values")
-            found[key] = value.reshape(3, 3) if value.size == 9 else value
+            if value.shape not in shapes[key]:
+                raise GafitInputError(f"{where}: {key} has shape {value.shape}, expected "
+                                      + " or ".join(str(s) for s in shapes[key]))
+            found[key] = value.reshape(3, 3) if value.size == 9 else value.reshape(shapes[key][0])
+    for name, array in (("positions", atoms.positions), ("cell", atoms.cell.array)):
+        if not np.all(np.isfinite(array)):
+            raise GafitInputError(f"{where}: {name} have NaN or infinite values")
     try:
         weight = float(info.pop("weight", 1.0))
     except (TypeError, ValueError) as e:

@@ -43,12 +43,17 @@ CURVE_COLUMNS = ("structure", "r", "energy", "species_a", "species_b", "weight",
 Row = tuple[int, dict[str, str]]  # (1-based file line, column -> stripped text)
 
 
+def _printable(text: str) -> str:
+    """``text`` with line breaks and other unprintable characters escaped: messages stay one line."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def _where(path: Path, line: int | None = None, col: str | None = None) -> str:
     s = str(path)
     if line is not None:
         s += f" line {line}"
     if col is not None:
-        s += f", column '{col}'"
+        s += f", column '{_printable(col)}'"
     return s
 
 
@@ -86,6 +91,8 @@ def _read_table(path: Path) -> tuple[list[str], list[Row]]:
         raise GafitInputError(f"{path}: not a valid CSV file ({e})") from e
     except UnicodeDecodeError as e:
         raise GafitInputError(f"{path}: not a UTF-8 text file ({e.reason})") from e
+    except OSError as e:  # a folder, no permission, ...
+        raise GafitInputError(f"{path}: cannot read ({e.strerror or e})") from e
     if header is None:
         raise GafitInputError(f"{path}: empty file (expected a CSV header line)")
     if not rows:
@@ -144,9 +151,9 @@ def _number(path: Path, line: int, col: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise _error(path, line, col, f"'{text}' is not a number") from None
+        raise _error(path, line, col, f"'{_printable(text)}' is not a number") from None
     if not math.isfinite(value):
-        raise _error(path, line, col, f"'{text}' is not a finite number")
+        raise _error(path, line, col, f"'{_printable(text)}' is not a finite number")
     return value
 
 
@@ -172,7 +179,7 @@ def _symbol(path: Path, line: int, col: str, text: str) -> str:
         raise _error(path, line, col, "empty chemical symbol")
     fixed = text.capitalize()
     hint = f" (did you mean '{fixed}'?)" if fixed in atomic_numbers and fixed != "X" else ""
-    raise _error(path, line, col, f"unknown chemical symbol '{text}'{hint}")
+    raise _error(path, line, col, f"unknown chemical symbol '{_printable(text)}'{hint}")
 
 
 def _weight(path: Path, line: int, text: str) -> float:
@@ -202,7 +209,7 @@ class _Pending:
 
 
 def _shown(text: str) -> str:
-    return text if text else "no value"
+    return _printable(text) if text else "no value"
 
 
 def _per_structure(path: Path, line: int, p: _Pending, col: str, text: str, value) -> None:
@@ -217,7 +224,7 @@ def _per_structure(path: Path, line: int, p: _Pending, col: str, text: str, valu
             path,
             line,
             col,
-            f"structure '{p.label}' has {col} {_shown(text)} here but {_shown(first_text)} "
+            f"structure '{_printable(p.label)}' has {col} {_shown(text)} here but {_shown(first_text)} "
             f"on line {first_line} (per-structure values must be equal on all its rows)",
         )
 
@@ -247,7 +254,7 @@ def read_per_atom_csv(path: Path, header: list[str], rows: list[Row]) -> list[St
                 path,
                 line,
                 "fx",
-                f"structure '{label}' {have} forces here but {lack} on line {other} "
+                f"structure '{_printable(label)}' {have} forces here but {lack} on line {other} "
                 "(give forces for all atoms of a structure or for none)",
             )
         p.forces.append(f)
@@ -270,13 +277,13 @@ def _build(path: Path, p: _Pending) -> Structure:
     cell = None if v.get("cell_ax") is None else np.array([v[c] for c in CELL_COLS]).reshape(3, 3)
     stress = None if v.get("stress_xx") is None else np.array([v[c] for c in STRESS_COLS])
     if cell is not None and abs(np.linalg.det(cell)) < 1e-9:
-        raise _error(path, p.first_line, "cell_ax", f"structure '{p.label}' has a singular cell")
+        raise _error(path, p.first_line, "cell_ax", f"structure '{_printable(p.label)}' has a singular cell")
     if stress is not None and cell is None:
         raise _error(
             path,
             p.first_line,
             "stress_xx",
-            f"structure '{p.label}' has a stress but no cell (stress needs a periodic cell)",
+            f"structure '{_printable(p.label)}' has a stress but no cell (stress needs a periodic cell)",
         )
     atoms = Atoms(
         p.symbols,
@@ -393,11 +400,11 @@ def write_csv(refset: ReferenceSet, path: Path) -> None:
         pbc = s.atoms.pbc
         if pbc.any() and not pbc.all():
             raise GafitInputError(
-                f"{path}: structure '{s.name}' is periodic along some axes only (pbc={list(pbc)}); "
+                f"{path}: structure '{_printable(s.name)}' is periodic along some axes only (pbc={list(pbc)}); "
                 "CSV holds only fully periodic structures or clusters, write .extxyz instead"
             )
         if s.stress is not None and not s.periodic:
-            raise GafitInputError(f"{path}: structure '{s.name}' has a stress but no periodic cell")
+            raise GafitInputError(f"{path}: structure '{_printable(s.name)}' has a stress but no periodic cell")
     has_f = any(s.forces is not None for s in refset)
     has_e = any(s.energy is not None for s in refset)
     has_cell = any(s.periodic for s in refset)

@@ -73,7 +73,11 @@ def read_pair_lmp(path: Path) -> Potential:
     style: list[str] | None = None
     style_line = 0
     coeffs: list[tuple[int, list[str]]] = []
-    for n, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:  # a folder, no permission, ...
+        raise GafitInputError(f"{path}: cannot read ({err.strerror or err})") from None
+    for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         where = f"{path} line {n}"
         if line.startswith("# gafit species:"):
@@ -84,24 +88,38 @@ def read_pair_lmp(path: Path) -> Potential:
                 try:
                     e0[sym] = float(val)
                 except ValueError:
-                    raise GafitInputError(f"{where}: E0 entry '{item}' is not SYMBOL=NUMBER") from None
+                    raise GafitInputError(f"{where}: E0 entry {item!r} is not SYMBOL=NUMBER") from None
+                if not np.isfinite(e0[sym]):
+                    raise GafitInputError(f"{where}: E0 entry {item!r} is not a finite number")
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        words = shlex.split(line)
+        try:
+            words = shlex.split(line)
+        except ValueError as err:  # "No closing quotation"
+            raise GafitInputError(f"{where}: {err}") from None
+        if not words:
+            continue
         if words[0] == "pair_style":
             style, style_line = words[1:], n
         elif words[0] == "pair_coeff":
+            if len(words) < 3:
+                raise GafitInputError(f"{where}: pair_coeff needs two atom types and coefficients")
             coeffs.append((n, words[1:]))
         else:
-            raise GafitInputError(f"{where}: expected pair_style or pair_coeff, got '{words[0]}'")
-    if species is None:
+            raise GafitInputError(f"{where}: expected pair_style or pair_coeff, got {words[0]!r}")
+    if not species:
         raise GafitInputError(
             f"{path}: no '# gafit species: ...' line, so the atom types are "
             "unknown; give a potential.json instead"
         )
     if not style:
         raise GafitInputError(f"{path}: no pair_style line")
+    if len(set(species)) != len(species):
+        raise GafitInputError(f"{path}: the '# gafit species:' line lists a species twice: {species}")
+    for n, args in coeffs:
+        for text in args[:2]:
+            _check_types(text, len(species), f"{path} line {n}")
     if style[0] == "hybrid/overlay":
         raise GafitInputError(
             f"{path} line {style_line}: reading hybrid/overlay is not supported; "
@@ -110,16 +128,35 @@ def read_pair_lmp(path: Path) -> Potential:
     form_name = STYLE_TO_FORM.get(style[0])
     if form_name is None:
         raise GafitInputError(
-            f"{path} line {style_line}: pair_style '{style[0]}' is not a gafit "
+            f"{path} line {style_line}: pair_style {style[0]!r} is not a gafit "
             f"form (known: {', '.join(STYLE_TO_FORM)})"
         )
     form_cls = get_form(form_name)
     form, values = form_cls.from_lammps(
         style[1:], coeffs, species, f"{path}", base=path.parent
     )
+    if not 0 < form.cutoff < np.inf:
+        raise GafitInputError(f"{path} line {style_line}: cutoff {form.cutoff:g} is not a positive "
+                              "finite number")
+    bad = [nm for nm in form.parameter_names() if not np.isfinite(values[nm])]
+    if bad:
+        raise GafitInputError(f"{path}: {bad[0]} = {values[bad[0]]:g} is not a finite number")
     pot = Potential(species, [form])
     vals = np.array([values[nm] for nm in form.parameter_names()] + [e0.get(s, 0.0) for s in species])
     return pot.with_values(vals)
+
+
+def _check_types(text: str, n_types: int, where: str) -> None:
+    """A LAMMPS atom type or range ('2', '*', '*3', '2*', '1*2') within 1..n_types."""
+    lo, star, hi = text.partition("*")
+    try:
+        a = int(lo) if lo else 1
+        b = int(hi) if hi else n_types
+        b = b if star else a
+    except ValueError:
+        raise GafitInputError(f"{where}: atom type {text!r} is not a number or range") from None
+    if not 1 <= a <= b <= n_types:
+        raise GafitInputError(f"{where}: atom type {text!r} is outside 1..{n_types}")
 
 
 def read_lammps_potential(path: Path) -> Potential:
