@@ -122,8 +122,10 @@ class GenerationLog:
     bar on the terminal (none when ``quiet``)."""
 
     def __init__(self, objective: Objective, space: ParameterSpace, total: int, quiet: bool,
-                 rows: list[dict] | None = None):
+                 rows: list[dict] | None = None, validation: Objective | None = None,
+                 validation_stall: int | None = None):
         self.objective, self.space, self.total = objective, space, total
+        self.validation, self.validation_stall = validation, validation_stall
         self.rows: list[dict] = list(rows or [])
         self.bar = None
         if not quiet:
@@ -134,17 +136,31 @@ class GenerationLog:
                             mininterval=0.5)
 
     def __call__(self, gen: int, pop_u: np.ndarray, losses: np.ndarray, evals: int,
-                 elapsed: float) -> None:
+                 elapsed: float) -> str | None:
         best = int(np.argmin(losses))
-        rmse = self.objective.rmse(self.space.from_unit(pop_u[best])[None])[0]
+        x = self.space.from_unit(pop_u[best])[None]
+        rmse = self.objective.rmse(x)[0]
         row = {"generation": gen, "evaluations": evals, "elapsed_s": round(elapsed, 3),
                "best_loss": float(losses[best]), "median_loss": float(np.median(losses))}
         row.update({f"rmse_{p}": v for p, v in rmse.items()})
+        if self.validation is not None:
+            # validation with the E0 offsets solved on the training data
+            theta = self.objective.evaluate(x)[0]
+            xv = np.hstack([x, theta[:, self.objective.space.auto_e0]])
+            row["validation_loss"] = float(self.validation.loss(xv)[0])
+            row.update({f"validation_rmse_{p}": v
+                        for p, v in self.validation.rmse(xv)[0].items()})
         self.rows.append(row)
         if self.bar is not None:
             rm = " ".join(f"{p[0].upper()} {v:.3g}" for p, v in rmse.items() if np.isfinite(v))
             self.bar.set_postfix_str(f"best {row['best_loss']:.4g} | RMSE {rm}", refresh=False)
             self.bar.update(gen - self.bar.n)
+        if self.validation is not None and self.validation_stall:
+            vl = [r["validation_loss"] for r in self.rows]
+            if len(vl) > self.validation_stall and min(vl[-self.validation_stall:]) >= min(
+                    vl[: -self.validation_stall]):
+                return "validation"
+        return None
 
     def close(self) -> None:
         if self.bar is not None:
@@ -213,8 +229,13 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
     if space.n_free == 0 and len(space.auto_e0) == 0:
         raise GafitInputError("nothing to fit: every parameter is fixed")
 
+    vobjective = (Objective(potential, space.with_free_e0(), valid, config.weights)
+                  if valid is not None else None)
+    if config.ga.validation_stall and vobjective is None:
+        raise GafitInputError("[ga] validation_stall needs validation data ([data] validation, "
+                              "validation_fraction or validation_config_types)")
     log = GenerationLog(objective, space, config.ga.generations, quiet,
-                        saved["log"] if saved else None)
+                        saved["log"] if saved else None, vobjective, config.ga.validation_stall)
     checkpoint = None
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,8 @@ class GASettings:
     hall_of_fame: int = 10
     memetic_every: int = 0  # refine the best individual every this many generations (0: off)
     memetic_evaluations: int = 20  # least-squares iterations per memetic step
+    validation_stall: int | None = None  # stop when the validation loss has not improved for this
+    # many generations (needs validation data)
     workers: int = 1  # processes evaluating the population (same result for any number)
     scheduler: str = ""  # Dask scheduler address (tcp://HOST:PORT): evaluate on that cluster
 
@@ -101,14 +103,15 @@ def run_ga(
     n_free: int,
     settings: GASettings,
     start_u: np.ndarray | None = None,
-    on_generation: Callable[[int, np.ndarray, np.ndarray, int, float], None] | None = None,
+    on_generation: Callable[[int, np.ndarray, np.ndarray, int, float], str | None] | None = None,
     checkpoint: Callable[[GAState], None] | None = None,
     resume: GAState | None = None,
     improve: Callable[[np.ndarray], tuple[np.ndarray, float, int]] | None = None,
 ) -> GAResult:
     """Minimise ``loss`` (batch of unit-cube vectors (B, n) -> (B,)) with a GA.
 
-    ``on_generation(gen, pop_u, losses, evaluations, elapsed)`` is called after every generation,
+    ``on_generation(gen, pop_u, losses, evaluations, elapsed)`` is called after every generation
+    (returning a reason, e.g. "validation", stops the search),
     ``checkpoint(state)`` after every generation with the state that ``resume`` continues from
     exactly. ``improve(u) -> (u', loss', evaluations)`` is a local search applied to the best
     individual every ``settings.memetic_every`` generations (memetic mode).
@@ -146,14 +149,16 @@ def run_ga(
         evaluations, before = resume.evaluations, resume.elapsed
         random.setstate(resume.rng_state)
     reason = "generations"
+    stop_request: str | None = None
 
     def elapsed() -> float:
         return before + time.perf_counter() - t0
 
     def report(g: int) -> None:
+        nonlocal stop_request
         losses = np.array([ind.fitness.values[0] for ind in pop])
         if on_generation is not None:
-            on_generation(g, np.array(pop, float), losses, evaluations, elapsed())
+            stop_request = on_generation(g, np.array(pop, float), losses, evaluations, elapsed())
         if checkpoint is not None:
             checkpoint(GAState(np.array(pop, float), losses, np.array(list(hof), float),
                                np.array([h.fitness.values[0] for h in hof]), g, stall, best,
@@ -163,6 +168,9 @@ def run_ga(
         if resume is None:
             report(0)
         while True:
+            if stop_request:
+                reason = stop_request
+                break
             if settings.target_loss is not None and best <= settings.target_loss:
                 reason = "target loss"
                 break

@@ -8,7 +8,7 @@ that minimise the energy residuals exactly, solved linearly for every individual
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,18 @@ class ParameterSpace:
     def _scaled(self, x: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.log, np.log(np.where(self.log, x, 1.0)), x)
+
+    def with_free_e0(self) -> ParameterSpace:
+        """This space with the automatically solved E0 offsets turned into free parameters
+        (appended to x), to evaluate other data with the offsets fitted on the training data."""
+        auto = list(self.auto_e0)
+        source = self.source.copy()
+        source[auto] = self.n_free + np.arange(len(auto))
+        return replace(self, lower=np.r_[self.lower, np.full(len(auto), -np.inf)],
+                       upper=np.r_[self.upper, np.full(len(auto), np.inf)],
+                       free=self.free + [self.names[k] for k in auto], source=source,
+                       log=np.r_[self.log, np.zeros(len(auto), bool)],
+                       auto_e0=np.zeros(0, np.int64))
 
     def table(self, theta: np.ndarray) -> list[dict[str, Any]]:
         """One row per parameter of the full vector ``theta``: status, value, bounds, at a bound."""

@@ -12,7 +12,7 @@ from ase.build import bulk
 from gafit.cli import main
 from gafit.config import load_config, parse_config
 from gafit.evaluate import evaluate_potential
-from gafit.fit import run_fit
+from gafit.fit import read_data, run_fit
 from gafit.forms.morse import Morse
 from gafit.io import write_reference
 from gafit.potential import Potential
@@ -159,3 +159,31 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert main(["fit", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "populaton" in err and "bad.toml" in err
+
+
+def test_validation_is_logged_and_can_stop_the_search(tmp_path: Path) -> None:
+    config = parse_config({
+        "data": {"train": str(ROOT / "data" / "Cu_EMT.extxyz"),
+                 "validation_config_types": ["surface"], "validation_fraction": 0.2},
+        "potential": {"form": "morse", "cutoff": 6.0},
+        "ga": {"population": 20, "generations": 300, "seed": 1, "validation_stall": 4},
+        "refine": {"enabled": False},
+    })
+    result = run_fit(config, quiet=True)
+    assert result.ga.stop_reason == "validation"
+    assert result.ga.generations < 300
+    vl = [row["validation_loss"] for row in result.log]
+    assert min(vl[-4:]) >= min(vl[:-4])  # it stopped because the last 4 did not improve
+    assert set(result.rmse) == {"train", "validation"}
+    assert all(s.config_type != "surface" for s in read_data(config)[0])
+    assert "validation_rmse_forces" in result.log[0]
+
+
+def test_validation_split_is_seeded_and_disjoint() -> None:
+    table = {"data": {"train": str(ROOT / "data" / "Cu_EMT.extxyz"), "validation_fraction": 0.25,
+                      "split_seed": 3}}
+    train, valid = read_data(parse_config(table))
+    train2, valid2 = read_data(parse_config(table))
+    assert [s.name for s in valid] == [s.name for s in valid2]
+    assert len(valid) == 8 and len(train) == 24
+    assert not {s.name for s in train} & {s.name for s in valid}
