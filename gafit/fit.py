@@ -26,7 +26,6 @@ from gafit.parallel import PopulationEvaluator
 from gafit.parameters import ParameterSpace, build_space
 from gafit.phonon_target import PhononTarget
 from gafit.potential import Potential
-from gafit.refine import refine
 from gafit.structures import GafitInputError, ReferenceSet
 
 DEFAULT_CUTOFF = 6.0  # Å, for pair forms when neither the config nor a start file gives one
@@ -243,10 +242,10 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
         def checkpoint(state: GAState) -> None:
             save_checkpoint(Path(out), config, state, log.rows)
 
-    def improve(u: np.ndarray) -> tuple[np.ndarray, float, int]:
-        res = refine(objective.residuals, space.from_unit(u), space.lower, space.upper,
-                     config.ga.memetic_evaluations)
-        return space.to_unit(res.x), res.loss, res.evaluations
+    def improve(us: list[np.ndarray]) -> list[tuple[np.ndarray, float, int]]:
+        found = pool.refine_all([space.from_unit(u) for u in us], space.lower, space.upper,
+                                config.ga.memetic_evaluations)
+        return [(space.to_unit(r.x), r.loss, r.evaluations) for r in found]
 
     refined_loss = None
     try:

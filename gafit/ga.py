@@ -36,6 +36,7 @@ class GASettings:
     hall_of_fame: int = 10
     memetic_every: int = 0  # refine the best individual every this many generations (0: off)
     memetic_evaluations: int = 20  # least-squares iterations per memetic step
+    memetic_count: int = 2  # individuals refined per memetic step (one per worker at a time)
     validation_stall: int | None = None  # stop when the validation loss has not improved for this
     # many generations (needs validation data)
     workers: int = 1  # processes evaluating the population (same result for any number)
@@ -106,15 +107,16 @@ def run_ga(
     on_generation: Callable[[int, np.ndarray, np.ndarray, int, float], str | None] | None = None,
     checkpoint: Callable[[GAState], None] | None = None,
     resume: GAState | None = None,
-    improve: Callable[[np.ndarray], tuple[np.ndarray, float, int]] | None = None,
+    improve: Callable[[list[np.ndarray]], list[tuple[np.ndarray, float, int]]] | None = None,
 ) -> GAResult:
     """Minimise ``loss`` (batch of unit-cube vectors (B, n) -> (B,)) with a GA.
 
     ``on_generation(gen, pop_u, losses, evaluations, elapsed)`` is called after every generation
     (returning a reason, e.g. "validation", stops the search),
     ``checkpoint(state)`` after every generation with the state that ``resume`` continues from
-    exactly. ``improve(u) -> (u', loss', evaluations)`` is a local search applied to the best
-    individual every ``settings.memetic_every`` generations (memetic mode).
+    exactly. ``improve([u, ...]) -> [(u', loss', evaluations), ...]`` is a local search applied to
+    the best ``settings.memetic_count`` individuals every ``settings.memetic_every`` generations
+    (memetic mode); the improved ones replace the worst.
     """
     t0 = time.perf_counter()
     indpb = 1.0 / max(n_free, 1)
@@ -197,15 +199,24 @@ def run_ga(
             for e_new, e_old in zip(pop, elite, strict=False):
                 e_new.fitness.values = e_old.fitness.values
             if improve is not None and settings.memetic_every and gen % settings.memetic_every == 0:
-                k = min(range(len(pop)), key=lambda i: pop[i].fitness.values[0])
+                # refine the best few distinct individuals (in parallel when there are workers)
+                order = sorted(range(len(pop)), key=lambda i: pop[i].fitness.values[0])
+                picked: list[int] = []
+                for i in order:
+                    if all(list(pop[i]) != list(pop[j]) for j in picked):
+                        picked.append(i)
+                    if len(picked) == settings.memetic_count:
+                        break
                 state = random.getstate()
-                u_new, l_new, n_eval = improve(np.array(pop[k], float))
+                results = improve([np.array(pop[i], float) for i in picked])
                 random.setstate(state)
-                evaluations += n_eval
-                if l_new < pop[k].fitness.values[0]:
-                    worst = max(range(len(pop)), key=lambda i: pop[i].fitness.values[0])
-                    pop[worst] = creator.GafitIndividual(float(v) for v in u_new)
-                    pop[worst].fitness.values = (float(l_new),)
+                worst = order[::-1]
+                for i, (u_new, l_new, n_eval) in zip(picked, results, strict=True):
+                    evaluations += n_eval
+                    if l_new < pop[i].fitness.values[0]:
+                        w = worst.pop(0)
+                        pop[w] = creator.GafitIndividual(float(v) for v in u_new)
+                        pop[w].fitness.values = (float(l_new),)
             hof.update(pop)
             new_best = hof[0].fitness.values[0]
             stall = 0 if new_best < best * (1 - 1e-9) else stall + 1

@@ -187,3 +187,17 @@ def test_validation_split_is_seeded_and_disjoint() -> None:
     assert [s.name for s in valid] == [s.name for s in valid2]
     assert len(valid) == 8 and len(train) == 24
     assert not {s.name for s in train} & {s.name for s in valid}
+
+
+def test_memetic_mode_improves_the_ga_and_keeps_the_seed_promise() -> None:
+    def fit(memetic: int, workers: int = 1):
+        config = load_config(ROOT / "examples" / "cu_morse.toml")
+        config.ga.population, config.ga.generations = 16, 6
+        config.ga.memetic_every, config.ga.memetic_evaluations = memetic, 8
+        config.ga.workers = workers
+        config.refine.enabled = False
+        return run_fit(config, quiet=True)
+
+    plain, memetic = fit(0), fit(2)
+    assert memetic.ga.best_loss < plain.ga.best_loss
+    np.testing.assert_array_equal(memetic.potential.values, fit(2, workers=2).potential.values)
