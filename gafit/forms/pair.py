@@ -30,10 +30,24 @@ class PairTable:
     u_pc: np.ndarray  # unit vector from i to j
     entry_p: np.ndarray  # species pair (entry) of each pair
     slices: list[slice]  # pairs of each entry (species pair)
-    energy_sp: sp.csr_matrix  # (S, P): per-pair energy -> structure energy
-    deriv_xp: sp.csr_matrix  # (3N + 6S, P): per-pair dE/dr -> forces (3N) and virial (6S)
     n_atoms: int
     n_structures: int
+    _maps: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
+
+    def maps(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """(S, P) per-pair energy -> structure energy and (3N + 6S, P) per-pair dE/dr -> forces
+        and virials; built on first use (only the numpy path needs them)."""
+        if self._maps is None:
+            pairs = Pairs(self.i_p, self.j_p, self.s_p, self.u_pc * self.r_p[:, None], self.r_p)
+            self._maps = pair_maps(pairs, self.n_atoms, self.n_structures)
+        return self._maps
+
+    @property
+    def work(self) -> int:
+        """Float64 temporaries per individual (for chunking a batch)."""
+        if pair_kernel.available():
+            return 3 * self.n_atoms + 7 * self.n_structures
+        return 8 * len(self.r_p)
 
 
 def pair_maps(
@@ -116,7 +130,6 @@ class PairForm(Form):
         order = np.argsort(ent, kind="stable")
         pairs = pairs.select(order)
         bounds = np.searchsorted(ent[order], np.arange(len(self.entries()) + 1))
-        energy, deriv = pair_maps(pairs, idx.n_atoms, idx.n_structures)
         return PairTable(
             r_p=pairs.r_p,
             i_p=pairs.i_p,
@@ -125,8 +138,6 @@ class PairForm(Form):
             u_pc=np.ascontiguousarray(pairs.d_pc / pairs.r_p[:, None]),
             entry_p=np.ascontiguousarray(ent[order]),
             slices=[slice(bounds[k], bounds[k + 1]) for k in range(len(self.entries()))],
-            energy_sp=energy,
-            deriv_xp=deriv,
             n_atoms=idx.n_atoms,
             n_structures=idx.n_structures,
         )
@@ -135,7 +146,7 @@ class PairForm(Form):
         b = theta.shape[0]
         n_par = len(self.params)
         if n_par == 3 and pair_kernel.available():
-            params = theta.reshape(b, -1, n_par).transpose(1, 0, 2)
+            params = theta.reshape(b, -1, n_par).transpose(1, 2, 0)
             energy, forces, virial = pair_kernel.fused_pairs(
                 type(self).pair_energy, params, tables.r_p, tables.i_p, tables.j_p, tables.s_p,
                 tables.u_pc, tables.entry_p, tables.n_atoms, tables.n_structures)
@@ -160,9 +171,8 @@ class PairForm(Form):
                 continue
             args = [blocks[None, :, k, m] for m in range(n_par)]
             e_pb[sl], g_pb[sl] = self.pair_energy(tables.r_p[sl, None], *args)
-        return apply_maps(
-            e_pb, g_pb, tables.energy_sp, tables.deriv_xp, tables.n_atoms, tables.n_structures
-        )
+        energy_sp, deriv_xp = tables.maps()
+        return apply_maps(e_pb, g_pb, energy_sp, deriv_xp, tables.n_atoms, tables.n_structures)
 
     # --- LAMMPS ---------------------------------------------------------------------------
     def lammps_lines(

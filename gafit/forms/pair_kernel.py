@@ -38,28 +38,36 @@ def _make_kernel(pair_energy: Callable) -> Callable:
 
     @numba.njit
     def kernel(r_p, i_p, j_p, s_p, u_pc, entry_p, params, energy, forces, virial):  # noqa: ANN001
-        # params (entries, B, 3); energy (S, B); forces (N, 3, B); virial (S, 6, B), Voigt order
+        # params (entries, 3, B); energy (S, B); forces (N, 3, B); virial (S, 6, B), Voigt order.
+        # Two loops over the batch per pair: the first evaluates the form, the second scatters
+        # with unit stride, which the compiler vectorises.
+        n_b = params.shape[2]
+        e_b = np.empty(n_b)
+        g_b = np.empty(n_b)
         for p in range(r_p.shape[0]):
             r = r_p[p]
             i, j, s, k = i_p[p], j_p[p], s_p[p], entry_p[p]
+            a0, a1, a2 = params[k, 0], params[k, 1], params[k, 2]
+            for b in range(n_b):
+                e_b[b], g_b[b] = fn(r, a0[b], a1[b], a2[b])
             ux, uy, uz = u_pc[p, 0], u_pc[p, 1], u_pc[p, 2]
-            for b in range(params.shape[1]):
-                e, g = fn(r, params[k, b, 0], params[k, b, 1], params[k, b, 2])
-                energy[s, b] += e
-                fx, fy, fz = g * ux, g * uy, g * uz
-                forces[i, 0, b] += fx
-                forces[i, 1, b] += fy
-                forces[i, 2, b] += fz
-                forces[j, 0, b] -= fx
-                forces[j, 1, b] -= fy
-                forces[j, 2, b] -= fz
-                gr = g * r
-                virial[s, 0, b] += gr * ux * ux
-                virial[s, 1, b] += gr * uy * uy
-                virial[s, 2, b] += gr * uz * uz
-                virial[s, 3, b] += gr * uy * uz
-                virial[s, 4, b] += gr * ux * uz
-                virial[s, 5, b] += gr * ux * uy
+            vxx, vyy, vzz = r * ux * ux, r * uy * uy, r * uz * uz
+            vyz, vxz, vxy = r * uy * uz, r * ux * uz, r * ux * uy
+            for b in range(n_b):
+                g = g_b[b]
+                energy[s, b] += e_b[b]
+                forces[i, 0, b] += g * ux
+                forces[i, 1, b] += g * uy
+                forces[i, 2, b] += g * uz
+                forces[j, 0, b] -= g * ux
+                forces[j, 1, b] -= g * uy
+                forces[j, 2, b] -= g * uz
+                virial[s, 0, b] += g * vxx
+                virial[s, 1, b] += g * vyy
+                virial[s, 2, b] += g * vzz
+                virial[s, 3, b] += g * vyz
+                virial[s, 4, b] += g * vxz
+                virial[s, 5, b] += g * vxy
 
     return kernel
 
@@ -68,8 +76,8 @@ def fused_pairs(
     pair_energy: Callable, params: np.ndarray, r_p: np.ndarray, i_p: np.ndarray, j_p: np.ndarray,
     s_p: np.ndarray, u_pc: np.ndarray, entry_p: np.ndarray, n_atoms: int, n_structures: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV for params (entries, B, 3)."""
-    b = params.shape[1]
+    """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV for params (entries, 3, B)."""
+    b = params.shape[2]
     energy = np.zeros((n_structures, b))
     forces = np.zeros((n_atoms, 3, b))
     virial = np.zeros((n_structures, 6, b))
