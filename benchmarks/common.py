@@ -12,7 +12,9 @@ Every case times, on the same structures with the same potential:
   (re-reading any parameter file), ``run 0``, read E, F and stress back.
 
 All LAMMPS times are for one evaluation of the whole set, so each ratio is LAMMPS / gafit per
-parameter vector. Times are best-of-N on a shared machine; ratios come from the same process.
+parameter vector. Times are best-of-N CPU times (see :data:`clock`) on a shared machine, gafit's and
+LAMMPS's measured one after the other in the same run (LAMMPS in a fresh child process, see
+:func:`lammps_part`). :func:`measure` does all of it for one case.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import re
 import resource
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +63,14 @@ def shared(relpath: str) -> Path | None:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, MB (Linux reports kB)."""
+    """Peak resident set size of this process so far, MB: VmHWM of /proc/self/status (the
+    getrusage maximum survives exec, so it could be a parent's)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -132,14 +143,6 @@ def time_lammps_driven(potential: Potential, data: ReferenceSet, lmp: LammpsEval
     return best
 
 
-def time_lammps(potential: Potential, data: ReferenceSet, evaluations: int, workdir: Path,
-                rng_scale: float = 0.01, seed: int = 0) -> float:
-    """:func:`time_lammps_driven` with its own evaluator (instances created untimed)."""
-    with LammpsEvaluator(potential.species, pair_lines(potential, workdir), workdir) as lmp:
-        lmp.compute(data.structures)
-        return time_lammps_driven(potential, data, lmp, workdir, evaluations, rng_scale, seed)
-
-
 _LOOP = re.compile(r"^Loop time of (\S+) on \d+ procs for (\d+) steps", re.MULTILINE)
 _SECTION = re.compile(r"^(Pair|Neigh|Comm|Output|Modify)\s*\|\s*\S+\s*\|\s*(\S+)\s*\|", re.MULTILINE)
 
@@ -158,31 +161,38 @@ def _timer_rows(text: str) -> list[dict[str, float]]:
     return rows
 
 
+def time_lammps_run0(lmp: LammpsEvaluator, repeats: int = 3) -> float:
+    """Seconds of ``run 0`` (setup with the neighbour build, one E/F/stress) for the whole set,
+    each structure's best of ``repeats`` (after a warm-up), on the instances as gafit's runner
+    sets them up (skin 1 Å). Includes the few µs of one library call per structure."""
+    handles = _handles(lmp)
+    run0 = np.full(len(handles), np.inf)
+    for _ in range(repeats + 1):
+        for k, h in enumerate(handles):
+            t0 = clock()
+            h.command("run 0")
+            run0[k] = min(run0[k], clock() - t0)
+    return float(run0.sum())
+
+
 def time_lammps_kernel(lmp: LammpsEvaluator, workdir: Path, repeats: int = 3,
                        target_seconds: float = 0.3) -> dict[str, float]:
-    """LAMMPS's own cost per evaluation of the whole set, inside LAMMPS (seconds).
+    """LAMMPS's own kernel per evaluation of the whole set, from LAMMPS's timers (seconds).
 
     On every instance: skin 0 and no neighbour rebuild during a run (nothing moves: no fix), and
     ``thermo 1`` so that the energy and the pressure compute (the virial) are evaluated and
-    output on every step, as gafit computes E, F and stress. Summed over the structures, each
-    structure's best of ``repeats``:
-
-    - ``run0``: wall time of ``run 0`` (setup with the neighbour build, one E/F/stress; includes
-      the few µs of one library call);
-    - ``step``: LAMMPS's loop time of ``run N`` divided by N (LAMMPS's own timer, no setup);
-    - ``pair``, ``comm``, ``output``, ...: the sections of LAMMPS's timer breakdown, per step.
+    output on every step, as gafit computes E, F and stress. Then ``run N``; summed over the
+    structures, each structure's best of ``repeats``: ``step`` is LAMMPS's loop time / N (no
+    setup), ``pair``, ``comm``, ``output``, ... the rows of LAMMPS's timer breakdown / N.
     """
     handles = _handles(lmp)
     for h in handles:
         h.commands_list(["neighbor 0.0 bin", "neigh_modify delay 0 every 1000000000 check no",
                          "thermo 1"])
-    run0 = np.full(len(handles), np.inf)
-    for _ in range(repeats + 1):  # the first sweep warms up
-        for k, h in enumerate(handles):
-            t0 = clock()
-            h.command("run 0")
-            run0[k] = min(run0[k], clock() - t0)
-    steps = int(np.clip(math.ceil(target_seconds / run0.sum()), 5, 500))
+    t0 = clock()
+    for h in handles:
+        h.command("run 1")
+    steps = int(np.clip(math.ceil(target_seconds / (clock() - t0)), 5, 500))
     best: dict[str, np.ndarray] = {}
     for r in range(repeats):
         log = workdir / f"lammps_timer_{r}.log"
@@ -196,7 +206,7 @@ def time_lammps_kernel(lmp: LammpsEvaluator, workdir: Path, repeats: int = 3,
             best[key] = np.minimum(best[key], vals) if key in best else vals
     out = {k: float(v.sum()) / steps for k, v in best.items() if k != "steps"}
     out["step"] = out.pop("loop")
-    out.update(run0=float(run0.sum()), steps=steps)
+    out["steps"] = steps
     return out
 
 
@@ -220,9 +230,40 @@ def agreement(gafit: tuple[np.ndarray, np.ndarray, np.ndarray], out: list,
 # --------------------------------------------------------------------------- one case
 
 
+def lammps_part(potential: Potential, data: ReferenceSet, repeats: int, evaluations: int
+                ) -> tuple[dict[str, Any], list]:
+    """All LAMMPS timings of :func:`measure` (run in a fresh process) and LAMMPS's E, F, stress.
+
+    A fresh process matters: every LAMMPS ``run`` calls mallinfo2() (memory_usage in
+    Output::setup), which walks the whole heap of the process, so a heap grown by gafit (or by
+    many instances, or fragmented by changes of settings) slows every ``run 0``.
+    """
+    res: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with LammpsEvaluator(potential.species, pair_lines(potential, work), work) as lmp:
+            t0 = time.perf_counter()
+            out = lmp.compute(data.structures)  # creates the instances (once per fit: untimed)
+            res["lammps_setup_wall_s"] = time.perf_counter() - t0
+            # run 0 first: every settings change fragments the heap that each run walks
+            t0 = time.perf_counter()
+            res["lammps_run0_s"] = time_lammps_run0(lmp, repeats)
+            res["lammps_run0_wall_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            res["lammps_driven_s"] = time_lammps_driven(potential, data, lmp, work, evaluations)
+            res["lammps_driven_wall_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            kern = time_lammps_kernel(lmp, work, repeats)
+            res["lammps_kernel_wall_s"] = time.perf_counter() - t0
+    res["lammps_steps"] = kern.pop("steps")
+    res.update({f"lammps_{k}_s": v for k, v in kern.items()})
+    res["rss_lammps_mb"] = peak_rss_mb()
+    return res, out
+
+
 def measure(name: str, potential: Potential, data: ReferenceSet, population: int = 100,
             repeats: int = 3, evaluations: int = 3, lammps: bool = True) -> dict[str, Any]:
-    """Time gafit (first, so that its peak RSS is its own) then LAMMPS on ``data``.
+    """Time gafit, then LAMMPS in a fresh process (:func:`lammps_part`) on ``data``.
 
     Also checks that both compute the same thing: gafit's and LAMMPS's E, F and stress at the
     potential's own values. ``*_wall_s`` entries are the wall time each phase took.
@@ -243,29 +284,11 @@ def measure(name: str, potential: Potential, data: ReferenceSet, population: int
     res["gafit_wall_s"] = time.perf_counter() - t0
     if not lammps:
         return res
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        with LammpsEvaluator(potential.species, pair_lines(potential, work), work) as lmp:
-            t0 = time.perf_counter()
-            out = lmp.compute(data.structures)  # creates the instances (once per fit: untimed)
-            res["lammps_setup_wall_s"] = time.perf_counter() - t0
-            res["agreement"] = agreement(mine, out, n_atoms_s)
-            t0 = time.perf_counter()
-            res["lammps_driven_s"] = time_lammps_driven(potential, data, lmp, work, evaluations)
-            res["lammps_driven_wall_s"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            kern = time_lammps_kernel(lmp, work, repeats)
-            res["lammps_kernel_wall_s"] = time.perf_counter() - t0
-    res["lammps_steps"] = kern.pop("steps")
-    res.update({f"lammps_{k}_s": v for k, v in kern.items()})
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        lmp_res, out = pool.submit(lammps_part, potential, data, repeats, evaluations).result()
+    res.update(lmp_res)
+    res["agreement"] = agreement(mine, out, n_atoms_s)
     return res
-
-
-def report(name: str, n_atoms: int, t_gafit: float, t_lammps: float, population: int) -> str:
-    return (f"{name:34s} atoms {n_atoms:6d}  gafit {t_gafit / n_atoms * 1e6:7.3f} µs/atom "
-            f"({1 / t_gafit:8.1f} eval/s, population {population})  LAMMPS-driven "
-            f"{t_lammps / n_atoms * 1e6:7.3f} µs/atom ({1 / t_lammps:7.1f} eval/s)  "
-            f"ratio {t_lammps / t_gafit:6.2f}x")
 
 
 def describe(res: dict[str, Any]) -> str:
