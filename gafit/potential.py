@@ -103,8 +103,8 @@ class Potential:
         counts = np.zeros((len(refset), len(self.species)))
         np.add.at(counts, (idx.struct_n, idx.species_n), 1.0)
         tables = [f.build_tables(refset) for f in self.forms]
-        # float64 temporaries per individual: a table may say (``work``), else pairs + triplets
-        work = sum(getattr(t, "work", len(getattr(t, "r_p", ())) + len(getattr(t, "cos_t", ())))
+        # float64 temporaries per individual: a table may say (``temporaries``), else pairs + triplets
+        work = sum(getattr(t, "temporaries", len(getattr(t, "r_p", ())) + len(getattr(t, "cos_t", ())))
                    for t in tables)
         return PotentialTables(
             form_tables=tables,

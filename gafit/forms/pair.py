@@ -43,7 +43,7 @@ class PairTable:
         return self._maps
 
     @property
-    def work(self) -> int:
+    def temporaries(self) -> int:
         """Float64 temporaries per individual (for chunking a batch)."""
         if pair_kernel.available():
             return 3 * self.n_atoms + 7 * self.n_structures

@@ -13,7 +13,7 @@ import ase.io
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io.formats import UnknownFileTypeError
+from ase.io.formats import UnknownFileTypeError, filetype
 
 from gafit.io.atomic import atomic_write
 from gafit.io.csv_format import select, unique_labels
@@ -28,8 +28,44 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
+def _check_xyz_counts(path: Path) -> None:
+    """ASE's extxyz reader skips as many lines as a frame's atom count says before it checks
+    anything, so a count such as 10**18 never returns: check the counts against the file's length."""
+    with open(path, encoding="utf-8", errors="replace") as f:  # universal newlines, as ASE
+        n_lines = sum(1 for _ in f)
+        f.seek(0)
+        line_no = 0
+        while True:
+            line = f.readline()
+            line_no += 1
+            if not line.strip():
+                return
+            try:
+                natoms = int(line)
+            except ValueError:
+                return  # ASE says what is wrong
+            if natoms > n_lines:
+                raise GafitInputError(f"{path} line {line_no}: a frame of {natoms} atoms, but the "
+                                      f"file has only {n_lines} lines")
+            for _ in range(natoms + 1):
+                f.readline()
+            line_no += max(natoms, 0) + 1
+            while True:  # VEC1..VEC3 lines of the old extended xyz format
+                pos = f.tell()
+                if not f.readline().lstrip().startswith("VEC"):
+                    f.seek(pos)
+                    break
+                line_no += 1
+
+
 def read_ase(path: Path, index: str | int | slice = ":") -> ReferenceSet:
     """Read every frame ASE finds in ``path``, then keep those chosen by ``index``."""
+    try:
+        is_xyz = filetype(str(path)) == "extxyz"
+    except Exception:  # ASE reports it below
+        is_xyz = False
+    if is_xyz:
+        _check_xyz_counts(path)
     try:
         frames = ase.io.read(path, index=":")
     except UnknownFileTypeError as e:

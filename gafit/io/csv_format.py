@@ -400,11 +400,14 @@ def write_csv(refset: ReferenceSet, path: Path) -> None:
         pbc = s.atoms.pbc
         if pbc.any() and not pbc.all():
             raise GafitInputError(
-                f"{path}: structure '{_printable(s.name)}' is periodic along some axes only (pbc={list(pbc)}); "
+                f"{path}: structure '{_printable(s.name)}' is periodic along some axes only "
+                f"(pbc={list(pbc)}); "
                 "CSV holds only fully periodic structures or clusters, write .extxyz instead"
             )
         if s.stress is not None and not s.periodic:
-            raise GafitInputError(f"{path}: structure '{_printable(s.name)}' has a stress but no periodic cell")
+            raise GafitInputError(
+                f"{path}: structure '{_printable(s.name)}' has a stress but no periodic cell"
+            )
     has_f = any(s.forces is not None for s in refset)
     has_e = any(s.energy is not None for s in refset)
     has_cell = any(s.periodic for s in refset)

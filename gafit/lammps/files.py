@@ -154,9 +154,9 @@ def _check_types(text: str, n_types: int, where: str) -> None:
         b = int(hi) if hi else n_types
         b = b if star else a
     except ValueError:
-        raise GafitInputError(f"{where}: atom type {text!r} is not a number or range") from None
+        raise GafitInputError(f"{where}: atom type '{text}' is not a number or range") from None
     if not 1 <= a <= b <= n_types:
-        raise GafitInputError(f"{where}: atom type {text!r} is outside 1..{n_types}")
+        raise GafitInputError(f"{where}: atom type {text} is outside 1..{n_types}")
 
 
 def read_lammps_potential(path: Path) -> Potential:
