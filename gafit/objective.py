@@ -23,6 +23,16 @@ if TYPE_CHECKING:
 
 #: residual given to a parameter vector whose predictions overflow or are NaN
 BAD_RESIDUAL = 1e6
+#: residuals beyond this mark a parameter vector as bad too: their squares would overflow the loss
+HUGE_RESIDUAL = 1e100
+
+
+def _score_bad(r: np.ndarray) -> np.ndarray:
+    """Give rows with NaN, infinite or absurdly large residuals the constant BAD_RESIDUAL."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(r) < HUGE_RESIDUAL).all(axis=1)
+    r[bad] = BAD_RESIDUAL
+    return r
 PROPERTIES = ("energy", "forces", "stress", "virial")
 UNITS = {"energy": "eV/atom", "forces": "eV/Å", "stress": "GPa", "virial": "eV/atom",
          "phonons": "THz"}
@@ -150,9 +160,7 @@ class Objective:
         diff = self.targets.differences(pred)
         parts = [diff[p] * self.scale[p] for p in PROPERTIES if self.scale[p] is not None]
         r = np.concatenate(parts, axis=1) if parts else np.zeros((pred.energy.shape[0], 0))
-        bad = ~np.isfinite(r).all(axis=1)
-        r[bad] = BAD_RESIDUAL
-        return r
+        return _score_bad(r)
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
         """Weighted residual vectors (B, n_residuals) for free vectors x (B, n_free)."""
@@ -165,9 +173,7 @@ class Objective:
             with np.errstate(all="ignore"):
                 d = target.differences(theta)
             parts.append(d * np.sqrt(target.config.weight / d.shape[1]))
-        out = np.concatenate(parts, axis=1)
-        out[~np.isfinite(out).all(axis=1)] = BAD_RESIDUAL
-        return out
+        return _score_bad(np.concatenate(parts, axis=1))
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         r = self.residuals(x)

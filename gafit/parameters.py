@@ -153,8 +153,11 @@ def build_space(
                                          for v in val)):
                 raise GafitInputError(f"{where}: '{key}' = {val!r}: bounds must be [low, high]")
             lo, hi = float(val[0]), float(val[1])
-            if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-                raise GafitInputError(f"{where}: '{key}' = {val!r}: need finite low < high")
+            with np.errstate(over="ignore"):
+                width = hi - lo
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi and np.isfinite(width)):
+                raise GafitInputError(f"{where}: '{key}' = {val!r}: need finite low < high "
+                                      "(and a finite width)")
             lower[k], upper[k] = lo, hi
             fixed[k] = False
         elif isinstance(val, str) and val.startswith("="):

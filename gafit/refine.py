@@ -23,7 +23,7 @@ def batched_jacobian(
     """Forward-difference Jacobian evaluated as one batch of n_free + 1 parameter vectors."""
 
     def jac(x: np.ndarray) -> np.ndarray:
-        h = 1e-7 * np.maximum(np.abs(x), 1e-3 * (upper - lower))
+        h = 1e-7 * np.maximum(np.maximum(np.abs(x), 1e-3 * (upper - lower)), 1e-8)
         h = np.where(x + h > upper, -h, h)  # step inwards at an upper bound
         batch = np.vstack([x, x + np.diag(h)])
         r = residuals(batch)
@@ -44,6 +44,11 @@ def refine(
     if len(x0) == 0:
         r = residuals(x0[None])[0]
         return RefineResult(x0, float(r @ r), 1, "nothing to refine")
+    # scipy's trust-region arithmetic overflows with astronomically wide bounds: refine inside a
+    # box of at most 1e8 x max(|x0|, 1) around the start, which no sensible step leaves anyway
+    reach = 1e8 * np.maximum(np.abs(x0), 1.0)
+    lower = np.maximum(lower, x0 - reach)
+    upper = np.minimum(upper, x0 + reach)
     span = upper - lower
     x0 = np.clip(x0, lower + 1e-9 * span, upper - 1e-9 * span)
     count = 0
@@ -60,6 +65,8 @@ def refine(
         count += len(x) + 1  # a batched forward-difference Jacobian costs n + 1 evaluations
         return jac_inner(x)
 
-    sol = least_squares(fun, x0, jac=jac, bounds=(lower, upper), x_scale=span,
+    # variables scaled by their bounds' widths (within limits scipy's arithmetic survives)
+    x_scale = np.where((span > 1e-50) & (span < 1e50), span, 1.0)
+    sol = least_squares(fun, x0, jac=jac, bounds=(lower, upper), x_scale=x_scale,
                         max_nfev=max_evaluations, method="trf")
     return RefineResult(sol.x, float(2 * sol.cost), count, sol.message)

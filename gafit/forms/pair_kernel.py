@@ -34,9 +34,10 @@ def kernel_for(pair_energy: Callable) -> Callable:
 
 
 def _make_kernel(pair_energy: Callable) -> Callable:
-    fn = numba.njit(pair_energy)
+    # error_model="numpy": a division by zero gives inf/nan (scored as bad), as in numpy
+    fn = numba.njit(error_model="numpy")(pair_energy)
 
-    @numba.njit
+    @numba.njit(error_model="numpy")
     def kernel(r_p, i_p, j_p, s_p, u_pc, entry_p, params, energy, forces, virial):  # noqa: ANN001
         # params (entries, 3, B); energy (S, B); forces (N, 3, B); virial (S, 6, B), Voigt order.
         # Two loops over the batch per pair: the first evaluates the form, the second scatters

@@ -117,7 +117,7 @@ def radial_exp(dr: np.ndarray, lam3: np.ndarray, m: np.ndarray) -> tuple[np.ndar
         arg = np.where(cube, t * t * t, t)
         darg = np.where(cube, 3.0 * lam3 * t * t, lam3)
     big = float(np.max(np.abs(dr), initial=0.0) * np.max(np.abs(lam3), initial=0.0))
-    if max(big, big**3) > EXP_CLAMP:
+    if big > EXP_CLAMP or big > EXP_CLAMP ** (1.0 / 3.0):  # no big**3: it overflows a float
         with np.errstate(over="ignore"):
             ex = np.exp(arg)
         ex = np.where(arg > EXP_CLAMP, 1e30, np.where(arg < -EXP_CLAMP, 0.0, ex))
