@@ -7,6 +7,7 @@ Voigt or 3x3, ASE sign) or, failing that, from ``atoms.info['energy'|'stress']``
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import ase.io
@@ -21,6 +22,7 @@ from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 #: info keys that are Structure fields or targets, not kept in Structure.info
 RESERVED_INFO = ("energy", "stress", "forces", "name", "config_type", "weight")
+_PROPERTIES = re.compile(r"""Properties=["']?([^\s"']+)""", re.IGNORECASE)
 
 
 def _first_line(e: BaseException) -> str:
@@ -29,10 +31,14 @@ def _first_line(e: BaseException) -> str:
 
 
 def _check_xyz_counts(path: Path) -> None:
-    """ASE's extxyz reader skips as many lines as a frame's atom count says before it checks
-    anything, so a count such as 10**18 never returns: check the counts against the file's length."""
+    """ASE's extxyz reader trusts a frame's counts: it skips as many lines as the atom count says
+    (10**18: it never returns) and allocates the columns ``Properties`` declares (pos:R:10**9: all
+    memory). Check them against the file's length and its longest line first."""
     with open(path, encoding="utf-8", errors="replace") as f:  # universal newlines, as ASE
-        n_lines = sum(1 for _ in f)
+        n_lines, longest = 0, 0
+        for line in f:
+            n_lines += 1
+            longest = max(longest, len(line))
         f.seek(0)
         line_no = 0
         while True:
@@ -47,7 +53,12 @@ def _check_xyz_counts(path: Path) -> None:
             if natoms > n_lines:
                 raise GafitInputError(f"{path} line {line_no}: a frame of {natoms} atoms, but the "
                                       f"file has only {n_lines} lines")
-            for _ in range(natoms + 1):
+            props = _PROPERTIES.search(f.readline())
+            for count in props.group(1).split(":")[2::3] if props else ():
+                if count.isdigit() and int(count) > longest:
+                    raise GafitInputError(f"{path} line {line_no + 1}: Properties has a column of "
+                                          f"{int(count)} values, more than any line of the file holds")
+            for _ in range(natoms):
                 f.readline()
             line_no += max(natoms, 0) + 1
             while True:  # VEC1..VEC3 lines of the old extended xyz format
