@@ -112,6 +112,9 @@ def frame_to_structure(atoms: Atoms, default_name: str, path: Path | str = "") -
         "forces": atoms.arrays.pop("forces", None),
     }
     where = f"{path}: frame {str(info.get('name', default_name))!r}"
+    if (atoms.numbers == 0).any():  # ASE's 'X': an unknown element or no species column
+        raise GafitInputError(f"{where}: atom {int(np.argmax(atoms.numbers == 0)) + 1} has no "
+                              "known chemical symbol (is there a species column?)")
     n = len(atoms)
     shapes = {"energy": [(), (1,)], "forces": [(n, 3)], "stress": [(6,), (9,), (3, 3)]}
     for key in found:
