@@ -293,6 +293,8 @@ REGRESSIONS = [
     ("pair3.lmp", MORSE.format(sp="Cu Cu", e0="", cut=6, ij="1 1")),  # error without file name
     ("pair4.lmp", MORSE.format(sp="", e0="", cut=6, ij="1 1")),  # error without file name
     ("pair5.lmp", MORSE.format(sp="Cu", e0="# gafit E0: Cu=inf\n", cut=6, ij="1 1")),  # accepted
+    # the message named only the missing file, not the line of pair.lmp that names it
+    ("pair6.lmp", "# gafit species: Si\npair_style tersoff\npair_coeff * * 13510 Si\n"),
     ("a.tersoff", SI.format(A="1e999")),  # infinite A accepted
     ("b.tersoff", SI.format(A="9" * 400)),  # infinite A accepted
 ]

@@ -132,9 +132,15 @@ def read_pair_lmp(path: Path) -> Potential:
             f"form (known: {', '.join(STYLE_TO_FORM)})"
         )
     form_cls = get_form(form_name)
-    form, values = form_cls.from_lammps(
-        style[1:], coeffs, species, f"{path}", base=path.parent
-    )
+    try:
+        form, values = form_cls.from_lammps(
+            style[1:], coeffs, species, f"{path}", base=path.parent
+        )
+    except GafitInputError as err:
+        if str(err).startswith(str(path)) or not coeffs:
+            raise
+        # a problem of a file that pair_coeff names (e.g. a missing .tersoff): say where it is named
+        raise GafitInputError(f"{path} line {coeffs[0][0]}: {err}") from None
     if not 0 < form.cutoff < np.inf:
         raise GafitInputError(f"{path} line {style_line}: cutoff {form.cutoff:g} is not a positive "
                               "finite number")
