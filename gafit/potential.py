@@ -202,7 +202,7 @@ class Potential:
                 values += [number(params[n], n) for n in form.parameter_names()]
             e0 = d.get("E0", {})
             check(isinstance(e0, dict), "E0 must be an object {species: eV/atom}")
-            values += [number(e0.get(s, 0.0), f"E0 of {s}") for s in species]
+            values += [number(e0.get(s, 0.0), f"E0[{s!r}]") for s in species]
         except KeyError as err:
             raise GafitInputError(f"{where}: missing key {err}") from None
         try:

@@ -637,15 +637,6 @@ def _objective(form: str, spec: dict | None = None) -> Objective:
 OBJECTIVES = {form: _objective(form) for form in ("morse", "buckingham", "tersoff")}
 
 
-def _raises(call) -> bool:
-    try:
-        with np.errstate(all="ignore"):
-            call()
-    except (ArithmeticError, ValueError):
-        return True
-    return False
-
-
 def _refine_wide(d0: float):
     """Refinement of Morse with D0 in [0, 1e300], from D0 = d0."""
     obj = _objective("morse", {f"{p}.D0": [0.0, 1e300] for p in ("Cu-Cu", "Cu-Ag", "Ag-Ag")})
@@ -662,42 +653,19 @@ def _refine_from_e0(e0: float):
     return refine(obj.residuals, x0, obj.space.lower, obj.space.upper, 10)
 
 
-def _vector(form: str, **values: float) -> np.ndarray:
-    """The start vector of OBJECTIVES[form] with some free parameters (by name) changed."""
-    space = OBJECTIVES[form].space
-    x = space.start()
-    for name, v in values.items():
-        x[space.free.index(name)] = v
-    return x[None]
+@pytest.mark.parametrize(("form", "name", "value"), [
+    ("buckingham", "Cu-Cu.rho", 0.0),  # ZeroDivisionError in the numba kernel
+    ("tersoff", "Cu-Cu-Cu.lambda3", 1e300),  # OverflowError of big**3 in radial_exp
+])
+def test_loss_regressions(form, name, value):
+    """Vectors that crashed Objective.loss before (fixed in pair_kernel.py and tersoff.py)."""
+    obj = OBJECTIVES[form]
+    x = obj.space.start()[None]
+    x[0, obj.space.free.index(name)] = value
+    assert not np.isnan(obj.loss(x)).any()
 
 
-#: crashes in code outside this test's reach, found by the tests below; while a crash is still there
-#: the tests that meet it are reported as xfail (not run: shrinking a failure takes minutes); once
-#: it is fixed they run.
-KNOWN_BUGS = {
-    "buckingham": _raises(lambda: OBJECTIVES["buckingham"].loss(_vector("buckingham", **{
-        "Cu-Cu.rho": 0.0}))) and "gafit/forms/pair_kernel.py: the numba kernel raises "
-    "ZeroDivisionError for rho = 0 (compile with numba.njit(error_model='numpy'))",
-    "tersoff": _raises(lambda: OBJECTIVES["tersoff"].loss(_vector("tersoff", **{
-        "Cu-Cu-Cu.lambda3": 1e300}))) and "gafit/forms/tersoff.py radial_exp: big**3 raises "
-    "OverflowError for |lambda3 dr| > 5.6e102 (test big > EXP_CLAMP ** (1 / 3) instead)",
-    "refine": _raises(lambda: _refine_wide(1e10)) and "gafit/refine.py: "
-    "least_squares raises ValueError 'array must not contain infs or NaNs' when bounds are "
-    "very wide (x_scale = upper - lower = 1e300 overflows inside scipy's trf; x_scale=\"jac\" works)",
-    "refine-huge": _raises(lambda: _refine_from_e0(1e200)) and "gafit/refine.py: least_squares "
-    "raises ValueError 'array must not contain infs or NaNs' from a start whose residuals are "
-    "finite but huge (1e200: the cost overflows); e.g. let Objective.residuals_of score |r| > 1e100 "
-    "as BAD_RESIDUAL, or catch the ValueError in refine and return the start",
-}
-
-
-def xfail_known(bugs: dict[str, str | bool]) -> list:
-    """Parameters ``form``, marked xfail (not run) where ``bugs[form]`` names a known crash."""
-    return [pytest.param(form, marks=pytest.mark.xfail(run=False, reason=bug)) if bug else form
-            for form, bug in bugs.items()]
-
-
-@pytest.mark.parametrize("form", xfail_known({f: KNOWN_BUGS.get(f) for f in OBJECTIVES}))
+@pytest.mark.parametrize("form", list(OBJECTIVES))
 @examples(100)
 @given(data=st.data())
 def test_loss_of_wild_parameters(form, data):
@@ -713,8 +681,7 @@ def test_loss_of_wild_parameters(form, data):
     assert not np.isnan(r).any()
 
 
-@pytest.mark.parametrize("form", xfail_known({"morse": False, "buckingham": False,  # rho >= 1e-6
-                                              "tersoff": KNOWN_BUGS["tersoff"]}))
+@pytest.mark.parametrize("form", list(OBJECTIVES))
 @examples(8)
 @given(data=st.data())
 def test_ga_with_overflowing_bounds(form, data):
@@ -738,23 +705,21 @@ def test_ga_with_overflowing_bounds(form, data):
     ga = run_ga(lambda u: obj.loss(space.from_unit(u)), space.n_free,
                 GASettings(population=6, generations=2, seed=data.draw(st.integers(0, 99))))
     assert not np.isnan(ga.best_loss)
-    if not (KNOWN_BUGS["refine"] or KNOWN_BUGS["refine-huge"]):  # else an xfail below
-        res = refine(obj.residuals, space.from_unit(ga.best_u), space.lower, space.upper, 10)
-        assert not np.isnan(res.loss)
+    res = refine(obj.residuals, space.from_unit(ga.best_u), space.lower, space.upper, 10)
+    assert not np.isnan(res.loss)
 
 
-@pytest.mark.xfail(bool(KNOWN_BUGS["refine"] or KNOWN_BUGS["refine-huge"]), run=False,
-                   reason=str(KNOWN_BUGS["refine"] or KNOWN_BUGS["refine-huge"]))
 @pytest.mark.parametrize("d0", [10.0, 1e10, 1e100, 1e299])
 def test_refine_with_overflowing_bounds(d0):
-    """Refinement with very wide bounds (D0 in [0, 1e300]) completes."""
+    """Refinement with very wide bounds (D0 in [0, 1e300]) completes (scipy's trf overflowed with
+    x_scale = 1e300)."""
     assert not np.isnan(_refine_wide(d0).loss)
 
 
-@pytest.mark.xfail(bool(KNOWN_BUGS["refine-huge"]), run=False, reason=str(KNOWN_BUGS["refine-huge"]))
 @pytest.mark.parametrize("e0", [1e10, 1e150, 1e200, 3e299])
 def test_refine_from_huge_residuals(e0):
-    """Refinement from a start whose residuals are finite but huge completes."""
+    """Refinement from a start whose residuals are finite but huge completes (the cost overflowed
+    inside scipy's trf)."""
     assert not np.isnan(_refine_from_e0(e0).loss)
 
 
