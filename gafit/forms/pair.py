@@ -227,14 +227,13 @@ def _number(text: str, where: str, what: str) -> float:
 
 
 def _types(text: str, n_types: int, where: str) -> range:
-    """LAMMPS type ranges: '2', '*', '*3', '2*', '1*2' -> zero-based indices."""
+    """LAMMPS type ranges: '2', '*', '*3', '2*', '1*2' -> zero-based indices within 1..n_types."""
+    lo, star, hi = text.partition("*")
     try:
-        if "*" in text:
-            lo, _, hi = text.partition("*")
-            return range(int(lo) - 1 if lo else 0, int(hi) if hi else n_types)
-        t = int(text)
+        a = int(lo) if lo else 1
+        b = (int(hi) if hi else n_types) if star else a
     except ValueError:
         raise GafitInputError(f"{where}: atom type '{text}' is not a number or range") from None
-    if not 1 <= t <= n_types:
-        raise GafitInputError(f"{where}: atom type {t} is outside 1..{n_types}")
-    return range(t - 1, t)
+    if not 1 <= a <= b <= n_types:
+        raise GafitInputError(f"{where}: atom type {text} is outside 1..{n_types}")
+    return range(a - 1, b)

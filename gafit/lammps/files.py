@@ -117,9 +117,6 @@ def read_pair_lmp(path: Path) -> Potential:
         raise GafitInputError(f"{path}: no pair_style line")
     if len(set(species)) != len(species):
         raise GafitInputError(f"{path}: the '# gafit species:' line lists a species twice: {species}")
-    for n, args in coeffs:
-        for text in args[:2]:
-            _check_types(text, len(species), f"{path} line {n}")
     if style[0] == "hybrid/overlay":
         raise GafitInputError(
             f"{path} line {style_line}: reading hybrid/overlay is not supported; "
@@ -150,19 +147,6 @@ def read_pair_lmp(path: Path) -> Potential:
     pot = Potential(species, [form])
     vals = np.array([values[nm] for nm in form.parameter_names()] + [e0.get(s, 0.0) for s in species])
     return pot.with_values(vals)
-
-
-def _check_types(text: str, n_types: int, where: str) -> None:
-    """A LAMMPS atom type or range ('2', '*', '*3', '2*', '1*2') within 1..n_types."""
-    lo, star, hi = text.partition("*")
-    try:
-        a = int(lo) if lo else 1
-        b = int(hi) if hi else n_types
-        b = b if star else a
-    except ValueError:
-        raise GafitInputError(f"{where}: atom type '{text}' is not a number or range") from None
-    if not 1 <= a <= b <= n_types:
-        raise GafitInputError(f"{where}: atom type {text} is outside 1..{n_types}")
 
 
 def read_lammps_potential(path: Path) -> Potential:
