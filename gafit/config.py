@@ -38,11 +38,17 @@ class PotentialConfig:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
+JACOBIANS = ("auto", "analytic", "finite-difference")
+
+
 @dataclass
 class RefineConfig:
     enabled: bool = True
     starts: int = 3  # refine this many of the best distinct GA individuals
     max_evaluations: int = 200
+    # Jacobian of the least squares: "auto" (analytic where every form has parameter derivatives,
+    # else forward differences), "analytic" (an error where not available) or "finite-difference"
+    jacobian: str = "auto"
 
 
 @dataclass
@@ -190,6 +196,9 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     ga = GASettings(**ga_table)
     refine_table = _typed(RefineConfig, _table(table, "refine", "[refine]", path), "[refine]", path)
     _check_range(refine_table, {"max_evaluations": (1, None)}, "[refine]", path)
+    if refine_table.get("jacobian", "auto") not in JACOBIANS:
+        raise GafitInputError(f"{path}: [refine] jacobian = {refine_table['jacobian']!r}: expected "
+                              f"one of {', '.join(map(repr, JACOBIANS))}")
     refine = RefineConfig(**refine_table)
     phonons = []
     ph_tables = table.get("phonons", [])

@@ -225,6 +225,13 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
     if extra:
         train = train + ReferenceSet(extra, "phonon references")
     objective = Objective(potential, space, train, config.weights, phonons)
+    if config.refine.jacobian == "analytic":
+        missing = [f.name for f in potential.forms if not f.has_parameter_derivatives]
+        if missing or phonons:
+            why = (f"form {', '.join(missing)} has no analytic parameter derivatives" if missing
+                   else "phonon targets have no analytic derivatives")
+            raise GafitInputError(f"[refine] jacobian = 'analytic': {why}; use 'auto' or "
+                                  "'finite-difference'")
     if space.n_free == 0 and len(space.auto_e0) == 0:
         raise GafitInputError("nothing to fit: every parameter is fixed")
 
@@ -244,7 +251,7 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
 
     def improve(us: list[np.ndarray]) -> list[tuple[np.ndarray, float, int]]:
         found = pool.refine_all([space.from_unit(u) for u in us], space.lower, space.upper,
-                                config.ga.memetic_evaluations)
+                                config.ga.memetic_evaluations, config.refine.jacobian)
         return [(space.to_unit(r.x), r.loss, r.evaluations) for r in found]
 
     refined_loss = None
@@ -261,7 +268,7 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
                 if config.potential.start is not None:
                     starts.append(space.start())  # the start file's own values
                 for res in pool.refine_all(starts, space.lower, space.upper,
-                                           config.refine.max_evaluations):
+                                           config.refine.max_evaluations, config.refine.jacobian):
                     if refined_loss is None or res.loss < refined_loss:
                         refined_loss = res.loss
                     if res.loss < loss_best:

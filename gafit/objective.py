@@ -84,12 +84,14 @@ class Targets:
         s = np.repeat(self.s_idx, 6)
         return {"energy": self.e_idx, "forces": self.f_s, "stress": s, "virial": s}
 
-    def differences(self, pred: Prediction) -> dict[str, np.ndarray]:
-        """Prediction minus reference per property: (B, n_items) each, in the units of ``UNITS``."""
-        e = pred.energy[:, self.e_idx] / self.n_atoms_s[self.e_idx] - self.e_ref
-        f = pred.forces[:, self.f_idx] - self.f_ref
+    def differences(self, pred: Prediction, reference: bool = True) -> dict[str, np.ndarray]:
+        """Prediction minus reference per property: (B, n_items) each, in the units of ``UNITS``.
+        Without ``reference`` only the linear map (for derivatives of predictions)."""
+        on = 1.0 if reference else 0.0
+        e = pred.energy[:, self.e_idx] / self.n_atoms_s[self.e_idx] - on * self.e_ref
+        f = pred.forces[:, self.f_idx] - on * self.f_ref
         stress = pred.virial[:, self.s_idx] / self.volume_s[self.s_idx, None] * EV_A3_TO_GPA
-        s = stress.reshape(len(stress), -1) - self.s_ref.ravel()
+        s = stress.reshape(len(stress), -1) - on * self.s_ref.ravel()
         return {"energy": e, "forces": f, "stress": s, "virial": s * self.s_to_virial}
 
 
@@ -155,6 +157,32 @@ class Objective:
                 theta[:, self.space.auto_e0] += de0
                 pred.energy += np.einsum("ba,sa->bs", de0, self.tables.counts_sk[:, self._e0_cols])
         return theta, pred
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray | None:
+        """Analytic d(residuals)/dx (n_residuals, n_free) at one free vector x, or None where it
+        is not available: a form without parameter derivatives, phonon targets, a vector that
+        ``repair`` moves (the map is not differentiable there) or a bad residual vector."""
+        if self.phonons or not self.potential.has_parameter_derivatives:
+            return None
+        x = np.atleast_2d(np.asarray(x, float))
+        theta = self.space.expand(x, repair=False)
+        if self.space.repair is not None and not np.array_equal(
+                self.space.repair(theta.copy()), theta):
+            return None
+        with np.errstate(all="ignore"):
+            d = self.potential.parameter_derivatives(theta[0], self.tables)
+            dx = self.space.expansion_matrix()  # (n_full, n_free)
+            dpred = Prediction(energy=dx.T @ d.energy, forces=dx.T @ d.forces,
+                               virial=np.einsum("pf,psv->fsv", dx, d.virial))
+            if self._e0_pinv is not None:
+                t = self.targets
+                dy = -dpred.energy[:, t.e_idx] / t.n_atoms_s[t.e_idx]
+                de0 = dy @ self._e0_pinv.T
+                dpred.energy += de0 @ self.tables.counts_sk[:, self._e0_cols].T
+            diff = self.targets.differences(dpred, reference=False)
+            parts = [diff[p] * self.scale[p] for p in PROPERTIES if self.scale[p] is not None]
+            jac = (np.concatenate(parts, axis=1) if parts else np.zeros((x.shape[1], 0))).T
+        return jac if np.isfinite(jac).all() else None
 
     def residuals_of(self, pred: Prediction) -> np.ndarray:
         diff = self.targets.differences(pred)

@@ -35,8 +35,9 @@ def _dask_loss(x: np.ndarray, objective: Any) -> np.ndarray:
 def _refine(objective: Any, task: tuple) -> Any:
     from gafit.refine import refine
 
-    x0, lower, upper, max_evaluations = task
-    return refine(objective.residuals, x0, lower, upper, max_evaluations)
+    x0, lower, upper, max_evaluations, jacobian = task
+    analytic = objective.jacobian if jacobian != "finite-difference" else None
+    return refine(objective.residuals, x0, lower, upper, max_evaluations, analytic=analytic)
 
 
 def _local_refine(task: tuple) -> Any:
@@ -86,9 +87,10 @@ class PopulationEvaluator:
         return np.concatenate(parts)
 
     def refine_all(self, starts: list[np.ndarray], lower: np.ndarray, upper: np.ndarray,
-                   max_evaluations: int) -> list[Any]:
-        """Least-squares refinements from several starts, one start per worker at a time."""
-        tasks = [(x0, lower, upper, max_evaluations) for x0 in starts]
+                   max_evaluations: int, jacobian: str = "auto") -> list[Any]:
+        """Least-squares refinements from several starts, one start per worker at a time;
+        ``jacobian`` as ``[refine] jacobian``."""
+        tasks = [(x0, lower, upper, max_evaluations, jacobian) for x0 in starts]
         if self._client is not None:
             futures = self._client.map(_dask_refine, tasks, objective=self._remote, pure=False)
             return self._client.gather(futures)

@@ -40,14 +40,23 @@ class ParameterSpace:
         """Start values of the free parameters."""
         return np.array([self.values[self.names.index(n)] for n in self.free])
 
-    def expand(self, x: np.ndarray) -> np.ndarray:
+    def expand(self, x: np.ndarray, repair: bool = True) -> np.ndarray:
         """Full parameter vectors (B, n_full) from free vectors (B, n_free)."""
         x = np.atleast_2d(x)
         theta = np.repeat(self.values[None, :], x.shape[0], axis=0)
         m = self.source >= 0
         theta[:, m] = x[:, self.source[m]]
         theta = theta[:, self.tie]
-        return self.repair(theta) if self.repair is not None else theta
+        return self.repair(theta) if repair and self.repair is not None else theta
+
+    def expansion_matrix(self) -> np.ndarray:
+        """d theta / d x (n_full, n_free) of ``expand`` without repair: 1 where a full parameter is
+        (or is tied to) a free one."""
+        d = np.zeros((len(self.names), self.n_free))
+        src = self.source[self.tie]
+        rows = np.flatnonzero(src >= 0)
+        d[rows, src[rows]] = 1.0
+        return d
 
     def to_unit(self, x: np.ndarray) -> np.ndarray:
         """Map free values into the unit cube the GA searches."""

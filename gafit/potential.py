@@ -136,6 +136,27 @@ class Potential:
         total.energy = total.energy + np.einsum("bk,sk->bs", theta[:, self.e0_slice], tables.counts_sk)
         return total
 
+    @property
+    def has_parameter_derivatives(self) -> bool:
+        return all(f.has_parameter_derivatives for f in self.forms)
+
+    def parameter_derivatives(self, theta: np.ndarray, tables: PotentialTables) -> Prediction:
+        """d(energy, forces, virial)/d(parameter) at one vector ``theta`` (n_params,), the
+        parameter index as batch axis; E0 rows give the species counts of each structure."""
+        theta = np.asarray(theta, float)
+        n_s, n_x = len(tables.counts_sk), 3 * round(tables.n_atoms_s.sum())
+        parts = [form.parameter_derivatives(theta[sl], tab) for form, sl, tab in
+                 zip(self.forms, self.form_slices(), tables.form_tables, strict=True)]
+        e0 = self.e0_slice
+        n_e0 = e0.stop - e0.start
+        parts.append(Prediction(energy=tables.counts_sk.T.copy(), forces=np.zeros((n_e0, n_x)),
+                                virial=np.zeros((n_e0, n_s, 6))))
+        return Prediction(
+            energy=np.concatenate([p.energy for p in parts]),
+            forces=np.concatenate([p.forces for p in parts]),
+            virial=np.concatenate([p.virial for p in parts]),
+        )
+
     def repair(self, theta: np.ndarray) -> np.ndarray:
         """Project a batch (B, n_params) onto each form's valid region (in place and returned)."""
         for f, sl in zip(self.forms, self.form_slices(), strict=True):

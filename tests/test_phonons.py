@@ -176,7 +176,11 @@ def test_cli_writes_outputs_and_errors_against_a_csv_reference(tmp_path):
     for name in ("band.yaml", "band.csv", "phonons.png", "phonons.pdf", "errors.csv", "phonons.json"):
         assert (out / name).stat().st_size > 0, name
     rows = read_errors(out / "errors.csv")
-    assert set(rows) == {"whole path", "Gamma", "X", "U", "K", "L"}
+    assert set(rows) == {"whole path", "points", "Gamma", "X", "U", "K", "L"}
+    # "points": every mode at each distinct labelled point once
+    per_point = [float(rows[p]["rms_THz"]) for p in ("Gamma", "X", "U", "K", "L")]
+    assert float(rows["points"]["rms_THz"]) == pytest.approx(
+        np.sqrt(np.mean(np.square(per_point))), rel=1e-5)
     # directly: gafit at its relaxed cell, at the reference's q-points
     ref = load_reference(tmp_path / "ref" / "band.csv")
     relaxed, _ = relax_cubic(cu, conv)

@@ -143,6 +143,17 @@ class Form(ABC):
     def evaluate(self, theta: np.ndarray, tables: Any) -> Prediction:
         """Energies, forces and virials for a batch ``theta`` of shape (B, n_params)."""
 
+    def parameter_derivatives(self, theta: np.ndarray, tables: Any) -> Prediction:
+        """Analytic derivatives of energies, forces and virials with respect to each parameter at
+        one vector ``theta`` (n_params,): a Prediction whose batch axis is the parameter index
+        (energy (n_params, S), forces (n_params, 3N), virial (n_params, S, 6)). Rows of discrete
+        switches (not fittable) are zero. Forms without it raise NotImplementedError."""
+        raise NotImplementedError(f"{self.name}: no analytic parameter derivatives")
+
+    @property
+    def has_parameter_derivatives(self) -> bool:
+        return type(self).parameter_derivatives is not Form.parameter_derivatives
+
     # --- LAMMPS ------------------------------------------------------------------------------
     @abstractmethod
     def lammps_lines(

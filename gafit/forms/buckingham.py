@@ -28,3 +28,16 @@ class Buckingham(PairForm):
         e = rep - c * inv6
         dedr = -rep / rho + 6.0 * c * inv6 / r_p
         return e, dedr
+
+    @staticmethod
+    def pair_parameter_derivatives(
+        r_p: np.ndarray, a: float, rho: float, c: float
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """d/d(A, rho, C) of the pair energy and of dE/dr."""
+        ex = np.exp(-r_p / rho)
+        rep = a * ex
+        inv6 = r_p**-6.0
+        return (
+            [ex, rep * r_p / rho**2, -inv6],
+            [-ex / rho, rep / rho**2 * (1.0 - r_p / rho), 6.0 * inv6 / r_p],
+        )

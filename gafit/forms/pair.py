@@ -119,6 +119,37 @@ class PairForm(Form):
         """Energy (eV) and dE/dr (eV/Å) of pairs at r_p (Å, shape (P, 1)), parameters of shape (1, B)."""
         raise NotImplementedError
 
+    @staticmethod
+    def pair_parameter_derivatives(
+        r_p: np.ndarray, *params: float
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """For each parameter: d(energy)/d(param) and d(dE/dr)/d(param) of pairs at r_p (Å, (P,)),
+        with scalar parameters. Forms that provide it get analytic parameter derivatives."""
+        raise NotImplementedError
+
+    @property
+    def has_parameter_derivatives(self) -> bool:
+        return type(self).pair_parameter_derivatives is not PairForm.pair_parameter_derivatives
+
+    def parameter_derivatives(self, theta: np.ndarray, tables: PairTable) -> Prediction:
+        """d(E, F, virial)/d(parameter) at one vector ``theta``: per-pair derivatives of the energy
+        and of dE/dr for every parameter (as columns), through the same maps as the energy."""
+        if not self.has_parameter_derivatives:
+            raise NotImplementedError(f"{self.name}: no analytic parameter derivatives")
+        n_par = len(self.params)
+        blocks = np.asarray(theta, float).reshape(-1, n_par)
+        de_pk = np.zeros((len(tables.r_p), blocks.size))
+        dg_pk = np.zeros_like(de_pk)
+        for k, sl in enumerate(tables.slices):
+            if sl.stop == sl.start:
+                continue
+            de, dg = self.pair_parameter_derivatives(tables.r_p[sl], *blocks[k])
+            for m in range(n_par):
+                de_pk[sl, k * n_par + m] = de[m]
+                dg_pk[sl, k * n_par + m] = dg[m]
+        energy_sp, deriv_xp = tables.maps()
+        return apply_maps(de_pk, dg_pk, energy_sp, deriv_xp, tables.n_atoms, tables.n_structures)
+
     def build_tables(self, refset: ReferenceSet) -> PairTable:
         idx = index_atoms(refset, self.species)
         pairs = neighbour_pairs(refset, self.cutoff, half=True)
