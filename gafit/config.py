@@ -135,7 +135,8 @@ GA_RANGES = {"population": (2, None), "generations": (0, None), "tournament": (1
              "elite": (0, None), "hall_of_fame": (1, None), "crossover_prob": (0, 1),
              "mutation_prob": (0, 1), "eta_crossover": (0, None), "eta_mutation": (0, None),
              "stall": (0, None), "max_time": (0, None), "workers": (1, None),
-             "memetic_every": (0, None), "memetic_evaluations": (1, None)}
+             "memetic_every": (0, None), "memetic_evaluations": (1, None),
+             "subset_fraction": (1e-9, 1), "subset_generations": (0, None)}
 
 
 def parse_config(table: dict, source: Path | None = None) -> FitConfig:

@@ -39,6 +39,8 @@ class GASettings:
     memetic_count: int = 2  # individuals refined per memetic step (one per worker at a time)
     validation_stall: int | None = None  # stop when the validation loss has not improved for this
     # many generations (needs validation data)
+    subset_fraction: float = 1.0  # early generations see this seeded fraction of the structures
+    subset_generations: int = 0  # ... for this many generations; elites are scored on all of them
     workers: int = 1  # processes evaluating the population (same result for any number)
     scheduler: str = ""  # Dask scheduler address (tcp://HOST:PORT): evaluate on that cluster
 
@@ -108,6 +110,7 @@ def run_ga(
     checkpoint: Callable[[GAState], None] | None = None,
     resume: GAState | None = None,
     improve: Callable[[list[np.ndarray]], list[tuple[np.ndarray, float, int]]] | None = None,
+    subset_loss: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> GAResult:
     """Minimise ``loss`` (batch of unit-cube vectors (B, n) -> (B,)) with a GA.
 
@@ -117,20 +120,43 @@ def run_ga(
     exactly. ``improve([u, ...]) -> [(u', loss', evaluations), ...]`` is a local search applied to
     the best ``settings.memetic_count`` individuals every ``settings.memetic_every`` generations
     (memetic mode); the improved ones replace the worst.
+
+    With ``subset_loss`` (the loss on a subset of the structures), generations up to
+    ``settings.subset_generations`` select on it; each generation's best ``settings.elite``
+    individuals are scored on all structures, and only those full scores enter the hall of fame,
+    the best loss and the stall count. The population is re-scored on all structures when the
+    subset phase ends (or the search stops in it).
     """
     t0 = time.perf_counter()
     indpb = 1.0 / max(n_free, 1)
+    subset_until = settings.subset_generations if subset_loss is not None else 0
 
-    def evaluate(inds: list) -> int:
+    def on_subset(g: int) -> bool:
+        return g < subset_until
+
+    def evaluate(inds: list, subset: bool = False) -> int:
         if not inds:
             return 0
         u = np.array(inds, dtype=float).reshape(len(inds), n_free)
         state = random.getstate()  # evaluators (e.g. Dask's client) may draw from it too
-        vals = np.asarray(loss(u), float)
+        vals = np.asarray((subset_loss if subset else loss)(u), float)
         random.setstate(state)
         for ind, v in zip(inds, vals, strict=True):
             ind.fitness.values = (float(v) if np.isfinite(v) else np.inf,)
         return len(inds)
+
+    def score_elites(inds: list) -> int:
+        """Hall of fame update with the best distinct individuals scored on all structures."""
+        best_first = sorted(inds, key=lambda ind: ind.fitness.values[0])
+        chosen: list = []
+        for ind in best_first:
+            if all(list(ind) != list(c) for c in chosen):
+                chosen.append(creator.GafitIndividual(ind))
+            if len(chosen) == max(settings.elite, 1):
+                break
+        n = evaluate(chosen)
+        hof.update(chosen)
+        return n
 
     hof = tools.HallOfFame(settings.hall_of_fame, similar=lambda a, b: a == b)
     saved = random.getstate()
@@ -140,8 +166,11 @@ def run_ga(
                for _ in range(settings.population)]
         if start_u is not None and settings.population > 0:
             pop[0] = creator.GafitIndividual(float(v) for v in np.clip(start_u, 0.0, 1.0))
-        evaluations = evaluate(pop)
-        hof.update(pop)
+        if on_subset(0):
+            evaluations = evaluate(pop, subset=True) + score_elites(pop)
+        else:
+            evaluations = evaluate(pop)
+            hof.update(pop)
         best, stall, gen, before = hof[0].fitness.values[0], 0, 0, 0.0
         random.setstate(rng.getstate())  # DEAP's operators draw from the global generator
     else:
@@ -185,6 +214,9 @@ def run_ga(
                 reason = "time"
                 break
             gen += 1
+            if on_subset(gen - 1) and not on_subset(gen):  # subset phase over: re-score all
+                evaluations += evaluate(pop)
+                hof.update(pop)
             elite = tools.selBest(pop, settings.elite)
             offspring = [creator.GafitIndividual(ind) for ind in
                          tools.selTournament(pop, len(pop) - len(elite), settings.tournament)]
@@ -194,7 +226,7 @@ def run_ga(
             for ind in offspring:
                 if random.random() < settings.mutation_prob:
                     tools.mutPolynomialBounded(ind, settings.eta_mutation, 0.0, 1.0, indpb)
-            evaluations += evaluate(offspring)
+            evaluations += evaluate(offspring, subset=on_subset(gen))
             pop = [creator.GafitIndividual(e) for e in elite] + offspring
             for e_new, e_old in zip(pop, elite, strict=False):
                 e_new.fitness.values = e_old.fitness.values
@@ -217,11 +249,18 @@ def run_ga(
                         w = worst.pop(0)
                         pop[w] = creator.GafitIndividual(float(v) for v in u_new)
                         pop[w].fitness.values = (float(l_new),)
-            hof.update(pop)
+            if on_subset(gen):
+                evaluations += score_elites(pop)
+            else:
+                hof.update(pop)
             new_best = hof[0].fitness.values[0]
             stall = 0 if new_best < best * (1 - 1e-9) else stall + 1
             best = new_best
             report(gen)
+        if on_subset(gen):  # stopped in the subset phase: the final population on all structures
+            evaluations += evaluate(pop)
+            hof.update(pop)
+            best = hof[0].fitness.values[0]
     finally:
         random.setstate(saved)
     return GAResult(

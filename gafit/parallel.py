@@ -16,16 +16,18 @@ import numpy as np
 from gafit.structures import GafitInputError
 
 _OBJECTIVE: Any = None  # the objective inside a local worker process
+_SUBSET: Any = None  # and the objective on a subset of the structures, if any
 
 
-def _init_worker(objective: Any) -> None:
-    global _OBJECTIVE
-    _OBJECTIVE = objective
+def _init_worker(objective: Any, subset: Any = None) -> None:
+    global _OBJECTIVE, _SUBSET
+    _OBJECTIVE, _SUBSET = objective, subset
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def _local_loss(x: np.ndarray) -> np.ndarray:
-    return _OBJECTIVE.loss(x)
+def _local_loss(task: tuple[np.ndarray, bool]) -> np.ndarray:
+    x, subset = task
+    return (_SUBSET if subset else _OBJECTIVE).loss(x)
 
 
 def _dask_loss(x: np.ndarray, objective: Any) -> np.ndarray:
@@ -49,10 +51,14 @@ def _dask_refine(task: tuple, objective: Any) -> Any:
 
 
 class PopulationEvaluator:
-    """``loss(x)`` for a batch of free vectors, split over ``workers`` processes or a Dask cluster."""
+    """``loss(x)`` for a batch of free vectors, split over ``workers`` processes or a Dask cluster;
+    ``loss(x, subset=True)`` with the ``subset`` objective (the same potential on fewer structures).
+    """
 
-    def __init__(self, objective: Any, workers: int = 1, scheduler: str = ""):
+    def __init__(self, objective: Any, workers: int = 1, scheduler: str = "", subset: Any = None):
         self.objective = objective
+        self.subset = subset
+        self._remote_subset = None
         self.workers = max(int(workers), 1)
         self._pool = None
         self._client = None
@@ -68,22 +74,28 @@ class PopulationEvaluator:
             except OSError as err:
                 raise GafitInputError(f"cannot reach the Dask scheduler {scheduler}: {err}") from None
             self._remote = self._client.scatter(objective, broadcast=True)
+            if subset is not None:
+                self._remote_subset = self._client.scatter(subset, broadcast=True)
             self.workers = max(sum(self._client.nthreads().values()), 1)
         elif self.workers > 1:
             # fork: workers inherit the objective without pickling its tables
             ctx = mp.get_context("fork")
-            self._pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(objective,))
+            self._pool = ctx.Pool(self.workers, initializer=_init_worker,
+                                  initargs=(objective, subset))
 
-    def loss(self, x: np.ndarray) -> np.ndarray:
+    def loss(self, x: np.ndarray, subset: bool = False) -> np.ndarray:
         x = np.atleast_2d(x)
+        if subset and self.subset is None:
+            raise ValueError("no subset objective was given")
         if self._client is None and self._pool is None:
-            return self.objective.loss(x)
+            return (self.subset if subset else self.objective).loss(x)
         chunks = [c for c in np.array_split(x, min(self.workers, len(x))) if len(c)]
         if self._client is not None:
-            futures = self._client.map(_dask_loss, chunks, objective=self._remote, pure=False)
+            remote = self._remote_subset if subset else self._remote
+            futures = self._client.map(_dask_loss, chunks, objective=remote, pure=False)
             parts = self._client.gather(futures)
         else:
-            parts = self._pool.map(_local_loss, chunks)
+            parts = self._pool.map(_local_loss, [(c, subset) for c in chunks])
         return np.concatenate(parts)
 
     def refine_all(self, starts: list[np.ndarray], lower: np.ndarray, upper: np.ndarray,

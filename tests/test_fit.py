@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from gafit.evaluate import evaluate_potential
 from gafit.fit import read_data, run_fit
 from gafit.forms.morse import Morse
 from gafit.io import write_reference
+from gafit.objective import Objective
 from gafit.potential import Potential
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
@@ -201,3 +203,30 @@ def test_memetic_mode_improves_the_ga_and_keeps_the_seed_promise() -> None:
     plain, memetic = fit(0), fit(2)
     assert memetic.ga.best_loss < plain.ga.best_loss
     np.testing.assert_array_equal(memetic.potential.values, fit(2, workers=2).potential.values)
+
+
+def test_subset_generations_score_elites_on_all_structures(tmp_path: Path) -> None:
+    """Early generations select on a seeded subset; what the GA reports as best is always a loss on
+    all structures, and the seed promise holds for any number of workers."""
+    def fit(workers: int = 1, fraction: float = 0.25):
+        config = load_config(ROOT / "examples" / "cu_morse.toml")
+        config.ga.population, config.ga.generations = 20, 8
+        config.ga.subset_fraction, config.ga.subset_generations = fraction, 4
+        config.ga.workers = workers
+        config.refine.enabled = False
+        return run_fit(config, tmp_path / f"w{workers}f{fraction}", quiet=True)
+
+    result = fit()
+    objective = Objective(result.potential, result.space, read_data(load_config(
+        ROOT / "examples" / "cu_morse.toml"))[0])
+    x_best = result.space.from_unit(result.ga.best_u)
+    assert result.ga.best_loss == pytest.approx(objective.loss(x_best[None])[0], rel=1e-12)
+    for u, loss in zip(result.ga.hall_of_fame, result.ga.hall_of_fame_loss, strict=True):
+        assert loss == pytest.approx(objective.loss(result.space.from_unit(u)[None])[0], rel=1e-12)
+    rows = list(csv.DictReader((tmp_path / "w1f0.25" / "log.csv").open()))
+    assert [r["subset"] for r in rows] == ["1"] * 4 + ["0"] * 5
+    for r in rows:  # best_loss is on all structures in both phases; never below the GA's best
+        assert float(r["best_loss"]) >= result.ga.best_loss * (1 - 1e-12)
+    np.testing.assert_array_equal(result.potential.values, fit(workers=2).potential.values)
+    # a different subset (fraction) gives a different search
+    assert not np.array_equal(result.potential.values, fit(fraction=0.5).potential.values)
