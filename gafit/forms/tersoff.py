@@ -581,6 +581,13 @@ class Tersoff(Form):
             virial=np.ascontiguousarray(fw[n3:].T).reshape(nb, tab.n_structures, 6),
         )
 
+    def parameter_derivatives(self, theta: np.ndarray, tables: TersoffTable) -> Prediction:
+        """Analytic d(energy, forces, virial)/d(parameter) at one vector ``theta`` (n_params,), the
+        parameter index as batch axis (see :mod:`gafit.forms.tersoff_params`)."""
+        from gafit.forms.tersoff_params import tersoff_parameter_derivatives
+
+        return tersoff_parameter_derivatives(self, theta, tables)
+
     # --- LAMMPS files ----------------------------------------------------------------------------
     def file_name(self) -> str:
         """Name of the parameter file written by :meth:`lammps_lines`: species joined + .tersoff."""
