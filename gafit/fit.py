@@ -229,6 +229,13 @@ def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = Fals
     With ``resume`` the GA continues from ``out/checkpoint.pkl`` (the config stored there is used)
     and ends exactly as the uninterrupted run would have.
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # see gafit/__init__.py
+        return _run_fit(config, out, quiet, resume)
+
+
+def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: bool) -> FitResult:
     t0 = time.perf_counter()
     saved = None
     if resume:
