@@ -58,11 +58,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--budget", type=float, default=35.0, help="GA seconds per fit")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--config", type=Path, default=ROOT / "benchmarks" / "gpuga_race.toml")
     args = parser.parse_args()
     if not (ROOT.parent / "shared" / "data" / "gpuga_Si_diamond").exists():
         print("skipped: ../shared/data/gpuga_Si_diamond not found")
         return 0
-    base = load_config(ROOT / "benchmarks" / "gpuga_race.toml")
+    base = load_config(args.config)
     print(f"load average at start: {os.getloadavg()[0]:.2f}; workers {args.workers}, GA budget "
           f"{args.budget:g} s, seeds {args.seeds}; interleaved by seed")
     rows: dict[str, list[dict]] = {m: [] for m in args.modes}
