@@ -207,17 +207,21 @@ def load_checkpoint(run_dir: str | Path) -> dict:
 def subset_objective(config: FitConfig, potential: Potential, space: ParameterSpace,
                      train: ReferenceSet, n_extra: int, phonons: list[PhononTarget]
                      ) -> Objective | None:
-    """The objective on a seeded random ``[ga] subset_fraction`` of the training structures (and
-    every phonon equilibrium structure, the last ``n_extra``) that early generations select on;
-    None when the subset phase is off."""
+    """The objective on a seeded random ``[ga] subset_fraction`` of the training structures, drawn
+    within each config_type (at least one of each), plus every phonon equilibrium structure (the
+    last ``n_extra``), that early generations select on; None when the subset phase is off."""
     ga = config.ga
     n_data = len(train) - n_extra
     if ga.subset_generations <= 0 or ga.subset_fraction >= 1.0 or n_data < 2:
         return None
-    n_pick = max(1, round(ga.subset_fraction * n_data))
     rng = np.random.default_rng([ga.seed, 7411])  # its own stream: the GA's draws are unchanged
-    picked = np.sort(rng.choice(n_data, n_pick, replace=False))
-    chosen = [train[int(k)] for k in picked] + list(train.structures[n_data:])
+    types = np.array([s.config_type for s in train.structures[:n_data]])
+    picked = []
+    for t in dict.fromkeys(types):
+        members = np.flatnonzero(types == t)
+        n_pick = max(1, round(ga.subset_fraction * len(members)))
+        picked.extend(rng.choice(members, n_pick, replace=False))
+    chosen = [train[int(k)] for k in sorted(picked)] + list(train.structures[n_data:])
     return Objective(potential, space, ReferenceSet(chosen, f"{train.source} (subset)"),
                      config.weights, phonons)
 
