@@ -274,13 +274,13 @@ def measure(name: str, potential: Potential, data: ReferenceSet, population: int
     t_gafit, obj = time_gafit(potential, data, population, repeats)
     res["gafit_s"] = t_gafit
     res["rss_gafit_mb"] = peak_rss_mb()
-    tab = obj.tables.form_tables[0]
-    res["pairs"] = len(tab.r_p)
-    res["triplets"] = len(getattr(tab, "cos_t", ()))
+    tabs = [b.form_tables[0] for b in obj.tables.blocks]
+    res["pairs"] = sum(len(tab.r_p) for tab in tabs)
+    res["triplets"] = sum(len(getattr(tab, "cos_t", ())) for tab in tabs)
     pred = potential.evaluate(potential.values[None], obj.tables)
     mine = (pred.energy[0], pred.forces[0], pred.virial[0] / obj.tables.volume_s[:, None])
     n_atoms_s = obj.tables.n_atoms_s
-    del obj, pred, tab
+    del obj, pred, tabs
     res["gafit_wall_s"] = time.perf_counter() - t0
     if not lammps:
         return res

@@ -20,17 +20,53 @@ from gafit.structures import GafitInputError, ReferenceSet
 
 #: memory budget for one chunk of (individuals x pairs/triplets) float64 temporaries
 CHUNK_ELEMENTS = 8_000_000
+#: structures are tabulated in blocks of about this many atoms: a chunk of individuals then stays
+#: large on big sets (each block's sparse maps are read once per chunk, so chunks of a few
+#: individuals on one huge table made a 10⁵-atom Tersoff set 2x slower per atom than a 10⁴ one)
+BLOCK_ATOMS = 20_000
+
+
+@dataclass
+class TableBlock:
+    """The form tables of a contiguous range of structures (and so of atoms)."""
+
+    form_tables: list[Any]
+    structures: slice
+    atoms: slice
+    work_per_individual: int  # float64 temporaries per individual, for chunking
 
 
 @dataclass
 class PotentialTables:
     """Everything geometric a potential needs on one reference set, computed once."""
 
-    form_tables: list[Any]
+    blocks: list[TableBlock]
     counts_sk: np.ndarray  # atoms of species k in structure s
     volume_s: np.ndarray  # Å³, NaN where not 3D periodic
     n_atoms_s: np.ndarray
-    work_per_individual: int  # pairs + triplets, for chunking
+
+    @property
+    def form_tables(self) -> list[Any]:
+        """The form tables, for a set tabulated in one block."""
+        if len(self.blocks) != 1:
+            raise ValueError(f"the set is tabulated in {len(self.blocks)} blocks of structures")
+        return self.blocks[0].form_tables
+
+    @property
+    def work_per_individual(self) -> int:
+        return max(b.work_per_individual for b in self.blocks)
+
+
+def structure_blocks(n_atoms_s: np.ndarray, block_atoms: int) -> list[slice]:
+    """Contiguous ranges of structures of about ``block_atoms`` atoms each (at least one)."""
+    edges, total = [0], 0
+    for k, n in enumerate(n_atoms_s):
+        if total and total + n > block_atoms:
+            edges.append(k)
+            total = 0
+        total += n
+    edges.append(len(n_atoms_s))
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
 class Potential:
@@ -102,38 +138,61 @@ class Potential:
         idx = index_atoms(refset, self.species)
         counts = np.zeros((len(refset), len(self.species)))
         np.add.at(counts, (idx.struct_n, idx.species_n), 1.0)
-        tables = [f.build_tables(refset) for f in self.forms]
-        # float64 temporaries per individual: a table may say (``temporaries``), else pairs + triplets
-        work = sum(getattr(t, "temporaries", len(getattr(t, "r_p", ())) + len(getattr(t, "cos_t", ())))
-                   for t in tables)
-        return PotentialTables(
-            form_tables=tables,
-            counts_sk=counts,
-            volume_s=volumes(refset),
-            n_atoms_s=counts.sum(axis=1),
-            work_per_individual=max(work, 1),
-        )
+        n_atoms_s = counts.sum(axis=1)
+        first_atom = np.concatenate([[0], np.cumsum(n_atoms_s)]).astype(int)
+        blocks = []
+        for sl in structure_blocks(n_atoms_s, BLOCK_ATOMS):
+            part = (refset if sl.stop - sl.start == len(refset)
+                    else ReferenceSet(refset.structures[sl], refset.source))
+            tables = [f.build_tables(part) for f in self.forms]
+            # float64 temporaries per individual: a table may say (``temporaries``), else pairs +
+            # triplets
+            work = sum(getattr(t, "temporaries",
+                               len(getattr(t, "r_p", ())) + len(getattr(t, "cos_t", ())))
+                       for t in tables)
+            blocks.append(TableBlock(tables, sl, slice(first_atom[sl.start], first_atom[sl.stop]),
+                                     max(work, 1)))
+        return PotentialTables(blocks=blocks, counts_sk=counts, volume_s=volumes(refset),
+                               n_atoms_s=n_atoms_s)
 
     def evaluate(self, theta: np.ndarray, tables: PotentialTables) -> Prediction:
         """Energies (with E0), forces and virials for a batch ``theta`` (B, n_params)."""
         theta = np.atleast_2d(np.asarray(theta, float))
-        chunk = max(1, CHUNK_ELEMENTS // tables.work_per_individual)
+        nb, n_s = theta.shape[0], len(tables.n_atoms_s)
+        n_x = 3 * int(round(tables.n_atoms_s.sum()))
+        if len(tables.blocks) == 1:
+            total = self._evaluate_block(theta, tables.blocks[0])
+        else:
+            total = Prediction(energy=np.empty((nb, n_s)), forces=np.empty((nb, n_x)),
+                               virial=np.empty((nb, n_s, 6)))
+            for block in tables.blocks:
+                part = self._evaluate_block(theta, block)
+                xs = slice(3 * block.atoms.start, 3 * block.atoms.stop)
+                total.energy[:, block.structures] = part.energy
+                total.forces[:, xs] = part.forces
+                total.virial[:, block.structures] = part.virial
+        total.energy = total.energy + np.einsum("bk,sk->bs", theta[:, self.e0_slice], tables.counts_sk)
+        return total
+
+    def _evaluate_block(self, theta: np.ndarray, block: TableBlock) -> Prediction:
+        """Energies without E0, forces and virials on one block, in chunks of individuals."""
+        chunk = max(1, CHUNK_ELEMENTS // block.work_per_individual)
         if theta.shape[0] > chunk:
-            parts = [self.evaluate(theta[k : k + chunk], tables) for k in range(0, len(theta), chunk)]
+            parts = [self._evaluate_block(theta[k : k + chunk], block)
+                     for k in range(0, len(theta), chunk)]
             return Prediction(
                 energy=np.concatenate([p.energy for p in parts]),
                 forces=np.concatenate([p.forces for p in parts]),
                 virial=np.concatenate([p.virial for p in parts]),
             )
         total: Prediction | None = None
-        for form, sl, tab in zip(self.forms, self.form_slices(), tables.form_tables, strict=True):
+        for form, sl, tab in zip(self.forms, self.form_slices(), block.form_tables, strict=True):
             pred = form.evaluate(theta[:, sl], tab)
             if total is None:
                 total = pred
             else:
                 total += pred
         assert total is not None
-        total.energy = total.energy + np.einsum("bk,sk->bs", theta[:, self.e0_slice], tables.counts_sk)
         return total
 
     @property
@@ -145,8 +204,17 @@ class Potential:
         parameter index as batch axis; E0 rows give the species counts of each structure."""
         theta = np.asarray(theta, float)
         n_s, n_x = len(tables.counts_sk), 3 * round(tables.n_atoms_s.sum())
-        parts = [form.parameter_derivatives(theta[sl], tab) for form, sl, tab in
-                 zip(self.forms, self.form_slices(), tables.form_tables, strict=True)]
+        parts = []
+        for k, (form, sl) in enumerate(zip(self.forms, self.form_slices(), strict=True)):
+            n_k = sl.stop - sl.start
+            d = Prediction(energy=np.zeros((n_k, n_s)), forces=np.zeros((n_k, n_x)),
+                           virial=np.zeros((n_k, n_s, 6)))
+            for block in tables.blocks:
+                part = form.parameter_derivatives(theta[sl], block.form_tables[k])
+                d.energy[:, block.structures] = part.energy
+                d.forces[:, 3 * block.atoms.start : 3 * block.atoms.stop] = part.forces
+                d.virial[:, block.structures] = part.virial
+            parts.append(d)
         e0 = self.e0_slice
         n_e0 = e0.stop - e0.start
         parts.append(Prediction(energy=tables.counts_sk.T.copy(), forces=np.zeros((n_e0, n_x)),

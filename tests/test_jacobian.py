@@ -143,3 +143,25 @@ def test_jacobian_falls_back_or_refuses_where_not_analytic(tmp_path) -> None:
     assert objective.jacobian(space.start()) is not None
     with pytest.raises(GafitInputError, match=r"\[refine\] jacobian"):
         parse_config({"data": {"train": "x.extxyz"}, "refine": {"jacobian": "exact"}})
+
+
+@pytest.mark.parametrize("form", ["morse", "buckingham"])
+def test_structure_blocks_give_the_same_numbers(form: str, monkeypatch) -> None:
+    """A set tabulated in blocks of structures (large sets) gives the same predictions and
+    parameter derivatives as one table."""
+    import gafit.potential as potential_mod
+
+    pot = potential(form)
+    refset = structures()
+    x = pot.values * (1 + 0.01 * np.random.default_rng(2).standard_normal((7, pot.n_params)))
+    one = pot.build_tables(refset)
+    monkeypatch.setattr(potential_mod, "BLOCK_ATOMS", 9)  # 1 or 2 cells of 4 atoms per block
+    blocks = pot.build_tables(refset)
+    assert len(one.blocks) == 1 and len(blocks.blocks) == 3
+    monkeypatch.setattr(potential_mod, "CHUNK_ELEMENTS", 2 * blocks.work_per_individual)
+    for a, b in ((pot.evaluate(x, one), pot.evaluate(x, blocks)),
+                 (pot.parameter_derivatives(pot.values, one),
+                  pot.parameter_derivatives(pot.values, blocks))):
+        for what in ("energy", "forces", "virial"):
+            np.testing.assert_allclose(getattr(b, what), getattr(a, what), rtol=1e-12,
+                                       atol=1e-12 * np.abs(getattr(a, what)).max())

@@ -414,6 +414,13 @@ def test_batch_equals_one_at_a_time(name, monkeypatch):
     chunked = pot.evaluate(theta, tables)
     for key in ("energy", "forces", "virial"):
         assert _rel(getattr(chunked, key), getattr(batch, key)) < 1e-12
+    # and a set tabulated in blocks of structures (how large sets are tabulated) gives the same
+    monkeypatch.setattr(potential_mod, "BLOCK_ATOMS", max(len(s.atoms) for s in ref) + 1)
+    blocked = pot.build_tables(ref)
+    assert len(blocked.blocks) > 1
+    in_blocks = pot.evaluate(theta, blocked)
+    for key in ("energy", "forces", "virial"):
+        assert _rel(getattr(in_blocks, key), getattr(batch, key)) < 1e-12
 
 
 def test_cutoff_too_small_is_an_error():
