@@ -16,7 +16,7 @@ from typing import Any
 from gafit.forms import available_forms
 from gafit.ga import GASettings
 from gafit.objective import Weights
-from gafit.phonon_target import PhononTargetConfig
+from gafit.phonon_target import LATTICES, PhononTargetConfig
 from gafit.structures import GafitInputError
 
 
@@ -212,6 +212,9 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         if rest.get("weight", 1.0) < 0:
             raise GafitInputError(f"{path}: {where} weight must not be negative")
         _check_range(rest, {"equilibrium_weight": (0, None)}, where, path)
+        if rest.get("lattice", "reference") not in LATTICES:
+            raise GafitInputError(f"{path}: {where} lattice = {rest['lattice']!r}: expected "
+                                  f"one of {', '.join(map(repr, LATTICES))}")
         if rest.get("displacement", 1.0) <= 0:
             raise GafitInputError(f"{path}: {where} displacement must be a positive length (Å)")
         phonons.append(PhononTargetConfig(

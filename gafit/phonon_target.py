@@ -7,6 +7,12 @@ force evaluation, one matrix product and a few small eigenproblems (:class:`gafi
 
 Residuals compare sorted frequencies at each chosen q-point (THz), which stays correct where bands
 cross; the acoustic modes at Γ (zero by symmetry) are left out.
+
+With ``lattice = "relaxed"`` (cubic crystals) the frequencies are those at each individual's own
+lattice constant, as `gafit phonons` compares them: the displaced supercells are tabulated once at
+fixed scale factors of the reference cell (SCALES); each individual's energy minimum over the scaled
+unit cells (a quartic fitted to their energies) picks its scale, and its frequencies there are
+interpolated (quadratic, through the three nearest scales).
 """
 
 from __future__ import annotations
@@ -16,12 +22,22 @@ from pathlib import Path
 
 import numpy as np
 
-from gafit.phonons import POINTS, PhononBatch, lattice_type, load_reference, to_ase_atoms
+from gafit.phonons import (
+    POINTS,
+    PhononBatch,
+    _scaled,
+    lattice_type,
+    load_reference,
+    to_ase_atoms,
+)
 from gafit.potential import Potential
-from gafit.structures import GafitInputError, Structure
+from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 #: reference frequencies below this (THz) at Γ are the acoustic modes: not fitted
 ACOUSTIC_THZ = 0.5
+#: scale factors of the reference cell tabulated for ``lattice = "relaxed"`` (±2 %, steps of 0.5 %)
+SCALES = np.linspace(0.98, 1.02, 9)
+LATTICES = ("reference", "relaxed")
 
 
 @dataclass
@@ -33,6 +49,9 @@ class PhononTargetConfig:
     # > 0: also fit zero stress on the reference's undisplaced supercell (with this structure
     # weight), so the potential's own lattice constant stays at the one the phonons were computed at
     equilibrium_weight: float = 0.0
+    # "reference": frequencies at the reference's geometry; "relaxed": at each individual's own
+    # lattice constant (cubic crystals), as `gafit phonons` compares them
+    lattice: str = "reference"
 
 
 @dataclass
@@ -44,6 +63,8 @@ class PhononTarget:
     qpoints: np.ndarray  # (n_q, 3) reduced, primitive reciprocal basis
     reference: np.ndarray  # (n_q, n_modes) THz, sorted
     batch: PhononBatch
+    scaled: list[PhononBatch] = field(default_factory=list)  # lattice = "relaxed": one per SCALES
+    cell_tables: object = None  # lattice = "relaxed": tables of the unit cell at each of SCALES
     mask: np.ndarray = field(init=False)  # (n_q, n_modes) frequencies that are fitted
 
     def __post_init__(self) -> None:
@@ -71,7 +92,53 @@ class PhononTarget:
                                   f"this lattice ({', '.join(points)})")
         q = np.array([points[c] for c in labels], float)
         batch = PhononBatch(potential, unitcell, ph.supercell_matrix, q, config.displacement)
-        return cls(config, labels, q, ref.frequencies_at(q), batch)
+        target = cls(config, labels, q, ref.frequencies_at(q), batch)
+        if config.lattice == "relaxed":
+            if ltype[0] != "c":
+                raise GafitInputError(f"{config.reference}: [phonons] lattice = \"relaxed\" needs a "
+                                      f"cubic crystal; this one is {ltype}")
+            cells = [_scaled(unitcell, s) for s in SCALES]
+            target.scaled = [PhononBatch(potential, c, ph.supercell_matrix, q, config.displacement)
+                             for c in cells]
+            target.cell_tables = potential.build_tables(
+                ReferenceSet([Structure(c) for c in cells], "phonon cells"))
+        return target
+
+    def scale_of(self, theta: np.ndarray) -> np.ndarray:
+        """Each individual's own lattice scale (B,) relative to the reference cell: the minimum of a
+        quartic fitted to its unit-cell energies at SCALES (Newton from the lowest one), kept
+        within SCALES."""
+        e = self.batch.potential.evaluate(theta, self.cell_tables).energy  # (B, n_scales)
+        half = 0.5 * (SCALES[-1] - SCALES[0])
+        t_k = (SCALES - 1.0) / half  # in [-1, 1]
+        vander = np.vander(t_k, 5, increasing=True)  # (n_scales, 5)
+        with np.errstate(all="ignore"):
+            c = np.nan_to_num(e, posinf=1e300) @ np.linalg.pinv(vander).T  # (B, 5): c0 + c1 t + ...
+            t = t_k[np.argmin(np.where(np.isfinite(e), e, np.inf), axis=1)]
+            for _ in range(20):
+                d1 = c[:, 1] + 2 * c[:, 2] * t + 3 * c[:, 3] * t**2 + 4 * c[:, 4] * t**3
+                d2 = 2 * c[:, 2] + 6 * c[:, 3] * t + 12 * c[:, 4] * t**2
+                step = np.where(d2 > 0, d1 / d2, 0.0)
+                t = np.clip(t - np.nan_to_num(step), -1.0, 1.0)
+        return 1.0 + half * t
+
+    def frequencies(self, theta: np.ndarray) -> np.ndarray:
+        """Sorted frequencies (B, n_q, n_modes) THz: at the reference geometry, or (``lattice =
+        "relaxed"``) interpolated to each individual's own lattice constant."""
+        theta = np.atleast_2d(theta)
+        if not self.scaled:
+            return self.batch.frequencies(theta)
+        s = self.scale_of(theta)
+        h = SCALES[1] - SCALES[0]
+        k = np.clip(np.rint((s - SCALES[0]) / h).astype(int), 1, len(SCALES) - 2)
+        t = (s - SCALES[k]) / h  # in [-1, 1]: quadratic Lagrange weights on k - 1, k, k + 1
+        w = np.stack([0.5 * t * (t - 1.0), 1.0 - t * t, 0.5 * t * (t + 1.0)], axis=1)
+        out = np.zeros((len(theta), len(self.qpoints), self.reference.shape[1]))
+        for j in np.unique(k):
+            rows = np.flatnonzero(k == j)
+            for c, kk in enumerate((j - 1, j, j + 1)):
+                out[rows] += w[rows, c, None, None] * self.scaled[kk].frequencies(theta[rows])
+        return out
 
     def equilibrium_structure(self) -> Structure | None:
         """The undisplaced supercell with a zero-stress target, or None when not asked for."""
@@ -84,12 +151,12 @@ class PhononTarget:
 
     def differences(self, theta: np.ndarray) -> np.ndarray:
         """gafit minus reference frequencies (B, n_fitted) THz for full vectors theta (B, n)."""
-        freq = self.batch.frequencies(theta)
+        freq = self.frequencies(theta)
         return (freq - self.reference)[:, self.mask]
 
     def table(self, theta: np.ndarray) -> list[dict]:
         """Per q-point: label, gafit and reference frequencies (THz), RMS error over all modes."""
-        freq = self.batch.frequencies(np.atleast_2d(theta))[0]
+        freq = self.frequencies(np.atleast_2d(theta))[0]
         return [{"label": lab, "gafit": f.tolist(), "reference": r.tolist(),
                  "rms": float(np.sqrt(np.mean((f - r) ** 2)))}
                 for lab, f, r in zip(self.labels, freq, self.reference, strict=True)]

@@ -73,3 +73,38 @@ def test_fit_to_phonons_recovers_parameters(reference: Path, tmp_path: Path) -> 
     assert got["Cu-Cu.alpha"] == pytest.approx(TRUE[1], rel=1e-5)
     assert result.rmse["train"]["phonons"] < 1e-4
     assert result.phonons[0][0]["label"] == "Γ"
+
+
+def test_relaxed_lattice_target_follows_each_potentials_own_lattice(tmp_path: Path) -> None:
+    """lattice = "relaxed": each individual's frequencies are those at its own relaxed lattice
+    constant, as `gafit phonons` computes them (relax_cubic + phonopy), to interpolation accuracy."""
+    from gafit.phonons import frequencies_at, relax_cubic
+
+    def morse(values: np.ndarray) -> Potential:
+        # cutoff 4.8 Å: no neighbour shell crosses it within ±5 % of these lattice constants
+        return Potential(["Cu"], [Morse(["Cu"], 4.8)]).with_values(values)
+
+    _, a0 = relax_cubic(morse(TRUE), bulk("Cu", "fcc", a=3.62, cubic=True))
+    ph = make_phonopy(morse(TRUE), bulk("Cu", "fcc", a=a0), [2, 2, 2])
+    path = tmp_path / "phonopy_params.yaml"
+    ph.save(str(path), settings={"force_sets": True})
+    fixed = PhononTarget.build(morse(TRUE), PhononTargetConfig(path, qpoints="GXLWK"))
+    relaxed = PhononTarget.build(morse(TRUE), PhononTargetConfig(path, qpoints="GXLWK",
+                                                                 lattice="relaxed"))
+    # r0 moves the lattice constant (about -1 % and +0.7 %)
+    theta = np.vstack([TRUE, TRUE * [1.0, 1.0, 0.99, 1.0], TRUE * [1.05, 0.98, 1.007, 1.0]])
+    got = relaxed.frequencies(theta)
+    for b in range(len(theta)):
+        pot = morse(theta[b])
+        _, a = relax_cubic(pot, bulk("Cu", "fcc", a=a0, cubic=True))
+        assert abs(a / a0 - 1) < 0.015
+        want = frequencies_at(make_phonopy(pot, bulk("Cu", "fcc", a=a), [2, 2, 2]),
+                              relaxed.qpoints)
+        np.testing.assert_allclose(got[b], np.sort(want, axis=1), atol=3e-4)
+    # the reference's own potential: the same as the fixed target ...
+    assert np.abs(got[0] - fixed.frequencies(theta[:1])[0]).max() < 3e-4
+    # ... but not a potential with another lattice constant
+    assert np.abs(got[1] - fixed.frequencies(theta[1:2])[0]).max() > 0.05
+    with pytest.raises(GafitInputError, match="lattice"):
+        parse_config({"data": {"train": "x.extxyz"},
+                      "phonons": {"reference": str(path), "lattice": "own"}})
