@@ -270,8 +270,12 @@ def test_si_pbe_reference_phonopy_and_csv_agree():
 # --------------------------------------------------------------------------- Tersoff Si
 
 
-def test_si_tersoff_frequencies_equal_lammps(lammps_available):
-    pot = tersoff_si()
+@pytest.mark.parametrize("shipped", [None, "Si_gpuga_phonon_fit.tersoff",
+                                     "Si_mlearn_phonon_fit.tersoff"])
+def test_si_tersoff_frequencies_equal_lammps(lammps_available, shipped):
+    """LAMMPS's Si.tersoff (m = 3) and the shipped phonon fits (m = 1), through LAMMPS's forces."""
+    root = Path(__file__).resolve().parents[1]
+    pot = tersoff_si() if shipped is None else Potential.load(root / "potentials" / shipped)
     prim = bulk("Si", "diamond", a=5.432)
     ph = make_phonopy(pot, prim, [2, 2, 2])
     ph_l = make_phonopy(pot, prim, [2, 2, 2], forces_fn=lammps_forces(pot))
