@@ -84,15 +84,26 @@ class Targets:
         s = np.repeat(self.s_idx, 6)
         return {"energy": self.e_idx, "forces": self.f_s, "stress": s, "virial": s}
 
-    def differences(self, pred: Prediction, reference: bool = True) -> dict[str, np.ndarray]:
-        """Prediction minus reference per property: (B, n_items) each, in the units of ``UNITS``.
-        Without ``reference`` only the linear map (for derivatives of predictions)."""
+    def differences(self, pred: Prediction, reference: bool = True,
+                    properties: tuple[str, ...] = PROPERTIES) -> dict[str, np.ndarray]:
+        """Prediction minus reference per property: (B, n_items) each, in the units of ``UNITS``,
+        each a new array. Without ``reference`` only the linear map (for derivatives of
+        predictions)."""
         on = 1.0 if reference else 0.0
-        e = pred.energy[:, self.e_idx] / self.n_atoms_s[self.e_idx] - on * self.e_ref
-        f = pred.forces[:, self.f_idx] - on * self.f_ref
-        stress = pred.virial[:, self.s_idx] / self.volume_s[self.s_idx, None] * EV_A3_TO_GPA
-        s = stress.reshape(len(stress), -1) - on * self.s_ref.ravel()
-        return {"energy": e, "forces": f, "stress": s, "virial": s * self.s_to_virial}
+        out = {}
+        if "energy" in properties:
+            out["energy"] = pred.energy[:, self.e_idx] / self.n_atoms_s[self.e_idx] - on * self.e_ref
+        if "forces" in properties:
+            # every atom's forces, in order: no gather (on a large set each pass over the
+            # (population x 3N) array counts)
+            every = len(self.f_idx) == pred.forces.shape[1]
+            f = pred.forces if every else pred.forces[:, self.f_idx]
+            out["forces"] = f - self.f_ref if reference else f.copy()
+        if "stress" in properties or "virial" in properties:
+            stress = pred.virial[:, self.s_idx] / self.volume_s[self.s_idx, None] * EV_A3_TO_GPA
+            s = stress.reshape(len(stress), -1) - on * self.s_ref.ravel()
+            out["stress"], out["virial"] = s, s * self.s_to_virial
+        return out
 
 
 class Objective:
@@ -204,8 +215,29 @@ class Objective:
         return _score_bad(np.concatenate(parts, axis=1))
 
     def loss(self, x: np.ndarray) -> np.ndarray:
-        r = self.residuals(x)
-        return np.einsum("br,br->b", r, r)
+        """Sum of squared residuals per free vector (B,), scored as :meth:`residuals` scores bad
+        vectors. Without phonon targets it goes property by property, in place, without the
+        concatenated residual vector."""
+        if self.phonons:
+            r = self.residuals(x)
+            return np.einsum("br,br->b", r, r)
+        _, pred = self.evaluate(x)
+        used = tuple(p for p in PROPERTIES if self.scale[p] is not None)
+        total = np.zeros(pred.energy.shape[0])
+        worst = np.zeros_like(total)
+        n_res = 0
+        with np.errstate(all="ignore"):
+            for prop, d in self.targets.differences(pred, properties=used).items():
+                if prop not in used or d.shape[1] == 0:
+                    continue
+                d *= self.scale[prop]
+                total += np.einsum("br,br->b", d, d)
+                # NaN or inf make the total so; finite residuals beyond HUGE_RESIDUAL show in worst
+                np.fmax(worst, np.maximum(d.max(axis=1), -d.min(axis=1)), out=worst)
+                n_res += d.shape[1]
+        bad = ~(worst < HUGE_RESIDUAL) | ~np.isfinite(total)
+        total[bad] = n_res * BAD_RESIDUAL**2
+        return total
 
     def rmse(self, x: np.ndarray) -> list[dict[str, float]]:
         """Plain RMSE per property for each vector in x (NaN where the set has no such target);

@@ -230,3 +230,24 @@ def test_subset_generations_score_elites_on_all_structures(tmp_path: Path) -> No
     np.testing.assert_array_equal(result.potential.values, fit(workers=2).potential.values)
     # a different subset (fraction) gives a different search
     assert not np.array_equal(result.potential.values, fit(fraction=0.5).potential.values)
+
+
+def test_loss_equals_the_sum_of_squared_residuals_with_bad_vectors_scored_alike() -> None:
+    """Objective.loss goes property by property; it must equal sum r² of Objective.residuals,
+    including the score of NaN and overflowing vectors and with partial targets."""
+    config = load_config(ROOT / "examples" / "cu_morse.toml")
+    train, _ = read_data(config)
+    train.structures[0].forces = None  # a structure without forces: the forces are gathered
+    from gafit.fit import build_potential
+    from gafit.objective import Weights
+    from gafit.parameters import build_space
+
+    pot = build_potential(config, train)
+    space = build_space(pot, config.potential.parameters)
+    for weights in (config.weights, Weights(1.0, 0.5, 0.2, 0.3)):
+        objective = Objective(pot, space, train, weights)
+        x = space.from_unit(np.random.default_rng(0).random((9, space.n_free)))
+        x[3] = np.nan
+        x[4] *= 1e30
+        r = objective.residuals(x)
+        np.testing.assert_allclose(objective.loss(x), np.einsum("br,br->b", r, r), rtol=1e-12)
