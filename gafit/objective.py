@@ -161,13 +161,19 @@ class Objective:
         with np.errstate(all="ignore"):
             pred = self.potential.evaluate(theta, self.tables)
             if self._e0_pinv is not None:
-                t = self.targets
-                y = t.e_ref - pred.energy[:, t.e_idx] / t.n_atoms_s[t.e_idx]
-                # einsum, not BLAS: the result must not depend on how a population is split
-                de0 = np.einsum("be,ae->ba", np.nan_to_num(y), self._e0_pinv)
-                theta[:, self.space.auto_e0] += de0
-                pred.energy += np.einsum("ba,sa->bs", de0, self.tables.counts_sk[:, self._e0_cols])
+                theta[:, self.space.auto_e0] += self._shift_e0(pred.energy)
         return theta, pred
+
+    def _shift_e0(self, energy: np.ndarray, reference: bool = True) -> np.ndarray:
+        """Add to structure energies (B, S) the auto E0 offsets (B, n_auto) that minimise the
+        weighted energy residuals, and return them; without ``reference`` the linear part only
+        (for derivatives of energies)."""
+        t = self.targets
+        y = (t.e_ref if reference else 0.0) - energy[:, t.e_idx] / t.n_atoms_s[t.e_idx]
+        # einsum, not BLAS: the result must not depend on how a population is split
+        de0 = np.einsum("be,ae->ba", np.nan_to_num(y), self._e0_pinv)
+        energy += np.einsum("ba,sa->bs", de0, self.tables.counts_sk[:, self._e0_cols])
+        return de0
 
     def jacobian(self, x: np.ndarray) -> np.ndarray | None:
         """Analytic d(residuals)/dx (n_residuals, n_free) at one free vector x, or None where it
@@ -186,20 +192,18 @@ class Objective:
             dpred = Prediction(energy=dx.T @ d.energy, forces=dx.T @ d.forces,
                                virial=np.einsum("pf,psv->fsv", dx, d.virial))
             if self._e0_pinv is not None:
-                t = self.targets
-                dy = -dpred.energy[:, t.e_idx] / t.n_atoms_s[t.e_idx]
-                de0 = dy @ self._e0_pinv.T
-                dpred.energy += de0 @ self.tables.counts_sk[:, self._e0_cols].T
-            diff = self.targets.differences(dpred, reference=False)
-            parts = [diff[p] * self.scale[p] for p in PROPERTIES if self.scale[p] is not None]
-            jac = (np.concatenate(parts, axis=1) if parts else np.zeros((x.shape[1], 0))).T
+                self._shift_e0(dpred.energy, reference=False)
+            jac = self._weighted(self.targets.differences(dpred, reference=False)).T
         return jac if np.isfinite(jac).all() else None
 
-    def residuals_of(self, pred: Prediction) -> np.ndarray:
-        diff = self.targets.differences(pred)
+    def _weighted(self, diff: dict[str, np.ndarray]) -> np.ndarray:
+        """The weighted residual vectors (B, n_residuals) of per-property differences."""
         parts = [diff[p] * self.scale[p] for p in PROPERTIES if self.scale[p] is not None]
-        r = np.concatenate(parts, axis=1) if parts else np.zeros((pred.energy.shape[0], 0))
-        return _score_bad(r)
+        return (np.concatenate(parts, axis=1) if parts
+                else np.zeros((next(iter(diff.values())).shape[0], 0)))
+
+    def residuals_of(self, pred: Prediction) -> np.ndarray:
+        return _score_bad(self._weighted(self.targets.differences(pred)))
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
         """Weighted residual vectors (B, n_residuals) for free vectors x (B, n_free)."""
