@@ -119,6 +119,13 @@ def _table(table: dict, key: str, where: str, path: str) -> dict:
     return value
 
 
+def _check_choice(table: dict, name: str, choices: tuple[str, ...], where: str, path: str) -> None:
+    """``table[name]`` (if given) one of ``choices``."""
+    if name in table and table[name] not in choices:
+        raise GafitInputError(f"{path}: {where} {name} = {table[name]!r}: expected one of "
+                              f"{', '.join(map(repr, choices))}")
+
+
 def _check_range(table: dict, ranges: dict[str, tuple], where: str, path: str) -> None:
     """Each number ``table[name]`` (if given) within ``ranges[name] = (low, high)`` (None: open)."""
     for name, (lo, hi) in ranges.items():
@@ -197,9 +204,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     ga = GASettings(**ga_table)
     refine_table = _typed(RefineConfig, _table(table, "refine", "[refine]", path), "[refine]", path)
     _check_range(refine_table, {"max_evaluations": (1, None)}, "[refine]", path)
-    if refine_table.get("jacobian", "auto") not in JACOBIANS:
-        raise GafitInputError(f"{path}: [refine] jacobian = {refine_table['jacobian']!r}: expected "
-                              f"one of {', '.join(map(repr, JACOBIANS))}")
+    _check_choice(refine_table, "jacobian", JACOBIANS, "[refine]", path)
     refine = RefineConfig(**refine_table)
     phonons = []
     ph_tables = table.get("phonons", [])
@@ -212,9 +217,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         if rest.get("weight", 1.0) < 0:
             raise GafitInputError(f"{path}: {where} weight must not be negative")
         _check_range(rest, {"equilibrium_weight": (0, None)}, where, path)
-        if rest.get("lattice", "reference") not in LATTICES:
-            raise GafitInputError(f"{path}: {where} lattice = {rest['lattice']!r}: expected "
-                                  f"one of {', '.join(map(repr, LATTICES))}")
+        _check_choice(rest, "lattice", LATTICES, where, path)
         if rest.get("displacement", 1.0) <= 0:
             raise GafitInputError(f"{path}: {where} displacement must be a positive length (Å)")
         phonons.append(PhononTargetConfig(
