@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,23 @@ class PotentialTables:
     @property
     def work_per_individual(self) -> int:
         return max(b.work_per_individual for b in self.blocks)
+
+
+def _set_shape(tables: PotentialTables) -> tuple[int, int]:
+    """Structures and force components (3N) of a tabulated set."""
+    return len(tables.n_atoms_s), 3 * round(tables.n_atoms_s.sum())
+
+
+def _join_blocks(tables: PotentialTables, rows: int, parts: Iterable[Prediction]) -> Prediction:
+    """One Prediction of ``rows`` rows on the whole set from one per block, in block order."""
+    n_s, n_x = _set_shape(tables)
+    out = Prediction(energy=np.empty((rows, n_s)), forces=np.empty((rows, n_x)),
+                     virial=np.empty((rows, n_s, 6)))
+    for block, part in zip(tables.blocks, parts, strict=True):
+        out.energy[:, block.structures] = part.energy
+        out.forces[:, 3 * block.atoms.start : 3 * block.atoms.stop] = part.forces
+        out.virial[:, block.structures] = part.virial
+    return out
 
 
 def structure_blocks(n_atoms_s: np.ndarray, block_atoms: int) -> list[slice]:
@@ -158,19 +176,11 @@ class Potential:
     def evaluate(self, theta: np.ndarray, tables: PotentialTables) -> Prediction:
         """Energies (with E0), forces and virials for a batch ``theta`` (B, n_params)."""
         theta = np.atleast_2d(np.asarray(theta, float))
-        nb, n_s = theta.shape[0], len(tables.n_atoms_s)
-        n_x = 3 * int(round(tables.n_atoms_s.sum()))
         if len(tables.blocks) == 1:
             total = self._evaluate_block(theta, tables.blocks[0])
         else:
-            total = Prediction(energy=np.empty((nb, n_s)), forces=np.empty((nb, n_x)),
-                               virial=np.empty((nb, n_s, 6)))
-            for block in tables.blocks:
-                part = self._evaluate_block(theta, block)
-                xs = slice(3 * block.atoms.start, 3 * block.atoms.stop)
-                total.energy[:, block.structures] = part.energy
-                total.forces[:, xs] = part.forces
-                total.virial[:, block.structures] = part.virial
+            total = _join_blocks(tables, len(theta),
+                                 (self._evaluate_block(theta, b) for b in tables.blocks))
         total.energy = total.energy + np.einsum("bk,sk->bs", theta[:, self.e0_slice], tables.counts_sk)
         return total
 
@@ -178,13 +188,8 @@ class Potential:
         """Energies without E0, forces and virials on one block, in chunks of individuals."""
         chunk = max(1, CHUNK_ELEMENTS // block.work_per_individual)
         if theta.shape[0] > chunk:
-            parts = [self._evaluate_block(theta[k : k + chunk], block)
-                     for k in range(0, len(theta), chunk)]
-            return Prediction(
-                energy=np.concatenate([p.energy for p in parts]),
-                forces=np.concatenate([p.forces for p in parts]),
-                virial=np.concatenate([p.virial for p in parts]),
-            )
+            return Prediction.concatenate([self._evaluate_block(theta[k : k + chunk], block)
+                                           for k in range(0, len(theta), chunk)])
         total: Prediction | None = None
         for form, sl, tab in zip(self.forms, self.form_slices(), block.form_tables, strict=True):
             pred = form.evaluate(theta[:, sl], tab)
@@ -203,27 +208,14 @@ class Potential:
         """d(energy, forces, virial)/d(parameter) at one vector ``theta`` (n_params,), the
         parameter index as batch axis; E0 rows give the species counts of each structure."""
         theta = np.asarray(theta, float)
-        n_s, n_x = len(tables.counts_sk), 3 * round(tables.n_atoms_s.sum())
-        parts = []
-        for k, (form, sl) in enumerate(zip(self.forms, self.form_slices(), strict=True)):
-            n_k = sl.stop - sl.start
-            d = Prediction(energy=np.zeros((n_k, n_s)), forces=np.zeros((n_k, n_x)),
-                           virial=np.zeros((n_k, n_s, 6)))
-            for block in tables.blocks:
-                part = form.parameter_derivatives(theta[sl], block.form_tables[k])
-                d.energy[:, block.structures] = part.energy
-                d.forces[:, 3 * block.atoms.start : 3 * block.atoms.stop] = part.forces
-                d.virial[:, block.structures] = part.virial
-            parts.append(d)
-        e0 = self.e0_slice
-        n_e0 = e0.stop - e0.start
+        parts = [_join_blocks(tables, sl.stop - sl.start,
+                              (form.parameter_derivatives(theta[sl], b.form_tables[k])
+                               for b in tables.blocks))
+                 for k, (form, sl) in enumerate(zip(self.forms, self.form_slices(), strict=True))]
+        n_e0, (n_s, n_x) = len(self.species), _set_shape(tables)
         parts.append(Prediction(energy=tables.counts_sk.T.copy(), forces=np.zeros((n_e0, n_x)),
                                 virial=np.zeros((n_e0, n_s, 6))))
-        return Prediction(
-            energy=np.concatenate([p.energy for p in parts]),
-            forces=np.concatenate([p.forces for p in parts]),
-            virial=np.concatenate([p.virial for p in parts]),
-        )
+        return Prediction.concatenate(parts)
 
     def repair(self, theta: np.ndarray) -> np.ndarray:
         """Project a batch (B, n_params) onto each form's valid region (in place and returned)."""

@@ -49,6 +49,13 @@ class Prediction:
     forces: np.ndarray
     virial: np.ndarray
 
+    @classmethod
+    def concatenate(cls, parts: list[Prediction]) -> Prediction:
+        """The predictions of several batches, one after the other along the batch axis."""
+        return cls(energy=np.concatenate([p.energy for p in parts]),
+                   forces=np.concatenate([p.forces for p in parts]),
+                   virial=np.concatenate([p.virial for p in parts]))
+
     def __iadd__(self, other: Prediction) -> Prediction:
         self.energy += other.energy
         self.forces += other.forces
