@@ -101,6 +101,22 @@ def _individuals(u: np.ndarray, loss: np.ndarray) -> list:
     return out
 
 
+def _by_loss(pop: list) -> list[int]:
+    """Indices of ``pop``, best (lowest loss) first; ties keep their order."""
+    return sorted(range(len(pop)), key=lambda i: pop[i].fitness.values[0])
+
+
+def _best_distinct(pop: list, order: list[int], count: int) -> list[int]:
+    """The first ``count`` indices of ``order`` whose individuals differ from those picked before."""
+    picked: list[int] = []
+    for i in order:
+        if all(list(pop[i]) != list(pop[j]) for j in picked):
+            picked.append(i)
+        if len(picked) == count:
+            break
+    return picked
+
+
 def run_ga(
     loss: Callable[[np.ndarray], np.ndarray],
     n_free: int,
@@ -147,13 +163,8 @@ def run_ga(
 
     def score_elites(inds: list) -> int:
         """Hall of fame update with the best distinct individuals scored on all structures."""
-        best_first = sorted(inds, key=lambda ind: ind.fitness.values[0])
-        chosen: list = []
-        for ind in best_first:
-            if all(list(ind) != list(c) for c in chosen):
-                chosen.append(creator.GafitIndividual(ind))
-            if len(chosen) == max(settings.elite, 1):
-                break
+        chosen = [creator.GafitIndividual(inds[i])
+                  for i in _best_distinct(inds, _by_loss(inds), max(settings.elite, 1))]
         n = evaluate(chosen)
         hof.update(chosen)
         return n
@@ -232,13 +243,8 @@ def run_ga(
                 e_new.fitness.values = e_old.fitness.values
             if improve is not None and settings.memetic_every and gen % settings.memetic_every == 0:
                 # refine the best few distinct individuals (in parallel when there are workers)
-                order = sorted(range(len(pop)), key=lambda i: pop[i].fitness.values[0])
-                picked: list[int] = []
-                for i in order:
-                    if all(list(pop[i]) != list(pop[j]) for j in picked):
-                        picked.append(i)
-                    if len(picked) == settings.memetic_count:
-                        break
+                order = _by_loss(pop)
+                picked = _best_distinct(pop, order, settings.memetic_count)
                 state = random.getstate()
                 results = improve([np.array(pop[i], float) for i in picked])
                 random.setstate(state)
