@@ -25,13 +25,12 @@ import numpy as np
 from gafit.phonons import (
     POINTS,
     PhononBatch,
-    _scaled,
     lattice_type,
     load_reference,
     to_ase_atoms,
 )
 from gafit.potential import Potential
-from gafit.structures import GafitInputError, ReferenceSet, Structure
+from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
 
 #: reference frequencies below this (THz) at Γ are the acoustic modes: not fitted
 ACOUSTIC_THZ = 0.5
@@ -97,7 +96,7 @@ class PhononTarget:
             if ltype[0] != "c":
                 raise GafitInputError(f"{config.reference}: [phonons] lattice = \"relaxed\" needs a "
                                       f"cubic crystal; this one is {ltype}")
-            cells = [_scaled(unitcell, s) for s in SCALES]
+            cells = [scaled_cell(unitcell, s) for s in SCALES]
             target.scaled = [PhononBatch(potential, c, ph.supercell_matrix, q, config.displacement)
                              for c in cells]
             target.cell_tables = potential.build_tables(

@@ -29,7 +29,7 @@ from phonopy import Phonopy
 from phonopy.structure.atoms import PhonopyAtoms
 
 from gafit.potential import Potential
-from gafit.structures import GafitInputError, ReferenceSet, Structure
+from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
 
 __all__ = [
     "Band",
@@ -272,12 +272,6 @@ def cubic_lattice_constant(atoms: Atoms) -> float:
     return float(np.linalg.norm(_dataset(atoms).std_lattice[0]))
 
 
-def _scaled(atoms: Atoms, s: float) -> Atoms:
-    out = atoms.copy()
-    out.set_cell(np.array(atoms.cell) * s, scale_atoms=True)
-    return out
-
-
 def _energies(potential: Potential, structures: list[Atoms]) -> np.ndarray:
     data = ReferenceSet([Structure(a) for a in structures])
     return potential.evaluate(potential.values[None], potential.build_tables(data)).energy[0]
@@ -299,7 +293,7 @@ def relax_cubic(potential: Potential, atoms: Atoms, bounds: tuple[float, float] 
                               f"{sg}: use it as given (--no-relax)")
     _check_species(potential, atoms.get_chemical_symbols(), "structure")
     grid = np.linspace(bounds[0], bounds[1], 46)
-    e = _energies(potential, [_scaled(atoms, s) for s in grid])
+    e = _energies(potential, [scaled_cell(atoms, s) for s in grid])
     if not np.isfinite(e).any():
         raise GafitInputError("relaxation: the potential's energy is not finite near this structure")
     k = int(np.nanargmin(e))
@@ -307,11 +301,11 @@ def relax_cubic(potential: Potential, atoms: Atoms, bounds: tuple[float, float] 
         raise GafitInputError(
             f"relaxation: the potential's energy has no minimum between {bounds[0]} and {bounds[1]} "
             f"times the given cell (lowest at {grid[k]:.3g}); check the potential or use --no-relax")
-    res = minimize_scalar(lambda s: float(_energies(potential, [_scaled(atoms, s)])[0]),
+    res = minimize_scalar(lambda s: float(_energies(potential, [scaled_cell(atoms, s)])[0]),
                           bounds=(grid[k - 1], grid[k + 1]), method="bounded",
                           options={"xatol": tol})
     s = float(res.x)
-    relaxed = _scaled(atoms, s)
+    relaxed = scaled_cell(atoms, s)
     return relaxed, cubic_lattice_constant(atoms) * s
 
 

@@ -26,7 +26,7 @@ from ase.units import GPa
 
 from gafit.calculator import GafitCalculator, predict_atoms
 from gafit.potential import Potential
-from gafit.structures import GafitInputError
+from gafit.structures import GafitInputError, scaled_cell
 
 __all__ = [
     "EOSResult",
@@ -185,18 +185,12 @@ def _is_cubic(atoms: Atoms, symprec: float = 1e-3) -> bool:
 # --------------------------------------------------------------------------- lattice constant
 
 
-def _scaled(atoms: Atoms, s: float) -> Atoms:
-    out = atoms.copy()
-    out.set_cell(np.array(atoms.cell) * s, scale_atoms=True)
-    return out
-
-
 def _relax_scale(model: Model, atoms: Atoms, bounds: tuple[float, float] = (0.7, 1.5)) -> float:
     """The isotropic scale factor of zero pressure (at the energy minimum), positions fractional."""
     from scipy.optimize import brentq, minimize_scalar
 
     grid = np.linspace(bounds[0], bounds[1], 81)
-    e, _, _ = _predict(model, [_scaled(atoms, s) for s in grid])
+    e, _, _ = _predict(model, [scaled_cell(atoms, s) for s in grid])
     if not np.isfinite(e).any():
         raise GafitInputError("relaxation: the potential's energy is not finite near this structure")
     k = int(np.nanargmin(e))
@@ -206,13 +200,13 @@ def _relax_scale(model: Model, atoms: Atoms, bounds: tuple[float, float] = (0.7,
             f"times the given cell (lowest at {grid[k]:.3g}); check the potential and the structure")
 
     def pressure(s: float) -> float:
-        return float(np.mean(_predict(model, [_scaled(atoms, s)])[2][0, :3]))
+        return float(np.mean(_predict(model, [scaled_cell(atoms, s)])[2][0, :3]))
 
     lo, hi = grid[k - 1], grid[k + 1]
     p_lo, p_hi = pressure(lo), pressure(hi)
     if np.isfinite(p_lo) and np.isfinite(p_hi) and p_lo < 0 < p_hi:
         return float(brentq(pressure, lo, hi, xtol=1e-12, rtol=1e-14))
-    res = minimize_scalar(lambda s: float(_predict(model, [_scaled(atoms, s)])[0][0]),
+    res = minimize_scalar(lambda s: float(_predict(model, [scaled_cell(atoms, s)])[0][0]),
                           bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
     return float(res.x)
 
@@ -231,7 +225,7 @@ def lattice_constant(model: Model, atoms: Atoms, symprec: float = 1e-3,
                               "use relax_cell for other crystals")
     cell = conventional_cell(atoms, symprec)
     for _ in range(20):
-        cell = _scaled(cell, _relax_scale(model, cell))
+        cell = scaled_cell(cell, _relax_scale(model, cell))
         forces = _predict(model, [cell])[1][0]
         if _max_force(forces) <= fmax:
             break
@@ -285,7 +279,7 @@ def equation_of_state(model: Model, atoms: Atoms, span: float = EOS_SPAN, n: int
         raise GafitInputError(f"equation_of_state: need 0 < span < 0.5 and n >= 5 (got {span}, {n})")
     nat = len(atoms)
     x = np.linspace(-span, span, n)
-    images = [_scaled(atoms, (1 + xi) ** (1 / 3)) for xi in x]
+    images = [scaled_cell(atoms, (1 + xi) ** (1 / 3)) for xi in x]
     images, e, _ = _relaxed_where_needed(model, images, relax, fmax)
     v = np.array([a.get_volume() for a in images]) / nat
     with warnings.catch_warnings():

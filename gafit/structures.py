@@ -91,3 +91,10 @@ class ReferenceSet:
 
     def __add__(self, other: ReferenceSet) -> ReferenceSet:
         return ReferenceSet(self.structures + other.structures, f"{self.source}+{other.source}")
+
+
+def scaled_cell(atoms: Atoms, s: float) -> Atoms:
+    """A copy of ``atoms`` with the cell scaled isotropically by ``s``, positions fractional."""
+    out = atoms.copy()
+    out.set_cell(np.array(atoms.cell) * s, scale_atoms=True)
+    return out
