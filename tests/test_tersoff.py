@@ -43,17 +43,7 @@ FLOOR = 1e-10
 WORST: dict[str, dict[str, float]] = {}  # file -> worst relative differences (read by reports)
 
 
-@pytest.fixture(autouse=True)
-def _registered(monkeypatch):
-    """Make get_form('tersoff') work before the entry point is installed."""
-    reg = forms_pkg._registry
-
-    def registry():
-        found = dict(reg())
-        found.setdefault("tersoff", Tersoff)
-        return found
-
-    monkeypatch.setattr(forms_pkg, "_registry", registry)
+pytestmark = pytest.mark.usefixtures("tersoff_registered")
 
 
 def _wheel_dir() -> Path:

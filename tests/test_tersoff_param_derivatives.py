@@ -10,7 +10,6 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-import gafit.forms as forms_pkg
 from gafit.forms.tersoff import (
     BETA,
     BIG_D,
@@ -44,17 +43,7 @@ FLOOR = 1e-2
 WORST: dict[str, float] = {}  # test -> worst relative difference (printed with -s)
 
 
-@pytest.fixture(autouse=True)
-def _registered(monkeypatch):
-    """Make get_form('tersoff') work before the entry point is installed."""
-    reg = forms_pkg._registry
-
-    def registry():
-        found = dict(reg())
-        found.setdefault("tersoff", Tersoff)
-        return found
-
-    monkeypatch.setattr(forms_pkg, "_registry", registry)
+pytestmark = pytest.mark.usefixtures("tersoff_registered")
 
 
 # --------------------------------------------------------------------------- helpers
