@@ -22,13 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gafit.phonons import (
-    POINTS,
-    PhononBatch,
-    lattice_type,
-    load_reference,
-    to_ase_atoms,
-)
+from gafit.phonons import POINTS, PhononBatch, lattice_type, load_reference, to_ase_atoms
 from gafit.potential import Potential
 from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
 
@@ -97,8 +91,9 @@ class PhononTarget:
                 raise GafitInputError(f"{config.reference}: [phonons] lattice = \"relaxed\" needs a "
                                       f"cubic crystal; this one is {ltype}")
             cells = [scaled_cell(unitcell, s) for s in SCALES]
-            target.scaled = [PhononBatch(potential, c, ph.supercell_matrix, q, config.displacement)
-                             for c in cells]
+            target.scaled = [batch if s == 1.0 else  # the reference geometry is built already
+                             PhononBatch(potential, c, ph.supercell_matrix, q, config.displacement)
+                             for s, c in zip(SCALES, cells, strict=True)]
             target.cell_tables = potential.build_tables(
                 ReferenceSet([Structure(c) for c in cells], "phonon cells"))
         return target
