@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from gafit.extra_cli import add_check_parser, add_properties_parser
+from gafit.parallel import WorkerError
 from gafit.phonon_cli import add_phonons_parser
 from gafit.report_cli import add_report_parser
 from gafit.structures import GafitInputError
@@ -171,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     except GafitInputError as err:
         print(f"gafit: error: {err}", file=sys.stderr)
         return 2
+    except WorkerError as err:
+        print(f"gafit: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("gafit: interrupted", file=sys.stderr)
         return 130

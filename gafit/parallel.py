@@ -3,26 +3,59 @@
 The objective (with its geometry tables) goes to each worker once; every generation then sends only
 the parameter vectors. Each individual's loss does not depend on how the population is split, so
 the same seed gives the same result for any number of workers.
+
+A local worker that dies (killed, out of memory) costs only time: the batch it was part of runs again
+on fresh workers, which gives the same losses, so the result stays the one the seed decides.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
 
 from gafit.structures import GafitInputError
 
+#: times one batch may lose a worker and run again on a fresh pool before the fit gives up
+MAX_RESTARTS = 3
+#: seconds to wait for a Dask scheduler to answer
+CONNECT_TIMEOUT_S = 10
+
 _OBJECTIVE: Any = None  # the objective inside a local worker process
 _SUBSET: Any = None  # and the objective on a subset of the structures, if any
 
 
-def _init_worker(objective: Any, subset: Any = None) -> None:
+class WorkerError(RuntimeError):
+    """Local worker processes kept dying; the message is one line for the CLI."""
+
+
+def _init_worker(objective: Any, subset: Any = None, parent: int | None = None) -> None:
     global _OBJECTIVE, _SUBSET
     _OBJECTIVE, _SUBSET = objective, subset
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Ctrl-C reaches the whole process group: the main process decides what to do and ends the
+    # workers itself; SIGTERM (the parent may have a handler) must just end a worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int, every_s: float = 0.5) -> None:
+    """End this worker once ``parent`` is gone (killed with no chance to end its workers):
+    an idle worker would otherwise wait for tasks forever."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)
 
 
 def _local_loss(task: tuple[np.ndarray, bool]) -> np.ndarray:
@@ -50,38 +83,100 @@ def _dask_refine(task: tuple, objective: Any) -> Any:
     return _refine(objective, task)
 
 
+class _LocalPool:
+    """``workers`` forked processes holding the objectives (``initargs`` of :func:`_init_worker`).
+
+    Tasks that a dying worker interrupted run again on a fresh pool, at most :data:`MAX_RESTARTS`
+    times per batch, then :class:`WorkerError`.
+    """
+
+    def __init__(self, workers: int, initargs: tuple):
+        self.workers, self.initargs = workers, initargs
+        self.restarts = 0  # pools rebuilt after a lost worker, over the pool's life
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        # fork: workers inherit the objective without pickling its tables
+        return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("fork"),
+                                   initializer=_init_worker, initargs=self.initargs)
+
+    def map(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> list[Any]:
+        """``[fn(t) for t in tasks]`` on the workers."""
+        return list(self.imap(fn, tasks))
+
+    def imap(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        """``fn(t)`` for each task on the workers, yielded in order as they finish."""
+        tasks = list(tasks)
+        done: dict[int, Any] = {}
+        pending: dict[int, Future] = {}
+        lost = 0
+        i = 0
+        while i < len(tasks):
+            try:
+                if not pending:
+                    pending = {j: self._executor.submit(fn, tasks[j]) for j in range(i, len(tasks))
+                               if j not in done}
+                if i not in done:
+                    done[i] = pending.pop(i).result()
+            except BrokenProcessPool:
+                lost += 1
+                if lost > MAX_RESTARTS:
+                    raise WorkerError(
+                        f"a worker process died {lost} times in one batch of {len(tasks)} "
+                        "evaluations (killed, or out of memory?); giving up: try fewer --workers"
+                    ) from None
+                done |= {j: f.result() for j, f in pending.items() if _succeeded(f)}
+                print("gafit: a worker process died; running its share again on fresh workers",
+                      file=sys.stderr)
+                self._restart()
+                pending = {}
+                continue
+            yield done.pop(i)
+            i += 1
+
+    def _restart(self) -> None:
+        self.close(terminate=True)
+        self.restarts += 1
+        self._executor = self._start()
+
+    def close(self, terminate: bool = False) -> None:
+        """Wait for the workers to exit; with ``terminate``, end them first (SIGTERM)."""
+        if terminate:
+            # ProcessPoolExecutor has no public way to end its workers before Python 3.14
+            processes = getattr(self._executor, "_processes", None) or {}
+            for process in list(processes.values()):
+                if process.is_alive():
+                    process.terminate()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _succeeded(future: Future) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
+
+
 class PopulationEvaluator:
     """``loss(x)`` for a batch of free vectors, split over ``workers`` processes or a Dask cluster;
     ``loss(x, subset=True)`` with the ``subset`` objective (the same potential on fewer structures).
     """
 
     def __init__(self, objective: Any, workers: int = 1, scheduler: str = "", subset: Any = None):
+        if int(workers) < 1:
+            raise GafitInputError(f"--workers / [ga] workers = {workers}: must be at least 1")
         self.objective = objective
         self.subset = subset
         self._remote_subset = None
-        self.workers = max(int(workers), 1)
-        self._pool = None
+        self.workers = int(workers)
+        self._pool: _LocalPool | None = None
         self._client = None
         self._remote = None
         if scheduler:
-            try:
-                from dask.distributed import Client
-            except ImportError:
-                raise GafitInputError("a Dask scheduler was given but dask.distributed is not "
-                                      "installed: pip install 'dask[distributed]'") from None
-            try:
-                self._client = Client(scheduler, timeout=30)
-            except OSError as err:
-                raise GafitInputError(f"cannot reach the Dask scheduler {scheduler}: {err}") from None
+            self._client = connect(scheduler)
             self._remote = self._client.scatter(objective, broadcast=True)
             if subset is not None:
                 self._remote_subset = self._client.scatter(subset, broadcast=True)
             self.workers = max(sum(self._client.nthreads().values()), 1)
         elif self.workers > 1:
-            # fork: workers inherit the objective without pickling its tables
-            ctx = mp.get_context("fork")
-            self._pool = ctx.Pool(self.workers, initializer=_init_worker,
-                                  initargs=(objective, subset))
+            self._pool = _LocalPool(self.workers, (objective, subset, os.getpid()))
 
     def loss(self, x: np.ndarray, subset: bool = False) -> np.ndarray:
         x = np.atleast_2d(x)
@@ -107,13 +202,14 @@ class PopulationEvaluator:
             futures = self._client.map(_dask_refine, tasks, objective=self._remote, pure=False)
             return self._client.gather(futures)
         if self._pool is not None:
-            return self._pool.map(_local_refine, tasks, chunksize=1)
+            return self._pool.map(_local_refine, tasks)
         return [_refine(self.objective, t) for t in tasks]
 
-    def close(self) -> None:
+    def close(self, terminate: bool = False) -> None:
+        """Let the workers go; with ``terminate`` (the fit stopped on an error or Ctrl-C) end local
+        workers at once instead of waiting for them."""
         if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
+            self._pool.close(terminate)
             self._pool = None
         if self._client is not None:
             self._client.close()
@@ -122,5 +218,40 @@ class PopulationEvaluator:
     def __enter__(self) -> PopulationEvaluator:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(terminate=exc_type is not None)
+
+
+def check_scheduler(address: str) -> None:
+    """A :class:`GafitInputError` unless ``address`` reads as a Dask scheduler address
+    (``tcp://HOST:PORT``, or tls, ws, wss, ucx)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    where = f"--scheduler / [ga] scheduler {address!r}"
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location)
+    except ValueError as err:
+        raise GafitInputError(f"{where}: {err}; expected tcp://HOST:PORT") from None
+    if scheme not in ("tcp", "tls", "ws", "wss", "ucx"):
+        raise GafitInputError(f"{where}: unknown scheme {scheme!r}; expected tcp://HOST:PORT")
+    if not host or any(c.isspace() for c in host):
+        raise GafitInputError(f"{where}: no valid host name; expected tcp://HOST:PORT")
+    if not 0 < port < 65536:
+        raise GafitInputError(f"{where}: port {port} is not in 1..65535")
+
+
+def connect(address: str) -> Any:
+    """A Dask client of the scheduler at ``address``; a :class:`GafitInputError` when it is not an
+    address or no scheduler answers there within :data:`CONNECT_TIMEOUT_S`."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise GafitInputError("a Dask scheduler was given but dask.distributed is not "
+                              "installed: pip install 'dask[distributed]'") from None
+    check_scheduler(address)
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT_S)
+    except OSError as err:
+        raise GafitInputError(f"--scheduler / [ga] scheduler {address!r}: no Dask scheduler "
+                              f"answered ({err})") from None
