@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from gafit.extra_cli import add_check_parser, add_properties_parser
-from gafit.parallel import WorkerError
+from gafit.parallel import WorkerError, check_scheduler
 from gafit.phonon_cli import add_phonons_parser
 from gafit.report_cli import add_report_parser
 from gafit.structures import GafitInputError
@@ -38,8 +38,12 @@ def _fit(args: argparse.Namespace) -> int:
         if args.seed is not None:
             config.ga.seed = args.seed
     if args.workers is not None:
+        if args.workers < 1:
+            raise GafitInputError(f"--workers {args.workers}: must be at least 1")
         config.ga.workers = args.workers
     if args.scheduler is not None:
+        if args.scheduler:  # "" runs locally, as in the config
+            check_scheduler(args.scheduler, "--scheduler")
         config.ga.scheduler = args.scheduler
     result = run_fit(config, out, quiet=args.quiet, resume=bool(args.resume))
     print(result.summary())

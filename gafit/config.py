@@ -16,6 +16,7 @@ from typing import Any
 from gafit.forms import available_forms
 from gafit.ga import GASettings
 from gafit.objective import Weights
+from gafit.parallel import check_scheduler
 from gafit.phonon_target import LATTICES, PhononTargetConfig
 from gafit.structures import GafitInputError
 
@@ -202,6 +203,8 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     ga_table = _typed(GASettings, _table(table, "ga", "[ga]", path), "[ga]", path)
     _check_range(ga_table, GA_RANGES, "[ga]", path)
     ga = GASettings(**ga_table)
+    if ga.scheduler:
+        check_scheduler(ga.scheduler, f"{path}: [ga] scheduler")
     refine_table = _typed(RefineConfig, _table(table, "refine", "[refine]", path), "[refine]", path)
     _check_range(refine_table, {"max_evaluations": (1, None)}, "[refine]", path)
     _check_choice(refine_table, "jacobian", JACOBIANS, "[refine]", path)

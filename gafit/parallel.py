@@ -161,7 +161,7 @@ class PopulationEvaluator:
 
     def __init__(self, objective: Any, workers: int = 1, scheduler: str = "", subset: Any = None):
         if int(workers) < 1:
-            raise GafitInputError(f"--workers / [ga] workers = {workers}: must be at least 1")
+            raise GafitInputError(f"workers = {workers}: must be at least 1")
         self.objective = objective
         self.subset = subset
         self._remote_subset = None
@@ -222,23 +222,28 @@ class PopulationEvaluator:
         self.close(terminate=exc_type is not None)
 
 
-def check_scheduler(address: str) -> None:
-    """A :class:`GafitInputError` unless ``address`` reads as a Dask scheduler address
-    (``tcp://HOST:PORT``, or tls, ws, wss, ucx)."""
-    from distributed.comm.addressing import parse_address, parse_host_port
+#: Dask's address schemes that reach another process
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
 
-    where = f"--scheduler / [ga] scheduler {address!r}"
-    try:
-        scheme, location = parse_address(address)
-        host, port = parse_host_port(location)
-    except ValueError as err:
-        raise GafitInputError(f"{where}: {err}; expected tcp://HOST:PORT") from None
-    if scheme not in ("tcp", "tls", "ws", "wss", "ucx"):
-        raise GafitInputError(f"{where}: unknown scheme {scheme!r}; expected tcp://HOST:PORT")
-    if not host or any(c.isspace() for c in host):
-        raise GafitInputError(f"{where}: no valid host name; expected tcp://HOST:PORT")
-    if not 0 < port < 65536:
-        raise GafitInputError(f"{where}: port {port} is not in 1..65535")
+
+def check_scheduler(address: str, option: str = "scheduler") -> None:
+    """A :class:`GafitInputError` naming ``option`` unless ``address`` reads as a Dask scheduler
+    address: ``[SCHEME://]HOST:PORT`` (SCHEME tcp by default; an IPv6 HOST in brackets)."""
+    scheme, sep, location = address.rpartition("://")
+    host, _, port = location.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    problem = None
+    if sep and scheme not in SCHEMES:
+        problem = f"unknown scheme {scheme!r} (known: {', '.join(SCHEMES)})"
+    elif ":" not in location:
+        problem = "no :PORT"
+    elif not host or any(c.isspace() or c in "/[]" for c in host):
+        problem = f"{host!r} is not a host name"
+    elif not (port.isdigit() and 0 < int(port) < 65536):
+        problem = f"port {port!r} is not a number in 1..65535"
+    if problem:
+        raise GafitInputError(f"{option} {address!r}: {problem}; expected tcp://HOST:PORT")
 
 
 def connect(address: str) -> Any:
@@ -249,9 +254,9 @@ def connect(address: str) -> Any:
     except ImportError:
         raise GafitInputError("a Dask scheduler was given but dask.distributed is not "
                               "installed: pip install 'dask[distributed]'") from None
-    check_scheduler(address)
+    option = "--scheduler / [ga] scheduler"
+    check_scheduler(address, option)
     try:
         return Client(address, timeout=CONNECT_TIMEOUT_S)
     except OSError as err:
-        raise GafitInputError(f"--scheduler / [ga] scheduler {address!r}: no Dask scheduler "
-                              f"answered ({err})") from None
+        raise GafitInputError(f"{option} {address!r}: no Dask scheduler answered ({err})") from None
