@@ -178,6 +178,11 @@ class PopulationEvaluator:
         elif self.workers > 1:
             self._pool = _LocalPool(self.workers, (objective, subset, os.getpid()))
 
+    @property
+    def restarts(self) -> int:
+        """How often the local workers were replaced after one of them died."""
+        return self._pool.restarts if self._pool is not None else 0
+
     def loss(self, x: np.ndarray, subset: bool = False) -> np.ndarray:
         x = np.atleast_2d(x)
         if subset and self.subset is None:
