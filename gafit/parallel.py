@@ -10,6 +10,7 @@ on fresh workers, which gives the same losses, so the result stays the one the s
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -29,6 +30,8 @@ from gafit.structures import GafitInputError
 MAX_RESTARTS = 3
 #: seconds to wait for a Dask scheduler to answer
 CONNECT_TIMEOUT_S = 10
+
+_CLIENT_LOG = logging.getLogger("distributed.client")
 
 _OBJECTIVE: Any = None  # the objective inside a local worker process
 _SUBSET: Any = None  # and the objective on a subset of the structures, if any
@@ -169,11 +172,21 @@ class PopulationEvaluator:
         self._pool: _LocalPool | None = None
         self._client = None
         self._remote = None
+        self.scheduler = scheduler
         if scheduler:
-            self._client = connect(scheduler)
-            self._remote = self._client.scatter(objective, broadcast=True)
-            if subset is not None:
-                self._remote_subset = self._client.scatter(subset, broadcast=True)
+            # a lost scheduler would be logged as tracebacks from Dask's thread: the fit says it
+            # in one line (WorkerError) instead
+            self._client = connect(scheduler)  # imports distributed, which sets its log levels
+            self._client_log_level = _CLIENT_LOG.level
+            _CLIENT_LOG.setLevel(logging.CRITICAL)
+            try:
+                self._remote = self._client.scatter(objective, broadcast=True)
+                if subset is not None:
+                    self._remote_subset = self._client.scatter(subset, broadcast=True)
+            except OSError as err:  # e.g. a scheduler without workers
+                self.close()
+                raise GafitInputError(f"--scheduler / [ga] scheduler {scheduler!r}: {err}; "
+                                      "start workers with: dask worker ADDRESS") from None
             self.workers = max(sum(self._client.nthreads().values()), 1)
         elif self.workers > 1:
             self._pool = _LocalPool(self.workers, (objective, subset, os.getpid()))
@@ -193,7 +206,7 @@ class PopulationEvaluator:
         if self._client is not None:
             remote = self._remote_subset if subset else self._remote
             futures = self._client.map(_dask_loss, chunks, objective=remote, pure=False)
-            parts = self._client.gather(futures)
+            parts = self._gather(futures)
         else:
             parts = self._pool.map(_local_loss, [(c, subset) for c in chunks])
         return np.concatenate(parts)
@@ -205,10 +218,24 @@ class PopulationEvaluator:
         tasks = [(x0, lower, upper, max_evaluations, jacobian) for x0 in starts]
         if self._client is not None:
             futures = self._client.map(_dask_refine, tasks, objective=self._remote, pure=False)
-            return self._client.gather(futures)
+            return self._gather(futures)
         if self._pool is not None:
             return self._pool.map(_local_refine, tasks)
         return [_refine(self.objective, t) for t in tasks]
+
+    def _gather(self, futures: list) -> list:
+        """The results of Dask futures; a cluster that lost its scheduler or all its workers (and
+        with them the objective), or a task that kept killing workers, is a :class:`WorkerError`."""
+        from concurrent.futures import CancelledError
+
+        from distributed import KilledWorker
+
+        try:
+            return self._client.gather(futures)
+        except (CancelledError, KilledWorker, OSError) as err:
+            why = " ".join(str(err).split())  # one line
+            raise WorkerError(f"the Dask cluster at {self.scheduler} failed "
+                              f"({type(err).__name__}: {why})") from None
 
     def close(self, terminate: bool = False) -> None:
         """Let the workers go; with ``terminate`` (the fit stopped on an error or Ctrl-C) end local
@@ -217,7 +244,10 @@ class PopulationEvaluator:
             self._pool.close(terminate)
             self._pool = None
         if self._client is not None:
-            self._client.close()
+            try:
+                self._client.close()
+            finally:
+                _CLIENT_LOG.setLevel(self._client_log_level)
             self._client = None
 
     def __enter__(self) -> PopulationEvaluator:
