@@ -6,6 +6,7 @@ Relative paths are taken relative to the config file's folder (or, failing that,
 from __future__ import annotations
 
 import difflib
+import glob
 import math
 import sys
 import tomllib
@@ -21,12 +22,41 @@ from gafit.structures import GafitInputError
 
 
 @dataclass
+class DataFile:
+    """One reference file of ``[data] train`` or ``validation``, with what the config says of it."""
+
+    path: Path
+    format: str | None = None  # ASE format name (or "csv"); None: from the file name
+    config_type: str | None = None  # replaces the config_type of every structure read from it
+    weight: float | None = None  # multiplies the weight of every structure read from it
+
+
+@dataclass
 class DataConfig:
-    train: Path
-    validation: Path | None = None
+    # files in the order given (each glob sorted); empty train: only phonon targets are fitted
+    train: list[DataFile] = field(default_factory=list)
+    validation: list[DataFile] = field(default_factory=list)
     validation_fraction: float = 0.0  # hold out this fraction of train (seeded by split_seed)
     validation_config_types: list[str] = field(default_factory=list)  # hold out these config_types
     split_seed: int = 0
+    drop_duplicates: bool = False  # drop structures repeating an earlier one before the split
+
+    def __post_init__(self) -> None:
+        self.train = data_files(self.train)
+        self.validation = data_files(self.validation)
+
+
+def data_files(value: Any) -> list[DataFile]:
+    """``value`` (None, a path, a DataFile or a list of them) as a list of DataFile."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list | tuple) else [value]
+    return [v if isinstance(v, DataFile) else DataFile(Path(v)) for v in items]
+
+
+def files_label(files: list[DataFile]) -> str:
+    """'a.extxyz' or 'a.extxyz, b.extxyz' (full paths as given), '(none)' for no file."""
+    return ", ".join(str(f.path) for f in data_files(files)) or "(none)"
 
 
 @dataclass
@@ -111,6 +141,68 @@ def _resolve(base: Path, value: Any, where: str, path: str) -> Path:
     return p
 
 
+def _expand(base: Path, pattern: str, where: str, path: str) -> list[Path]:
+    """The file ``pattern`` names, or the files a glob matches (sorted), relative to ``base``."""
+    if not glob.has_magic(pattern):
+        return [_resolve(base, pattern, where, path)]
+    p = Path(pattern).expanduser()
+    full = p if p.is_absolute() else base / p
+    found = sorted(Path(m) for m in glob.glob(str(full), recursive=True) if Path(m).is_file())
+    if not found:
+        raise GafitInputError(f"{path}: {where} = {pattern!r} matches no file (looked for {full})")
+    return found
+
+
+#: keys of a table in a [data] train or validation list
+DATA_FILE_KEYS = ["file", "format", "config_type", "weight"]
+
+
+def _data_format(value: Any, where: str, path: str) -> str:
+    from ase.io.formats import ioformats
+
+    names = ["csv", *sorted(ioformats)]
+    if not isinstance(value, str) or value not in names:
+        near = difflib.get_close_matches(str(value), names, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise GafitInputError(f"{path}: {where} format = {value!r} is not a format gafit or ASE "
+                              f"reads{hint}; e.g. \"extxyz\", \"vasp-xml\", \"vasp-out\", \"csv\"")
+    return value
+
+
+def _data_files(base: Path, value: Any, key: str, path: str) -> list[DataFile]:
+    """``[data] train``/``validation``: a path or glob, or a list of paths, globs and tables
+    ``{file = "...", format = "...", config_type = "...", weight = ...}``."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise GafitInputError(f"{path}: {key} is an empty list")
+    out: list[DataFile] = []
+    for k, item in enumerate(items):
+        where = f"{key}[{k}]" if isinstance(value, list) else key
+        opts: dict[str, Any] = {}
+        if isinstance(item, dict):
+            _check_keys(item, DATA_FILE_KEYS, where, path)
+            if "file" not in item:
+                raise GafitInputError(f"{path}: {where} needs file = \"PATH\" (or a glob)")
+            if "format" in item:
+                opts["format"] = _data_format(item["format"], where, path)
+            if "config_type" in item:
+                if not isinstance(item["config_type"], str) or not item["config_type"]:
+                    raise GafitInputError(f"{path}: {where} config_type must be a non-empty string")
+                opts["config_type"] = item["config_type"]
+            if "weight" in item:
+                w = item["weight"]
+                if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w < math.inf:
+                    raise GafitInputError(f"{path}: {where} weight = {w!r}: expected a finite number "
+                                          ">= 0")
+                opts["weight"] = float(w)
+            item = item["file"]
+        if not isinstance(item, str):
+            raise GafitInputError(f"{path}: {where} must be a path or glob string, a list of them, "
+                                  f"or a table {{file = ..., format = ...}}; got {item!r}")
+        out += [DataFile(p, **opts) for p in _expand(base, item, where, path)]
+    return out
+
+
 def _table(table: dict, key: str, where: str, path: str) -> dict:
     """The sub-table ``key`` of ``table`` ({} when absent); an error when it is not a table."""
     value = table.get(key, {})
@@ -153,8 +245,9 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     _check_keys(table, ["data", "potential", "weights", "ga", "refine", "phonons"], "the config",
                 path)
     d = _table(table, "data", "[data]", path)
-    if "train" not in d:
-        raise GafitInputError(f"{path}: [data] train = \"FILE\" is required")
+    if "train" not in d and "phonons" not in table:
+        raise GafitInputError(f"{path}: [data] train = \"FILE\" is required (unless the fit has "
+                              "only [phonons] targets)")
     split = {k: v for k, v in d.items() if k not in ("train", "validation")}
     split = _typed(DataConfig, split, "[data]", path)
     _check_range(split, {"split_seed": (0, None)}, "[data]", path)
@@ -164,11 +257,14 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
         raise GafitInputError(f"{path}: [data] validation_config_types must be a list of strings")
     data = DataConfig(
-        train=_resolve(base, d["train"], "[data] train", path),
-        validation=_resolve(base, d["validation"], "[data] validation", path)
-        if "validation" in d else None,
+        train=_data_files(base, d["train"], "[data] train", path) if "train" in d else [],
+        validation=_data_files(base, d["validation"], "[data] validation", path)
+        if "validation" in d else [],
         **split,
     )
+    if not data.train and (data.validation or data.validation_fraction > 0
+                           or data.validation_config_types):
+        raise GafitInputError(f"{path}: [data] validation needs training data ([data] train)")
     p = _table(table, "potential", "[potential]", path)
     _check_keys(p, ["form", "species", "cutoff", "start", "parameters"], "[potential]", path)
     if "species" in p and (not isinstance(p["species"], list)

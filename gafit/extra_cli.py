@@ -80,7 +80,7 @@ def run_check_command(args: argparse.Namespace) -> int:
         data, _ = read_data(config)
         if potential is None:
             potential = build_potential(config, data)
-        names = [str(config.data.train)]
+        names = [str(f.path) for f in config.data.train]
     else:
         sets = [read_reference(path, args.index) for path in args.data]
         data = sets[0]

@@ -9,13 +9,14 @@ import json
 import pickle
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from gafit.checks import check_data
-from gafit.config import FitConfig
+from gafit.checks import check_data, duplicate_groups
+from gafit.config import DataFile, FitConfig, data_files, files_label
 from gafit.evaluate import evaluate
 from gafit.forms import get_form
 from gafit.ga import GAResult, GAState, run_ga
@@ -56,18 +57,54 @@ class FitResult:
         return "\n".join(lines)
 
 
-def read_data(config: FitConfig) -> tuple[ReferenceSet, ReferenceSet | None]:
-    """Training and validation sets: a validation file, plus structures held out of the training
-    file by config_type and by a seeded random fraction."""
+def read_files(files: list[DataFile], dimer_species: Sequence[str] | None = None) -> ReferenceSet:
+    """The structures of ``files`` in order, with each file's config_type and weight applied."""
+    out = ReferenceSet([], "")
+    for f in files:
+        part = read_reference(f.path, dimer_species=dimer_species, format=f.format)
+        if f.config_type is not None or f.weight is not None:
+            part = ReferenceSet([dataclasses.replace(
+                s, config_type=f.config_type if f.config_type is not None else s.config_type,
+                weight=s.weight * (f.weight if f.weight is not None else 1.0)) for s in part],
+                part.source)
+        out = part if not len(out) else out + part
+    return out
+
+
+def drop_duplicates(data: ReferenceSet, quiet: bool = False) -> ReferenceSet:
+    """``data`` without the structures that repeat an earlier one (as `gafit check` finds them);
+    says on stderr how many were dropped and which."""
+    groups = duplicate_groups(data)
+    dropped = sorted(i for g in groups for i in g[1:])
+    if dropped and not quiet:
+        first = {i: g[0] for g in groups for i in g[1:]}
+        names = [f"{data[i].name or f'#{i}'} (= {data[first[i]].name or f'#{first[i]}'})"
+                 for i in dropped]
+        shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more)" if len(names) > 10 else "")
+        print(f"gafit: [data] drop_duplicates: dropped {len(dropped)} of {len(data)} structures "
+              f"that repeat an earlier one: {shown}", file=sys.stderr)
+    keep = set(dropped)
+    return data.subset([k for k in range(len(data)) if k not in keep])
+
+
+def read_data(config: FitConfig, quiet: bool = False) -> tuple[ReferenceSet, ReferenceSet | None]:
+    """Training and validation sets: validation files, plus structures held out of the training
+    files by config_type and by a seeded random fraction (after dropping duplicates if asked).
+    No training files (a fit to phonon targets only) gives an empty training set."""
     dc = config.data
-    data = read_reference(dc.train)
+    train_files, valid_files = data_files(dc.train), data_files(dc.validation)
+    species = config.potential.species
+    dimer = (species[0], species[0]) if species is not None and len(species) == 1 else None
+    data = read_files(train_files, dimer)
+    if dc.drop_duplicates:
+        data = drop_duplicates(data, quiet)
     held: list[int] = []
     if dc.validation_config_types:
         types = set(dc.validation_config_types)
         unknown = types - {s.config_type for s in data}
         if unknown:
             raise GafitInputError(f"[data] validation_config_types: {sorted(unknown)} not in "
-                                  f"{dc.train}")
+                                  f"{files_label(train_files)}")
         held = [k for k, s in enumerate(data) if s.config_type in types]
     rest = [k for k in range(len(data)) if k not in set(held)]
     if dc.validation_fraction > 0:
@@ -76,9 +113,9 @@ def read_data(config: FitConfig) -> tuple[ReferenceSet, ReferenceSet | None]:
         held += sorted(rng.choice(rest, size=n_hold, replace=False).tolist())
     train = data.subset([k for k in range(len(data)) if k not in set(held)])
     parts = [data.subset(sorted(held))] if held else []
-    if dc.validation is not None:
-        parts.append(read_reference(dc.validation))
-    if not len(train):
+    if valid_files:
+        parts.append(read_files(valid_files, dimer))
+    if train_files and not len(train):
         raise GafitInputError("[data]: no training structures are left after the split")
     valid = None
     for part in parts:
@@ -339,7 +376,7 @@ def provenance(result: FitResult, config: FitConfig) -> str:
     lines = [f"Fitted with gafit {gafit.__version__} on {time.strftime('%Y-%m-%d')}: "
              f"config {config.source or '(API)'}, seed {config.ga.seed}, "
              f"{result.ga.generations} GA generations + least squares, loss {result.loss:.6g}.",
-             f"Training data: {config.data.train}"]
+             f"Training data: {files_label(config.data.train)}"]
     for name, row in result.rmse.items():
         lines.append(f"RMSE {name}: " + ", ".join(f"{p} {v:.4g} {UNITS[p]}" for p, v in row.items()
                                                  if np.isfinite(v)))
@@ -365,7 +402,7 @@ def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitC
     atomic_write_text(out / "parameters.csv", buf.getvalue())
     summary = {
         "config": str(Path(config.source).resolve()) if config.source else None,
-        "train": str(Path(config.data.train).resolve()),
+        "train": [str(Path(f.path).resolve()) for f in data_files(config.data.train)],
         "weights": dataclasses.asdict(config.weights),
         "loss": result.loss,
         "ga_loss": result.ga.best_loss,

@@ -600,12 +600,18 @@ class _Report:
             ("E0 offsets (eV/atom)", e0 or "–"),
         ]
         if cfg is not None:
+            from gafit.config import data_files
+
             src = _esc(_short_path(cfg.source)) if cfg.source else "(built in Python)"
             rows.append(("Config", f"<code>{src}</code> ({_esc(self.config_how)})"))
             d = cfg.data
-            data = f"train <code>{_esc(_short_path(d.train))}</code>"
-            if d.validation is not None:
-                data += f"; validation <code>{_esc(_short_path(d.validation))}</code>"
+            data = "train " + (", ".join(f"<code>{_esc(_short_path(f.path))}</code>"
+                                         for f in data_files(d.train)) or "none (phonons only)")
+            if data_files(d.validation):
+                data += "; validation " + ", ".join(f"<code>{_esc(_short_path(f.path))}</code>"
+                                                    for f in data_files(d.validation))
+            if d.drop_duplicates:
+                data += "; duplicated structures dropped"
             held = []
             if d.validation_fraction > 0:
                 held.append(f"{d.validation_fraction:.0%} of the training file at random "
@@ -624,7 +630,9 @@ class _Report:
                              + (f", equilibrium weight {_num(pc.equilibrium_weight)}"
                                 if pc.equilibrium_weight > 0 else "")))
         elif s.get("train"):
-            rows.append(("Training data", f"<code>{_esc(_short_path(s['train']))}</code>"))
+            files = s["train"] if isinstance(s["train"], list) else [s["train"]]
+            rows.append(("Training data", ", ".join(f"<code>{_esc(_short_path(f))}</code>"
+                                                    for f in files)))
         if self.sets:
             sizes = []
             for name, sd in self.sets.items():

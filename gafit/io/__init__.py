@@ -21,20 +21,23 @@ def read_reference(
     index: str | int | slice = ":",
     *,
     dimer_species: Sequence[str] | None = None,
+    format: str | None = None,
 ) -> ReferenceSet:
     """Read reference structures: ``.csv`` by our layouts, anything else through ASE.
 
     ``index`` selects structures ASE-style (":", "0", "-1", "::2"). ``dimer_species`` gives the
-    two symbols for a binding-curve CSV without ``species_a,species_b`` columns.
+    two symbols for a binding-curve CSV without ``species_a,species_b`` columns. ``format`` forces
+    the format: ``"csv"`` or an ASE format name (``"vasp-xml"`` for ``vasprun.xml-00``); default:
+    from the file name.
     """
     path = Path(path)
     if not path.exists():
         raise GafitInputError(f"{path}: file not found")
     if not path.is_file():
         raise GafitInputError(f"{path}: not a regular file")
-    if path.suffix.lower() == ".csv":
+    if format == "csv" or (format is None and path.suffix.lower() == ".csv"):
         return read_csv(path, index, dimer_species)
-    return read_ase(path, index)
+    return read_ase(path, index, format)
 
 
 def write_reference(refset: ReferenceSet, path: str | os.PathLike) -> None:

@@ -69,20 +69,22 @@ def _check_xyz_counts(path: Path) -> None:
                 line_no += 1
 
 
-def read_ase(path: Path, index: str | int | slice = ":") -> ReferenceSet:
-    """Read every frame ASE finds in ``path``, then keep those chosen by ``index``."""
+def read_ase(path: Path, index: str | int | slice = ":", format: str | None = None) -> ReferenceSet:
+    """Read every frame ASE finds in ``path`` (as ASE format ``format``, default: guessed from the
+    name and contents), then keep those chosen by ``index``."""
     try:
-        is_xyz = filetype(str(path)) == "extxyz"
+        is_xyz = (format or filetype(str(path))) == "extxyz"
     except Exception:  # ASE reports it below
         is_xyz = False
     if is_xyz:
         _check_xyz_counts(path)
     try:
-        frames = ase.io.read(path, index=":")
+        frames = ase.io.read(path, index=":", format=format)
     except UnknownFileTypeError as e:
         raise GafitInputError(
-            f"{path}: unknown or empty file format ({_first_line(e)}); "
-            "use .csv, .extxyz or another format ASE can read"
+            f"{path}: unknown or empty file format ({_first_line(e)}); use .csv, .extxyz or another "
+            "format ASE can read, or name its ASE format (in a fit config: [data] train = "
+            f"[{{file = \"{path.name}\", format = \"vasp-xml\"}}])"
         ) from e
     except Exception as e:  # ASE raises many types for malformed files
         raise GafitInputError(f"{path}: ASE cannot read this file ({_first_line(e)})") from e
