@@ -55,8 +55,8 @@ def data_files(value: Any) -> list[DataFile]:
 
 
 def files_label(files: list[DataFile]) -> str:
-    """'a.extxyz' or 'a.extxyz, b.extxyz' (full paths as given), '(none)' for no file."""
-    return ", ".join(str(f.path) for f in data_files(files)) or "(none)"
+    """'a.extxyz' or 'a.extxyz, b.extxyz' (paths as given); 'none' for no file."""
+    return ", ".join(str(f.path) for f in data_files(files)) or "none"
 
 
 @dataclass
@@ -308,8 +308,12 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         where = "[phonons]" if isinstance(ph_tables, dict) else f"[[phonons]] #{k + 1}"
         if not isinstance(ph, dict) or "reference" not in ph:
             raise GafitInputError(f"{path}: {where} needs reference = \"phonopy_disp.yaml\"")
-        rest = _typed(PhononTargetConfig, {x: v for x, v in ph.items() if x != "reference"},
-                      where, path)
+        rest = _typed(PhononTargetConfig, {x: v for x, v in ph.items()
+                                           if x not in ("reference", "structure")}, where, path)
+        if "structure" in ph:
+            rest["structure"] = _resolve(base, ph["structure"], f"{where} structure", path)
+        if "supercell" in rest:
+            rest["supercell"] = _supercell(rest["supercell"], where, path)
         if rest.get("weight", 1.0) < 0:
             raise GafitInputError(f"{path}: {where} weight must not be negative")
         _check_range(rest, {"equilibrium_weight": (0, None)}, where, path)
@@ -319,6 +323,24 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         phonons.append(PhononTargetConfig(
             reference=_resolve(base, ph["reference"], f"{where} reference", path), **rest))
     return FitConfig(data, pot, weights, ga, refine, source, phonons)
+
+
+def _supercell(value: Any, where: str, path: str) -> list:
+    """[phonons] supercell: 3 positive integers or a 3x3 integer matrix (nonzero determinant)."""
+    def ints(row: Any) -> bool:
+        return (isinstance(row, list) and len(row) == 3
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in row))
+
+    ok = ints(value) and min(value) >= 1
+    if not ok and isinstance(value, list) and len(value) == 3 and all(ints(r) for r in value):
+        a, b, c = value
+        det = (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
+               + a[2] * (b[0] * c[1] - b[1] * c[0]))
+        ok = det != 0
+    if not ok:
+        raise GafitInputError(f"{path}: {where} supercell = {value!r}: expected 3 positive integers "
+                              "(e.g. [2, 2, 2]) or a 3x3 integer matrix with a nonzero determinant")
+    return value
 
 
 def load_config(path: str | Path) -> FitConfig:

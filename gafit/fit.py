@@ -25,7 +25,7 @@ from gafit.io.atomic import atomic_write, atomic_write_text
 from gafit.objective import UNITS, Objective
 from gafit.parallel import PopulationEvaluator
 from gafit.parameters import ParameterSpace, build_space
-from gafit.phonon_target import PhononTarget
+from gafit.phonon_target import PhononTarget, reference_species
 from gafit.potential import Potential
 from gafit.structures import GafitInputError, ReferenceSet
 
@@ -127,7 +127,8 @@ def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
     """The potential to fit: from the start file if given, else the form's defaults."""
     pc = config.potential
     start = Potential.load(pc.start) if pc.start is not None else None
-    species = pc.species or (start.species if start else train.species)
+    species = (pc.species or (start.species if start else train.species)
+               or reference_species(config.phonons))  # a fit to phonons only
     if start is not None:
         if list(species) != start.species:
             raise GafitInputError(f"[potential] species {species} differ from those of the start "
@@ -289,7 +290,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     space = build_space(potential, config.potential.parameters,
                         unspecified="fixed" if config.potential.start else "free")
     widen_cutoffs(potential, space)
-    if not resume:
+    if not resume and len(train):
         for finding in check_data(train, potential=potential):
             if finding.severity == "warning":
                 print(f"gafit: data check: {finding.message}", file=sys.stderr)

@@ -214,18 +214,18 @@ def find_config(run_dir: Path, summary: dict, config: FitConfig | str | Path | N
 
 def phonon_equilibrium_structures(config: FitConfig, load: Any = None) -> list[Structure]:
     """The zero-stress supercells a fit with ``equilibrium_weight`` adds to its training set
-    (as :meth:`gafit.phonon_target.PhononTarget.equilibrium_structure`); ``load(path)`` reads a
-    phonon reference (default :func:`gafit.phonons.load_reference`)."""
-    from gafit.phonons import load_reference, to_ase_atoms
+    (as :meth:`gafit.phonon_target.PhononTarget.equilibrium_structure`); ``load(pc)`` reads a
+    phonon target's reference, unit cell and supercell matrix (default
+    :func:`gafit.phonon_target.read_target_reference`)."""
+    from gafit.phonon_target import read_target_reference
+    from gafit.phonons import new_phonopy, to_ase_atoms
 
     out = []
     for pc in config.phonons:
         if pc.equilibrium_weight <= 0:
             continue
-        ref = (load or load_reference)(pc.reference)
-        if ref.phonopy is None:
-            continue
-        atoms = to_ase_atoms(ref.phonopy.supercell)
+        _, cell, smat = (load or read_target_reference)(pc)
+        atoms = to_ase_atoms(new_phonopy(cell, smat).supercell)
         atoms.pbc = True
         out.append(Structure(atoms, stress=np.zeros(6), weight=pc.equilibrium_weight,
                              config_type="phonon-equilibrium", name=f"{pc.reference}:supercell"))
@@ -537,13 +537,13 @@ class _Report:
         if self.config is not None:
             self._load_data()
 
-    def _reference(self, path: Path) -> Any:
-        """A phonon reference, read once."""
-        from gafit.phonons import load_reference
+    def _reference(self, pc: Any) -> Any:
+        """A phonon target's reference, unit cell and supercell matrix, read once."""
+        from gafit.phonon_target import read_target_reference
 
-        key = str(path)
+        key = repr((str(pc.reference), str(pc.structure), pc.supercell))
         if key not in self.phonon_refs:
-            self.phonon_refs[key] = load_reference(path)
+            self.phonon_refs[key] = read_target_reference(pc)
         return self.phonon_refs[key]
 
     # ---- data ------------------------------------------------------------------------------
@@ -836,16 +836,12 @@ class _Report:
             lattice_type,
             phonon_report,
             plot_band,
-            to_ase_atoms,
         )
 
         parts = []
         for k, pc in enumerate(self.config.phonons):
             try:
-                ref = self._reference(pc.reference)
-                if ref.phonopy is None:
-                    raise GafitInputError(f"{pc.reference}: not a phonopy data set")
-                cell = to_ase_atoms(ref.phonopy.unitcell)
+                ref, cell, smat = self._reference(pc)
                 cubic = lattice_type(cell)[0].startswith("c")
                 a_ref = cubic_lattice_constant(cell) if cubic else None
                 formula = cell.get_chemical_formula(empirical=True)
@@ -854,7 +850,7 @@ class _Report:
                 variants.append((False, "reference"))
                 for relax, tag in variants:
                     try:
-                        res = phonon_report(self.potential, cell, ref.phonopy.supercell_matrix, None,
+                        res = phonon_report(self.potential, cell, smat, None,
                                             path=DISPERSION_PATHS.get(lattice_type(cell)[0], "auto"),
                                             reference=ref, relax=relax, name="gafit",
                                             reference_name="reference")
