@@ -87,7 +87,7 @@ def drop_duplicates(data: ReferenceSet, quiet: bool = False) -> ReferenceSet:
     return data.subset([k for k in range(len(data)) if k not in keep])
 
 
-def read_data(config: FitConfig, quiet: bool = False) -> tuple[ReferenceSet, ReferenceSet | None]:
+def read_data(config: FitConfig) -> tuple[ReferenceSet, ReferenceSet | None]:
     """Training and validation sets: validation files, plus structures held out of the training
     files by config_type and by a seeded random fraction (after dropping duplicates if asked).
     No training files (a fit to phonon targets only) gives an empty training set."""
@@ -97,7 +97,7 @@ def read_data(config: FitConfig, quiet: bool = False) -> tuple[ReferenceSet, Ref
     dimer = (species[0], species[0]) if species is not None and len(species) == 1 else None
     data = read_files(train_files, dimer)
     if dc.drop_duplicates:
-        data = drop_duplicates(data, quiet)
+        data = drop_duplicates(data)
     held: list[int] = []
     if dc.validation_config_types:
         types = set(dc.validation_config_types)

@@ -73,6 +73,9 @@ def test_single_file_form_still_works(tmp_path: Path, parts: list[Path]) -> None
     cfg = load_config(config(tmp_path, 'train = "data/part-1.extxyz"'))
     assert cfg.data.train == [DataFile(parts[1])] and cfg.data.validation == []
     assert names(read_data(cfg)[0]) == names(read_reference(parts[1]))
+    parts[1].rename(tmp_path / "data" / "run[1].extxyz")  # a file name that looks like a glob
+    cfg = load_config(config(tmp_path, 'train = "data/run[1].extxyz"'))
+    assert [f.path.name for f in cfg.data.train] == ["run[1].extxyz"]
 
 
 def test_seeded_split_of_a_glob_is_deterministic(tmp_path: Path, parts: list[Path]) -> None:
