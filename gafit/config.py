@@ -143,10 +143,9 @@ def _resolve(base: Path, value: Any, where: str, path: str) -> Path:
 
 def _expand(base: Path, pattern: str, where: str, path: str) -> list[Path]:
     """The file ``pattern`` names, or the files a glob matches (sorted), relative to ``base``."""
-    p = Path(pattern).expanduser()
-    full = p if p.is_absolute() else base / p
+    full = _resolve(base, pattern, where, path)
     if not glob.has_magic(pattern) or full.is_file():  # a file named "a[1].xyz" is that file
-        return [_resolve(base, pattern, where, path)]
+        return [full]
     found = sorted(Path(m) for m in glob.glob(str(full), recursive=True) if Path(m).is_file())
     if not found:
         raise GafitInputError(f"{path}: {where} = {pattern!r} matches no file (looked for {full})")
