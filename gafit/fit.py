@@ -44,6 +44,14 @@ class FitResult:
     log: list[dict] = field(default_factory=list)
     by_config_type: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     phonons: list[list[dict]] = field(default_factory=list)  # per target, per q-point
+    pressed: np.ndarray | None = None  # per free parameter: -1/+1 pushed against lower/upper bound
+
+    def at_bounds(self) -> dict[str, str]:
+        """Free parameters the loss pushes against a bound: name -> "lower" or "upper"."""
+        if self.pressed is None:
+            return {}
+        return {n: "lower" if p < 0 else "upper"
+                for n, p in zip(self.space.free, self.pressed, strict=True) if p}
 
     def summary(self) -> str:
         lines = [f"loss {self.loss:.6g} (GA {self.ga.best_loss:.6g} after {self.ga.generations} "
@@ -53,6 +61,10 @@ class FitResult:
         for name, row in self.rmse.items():
             parts = [f"{p} {v:.5g} {UNITS[p]}" for p, v in row.items() if np.isfinite(v)]
             lines.append(f"RMSE {name}: " + ", ".join(parts))
+        if self.at_bounds():
+            lines.append("at a bound (the loss pushes against it: widen the bound or fix the "
+                         "parameter): " + ", ".join(f"{n} ({side})"
+                                                    for n, side in self.at_bounds().items()))
         return "\n".join(lines)
 
 
@@ -318,6 +330,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
         log.close()
     theta, _ = objective.evaluate(x_best[None])
     fitted = potential.with_values(theta[0])
+    pressed = space.pressed_bounds(x_best, objective.loss)
     sets = {"train": train} | ({"validation": valid} if valid is not None else {})
     evals = {name: evaluate(fitted, data) for name, data in sets.items()}
     rmse = {name: ev.rmse for name, ev in evals.items()}
@@ -326,7 +339,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     result = FitResult(fitted, space, x_best, float(loss_best), rmse, ga, refined_loss,
                        time.perf_counter() - t0, log.rows,
                        {name: ev.by_config_type for name, ev in evals.items()},
-                       [t.table(theta[0]) for t in phonons])
+                       [t.table(theta[0]) for t in phonons], pressed)
     if out is not None:
         write_outputs(result, Path(out), log, config)
     return result
@@ -357,7 +370,7 @@ def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitC
     result.potential.save(out / "potential.json")
     write_lammps(result.potential, out / "lammps", provenance(result, config))
     atomic_write_text(out / "log.csv", log.to_csv())
-    rows = result.space.table(result.potential.values)
+    rows = result.space.table(result.potential.values, result.pressed)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=["name", "value", "status", "low", "high", "at_bound"])
     w.writeheader()
@@ -378,7 +391,7 @@ def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitC
         "ga_seconds": result.ga.elapsed,
         "evaluations_per_second": result.ga.evaluations / max(result.ga.elapsed, 1e-9),
         "total_seconds": result.elapsed,
-        "parameters_at_bounds": [r["name"] for r in rows if r.get("at_bound")],
+        "parameters_at_bounds": result.at_bounds(),  # name -> "lower" | "upper"
         "rmse_by_config_type": result.by_config_type,
         "phonons": result.phonons,
     }
