@@ -323,7 +323,8 @@ class Potential:
         except KeyError as err:
             raise GafitInputError(f"{where}: missing key {err}") from None
         try:
-            return cls(species, forms, np.array(values), provenance)
+            return cls(species, forms, np.array(values), provenance,
+                       e0_given=all(s in e0 for s in species))
         except GafitInputError as err:
             raise GafitInputError(f"{where}: {err}") from None
 

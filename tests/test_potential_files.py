@@ -128,6 +128,7 @@ def test_e0_note_only_for_files_without_e0(tmp_path, capsys):
     assert len(notes) == 1 and "E0 = 0" in notes[0]
     assert main(["evaluate", "Si.tersoff", str(data), "--best-e0"]) == 0
     assert "--best-e0" not in capsys.readouterr().out
+    assert not Potential.load(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json").e0_given
     write_lammps(Potential.load("Si.tersoff"), tmp_path / "out")  # gafit writes E0 (= 0)
     assert main(["evaluate", str(tmp_path / "out" / "Si.tersoff"), str(data)]) == 0
     assert "--best-e0" not in capsys.readouterr().out
@@ -316,3 +317,17 @@ def test_export_keeps_the_fits_provenance(tmp_path):
     assert (tmp_path / "x" / "pair.lmp").read_text() == fitted
     assert main(["export", str(tmp_path / "x" / "pair.lmp"), "--lammps", str(tmp_path / "y")]) == 0
     assert (tmp_path / "y" / "pair.lmp").read_text() == fitted
+
+
+# --------------------------------------------------------------------------- item 10: docs
+
+
+def test_api_doc_matches_the_code():
+    """docs/api.md: its import block runs, and its potential.json table lists every key written."""
+    doc = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    block = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    exec(compile(block, "docs/api.md", "exec"), {})
+    pot = Potential(["Cu"], [Morse(["Cu"], 5.0)], provenance="how")
+    keys = set(pot.to_dict()) | {f"forms[k].{k}" for k in pot.to_dict()["forms"][0]}
+    documented = set(re.findall(r"^\| `([^`]+)` \|", doc, re.M))
+    assert keys <= documented, keys - documented
