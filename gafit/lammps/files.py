@@ -33,7 +33,7 @@ SPECIES_TAG, E0_TAG = "gafit species:", "gafit E0:"
 #: the line before the E0 line in parameter files
 E0_NOTE = ("Energy offsets E0 (eV/atom) that LAMMPS does not add: gafit's energy is LAMMPS's "
            "plus the sum of E0 over the atoms.")
-#: the E0 line of files written by gafit before 0.2 (``Si -2.17, C -7.3``), still read
+#: the E0 line of files written by earlier gafit versions (``Si -2.17, C -7.3``), still read
 _OLD_E0 = re.compile(r"Energy offsets E0 \(eV/atom, not applied by LAMMPS\):(.*)")
 
 
