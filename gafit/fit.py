@@ -101,16 +101,14 @@ def read_data(config: FitConfig) -> tuple[ReferenceSet, ReferenceSet | None]:
 def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
     """The potential to fit: from the start file if given, else the form's defaults."""
     pc = config.potential
-    start = Potential.load(pc.start) if pc.start is not None else None
-    species = pc.species or (start.species if start else train.species)
-    if start is not None:
-        if list(species) != start.species:
-            raise GafitInputError(f"[potential] species {species} differ from those of the start "
-                                  f"file {pc.start} ({start.species})")
+    if pc.start is not None:
+        # species map the atom types to the start file's entries, as LAMMPS's pair_coeff
+        start = Potential.load(pc.start, pc.species)
         if pc.cutoff is not None:
             for f in start.forms:
                 f.cutoff = pc.cutoff
         return start
+    species = pc.species or train.species
     form = get_form(pc.form)(list(species), pc.cutoff or DEFAULT_CUTOFF)
     return Potential(list(species), [form])
 
@@ -340,6 +338,8 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
                        time.perf_counter() - t0, log.rows,
                        {name: ev.by_config_type for name, ev in evals.items()},
                        [t.table(theta[0]) for t in phonons], pressed)
+    fitted.provenance = provenance(result, config)  # not the start file's: this fit made it
+    fitted.e0_given = True
     if out is not None:
         write_outputs(result, Path(out), log, config)
     return result
@@ -353,13 +353,12 @@ def provenance(result: FitResult, config: FitConfig) -> str:
              f"config {config.source or '(API)'}, seed {config.ga.seed}, "
              f"{result.ga.generations} GA generations + least squares, loss {result.loss:.6g}.",
              f"Training data: {config.data.train}"]
+    if config.potential.start is not None:
+        lines.append(f"Started from {config.potential.start}")
     for name, row in result.rmse.items():
         lines.append(f"RMSE {name}: " + ", ".join(f"{p} {v:.4g} {UNITS[p]}" for p, v in row.items()
                                                  if np.isfinite(v)))
-    e0 = ", ".join(f"{s} {v:.10g}" for s, v in zip(result.potential.species,
-                   result.potential.values[result.potential.e0_slice], strict=True))
-    lines.append(f"Energy offsets E0 (eV/atom, not applied by LAMMPS): {e0}")
-    return "\n".join(lines)
+    return "\n".join(lines)  # the E0 offsets are written by write_lammps, machine-readable
 
 
 def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitConfig) -> None:
@@ -367,8 +366,8 @@ def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitC
     from gafit.lammps.files import write_lammps
 
     out.mkdir(parents=True, exist_ok=True)
-    result.potential.save(out / "potential.json")
-    write_lammps(result.potential, out / "lammps", provenance(result, config))
+    result.potential.save(out / "potential.json")  # with its provenance, kept by gafit export
+    write_lammps(result.potential, out / "lammps")
     atomic_write_text(out / "log.csv", log.to_csv())
     rows = result.space.table(result.potential.values, result.pressed)
     buf = io.StringIO()
