@@ -23,7 +23,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 GPUGA = {"energy": 30.9, "forces": 0.115, "virial": 62.8}  # meV/atom, eV/Å, meV/atom
-LIMIT_S = 60.0
+TARGET_MEDIAN_WALL_S = 20.0  # issue 10: on a quiet 2-core machine
 
 
 def lammps_rmse(potential: Path, train: Path) -> dict[str, float]:
@@ -77,7 +77,7 @@ def run_seed(config: Path, seed: int, out: Path) -> dict:
            "evaluations": summary["evaluations"],
            "gafit_forces": summary["rmse"]["train"]["forces"],
            "needed": evaluations_needed(out / "log.csv")}
-    row["met"] = all(row[k] <= v for k, v in GPUGA.items()) and wall <= LIMIT_S
+    row["met"] = all(row[k] <= v for k, v in GPUGA.items())
     return row
 
 
@@ -92,7 +92,7 @@ def main() -> int:
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     print("errors judged by LAMMPS running each fit's exported files")
     print("seed | wall s | energy meV/atom | force eV/Å | virial meV/atom | generations | "
-          "evaluations | GA met all three after (evaluations) | all three reached in 60 s")
+          "evaluations | GA met all three after (evaluations) | all three reached")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
@@ -107,6 +107,8 @@ def main() -> int:
     print(f"median | {median['wall']:.1f} | {median['energy']:.1f} | {median['forces']:.4f} | "
           f"{median['virial']:.1f} | | | | {sum(r['met'] for r in rows)} of {len(rows)}")
     print(f"GPUGA  | ~60 | {GPUGA['energy']} | {GPUGA['forces']} | {GPUGA['virial']}")
+    print(f"median wall {median['wall']:.1f} s against the target of {TARGET_MEDIAN_WALL_S:g} s on a "
+          "quiet machine (see the load average)")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     return 0
 
