@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gafit.cli_common import add_potential_arguments, parse_elements
 from gafit.extra_cli import add_check_parser, add_properties_parser
 from gafit.phonon_cli import add_phonons_parser
 from gafit.report_cli import add_report_parser
@@ -56,9 +57,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from gafit.io import read_reference, write_reference
     from gafit.potential import Potential
 
-    pot = Potential.load(args.potential)
+    pot = Potential.load(args.potential, parse_elements(args.elements))
     if (args.data is None) == (args.config is None):
         raise GafitInputError("evaluate: give either DATA or --config CONFIG")
+    if not pot.e0_given and not args.best_e0:
+        print(f"note: {args.potential} gives no E0 offsets, so E0 = 0 (LAMMPS's energy); "
+              "--best-e0 fits them to the data's energies")
     if args.config is not None:
         from gafit.config import load_config
         from gafit.fit import read_data
@@ -86,7 +90,7 @@ def _export(args: argparse.Namespace) -> int:
     from gafit.lammps.files import write_lammps
     from gafit.potential import Potential
 
-    path = write_lammps(Potential.load(args.potential), args.lammps)
+    path = write_lammps(Potential.load(args.potential, parse_elements(args.elements)), args.lammps)
     print(f"wrote {path}")
     return 0
 
@@ -96,7 +100,8 @@ def _verify(args: argparse.Namespace) -> int:
     from gafit.lammps.verify import verify
     from gafit.potential import Potential
 
-    report = verify(Potential.load(args.potential), read_reference(args.data))
+    report = verify(Potential.load(args.potential, parse_elements(args.elements)),
+                    read_reference(args.data))
     print(report.text())
     return 0 if report.max_relative <= args.tolerance else 1
 
@@ -131,7 +136,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_fit)
 
     p = sub.add_parser("evaluate", help="predict energies, forces and stresses of a potential")
-    p.add_argument("potential", help="potential.json, a pair.lmp written by gafit, or a LAMMPS file")
+    add_potential_arguments(p)
     p.add_argument("data", nargs="?", help="structures: .csv, .extxyz or any ASE-readable file")
     p.add_argument("--config", help="instead of DATA: the training and validation sets of this fit "
                    "config (the same split as gafit fit)")
@@ -141,12 +146,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("export", help="write LAMMPS files for a potential")
-    p.add_argument("potential")
+    add_potential_arguments(p)
     p.add_argument("--lammps", required=True, metavar="DIR", help="folder for pair.lmp and files")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("verify", help="compare gafit with LAMMPS running the exported files")
-    p.add_argument("potential")
+    add_potential_arguments(p)
     p.add_argument("data")
     p.add_argument("--tolerance", type=float, default=1e-8,
                    help="largest relative difference accepted (default 1e-8)")
@@ -165,7 +170,12 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args, extra = parser.parse_known_args(argv)
+    if len(extra) == 1 and not extra[0].startswith("-") and getattr(args, "data", "") is None:
+        args.data = extra[0]  # evaluate POT --option DATA: argparse gives the optional DATA nothing
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args))
     except GafitInputError as err:

@@ -62,9 +62,9 @@ def files_label(files: list[DataFile]) -> str:
 @dataclass
 class PotentialConfig:
     form: str = "morse"
-    species: list[str] | None = None  # default: the species of the training data
+    species: list[str] | None = None  # default: the data's; with start: types -> its entries
     cutoff: float | None = None  # Å; default: the start file's or 6.0
-    start: Path | None = None  # a potential.json, pair.lmp or LAMMPS file to start from
+    start: Path | None = None  # potential.json, pair.lmp, LAMMPS file (or a name in LAMMPS's folder)
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
@@ -282,11 +282,14 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
                               f"{', '.join(available_forms())}")
     if "parameters" in p and not isinstance(p["parameters"], dict):
         raise GafitInputError(f"{path}: [potential.parameters] must be a table")
+    start = _resolve(base, p["start"], "[potential] start", path) if "start" in p else None
+    if start is not None and not start.exists() and Path(p["start"]).name == p["start"]:
+        start = Path(p["start"])  # a bare name found nowhere: Potential.load looks in LAMMPS's folder
     pot = PotentialConfig(
         form=p.get("form", "morse"),
         species=p.get("species"),
         cutoff=float(p["cutoff"]) if "cutoff" in p else None,
-        start=_resolve(base, p["start"], "[potential] start", path) if "start" in p else None,
+        start=start,
         parameters=dict(p.get("parameters", {})),
     )
     weights = Weights(**_typed(Weights, _table(table, "weights", "[weights]", path), "[weights]",

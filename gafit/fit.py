@@ -45,6 +45,14 @@ class FitResult:
     log: list[dict] = field(default_factory=list)
     by_config_type: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     phonons: list[list[dict]] = field(default_factory=list)  # per target, per q-point
+    pressed: np.ndarray | None = None  # per free parameter: -1/+1 pushed against lower/upper bound
+
+    def at_bounds(self) -> dict[str, str]:
+        """Free parameters the loss pushes against a bound: name -> "lower" or "upper"."""
+        if self.pressed is None:
+            return {}
+        return {n: "lower" if p < 0 else "upper"
+                for n, p in zip(self.space.free, self.pressed, strict=True) if p}
 
     def summary(self) -> str:
         lines = [f"loss {self.loss:.6g} (GA {self.ga.best_loss:.6g} after {self.ga.generations} "
@@ -54,6 +62,10 @@ class FitResult:
         for name, row in self.rmse.items():
             parts = [f"{p} {v:.5g} {UNITS[p]}" for p, v in row.items() if np.isfinite(v)]
             lines.append(f"RMSE {name}: " + ", ".join(parts))
+        if self.at_bounds():
+            lines.append("at a bound (the loss pushes against it: widen the bound or fix the "
+                         "parameter): " + ", ".join(f"{n} ({side})"
+                                                    for n, side in self.at_bounds().items()))
         return "\n".join(lines)
 
 
@@ -126,17 +138,14 @@ def read_data(config: FitConfig) -> tuple[ReferenceSet, ReferenceSet | None]:
 def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
     """The potential to fit: from the start file if given, else the form's defaults."""
     pc = config.potential
-    start = Potential.load(pc.start) if pc.start is not None else None
-    species = (pc.species or (start.species if start else train.species)
-               or reference_species(config.phonons))  # a fit to phonons only
-    if start is not None:
-        if list(species) != start.species:
-            raise GafitInputError(f"[potential] species {species} differ from those of the start "
-                                  f"file {pc.start} ({start.species})")
+    if pc.start is not None:
+        # species map the atom types to the start file's entries, as LAMMPS's pair_coeff
+        start = Potential.load(pc.start, pc.species)
         if pc.cutoff is not None:
             for f in start.forms:
                 f.cutoff = pc.cutoff
         return start
+    species = pc.species or train.species or reference_species(config.phonons)  # phonons only
     form = get_form(pc.form)(list(species), pc.cutoff or DEFAULT_CUTOFF)
     return Potential(list(species), [form])
 
@@ -356,6 +365,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
         log.close()
     theta, _ = objective.evaluate(x_best[None])
     fitted = potential.with_values(theta[0])
+    pressed = space.pressed_bounds(x_best, objective.loss)
     sets = {"train": train} | ({"validation": valid} if valid is not None else {})
     evals = {name: evaluate(fitted, data) for name, data in sets.items()}
     rmse = {name: ev.rmse for name, ev in evals.items()}
@@ -364,7 +374,9 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     result = FitResult(fitted, space, x_best, float(loss_best), rmse, ga, refined_loss,
                        time.perf_counter() - t0, log.rows,
                        {name: ev.by_config_type for name, ev in evals.items()},
-                       [t.table(theta[0]) for t in phonons])
+                       [t.table(theta[0]) for t in phonons], pressed)
+    fitted.provenance = provenance(result, config)  # not the start file's: this fit made it
+    fitted.e0_given = True
     if out is not None:
         write_outputs(result, Path(out), log, config)
     return result
@@ -378,13 +390,12 @@ def provenance(result: FitResult, config: FitConfig) -> str:
              f"config {config.source or '(API)'}, seed {config.ga.seed}, "
              f"{result.ga.generations} GA generations + least squares, loss {result.loss:.6g}.",
              f"Training data: {files_label(config.data.train)}"]
+    if config.potential.start is not None:
+        lines.append(f"Started from {config.potential.start}")
     for name, row in result.rmse.items():
         lines.append(f"RMSE {name}: " + ", ".join(f"{p} {v:.4g} {UNITS[p]}" for p, v in row.items()
                                                  if np.isfinite(v)))
-    e0 = ", ".join(f"{s} {v:.10g}" for s, v in zip(result.potential.species,
-                   result.potential.values[result.potential.e0_slice], strict=True))
-    lines.append(f"Energy offsets E0 (eV/atom, not applied by LAMMPS): {e0}")
-    return "\n".join(lines)
+    return "\n".join(lines)  # the E0 offsets are written by write_lammps, machine-readable
 
 
 def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitConfig) -> None:
@@ -392,10 +403,10 @@ def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitC
     from gafit.lammps.files import write_lammps
 
     out.mkdir(parents=True, exist_ok=True)
-    result.potential.save(out / "potential.json")
-    write_lammps(result.potential, out / "lammps", provenance(result, config))
+    result.potential.save(out / "potential.json")  # with its provenance, kept by gafit export
+    write_lammps(result.potential, out / "lammps")
     atomic_write_text(out / "log.csv", log.to_csv())
-    rows = result.space.table(result.potential.values)
+    rows = result.space.table(result.potential.values, result.pressed)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=["name", "value", "status", "low", "high", "at_bound"])
     w.writeheader()
@@ -416,7 +427,7 @@ def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitC
         "ga_seconds": result.ga.elapsed,
         "evaluations_per_second": result.ga.evaluations / max(result.ga.elapsed, 1e-9),
         "total_seconds": result.elapsed,
-        "parameters_at_bounds": [r["name"] for r in rows if r.get("at_bound")],
+        "parameters_at_bounds": result.at_bounds(),  # name -> "lower" | "upper"
         "rmse_by_config_type": result.by_config_type,
         "phonons": result.phonons,
     }

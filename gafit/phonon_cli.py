@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from gafit.cli_common import add_potential_arguments, parse_elements
 from gafit.structures import GafitInputError
 
 HELP = "phonon dispersion of a potential (phonopy), optionally against DFT phonons"
@@ -39,7 +40,7 @@ def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit phonons`` on an argparse ``add_subparsers()`` object; returns its parser."""
     p = subparsers.add_parser("phonons", help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("potential", help="potential.json, a pair.lmp written by gafit, or a LAMMPS file")
+    add_potential_arguments(p)
     p.add_argument("--structure", metavar="FILE",
                    help="unit cell (POSCAR, extxyz, cif, ...: primitive or conventional); default: "
                         "the unit cell of a phonopy --reference")
@@ -106,7 +107,7 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         if reference is None or reference.phonopy is None:
             raise GafitInputError("--supercell is required unless --reference is a phonopy data set")
         supercell = reference.phonopy.supercell_matrix
-    potential = Potential.load(args.potential)
+    potential = Potential.load(args.potential, parse_elements(args.elements))
     if reference is not None and reference.phonopy is None and args.path.strip().lower() != "auto":
         print(f"note: --path ignored: the reference {reference.source.name} fixes the q-points")
 

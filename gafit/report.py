@@ -773,7 +773,8 @@ class _Report:
             pname = name.rpartition(".")[2]
             spec = specs.get(pname) if not name.endswith(".E0") or "-" in name else None
             unit = "eV/atom" if spec is None and name.endswith(".E0") else (spec.unit if spec else "")
-            at = str(r.get("at_bound", "")).strip().lower() == "true"
+            bound = str(r.get("at_bound", "")).strip().lower()
+            at = bound in ("lower", "upper", "true")  # "true": files of gafit before 0.2
             pos = ""
             try:
                 v, lo, hi = float(r["value"]), float(r["low"]), float(r["high"])
@@ -781,7 +782,7 @@ class _Report:
                     log = bool(spec and spec.log and lo > 0 and v > 0)
                     f = (math.log(v / lo) / math.log(hi / lo)) if log else (v - lo) / (hi - lo)
                     f = min(max(f, 0.0), 1.0)
-                    side = "lower" if f < 0.5 else "upper"
+                    side = bound if bound in ("lower", "upper") else "lower" if f < 0.5 else "upper"
                     pos = (f'<span class="bar" title="{f:.0%} of the range{" (log scale)" if log else ""}">'
                            f'<i style="left:calc({f * 100:.1f}% - 1.5px)"></i></span>'
                            f" {f:.0%}{' log' if log else ''}")
@@ -917,10 +918,14 @@ class _Report:
         header = self.header()
         at_bounds = self.summary.get("parameters_at_bounds") or []
         if at_bounds:
-            self.notes.append(Note("warning", f"{len(at_bounds)} parameter"
-                                   f"{'s' if len(at_bounds) != 1 else ''} ended at a bound ("
-                                   + ", ".join(f"<code>{_esc(n)}</code>" for n in at_bounds)
-                                   + '): see <a href="#parameters">Parameters</a>.'))
+            sides = at_bounds if isinstance(at_bounds, dict) else dict.fromkeys(at_bounds, "")
+            self.notes.append(Note("warning", f"{len(sides)} parameter"
+                                   f"{'s' if len(sides) != 1 else ''} ended at a bound that the "
+                                   "loss pushes against (" + ", ".join(
+                                       f"<code>{_esc(n)}</code>" + (f" {_esc(s)}" if s else "")
+                                       for n, s in sides.items())
+                                   + '): widen it or fix it; see <a href="#parameters">'
+                                   "Parameters</a>."))
         if self.data_note is not None and self.data_note not in self.notes:
             self.notes.append(self.data_note)
         species = ", ".join(self.pot_dict.get("species", []))
