@@ -26,14 +26,16 @@ GPUGA = {"energy": 30.9, "forces": 0.115, "virial": 62.8}  # meV/atom, eV/Å, me
 TARGET_MEDIAN_WALL_S = 20.0  # issue 10: on a quiet 2-core machine
 
 
-def lammps_rmse(potential: Path, train: Path) -> dict[str, float]:
+def lammps_rmse(potential: Path, train: list[Path]) -> dict[str, float]:
     """RMSEs of LAMMPS running the exported files: energy and virial per atom (eV/atom, virial
     = -stress x V / N per component), forces per component (eV/Å)."""
     from gafit.io import read_reference
     from gafit.lammps.verify import lammps_predictions
     from gafit.potential import Potential
 
-    data = read_reference(train)
+    data = read_reference(train[0])
+    for path in train[1:]:
+        data = data + read_reference(path)
     predicted = lammps_predictions(Potential.load(potential), data)
     de, df, dv = [], [], []
     for st, (e, f, s) in zip(data, predicted, strict=True):
@@ -71,7 +73,8 @@ def run_seed(config: Path, seed: int, out: Path) -> dict:
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     summary = json.loads((out / "summary.json").read_text())
-    rmse = lammps_rmse(out / "potential.json", Path(summary["train"]))
+    train = summary["train"] if isinstance(summary["train"], list) else [summary["train"]]
+    rmse = lammps_rmse(out / "potential.json", [Path(p) for p in train])
     row = {"seed": seed, "wall": wall, "energy": 1e3 * rmse["energy"], "forces": rmse["forces"],
            "virial": 1e3 * rmse["virial"], "generations": summary["generations"],
            "evaluations": summary["evaluations"],
