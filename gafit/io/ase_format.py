@@ -163,11 +163,8 @@ def _stress_from_virial(virial: object, atoms: Atoms, stress: np.ndarray | None,
         v = np.asarray(virial, dtype=float)
     except (TypeError, ValueError):
         raise GafitInputError(f"{where}: virial is not numeric") from None
-    if v.shape not in ((3, 3), (9,), (6,)) or not np.all(np.isfinite(v)):
-        raise GafitInputError(f"{where}: virial must be 9 (or 6, Voigt) finite numbers in eV, got "
-                              f"shape {v.shape}")
-    if v.shape == (6,):
-        v = v[[[0, 5, 4], [5, 1, 3], [4, 3, 2]]]
+    if v.size != 9 or not np.all(np.isfinite(v)):
+        raise GafitInputError(f"{where}: virial must be 9 finite numbers (eV), got {v.size}")
     volume = abs(atoms.cell.volume) if atoms.pbc.all() else 0.0
     if not volume > 0:
         raise GafitInputError(f"{where}: a virial needs a periodic cell with a volume")
