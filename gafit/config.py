@@ -228,6 +228,17 @@ def _check_range(table: dict, ranges: dict[str, tuple], where: str, path: str) -
             raise GafitInputError(f"{path}: {where} {name} = {v!r} must be {rng}")
 
 
+#: largest weight accepted: only the ratios of the weights change a fit, and beyond this the
+#: weighted residuals of ordinary candidates come near the range where gafit scores them as bad
+MAX_WEIGHT = 1e10
+
+
+def _check_weight(value: float, where: str, path: str) -> None:
+    if not 0 <= value <= MAX_WEIGHT:
+        raise GafitInputError(f"{path}: {where} = {value:g} must be in [0, {MAX_WEIGHT:g}] (only "
+                              "the ratios of the weights matter: scale them all down)")
+
+
 #: allowed ranges of [ga] settings (outside them the GA fails or misbehaves)
 GA_RANGES = {"population": (2, None), "generations": (0, None), "tournament": (1, None),
              "elite": (0, None), "hall_of_fame": (1, None), "crossover_prob": (0, 1),
@@ -295,8 +306,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     weights = Weights(**_typed(Weights, _table(table, "weights", "[weights]", path), "[weights]",
                                path))
     for k in ("energy", "forces", "stress", "virial"):
-        if getattr(weights, k) < 0:
-            raise GafitInputError(f"{path}: [weights] {k} must not be negative")
+        _check_weight(getattr(weights, k), f"[weights] {k}", path)
     ga_table = _typed(GASettings, _table(table, "ga", "[ga]", path), "[ga]", path)
     _check_range(ga_table, GA_RANGES, "[ga]", path)
     ga = GASettings(**ga_table)
@@ -316,9 +326,8 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
             rest["structure"] = _resolve(base, ph["structure"], f"{where} structure", path)
         if "supercell" in rest:
             rest["supercell"] = _supercell(rest["supercell"], where, path)
-        if rest.get("weight", 1.0) < 0:
-            raise GafitInputError(f"{path}: {where} weight must not be negative")
-        _check_range(rest, {"equilibrium_weight": (0, None)}, where, path)
+        for name in ("weight", "equilibrium_weight"):
+            _check_weight(rest.get(name, 0.0), f"{where} {name}", path)
         _check_choice(rest, "lattice", LATTICES, where, path)
         if rest.get("displacement", 1.0) <= 0:
             raise GafitInputError(f"{path}: {where} displacement must be a positive length (Å)")

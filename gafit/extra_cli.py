@@ -4,7 +4,6 @@ potential, optionally beside DFT values)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +210,9 @@ def _jsonable(x: Any) -> Any:
 
 def run_properties_command(args: argparse.Namespace) -> int:
     """Handler of ``gafit properties``."""
+    from gafit.io import strict_json
     from gafit.io.atomic import atomic_write_text
+    from gafit.io.paths import output_file, spare_inputs
     from gafit.potential import Potential
     from gafit.properties import (
         compare,
@@ -223,6 +224,8 @@ def run_properties_command(args: argparse.Namespace) -> int:
 
     if not 0 < args.strain < 0.1:
         raise GafitInputError(f"--strain {args.strain}: must be between 0 and 0.1")
+    if args.out is not None:
+        spare_inputs([output_file(args.out)], [args.potential, args.structure, args.reference])
     if not 0 < args.eos_span < 0.5:
         raise GafitInputError(f"--eos-span {args.eos_span}: must be between 0 and 0.5")
     reference: dict[str, float] = {}
@@ -240,6 +243,7 @@ def run_properties_command(args: argparse.Namespace) -> int:
         rows = [r.__dict__ for r in compare(props, reference)]
         doc = {"potential": str(args.potential), "structure": args.structure, "properties": props,
                "reference": {"label": label, "values": reference}, "comparison": rows}
-        atomic_write_text(args.out, json.dumps(_jsonable(doc), indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(args.out, strict_json.dumps(_jsonable(doc), indent=2, ensure_ascii=False)
+                          + "\n")
         print(f"wrote {args.out}")
     return 0

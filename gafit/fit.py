@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import pickle
 import sys
 import time
@@ -20,14 +19,15 @@ from gafit.config import DataFile, FitConfig, data_files, files_label
 from gafit.evaluate import evaluate
 from gafit.forms import get_form
 from gafit.ga import GAResult, GAState, run_ga
-from gafit.io import read_reference
-from gafit.io.atomic import atomic_write, atomic_write_text
+from gafit.io import read_reference, strict_json
+from gafit.io.atomic import atomic_batch, atomic_write, atomic_write_text
 from gafit.objective import UNITS, Objective
 from gafit.parallel import PopulationEvaluator
 from gafit.parameters import ParameterSpace, build_space
 from gafit.phonon_target import PhononTarget, reference_species
 from gafit.potential import Potential
-from gafit.structures import GafitInputError, ReferenceSet
+from gafit.problem import check_problem
+from gafit.structures import GafitInputError, GafitResultError, ReferenceSet
 
 DEFAULT_CUTOFF = 6.0  # Å, for pair forms when neither the config nor a start file gives one
 
@@ -308,6 +308,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     if extra:
         train = train + ReferenceSet(extra, "phonon references")
     objective = Objective(potential, space, train, config.weights, phonons)
+    check_problem(objective, f"{config.source or 'config'}: [weights]")
     subset = subset_objective(config, potential, space, train, len(extra), phonons)
     if config.refine.jacobian == "analytic":
         missing = [f.name for f in potential.forms if not f.has_parameter_derivatives]
@@ -398,8 +399,43 @@ def provenance(result: FitResult, config: FitConfig) -> str:
     return "\n".join(lines)  # the E0 offsets are written by write_lammps, machine-readable
 
 
+def fit_inputs(config: FitConfig) -> list[Path]:
+    """The files a fit reads: config, training and validation data, start file, phonon references."""
+    files = data_files(config.data.train) + data_files(config.data.validation)
+    paths = [config.source, *(f.path for f in files), config.potential.start,
+             *(pc.reference for pc in config.phonons),
+             *(pc.structure for pc in config.phonons if pc.structure is not None)]
+    return [Path(p) for p in paths if p is not None]
+
+
+def result_problem(result: FitResult) -> str | None:
+    """Why a finished fit means nothing (a loss or an RMSE of data it has that is not finite: the
+    best candidate's predictions overflow), or None when its result is usable."""
+    bad = [f"{name} {prop}" for name, row in result.rmse.items() for prop, v in row.items()
+           if np.isinf(v)]  # NaN: no such reference values; inf: predictions not finite
+    if np.isfinite(result.loss) and not bad:
+        return None
+    values = ", ".join(f"{n} = {v:.4g}" for n, v in zip(result.space.free, result.x, strict=True))
+    what = f"the RMSE of {', '.join(bad)} is not finite" if bad else "the loss is not finite"
+    return (f"the fit found no usable potential: {what} (the predictions of the best candidate "
+            f"overflow; {values}); narrow the parameter bounds")
+
+
+def check_result(result: FitResult) -> None:
+    """Raise :class:`GafitResultError` when :func:`result_problem` finds one."""
+    problem = result_problem(result)
+    if problem is not None:
+        raise GafitResultError(problem)
+
+
 def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitConfig) -> None:
-    """potential.json, lammps/pair.lmp, log.csv, parameters.csv and summary.json in ``out``."""
+    """potential.json, lammps/pair.lmp, log.csv, parameters.csv and summary.json in ``out``, renamed
+    into place together (a full disk leaves the files that were there before as they were)."""
+    with atomic_batch():
+        _write_outputs(result, out, log, config)
+
+
+def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitConfig) -> None:
     from gafit.lammps.files import write_lammps
 
     out.mkdir(parents=True, exist_ok=True)
@@ -430,5 +466,7 @@ def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitC
         "parameters_at_bounds": result.at_bounds(),  # name -> "lower" | "upper"
         "rmse_by_config_type": result.by_config_type,
         "phonons": result.phonons,
+        "problem": result_problem(result),
     }
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    # strict JSON: null where a value is NaN (no reference values of that property) or infinite
+    atomic_write_text(out / "summary.json", strict_json.dumps(summary, indent=2) + "\n")

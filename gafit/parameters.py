@@ -70,7 +70,8 @@ class ParameterSpace:
     def from_unit(self, u: np.ndarray) -> np.ndarray:
         lo, hi = self._scaled(self.lower), self._scaled(self.upper)
         y = lo + np.clip(u, 0.0, 1.0) * (hi - lo)
-        return np.where(self.log, np.exp(y), y)
+        with np.errstate(over="ignore"):  # log-scaled bounds near 1e308: inf is scored as bad
+            return np.where(self.log, np.exp(y), y)
 
     def _scaled(self, x: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):

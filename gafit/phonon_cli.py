@@ -36,6 +36,10 @@ example:
       --reference phonopy_disp.yaml --out phonons-Si"""
 
 
+#: the files ``gafit phonons`` may write into its --out folder
+OUTPUT_FILES = ("band.yaml", "band.csv", "phonons.png", "phonons.pdf", "phonons.json", "errors.csv")
+
+
 def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit phonons`` on an argparse ``add_subparsers()`` object; returns its parser."""
     p = subparsers.add_parser("phonons", help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
@@ -81,6 +85,7 @@ def _short_name(path: Path) -> str:
 
 def run_phonons_command(args: argparse.Namespace) -> int:
     """Handler of ``gafit phonons``."""
+    from gafit.io.paths import output_folder, spare_inputs
     from gafit.phonons import load_reference, phonon_report, read_structure, to_ase_atoms
     from gafit.potential import Potential
 
@@ -88,6 +93,9 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         raise GafitInputError(f"--npoints {args.npoints}: need at least 2 q-points per segment")
     if not args.displacement > 0:
         raise GafitInputError(f"--displacement {args.displacement}: must be a positive length (Å)")
+    out = output_folder(args.out)
+    spare_inputs([out / name for name in OUTPUT_FILES],
+                 [args.potential, args.structure, args.reference])
     supercell: Any = parse_supercell(args.supercell) if args.supercell is not None else None
     if args.structure is not None:
         structure = read_structure(args.structure)
@@ -111,7 +119,7 @@ def run_phonons_command(args: argparse.Namespace) -> int:
     if reference is not None and reference.phonopy is None and args.path.strip().lower() != "auto":
         print(f"note: --path ignored: the reference {reference.source.name} fixes the q-points")
 
-    res = phonon_report(potential, structure, supercell, args.out, path=args.path, reference=reference,
+    res = phonon_report(potential, structure, supercell, out, path=args.path, reference=reference,
                         relax=args.relax, npoints=args.npoints, displacement=args.displacement,
                         name=_short_name(Path(args.potential)), reference_name=args.reference_label)
     ph = res.phonopy

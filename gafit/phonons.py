@@ -15,7 +15,6 @@ force sets) and then applied to the whole batch as matrix products.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -1037,13 +1036,24 @@ def phonon_report(potential: Potential, structure: Atoms, supercell: Any, out: s
 
 
 def _write_outputs(res: PhononResult, out: Path, name: str, reference_name: str) -> None:
-    from gafit.io.atomic import atomic_write_text
+    from gafit.io.atomic import atomic_batch
+
+    with atomic_batch():  # all files renamed into place together: a full disk leaves old ones whole
+        _write_files(res, out, name, reference_name)
+    if res.errors is None:  # an earlier run's comparison would sit beside these results
+        (out / "errors.csv").unlink(missing_ok=True)
+
+
+def _write_files(res: PhononResult, out: Path, name: str, reference_name: str) -> None:
+    from gafit.io import strict_json
+    from gafit.io.atomic import atomic_write, atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     comment = {"gafit_potential": name, "relaxed": res.relaxed}
     if res.lattice_constant is not None:
         comment["lattice_constant_angstrom"] = round(res.lattice_constant, 8)
-    res.phonopy.write_yaml_band_structure(comment=comment, filename=out / "band.yaml")
+    atomic_write(out / "band.yaml",
+                 lambda tmp: res.phonopy.write_yaml_band_structure(comment=comment, filename=tmp))
     write_band_csv(res.band, out / "band.csv")
     files = [out / "band.yaml", out / "band.csv"]
     formula = res.structure.get_chemical_formula(empirical=True)
@@ -1057,11 +1067,12 @@ def _write_outputs(res: PhononResult, out: Path, name: str, reference_name: str)
         title += f"; RMS vs {reference_name} {res.errors.rms:.3f} THz"
     fig = plot_band(res.band, title, res.reference_frequencies, reference_name, name)
     for ext in ("png", "pdf"):
-        fig.savefig(out / f"phonons.{ext}", dpi=150)
+        atomic_write(out / f"phonons.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, dpi=150, format=ext))
         files.append(out / f"phonons.{ext}")
     if res.errors is not None:
         res.errors.write_csv(out / "errors.csv")
         files.append(out / "errors.csv")
-    atomic_write_text(out / "phonons.json", json.dumps(res.summary(), indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out / "phonons.json", strict_json.dumps(res.summary(), indent=2, ensure_ascii=False)
+                      + "\n")
     files.append(out / "phonons.json")
     res.files = files

@@ -245,7 +245,9 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, path: Path) -> str:
-    fig.savefig(path, dpi=DPI)
+    from gafit.io.atomic import atomic_write
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format=path.suffix.lstrip(".")))
     return path.name
 
 
@@ -902,9 +904,6 @@ class _Report:
         import gafit
 
         self.out.mkdir(parents=True, exist_ok=True)
-        for pattern in PNG_PATTERNS:
-            for old in self.out.glob(pattern):
-                old.unlink()
         sections = []
         for fn in (self.parity, self.config_types, self.convergence, self.parameters, self.phonons,
                    self.lammps_files):
@@ -966,11 +965,17 @@ def write_report(run_dir: str | Path, config: FitConfig | str | Path | None = No
     the one named in ``summary.json`` (or in the provenance line of ``lammps/pair.lmp``). Without a
     config or its data the page says so and leaves the parity plots out. Returns the page's path.
     """
-    from gafit.io.atomic import atomic_write_text
+    from gafit.io.atomic import atomic_batch, atomic_write_text
+    from gafit.io.paths import output_folder
 
     run = Path(run_dir)
     report = _Report(run, config)
-    page = report.build()
+    output_folder(report.out, "report")
     path = report.out / "index.html"
-    atomic_write_text(path, page)
+    old = {p for pattern in PNG_PATTERNS for p in report.out.glob(pattern)}
+    # all files of the page are renamed into place together: a full disk leaves the old page whole
+    with atomic_batch() as written:
+        atomic_write_text(path, report.build())
+    for stale in old - {target for _, target in written}:  # plots the new page does not have
+        stale.unlink(missing_ok=True)
     return path

@@ -9,6 +9,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from gafit.io.ase_format import read_ase, write_extxyz
 from gafit.io.csv_format import read_csv, write_csv
 from gafit.structures import GafitInputError, ReferenceSet
@@ -53,6 +55,12 @@ def write_reference(refset: ReferenceSet, path: str | os.PathLike) -> None:
         raise GafitInputError(f"{path}: cannot write '{suffix}' files; use .csv, .xyz or .extxyz")
     if path.is_dir():
         raise GafitInputError(f"{path}: is a folder; give a file name")
+    for s in refset:  # gafit's readers refuse such values: never write a file they cannot read
+        for key in ("energy", "forces", "stress"):
+            value = getattr(s, key)
+            if value is not None and not np.all(np.isfinite(value)):
+                raise GafitInputError(f"{path}: not written: the {key} of structure {s.name!r} is "
+                                      "NaN or infinite (a potential that overflows there?)")
     try:
         if suffix == ".csv":
             write_csv(refset, path)

@@ -170,6 +170,27 @@ def pair_lines(potential: Potential, outdir: Path | None = None, header: str = "
     return ["pair_style hybrid/overlay " + " ".join(styles)] + coeffs
 
 
+def parameter_files(lines: list[str]) -> list[str]:
+    """Names of the files that ``pair_coeff`` lines read (words with a dot that are not numbers)."""
+    names = []
+    for line in lines:
+        words = line.split("#")[0].split()
+        if words[:1] != ["pair_coeff"]:
+            continue
+        for w in words[3:]:
+            try:
+                float(w)
+            except ValueError:
+                if "." in w and w not in names:
+                    names.append(w)
+    return names
+
+
+def lammps_file_names(potential: Potential) -> list[str]:
+    """The files :func:`write_lammps` writes into its folder: pair.lmp and parameter files."""
+    return ["pair.lmp", *parameter_files(pair_lines(potential))]
+
+
 def e0_lines(potential: Potential) -> list[str]:
     """The E0 comment lines of parameter files (without '# '): a note and ``gafit E0: X=v ...``."""
     e0 = potential.values[potential.e0_slice]
