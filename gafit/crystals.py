@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 from ase.units import GPa
 
 from gafit.calculator import GafitCalculator
 from gafit.potential import Potential
-from gafit.structures import GafitInputError
+from gafit.structures import GafitInputError, scaled_cell
 
 __all__ = ["LATTICES", "Relaxed", "add_structure_arguments", "cell_parameters", "read_crystal", "relax",
            "structure_from_args"]
@@ -47,7 +47,8 @@ def read_crystal(text: str, species: Sequence[str] | None = None, a: float | Non
                  where: str = "--structure") -> Atoms:
     """A periodic crystal from a structure file (POSCAR, extxyz, cif, ...: its last frame) or a lattice
     name of :data:`LATTICES` with an optional ``:A`` suffix (lattice constant, Å), built by
-    ``ase.build.bulk`` for ``species`` (in order, e.g. ["Zn", "O"] for wurtzite ZnO; ``a`` in Å
+    ``ase.build.bulk`` for ``species`` (in order, e.g. ["Zn", "O"] for wurtzite ZnO, ["Ca", "F"] for
+    fluorite CaF2; ``a`` in Å
     overrides ASE's tabulated value). Hexagonal lattices start at the ideal c/a."""
     path = Path(text)
     if path.is_file():
@@ -73,8 +74,11 @@ def read_crystal(text: str, species: Sequence[str] | None = None, a: float | Non
         raise GafitInputError(f"{where} {text}: a lattice name needs the species (--species)")
     from ase.build import bulk
 
+    symbols = list(species)
+    if name.lower() == "fluorite" and len(symbols) == 2:  # CaF2: ASE names all three atoms
+        symbols.append(symbols[1])
     try:
-        return bulk("".join(species), name.lower(), a=a)
+        return bulk("".join(symbols), name.lower(), a=a)
     except Exception as err:  # ASE: missing lattice constant, wrong number of species, ...
         msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise GafitInputError(f"{where} {text}: cannot build it for species {list(species)} ({msg}); "
@@ -117,6 +121,10 @@ def structure_from_args(args: argparse.Namespace, species: Sequence[str]) -> Ato
         if args.species or args.lattice_constant is not None:
             raise GafitInputError("--species and --lattice-constant go with a lattice name as --structure")
         raise GafitInputError("--structure is required")
+    missing = [x for x in args.species or [] if x not in species]
+    if missing:
+        raise GafitInputError(f"--species {' '.join(args.species)}: {missing} are not in the potential's "
+                              f"species {list(species)}")
     return read_crystal(args.structure, args.species or species, args.lattice_constant)
 
 
@@ -154,9 +162,19 @@ def _state(atoms: Atoms) -> tuple[float, float, float]:
     """Energy eV, largest |force| eV/Å, largest |stress| eV/Å³ (NaN where not finite)."""
     e = float(atoms.get_potential_energy())
     f = np.asarray(atoms.get_forces())
-    s = np.asarray(atoms.get_stress(voigt=True))
+    try:
+        s = np.asarray(atoms.get_stress(voigt=True))
+    except PropertyNotImplementedError:  # GafitCalculator leaves out a stress that is not finite
+        s = np.full(6, np.nan)
     fmax = float(np.sqrt((f**2).sum(axis=1)).max()) if len(f) else 0.0
     return e, fmax, float(np.abs(s).max())
+
+
+def _flat(atoms: Atoms, energy: float) -> bool:
+    """Whether the energy is unchanged (to 1e-12 relative) by a 2 % expansion: no interaction left."""
+    big = scaled_cell(atoms, 1.02)
+    big.calc = atoms.calc
+    return abs(float(big.get_potential_energy()) - energy) <= 1e-12 * max(1.0, abs(energy))
 
 
 def relax(model: Potential | Calculator, atoms: Atoms, fmax: float = FMAX, smax: float = SMAX,
@@ -202,15 +220,23 @@ def relax(model: Potential | Calculator, atoms: Atoms, fmax: float = FMAX, smax:
         # the filter's cell "forces" are the virial per atom: stress x volume per atom
         f_opt = min(fmax, smax_ev * volume0 / len(out))
         opt = BFGS(FrechetCellFilter(out), logfile=None)
-        with np.errstate(all="ignore"):
-            opt.run(fmax=f_opt, steps=steps)
+        try:
+            with np.errstate(all="ignore"):
+                opt.run(fmax=f_opt, steps=steps)
+            e, f_left, s_left = _state(out)
+        except (PropertyNotImplementedError, np.linalg.LinAlgError, ValueError):  # not finite on the way
+            e = f_left = s_left = float("nan")
         done = int(opt.nsteps)
-        e, f_left, s_left = _state(out)
     ratio = out.get_volume() / volume0
     if not np.isfinite([e, f_left, s_left, ratio]).all() or not (
             1 / MAX_VOLUME_CHANGE < ratio < MAX_VOLUME_CHANGE):
         raise GafitInputError(
             f"relaxation of {formula} ({spacegroup}) ran away (volume x{ratio:.3g} after {done} steps): "
+            "the potential has no minimum near this structure; check the potential or the structure")
+    if s_left == 0.0 and f_left == 0.0 and _flat(out, e):
+        raise GafitInputError(
+            f"relaxation of {formula} ({spacegroup}) ran away: after {done} steps (volume "
+            f"x{ratio:.3g}) the atoms no longer interact (no neighbour within the potential's cutoff); "
             "the potential has no minimum near this structure; check the potential or the structure")
     if f_left > fmax or s_left > smax_ev:
         raise GafitInputError(

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gafit.crystals import add_structure_arguments
 from gafit.structures import GafitInputError
 
@@ -50,7 +52,7 @@ def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_structure_arguments(p, required=False, default="the unit cell of a phonopy --reference")
     p.add_argument("--supercell", nargs="+", metavar="N",
                    help="supercell multiples of the unit cell, e.g. 2 2 2; default: the supercell of a "
-                        "phonopy --reference")
+                        "phonopy --reference (in multiples of --structure's cell)")
     p.add_argument("--path", default="auto", help="band path: 'auto' or letters such as GXUKGL")
     p.add_argument("--reference", metavar="REF", help="DFT phonons: phonopy data set, band.yaml or CSV")
     p.add_argument("--reference-label", default="DFT", metavar="TEXT",
@@ -77,6 +79,25 @@ def parse_supercell(values: list[str] | None) -> list[int]:
     return n
 
 
+
+
+def reference_supercell(structure: Any, ph: Any, own_cell: bool) -> np.ndarray:
+    """The supercell of a phonopy reference ``ph`` as a matrix of multiples of ``structure``'s cell
+    (phonopy's convention), when ``own_cell``: the same crystal in another cell (e.g. a lattice name's
+    primitive cell beside the reference's conventional one), lattices equal up to a uniform scale."""
+    ref = np.array(ph.unitcell.cell)
+    mine = np.array(structure.cell)
+    mine = mine * (abs(np.linalg.det(ref)) / len(ph.unitcell) * len(structure)
+                   / abs(np.linalg.det(mine))) ** (1 / 3)  # the reference's volume per atom
+    if not own_cell or (len(structure) == len(ph.unitcell)
+                        and np.abs(mine @ mine.T - ref @ ref.T).max() < 0.05 * np.abs(ref @ ref.T).max()):
+        return np.asarray(ph.supercell_matrix)  # the reference's cell, maybe rotated or strained
+    m = np.array(ph.supercell.cell) @ np.linalg.inv(mine)  # supercell rows = m @ my rows
+    if np.abs(m - np.round(m)).max() > 0.02 or round(abs(np.linalg.det(m))) < 1:
+        raise GafitInputError(
+            "--structure: the phonopy --reference's supercell is not a whole multiple of this cell "
+            "(another orientation or another crystal?): give --supercell")
+    return np.round(m).astype(int).T
 
 
 def _short_name(path: Path) -> str:
@@ -112,7 +133,7 @@ def run_phonons_command(args: argparse.Namespace) -> int:
     if supercell is None:
         if reference is None or reference.phonopy is None:
             raise GafitInputError("--supercell is required unless --reference is a phonopy data set")
-        supercell = reference.phonopy.supercell_matrix
+        supercell = reference_supercell(structure, reference.phonopy, args.structure is not None)
     if reference is not None and reference.phonopy is None and args.path.strip().lower() != "auto":
         print(f"note: --path ignored: the reference {reference.source.name} fixes the q-points")
 
