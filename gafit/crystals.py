@@ -217,8 +217,9 @@ def relax(model: Potential | Calculator, atoms: Atoms, fmax: float = FMAX, smax:
                               "or stress are not finite at the given structure")
     done = 0
     if f_left > fmax or s_left > smax_ev:
-        # the filter's cell "forces" are the virial per atom: stress x volume per atom
-        f_opt = min(fmax, smax_ev * volume0 / len(out))
+        # the filter's cell "forces" are the virial per atom, stress x volume per atom (with a margin
+        # for the volume shrinking on the way)
+        f_opt = min(fmax, 0.5 * smax_ev * volume0 / len(out))
         opt = BFGS(FrechetCellFilter(out), logfile=None)
         try:
             with np.errstate(all="ignore"):
