@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from gafit.cli_common import add_potential_arguments, parse_elements
+from gafit.crystals import add_structure_arguments
 from gafit.structures import GafitInputError
 
 # --------------------------------------------------------------------------- gafit check
@@ -108,33 +109,29 @@ def run_check_command(args: argparse.Namespace) -> int:
 
 PROPS_HELP = "lattice constant, energy, bulk modulus and elastic constants of a potential"
 PROPS_DESCRIPTION = """\
-Crystal properties of POTENTIAL for the structure given by --structure (relaxed first):
+Crystal properties of POTENTIAL for the structure given by --structure, relaxed first (cell and
+positions to zero stress and force, space group kept: the same relaxation as `gafit phonons`):
 
   cubic crystals   a (Å, conventional cell), E (eV/atom, including the potential's E0 offsets: the
                    cohesive energy when E0 = 0), V (Å³/atom), B (GPa, equation of state fitted over
                    ±5 % volume), C11, C12, C44 (GPa, stress-strain at ±0.5 % strain; C44 with the
                    atoms relaxed inside the sheared cell) and C44_unrelaxed (atoms strained
                    homogeneously), B_elastic = (C11 + 2 C12)/3 as a check of B
-  other crystals   cell and atoms relaxed together; a b c (Å), angles (deg), E, V, B and the elastic
-                   tensor Cij (GPa) on the cell's Cartesian axes
+  other crystals   a b c (Å), angles (deg), E, V, B and the elastic tensor Cij (GPa) on the cell's
+                   Cartesian axes
 
 --structure takes a file (POSCAR, extxyz, cif, ...) or a lattice name with an optional lattice constant
-for the potential's species: fcc, bcc, sc, diamond, hcp, rocksalt, zincblende, cesiumchloride,
-fluorite, wurtzite (e.g. diamond:5.43, rocksalt:4.2). For a potential of more species than the
-lattice has, --elements picks them (SiC.tersoff --elements C --structure diamond). Reference values
-(--reference FILE: a JSON, TOML or YAML mapping such as {a = 5.466, B = 88, C11 = 153}; --dft
-NAME=VALUE ...) are printed beside with the relative difference. Names: a b c alpha beta gamma E V B
-C11 C12 C44 C44_unrelaxed B_elastic Cij."""
+(or --lattice-constant) for the potential's species: fcc, bcc, sc, diamond, hcp, rocksalt,
+zincblende, cesiumchloride, fluorite, wurtzite (e.g. diamond:5.43, rocksalt:4.2). For a potential of
+more species than the lattice has, --elements picks them (SiC.tersoff --elements C --structure diamond).
+Reference values (--reference FILE: a JSON, TOML or YAML mapping such as {a = 5.466, B = 88,
+C11 = 153}; --dft NAME=VALUE ...) are printed beside with the relative difference. Names: a b c
+alpha beta gamma E V B C11 C12 C44 C44_unrelaxed B_elastic Cij."""
 PROPS_EXAMPLE = """\
 examples:
   gafit properties potentials/Si_Tersoff_1988.tersoff --structure diamond --dft a=5.466 B=88
   gafit properties SiC.tersoff --elements C --structure diamond
   gafit properties runs/cu/potential.json --structure POSCAR --reference cu_dft.toml --out props.json"""
-
-LATTICES = ("fcc", "bcc", "sc", "diamond", "hcp", "rocksalt", "zincblende", "cesiumchloride", "fluorite",
-            "wurtzite")
-#: lattices of one species (the others have two)
-ONE_SPECIES = ("fcc", "bcc", "sc", "diamond", "hcp")
 
 
 def add_properties_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -142,8 +139,7 @@ def add_properties_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("properties", help=PROPS_HELP, description=PROPS_DESCRIPTION,
                               epilog=PROPS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_potential_arguments(p)
-    p.add_argument("--structure", required=True, metavar="FILE|LATTICE[:A]",
-                   help="crystal structure file, or a lattice name such as diamond:5.43")
+    add_structure_arguments(p, required=True)
     p.add_argument("--reference", metavar="REF", help="reference values: .json, .toml or .yaml mapping")
     p.add_argument("--dft", nargs="+", metavar="NAME=VALUE", default=[],
                    help="reference values on the command line, e.g. a=5.466 B=88 C11=153 "
@@ -160,42 +156,6 @@ def add_properties_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _structure(text: str, species: list[str]) -> Any:
-    import ase.io
-    from ase.build import bulk
-
-    path = Path(text)
-    if path.is_file():
-        try:
-            atoms = ase.io.read(path)
-        except Exception as err:  # ASE raises many kinds
-            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise GafitInputError(f"--structure {path}: cannot read it ({msg})") from None
-        return atoms[-1] if isinstance(atoms, list) else atoms
-    name, _, a_text = text.partition(":")
-    if name.lower() not in LATTICES:
-        raise GafitInputError(f"--structure {text}: no such file, and not a lattice name "
-                              f"({', '.join(LATTICES)}) with an optional ':A' (Å)")
-    n_sites = 1 if name.lower() in ONE_SPECIES else 2
-    if len(species) > n_sites:
-        raise GafitInputError(
-            f"--structure {text}: a lattice of {n_sites} species, and the potential has "
-            f"{len(species)} ({' '.join(species)}): pick {'one' if n_sites == 1 else 'two'} with "
-            f"--elements (e.g. --elements {' '.join(species[:n_sites])}; the entries of the others "
-            "are dropped, as by LAMMPS's pair_coeff) or give a structure file")
-    a = None
-    if a_text:
-        try:
-            a = float(a_text)
-        except ValueError:
-            raise GafitInputError(f"--structure {text}: '{a_text}' is not a lattice constant (Å)") from None
-    try:
-        return bulk("".join(species), name.lower(), a=a)
-    except Exception as err:  # ASE: missing lattice constant, wrong number of species, ...
-        raise GafitInputError(f"--structure {text}: cannot build it for species {species} ({err}); "
-                              f"give the lattice constant, e.g. {name}:4.0, or a structure file") from None
-
-
 def _jsonable(x: Any) -> Any:
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
@@ -210,6 +170,7 @@ def _jsonable(x: Any) -> Any:
 
 def run_properties_command(args: argparse.Namespace) -> int:
     """Handler of ``gafit properties``."""
+    from gafit.crystals import structure_from_args
     from gafit.io import strict_json
     from gafit.io.atomic import atomic_write_text
     from gafit.io.paths import output_file, spare_inputs
@@ -236,7 +197,7 @@ def run_properties_command(args: argparse.Namespace) -> int:
     if args.reference_label:
         label = args.reference_label
     potential = Potential.load(args.potential, parse_elements(args.elements))
-    atoms = _structure(args.structure, potential.species)
+    atoms = structure_from_args(args, potential.species)
     props = properties(potential, atoms, strain=args.strain, eos_span=args.eos_span, eos=args.eos)
     print(format_properties(props, reference, Path(args.potential).name, label))
     if args.out:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from gafit.crystals import read_structure
 from gafit.phonons import (
     POINTS,
     PhononBatch,
@@ -34,7 +35,6 @@ from gafit.phonons import (
     load_reference,
     new_phonopy,
     q_transform,
-    read_structure,
     supercell_matrix,
     to_ase_atoms,
 )

@@ -27,8 +27,10 @@ from ase import Atoms
 from phonopy import Phonopy
 from phonopy.structure.atoms import PhonopyAtoms
 
+from gafit import crystals
+from gafit.crystals import read_structure
 from gafit.potential import Potential
-from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
+from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 __all__ = [
     "Band",
@@ -39,6 +41,7 @@ __all__ = [
     "PhononResult",
     "band_path",
     "compare",
+    "distinct_points",
     "frequencies_at",
     "lattice_type",
     "load_reference",
@@ -48,9 +51,8 @@ __all__ = [
     "phonon_report",
     "plot_band",
     "produce_force_constants",
-    "read_structure",
-    "relax_cubic",
     "run_band",
+    "same_point",
     "write_band_csv",
 ]
 
@@ -237,7 +239,7 @@ class PhononBatch:
         return self.frequencies_from_forces(self.forces(theta))
 
 
-# --------------------------------------------------------------------------- symmetry, relaxation
+# --------------------------------------------------------------------------- symmetry
 
 
 def _dataset(atoms: Atoms | PhonopyAtoms, symprec: float = 1e-5) -> Any:
@@ -272,41 +274,17 @@ def cubic_lattice_constant(atoms: Atoms) -> float:
     return float(np.linalg.norm(_dataset(atoms).std_lattice[0]))
 
 
-def _energies(potential: Potential, structures: list[Atoms]) -> np.ndarray:
-    data = ReferenceSet([Structure(a) for a in structures])
-    return potential.evaluate(potential.values[None], potential.build_tables(data)).energy[0]
-
-
-def relax_cubic(potential: Potential, atoms: Atoms, bounds: tuple[float, float] = (0.8, 1.25),
-                tol: float = 1e-7) -> tuple[Atoms, float]:
-    """Scale a cubic cell isotropically to gafit's energy minimum; return it and its cubic a (Å).
-
-    Fractional positions are kept (fixed by symmetry for fcc, bcc, diamond, rocksalt, ...). A coarse
-    scan of scale factors in ``bounds`` (one batched evaluation) brackets the minimum, then Brent's
-    method refines it to ``tol`` relative.
-    """
-    from scipy.optimize import minimize_scalar
-
-    ltype, sg = lattice_type(atoms)
-    if ltype[0] != "c":
-        raise GafitInputError(f"relaxation is implemented for cubic structures only; this one is "
-                              f"{sg}: use it as given (--no-relax)")
-    _check_species(potential, atoms.get_chemical_symbols(), "structure")
-    grid = np.linspace(bounds[0], bounds[1], 46)
-    e = _energies(potential, [scaled_cell(atoms, s) for s in grid])
-    if not np.isfinite(e).any():
-        raise GafitInputError("relaxation: the potential's energy is not finite near this structure")
-    k = int(np.nanargmin(e))
-    if k in (0, len(grid) - 1):
-        raise GafitInputError(
-            f"relaxation: the potential's energy has no minimum between {bounds[0]} and {bounds[1]} "
-            f"times the given cell (lowest at {grid[k]:.3g}); check the potential or use --no-relax")
-    res = minimize_scalar(lambda s: float(_energies(potential, [scaled_cell(atoms, s)])[0]),
-                          bounds=(grid[k - 1], grid[k + 1]), method="bounded",
-                          options={"xatol": tol})
-    s = float(res.x)
-    relaxed = scaled_cell(atoms, s)
-    return relaxed, cubic_lattice_constant(atoms) * s
+def cell_text(atoms: Atoms, cubic_a: float | None = None, digits: int = 4) -> str:
+    """'a = 5.4312 Å' (cubic: conventional ``cubic_a``), 'a = 3.2500 Å, c = 5.2100 Å' (hexagonal,
+    tetragonal), or all six cell parameters; lengths with ``digits`` decimals."""
+    a, b, c, alpha, beta, gamma = atoms.cell.cellpar()
+    if cubic_a is not None:
+        return f"a = {cubic_a:.{digits}f} Å"
+    text = f"a = {a:.{digits}f} Å"
+    if abs(a - b) < 1e-6 * a and abs(alpha - 90) < 1e-6 and abs(beta - 90) < 1e-6:
+        return f"{text}, c = {c:.{digits}f} Å"
+    return (f"{text}, b = {b:.{digits}f} Å, c = {c:.{digits}f} Å, α = {alpha:.2f}°, β = {beta:.2f}°, "
+            f"γ = {gamma:.2f}°")
 
 
 # --------------------------------------------------------------------------- band paths
@@ -320,13 +298,15 @@ POINTS: dict[str, dict[str, tuple[float, float, float]]] = {
     "hP": {"Γ": (0, 0, 0), "A": (0, 0, 0.5), "H": (1 / 3, 1 / 3, 0.5), "K": (1 / 3, 1 / 3, 0),
            "L": (0.5, 0, 0.5), "M": (0.5, 0, 0)},
 }
-#: ``--path auto`` per lattice type
-AUTO_PATHS = {"cF": "GXU|KGL", "cI": "GHNGPH|PN", "cP": "GXMGRX|MR", "hP": "GMKGALHA|LM|KH"}
+#: ``--path auto`` per lattice type (fcc: Γ X W K L, every distinct point of the zone; U is K)
+AUTO_PATHS = {"cF": "GXWKGL", "cI": "GHNGPH|PN", "cP": "GXMGRX|MR", "hP": "GMKGALHA|LM|KH"}
 #: adjacent letters naming equivalent points: a path jumps between them (GXUKGL = Γ-X-U|K-Γ-L)
 EQUIVALENT = {"cF": {("U", "K"), ("K", "U")}}
 LATTICE_NAMES = {"cF": "face-centred cubic", "cI": "body-centred cubic", "cP": "simple cubic",
                  "hP": "hexagonal"}
 _GAMMA = {"G", "Γ", "GAMMA", "$\\GAMMA$", "\\GAMMA", "GM"}
+#: joins the labels of one point of the zone named twice on a path (fcc: 'U≡K')
+SAME = "≡"
 
 
 def canonical_label(label: str) -> str:
@@ -336,8 +316,8 @@ def canonical_label(label: str) -> str:
 
 
 def file_label(label: str) -> str:
-    """Γ as 'Gamma' for CSV files."""
-    return "Gamma" if label == "Γ" else label
+    """Γ as 'Gamma' and ≡ (equivalent points, e.g. 'U≡K') as '=' for CSV files."""
+    return "=".join("Gamma" if part == "Γ" else part for part in label.split(SAME))
 
 
 @dataclass
@@ -536,26 +516,6 @@ def _load_yaml(path: Path) -> Any:
 
 #: unit-cell files looked for beside an old-style disp.yaml (phonopy's usual names)
 UNITCELL_FILES = ("POSCAR-unitcell", "POSCAR", "geometry.in", "unitcell.in")
-
-
-def read_structure(path: str | Path, where: str = "--structure") -> Atoms:
-    """A crystal (periodic in 3 directions) from any file ASE reads (POSCAR, geometry.in, cif, ...);
-    the last frame of a trajectory. ``where`` names the option or key in errors."""
-    import ase.io
-
-    p = Path(path)
-    if not p.is_file():
-        raise GafitInputError(f"{where} {p}: no such file")
-    try:
-        atoms = ase.io.read(p)
-    except Exception as err:  # ASE raises many kinds
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise GafitInputError(f"{where} {p}: cannot read it ({msg})") from None
-    if isinstance(atoms, list):
-        atoms = atoms[-1]
-    if not all(atoms.pbc) or atoms.cell.rank != 3:
-        raise GafitInputError(f"{where} {p}: a crystal needs a cell periodic in 3 directions")
-    return atoms
 
 
 def _phonopy_load(path: Path, kind: str, **kwargs: Any) -> PhononReference:
@@ -830,7 +790,7 @@ class ErrorRow:
 @dataclass
 class ErrorTable:
     """First row: the whole path; then ``points``, all modes at each distinct labelled point once;
-    then one row per labelled high-symmetry point, in path order."""
+    then one row per distinct labelled point, in path order (labels of one point joined by ≡)."""
 
     rows: list[ErrorRow]
 
@@ -839,8 +799,9 @@ class ErrorTable:
         return self.rows[0].rms
 
     def row(self, point: str) -> ErrorRow:
+        """The row of a point, by any of its labels ('K' finds 'U≡K')."""
         name = canonical_label(point)
-        return next(r for r in self.rows if r.point == name)
+        return next(r for r in self.rows if r.point == name or name in r.point.split(SAME))
 
     def text(self) -> str:
         out = [f"{'point':12s}{'RMS (THz)':>11s}{'max|Δ| (THz)':>14s}  gafit / reference (THz)"]
@@ -865,9 +826,46 @@ class ErrorTable:
         atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+def same_point(q1: np.ndarray, q2: np.ndarray, rotations: np.ndarray | None = None,
+               tol: float = 1e-6) -> bool:
+    """Whether reduced q-points q1, q2 are one point of the zone: equal modulo a reciprocal lattice
+    vector, or (``rotations``: the point group's integer matrices R in the same reduced basis, acting
+    as q @ R) related by a rotation, with or without time reversal (q -> -q)."""
+    rot = np.eye(3)[None] if rotations is None else np.asarray(rotations, float)
+    images = np.concatenate([np.asarray(q1, float) @ rot, -np.asarray(q1, float) @ rot])
+    d = images - np.asarray(q2, float)
+    return bool((np.abs(d - np.round(d)).max(axis=1) < tol).any())
+
+
+def distinct_points(labels: Sequence[str], qpoints: np.ndarray | None = None,
+                    rotations: np.ndarray | None = None) -> list[tuple[str, list[int]]]:
+    """The distinct labelled points of a path, in path order: (name, indices of its q-points).
+
+    With ``qpoints`` (reduced), labelled q-points are one point when :func:`same_point` says so (fcc:
+    U and K, given the point group's ``rotations``), and their labels are joined by ≡; without, one
+    point per label.
+    """
+    groups: list[tuple[list[str], list[int]]] = []
+    for k, lab in enumerate(labels):
+        if not lab:
+            continue
+        for names, idx in groups:
+            if (lab in names if qpoints is None
+                    else same_point(qpoints[idx[0]], qpoints[k], rotations)):
+                idx.append(k)
+                if lab not in names:
+                    names.append(lab)
+                break
+        else:
+            groups.append(([lab], [k]))
+    return [(SAME.join(names), idx) for names, idx in groups]
+
+
 def compare(gafit: np.ndarray, reference: np.ndarray, labels: Sequence[str] | None = None,
-            qpoints: np.ndarray | None = None) -> ErrorTable:
-    """Errors of sorted frequencies (n_q, n_modes) THz at the same q-points: whole path and per label."""
+            qpoints: np.ndarray | None = None, rotations: np.ndarray | None = None) -> ErrorTable:
+    """Errors of sorted frequencies (n_q, n_modes) THz at the same q-points: whole path, the distinct
+    labelled points together (each once), and each of them (see :func:`distinct_points` for
+    ``qpoints`` and ``rotations``)."""
     g = np.sort(np.asarray(gafit, float), axis=1)
     r = np.sort(np.asarray(reference, float), axis=1)
     if g.shape != r.shape:
@@ -875,18 +873,16 @@ def compare(gafit: np.ndarray, reference: np.ndarray, labels: Sequence[str] | No
                               f"{r.shape[1]} at {r.shape[0]}: is it the same crystal?")
     d = g - r
     rows = [ErrorRow("whole path", None, len(d), float(np.sqrt(np.mean(d**2))), float(np.abs(d).max()))]
-    labels = list(labels or [""] * len(d))
-    names = list(dict.fromkeys(x for x in labels if x))
-    if len(names) > 1:  # each distinct point once, all its modes: the figure a fit target quotes
-        first = [labels.index(name) for name in names]
+    q = None if qpoints is None else np.asarray(qpoints, float)
+    points = distinct_points(list(labels or [""] * len(d)), q, rotations)
+    if len(points) > 1:  # each distinct point once, all its modes: the figure a fit target quotes
+        first = [idx[0] for _, idx in points]
         rows.append(ErrorRow("points", None, len(first), float(np.sqrt(np.mean(d[first] ** 2))),
                              float(np.abs(d[first]).max())))
-    for name in names:
-        idx = [k for k, x in enumerate(labels) if x == name]
+    for name, idx in points:
         dk = d[idx]
-        rows.append(ErrorRow(name, None if qpoints is None else np.asarray(qpoints)[idx[0]], len(idx),
-                             float(np.sqrt(np.mean(dk**2))), float(np.abs(dk).max()),
-                             g[idx[0]], r[idx[0]]))
+        rows.append(ErrorRow(name, None if q is None else q[idx[0]], len(idx),
+                             float(np.sqrt(np.mean(dk**2))), float(np.abs(dk).max()), g[idx[0]], r[idx[0]]))
     return ErrorTable(rows)
 
 
@@ -959,6 +955,13 @@ class PhononResult:
     files: list[Path] = field(default_factory=list)
     residual_force: float = 0.0  # largest |F| (eV/Å) on the unit cell used: 0 at equilibrium
 
+    @property
+    def cell_parameters(self) -> dict[str, float]:
+        """a, b, c (Å), alpha, beta, gamma (deg) of the unit cell used."""
+        from gafit.crystals import cell_parameters
+
+        return cell_parameters(self.structure)
+
     def summary(self) -> dict[str, Any]:
         points = {}
         for k, lab in enumerate(self.band.labels):
@@ -967,6 +970,7 @@ class PhononResult:
         out: dict[str, Any] = {
             "relaxed": self.relaxed,
             "lattice_constant_angstrom": self.lattice_constant,
+            "cell_parameters": {k: round(v, 8) for k, v in self.cell_parameters.items()},
             "residual_force_eV_per_angstrom": self.residual_force,
             "supercell_matrix": np.asarray(self.phonopy.supercell_matrix).tolist(),
             "n_displacements": len(self.phonopy.supercells_with_displacements),
@@ -993,8 +997,9 @@ def phonon_report(potential: Potential, structure: Atoms, supercell: Any, out: s
                   *, path: str = "auto", reference: PhononReference | None = None, relax: bool = True,
                   npoints: int = NPOINTS, displacement: float = DISPLACEMENT, name: str = "gafit",
                   reference_name: str = "DFT") -> PhononResult:
-    """Dispersion of ``potential`` for ``structure`` (relaxed if cubic and ``relax``), compared with
-    ``reference``; writes band.yaml, band.csv, phonons.png/pdf, errors.csv, phonons.json in ``out``.
+    """Dispersion of ``potential`` for ``structure`` (with ``relax``, cell and positions relaxed first by
+    :func:`gafit.crystals.relax`, space group kept), compared with ``reference``; writes band.yaml,
+    band.csv, phonons.png/pdf, errors.csv, phonons.json in ``out``.
 
     A phonopy-data-set reference is evaluated on the path's q-points; a band.yaml/CSV reference fixes
     the q-points (its own path) and gafit is evaluated there.
@@ -1004,9 +1009,8 @@ def phonon_report(potential: Potential, structure: Atoms, supercell: Any, out: s
     cubic = ltype[0] == "c"
     if reference is None or reference.phonopy is not None:
         band_path(structure, path, npoints=2)  # check the lattice and the letters before any work
-    atoms, a = structure, (cubic_lattice_constant(structure) if cubic else None)
-    if relax:
-        atoms, a = relax_cubic(potential, structure)
+    atoms = crystals.relax(potential, structure).atoms if relax else structure
+    a = cubic_lattice_constant(atoms) if cubic else None
     ph = make_phonopy(potential, atoms, supercell, displacement)
     if reference is not None:
         _check_same_crystal(reference, ph)
@@ -1029,7 +1033,8 @@ def phonon_report(potential: Potential, structure: Atoms, supercell: Any, out: s
     result = PhononResult(ph, atoms, a, relax, band, reference, ref_freq,
                           residual_force=float(np.abs(phonon_forces(potential, [atoms])[0]).max()))
     if ref_freq is not None:
-        result.errors = compare(band.frequencies, ref_freq, band.labels, band.qpoints)
+        result.errors = compare(band.frequencies, ref_freq, band.labels, band.qpoints,
+                                ph.primitive_symmetry.pointgroup_operations)
     if out is not None:
         _write_outputs(result, Path(out), name, reference_name)
     return result
@@ -1057,11 +1062,7 @@ def _write_files(res: PhononResult, out: Path, name: str, reference_name: str) -
     write_band_csv(res.band, out / "band.csv")
     files = [out / "band.yaml", out / "band.csv"]
     formula = res.structure.get_chemical_formula(empirical=True)
-    if res.lattice_constant is None:
-        geometry = "structure as given"
-    else:
-        how = "relaxed" if res.relaxed else "as given"
-        geometry = f"{how} a = {res.lattice_constant:.4f} Å"
+    geometry = ("relaxed " if res.relaxed else "as given, ") + cell_text(res.structure, res.lattice_constant)
     title = f"{formula}: {name}, {geometry}"
     if res.errors is not None:
         title += f"; RMS vs {reference_name} {res.errors.rms:.3f} THz"
