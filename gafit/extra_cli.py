@@ -4,12 +4,13 @@ potential, optionally beside DFT values)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gafit.cli_common import add_potential_arguments, parse_elements
+from gafit.crystals import add_structure_arguments
 from gafit.structures import GafitInputError
 
 # --------------------------------------------------------------------------- gafit check
@@ -80,7 +81,7 @@ def run_check_command(args: argparse.Namespace) -> int:
         data, _ = read_data(config)
         if potential is None:
             potential = build_potential(config, data)
-        names = [str(config.data.train)]
+        names = [str(f.path) for f in config.data.train]
     else:
         sets = [read_reference(path, args.index) for path in args.data]
         data = sets[0]
@@ -108,37 +109,37 @@ def run_check_command(args: argparse.Namespace) -> int:
 
 PROPS_HELP = "lattice constant, energy, bulk modulus and elastic constants of a potential"
 PROPS_DESCRIPTION = """\
-Crystal properties of POTENTIAL for the structure given by --structure (relaxed first):
+Crystal properties of POTENTIAL for the structure given by --structure, relaxed first (cell and
+positions to zero stress and force, space group kept: the same relaxation as `gafit phonons`):
 
   cubic crystals   a (Å, conventional cell), E (eV/atom, including the potential's E0 offsets: the
                    cohesive energy when E0 = 0), V (Å³/atom), B (GPa, equation of state fitted over
                    ±5 % volume), C11, C12, C44 (GPa, stress-strain at ±0.5 % strain; C44 with the
                    atoms relaxed inside the sheared cell) and C44_unrelaxed (atoms strained
                    homogeneously), B_elastic = (C11 + 2 C12)/3 as a check of B
-  other crystals   cell and atoms relaxed together; a b c (Å), angles (deg), E, V, B and the elastic
-                   tensor Cij (GPa) on the cell's Cartesian axes
+  other crystals   a b c (Å), angles (deg), E, V, B and the elastic tensor Cij (GPa) on the cell's
+                   Cartesian axes
 
 --structure takes a file (POSCAR, extxyz, cif, ...) or a lattice name with an optional lattice constant
-for the potential's species: fcc, bcc, sc, diamond, hcp, rocksalt, zincblende, cesiumchloride,
-fluorite, wurtzite (e.g. diamond:5.43, rocksalt:4.2). Reference values (--reference FILE: a JSON, TOML
-or YAML mapping such as {a = 5.466, B = 88, C11 = 153}; --dft NAME=VALUE ...) are printed beside with
-the relative difference. Names: a b c alpha beta gamma E V B C11 C12 C44 C44_unrelaxed B_elastic Cij."""
+(or --lattice-constant) for the potential's species: fcc, bcc, sc, diamond, hcp, rocksalt,
+zincblende, cesiumchloride, fluorite, wurtzite (e.g. diamond:5.43, rocksalt:4.2). For a potential of
+more species than the lattice has, --elements picks them (SiC.tersoff --elements C --structure diamond).
+Reference values (--reference FILE: a JSON, TOML or YAML mapping such as {a = 5.466, B = 88,
+C11 = 153}; --dft NAME=VALUE ...) are printed beside with the relative difference. Names: a b c
+alpha beta gamma E V B C11 C12 C44 C44_unrelaxed B_elastic Cij."""
 PROPS_EXAMPLE = """\
 examples:
   gafit properties potentials/Si_Tersoff_1988.tersoff --structure diamond --dft a=5.466 B=88
+  gafit properties SiC.tersoff --elements C --structure diamond
   gafit properties runs/cu/potential.json --structure POSCAR --reference cu_dft.toml --out props.json"""
-
-LATTICES = ("fcc", "bcc", "sc", "diamond", "hcp", "rocksalt", "zincblende", "cesiumchloride", "fluorite",
-            "wurtzite")
 
 
 def add_properties_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit properties`` on an argparse ``add_subparsers()`` object; returns its parser."""
     p = subparsers.add_parser("properties", help=PROPS_HELP, description=PROPS_DESCRIPTION,
                               epilog=PROPS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("potential", help="potential.json, a pair.lmp written by gafit, or a LAMMPS file")
-    p.add_argument("--structure", required=True, metavar="FILE|LATTICE[:A]",
-                   help="crystal structure file, or a lattice name such as diamond:5.43")
+    add_potential_arguments(p)
+    add_structure_arguments(p, required=True)
     p.add_argument("--reference", metavar="REF", help="reference values: .json, .toml or .yaml mapping")
     p.add_argument("--dft", nargs="+", metavar="NAME=VALUE", default=[],
                    help="reference values on the command line, e.g. a=5.466 B=88 C11=153 "
@@ -155,35 +156,6 @@ def add_properties_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _structure(text: str, species: list[str]) -> Any:
-    import ase.io
-    from ase.build import bulk
-
-    path = Path(text)
-    if path.is_file():
-        try:
-            atoms = ase.io.read(path)
-        except Exception as err:  # ASE raises many kinds
-            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise GafitInputError(f"--structure {path}: cannot read it ({msg})") from None
-        return atoms[-1] if isinstance(atoms, list) else atoms
-    name, _, a_text = text.partition(":")
-    if name.lower() not in LATTICES:
-        raise GafitInputError(f"--structure {text}: no such file, and not a lattice name "
-                              f"({', '.join(LATTICES)}) with an optional ':A' (Å)")
-    a = None
-    if a_text:
-        try:
-            a = float(a_text)
-        except ValueError:
-            raise GafitInputError(f"--structure {text}: '{a_text}' is not a lattice constant (Å)") from None
-    try:
-        return bulk("".join(species), name.lower(), a=a)
-    except Exception as err:  # ASE: missing lattice constant, wrong number of species, ...
-        raise GafitInputError(f"--structure {text}: cannot build it for species {species} ({err}); "
-                              f"give the lattice constant, e.g. {name}:4.0, or a structure file") from None
-
-
 def _jsonable(x: Any) -> Any:
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
@@ -198,7 +170,10 @@ def _jsonable(x: Any) -> Any:
 
 def run_properties_command(args: argparse.Namespace) -> int:
     """Handler of ``gafit properties``."""
+    from gafit.crystals import structure_from_args
+    from gafit.io import strict_json
     from gafit.io.atomic import atomic_write_text
+    from gafit.io.paths import output_file, spare_inputs
     from gafit.potential import Potential
     from gafit.properties import (
         compare,
@@ -210,6 +185,8 @@ def run_properties_command(args: argparse.Namespace) -> int:
 
     if not 0 < args.strain < 0.1:
         raise GafitInputError(f"--strain {args.strain}: must be between 0 and 0.1")
+    if args.out is not None:
+        spare_inputs([output_file(args.out)], [args.potential, args.structure, args.reference])
     if not 0 < args.eos_span < 0.5:
         raise GafitInputError(f"--eos-span {args.eos_span}: must be between 0 and 0.5")
     reference: dict[str, float] = {}
@@ -219,14 +196,15 @@ def run_properties_command(args: argparse.Namespace) -> int:
     reference.update(parse_reference_flags(args.dft))
     if args.reference_label:
         label = args.reference_label
-    potential = Potential.load(args.potential)
-    atoms = _structure(args.structure, potential.species)
+    potential = Potential.load(args.potential, parse_elements(args.elements))
+    atoms = structure_from_args(args, potential.species)
     props = properties(potential, atoms, strain=args.strain, eos_span=args.eos_span, eos=args.eos)
     print(format_properties(props, reference, Path(args.potential).name, label))
     if args.out:
         rows = [r.__dict__ for r in compare(props, reference)]
         doc = {"potential": str(args.potential), "structure": args.structure, "properties": props,
                "reference": {"label": label, "values": reference}, "comparison": rows}
-        atomic_write_text(args.out, json.dumps(_jsonable(doc), indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(args.out, strict_json.dumps(_jsonable(doc), indent=2, ensure_ascii=False)
+                          + "\n")
         print(f"wrote {args.out}")
     return 0

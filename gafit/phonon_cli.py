@@ -6,50 +6,66 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from gafit.cli_common import add_potential_arguments, parse_elements
+from gafit.crystals import add_structure_arguments
 from gafit.structures import GafitInputError
 
 HELP = "phonon dispersion of a potential (phonopy), optionally against DFT phonons"
 DESCRIPTION = """\
 Phonon dispersion of POTENTIAL with phonopy's finite displacements: gafit gives the forces on all
 displaced supercells in one batched evaluation, phonopy the force constants and frequencies (THz).
-By default a cubic structure is first scaled to the potential's own energy minimum (its relaxed
-lattice constant is printed and recorded); --no-relax uses the structure as given.
+By default the crystal is first relaxed with the potential (cell and positions to zero stress and
+force, space group kept: cubic crystals keep their cubic cell, hexagonal ones relax a, c and internal
+coordinates; the relaxed cell is printed and recorded); --no-relax uses the structure as given.
+
+--structure takes a file (POSCAR, extxyz, cif, ...: primitive or conventional cell) or a lattice name
+(fcc, bcc, sc, diamond, hcp, rocksalt, zincblende, cesiumchloride, fluorite, wurtzite) with an optional
+lattice constant (diamond:5.43, or --lattice-constant) for the potential's species (or --species).
 
 Writes in DIR: band.yaml (phonopy), band.csv (segment, from, to, q1..q3, distance in 1/Å without 2π,
 f1..fn in THz), phonons.png/.pdf, phonons.json, and with --reference errors.csv: RMS and largest
-differences of the sorted frequencies (THz) over the whole path and at each high-symmetry point.
+differences of the sorted frequencies (THz) over the whole path, over the distinct labelled points
+('points': every mode at each distinct point once; points equivalent by symmetry, such as U and K of
+the fcc zone, are one point) and at each of them.
 
 --path: 'auto' or letters of the standard points, '|' for a break (fcc/diamond: G X W K L U, auto
-GXU|KGL; bcc: G H N P; simple cubic: G X M R; hexagonal: G M K A L H). q-points are reduced in
-phonopy's primitive reciprocal basis (primitive_matrix 'auto').
+GXWKGL; bcc: G H N P; simple cubic: G X M R; hexagonal: G M K A L H, auto GMKGALHA|LM|KH). q-points
+are reduced in phonopy's primitive reciprocal basis (primitive_matrix 'auto').
 
---reference: phonopy_disp.yaml or phonopy.yaml with FORCE_SETS (or force constants) beside it: its
-frequencies are computed on the same path; a band.yaml or a CSV (q1,q2,q3,f1..fn THz, like
-dft_phonon_band.csv): its own q-points are used and the path is taken from it."""
+--reference: phonopy_disp.yaml or phonopy.yaml with FORCE_SETS (or force constants) beside it, an
+older disp.yaml with FORCE_SETS (and POSCAR-unitcell, or --structure) beside it, or a bare FORCE_SETS
+computed on --structure and --supercell: its frequencies are computed on the same path; a band.yaml,
+qpoints.yaml, mesh.yaml, a YAML list of points (like dft_phonon_frequencies.yaml) or a CSV
+(q1,q2,q3,f1..fn THz, like dft_phonon_band.csv): its own q-points are used."""
 
 EXAMPLE = """\
 example:
   gafit phonons Si.tersoff --structure POSCAR-unitcell --supercell 2 2 2 \\
-      --reference phonopy_disp.yaml --out phonons-Si"""
+      --reference phonopy_disp.yaml --out phonons-Si
+  gafit phonons Si.tersoff --structure diamond --supercell 2 2 2 --out phonons-Si"""
+
+
+#: the files ``gafit phonons`` may write into its --out folder
+OUTPUT_FILES = ("band.yaml", "band.csv", "phonons.png", "phonons.pdf", "phonons.json", "errors.csv")
 
 
 def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit phonons`` on an argparse ``add_subparsers()`` object; returns its parser."""
     p = subparsers.add_parser("phonons", help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("potential", help="potential.json, a pair.lmp written by gafit, or a LAMMPS file")
-    p.add_argument("--structure", metavar="FILE",
-                   help="unit cell (POSCAR, extxyz, cif, ...: primitive or conventional); default: "
-                        "the unit cell of a phonopy --reference")
+    add_potential_arguments(p)
+    add_structure_arguments(p, required=False, default="the unit cell of a phonopy --reference")
     p.add_argument("--supercell", nargs="+", metavar="N",
                    help="supercell multiples of the unit cell, e.g. 2 2 2; default: the supercell of a "
-                        "phonopy --reference")
+                        "phonopy --reference (in multiples of --structure's cell)")
     p.add_argument("--path", default="auto", help="band path: 'auto' or letters such as GXUKGL")
     p.add_argument("--reference", metavar="REF", help="DFT phonons: phonopy data set, band.yaml or CSV")
     p.add_argument("--reference-label", default="DFT", metavar="TEXT",
                    help="legend entry of the reference bands (default: DFT)")
     p.add_argument("--relax", action=argparse.BooleanOptionalAction, default=True,
-                   help="scale a cubic cell to the potential's energy minimum first (default: yes)")
+                   help="relax cell and positions with the potential first (default: yes)")
     p.add_argument("--npoints", type=int, default=51, help="q-points per path segment (default 51)")
     p.add_argument("--displacement", type=float, default=0.01,
                    help="finite displacement, Å (default 0.01)")
@@ -70,22 +86,23 @@ def parse_supercell(values: list[str] | None) -> list[int]:
     return n
 
 
-def _read_structure(path: str) -> Any:
-    import ase.io
-
-    p = Path(path)
-    if not p.is_file():
-        raise GafitInputError(f"--structure {p}: no such file")
-    try:
-        atoms = ase.io.read(p)
-    except Exception as err:  # ASE raises many kinds
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise GafitInputError(f"--structure {p}: cannot read it ({msg})") from None
-    if isinstance(atoms, list):
-        atoms = atoms[-1]
-    if not all(atoms.pbc) or atoms.cell.rank != 3:
-        raise GafitInputError(f"--structure {p}: a crystal needs a cell periodic in 3 directions")
-    return atoms
+def reference_supercell(structure: Any, ph: Any, own_cell: bool) -> np.ndarray:
+    """The supercell of a phonopy reference ``ph`` as a matrix of multiples of ``structure``'s cell
+    (phonopy's convention), when ``own_cell``: the same crystal in another cell (e.g. a lattice name's
+    primitive cell beside the reference's conventional one), lattices equal up to a uniform scale."""
+    ref = np.array(ph.unitcell.cell)
+    mine = np.array(structure.cell)
+    mine = mine * (abs(np.linalg.det(ref)) / len(ph.unitcell) * len(structure)
+                   / abs(np.linalg.det(mine))) ** (1 / 3)  # the reference's volume per atom
+    if not own_cell or (len(structure) == len(ph.unitcell)
+                        and np.abs(mine @ mine.T - ref @ ref.T).max() < 0.05 * np.abs(ref @ ref.T).max()):
+        return np.asarray(ph.supercell_matrix)  # the reference's cell, maybe rotated or strained
+    m = np.array(ph.supercell.cell) @ np.linalg.inv(mine)  # supercell rows = m @ my rows
+    if np.abs(m - np.round(m)).max() > 0.02 or round(abs(np.linalg.det(m))) < 1:
+        raise GafitInputError(
+            "--structure: the phonopy --reference's supercell is not a whole multiple of this cell "
+            "(another orientation or another crystal?): give --supercell")
+    return np.round(m).astype(int).T
 
 
 def _short_name(path: Path) -> str:
@@ -96,22 +113,30 @@ def _short_name(path: Path) -> str:
 
 def run_phonons_command(args: argparse.Namespace) -> int:
     """Handler of ``gafit phonons``."""
-    from gafit.phonons import load_reference, phonon_report, to_ase_atoms
+    from gafit.crystals import structure_from_args
+    from gafit.io.paths import output_folder, spare_inputs
+    from gafit.phonons import cell_text, load_reference, phonon_report, to_ase_atoms
     from gafit.potential import Potential
 
     if args.npoints < 2:
         raise GafitInputError(f"--npoints {args.npoints}: need at least 2 q-points per segment")
     if not args.displacement > 0:
         raise GafitInputError(f"--displacement {args.displacement}: must be a positive length (Å)")
+    out = output_folder(args.out)
+    spare_inputs([out / name for name in OUTPUT_FILES],
+                 [args.potential, args.structure, args.reference])
     supercell: Any = parse_supercell(args.supercell) if args.supercell is not None else None
-    if args.structure is not None:
-        structure = _read_structure(args.structure)
+    potential = Potential.load(args.potential, parse_elements(args.elements))
+    if args.structure is not None or args.lattice_constant is not None:
+        structure = structure_from_args(args, potential.species)
     reference = None
     if args.reference is not None:
         ref_path = Path(args.reference)
         if not ref_path.exists():
             raise GafitInputError(f"--reference {ref_path}: no such file")
-        reference = load_reference(ref_path)
+        # a bare FORCE_SETS (or an old disp.yaml) was computed on --structure and --supercell
+        reference = load_reference(ref_path, structure if args.structure is not None else None,
+                                   supercell)
     if args.structure is None:
         if reference is None or reference.phonopy is None:
             raise GafitInputError("--structure is required unless --reference is a phonopy data set")
@@ -119,24 +144,22 @@ def run_phonons_command(args: argparse.Namespace) -> int:
     if supercell is None:
         if reference is None or reference.phonopy is None:
             raise GafitInputError("--supercell is required unless --reference is a phonopy data set")
-        supercell = reference.phonopy.supercell_matrix
-    potential = Potential.load(args.potential)
+        supercell = reference_supercell(structure, reference.phonopy, args.structure is not None)
     if reference is not None and reference.phonopy is None and args.path.strip().lower() != "auto":
         print(f"note: --path ignored: the reference {reference.source.name} fixes the q-points")
 
-    res = phonon_report(potential, structure, supercell, args.out, path=args.path, reference=reference,
+    res = phonon_report(potential, structure, supercell, out, path=args.path, reference=reference,
                         relax=args.relax, npoints=args.npoints, displacement=args.displacement,
                         name=_short_name(Path(args.potential)), reference_name=args.reference_label)
     ph = res.phonopy
     print(f"{structure.get_chemical_formula(empirical=True)}: {len(ph.primitive)} atoms in the primitive "
           f"cell, {len(ph.supercell)}-atom supercell, {len(ph.supercells_with_displacements)} "
           f"displacement(s) of {args.displacement} Å")
-    if res.lattice_constant is not None:
-        how = "relaxed (gafit energy minimum)" if res.relaxed else "as given"
-        print(f"lattice constant a = {res.lattice_constant:.5f} Å, {how}")
+    how = "relaxed (zero stress and force)" if res.relaxed else "as given"
+    print(f"cell {cell_text(res.structure, res.lattice_constant, 5)}, {how}")
     if res.residual_force > 1e-3:
         print(f"warning: forces up to {res.residual_force:.3g} eV/Å on the unit cell: it is not at "
-              "equilibrium for this potential (only the cubic lattice constant is relaxed)")
+              "equilibrium for this potential (drop --no-relax to relax it)")
     shown: set[str] = set()
     for k, lab in enumerate(res.band.labels):
         if lab and lab not in shown:

@@ -15,7 +15,6 @@ force sets) and then applied to the whole batch as matrix products.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -28,8 +27,10 @@ from ase import Atoms
 from phonopy import Phonopy
 from phonopy.structure.atoms import PhonopyAtoms
 
+from gafit import crystals
+from gafit.crystals import read_structure
 from gafit.potential import Potential
-from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
+from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 __all__ = [
     "Band",
@@ -40,6 +41,7 @@ __all__ = [
     "PhononResult",
     "band_path",
     "compare",
+    "distinct_points",
     "frequencies_at",
     "lattice_type",
     "load_reference",
@@ -49,8 +51,8 @@ __all__ = [
     "phonon_report",
     "plot_band",
     "produce_force_constants",
-    "relax_cubic",
     "run_band",
+    "same_point",
     "write_band_csv",
 ]
 
@@ -237,7 +239,7 @@ class PhononBatch:
         return self.frequencies_from_forces(self.forces(theta))
 
 
-# --------------------------------------------------------------------------- symmetry, relaxation
+# --------------------------------------------------------------------------- symmetry
 
 
 def _dataset(atoms: Atoms | PhonopyAtoms, symprec: float = 1e-5) -> Any:
@@ -272,41 +274,17 @@ def cubic_lattice_constant(atoms: Atoms) -> float:
     return float(np.linalg.norm(_dataset(atoms).std_lattice[0]))
 
 
-def _energies(potential: Potential, structures: list[Atoms]) -> np.ndarray:
-    data = ReferenceSet([Structure(a) for a in structures])
-    return potential.evaluate(potential.values[None], potential.build_tables(data)).energy[0]
-
-
-def relax_cubic(potential: Potential, atoms: Atoms, bounds: tuple[float, float] = (0.8, 1.25),
-                tol: float = 1e-7) -> tuple[Atoms, float]:
-    """Scale a cubic cell isotropically to gafit's energy minimum; return it and its cubic a (Å).
-
-    Fractional positions are kept (fixed by symmetry for fcc, bcc, diamond, rocksalt, ...). A coarse
-    scan of scale factors in ``bounds`` (one batched evaluation) brackets the minimum, then Brent's
-    method refines it to ``tol`` relative.
-    """
-    from scipy.optimize import minimize_scalar
-
-    ltype, sg = lattice_type(atoms)
-    if ltype[0] != "c":
-        raise GafitInputError(f"relaxation is implemented for cubic structures only; this one is "
-                              f"{sg}: use it as given (--no-relax)")
-    _check_species(potential, atoms.get_chemical_symbols(), "structure")
-    grid = np.linspace(bounds[0], bounds[1], 46)
-    e = _energies(potential, [scaled_cell(atoms, s) for s in grid])
-    if not np.isfinite(e).any():
-        raise GafitInputError("relaxation: the potential's energy is not finite near this structure")
-    k = int(np.nanargmin(e))
-    if k in (0, len(grid) - 1):
-        raise GafitInputError(
-            f"relaxation: the potential's energy has no minimum between {bounds[0]} and {bounds[1]} "
-            f"times the given cell (lowest at {grid[k]:.3g}); check the potential or use --no-relax")
-    res = minimize_scalar(lambda s: float(_energies(potential, [scaled_cell(atoms, s)])[0]),
-                          bounds=(grid[k - 1], grid[k + 1]), method="bounded",
-                          options={"xatol": tol})
-    s = float(res.x)
-    relaxed = scaled_cell(atoms, s)
-    return relaxed, cubic_lattice_constant(atoms) * s
+def cell_text(atoms: Atoms, cubic_a: float | None = None, digits: int = 4) -> str:
+    """'a = 5.4312 Å' (cubic: conventional ``cubic_a``), 'a = 3.2500 Å, c = 5.2100 Å' (hexagonal,
+    tetragonal), or all six cell parameters; lengths with ``digits`` decimals."""
+    a, b, c, alpha, beta, gamma = atoms.cell.cellpar()
+    if cubic_a is not None:
+        return f"a = {cubic_a:.{digits}f} Å"
+    text = f"a = {a:.{digits}f} Å"
+    if abs(a - b) < 1e-6 * a and abs(alpha - 90) < 1e-6 and abs(beta - 90) < 1e-6:
+        return f"{text}, c = {c:.{digits}f} Å"
+    return (f"{text}, b = {b:.{digits}f} Å, c = {c:.{digits}f} Å, α = {alpha:.2f}°, β = {beta:.2f}°, "
+            f"γ = {gamma:.2f}°")
 
 
 # --------------------------------------------------------------------------- band paths
@@ -320,13 +298,15 @@ POINTS: dict[str, dict[str, tuple[float, float, float]]] = {
     "hP": {"Γ": (0, 0, 0), "A": (0, 0, 0.5), "H": (1 / 3, 1 / 3, 0.5), "K": (1 / 3, 1 / 3, 0),
            "L": (0.5, 0, 0.5), "M": (0.5, 0, 0)},
 }
-#: ``--path auto`` per lattice type
-AUTO_PATHS = {"cF": "GXU|KGL", "cI": "GHNGPH|PN", "cP": "GXMGRX|MR", "hP": "GMKGALHA|LM|KH"}
+#: ``--path auto`` per lattice type (fcc: Γ X W K L, every distinct point of the zone; U is K)
+AUTO_PATHS = {"cF": "GXWKGL", "cI": "GHNGPH|PN", "cP": "GXMGRX|MR", "hP": "GMKGALHA|LM|KH"}
 #: adjacent letters naming equivalent points: a path jumps between them (GXUKGL = Γ-X-U|K-Γ-L)
 EQUIVALENT = {"cF": {("U", "K"), ("K", "U")}}
 LATTICE_NAMES = {"cF": "face-centred cubic", "cI": "body-centred cubic", "cP": "simple cubic",
                  "hP": "hexagonal"}
 _GAMMA = {"G", "Γ", "GAMMA", "$\\GAMMA$", "\\GAMMA", "GM"}
+#: joins the labels of one point of the zone named twice on a path (fcc: 'U≡K')
+SAME = "≡"
 
 
 def canonical_label(label: str) -> str:
@@ -336,8 +316,8 @@ def canonical_label(label: str) -> str:
 
 
 def file_label(label: str) -> str:
-    """Γ as 'Gamma' for CSV files."""
-    return "Gamma" if label == "Γ" else label
+    """Γ as 'Gamma' and ≡ (equivalent points, e.g. 'U≡K') as '=' for CSV files."""
+    return "=".join("Gamma" if part == "Γ" else part for part in label.split(SAME))
 
 
 @dataclass
@@ -475,7 +455,7 @@ class PhononReference:
     frequencies (band.yaml, CSV). q reduced in the reference's primitive reciprocal basis, THz."""
 
     source: Path
-    kind: str  # "phonopy", "band.yaml" or "csv"
+    kind: str  # "phonopy", "disp.yaml", "FORCE_SETS", "band.yaml", "points" or "csv"
     qpoints: np.ndarray | None = None  # (n_q, 3)
     frequencies: np.ndarray | None = None  # (n_q, n_modes) THz, sorted
     labels: list[str] = field(default_factory=list)  # per q-point, '' if none
@@ -534,15 +514,35 @@ def _load_yaml(path: Path) -> Any:
         raise GafitInputError(f"{path}{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
 
 
-def _load_phonopy_reference(path: Path, data: dict) -> PhononReference:
+#: unit-cell files looked for beside an old-style disp.yaml (phonopy's usual names)
+UNITCELL_FILES = ("POSCAR-unitcell", "POSCAR", "geometry.in", "unitcell.in")
+
+
+def _phonopy_load(path: Path, kind: str, **kwargs: Any) -> PhononReference:
+    """phonopy.load(**kwargs) with BORN beside ``path`` (non-analytical correction, as phonopy does),
+    as a reference of ``kind``; errors name ``path``."""
     import phonopy
 
+    born = _beside(path, ["BORN"])
+    if born is not None:
+        kwargs["born_filename"] = str(born)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ph = phonopy.load(log_level=0, **kwargs)
+    except Exception as err:
+        msg = " ".join(str(err).split()) or type(err).__name__
+        raise GafitInputError(f"{path}: phonopy cannot load it ({msg})") from None
+    if ph.force_constants is None:
+        raise GafitInputError(f"{path}: phonopy found no forces or force constants for it")
+    return PhononReference(source=path, kind=kind, lattice=np.array(ph.primitive.cell),
+                           symbols=list(ph.primitive.symbols), phonopy=ph)
+
+
+def _load_phonopy_reference(path: Path, data: dict) -> PhononReference:
     kwargs: dict[str, Any] = {}
     fsets = _beside(path, ["FORCE_SETS"])
     fcs = _beside(path, ["FORCE_CONSTANTS", "force_constants.hdf5"])
-    born = _beside(path, ["BORN"])
-    if born is not None:  # as phonopy does: non-analytical correction when BORN is present
-        kwargs["born_filename"] = str(born)
     has_data = "force_constants" in data or any(
         "forces" in d for d in (data.get("displacements") or []) if isinstance(d, dict))
     if fsets is not None:
@@ -552,29 +552,83 @@ def _load_phonopy_reference(path: Path, data: dict) -> PhononReference:
     elif not has_data:
         raise GafitInputError(f"{path}: a phonopy data set needs FORCE_SETS or force constants "
                               "(FORCE_CONSTANTS, force_constants.hdf5) beside it, or in the file")
+    return _phonopy_load(path, "phonopy", phonopy_yaml=str(path), **kwargs)
+
+
+def _load_force_sets(path: Path, unitcell: Atoms | None, supercell: Any) -> PhononReference:
+    """A bare FORCE_SETS: the unit cell and supercell it was computed with must be given."""
+    if unitcell is None or supercell is None:
+        setup = _beside(path, ["phonopy_disp.yaml", "phonopy.yaml", "disp.yaml"])
+        hint = f" (or use {setup.name} beside it as the reference)" if setup is not None else ""
+        raise GafitInputError(
+            f"{path}: a bare FORCE_SETS needs the unit cell and the supercell it was computed with: "
+            "give structure = \"POSCAR\" and supercell = [2, 2, 2] in [phonons] (gafit phonons: "
+            f"--structure and --supercell){hint}")
+    return _phonopy_load(path, "FORCE_SETS", unitcell=to_phonopy_atoms(unitcell),
+                         supercell_matrix=supercell_matrix(supercell), primitive_matrix="auto",
+                         force_sets_filename=str(path))
+
+
+def _load_disp_yaml(path: Path, unitcell: Atoms | None, supercell: Any) -> PhononReference:
+    """Older phonopy's disp.yaml (the supercell and its displacements) with FORCE_SETS beside it;
+    the unit cell is ``unitcell`` or a POSCAR-unitcell (POSCAR, geometry.in) beside it, the
+    supercell matrix ``supercell`` or the one relating the two cells."""
+    from phonopy.file_IO import parse_disp_yaml
+
+    fsets = _beside(path, ["FORCE_SETS"])
+    if fsets is None:
+        raise GafitInputError(f"{path}: an old-style disp.yaml needs the forces in FORCE_SETS beside it")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ph = phonopy.load(str(path), log_level=0, **kwargs)
+        _, cell = parse_disp_yaml(str(path), return_cell=True)
     except Exception as err:
-        raise GafitInputError(f"{path}: phonopy cannot load it ({err})") from None
-    if ph.force_constants is None:
-        raise GafitInputError(f"{path}: phonopy found no forces or force constants for it")
-    return PhononReference(source=path, kind="phonopy", lattice=np.array(ph.primitive.cell),
-                           symbols=list(ph.primitive.symbols), phonopy=ph)
+        raise GafitInputError(f"{path}: not a phonopy disp.yaml ({' '.join(str(err).split())})") from None
+    if unitcell is None:
+        found = _beside(path, UNITCELL_FILES)
+        if found is None:
+            raise GafitInputError(
+                f"{path}: an old-style disp.yaml holds only the supercell: give its unit cell "
+                "(structure = \"POSCAR-unitcell\" in [phonons]; gafit phonons: --structure) or put "
+                f"one of {', '.join(UNITCELL_FILES)} beside it")
+        unitcell = read_structure(found, f"{path}: unit cell")
+    if supercell is None:  # phonopy: supercell lattice (rows) = M^T @ unit-cell lattice
+        m = (np.array(cell.cell) @ np.linalg.inv(np.array(unitcell.cell))).T
+        if np.abs(m - np.round(m)).max() > 1e-3 or round(abs(np.linalg.det(m))) < 1:
+            raise GafitInputError(f"{path}: its supercell is not an integer multiple of the unit cell "
+                                  f"{len(unitcell)} atoms; give supercell = [...] ([phonons]) or "
+                                  "--supercell")
+        supercell = np.round(m).astype(int)
+    ref = _phonopy_load(path, "disp.yaml", unitcell=to_phonopy_atoms(unitcell),
+                        supercell_matrix=supercell_matrix(supercell), primitive_matrix="auto",
+                        force_sets_filename=str(fsets))
+    built = ref.phonopy.supercell  # type: ignore[union-attr]
+    same = (len(built) == len(cell) and list(built.symbols) == list(cell.symbols)
+            and np.allclose(built.cell, cell.cell, atol=1e-5))
+    if same:
+        d = np.array(built.scaled_positions) - np.array(cell.scaled_positions)
+        same = np.abs(d - np.round(d)).max() < 1e-5
+    if not same:
+        raise GafitInputError(f"{path}: the supercell built from the unit cell ({len(built)} atoms) "
+                              "is not the one of disp.yaml (atom by atom): not the cell it was made from")
+    return ref
 
 
 def _load_band_yaml(path: Path, data: dict) -> PhononReference:
+    """phonopy's band.yaml (segments of a path), or qpoints.yaml / mesh.yaml (separate q-points)."""
     try:
         pts = data["phonon"]
         q = np.array([p["q-position"] for p in pts], float)
         f = np.sort(np.array([[b["frequency"] for b in p["band"]] for p in pts], float), axis=1)
-        counts = data.get("segment_nqpoint") or [len(pts)]
-        seg = np.repeat(np.arange(len(counts)), counts)
-        lattice = np.array(data["lattice"], float) if "lattice" in data else None
+        counts = data.get("segment_nqpoint")
+        seg = np.repeat(np.arange(len(counts)), counts) if counts else np.arange(len(q))
+        lattice = None
+        if "lattice" in data:
+            lattice = np.array(data["lattice"], float)
+        elif "reciprocal_lattice" in data:  # rows b_i with a_i . b_j = delta_ij (no 2 pi)
+            lattice = np.linalg.inv(np.array(data["reciprocal_lattice"], float)).T
         symbols = [p["symbol"] for p in data["points"]] if "points" in data else None
-    except (KeyError, TypeError, ValueError) as err:
-        raise GafitInputError(f"{path}: not a phonopy band.yaml ({err})") from None
+    except (KeyError, TypeError, ValueError, np.linalg.LinAlgError) as err:
+        raise GafitInputError(f"{path}: not a phonopy band.yaml, qpoints.yaml or mesh.yaml "
+                              f"({type(err).__name__}: {err})") from None
     if len(seg) != len(q):
         raise GafitInputError(f"{path}: segment_nqpoint adds up to {len(seg)}, not {len(q)} q-points")
     labels = [""] * len(q)
@@ -584,6 +638,27 @@ def _load_band_yaml(path: Path, data: dict) -> PhononReference:
         labels[starts[k]], labels[ends[k]] = canonical_label(a), canonical_label(b)
     return PhononReference(source=path, kind="band.yaml", qpoints=q, frequencies=f, labels=labels,
                            segment=seg, lattice=lattice, symbols=symbols)
+
+
+def _load_points_yaml(path: Path, data: dict) -> PhononReference:
+    """A YAML list ``points`` of {name, q_reduced_primitive, frequencies_THz}, with optional
+    ``primitive_cell_angstrom`` and ``primitive_symbols`` (like dft_phonon_frequencies.yaml)."""
+    try:
+        pts = data["points"]
+        q = np.array([p["q_reduced_primitive"] for p in pts], float).reshape(len(pts), 3)
+        f = np.sort(np.array([p["frequencies_THz"] for p in pts], float), axis=1)
+        labels = [canonical_label(p.get("name", "")) for p in pts]
+        cell = data.get("primitive_cell_angstrom")
+        lattice = np.array(cell, float).reshape(3, 3) if cell is not None else None
+        symbols = data.get("primitive_symbols")
+    except (KeyError, TypeError, ValueError) as err:
+        raise GafitInputError(f"{path}: points need q_reduced_primitive and frequencies_THz "
+                              f"({type(err).__name__}: {err})") from None
+    if f.ndim != 2:
+        raise GafitInputError(f"{path}: every point needs the same number of frequencies_THz")
+    return PhononReference(source=path, kind="points", qpoints=q, frequencies=f, labels=labels,
+                           segment=np.arange(len(q)), lattice=lattice,
+                           symbols=list(symbols) if symbols is not None else None)
 
 
 def _load_csv_reference(path: Path) -> PhononReference:
@@ -631,29 +706,48 @@ def _load_csv_reference(path: Path) -> PhononReference:
                            segment=seg_a)
 
 
-def load_reference(path: str | Path) -> PhononReference:
-    """Read reference phonons: a phonopy data set (``phonopy_disp.yaml``/``phonopy.yaml`` with
-    FORCE_SETS or force constants beside it; or a folder holding one), a phonopy ``band.yaml``, or a
-    CSV with columns q1,q2,q3 (reduced, primitive reciprocal basis) and f1..fn (THz)."""
+def load_reference(path: str | Path, structure: Atoms | None = None,
+                   supercell: Any = None) -> PhononReference:
+    """Read reference phonons:
+
+    - a phonopy data set: ``phonopy_disp.yaml``/``phonopy.yaml`` with FORCE_SETS or force constants
+      beside it (or a folder holding one); older phonopy's ``disp.yaml`` with FORCE_SETS beside it
+      (unit cell: ``structure`` or a POSCAR-unitcell beside it); a bare ``FORCE_SETS`` with the
+      ``structure`` (unit cell) and ``supercell`` it was computed with;
+    - frequencies at fixed q-points: phonopy's ``band.yaml``, ``qpoints.yaml`` or ``mesh.yaml``, a
+      YAML list of ``points`` (name, q_reduced_primitive, frequencies_THz), or a CSV with columns
+      q1,q2,q3 (reduced, primitive reciprocal basis) and f1..fn (THz).
+
+    ``structure`` and ``supercell`` are used only by the kinds that need them.
+    """
     path = Path(path)
     if path.is_dir():
-        found = next((path / n for n in ("phonopy_params.yaml", "phonopy.yaml", "phonopy_disp.yaml")
-                      if (path / n).exists()), None)
+        found = next((path / n for n in ("phonopy_params.yaml", "phonopy.yaml", "phonopy_disp.yaml",
+                                         "disp.yaml") if (path / n).exists()), None)
         if found is None:
-            raise GafitInputError(f"{path}: folder without phonopy.yaml or phonopy_disp.yaml")
+            raise GafitInputError(f"{path}: folder without phonopy.yaml, phonopy_disp.yaml or disp.yaml")
         path = found
     if not path.exists():
         raise GafitInputError(f"{path}: no such file")
+    if path.name.upper().startswith("FORCE_SETS"):
+        return _load_force_sets(path, structure, supercell)
     if path.suffix.lower() == ".csv":
         return _load_csv_reference(path)
     if path.suffix.lower() in (".yaml", ".yml"):
         data = _load_yaml(path)
         if isinstance(data, dict) and "phonon" in data:
             return _load_band_yaml(path, data)
+        if isinstance(data, dict) and isinstance(data.get("points"), list) and all(
+                isinstance(p, dict) and "frequencies_THz" in p for p in data["points"]):
+            return _load_points_yaml(path, data)
         if isinstance(data, dict) and ("phonopy" in data or "unit_cell" in data):
             return _load_phonopy_reference(path, data)
+        if isinstance(data, dict) and "displacements" in data and "lattice" in data:
+            return _load_disp_yaml(path, structure, supercell)
     raise GafitInputError(f"{path}: unknown phonon reference (expected phonopy_disp.yaml/phonopy.yaml "
-                          "with FORCE_SETS, a band.yaml, or a CSV with q1,q2,q3,f1..fn)")
+                          "or disp.yaml with FORCE_SETS, FORCE_SETS with a structure and supercell, "
+                          "band.yaml/qpoints.yaml/mesh.yaml, a YAML list of points with "
+                          "frequencies_THz, or a CSV with q1,q2,q3,f1..fn)")
 
 
 def q_transform(lattice_from: np.ndarray, lattice_to: np.ndarray, what: str = "the reference") -> np.ndarray:
@@ -696,7 +790,7 @@ class ErrorRow:
 @dataclass
 class ErrorTable:
     """First row: the whole path; then ``points``, all modes at each distinct labelled point once;
-    then one row per labelled high-symmetry point, in path order."""
+    then one row per distinct labelled point, in path order (labels of one point joined by ≡)."""
 
     rows: list[ErrorRow]
 
@@ -705,8 +799,9 @@ class ErrorTable:
         return self.rows[0].rms
 
     def row(self, point: str) -> ErrorRow:
+        """The row of a point, by any of its labels ('K' finds 'U≡K')."""
         name = canonical_label(point)
-        return next(r for r in self.rows if r.point == name)
+        return next(r for r in self.rows if r.point == name or name in r.point.split(SAME))
 
     def text(self) -> str:
         out = [f"{'point':12s}{'RMS (THz)':>11s}{'max|Δ| (THz)':>14s}  gafit / reference (THz)"]
@@ -731,9 +826,46 @@ class ErrorTable:
         atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+def same_point(q1: np.ndarray, q2: np.ndarray, rotations: np.ndarray | None = None,
+               tol: float = 1e-6) -> bool:
+    """Whether reduced q-points q1, q2 are one point of the zone: equal modulo a reciprocal lattice
+    vector, or (``rotations``: the point group's integer matrices R in the same reduced basis, acting
+    as q @ R) related by a rotation, with or without time reversal (q -> -q)."""
+    rot = np.eye(3)[None] if rotations is None else np.asarray(rotations, float)
+    images = np.concatenate([np.asarray(q1, float) @ rot, -np.asarray(q1, float) @ rot])
+    d = images - np.asarray(q2, float)
+    return bool((np.abs(d - np.round(d)).max(axis=1) < tol).any())
+
+
+def distinct_points(labels: Sequence[str], qpoints: np.ndarray | None = None,
+                    rotations: np.ndarray | None = None) -> list[tuple[str, list[int]]]:
+    """The distinct labelled points of a path, in path order: (name, indices of its q-points).
+
+    With ``qpoints`` (reduced), labelled q-points are one point when :func:`same_point` says so (fcc:
+    U and K, given the point group's ``rotations``), and their labels are joined by ≡; without, one
+    point per label.
+    """
+    groups: list[tuple[list[str], list[int]]] = []
+    for k, lab in enumerate(labels):
+        if not lab:
+            continue
+        for names, idx in groups:
+            if (lab in names if qpoints is None
+                    else same_point(qpoints[idx[0]], qpoints[k], rotations)):
+                idx.append(k)
+                if lab not in names:
+                    names.append(lab)
+                break
+        else:
+            groups.append(([lab], [k]))
+    return [(SAME.join(names), idx) for names, idx in groups]
+
+
 def compare(gafit: np.ndarray, reference: np.ndarray, labels: Sequence[str] | None = None,
-            qpoints: np.ndarray | None = None) -> ErrorTable:
-    """Errors of sorted frequencies (n_q, n_modes) THz at the same q-points: whole path and per label."""
+            qpoints: np.ndarray | None = None, rotations: np.ndarray | None = None) -> ErrorTable:
+    """Errors of sorted frequencies (n_q, n_modes) THz at the same q-points: whole path, the distinct
+    labelled points together (each once), and each of them (see :func:`distinct_points` for
+    ``qpoints`` and ``rotations``)."""
     g = np.sort(np.asarray(gafit, float), axis=1)
     r = np.sort(np.asarray(reference, float), axis=1)
     if g.shape != r.shape:
@@ -741,18 +873,16 @@ def compare(gafit: np.ndarray, reference: np.ndarray, labels: Sequence[str] | No
                               f"{r.shape[1]} at {r.shape[0]}: is it the same crystal?")
     d = g - r
     rows = [ErrorRow("whole path", None, len(d), float(np.sqrt(np.mean(d**2))), float(np.abs(d).max()))]
-    labels = list(labels or [""] * len(d))
-    names = list(dict.fromkeys(x for x in labels if x))
-    if len(names) > 1:  # each distinct point once, all its modes: the figure a fit target quotes
-        first = [labels.index(name) for name in names]
+    q = None if qpoints is None else np.asarray(qpoints, float)
+    points = distinct_points(list(labels or [""] * len(d)), q, rotations)
+    if len(points) > 1:  # each distinct point once, all its modes: the figure a fit target quotes
+        first = [idx[0] for _, idx in points]
         rows.append(ErrorRow("points", None, len(first), float(np.sqrt(np.mean(d[first] ** 2))),
                              float(np.abs(d[first]).max())))
-    for name in names:
-        idx = [k for k, x in enumerate(labels) if x == name]
+    for name, idx in points:
         dk = d[idx]
-        rows.append(ErrorRow(name, None if qpoints is None else np.asarray(qpoints)[idx[0]], len(idx),
-                             float(np.sqrt(np.mean(dk**2))), float(np.abs(dk).max()),
-                             g[idx[0]], r[idx[0]]))
+        rows.append(ErrorRow(name, None if q is None else q[idx[0]], len(idx),
+                             float(np.sqrt(np.mean(dk**2))), float(np.abs(dk).max()), g[idx[0]], r[idx[0]]))
     return ErrorTable(rows)
 
 
@@ -767,14 +897,21 @@ def plot_band(band: Band, title: str = "", reference: np.ndarray | None = None,
     fig = Figure(figsize=(7, 4.8))
     ax = fig.subplots()
     x = band.distances
+    # separate q-points (qpoints.yaml, a list of points), not a path: evenly spaced markers
+    single = all(len(s) == 1 for s in band.path.segments)
+    if single:
+        x = np.arange(len(x), dtype=float)
+    mine = {"marker": "o", "ls": "none", "ms": 5} if single else {"lw": 1.4}
+    theirs = {"marker": "x", "ls": "none", "ms": 6} if single else {"lw": 1.2, "ls": "--"}
     for k in range(len(band.path.segments)):
         sel = band.segment == k
         for m in range(band.frequencies.shape[1]):
             first = k == 0 and m == 0
-            ax.plot(x[sel], band.frequencies[sel, m], color="C0", lw=1.4, label=name if first else None)
+            ax.plot(x[sel], band.frequencies[sel, m], color="C0", label=name if first else None,
+                    **mine)
             if reference is not None:
-                ax.plot(x[sel], reference[sel, m], color="C3", lw=1.2, ls="--",
-                        label=reference_name if first else None)
+                ax.plot(x[sel], reference[sel, m], color="C3", label=reference_name if first else None,
+                        **theirs)
     ticks: list[float] = []
     names: list[str] = []
     for k, (a, b) in enumerate(band.path.labels):
@@ -792,7 +929,7 @@ def plot_band(band: Band, title: str = "", reference: np.ndarray | None = None,
         ax.axvline(t, color="0.6", lw=0.7)
     ax.axhline(0.0, color="0.6", lw=0.7, ls=":")
     ax.set_xticks(ticks, names)
-    ax.set_xlim(float(x[0]), float(x[-1]))
+    ax.set_xlim(*((x[0] - 0.5, x[-1] + 0.5) if single else (float(x[0]), float(x[-1]))))
     ax.set_ylabel("Frequency (THz)")
     ax.set_title(title, fontsize=10)
     ax.legend(loc="best", frameon=False)
@@ -818,6 +955,13 @@ class PhononResult:
     files: list[Path] = field(default_factory=list)
     residual_force: float = 0.0  # largest |F| (eV/Å) on the unit cell used: 0 at equilibrium
 
+    @property
+    def cell_parameters(self) -> dict[str, float]:
+        """a, b, c (Å), alpha, beta, gamma (deg) of the unit cell used."""
+        from gafit.crystals import cell_parameters
+
+        return cell_parameters(self.structure)
+
     def summary(self) -> dict[str, Any]:
         points = {}
         for k, lab in enumerate(self.band.labels):
@@ -826,6 +970,7 @@ class PhononResult:
         out: dict[str, Any] = {
             "relaxed": self.relaxed,
             "lattice_constant_angstrom": self.lattice_constant,
+            "cell_parameters": {k: round(v, 8) for k, v in self.cell_parameters.items()},
             "residual_force_eV_per_angstrom": self.residual_force,
             "supercell_matrix": np.asarray(self.phonopy.supercell_matrix).tolist(),
             "n_displacements": len(self.phonopy.supercells_with_displacements),
@@ -852,8 +997,9 @@ def phonon_report(potential: Potential, structure: Atoms, supercell: Any, out: s
                   *, path: str = "auto", reference: PhononReference | None = None, relax: bool = True,
                   npoints: int = NPOINTS, displacement: float = DISPLACEMENT, name: str = "gafit",
                   reference_name: str = "DFT") -> PhononResult:
-    """Dispersion of ``potential`` for ``structure`` (relaxed if cubic and ``relax``), compared with
-    ``reference``; writes band.yaml, band.csv, phonons.png/pdf, errors.csv, phonons.json in ``out``.
+    """Dispersion of ``potential`` for ``structure`` (with ``relax``, cell and positions relaxed first by
+    :func:`gafit.crystals.relax`, space group kept), compared with ``reference``; writes band.yaml,
+    band.csv, phonons.png/pdf, errors.csv, phonons.json in ``out``.
 
     A phonopy-data-set reference is evaluated on the path's q-points; a band.yaml/CSV reference fixes
     the q-points (its own path) and gafit is evaluated there.
@@ -863,9 +1009,8 @@ def phonon_report(potential: Potential, structure: Atoms, supercell: Any, out: s
     cubic = ltype[0] == "c"
     if reference is None or reference.phonopy is not None:
         band_path(structure, path, npoints=2)  # check the lattice and the letters before any work
-    atoms, a = structure, (cubic_lattice_constant(structure) if cubic else None)
-    if relax:
-        atoms, a = relax_cubic(potential, structure)
+    atoms = crystals.relax(potential, structure).atoms if relax else structure
+    a = cubic_lattice_constant(atoms) if cubic else None
     ph = make_phonopy(potential, atoms, supercell, displacement)
     if reference is not None:
         _check_same_crystal(reference, ph)
@@ -888,38 +1033,47 @@ def phonon_report(potential: Potential, structure: Atoms, supercell: Any, out: s
     result = PhononResult(ph, atoms, a, relax, band, reference, ref_freq,
                           residual_force=float(np.abs(phonon_forces(potential, [atoms])[0]).max()))
     if ref_freq is not None:
-        result.errors = compare(band.frequencies, ref_freq, band.labels, band.qpoints)
+        result.errors = compare(band.frequencies, ref_freq, band.labels, band.qpoints,
+                                ph.primitive_symmetry.pointgroup_operations)
     if out is not None:
         _write_outputs(result, Path(out), name, reference_name)
     return result
 
 
 def _write_outputs(res: PhononResult, out: Path, name: str, reference_name: str) -> None:
-    from gafit.io.atomic import atomic_write_text
+    from gafit.io.atomic import atomic_batch
+
+    with atomic_batch():  # all files renamed into place together: a full disk leaves old ones whole
+        _write_files(res, out, name, reference_name)
+    if res.errors is None:  # an earlier run's comparison would sit beside these results
+        (out / "errors.csv").unlink(missing_ok=True)
+
+
+def _write_files(res: PhononResult, out: Path, name: str, reference_name: str) -> None:
+    from gafit.io import strict_json
+    from gafit.io.atomic import atomic_write, atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     comment = {"gafit_potential": name, "relaxed": res.relaxed}
     if res.lattice_constant is not None:
         comment["lattice_constant_angstrom"] = round(res.lattice_constant, 8)
-    res.phonopy.write_yaml_band_structure(comment=comment, filename=out / "band.yaml")
+    atomic_write(out / "band.yaml",
+                 lambda tmp: res.phonopy.write_yaml_band_structure(comment=comment, filename=tmp))
     write_band_csv(res.band, out / "band.csv")
     files = [out / "band.yaml", out / "band.csv"]
     formula = res.structure.get_chemical_formula(empirical=True)
-    if res.lattice_constant is None:
-        geometry = "structure as given"
-    else:
-        how = "relaxed" if res.relaxed else "as given"
-        geometry = f"{how} a = {res.lattice_constant:.4f} Å"
+    geometry = ("relaxed " if res.relaxed else "as given, ") + cell_text(res.structure, res.lattice_constant)
     title = f"{formula}: {name}, {geometry}"
     if res.errors is not None:
         title += f"; RMS vs {reference_name} {res.errors.rms:.3f} THz"
     fig = plot_band(res.band, title, res.reference_frequencies, reference_name, name)
     for ext in ("png", "pdf"):
-        fig.savefig(out / f"phonons.{ext}", dpi=150)
+        atomic_write(out / f"phonons.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, dpi=150, format=ext))
         files.append(out / f"phonons.{ext}")
     if res.errors is not None:
         res.errors.write_csv(out / "errors.csv")
         files.append(out / "errors.csv")
-    atomic_write_text(out / "phonons.json", json.dumps(res.summary(), indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out / "phonons.json", strict_json.dumps(res.summary(), indent=2, ensure_ascii=False)
+                      + "\n")
     files.append(out / "phonons.json")
     res.files = files

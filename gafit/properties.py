@@ -7,7 +7,8 @@ engineering shear strains (ε4 = 2 ε_yz), σ_i = Σ_j C_ij ε_j.
 
 Every function takes a *model*: a gafit :class:`~gafit.potential.Potential` (strained cells are evaluated
 in one batched call) or any ASE calculator (evaluated one structure at a time), so the same numbers can
-be computed with an independent implementation. Internal relaxations use ASE's BFGS at fixed cell.
+be computed with an independent implementation. The crystal is relaxed first by :func:`gafit.crystals.relax`
+(cell and positions, space group kept); internal relaxations of strained cells use ASE's BFGS at fixed cell.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.units import GPa
 
+from gafit import crystals
 from gafit.calculator import GafitCalculator, predict_atoms
 from gafit.potential import Potential
 from gafit.structures import GafitInputError, scaled_cell
@@ -41,7 +43,6 @@ __all__ = [
     "load_reference_values",
     "parse_reference_flags",
     "properties",
-    "relax_cell",
     "relax_positions",
     "symmetry",
 ]
@@ -126,19 +127,6 @@ def relax_positions(model: Model, atoms: Atoms, fmax: float = FMAX, steps: int =
     return out
 
 
-def relax_cell(model: Model, atoms: Atoms, fmax: float = FMAX, steps: int = 2000) -> Atoms:
-    """A copy with cell and positions relaxed together (UnitCellFilter + LBFGS) to ``fmax`` eV/Å
-    (cell forces: stress × volume, eV)."""
-    from ase.filters import UnitCellFilter
-    from ase.optimize import LBFGS
-
-    out = atoms.copy()
-    out.calc = _calculator(model)
-    LBFGS(UnitCellFilter(out), logfile=None).run(fmax=fmax, steps=steps)
-    out.calc = None
-    return out
-
-
 # --------------------------------------------------------------------------- symmetry
 
 
@@ -185,51 +173,19 @@ def _is_cubic(atoms: Atoms, symprec: float = 1e-3) -> bool:
 # --------------------------------------------------------------------------- lattice constant
 
 
-def _relax_scale(model: Model, atoms: Atoms, bounds: tuple[float, float] = (0.7, 1.5)) -> float:
-    """The isotropic scale factor of zero pressure (at the energy minimum), positions fractional."""
-    from scipy.optimize import brentq, minimize_scalar
-
-    grid = np.linspace(bounds[0], bounds[1], 81)
-    e, _, _ = _predict(model, [scaled_cell(atoms, s) for s in grid])
-    if not np.isfinite(e).any():
-        raise GafitInputError("relaxation: the potential's energy is not finite near this structure")
-    k = int(np.nanargmin(e))
-    if k in (0, len(grid) - 1):
-        raise GafitInputError(
-            f"relaxation: the potential's energy has no minimum between {bounds[0]} and {bounds[1]} "
-            f"times the given cell (lowest at {grid[k]:.3g}); check the potential and the structure")
-
-    def pressure(s: float) -> float:
-        return float(np.mean(_predict(model, [scaled_cell(atoms, s)])[2][0, :3]))
-
-    lo, hi = grid[k - 1], grid[k + 1]
-    p_lo, p_hi = pressure(lo), pressure(hi)
-    if np.isfinite(p_lo) and np.isfinite(p_hi) and p_lo < 0 < p_hi:
-        return float(brentq(pressure, lo, hi, xtol=1e-12, rtol=1e-14))
-    res = minimize_scalar(lambda s: float(_predict(model, [scaled_cell(atoms, s)])[0][0]),
-                          bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
-    return float(res.x)
-
-
 def lattice_constant(model: Model, atoms: Atoms, symprec: float = 1e-3,
                      fmax: float = FMAX) -> tuple[Atoms, float]:
     """Relaxed conventional cubic cell of a cubic crystal and its lattice constant a (Å).
 
-    The cell is scaled isotropically to zero pressure; atoms whose positions symmetry does not fix are
-    relaxed too (alternating with the scaling until both converge).
+    The conventional cell is relaxed by :func:`gafit.crystals.relax` (cell and positions, space
+    group kept) to forces below ``fmax`` eV/Å and zero stress.
     """
     _require_crystal(atoms)
     if not _is_cubic(atoms, symprec):
         sg, n = symmetry(atoms, symprec)
         raise GafitInputError(f"lattice_constant: the structure is {sg} ({n}), not cubic; "
-                              "use relax_cell for other crystals")
-    cell = conventional_cell(atoms, symprec)
-    for _ in range(20):
-        cell = scaled_cell(cell, _relax_scale(model, cell))
-        forces = _predict(model, [cell])[1][0]
-        if _max_force(forces) <= fmax:
-            break
-        cell = relax_positions(model, cell, fmax)
+                              "use gafit.crystals.relax for other crystals")
+    cell = crystals.relax(model, conventional_cell(atoms, symprec), fmax=fmax, symprec=symprec).atoms
     return cell, float(np.linalg.norm(cell.cell[0]))
 
 
@@ -377,7 +333,7 @@ def properties(model: Model, atoms: Atoms, strain: float = STRAIN, eos_span: flo
 
     Cubic crystals: ``a``, ``E``, ``V``, ``B`` (EOS), ``C11``, ``C12``, ``C44`` (relaxed),
     ``C44_unrelaxed``, ``B_elastic`` on the conventional cell. Other crystals: cell and positions are
-    relaxed together (UnitCellFilter); ``a b c alpha beta gamma``, ``E``, ``V``, ``B`` and the
+    relaxed together (:func:`gafit.crystals.relax`); ``a b c alpha beta gamma``, ``E``, ``V``, ``B`` and the
     upper triangle ``Cij`` (and ``Cij_unrelaxed``) of the elastic tensor on the cell's Cartesian axes.
     Units as in :data:`QUANTITIES`; ``units`` maps each key to its unit.
     """
@@ -395,7 +351,7 @@ def properties(model: Model, atoms: Atoms, strain: float = STRAIN, eos_span: flo
         cell, a = lattice_constant(model, atoms, symprec, fmax)
         out["a"] = a
     else:
-        cell = relax_cell(model, atoms, fmax)
+        cell = crystals.relax(model, atoms, fmax=fmax, symprec=symprec).atoms
         lengths_angles = cell.cell.cellpar()
         out.update(zip(("a", "b", "c", "alpha", "beta", "gamma"), map(float, lengths_angles),
                        strict=True))

@@ -79,6 +79,7 @@ def refine(
 
     # variables scaled by their bounds' widths (within limits scipy's arithmetic survives)
     x_scale = np.where((span > 1e-50) & (span < 1e50), span, 1.0)
-    sol = least_squares(fun, x0, jac=jac, bounds=(lower, upper), x_scale=x_scale,
-                        max_nfev=max_evaluations, method="trf")
+    with np.errstate(over="ignore", invalid="ignore"):  # huge residuals: scored bad, not warned
+        sol = least_squares(fun, x0, jac=jac, bounds=(lower, upper), x_scale=x_scale,
+                            max_nfev=max_evaluations, method="trf")
     return RefineResult(sol.x, float(2 * sol.cost), count, sol.message, n_analytic)

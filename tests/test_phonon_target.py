@@ -77,14 +77,15 @@ def test_fit_to_phonons_recovers_parameters(reference: Path, tmp_path: Path) -> 
 
 def test_relaxed_lattice_target_follows_each_potentials_own_lattice(tmp_path: Path) -> None:
     """lattice = "relaxed": each individual's frequencies are those at its own relaxed lattice
-    constant, as `gafit phonons` computes them (relax_cubic + phonopy), to interpolation accuracy."""
-    from gafit.phonons import frequencies_at, relax_cubic
+    constant, as `gafit phonons` computes them (gafit.crystals.relax + phonopy), to interpolation accuracy."""
+    from gafit.phonons import frequencies_at
+    from gafit.properties import lattice_constant
 
     def morse(values: np.ndarray) -> Potential:
         # cutoff 4.8 Å: no neighbour shell crosses it within ±5 % of these lattice constants
         return Potential(["Cu"], [Morse(["Cu"], 4.8)]).with_values(values)
 
-    _, a0 = relax_cubic(morse(TRUE), bulk("Cu", "fcc", a=3.62, cubic=True))
+    _, a0 = lattice_constant(morse(TRUE), bulk("Cu", "fcc", a=3.62, cubic=True))
     ph = make_phonopy(morse(TRUE), bulk("Cu", "fcc", a=a0), [2, 2, 2])
     path = tmp_path / "phonopy_params.yaml"
     ph.save(str(path), settings={"force_sets": True})
@@ -96,7 +97,7 @@ def test_relaxed_lattice_target_follows_each_potentials_own_lattice(tmp_path: Pa
     got = relaxed.frequencies(theta)
     for b in range(len(theta)):
         pot = morse(theta[b])
-        _, a = relax_cubic(pot, bulk("Cu", "fcc", a=a0, cubic=True))
+        _, a = lattice_constant(pot, bulk("Cu", "fcc", a=a0, cubic=True))
         assert abs(a / a0 - 1) < 0.015
         want = frequencies_at(make_phonopy(pot, bulk("Cu", "fcc", a=a), [2, 2, 2]),
                               relaxed.qpoints)

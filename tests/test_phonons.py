@@ -13,6 +13,7 @@ from gafit.forms import get_form
 from gafit.forms.morse import Morse
 from gafit.phonon_cli import add_phonons_parser
 from gafit.phonons import (
+    POINTS,
     PhononBatch,
     band_path,
     compare,
@@ -21,9 +22,11 @@ from gafit.phonons import (
     make_phonopy,
     parse_path,
     phonon_forces,
-    relax_cubic,
+    phonon_report,
+    same_point,
 )
 from gafit.potential import Potential
+from gafit.properties import lattice_constant
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -134,30 +137,56 @@ def test_batch_equals_phonopy_per_individual():
         assert np.abs(batch.force_constants(forces)[k] - ph.force_constants).max() < 1e-10
 
 
-def test_relax_cubic_finds_the_energy_minimum():
-    pot = cu_morse()
-    relaxed, a = relax_cubic(pot, bulk("Cu", "fcc", a=3.61, cubic=True))
-    _, a_prim = relax_cubic(pot, bulk("Cu", "fcc", a=3.50))
-    assert abs(a - a_prim) < 1e-5
-    assert abs(relaxed.cell[0, 0] - a) < 1e-9
-    e = [pot.evaluate(pot.values[None], pot.build_tables(ReferenceSet([Structure(
-        bulk("Cu", "fcc", a=x, cubic=True))]))).energy[0, 0] for x in (a - 1e-3, a, a + 1e-3)]
-    assert e[1] < e[0] and e[1] < e[2]
-    with pytest.raises(GafitInputError, match="cubic"):
-        relax_cubic(pot, bulk("Cu", "hcp", a=2.55, c=4.16))
-
-
 def test_paths():
     assert parse_path("GXUKGL", "cF") == [["Γ", "X", "U"], ["K", "Γ", "L"]]
     assert parse_path("GXWKGL|UX", "cF") == [["Γ", "X", "W", "K", "Γ", "L"], ["U", "X"]]
-    path = band_path(bulk("Cu", "fcc", a=3.6), "auto", npoints=5)
+    path = band_path(bulk("Cu", "fcc", a=3.6), "GXUKGL", npoints=5)
     assert path.labels == [("Γ", "X"), ("X", "U"), ("K", "Γ"), ("Γ", "L")]
     assert path.connections == [True, False, True, False]
+    # auto: every distinct point of the fcc zone (U is K), in one connected run
+    auto = band_path(bulk("Cu", "fcc", a=3.6), "auto", npoints=5)
+    assert auto.labels == [("Γ", "X"), ("X", "W"), ("W", "K"), ("K", "Γ"), ("Γ", "L")]
+    assert all(auto.connections[:-1])
     assert np.allclose(path.segments[0][-1], [0.5, 0, 0.5])
     assert band_path(bulk("Fe", "bcc", a=2.87), "auto").labels[0] == ("Γ", "H")
     assert band_path(bulk("Mg", "hcp", a=3.2, c=5.2), "auto").labels[0] == ("Γ", "M")
     with pytest.raises(GafitInputError, match="unknown point 'Q'"):
         band_path(bulk("Cu", "fcc", a=3.6), "GXQ")
+
+
+def test_same_point_modulo_reciprocal_vectors_and_symmetry():
+    ph = make_phonopy(cu_morse(), bulk("Cu", "fcc", a=3.61), [2, 2, 2])
+    rot = ph.primitive_symmetry.pointgroup_operations
+    pts = {k: np.array(v) for k, v in POINTS["cF"].items()}
+    assert same_point(pts["K"], pts["U"], rot) and not same_point(pts["K"], pts["U"])
+    assert same_point(pts["X"], pts["X"] + [1, 0, -1])
+    assert not same_point(pts["X"], pts["W"], rot) and not same_point(pts["K"], pts["W"], rot)
+    assert same_point(pts["L"], -pts["L"])  # time reversal (here also a reciprocal vector)
+    # equivalent points have the same frequencies
+    f = frequencies_at(ph, [pts["K"], pts["U"]])
+    assert np.abs(f[0] - f[1]).max() < 1e-8
+
+
+@pytest.mark.parametrize(("spec", "names"), [("GXUKGL", ["Γ", "X", "U≡K", "L"]),
+                                             ("auto", ["Γ", "X", "W", "K", "L"]),
+                                             ("GXWKGLUX", ["Γ", "X", "W", "K≡U", "L"])])
+def test_points_row_takes_each_distinct_point_of_the_path_once(tmp_path, spec, names):
+    """U and K are one point of the fcc zone: a path naming both counts it once in 'points' (and in
+    one row); the auto path holds W."""
+    cell = bulk("Cu", "fcc", a=3.61)
+    make_phonopy(cu_morse(0.36), cell, [2, 2, 2]).save(tmp_path / "phonopy_params.yaml")
+    ref = load_reference(tmp_path / "phonopy_params.yaml")
+    res = phonon_report(cu_morse(), cell, [2, 2, 2], path=spec, reference=ref, relax=False, npoints=5)
+    assert res.errors is not None
+    rows = {r.point: r for r in res.errors.rows}
+    assert list(rows) == ["whole path", "points", *names]
+    assert rows["points"].n_q == len(names)
+    # independently: the frequencies of both potentials at the named points, each once
+    q = [POINTS["cF"][n.split("≡")[0]] for n in names]
+    d = frequencies_at(res.phonopy, q) - ref.frequencies_at(q)
+    assert rows["points"].rms == pytest.approx(np.sqrt(np.mean(d**2)), rel=1e-6)
+    assert res.errors.row("K").rms == pytest.approx(np.sqrt(np.mean(d[names.index(
+        next(n for n in names if "K" in n))] ** 2)), rel=1e-6)
 
 
 def test_cli_writes_outputs_and_errors_against_a_csv_reference(tmp_path):
@@ -176,14 +205,14 @@ def test_cli_writes_outputs_and_errors_against_a_csv_reference(tmp_path):
     for name in ("band.yaml", "band.csv", "phonons.png", "phonons.pdf", "errors.csv", "phonons.json"):
         assert (out / name).stat().st_size > 0, name
     rows = read_errors(out / "errors.csv")
-    assert set(rows) == {"whole path", "points", "Gamma", "X", "U", "K", "L"}
+    assert set(rows) == {"whole path", "points", "Gamma", "X", "W", "K", "L"}
     # "points": every mode at each distinct labelled point once
-    per_point = [float(rows[p]["rms_THz"]) for p in ("Gamma", "X", "U", "K", "L")]
+    per_point = [float(rows[p]["rms_THz"]) for p in ("Gamma", "X", "W", "K", "L")]
     assert float(rows["points"]["rms_THz"]) == pytest.approx(
         np.sqrt(np.mean(np.square(per_point))), rel=1e-5)
     # directly: gafit at its relaxed cell, at the reference's q-points
     ref = load_reference(tmp_path / "ref" / "band.csv")
-    relaxed, _ = relax_cubic(cu, conv)
+    relaxed, _ = lattice_constant(cu, conv)
     mine = frequencies_at(make_phonopy(cu, relaxed, [2, 2, 2]), ref.qpoints)
     table = compare(mine, ref.frequencies, ref.labels, ref.qpoints)
     assert table.rms > 0.01
@@ -207,7 +236,7 @@ def test_phonopy_data_set_reference_and_default_structure(tmp_path, capsys):
                     str(tmp_path / "phonopy_params.yaml"), "--no-relax", "--path", "GXWKGL",
                     "--npoints", "5", "--out", str(tmp_path / "o")]) == 0
     text = capsys.readouterr().out
-    assert "lattice constant a = 3.62000 Å, as given" in text
+    assert "cell a = 3.62000 Å, as given" in text
     assert "W " in text and "RMS" in text
     rows = read_errors(tmp_path / "o" / "errors.csv")
     assert float(rows["whole path"]["rms_THz"]) > 0.01
