@@ -199,7 +199,7 @@ def test_phonons_and_properties_take_lattice_names_and_share_the_relaxation(tmp_
     assert summary["residual_force_eV_per_angstrom"] < 1e-5
     # --lattice-constant without a lattice name, species the potential lacks (--elements, alias
     # --species), and a bad lattice name: one line
-    for argv, msg in ((["--lattice-constant", "3.6"], "go with a lattice name"),
+    for argv, msg in ((["--lattice-constant", "3.6"], "goes with a lattice name"),
                       (["--structure", "fcc", "--species", "Si"], "not a species of the potential"),
                       (["--structure", "hcpx"], "not a lattice name")):
         assert main(["phonons", str(CU_GW), *argv, "--supercell", "2", "2", "2",
