@@ -9,7 +9,7 @@ import difflib
 import math
 import sys
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +138,7 @@ def _check_range(table: dict, ranges: dict[str, tuple], where: str, path: str) -
 
 
 #: allowed ranges of [ga] settings (outside them the GA fails or misbehaves)
-GA_RANGES = {"population": (2, None), "generations": (0, None), "tournament": (1, None),
+GA_RANGES = {"seed": (0, None), "population": (2, None), "generations": (0, None), "tournament": (1, None),
              "elite": (0, None), "hall_of_fame": (1, None), "crossover_prob": (0, 1),
              "mutation_prob": (0, 1), "eta_crossover": (0, None), "eta_mutation": (0, None),
              "stall": (0, None), "max_time": (0, None), "workers": (1, None),
@@ -223,6 +223,33 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         phonons.append(PhononTargetConfig(
             reference=_resolve(base, ph["reference"], f"{where} reference", path), **rest))
     return FitConfig(data, pot, weights, ga, refine, source, phonons)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with paths as absolute path strings and tuples as lists (TOML/JSON data)."""
+    if isinstance(value, Path):
+        return str(value.absolute())
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def config_table(config: FitConfig) -> dict[str, Any]:
+    """The TOML table (plain data, absolute paths) that :func:`parse_config` turns back into
+    ``config`` (with its paths made absolute): how a checkpoint stores the config."""
+    table = {name: _plain(asdict(getattr(config, name)))
+             for name in ("data", "potential", "weights", "ga", "refine")}
+    if config.phonons:
+        table["phonons"] = [_plain(asdict(ph)) for ph in config.phonons]
+    return table
+
+
+def with_absolute_paths(config: FitConfig) -> FitConfig:
+    """``config`` with every file path absolute (resolved against the current folder)."""
+    source = config.source.absolute() if config.source is not None else None
+    return parse_config(config_table(config), source)
 
 
 def load_config(path: str | Path) -> FitConfig:
