@@ -539,6 +539,9 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
             save_checkpoint(Path(out), Checkpoint(config, state, log.rows, inputs))
             last_saved[0] = state.generation
 
+        if saved is not None:  # the run's folder (maybe a new one) holds its state from the start
+            checkpoint(saved.state)
+
     def improve(us: list[np.ndarray]) -> list[tuple[np.ndarray, float, int]]:
         def progress(k: int, evaluations: int, loss: float) -> None:
             log.note(f"memetic step: {k + 1} of {len(us)}, {evaluations} evaluations")
