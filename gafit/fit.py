@@ -341,7 +341,13 @@ def parse_checkpoint(blob: bytes, path: Path) -> Checkpoint:
                         int(ga["evaluations"]), rng_state, float(ga["elapsed"]),
                         ga["stop_request"])
         source = Path(meta["config_source"]) if meta["config_source"] else None
-        log, inputs, table = list(meta["log"]), list(meta["inputs"]), meta["config"]
+        log, inputs, table = list(meta["log"]), list(meta["inputs"]), dict(meta["config"])
+        if not all(isinstance(r, dict) for r in log) or not all(
+                isinstance(r, dict) and all(isinstance(r[k], str) for k in ("role", "path", "sha256"))
+                for r in inputs):
+            raise ValueError("log rows and input files must be tables")
+        if state.pop.ndim != 2 or state.hof.ndim != 2 or state.pop_loss.shape != state.pop.shape[:1]:
+            raise ValueError("population arrays of inconsistent shapes")
     except (KeyError, TypeError, ValueError, OSError, zipfile.BadZipFile) as err:
         raise _damaged(path, f"{type(err).__name__}: {err}") from None
     try:

@@ -7,16 +7,18 @@ import glob
 import json
 import pickle
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gafit.cli import main
+from gafit.cli import _stopped, main
 from gafit.config import config_table, load_config, parse_config, with_absolute_paths
 from gafit.fit import (
     CHECKPOINT,
     OLD_CHECKPOINT,
+    FitInterrupted,
     load_checkpoint,
     parse_checkpoint,
     run_fit,
@@ -240,3 +242,30 @@ def test_least_squares_and_memetic_steps_show_progress(tmp_path: Path, capsys) -
     err = capsys.readouterr().err
     assert "least squares" in err and "start 1 of 2" in err and "evaluations, best loss" in err
     assert "memetic step: 1 of 2" in err
+
+
+def _inside(name: str) -> bool:
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code.co_name == name:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_stop_in_the_least_squares_keeps_the_final_checkpoint(tmp_path: Path, capsys) -> None:
+    config = load_config(write_config(tmp_path))
+    with pytest.raises(FitInterrupted) as err:
+        run_fit(config, tmp_path / "run", quiet=True,
+                should_stop=lambda: "SIGINT" if _inside("refine") else None)
+    assert (err.value.signal, err.value.generation, err.value.phase) == ("SIGINT", 4, "refinement")
+    assert load_checkpoint(tmp_path / "run").state.generation == 4
+    assert not (tmp_path / "run" / "potential.json").exists()
+    assert _stopped(err.value, tmp_path / "run") == 130
+    assert capsys.readouterr().err == (f"gafit: stopped by SIGINT in the least squares after "
+                                       f"generation 4; continue with: gafit fit --resume "
+                                       f"{tmp_path / 'run'}\n")
+    assert cli("--resume", tmp_path / "run") == 0
+    assert cli(tmp_path / "fit.toml", "--out", tmp_path / "full") == 0
+    assert ((tmp_path / "run" / "potential.json").read_text()
+            == (tmp_path / "full" / "potential.json").read_text())
