@@ -488,6 +488,8 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     config = with_absolute_paths(config)  # a resumed run reads the same files from any folder
     if saved is not None:
         check_inputs(saved)
+        if out is not None:  # the run's folder (maybe a new one) holds its state from the start
+            save_checkpoint(Path(out), Checkpoint(config, saved.state, saved.log, saved.inputs))
     ga_time = saved.state.elapsed if saved is not None else 0.0
     # max_time bounds the whole fit (setup, GA, least squares), GA time before a resume included
     deadline = (time.time() + config.ga.max_time - ga_time
@@ -544,9 +546,6 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
         def checkpoint(state: GAState) -> None:
             save_checkpoint(Path(out), Checkpoint(config, state, log.rows, inputs))
             last_saved[0] = state.generation
-
-        if saved is not None:  # the run's folder (maybe a new one) holds its state from the start
-            checkpoint(saved.state)
 
     def improve(us: list[np.ndarray]) -> list[tuple[np.ndarray, float, int]]:
         def progress(k: int, evaluations: int, loss: float) -> None:
