@@ -32,7 +32,7 @@ from ase import Atoms
 from gafit.potential import Potential
 from gafit.structures import ReferenceSet, Structure
 
-__all__ = ["Finding", "check_data", "format_findings"]
+__all__ = ["Finding", "check_data", "duplicate_groups", "format_findings"]
 
 #: cutoff used when neither a cutoff nor a potential is given, Å (gafit's default for pair forms)
 DEFAULT_CUTOFF = 6.0
@@ -236,7 +236,13 @@ def _features(st: Structure) -> np.ndarray:
     return np.concatenate([cell.ravel(), pos])
 
 
-def _check_duplicates(refset: ReferenceSet, sources: list[str], tol: float = 1e-3) -> list[Finding]:
+#: structures whose cell and positions agree within this (Å) are the same structure
+DUPLICATE_TOL = 1e-3
+
+
+def duplicate_groups(refset: ReferenceSet, tol: float = DUPLICATE_TOL) -> list[list[int]]:
+    """Groups (each sorted, in order of their first member) of structures with the same species,
+    cell and positions (atom by atom, within ``tol`` Å); structures without a copy are left out."""
     from scipy.spatial import cKDTree
 
     groups: dict[tuple, list[int]] = defaultdict(list)
@@ -261,7 +267,12 @@ def _check_duplicates(refset: ReferenceSet, sources: list[str], tol: float = 1e-
     clusters: dict[int, list[int]] = defaultdict(list)
     for i in range(len(refset)):
         clusters[find(i)].append(i)
-    dup = [c for c in clusters.values() if len(c) > 1]
+    return [c for c in clusters.values() if len(c) > 1]
+
+
+def _check_duplicates(refset: ReferenceSet, sources: list[str], tol: float = DUPLICATE_TOL
+                      ) -> list[Finding]:
+    dup = duplicate_groups(refset, tol)
     if not dup:
         return []
     extra = sorted(i for c in dup for i in c[1:])

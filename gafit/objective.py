@@ -251,8 +251,18 @@ class Objective:
         if self.phonons:
             d = np.concatenate([t.differences(theta) for t in self.phonons], axis=1)
             for row, dk in zip(rows, d, strict=True):
-                row["phonons"] = float(np.sqrt(np.mean(dk**2)))
+                row["phonons"] = _rmse(dk)
         return rows
+
+
+def _rmse(d: np.ndarray) -> float:
+    """Root mean square of ``d``: NaN when it is empty (no reference values), inf when it is not a
+    finite number (predictions that overflow)."""
+    if not d.size:
+        return float("nan")
+    with np.errstate(all="ignore"):
+        v = float(np.sqrt(np.mean(d**2)))
+    return v if np.isfinite(v) else float("inf")
 
 
 def rmse_of(diff: dict[str, np.ndarray]) -> list[dict[str, float]]:
@@ -261,8 +271,7 @@ def rmse_of(diff: dict[str, np.ndarray]) -> list[dict[str, float]]:
     for k in range(b):
         row = {}
         for p in PROPERTIES:
-            d = diff[p][k]
-            row[p] = float(np.sqrt(np.mean(d**2))) if d.size else float("nan")
+            row[p] = _rmse(diff[p][k])
         out.append(row)
     return out
 
@@ -278,6 +287,6 @@ def rmse_by_config_type(targets: Targets, diff: dict[str, np.ndarray], b: int = 
             d = diff[p][b]
             if group != "all":
                 d = d[targets.config_type_s[owner[p]] == group]
-            row[p] = float(np.sqrt(np.mean(d**2))) if d.size else float("nan")
+            row[p] = _rmse(d)
         out[group] = row
     return out

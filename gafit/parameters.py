@@ -16,6 +16,9 @@ import numpy as np
 from gafit.potential import Potential
 from gafit.structures import GafitInputError
 
+#: a fitted parameter this close to a bound (fraction of its range) is checked for being pressed
+NEAR_BOUND = 1e-3
+
 
 @dataclass
 class ParameterSpace:
@@ -67,7 +70,8 @@ class ParameterSpace:
     def from_unit(self, u: np.ndarray) -> np.ndarray:
         lo, hi = self._scaled(self.lower), self._scaled(self.upper)
         y = lo + np.clip(u, 0.0, 1.0) * (hi - lo)
-        return np.where(self.log, np.exp(y), y)
+        with np.errstate(over="ignore"):  # log-scaled bounds near 1e308: inf is scored as bad
+            return np.where(self.log, np.exp(y), y)
 
     def _scaled(self, x: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -85,8 +89,45 @@ class ParameterSpace:
                        log=np.r_[self.log, np.zeros(len(auto), bool)],
                        auto_e0=np.zeros(0, np.int64))
 
-    def table(self, theta: np.ndarray) -> list[dict[str, Any]]:
-        """One row per parameter of the full vector ``theta``: status, value, bounds, at a bound."""
+    def pressed_bounds(self, x: np.ndarray, loss: Callable[[np.ndarray], np.ndarray],
+                       near: float = NEAR_BOUND) -> np.ndarray:
+        """Which free parameters of x (n_free) the loss pushes against a bound: -1 lower, +1 upper,
+        0 neither.
+
+        A parameter within ``near`` of its range (linear, or on the GA's log scale) from a bound is
+        pressed when moving it onto that bound does not raise ``loss`` (a batch (B, n_free) ->
+        (B,)): the minimum along it lies at or beyond the bound. The least squares approach a
+        bound they push against only asymptotically (their steps shrink with the distance), so they
+        stop a few 1e-6 of the range inside it; an interior minimum that merely lies near a bound is
+        not flagged."""
+        x = np.asarray(x, float)
+        span = self.upper - self.lower
+        with np.errstate(invalid="ignore", over="ignore"):
+            frac = np.where(span > 0, (x - self.lower) / span, 0.5)
+        u = self.to_unit(x)
+        sides = np.zeros(self.n_free, int)
+        probes, which = [x], []
+        for i in range(self.n_free):
+            for side, f, g, bound in ((-1, frac[i], u[i], self.lower[i]),
+                                      (1, 1 - frac[i], 1 - u[i], self.upper[i])):
+                if np.isfinite(bound) and min(f, g) <= near:
+                    xb = x.copy()
+                    xb[i] = bound
+                    probes.append(xb)
+                    which.append((i, side))
+        if not which:
+            return sides
+        values = np.asarray(loss(np.array(probes)), float)
+        slack = 1e-12 * max(abs(values[0]), 1e-300)  # rounding of the loss itself
+        for (i, side), v in zip(which, values[1:], strict=True):
+            if v <= values[0] + slack and sides[i] == 0:
+                sides[i] = side
+        return sides
+
+    def table(self, theta: np.ndarray, pressed: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """One row per parameter of the full vector ``theta``: status, value, bounds, and
+        ``at_bound`` ("lower", "upper" or "") from ``pressed`` (see ``pressed_bounds``; without it,
+        a parameter exactly on a bound is flagged)."""
         rows = []
         for k, n in enumerate(self.names):
             row: dict[str, Any] = {"name": n, "value": float(theta[k])}
@@ -95,9 +136,11 @@ class ParameterSpace:
             elif self.source[k] >= 0:
                 i = self.source[k]
                 row.update(status="fitted", low=float(self.lower[i]), high=float(self.upper[i]))
-                span = self.upper[i] - self.lower[i]
-                row["at_bound"] = bool(min(theta[k] - self.lower[i], self.upper[i] - theta[k])
-                                       <= 1e-6 * span)
+                if pressed is not None:
+                    side = int(pressed[i])
+                else:
+                    side = -1 if theta[k] <= self.lower[i] else 1 if theta[k] >= self.upper[i] else 0
+                row["at_bound"] = {-1: "lower", 1: "upper"}.get(side, "")
             elif k in self.auto_e0:
                 row["status"] = "auto (linear)"
             else:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from gafit.cli_common import add_potential_arguments, parse_elements
 from gafit.structures import GafitInputError
 
 HELP = "phonon dispersion of a potential (phonopy), optionally against DFT phonons"
@@ -23,9 +24,11 @@ differences of the sorted frequencies (THz) over the whole path and at each high
 GXU|KGL; bcc: G H N P; simple cubic: G X M R; hexagonal: G M K A L H). q-points are reduced in
 phonopy's primitive reciprocal basis (primitive_matrix 'auto').
 
---reference: phonopy_disp.yaml or phonopy.yaml with FORCE_SETS (or force constants) beside it: its
-frequencies are computed on the same path; a band.yaml or a CSV (q1,q2,q3,f1..fn THz, like
-dft_phonon_band.csv): its own q-points are used and the path is taken from it."""
+--reference: phonopy_disp.yaml or phonopy.yaml with FORCE_SETS (or force constants) beside it, an
+older disp.yaml with FORCE_SETS (and POSCAR-unitcell, or --structure) beside it, or a bare FORCE_SETS
+computed on --structure and --supercell: its frequencies are computed on the same path; a band.yaml,
+qpoints.yaml, mesh.yaml, a YAML list of points (like dft_phonon_frequencies.yaml) or a CSV
+(q1,q2,q3,f1..fn THz, like dft_phonon_band.csv): its own q-points are used."""
 
 EXAMPLE = """\
 example:
@@ -33,11 +36,15 @@ example:
       --reference phonopy_disp.yaml --out phonons-Si"""
 
 
+#: the files ``gafit phonons`` may write into its --out folder
+OUTPUT_FILES = ("band.yaml", "band.csv", "phonons.png", "phonons.pdf", "phonons.json", "errors.csv")
+
+
 def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit phonons`` on an argparse ``add_subparsers()`` object; returns its parser."""
     p = subparsers.add_parser("phonons", help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("potential", help="potential.json, a pair.lmp written by gafit, or a LAMMPS file")
+    add_potential_arguments(p)
     p.add_argument("--structure", metavar="FILE",
                    help="unit cell (POSCAR, extxyz, cif, ...: primitive or conventional); default: "
                         "the unit cell of a phonopy --reference")
@@ -70,24 +77,6 @@ def parse_supercell(values: list[str] | None) -> list[int]:
     return n
 
 
-def _read_structure(path: str) -> Any:
-    import ase.io
-
-    p = Path(path)
-    if not p.is_file():
-        raise GafitInputError(f"--structure {p}: no such file")
-    try:
-        atoms = ase.io.read(p)
-    except Exception as err:  # ASE raises many kinds
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise GafitInputError(f"--structure {p}: cannot read it ({msg})") from None
-    if isinstance(atoms, list):
-        atoms = atoms[-1]
-    if not all(atoms.pbc) or atoms.cell.rank != 3:
-        raise GafitInputError(f"--structure {p}: a crystal needs a cell periodic in 3 directions")
-    return atoms
-
-
 def _short_name(path: Path) -> str:
     """The potential's name for titles: its file name, with the folder for generic names."""
     generic = path.name in ("potential.json", "pair.lmp") and path.parent.name
@@ -96,22 +85,28 @@ def _short_name(path: Path) -> str:
 
 def run_phonons_command(args: argparse.Namespace) -> int:
     """Handler of ``gafit phonons``."""
-    from gafit.phonons import load_reference, phonon_report, to_ase_atoms
+    from gafit.io.paths import output_folder, spare_inputs
+    from gafit.phonons import load_reference, phonon_report, read_structure, to_ase_atoms
     from gafit.potential import Potential
 
     if args.npoints < 2:
         raise GafitInputError(f"--npoints {args.npoints}: need at least 2 q-points per segment")
     if not args.displacement > 0:
         raise GafitInputError(f"--displacement {args.displacement}: must be a positive length (Å)")
+    out = output_folder(args.out)
+    spare_inputs([out / name for name in OUTPUT_FILES],
+                 [args.potential, args.structure, args.reference])
     supercell: Any = parse_supercell(args.supercell) if args.supercell is not None else None
     if args.structure is not None:
-        structure = _read_structure(args.structure)
+        structure = read_structure(args.structure)
     reference = None
     if args.reference is not None:
         ref_path = Path(args.reference)
         if not ref_path.exists():
             raise GafitInputError(f"--reference {ref_path}: no such file")
-        reference = load_reference(ref_path)
+        # a bare FORCE_SETS (or an old disp.yaml) was computed on --structure and --supercell
+        reference = load_reference(ref_path, structure if args.structure is not None else None,
+                                   supercell)
     if args.structure is None:
         if reference is None or reference.phonopy is None:
             raise GafitInputError("--structure is required unless --reference is a phonopy data set")
@@ -120,11 +115,11 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         if reference is None or reference.phonopy is None:
             raise GafitInputError("--supercell is required unless --reference is a phonopy data set")
         supercell = reference.phonopy.supercell_matrix
-    potential = Potential.load(args.potential)
+    potential = Potential.load(args.potential, parse_elements(args.elements))
     if reference is not None and reference.phonopy is None and args.path.strip().lower() != "auto":
         print(f"note: --path ignored: the reference {reference.source.name} fixes the q-points")
 
-    res = phonon_report(potential, structure, supercell, args.out, path=args.path, reference=reference,
+    res = phonon_report(potential, structure, supercell, out, path=args.path, reference=reference,
                         relax=args.relax, npoints=args.npoints, displacement=args.displacement,
                         name=_short_name(Path(args.potential)), reference_name=args.reference_label)
     ph = res.phonopy

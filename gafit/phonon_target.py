@@ -1,7 +1,10 @@
 """Phonon frequencies as fit targets.
 
 The reference is a phonopy data set (``phonopy_disp.yaml`` or ``phonopy.yaml`` with ``FORCE_SETS`` or
-force constants beside it). Its unit cell and supercell are gafit's too: the displaced supercells are
+force constants beside it, an older ``disp.yaml`` with FORCE_SETS, or a bare ``FORCE_SETS`` with the
+``structure`` and ``supercell`` it was made with), or frequencies at fixed q-points (band.yaml,
+qpoints.yaml, mesh.yaml, a YAML list of points, CSV) with the ``structure`` and ``supercell`` gafit
+computes its own phonons on. The unit cell and supercell are gafit's: the displaced supercells are
 fixed structures, built and tabulated once, and every individual of a population costs one batched
 force evaluation, one matrix product and a few small eigenproblems (:class:`gafit.phonons.PhononBatch`).
 
@@ -21,8 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 
-from gafit.phonons import POINTS, PhononBatch, lattice_type, load_reference, to_ase_atoms
+from gafit.phonons import (
+    POINTS,
+    PhononBatch,
+    PhononReference,
+    lattice_type,
+    load_reference,
+    new_phonopy,
+    q_transform,
+    read_structure,
+    supercell_matrix,
+    to_ase_atoms,
+)
 from gafit.potential import Potential
 from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
 
@@ -36,7 +51,9 @@ LATTICES = ("reference", "relaxed")
 @dataclass
 class PhononTargetConfig:
     reference: Path
-    qpoints: str = "GXLWK"  # letters of high-symmetry points of the crystal's lattice
+    # letters of high-symmetry points of the crystal's lattice (a frequencies file: its points of
+    # those names), or "all": every q-point of a frequencies file
+    qpoints: str = "GXLWK"
     weight: float = 1.0  # on THz²
     displacement: float = 0.01  # Å
     # > 0: also fit zero stress on the reference's undisplaced supercell (with this structure
@@ -45,6 +62,38 @@ class PhononTargetConfig:
     # "reference": frequencies at the reference's geometry; "relaxed": at each individual's own
     # lattice constant (cubic crystals), as `gafit phonons` compares them
     lattice: str = "reference"
+    # the unit cell (any file ASE reads) and supercell for a bare FORCE_SETS or a frequencies file,
+    # or the unit cell of an old disp.yaml
+    structure: Path | None = None
+    supercell: list | None = None  # 3 positive integers or a 3x3 integer matrix
+
+
+def read_target_reference(config: PhononTargetConfig) -> tuple[PhononReference, Atoms, np.ndarray]:
+    """The reference of ``config``, the unit cell and supercell matrix gafit's phonons are computed
+    with (a phonopy data set's own, else ``structure`` and ``supercell``)."""
+    structure = (read_structure(config.structure, f"{config.reference}: [phonons] structure")
+                 if config.structure is not None else None)
+    ref = load_reference(config.reference, structure, config.supercell)
+    if ref.phonopy is not None:
+        if ref.kind == "phonopy" and (structure is not None or config.supercell is not None):
+            raise GafitInputError(f"{config.reference}: a phonopy data set has its own unit cell and "
+                                  "supercell; structure and supercell are for a bare FORCE_SETS, a "
+                                  "disp.yaml or a frequencies file")
+        return ref, to_ase_atoms(ref.phonopy.unitcell), np.asarray(ref.phonopy.supercell_matrix)
+    if structure is None or config.supercell is None:
+        raise GafitInputError(f"{config.reference}: frequencies alone do not say which crystal to "
+                              "compute: give structure = \"POSCAR\" (its unit cell) and supercell = "
+                              "[2, 2, 2] in [phonons]")
+    return ref, structure, supercell_matrix(config.supercell)
+
+
+def reference_species(configs: list[PhononTargetConfig]) -> list[str]:
+    """Species of the unit cells of phonon targets, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for config in configs:
+        for sym in read_target_reference(config)[1].get_chemical_symbols():
+            seen.setdefault(sym, None)
+    return list(seen)
 
 
 @dataclass
@@ -66,33 +115,26 @@ class PhononTarget:
 
     @classmethod
     def build(cls, potential: Potential, config: PhononTargetConfig) -> PhononTarget:
-        ref = load_reference(config.reference)
-        if ref.phonopy is None:
-            raise GafitInputError(f"{config.reference}: phonon targets need a phonopy data set "
-                                  "(phonopy_disp.yaml or phonopy.yaml with FORCE_SETS or force "
-                                  "constants), which fixes the unit cell and the supercell")
-        ph = ref.phonopy
-        unitcell = to_ase_atoms(ph.unitcell)
+        ref, unitcell, smat = read_target_reference(config)
         ltype, _ = lattice_type(unitcell)
-        points = POINTS.get(ltype)
-        if points is None:
-            raise GafitInputError(f"{config.reference}: no table of high-symmetry points for "
-                                  f"lattice type {ltype}")
-        labels = ["Γ" if c in "GΓ" else c for c in config.qpoints.replace("|", "")]
-        unknown = [c for c in labels if c not in points]
-        if unknown:
-            raise GafitInputError(f"[phonons] qpoints: {unknown} are not high-symmetry points of "
-                                  f"this lattice ({', '.join(points)})")
-        q = np.array([points[c] for c in labels], float)
-        batch = PhononBatch(potential, unitcell, ph.supercell_matrix, q, config.displacement)
-        target = cls(config, labels, q, ref.frequencies_at(q), batch)
+        if ref.phonopy is not None:
+            labels, q = _lattice_points(config, ltype)
+            frequencies = ref.frequencies_at(q)
+        else:
+            labels, q, frequencies = _file_points(config, ref, unitcell, smat)
+        batch = PhononBatch(potential, unitcell, smat, q, config.displacement)
+        if batch.n_modes != frequencies.shape[1]:
+            raise GafitInputError(f"{config.reference}: {frequencies.shape[1]} modes per q-point, but "
+                                  f"the primitive cell of the structure has {batch.n_modes}: not the "
+                                  "same crystal")
+        target = cls(config, labels, q, frequencies, batch)
         if config.lattice == "relaxed":
             if ltype[0] != "c":
                 raise GafitInputError(f"{config.reference}: [phonons] lattice = \"relaxed\" needs a "
                                       f"cubic crystal; this one is {ltype}")
             cells = [scaled_cell(unitcell, s) for s in SCALES]
             target.scaled = [batch if s == 1.0 else  # the reference geometry is built already
-                             PhononBatch(potential, c, ph.supercell_matrix, q, config.displacement)
+                             PhononBatch(potential, c, smat, q, config.displacement)
                              for s, c in zip(SCALES, cells, strict=True)]
             target.cell_tables = potential.build_tables(
                 ReferenceSet([Structure(c) for c in cells], "phonon cells"))
@@ -154,3 +196,45 @@ class PhononTarget:
         return [{"label": lab, "gafit": f.tolist(), "reference": r.tolist(),
                  "rms": float(np.sqrt(np.mean((f - r) ** 2)))}
                 for lab, f, r in zip(self.labels, freq, self.reference, strict=True)]
+
+
+def _lattice_points(config: PhononTargetConfig, ltype: str) -> tuple[list[str], np.ndarray]:
+    """Labels and reduced q (primitive basis) of the letters ``config.qpoints`` of lattice ``ltype``."""
+    points = POINTS.get(ltype)
+    if points is None:
+        raise GafitInputError(f"{config.reference}: no table of high-symmetry points for "
+                              f"lattice type {ltype}")
+    if config.qpoints.strip().lower() == "all":
+        raise GafitInputError(f"[phonons] qpoints = \"all\" takes the q-points of a frequencies "
+                              f"file; {config.reference} is a phonopy data set: name the points "
+                              f"({', '.join(points)})")
+    labels = ["Γ" if c in "GΓ" else c for c in config.qpoints.replace("|", "")]
+    unknown = [c for c in labels if c not in points]
+    if unknown:
+        raise GafitInputError(f"[phonons] qpoints: {unknown} are not high-symmetry points of "
+                              f"this lattice ({', '.join(points)})")
+    return labels, np.array([points[c] for c in labels], float)
+
+
+def _file_points(config: PhononTargetConfig, ref: PhononReference, unitcell: Atoms,
+                 smat: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Labels, reduced q (gafit's primitive basis) and frequencies (THz) of a frequencies file:
+    all its q-points, or those named by the letters ``config.qpoints``."""
+    assert ref.qpoints is not None and ref.frequencies is not None
+    names = ref.labels or [""] * len(ref.qpoints)
+    if config.qpoints.strip().lower() == "all":
+        rows = list(range(len(ref.qpoints)))
+    else:
+        letters = ["Γ" if c in "GΓ" else c for c in config.qpoints.replace("|", "")]
+        named = sorted({n for n in names if n})
+        missing = [c for c in letters if c not in names]
+        if missing:
+            raise GafitInputError(
+                f"[phonons] qpoints: {missing} are not named in {config.reference} (its named "
+                f"points: {', '.join(named) or 'none'}); name others or use qpoints = \"all\"")
+        rows = [names.index(c) for c in letters]
+    q = ref.qpoints[rows]
+    if ref.lattice is not None:
+        q = q @ q_transform(ref.lattice, new_phonopy(unitcell, smat).primitive.cell,
+                            str(config.reference))
+    return [names[k] for k in rows], q, ref.frequencies[rows]

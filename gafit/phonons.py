@@ -15,7 +15,6 @@ force sets) and then applied to the whole batch as matrix products.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -49,6 +48,7 @@ __all__ = [
     "phonon_report",
     "plot_band",
     "produce_force_constants",
+    "read_structure",
     "relax_cubic",
     "run_band",
     "write_band_csv",
@@ -475,7 +475,7 @@ class PhononReference:
     frequencies (band.yaml, CSV). q reduced in the reference's primitive reciprocal basis, THz."""
 
     source: Path
-    kind: str  # "phonopy", "band.yaml" or "csv"
+    kind: str  # "phonopy", "disp.yaml", "FORCE_SETS", "band.yaml", "points" or "csv"
     qpoints: np.ndarray | None = None  # (n_q, 3)
     frequencies: np.ndarray | None = None  # (n_q, n_modes) THz, sorted
     labels: list[str] = field(default_factory=list)  # per q-point, '' if none
@@ -534,15 +534,55 @@ def _load_yaml(path: Path) -> Any:
         raise GafitInputError(f"{path}{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
 
 
-def _load_phonopy_reference(path: Path, data: dict) -> PhononReference:
+#: unit-cell files looked for beside an old-style disp.yaml (phonopy's usual names)
+UNITCELL_FILES = ("POSCAR-unitcell", "POSCAR", "geometry.in", "unitcell.in")
+
+
+def read_structure(path: str | Path, where: str = "--structure") -> Atoms:
+    """A crystal (periodic in 3 directions) from any file ASE reads (POSCAR, geometry.in, cif, ...);
+    the last frame of a trajectory. ``where`` names the option or key in errors."""
+    import ase.io
+
+    p = Path(path)
+    if not p.is_file():
+        raise GafitInputError(f"{where} {p}: no such file")
+    try:
+        atoms = ase.io.read(p)
+    except Exception as err:  # ASE raises many kinds
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise GafitInputError(f"{where} {p}: cannot read it ({msg})") from None
+    if isinstance(atoms, list):
+        atoms = atoms[-1]
+    if not all(atoms.pbc) or atoms.cell.rank != 3:
+        raise GafitInputError(f"{where} {p}: a crystal needs a cell periodic in 3 directions")
+    return atoms
+
+
+def _phonopy_load(path: Path, kind: str, **kwargs: Any) -> PhononReference:
+    """phonopy.load(**kwargs) with BORN beside ``path`` (non-analytical correction, as phonopy does),
+    as a reference of ``kind``; errors name ``path``."""
     import phonopy
 
+    born = _beside(path, ["BORN"])
+    if born is not None:
+        kwargs["born_filename"] = str(born)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ph = phonopy.load(log_level=0, **kwargs)
+    except Exception as err:
+        msg = " ".join(str(err).split()) or type(err).__name__
+        raise GafitInputError(f"{path}: phonopy cannot load it ({msg})") from None
+    if ph.force_constants is None:
+        raise GafitInputError(f"{path}: phonopy found no forces or force constants for it")
+    return PhononReference(source=path, kind=kind, lattice=np.array(ph.primitive.cell),
+                           symbols=list(ph.primitive.symbols), phonopy=ph)
+
+
+def _load_phonopy_reference(path: Path, data: dict) -> PhononReference:
     kwargs: dict[str, Any] = {}
     fsets = _beside(path, ["FORCE_SETS"])
     fcs = _beside(path, ["FORCE_CONSTANTS", "force_constants.hdf5"])
-    born = _beside(path, ["BORN"])
-    if born is not None:  # as phonopy does: non-analytical correction when BORN is present
-        kwargs["born_filename"] = str(born)
     has_data = "force_constants" in data or any(
         "forces" in d for d in (data.get("displacements") or []) if isinstance(d, dict))
     if fsets is not None:
@@ -552,29 +592,83 @@ def _load_phonopy_reference(path: Path, data: dict) -> PhononReference:
     elif not has_data:
         raise GafitInputError(f"{path}: a phonopy data set needs FORCE_SETS or force constants "
                               "(FORCE_CONSTANTS, force_constants.hdf5) beside it, or in the file")
+    return _phonopy_load(path, "phonopy", phonopy_yaml=str(path), **kwargs)
+
+
+def _load_force_sets(path: Path, unitcell: Atoms | None, supercell: Any) -> PhononReference:
+    """A bare FORCE_SETS: the unit cell and supercell it was computed with must be given."""
+    if unitcell is None or supercell is None:
+        setup = _beside(path, ["phonopy_disp.yaml", "phonopy.yaml", "disp.yaml"])
+        hint = f" (or use {setup.name} beside it as the reference)" if setup is not None else ""
+        raise GafitInputError(
+            f"{path}: a bare FORCE_SETS needs the unit cell and the supercell it was computed with: "
+            "give structure = \"POSCAR\" and supercell = [2, 2, 2] in [phonons] (gafit phonons: "
+            f"--structure and --supercell){hint}")
+    return _phonopy_load(path, "FORCE_SETS", unitcell=to_phonopy_atoms(unitcell),
+                         supercell_matrix=supercell_matrix(supercell), primitive_matrix="auto",
+                         force_sets_filename=str(path))
+
+
+def _load_disp_yaml(path: Path, unitcell: Atoms | None, supercell: Any) -> PhononReference:
+    """Older phonopy's disp.yaml (the supercell and its displacements) with FORCE_SETS beside it;
+    the unit cell is ``unitcell`` or a POSCAR-unitcell (POSCAR, geometry.in) beside it, the
+    supercell matrix ``supercell`` or the one relating the two cells."""
+    from phonopy.file_IO import parse_disp_yaml
+
+    fsets = _beside(path, ["FORCE_SETS"])
+    if fsets is None:
+        raise GafitInputError(f"{path}: an old-style disp.yaml needs the forces in FORCE_SETS beside it")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ph = phonopy.load(str(path), log_level=0, **kwargs)
+        _, cell = parse_disp_yaml(str(path), return_cell=True)
     except Exception as err:
-        raise GafitInputError(f"{path}: phonopy cannot load it ({err})") from None
-    if ph.force_constants is None:
-        raise GafitInputError(f"{path}: phonopy found no forces or force constants for it")
-    return PhononReference(source=path, kind="phonopy", lattice=np.array(ph.primitive.cell),
-                           symbols=list(ph.primitive.symbols), phonopy=ph)
+        raise GafitInputError(f"{path}: not a phonopy disp.yaml ({' '.join(str(err).split())})") from None
+    if unitcell is None:
+        found = _beside(path, UNITCELL_FILES)
+        if found is None:
+            raise GafitInputError(
+                f"{path}: an old-style disp.yaml holds only the supercell: give its unit cell "
+                "(structure = \"POSCAR-unitcell\" in [phonons]; gafit phonons: --structure) or put "
+                f"one of {', '.join(UNITCELL_FILES)} beside it")
+        unitcell = read_structure(found, f"{path}: unit cell")
+    if supercell is None:  # phonopy: supercell lattice (rows) = M^T @ unit-cell lattice
+        m = (np.array(cell.cell) @ np.linalg.inv(np.array(unitcell.cell))).T
+        if np.abs(m - np.round(m)).max() > 1e-3 or round(abs(np.linalg.det(m))) < 1:
+            raise GafitInputError(f"{path}: its supercell is not an integer multiple of the unit cell "
+                                  f"{len(unitcell)} atoms; give supercell = [...] ([phonons]) or "
+                                  "--supercell")
+        supercell = np.round(m).astype(int)
+    ref = _phonopy_load(path, "disp.yaml", unitcell=to_phonopy_atoms(unitcell),
+                        supercell_matrix=supercell_matrix(supercell), primitive_matrix="auto",
+                        force_sets_filename=str(fsets))
+    built = ref.phonopy.supercell  # type: ignore[union-attr]
+    same = (len(built) == len(cell) and list(built.symbols) == list(cell.symbols)
+            and np.allclose(built.cell, cell.cell, atol=1e-5))
+    if same:
+        d = np.array(built.scaled_positions) - np.array(cell.scaled_positions)
+        same = np.abs(d - np.round(d)).max() < 1e-5
+    if not same:
+        raise GafitInputError(f"{path}: the supercell built from the unit cell ({len(built)} atoms) "
+                              "is not the one of disp.yaml (atom by atom): not the cell it was made from")
+    return ref
 
 
 def _load_band_yaml(path: Path, data: dict) -> PhononReference:
+    """phonopy's band.yaml (segments of a path), or qpoints.yaml / mesh.yaml (separate q-points)."""
     try:
         pts = data["phonon"]
         q = np.array([p["q-position"] for p in pts], float)
         f = np.sort(np.array([[b["frequency"] for b in p["band"]] for p in pts], float), axis=1)
-        counts = data.get("segment_nqpoint") or [len(pts)]
-        seg = np.repeat(np.arange(len(counts)), counts)
-        lattice = np.array(data["lattice"], float) if "lattice" in data else None
+        counts = data.get("segment_nqpoint")
+        seg = np.repeat(np.arange(len(counts)), counts) if counts else np.arange(len(q))
+        lattice = None
+        if "lattice" in data:
+            lattice = np.array(data["lattice"], float)
+        elif "reciprocal_lattice" in data:  # rows b_i with a_i . b_j = delta_ij (no 2 pi)
+            lattice = np.linalg.inv(np.array(data["reciprocal_lattice"], float)).T
         symbols = [p["symbol"] for p in data["points"]] if "points" in data else None
-    except (KeyError, TypeError, ValueError) as err:
-        raise GafitInputError(f"{path}: not a phonopy band.yaml ({err})") from None
+    except (KeyError, TypeError, ValueError, np.linalg.LinAlgError) as err:
+        raise GafitInputError(f"{path}: not a phonopy band.yaml, qpoints.yaml or mesh.yaml "
+                              f"({type(err).__name__}: {err})") from None
     if len(seg) != len(q):
         raise GafitInputError(f"{path}: segment_nqpoint adds up to {len(seg)}, not {len(q)} q-points")
     labels = [""] * len(q)
@@ -584,6 +678,27 @@ def _load_band_yaml(path: Path, data: dict) -> PhononReference:
         labels[starts[k]], labels[ends[k]] = canonical_label(a), canonical_label(b)
     return PhononReference(source=path, kind="band.yaml", qpoints=q, frequencies=f, labels=labels,
                            segment=seg, lattice=lattice, symbols=symbols)
+
+
+def _load_points_yaml(path: Path, data: dict) -> PhononReference:
+    """A YAML list ``points`` of {name, q_reduced_primitive, frequencies_THz}, with optional
+    ``primitive_cell_angstrom`` and ``primitive_symbols`` (like dft_phonon_frequencies.yaml)."""
+    try:
+        pts = data["points"]
+        q = np.array([p["q_reduced_primitive"] for p in pts], float).reshape(len(pts), 3)
+        f = np.sort(np.array([p["frequencies_THz"] for p in pts], float), axis=1)
+        labels = [canonical_label(p.get("name", "")) for p in pts]
+        cell = data.get("primitive_cell_angstrom")
+        lattice = np.array(cell, float).reshape(3, 3) if cell is not None else None
+        symbols = data.get("primitive_symbols")
+    except (KeyError, TypeError, ValueError) as err:
+        raise GafitInputError(f"{path}: points need q_reduced_primitive and frequencies_THz "
+                              f"({type(err).__name__}: {err})") from None
+    if f.ndim != 2:
+        raise GafitInputError(f"{path}: every point needs the same number of frequencies_THz")
+    return PhononReference(source=path, kind="points", qpoints=q, frequencies=f, labels=labels,
+                           segment=np.arange(len(q)), lattice=lattice,
+                           symbols=list(symbols) if symbols is not None else None)
 
 
 def _load_csv_reference(path: Path) -> PhononReference:
@@ -631,29 +746,48 @@ def _load_csv_reference(path: Path) -> PhononReference:
                            segment=seg_a)
 
 
-def load_reference(path: str | Path) -> PhononReference:
-    """Read reference phonons: a phonopy data set (``phonopy_disp.yaml``/``phonopy.yaml`` with
-    FORCE_SETS or force constants beside it; or a folder holding one), a phonopy ``band.yaml``, or a
-    CSV with columns q1,q2,q3 (reduced, primitive reciprocal basis) and f1..fn (THz)."""
+def load_reference(path: str | Path, structure: Atoms | None = None,
+                   supercell: Any = None) -> PhononReference:
+    """Read reference phonons:
+
+    - a phonopy data set: ``phonopy_disp.yaml``/``phonopy.yaml`` with FORCE_SETS or force constants
+      beside it (or a folder holding one); older phonopy's ``disp.yaml`` with FORCE_SETS beside it
+      (unit cell: ``structure`` or a POSCAR-unitcell beside it); a bare ``FORCE_SETS`` with the
+      ``structure`` (unit cell) and ``supercell`` it was computed with;
+    - frequencies at fixed q-points: phonopy's ``band.yaml``, ``qpoints.yaml`` or ``mesh.yaml``, a
+      YAML list of ``points`` (name, q_reduced_primitive, frequencies_THz), or a CSV with columns
+      q1,q2,q3 (reduced, primitive reciprocal basis) and f1..fn (THz).
+
+    ``structure`` and ``supercell`` are used only by the kinds that need them.
+    """
     path = Path(path)
     if path.is_dir():
-        found = next((path / n for n in ("phonopy_params.yaml", "phonopy.yaml", "phonopy_disp.yaml")
-                      if (path / n).exists()), None)
+        found = next((path / n for n in ("phonopy_params.yaml", "phonopy.yaml", "phonopy_disp.yaml",
+                                         "disp.yaml") if (path / n).exists()), None)
         if found is None:
-            raise GafitInputError(f"{path}: folder without phonopy.yaml or phonopy_disp.yaml")
+            raise GafitInputError(f"{path}: folder without phonopy.yaml, phonopy_disp.yaml or disp.yaml")
         path = found
     if not path.exists():
         raise GafitInputError(f"{path}: no such file")
+    if path.name.upper().startswith("FORCE_SETS"):
+        return _load_force_sets(path, structure, supercell)
     if path.suffix.lower() == ".csv":
         return _load_csv_reference(path)
     if path.suffix.lower() in (".yaml", ".yml"):
         data = _load_yaml(path)
         if isinstance(data, dict) and "phonon" in data:
             return _load_band_yaml(path, data)
+        if isinstance(data, dict) and isinstance(data.get("points"), list) and all(
+                isinstance(p, dict) and "frequencies_THz" in p for p in data["points"]):
+            return _load_points_yaml(path, data)
         if isinstance(data, dict) and ("phonopy" in data or "unit_cell" in data):
             return _load_phonopy_reference(path, data)
+        if isinstance(data, dict) and "displacements" in data and "lattice" in data:
+            return _load_disp_yaml(path, structure, supercell)
     raise GafitInputError(f"{path}: unknown phonon reference (expected phonopy_disp.yaml/phonopy.yaml "
-                          "with FORCE_SETS, a band.yaml, or a CSV with q1,q2,q3,f1..fn)")
+                          "or disp.yaml with FORCE_SETS, FORCE_SETS with a structure and supercell, "
+                          "band.yaml/qpoints.yaml/mesh.yaml, a YAML list of points with "
+                          "frequencies_THz, or a CSV with q1,q2,q3,f1..fn)")
 
 
 def q_transform(lattice_from: np.ndarray, lattice_to: np.ndarray, what: str = "the reference") -> np.ndarray:
@@ -767,14 +901,21 @@ def plot_band(band: Band, title: str = "", reference: np.ndarray | None = None,
     fig = Figure(figsize=(7, 4.8))
     ax = fig.subplots()
     x = band.distances
+    # separate q-points (qpoints.yaml, a list of points), not a path: evenly spaced markers
+    single = all(len(s) == 1 for s in band.path.segments)
+    if single:
+        x = np.arange(len(x), dtype=float)
+    mine = {"marker": "o", "ls": "none", "ms": 5} if single else {"lw": 1.4}
+    theirs = {"marker": "x", "ls": "none", "ms": 6} if single else {"lw": 1.2, "ls": "--"}
     for k in range(len(band.path.segments)):
         sel = band.segment == k
         for m in range(band.frequencies.shape[1]):
             first = k == 0 and m == 0
-            ax.plot(x[sel], band.frequencies[sel, m], color="C0", lw=1.4, label=name if first else None)
+            ax.plot(x[sel], band.frequencies[sel, m], color="C0", label=name if first else None,
+                    **mine)
             if reference is not None:
-                ax.plot(x[sel], reference[sel, m], color="C3", lw=1.2, ls="--",
-                        label=reference_name if first else None)
+                ax.plot(x[sel], reference[sel, m], color="C3", label=reference_name if first else None,
+                        **theirs)
     ticks: list[float] = []
     names: list[str] = []
     for k, (a, b) in enumerate(band.path.labels):
@@ -792,7 +933,7 @@ def plot_band(band: Band, title: str = "", reference: np.ndarray | None = None,
         ax.axvline(t, color="0.6", lw=0.7)
     ax.axhline(0.0, color="0.6", lw=0.7, ls=":")
     ax.set_xticks(ticks, names)
-    ax.set_xlim(float(x[0]), float(x[-1]))
+    ax.set_xlim(*((x[0] - 0.5, x[-1] + 0.5) if single else (float(x[0]), float(x[-1]))))
     ax.set_ylabel("Frequency (THz)")
     ax.set_title(title, fontsize=10)
     ax.legend(loc="best", frameon=False)
@@ -895,13 +1036,24 @@ def phonon_report(potential: Potential, structure: Atoms, supercell: Any, out: s
 
 
 def _write_outputs(res: PhononResult, out: Path, name: str, reference_name: str) -> None:
-    from gafit.io.atomic import atomic_write_text
+    from gafit.io.atomic import atomic_batch
+
+    with atomic_batch():  # all files renamed into place together: a full disk leaves old ones whole
+        _write_files(res, out, name, reference_name)
+    if res.errors is None:  # an earlier run's comparison would sit beside these results
+        (out / "errors.csv").unlink(missing_ok=True)
+
+
+def _write_files(res: PhononResult, out: Path, name: str, reference_name: str) -> None:
+    from gafit.io import strict_json
+    from gafit.io.atomic import atomic_write, atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     comment = {"gafit_potential": name, "relaxed": res.relaxed}
     if res.lattice_constant is not None:
         comment["lattice_constant_angstrom"] = round(res.lattice_constant, 8)
-    res.phonopy.write_yaml_band_structure(comment=comment, filename=out / "band.yaml")
+    atomic_write(out / "band.yaml",
+                 lambda tmp: res.phonopy.write_yaml_band_structure(comment=comment, filename=tmp))
     write_band_csv(res.band, out / "band.csv")
     files = [out / "band.yaml", out / "band.csv"]
     formula = res.structure.get_chemical_formula(empirical=True)
@@ -915,11 +1067,12 @@ def _write_outputs(res: PhononResult, out: Path, name: str, reference_name: str)
         title += f"; RMS vs {reference_name} {res.errors.rms:.3f} THz"
     fig = plot_band(res.band, title, res.reference_frequencies, reference_name, name)
     for ext in ("png", "pdf"):
-        fig.savefig(out / f"phonons.{ext}", dpi=150)
+        atomic_write(out / f"phonons.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, dpi=150, format=ext))
         files.append(out / f"phonons.{ext}")
     if res.errors is not None:
         res.errors.write_csv(out / "errors.csv")
         files.append(out / "errors.csv")
-    atomic_write_text(out / "phonons.json", json.dumps(res.summary(), indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out / "phonons.json", strict_json.dumps(res.summary(), indent=2, ensure_ascii=False)
+                      + "\n")
     files.append(out / "phonons.json")
     res.files = files

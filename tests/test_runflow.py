@@ -79,7 +79,7 @@ def test_checkpoint_is_data_with_an_exact_state(finished_run: Path) -> None:
     ck = load_checkpoint(finished_run)
     assert ck.state.generation == 4
     assert ck.config == with_absolute_paths(load_config(finished_run.parent / "fit.toml"))
-    assert ck.inputs == [{"role": "[data] train", "path": str(finished_run.parent / "cu.extxyz"),
+    assert ck.inputs == [{"path": str(finished_run.parent / "cu.extxyz"),
                           "sha256": ck.inputs[0]["sha256"]}]
     # the same bytes parse to the same state every time; the rows are those of log.csv
     again = parse_checkpoint(path.read_bytes(), path)
@@ -150,7 +150,8 @@ def test_resume_from_another_folder_reads_the_runs_own_files(tmp_path: Path, mon
     (other / "cu.extxyz").write_text("not the data\n")
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert cli("--resume", tmp_path / "run", "--generations", "2") == 0
-    assert load_checkpoint(tmp_path / "run").config.data.train == tmp_path / "a" / "cu.extxyz"
+    assert [f.path for f in load_checkpoint(tmp_path / "run").config.data.train] == [
+        tmp_path / "a" / "cu.extxyz"]
     assert ((tmp_path / "run" / "potential.json").read_text()
             == (tmp_path / "full" / "potential.json").read_text())
     assert log_without_time(tmp_path / "run") == log_without_time(tmp_path / "full")
@@ -162,6 +163,9 @@ def test_resume_into_another_out_folder_continues_there(finished_run: Path, tmp_
     assert {p.name: p.read_bytes() for p in finished_run.iterdir() if p.is_file()} == before
     assert (tmp_path / "copy" / "potential.json").read_text() == before["potential.json"].decode()
     assert load_checkpoint(tmp_path / "copy").state.generation == 4
+    # like a fresh fit, --out refuses a folder holding another fit unless --overwrite
+    assert cli("--resume", finished_run, "--out", tmp_path / "copy") == 2
+    assert cli("--resume", finished_run, "--out", tmp_path / "copy", "--overwrite") == 0
 
 
 def test_extending_a_finished_run_equals_the_longer_run(tmp_path: Path) -> None:

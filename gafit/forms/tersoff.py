@@ -643,17 +643,18 @@ class Tersoff(Form):
         if "NULL" in args[3:]:
             raise GafitInputError(f"{where}: pair_coeff {' '.join(args)}: NULL elements (hybrid "
                                   "styles) are not supported")
-        path = Path(args[2])
-        if not path.is_absolute() and base is not None:
-            path = Path(base) / path
-        form, values = cls._load(path, args[3:], species)
+        from gafit.lammps.files import find_potential_file
+
+        # as LAMMPS: beside pair.lmp (LAMMPS: the working folder), else its potentials folder
+        form, values = cls._load(find_potential_file(args[2], base), args[3:], species)
         return form, dict(zip(form.parameter_names(), map(float, values), strict=True))
 
     @classmethod
     def read_file(
         cls, path: str | Path, elements: list[str] | None = None, species: list[str] | None = None
     ) -> Potential:
-        """A potential (E0 = 0) from a LAMMPS ``.tersoff`` file.
+        """A potential from a LAMMPS ``.tersoff`` file, E0 = 0 (:meth:`Potential.load` also reads
+        the E0 and provenance of its comments, and finds files by name in LAMMPS's folder).
 
         ``elements``: the file's element names to use (default: all, in order of first appearance);
         every ordered triplet of them must be in the file. ``species``: gafit's names for them
@@ -685,10 +686,12 @@ class Tersoff(Form):
                 for c in elements:
                     hit = found.get((a, b, c))
                     if not hit:
-                        hint = "" if elements == first else f" (elements used: {' '.join(elements)})"
+                        hint = ("; pick the elements to use as LAMMPS's pair_coeff does "
+                                "(--elements on the command line, [potential] species with start)"
+                                if elements == first else f" (elements used: {' '.join(elements)})")
                         raise GafitInputError(
-                            f"{path}: no entry for the triplet {a} {b} {c}{hint}; LAMMPS needs "
-                            "every ordered triplet of the elements used"
+                            f"{path}: no entry for the triplet {a} {b} {c}; LAMMPS needs "
+                            f"every ordered triplet of the elements used{hint}"
                         )
                     if len(hit) > 1:
                         raise GafitInputError(

@@ -9,6 +9,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from gafit.io.ase_format import read_ase, write_extxyz
 from gafit.io.csv_format import read_csv, write_csv
 from gafit.structures import GafitInputError, ReferenceSet
@@ -21,20 +23,23 @@ def read_reference(
     index: str | int | slice = ":",
     *,
     dimer_species: Sequence[str] | None = None,
+    format: str | None = None,
 ) -> ReferenceSet:
     """Read reference structures: ``.csv`` by our layouts, anything else through ASE.
 
     ``index`` selects structures ASE-style (":", "0", "-1", "::2"). ``dimer_species`` gives the
-    two symbols for a binding-curve CSV without ``species_a,species_b`` columns.
+    two symbols for a binding-curve CSV without ``species_a,species_b`` columns. ``format`` forces
+    the format: ``"csv"`` or an ASE format name (``"vasp-xml"`` for ``vasprun.xml-00``); default:
+    from the file name.
     """
     path = Path(path)
     if not path.exists():
         raise GafitInputError(f"{path}: file not found")
     if not path.is_file():
         raise GafitInputError(f"{path}: not a regular file")
-    if path.suffix.lower() == ".csv":
+    if format == "csv" or (format is None and path.suffix.lower() == ".csv"):
         return read_csv(path, index, dimer_species)
-    return read_ase(path, index)
+    return read_ase(path, index, format)
 
 
 def write_reference(refset: ReferenceSet, path: str | os.PathLike) -> None:
@@ -50,6 +55,12 @@ def write_reference(refset: ReferenceSet, path: str | os.PathLike) -> None:
         raise GafitInputError(f"{path}: cannot write '{suffix}' files; use .csv, .xyz or .extxyz")
     if path.is_dir():
         raise GafitInputError(f"{path}: is a folder; give a file name")
+    for s in refset:  # gafit's readers refuse such values: never write a file they cannot read
+        for key in ("energy", "forces", "stress"):
+            value = getattr(s, key)
+            if value is not None and not np.all(np.isfinite(value)):
+                raise GafitInputError(f"{path}: not written: the {key} of structure {s.name!r} is "
+                                      "NaN or infinite (a potential that overflows there?)")
     try:
         if suffix == ".csv":
             write_csv(refset, path)

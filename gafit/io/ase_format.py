@@ -69,20 +69,22 @@ def _check_xyz_counts(path: Path) -> None:
                 line_no += 1
 
 
-def read_ase(path: Path, index: str | int | slice = ":") -> ReferenceSet:
-    """Read every frame ASE finds in ``path``, then keep those chosen by ``index``."""
+def read_ase(path: Path, index: str | int | slice = ":", format: str | None = None) -> ReferenceSet:
+    """Read every frame ASE finds in ``path`` (as ASE format ``format``, default: guessed from the
+    name and contents), then keep those chosen by ``index``."""
     try:
-        is_xyz = filetype(str(path)) == "extxyz"
+        is_xyz = (format or filetype(str(path))) == "extxyz"
     except Exception:  # ASE reports it below
         is_xyz = False
     if is_xyz:
         _check_xyz_counts(path)
     try:
-        frames = ase.io.read(path, index=":")
+        frames = ase.io.read(path, index=":", format=format)
     except UnknownFileTypeError as e:
         raise GafitInputError(
-            f"{path}: unknown or empty file format ({_first_line(e)}); "
-            "use .csv, .extxyz or another format ASE can read"
+            f"{path}: unknown or empty file format ({_first_line(e)}); use .csv, .extxyz or another "
+            "format ASE can read, or name its ASE format (in a fit config: [data] train = "
+            f"[{{file = \"{path.name}\", format = \"vasp-xml\"}}])"
         ) from e
     except Exception as e:  # ASE raises many types for malformed files
         raise GafitInputError(f"{path}: ASE cannot read this file ({_first_line(e)})") from e
@@ -106,6 +108,7 @@ def frame_to_structure(atoms: Atoms, default_name: str, path: Path | str = "") -
     info = dict(atoms.info)
     atoms = atoms.copy()  # drops the calculator
     atoms.info = {}
+    virial = info.pop("virial", None)
     found = {
         "energy": info.pop("energy", None),
         "stress": info.pop("stress", None),
@@ -134,6 +137,8 @@ def frame_to_structure(atoms: Atoms, default_name: str, path: Path | str = "") -
     for name, array in (("positions", atoms.positions), ("cell", atoms.cell.array)):
         if not np.all(np.isfinite(array)):
             raise GafitInputError(f"{where}: {name} have NaN or infinite values")
+    if virial is not None:
+        found["stress"] = _stress_from_virial(virial, atoms, found["stress"], where)
     try:
         weight = float(info.pop("weight", 1.0))
     except (TypeError, ValueError) as e:
@@ -150,6 +155,29 @@ def frame_to_structure(atoms: Atoms, default_name: str, path: Path | str = "") -
         name=str(info.pop("name", default_name)),
         info=info,
     )
+
+
+def _stress_from_virial(virial: object, atoms: Atoms, stress: np.ndarray | None,
+                        where: str) -> np.ndarray:
+    """Stress (3, 3) eV/Å³ from a ``virial`` (eV, libAtoms/GAP convention: virial = -stress · volume):
+    the target a frame gives as a virial. Where the frame also has a stress the two must agree."""
+    try:
+        v = np.asarray(virial, dtype=float)
+    except (TypeError, ValueError):
+        raise GafitInputError(f"{where}: virial is not numeric") from None
+    if v.size != 9 or not np.all(np.isfinite(v)):
+        raise GafitInputError(f"{where}: virial must be 9 finite numbers (eV), got {v.size}")
+    volume = abs(atoms.cell.volume) if atoms.pbc.all() else 0.0
+    if not volume > 0:
+        raise GafitInputError(f"{where}: a virial needs a periodic cell with a volume")
+    from_virial = -v.reshape(3, 3) / volume
+    if stress is not None:
+        s = stress.reshape(3, 3) if stress.size == 9 else stress[[[0, 5, 4], [5, 1, 3], [4, 3, 2]]]
+        if not np.allclose(s, from_virial, rtol=1e-6, atol=1e-9):
+            raise GafitInputError(f"{where}: stress and virial disagree (stress = -virial / volume "
+                                  "expected); give one of them")
+        return stress
+    return from_virial
 
 
 def structure_to_atoms(s: Structure, name: str) -> Atoms:

