@@ -114,13 +114,18 @@ def _fit(args: argparse.Namespace) -> int:
         print(f"wrote {out}/potential.json, {out}/lammps/pair.lmp, {out}/log.csv, "
               f"{out}/parameters.csv, {out}/summary.json")
         check_result(result)  # exit 3 when the result is not finite (summary.json says why)
-        if not args.no_report and not stop():
-            from gafit.report import write_report
-
-            print(f"wrote {write_report(out, config)}")
+        if args.no_report:
+            return 0
         if stop():
             print(f"gafit: stopped by {stop()} after the fit was written; the report was not "
                   f"(gafit report {shlex.quote(str(out))} writes it)", file=sys.stderr)
+            return 128 + signal.Signals[stop()].value
+        from gafit.report import write_report
+
+        print(f"wrote {write_report(out, config)}")
+        if stop():  # it came while the report was written, which was finished first
+            print(f"gafit: stopped by {stop()} after the fit and its report were written",
+                  file=sys.stderr)
             return 128 + signal.Signals[stop()].value
     return 0
 
