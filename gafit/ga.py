@@ -78,7 +78,7 @@ class GAResult:
 
 @dataclass
 class GAState:
-    """Everything a GA needs to continue exactly where it stopped (picklable plain data)."""
+    """Everything a GA needs to continue exactly where it stopped (plain data)."""
 
     pop: np.ndarray  # (P, n) unit cube
     pop_loss: np.ndarray
@@ -90,6 +90,7 @@ class GAState:
     evaluations: int
     rng_state: tuple  # state of the random generator that DEAP's operators use
     elapsed: float  # seconds spent before this state was saved
+    stop_request: str | None = None  # a stop asked for by on_generation (e.g. "validation")
 
 
 def _individuals(u: np.ndarray, loss: np.ndarray) -> list:
@@ -127,6 +128,8 @@ def run_ga(
     resume: GAState | None = None,
     improve: Callable[[list[np.ndarray]], list[tuple[np.ndarray, float, int]]] | None = None,
     subset_loss: Callable[[np.ndarray], np.ndarray] | None = None,
+    deadline: float | None = None,
+    should_stop: Callable[[], str | None] | None = None,
 ) -> GAResult:
     """Minimise ``loss`` (batch of unit-cube vectors (B, n) -> (B,)) with a GA.
 
@@ -142,6 +145,11 @@ def run_ga(
     individuals are scored on all structures, and only those full scores enter the hall of fame,
     the best loss and the stall count. The population is re-scored on all structures when the
     subset phase ends (or the search stops in it).
+
+    ``deadline`` (a ``time.time()`` value, s) replaces ``settings.max_time`` as the time limit
+    (a caller's budget that includes more than the GA). ``should_stop()`` is asked between
+    generations; a reason it returns (e.g. "SIGINT") stops the search at once, after the last
+    generation's checkpoint, without the final re-scoring of a subset phase.
     """
     t0 = time.perf_counter()
     indpb = 1.0 / max(n_free, 1)
@@ -191,10 +199,16 @@ def run_ga(
         evaluations, before = resume.evaluations, resume.elapsed
         random.setstate(resume.rng_state)
     reason = "generations"
-    stop_request: str | None = None
+    stop_request: str | None = resume.stop_request if resume is not None else None
+    interrupted: str | None = None
 
     def elapsed() -> float:
         return before + time.perf_counter() - t0
+
+    def out_of_time() -> bool:
+        if deadline is not None:
+            return time.time() >= deadline
+        return settings.max_time is not None and elapsed() >= settings.max_time
 
     def report(g: int) -> None:
         nonlocal stop_request
@@ -204,12 +218,15 @@ def run_ga(
         if checkpoint is not None:
             checkpoint(GAState(np.array(pop, float), losses, np.array(list(hof), float),
                                np.array([h.fitness.values[0] for h in hof]), g, stall, best,
-                               evaluations, random.getstate(), elapsed()))
+                               evaluations, random.getstate(), elapsed(), stop_request))
 
     try:
         if resume is None:
             report(0)
         while True:
+            if should_stop is not None and (interrupted := should_stop()):
+                reason = interrupted
+                break
             if stop_request:
                 reason = stop_request
                 break
@@ -221,7 +238,7 @@ def run_ga(
             if settings.stall is not None and stall >= settings.stall:
                 reason = "stall"
                 break
-            if settings.max_time is not None and elapsed() >= settings.max_time:
+            if out_of_time():
                 reason = "time"
                 break
             gen += 1
@@ -263,7 +280,8 @@ def run_ga(
             stall = 0 if new_best < best * (1 - 1e-9) else stall + 1
             best = new_best
             report(gen)
-        if on_subset(gen):  # stopped in the subset phase: the final population on all structures
+        if on_subset(gen) and not interrupted:
+            # stopped in the subset phase: the final population on all structures
             evaluations += evaluate(pop)
             hof.update(pop)
             best = hof[0].fitness.values[0]

@@ -70,12 +70,14 @@ def _dask_loss(x: np.ndarray, objective: Any) -> np.ndarray:
     return objective.loss(x)
 
 
-def _refine(objective: Any, task: tuple) -> Any:
+def _refine(objective: Any, task: tuple, progress: Callable[[int, float], None] | None = None
+            ) -> Any:
     from gafit.refine import refine
 
-    x0, lower, upper, max_evaluations, jacobian = task
+    x0, lower, upper, max_evaluations, jacobian, deadline = task
     analytic = objective.jacobian if jacobian != "finite-difference" else None
-    return refine(objective.residuals, x0, lower, upper, max_evaluations, analytic=analytic)
+    return refine(objective.residuals, x0, lower, upper, max_evaluations, analytic=analytic,
+                  deadline=deadline, progress=progress)
 
 
 def _local_refine(task: tuple) -> Any:
@@ -212,16 +214,28 @@ class PopulationEvaluator:
         return np.concatenate(parts)
 
     def refine_all(self, starts: list[np.ndarray], lower: np.ndarray, upper: np.ndarray,
-                   max_evaluations: int, jacobian: str = "auto") -> list[Any]:
+                   max_evaluations: int, jacobian: str = "auto", deadline: float | None = None,
+                   progress: Callable[[int, int, float], None] | None = None) -> list[Any]:
         """Least-squares refinements from several starts, one start per worker at a time;
-        ``jacobian`` as ``[refine] jacobian``."""
-        tasks = [(x0, lower, upper, max_evaluations, jacobian) for x0 in starts]
+        ``jacobian`` as ``[refine] jacobian``, ``deadline`` a ``time.time()`` at which each stops.
+        ``progress(k, evaluations, best_loss)`` reports start k: after every evaluation here, when
+        it is done on workers."""
+        tasks = [(x0, lower, upper, max_evaluations, jacobian, deadline) for x0 in starts]
+        if self._client is None and self._pool is None:
+            return [_refine(self.objective, t, None if progress is None else
+                            (lambda n, loss, k=k: progress(k, n, loss)))
+                    for k, t in enumerate(tasks)]
         if self._client is not None:
             futures = self._client.map(_dask_refine, tasks, objective=self._remote, pure=False)
-            return self._gather(futures)
-        if self._pool is not None:
-            return self._pool.map(_local_refine, tasks)
-        return [_refine(self.objective, t) for t in tasks]
+            done = iter(self._gather(futures))
+        else:
+            done = self._pool.imap(_local_refine, tasks)
+        results = []
+        for k, res in enumerate(done):
+            results.append(res)
+            if progress is not None:
+                progress(k, res.evaluations, res.loss)
+        return results
 
     def _gather(self, futures: list) -> list:
         """The results of Dask futures; a cluster that lost its scheduler or all its workers (and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,11 @@ class RefineResult:
     evaluations: int  # residual vectors computed (a finite-difference Jacobian counts n_free + 1)
     message: str
     analytic_jacobians: int = 0  # Jacobians computed analytically (each counted as 1 evaluation)
+    stopped_by_time: bool = False  # the deadline cut it short: x is the best point evaluated
+
+
+class _Deadline(Exception):
+    """Raised inside the residual function to leave scipy's loop at the deadline."""
 
 
 def batched_jacobian(
@@ -41,11 +47,16 @@ def refine(
     max_evaluations: int = 200,
     jacobian: Callable[[np.ndarray], np.ndarray] | None = None,
     analytic: Callable[[np.ndarray], np.ndarray | None] | None = None,
+    deadline: float | None = None,
+    progress: Callable[[int, float], None] | None = None,
 ) -> RefineResult:
     """Bounded least squares from x0; ``residuals`` maps a batch (B, n) to (B, m).
 
     ``analytic(x)`` gives the Jacobian (m, n) or None where it cannot, and then the batched
-    forward differences (or ``jacobian``) are used for that step."""
+    forward differences (or ``jacobian``) are used for that step. At ``deadline`` (a
+    ``time.time()`` value, s) it stops and returns the best point evaluated so far.
+    ``progress(evaluations, best_loss)`` is called after every residual vector and Jacobian (an
+    exception it raises ends the refinement and propagates)."""
     if len(x0) == 0:
         r = residuals(x0[None])[0]
         return RefineResult(x0, float(r @ r), 1, "nothing to refine")
@@ -57,11 +68,23 @@ def refine(
     span = upper - lower
     x0 = np.clip(x0, lower + 1e-9 * span, upper - 1e-9 * span)
     count = 0
+    best_x, best_loss = x0, np.inf
+
+    def tick() -> None:
+        if progress is not None:
+            progress(count, best_loss)
+        if deadline is not None and time.time() >= deadline:
+            raise _Deadline
 
     def fun(x: np.ndarray) -> np.ndarray:
-        nonlocal count
+        nonlocal count, best_x, best_loss
         count += 1
-        return residuals(x[None])[0]
+        r = residuals(x[None])[0]
+        loss = float(r @ r)
+        if loss < best_loss or not np.isfinite(best_loss):  # any finite loss beats nan/inf
+            best_x, best_loss = x.copy(), loss
+        tick()
+        return r
 
     jac_inner = jacobian or batched_jacobian(residuals, lower, upper)
     n_analytic = 0
@@ -73,13 +96,20 @@ def refine(
             if j is not None:
                 count += 1
                 n_analytic += 1
+                tick()
                 return j
         count += len(x) + 1  # a batched forward-difference Jacobian costs n + 1 evaluations
-        return jac_inner(x)
+        j = jac_inner(x)
+        tick()
+        return j
 
     # variables scaled by their bounds' widths (within limits scipy's arithmetic survives)
     x_scale = np.where((span > 1e-50) & (span < 1e50), span, 1.0)
-    with np.errstate(over="ignore", invalid="ignore"):  # huge residuals: scored bad, not warned
-        sol = least_squares(fun, x0, jac=jac, bounds=(lower, upper), x_scale=x_scale,
-                            max_nfev=max_evaluations, method="trf")
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # huge residuals: scored bad, not warned
+            sol = least_squares(fun, x0, jac=jac, bounds=(lower, upper), x_scale=x_scale,
+                                max_nfev=max_evaluations, method="trf")
+    except _Deadline:
+        return RefineResult(best_x, best_loss, count, "stopped at the time limit", n_analytic,
+                            stopped_by_time=True)
     return RefineResult(sol.x, float(2 * sol.cost), count, sol.message, n_analytic)

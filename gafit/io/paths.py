@@ -126,11 +126,11 @@ RUN_FILES = ("potential.json", "log.csv", "parameters.csv", "summary.json")
 def earlier_run(folder: Path) -> list[Path]:
     """The files of an earlier ``gafit fit`` in ``folder``: its outputs, checkpoint, the LAMMPS
     files its lammps/pair.lmp names and its report/ page with the plots."""
-    from gafit.fit import CHECKPOINT
+    from gafit.fit import CHECKPOINT, OLD_CHECKPOINT
     from gafit.lammps.files import parameter_files
     from gafit.report import PNG_PATTERNS, REPORT_DIR
 
-    files = [folder / n for n in (*RUN_FILES, CHECKPOINT) if (folder / n).is_file()]
+    files = [folder / n for n in (*RUN_FILES, CHECKPOINT, OLD_CHECKPOINT) if (folder / n).is_file()]
     pair = folder / "lammps" / "pair.lmp"
     if pair.is_file():
         names = parameter_files(pair.read_text(encoding="utf-8", errors="replace").splitlines())
