@@ -580,6 +580,8 @@ def _check_stress(refset: ReferenceSet, sources: list[str]) -> list[Finding]:
         # steps above 3 % strain: the trapezoid rule alone misses tens of % of exact energy changes,
         # enough to tell a flipped sign or wrong units, not a 30 % error
         coarse = pairs is not narrow
+        if coarse:
+            basis += "; strain steps above 3 %: only sign and units are checked"
         good = rel < (0.5 if coarse else 0.25)
         if good and _near(f, 1.0, 2.0 if coarse else 1.3):
             off_gpa = off * _GPA
