@@ -31,6 +31,7 @@ from gafit.config import (
 from gafit.evaluate import evaluate
 from gafit.forms import get_form
 from gafit.ga import GAResult, GAState, run_ga
+from gafit.geometry import check_neighbour_work
 from gafit.io import read_reference, strict_json
 from gafit.io.atomic import atomic_batch, atomic_write, atomic_write_text
 from gafit.objective import UNITS, Objective
@@ -164,17 +165,41 @@ def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
     return Potential(list(species), [form])
 
 
-def widen_cutoffs(potential: Potential, space: ParameterSpace) -> None:
-    """Give forms whose cutoff is a parameter (Tersoff's R + D) neighbour tables wide enough for
-    every parameter vector the bounds allow: the geometry is built once, before the search."""
+def _upper_values(space: ParameterSpace) -> np.ndarray:
+    """The full parameter vector with every fitted parameter at its upper bound."""
     hi = space.values.copy()
     m = space.source >= 0
     hi[m] = space.upper[space.source[m]]
-    hi = hi[space.tie]
+    return hi[space.tie]
+
+
+def widen_cutoffs(potential: Potential, space: ParameterSpace) -> None:
+    """Give forms whose cutoff is a parameter (Tersoff's R + D) neighbour tables wide enough for
+    every parameter vector the bounds allow: the geometry is built once, before the search."""
+    hi = _upper_values(space)
     for form, sl in zip(potential.forms, potential.form_slices(), strict=True):
         required = getattr(form, "required_cutoff", None)
         if required is not None:
             form.cutoff = max(float(required(hi[None, sl])), float(required(space.values[None, sl])))
+
+
+def check_cutoffs(config: FitConfig, potential: Potential, space: ParameterSpace,
+                  train: ReferenceSet) -> None:
+    """Refuse, before any neighbour table is built, a cutoff whose tables cannot fit in memory,
+    naming the setting it came from."""
+    hi = _upper_values(space)
+    pc = config.potential
+    for form, sl in zip(potential.forms, potential.form_slices(), strict=True):
+        setting = getattr(form, "cutoff_setting", None)
+        if setting is not None:
+            theta = hi[sl] if form.required_cutoff(hi[sl]) >= form.required_cutoff(space.values[sl]) \
+                else space.values[sl]
+            what = f"{setting(theta)} (from [potential.parameters] or the start file)"
+        elif pc.cutoff is not None:
+            what = "[potential] cutoff"
+        else:
+            what = f"the cutoff of {pc.start}" if pc.start is not None else "the default cutoff"
+        check_neighbour_work(train, form.cutoff, what, triplets=setting is not None)
 
 
 class GenerationLog:
@@ -565,6 +590,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     space = build_space(potential, config.potential.parameters,
                         unspecified="fixed" if config.potential.start else "free")
     widen_cutoffs(potential, space)
+    check_cutoffs(config, potential, space, train)
     if saved is None and len(train):
         for finding in check_data(train, potential=potential):
             if finding.severity == "warning":

@@ -6,13 +6,15 @@ suffix ``_p``, per-atom ``_n``, per-structure ``_s`` and Cartesian components ``
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
 from matscipy.neighbours import neighbour_list
 
-from gafit.structures import GafitInputError, ReferenceSet
+from gafit.structures import GafitInputError, ReferenceSet, periodic_widths
 
 # Voigt order xx yy zz yz xz xy
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
@@ -70,35 +72,139 @@ class Pairs:
         return Pairs(self.i_p[mask], self.j_p[mask], self.s_p[mask], self.d_pc[mask], self.r_p[mask])
 
 
+def _free_directions(atoms: Atoms) -> list[tuple[np.ndarray, int]]:
+    """Unit vectors orthogonal to the periodic cell vectors, one per non-periodic axis (its index)."""
+    pbc = atoms.pbc
+    per = atoms.cell.array[pbc]
+    # orthonormal basis whose first vectors span the periodic directions
+    q = np.linalg.qr(np.vstack([per, np.eye(3)]).T)[0] if len(per) else np.eye(3)
+    return list(zip(q[:, len(per):3].T, np.flatnonzero(~pbc), strict=True))
+
+
+def _close_gaps(proj: np.ndarray, gap: float) -> np.ndarray:
+    """Coordinates ``proj`` (Å) along one direction with every empty interval wider than ``gap``
+    narrowed to ``gap``; the order and the distances within each group of atoms are kept."""
+    order = np.argsort(proj, kind="stable")
+    excess = np.maximum(np.diff(proj[order]) - gap, 0.0)
+    moved = np.empty_like(proj)
+    moved[order] = proj[order] - np.concatenate([[0.0], np.cumsum(excess)])
+    return moved
+
+
 def _boxed(atoms: Atoms, cutoff: float) -> Atoms:
     """A copy whose non-periodic directions have cell vectors orthogonal to the periodic ones and
-    long enough that no image is within the cutoff (matscipy needs a regular cell)."""
+    long enough that no image is within the cutoff (matscipy needs a regular cell). Along a
+    non-periodic direction every empty gap wider than cutoff + 1 Å is narrowed to that: pairs across
+    it stay out of range and no others move, so atoms 1e9 Å apart need no 1e9 Å box."""
     if atoms.pbc.all():
         return atoms
     out = atoms.copy()
-    pbc = atoms.pbc
     cell = atoms.cell.array.copy()
-    per = cell[pbc]
-    # orthonormal basis whose first vectors span the periodic directions
-    q, _ = np.linalg.qr(np.vstack([per, np.eye(3)]).T) if len(per) else (np.eye(3), None)
-    free_dirs = q[:, len(per):3].T
     pos = atoms.positions
-    for d, ax in zip(free_dirs, np.flatnonzero(~pbc), strict=True):
+    for d, ax in _free_directions(atoms):
         proj = pos @ d
-        extent = proj.max() - proj.min() if len(pos) else 0.0
+        moved = _close_gaps(proj, cutoff + 1.0)
+        low = moved.min() if len(pos) else 0.0
+        extent = moved.max() - low if len(pos) else 0.0
         cell[ax] = d * (extent + 2 * cutoff + 1.0)
-        pos = pos - d * (proj.min() - cutoff - 0.5)
+        pos = pos + d * (moved - proj - (low - cutoff - 0.5))[:, None]
     out.set_cell(cell)
     out.positions = pos
     return out
 
 
-def neighbour_pairs(refset: ReferenceSet, cutoff: float, half: bool) -> Pairs:
-    """All pairs with r < cutoff (strictly, as LAMMPS). ``half`` keeps each unordered pair once."""
+#: matscipy bins space by the search radius; it searches with a radius large enough that the box
+#: holds at most about this many bins (a cell with much vacuum would otherwise allocate gigabytes)
+MAX_BINS = 1e6
+
+
+def pair_list(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every ordered pair i -> j (also of images) with r < cutoff: i, j, the vector d_pc (Å) from
+    ``atoms.positions[i]`` to the image of j, and the image shift (cell vectors crossed)."""
+    boxed = _boxed(atoms, cutoff)
+    search = max(cutoff, (abs(boxed.cell.volume) / MAX_BINS) ** (1 / 3))
+    i, j, shift = neighbour_list("ijS", boxed, search)
+    # from the given positions, not the boxed ones: the same vectors, without their rounding
+    d_pc = atoms.positions[j] - atoms.positions[i] + shift @ boxed.cell.array
+    keep = np.einsum("pc,pc->p", d_pc, d_pc) < np.float64(cutoff) ** 2
+    return i[keep], j[keep], d_pc[keep], shift[keep]
+
+
+#: memory the neighbour tables take per ordered pair and per Tersoff triplet (bytes), with the
+#: temporaries of building them
+BYTES_PER_PAIR = 250
+BYTES_PER_TRIPLET = 600
+
+
+def neighbours_per_atom(atoms: Atoms, cutoff: float) -> float:
+    """Estimated number of neighbours within ``cutoff`` (Å) of an atom of ``atoms``: the atom density
+    (over the periodic cell and the extent of the atoms along non-periodic directions) times the
+    cutoff sphere, at most every atom in every image the cutoff can reach."""
+    n = len(atoms)
+    if n == 0:
+        return 0.0
+    pbc = atoms.pbc
+    width = periodic_widths(atoms.cell.array, pbc)
+    cell = atoms.cell.array[pbc]
+    measure = float(np.sqrt(max(np.linalg.det(cell @ cell.T), 0.0))) if len(cell) else 1.0
+    for d, _ in _free_directions(atoms):  # gaps closed: a far-away atom does not dilute the density
+        measure *= float(np.ptp(_close_gaps(atoms.positions @ d, cutoff + 1.0)))
+    with np.errstate(over="ignore", divide="ignore"):
+        sphere = 4 / 3 * np.pi * np.float64(cutoff) ** 3
+        images = float(np.prod(2 * cutoff / width + 1.0))
+        density = n / measure if measure > 0 else math.inf
+        return float(min(n * images, density * sphere))
+
+
+def neighbour_work(refset: ReferenceSet, cutoff: float) -> tuple[float, float]:
+    """Estimated ordered pairs within ``cutoff`` and triplets (pairs sharing their first atom) over
+    all structures of ``refset``."""
+    pairs = triplets = 0.0
+    for st in refset:
+        per_atom = neighbours_per_atom(st.atoms, cutoff)
+        pairs += st.n_atoms * per_atom
+        triplets += st.n_atoms * per_atom**2
+    return pairs, triplets
+
+
+def memory_bytes() -> float:
+    """Physical memory of this machine (bytes); inf where it cannot be told."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return math.inf
+
+
+def _big(x: float) -> str:
+    return f"{x:.2g}" if x < 1e300 else "more than 1e300"
+
+
+def check_neighbour_work(refset: ReferenceSet, cutoff: float, what: str = "cutoff",
+                         triplets: bool = False) -> None:
+    """Refuse a cutoff whose neighbour tables cannot fit in this machine's memory, before building
+    them; ``what`` names the setting the cutoff came from, ``triplets`` counts Tersoff's triplets."""
+    n_pairs, n_trip = neighbour_work(refset, cutoff)
+    need = n_pairs * BYTES_PER_PAIR + (n_trip * BYTES_PER_TRIPLET if triplets else 0.0)
+    have = memory_bytes()
+    if need <= have:
+        return
+    count = f"{_big(n_pairs)} neighbour pairs" + (f" and {_big(n_trip)} triplets" if triplets else "")
+    raise GafitInputError(
+        f"{what} = {cutoff:g} Å is far too long for this data: about {count} within it over "
+        f"{len(refset)} structures, about {_big(need / 1e9)} GB of neighbour tables, more than this "
+        f"machine's {have / 1e9:.3g} GB of memory (a typical cutoff is 4-10 Å)"
+    )
+
+
+def neighbour_pairs(refset: ReferenceSet, cutoff: float, half: bool, what: str = "cutoff",
+                    triplets: bool = False) -> Pairs:
+    """All pairs with r < cutoff (strictly, as LAMMPS). ``half`` keeps each unordered pair once.
+    A cutoff whose tables cannot fit in memory is refused first (see :func:`check_neighbour_work`)."""
+    check_neighbour_work(refset, cutoff, what, triplets)
     i_all, j_all, s_all, d_all = [], [], [], []
     offset = 0
     for k, st in enumerate(refset):
-        i, j, d_vec, shift = neighbour_list("ijDS", _boxed(st.atoms, cutoff), cutoff)
+        i, j, d_vec, shift = pair_list(st.atoms, cutoff)
         if half:
             # keep i < j, and for an atom and its own image keep the lexicographically positive shift
             sgn = np.sign(shift).astype(np.int64) @ np.array([4, 2, 1])

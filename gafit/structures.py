@@ -19,6 +19,10 @@ GPA_TO_EV_A3 = GPa
 EV_A3_TO_GPA = 1.0 / GPa
 
 
+#: atoms closer than this (Å), also to a periodic image, are an error: the same atom twice, not physics
+MIN_DISTANCE = 0.1
+
+
 class GafitInputError(ValueError):
     """A user-facing input problem; the message names the file, line, column or key at fault."""
 
@@ -26,6 +30,76 @@ class GafitInputError(ValueError):
 class GafitResultError(RuntimeError):
     """A fit ran to its end but its result means nothing (a loss or RMSE that is not finite); the
     command line prints the message and exits with code 3."""
+
+
+class StructureError(GafitInputError):
+    """A structure no potential can be evaluated on; ``problem`` says why without saying where the
+    structure came from, so that readers can name the file, frame or line."""
+
+    def __init__(self, problem: str, name: str = "") -> None:
+        super().__init__(f"structure {name!r}: {problem}" if name else problem)
+        self.problem = problem
+
+
+def periodic_widths(cell: np.ndarray, pbc: Sequence[bool]) -> np.ndarray:
+    """Distance (Å) between neighbouring lattice planes along each periodic direction, within the
+    lattice the periodic cell vectors span (0 for a zero or dependent vector). No lattice vector is
+    shorter than the smallest width."""
+    cell = np.asarray(cell, dtype=float)
+    per = np.flatnonzero(pbc)
+    out = []
+    for k in per:
+        others = cell[[m for m in per if m != k]].T
+        v = cell[k]
+        if others.size:
+            v = v - others @ np.linalg.lstsq(others, v, rcond=None)[0]
+        out.append(float(np.linalg.norm(v)))
+    return np.array(out)
+
+
+def cell_problem(cell: np.ndarray, pbc: Sequence[bool]) -> str | None:
+    """Why ``cell`` (rows a, b, c in Å) cannot be periodic along ``pbc``, or None: a zero vector, or
+    lattice planes closer than :data:`MIN_DISTANCE` (dependent vectors: a flat or singular cell)."""
+    if not np.any(pbc):
+        return None
+    cell = np.asarray(cell, dtype=float)
+    width = periodic_widths(cell, pbc)
+    k = int(np.argmin(width))
+    ax = int(np.flatnonzero(pbc)[k])
+    axis = "abc"[ax]
+    flags = " ".join("T" if p else "F" for p in pbc)
+    if not np.any(cell[ax]):
+        return (f"periodic along {axis} (pbc = {flags}) but cell vector {axis} is zero: give "
+                "the cell (extxyz: Lattice=...) or make that direction non-periodic")
+    if not width[k] >= MIN_DISTANCE:
+        return (f"the cell is singular (flat) along its periodic direction {axis} (pbc = {flags}): lattice "
+                f"planes {width[k]:.3g} Å apart, the cell vectors are (nearly) dependent")
+    return None
+
+
+def geometry_problem(atoms: Atoms) -> str | None:
+    """Why no potential can be evaluated on ``atoms`` (no atoms, a flat or missing cell along a
+    periodic direction, two atoms closer than :data:`MIN_DISTANCE`), or None if nothing is wrong."""
+    if len(atoms) == 0:
+        return "no atoms (a structure needs at least one)"
+    if not (np.all(np.isfinite(atoms.positions)) and np.all(np.isfinite(atoms.cell.array))):
+        return "positions or cell have NaN or infinite values"
+    problem = cell_problem(atoms.cell.array, atoms.pbc)
+    if problem is not None:
+        return problem
+    from gafit.geometry import pair_list  # geometry imports this module
+
+    i, j, d_pc, shift = pair_list(atoms, MIN_DISTANCE)
+    if len(i):
+        k = int(np.argmin(np.einsum("pc,pc->p", d_pc, d_pc)))
+        a, b = sorted((int(i[k]), int(j[k])))
+        sym = atoms.get_chemical_symbols()
+        image = " (periodic images)" if a == b or np.any(shift[k]) else ""
+        what = f"atom {a + 1} ({sym[a]}) and its own periodic image" if a == b else \
+            f"atoms {a + 1} ({sym[a]}) and {b + 1} ({sym[b]}){image}"
+        return (f"{what} are {np.linalg.norm(d_pc[k]):.3g} Å apart, closer than {MIN_DISTANCE:g} Å "
+                "(the same atom twice?)")
+    return None
 
 
 @dataclass
@@ -42,6 +116,9 @@ class Structure:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        problem = geometry_problem(self.atoms)
+        if problem is not None:
+            raise StructureError(problem, self.name)
         n = len(self.atoms)
         if self.forces is not None:
             self.forces = np.asarray(self.forces, dtype=float).reshape(n, 3)

@@ -273,7 +273,7 @@ def toml_dumps(table: dict) -> str:
 
 # ----------------------------------------------------------------------------- valid inputs
 
-COORD = st.floats(-6.0, 6.0, allow_nan=False)
+JITTER = st.floats(0.0, 0.2, allow_nan=False)
 VALUE = st.floats(-50.0, 50.0, allow_nan=False)
 LABELS = st.sampled_from(["default", "bulk", "a b", "x,y", 'q"t', "Å-ü", "dimer", "#1"])
 
@@ -286,12 +286,18 @@ def reference_sets(draw, max_structures: int = 3, max_atoms: int = 4, partial_pb
     for k in range(draw(st.integers(1, max_structures))):
         n = draw(st.integers(1, max_atoms))
         symbols = draw(st.lists(st.sampled_from(SPECIES), min_size=n, max_size=n))
-        pos = np.array(draw(st.lists(COORD, min_size=3 * n, max_size=3 * n))).reshape(n, 3)
+        # distinct points of a 4x4x4 grid, moved by less than a fifth of its spacing: no two atoms
+        # (or images) closer than gafit's MIN_DISTANCE
+        grid = np.array(draw(st.lists(st.tuples(*[st.integers(0, 3)] * 3), min_size=n, max_size=n,
+                                      unique=True)), float)
+        grid += np.array(draw(st.lists(JITTER, min_size=3 * n, max_size=3 * n))).reshape(n, 3)
         periodic = draw(st.booleans())
         cell = np.zeros((3, 3))
+        pos = grid * 3.0 - 6.0
         if periodic:
             cell = np.diag(draw(st.lists(st.floats(3.0, 9.0), min_size=3, max_size=3)))
             cell += np.array(draw(st.lists(st.floats(-0.5, 0.5), min_size=9, max_size=9))).reshape(3, 3)
+            pos = grid / 4 @ cell
         pbc = periodic
         if periodic and partial_pbc and draw(st.booleans()):
             pbc = [True, True, False]

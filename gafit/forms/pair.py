@@ -152,7 +152,7 @@ class PairForm(Form):
 
     def build_tables(self, refset: ReferenceSet) -> PairTable:
         idx = index_atoms(refset, self.species)
-        pairs = neighbour_pairs(refset, self.cutoff, half=True)
+        pairs = neighbour_pairs(refset, self.cutoff, half=True, what=f"{self.name} cutoff")
         ent = np.array(
             [self.entry_index(a, b) for a, b in
              zip(idx.species_n[pairs.i_p], idx.species_n[pairs.j_p], strict=True)],

@@ -294,6 +294,12 @@ class Tersoff(Form):
         blocks = np.asarray(theta, float).reshape(-1, len(self.entries()), len(self.params))
         return float(np.max(blocks[..., BIG_R] + blocks[..., BIG_D]))
 
+    def cutoff_setting(self, theta: np.ndarray) -> str:
+        """The parameters that set :meth:`required_cutoff` of one vector: 'A-B-C.R + A-B-C.D'."""
+        blocks = np.asarray(theta, float).reshape(len(self.entries()), len(self.params))
+        entry = "-".join(self.entries()[int(np.argmax(blocks[:, BIG_R] + blocks[:, BIG_D]))])
+        return f"{entry}.R + {entry}.D"
+
     def unused_parameters(self) -> list[str]:
         """Names that never enter the energy: n, beta, lambda2, B, lambda1, A of entries (i, j, k)
         with j != k (LAMMPS takes them from (i, j, j)). Fitting them only adds dead dimensions."""
@@ -379,7 +385,8 @@ class Tersoff(Form):
     # --- evaluation ---------------------------------------------------------------------------
     def build_tables(self, refset: ReferenceSet) -> TersoffTable:
         idx = index_atoms(refset, self.species)
-        pairs = neighbour_pairs(refset, self.cutoff, half=False)
+        pairs = neighbour_pairs(refset, self.cutoff, half=False,
+                                what="tersoff cutoff (the largest R + D)", triplets=True)
         n_sp = len(self.species)
         spec_i = idx.species_n[pairs.i_p]
         spec_j = idx.species_n[pairs.j_p]

@@ -17,8 +17,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io.formats import UnknownFileTypeError, filetype
 
 from gafit.io.atomic import atomic_write
-from gafit.io.csv_format import select, unique_labels
-from gafit.structures import GafitInputError, ReferenceSet, Structure
+from gafit.io.csv_format import check_utf8_text, select, unique_labels
+from gafit.structures import GafitInputError, ReferenceSet, Structure, StructureError
 
 #: info keys that are Structure fields or targets, not kept in Structure.info
 RESERVED_INFO = ("energy", "stress", "forces", "name", "config_type", "weight")
@@ -77,6 +77,7 @@ def read_ase(path: Path, index: str | int | slice = ":", format: str | None = No
     except Exception:  # ASE reports it below
         is_xyz = False
     if is_xyz:
+        check_utf8_text(path)
         _check_xyz_counts(path)
     try:
         frames = ase.io.read(path, index=":", format=format)
@@ -145,16 +146,19 @@ def frame_to_structure(atoms: Atoms, default_name: str, path: Path | str = "") -
         raise GafitInputError(f"{where}: weight is not a number") from e
     if not np.isfinite(weight) or weight < 0:
         raise GafitInputError(f"{where}: weight must be a finite number >= 0, got {weight}")
-    return Structure(
-        atoms=atoms,
-        energy=found["energy"],
-        forces=found["forces"],
-        stress=found["stress"],
-        weight=weight,
-        config_type=str(info.pop("config_type", "default")),
-        name=str(info.pop("name", default_name)),
-        info=info,
-    )
+    try:
+        return Structure(
+            atoms=atoms,
+            energy=found["energy"],
+            forces=found["forces"],
+            stress=found["stress"],
+            weight=weight,
+            config_type=str(info.pop("config_type", "default")),
+            name=str(info.pop("name", default_name)),
+            info=info,
+        )
+    except StructureError as e:
+        raise GafitInputError(f"{where}: {e.problem}") from None
 
 
 def _stress_from_virial(virial: object, atoms: Atoms, stress: np.ndarray | None,

@@ -29,7 +29,14 @@ from ase.data import atomic_numbers
 from ase.io.formats import string2index
 
 from gafit.io.atomic import atomic_write
-from gafit.structures import GPA_TO_EV_A3, GafitInputError, ReferenceSet, Structure
+from gafit.structures import (
+    GPA_TO_EV_A3,
+    GafitInputError,
+    ReferenceSet,
+    Structure,
+    StructureError,
+    cell_problem,
+)
 
 REQUIRED = ("structure", "species", "x", "y", "z")
 FORCE_COLS = ("fx", "fy", "fz")
@@ -64,8 +71,37 @@ def _error(path: Path, line: int | None, col: str | None, msg: str) -> GafitInpu
 # ---------------------------------------------------------------------------------- table level
 
 
+def wide_encoding(head: bytes) -> str | None:
+    """The wide encoding (UTF-16/32) the first bytes of a file look like, or None. Such text is not
+    UTF-8 but often decodes as UTF-8 all the same: every character's other byte is a NUL."""
+    boms = ((b"\xff\xfe\x00\x00", "UTF-32 little-endian"), (b"\x00\x00\xfe\xff", "UTF-32 big-endian"),
+            (b"\xff\xfe", "UTF-16 little-endian"), (b"\xfe\xff", "UTF-16 big-endian"))
+    for bom, name in boms:
+        if head.startswith(bom):
+            return f"{name} (it starts with that byte-order mark)"
+    even, odd = head[0::2], head[1::2]
+    if len(head) >= 4 and max(even.count(0), odd.count(0)) > 0.4 * len(odd):
+        order = "big" if even.count(0) > odd.count(0) else "little"
+        return f"UTF-16 {order}-endian or another wide encoding (every other byte is NUL)"
+    return None
+
+
+def check_utf8_text(path: Path) -> None:
+    """Raise if ``path`` looks like UTF-16/32 text, naming the encoding (a CSV or extxyz reader
+    would otherwise report columns it cannot make sense of)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError as e:
+        raise GafitInputError(f"{path}: cannot read ({e.strerror or e})") from e
+    wide = wide_encoding(head)
+    if wide is not None:
+        raise GafitInputError(f"{path}: not UTF-8 text: looks like {wide}; save it as UTF-8")
+
+
 def _read_table(path: Path) -> tuple[list[str], list[Row]]:
     """Header (lower-cased, stripped) and the non-blank data rows of a CSV file."""
+    check_utf8_text(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -276,8 +312,8 @@ def _build(path: Path, p: _Pending) -> Structure:
     v = p.values
     cell = None if v.get("cell_ax") is None else np.array([v[c] for c in CELL_COLS]).reshape(3, 3)
     stress = None if v.get("stress_xx") is None else np.array([v[c] for c in STRESS_COLS])
-    if cell is not None and abs(np.linalg.det(cell)) < 1e-9:
-        raise _error(path, p.first_line, "cell_ax", f"structure '{_printable(p.label)}' has a singular cell")
+    if cell is not None and (problem := cell_problem(cell, [True] * 3)) is not None:
+        raise _error(path, p.first_line, "cell_ax", f"structure '{_printable(p.label)}': {problem}")
     if stress is not None and cell is None:
         raise _error(
             path,
@@ -291,15 +327,18 @@ def _build(path: Path, p: _Pending) -> Structure:
         cell=cell if cell is not None else np.zeros((3, 3)),
         pbc=cell is not None,
     )
-    return Structure(
-        atoms=atoms,
-        energy=v.get("energy"),
-        forces=None if p.forces[0] is None else np.array(p.forces),
-        stress=None if stress is None else stress * GPA_TO_EV_A3,
-        weight=v.get("weight", 1.0),
-        config_type=v.get("config_type") or "default",
-        name=p.label,
-    )
+    try:
+        return Structure(
+            atoms=atoms,
+            energy=v.get("energy"),
+            forces=None if p.forces[0] is None else np.array(p.forces),
+            stress=None if stress is None else stress * GPA_TO_EV_A3,
+            weight=v.get("weight", 1.0),
+            config_type=v.get("config_type") or "default",
+            name=p.label,
+        )
+    except StructureError as e:
+        raise _error(path, p.first_line, None, f"structure '{_printable(p.label)}': {e.problem}") from None
 
 
 # --------------------------------------------------------------------------- binding-curve layout
@@ -334,15 +373,18 @@ def read_binding_curve_csv(
                 raise _error(path, line, col, "empty chemical symbol")
             pair.append(_symbol(path, line, col, text or dimer_species[k]))
         atoms = Atoms(pair, positions=[[0.0, 0.0, 0.0], [r, 0.0, 0.0]], pbc=False)
-        out.append(
-            Structure(
-                atoms=atoms,
-                energy=energy,
-                weight=_weight(path, line, row.get("weight", "")),
-                config_type=row.get("config_type") or "dimer",
-                name=row.get("structure") or f"{path.name}:{i}",
+        try:
+            out.append(
+                Structure(
+                    atoms=atoms,
+                    energy=energy,
+                    weight=_weight(path, line, row.get("weight", "")),
+                    config_type=row.get("config_type") or "dimer",
+                    name=row.get("structure") or f"{path.name}:{i}",
+                )
             )
-        )
+        except StructureError as e:
+            raise _error(path, line, "r", f"the dimer's {e.problem}") from None
     return out
 
 
