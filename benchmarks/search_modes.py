@@ -7,7 +7,9 @@ the best 2 every 5 generations), ``+subset`` (first 40 % of the generations on 2
 structures, elites on all), ``+analytic`` (analytic Jacobian in the least squares), and ``all``.
 Every fit gets the same GA time budget; reported per mode: the fits that reached GPUGA's errors,
 the wall time, the median time at which the GA's best first reached them (from log.csv), and
-successful fits per minute of wall time.
+successful fits per minute of wall time. The budget is wall time on purpose (the modes cost different
+amounts per generation, and the question is which finds a good fit soonest), so these fits depend on the
+machine's load; the race itself (gpuga_race.toml) stops after a fixed number of generations.
 
 Run: python benchmarks/search_modes.py [--seeds 1 2 3] [--workers 1] [--budget 35]
 """
