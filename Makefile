@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml gafit/lammps/mpi_preload.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gafit fit examples/cu_morse.toml --out runs/demo
+	$(BIN)/gafit fit examples/cu_morse.toml --out runs/demo --overwrite
 	$(BIN)/gafit export runs/demo/potential.json --lammps runs/demo/lammps
 	$(BIN)/gafit verify runs/demo/potential.json data/Cu_EMT.extxyz
 
