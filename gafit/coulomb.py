@@ -26,6 +26,11 @@ Reproduces what LAMMPS (``units metal``) computes with::
   (|Σq| > 1e-9 Σ|q|) are refused: LAMMPS only warns, but its virial then is not the strain
   derivative of its energy.
 
+LAMMPS's own k-vector set at a given ``kspace_style ewald`` accuracy depends on Σq² (its error
+estimate), so only a converged sum is a quadratic form in the charges: export with accuracy 1e-12
+(whose truncation is below 1e-13 relative, see tests/test_coulomb.py), or pin the k set with
+``kspace_modify kmax/ewald``.
+
 For one structure and charges q_a per species, energy, forces and virial are quadratic forms
 ``Σ_{a≤b} q_a q_b T_ab``: the tables ``T`` (one column per unordered species pair, an *entry*) are
 built once, a batch of charge vectors then costs one small matrix product.
