@@ -229,3 +229,15 @@ def test_non_periodic_refused():
     at.pbc = (True, True, False)
     with pytest.raises(GafitInputError, match="structure 'slab'.*periodic in all three"):
         CoulombTable.build([Structure(at, name="slab")], ["Mg", "O"], RC, G)
+
+
+def test_choose_g_ewald_and_bad_settings():
+    g = choose_g_ewald(10.0, 1e-10)
+    assert np.exp(-((g * 10.0) ** 2)) == pytest.approx(1e-10, rel=1e-12)
+    with pytest.raises(GafitInputError, match="cutoff > 0"):
+        choose_g_ewald(0.0)
+    with pytest.raises(GafitInputError, match="g_ewald > 0"):
+        CoulombTable.build([Structure(rocksalt(), name="x")], ["Mg", "O"], RC, -1.0)
+    table = CoulombTable.build([Structure(rocksalt(), name="x")], ["Mg", "O"], RC, G)
+    with pytest.raises(GafitInputError, match="3 charges given for species"):
+        table.evaluate(np.array([[1.0, -1.0, 0.0]]))
