@@ -213,7 +213,7 @@ def _cwd(path: Path | None):
 class _Instance:
     """One persistent LAMMPS instance holding one structure."""
 
-    def __init__(self, atoms: Atoms, species: Sequence[str]) -> None:
+    def __init__(self, atoms: Atoms, species: Sequence[str], atom_style: str = "atomic") -> None:
         symbols = atoms.get_chemical_symbols()
         missing = sorted(set(symbols) - set(species))
         if missing:
@@ -234,7 +234,7 @@ class _Instance:
             )
             cmds = [
                 "units metal",
-                "atom_style atomic",
+                f"atom_style {atom_style}",
                 "atom_modify map array sort 0 0.0",
                 f"boundary {g.boundary}",
                 region,
@@ -293,7 +293,8 @@ class LammpsEvaluator:
 
     Every :meth:`compute` re-issues ``pair_style none`` then the pair lines, then ``run 0``, so
     pair files rewritten on disk between calls are re-read. Instances are kept (keyed by
-    numbers/positions/cell/pbc) until :meth:`close`; use as a context manager.
+    numbers/positions/cell/pbc) until :meth:`close`; use as a context manager. ``atom_style``
+    ``charge`` lets the pair lines carry ``set type N charge q`` and a ``kspace_style``.
     """
 
     def __init__(
@@ -301,8 +302,10 @@ class LammpsEvaluator:
         species: Sequence[str],
         pair_lines: str | Iterable[str],
         workdir: str | Path | None = None,
+        atom_style: str = "atomic",
     ) -> None:
         self.species = list(species)
+        self.atom_style = atom_style
         self.pair_lines = _split_lines(pair_lines)
         self.workdir = Path(workdir).resolve() if workdir is not None else None
         self._instances: dict[str, _Instance] = {}
@@ -321,7 +324,7 @@ class LammpsEvaluator:
                 try:
                     inst = self._instances.get(key)
                     if inst is None:
-                        inst = self._instances[key] = _Instance(atoms, self.species)
+                        inst = self._instances[key] = _Instance(atoms, self.species, self.atom_style)
                     out.append(inst.evaluate(self.pair_lines))
                 except GafitInputError:
                     raise
@@ -360,7 +363,8 @@ def lammps_compute(
     species: Sequence[str],
     pair_lines: str | Iterable[str],
     workdir: str | Path | None = None,
+    atom_style: str = "atomic",
 ) -> Result:
     """One-shot LAMMPS ``run 0``: (energy eV, forces (n,3) eV/Å, stress (6,) eV/Å³ or NaN)."""
-    with LammpsEvaluator(species, pair_lines, workdir) as ev:
+    with LammpsEvaluator(species, pair_lines, workdir, atom_style) as ev:
         return ev.compute([atoms])[0]
