@@ -31,6 +31,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from gafit.forms.pair import PairForm
+from gafit.forms.tersoff import BIG_A, BIG_B, BIG_D, BIG_R, LAM1, LAM2, attraction_fa, cutoff_fc, repulsion_fr
 from gafit.geometry import pair_list
 from gafit.potential import Potential
 from gafit.structures import ReferenceSet
@@ -100,9 +101,6 @@ def unsafe_reason(w: Wall) -> str | None:
 def _tersoff_dimer(values: np.ndarray, form: object, a: int, b: int
                    ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """E(r) and dE/dr of an isolated a-b Tersoff dimer (b = 1), mean of entries (a,b,b), (b,a,a)."""
-    from gafit.forms.tersoff import (BIG_A, BIG_B, BIG_D, BIG_R, LAM1, LAM2, attraction_fa,
-                                     cutoff_fc, repulsion_fr)
-
     v = np.asarray(values, float).reshape(len(form.entries()), len(form.params))  # type: ignore[attr-defined]
     rows = [v[form.entry_index(a, b, b)], v[form.entry_index(b, a, a)]]  # type: ignore[attr-defined]
 
