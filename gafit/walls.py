@@ -290,5 +290,19 @@ def describe(w: Wall) -> str:
 
 
 def wall_lines(ws: Sequence[Wall]) -> list[str]:
-    """One line per channel for a summary."""
+    """One line per channel, with the reason when it is unsafe."""
     return [describe(w) + (f" [UNSAFE: {u}]" if (u := unsafe_reason(w)) else "") for w in ws]
+
+
+def brief(w: Wall) -> str:
+    """'Si-O r_max 1.098 Å (E 9.21 eV, barrier 10.4 eV; data from 1.523 Å)', '! ' first if unsafe."""
+    if w.inert:
+        text = f"{w.channel} none"
+    elif not w.has_wall:
+        text = f"{w.channel} no wall"
+    elif w.r_max is None:
+        text = f"{w.channel} wall to {w.r_low:g} Å"
+    else:
+        text = f"{w.channel} r_max {w.r_max:.3f} Å (E {w.e_max:.3g} eV, barrier {w.barrier:.3g} eV"
+        text += f"; data from {w.r_short:.3f} Å)" if w.r_short is not None else ")"
+    return ("! " if unsafe_reason(w) else "") + text
