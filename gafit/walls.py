@@ -194,13 +194,20 @@ def _scalar(fn: Callable, r: float, which: int) -> float:
     return float(fn(np.array([r]))[which][0])
 
 
+def _root(fn: Callable, lo: float, hi: float) -> float:
+    """Where dE/dr changes sign on [lo, hi] (Å); the grid point ``hi`` when it is not finite there."""
+    try:
+        return float(brentq(lambda x: _scalar(fn, x, 1), lo, hi, xtol=1e-12))
+    except ValueError:  # dE/dr is NaN at an end (values that overflow)
+        return float(hi)
+
+
 def find_wall(channel: str, forms: list[str], cutoff: float,
               fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], r_low: float = R_LOW) -> Wall:
     """The wall of one channel from its E(r), dE/dr function on [r_low, cutoff) (Å)."""
     n = max(int(np.ceil((cutoff - r_low) / STEP)), 2)
     r = np.linspace(r_low, cutoff, n + 1)[:-1]  # the hard cutoff itself is outside
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        e, g = fn(r)
+    e, g = fn(r)
     if not np.any(e) and not np.any(g):
         return Wall(channel, forms, None, None, None, None, None, r_low, inert=True)
     attract = g > 0  # the force -dE/dr pulls the pair together
@@ -211,14 +218,14 @@ def find_wall(channel: str, forms: list[str], cutoff: float,
         if not len(stop):  # attracts everywhere: no wall at all
             return Wall(channel, forms, float(cutoff), None, None, None, None, r_low)
         k = int(stop[0])
-        r_max = float(brentq(lambda x: _scalar(fn, x, 1), r[k - 1], r[k], xtol=1e-12))
+        r_max = _root(fn, r[k - 1], r[k])
         k0 = k
     kw = k0 + int(np.argmin(e[k0:]))
     r_well, e_well = float(r[kw]), float(e[kw])
     if 0 < kw < len(r) - 1 and g[kw - 1] < 0 < g[kw + 1]:  # a smooth minimum: refine it
         lo, hi = r[kw - 1], r[kw + 1]
         if np.sign(_scalar(fn, lo, 1)) != np.sign(_scalar(fn, hi, 1)):
-            r_well = float(brentq(lambda x: _scalar(fn, x, 1), lo, hi, xtol=1e-12))
+            r_well = _root(fn, lo, hi)
             e_well = _scalar(fn, r_well, 0)
     if e_well > 0.0:  # lowest beyond the hard cutoff, where the pair energy is 0
         r_well, e_well = float(cutoff), 0.0
@@ -264,9 +271,10 @@ def walls(potential: Potential, refset: ReferenceSet | None = None, r_low: float
     for (a, b), (forms, cutoff, fn) in channels.items():
         r_s = short.get(tuple(sorted((a, b))))  # type: ignore[arg-type]
         low = min(r_low, 0.5 * r_s) if r_s is not None else r_low
-        w = find_wall(f"{a}-{b}", forms, cutoff, fn, low)
-        if r_s is not None:
-            w.r_short, w.e_short = r_s, _scalar(fn, r_s, 0)
+        with np.errstate(all="ignore"):  # absurd values (a failed fit) overflow: inf is an answer
+            w = find_wall(f"{a}-{b}", forms, cutoff, fn, low)
+            if r_s is not None:
+                w.r_short, w.e_short = r_s, _scalar(fn, r_s, 0)
         out.append(w)
     return out
 
