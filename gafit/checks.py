@@ -715,18 +715,41 @@ def _check_determined(refset: ReferenceSet, species: list[str], cutoff: float,
     return out
 
 
+# --------------------------------------------------------------------------- repulsive walls
+
+
+def _check_walls(refset: ReferenceSet, potential: Potential) -> list[Finding]:
+    """A warning per pair channel whose wall is missing or too low for the data's shortest distance
+    (:func:`gafit.walls.unsafe_reason`), one info line with the others."""
+    from gafit.walls import describe, unsafe_reason, walls
+
+    out, ok = [], []
+    for w in walls(potential, refset):
+        reason = unsafe_reason(w)
+        if reason is None:
+            ok.append(describe(w))
+        else:
+            out.append(Finding("warning", "walls", f"{describe(w)}: {reason}; MD that pushes {w.channel}"
+                               " pairs closer can collapse them (add a repulsive wall or refit)", []))
+    if ok:
+        out.append(Finding("info", "walls", "repulsive walls: " + "; ".join(ok), []))
+    return out
+
+
 # --------------------------------------------------------------------------- entry point
 
 
 def check_data(refset: ReferenceSet, cutoff: float | None = None, species: Sequence[str] | None = None,
-               potential: Potential | None = None, sources: Sequence[str] | None = None
-               ) -> list[Finding]:
+               potential: Potential | None = None, sources: Sequence[str] | None = None,
+               walls: bool = False) -> list[Finding]:
     """Findings about ``refset`` (warnings first).
 
     ``cutoff`` (Å): the interaction range; default the potential's (Tersoff: max R + D), else 6 Å.
     ``species``: those the potential will have (default the potential's, else the data's).
     ``potential``: a :class:`~gafit.potential.Potential` (for cutoffs, three-body entries, parameter
     counts). ``sources``: the file of each structure (default: the part of its name before ':').
+    ``walls``: also check the potential's repulsive walls against the data's shortest distances
+    (:mod:`gafit.walls`; for a potential with its final values, not a fit's start).
     """
     if len(refset) == 0:
         return [Finding("warning", "empty", "no structures", [])]
@@ -748,6 +771,8 @@ def check_data(refset: ReferenceSet, cutoff: float | None = None, species: Seque
     findings += _check_energies(refset, data_species, src)
     findings += _check_stress(refset, src)
     findings += _check_determined(refset, species, cutoff, potential, src)
+    if walls and potential is not None:
+        findings += _check_walls(refset, potential)
     return sorted(findings, key=lambda f: f.severity != "warning")
 
 

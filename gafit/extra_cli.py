@@ -93,7 +93,7 @@ def run_check_command(args: argparse.Namespace) -> int:
     else:
         sources = [_source(s) for s in data]
     findings = check_data(data, cutoff=args.cutoff, species=args.species, potential=potential,
-                          sources=sources)
+                          sources=sources, walls=args.potential is not None)
     from gafit.checks import DEFAULT_CUTOFF, _interaction_cutoff
 
     cutoff = args.cutoff or (_interaction_cutoff(potential) if potential is not None else DEFAULT_CUTOFF)

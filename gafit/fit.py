@@ -41,6 +41,7 @@ from gafit.phonon_target import PhononTarget, reference_species
 from gafit.potential import Potential
 from gafit.problem import check_problem
 from gafit.structures import GafitInputError, GafitResultError, ReferenceSet
+from gafit.walls import Wall, brief, unsafe_reason, walls
 
 DEFAULT_CUTOFF = 6.0  # Å, for pair forms when neither the config nor a start file gives one
 
@@ -60,6 +61,7 @@ class FitResult:
     phonons: list[list[dict]] = field(default_factory=list)  # per target, per q-point
     pressed: np.ndarray | None = None  # per free parameter: -1/+1 pushed against lower/upper bound
     refine_stopped_by_time: bool = False  # max_time cut the least squares short
+    walls: list[Wall] = field(default_factory=list)  # per pair channel (gafit.walls)
 
     def at_bounds(self) -> dict[str, str]:
         """Free parameters the loss pushes against a bound: name -> "lower" or "upper"."""
@@ -81,6 +83,10 @@ class FitResult:
             lines.append("at a bound (the loss pushes against it: widen the bound or fix the "
                          "parameter): " + ", ".join(f"{n} ({side})"
                                                     for n, side in self.at_bounds().items()))
+        if self.walls:
+            unsafe = [f"{w.channel}: {r}" for w in self.walls if (r := unsafe_reason(w))]
+            lines.append("repulsive walls (! = unsafe): " + "; ".join(brief(w) for w in self.walls))
+            lines += [f"warning: {u}" for u in unsafe]
         return "\n".join(lines)
 
 
@@ -695,7 +701,8 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     result = FitResult(fitted, space, x_best, float(loss_best), rmse, ga, refined_loss,
                        time.perf_counter() - t0, log.rows,
                        {name: ev.by_config_type for name, ev in evals.items()},
-                       [t.table(theta[0]) for t in phonons], pressed, refine_cut)
+                       [t.table(theta[0]) for t in phonons], pressed, refine_cut,
+                       walls(fitted, train) if not fitted.check() else [])
     fitted.provenance = provenance(result, config)  # not the start file's: this fit made it
     fitted.e0_given = True
     if out is not None:
@@ -788,6 +795,7 @@ def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: Fit
         "rmse_by_config_type": result.by_config_type,
         "phonons": result.phonons,
         "problem": result_problem(result),
+        "walls": [w.to_dict() for w in result.walls],  # per pair channel, Å and eV (gafit.walls)
     }
     # strict JSON: null where a value is NaN (no reference values of that property) or infinite
     atomic_write_text(out / "summary.json", strict_json.dumps(summary, indent=2) + "\n")

@@ -925,6 +925,7 @@ class _Report:
                                        for n, s in sides.items())
                                    + '): widen it or fix it; see <a href="#parameters">'
                                    "Parameters</a>."))
+        self.notes += _wall_notes(self.summary.get("walls") or [])
         if self.data_note is not None and self.data_note not in self.notes:
             self.notes.append(self.data_note)
         species = ", ".join(self.pot_dict.get("species", []))
@@ -956,6 +957,22 @@ class _Report:
             "tensile), phonon frequencies in THz. Made by <code>gafit report</code>.</footer>",
             "</main></body></html>",
         ])
+
+
+def _wall_notes(walls: list[dict]) -> list[Note]:
+    """A warning per pair channel that summary.json's ``walls`` marks unsafe (gafit.walls)."""
+    out = []
+    for w in walls:
+        if not isinstance(w, dict) or not w.get("unsafe"):
+            continue
+        where = (f". The wall ends at r_max = {_num(w.get('r_max'))} Å (E = {_num(w.get('e_max'))} eV, "
+                 f"barrier {_num(w.get('barrier'))} eV above the well)" if w.get("has_wall") else "")
+        data = (f"; the shortest {_esc(w.get('channel'))} distance in the training data is "
+                f"{_num(w.get('r_short'))} Å" if w.get("r_short") is not None else "")
+        out.append(Note("warning", f"No safe repulsive wall in the <code>{_esc(w.get('channel'))}"
+                        f"</code> channel: {_esc(w['unsafe'])}{where}{data}. MD that pushes such "
+                        "pairs closer than the data did can collapse them."))
+    return out
 
 
 def write_report(run_dir: str | Path, config: FitConfig | str | Path | None = None) -> Path:

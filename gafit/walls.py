@@ -1,0 +1,316 @@
+"""Short-range safety: does every pair channel of a potential keep a repulsive wall?
+
+Buckingham's -C/r^6 beats A exp(-r/rho) at short range, so with C > 0 every Buckingham pair has a
+barrier top r_max (dE/dr = 0) below which the force attracts all the way down to r = 0 and the pair
+collapses (BKS Si-O: r_max = 1.19 Å); a free fit can even give a pair that attracts at every distance.
+
+For each unordered species pair (channel) the pair energy E(r) of an isolated pair is the sum of
+
+- every pair form's ``pair_energy`` with the potential's values (so a plug-in pair form is checked
+  for free), within that form's cutoff;
+- for Tersoff, the energy of an isolated dimer: no third atom, so zeta = 0 and the bond order b = 1,
+  E = f_C(r) [A exp(-lambda1 r) - B exp(-lambda2 r)], averaged over the entries (i, j, j) and
+  (j, i, i) (they may differ in B, lambda2). In a solid b < 1, so the dimer is the most attractive
+  case.
+
+E and dE/dr are evaluated on a fine grid from :data:`R_LOW` to the largest cutoff; a sign change of
+dE/dr is refined by :func:`scipy.optimize.brentq` on the forms' analytic dE/dr. Reported per channel:
+r_max, the inner end of the wall (below it the force attracts down to the smallest distance
+checked; ``None`` when the force still repels there, as for Morse and for Buckingham with C = 0; the
+cutoff when the pair attracts at every distance, no wall at all), E(r_max), the well (the lowest E
+between r_max and the cutoff) and the barrier E(r_max) - E(well). With data, the shortest distance of
+the channel in the data and E there decide whether the channel is safe (see :func:`unsafe_reason`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from gafit.forms.pair import PairForm
+from gafit.forms.tersoff import BIG_A, BIG_B, BIG_D, BIG_R, LAM1, LAM2, attraction_fa, cutoff_fc, repulsion_fr
+from gafit.geometry import pair_list
+from gafit.potential import Potential
+from gafit.structures import ReferenceSet
+
+#: smallest distance checked, Å (well inside any distance MD reaches; ZBL territory)
+R_LOW = 0.3
+#: grid spacing, Å
+STEP = 1e-3
+#: e^2/(4 pi eps0) in eV Å as LAMMPS's qqr2e (metal units)
+QQR2E = 14.399645
+#: a channel is unsafe when its barrier top is less than this above E at the shortest distance of
+#: the data, eV (about 5 kT at 2500 K: MD samples distances the DFT frames do not hold)
+MIN_BARRIER = 1.0
+
+
+@dataclass
+class Wall:
+    """The repulsive wall of one species pair channel (distances Å, energies eV)."""
+
+    channel: str  # "Si-O"
+    forms: list[str]  # forms that contribute to the channel
+    r_max: float | None  # inner end of the wall (None: the wall reaches r_low)
+    e_max: float | None  # E(r_max)
+    r_well: float | None  # position of the lowest E between r_max (or r_low) and the cutoff
+    e_well: float | None
+    barrier: float | None  # e_max - e_well: what a pair in the well must climb to collapse
+    r_low: float  # smallest distance checked
+    r_short: float | None = None  # shortest distance of this channel in the data
+    e_short: float | None = None  # E(r_short)
+    inert: bool = False  # E = 0 at every distance checked (no short-range term in this channel)
+
+    @property
+    def has_wall(self) -> bool:
+        """True unless the pair attracts at every distance from r_low to the cutoff."""
+        return self.r_max is None or self.r_well is not None
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"has_wall": self.has_wall, "unsafe": unsafe_reason(self)}
+
+
+def unsafe_reason(w: Wall) -> str | None:
+    """Why a channel is unsafe for MD on the data's distances, or None.
+
+    Unsafe: no wall at all; or the data holds pairs inside the wall's end (r_short <= r_max); or the
+    barrier top is less than :data:`MIN_BARRIER` above E(r_short), so a pair pushed a little closer
+    than the data ever did goes over the top. Without data only "no wall at all" counts.
+    """
+    if w.inert:
+        return None
+    if not w.has_wall:
+        return "no repulsive wall: the pair attracts at every distance up to the cutoff"
+    if w.r_max is None or w.r_short is None or w.e_max is None or w.e_short is None:
+        return None
+    if w.r_short <= w.r_max:
+        return (f"the data holds {w.channel} pairs at {w.r_short:.3f} Å, inside the wall's end "
+                f"r_max = {w.r_max:.3f} Å")
+    if w.e_max - w.e_short < MIN_BARRIER:
+        return (f"the barrier top E(r_max = {w.r_max:.3f} Å) = {w.e_max:.3g} eV is only "
+                f"{w.e_max - w.e_short:.3g} eV above E at the data's shortest {w.channel} distance "
+                f"{w.r_short:.3f} Å (less than {MIN_BARRIER:g} eV)")
+    return None
+
+
+# --------------------------------------------------------------------------- pair energies
+
+
+def _tersoff_dimer(values: np.ndarray, form: object, a: int, b: int
+                   ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """E(r) and dE/dr of an isolated a-b Tersoff dimer (b = 1), mean of entries (a,b,b), (b,a,a)."""
+    v = np.asarray(values, float).reshape(len(form.entries()), len(form.params))  # type: ignore[attr-defined]
+    rows = [v[form.entry_index(a, b, b)], v[form.entry_index(b, a, a)]]  # type: ignore[attr-defined]
+
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e = np.zeros_like(r)
+        g = np.zeros_like(r)
+        for row in rows:
+            fc, dfc = cutoff_fc(r.copy(), row[BIG_R], row[BIG_D])
+            fr, dfr = repulsion_fr(r, row[BIG_A], row[LAM1])
+            fa, dfa = attraction_fa(r, row[BIG_B], row[LAM2])
+            e += 0.5 * fc * (fr + fa)
+            g += 0.5 * (dfc * (fr + fa) + fc * (dfr + dfa))
+        return e, g
+
+    return energy
+
+
+def channel_energies(potential: Potential, charges: dict[str, float] | None = None
+                     ) -> dict[tuple[str, str], tuple[list[str], float,
+                                                      Callable[[np.ndarray], tuple[np.ndarray,
+                                                                                   np.ndarray]]]]:
+    """Per channel (a, b), a before b in the species list: the contributing forms, the largest
+    cutoff among them (Å) and a function r (Å) -> (E, dE/dr) (eV, eV/Å) of the isolated pair.
+    ``charges`` (e per species) adds the bare Coulomb energy q_a q_b qqr2e / r of the pair (what
+    Ewald's real-space erfc(g r)/r tends to at short range)."""
+    sp = potential.species
+    parts: dict[tuple[str, str], list[tuple[str, float, Callable]]] = {}
+    for form, sl in zip(potential.forms, potential.form_slices(), strict=True):
+        values = potential.values[sl]
+        for a in range(len(sp)):
+            for b in range(a, len(sp)):
+                if isinstance(form, PairForm):
+                    k = form.entry_index(a, b)
+                    n = len(form.params)
+                    block = values[k * n : (k + 1) * n]
+                    fn = _pair(form, block)
+                    reach = float(form.cutoff)
+                elif form.name == "tersoff":
+                    fn = _tersoff_dimer(values, form, a, b)
+                    reach = float(form.required_cutoff(values))  # type: ignore[attr-defined]
+                else:  # a many-body form gafit does not know how to reduce to a pair
+                    continue
+                parts.setdefault((sp[a], sp[b]), []).append((form.name, reach, fn))
+    if charges:
+        for a in range(len(sp)):
+            for b in range(a, len(sp)):
+                qq = QQR2E * charges.get(sp[a], 0.0) * charges.get(sp[b], 0.0)
+                if qq:
+                    parts.setdefault((sp[a], sp[b]), []).append(("coulomb", 0.0, _coulomb(qq)))
+    out = {}
+    for key, items in parts.items():
+        out[key] = ([n for n, _, _ in items], max(c for _, c, _ in items), _sum(items))
+    return out
+
+
+def _pair(form: PairForm, block: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    cutoff = float(form.cutoff)
+
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e, g = form.pair_energy(r, *block)
+        inside = r < cutoff
+        return np.where(inside, e, 0.0), np.where(inside, g, 0.0)
+
+    return energy
+
+
+def _coulomb(qq: float) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return qq / r, -qq / (r * r)
+
+    return energy
+
+
+def _sum(items: list[tuple[str, float, Callable]]) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e = np.zeros_like(r)
+        g = np.zeros_like(r)
+        for _, _, fn in items:
+            de, dg = fn(r)
+            e += de
+            g += dg
+        return e, g
+
+    return energy
+
+
+# --------------------------------------------------------------------------- the wall
+
+
+def _scalar(fn: Callable, r: float, which: int) -> float:
+    return float(fn(np.array([r]))[which][0])
+
+
+def _root(fn: Callable, lo: float, hi: float) -> float:
+    """Where dE/dr changes sign on [lo, hi] (Å); the grid point ``hi`` when it is not finite there."""
+    try:
+        return float(brentq(lambda x: _scalar(fn, x, 1), lo, hi, xtol=1e-12))
+    except ValueError:  # dE/dr is NaN at an end (values that overflow)
+        return float(hi)
+
+
+def find_wall(channel: str, forms: list[str], cutoff: float,
+              fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], r_low: float = R_LOW) -> Wall:
+    """The wall of one channel from its E(r), dE/dr function on [r_low, cutoff) (Å)."""
+    n = max(int(np.ceil((cutoff - r_low) / STEP)), 2)
+    r = np.linspace(r_low, cutoff, n + 1)[:-1]  # the hard cutoff itself is outside
+    e, g = fn(r)
+    if not np.any(e) and not np.any(g):
+        return Wall(channel, forms, None, None, None, None, None, r_low, inert=True)
+    attract = g > 0  # the force -dE/dr pulls the pair together
+    if not attract[0]:
+        r_max, k0 = None, 0
+    else:
+        stop = np.flatnonzero(~attract)
+        if not len(stop):  # attracts everywhere: no wall at all
+            return Wall(channel, forms, float(cutoff), None, None, None, None, r_low)
+        k = int(stop[0])
+        r_max = _root(fn, r[k - 1], r[k])
+        k0 = k
+    kw = k0 + int(np.argmin(e[k0:]))
+    r_well, e_well = float(r[kw]), float(e[kw])
+    if 0 < kw < len(r) - 1 and g[kw - 1] < 0 < g[kw + 1]:  # a smooth minimum: refine it
+        lo, hi = r[kw - 1], r[kw + 1]
+        if np.sign(_scalar(fn, lo, 1)) != np.sign(_scalar(fn, hi, 1)):
+            r_well = _root(fn, lo, hi)
+            e_well = _scalar(fn, r_well, 0)
+    if e_well > 0.0:  # lowest beyond the hard cutoff, where the pair energy is 0
+        r_well, e_well = float(cutoff), 0.0
+    if r_max is None:
+        return Wall(channel, forms, None, None, r_well, e_well, None, r_low)
+    e_max = _scalar(fn, r_max, 0)
+    return Wall(channel, forms, r_max, e_max, r_well, e_well, e_max - e_well, r_low)
+
+
+def shortest_distances(refset: ReferenceSet, cutoff: float) -> dict[tuple[str, str], float]:
+    """Shortest distance (Å) of every unordered species pair closer than ``cutoff`` in the data;
+    keys sorted alphabetically."""
+    out: dict[tuple[str, str], float] = {}
+    for st in refset:
+        if st.n_atoms < 2 and not st.atoms.pbc.any():
+            continue
+        i, j, d_pc, _ = pair_list(st.atoms, cutoff)
+        if not len(i):
+            continue
+        d = np.sqrt(np.einsum("pc,pc->p", d_pc, d_pc))
+        names = sorted(set(st.atoms.get_chemical_symbols()))
+        code = np.array([names.index(x) for x in st.atoms.get_chemical_symbols()])
+        lo, hi = np.minimum(code[i], code[j]), np.maximum(code[i], code[j])
+        key_p = lo * len(names) + hi
+        d_k = np.full(len(names) ** 2, np.inf)
+        np.minimum.at(d_k, key_p, d)
+        for k in np.flatnonzero(np.isfinite(d_k)):
+            key = (names[k // len(names)], names[k % len(names)])
+            out[key] = min(out.get(key, np.inf), float(d_k[k]))
+    return out
+
+
+def walls(potential: Potential, refset: ReferenceSet | None = None, r_low: float = R_LOW,
+          charges: dict[str, float] | None = None) -> list[Wall]:
+    """The wall of every species pair channel of ``potential`` (and of bare Coulomb between
+    ``charges``, e per species); with ``refset``, also the shortest distance of each channel in the
+    data and E there (the grid then starts at most at half of it)."""
+    channels = channel_energies(potential, charges)
+    short = {}
+    if refset is not None and len(refset):
+        short = shortest_distances(refset, max((c for _, c, _ in channels.values()), default=0.0))
+    out = []
+    for (a, b), (forms, cutoff, fn) in channels.items():
+        r_s = short.get(tuple(sorted((a, b))))  # type: ignore[arg-type]
+        low = min(r_low, 0.5 * r_s) if r_s is not None else r_low
+        with np.errstate(all="ignore"):  # absurd values (a failed fit) overflow: inf is an answer
+            w = find_wall(f"{a}-{b}", forms, cutoff, fn, low)
+            if r_s is not None:
+                w.r_short, w.e_short = r_s, _scalar(fn, r_s, 0)
+        out.append(w)
+    return out
+
+
+def describe(w: Wall) -> str:
+    """One line: 'Si-O: wall ends at r_max = 1.194 Å, E = 7.3 eV, barrier 8.4 eV above the well at
+    1.61 Å; shortest in the data 1.55 Å'."""
+    if w.inert:
+        text = f"{w.channel}: no short-range interaction (E = 0 at every distance)"
+    elif not w.has_wall:
+        text = f"{w.channel}: no repulsive wall (attracts at every distance from {w.r_low:g} Å to the cutoff)"
+    elif w.r_max is None:
+        text = f"{w.channel}: repulsive wall down to {w.r_low:g} Å (the smallest distance checked)"
+    else:
+        text = (f"{w.channel}: the wall ends at r_max = {w.r_max:.3f} Å (below it the pair collapses), "
+                f"E(r_max) = {w.e_max:.4g} eV, barrier {w.barrier:.4g} eV above the well at "
+                f"{w.r_well:.3f} Å")
+    if w.r_short is not None:
+        text += f"; shortest {w.channel} distance in the data {w.r_short:.3f} Å (E = {w.e_short:.4g} eV)"
+    return text
+
+
+def wall_lines(ws: Sequence[Wall]) -> list[str]:
+    """One line per channel, with the reason when it is unsafe."""
+    return [describe(w) + (f" [UNSAFE: {u}]" if (u := unsafe_reason(w)) else "") for w in ws]
+
+
+def brief(w: Wall) -> str:
+    """'Si-O r_max 1.098 Å (E 9.21 eV, barrier 10.4 eV; data from 1.523 Å)', '! ' first if unsafe."""
+    if w.inert:
+        text = f"{w.channel} none"
+    elif not w.has_wall:
+        text = f"{w.channel} no wall"
+    elif w.r_max is None:
+        text = f"{w.channel} wall to {w.r_low:g} Å"
+    else:
+        text = f"{w.channel} r_max {w.r_max:.3f} Å (E {w.e_max:.3g} eV, barrier {w.barrier:.3g} eV"
+        text += f"; data from {w.r_short:.3f} Å)" if w.r_short is not None else ")"
+    return ("! " if unsafe_reason(w) else "") + text

@@ -1,0 +1,169 @@
+"""Short-range safety (gafit.walls): where each pair channel's repulsive wall ends, against
+independent bisection on the analytic derivative, the forms' own energies and the data's distances."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.neighborlist import neighbor_list
+from conftest import shared_file
+
+from gafit.cli import main
+from gafit.config import load_config
+from gafit.evaluate import evaluate_potential
+from gafit.fit import read_data, run_fit
+from gafit.forms.buckingham import Buckingham
+from gafit.forms.morse import Morse
+from gafit.io import write_reference
+from gafit.potential import Potential
+from gafit.report import _wall_notes
+from gafit.structures import ReferenceSet, Structure
+from gafit.walls import QQR2E, unsafe_reason, walls
+
+ROOT = Path(__file__).resolve().parents[1]
+# BKS (van Beest, Kramer, van Santen 1990): Si-O and O-O; Si-Si has no short-range term
+BKS = {"Si-Si": (0.0, 1.0, 0.0), "Si-O": (18003.7572, 0.205205, 133.5381),
+       "O-O": (1388.7730, 0.362319, 175.0)}
+BKS_CHARGES = {"Si": 2.4, "O": -1.2}
+
+
+def buckingham(params: dict[str, tuple[float, float, float]], cutoff: float = 5.5) -> Potential:
+    species = ["Si", "O"]
+    pot = Potential(species, [Buckingham(species, cutoff)])
+    named = {f"{ch}.{p}": v for ch, vals in params.items() for p, v in zip(("A", "rho", "C"), vals,
+                                                                              strict=True)}
+    return pot.with_values(np.array([named.get(n, 0.0) for n in pot.names]))
+
+
+def by_channel(pot: Potential, **kw) -> dict:
+    return {w.channel: w for w in walls(pot, **kw)}
+
+
+def bisect(f, lo: float, hi: float) -> float:
+    """Plain bisection of a sign change of f on [lo, hi]."""
+    flo = f(lo)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if (f(mid) > 0) == (flo > 0):
+            lo, flo = mid, f(mid)
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def test_bks_parameters_are_those_of_the_shared_table() -> None:
+    text = shared_file("buckingham_parameters/buckingham_parameters.yaml").read_text()
+    assert "Si-O: {A: 18003.7572, rho: 0.205205, C: 133.5381" in text
+    assert "charges: {Si: 2.4, O: -1.2}" in text
+
+
+def test_bks_si_o_wall_ends_where_the_analytic_derivative_vanishes() -> None:
+    a, rho, c = BKS["Si-O"]
+    w = by_channel(buckingham(BKS))["Si-O"]
+
+    def dedr(r: float) -> float:
+        return -a / rho * np.exp(-r / rho) + 6.0 * c / r**7
+
+    r_max = bisect(dedr, 0.5, 1.5)
+    assert w.r_max == pytest.approx(r_max, abs=1e-9)
+    assert w.e_max == pytest.approx(a * np.exp(-r_max / rho) - c / r_max**6, rel=1e-9)
+    assert w.has_wall and w.barrier > 5.0
+    # with BKS's charges the bare Coulomb attraction of the pair moves the end of the wall to 1.19 Å
+    qq = QQR2E * BKS_CHARGES["Si"] * BKS_CHARGES["O"]
+    r_coul = bisect(lambda r: dedr(r) - qq / r**2, 0.5, 1.5)
+    assert 1.19 < r_coul < 1.20
+    wq = by_channel(buckingham(BKS), charges=BKS_CHARGES)["Si-O"]
+    assert wq.r_max == pytest.approx(r_coul, abs=1e-9)
+    assert by_channel(buckingham(BKS))["Si-Si"].inert
+
+
+def test_buckingham_without_dispersion_and_morse_have_a_wall_everywhere() -> None:
+    w = by_channel(buckingham({"Si-O": (1000.0, 0.3, 0.0), "O-O": (1000.0, 0.3, 0.0)}))
+    for ch in ("Si-O", "O-O"):
+        assert w[ch].r_max is None and w[ch].has_wall and unsafe_reason(w[ch]) is None
+    pot = Potential(["Cu"], [Morse(["Cu"], 6.0)])
+    pot = pot.with_values(np.array([0.34, 1.36, 2.87, 0.0]))
+    cu = by_channel(pot)["Cu-Cu"]
+    assert cu.r_max is None and cu.has_wall and cu.r_well == pytest.approx(2.87, abs=1e-9)
+    assert cu.e_well == pytest.approx(-0.34, rel=1e-9)
+
+
+def test_a_pair_that_attracts_everywhere_has_no_wall() -> None:
+    w = by_channel(buckingham({"Si-O": (1.0, 0.1, 100.0)}))["Si-O"]
+    assert not w.has_wall and "no repulsive wall" in unsafe_reason(w)
+
+
+def test_tersoff_dimer_energy_is_what_the_form_gives_two_atoms() -> None:
+    pot = Potential.load("SiC.tersoff")
+    from gafit.walls import channel_energies
+
+    channels = channel_energies(pot)
+    for (a, b), (_, _, fn) in channels.items():
+        for r in (1.2, 1.9, 2.6):
+            dimer = ReferenceSet([Structure(Atoms(f"{a}{b}", positions=[[0, 0, 0], [r, 0, 0]],
+                                                  cell=[30, 30, 30], pbc=False))])
+            pred, _ = evaluate_potential(pot, dimer)
+            assert fn(np.array([r]))[0][0] == pytest.approx(pred[0].energy, rel=1e-12, abs=1e-12)
+    assert all(w.r_max is None and w.has_wall for w in walls(pot))
+
+
+def _write_si_o(path: Path, r_si_o: float) -> None:
+    """Two SiO2-like molecules: the shortest Si-O distance is ``r_si_o``, O-O far apart."""
+    st = []
+    for k, r in enumerate((r_si_o, 1.6)):
+        at = Atoms("SiO2", positions=[[0, 0, 0], [r, 0, 0], [-1.6, 0.0, 0.0]],
+                   cell=[12, 12, 12], pbc=False)
+        st.append(Structure(at, name=f"m{k}"))
+    # energies and forces from a Morse that does not matter here: check reads distances only
+    pot = Potential(["Si", "O"], [Morse(["Si", "O"], 5.0)])
+    pred, _ = evaluate_potential(pot, ReferenceSet(st))
+    write_reference(pred, path)
+
+
+@pytest.mark.parametrize("r_short, warn", [(1.0, "inside the wall's end"),
+                                           (1.15, "eV above E at the data's shortest"),
+                                           (1.6, None)])
+def test_check_potential_warns_when_the_data_reaches_the_wall_end(
+        tmp_path: Path, capsys, r_short: float, warn: str | None) -> None:
+    data = tmp_path / "d.extxyz"
+    _write_si_o(data, r_short)
+    pot = tmp_path / "bks.json"
+    buckingham(BKS).save(pot)
+    assert main(["check", "--potential", str(pot), str(data)]) == 0
+    out = capsys.readouterr().out
+    walls_warn = [ln for ln in out.splitlines() if ln.startswith("warning: Si-O: the wall ends")]
+    if warn is None:
+        assert not walls_warn
+        assert "info: repulsive walls: " in out and "r_max = 1.098 Å" in out
+    else:
+        assert len(walls_warn) == 1 and warn in walls_warn[0]
+        assert f"shortest Si-O distance in the data {r_short:.3f} Å" in walls_warn[0]
+    # without a potential file no wall check
+    assert main(["check", str(data)]) == 0
+    assert "wall" not in capsys.readouterr().out
+
+
+def test_fit_summary_holds_the_walls(tmp_path: Path) -> None:
+    config = load_config(ROOT / "examples" / "cu_morse.toml")
+    config.ga.population, config.ga.generations = 16, 3
+    config.refine.enabled = False
+    result = run_fit(config, tmp_path / "run", quiet=True)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    (cu,) = summary["walls"]
+    assert cu["channel"] == "Cu-Cu" and cu["has_wall"] and cu["r_max"] is None
+    train, _ = read_data(config)
+    shortest = min(neighbor_list("d", s.atoms, 3.0).min() for s in train)
+    assert cu["unsafe"] is None and cu["r_short"] == pytest.approx(shortest, rel=1e-12)
+    assert "repulsive walls (! = unsafe): Cu-Cu wall to" in result.summary()
+
+
+def test_report_warns_of_an_unsafe_channel() -> None:
+    w = walls(buckingham(BKS), ReferenceSet([Structure(Atoms(
+        "SiO", positions=[[0, 0, 0], [1.0, 0, 0]], cell=[10, 10, 10], pbc=False))]))
+    notes = _wall_notes([x.to_dict() for x in w])
+    assert len(notes) == 1 and notes[0].level == "warning"
+    assert "<code>Si-O</code>" in notes[0].text and "1.098" in notes[0].text
