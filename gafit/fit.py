@@ -420,7 +420,7 @@ def parse_checkpoint(blob: bytes, path: Path) -> Checkpoint:
                               f"format {CHECKPOINT_FORMAT}")
     try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-            meta = json.loads(npz["state.json"])
+            meta = strict_json.loads(npz["state.json"])
             arrays = {name: npz[name] for name in _ARRAYS}
         ga = meta["ga"]
         version, internal, gauss = ga["rng_state"]

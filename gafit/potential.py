@@ -17,6 +17,7 @@ import numpy as np
 
 from gafit.forms import Form, Prediction, available_forms, get_form
 from gafit.geometry import index_atoms, volumes
+from gafit.io import strict_json
 from gafit.structures import GafitInputError, ReferenceSet
 
 #: memory budget for one chunk of (individuals x pairs/triplets) float64 temporaries
@@ -348,7 +349,7 @@ class Potential:
         if path.suffix != ".json":
             return read_lammps_potential(path, elements)
         try:
-            d = json.loads(path.read_text(encoding="utf-8"))
+            d = strict_json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise GafitInputError(
                 f"{path} line {err.lineno}, column {err.colno}: {err.msg}"

@@ -441,9 +441,9 @@ def load_reference_values(path: str | Path) -> tuple[dict[str, float], str]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
-            import json
+            from gafit.io import strict_json
 
-            data = json.loads(text)
+            data = strict_json.loads(text)
         elif suffix == ".toml":
             import tomllib
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import datetime
 import html
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gafit.io import strict_json
 from gafit.structures import EV_A3_TO_GPA, GafitInputError, ReferenceSet, Structure
 
 if TYPE_CHECKING:
@@ -516,11 +516,11 @@ class _Report:
             raise GafitInputError(f"{run_dir}: not a gafit run folder (summary.json and potential.json "
                                   "are written by gafit fit)")
         try:
-            self.summary: dict = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
+            self.summary: dict = strict_json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        except ValueError as err:  # JSONDecodeError, or nested too deeply
             raise GafitInputError(f"{run_dir / 'summary.json'}: not valid JSON ({err})") from None
         self.potential: Potential = Potential.load(run_dir / "potential.json")
-        self.pot_dict: dict = json.loads((run_dir / "potential.json").read_text(encoding="utf-8"))
+        self.pot_dict: dict = strict_json.loads((run_dir / "potential.json").read_text(encoding="utf-8"))
         self.notes: list[Note] = []  # shown at the top
         self.config: FitConfig | None = None
         self.config_how = ""

@@ -1097,3 +1097,28 @@ def test_overflowing_predictions_not_written(work, finished_run):
 
         rmse = evaluate(Potential.load(d / "big.json"), read_reference(d / "data.extxyz")).rmse
         assert rmse == {p: np.inf for p in ("energy", "forces", "stress", "virial")}
+
+
+def test_deeply_nested_json_is_refused_even_after_phonopy_raised_the_recursion_limit(tmp_path):
+    """symfc (imported with phonopy's force constants) sets sys.setrecursionlimit(100000); json's C
+    parser then overflowed the C stack on '[' * 100000 (a segmentation fault) instead of raising a
+    RecursionError. Run in a child process so that a regression cannot take the test run down."""
+    import subprocess
+    import sys
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text('{"a": ' + "[" * 100000)
+    (run / "potential.json").write_text("{}")
+    code = ("import sys; sys.setrecursionlimit(100000)\n"
+            "from gafit.cli import main\n"
+            f"sys.exit(main(['evaluate', {str(deep)!r}, 'x.extxyz']))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr[-500:]
+    assert "nested more than" in out.stderr and out.stderr.count("\n") == 1
+    code = code.replace(f"['evaluate', {str(deep)!r}, 'x.extxyz']", f"['report', {str(run)!r}]")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr[-500:]
+    assert "nested more than" in out.stderr
