@@ -249,9 +249,11 @@ def build_space(
     for form in potential.forms:
         for name, combo in getattr(form, "derived_parameters", dict)().items():
             k = index[name]
+            if k in seen and fixed[k]:  # a value given (e.g. a fitted potential's): kept
+                continue
             if k in seen:
                 raise GafitInputError(f"{where}: '{seen[k]}' follows from other parameters "
-                                      f"({form.name}); drop it")
+                                      f"({form.name}); give a value or drop it")
             if derived is None:
                 derived = np.eye(len(names))
             derived[k] = 0.0
