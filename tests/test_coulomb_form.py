@@ -188,3 +188,22 @@ def test_refusals_name_the_structure_or_key(charges: dict, message: str) -> None
 def test_config_errors(charges: dict, message: str) -> None:
     with pytest.raises(GafitInputError, match=message):
         parse_config(config(Path("unused.extxyz"), charges))
+
+
+def test_bks_on_zeolite_frames_matches_lammps(lammps_available) -> None:
+    """BKS (from the shared parameter table) on general triclinic SOD and EDI frames."""
+    yaml = pytest.importorskip("yaml")
+    table = yaml.safe_load(shared_file("buckingham_parameters/buckingham_parameters.yaml")
+                           .read_text(encoding="utf-8"))
+    bks = next(s for s in table["parameter_sets"] if s["id"] == "SiO2_BKS_1990")
+    species = ["Si", "O"]
+    buck = get_form("buckingham")(species, 5.5)
+    coul = get_form("coulomb")(species, 8.0)
+    values = [bks["pairs"][e][p] for e in ("Si-Si", "Si-O", "O-O") for p in ("A", "rho", "C")]
+    values += [bks["charges"]["Si"], bks["charges"]["O"], 0.0, 0.0]
+    pot = Potential(species, [buck, coul], np.array(values, float))
+    frames = (read_reference(shared_file("SiO2_zeolite_SiZEO22/sod_every10th.extxyz"), ":1")
+              + read_reference(shared_file("SiO2_zeolite_SiZEO22/edi_every10th.extxyz"), ":1"))
+    report = verify(pot, frames)
+    print(report.text())
+    assert report.max_relative < TOL, report.text()
