@@ -207,3 +207,30 @@ def test_bks_on_zeolite_frames_matches_lammps(lammps_available) -> None:
     report = verify(pot, frames)
     print(report.text())
     assert report.max_relative < TOL, report.text()
+
+
+def test_residual_jacobian_with_a_neutral_species_is_analytic_and_right(tmp_path: Path) -> None:
+    """The charge of O follows from Mg's: the analytic Jacobian (through the linear map of the
+    parameter space) matches central differences of the residuals."""
+    from gafit.fit import build_potential, fit_parameters
+    from gafit.objective import Objective, Weights
+
+    synthetic_mgo(tmp_path / "train.extxyz", q_mg=1.8)
+    charges = {"Mg": [1.0, 2.2], "O": "neutral"}
+    cfg = parse_config(config(tmp_path / "train.extxyz", charges))
+    data = read_reference(tmp_path / "train.extxyz")
+    pot = build_potential(cfg, data)
+    spec = {**fit_parameters(cfg.potential), "Mg-O.A": [500.0, 1500.0], "O-O.C": [10.0, 50.0]}
+    space = build_space(pot, spec)
+    objective = Objective(pot, space, data, Weights(1.0, 1.0, 0.5))
+    x = np.array([1.6 if n == "Mg.q" else 900.0 if n == "Mg-O.A" else 30.0 for n in space.free])
+    jac = objective.jacobian(x)
+    assert jac is not None
+    for k in range(space.n_free):
+        h = 1e-6 * abs(x[k])
+        xs = np.repeat(x[None], 2, axis=0)
+        xs[0, k] += h
+        xs[1, k] -= h
+        r = objective.residuals(xs)
+        fd = (r[0] - r[1]) / (2 * h)
+        assert np.abs(jac[:, k] - fd).max() <= 1e-6 * np.abs(fd).max(), space.free[k]
