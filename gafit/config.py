@@ -67,6 +67,10 @@ class PotentialConfig:
     cutoff: float | None = None  # Å; default: the start file's or 6.0
     start: Path | None = None  # potential.json, pair.lmp, LAMMPS file (or a name in LAMMPS's folder)
     parameters: dict[str, Any] = field(default_factory=dict)
+    # per-species charges (e) of a Coulomb term: a number (fixed), [low, high] (fitted) or
+    # "neutral" (follows from the others so that every training structure is neutral)
+    charges: dict[str, Any] | None = None
+    coulomb_cutoff: float | None = None  # Å; default: the pair cutoff
 
 
 JACOBIANS = ("auto", "analytic", "finite-difference")
@@ -249,6 +253,33 @@ GA_RANGES = {"seed": (0, None), "population": (2, None), "generations": (0, None
              "subset_fraction": (1e-9, 1), "subset_generations": (0, None)}
 
 
+def _check_charges(charges: Any, parameters: Any, path: str) -> None:
+    """``[potential] charges``: a table of numbers, [low, high] or "neutral" (at most one)."""
+    if not isinstance(charges, dict) or not charges:
+        raise GafitInputError(f"{path}: [potential] charges must be a table such as "
+                              "{Mg = 2.0, O = -2.0}")
+    neutral = [k for k, v in charges.items() if v == "neutral"]
+    for key, v in charges.items():
+        ok = (v == "neutral" or (isinstance(v, int | float) and not isinstance(v, bool)
+                                 and math.isfinite(v))
+              or (isinstance(v, list) and len(v) == 2
+                  and all(isinstance(x, int | float) and not isinstance(x, bool)
+                          and math.isfinite(x) for x in v) and v[0] < v[1]))
+        if not ok:
+            raise GafitInputError(f"{path}: [potential] charges {key} = {v!r}: expected a number "
+                                  "(e), [low, high] or \"neutral\"")
+        if isinstance(parameters, dict) and f"{key}.q" in parameters:
+            raise GafitInputError(f"{path}: charge of {key} given both in [potential] charges "
+                                  f"and as [potential.parameters] '{key}.q'")
+    if len(neutral) > 1:
+        raise GafitInputError(f"{path}: [potential] charges: only one species can be "
+                              f"\"neutral\" ({', '.join(neutral)} are)")
+    fitted = [k for k, v in charges.items() if isinstance(v, list)]
+    if fitted and not neutral:
+        raise GafitInputError(f"{path}: [potential] charges: fitted charges ({fitted[0]}) need one "
+                              "species marked \"neutral\" (every cell must stay neutral)")
+
+
 def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     """Build a :class:`FitConfig` from a parsed TOML table."""
     path = str(source) if source else "config"
@@ -277,7 +308,8 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
                            or data.validation_config_types):
         raise GafitInputError(f"{path}: [data] validation needs training data ([data] train)")
     p = _table(table, "potential", "[potential]", path)
-    _check_keys(p, ["form", "species", "cutoff", "start", "parameters"], "[potential]", path)
+    _check_keys(p, ["form", "species", "cutoff", "start", "parameters", "charges",
+                    "coulomb_cutoff"], "[potential]", path)
     if "species" in p and (not isinstance(p["species"], list)
                            or not all(isinstance(s, str) for s in p["species"])):
         raise GafitInputError(f"{path}: [potential] species must be a list of symbols")
@@ -294,6 +326,14 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
                               f"{', '.join(available_forms())}")
     if "parameters" in p and not isinstance(p["parameters"], dict):
         raise GafitInputError(f"{path}: [potential.parameters] must be a table")
+    if "coulomb_cutoff" in p and (isinstance(p["coulomb_cutoff"], bool)
+                                  or not isinstance(p["coulomb_cutoff"], int | float)
+                                  or not 0 < p["coulomb_cutoff"] < math.inf):
+        raise GafitInputError(f"{path}: [potential] coulomb_cutoff must be a positive number (Å)")
+    if "coulomb_cutoff" in p and "charges" not in p:
+        raise GafitInputError(f"{path}: [potential] coulomb_cutoff needs charges")
+    if "charges" in p:
+        _check_charges(p["charges"], p.get("parameters", {}), path)
     start = _resolve(base, p["start"], "[potential] start", path) if "start" in p else None
     if start is not None and not start.exists() and Path(p["start"]).name == p["start"]:
         start = Path(p["start"])  # a bare name found nowhere: Potential.load looks in LAMMPS's folder
@@ -303,6 +343,8 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         cutoff=float(p["cutoff"]) if "cutoff" in p else None,
         start=start,
         parameters=dict(p.get("parameters", {})),
+        charges=dict(p["charges"]) if "charges" in p else None,
+        coulomb_cutoff=float(p["coulomb_cutoff"]) if "coulomb_cutoff" in p else None,
     )
     weights = Weights(**_typed(Weights, _table(table, "weights", "[weights]", path), "[weights]",
                                path))

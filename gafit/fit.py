@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from gafit.checks import check_data, duplicate_groups
 from gafit.config import (
     DataFile,
     FitConfig,
+    PotentialConfig,
     config_table,
     data_files,
     files_label,
@@ -157,18 +159,72 @@ def read_data(config: FitConfig) -> tuple[ReferenceSet, ReferenceSet | None]:
 
 
 def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
-    """The potential to fit: from the start file if given, else the form's defaults."""
+    """The potential to fit: from the start file if given, else the form's defaults; with
+    ``[potential] charges``, plus a Coulomb term (see :func:`add_coulomb`)."""
     pc = config.potential
     if pc.start is not None:
         # species map the atom types to the start file's entries, as LAMMPS's pair_coeff
         start = Potential.load(pc.start, pc.species)
         if pc.cutoff is not None:
             for f in start.forms:
-                f.cutoff = pc.cutoff
-        return start
+                if f.name != "coulomb":
+                    f.cutoff = pc.cutoff
+        return add_coulomb(start, pc, train)
     species = pc.species or train.species or reference_species(config.phonons)  # phonons only
     form = get_form(pc.form)(list(species), pc.cutoff or DEFAULT_CUTOFF)
-    return Potential(list(species), [form])
+    return add_coulomb(Potential(list(species), [form]), pc, train)
+
+
+def add_coulomb(potential: Potential, pc: PotentialConfig, train: ReferenceSet) -> Potential:
+    """``potential`` with the Coulomb term of ``[potential] charges`` (its cutoff
+    ``coulomb_cutoff``, default the largest cutoff of the other forms): fixed charges are checked
+    neutral on every training structure, a "neutral" species follows from the others."""
+    if pc.charges is None:
+        return potential
+    for key in pc.charges:
+        if key not in potential.species:
+            raise GafitInputError(f"[potential] charges: '{key}' is not a species of the potential "
+                                  f"({' '.join(potential.species)})")
+    missing = [x for x in potential.species if x not in pc.charges]
+    if missing:
+        raise GafitInputError(f"[potential] charges: no charge for '{missing[0]}' (give every "
+                              "species one, 0 for an uncharged one)")
+    pair_cutoff = max((f.cutoff for f in potential.forms if f.name != "coulomb"), default=0.0)
+    cutoff = pc.coulomb_cutoff or pair_cutoff or DEFAULT_CUTOFF
+    if cutoff < pair_cutoff:
+        raise GafitInputError(f"[potential] coulomb_cutoff = {cutoff:g} Å is shorter than the pair "
+                              f"cutoff {pair_cutoff:g} Å (LAMMPS's buck/coul/long needs it ≥)")
+    existing = [f for f in potential.forms if f.name == "coulomb"]
+    coul = existing[0] if existing else get_form("coulomb")(potential.species, cutoff)
+    coul.cutoff = cutoff
+    if not existing:
+        forms = potential.forms + [coul]
+        named = potential.named_values()
+        values = [named.get(n, 0.0) for f in forms for n in f.parameter_names()]
+        values += [named[f"{s}.E0"] for s in potential.species]
+        potential = Potential(potential.species, forms, np.array(values), potential.provenance,
+                              potential.e0_given)
+    counts_sa = np.array([[st.atoms.get_chemical_symbols().count(x) for x in potential.species]
+                          for st in train], float).reshape(len(train), len(potential.species))
+    names = [st.name or f"structure {k}" for k, st in enumerate(train)]
+    neutral = [k for k, v in pc.charges.items() if v == "neutral"]
+    charged = [pc.charges.get(x, 0.0) != 0.0 for x in potential.species]
+    if neutral:
+        coul.set_neutral(neutral[0], counts_sa, names, charged)
+        return potential
+    q_a = np.array([float(pc.charges.get(x, 0.0)) for x in potential.species])
+    net_s = counts_sa @ q_a
+    bad = np.flatnonzero(np.abs(net_s) > 1e-9 * (counts_sa @ np.abs(q_a)))
+    if bad.size:
+        raise GafitInputError(f"[potential] charges leave structure '{names[bad[0]]}' with net "
+                              f"charge {net_s[bad[0]]:.6g} e; the Ewald sum needs neutral cells")
+    return potential
+
+
+def fit_parameters(pc: PotentialConfig) -> dict[str, Any]:
+    """``[potential.parameters]`` with the numeric and [low, high] charges as ``X.q`` entries."""
+    charges = {f"{k}.q": v for k, v in (pc.charges or {}).items() if v != "neutral"}
+    return {**pc.parameters, **charges}
 
 
 def _upper_values(space: ParameterSpace) -> np.ndarray:
@@ -593,7 +649,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
 
     train, valid = read_data(config)
     potential = build_potential(config, train)
-    space = build_space(potential, config.potential.parameters,
+    space = build_space(potential, fit_parameters(config.potential),
                         unspecified="fixed" if config.potential.start else "free")
     widen_cutoffs(potential, space)
     check_cutoffs(config, potential, space, train)

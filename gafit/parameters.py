@@ -34,6 +34,9 @@ class ParameterSpace:
     log: np.ndarray  # search the free parameter on a log scale
     auto_e0: np.ndarray  # full indices of E0 offsets solved linearly
     repair: Callable[[np.ndarray], np.ndarray] | None = None  # keeps theta physically valid
+    # (n_full, n_full) linear map applied after the ties: rows of parameters that are linear
+    # combinations of others (a neutralising charge), identity rows elsewhere; None: identity
+    derived: np.ndarray | None = None
 
     @property
     def n_free(self) -> int:
@@ -50,6 +53,8 @@ class ParameterSpace:
         m = self.source >= 0
         theta[:, m] = x[:, self.source[m]]
         theta = theta[:, self.tie]
+        if self.derived is not None:
+            theta = theta @ self.derived.T
         return self.repair(theta) if repair and self.repair is not None else theta
 
     def expansion_matrix(self) -> np.ndarray:
@@ -59,7 +64,7 @@ class ParameterSpace:
         src = self.source[self.tie]
         rows = np.flatnonzero(src >= 0)
         d[rows, src[rows]] = 1.0
-        return d
+        return d if self.derived is None else self.derived @ d
 
     def to_unit(self, x: np.ndarray) -> np.ndarray:
         """Map free values into the unit cube the GA searches."""
@@ -131,7 +136,11 @@ class ParameterSpace:
         rows = []
         for k, n in enumerate(self.names):
             row: dict[str, Any] = {"name": n, "value": float(theta[k])}
-            if self.tie[k] != k:
+            if self.derived is not None and self.derived[k, k] != 1.0:
+                terms = " ".join(f"{c:+.6g} {self.names[j]}"
+                                 for j, c in enumerate(self.derived[k]) if c != 0.0)
+                row["status"] = f"= {terms}"
+            elif self.tie[k] != k:
                 row["status"] = f"tied to {self.names[self.tie[k]]}"
             elif self.source[k] >= 0:
                 i = self.source[k]
@@ -236,6 +245,21 @@ def build_space(
             k = index[name]
             if k not in seen:
                 tie_to[k] = index[src]
+    derived = None
+    for form in potential.forms:
+        for name, combo in getattr(form, "derived_parameters", dict)().items():
+            k = index[name]
+            if k in seen and fixed[k]:  # a value given (e.g. a fitted potential's): kept
+                continue
+            if k in seen:
+                raise GafitInputError(f"{where}: '{seen[k]}' follows from other parameters "
+                                      f"({form.name}); give a value or drop it")
+            if derived is None:
+                derived = np.eye(len(names))
+            derived[k] = 0.0
+            for src, coeff in combo.items():
+                derived[k, index[src]] = coeff
+            fixed[k] = True
 
     # resolve chains of ties
     tie = np.arange(len(names))
@@ -281,4 +305,5 @@ def build_space(
         log=log[free_full],
         auto_e0=np.array(sorted(auto), dtype=np.int64),
         repair=potential.repair,
+        derived=derived,
     )

@@ -12,12 +12,14 @@ __all__ = ["Form", "ParamSpec", "Prediction", "get_form", "available_forms"]
 
 def _registry() -> dict[str, object]:
     found = {ep.name: ep for ep in entry_points(group="gafit.forms")}
-    if "morse" not in found:  # running from a source tree that was never installed
+    if "coulomb" not in found:  # a source tree that was never (re)installed
         from gafit.forms.buckingham import Buckingham
+        from gafit.forms.coulomb import Coulomb
         from gafit.forms.morse import Morse
         from gafit.forms.tersoff import Tersoff
 
-        return {"morse": Morse, "buckingham": Buckingham, "tersoff": Tersoff, **found}
+        return {"morse": Morse, "buckingham": Buckingham, "tersoff": Tersoff,
+                "coulomb": Coulomb, **found}
     return found
 
 

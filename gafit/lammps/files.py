@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gafit.forms import get_form
+from gafit.forms import Form, get_form
 from gafit.forms.base import number
 from gafit.io.atomic import atomic_write_text
 from gafit.potential import Potential
@@ -152,14 +152,37 @@ def _old_e0(text: str) -> dict[str, float] | None:
     return out or None
 
 
+def coulomb_form(potential: Potential) -> tuple[Form, slice] | None:
+    """The potential's Coulomb form and its parameter slice, if it has one."""
+    for f, sl in zip(potential.forms, potential.form_slices(), strict=True):
+        if f.name == "coulomb":
+            return f, sl
+    return None
+
+
+def atom_style(potential: Potential) -> str:
+    """The LAMMPS ``atom_style`` the exported files need: ``charge`` with a Coulomb form."""
+    return "charge" if coulomb_form(potential) is not None else "atomic"
+
+
 def pair_lines(potential: Potential, outdir: Path | None = None, header: str = "") -> list[str]:
-    """The ``pair_style`` and ``pair_coeff`` lines (hybrid/overlay for a sum of forms)."""
+    """The ``pair_style`` and ``pair_coeff`` lines (hybrid/overlay for a sum of forms), then, with a
+    Coulomb form, its kspace and charge lines (Buckingham + Coulomb as ``buck/coul/long``)."""
+    coul = coulomb_form(potential)
+    tail = [] if coul is None else coul[0].kspace_lines(potential.values[coul[1]])
     per_form = [
         f.lammps_lines(potential.values[sl], outdir, header)
         for f, sl in zip(potential.forms, potential.form_slices(), strict=True)
+        if coul is None or f is not coul[0]
     ]
+    if coul is not None:
+        if len(per_form) == 1 and per_form[0][0].split()[1] == "buck":
+            rc_buck = per_form[0][0].split()[2]
+            return ([f"pair_style buck/coul/long {rc_buck} {number(coul[0].cutoff)}"]
+                    + per_form[0][1:] + tail)
+        per_form.append(coul[0].lammps_lines(potential.values[coul[1]]))
     if len(per_form) == 1:
-        return per_form[0]
+        return per_form[0] + tail
     styles, coeffs = [], []
     for lines in per_form:
         style = lines[0].split()[1:]
@@ -167,7 +190,7 @@ def pair_lines(potential: Potential, outdir: Path | None = None, header: str = "
         for line in lines[1:]:
             words = line.split()
             coeffs.append(" ".join(words[:3] + [style[0]] + words[3:]))
-    return ["pair_style hybrid/overlay " + " ".join(styles)] + coeffs
+    return ["pair_style hybrid/overlay " + " ".join(styles)] + coeffs + tail
 
 
 def parameter_files(lines: list[str]) -> list[str]:
@@ -215,6 +238,10 @@ def write_lammps(potential: Potential, outdir: str | Path, header: str | None = 
         "# LAMMPS pair potential written by gafit (units metal: eV, Å).",
         f"# Atom types: {types}.",
         "# Use with 'include pair.lmp' after the box and atom types exist.",
+    ] + ([
+        "# Needs 'atom_style charge' and atoms already created: it sets each type's charge",
+        "# ('set type'), and kspace_style ewald needs a cell periodic in x, y and z.",
+    ] if coulomb_form(potential) is not None else []) + [
         "# LAMMPS does not add the per-species energy offsets E0 (eV/atom); gafit's energies are",
         "# LAMMPS's potential energy plus the sum of E0 over the atoms.",
         "# " + SPECIES_TAG + " " + " ".join(potential.species),

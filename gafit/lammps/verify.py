@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from gafit.evaluate import predict
-from gafit.lammps.files import write_lammps
+from gafit.lammps.files import atom_style, write_lammps
 from gafit.lammps.runner import LammpsEvaluator
 from gafit.potential import Potential
 from gafit.structures import ReferenceSet
@@ -57,7 +57,8 @@ def lammps_predictions(
         folder = Path(workdir or tmp)
         pair = write_lammps(potential, folder)
         e0 = dict(zip(potential.species, potential.values[potential.e0_slice], strict=True))
-        with LammpsEvaluator(potential.species, [f"include {pair.name}"], folder) as lmp:
+        with LammpsEvaluator(potential.species, [f"include {pair.name}"], folder,
+                             atom_style(potential)) as lmp:
             results = lmp.compute([s.atoms for s in data])
     out = []
     for st, (e, f, s) in zip(data, results, strict=True):
