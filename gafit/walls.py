@@ -130,6 +130,9 @@ def channel_energies(potential: Potential, charges: dict[str, float] | None = No
     parts: dict[tuple[str, str], list[tuple[str, float, Callable]]] = {}
     for form, sl in zip(potential.forms, potential.form_slices(), strict=True):
         values = potential.values[sl]
+        if form.name == "coulomb":  # per-species charges: the bare Coulomb term below
+            charges = {**dict(zip(form.species, values, strict=True)), **(charges or {})}
+            continue
         for a in range(len(sp)):
             for b in range(a, len(sp)):
                 if isinstance(form, PairForm):

@@ -167,3 +167,26 @@ def test_report_warns_of_an_unsafe_channel() -> None:
     notes = _wall_notes([x.to_dict() for x in w])
     assert len(notes) == 1 and notes[0].level == "warning"
     assert "<code>Si-O</code>" in notes[0].text and "1.098" in notes[0].text
+
+
+def test_walls_of_a_potential_with_a_coulomb_form_include_its_charges() -> None:
+    """BKS as Buckingham + Coulomb (q_Si = 2.4): Si-O's wall ends where the charges put it, as with
+    charges passed by hand."""
+    from gafit.forms.buckingham import Buckingham
+    from gafit.forms.coulomb import Coulomb
+    from gafit.potential import Potential
+    from gafit.walls import walls
+
+    species = ["Si", "O"]
+    pot = Potential(species, [Buckingham(species, 5.5), Coulomb(species, 10.0)])
+    values = pot.named_values()
+    values.update({"Si-O.A": 18003.7572, "Si-O.rho": 0.205205, "Si-O.C": 133.5381,
+                   "O-O.A": 1388.7730, "O-O.rho": 0.362319, "O-O.C": 175.0,
+                   "Si-Si.A": 0.0, "Si-Si.rho": 0.3, "Si-Si.C": 0.0, "Si.q": 2.4, "O.q": -1.2})
+    pot = pot.with_values(np.array([values[n] for n in pot.names]))
+    bare = Potential(species, [pot.forms[0]], np.r_[pot.values[pot.form_slices()[0]],
+                                                    pot.values[pot.e0_slice]])
+    by_form = {w.channel: w.r_max for w in walls(pot)}
+    by_hand = {w.channel: w.r_max for w in walls(bare, charges={"Si": 2.4, "O": -1.2})}
+    assert by_form["Si-O"] == pytest.approx(by_hand["Si-O"], abs=1e-9)
+    assert 1.19 < by_form["Si-O"] < 1.20
