@@ -88,3 +88,45 @@ def varied_structures(species: tuple[str, str] = ("Cu", "Ag"), seed: int = 0) ->
     slab.rattle(0.05, seed=seed + 2)
     out.append(Structure(slab, name="slab"))
     return ReferenceSet(out, "varied")
+
+
+# ---------------------------------------------------------------------------- shared test structures
+
+
+def mgo_rocksalt(a: float = 4.21) -> Atoms:
+    """The conventional 8-atom rocksalt MgO cell."""
+    return bulk("MgO", "rocksalt", a=a, cubic=True)
+
+
+def mgo_rattled(seed: int, a: float = 4.21, reps: tuple[int, int, int] = (2, 1, 1),
+                strain: float = 0.03, rattle: float = 0.08) -> Atoms:
+    """A rocksalt MgO supercell under a random strain (std ``strain``) with rattled atoms (Å)."""
+    rng = np.random.default_rng(seed)
+    at = mgo_rocksalt(a) * reps
+    at.set_cell(at.cell @ (np.eye(3) + rng.normal(0, strain, (3, 3))), scale_atoms=True)
+    at.rattle(rattle, seed=seed)
+    return at
+
+
+def mgo_small_cell(seed: int = 2) -> Atoms:
+    """Two atoms in a skewed primitive MgO cell: every atom sees many of its own images."""
+    at = bulk("MgO", "rocksalt", a=4.21)
+    rng = np.random.default_rng(seed)
+    at.set_cell(at.cell @ (np.eye(3) + rng.normal(0, 0.03, (3, 3))), scale_atoms=True)
+    at.rattle(0.08, seed=seed)
+    return at
+
+
+def assert_jacobian_matches_central_differences(objective, x: np.ndarray, floor: float = 1e-6) -> None:
+    """Every column of ``objective.jacobian(x)`` equals central differences of the residuals to 1e-6
+    of the column's largest entry (at least ``floor``)."""
+    jac = objective.jacobian(x)
+    assert jac is not None and jac.shape == (objective.residuals(x[None]).shape[1], len(x))
+    for k in range(len(x)):
+        h = 1e-6 * abs(x[k])
+        xs = np.repeat(x[None], 2, axis=0)
+        xs[0, k] += h
+        xs[1, k] -= h
+        r = objective.residuals(xs)
+        fd = (r[0] - r[1]) / (2 * h)
+        assert np.abs(jac[:, k] - fd).max() <= 1e-6 * max(np.abs(fd).max(), floor), k

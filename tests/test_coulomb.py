@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.build import bulk
-from conftest import shared_file
+from conftest import mgo_rattled, mgo_rocksalt, mgo_small_cell, shared_file
 
 from gafit.coulomb import (
     QQR2E,
@@ -67,39 +66,22 @@ def assert_matches_lammps(structures: list[Structure], species: list[str], qs: l
     return worst
 
 
-def rocksalt(a: float = 4.21) -> Atoms:
-    return bulk("MgO", "rocksalt", a=a, cubic=True)
-
-
 def rattled_strained(seed: int = 1) -> Atoms:
-    rng = np.random.default_rng(seed)
-    at = rocksalt() * (2, 1, 1)
-    at.set_cell(at.cell @ (np.eye(3) + rng.normal(0, 0.04, (3, 3))), scale_atoms=True)
-    at.rattle(0.1, seed=seed)
-    return at
-
-
-def small_cell(seed: int = 2) -> Atoms:
-    """Two atoms in a skewed primitive cell: every atom sees many of its own images."""
-    at = bulk("MgO", "rocksalt", a=4.21)
-    rng = np.random.default_rng(seed)
-    at.set_cell(at.cell @ (np.eye(3) + rng.normal(0, 0.03, (3, 3))), scale_atoms=True)
-    at.rattle(0.08, seed=seed)
-    return at
+    return mgo_rattled(seed, strain=0.04, rattle=0.1)
 
 
 # ---------------------------------------------------------------------------- against LAMMPS
 
 
 def test_rocksalt_mgo_two_charge_sets(lammps_available):
-    worst = assert_matches_lammps([Structure(rocksalt(), name="MgO")], ["Mg", "O"],
+    worst = assert_matches_lammps([Structure(mgo_rocksalt(), name="MgO")], ["Mg", "O"],
                                   [[2.0, -2.0], [1.7, -1.7]])
     print(worst)
 
 
 @pytest.mark.parametrize("g", [G, 0.3])  # 0.3/Å: the reciprocal sum carries much more
 def test_rattled_strained_and_small_cells(lammps_available, g):
-    structs = [Structure(rattled_strained(), name="rattled"), Structure(small_cell(), name="small")]
+    structs = [Structure(rattled_strained(), name="rattled"), Structure(mgo_small_cell(), name="small")]
     # species listed in the other order than they appear in the cell
     print(assert_matches_lammps(structs, ["O", "Mg"], [[-2.0, 2.0], [-1.7, 1.7]], g=g))
 
@@ -163,7 +145,7 @@ def _energy(atoms: Atoms, species, q) -> float:
 
 
 def test_forces_are_minus_gradient():
-    at = small_cell()
+    at = mgo_small_cell()
     q = [1.7, -1.7]
     table = CoulombTable.build([Structure(at, name="x")], ["Mg", "O"], RC, G, lammps_force=False)
     f = table.evaluate(np.array([q])).forces[0].reshape(-1, 3)
@@ -203,7 +185,7 @@ def test_virial_is_strain_derivative():
 
 
 def test_batch_is_each_vector_alone_and_quadratic():
-    structs = [Structure(rattled_strained(), name="r"), Structure(small_cell(), name="s")]
+    structs = [Structure(rattled_strained(), name="r"), Structure(mgo_small_cell(), name="s")]
     table = CoulombTable.build(structs, ["Mg", "O"], RC, G)
     q_bs = np.array([[2.0, -2.0], [1.3, -1.3], [0.4, -0.4]])
     both = table.evaluate(q_bs)
@@ -218,14 +200,14 @@ def test_batch_is_each_vector_alone_and_quadratic():
 
 
 def test_non_neutral_charges_refused():
-    structs = [Structure(rocksalt(), name="neutral-ok"), Structure(small_cell(), name="small")]
+    structs = [Structure(mgo_rocksalt(), name="neutral-ok"), Structure(mgo_small_cell(), name="small")]
     table = CoulombTable.build(structs, ["Mg", "O"], RC, G)
     with pytest.raises(GafitInputError, match="structure 'neutral-ok' with net charge 0.4"):
         table.evaluate(np.array([[2.0, -2.0], [2.0, -1.9]]))
 
 
 def test_non_periodic_refused():
-    at = rocksalt()
+    at = mgo_rocksalt()
     at.pbc = (True, True, False)
     with pytest.raises(GafitInputError, match="structure 'slab'.*periodic in all three"):
         CoulombTable.build([Structure(at, name="slab")], ["Mg", "O"], RC, G)
@@ -237,7 +219,7 @@ def test_choose_g_ewald_and_bad_settings():
     with pytest.raises(GafitInputError, match="cutoff > 0"):
         choose_g_ewald(0.0)
     with pytest.raises(GafitInputError, match="g_ewald > 0"):
-        CoulombTable.build([Structure(rocksalt(), name="x")], ["Mg", "O"], RC, -1.0)
-    table = CoulombTable.build([Structure(rocksalt(), name="x")], ["Mg", "O"], RC, G)
+        CoulombTable.build([Structure(mgo_rocksalt(), name="x")], ["Mg", "O"], RC, -1.0)
+    table = CoulombTable.build([Structure(mgo_rocksalt(), name="x")], ["Mg", "O"], RC, G)
     with pytest.raises(GafitInputError, match="3 charges given for species"):
         table.evaluate(np.array([[1.0, -1.0, 0.0]]))

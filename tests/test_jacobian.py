@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase.build import bulk
+from conftest import assert_jacobian_matches_central_differences
 
 from gafit.config import parse_config
 from gafit.fit import run_fit
@@ -81,16 +82,7 @@ def test_residual_jacobian_with_ties_fixed_values_and_auto_e0(form: str) -> None
     space = build_space(pot, spec)
     objective = Objective(pot, space, structures(), Weights(1.0, 1.0, 0.5, 0.3))
     x = space.start()
-    jac = objective.jacobian(x)
-    assert jac is not None and jac.shape == (objective.residuals(x[None]).shape[1], space.n_free)
-    for k in range(space.n_free):
-        h = 1e-6 * abs(x[k])
-        xs = np.repeat(x[None], 2, axis=0)
-        xs[0, k] += h
-        xs[1, k] -= h
-        r = objective.residuals(xs)
-        fd = (r[0] - r[1]) / (2 * h)
-        assert np.abs(jac[:, k] - fd).max() <= 1e-6 * max(np.abs(fd).max(), 1e-6), space.free[k]
+    assert_jacobian_matches_central_differences(objective, x)
 
 
 def test_refinement_with_analytic_jacobian_recovers_the_parameters(tmp_path) -> None:
