@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/gafit verify runs/demo/potential.json data/Cu_EMT.extxyz
 
 test: $(STAMP)
-	$(BIN)/ruff check gafit tests benchmarks data
+	$(BIN)/ruff check gafit tests benchmarks data potentials
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
