@@ -306,7 +306,7 @@ class Potential:
                 check(fd["form"] in available_forms(), f"forms[{k}].form = {fd['form']!r} is "
                       f"unknown; available: {', '.join(available_forms())}")
                 cutoff = number(fd["cutoff"], f"forms[{k}].cutoff", positive=True)
-                settings = {key: number(v, f"forms[{k}].{key}", positive=True)
+                settings = {key: number(v, f"forms[{k}][{key!r}]", positive=True)
                             for key, v in fd.items() if key not in ("form", "cutoff", "parameters")}
                 try:
                     form = get_form(fd["form"])(species, cutoff)
