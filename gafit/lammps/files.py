@@ -409,8 +409,8 @@ def read_pair_lmp(path: Path, elements: list[str] | None = None) -> Potential:
         elif words[0] in COULOMB_COMMANDS:
             extra.append((n, words))
         else:
-            raise GafitInputError(f"{where}: expected pair_style, pair_coeff or (with coul/long) "
-                                  f"{', '.join(COULOMB_COMMANDS)}; got {words[0]!r}")
+            raise GafitInputError(f"{where}: expected pair_style or pair_coeff (or, with "
+                                  f"coul/long, {', '.join(COULOMB_COMMANDS)}); got {words[0]!r}")
     species = head.species or elements
     if not species:
         raise GafitInputError(
