@@ -176,6 +176,7 @@ class Potential:
         forms, values = [], []
         for form in self.forms:
             new = type(form)(species, form.cutoff)
+            new.apply_settings(form.settings())
             part = [named[form.canonical_name("-".join(old[s] for s in entry) + "." + p.name)]
                     for entry in new.entries() for p in new.params]
             required = getattr(new, "required_cutoff", None)
@@ -305,10 +306,13 @@ class Potential:
                 check(fd["form"] in available_forms(), f"forms[{k}].form = {fd['form']!r} is "
                       f"unknown; available: {', '.join(available_forms())}")
                 cutoff = number(fd["cutoff"], f"forms[{k}].cutoff", positive=True)
+                settings = {key: number(v, f"forms[{k}][{key!r}]", positive=True)
+                            for key, v in fd.items() if key not in ("form", "cutoff", "parameters")}
                 try:
                     form = get_form(fd["form"])(species, cutoff)
+                    form.apply_settings(settings)
                 except GafitInputError as err:
-                    raise GafitInputError(f"{where}: {err}") from None
+                    raise GafitInputError(f"{where}: forms[{k}]: {err}") from None
                 forms.append(form)
                 params = fd["parameters"]
                 check(isinstance(params, dict), f"forms[{k}].parameters must be an object")

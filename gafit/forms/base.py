@@ -181,9 +181,20 @@ class Form(ABC):
         """
         raise GafitInputError(f"{where}: reading {cls.name} from LAMMPS input is not supported")
 
+    def settings(self) -> dict[str, float]:
+        """Numbers beyond the cutoff that define the form (none here; the Coulomb form may fix
+        ``g_ewald``): saved by :meth:`to_dict`, kept by :meth:`gafit.potential.Potential.select`."""
+        return {}
+
+    def apply_settings(self, settings: dict[str, float]) -> None:
+        """Set what :meth:`settings` returns; a form without settings takes none."""
+        if settings:
+            raise GafitInputError(f"{self.name}: unknown settings {sorted(settings)}")
+
     def to_dict(self, values: np.ndarray) -> dict:
         return {
             "form": self.name,
             "cutoff": self.cutoff,
+            **self.settings(),
             "parameters": dict(zip(self.parameter_names(), map(float, values), strict=True)),
         }

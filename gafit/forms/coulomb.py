@@ -11,7 +11,9 @@ charges are fitted at almost no cost. Exported as::
     set type N charge q
 
 with the splitting parameter G pinned by the cutoff (:func:`gafit.coulomb.choose_g_ewald`), not by
-the charges as LAMMPS would choose it. LAMMPS needs ``atom_style charge`` and cells periodic in 3D.
+the charges as LAMMPS would choose it, unless the form has a fixed ``fixed_g_ewald`` (a pair.lmp
+written by hand with another ``gewald``), which is then used, saved and written instead.
+LAMMPS needs ``atom_style charge`` and cells periodic in 3D.
 
 Neutrality: a fit may let one species' charge follow from the others (``neutral``), through the
 formula unit of the training data: ``q_X = -Σ_a ratio_a q_a`` with ratio_a = n_a / n_X.
@@ -45,11 +47,24 @@ class Coulomb(Form):
         super().__init__(species, cutoff)
         self.neutral: str | None = None  # the species whose charge makes every structure neutral
         self.neutral_ratio: dict[str, float] = {}  # q_neutral = -Σ ratio[a] q_a
+        self.fixed_g_ewald: float | None = None  # a given splitting parameter (1/Å) overriding g_ewald
 
     @property
     def g_ewald(self) -> float:
-        """Ewald splitting parameter (1/Å), fixed by the cutoff."""
+        """Ewald splitting parameter (1/Å): ``fixed_g_ewald`` when set, else fixed by the cutoff."""
+        if self.fixed_g_ewald is not None:
+            return self.fixed_g_ewald
         return choose_g_ewald(self.cutoff, EWALD_PRECISION)
+
+    def settings(self) -> dict[str, float]:
+        """Form settings beyond the cutoff that :meth:`to_dict` saves: a fixed ``g_ewald``."""
+        return {} if self.fixed_g_ewald is None else {"g_ewald": self.fixed_g_ewald}
+
+    def apply_settings(self, settings: dict[str, float]) -> None:
+        """Set what :meth:`settings` returns (``g_ewald``, 1/Å, positive)."""
+        super().apply_settings({k: v for k, v in settings.items() if k != "g_ewald"})
+        g = settings.get("g_ewald")
+        self.fixed_g_ewald = None if g is None else float(g)
 
     # --- parameters ---------------------------------------------------------------------------
     def entries(self) -> list[tuple[str, ...]]:

@@ -260,12 +260,131 @@ def _read_text(path: Path) -> str:
         raise GafitInputError(f"{path}: cannot read ({err.strerror or err})") from None
 
 
+#: kspace accuracies above this truncate LAMMPS's Ewald k set visibly (gafit's sum is converged)
+MAX_KSPACE_ACCURACY = 1e-10
+#: the commands besides pair_style/pair_coeff that a pair.lmp with coul/long may hold
+COULOMB_COMMANDS = ("pair_modify", "kspace_style", "kspace_modify", "set")
+
+
+def _styles(style: list[str], coeffs: list[tuple[int, list[str]]], where: str
+            ) -> list[tuple[str, list[str], list[tuple[int, list[str]]]]]:
+    """(LAMMPS style, style args, its pair_coeffs) of each part of a ``pair_style`` line:
+    hybrid/overlay split by style name (its pair_coeffs name their style after the two types),
+    ``buck/coul/long RC_BUCK [RC_COUL]`` as ``buck RC_BUCK`` plus ``coul/long RC_COUL``."""
+    if style[0] == "buck/coul/long":
+        if len(style) not in (2, 3):
+            raise GafitInputError(f"{where}: expected 'pair_style buck/coul/long RC_BUCK [RC_COUL]'")
+        return [("buck", style[1:2], coeffs), ("coul/long", style[-1:], [])]
+    if style[0] != "hybrid/overlay":
+        return [(style[0], style[1:], coeffs)]
+    parts: list[tuple[str, list[str], list[tuple[int, list[str]]]]] = []
+    for w in style[1:]:
+        try:
+            float(w)
+        except ValueError:
+            if any(p[0] == w for p in parts):
+                raise GafitInputError(f"{where}: pair style {w} appears twice in hybrid/overlay; "
+                                      "gafit reads each form once") from None
+            parts.append((w, [], []))
+            continue
+        if not parts:
+            raise GafitInputError(f"{where}: hybrid/overlay must start with a pair style name")
+        parts[-1][1].append(w)
+    if not parts:
+        raise GafitInputError(f"{where}: hybrid/overlay names no pair styles")
+    for n, args in coeffs:
+        part = [p for p in parts if len(args) > 2 and p[0] == args[2]]
+        if not part:
+            raise GafitInputError(f"{where.rsplit(' line ', 1)[0]} line {n}: pair_coeff of "
+                                  "hybrid/overlay must name one of its styles "
+                                  f"({' '.join(p[0] for p in parts)}) after the two atom types")
+        part[0][2].append((n, args[:2] + args[3:]))
+    return parts
+
+
+def _coulomb(path: Path, rc: list[str], coeffs: list[tuple[int, list[str]]],
+             extra: list[tuple[int, list[str]]], species: list[str], style_line: int
+             ) -> tuple[Form, dict[str, float]]:
+    """The Coulomb form of ``coul/long`` with the charges and pinned ``gewald`` of the ``extra``
+    lines (pair_modify, kspace_style, kspace_modify, set); refuses any setting whose LAMMPS result
+    gafit does not reproduce exactly, saying what to write instead."""
+    from gafit.coulomb import choose_g_ewald
+    from gafit.forms.coulomb import EWALD_PRECISION, KSPACE_ACCURACY
+    from gafit.forms.pair import _number, _types
+
+    at = f"{path} line {style_line}"
+    if len(rc) != 1:
+        raise GafitInputError(f"{at}: expected one Coulomb cutoff for coul/long, got {rc}")
+    form = get_form("coulomb")(species, _number(rc[0], at, "Coulomb cutoff"))
+    for n, args in coeffs:
+        if args != ["*", "*"]:
+            raise GafitInputError(f"{path} line {n}: gafit reads coul/long only as "
+                                  "'pair_coeff * * coul/long'")
+    derived = choose_g_ewald(form.cutoff, EWALD_PRECISION) if form.cutoff > 0 else 0.0
+    table, ewald, gewald = False, False, None
+    charges: dict[int, float] = {}
+    for n, words in extra:
+        where = f"{path} line {n}"
+        cmd, args = words[0], words[1:]
+        if cmd == "pair_modify":
+            if args != ["table", "0"]:
+                raise GafitInputError(f"{where}: gafit reproduces only 'pair_modify table 0', not "
+                                      f"'{' '.join(words)}'")
+            table = True
+        elif cmd == "kspace_style":
+            if args[:1] != ["ewald"] or len(args) != 2:
+                raise GafitInputError(
+                    f"{where}: gafit reproduces only kspace_style ewald, not '{' '.join(args)}'; "
+                    f"change it to 'kspace_style ewald {KSPACE_ACCURACY}'")
+            accuracy = _number(args[1], where, "kspace accuracy")
+            if not 0 < accuracy <= MAX_KSPACE_ACCURACY:
+                raise GafitInputError(
+                    f"{where}: kspace_style ewald {args[1]} truncates the k-space sum that gafit "
+                    f"sums to convergence; use 'kspace_style ewald {KSPACE_ACCURACY}'")
+            ewald = True
+        elif cmd == "kspace_modify":
+            if len(args) != 2 or args[0] != "gewald":
+                raise GafitInputError(f"{where}: gafit reads only 'kspace_modify gewald G', not "
+                                      f"'{' '.join(words)}'")
+            gewald = _number(args[1], where, "gewald")
+            if not 0 < gewald < np.inf:  # 0 = let LAMMPS choose g from the charges
+                raise GafitInputError(f"{where}: gewald must be a positive number; write "
+                                      f"'kspace_modify gewald {number(derived)}'")
+        else:  # set
+            if len(args) != 4 or args[0] != "type" or args[2] != "charge":
+                raise GafitInputError(f"{where}: gafit reads only 'set type N charge Q', not "
+                                      f"'{' '.join(words)}'")
+            q = _number(args[3], where, "charge")
+            for t in _types(args[1], len(species), where):
+                charges[t] = q
+    missing = ([] if table else ["'pair_modify table 0'"]) + (
+        [] if ewald else [f"'kspace_style ewald {KSPACE_ACCURACY}'"]) + (
+        [] if gewald is not None else [f"'kspace_modify gewald {number(derived)}'"])
+    if missing:
+        raise GafitInputError(
+            f"{at}: gafit reproduces LAMMPS's coul/long exactly only with no table, Ewald sums "
+            f"and a pinned g (else LAMMPS interpolates or picks g from the charges); add "
+            + " and ".join(missing))
+    for t, s in enumerate(species):
+        if t not in charges:
+            raise GafitInputError(f"{path}: no 'set type {t + 1} charge Q' line: the charge of "
+                                  f"type {t + 1} ({s}) is unknown")
+    if gewald != derived:
+        form.fixed_g_ewald = gewald
+    return form, {f"{s}.q": charges[t] for t, s in enumerate(species)}
+
+
 def read_pair_lmp(path: Path, elements: list[str] | None = None) -> Potential:
     """Read a ``pair.lmp``: the atom types are the species of its ``# gafit species:`` line (then
-    ``elements`` picks some of them, as :meth:`Potential.select`), or else ``elements``."""
+    ``elements`` picks some of them, as :meth:`Potential.select`), or else ``elements``.
+
+    A ``coul/long`` part (alone, in ``buck/coul/long`` or in hybrid/overlay) needs the lines gafit
+    writes: ``pair_modify table 0``, ``kspace_style ewald ACC``, ``kspace_modify gewald G`` and
+    ``set type N charge Q`` per type; a ``G`` other than the cutoff's is kept as a fixed g."""
     style: list[str] | None = None
     style_line = 0
     coeffs: list[tuple[int, list[str]]] = []
+    extra: list[tuple[int, list[str]]] = []
     text = _read_text(path)
     head = read_header(text, str(path))
     for n, raw in enumerate(text.splitlines(), 1):
@@ -280,13 +399,18 @@ def read_pair_lmp(path: Path, elements: list[str] | None = None) -> Potential:
         if not words:
             continue
         if words[0] == "pair_style":
+            if len(words) < 2:
+                raise GafitInputError(f"{where}: pair_style needs a style name")
             style, style_line = words[1:], n
         elif words[0] == "pair_coeff":
             if len(words) < 3:
                 raise GafitInputError(f"{where}: pair_coeff needs two atom types and coefficients")
             coeffs.append((n, words[1:]))
+        elif words[0] in COULOMB_COMMANDS:
+            extra.append((n, words))
         else:
-            raise GafitInputError(f"{where}: expected pair_style or pair_coeff, got {words[0]!r}")
+            raise GafitInputError(f"{where}: expected pair_style or pair_coeff (or, with "
+                                  f"coul/long, {', '.join(COULOMB_COMMANDS)}); got {words[0]!r}")
     species = head.species or elements
     if not species:
         raise GafitInputError(
@@ -299,43 +423,53 @@ def read_pair_lmp(path: Path, elements: list[str] | None = None) -> Potential:
     if len(set(species)) != len(species):
         what = "the '# gafit species:' line" if head.species else "--elements"
         raise GafitInputError(f"{path}: {what} lists a species twice: {species}")
-    if style[0] == "hybrid/overlay":
-        raise GafitInputError(
-            f"{path} line {style_line}: reading hybrid/overlay is not supported; "
-            "use the potential.json written beside it"
-        )
-    form_name = STYLE_TO_FORM.get(style[0])
-    if form_name is None:
-        raise GafitInputError(
-            f"{path} line {style_line}: pair_style {style[0]!r} is not a gafit "
-            f"form (known: {', '.join(STYLE_TO_FORM)})"
-        )
-    form_cls = get_form(form_name)
-    try:
-        form, values = form_cls.from_lammps(
-            style[1:], coeffs, species, f"{path}", base=path.parent
-        )
-    except GafitInputError as err:
-        if str(err).startswith(str(path)) or not coeffs:
-            raise
-        # a problem of a file that pair_coeff names (e.g. a missing .tersoff): say where it is named
-        raise GafitInputError(f"{path} line {coeffs[0][0]}: {err}") from None
-    if not 0 < form.cutoff < np.inf:
-        raise GafitInputError(f"{path} line {style_line}: cutoff {form.cutoff:g} is not a positive "
-                              "finite number")
-    bad = [nm for nm in form.parameter_names() if not np.isfinite(values[nm])]
-    if bad:
-        raise GafitInputError(f"{path}: {bad[0]} = {values[bad[0]]:g} is not a finite number")
+    parts = _styles(style, coeffs, f"{path} line {style_line}")
+    if extra and not any(p[0] == "coul/long" for p in parts):
+        n, words = extra[0]
+        raise GafitInputError(f"{path} line {n}: {words[0]} is read only with a coul/long pair "
+                              f"style; this file has pair_style {style[0]}")
+    forms: list[Form] = []
+    vals: list[float] = []
+    for lmp_style, args, part_coeffs in parts:
+        if lmp_style == "coul/long":
+            form, values = _coulomb(path, args, part_coeffs, extra, species, style_line)
+        else:
+            form, values = _read_form(path, lmp_style, args, part_coeffs, species, style_line)
+        if not 0 < form.cutoff < np.inf:
+            raise GafitInputError(f"{path} line {style_line}: cutoff {form.cutoff:g} is not a "
+                                  "positive finite number")
+        bad = [nm for nm in form.parameter_names() if not np.isfinite(values[nm])]
+        if bad:
+            raise GafitInputError(f"{path}: {bad[0]} = {values[bad[0]]:g} is not a finite number")
+        forms.append(form)
+        vals += [values[nm] for nm in form.parameter_names()]
     e0 = head.e0 or {}
-    vals = np.array([values[nm] for nm in form.parameter_names()] + [e0.get(s, 0.0) for s in species])
-    pot = Potential(species, [form], vals, head.provenance,
-                    e0_given=all(s in e0 for s in species))
+    pot = Potential(species, forms, np.array(vals + [e0.get(s, 0.0) for s in species]),
+                    head.provenance, e0_given=all(s in e0 for s in species))
     if not head.species or elements is None:
         return pot
     try:
         return pot.select(list(elements))
     except GafitInputError as err:
         raise GafitInputError(f"{path}: {err}") from None
+
+
+def _read_form(path: Path, lmp_style: str, args: list[str], coeffs: list[tuple[int, list[str]]],
+               species: list[str], style_line: int) -> tuple[Form, dict[str, float]]:
+    """The form of LAMMPS pair style ``lmp_style`` and its named values (not coul/long)."""
+    form_name = STYLE_TO_FORM.get(lmp_style)
+    if form_name is None:
+        raise GafitInputError(
+            f"{path} line {style_line}: pair_style {lmp_style!r} is not a gafit "
+            f"form (known: {', '.join(STYLE_TO_FORM)}, buck/coul/long, coul/long, hybrid/overlay)"
+        )
+    try:
+        return get_form(form_name).from_lammps(args, coeffs, species, f"{path}", base=path.parent)
+    except GafitInputError as err:
+        if str(err).startswith(str(path)) or not coeffs:
+            raise
+        # a problem of a file that pair_coeff names (e.g. a missing .tersoff): say where it is named
+        raise GafitInputError(f"{path} line {coeffs[0][0]}: {err}") from None
 
 
 def read_lammps_potential(path: Path, elements: list[str] | None = None) -> Potential:
