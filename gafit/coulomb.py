@@ -200,10 +200,12 @@ class CoulombTable:
 
     @property
     def entry_a(self) -> np.ndarray:
+        """First species index a of each table column (species pairs a <= b)."""
         return np.triu_indices(len(self.species))[0]
 
     @property
     def entry_b(self) -> np.ndarray:
+        """Second species index b of each table column (species pairs a <= b)."""
         return np.triu_indices(len(self.species))[1]
 
     @classmethod

@@ -199,6 +199,7 @@ class PopulationEvaluator:
         return self._pool.restarts if self._pool is not None else 0
 
     def loss(self, x: np.ndarray, subset: bool = False) -> np.ndarray:
+        """Losses (B,) of the free vectors x (B, n_free), on the subset objective with ``subset``."""
         x = np.atleast_2d(x)
         if subset and self.subset is None:
             raise ValueError("no subset objective was given")

@@ -69,6 +69,7 @@ class Wall:
         return self.r_max is None or self.r_well is not None
 
     def to_dict(self) -> dict:
+        """The wall as JSON-ready data, with ``has_wall`` and the ``unsafe`` reason (or None)."""
         return asdict(self) | {"has_wall": self.has_wall, "unsafe": unsafe_reason(self)}
 
 

