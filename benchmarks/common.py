@@ -97,13 +97,23 @@ def best_time(fn: Callable[[], Any], repeats: int, min_seconds: float = 1.0,
               max_repeats: int = 30) -> float:
     """Best :data:`clock` time of calls of ``fn`` after one warm-up call, seconds: ``repeats``
     calls, more while they add up to less than ``min_seconds`` (at most ``max_repeats``)."""
-    fn()
-    best, spent, n = np.inf, 0.0, 0
-    while n < repeats or (spent < min_seconds and n < max_repeats):
-        t0 = clock()
+    return float(best_times([fn], repeats, min_seconds, max_repeats)[0])
+
+
+def best_times(fns: list[Callable[[], Any]], repeats: int, min_seconds: float = 1.0,
+               max_repeats: int = 30) -> np.ndarray:
+    """:func:`best_time` of each of ``fns``, called in turn (so that a change of the machine's
+    load or of the process's heap weighs on each alike), seconds per function."""
+    for fn in fns:
         fn()
-        dt = clock() - t0
-        best, spent, n = min(best, dt), spent + dt, n + 1
+    best, spent, n = np.full(len(fns), np.inf), np.zeros(len(fns)), 0
+    while n < repeats or (spent.min() < min_seconds and n < max_repeats):
+        for k, fn in enumerate(fns):
+            t0 = clock()
+            fn()
+            dt = clock() - t0
+            best[k], spent[k] = min(best[k], dt), spent[k] + dt
+        n += 1
     return best
 
 
