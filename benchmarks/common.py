@@ -38,9 +38,10 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+from ase import Atoms  # noqa: E402
 from ase.build import bulk  # noqa: E402
 
-from gafit.lammps.files import pair_lines  # noqa: E402
+from gafit.lammps.files import atom_style, pair_lines  # noqa: E402
 from gafit.lammps.runner import LammpsEvaluator  # noqa: E402
 from gafit.objective import Objective  # noqa: E402
 from gafit.parameters import build_space  # noqa: E402
@@ -80,10 +81,12 @@ def peak_rss_mb() -> float:
 def objective_and_population(potential: Potential, data: ReferenceSet, population: int,
                              seed: int = 0) -> tuple[Objective, np.ndarray]:
     """An objective with every fittable non-zero parameter free within ±1 % of its value, and a
-    population drawn there."""
+    population drawn there. Derived parameters (a "neutral" charge) follow from the others."""
     fittable = np.concatenate([f.fittable() for f in potential.forms])
+    derived = {n for f in potential.forms for n in getattr(f, "derived_parameters", dict)()}
     spec = {n: sorted([0.99 * v, 1.01 * v]) for n, v, ok in
-            zip(potential.names, potential.values, fittable, strict=False) if ok and v != 0}
+            zip(potential.names, potential.values, fittable, strict=False)
+            if ok and v != 0 and n not in derived}
     space = build_space(potential, spec, unspecified="fixed")
     obj = Objective(potential, space, data)
     rng = np.random.default_rng(seed)
@@ -94,13 +97,23 @@ def best_time(fn: Callable[[], Any], repeats: int, min_seconds: float = 1.0,
               max_repeats: int = 30) -> float:
     """Best :data:`clock` time of calls of ``fn`` after one warm-up call, seconds: ``repeats``
     calls, more while they add up to less than ``min_seconds`` (at most ``max_repeats``)."""
-    fn()
-    best, spent, n = np.inf, 0.0, 0
-    while n < repeats or (spent < min_seconds and n < max_repeats):
-        t0 = clock()
+    return float(best_times([fn], repeats, min_seconds, max_repeats)[0])
+
+
+def best_times(fns: list[Callable[[], Any]], repeats: int, min_seconds: float = 1.0,
+               max_repeats: int = 30) -> np.ndarray:
+    """:func:`best_time` of each of ``fns``, called in turn (so that a change of the machine's
+    load or of the process's heap weighs on each alike), seconds per function."""
+    for fn in fns:
         fn()
-        dt = clock() - t0
-        best, spent, n = min(best, dt), spent + dt, n + 1
+    best, spent, n = np.full(len(fns), np.inf), np.zeros(len(fns)), 0
+    while n < repeats or (spent.min() < min_seconds and n < max_repeats):
+        for k, fn in enumerate(fns):
+            t0 = clock()
+            fn()
+            dt = clock() - t0
+            best[k], spent[k] = min(best[k], dt), spent[k] + dt
+        n += 1
     return best
 
 
@@ -119,14 +132,34 @@ def _handles(lmp: LammpsEvaluator) -> list[Any]:
     return [inst.lmp for inst in lmp._instances.values()]
 
 
+def with_derived(potential: Potential, values: np.ndarray) -> np.ndarray:
+    """``values`` with every derived parameter (a "neutral" charge) recomputed from its sources."""
+    out = values.copy()
+    index = {n: k for k, n in enumerate(potential.names)}
+    for form in potential.forms:
+        for name, combo in getattr(form, "derived_parameters", dict)().items():
+            out[index[name]] = sum(c * out[index[src]] for src, c in combo.items())
+    return out
+
+
+#: the LAMMPS lines of a potential (``pair_lines``'s signature): pair, kspace and charge lines
+LinesFn = Callable[[Potential, Path], list[str]]
+
+
+def ewald_lines(potential: Potential, outdir: Path, accuracy: str = "1e-10") -> list[str]:
+    """gafit's exported lines (:func:`pair_lines`) with ``kspace_style ewald ACCURACY``."""
+    return [f"kspace_style ewald {accuracy}" if line.startswith("kspace_style ewald ") else line
+            for line in pair_lines(potential, outdir)]
+
+
 def time_lammps_driven(potential: Potential, data: ReferenceSet, lmp: LammpsEvaluator,
                        workdir: Path, evaluations: int, rng_scale: float = 0.01,
-                       seed: int = 0) -> float:
+                       seed: int = 0, lines: LinesFn = pair_lines) -> float:
     """Seconds per evaluation when a fitter drives LAMMPS in the best way from Python.
 
     One persistent instance per structure (``lmp`` has computed ``data`` once); each evaluation
-    writes the parameter files, re-issues pair_style/pair_coeff, runs ``run 0`` and reads energy,
-    forces and stress.
+    writes the parameter files, re-issues pair_style/pair_coeff (and kspace and charge lines),
+    runs ``run 0`` and reads energy, forces and stress.
     """
     rng = np.random.default_rng(seed)
     fittable = np.concatenate([f.fittable() for f in potential.forms]
@@ -134,9 +167,9 @@ def time_lammps_driven(potential: Potential, data: ReferenceSet, lmp: LammpsEval
     best = np.inf
     for _ in range(evaluations):
         step = rng_scale * rng.uniform(-1, 1, potential.n_params) * fittable
-        values = potential.repair(potential.values * (1 + step)[None])[0]
+        values = with_derived(potential, potential.repair(potential.values * (1 + step)[None])[0])
         t0 = clock()
-        lmp.set_pair_lines(pair_lines(potential.with_values(values), workdir))
+        lmp.set_pair_lines(lines(potential.with_values(values), workdir))
         out = lmp.compute(data.structures)
         _ = [np.sum(f) for _, f, _ in out]
         best = min(best, clock() - t0)
@@ -144,7 +177,7 @@ def time_lammps_driven(potential: Potential, data: ReferenceSet, lmp: LammpsEval
 
 
 _LOOP = re.compile(r"^Loop time of (\S+) on \d+ procs for (\d+) steps", re.MULTILINE)
-_SECTION = re.compile(r"^(Pair|Neigh|Comm|Output|Modify)\s*\|\s*\S+\s*\|\s*(\S+)\s*\|", re.MULTILINE)
+_SECTION = re.compile(r"^(Pair|Kspace|Neigh|Comm|Output|Modify)\s*\|\s*\S+\s*\|\s*(\S+)\s*\|", re.MULTILINE)
 
 
 def _timer_rows(text: str) -> list[dict[str, float]]:
@@ -230,8 +263,8 @@ def agreement(gafit: tuple[np.ndarray, np.ndarray, np.ndarray], out: list,
 # --------------------------------------------------------------------------- one case
 
 
-def lammps_part(potential: Potential, data: ReferenceSet, repeats: int, evaluations: int
-                ) -> tuple[dict[str, Any], list]:
+def lammps_part(potential: Potential, data: ReferenceSet, repeats: int, evaluations: int,
+                lines: LinesFn = pair_lines) -> tuple[dict[str, Any], list]:
     """All LAMMPS timings of :func:`measure` (run in a fresh process) and LAMMPS's E, F, stress.
 
     A fresh process matters: every LAMMPS ``run`` calls mallinfo2() (memory_usage in
@@ -241,7 +274,8 @@ def lammps_part(potential: Potential, data: ReferenceSet, repeats: int, evaluati
     res: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        with LammpsEvaluator(potential.species, pair_lines(potential, work), work) as lmp:
+        with LammpsEvaluator(potential.species, lines(potential, work), work,
+                             atom_style(potential)) as lmp:
             t0 = time.perf_counter()
             out = lmp.compute(data.structures)  # creates the instances (once per fit: untimed)
             res["lammps_setup_wall_s"] = time.perf_counter() - t0
@@ -250,7 +284,8 @@ def lammps_part(potential: Potential, data: ReferenceSet, repeats: int, evaluati
             res["lammps_run0_s"] = time_lammps_run0(lmp, repeats)
             res["lammps_run0_wall_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            res["lammps_driven_s"] = time_lammps_driven(potential, data, lmp, work, evaluations)
+            res["lammps_driven_s"] = time_lammps_driven(potential, data, lmp, work, evaluations,
+                                                        lines=lines)
             res["lammps_driven_wall_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             kern = time_lammps_kernel(lmp, work, repeats)
@@ -262,8 +297,10 @@ def lammps_part(potential: Potential, data: ReferenceSet, repeats: int, evaluati
 
 
 def measure(name: str, potential: Potential, data: ReferenceSet, population: int = 100,
-            repeats: int = 3, evaluations: int = 3, lammps: bool = True) -> dict[str, Any]:
-    """Time gafit, then LAMMPS in a fresh process (:func:`lammps_part`) on ``data``.
+            repeats: int = 3, evaluations: int = 3, lammps: bool = True,
+            lines: LinesFn = pair_lines) -> dict[str, Any]:
+    """Time gafit, then LAMMPS in a fresh process (:func:`lammps_part`) on ``data``, LAMMPS
+    running ``lines`` (default: gafit's export).
 
     Also checks that both compute the same thing: gafit's and LAMMPS's E, F and stress at the
     potential's own values. ``*_wall_s`` entries are the wall time each phase took.
@@ -277,6 +314,7 @@ def measure(name: str, potential: Potential, data: ReferenceSet, population: int
     tabs = [b.form_tables[0] for b in obj.tables.blocks]
     res["pairs"] = sum(len(tab.r_p) for tab in tabs)
     res["triplets"] = sum(len(getattr(tab, "cos_t", ())) for tab in tabs)
+    res["load_gafit"] = os.getloadavg()[0]
     pred = potential.evaluate(potential.values[None], obj.tables)
     mine = (pred.energy[0], pred.forces[0], pred.virial[0] / obj.tables.volume_s[:, None])
     n_atoms_s = obj.tables.n_atoms_s
@@ -285,7 +323,9 @@ def measure(name: str, potential: Potential, data: ReferenceSet, population: int
     if not lammps:
         return res
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        lmp_res, out = pool.submit(lammps_part, potential, data, repeats, evaluations).result()
+        lmp_res, out = pool.submit(lammps_part, potential, data, repeats, evaluations,
+                                   lines).result()
+    res["load_lammps"] = os.getloadavg()[0]
     res.update(lmp_res)
     res["agreement"] = agreement(mine, out, n_atoms_s)
     return res
@@ -301,14 +341,17 @@ def describe(res: dict[str, Any]) -> str:
              + (f", {res['triplets']} triplets" if res["triplets"] else "")
              + f"; population {res['population']}; peak RSS {res['rss_gafit_mb']:.0f} MB "
              f"(data loaded: {res['rss_data_mb']:.0f} MB)",
-             f"  gafit objective      {us('gafit_s'):8.3f} µs/atom per evaluation"]
+             f"  gafit objective      {us('gafit_s'):8.3f} µs/atom per evaluation"
+             + (f"   (load average {res['load_gafit']:.2f})" if "load_gafit" in res else "")]
     if "lammps_step_s" in res:
         for key, label in (("lammps_step_s", "LAMMPS step (run N)"),
                            ("lammps_pair_s", "LAMMPS Pair timer"),
                            ("lammps_run0_s", "LAMMPS run 0"),
                            ("lammps_driven_s", "LAMMPS driven")):
             lines.append(f"  {label:20s} {us(key):8.3f} µs/atom   ratio "
-                         f"{res[key] / res['gafit_s']:6.2f}x")
+                         f"{res[key] / res['gafit_s']:6.2f}x"
+                         + (f"   (load average {res['load_lammps']:.2f})"
+                            if "load_lammps" in res else ""))
         a = res["agreement"]
         lines.append(f"  gafit vs LAMMPS: max |dE| {a['energy']:.1e} eV/atom, |dF| "
                      f"{a['forces']:.1e} eV/Å, |dS| {a['stress']:.1e} eV/Å³")
@@ -353,13 +396,20 @@ def synthetic_set(form: str, n_atoms: int, seed: int = 0) -> ReferenceSet:
         cell = bulk("Cu", "fcc", a=3.615, cubic=True) * (3, 3, 3)
     else:
         raise ValueError(f"no synthetic set for form {form!r}")
+    return ReferenceSet(rattled_copies([cell], max(1, round(n_atoms / len(cell))), form, seed),
+                        f"synthetic {form}")
+
+
+def rattled_copies(cells: list[Atoms], n: int, name: str, seed: int = 0) -> list[Structure]:
+    """``n`` copies of ``cells`` (in turn), each rattled (0.05 Å) and strained (±2 %), with zero
+    targets (the values do not change the cost)."""
     rng = np.random.default_rng(seed)
     out = []
-    for k in range(max(1, round(n_atoms / len(cell)))):
-        atoms = cell.copy()
+    for k in range(n):
+        atoms = cells[k % len(cells)].copy()
         eps = rng.uniform(-0.02, 0.02, (3, 3))
         atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.5 * (eps + eps.T)), scale_atoms=True)
         atoms.positions += rng.normal(0.0, 0.05, atoms.positions.shape)
         out.append(Structure(atoms, energy=0.0, forces=np.zeros((len(atoms), 3)),
-                             stress=np.zeros(6), name=f"{form}-{k}"))
-    return ReferenceSet(out, f"synthetic {form}")
+                             stress=np.zeros(6), name=f"{name}-{k}"))
+    return out

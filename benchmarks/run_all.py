@@ -32,6 +32,7 @@ from scaling import describe as describe_scaling  # noqa: E402
 CASES = [  # (module, arguments, also in --quick)
     ("morse_mlearn_cu.py", [], True),
     ("buckingham_sio2.py", [], True),
+    ("buckingham_coulomb.py", [], True),
     ("tersoff_gpuga.py", [], True),
     ("tersoff_mlearn_si.py", [], True),
     ("synthetic.py", ["--form", "morse", "--atoms", "10000"], True),
