@@ -64,6 +64,23 @@ A_COEFFS = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 NEUTRAL_TOLERANCE = 1e-9
 
 
+def check_neutral(q_bs: np.ndarray, counts_sa: np.ndarray, species: Sequence[str],
+                  names: Sequence[str], where: str = "charges") -> None:
+    """Raise GafitInputError naming the first structure (atoms of each species ``counts_sa``,
+    named ``names``) that a charge vector of ``q_bs`` (B, n_species; e) leaves charged beyond
+    :data:`NEUTRAL_TOLERANCE` of its total |charge|."""
+    q_bs = np.atleast_2d(q_bs)
+    net_bs = q_bs @ counts_sa.T
+    bad = np.abs(net_bs) > NEUTRAL_TOLERANCE * (np.abs(q_bs) @ counts_sa.T)
+    if bad.any():
+        b, s = np.argwhere(bad)[0]
+        charges = ", ".join(f"{x}={q:g}" for x, q in zip(species, q_bs[b], strict=True))
+        raise GafitInputError(
+            f"{where} {charges} leave structure '{names[s]}' with net charge "
+            f"{net_bs[b, s]:.6g} e; the Ewald sum needs neutral cells"
+        )
+
+
 # --------------------------------------------------------------------------- erfc and kernels
 
 
@@ -266,16 +283,7 @@ class CoulombTable:
 
     def check_neutral(self, q_bs: np.ndarray) -> None:
         """Raise GafitInputError naming the first structure a charge vector leaves charged."""
-        net_bs = q_bs @ self.counts_sa.T
-        scale_bs = np.abs(q_bs) @ self.counts_sa.T
-        bad = np.abs(net_bs) > NEUTRAL_TOLERANCE * scale_bs
-        if bad.any():
-            b, s = np.argwhere(bad)[0]
-            charges = ", ".join(f"{x}={q:g}" for x, q in zip(self.species, q_bs[b], strict=True))
-            raise GafitInputError(
-                f"charges {charges} leave structure '{self.names[s]}' with net charge "
-                f"{net_bs[b, s]:.6g} e; the Ewald sum needs neutral cells"
-            )
+        check_neutral(q_bs, self.counts_sa, self.species, self.names)
 
     def evaluate(self, q_bs: np.ndarray) -> Prediction:
         """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV for charges

@@ -30,6 +30,7 @@ from gafit.config import (
     parse_config,
     with_absolute_paths,
 )
+from gafit.coulomb import check_neutral
 from gafit.evaluate import evaluate
 from gafit.forms import get_form
 from gafit.ga import GAResult, GAState, run_ga
@@ -213,11 +214,7 @@ def add_coulomb(potential: Potential, pc: PotentialConfig, train: ReferenceSet) 
         coul.set_neutral(neutral[0], counts_sa, names, charged)
         return potential
     q_a = np.array([float(pc.charges.get(x, 0.0)) for x in potential.species])
-    net_s = counts_sa @ q_a
-    bad = np.flatnonzero(np.abs(net_s) > 1e-9 * (counts_sa @ np.abs(q_a)))
-    if bad.size:
-        raise GafitInputError(f"[potential] charges leave structure '{names[bad[0]]}' with net "
-                              f"charge {net_s[bad[0]]:.6g} e; the Ewald sum needs neutral cells")
+    check_neutral(q_a, counts_sa, potential.species, names, "[potential] charges")
     return potential
 
 
