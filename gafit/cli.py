@@ -71,8 +71,15 @@ def _stopped(err: FitInterrupted, out: Path) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     from gafit.config import load_config
-    from gafit.fit import Checkpoint, FitInterrupted, check_result, fit_inputs, load_checkpoint, run_fit
-    from gafit.io.paths import prepare_run_folder
+    from gafit.fit import (
+        Checkpoint,
+        FitInterrupted,
+        check_result,
+        fit_inputs,
+        load_checkpoint,
+        prepare_run_folder,
+        run_fit,
+    )
 
     if args.seed is not None and args.seed < 0:
         raise GafitInputError(f"--seed {args.seed}: a seed must be a non-negative integer")

@@ -12,7 +12,7 @@ import re
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from gafit.ga import GAResult, GAState, run_ga
 from gafit.geometry import check_neighbour_work
 from gafit.io import read_reference, strict_json
 from gafit.io.atomic import atomic_batch, atomic_write, atomic_write_text
+from gafit.io.paths import output_folder, spare_inputs
 from gafit.objective import UNITS, Objective
 from gafit.parallel import PopulationEvaluator
 from gafit.parameters import ParameterSpace, build_space
@@ -806,6 +807,50 @@ def check_result(result: FitResult) -> None:
     problem = result_problem(result)
     if problem is not None:
         raise GafitResultError(problem)
+
+
+#: files ``gafit fit`` writes into its run folder, besides lammps/ and report/ (and the checkpoint)
+RUN_FILES = ("potential.json", "log.csv", "parameters.csv", "summary.json")
+
+
+def earlier_run(folder: Path) -> list[Path]:
+    """The files of an earlier ``gafit fit`` in ``folder``: its outputs, checkpoint, the LAMMPS
+    files its lammps/pair.lmp names and its report/ page with the plots."""
+    from gafit.lammps.files import parameter_files
+    from gafit.report import PNG_PATTERNS, REPORT_DIR
+
+    files = [folder / n for n in (*RUN_FILES, CHECKPOINT, OLD_CHECKPOINT) if (folder / n).is_file()]
+    pair = folder / "lammps" / "pair.lmp"
+    if pair.is_file():
+        names = parameter_files(pair.read_text(encoding="utf-8", errors="replace").splitlines())
+        files += [pair] + [pair.parent / n for n in names if (pair.parent / n).is_file()]
+    report = folder / REPORT_DIR
+    if (report / "index.html").is_file():
+        files += [report / "index.html"] + sorted(p for pattern in PNG_PATTERNS
+                                                  for p in report.glob(pattern))
+    return files
+
+
+def prepare_run_folder(path: str | Path, inputs: Iterable[str | Path | None],
+                       overwrite: bool = False) -> Path:
+    """Check ``gafit fit --out`` before the fit: a folder that can be written, holding no earlier
+    fit (with ``overwrite``: whose files are removed now, other files left alone), and no output
+    that would replace one of the fit's ``inputs``."""
+    out = output_folder(path)
+    earlier = earlier_run(out) if out.is_dir() else []
+    if earlier and not overwrite:
+        names = ", ".join(str(p.relative_to(out)) for p in earlier[:4])
+        more = f" and {len(earlier) - 4} more" if len(earlier) > 4 else ""
+        raise GafitInputError(f"--out {out}: holds an earlier fit ({names}{more}); choose another "
+                              f"--out, continue a stopped fit with --resume {out}, or replace it "
+                              "with --overwrite")
+    spare_inputs([*earlier, *(out / n for n in RUN_FILES)], inputs)
+    for p in earlier:
+        p.unlink()
+    for sub in ("lammps", "report"):
+        if (out / sub).is_dir() and not any((out / sub).iterdir()):
+            (out / sub).rmdir()
+    return out
 
 
 def write_outputs(result: FitResult, out: Path, log: GenerationLog, config: FitConfig) -> None:
