@@ -41,19 +41,20 @@ Epsilon = float | str | None  # a number (isotropic ε∞), "born", or None (no 
 
 def parse_epsilon(value: Any, where: str) -> Epsilon:
     """ε∞ as given by a user: a positive number, "born" (the reference's BORN file) or "none" (no NAC)."""
+    number = value
     if isinstance(value, str):
         text = value.strip().lower()
         if text in ("born", "none"):
             return None if text == "none" else "born"
         try:
-            value = float(text)
+            number = float(text)
         except ValueError:
-            value = None
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < np.inf
+            number = None
+    ok = isinstance(number, int | float) and not isinstance(number, bool) and 0 < number < np.inf
     if not ok:
         raise GafitInputError(f"{where} = {value!r}: expected a positive number (ε∞), \"born\" (the "
                               "dielectric tensor of the BORN file beside the reference) or \"none\"")
-    return float(value)
+    return float(number)  # type: ignore[arg-type]
 
 
 def coulomb_charges(potential: Potential) -> tuple[slice, list[str]] | None:

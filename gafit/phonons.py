@@ -873,7 +873,7 @@ class ErrorTable:
             fr = "" if r.reference is None else " ".join(f"{x:.6f}" for x in r.reference)
             nac = self.nac if r is self.rows[0] else ""
             lines.append(",".join([file_label(r.point), *q, str(r.n_q), f"{r.rms:.6f}",
-                                   f"{r.max_abs:.6f}", fg, fr, file_label(r.q_direction),
+                                   f"{r.max_abs:.6f}", fg, fr, r.q_direction.replace("Γ", "Gamma"),
                                    nac.replace(",", ";")]))
         atomic_write_text(path, "\n".join(lines) + "\n")
 
