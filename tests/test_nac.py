@@ -110,6 +110,35 @@ def test_batched_nac_equals_phonopy_for_any_charges() -> None:
     np.testing.assert_allclose(plain.frequencies(theta[:1])[0, 2:4], got[0, 2:4], atol=1e-8)
 
 
+def test_batched_nac_equals_phonopy_for_wurtzite_with_an_anisotropic_epsilon() -> None:
+    """Four atoms per primitive cell, a uniaxial ε∞: LO along c and in the plane differ."""
+    from gafit.forms import get_form
+
+    species = ["Zn", "O"]
+    forms = [get_form("buckingham")(species, 8.0), get_form("coulomb")(species, 8.0)]
+    values = [0.0, 0.3, 0.0, 700.0, 0.33, 0.0, 9547.96, 0.2192, 32.0, 1.6, -1.6, 0.0, 0.0]
+    pot = Potential(species, forms, np.array(values))
+    cell = bulk("ZnO", "wurtzite", a=3.29, c=5.30, u=0.38)
+    q = np.array([[0, 0, 0], [0, 0, 0], [0.5, 0, 0], [1 / 3, 1 / 3, 0], [0.1, 0.2, 0.3]])
+    directions = np.array([[0.5, 0, 0], [0, 0, 0.5], NAN3, NAN3, NAN3])
+    eps = np.diag([6.0, 6.0, 4.5])
+    batch = PhononBatch(pot, cell, [1, 1, 1], q, dielectric=eps, directions=directions)
+    slots = [pot.names.index("Zn.q"), pot.names.index("O.q")]
+    theta = np.repeat(pot.values[None], 2, axis=0)
+    theta[1, slots] = [2.0, -2.0]
+    got = batch.frequencies(theta)
+    for b in range(len(theta)):
+        ph = new_phonopy(cell, [1, 1, 1])
+        ph.force_constants = batch.force_constants(batch.forces(theta[b : b + 1]))[0]
+        z_k = [theta[b, slots[species.index(s)]] for s in ph.primitive.symbols]
+        ph.nac_params = {"born": np.array(z_k)[:, None, None] * np.eye(3), "dielectric": eps,
+                         "factor": 14.399645}
+        want = frequencies_at(ph, q, directions)
+        optic = np.abs(want) > 0.5
+        np.testing.assert_allclose(got[b][optic], want[optic], rtol=0, atol=1e-8)
+    assert np.abs(got[1, 0] - got[1, 1]).max() > 0.1  # Γ along a and along c differ
+
+
 def test_gamma_directions_of_separate_points() -> None:
     q = np.array([[0, 0, 0], [0.5, 0, 0.5], [0.5, 0.5, 0.5], [1, 1, 1]], float)
     d = gamma_directions(q)
