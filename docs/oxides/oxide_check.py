@@ -4,8 +4,10 @@
 
 Prints the relaxed cell (gafit.crystals.relax), the stress at the DFT cell (the undisplaced supercell,
 GPa, ASE sign), the Γ frequencies with LO–TO splitting and the frequencies at the other points against
-DFT. LO–TO: phonopy's non-analytic correction with the model's charges as Born charges and ε∞ of the
-data set's BORN file, at q → 0 along a, c and a + b (the DFT reference gets its own BORN charges).
+DFT. LO–TO: phonopy's non-analytic correction (its default Gonze–Lee method, at every q-point, as
+`gafit phonons --epsilon-inf born` computes it) with the model's charges as Born charges and ε∞ of the
+data set's BORN file; at Γ without a direction (the TO modes) and at q → 0 along a, c and a + b. The DFT
+reference has its own BORN charges.
 """
 
 from __future__ import annotations
@@ -24,20 +26,22 @@ from gafit.structures import GPa, ReferenceSet, Structure
 DIRECTIONS = {"a": (1, 0, 0), "c": (0, 0, 1), "a+b": (1, 1, 0)}
 
 
-def gamma_lo_to(ph, born_file: Path, charges: dict[str, float] | None) -> dict[str, list[float]]:
-    """Sorted Γ frequencies (THz) at q -> 0 along each of DIRECTIONS (Cartesian), with NAC.
-
-    ``charges``: the model's per-species charges as isotropic Born charges; None: BORN's own."""
+def set_nac(ph, born_file: Path, charges: dict[str, float] | None) -> None:
+    """NAC parameters of ``ph`` from ``born_file``; ``charges``: the model's per-species charges as
+    isotropic Born charges instead of BORN's."""
     born = parse_BORN(ph.primitive, filename=str(born_file))
     if charges is not None:
         born["born"] = np.array([np.eye(3) * charges[s] for s in ph.primitive.symbols])
     ph.nac_params = {"born": born["born"], "dielectric": born["dielectric"],
                      "factor": born.get("factor", 14.399645)}
+
+
+def gamma_lo_to(ph) -> dict[str, list[float]]:
+    """Sorted Γ frequencies (THz) at q -> 0 along each of DIRECTIONS (Cartesian), with ph's NAC."""
     out = {}
     for name, d in DIRECTIONS.items():
         ph.run_qpoints([[0, 0, 0]], nac_q_direction=np.asarray(d, float) @ ph.primitive.cell.T)
         out[name] = np.sort(ph.qpoints.frequencies[0]).tolist()
-    ph.nac_params = None
     return out
 
 
@@ -51,6 +55,8 @@ def check(potential: Potential, data: Path, points: str) -> dict:
     cell = relax(potential, unit.copy()).atoms
     charges = {s: float(potential.values[potential.names.index(f"{s}.q")]) for s in potential.species}
     ph = make_phonopy(potential, cell, ref.phonopy.supercell_matrix)
+    set_nac(ph, data / "BORN", charges)
+    set_nac(ref.phonopy, data / "BORN", None)
     labels = ["Γ"] + [c for c in points if c != "G"]
     table = POINTS[lattice_type(unit)[0]]
     q = np.array([table[c] for c in labels])
@@ -60,8 +66,7 @@ def check(potential: Potential, data: Path, points: str) -> dict:
     return {"cellpar": cell.cell.cellpar().tolist(), "dft_cellpar": unit.cell.cellpar().tolist(),
             "stress_GPa": stress.tolist(), "charges": charges, "labels": labels,
             "model": model.tolist(), "dft": dft.tolist(),
-            "model_nac": gamma_lo_to(ph, data / "BORN", charges),
-            "dft_nac": gamma_lo_to(ref.phonopy, data / "BORN", None),
+            "model_nac": gamma_lo_to(ph), "dft_nac": gamma_lo_to(ref.phonopy),
             "rms_other_THz": float(np.sqrt(np.mean((model[1:] - dft[1:]) ** 2))) if len(q) > 1 else 0.0}
 
 
