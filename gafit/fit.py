@@ -169,12 +169,37 @@ def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
         start = Potential.load(pc.start, pc.species)
         if pc.cutoff is not None:
             for f in start.forms:
-                if f.name != "coulomb":
+                if f.name not in ("coulomb", "zbl"):
                     f.cutoff = pc.cutoff
-        return add_coulomb(start, pc, train)
+        return add_zbl(add_coulomb(start, pc, train), pc)
     species = pc.species or train.species or reference_species(config.phonons)  # phonons only
     form = get_form(pc.form)(list(species), pc.cutoff or DEFAULT_CUTOFF)
-    return add_coulomb(Potential(list(species), [form]), pc, train)
+    return add_zbl(add_coulomb(Potential(list(species), [form]), pc, train), pc)
+
+
+def add_forms(potential: Potential, forms: list) -> Potential:
+    """``potential`` with ``forms`` appended, every value kept (new parameters at 0)."""
+    forms = potential.forms + forms
+    named = potential.named_values()
+    values = [named.get(n, 0.0) for f in forms for n in f.parameter_names()]
+    values += [named[f"{s}.E0"] for s in potential.species]
+    return Potential(potential.species, forms, np.array(values), potential.provenance,
+                     potential.e0_given)
+
+
+def add_zbl(potential: Potential, pc: PotentialConfig) -> Potential:
+    """``potential`` with the ZBL overlay of ``[potential] zbl`` (replacing a start file's)."""
+    if pc.zbl is None:
+        return potential
+    zbl = get_form("zbl")(potential.species, pc.zbl["outer"])
+    zbl.apply_settings({"inner": pc.zbl["inner"]})
+    kept = [f for f in potential.forms if f.name != "zbl"]
+    base = Potential(potential.species, kept,
+                     np.concatenate([potential.values[sl] for f, sl in
+                                     zip(potential.forms, potential.form_slices(), strict=True)
+                                     if f.name != "zbl"] + [potential.values[potential.e0_slice]]),
+                     potential.provenance, potential.e0_given)
+    return add_forms(base, [zbl])
 
 
 def add_coulomb(potential: Potential, pc: PotentialConfig, train: ReferenceSet) -> Potential:
@@ -200,12 +225,7 @@ def add_coulomb(potential: Potential, pc: PotentialConfig, train: ReferenceSet) 
     coul = existing[0] if existing else get_form("coulomb")(potential.species, cutoff)
     coul.cutoff = cutoff
     if not existing:
-        forms = potential.forms + [coul]
-        named = potential.named_values()
-        values = [named.get(n, 0.0) for f in forms for n in f.parameter_names()]
-        values += [named[f"{s}.E0"] for s in potential.species]
-        potential = Potential(potential.species, forms, np.array(values), potential.provenance,
-                              potential.e0_given)
+        potential = add_forms(potential, [coul])
     counts_sa = np.array([[st.atoms.get_chemical_symbols().count(x) for x in potential.species]
                           for st in train], float).reshape(len(train), len(potential.species))
     names = [st.name or f"structure {k}" for k, st in enumerate(train)]

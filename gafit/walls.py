@@ -99,19 +99,24 @@ def unsafe_reason(w: Wall) -> str | None:
 # --------------------------------------------------------------------------- pair energies
 
 
-def _tersoff_dimer(values: np.ndarray, form: object, a: int, b: int
-                   ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """E(r) and dE/dr of an isolated a-b Tersoff dimer (b = 1), mean of entries (a,b,b), (b,a,a)."""
-    v = np.asarray(values, float).reshape(len(form.entries()), len(form.params))  # type: ignore[attr-defined]
-    rows = [v[form.entry_index(a, b, b)], v[form.entry_index(b, a, a)]]  # type: ignore[attr-defined]
+Term = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _tersoff_dimer(theta: np.ndarray, form: object, a: int, b: int) -> Term:
+    """E(r) and dE/dr (B, K) of an isolated a-b Tersoff dimer (b = 1), mean of entries (a,b,b) and
+    (b,a,a), for parameter vectors ``theta`` (B, n_params) of the form."""
+    v = np.asarray(theta, float).reshape(len(theta), len(form.entries()), len(form.params))  # type: ignore[attr-defined]
+    rows = [v[:, form.entry_index(a, b, b)], v[:, form.entry_index(b, a, a)]]  # type: ignore[attr-defined]
 
     def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e = np.zeros_like(r)
-        g = np.zeros_like(r)
+        r = r[None, :]
+        e = np.zeros((len(v), r.shape[1]))
+        g = np.zeros_like(e)
         for row in rows:
-            fc, dfc = cutoff_fc(r.copy(), row[BIG_R], row[BIG_D])
-            fr, dfr = repulsion_fr(r, row[BIG_A], row[LAM1])
-            fa, dfa = attraction_fa(r, row[BIG_B], row[LAM2])
+            col = [row[:, k, None] for k in (BIG_R, BIG_D, BIG_A, LAM1, BIG_B, LAM2)]
+            fc, dfc = cutoff_fc(r.copy(), col[0], col[1])
+            fr, dfr = repulsion_fr(r, col[2], col[3])
+            fa, dfa = attraction_fa(r, col[4], col[5])
             e += 0.5 * fc * (fr + fa)
             g += 0.5 * (dfc * (fr + fa) + fc * (dfr + dfa))
         return e, g
@@ -119,74 +124,115 @@ def _tersoff_dimer(values: np.ndarray, form: object, a: int, b: int
     return energy
 
 
-def channel_energies(potential: Potential, charges: dict[str, float] | None = None
-                     ) -> dict[tuple[str, str], tuple[list[str], float,
-                                                      Callable[[np.ndarray], tuple[np.ndarray,
-                                                                                   np.ndarray]]]]:
-    """Per channel (a, b), a before b in the species list: the contributing forms, the largest
-    cutoff among them (Å) and a function r (Å) -> (E, dE/dr) (eV, eV/Å) of the isolated pair.
-    ``charges`` (e per species) adds the bare Coulomb energy q_a q_b qqr2e / r of the pair (what
-    Ewald's real-space erfc(g r)/r tends to at short range)."""
+def _pair(form: PairForm, block: np.ndarray) -> Term:
+    """E(r), dE/dr (B, K) of a pair form's entry with parameter rows ``block`` (B, n_par)."""
+    cutoff = float(form.cutoff)
+
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e, g = form.pair_energy(r[None, :], *(block[:, m, None] for m in range(block.shape[1])))
+        inside = r[None, :] < cutoff
+        shape = (len(block), len(r))
+        return np.broadcast_to(np.where(inside, e, 0.0), shape), np.broadcast_to(
+            np.where(inside, g, 0.0), shape)
+
+    return energy
+
+
+def _fixed(fn: Term, n: int) -> Term:
+    """A term that does not depend on the parameters (ZBL), broadcast to n vectors."""
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e, g = fn(r)
+        return np.broadcast_to(e, (n, len(r))), np.broadcast_to(g, (n, len(r)))
+
+    return energy
+
+
+def _coulomb(qq: np.ndarray) -> Term:
+    """Bare Coulomb E = qq / r (B, K) for products qq (B,) = qqr2e q_a q_b, eV Å."""
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return qq[:, None] / r[None, :], -qq[:, None] / (r * r)[None, :]
+
+    return energy
+
+
+def channel_terms(potential: Potential, theta: np.ndarray, charges: dict[str, float] | None = None
+                  ) -> dict[tuple[int, int], list[tuple[str, float, Term]]]:
+    """Per channel (a, b), species indices a <= b: (form, reach in Å, term) of every contribution,
+    each term r (K,) Å -> (E, dE/dr) (B, K) in eV and eV/Å for the full parameter vectors
+    ``theta`` (B, n_params). Pair forms give their ``pair_energy`` within their cutoff, Tersoff
+    its dimer, a form with ``channel_energy`` (ZBL) that, the Coulomb form (or ``charges``, e per
+    species, which take precedence) the bare q_a q_b qqr2e / r, what Ewald's real-space
+    erfc(g r)/r tends to at short range."""
     sp = potential.species
-    parts: dict[tuple[str, str], list[tuple[str, float, Callable]]] = {}
+    theta = np.atleast_2d(np.asarray(theta, float))
+    n = len(theta)
+    parts: dict[tuple[int, int], list[tuple[str, float, Term]]] = {}
+    q_b = {x: np.zeros(n) for x in sp}
+    has_q = False
     for form, sl in zip(potential.forms, potential.form_slices(), strict=True):
-        values = potential.values[sl]
+        values = theta[:, sl]
         if form.name == "coulomb":  # per-species charges: the bare Coulomb term below
-            charges = {**dict(zip(form.species, values, strict=True)), **(charges or {})}
+            q_b.update({x: values[:, k] for k, x in enumerate(form.species)})
+            has_q = True
             continue
         for a in range(len(sp)):
             for b in range(a, len(sp)):
                 if isinstance(form, PairForm):
                     k = form.entry_index(a, b)
-                    n = len(form.params)
-                    block = values[k * n : (k + 1) * n]
-                    fn = _pair(form, block)
+                    m = len(form.params)
+                    fn = _pair(form, values[:, k * m : (k + 1) * m])
                     reach = float(form.cutoff)
                 elif form.name == "tersoff":
                     fn = _tersoff_dimer(values, form, a, b)
-                    reach = float(form.required_cutoff(values))  # type: ignore[attr-defined]
+                    reach = float(np.max(form.required_cutoff(values)))  # type: ignore[attr-defined]
+                elif hasattr(form, "channel_energy"):
+                    fn = _fixed(form.channel_energy(values[0], a, b), n)
+                    reach = float(form.cutoff)
                 else:  # a many-body form gafit does not know how to reduce to a pair
                     continue
-                parts.setdefault((sp[a], sp[b]), []).append((form.name, reach, fn))
-    if charges:
+                parts.setdefault((a, b), []).append((form.name, reach, fn))
+    for x, q in (charges or {}).items():
+        q_b[x] = np.full(n, float(q))
+        has_q = True
+    if has_q:
         for a in range(len(sp)):
             for b in range(a, len(sp)):
-                qq = QQR2E * charges.get(sp[a], 0.0) * charges.get(sp[b], 0.0)
-                if qq:
-                    parts.setdefault((sp[a], sp[b]), []).append(("coulomb", 0.0, _coulomb(qq)))
+                qq = QQR2E * q_b[sp[a]] * q_b[sp[b]]
+                if np.any(qq):
+                    parts.setdefault((a, b), []).append(("coulomb", 0.0, _coulomb(qq)))
+    return parts
+
+
+def channel_energies(potential: Potential, charges: dict[str, float] | None = None
+                     ) -> dict[tuple[str, str], tuple[list[str], float, Term]]:
+    """Per channel (a, b), a before b in the species list: the contributing forms, the largest
+    cutoff among them (Å) and a function r (Å) -> (E, dE/dr) (eV, eV/Å) of the isolated pair at
+    the potential's values (see :func:`channel_terms`)."""
+    sp = potential.species
     out = {}
-    for key, items in parts.items():
-        out[key] = ([n for n, _, _ in items], max(c for _, c, _ in items), _sum(items))
+    for (a, b), items in channel_terms(potential, potential.values[None], charges).items():
+        out[(sp[a], sp[b])] = ([nm for nm, _, _ in items], max(c for _, c, _ in items),
+                               _first(_sum(items)))
     return out
 
 
-def _pair(form: PairForm, block: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    cutoff = float(form.cutoff)
-
+def _sum(items: list[tuple[str, float, Term]]) -> Term:
     def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e, g = form.pair_energy(r, *block)
-        inside = r < cutoff
-        return np.where(inside, e, 0.0), np.where(inside, g, 0.0)
-
-    return energy
-
-
-def _coulomb(qq: float) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return qq / r, -qq / (r * r)
-
-    return energy
-
-
-def _sum(items: list[tuple[str, float, Callable]]) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e = np.zeros_like(r)
-        g = np.zeros_like(r)
+        e = g = 0.0
         for _, _, fn in items:
             de, dg = fn(r)
-            e += de
-            g += dg
-        return e, g
+            e = e + de
+            g = g + dg
+        return np.asarray(e), np.asarray(g)
+
+    return energy
+
+
+def _first(fn: Term) -> Term:
+    """The single-vector function of a batched term (its first row)."""
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e, g = fn(np.atleast_1d(r))
+        return e[0], g[0]
 
     return energy
 
