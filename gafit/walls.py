@@ -34,7 +34,7 @@ from gafit.forms.pair import PairForm
 from gafit.forms.tersoff import BIG_A, BIG_B, BIG_D, BIG_R, LAM1, LAM2, attraction_fa, cutoff_fc, repulsion_fr
 from gafit.geometry import pair_list
 from gafit.potential import Potential
-from gafit.structures import ReferenceSet
+from gafit.structures import GafitInputError, ReferenceSet
 
 #: smallest distance checked, Å (well inside any distance MD reaches; ZBL territory)
 R_LOW = 0.3
@@ -364,3 +364,115 @@ def brief(w: Wall) -> str:
         text = f"{w.channel} r_max {w.r_max:.3f} Å (E {w.e_max:.3g} eV, barrier {w.barrier:.3g} eV"
         text += f"; data from {w.r_short:.3f} Å)" if w.r_short is not None else ")"
     return ("! " if unsafe_reason(w) else "") + text
+
+
+# --------------------------------------------------------------------------- the wall constraint
+
+#: ``wall = "data"``: a channel's wall must reach down to this fraction of its shortest distance in
+#: the data (MD at high temperature goes closer than near-equilibrium DFT frames)
+WALL_FRACTION = 0.8
+#: grid spacing of the constraint, Å
+CONSTRAINT_STEP = 0.005
+
+
+@dataclass
+class WallConstraint:
+    """Every constrained channel repels from ``r_from`` up to its well (or to ``r_to``, the data's
+    shortest distance): on the grid r_from .. r_to, dE/dr < 0 at r_from and dE/dr never turns from
+    positive (attraction) back to negative (repulsion) further out, which would be a barrier top
+    inside the interval with a collapse below it.
+
+    :meth:`violation` measures the breach per channel, in eV: the sum of the attractive slopes
+    times the grid step that lie inward of a repulsive stretch (about the height of the barrier that
+    has to go), or of every attractive slope when the pair already attracts at r_from. It is 0
+    exactly when the constraint holds and grows continuously with the breach.
+    """
+
+    potential: Potential
+    pairs: list[tuple[int, int]]  # species indices (a <= b) of the constrained channels
+    channels: list[str]  # "Si-O"
+    r_from: np.ndarray  # (C,) Å
+    r_to: np.ndarray  # (C,) Å
+    setting: object  # the config's ``wall`` value
+
+    def grid(self, c: int) -> tuple[np.ndarray, float]:
+        """The grid (Å) of channel c and its step (CONSTRAINT_STEP for a single point)."""
+        span = self.r_to[c] - self.r_from[c]
+        n = int(np.ceil(span / CONSTRAINT_STEP)) + 1 if span > 0 else 1
+        return np.linspace(self.r_from[c], self.r_to[c], n), (span / (n - 1) if n > 1
+                                                               else CONSTRAINT_STEP)
+
+    def violation(self, theta: np.ndarray) -> np.ndarray:
+        """Breach (B, C) in eV for full parameter vectors ``theta`` (B, n_params); NaN where the
+        parameters overflow."""
+        theta = np.atleast_2d(theta)
+        terms = channel_terms(self.potential, theta)
+        out = np.zeros((len(theta), len(self.pairs)))
+        with np.errstate(all="ignore"):
+            for c, key in enumerate(self.pairs):
+                if key not in terms:
+                    continue
+                r, step = self.grid(c)
+                _, g = _sum(terms[key])(r)
+                g = np.broadcast_to(g, (len(theta), len(r)))
+                out[:, c] = breach(g, step)
+        return out
+
+    def table(self, theta: np.ndarray) -> list[dict]:
+        """Per channel: the interval (Å), the breach (eV) and whether it holds, for one vector."""
+        v = self.violation(theta)[0]
+        return [{"channel": ch, "r_from": float(a), "r_to": float(b), "violation": float(x),
+                 "held": bool(x == 0.0)}
+                for ch, a, b, x in zip(self.channels, self.r_from, self.r_to, v, strict=True)]
+
+
+def breach(g: np.ndarray, step: float) -> np.ndarray:
+    """Trapezoidal integral (eV) over the grid (last axis, ascending r, spacing ``step`` Å) of the
+    attractive slopes g > 0 that lie inward of a repulsive one (g < 0 further out), or of all of
+    them when g > 0 at the first point (B,); a single point counts with weight ``step``."""
+    repels_later = np.zeros(g.shape, bool)
+    if g.shape[-1] > 1:
+        repels_later[..., :-1] = np.logical_or.accumulate((g < 0)[..., :0:-1], axis=-1)[..., ::-1]
+    counted = repels_later | (g[..., :1] > 0)
+    w = np.full(g.shape[-1], step)
+    if len(w) > 1:
+        w[[0, -1]] *= 0.5
+    return (np.where(counted, np.maximum(g, 0.0), 0.0) @ w
+            + np.where(np.isnan(g), np.nan, 0.0).sum(axis=-1))
+
+
+def wall_constraint(potential: Potential, refset: ReferenceSet | None, setting: object = "data"
+                    ) -> WallConstraint | None:
+    """The constraint of a config's ``[constraints] wall`` on ``potential`` with training data
+    ``refset``: "data" (every channel the data holds, from WALL_FRACTION x its shortest distance
+    to it), a distance (Å, every channel, from it up to the data's shortest distance, or at that
+    distance alone where the data has no such pair), a table {"A-B": "data" | "off" | Å} (channels
+    left out: "data") or "off". None when no channel is constrained."""
+    if setting == "off":
+        return None
+    sp = potential.species
+    per = dict(setting) if isinstance(setting, dict) else {}
+    for key in per:
+        a, _, b = key.partition("-")
+        if a not in sp or b not in sp:
+            raise GafitInputError(f"[constraints] wall: '{key}' is not a pair of the potential's "
+                                  f"species ({' '.join(sp)})")
+    reach = max((f.cutoff for f in potential.forms), default=0.0)
+    short = shortest_distances(refset, reach) if refset is not None and len(refset) else {}
+    pairs, names, lo, hi = [], [], [], []
+    for a in range(len(sp)):
+        for b in range(a, len(sp)):
+            name = f"{sp[a]}-{sp[b]}"
+            mine = per.get(name, per.get(f"{sp[b]}-{sp[a]}",
+                                         "data" if isinstance(setting, dict) else setting))
+            r_s = short.get(tuple(sorted((sp[a], sp[b]))))  # type: ignore[arg-type]
+            if mine == "off" or (mine == "data" and r_s is None):
+                continue
+            r_from = WALL_FRACTION * r_s if mine == "data" else float(mine)  # type: ignore[arg-type]
+            pairs.append((a, b))
+            names.append(name)
+            lo.append(r_from)
+            hi.append(max(r_from, r_s) if r_s is not None else r_from)
+    if not pairs:
+        return None
+    return WallConstraint(potential, pairs, names, np.array(lo), np.array(hi), setting)

@@ -190,3 +190,137 @@ def test_walls_of_a_potential_with_a_coulomb_form_include_its_charges() -> None:
     by_hand = {w.channel: w.r_max for w in walls(bare, charges={"Si": 2.4, "O": -1.2})}
     assert by_form["Si-O"] == pytest.approx(by_hand["Si-O"], abs=1e-9)
     assert 1.19 < by_form["Si-O"] < 1.20
+
+
+# ---------------------------------------------------------------------------- the wall constraint
+
+#: a Buckingham "truth" whose wall ends at r_max = 1.81 Å (C large), its well at 2.89 Å
+TRUTH = (3000.0, 0.33, 400.0)
+
+
+def _write_no_wall_data(path: Path) -> float:
+    """fcc cells (nearest neighbours 2.0-2.9 Å, rattled) with energies, forces and stresses of
+    TRUTH, whose wall ends above 0.8 x their shortest distance; returns that distance (Å)."""
+    from ase.build import bulk
+
+    rng = np.random.default_rng(5)
+    cells = []
+    for k, nn in enumerate((2.9, 2.75, 2.6, 2.45, 2.3, 2.9, 2.6, 2.35)):
+        at = bulk("Ar", "fcc", a=nn * np.sqrt(2), cubic=True)
+        at.set_cell(at.cell @ (np.eye(3) + rng.normal(0, 0.02, (3, 3))), scale_atoms=True)
+        at.rattle(0.06, seed=k)
+        cells.append(Structure(at, name=f"c{k}"))
+    pot = Potential(["Ar"], [Buckingham(["Ar"], 5.0)], np.array([*TRUTH, 0.0]))
+    pred, _ = evaluate_potential(pot, ReferenceSet(cells))
+    write_reference(pred, path)
+    from gafit.io import read_reference
+
+    return min(neighbor_list("d", s.atoms, 3.0).min() for s in read_reference(path))
+
+
+def _no_wall_config(tmp_path: Path, wall: object) -> tuple[dict, Path]:
+    data = tmp_path / "ar.extxyz"
+    r_short = _write_no_wall_data(data)
+    table = {"data": {"train": str(data)},
+             "potential": {"form": "buckingham", "cutoff": 5.0, "parameters": {
+                 "Ar-Ar.A": [500.0, 20000.0], "Ar-Ar.rho": [0.2, 0.45], "Ar-Ar.C": [0.0, 800.0]}},
+             "weights": {"energy": 1.0, "forces": 1.0, "stress": 0.0},
+             "ga": {"population": 40, "generations": 25, "seed": 3},
+             "refine": {"starts": 2, "max_evaluations": 100},
+             "constraints": {"wall": wall}}
+    return table, r_short
+
+
+@pytest.mark.parametrize("wall", ["data", 1.6])
+def test_wall_constraint_gives_the_fit_a_wall_the_data_alone_does_not(tmp_path: Path,
+                                                                       wall: object) -> None:
+    from gafit.config import parse_config
+    from gafit.walls import WALL_FRACTION
+
+    table, r_short = _no_wall_config(tmp_path, "off")
+    r_from = WALL_FRACTION * r_short if wall == "data" else wall
+    assert 1.81 > r_from  # the truth's wall ends above the distance the constraint names
+    free = run_fit(parse_config(table), tmp_path / "free", quiet=True)
+    (w_free,) = free.walls
+    assert free.wall_constraint is None
+    assert w_free.r_max is not None and w_free.r_max > r_from  # the data alone: no wall there
+    table["constraints"]["wall"] = wall
+    held = run_fit(parse_config(table), tmp_path / "held", quiet=True)
+    (w_held,) = held.walls
+    # the constrained optimum lies on the constraint's boundary: the wall ends at r_from (to the
+    # 1e-12 Å of walls.py's root finding), not above it
+    assert w_held.r_max is None or w_held.r_max <= r_from + 1e-9
+    summary = json.loads((tmp_path / "held" / "summary.json").read_text())
+    (row,) = summary["wall_constraint"]["channels"]
+    assert summary["wall_constraint"]["held"] and row["held"] and row["violation"] == 0.0
+    assert row["r_from"] == pytest.approx(r_from, rel=1e-12)
+    assert row["r_to"] == pytest.approx(r_short, rel=1e-12)
+    assert "wall constraint held" in held.summary()
+    assert held.loss > free.loss  # the wall costs accuracy on data that has none
+
+
+def test_constraint_violation_measures_the_barrier_inside_the_interval() -> None:
+    from gafit.walls import WallConstraint
+
+    a, rho, c = TRUTH
+    pot = Potential(["Ar"], [Buckingham(["Ar"], 5.0)], np.array([*TRUTH, 0.0]))
+    con = WallConstraint(pot, [(0, 0)], ["Ar-Ar"], np.array([1.5]), np.array([2.5]), 1.5)
+    theta = np.array([[*TRUTH, 0.0], [a, rho, 0.0, 0.0], [a, rho, 2000.0, 0.0]])
+    v = con.violation(theta)[:, 0]
+    def e(r: float, c: float) -> float:
+        return a * np.exp(-r / rho) - c / r**6
+
+    # truth: the collapse from r_max 1.81 Å down to 1.5 Å releases E(r_max) - E(1.5) (the breach
+    # is the integral of the attractive slope, on a 0.005 Å grid)
+    assert v[0] == pytest.approx(e(1.8097067, c) - e(1.5, c), rel=1e-3)
+    assert v[1] == 0.0  # C = 0: a wall everywhere
+    # C = 2000 attracts from 1.5 Å on: every attractive slope up to r_to counts
+    assert v[2] == pytest.approx(e(2.5, 2000.0) - e(1.5, 2000.0), rel=1e-3)
+
+
+def test_wall_config_refusals(tmp_path: Path) -> None:
+    from gafit.config import parse_config
+    from gafit.structures import GafitInputError
+    from gafit.walls import wall_constraint
+
+    table = {"data": {"train": "x.extxyz"}, "constraints": {"wall": -1.0}}
+    with pytest.raises(GafitInputError, match=r"\[constraints\] wall = -1.0"):
+        parse_config(table)
+    table["constraints"] = {"wall": {"SiO": 1.0}}
+    with pytest.raises(GafitInputError, match="not a species pair"):
+        parse_config(table)
+    table["constraints"] = {"walls": "off"}
+    with pytest.raises(GafitInputError, match="unknown key 'walls'"):
+        parse_config(table)
+    pot = buckingham(BKS)
+    with pytest.raises(GafitInputError, match="'Si-C' is not a pair"):
+        wall_constraint(pot, None, {"Si-C": 1.0})
+    con = wall_constraint(pot, None, {"Si-O": 1.2, "O-O": "off"})
+    assert con.channels == ["Si-Si", "Si-O"] or con.channels == ["Si-O"]
+
+
+def test_residuals_and_jacobian_carry_the_wall_penalty(tmp_path: Path) -> None:
+    from conftest import assert_jacobian_matches_central_differences
+
+    from gafit.config import parse_config
+    from gafit.fit import build_potential, read_data
+    from gafit.objective import WALL_PENALTY, Objective
+    from gafit.parameters import build_space
+    from gafit.walls import wall_constraint
+
+    table, _ = _no_wall_config(tmp_path, "data")
+    config = parse_config(table)
+    train, _ = read_data(config)
+    pot = build_potential(config, train)
+    space = build_space(pot, config.potential.parameters)
+    con = wall_constraint(pot, train, "data")
+    plain = Objective(pot, space, train, config.weights)
+    held = Objective(pot, space, train, config.weights, constraint=con)
+    x = np.array([[*TRUTH], [3000.0, 0.33, 100.0]])  # the truth breaches, C = 100 does not
+    r_plain, r_held = plain.residuals(x), held.residuals(x)
+    breach = con.violation(space.expand(x))[:, 0]
+    assert breach[0] > 0.1 and breach[1] == 0.0
+    np.testing.assert_array_equal(r_held[:, :-1], r_plain)
+    np.testing.assert_allclose(r_held[:, -1], WALL_PENALTY * breach, rtol=1e-15)
+    np.testing.assert_allclose(held.loss(x), np.einsum("br,br->b", r_held, r_held), rtol=1e-12)
+    assert_jacobian_matches_central_differences(held, x[0])
