@@ -324,3 +324,37 @@ def test_residuals_and_jacobian_carry_the_wall_penalty(tmp_path: Path) -> None:
     np.testing.assert_allclose(r_held[:, -1], WALL_PENALTY * breach, rtol=1e-15)
     np.testing.assert_allclose(held.loss(x), np.einsum("br,br->b", r_held, r_held), rtol=1e-12)
     assert_jacobian_matches_central_differences(held, x[0])
+
+
+def test_report_says_whether_the_wall_constraint_held() -> None:
+    from gafit.report import _constraint_notes
+
+    row = {"channel": "Si-O", "r_from": 1.2, "r_to": 1.5, "violation": 0.0, "held": True}
+    (ok,) = _constraint_notes({"setting": "data", "held": True, "channels": [row]})
+    assert ok.level == "info" and "<code>Si-O</code> 1.2–1.5 Å" in ok.text
+    bad = dict(row, violation=0.25, held=False)
+    (warn,) = _constraint_notes({"setting": "data", "held": False, "channels": [bad]})
+    assert warn.level == "warning" and "NOT held in <code>Si-O</code> (breach 0.25 eV)" in warn.text
+    assert _constraint_notes(None) == []
+
+
+def test_wild_vectors_with_the_constraint_score_bad_not_nan(tmp_path: Path) -> None:
+    from gafit.config import parse_config
+    from gafit.fit import build_potential, read_data
+    from gafit.objective import Objective
+    from gafit.parameters import build_space
+    from gafit.walls import wall_constraint
+
+    table, _ = _no_wall_config(tmp_path, "data")
+    config = parse_config(table)
+    train, _ = read_data(config)
+    pot = build_potential(config, train)
+    space = build_space(pot, config.potential.parameters)
+    obj = Objective(pot, space, train, config.weights, constraint=wall_constraint(pot, train))
+    x = np.array([[np.nan, 0.3, 1.0], [np.inf, 0.3, 1.0], [1e300, 1e-300, 1e300],
+                  [-1e300, 0.3, -1e300], [3000.0, 0.33, 400.0]])
+    loss = obj.loss(x)
+    assert not np.isnan(loss).any() and (loss >= 0).all()
+    r = obj.residuals(x)
+    assert not np.isnan(r).any()
+    np.testing.assert_allclose(np.einsum("br,br->b", r, r)[-1], loss[-1], rtol=1e-12)

@@ -214,3 +214,30 @@ def test_walls_include_the_zbl_term() -> None:
 
     assert abs(slope(with_zbl.r_max)) < 1e-6 * abs(slope(with_zbl.r_max + 0.05))
     assert slope(with_zbl.r_max - 0.01) > 0 > slope(with_zbl.r_max + 0.01)
+
+
+def test_fit_with_zbl_exports_a_pair_lmp_that_evaluates_and_verifies(tmp_path: Path, capsys,
+                                                                     lammps_available) -> None:
+    from gafit.cli import main
+    from gafit.evaluate import evaluate_potential
+    from gafit.fit import run_fit
+    from gafit.io import write_reference
+
+    cells = [Structure(mgo_rattled(k, a=3.8, rattle=0.1), name=f"m{k}") for k in range(3)]
+    labelled, _ = evaluate_potential(mgo_buck_coul_zbl(1.2, 2.0), ReferenceSet(cells))
+    data = tmp_path / "mgo.extxyz"
+    write_reference(labelled, data)
+    config = parse_config({
+        "data": {"train": str(data)},
+        "potential": {"form": "buckingham", "cutoff": 6.0, "charges": {"Mg": 2.0, "O": -2.0},
+                      "coulomb_cutoff": 8.0, "zbl": {"inner": 1.2, "outer": 2.0},
+                      "parameters": {"Mg-Mg.A": 0.0, "Mg-Mg.C": 0.0, "Mg-Mg.rho": 0.3,
+                                     "O-O.C": 27.88, "Mg-O.C": 0.0}},
+        "ga": {"population": 12, "generations": 2}, "refine": {"max_evaluations": 5}})
+    run_fit(config, tmp_path / "run", quiet=True)
+    pair = tmp_path / "run" / "lammps" / "pair.lmp"
+    assert "pair_style hybrid/overlay buck/coul/long 6.0 8.0 zbl 1.2 2.0" in pair.read_text()
+    assert main(["evaluate", str(pair), str(data)]) == 0
+    assert main(["verify", str(tmp_path / "run" / "potential.json"), str(data),
+                 "--tolerance", "1e-10"]) == 0
+    capsys.readouterr()
