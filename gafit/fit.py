@@ -777,6 +777,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
                         x_best, loss_best = x_res, loss_res
     finally:
         log.close()
+    x_best, loss_best = keep_wall(objective, ga, space, x_best, loss_best)
     theta, _ = objective.evaluate(x_best[None])
     fitted = potential.with_values(theta[0])
     pressed = space.pressed_bounds(x_best, objective.loss)
@@ -822,6 +823,25 @@ def feasible_end(objective: Objective, x0: np.ndarray, x1: np.ndarray, loss1: fl
             hi = mid
     x = x0 + lo * (x1 - x0)
     return x, float(objective.loss(x[None])[0])
+
+
+def keep_wall(objective: Objective, ga: GAResult, space: ParameterSpace, x: np.ndarray,
+              loss: float) -> tuple[np.ndarray, float]:
+    """``x`` (loss ``loss``) if it keeps the wall constraint, else the lowest-loss individual of
+    the GA's hall of fame and final population that keeps it (a penalty can let a candidate
+    with a breach of a few µeV win by a hair), else ``x`` (the summary then says it did not hold)."""
+    c = objective.constraint
+    if c is None or not np.any(c.violation(space.expand(x[None])) > 0.0):
+        return x, loss
+    cands = list(zip(ga.hall_of_fame, ga.hall_of_fame_loss, strict=True))
+    if ga.population is not None and ga.population_loss is not None:
+        cands += list(zip(ga.population, ga.population_loss, strict=True))
+    cands.sort(key=lambda c_: c_[1])
+    for u, u_loss in cands:
+        xu = space.from_unit(u)
+        if not np.any(c.violation(space.expand(xu[None])) > 0.0):
+            return xu, float(u_loss)
+    return x, loss
 
 
 def constraint_table(constraint: WallConstraint | None, theta: np.ndarray) -> dict | None:

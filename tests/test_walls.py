@@ -358,3 +358,31 @@ def test_wild_vectors_with_the_constraint_score_bad_not_nan(tmp_path: Path) -> N
     r = obj.residuals(x)
     assert not np.isnan(r).any()
     np.testing.assert_allclose(np.einsum("br,br->b", r, r)[-1], loss[-1], rtol=1e-12)
+
+
+def test_a_ga_winner_with_a_tiny_breach_gives_way_to_the_best_that_keeps_the_wall(
+        tmp_path: Path) -> None:
+    from gafit.config import parse_config
+    from gafit.fit import build_potential, keep_wall, read_data
+    from gafit.ga import GAResult
+    from gafit.objective import Objective
+    from gafit.parameters import build_space
+    from gafit.walls import wall_constraint
+
+    table, _ = _no_wall_config(tmp_path, "data")
+    config = parse_config(table)
+    train, _ = read_data(config)
+    pot = build_potential(config, train)
+    space = build_space(pot, config.potential.parameters)
+    obj = Objective(pot, space, train, config.weights, constraint=wall_constraint(pot, train))
+    x = np.array([[*TRUTH], [3000.0, 0.33, 100.0], [3000.0, 0.33, 50.0]])  # breach, keep, keep
+    loss = obj.loss(x)
+    u = space.to_unit(x)
+    ga = GAResult(u[0], float(loss[0]), [u[0], u[2]], [float(loss[0]), float(loss[2])], 1, 3, 0.0,
+                  "generations", population=u[[1]], population_loss=loss[[1]])
+    best = int(np.argmin(loss[1:])) + 1
+    x_kept, loss_kept = keep_wall(obj, ga, space, x[0], float(loss[0]))
+    np.testing.assert_allclose(x_kept, x[best], rtol=1e-12)
+    assert loss_kept == loss[best]
+    # a winner that keeps the wall stays
+    assert keep_wall(obj, ga, space, x[2], float(loss[2]))[1] == loss[2]
