@@ -16,6 +16,7 @@ from typing import Any
 
 from gafit.forms import available_forms
 from gafit.ga import GASettings
+from gafit.nac import parse_epsilon
 from gafit.objective import Weights
 from gafit.parallel import check_scheduler
 from gafit.phonon_target import LATTICES, PhononTargetConfig
@@ -412,7 +413,13 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         if not isinstance(ph, dict) or "reference" not in ph:
             raise GafitInputError(f"{path}: {where} needs reference = \"phonopy_disp.yaml\"")
         rest = _typed(PhononTargetConfig, {x: v for x, v in ph.items()
-                                           if x not in ("reference", "structure")}, where, path)
+                                           if x not in ("reference", "structure", "epsilon_inf")},
+                      where, path)
+        if "epsilon_inf" in ph:
+            eps = parse_epsilon(ph["epsilon_inf"], f"{path}: {where} epsilon_inf")
+            rest["epsilon_inf"] = "none" if eps is None else eps
+        if "q_direction" in rest:
+            rest["q_direction"] = _q_direction(rest["q_direction"], where, path)
         if "structure" in ph:
             rest["structure"] = _resolve(base, ph["structure"], f"{where} structure", path)
         if "supercell" in rest:
@@ -425,6 +432,19 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         phonons.append(PhononTargetConfig(
             reference=_resolve(base, ph["reference"], f"{where} reference", path), **rest))
     return FitConfig(data, pot, weights, ga, refine, source, phonons, constraints)
+
+
+def _q_direction(value: Any, where: str, path: str) -> list[float]:
+    """[phonons] q_direction: 3 finite numbers, not all zero (reduced, primitive reciprocal basis)."""
+    ok = (isinstance(value, list) and len(value) == 3
+          and all(isinstance(x, int | float) and not isinstance(x, bool) for x in value))
+    if ok:
+        ok = all(math.isfinite(x) for x in value) and any(x != 0 for x in value)
+    if not ok:
+        raise GafitInputError(f"{path}: {where} q_direction = {value!r}: expected 3 numbers, not all "
+                              "zero (the direction Γ is approached from, reduced in the primitive "
+                              "reciprocal basis), e.g. [0.5, 0, 0.5]")
+    return [float(x) for x in value]
 
 
 def _plain(value: Any) -> Any:

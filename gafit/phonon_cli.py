@@ -38,13 +38,22 @@ are reduced in phonopy's primitive reciprocal basis (primitive_matrix 'auto').
 older disp.yaml with FORCE_SETS (and POSCAR-unitcell, or --structure) beside it, or a bare FORCE_SETS
 computed on --structure and --supercell: its frequencies are computed on the same path; a band.yaml,
 qpoints.yaml, mesh.yaml, a YAML list of points (like dft_phonon_frequencies.yaml) or a CSV
-(q1,q2,q3,f1..fn THz, like dft_phonon_band.csv): its own q-points are used."""
+(q1,q2,q3,f1..fn THz, like dft_phonon_band.csv): its own q-points are used.
+
+Polar crystals: a potential with Coulomb charges is a rigid-ion model; phonopy's non-analytic correction
+(Gonze-Lee, its default) gets Born charges = the charges and --epsilon-inf: a number (default 1, bare
+rigid ions), 'born' (the dielectric tensor of the BORN file beside --reference) or 'none' (no NAC: Γ
+shows only the TO modes). LO and TO split at Γ, approached along each path segment as phonopy's band
+structure does; a phonopy --reference with a BORN file beside it gets its NAC the same way, and
+errors.csv names the direction used at Γ. ε∞ is stated in the plot's legend and in phonons.json."""
 
 EXAMPLE = """\
 example:
   gafit phonons Si.tersoff --structure POSCAR-unitcell --supercell 2 2 2 \\
       --reference phonopy_disp.yaml --out phonons-Si
-  gafit phonons Si.tersoff --structure diamond --supercell 2 2 2 --out phonons-Si"""
+  gafit phonons Si.tersoff --structure diamond --supercell 2 2 2 --out phonons-Si
+  gafit phonons potentials/MgO_Henkelman_2005.json --epsilon-inf born \\
+      --reference ../shared/data/phonopy_MgO/phonopy_disp.yaml --out phonons-MgO"""
 
 
 #: the files ``gafit phonons`` may write into its --out folder
@@ -69,6 +78,9 @@ def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--npoints", type=int, default=51, help="q-points per path segment (default 51)")
     p.add_argument("--displacement", type=float, default=0.01,
                    help="finite displacement, Å (default 0.01)")
+    p.add_argument("--epsilon-inf", metavar="EPS|born|none",
+                   help="ε∞ of a potential with Coulomb charges for the LO-TO splitting: a number "
+                        "(default 1, rigid ions), 'born' (BORN file beside --reference) or 'none'")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=run_phonons_command)
     return p
@@ -115,9 +127,11 @@ def run_phonons_command(args: argparse.Namespace) -> int:
     """Handler of ``gafit phonons``."""
     from gafit.crystals import structure_from_args
     from gafit.io.paths import output_folder, spare_inputs
+    from gafit.nac import parse_epsilon
     from gafit.phonons import cell_text, load_reference, phonon_report, to_ase_atoms
     from gafit.potential import Potential
 
+    epsilon_inf = parse_epsilon("1" if args.epsilon_inf is None else args.epsilon_inf, "--epsilon-inf")
     if args.npoints < 2:
         raise GafitInputError(f"--npoints {args.npoints}: need at least 2 q-points per segment")
     if not args.displacement > 0:
@@ -150,7 +164,8 @@ def run_phonons_command(args: argparse.Namespace) -> int:
 
     res = phonon_report(potential, structure, supercell, out, path=args.path, reference=reference,
                         relax=args.relax, npoints=args.npoints, displacement=args.displacement,
-                        name=_short_name(Path(args.potential)), reference_name=args.reference_label)
+                        name=_short_name(Path(args.potential)), reference_name=args.reference_label,
+                        epsilon_inf=epsilon_inf)
     ph = res.phonopy
     print(f"{structure.get_chemical_formula(empirical=True)}: {len(ph.primitive)} atoms in the primitive "
           f"cell, {len(ph.supercell)}-atom supercell, {len(ph.supercells_with_displacements)} "
@@ -160,6 +175,11 @@ def run_phonons_command(args: argparse.Namespace) -> int:
     if res.residual_force > 1e-3:
         print(f"warning: forces up to {res.residual_force:.3g} eV/Å on the unit cell: it is not at "
               "equilibrium for this potential (drop --no-relax to relax it)")
+    if args.epsilon_inf is not None and not res.nac:
+        print("note: --epsilon-inf ignored: the potential has no Coulomb charges (no LO-TO splitting)")
+    if res.nac:
+        print(f"LO-TO (non-analytic correction): Born charges = the potential's charges, "
+              f"{res.model_nac_text or 'none (--epsilon-inf none)'}")
     shown: set[str] = set()
     for k, lab in enumerate(res.band.labels):
         if lab and lab not in shown:

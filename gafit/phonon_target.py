@@ -16,6 +16,13 @@ lattice constant, as `gafit phonons` compares them: the displaced supercells are
 fixed scale factors of the reference cell (SCALES); each individual's energy minimum over the scaled
 unit cells (a quartic fitted to their energies) picks its scale, and its frequencies there are
 interpolated (quadratic, through the three nearest scales).
+
+Polar crystals: a potential with Coulomb charges gets phonopy's non-analytic correction with Born
+charges = its charges (fitted or not) and ``epsilon_inf`` (1, a number, "born": the BORN file beside the
+reference, "none"), batched as a quadratic form in the charges (:class:`gafit.nac.NacTerm`). A Γ among
+``qpoints`` is approached along ``q_direction`` or, by default, towards the next point named (the previous
+one for a last Γ), for gafit and a phonopy reference with BORN alike, so the LO is fitted; a Γ read from
+a band file (CSV, band.yaml) keeps the direction of its segment, as phonopy computed it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,15 @@ import numpy as np
 from ase import Atoms
 
 from gafit.crystals import read_structure
+from gafit.nac import (
+    charge_indices,
+    dielectric_tensor,
+    direction_text,
+    gamma_directions,
+    is_gamma,
+    parse_epsilon,
+    path_directions,
+)
 from gafit.phonons import (
     POINTS,
     PhononBatch,
@@ -66,6 +82,12 @@ class PhononTargetConfig:
     # or the unit cell of an old disp.yaml
     structure: Path | None = None
     supercell: list | None = None  # 3 positive integers or a 3x3 integer matrix
+    # a potential with Coulomb charges: ε∞ of its LO-TO splitting, a positive number, "born" (the
+    # dielectric tensor of the BORN file beside the reference) or "none" (no NAC)
+    epsilon_inf: float | str = 1.0
+    # the direction (reduced, primitive reciprocal basis) every Γ of qpoints is approached from;
+    # default: towards the next point of qpoints (the previous one for a last Γ)
+    q_direction: list | None = None
 
 
 def read_target_reference(config: PhononTargetConfig) -> tuple[PhononReference, Atoms, np.ndarray]:
@@ -105,6 +127,7 @@ class PhononTarget:
     qpoints: np.ndarray  # (n_q, 3) reduced, primitive reciprocal basis
     reference: np.ndarray  # (n_q, n_modes) THz, sorted
     batch: PhononBatch
+    directions: np.ndarray | None = None  # (n_q, 3) q-direction at Γ (reduced), NaN rows for none
     scaled: list[PhononBatch] = field(default_factory=list)  # lattice = "relaxed": one per SCALES
     cell_tables: object = None  # lattice = "relaxed": tables of the unit cell at each of SCALES
     mask: np.ndarray = field(init=False)  # (n_q, n_modes) frequencies that are fitted
@@ -117,24 +140,32 @@ class PhononTarget:
     def build(cls, potential: Potential, config: PhononTargetConfig) -> PhononTarget:
         ref, unitcell, smat = read_target_reference(config)
         ltype, _ = lattice_type(unitcell)
+        where = f"{config.reference}: [phonons] epsilon_inf"
+        spec = parse_epsilon(config.epsilon_inf, where)
+        charged = charge_indices(potential, unitcell.get_chemical_symbols()) is not None
+        primitive = new_phonopy(unitcell, smat).primitive
+        dielectric = dielectric_tensor(spec, ref, primitive, where) if charged else None
         if ref.phonopy is not None:
             labels, q = _lattice_points(config, ltype)
-            frequencies = ref.frequencies_at(q)
+            directions = gamma_directions(q, config.q_direction)
+            frequencies = ref.frequencies_at(q, directions)
         else:
-            labels, q, frequencies = _file_points(config, ref, unitcell, smat)
-        batch = PhononBatch(potential, unitcell, smat, q, config.displacement)
+            labels, q, frequencies, directions = _file_points(config, ref, unitcell, smat)
+        batch = PhononBatch(potential, unitcell, smat, q, config.displacement, dielectric=dielectric,
+                            directions=directions)
         if batch.n_modes != frequencies.shape[1]:
             raise GafitInputError(f"{config.reference}: {frequencies.shape[1]} modes per q-point, but "
                                   f"the primitive cell of the structure has {batch.n_modes}: not the "
                                   "same crystal")
-        target = cls(config, labels, q, frequencies, batch)
+        target = cls(config, labels, q, frequencies, batch, directions)
         if config.lattice == "relaxed":
             if ltype[0] != "c":
                 raise GafitInputError(f"{config.reference}: [phonons] lattice = \"relaxed\" needs a "
                                       f"cubic crystal; this one is {ltype}")
             cells = [scaled_cell(unitcell, s) for s in SCALES]
             target.scaled = [batch if s == 1.0 else  # the reference geometry is built already
-                             PhononBatch(potential, c, smat, q, config.displacement)
+                             PhononBatch(potential, c, smat, q, config.displacement,
+                                         dielectric=dielectric, directions=directions)
                              for s, c in zip(SCALES, cells, strict=True)]
             target.cell_tables = potential.build_tables(
                 ReferenceSet([Structure(c) for c in cells], "phonon cells"))
@@ -191,11 +222,18 @@ class PhononTarget:
         return (freq - self.reference)[:, self.mask]
 
     def table(self, theta: np.ndarray) -> list[dict]:
-        """Per q-point: label, gafit and reference frequencies (THz), RMS error over all modes."""
+        """Per q-point: label, gafit and reference frequencies (THz), RMS error over all modes, and at
+        a Γ approached along a direction, ``q_direction`` (reduced, as text)."""
         freq = self.frequencies(np.atleast_2d(theta))[0]
-        return [{"label": lab, "gafit": f.tolist(), "reference": r.tolist(),
-                 "rms": float(np.sqrt(np.mean((f - r) ** 2)))}
-                for lab, f, r in zip(self.labels, freq, self.reference, strict=True)]
+        out = []
+        for k, (lab, f, r) in enumerate(zip(self.labels, freq, self.reference, strict=True)):
+            row = {"label": lab, "gafit": f.tolist(), "reference": r.tolist(),
+                   "rms": float(np.sqrt(np.mean((f - r) ** 2)))}
+            d = None if self.directions is None else self.directions[k]
+            if is_gamma(self.qpoints[k]) and direction_text(d):
+                row["q_direction"] = direction_text(d)
+            out.append(row)
+        return out
 
 
 def _lattice_points(config: PhononTargetConfig, ltype: str) -> tuple[list[str], np.ndarray]:
@@ -217,9 +255,11 @@ def _lattice_points(config: PhononTargetConfig, ltype: str) -> tuple[list[str], 
 
 
 def _file_points(config: PhononTargetConfig, ref: PhononReference, unitcell: Atoms,
-                 smat: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Labels, reduced q (gafit's primitive basis) and frequencies (THz) of a frequencies file:
-    all its q-points, or those named by the letters ``config.qpoints``."""
+                 smat: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, reduced q (gafit's primitive basis), frequencies (THz) and q-directions at Γ of a
+    frequencies file: all its q-points, or those named by the letters ``config.qpoints``. The
+    directions are ``config.q_direction`` or, for a Γ inside a segment of a band file, phonopy's band
+    direction of that segment."""
     assert ref.qpoints is not None and ref.frequencies is not None
     names = ref.labels or [""] * len(ref.qpoints)
     if config.qpoints.strip().lower() == "all":
@@ -233,8 +273,12 @@ def _file_points(config: PhononTargetConfig, ref: PhononReference, unitcell: Ato
                 f"[phonons] qpoints: {missing} are not named in {config.reference} (its named "
                 f"points: {', '.join(named) or 'none'}); name others or use qpoints = \"all\"")
         rows = [names.index(c) for c in letters]
-    q = ref.qpoints[rows]
-    if ref.lattice is not None:
-        q = q @ q_transform(ref.lattice, new_phonopy(unitcell, smat).primitive.cell,
-                            str(config.reference))
-    return [names[k] for k in rows], q, ref.frequencies[rows]
+    cell = new_phonopy(unitcell, smat).primitive.cell
+    t = np.eye(3) if ref.lattice is None else q_transform(ref.lattice, cell, str(config.reference))
+    q = ref.qpoints[rows] @ t
+    if config.q_direction is not None:
+        directions = gamma_directions(q, config.q_direction)
+    else:
+        directions = path_directions(ref.path().transformed(t).segments, cell)[rows]
+        directions[~is_gamma(q)] = np.nan
+    return [names[k] for k in rows], q, ref.frequencies[rows], directions

@@ -29,6 +29,18 @@ from phonopy.structure.atoms import PhonopyAtoms
 
 from gafit import crystals
 from gafit.crystals import read_structure
+from gafit.nac import (
+    NAC_FACTOR,
+    Epsilon,
+    NacTerm,
+    charge_indices,
+    dielectric_tensor,
+    direction_text,
+    epsilon_text,
+    is_gamma,
+    path_directions,
+    set_model_nac,
+)
 from gafit.potential import Potential
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
@@ -140,10 +152,12 @@ def produce_force_constants(ph: Phonopy, forces: Sequence[np.ndarray] | np.ndarr
 
 def make_phonopy(potential: Potential, unitcell: Atoms, supercell: Any,
                  displacement: float = DISPLACEMENT, *, forces_fn: ForcesFn | None = None,
-                 symmetrize_fc: bool = True) -> Phonopy:
+                 symmetrize_fc: bool = True, dielectric: np.ndarray | None = None) -> Phonopy:
     """A ``Phonopy`` with force constants from gafit's forces (or from ``forces_fn(supercells)``).
 
-    ``supercell``: 3 multiples or a 3x3 matrix of the unit cell; ``displacement`` in Å.
+    ``supercell``: 3 multiples or a 3x3 matrix of the unit cell; ``displacement`` in Å. With
+    ``dielectric`` (ε∞, 3x3) and a Coulomb term, the model's NAC parameters are set
+    (:func:`gafit.nac.set_model_nac`: Born charges = the charges), so phonopy splits LO and TO at Γ.
     """
     _check_species(potential, unitcell.get_chemical_symbols(), "structure")
     ph = new_phonopy(unitcell, supercell)
@@ -151,13 +165,26 @@ def make_phonopy(potential: Potential, unitcell: Atoms, supercell: Any,
     cells = displaced_supercells(ph)
     forces = (forces_fn or (lambda c: phonon_forces(potential, c)))(cells)
     produce_force_constants(ph, forces, symmetrize_fc)
+    set_model_nac(ph, potential, dielectric)
     return ph
 
 
-def frequencies_at(ph: Phonopy, qpoints: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
-    """Sorted frequencies (n_q, n_modes) in THz at reduced q-points of ph's primitive cell."""
-    ph.run_qpoints(np.atleast_2d(np.asarray(qpoints, float)))
-    return np.sort(np.asarray(ph.qpoints.frequencies), axis=1)
+def frequencies_at(ph: Phonopy, qpoints: np.ndarray | Sequence[Sequence[float]],
+                   directions: np.ndarray | None = None) -> np.ndarray:
+    """Sorted frequencies (n_q, n_modes) in THz at reduced q-points of ph's primitive cell; with NAC,
+    ``directions`` (n_q, 3, reduced; NaN rows for none) are the q-directions phonopy uses where q is Γ
+    (without one, phonopy gives Γ without the non-analytic term: the TO modes only)."""
+    q = np.atleast_2d(np.asarray(qpoints, float))
+    out = np.empty((len(q), 3 * len(ph.primitive)))
+    d = np.full(q.shape, np.nan) if directions is None else np.asarray(directions, float)
+    has = np.all(np.isfinite(d), axis=1)
+    groups = [(~has, None)] + [(has & np.all(d == u, axis=1), u)
+                               for u in np.unique(d[has], axis=0)]
+    for rows, u in groups:
+        if rows.any():
+            ph.run_qpoints(q[rows], nac_q_direction=u)
+            out[rows] = np.sort(np.asarray(ph.qpoints.frequencies), axis=1)
+    return out
 
 
 def eigen_frequencies(dyn: np.ndarray, factor: float) -> np.ndarray:
@@ -180,11 +207,16 @@ class PhononBatch:
     symmetrisation define from forces to compact force constants and to dynamical matrices at
     ``qpoints`` (reduced, primitive reciprocal basis). Each individual then costs one batched force
     evaluation, one matrix product and ``n_q`` small Hermitian eigenproblems.
+
+    With ``dielectric`` (ε∞, 3x3) and a Coulomb term, the non-analytic term of the model's charges is
+    added as phonopy adds it (:class:`gafit.nac.NacTerm`, a quadratic form in the charges), Γ taken
+    along ``directions`` (n_q, 3, reduced; NaN rows for none).
     """
 
     def __init__(self, potential: Potential, unitcell: Atoms, supercell: Any,
                  qpoints: np.ndarray | Sequence[Sequence[float]],
-                 displacement: float = DISPLACEMENT, symmetrize_fc: bool = True):
+                 displacement: float = DISPLACEMENT, symmetrize_fc: bool = True,
+                 dielectric: np.ndarray | None = None, directions: np.ndarray | None = None):
         _check_species(potential, unitcell.get_chemical_symbols(), "structure")
         self.potential = potential
         self.qpoints = np.atleast_2d(np.asarray(qpoints, float))
@@ -212,6 +244,9 @@ class PhononBatch:
         self.fc_shape = tuple(np.shape(ph.force_constants))
         self.forces_to_fc = np.array(fc_cols).T  # (n_fc, n_f) 1/Å
         self.forces_to_dyn = np.array(d_cols).T  # (n_q n_modes², n_f) 1/(Å AMU)
+        index_k = charge_indices(potential, list(ph.primitive.symbols))
+        self.nac = (NacTerm(ph, index_k, dielectric, self.qpoints, directions)
+                    if index_k is not None and dielectric is not None else None)
 
     def forces(self, theta: np.ndarray) -> np.ndarray:
         """Forces (B, n_disp, n_atoms, 3) eV/Å on the displaced supercells for theta (B, n_params)."""
@@ -224,19 +259,26 @@ class PhononBatch:
         f = np.asarray(forces, float).reshape(-1, int(np.prod(self.force_shape)))
         return np.einsum("bf,cf->bc", f, self.forces_to_fc).reshape((len(f), *self.fc_shape))
 
-    def dynamical_matrices(self, forces: np.ndarray) -> np.ndarray:
-        """Dynamical matrices (B, n_q, n_modes, n_modes), complex, eV/(Å² AMU)."""
+    def dynamical_matrices(self, forces: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
+        """Dynamical matrices (B, n_q, n_modes, n_modes), complex, eV/(Å² AMU); with NAC the
+        non-analytic term of the charges in theta (B, n_params) is added."""
         f = np.asarray(forces, float).reshape(-1, int(np.prod(self.force_shape)))
         d = np.einsum("bf,df->bd", f, self.forces_to_dyn)  # row by row: independent of B
-        return d.reshape(len(f), len(self.qpoints), self.n_modes, self.n_modes)
+        d = d.reshape(len(f), len(self.qpoints), self.n_modes, self.n_modes)
+        if self.nac is not None:
+            if theta is None:
+                raise ValueError("this batch has a non-analytic term: give theta (the charges)")
+            d = d + self.nac.dynamical_matrices(theta)
+        return d
 
-    def frequencies_from_forces(self, forces: np.ndarray) -> np.ndarray:
-        """Sorted frequencies (B, n_q, n_modes) in THz."""
-        return eigen_frequencies(self.dynamical_matrices(forces), self.factor)
+    def frequencies_from_forces(self, forces: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
+        """Sorted frequencies (B, n_q, n_modes) in THz (theta: the charges, for the NAC term)."""
+        return eigen_frequencies(self.dynamical_matrices(forces, theta), self.factor)
 
     def frequencies(self, theta: np.ndarray) -> np.ndarray:
         """Sorted frequencies (B, n_q, n_modes) in THz for parameter vectors theta (B, n_params)."""
-        return self.frequencies_from_forces(self.forces(theta))
+        theta = np.atleast_2d(np.asarray(theta, float))
+        return self.frequencies_from_forces(self.forces(theta), theta)
 
 
 # --------------------------------------------------------------------------- symmetry
@@ -471,11 +513,13 @@ class PhononReference:
         assert self.frequencies is not None
         return self.frequencies.shape[1]
 
-    def frequencies_at(self, qpoints: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
-        """Sorted frequencies (n_q, n_modes) THz at reduced q; fixed-q references must contain them."""
+    def frequencies_at(self, qpoints: np.ndarray | Sequence[Sequence[float]],
+                       directions: np.ndarray | None = None) -> np.ndarray:
+        """Sorted frequencies (n_q, n_modes) THz at reduced q (a phonopy data set with NAC: Γ along
+        ``directions``, see :func:`frequencies_at`); fixed-q references must contain them."""
         q = np.atleast_2d(np.asarray(qpoints, float))
         if self.phonopy is not None:
-            return frequencies_at(self.phonopy, q)
+            return frequencies_at(self.phonopy, q, directions)
         assert self.qpoints is not None and self.frequencies is not None
         out = np.empty((len(q), self.n_modes))
         for i, qi in enumerate(q):
@@ -785,14 +829,17 @@ class ErrorRow:
     max_abs: float
     gafit: np.ndarray | None = None
     reference: np.ndarray | None = None
+    q_direction: str = ""  # with NAC at Γ: the direction q approached Γ from ('Γ-X: 0.5 0 0.5')
 
 
 @dataclass
 class ErrorTable:
     """First row: the whole path; then ``points``, all modes at each distinct labelled point once;
-    then one row per distinct labelled point, in path order (labels of one point joined by ≡)."""
+    then one row per distinct labelled point, in path order (labels of one point joined by ≡).
+    ``nac``: how the non-analytic term was applied (one line, printed first), '' without."""
 
     rows: list[ErrorRow]
+    nac: str = ""
 
     @property
     def rms(self) -> float:
@@ -804,25 +851,30 @@ class ErrorTable:
         return next(r for r in self.rows if r.point == name or name in r.point.split(SAME))
 
     def text(self) -> str:
-        out = [f"{'point':12s}{'RMS (THz)':>11s}{'max|Δ| (THz)':>14s}  gafit / reference (THz)"]
+        out = [self.nac] if self.nac else []
+        out.append(f"{'point':12s}{'RMS (THz)':>11s}{'max|Δ| (THz)':>14s}  gafit / reference (THz)")
         for r in self.rows:
             freqs = ""
             if r.gafit is not None and r.reference is not None:
                 freqs = (" ".join(f"{x:.3f}" for x in r.gafit) + " / "
                          + " ".join(f"{x:.3f}" for x in r.reference))
+            if r.q_direction:
+                freqs += f"  (q → Γ along {r.q_direction})"
             out.append(f"{r.point:12s}{r.rms:11.4f}{r.max_abs:14.4f}  {freqs}")
         return "\n".join(out)
 
     def write_csv(self, path: str | Path) -> None:
         from gafit.io.atomic import atomic_write_text
 
-        lines = ["point,q1,q2,q3,n_q,rms_THz,max_abs_THz,gafit_THz,reference_THz"]
+        lines = ["point,q1,q2,q3,n_q,rms_THz,max_abs_THz,gafit_THz,reference_THz,q_direction,nac"]
         for r in self.rows:
             q = ["", "", ""] if r.qpoint is None else [f"{x:.6f}" for x in r.qpoint]
             fg = "" if r.gafit is None else " ".join(f"{x:.6f}" for x in r.gafit)
             fr = "" if r.reference is None else " ".join(f"{x:.6f}" for x in r.reference)
+            nac = self.nac if r is self.rows[0] else ""
             lines.append(",".join([file_label(r.point), *q, str(r.n_q), f"{r.rms:.6f}",
-                                   f"{r.max_abs:.6f}", fg, fr]))
+                                   f"{r.max_abs:.6f}", fg, fr, r.q_direction.replace("Γ", "Gamma"),
+                                   nac.replace(",", ";")]))
         atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -862,10 +914,12 @@ def distinct_points(labels: Sequence[str], qpoints: np.ndarray | None = None,
 
 
 def compare(gafit: np.ndarray, reference: np.ndarray, labels: Sequence[str] | None = None,
-            qpoints: np.ndarray | None = None, rotations: np.ndarray | None = None) -> ErrorTable:
+            qpoints: np.ndarray | None = None, rotations: np.ndarray | None = None,
+            directions: Sequence[str] | None = None, nac: str = "") -> ErrorTable:
     """Errors of sorted frequencies (n_q, n_modes) THz at the same q-points: whole path, the distinct
     labelled points together (each once), and each of them (see :func:`distinct_points` for
-    ``qpoints`` and ``rotations``)."""
+    ``qpoints`` and ``rotations``). ``directions``: per q-point, the q-direction used at Γ with NAC
+    (text, '' for none; a point's row quotes that of its first q-point); ``nac``: see ErrorTable."""
     g = np.sort(np.asarray(gafit, float), axis=1)
     r = np.sort(np.asarray(reference, float), axis=1)
     if g.shape != r.shape:
@@ -882,8 +936,9 @@ def compare(gafit: np.ndarray, reference: np.ndarray, labels: Sequence[str] | No
     for name, idx in points:
         dk = d[idx]
         rows.append(ErrorRow(name, None if q is None else q[idx[0]], len(idx),
-                             float(np.sqrt(np.mean(dk**2))), float(np.abs(dk).max()), g[idx[0]], r[idx[0]]))
-    return ErrorTable(rows)
+                             float(np.sqrt(np.mean(dk**2))), float(np.abs(dk).max()), g[idx[0]], r[idx[0]],
+                             directions[idx[0]] if directions is not None else ""))
+    return ErrorTable(rows, nac)
 
 
 # --------------------------------------------------------------------------- plot
@@ -954,6 +1009,18 @@ class PhononResult:
     errors: ErrorTable | None = None
     files: list[Path] = field(default_factory=list)
     residual_force: float = 0.0  # largest |F| (eV/Å) on the unit cell used: 0 at equilibrium
+    nac: dict[str, Any] = field(default_factory=dict)  # how the non-analytic term was applied
+
+    @property
+    def model_nac_text(self) -> str:
+        """'Z* = q, ε∞ = 1 (rigid ion)' for a model with NAC, '' without."""
+        return f"Z* = q, {self.nac['epsilon_text']}" if self.nac.get("model") else ""
+
+    @property
+    def reference_nac(self) -> bool:
+        """Whether the reference's frequencies carry phonopy's NAC (a BORN file beside it)."""
+        ph = self.reference.phonopy if self.reference is not None else None
+        return ph is not None and ph.nac_params is not None
 
     @property
     def cell_parameters(self) -> dict[str, float]:
@@ -977,9 +1044,13 @@ class PhononResult:
             "frequencies_THz": points,
             "units": {"frequency": "THz", "length": "Å", "q": "reduced, primitive reciprocal basis"},
         }
+        if self.nac:
+            out["nac"] = {k: v for k, v in self.nac.items() if k != "epsilon_text"}
         if self.errors is not None and self.reference is not None:
             out["reference"] = str(self.reference.source)
             out["rms_error_THz"] = {file_label(r.point): r.rms for r in self.errors.rows}
+            out["gamma_q_direction"] = {file_label(r.point): r.q_direction for r in self.errors.rows
+                                        if r.q_direction}
         return out
 
 
@@ -996,24 +1067,43 @@ def _check_same_crystal(reference: PhononReference, ph: Phonopy) -> None:
 def phonon_report(potential: Potential, structure: Atoms, supercell: Any, out: str | Path | None = None,
                   *, path: str = "auto", reference: PhononReference | None = None, relax: bool = True,
                   npoints: int = NPOINTS, displacement: float = DISPLACEMENT, name: str = "gafit",
-                  reference_name: str = "DFT") -> PhononResult:
+                  reference_name: str = "DFT", epsilon_inf: Epsilon = 1.0) -> PhononResult:
     """Dispersion of ``potential`` for ``structure`` (with ``relax``, cell and positions relaxed first by
     :func:`gafit.crystals.relax`, space group kept), compared with ``reference``; writes band.yaml,
     band.csv, phonons.png/pdf, errors.csv, phonons.json in ``out``.
 
     A phonopy-data-set reference is evaluated on the path's q-points; a band.yaml/CSV reference fixes
     the q-points (its own path) and gafit is evaluated there.
+
+    A potential with Coulomb charges gets phonopy's non-analytic correction with Born charges = its
+    charges and ε∞ = ``epsilon_inf`` (a number, ``"born"``: the reference's BORN file, None: no NAC);
+    Γ on the path is approached along its segment, as phonopy's band structure does, for gafit and
+    for a phonopy-data-set reference with a BORN file alike.
     """
     _check_species(potential, structure.get_chemical_symbols(), "structure")
     ltype, _ = lattice_type(structure)
     cubic = ltype[0] == "c"
     if reference is None or reference.phonopy is not None:
         band_path(structure, path, npoints=2)  # check the lattice and the letters before any work
+    charged = charge_indices(potential, structure.get_chemical_symbols()) is not None
+    dielectric = (dielectric_tensor(epsilon_inf, reference, new_phonopy(structure, supercell).primitive)
+                  if charged else None)  # a bad "born" is told before any work
     atoms = crystals.relax(potential, structure).atoms if relax else structure
     a = cubic_lattice_constant(atoms) if cubic else None
-    ph = make_phonopy(potential, atoms, supercell, displacement)
+    ph = make_phonopy(potential, atoms, supercell, displacement, dielectric=dielectric)
     if reference is not None:
         _check_same_crystal(reference, ph)
+    q_k = ph.nac_params["born"][:, 0, 0] if ph.nac_params is not None else None
+    nac: dict[str, Any] = {}
+    if q_k is not None:
+        assert dielectric is not None
+        nac = {"model": True, "born_charges_e": {f"{s}{k + 1}": round(float(x), 8) for k, (s, x)
+                                                 in enumerate(zip(ph.primitive.symbols, q_k, strict=True))},
+               "epsilon_inf": np.round(dielectric, 8).tolist(),
+               "epsilon_source": "BORN" if epsilon_inf == "born" else "given",
+               "epsilon_text": epsilon_text(dielectric, epsilon_inf), "factor_eV_angstrom": NAC_FACTOR}
+    elif charged:
+        nac = {"model": False, "epsilon_text": "no NAC"}
 
     ref_freq = None
     if reference is None or reference.phonopy is not None:
@@ -1023,21 +1113,40 @@ def phonon_report(potential: Potential, structure: Atoms, supercell: Any, out: s
         if reference.lattice is not None:
             bpath = bpath.transformed(q_transform(reference.lattice, ph.primitive.cell))
     band = run_band(ph, bpath)
+    directions = path_directions(bpath.segments, ph.primitive.cell)  # phonopy's band: Γ along segments
     if reference is not None:
         if reference.phonopy is not None:
             t = q_transform(ph.primitive.cell, reference.phonopy.primitive.cell)
-            ref_freq = reference.frequencies_at(band.qpoints @ t)
+            ref_freq = reference.frequencies_at(band.qpoints @ t, directions @ t)
         else:
             assert reference.frequencies is not None
             ref_freq = reference.frequencies
     result = PhononResult(ph, atoms, a, relax, band, reference, ref_freq,
-                          residual_force=float(np.abs(phonon_forces(potential, [atoms])[0]).max()))
+                          residual_force=float(np.abs(phonon_forces(potential, [atoms])[0]).max()),
+                          nac=nac)
     if ref_freq is not None:
+        notes = [""] * len(band.qpoints)
+        if result.reference_nac or q_k is not None:
+            first = np.r_[True, band.segment[1:] != band.segment[:-1]]
+            away = np.where(first[:, None], -directions, directions)  # from Γ into its segment
+            notes = [f"{a}-{b}: {direction_text(d)}" if g and direction_text(d) else ""
+                     for (a, b), d, g in zip([bpath.labels[k] for k in band.segment], away,
+                                             is_gamma(band.qpoints), strict=True)]
         result.errors = compare(band.frequencies, ref_freq, band.labels, band.qpoints,
-                                ph.primitive_symmetry.pointgroup_operations)
+                                ph.primitive_symmetry.pointgroup_operations, notes,
+                                _nac_line(result, reference_name))
     if out is not None:
         _write_outputs(result, Path(out), name, reference_name)
     return result
+
+
+def _nac_line(res: PhononResult, reference_name: str) -> str:
+    """'NAC: gafit Z* = q, ε∞ = 1 (rigid ion); DFT: BORN' (or 'none' on a side), '' when neither has it."""
+    if not res.nac and not res.reference_nac:
+        return ""
+    mine = res.model_nac_text or "none"
+    theirs = "BORN" if res.reference_nac else "none"
+    return f"NAC: gafit {mine}; {reference_name}: {theirs}"
 
 
 def _write_outputs(res: PhononResult, out: Path, name: str, reference_name: str) -> None:
@@ -1066,7 +1175,9 @@ def _write_files(res: PhononResult, out: Path, name: str, reference_name: str) -
     title = f"{formula}: {name}, {geometry}"
     if res.errors is not None:
         title += f"; RMS vs {reference_name} {res.errors.rms:.3f} THz"
-    fig = plot_band(res.band, title, res.reference_frequencies, reference_name, name)
+    label = f"{name} ({res.model_nac_text})" if res.model_nac_text else name
+    ref_label = f"{reference_name} (NAC from BORN)" if res.reference_nac else reference_name
+    fig = plot_band(res.band, title, res.reference_frequencies, ref_label, label)
     for ext in ("png", "pdf"):
         atomic_write(out / f"phonons.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, dpi=150, format=ext))
         files.append(out / f"phonons.{ext}")

@@ -834,6 +834,7 @@ class _Report:
         if self.config is None or not self.config.phonons:
             return Note("info", "The full dispersion needs the fit's config (its [phonons] "
                         "reference).").html()
+        from gafit.nac import parse_epsilon
         from gafit.phonons import (
             cubic_lattice_constant,
             lattice_type,
@@ -856,7 +857,8 @@ class _Report:
                         res = phonon_report(self.potential, cell, smat, None,
                                             path=DISPERSION_PATHS.get(lattice_type(cell)[0], "auto"),
                                             reference=ref, relax=relax, name="gafit",
-                                            reference_name="reference")
+                                            reference_name="reference",
+                                            epsilon_inf=parse_epsilon(pc.epsilon_inf, "epsilon_inf"))
                     except GafitInputError as err:
                         parts.append(Note("warning", f"Dispersion ({tag} geometry) not computed: "
                                           f"{_esc(err)}").html())
@@ -873,8 +875,9 @@ class _Report:
                         cap = (f"Both at the reference's geometry{f' (a = {a_ref:.4f} Å)' if a_ref else ''}"
                                f", where the fit compared frequencies. RMS difference over the "
                                f"path {rms:.3f} THz.")
+                    mine = f"gafit ({res.model_nac_text})" if res.model_nac_text else "gafit"
                     fig = plot_band(res.band, f"{formula}: {geo}; RMS {rms:.3f} THz",
-                                    res.reference_frequencies, "reference", "gafit")
+                                    res.reference_frequencies, "reference", mine)
                     png = _save(fig, self.out / f"phonons_dispersion{k + 1}_{tag}.png")
                     figs.append(_img(png, f"phonon dispersion, {tag} geometry", cap))
                 if figs:
