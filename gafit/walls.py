@@ -377,15 +377,17 @@ CONSTRAINT_STEP = 0.005
 
 @dataclass
 class WallConstraint:
-    """Every constrained channel repels from ``r_from`` up to its well (or to ``r_to``, the data's
-    shortest distance): on the grid r_from .. r_to, dE/dr < 0 at r_from and dE/dr never turns from
-    positive (attraction) back to negative (repulsion) further out, which would be a barrier top
-    inside the interval with a collapse below it.
+    """Every constrained channel keeps its barrier top (r_max, where the pair turns attractive going
+    inward) below ``r_from``: on the grid r_from .. r_to (the data's shortest distance) dE/dr never
+    turns from positive (attraction) inward to negative (repulsion) further out, which would be a
+    barrier top inside the interval with a collapse below it; and a pair that attracts at r_from
+    must repel somewhere between :data:`R_LOW` and r_from (its well and wall lie inward, as for an
+    ionic pair whose bare well is shorter than the crystal's bond), not only beyond r_to.
 
     :meth:`violation` measures the breach per channel, in eV: the sum of the attractive slopes
     times the grid step that lie inward of a repulsive stretch (about the height of the barrier that
-    has to go), or of every attractive slope when the pair already attracts at r_from. It is 0
-    exactly when the constraint holds and grows continuously with the breach.
+    has to go), or of every attractive slope when the pair attracts at r_from and has no wall below
+    it. It is 0 exactly when the constraint holds.
     """
 
     potential: Potential
@@ -415,7 +417,10 @@ class WallConstraint:
                 r, step = self.grid(c)
                 _, g = _sum(terms[key])(r)
                 g = np.broadcast_to(g, (len(theta), len(r)))
-                out[:, c] = breach(g, step)
+                r_in = np.arange(R_LOW, self.r_from[c], CONSTRAINT_STEP)
+                _, g_in = _sum(terms[key])(r_in)
+                walled_below = np.broadcast_to(g_in < 0, (len(theta), len(r_in))).any(axis=-1)
+                out[:, c] = breach(g, step, walled_below)
         return out
 
     def table(self, theta: np.ndarray) -> list[dict]:
@@ -426,14 +431,15 @@ class WallConstraint:
                 for ch, a, b, x in zip(self.channels, self.r_from, self.r_to, v, strict=True)]
 
 
-def breach(g: np.ndarray, step: float) -> np.ndarray:
+def breach(g: np.ndarray, step: float, walled_below: np.ndarray | bool = False) -> np.ndarray:
     """Trapezoidal integral (eV) over the grid (last axis, ascending r, spacing ``step`` Å) of the
     attractive slopes g > 0 that lie inward of a repulsive one (g < 0 further out), or of all of
-    them when g > 0 at the first point (B,); a single point counts with weight ``step``."""
+    them when g > 0 at the first point and the pair does not repel below the grid
+    (``walled_below``, per batch row) (B,); a single point counts with weight ``step``."""
     repels_later = np.zeros(g.shape, bool)
     if g.shape[-1] > 1:
         repels_later[..., :-1] = np.logical_or.accumulate((g < 0)[..., :0:-1], axis=-1)[..., ::-1]
-    counted = repels_later | (g[..., :1] > 0)
+    counted = repels_later | ((g[..., :1] > 0) & ~np.asarray(walled_below)[..., None])
     w = np.full(g.shape[-1], step)
     if len(w) > 1:
         w[[0, -1]] *= 0.5

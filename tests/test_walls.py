@@ -278,6 +278,32 @@ def test_constraint_violation_measures_the_barrier_inside_the_interval() -> None
     assert v[2] == pytest.approx(e(2.5, 2000.0) - e(1.5, 2000.0), rel=1e-3)
 
 
+def test_an_ionic_pair_whose_well_lies_inward_of_r_from_keeps_its_wall() -> None:
+    """Henkelman MgO's Mg-O (Buckingham + bare Coulomb at +-1.7) has its pair minimum near 1.67 Å,
+    inward of 0.8 x the rocksalt bond (1.68 Å) and a wall below it down to R_LOW: it attracts over
+    the whole interval but has no barrier top there, so the constraint holds; the same slopes with
+    the wall removed (C so large that the pair collapses) breach it."""
+    from ase.build import bulk
+
+    from gafit.walls import wall_constraint
+
+    pot = Potential.load(ROOT / "potentials" / "MgO_Henkelman_2005.json")
+    cell = bulk("MgO", "rocksalt", a=4.2, cubic=True)
+    con = wall_constraint(pot, ReferenceSet([Structure(cell, name="rocksalt")]), "data")
+    mg_o = con.channels.index("Mg-O")
+    names = list(pot.names)
+    q = pot.named_values()["Mg.q"]
+    a, rho = (pot.named_values()[f"Mg-O.{p}"] for p in ("A", "rho"))
+    r = np.linspace(con.r_from[mg_o], con.r_to[mg_o], 50)
+    slope = -a / rho * np.exp(-r / rho) + QQR2E * q * q / r**2  # C = 0 for Mg-O in this set
+    assert (slope > 0).all()  # attracts across the interval: the bare well is inward of r_from
+    collapse = pot.values.copy()
+    collapse[names.index("Mg-O.C")] = 1e4
+    v = con.violation(np.array([pot.values, collapse]))
+    assert v[0, mg_o] == 0.0
+    assert v[1, mg_o] > 1.0
+
+
 def test_wall_config_refusals(tmp_path: Path) -> None:
     from gafit.config import parse_config
     from gafit.structures import GafitInputError
