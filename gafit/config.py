@@ -72,6 +72,19 @@ class PotentialConfig:
     # "neutral" (follows from the others so that every training structure is neutral)
     charges: dict[str, Any] | None = None
     coulomb_cutoff: float | None = None  # Å; default: the pair cutoff
+    # ZBL overlay (LAMMPS pair_style zbl inner outer), Å: {"inner": R1, "outer": R2}; None: none
+    zbl: dict[str, float] | None = None
+
+
+@dataclass
+class ConstraintsConfig:
+    """``[constraints]``: the repulsive-wall constraint (see :mod:`gafit.walls`).
+
+    ``wall``: "data" (each channel from WALL_FRACTION x its shortest distance in the data), a
+    distance in Å for every channel, a table {"A-B": Å or "data" or "off"} (channels left out:
+    "data"), or "off"."""
+
+    wall: Any = "data"
 
 
 JACOBIANS = ("auto", "analytic", "finite-difference")
@@ -96,6 +109,7 @@ class FitConfig:
     refine: RefineConfig
     source: Path | None = None
     phonons: list[PhononTargetConfig] = field(default_factory=list)
+    constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)
 
 
 def _check_keys(table: dict, allowed: list[str], where: str, path: str) -> None:
@@ -281,12 +295,39 @@ def _check_charges(charges: Any, parameters: Any, path: str) -> None:
                               "species marked \"neutral\" (every cell must stay neutral)")
 
 
+def _check_zbl(zbl: Any, path: str) -> dict[str, float]:
+    """``[potential] zbl = {inner = R1, outer = R2}`` (Å, 0 < inner < outer)."""
+    ok = (isinstance(zbl, dict) and set(zbl) == {"inner", "outer"}
+          and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                  for v in zbl.values()))
+    if not ok or not 0 < zbl["inner"] < zbl["outer"]:
+        raise GafitInputError(f"{path}: [potential] zbl = {zbl!r}: expected {{inner = R1, outer = "
+                              "R2}} in Å with 0 < R1 < R2")
+    return {"inner": float(zbl["inner"]), "outer": float(zbl["outer"])}
+
+
+def _wall_distance(v: Any, where: str, path: str, table_ok: bool = True) -> Any:
+    """One ``wall`` value: "data", "off", a positive distance (Å) or (top level) a table of them."""
+    if v in ("data", "off"):
+        return v
+    if isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < math.inf:
+        return float(v)
+    if table_ok and isinstance(v, dict):
+        for key, x in v.items():
+            if not isinstance(key, str) or len(key.split("-")) != 2:
+                raise GafitInputError(f"{path}: {where}: key {key!r} is not a species pair 'A-B'")
+            _wall_distance(x, f"{where} {key!r}", path, table_ok=False)
+        return {k: _wall_distance(x, where, path, False) for k, x in v.items()}
+    raise GafitInputError(f"{path}: {where} = {v!r}: expected \"data\", \"off\", a distance in Å "
+                          + ("or a table {\"A-B\" = Å}" if table_ok else ""))
+
+
 def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     """Build a :class:`FitConfig` from a parsed TOML table."""
     path = str(source) if source else "config"
     base = source.parent if source else Path(".")
-    _check_keys(table, ["data", "potential", "weights", "ga", "refine", "phonons"], "the config",
-                path)
+    _check_keys(table, ["data", "potential", "weights", "ga", "refine", "phonons", "constraints"],
+                "the config", path)
     d = _table(table, "data", "[data]", path)
     if "train" not in d and "phonons" not in table:
         raise GafitInputError(f"{path}: [data] train = \"FILE\" is required (unless the fit has "
@@ -310,7 +351,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         raise GafitInputError(f"{path}: [data] validation needs training data ([data] train)")
     p = _table(table, "potential", "[potential]", path)
     _check_keys(p, ["form", "species", "cutoff", "start", "parameters", "charges",
-                    "coulomb_cutoff"], "[potential]", path)
+                    "coulomb_cutoff", "zbl"], "[potential]", path)
     if "species" in p and (not isinstance(p["species"], list)
                            or not all(isinstance(s, str) for s in p["species"])):
         raise GafitInputError(f"{path}: [potential] species must be a list of symbols")
@@ -346,7 +387,12 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         parameters=dict(p.get("parameters", {})),
         charges=dict(p["charges"]) if "charges" in p else None,
         coulomb_cutoff=float(p["coulomb_cutoff"]) if "coulomb_cutoff" in p else None,
+        zbl=_check_zbl(p["zbl"], path) if "zbl" in p else None,
     )
+    ct = _table(table, "constraints", "[constraints]", path)
+    _check_keys(ct, ["wall"], "[constraints]", path)
+    constraints = ConstraintsConfig(
+        wall=_wall_distance(ct.get("wall", "data"), "[constraints] wall", path))
     weights = Weights(**_typed(Weights, _table(table, "weights", "[weights]", path), "[weights]",
                                path))
     for k in ("energy", "forces", "stress", "virial"):
@@ -385,7 +431,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
             raise GafitInputError(f"{path}: {where} displacement must be a positive length (Å)")
         phonons.append(PhononTargetConfig(
             reference=_resolve(base, ph["reference"], f"{where} reference", path), **rest))
-    return FitConfig(data, pot, weights, ga, refine, source, phonons)
+    return FitConfig(data, pot, weights, ga, refine, source, phonons, constraints)
 
 
 def _q_direction(value: Any, where: str, path: str) -> list[float]:
@@ -419,7 +465,8 @@ def _plain(value: Any) -> Any:
 def config_table(config: FitConfig) -> dict[str, Any]:
     """The TOML table (plain data, absolute paths) that :func:`parse_config` turns back into
     ``config`` (with its paths made absolute): how a checkpoint stores the config."""
-    sections = {name: getattr(config, name) for name in ("potential", "weights", "ga", "refine")}
+    sections = {name: getattr(config, name)
+                for name in ("potential", "weights", "ga", "refine", "constraints")}
     table = {name: _plain(asdict(value)) for name, value in sections.items()}
     data = config.data
     table["data"] = _plain({f.name: getattr(data, f.name) for f in fields(data)})

@@ -45,7 +45,7 @@ from gafit.phonon_target import PhononTarget, reference_species
 from gafit.potential import Potential
 from gafit.problem import check_problem
 from gafit.structures import GafitInputError, GafitResultError, ReferenceSet
-from gafit.walls import Wall, brief, unsafe_reason, walls
+from gafit.walls import Wall, WallConstraint, brief, unsafe_reason, wall_constraint, walls
 
 DEFAULT_CUTOFF = 6.0  # Å, for pair forms when neither the config nor a start file gives one
 
@@ -66,6 +66,8 @@ class FitResult:
     pressed: np.ndarray | None = None  # per free parameter: -1/+1 pushed against lower/upper bound
     refine_stopped_by_time: bool = False  # max_time cut the least squares short
     walls: list[Wall] = field(default_factory=list)  # per pair channel (gafit.walls)
+    # [constraints] wall: the setting, whether it held, per channel (gafit.walls.WallConstraint)
+    wall_constraint: dict | None = None
 
     def at_bounds(self) -> dict[str, str]:
         """Free parameters the loss pushes against a bound: name -> "lower" or "upper"."""
@@ -91,6 +93,14 @@ class FitResult:
             unsafe = [f"{w.channel}: {r}" for w in self.walls if (r := unsafe_reason(w))]
             lines.append("repulsive walls (! = unsafe): " + "; ".join(brief(w) for w in self.walls))
             lines += [f"warning: {u}" for u in unsafe]
+        wc = self.wall_constraint
+        if wc is not None:
+            broken = [f"{c['channel']} ({c['violation']:.3g} eV)" for c in wc["channels"]
+                      if not c["held"]]
+            lines.append("wall constraint " + ("held" if wc["held"] else
+                                               "NOT held: " + ", ".join(broken)) + ": "
+                         + ", ".join(f"{c['channel']} {c['r_from']:.3f}-{c['r_to']:.3f} Å"
+                                     for c in wc["channels"]))
         return "\n".join(lines)
 
 
@@ -169,12 +179,37 @@ def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
         start = Potential.load(pc.start, pc.species)
         if pc.cutoff is not None:
             for f in start.forms:
-                if f.name != "coulomb":
+                if f.name not in ("coulomb", "zbl"):
                     f.cutoff = pc.cutoff
-        return add_coulomb(start, pc, train)
+        return add_zbl(add_coulomb(start, pc, train), pc)
     species = pc.species or train.species or reference_species(config.phonons)  # phonons only
     form = get_form(pc.form)(list(species), pc.cutoff or DEFAULT_CUTOFF)
-    return add_coulomb(Potential(list(species), [form]), pc, train)
+    return add_zbl(add_coulomb(Potential(list(species), [form]), pc, train), pc)
+
+
+def add_forms(potential: Potential, forms: list) -> Potential:
+    """``potential`` with ``forms`` appended, every value kept (new parameters at 0)."""
+    forms = potential.forms + forms
+    named = potential.named_values()
+    values = [named.get(n, 0.0) for f in forms for n in f.parameter_names()]
+    values += [named[f"{s}.E0"] for s in potential.species]
+    return Potential(potential.species, forms, np.array(values), potential.provenance,
+                     potential.e0_given)
+
+
+def add_zbl(potential: Potential, pc: PotentialConfig) -> Potential:
+    """``potential`` with the ZBL overlay of ``[potential] zbl`` (replacing a start file's)."""
+    if pc.zbl is None:
+        return potential
+    zbl = get_form("zbl")(potential.species, pc.zbl["outer"])
+    zbl.apply_settings({"inner": pc.zbl["inner"]})
+    kept = [f for f in potential.forms if f.name != "zbl"]
+    base = Potential(potential.species, kept,
+                     np.concatenate([potential.values[sl] for f, sl in
+                                     zip(potential.forms, potential.form_slices(), strict=True)
+                                     if f.name != "zbl"] + [potential.values[potential.e0_slice]]),
+                     potential.provenance, potential.e0_given)
+    return add_forms(base, [zbl])
 
 
 def add_coulomb(potential: Potential, pc: PotentialConfig, train: ReferenceSet) -> Potential:
@@ -200,12 +235,7 @@ def add_coulomb(potential: Potential, pc: PotentialConfig, train: ReferenceSet) 
     coul = existing[0] if existing else get_form("coulomb")(potential.species, cutoff)
     coul.cutoff = cutoff
     if not existing:
-        forms = potential.forms + [coul]
-        named = potential.named_values()
-        values = [named.get(n, 0.0) for f in forms for n in f.parameter_names()]
-        values += [named[f"{s}.E0"] for s in potential.species]
-        potential = Potential(potential.species, forms, np.array(values), potential.provenance,
-                              potential.e0_given)
+        potential = add_forms(potential, [coul])
     counts_sa = np.array([[st.atoms.get_chemical_symbols().count(x) for x in potential.species]
                           for st in train], float).reshape(len(train), len(potential.species))
     names = [st.name or f"structure {k}" for k, st in enumerate(train)]
@@ -521,8 +551,8 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
 
 
 def subset_objective(config: FitConfig, potential: Potential, space: ParameterSpace,
-                     train: ReferenceSet, n_extra: int, phonons: list[PhononTarget]
-                     ) -> Objective | None:
+                     train: ReferenceSet, n_extra: int, phonons: list[PhononTarget],
+                     constraint: WallConstraint | None = None) -> Objective | None:
     """The objective on a seeded random ``[ga] subset_fraction`` of the training structures, drawn
     within each config_type (at least one of each), plus every phonon equilibrium structure (the
     last ``n_extra``), that early generations select on; None when the subset phase is off."""
@@ -539,7 +569,7 @@ def subset_objective(config: FitConfig, potential: Potential, space: ParameterSp
         picked.extend(rng.choice(members, n_pick, replace=False))
     chosen = [train[int(k)] for k in sorted(picked)] + list(train.structures[n_data:])
     return Objective(potential, space, ReferenceSet(chosen, f"{train.source} (subset)"),
-                     config.weights, phonons)
+                     config.weights, phonons, constraint)
 
 
 class FitInterrupted(Exception):
@@ -659,9 +689,11 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     extra = [st for t in phonons if (st := t.equilibrium_structure()) is not None]
     if extra:
         train = train + ReferenceSet(extra, "phonon references")
-    objective = Objective(potential, space, train, config.weights, phonons)
+    # the data's shortest distances (phonon equilibrium cells are data too)
+    constraint = wall_constraint(potential, train, config.constraints.wall)
+    objective = Objective(potential, space, train, config.weights, phonons, constraint)
     check_problem(objective, f"{config.source or 'config'}: [weights]")
-    subset = subset_objective(config, potential, space, train, len(extra), phonons)
+    subset = subset_objective(config, potential, space, train, len(extra), phonons, constraint)
     if config.refine.jacobian == "analytic":
         missing = [f.name for f in potential.forms if not f.has_parameter_derivatives]
         if missing or phonons:
@@ -736,14 +768,16 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
                                             config.refine.jacobian, deadline, progress)
                 finally:
                     bar.close()
-                for res in found:
+                for x0, res in zip(starts, found, strict=True):
                     refine_cut |= res.stopped_by_time
-                    if refined_loss is None or res.loss < refined_loss:
-                        refined_loss = res.loss
-                    if res.loss < loss_best:
-                        x_best, loss_best = res.x, res.loss
+                    x_res, loss_res = feasible_end(objective, x0, res.x, res.loss)
+                    if refined_loss is None or loss_res < refined_loss:
+                        refined_loss = loss_res
+                    if loss_res < loss_best:
+                        x_best, loss_best = x_res, loss_res
     finally:
         log.close()
+    x_best, loss_best = keep_wall(objective, ga, space, x_best, loss_best)
     theta, _ = objective.evaluate(x_best[None])
     fitted = potential.with_values(theta[0])
     pressed = space.pressed_bounds(x_best, objective.loss)
@@ -756,12 +790,66 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
                        time.perf_counter() - t0, log.rows,
                        {name: ev.by_config_type for name, ev in evals.items()},
                        [t.table(theta[0]) for t in phonons], pressed, refine_cut,
-                       walls(fitted, train) if not fitted.check() else [])
+                       walls(fitted, train) if not fitted.check() else [],
+                       constraint_table(constraint, theta))
     fitted.provenance = provenance(result, config)  # not the start file's: this fit made it
     fitted.e0_given = True
     if out is not None:
         write_outputs(result, Path(out), log, config)
     return result
+
+
+def feasible_end(objective: Objective, x0: np.ndarray, x1: np.ndarray, loss1: float
+                 ) -> tuple[np.ndarray, float]:
+    """The least squares' end ``x1`` (loss ``loss1``) if it keeps the wall constraint; else, when
+    its start ``x0`` keeps it, the point nearest x1 on the segment x0-x1 that keeps it (bisection),
+    so that a refinement never trades a wall for a lower loss. The penalty residuals make the
+    least squares stay inside almost always; this makes it certain."""
+    c = objective.constraint
+    if c is None:
+        return x1, loss1
+
+    def held(x: np.ndarray) -> bool:
+        return not np.any(c.violation(objective.space.expand(x[None])) > 0.0)
+
+    if held(x1) or not held(x0):
+        return x1, loss1
+    lo, hi = 0.0, 1.0  # held at lo, not at hi
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        if held(x0 + mid * (x1 - x0)):
+            lo = mid
+        else:
+            hi = mid
+    x = x0 + lo * (x1 - x0)
+    return x, float(objective.loss(x[None])[0])
+
+
+def keep_wall(objective: Objective, ga: GAResult, space: ParameterSpace, x: np.ndarray,
+              loss: float) -> tuple[np.ndarray, float]:
+    """``x`` (loss ``loss``) if it keeps the wall constraint, else the lowest-loss individual of
+    the GA's hall of fame and final population that keeps it (a penalty can let a candidate
+    with a breach of a few µeV win by a hair), else ``x`` (the summary then says it did not hold)."""
+    c = objective.constraint
+    if c is None or not np.any(c.violation(space.expand(x[None])) > 0.0):
+        return x, loss
+    cands = list(zip(ga.hall_of_fame, ga.hall_of_fame_loss, strict=True))
+    if ga.population is not None and ga.population_loss is not None:
+        cands += list(zip(ga.population, ga.population_loss, strict=True))
+    cands.sort(key=lambda c_: c_[1])
+    for u, u_loss in cands:
+        xu = space.from_unit(u)
+        if not np.any(c.violation(space.expand(xu[None])) > 0.0):
+            return xu, float(u_loss)
+    return x, loss
+
+
+def constraint_table(constraint: WallConstraint | None, theta: np.ndarray) -> dict | None:
+    """The summary's ``wall_constraint``: setting, held, per channel (Å, eV); None without one."""
+    if constraint is None:
+        return None
+    rows = constraint.table(theta)
+    return {"setting": constraint.setting, "held": all(r["held"] for r in rows), "channels": rows}
 
 
 def provenance(result: FitResult, config: FitConfig) -> str:
@@ -894,6 +982,7 @@ def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: Fit
         "phonons": result.phonons,
         "problem": result_problem(result),
         "walls": [w.to_dict() for w in result.walls],  # per pair channel, Å and eV (gafit.walls)
+        "wall_constraint": result.wall_constraint,  # [constraints] wall: held?, per channel
     }
     # strict JSON: null where a value is NaN (no reference values of that property) or infinite
     atomic_write_text(out / "summary.json", strict_json.dumps(summary, indent=2) + "\n")

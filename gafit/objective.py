@@ -20,11 +20,16 @@ from gafit.structures import EV_A3_TO_GPA, ReferenceSet
 
 if TYPE_CHECKING:
     from gafit.phonon_target import PhononTarget
+    from gafit.walls import WallConstraint
 
 #: residual given to a parameter vector whose predictions overflow or are NaN
 BAD_RESIDUAL = 1e6
 #: residuals beyond this mark a parameter vector as bad too: their squares would overflow the loss
 HUGE_RESIDUAL = 1e100
+#: residual per eV of a wall constraint's breach (gafit.walls.WallConstraint): a breach of 1 meV
+#: adds 1 to the loss, far more than a fit's loss, so the GA ranks such candidates behind
+#: feasible ones
+WALL_PENALTY = 1e3
 
 
 def _score_bad(r: np.ndarray) -> np.ndarray:
@@ -110,9 +115,11 @@ class Objective:
     """Residuals of a potential with a parameter space against one reference set."""
 
     def __init__(self, potential: Potential, space: ParameterSpace, refset: ReferenceSet,
-                 weights: Weights | None = None, phonons: list[PhononTarget] | None = None):
+                 weights: Weights | None = None, phonons: list[PhononTarget] | None = None,
+                 constraint: WallConstraint | None = None):
         self.potential = potential
         self.phonons = list(phonons or [])
+        self.constraint = constraint
         self.space = space
         self.refset = refset
         self.weights = weights or Weights()
@@ -194,7 +201,25 @@ class Objective:
             if self._e0_pinv is not None:
                 self._shift_e0(dpred.energy, reference=False)
             jac = self._weighted(self.targets.differences(dpred, reference=False)).T
+            if self.constraint is not None:
+                jac = np.vstack([jac, self._penalty_jacobian(x[0])])
         return jac if np.isfinite(jac).all() else None
+
+    def penalty(self, theta: np.ndarray) -> np.ndarray:
+        """Wall-constraint residuals (B, C) of full vectors ``theta``: WALL_PENALTY x breach (eV);
+        (B, 0) without a constraint."""
+        if self.constraint is None:
+            return np.zeros((len(theta), 0))
+        return WALL_PENALTY * self.constraint.violation(theta)
+
+    def _penalty_jacobian(self, x: np.ndarray) -> np.ndarray:
+        """Forward differences (C, n_free) of the penalty residuals: they need only the channels'
+        pair energies on a short grid, no structure, so n_free + 1 of them cost next to nothing."""
+        s = self.space
+        h = 1e-7 * np.maximum(np.maximum(np.abs(x), 1e-3 * (s.upper - s.lower)), 1e-8)
+        h = np.where(x + h > s.upper, -h, h)
+        p = self.penalty(s.expand(np.vstack([x, x + np.diag(h)])))
+        return ((p[1:] - p[0]) / h[:, None]).T
 
     def _weighted(self, diff: dict[str, np.ndarray]) -> np.ndarray:
         """The weighted residual vectors (B, n_residuals) of per-property differences."""
@@ -209,9 +234,9 @@ class Objective:
         """Weighted residual vectors (B, n_residuals) for free vectors x (B, n_free)."""
         theta, pred = self.evaluate(x)
         r = self.residuals_of(pred)
-        if not self.phonons:
+        if not self.phonons and self.constraint is None:
             return r
-        parts = [r]
+        parts = [r, self.penalty(theta)]
         for target in self.phonons:
             with np.errstate(all="ignore"):
                 d = target.differences(theta)
@@ -225,12 +250,17 @@ class Objective:
         if self.phonons:
             r = self.residuals(x)
             return np.einsum("br,br->b", r, r)
-        _, pred = self.evaluate(x)
+        theta, pred = self.evaluate(x)
         used = tuple(p for p in PROPERTIES if self.scale[p] is not None)
         total = np.zeros(pred.energy.shape[0])
         worst = np.zeros_like(total)
         n_res = 0
         with np.errstate(all="ignore"):
+            if self.constraint is not None:
+                pen = self.penalty(theta)
+                total += np.einsum("bc,bc->b", pen, pen)
+                worst = np.abs(pen).max(axis=1, initial=0.0)
+                n_res += pen.shape[1]
             for prop, d in self.targets.differences(pred, properties=used).items():
                 if prop not in used or d.shape[1] == 0:
                     continue

@@ -78,7 +78,7 @@ def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--npoints", type=int, default=51, help="q-points per path segment (default 51)")
     p.add_argument("--displacement", type=float, default=0.01,
                    help="finite displacement, Å (default 0.01)")
-    p.add_argument("--epsilon-inf", default="1", metavar="EPS|born|none",
+    p.add_argument("--epsilon-inf", metavar="EPS|born|none",
                    help="ε∞ of a potential with Coulomb charges for the LO-TO splitting: a number "
                         "(default 1, rigid ions), 'born' (BORN file beside --reference) or 'none'")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -131,7 +131,7 @@ def run_phonons_command(args: argparse.Namespace) -> int:
     from gafit.phonons import cell_text, load_reference, phonon_report, to_ase_atoms
     from gafit.potential import Potential
 
-    epsilon_inf = parse_epsilon(args.epsilon_inf, "--epsilon-inf")
+    epsilon_inf = parse_epsilon("1" if args.epsilon_inf is None else args.epsilon_inf, "--epsilon-inf")
     if args.npoints < 2:
         raise GafitInputError(f"--npoints {args.npoints}: need at least 2 q-points per segment")
     if not args.displacement > 0:
@@ -175,6 +175,8 @@ def run_phonons_command(args: argparse.Namespace) -> int:
     if res.residual_force > 1e-3:
         print(f"warning: forces up to {res.residual_force:.3g} eV/Å on the unit cell: it is not at "
               "equilibrium for this potential (drop --no-relax to relax it)")
+    if args.epsilon_inf is not None and not res.nac:
+        print("note: --epsilon-inf ignored: the potential has no Coulomb charges (no LO-TO splitting)")
     if res.nac:
         print(f"LO-TO (non-analytic correction): Born charges = the potential's charges, "
               f"{res.model_nac_text or 'none (--epsilon-inf none)'}")

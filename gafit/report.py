@@ -929,6 +929,7 @@ class _Report:
                                    + '): widen it or fix it; see <a href="#parameters">'
                                    "Parameters</a>."))
         self.notes += _wall_notes(self.summary.get("walls") or [])
+        self.notes += _constraint_notes(self.summary.get("wall_constraint"))
         if self.data_note is not None and self.data_note not in self.notes:
             self.notes.append(self.data_note)
         species = ", ".join(self.pot_dict.get("species", []))
@@ -976,6 +977,23 @@ def _wall_notes(walls: list[dict]) -> list[Note]:
                         f"</code> channel: {_esc(w['unsafe'])}{where}{data}. MD that pushes such "
                         "pairs closer than the data did can collapse them."))
     return out
+
+
+def _constraint_notes(wc: object) -> list[Note]:
+    """summary.json's ``wall_constraint``: an info line when it held, a warning naming the channels
+    it did not hold in (gafit.walls.WallConstraint)."""
+    if not isinstance(wc, dict) or not isinstance(wc.get("channels"), list):
+        return []
+    rows = [c for c in wc["channels"] if isinstance(c, dict)]
+    spans = ", ".join(f"<code>{_esc(c.get('channel'))}</code> {_num(c.get('r_from'))}–"
+                      f"{_num(c.get('r_to'))} Å" for c in rows)
+    if wc.get("held"):
+        return [Note("info", f"Wall constraint held: every constrained channel repels from the "
+                     f"named distance up to the data's shortest distance ({spans}).")]
+    broken = ", ".join(f"<code>{_esc(c.get('channel'))}</code> (breach {_num(c.get('violation'))} eV)"
+                       for c in rows if not c.get("held"))
+    return [Note("warning", f"Wall constraint NOT held in {broken}: the search found no candidate "
+                 f"that keeps the wall ({spans}); widen the bounds or lower the distance.")]
 
 
 def write_report(run_dir: str | Path, config: FitConfig | str | Path | None = None) -> Path:

@@ -34,7 +34,7 @@ from gafit.forms.pair import PairForm
 from gafit.forms.tersoff import BIG_A, BIG_B, BIG_D, BIG_R, LAM1, LAM2, attraction_fa, cutoff_fc, repulsion_fr
 from gafit.geometry import pair_list
 from gafit.potential import Potential
-from gafit.structures import ReferenceSet
+from gafit.structures import GafitInputError, ReferenceSet
 
 #: smallest distance checked, Å (well inside any distance MD reaches; ZBL territory)
 R_LOW = 0.3
@@ -99,19 +99,24 @@ def unsafe_reason(w: Wall) -> str | None:
 # --------------------------------------------------------------------------- pair energies
 
 
-def _tersoff_dimer(values: np.ndarray, form: object, a: int, b: int
-                   ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """E(r) and dE/dr of an isolated a-b Tersoff dimer (b = 1), mean of entries (a,b,b), (b,a,a)."""
-    v = np.asarray(values, float).reshape(len(form.entries()), len(form.params))  # type: ignore[attr-defined]
-    rows = [v[form.entry_index(a, b, b)], v[form.entry_index(b, a, a)]]  # type: ignore[attr-defined]
+Term = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _tersoff_dimer(theta: np.ndarray, form: object, a: int, b: int) -> Term:
+    """E(r) and dE/dr (B, K) of an isolated a-b Tersoff dimer (b = 1), mean of entries (a,b,b) and
+    (b,a,a), for parameter vectors ``theta`` (B, n_params) of the form."""
+    v = np.asarray(theta, float).reshape(len(theta), len(form.entries()), len(form.params))  # type: ignore[attr-defined]
+    rows = [v[:, form.entry_index(a, b, b)], v[:, form.entry_index(b, a, a)]]  # type: ignore[attr-defined]
 
     def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e = np.zeros_like(r)
-        g = np.zeros_like(r)
+        r = r[None, :]
+        e = np.zeros((len(v), r.shape[1]))
+        g = np.zeros_like(e)
         for row in rows:
-            fc, dfc = cutoff_fc(r.copy(), row[BIG_R], row[BIG_D])
-            fr, dfr = repulsion_fr(r, row[BIG_A], row[LAM1])
-            fa, dfa = attraction_fa(r, row[BIG_B], row[LAM2])
+            col = [row[:, k, None] for k in (BIG_R, BIG_D, BIG_A, LAM1, BIG_B, LAM2)]
+            fc, dfc = cutoff_fc(r.copy(), col[0], col[1])
+            fr, dfr = repulsion_fr(r, col[2], col[3])
+            fa, dfa = attraction_fa(r, col[4], col[5])
             e += 0.5 * fc * (fr + fa)
             g += 0.5 * (dfc * (fr + fa) + fc * (dfr + dfa))
         return e, g
@@ -119,74 +124,115 @@ def _tersoff_dimer(values: np.ndarray, form: object, a: int, b: int
     return energy
 
 
-def channel_energies(potential: Potential, charges: dict[str, float] | None = None
-                     ) -> dict[tuple[str, str], tuple[list[str], float,
-                                                      Callable[[np.ndarray], tuple[np.ndarray,
-                                                                                   np.ndarray]]]]:
-    """Per channel (a, b), a before b in the species list: the contributing forms, the largest
-    cutoff among them (Å) and a function r (Å) -> (E, dE/dr) (eV, eV/Å) of the isolated pair.
-    ``charges`` (e per species) adds the bare Coulomb energy q_a q_b qqr2e / r of the pair (what
-    Ewald's real-space erfc(g r)/r tends to at short range)."""
+def _pair(form: PairForm, block: np.ndarray) -> Term:
+    """E(r), dE/dr (B, K) of a pair form's entry with parameter rows ``block`` (B, n_par)."""
+    cutoff = float(form.cutoff)
+
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e, g = form.pair_energy(r[None, :], *(block[:, m, None] for m in range(block.shape[1])))
+        inside = r[None, :] < cutoff
+        shape = (len(block), len(r))
+        return np.broadcast_to(np.where(inside, e, 0.0), shape), np.broadcast_to(
+            np.where(inside, g, 0.0), shape)
+
+    return energy
+
+
+def _fixed(fn: Term, n: int) -> Term:
+    """A term that does not depend on the parameters (ZBL), broadcast to n vectors."""
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e, g = fn(r)
+        return np.broadcast_to(e, (n, len(r))), np.broadcast_to(g, (n, len(r)))
+
+    return energy
+
+
+def _coulomb(qq: np.ndarray) -> Term:
+    """Bare Coulomb E = qq / r (B, K) for products qq (B,) = qqr2e q_a q_b, eV Å."""
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return qq[:, None] / r[None, :], -qq[:, None] / (r * r)[None, :]
+
+    return energy
+
+
+def channel_terms(potential: Potential, theta: np.ndarray, charges: dict[str, float] | None = None
+                  ) -> dict[tuple[int, int], list[tuple[str, float, Term]]]:
+    """Per channel (a, b), species indices a <= b: (form, reach in Å, term) of every contribution,
+    each term r (K,) Å -> (E, dE/dr) (B, K) in eV and eV/Å for the full parameter vectors
+    ``theta`` (B, n_params). Pair forms give their ``pair_energy`` within their cutoff, Tersoff
+    its dimer, a form with ``channel_energy`` (ZBL) that, the Coulomb form (or ``charges``, e per
+    species, which take precedence) the bare q_a q_b qqr2e / r, what Ewald's real-space
+    erfc(g r)/r tends to at short range."""
     sp = potential.species
-    parts: dict[tuple[str, str], list[tuple[str, float, Callable]]] = {}
+    theta = np.atleast_2d(np.asarray(theta, float))
+    n = len(theta)
+    parts: dict[tuple[int, int], list[tuple[str, float, Term]]] = {}
+    q_b = {x: np.zeros(n) for x in sp}
+    has_q = False
     for form, sl in zip(potential.forms, potential.form_slices(), strict=True):
-        values = potential.values[sl]
+        values = theta[:, sl]
         if form.name == "coulomb":  # per-species charges: the bare Coulomb term below
-            charges = {**dict(zip(form.species, values, strict=True)), **(charges or {})}
+            q_b.update({x: values[:, k] for k, x in enumerate(form.species)})
+            has_q = True
             continue
         for a in range(len(sp)):
             for b in range(a, len(sp)):
                 if isinstance(form, PairForm):
                     k = form.entry_index(a, b)
-                    n = len(form.params)
-                    block = values[k * n : (k + 1) * n]
-                    fn = _pair(form, block)
+                    m = len(form.params)
+                    fn = _pair(form, values[:, k * m : (k + 1) * m])
                     reach = float(form.cutoff)
                 elif form.name == "tersoff":
                     fn = _tersoff_dimer(values, form, a, b)
-                    reach = float(form.required_cutoff(values))  # type: ignore[attr-defined]
+                    reach = float(np.max(form.required_cutoff(values)))  # type: ignore[attr-defined]
+                elif hasattr(form, "channel_energy"):
+                    fn = _fixed(form.channel_energy(values[0], a, b), n)
+                    reach = float(form.cutoff)
                 else:  # a many-body form gafit does not know how to reduce to a pair
                     continue
-                parts.setdefault((sp[a], sp[b]), []).append((form.name, reach, fn))
-    if charges:
+                parts.setdefault((a, b), []).append((form.name, reach, fn))
+    for x, q in (charges or {}).items():
+        q_b[x] = np.full(n, float(q))
+        has_q = True
+    if has_q:
         for a in range(len(sp)):
             for b in range(a, len(sp)):
-                qq = QQR2E * charges.get(sp[a], 0.0) * charges.get(sp[b], 0.0)
-                if qq:
-                    parts.setdefault((sp[a], sp[b]), []).append(("coulomb", 0.0, _coulomb(qq)))
+                qq = QQR2E * q_b[sp[a]] * q_b[sp[b]]
+                if np.any(qq):
+                    parts.setdefault((a, b), []).append(("coulomb", 0.0, _coulomb(qq)))
+    return parts
+
+
+def channel_energies(potential: Potential, charges: dict[str, float] | None = None
+                     ) -> dict[tuple[str, str], tuple[list[str], float, Term]]:
+    """Per channel (a, b), a before b in the species list: the contributing forms, the largest
+    cutoff among them (Å) and a function r (Å) -> (E, dE/dr) (eV, eV/Å) of the isolated pair at
+    the potential's values (see :func:`channel_terms`)."""
+    sp = potential.species
     out = {}
-    for key, items in parts.items():
-        out[key] = ([n for n, _, _ in items], max(c for _, c, _ in items), _sum(items))
+    for (a, b), items in channel_terms(potential, potential.values[None], charges).items():
+        out[(sp[a], sp[b])] = ([nm for nm, _, _ in items], max(c for _, c, _ in items),
+                               _first(_sum(items)))
     return out
 
 
-def _pair(form: PairForm, block: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    cutoff = float(form.cutoff)
-
+def _sum(items: list[tuple[str, float, Term]]) -> Term:
     def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e, g = form.pair_energy(r, *block)
-        inside = r < cutoff
-        return np.where(inside, e, 0.0), np.where(inside, g, 0.0)
-
-    return energy
-
-
-def _coulomb(qq: float) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return qq / r, -qq / (r * r)
-
-    return energy
-
-
-def _sum(items: list[tuple[str, float, Callable]]) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e = np.zeros_like(r)
-        g = np.zeros_like(r)
+        e = g = 0.0
         for _, _, fn in items:
             de, dg = fn(r)
-            e += de
-            g += dg
-        return e, g
+            e = e + de
+            g = g + dg
+        return np.asarray(e), np.asarray(g)
+
+    return energy
+
+
+def _first(fn: Term) -> Term:
+    """The single-vector function of a batched term (its first row)."""
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e, g = fn(np.atleast_1d(r))
+        return e[0], g[0]
 
     return energy
 
@@ -318,3 +364,121 @@ def brief(w: Wall) -> str:
         text = f"{w.channel} r_max {w.r_max:.3f} Å (E {w.e_max:.3g} eV, barrier {w.barrier:.3g} eV"
         text += f"; data from {w.r_short:.3f} Å)" if w.r_short is not None else ")"
     return ("! " if unsafe_reason(w) else "") + text
+
+
+# --------------------------------------------------------------------------- the wall constraint
+
+#: ``wall = "data"``: a channel's wall must reach down to this fraction of its shortest distance in
+#: the data (MD at high temperature goes closer than near-equilibrium DFT frames)
+WALL_FRACTION = 0.8
+#: grid spacing of the constraint, Å
+CONSTRAINT_STEP = 0.005
+
+
+@dataclass
+class WallConstraint:
+    """Every constrained channel keeps its barrier top (r_max, where the pair turns attractive going
+    inward) below ``r_from``: on the grid r_from .. r_to (the data's shortest distance) dE/dr never
+    turns from positive (attraction) inward to negative (repulsion) further out, which would be a
+    barrier top inside the interval with a collapse below it; and a pair that attracts at r_from
+    must repel somewhere between :data:`R_LOW` and r_from (its well and wall lie inward, as for an
+    ionic pair whose bare well is shorter than the crystal's bond), not only beyond r_to.
+
+    :meth:`violation` measures the breach per channel, in eV: the sum of the attractive slopes
+    times the grid step that lie inward of a repulsive stretch (about the height of the barrier that
+    has to go), or of every attractive slope when the pair attracts at r_from and has no wall below
+    it. It is 0 exactly when the constraint holds.
+    """
+
+    potential: Potential
+    pairs: list[tuple[int, int]]  # species indices (a <= b) of the constrained channels
+    channels: list[str]  # "Si-O"
+    r_from: np.ndarray  # (C,) Å
+    r_to: np.ndarray  # (C,) Å
+    setting: object  # the config's ``wall`` value
+
+    def grid(self, c: int) -> tuple[np.ndarray, float]:
+        """The grid (Å) of channel c and its step (CONSTRAINT_STEP for a single point)."""
+        span = self.r_to[c] - self.r_from[c]
+        n = int(np.ceil(span / CONSTRAINT_STEP)) + 1 if span > 0 else 1
+        return np.linspace(self.r_from[c], self.r_to[c], n), (span / (n - 1) if n > 1
+                                                               else CONSTRAINT_STEP)
+
+    def violation(self, theta: np.ndarray) -> np.ndarray:
+        """Breach (B, C) in eV for full parameter vectors ``theta`` (B, n_params); NaN where the
+        parameters overflow."""
+        theta = np.atleast_2d(theta)
+        terms = channel_terms(self.potential, theta)
+        out = np.zeros((len(theta), len(self.pairs)))
+        with np.errstate(all="ignore"):
+            for c, key in enumerate(self.pairs):
+                if key not in terms:
+                    continue
+                r, step = self.grid(c)
+                _, g = _sum(terms[key])(r)
+                g = np.broadcast_to(g, (len(theta), len(r)))
+                r_in = np.arange(R_LOW, self.r_from[c], CONSTRAINT_STEP)
+                _, g_in = _sum(terms[key])(r_in)
+                walled_below = np.broadcast_to(g_in < 0, (len(theta), len(r_in))).any(axis=-1)
+                out[:, c] = breach(g, step, walled_below)
+        return out
+
+    def table(self, theta: np.ndarray) -> list[dict]:
+        """Per channel: the interval (Å), the breach (eV) and whether it holds, for one vector."""
+        v = self.violation(theta)[0]
+        return [{"channel": ch, "r_from": float(a), "r_to": float(b), "violation": float(x),
+                 "held": bool(x == 0.0)}
+                for ch, a, b, x in zip(self.channels, self.r_from, self.r_to, v, strict=True)]
+
+
+def breach(g: np.ndarray, step: float, walled_below: np.ndarray | bool = False) -> np.ndarray:
+    """Trapezoidal integral (eV) over the grid (last axis, ascending r, spacing ``step`` Å) of the
+    attractive slopes g > 0 that lie inward of a repulsive one (g < 0 further out), or of all of
+    them when g > 0 at the first point and the pair does not repel below the grid
+    (``walled_below``, per batch row) (B,); a single point counts with weight ``step``."""
+    repels_later = np.zeros(g.shape, bool)
+    if g.shape[-1] > 1:
+        repels_later[..., :-1] = np.logical_or.accumulate((g < 0)[..., :0:-1], axis=-1)[..., ::-1]
+    counted = repels_later | ((g[..., :1] > 0) & ~np.asarray(walled_below)[..., None])
+    w = np.full(g.shape[-1], step)
+    if len(w) > 1:
+        w[[0, -1]] *= 0.5
+    return (np.where(counted, np.maximum(g, 0.0), 0.0) @ w
+            + np.where(np.isnan(g), np.nan, 0.0).sum(axis=-1))
+
+
+def wall_constraint(potential: Potential, refset: ReferenceSet | None, setting: object = "data"
+                    ) -> WallConstraint | None:
+    """The constraint of a config's ``[constraints] wall`` on ``potential`` with training data
+    ``refset``: "data" (every channel the data holds, from WALL_FRACTION x its shortest distance
+    to it), a distance (Å, every channel, from it up to the data's shortest distance, or at that
+    distance alone where the data has no such pair), a table {"A-B": "data" | "off" | Å} (channels
+    left out: "data") or "off". None when no channel is constrained."""
+    if setting == "off":
+        return None
+    sp = potential.species
+    per = dict(setting) if isinstance(setting, dict) else {}
+    for key in per:
+        a, _, b = key.partition("-")
+        if a not in sp or b not in sp:
+            raise GafitInputError(f"[constraints] wall: '{key}' is not a pair of the potential's "
+                                  f"species ({' '.join(sp)})")
+    reach = max((f.cutoff for f in potential.forms), default=0.0)
+    short = shortest_distances(refset, reach) if refset is not None and len(refset) else {}
+    pairs, names, lo, hi = [], [], [], []
+    for a in range(len(sp)):
+        for b in range(a, len(sp)):
+            name = f"{sp[a]}-{sp[b]}"
+            mine = per.get(name, per.get(f"{sp[b]}-{sp[a]}",
+                                         "data" if isinstance(setting, dict) else setting))
+            r_s = short.get(tuple(sorted((sp[a], sp[b]))))  # type: ignore[arg-type]
+            if mine == "off" or (mine == "data" and r_s is None):
+                continue
+            r_from = WALL_FRACTION * r_s if mine == "data" else float(mine)  # type: ignore[arg-type]
+            pairs.append((a, b))
+            names.append(name)
+            lo.append(r_from)
+            hi.append(max(r_from, r_s) if r_s is not None else r_from)
+    if not pairs:
+        return None
+    return WallConstraint(potential, pairs, names, np.array(lo), np.array(hi), setting)

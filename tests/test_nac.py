@@ -271,3 +271,16 @@ def test_fit_recovers_a_charge_from_lo_and_to(tmp_path: Path) -> None:
     wrong = PhononTarget.build(pot, PhononTargetConfig(tmp_path / "phonopy_params.yaml",
                                                        qpoints="GX", epsilon_inf=1.0))
     assert np.abs(wrong.differences(pot.values[None])).max() > 1.0
+
+
+def test_epsilon_of_a_potential_without_charges_is_said_to_be_ignored(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from gafit.cli import main
+
+    args = ["phonons", str(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json"), "--structure",
+            "fcc", "--supercell", "2", "2", "2", "--npoints", "3", "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    assert "--epsilon-inf" not in capsys.readouterr().out
+    assert main([*args, "--epsilon-inf", "2"]) == 0
+    assert "note: --epsilon-inf ignored: the potential has no Coulomb charges" in capsys.readouterr().out
+    assert "nac" not in json.loads((tmp_path / "o" / "phonons.json").read_text())

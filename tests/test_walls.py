@@ -190,3 +190,225 @@ def test_walls_of_a_potential_with_a_coulomb_form_include_its_charges() -> None:
     by_hand = {w.channel: w.r_max for w in walls(bare, charges={"Si": 2.4, "O": -1.2})}
     assert by_form["Si-O"] == pytest.approx(by_hand["Si-O"], abs=1e-9)
     assert 1.19 < by_form["Si-O"] < 1.20
+
+
+# ---------------------------------------------------------------------------- the wall constraint
+
+#: a Buckingham "truth" whose wall ends at r_max = 1.81 Å (C large), its well at 2.89 Å
+TRUTH = (3000.0, 0.33, 400.0)
+
+
+def _write_no_wall_data(path: Path) -> float:
+    """fcc cells (nearest neighbours 2.0-2.9 Å, rattled) with energies, forces and stresses of
+    TRUTH, whose wall ends above 0.8 x their shortest distance; returns that distance (Å)."""
+    from ase.build import bulk
+
+    rng = np.random.default_rng(5)
+    cells = []
+    for k, nn in enumerate((2.9, 2.75, 2.6, 2.45, 2.3, 2.9, 2.6, 2.35)):
+        at = bulk("Ar", "fcc", a=nn * np.sqrt(2), cubic=True)
+        at.set_cell(at.cell @ (np.eye(3) + rng.normal(0, 0.02, (3, 3))), scale_atoms=True)
+        at.rattle(0.06, seed=k)
+        cells.append(Structure(at, name=f"c{k}"))
+    pot = Potential(["Ar"], [Buckingham(["Ar"], 5.0)], np.array([*TRUTH, 0.0]))
+    pred, _ = evaluate_potential(pot, ReferenceSet(cells))
+    write_reference(pred, path)
+    from gafit.io import read_reference
+
+    return min(neighbor_list("d", s.atoms, 3.0).min() for s in read_reference(path))
+
+
+def _no_wall_config(tmp_path: Path, wall: object) -> tuple[dict, Path]:
+    data = tmp_path / "ar.extxyz"
+    r_short = _write_no_wall_data(data)
+    table = {"data": {"train": str(data)},
+             "potential": {"form": "buckingham", "cutoff": 5.0, "parameters": {
+                 "Ar-Ar.A": [500.0, 20000.0], "Ar-Ar.rho": [0.2, 0.45], "Ar-Ar.C": [0.0, 800.0]}},
+             "weights": {"energy": 1.0, "forces": 1.0, "stress": 0.0},
+             "ga": {"population": 40, "generations": 25, "seed": 3},
+             "refine": {"starts": 2, "max_evaluations": 100},
+             "constraints": {"wall": wall}}
+    return table, r_short
+
+
+@pytest.mark.parametrize("wall", ["data", 1.6])
+def test_wall_constraint_gives_the_fit_a_wall_the_data_alone_does_not(tmp_path: Path,
+                                                                       wall: object) -> None:
+    from gafit.config import parse_config
+    from gafit.walls import WALL_FRACTION
+
+    table, r_short = _no_wall_config(tmp_path, "off")
+    r_from = WALL_FRACTION * r_short if wall == "data" else wall
+    assert 1.81 > r_from  # the truth's wall ends above the distance the constraint names
+    free = run_fit(parse_config(table), tmp_path / "free", quiet=True)
+    (w_free,) = free.walls
+    assert free.wall_constraint is None
+    assert w_free.r_max is not None and w_free.r_max > r_from  # the data alone: no wall there
+    table["constraints"]["wall"] = wall
+    held = run_fit(parse_config(table), tmp_path / "held", quiet=True)
+    (w_held,) = held.walls
+    # the constrained optimum lies on the constraint's boundary: the wall ends at r_from (to the
+    # 1e-12 Å of walls.py's root finding), not above it
+    assert w_held.r_max is None or w_held.r_max <= r_from + 1e-9
+    summary = json.loads((tmp_path / "held" / "summary.json").read_text())
+    (row,) = summary["wall_constraint"]["channels"]
+    assert summary["wall_constraint"]["held"] and row["held"] and row["violation"] == 0.0
+    assert row["r_from"] == pytest.approx(r_from, rel=1e-12)
+    assert row["r_to"] == pytest.approx(r_short, rel=1e-12)
+    assert "wall constraint held" in held.summary()
+    assert held.loss > free.loss  # the wall costs accuracy on data that has none
+
+
+def test_constraint_violation_measures_the_barrier_inside_the_interval() -> None:
+    from gafit.walls import WallConstraint
+
+    a, rho, c = TRUTH
+    pot = Potential(["Ar"], [Buckingham(["Ar"], 5.0)], np.array([*TRUTH, 0.0]))
+    con = WallConstraint(pot, [(0, 0)], ["Ar-Ar"], np.array([1.5]), np.array([2.5]), 1.5)
+    theta = np.array([[*TRUTH, 0.0], [a, rho, 0.0, 0.0], [a, rho, 2000.0, 0.0]])
+    v = con.violation(theta)[:, 0]
+    def e(r: float, c: float) -> float:
+        return a * np.exp(-r / rho) - c / r**6
+
+    # truth: the collapse from r_max 1.81 Å down to 1.5 Å releases E(r_max) - E(1.5) (the breach
+    # is the integral of the attractive slope, on a 0.005 Å grid)
+    assert v[0] == pytest.approx(e(1.8097067, c) - e(1.5, c), rel=1e-3)
+    assert v[1] == 0.0  # C = 0: a wall everywhere
+    # C = 2000 attracts from 1.5 Å on: every attractive slope up to r_to counts
+    assert v[2] == pytest.approx(e(2.5, 2000.0) - e(1.5, 2000.0), rel=1e-3)
+
+
+def test_an_ionic_pair_whose_well_lies_inward_of_r_from_keeps_its_wall() -> None:
+    """Henkelman MgO's Mg-O (Buckingham + bare Coulomb at +-1.7) has its pair minimum near 1.67 Å,
+    inward of 0.8 x the rocksalt bond (1.68 Å) and a wall below it down to R_LOW: it attracts over
+    the whole interval but has no barrier top there, so the constraint holds; the same slopes with
+    the wall removed (C so large that the pair collapses) breach it."""
+    from ase.build import bulk
+
+    from gafit.walls import wall_constraint
+
+    pot = Potential.load(ROOT / "potentials" / "MgO_Henkelman_2005.json")
+    cell = bulk("MgO", "rocksalt", a=4.2, cubic=True)
+    con = wall_constraint(pot, ReferenceSet([Structure(cell, name="rocksalt")]), "data")
+    mg_o = con.channels.index("Mg-O")
+    names = list(pot.names)
+    q = pot.named_values()["Mg.q"]
+    a, rho = (pot.named_values()[f"Mg-O.{p}"] for p in ("A", "rho"))
+    r = np.linspace(con.r_from[mg_o], con.r_to[mg_o], 50)
+    slope = -a / rho * np.exp(-r / rho) + QQR2E * q * q / r**2  # C = 0 for Mg-O in this set
+    assert (slope > 0).all()  # attracts across the interval: the bare well is inward of r_from
+    collapse = pot.values.copy()
+    collapse[names.index("Mg-O.C")] = 1e4
+    v = con.violation(np.array([pot.values, collapse]))
+    assert v[0, mg_o] == 0.0
+    assert v[1, mg_o] > 1.0
+
+
+def test_wall_config_refusals(tmp_path: Path) -> None:
+    from gafit.config import parse_config
+    from gafit.structures import GafitInputError
+    from gafit.walls import wall_constraint
+
+    table = {"data": {"train": "x.extxyz"}, "constraints": {"wall": -1.0}}
+    with pytest.raises(GafitInputError, match=r"\[constraints\] wall = -1.0"):
+        parse_config(table)
+    table["constraints"] = {"wall": {"SiO": 1.0}}
+    with pytest.raises(GafitInputError, match="not a species pair"):
+        parse_config(table)
+    table["constraints"] = {"walls": "off"}
+    with pytest.raises(GafitInputError, match="unknown key 'walls'"):
+        parse_config(table)
+    pot = buckingham(BKS)
+    with pytest.raises(GafitInputError, match="'Si-C' is not a pair"):
+        wall_constraint(pot, None, {"Si-C": 1.0})
+    con = wall_constraint(pot, None, {"Si-O": 1.2, "O-O": "off"})
+    assert con.channels == ["Si-Si", "Si-O"] or con.channels == ["Si-O"]
+
+
+def test_residuals_and_jacobian_carry_the_wall_penalty(tmp_path: Path) -> None:
+    from conftest import assert_jacobian_matches_central_differences
+
+    from gafit.config import parse_config
+    from gafit.fit import build_potential, read_data
+    from gafit.objective import WALL_PENALTY, Objective
+    from gafit.parameters import build_space
+    from gafit.walls import wall_constraint
+
+    table, _ = _no_wall_config(tmp_path, "data")
+    config = parse_config(table)
+    train, _ = read_data(config)
+    pot = build_potential(config, train)
+    space = build_space(pot, config.potential.parameters)
+    con = wall_constraint(pot, train, "data")
+    plain = Objective(pot, space, train, config.weights)
+    held = Objective(pot, space, train, config.weights, constraint=con)
+    x = np.array([[*TRUTH], [3000.0, 0.33, 100.0]])  # the truth breaches, C = 100 does not
+    r_plain, r_held = plain.residuals(x), held.residuals(x)
+    breach = con.violation(space.expand(x))[:, 0]
+    assert breach[0] > 0.1 and breach[1] == 0.0
+    np.testing.assert_array_equal(r_held[:, :-1], r_plain)
+    np.testing.assert_allclose(r_held[:, -1], WALL_PENALTY * breach, rtol=1e-15)
+    np.testing.assert_allclose(held.loss(x), np.einsum("br,br->b", r_held, r_held), rtol=1e-12)
+    assert_jacobian_matches_central_differences(held, x[0])
+
+
+def test_report_says_whether_the_wall_constraint_held() -> None:
+    from gafit.report import _constraint_notes
+
+    row = {"channel": "Si-O", "r_from": 1.2, "r_to": 1.5, "violation": 0.0, "held": True}
+    (ok,) = _constraint_notes({"setting": "data", "held": True, "channels": [row]})
+    assert ok.level == "info" and "<code>Si-O</code> 1.2–1.5 Å" in ok.text
+    bad = dict(row, violation=0.25, held=False)
+    (warn,) = _constraint_notes({"setting": "data", "held": False, "channels": [bad]})
+    assert warn.level == "warning" and "NOT held in <code>Si-O</code> (breach 0.25 eV)" in warn.text
+    assert _constraint_notes(None) == []
+
+
+def test_wild_vectors_with_the_constraint_score_bad_not_nan(tmp_path: Path) -> None:
+    from gafit.config import parse_config
+    from gafit.fit import build_potential, read_data
+    from gafit.objective import Objective
+    from gafit.parameters import build_space
+    from gafit.walls import wall_constraint
+
+    table, _ = _no_wall_config(tmp_path, "data")
+    config = parse_config(table)
+    train, _ = read_data(config)
+    pot = build_potential(config, train)
+    space = build_space(pot, config.potential.parameters)
+    obj = Objective(pot, space, train, config.weights, constraint=wall_constraint(pot, train))
+    x = np.array([[np.nan, 0.3, 1.0], [np.inf, 0.3, 1.0], [1e300, 1e-300, 1e300],
+                  [-1e300, 0.3, -1e300], [3000.0, 0.33, 400.0]])
+    loss = obj.loss(x)
+    assert not np.isnan(loss).any() and (loss >= 0).all()
+    r = obj.residuals(x)
+    assert not np.isnan(r).any()
+    np.testing.assert_allclose(np.einsum("br,br->b", r, r)[-1], loss[-1], rtol=1e-12)
+
+
+def test_a_ga_winner_with_a_tiny_breach_gives_way_to_the_best_that_keeps_the_wall(
+        tmp_path: Path) -> None:
+    from gafit.config import parse_config
+    from gafit.fit import build_potential, keep_wall, read_data
+    from gafit.ga import GAResult
+    from gafit.objective import Objective
+    from gafit.parameters import build_space
+    from gafit.walls import wall_constraint
+
+    table, _ = _no_wall_config(tmp_path, "data")
+    config = parse_config(table)
+    train, _ = read_data(config)
+    pot = build_potential(config, train)
+    space = build_space(pot, config.potential.parameters)
+    obj = Objective(pot, space, train, config.weights, constraint=wall_constraint(pot, train))
+    x = np.array([[*TRUTH], [3000.0, 0.33, 100.0], [3000.0, 0.33, 50.0]])  # breach, keep, keep
+    loss = obj.loss(x)
+    u = space.to_unit(x)
+    ga = GAResult(u[0], float(loss[0]), [u[0], u[2]], [float(loss[0]), float(loss[2])], 1, 3, 0.0,
+                  "generations", population=u[[1]], population_loss=loss[[1]])
+    best = int(np.argmin(loss[1:])) + 1
+    x_kept, loss_kept = keep_wall(obj, ga, space, x[0], float(loss[0]))
+    np.testing.assert_allclose(x_kept, x[best], rtol=1e-12)
+    assert loss_kept == loss[best]
+    # a winner that keeps the wall stays
+    assert keep_wall(obj, ga, space, x[2], float(loss[2]))[1] == loss[2]

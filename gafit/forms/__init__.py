@@ -12,14 +12,16 @@ __all__ = ["Form", "ParamSpec", "Prediction", "get_form", "available_forms"]
 
 def _registry() -> dict[str, object]:
     found = {ep.name: ep for ep in entry_points(group="gafit.forms")}
-    if "coulomb" not in found:  # a source tree that was never (re)installed
+    builtin = ("morse", "buckingham", "tersoff", "coulomb", "zbl")
+    if any(name not in found for name in builtin):  # a source tree that was never (re)installed
         from gafit.forms.buckingham import Buckingham
         from gafit.forms.coulomb import Coulomb
         from gafit.forms.morse import Morse
         from gafit.forms.tersoff import Tersoff
+        from gafit.forms.zbl import ZBL
 
         return {"morse": Morse, "buckingham": Buckingham, "tersoff": Tersoff,
-                "coulomb": Coulomb, **found}
+                "coulomb": Coulomb, "zbl": ZBL, **found}
     return found
 
 

@@ -27,7 +27,7 @@ from gafit.potential import Potential
 from gafit.structures import GafitInputError
 
 #: LAMMPS pair style -> gafit form name
-STYLE_TO_FORM = {"morse": "morse", "buck": "buckingham", "tersoff": "tersoff"}
+STYLE_TO_FORM = {"morse": "morse", "buck": "buckingham", "tersoff": "tersoff", "zbl": "zbl"}
 #: comment tags of the machine-readable header lines gafit writes
 SPECIES_TAG, E0_TAG = "gafit species:", "gafit E0:"
 #: the line before the E0 line in parameter files
@@ -176,11 +176,14 @@ def pair_lines(potential: Potential, outdir: Path | None = None, header: str = "
         if coul is None or f is not coul[0]
     ]
     if coul is not None:
-        if len(per_form) == 1 and per_form[0][0].split()[1] == "buck":
-            rc_buck = per_form[0][0].split()[2]
-            return ([f"pair_style buck/coul/long {rc_buck} {number(coul[0].cutoff)}"]
-                    + per_form[0][1:] + tail)
-        per_form.append(coul[0].lammps_lines(potential.values[coul[1]]))
+        buck = [k for k, lines in enumerate(per_form) if lines[0].split()[1] == "buck"]
+        if buck:  # Buckingham + Coulomb as one style, also beside others (e.g. zbl)
+            k = buck[0]
+            rc_buck = per_form[k][0].split()[2]
+            per_form[k] = ([f"pair_style buck/coul/long {rc_buck} {number(coul[0].cutoff)}"]
+                           + per_form[k][1:])
+        else:
+            per_form.append(coul[0].lammps_lines(potential.values[coul[1]]))
     if len(per_form) == 1:
         return per_form[0] + tail
     styles, coeffs = [], []
@@ -299,7 +302,11 @@ def _styles(style: list[str], coeffs: list[tuple[int, list[str]]], where: str
                                   "hybrid/overlay must name one of its styles "
                                   f"({' '.join(p[0] for p in parts)}) after the two atom types")
         part[0][2].append((n, args[:2] + args[3:]))
-    return parts
+    split = []
+    for name, args, part_coeffs in parts:  # buck/coul/long beside other styles (e.g. zbl)
+        split += _styles([name, *args], part_coeffs, where) if name == "buck/coul/long" else [
+            (name, args, part_coeffs)]
+    return split
 
 
 def _coulomb(path: Path, rc: list[str], coeffs: list[tuple[int, list[str]]],
