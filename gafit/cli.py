@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gafit.cli_common import add_potential_arguments, parse_elements
-from gafit.extra_cli import add_check_parser, add_properties_parser
+from gafit.extra_cli import add_check_parser, add_md_parser, add_properties_parser
 from gafit.parallel import WorkerError, check_scheduler
 from gafit.phonon_cli import add_phonons_parser
 from gafit.report_cli import add_report_parser
@@ -270,6 +270,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
     add_check_parser(sub)
     add_properties_parser(sub)
+    add_md_parser(sub)
 
     p = sub.add_parser("convert", help="convert reference data between CSV and extxyz")
     p.add_argument("input")
