@@ -133,9 +133,11 @@ class MDResult:
             f"  temperature: mean {self.temperature_mean:.0f} K over the second half of NVT, "
             f"max {self.temperature_max:.0f} K",
         ]
-        if s.nve_time:
+        if s.nve_time and math.isfinite(self.drift):
             lines.append(f"  NVE energy drift: {self.drift:.3g} eV/atom/ps, largest deviation "
                          f"{self.drift_max:.3g} eV/atom")
+        elif s.nve_time:
+            lines.append("  NVE: not run (the run stopped before it)")
         if self.error:
             lines.append(f"  LAMMPS stopped: {self.error}")
         lines.append("  result: " + ("passed" if self.passed else "FAILED: " + "; ".join(self.failures)))
