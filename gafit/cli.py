@@ -282,8 +282,10 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args, extra = parser.parse_known_args(argv)
-    if len(extra) == 1 and not extra[0].startswith("-") and getattr(args, "data", "") is None:
-        args.data = extra[0]  # evaluate POT --option DATA: argparse gives the optional DATA nothing
+    # evaluate POT --option DATA, md POT --option STRUCTURE: argparse gives the optional one nothing
+    late = next((k for k in ("data", "structure_file") if getattr(args, k, "") is None), None)
+    if len(extra) == 1 and not extra[0].startswith("-") and late is not None:
+        setattr(args, late, extra[0])
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:

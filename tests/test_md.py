@@ -96,3 +96,8 @@ def test_missing_frame_is_an_error(sod: Path, capsys: pytest.CaptureFixture) -> 
     err = capsys.readouterr().err.strip()
     assert err.startswith("gafit: error: md: STRUCTURE") and "no frame 5000" in err
     assert len(err.splitlines()) == 1
+
+
+def test_structure_after_the_options(sod: Path) -> None:
+    """argparse gives an optional positional nothing when options come before it (as for evaluate)."""
+    assert main(["md", str(BKS), "--temperature", "300", "--time", "0.01", str(sod), "--quiet"]) == 0
