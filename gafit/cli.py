@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gafit.cli_common import add_potential_arguments, parse_elements
-from gafit.extra_cli import add_check_parser, add_properties_parser
+from gafit.extra_cli import add_check_parser, add_md_parser, add_properties_parser
 from gafit.parallel import WorkerError, check_scheduler
 from gafit.phonon_cli import add_phonons_parser
 from gafit.report_cli import add_report_parser
@@ -270,6 +270,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
     add_check_parser(sub)
     add_properties_parser(sub)
+    add_md_parser(sub)
 
     p = sub.add_parser("convert", help="convert reference data between CSV and extxyz")
     p.add_argument("input")
@@ -281,8 +282,10 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args, extra = parser.parse_known_args(argv)
-    if len(extra) == 1 and not extra[0].startswith("-") and getattr(args, "data", "") is None:
-        args.data = extra[0]  # evaluate POT --option DATA: argparse gives the optional DATA nothing
+    # evaluate POT --option DATA, md POT --option STRUCTURE: argparse gives the optional one nothing
+    late = next((k for k in ("data", "structure_file") if getattr(args, k, "") is None), None)
+    if len(extra) == 1 and not extra[0].startswith("-") and late is not None:
+        setattr(args, late, extra[0])
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
