@@ -14,12 +14,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gafit.crystals import LATTICES as LATTICE_NAMES
 from gafit.forms import available_forms
 from gafit.ga import GASettings
 from gafit.nac import parse_epsilon
 from gafit.objective import Weights
 from gafit.parallel import check_scheduler
 from gafit.phonon_target import LATTICES, PhononTargetConfig
+from gafit.property_target import QUANTITIES as PROPERTY_QUANTITIES
+from gafit.property_target import PropertyTargetConfig
 from gafit.structures import GafitInputError
 
 
@@ -110,6 +113,7 @@ class FitConfig:
     source: Path | None = None
     phonons: list[PhononTargetConfig] = field(default_factory=list)
     constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)
+    properties: list[PropertyTargetConfig] = field(default_factory=list)
 
 
 def _check_keys(table: dict, allowed: list[str], where: str, path: str) -> None:
@@ -326,8 +330,8 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     """Build a :class:`FitConfig` from a parsed TOML table."""
     path = str(source) if source else "config"
     base = source.parent if source else Path(".")
-    _check_keys(table, ["data", "potential", "weights", "ga", "refine", "phonons", "constraints"],
-                "the config", path)
+    _check_keys(table, ["data", "potential", "weights", "ga", "refine", "phonons", "constraints",
+                        "properties"], "the config", path)
     d = _table(table, "data", "[data]", path)
     if "train" not in d and "phonons" not in table:
         raise GafitInputError(f"{path}: [data] train = \"FILE\" is required (unless the fit has "
@@ -431,7 +435,59 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
             raise GafitInputError(f"{path}: {where} displacement must be a positive length (Å)")
         phonons.append(PhononTargetConfig(
             reference=_resolve(base, ph["reference"], f"{where} reference", path), **rest))
-    return FitConfig(data, pot, weights, ga, refine, source, phonons, constraints)
+    properties = _property_targets(table.get("properties", []), base, path)
+    return FitConfig(data, pot, weights, ga, refine, source, phonons, constraints, properties)
+
+
+#: keys of a [[properties]] entry
+PROPERTY_KEYS = ["property", "reference", "tolerance", "structure", "species", "a", "weight",
+                 "citation"]
+
+
+def _property_targets(value: Any, base: Path, path: str) -> list[PropertyTargetConfig]:
+    """``[[properties]]``: one table per target (see :mod:`gafit.property_target`)."""
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for k, item in enumerate(items):
+        where = "[properties]" if isinstance(value, dict) else f"[[properties]] #{k + 1}"
+        if not isinstance(item, dict):
+            raise GafitInputError(f"{path}: {where} must be a table")
+        _check_keys(item, PROPERTY_KEYS, where, path)
+        for key in ("property", "reference", "tolerance", "structure"):
+            if key not in item:
+                raise GafitInputError(f"{path}: {where} needs {key} (e.g. property = \"C11\", "
+                                      "reference = 1079.0, tolerance = 50.0, structure = "
+                                      "\"diamond\", species = [\"C\"], a = 3.567)")
+        kw = _typed(PropertyTargetConfig, {x: v for x, v in item.items()
+                                           if x not in ("species", "structure")}, where, path)
+        if kw["property"] not in PROPERTY_QUANTITIES:
+            near = difflib.get_close_matches(kw["property"], list(PROPERTY_QUANTITIES), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise GafitInputError(f"{path}: {where} property = {kw['property']!r} is unknown{hint}; "
+                                  f"known: {', '.join(PROPERTY_QUANTITIES)}")
+        if not kw["tolerance"] > 0:
+            raise GafitInputError(f"{path}: {where} tolerance must be positive (in the property's "
+                                  f"unit, {PROPERTY_QUANTITIES[kw['property']][0]})")
+        _check_weight(kw.get("weight", 1.0), f"{where} weight", path)
+        if "a" in kw and not kw["a"] > 0:
+            raise GafitInputError(f"{path}: {where} a must be a positive length (Å)")
+        species = item.get("species")
+        if species is not None and (not isinstance(species, list) or not species
+                                    or not all(isinstance(x, str) for x in species)):
+            raise GafitInputError(f"{path}: {where} species must be a list of symbols, e.g. [\"C\"]")
+        text = item["structure"]
+        if not isinstance(text, str) or not text:
+            raise GafitInputError(f"{path}: {where} structure must be a lattice name or a file")
+        if text.partition(":")[0].lower() not in LATTICE_NAMES:
+            text = str(_resolve(base, text, f"{where} structure", path))
+            if not Path(text).is_file():
+                raise GafitInputError(f"{path}: {where} structure = {item['structure']!r}: no such "
+                                      f"file, and not a lattice name ({', '.join(LATTICE_NAMES)})")
+        elif species is None:
+            raise GafitInputError(f"{path}: {where} structure = {text!r} needs species, e.g. "
+                                  "species = [\"C\"]")
+        out.append(PropertyTargetConfig(structure=text, species=species, **kw))
+    return out
 
 
 def _q_direction(value: Any, where: str, path: str) -> list[float]:
@@ -472,6 +528,8 @@ def config_table(config: FitConfig) -> dict[str, Any]:
     table["data"] = _plain({f.name: getattr(data, f.name) for f in fields(data)})
     if config.phonons:
         table["phonons"] = [_plain(asdict(ph)) for ph in config.phonons]
+    if config.properties:
+        table["properties"] = [_plain(asdict(pr)) for pr in config.properties]
     return table
 
 

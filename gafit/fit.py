@@ -43,6 +43,7 @@ from gafit.parallel import PopulationEvaluator
 from gafit.parameters import ParameterSpace, build_space
 from gafit.phonon_target import PhononTarget, reference_species
 from gafit.potential import Potential
+from gafit.property_target import PropertyTargets, format_table
 from gafit.problem import check_problem
 from gafit.structures import GafitInputError, GafitResultError, ReferenceSet
 from gafit.walls import Wall, WallConstraint, brief, unsafe_reason, wall_constraint, walls
@@ -68,6 +69,8 @@ class FitResult:
     walls: list[Wall] = field(default_factory=list)  # per pair channel (gafit.walls)
     # [constraints] wall: the setting, whether it held, per channel (gafit.walls.WallConstraint)
     wall_constraint: dict | None = None
+    # [[properties]]: per target its value, reference, tolerance, pass (PropertyTargets.table)
+    properties: list[dict] = field(default_factory=list)
 
     def at_bounds(self) -> dict[str, str]:
         """Free parameters the loss pushes against a bound: name -> "lower" or "upper"."""
@@ -101,6 +104,8 @@ class FitResult:
                                                "NOT held: " + ", ".join(broken)) + ": "
                          + ", ".join(f"{c['channel']} {c['r_from']:.3f}-{c['r_to']:.3f} Å"
                                      for c in wc["channels"]))
+        if self.properties:
+            lines.append(format_table(self.properties))
         return "\n".join(lines)
 
 
@@ -552,7 +557,8 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
 
 def subset_objective(config: FitConfig, potential: Potential, space: ParameterSpace,
                      train: ReferenceSet, n_extra: int, phonons: list[PhononTarget],
-                     constraint: WallConstraint | None = None) -> Objective | None:
+                     constraint: WallConstraint | None = None,
+                     properties: PropertyTargets | None = None) -> Objective | None:
     """The objective on a seeded random ``[ga] subset_fraction`` of the training structures, drawn
     within each config_type (at least one of each), plus every phonon equilibrium structure (the
     last ``n_extra``), that early generations select on; None when the subset phase is off."""
@@ -569,7 +575,7 @@ def subset_objective(config: FitConfig, potential: Potential, space: ParameterSp
         picked.extend(rng.choice(members, n_pick, replace=False))
     chosen = [train[int(k)] for k in sorted(picked)] + list(train.structures[n_data:])
     return Objective(potential, space, ReferenceSet(chosen, f"{train.source} (subset)"),
-                     config.weights, phonons, constraint)
+                     config.weights, phonons, constraint, properties)
 
 
 class FitInterrupted(Exception):
@@ -691,14 +697,18 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
         train = train + ReferenceSet(extra, "phonon references")
     # the data's shortest distances (phonon equilibrium cells are data too)
     constraint = wall_constraint(potential, train, config.constraints.wall)
-    objective = Objective(potential, space, train, config.weights, phonons, constraint)
+    properties = (PropertyTargets.build(potential, config.properties) if config.properties
+                  else None)
+    objective = Objective(potential, space, train, config.weights, phonons, constraint, properties)
     check_problem(objective, f"{config.source or 'config'}: [weights]")
-    subset = subset_objective(config, potential, space, train, len(extra), phonons, constraint)
+    subset = subset_objective(config, potential, space, train, len(extra), phonons, constraint,
+                              properties)
     if config.refine.jacobian == "analytic":
         missing = [f.name for f in potential.forms if not f.has_parameter_derivatives]
-        if missing or phonons:
+        if missing or phonons or properties:
             why = (f"form {', '.join(missing)} has no analytic parameter derivatives" if missing
-                   else "phonon targets have no analytic derivatives")
+                   else "phonon targets have no analytic derivatives" if phonons
+                   else "property targets have no analytic derivatives")
             raise GafitInputError(f"[refine] jacobian = 'analytic': {why}; use 'auto' or "
                                   "'finite-difference'")
     if space.n_free == 0 and len(space.auto_e0) == 0:
@@ -791,7 +801,8 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
                        {name: ev.by_config_type for name, ev in evals.items()},
                        [t.table(theta[0]) for t in phonons], pressed, refine_cut,
                        walls(fitted, train) if not fitted.check() else [],
-                       constraint_table(constraint, theta))
+                       constraint_table(constraint, theta),
+                       properties.table(theta[0]) if properties is not None else [])
     fitted.provenance = provenance(result, config)  # not the start file's: this fit made it
     fitted.e0_given = True
     if out is not None:
@@ -873,7 +884,8 @@ def fit_inputs(config: FitConfig) -> list[Path]:
     files = data_files(config.data.train) + data_files(config.data.validation)
     paths = [config.source, *(f.path for f in files), config.potential.start,
              *(pc.reference for pc in config.phonons),
-             *(pc.structure for pc in config.phonons if pc.structure is not None)]
+             *(pc.structure for pc in config.phonons if pc.structure is not None),
+             *(pr.structure for pr in config.properties if Path(pr.structure).is_file())]
     return [Path(p) for p in paths if p is not None]
 
 
@@ -983,6 +995,7 @@ def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: Fit
         "problem": result_problem(result),
         "walls": [w.to_dict() for w in result.walls],  # per pair channel, Å and eV (gafit.walls)
         "wall_constraint": result.wall_constraint,  # [constraints] wall: held?, per channel
+        "properties": result.properties,  # [[properties]]: value, reference, tolerance, pass
     }
     # strict JSON: null where a value is NaN (no reference values of that property) or infinite
     atomic_write_text(out / "summary.json", strict_json.dumps(summary, indent=2) + "\n")

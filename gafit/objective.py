@@ -20,6 +20,7 @@ from gafit.structures import EV_A3_TO_GPA, ReferenceSet
 
 if TYPE_CHECKING:
     from gafit.phonon_target import PhononTarget
+    from gafit.property_target import PropertyTargets
     from gafit.walls import WallConstraint
 
 #: residual given to a parameter vector whose predictions overflow or are NaN
@@ -116,9 +117,11 @@ class Objective:
 
     def __init__(self, potential: Potential, space: ParameterSpace, refset: ReferenceSet,
                  weights: Weights | None = None, phonons: list[PhononTarget] | None = None,
-                 constraint: WallConstraint | None = None):
+                 constraint: WallConstraint | None = None,
+                 properties: PropertyTargets | None = None):
         self.potential = potential
         self.phonons = list(phonons or [])
+        self.properties = properties  # [[properties]] targets: residuals after the phonons'
         self.constraint = constraint
         self.space = space
         self.refset = refset
@@ -184,9 +187,9 @@ class Objective:
 
     def jacobian(self, x: np.ndarray) -> np.ndarray | None:
         """Analytic d(residuals)/dx (n_residuals, n_free) at one free vector x, or None where it
-        is not available: a form without parameter derivatives, phonon targets, a vector that
-        ``repair`` moves (the map is not differentiable there) or a bad residual vector."""
-        if self.phonons or not self.potential.has_parameter_derivatives:
+        is not available: a form without parameter derivatives, phonon or property targets, a
+        vector that ``repair`` moves (the map is not differentiable there) or a bad residual vector."""
+        if self.phonons or self.properties or not self.potential.has_parameter_derivatives:
             return None
         x = np.atleast_2d(np.asarray(x, float))
         theta = self.space.expand(x, repair=False)
@@ -234,20 +237,23 @@ class Objective:
         """Weighted residual vectors (B, n_residuals) for free vectors x (B, n_free)."""
         theta, pred = self.evaluate(x)
         r = self.residuals_of(pred)
-        if not self.phonons and self.constraint is None:
+        if not self.phonons and self.constraint is None and not self.properties:
             return r
         parts = [r, self.penalty(theta)]
         for target in self.phonons:
             with np.errstate(all="ignore"):
                 d = target.differences(theta)
             parts.append(d * np.sqrt(target.config.weight / d.shape[1]))
+        if self.properties:
+            with np.errstate(all="ignore"):
+                parts.append(self.properties.residuals(theta))
         return _score_bad(np.concatenate(parts, axis=1))
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         """Sum of squared residuals per free vector (B,), scored as :meth:`residuals` scores bad
         vectors. Without phonon targets it goes property by property, in place, without the
         concatenated residual vector."""
-        if self.phonons:
+        if self.phonons or self.properties:
             r = self.residuals(x)
             return np.einsum("br,br->b", r, r)
         theta, pred = self.evaluate(x)

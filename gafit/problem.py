@@ -30,6 +30,8 @@ def check_problem(objective: Objective, where: str = "[weights]") -> None:
         return
     if any(t.config.weight > 0 for t in objective.phonons):
         return
+    if objective.properties is not None and any(c.weight > 0 for c in objective.properties.configs):
+        return
     w = objective.weights
     weights = ", ".join(f"{p} = {getattr(w, p):g}" for p in PROPERTIES)
     data = f"the training data ({objective.refset.source}) has {data_has(objective)}"
