@@ -43,8 +43,8 @@ from gafit.parallel import PopulationEvaluator
 from gafit.parameters import ParameterSpace, build_space
 from gafit.phonon_target import PhononTarget, reference_species
 from gafit.potential import Potential
-from gafit.property_target import PropertyTargets, format_table
 from gafit.problem import check_problem
+from gafit.property_target import PropertyTargets, format_table
 from gafit.structures import GafitInputError, GafitResultError, ReferenceSet
 from gafit.walls import Wall, WallConstraint, brief, unsafe_reason, wall_constraint, walls
 
