@@ -830,6 +830,26 @@ class _Report:
         parts.append(self._dispersion())
         return "".join(parts)
 
+    def property_targets(self) -> str:
+        """The [[properties]] targets of the fit: value at the fitted potential, reference,
+        tolerance, pass or FAIL (gafit.property_target)."""
+        rows = self.summary.get("properties") or []
+        if not rows:
+            return ""
+        body = []
+        for r in rows:
+            flag = "pass" if r.get("pass") else "<b>FAIL</b>"
+            if not r.get("in_range", True):
+                flag += " (relaxed lattice outside the tabulated ±5 %)"
+            body.append([_esc(f"{r.get('structure')} {' '.join(r.get('species') or [])}"),
+                         _esc(r.get("property")), _esc(r.get("unit")), _num(r.get("value"), ".5g"),
+                         _num(r.get("reference"), ".5g"), _num(r.get("tolerance"), ".3g"),
+                         _num(r.get("weight"), ".3g"), flag, _esc(r.get("citation") or "")])
+        return ('<h2 id="properties">Property targets</h2><p>Each at the fitted potential\'s own '
+                "relaxed lattice; elastic constants relaxed-ion except C44_unrelaxed.</p>"
+                + _table(["structure", "property", "unit", "value", "reference", "tolerance",
+                          "weight", "result", "citation"], body, num=(3, 4, 5, 6)))
+
     def _dispersion(self) -> str:
         if self.config is None or not self.config.phonons:
             return Note("info", "The full dispersion needs the fit's config (its [phonons] "
@@ -909,7 +929,7 @@ class _Report:
         self.out.mkdir(parents=True, exist_ok=True)
         sections = []
         for fn in (self.parity, self.config_types, self.convergence, self.parameters, self.phonons,
-                   self.lammps_files):
+                   self.property_targets, self.lammps_files):
             try:
                 sections.append(fn())
             except Exception as err:  # a report says what failed rather than failing
@@ -939,6 +959,8 @@ class _Report:
                ("parameters", "Parameters")]
         if 'id="phonons"' in "".join(sections):
             nav.append(("phonons", "Phonons"))
+        if 'id="properties"' in "".join(sections):
+            nav.append(("properties", "Property targets"))
         if 'id="lammps"' in "".join(sections):
             nav.append(("lammps", "LAMMPS files"))
         now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")

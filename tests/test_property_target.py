@@ -18,6 +18,7 @@ from gafit.fit import run_fit
 from gafit.forms.morse import Morse
 from gafit.potential import Potential
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
+from gafit.report import write_report
 from gafit.structures import GafitInputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,7 +178,8 @@ def test_fit_moves_the_lattice_constant_to_its_target(tmp_path: Path) -> None:
         "ga": {"population": 24, "generations": 8, "seed": 2},
         "refine": {"starts": 1, "max_evaluations": 60},
     }
-    result = run_fit(parse_config(table), tmp_path / "out", quiet=True)
+    config = parse_config(table)
+    result = run_fit(config, tmp_path / "out", quiet=True)
     row = result.properties[0]
     assert abs(row["value"] - target) < 0.25 * abs(a_true - target)
     assert row["pass"] is True
@@ -188,3 +190,6 @@ def test_fit_moves_the_lattice_constant_to_its_target(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["properties"][0]["citation"] == "a test target"
     assert "property targets:" in result.summary() and "pass" in result.summary()
+    page = write_report(tmp_path / "out", config).read_text(encoding="utf-8")
+    assert 'id="properties"' in page and "a test target" in page
+    assert 'class="note error"' not in page
