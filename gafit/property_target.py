@@ -2,10 +2,11 @@
 cohesive energy, bulk modulus and cubic elastic constants, per individual of a population.
 
 Fixed geometry, as the phonon targets at the relaxed lattice (:mod:`gafit.phonon_target`): for each
-structure the cells are built and tabulated once, at SCALES x the start cell: the scaled cell, the cell
-strained by ±STRAIN in Voigt components 1, 2 and 4, and the cell with each atom but the last displaced
-by ±DISPLACEMENT along x, y and z. One batched evaluation of those cells gives every individual's
-pressure, energy, stresses and forces at every scale; from them:
+structure the cells are built and tabulated once: the start cell scaled by each of SCALES, and at each
+of ELASTIC_SCALES (every other one) the cell strained by ±STRAIN in Voigt components 1, 2 and 4 and
+the cell with each atom but the last displaced by ±DISPLACEMENT along x, y and z. One batched
+evaluation of those cells gives every individual's pressure, energy, stresses and forces at every
+scale; from them:
 
 - its own lattice scale s* is the zero of the pressure p(s) (cubic Lagrange interpolation through the
   four nearest scales, on the bracket of lowest energy), a = s* a_start;
@@ -15,7 +16,8 @@ pressure, energy, stresses and forces at every scale; from them:
 - the clamped-ion elastic constants at each scale are central stress differences; the relaxed-ion
   ones subtract the internal relaxation Λᵀ K⁻¹ Λ / V, with Λ = dF/dε (forces of the strained cells)
   and K the Γ force constants (displaced cells; the last atom held, which removes the translations):
-  exact for harmonic internal relaxation, as diamond's C44 needs. Both are interpolated to s*.
+  exact for harmonic internal relaxation, as diamond's C44 needs. Both are interpolated to s*
+  (cubic Lagrange on ELASTIC_SCALES).
 
 Only cubic crystals (the cell's axes the cubic axes): a lattice name of :data:`gafit.crystals.LATTICES`
 whose ASE cell is cubic-aligned, or a structure file (its conventional cell). A value whose s* falls
@@ -42,6 +44,9 @@ from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_ce
 
 #: scale factors of the start cell tabulated (±5 %, steps of 1 %)
 SCALES = np.linspace(0.95, 1.05, 11)
+#: scale factors the strained and displaced cells are tabulated at (0.96, 0.99, 1.02, 1.05: the elastic
+#: constants vary smoothly with the scale, and these cells are most of the cost)
+ELASTIC_SCALES = SCALES[1::3]
 #: strain of the elastic cells (central differences): smaller than gafit.properties' finite STRAIN
 #: (0.005), whose O(strain²) error is 0.3 % of Tersoff Si's C44 and 1 % of its relaxed-ion C44
 STRAIN = 0.001
@@ -106,20 +111,20 @@ def _cubic_axes_cell(atoms: Atoms, a0: float) -> np.ndarray:
     return np.round(np.array(atoms.cell) / a0 * 4) / 4 * a0
 
 
-def _lagrange(s: np.ndarray, j0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cubic Lagrange weights (B, n_scales) and their s-derivatives at s (B,) through SCALES[j0:j0+4]."""
-    h = SCALES[1] - SCALES[0]
-    t = (s - SCALES[j0]) / h
-    nodes = np.arange(4.0)
-    w = np.ones((len(s), 4))
-    dw = np.zeros((len(s), 4))
-    for m in range(4):
-        others = [q for q in range(4) if q != m]
-        denom = np.prod([nodes[m] - nodes[q] for q in others])
-        w[:, m] = np.prod([t - nodes[q] for q in others], axis=0) / denom
-        dw[:, m] = sum(np.prod([t - nodes[q] for q in others if q != r], axis=0)
-                       for r in others) / denom / h
-    full, dfull = np.zeros((len(s), len(SCALES))), np.zeros((len(s), len(SCALES)))
+#: cubic through t = 0, 1, 2, 3: coefficients (in powers of t) = _VINV @ values
+_VINV = np.linalg.inv(np.vander(np.arange(4.0), 4, increasing=True))
+
+
+def _lagrange(s: np.ndarray, grid: np.ndarray = SCALES) -> tuple[np.ndarray, np.ndarray]:
+    """Cubic Lagrange weights (B, n_grid) and their s-derivatives at s (B,) on the uniform ``grid``,
+    through the four nodes around s (the first or last four near the ends)."""
+    h = grid[1] - grid[0]
+    j0 = np.clip(np.floor((s - grid[0]) / h).astype(int) - 1, 0, len(grid) - 4)
+    t = (s - grid[j0]) / h
+    one = np.ones_like(t)
+    w = np.stack([one, t, t * t, t**3], axis=1) @ _VINV  # (B, 4)
+    dw = np.stack([0 * t, one, 2 * t, 3 * t * t], axis=1) @ _VINV / h
+    full, dfull = np.zeros((len(s), len(grid))), np.zeros((len(s), len(grid)))
     rows = np.arange(len(s))[:, None]
     cols = j0[:, None] + np.arange(4)
     full[rows, cols] = w
@@ -134,8 +139,9 @@ class PropertyCell:
     atoms: Atoms
     a0: float  # Å, start conventional lattice constant
     elastic: bool  # strained and displaced cells tabulated
-    tables: object = None
-    n_cells: int = 0  # cells per scale
+    tables: object = None  # the cell at each of SCALES
+    elastic_tables: object = None  # at each of ELASTIC_SCALES: the cell, strained, displaced
+    n_cells: int = 0  # elastic cells per scale
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0))  # atoms per species of the cell
 
     @classmethod
@@ -146,20 +152,21 @@ class PropertyCell:
             raise GafitInputError(f"{where}: species {missing} are not in the potential's species "
                                   f"{potential.species}")
         cell = cls(atoms, a0, elastic)
-        images = [img for s in SCALES for img in cell._images(scaled_cell(atoms, s))]
-        cell.n_cells = len(images) // len(SCALES)
-        cell.tables = potential.build_tables(ReferenceSet([Structure(a) for a in images],
-                                                          "property cells"))
+        cell.tables = potential.build_tables(ReferenceSet(
+            [Structure(scaled_cell(atoms, s)) for s in SCALES], "property cells"))
+        if elastic:
+            images = [img for s in ELASTIC_SCALES for img in cell._images(scaled_cell(atoms, s))]
+            cell.n_cells = len(images) // len(ELASTIC_SCALES)
+            cell.elastic_tables = potential.build_tables(ReferenceSet(
+                [Structure(a) for a in images], "strained property cells"))
         symbols = atoms.get_chemical_symbols()
         cell.counts = np.array([symbols.count(sp) for sp in potential.species], float)
         return cell
 
     def _images(self, base: Atoms) -> list[Atoms]:
-        """The scaled cell, then (elastic) its ±STRAIN strained copies in STRAINS, then its copies
-        with atom i < N - 1 displaced by ±DISPLACEMENT along x, y, z."""
-        out = [base]
-        if not self.elastic:
-            return out
+        """The ±STRAIN strained copies of ``base`` in STRAINS, then its copies with atom i < N - 1
+        displaced by ±DISPLACEMENT along x, y, z."""
+        out = []
         for j in STRAINS:
             for sign in (1.0, -1.0):
                 img = base.copy()
@@ -178,34 +185,35 @@ class PropertyCell:
         """Every quantity of QUANTITIES (those needing the elastic cells only when tabulated) and
         ``s`` (the relaxed scale) and ``in_range``, each (B,), for full vectors theta (B, n)."""
         theta = np.atleast_2d(theta)
-        b, n_s, n_c, nat = len(theta), len(SCALES), self.n_cells, len(self.atoms)
+        b, nat = len(theta), len(self.atoms)
         with np.errstate(all="ignore"):
             pred = potential.evaluate(theta, self.tables)
-            vol = self.tables.volume_s.reshape(n_s, n_c)
-            energy = pred.energy.reshape(b, n_s, n_c)
-            stress = pred.virial.reshape(b, n_s, n_c, 6) / vol[None, :, :, None]  # eV/Å³, ASE sign
-            p = -stress[:, :, 0, :3].mean(axis=2)  # (B, n_s) eV/Å³
-            e = energy[:, :, 0]
-            s, j0, in_range = self._relaxed_scale(p, e)
-            w, dw = _lagrange(s, j0)
+            e = pred.energy  # (B, n_scales) eV
+            p = -(pred.virial[:, :, :3].mean(axis=2) / self.tables.volume_s)  # (B, n_scales) eV/Å³
+            s, in_range = self._relaxed_scale(p, e)
+            w, dw = _lagrange(s)
             out = {"s": s, "in_range": in_range, "a": s * self.a0}
             out["E"] = np.einsum("bk,bk->b", w, e) / nat
             e0 = theta[:, potential.e0_slice] @ self.counts / nat
             out["E_coh"] = e0 - out["E"]
             out["B"] = -(s / 3) * np.einsum("bk,bk->b", dw, p) / GPa
             if self.elastic:
-                c_rel, c_clamped = self._elastic(pred.forces.reshape(b, n_s, n_c, nat, 3), stress,
-                                                 vol[:, 0])
+                n_s, n_c = len(ELASTIC_SCALES), self.n_cells
+                pe = potential.evaluate(theta, self.elastic_tables)
+                vol = self.elastic_tables.volume_s.reshape(n_s, n_c)
+                stress = pe.virial.reshape(b, n_s, n_c, 6) / vol[None, :, :, None]  # ASE sign
+                c_rel, c_clamped = self._elastic(pe.forces.reshape(b, n_s, n_c, nat, 3), stress,
+                                                 self.atoms.get_volume() * ELASTIC_SCALES**3)
+                we = _lagrange(s, ELASTIC_SCALES)[0]
                 for key, c in (("C11", c_rel[..., 0, 0]), ("C12", c_rel[..., 1, 0]),
                                ("C44", c_rel[..., 2, 2]), ("C44_unrelaxed", c_clamped[..., 2, 2])):
-                    out[key] = np.einsum("bk,bk->b", w, c) / GPa
+                    out[key] = np.einsum("bk,bk->b", we, c) / GPa
         return out
 
     @staticmethod
-    def _relaxed_scale(p: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each individual's zero-pressure scale (B,), its Lagrange stencil start (B,) and whether it
-        lies inside SCALES (B,): on the bracket p_k > 0 >= p_k+1 of lowest energy (bisection on the
-        cubic interpolant); without one, the end of SCALES the pressure points to."""
+    def _relaxed_scale(p: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each individual's zero-pressure scale (B,) and whether it lies inside SCALES (B,): on the bracket p_k > 0 >= p_k+1 of lowest energy (safeguarded Newton
+        on the cubic interpolant); without one, the end of SCALES the pressure points to."""
         b, n = p.shape
         bracket = (p[:, :-1] > 0) & (p[:, 1:] <= 0)  # (B, n - 1)
         score = np.where(bracket, np.minimum(e[:, :-1], e[:, 1:]), np.inf)
@@ -214,14 +222,20 @@ class PropertyCell:
         # no bracket: pressure positive everywhere -> largest scale, else smallest
         k = np.where(found, k, np.where(np.nan_to_num(p[:, -1]) > 0, n - 2, 0))
         j0 = np.clip(k - 1, 0, n - 4)
-        lo, hi = SCALES[k].copy(), SCALES[k + 1].copy()
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            pm = np.einsum("bk,bk->b", _lagrange(mid, j0)[0], p)
-            lo, hi = np.where(pm > 0, mid, lo), np.where(pm > 0, hi, mid)
+        rows = np.arange(b)[:, None]
+        c = p[rows, j0[:, None] + np.arange(4)] @ _VINV.T  # (B, 4): p = c0 + c1 t + c2 t² + c3 t³
+        lo = (k - j0).astype(float)  # the bracket in t: p(lo) > 0 >= p(lo + 1)
+        hi = lo + 1.0
+        t = lo + 0.5
+        for _ in range(30):  # Newton, kept inside the bracket (bisection where it would leave)
+            pt = c[:, 0] + t * (c[:, 1] + t * (c[:, 2] + t * c[:, 3]))
+            lo, hi = np.where(pt > 0, t, lo), np.where(pt > 0, hi, t)
+            dp = c[:, 1] + t * (2 * c[:, 2] + 3 * t * c[:, 3])
+            step = t - pt / np.where(dp != 0, dp, np.nan)
+            t = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
         edge = np.where(np.nan_to_num(p[:, -1]) > 0, SCALES[-1], SCALES[0])
-        s = np.where(found, 0.5 * (lo + hi), edge)
-        return s, j0, found
+        s = np.where(found, SCALES[j0] + (SCALES[1] - SCALES[0]) * t, edge)
+        return s, found
 
     def _elastic(self, forces: np.ndarray, stress: np.ndarray, volume: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -229,16 +243,16 @@ class PropertyCell:
         from forces (B, n_s, n_cells, N, 3), stresses (B, n_s, n_cells, 6) and the scaled cells'
         volumes (n_s,) Å³."""
         n_e = len(STRAINS)
-        sp = stress[:, :, 1:1 + 2 * n_e:2][..., list(STRAINS)]  # (B, n_s, n_e, n_e): [strain, comp]
-        sm = stress[:, :, 2:2 + 2 * n_e:2][..., list(STRAINS)]
+        sp = stress[:, :, 0:2 * n_e:2][..., list(STRAINS)]  # (B, n_s, n_e, n_e): [strain, comp]
+        sm = stress[:, :, 1:2 * n_e:2][..., list(STRAINS)]
         clamped = np.swapaxes((sp - sm) / (2 * STRAIN), -1, -2)  # [i, j] = dσ_i/dε_j
         m = 3 * (len(self.atoms) - 1)
         if m == 0:
             return clamped, clamped
-        fp = forces[:, :, 1:1 + 2 * n_e:2, :-1].reshape(*forces.shape[:2], n_e, m)
-        fm = forces[:, :, 2:2 + 2 * n_e:2, :-1].reshape(*forces.shape[:2], n_e, m)
+        fp = forces[:, :, 0:2 * n_e:2, :-1].reshape(*forces.shape[:2], n_e, m)
+        fm = forces[:, :, 1:2 * n_e:2, :-1].reshape(*forces.shape[:2], n_e, m)
         lam = (fp - fm) / (2 * STRAIN)  # (B, n_s, n_e, m): dF/dε_j
-        first = 1 + 2 * n_e
+        first = 2 * n_e
         dp = forces[:, :, first::2, :-1].reshape(*forces.shape[:2], m, m)  # [displacement, force]
         dm = forces[:, :, first + 1::2, :-1].reshape(*forces.shape[:2], m, m)
         k = -(dp - dm) / (2 * DISPLACEMENT)
