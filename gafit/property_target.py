@@ -3,7 +3,7 @@ cohesive energy, bulk modulus and cubic elastic constants, per individual of a p
 
 Fixed geometry, as the phonon targets at the relaxed lattice (:mod:`gafit.phonon_target`): for each
 structure the cells are built and tabulated once: the start cell scaled by each of SCALES, and at each
-of ELASTIC_SCALES (every other one) the cell strained by ±STRAIN in Voigt components 1, 2 and 4 and
+of ELASTIC_SCALES the cell strained by ±STRAIN in Voigt components 1 and 4 and
 the cell with each atom but the last displaced by ±DISPLACEMENT along x, y and z. One batched
 evaluation of those cells gives every individual's pressure, energy, stresses and forces at every
 scale; from them:
@@ -52,8 +52,8 @@ ELASTIC_SCALES = SCALES[1::3]
 STRAIN = 0.001
 #: displacement of the force-constant cells, Å (central differences)
 DISPLACEMENT = 0.001
-#: Voigt strains tabulated (0-based): ε1 and ε2 give C11 and C12 with their relaxation, ε4 gives C44
-STRAINS = (0, 1, 3)
+#: Voigt strains tabulated (0-based): ε1 gives C11 and C12, ε4 gives C44
+STRAINS = (0, 3)
 #: property -> unit, description
 QUANTITIES: dict[str, tuple[str, str]] = {
     "a": ("Å", "relaxed cubic lattice constant"),
@@ -97,12 +97,44 @@ def read_property_structure(config: PropertyTargetConfig) -> tuple[Atoms, float]
         sg, n = symmetry(atoms)
         raise GafitInputError(f"{where} {config.structure}: property targets need a cubic crystal; "
                               f"this one is {sg} ({n})")
+    if free_coordinates(atoms):
+        raise GafitInputError(f"{where} {config.structure}: its atoms have coordinates the symmetry "
+                              "does not fix (a scaled cell would need relaxing); property targets "
+                              "take crystals whose atoms sit on fixed sites (diamond, fcc, rocksalt, "
+                              "...)")
     conv = conventional_cell(atoms)
     a0 = float(np.linalg.norm(conv.cell[0]))
     if not (is_name and np.allclose(conv.cell, a0 * np.eye(3), atol=1e-6 * a0)
             and np.allclose(_cubic_axes_cell(atoms, a0), np.array(atoms.cell), atol=1e-6 * a0)):
         atoms = conv  # a file, or a name whose ASE cell is not on the cubic axes
     return atoms, a0
+
+
+def free_coordinates(atoms: Atoms, symprec: float = 1e-3) -> bool:
+    """Whether some atom of ``atoms`` has a position its space group leaves free (a displacement
+    pattern, other than a translation, that every symmetry operation keeps)."""
+    import warnings
+
+    import spglib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ds = spglib.get_symmetry_dataset((np.array(atoms.cell), atoms.get_scaled_positions(),
+                                          atoms.numbers), symprec=symprec)
+    if ds is None:
+        return True
+    lat = np.array(atoms.cell).T  # columns: cell vectors
+    frac = atoms.get_scaled_positions()
+    d = np.random.default_rng(0).standard_normal((len(atoms), 3))
+    sym = np.zeros_like(d)
+    for rot, trans in zip(ds.rotations, ds.translations, strict=True):
+        moved = frac @ rot.T + trans  # where each atom goes
+        diff = moved[:, None, :] - frac[None, :, :]
+        perm = np.argmin(np.abs(diff - np.round(diff)).sum(axis=2), axis=1)
+        sym[perm] += d @ (lat @ rot @ np.linalg.inv(lat)).T
+    sym = sym / len(ds.rotations)
+    sym -= sym.mean(axis=0)
+    return bool(np.abs(sym).max() > 1e-8)
 
 
 def _cubic_axes_cell(atoms: Atoms, a0: float) -> np.ndarray:
@@ -202,18 +234,23 @@ class PropertyCell:
                 pe = potential.evaluate(theta, self.elastic_tables)
                 vol = self.elastic_tables.volume_s.reshape(n_s, n_c)
                 stress = pe.virial.reshape(b, n_s, n_c, 6) / vol[None, :, :, None]  # ASE sign
-                c_rel, c_clamped = self._elastic(pe.forces.reshape(b, n_s, n_c, nat, 3), stress,
-                                                 self.atoms.get_volume() * ELASTIC_SCALES**3)
+                # hydrostatic force response at ELASTIC_SCALES: s dF/ds of the scaled cells
+                f_s = pred.forces.reshape(b, len(SCALES), nat * 3)
+                ds = _lagrange(ELASTIC_SCALES, SCALES)[1]  # (n_s, n_scales)
+                lam_h = ELASTIC_SCALES[None, :, None] * np.einsum("ek,bkm->bem", ds, f_s)
+                c = self._elastic(pe.forces.reshape(b, n_s, n_c, nat, 3), stress,
+                                  lam_h.reshape(b, n_s, nat, 3)[:, :, :-1].reshape(b, n_s, -1),
+                                  self.atoms.get_volume() * ELASTIC_SCALES**3)
                 we = _lagrange(s, ELASTIC_SCALES)[0]
-                for key, c in (("C11", c_rel[..., 0, 0]), ("C12", c_rel[..., 1, 0]),
-                               ("C44", c_rel[..., 2, 2]), ("C44_unrelaxed", c_clamped[..., 2, 2])):
-                    out[key] = np.einsum("bk,bk->b", we, c) / GPa
+                for key, ck in c.items():
+                    out[key] = np.einsum("bk,bk->b", we, ck) / GPa
         return out
 
     @staticmethod
     def _relaxed_scale(p: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each individual's zero-pressure scale (B,) and whether it lies inside SCALES (B,): on the bracket p_k > 0 >= p_k+1 of lowest energy (safeguarded Newton
-        on the cubic interpolant); without one, the end of SCALES the pressure points to."""
+        """Each individual's zero-pressure scale (B,) and whether it lies inside SCALES (B,): on the
+        bracket p_k > 0 >= p_k+1 of lowest energy (safeguarded Newton on the cubic interpolant);
+        without one, the end of SCALES the pressure points to."""
         b, n = p.shape
         bracket = (p[:, :-1] > 0) & (p[:, 1:] <= 0)  # (B, n - 1)
         score = np.where(bracket, np.minimum(e[:, :-1], e[:, 1:]), np.inf)
@@ -237,29 +274,37 @@ class PropertyCell:
         s = np.where(found, SCALES[j0] + (SCALES[1] - SCALES[0]) * t, edge)
         return s, found
 
-    def _elastic(self, forces: np.ndarray, stress: np.ndarray, volume: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-        """Relaxed-ion and clamped-ion dσ_i/dε_j (B, n_s, 3, 3) eV/Å³ for i, j over STRAINS, per scale,
-        from forces (B, n_s, n_cells, N, 3), stresses (B, n_s, n_cells, 6) and the scaled cells'
-        volumes (n_s,) Å³."""
+    def _elastic(self, forces: np.ndarray, stress: np.ndarray, lam_h: np.ndarray,
+                 volume: np.ndarray) -> dict[str, np.ndarray]:
+        """C11, C12, C44 (relaxed-ion) and C44_unrelaxed (B, n_s) eV/Å³ per scale, from the elastic
+        cells' forces (B, n_s, n_cells, N, 3) and stresses (B, n_s, n_cells, 6), the hydrostatic force
+        response lam_h = dF/dε_hydrostatic (B, n_s, 3N - 3) and the unstrained volumes (n_s,) Å³.
+
+        The relaxation of C12 needs Λ2: by cubic symmetry Λ1ᵀK⁻¹Λ2 = Λ1ᵀK⁻¹Λ3, and Λ1 + Λ2 + Λ3 =
+        lam_h, so it is (Λ1ᵀK⁻¹lam_h - Λ1ᵀK⁻¹Λ1) / 2 without strained cells of its own."""
         n_e = len(STRAINS)
-        sp = stress[:, :, 0:2 * n_e:2][..., list(STRAINS)]  # (B, n_s, n_e, n_e): [strain, comp]
-        sm = stress[:, :, 1:2 * n_e:2][..., list(STRAINS)]
-        clamped = np.swapaxes((sp - sm) / (2 * STRAIN), -1, -2)  # [i, j] = dσ_i/dε_j
+        sp, sm = stress[:, :, 0:2 * n_e:2], stress[:, :, 1:2 * n_e:2]  # (B, n_s, strain, comp)
+        ds = (sp - sm) / (2 * STRAIN)  # [strain j, component i] = dσ_i/dε_j
+        out = {"C11": ds[:, :, 0, 0], "C12": ds[:, :, 0, 1], "C44": ds[:, :, 1, 3],
+               "C44_unrelaxed": ds[:, :, 1, 3]}
         m = 3 * (len(self.atoms) - 1)
         if m == 0:
-            return clamped, clamped
+            return out
         fp = forces[:, :, 0:2 * n_e:2, :-1].reshape(*forces.shape[:2], n_e, m)
         fm = forces[:, :, 1:2 * n_e:2, :-1].reshape(*forces.shape[:2], n_e, m)
-        lam = (fp - fm) / (2 * STRAIN)  # (B, n_s, n_e, m): dF/dε_j
+        lam = (fp - fm) / (2 * STRAIN)  # (B, n_s, strain, m): dF/dε_j
         first = 2 * n_e
         dp = forces[:, :, first::2, :-1].reshape(*forces.shape[:2], m, m)  # [displacement, force]
         dm = forces[:, :, first + 1::2, :-1].reshape(*forces.shape[:2], m, m)
         k = -(dp - dm) / (2 * DISPLACEMENT)
         k = 0.5 * (k + np.swapaxes(k, -1, -2))  # (B, n_s, m, m) eV/Å²
-        x = np.linalg.solve(k, np.swapaxes(lam, -1, -2))  # K⁻¹ Λ: (B, n_s, m, n_e)
-        relax = np.einsum("bsjm,bsmi->bsji", lam, x) / volume[None, :, None, None]
-        return clamped - relax, clamped
+        rhs = np.concatenate([lam, lam_h[:, :, None]], axis=2)  # ε1, ε4, hydrostatic
+        x = np.linalg.solve(k, np.swapaxes(rhs, -1, -2))  # K⁻¹ [Λ1 Λ4 Λh]: (B, n_s, m, 3)
+        r = np.einsum("bsjm,bsmi->bsji", lam, x) / volume[None, :, None, None]  # (B, n_s, 2, 3)
+        out["C11"] = out["C11"] - r[:, :, 0, 0]
+        out["C12"] = out["C12"] - 0.5 * (r[:, :, 0, 2] - r[:, :, 0, 0])
+        out["C44"] = out["C44"] - r[:, :, 1, 1]
+        return out
 
 
 @dataclass

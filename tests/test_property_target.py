@@ -193,3 +193,27 @@ def test_fit_moves_the_lattice_constant_to_its_target(tmp_path: Path) -> None:
     page = write_report(tmp_path / "out", config).read_text(encoding="utf-8")
     assert 'id="properties"' in page and "a test target" in page
     assert 'class="note error"' not in page
+
+
+def test_crystals_with_free_internal_coordinates_are_refused(tmp_path: Path) -> None:
+    """Pyrite-type (Pa-3, S at x x x): scaling the cell would need relaxing S; refused in one line,
+    while every lattice name's sites are fixed."""
+    from ase.spacegroup import crystal
+
+    from gafit.crystals import LATTICES
+    from gafit.property_target import free_coordinates, read_property_structure
+
+    pyrite = crystal(["Fe", "S"], [(0, 0, 0), (0.385, 0.385, 0.385)], spacegroup=205,
+                     cellpar=[5.42, 5.42, 5.42, 90, 90, 90])
+    assert free_coordinates(pyrite)
+    ase.io.write(tmp_path / "pyrite.cif", pyrite)
+    with pytest.raises(GafitInputError, match="coordinates the symmetry does not fix"):
+        read_property_structure(PropertyTargetConfig("a", 5.4, 0.1, str(tmp_path / "pyrite.cif")))
+    species = {"rocksalt": ["Mg", "O"], "zincblende": ["Zn", "S"], "cesiumchloride": ["Cs", "Cl"],
+               "fluorite": ["Ca", "F"]}
+    for name in ("fcc", "bcc", "sc", "diamond", "rocksalt", "zincblende", "cesiumchloride",
+                 "fluorite"):
+        assert name in LATTICES
+        atoms, a0 = read_property_structure(PropertyTargetConfig(
+            "a", 4.0, 0.1, name, species.get(name, ["Cu"]), 4.0))
+        assert not free_coordinates(atoms) and a0 == pytest.approx(4.0)
