@@ -19,7 +19,9 @@ JavaScript, images referenced relatively, so the report folder can be zipped and
     that ended at a bound highlighted;
   - for fits with [phonons] targets: gafit vs reference frequencies at the fitted q-points and the
     full dispersion vs the reference (at the potential's relaxed lattice constant and at the
-    reference's).
+    reference's);
+  - for fits with [[properties]] targets: each target's value, reference, tolerance, weight,
+    citation and pass/FAIL (summary.json's "properties").
 
 The config is the one summary.json names (or the provenance line of lammps/pair.lmp); --config
 gives it when it moved. Without it (or its data) the page says so and leaves the parity plots out."""
