@@ -57,7 +57,8 @@ def measure(path: str, population: int, repeats: int) -> dict:
     t_props = best_time(lambda: with_props.loss(x), repeats)
     t_only = best_time(lambda: props.residuals(space.expand(x)), repeats)
     return {"config": path, "structures": len(train), "atoms": int(plain.tables.n_atoms_s.sum()),
-            "property_atoms": int(sum(c.tables.n_atoms_s.sum() for c in props.cells)),
+            "property_atoms": int(sum(t.n_atoms_s.sum() for c in props.cells
+                                      for t in (c.tables, c.elastic_tables) if t is not None)),
             "ms_per_individual": 1e3 * t_plain / population,
             "ms_per_individual_with_properties": 1e3 * t_props / population,
             "ms_per_individual_properties_alone": 1e3 * t_only / population,
