@@ -217,3 +217,28 @@ def test_crystals_with_free_internal_coordinates_are_refused(tmp_path: Path) -> 
         atoms, a0 = read_property_structure(PropertyTargetConfig(
             "a", 4.0, 0.1, name, species.get(name, ["Cu"]), 4.0))
         assert not free_coordinates(atoms) and a0 == pytest.approx(4.0)
+
+
+def test_a15_structure_file_relaxes_c11_and_c12(tmp_path: Path) -> None:
+    """β-W (A15) with a Morse: 8 atoms whose 6c sites move under a uniaxial strain, so C11 and C12
+    relax too (C12's relaxation comes from the hydrostatic identity, without ε2 cells); the
+    values match gafit.properties (its BFGS relaxation at finite strain)."""
+    from ase.spacegroup import crystal
+
+    atoms = crystal(["Cu", "Cu"], [(0, 0, 0), (0.25, 0, 0.5)], spacegroup=223,
+                    cellpar=[5.05, 5.05, 5.05, 90, 90, 90])
+    ase.io.write(tmp_path / "a15.cif", atoms)
+    # cutoff 3.45 Å: inside the gap between the third and fourth shells over the tabulated ±5 %
+    pot = Potential(["Cu"], [Morse(["Cu"], 3.45)]).with_values(CU)
+    keys = [k for k in KEYS if k != "E_coh"]
+    got, inside = PropertyTargets.build(pot, [PropertyTargetConfig(k, 1.0, 1.0, str(tmp_path / "a15.cif"))
+                                              for k in keys]).values(CU[None])
+    assert inside.all()
+    want = properties.properties(pot, atoms)
+    for k, v in zip(keys, got[0], strict=True):
+        assert v == pytest.approx(want[k], rel=RTOL[k]), k
+    cell = properties.lattice_constant(pot, atoms)[0]
+    c_rel, c_clamped = properties.elastic_tensor(pot, cell, strain=0.001)
+    assert c_clamped[0, 0] - c_rel[0, 0] > 0.5  # GPa: the C11 relaxation is there to be tested
+    assert abs(got[0, keys.index("C11")] - c_rel[0, 0]) < 0.1 * (c_clamped[0, 0] - c_rel[0, 0])
+    assert abs(got[0, keys.index("C12")] - c_rel[1, 0]) < 0.1 * abs(c_clamped[1, 0] - c_rel[1, 0])
