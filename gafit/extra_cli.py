@@ -183,6 +183,7 @@ def run_properties_command(args: argparse.Namespace) -> int:
         parse_reference_flags,
         properties,
     )
+    from gafit.stability import property_flags, stability_line
 
     if not 0 < args.strain < 0.1:
         raise GafitInputError(f"--strain {args.strain}: must be between 0 and 0.1")
@@ -201,10 +202,13 @@ def run_properties_command(args: argparse.Namespace) -> int:
     atoms = structure_from_args(args, potential.species)
     props = properties(potential, atoms, strain=args.strain, eos_span=args.eos_span, eos=args.eos)
     print(format_properties(props, reference, Path(args.potential).name, label))
+    stability = property_flags(props)
+    print("\n".join(stability["flags"]) or stability_line(stability))
     if args.out:
         rows = [r.__dict__ for r in compare(props, reference)]
         doc = {"potential": str(args.potential), "structure": args.structure, "properties": props,
-               "reference": {"label": label, "values": reference}, "comparison": rows}
+               "reference": {"label": label, "values": reference}, "comparison": rows,
+               "stability": stability}
         atomic_write_text(args.out, strict_json.dumps(_jsonable(doc), indent=2, ensure_ascii=False)
                           + "\n")
         print(f"wrote {args.out}")

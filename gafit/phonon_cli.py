@@ -185,6 +185,8 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         if lab and lab not in shown:
             shown.add(lab)
             print(f"  {lab:4s} " + " ".join(f"{f:8.3f}" for f in res.band.frequencies[k]) + "  THz")
+    print("\n".join(res.imaginary.flags) or "no imaginary modes on the path (Γ acoustic modes "
+          f"excepted; tolerance {res.imaginary.tolerance:g} THz)")
     if res.errors is not None:
         print(f"errors gafit - {Path(args.reference).name} (sorted frequencies at the same q-points):")
         print(res.errors.text())

@@ -33,6 +33,7 @@ __all__ = [
     "imaginary_modes",
     "mechanical_stability",
     "property_flags",
+    "stability_line",
     "tensor_from_properties",
 ]
 
@@ -288,6 +289,21 @@ def property_flags(props: Mapping[str, Any]) -> dict[str, Any]:
     return {"mechanical": mech.to_dict(),
             "bulk_modulus": {"eos_GPa": props.get("B"), "voigt_GPa": bv, "reuss_GPa": br},
             "flags": flags}
+
+
+def stability_line(stability: Mapping[str, Any]) -> str:
+    """The line printed when :func:`property_flags` found nothing: which criterion held and B's bounds."""
+    mech = stability.get("mechanical")
+    if not mech:
+        return ""
+    bulk = stability.get("bulk_modulus") or {}
+    which = "general" if mech["system"] == "general" else f"{mech['system']} Born criteria"
+    text = (f"stable: elastic tensor positive definite ({which} hold; smallest eigenvalue "
+            f"{min(mech['eigenvalues_GPa']):.4g} GPa)")
+    if bulk.get("eos_GPa") is not None:
+        text += (f"; B within the Reuss-Voigt bounds {bulk['reuss_GPa']:.4g}-{bulk['voigt_GPa']:.4g} GPa"
+                 f" (±{100 * B_TOL:g} %)")
+    return text
 
 
 # --------------------------------------------------------------------------- phonons
