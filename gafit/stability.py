@@ -393,8 +393,9 @@ def e0_plausibility(data_energy: np.ndarray, form_energy: np.ndarray, e0_energy:
     2. (not with Coulomb charges, whose reference is separated ions) the form's own energy is below
        -COHESIVE_MAX eV/atom: deeper than any element's cohesive energy (W 8.90, C 7.37 eV/atom);
     3. (not with Coulomb charges) the data's energies are themselves on a cohesive scale (ground
-       between -COHESIVE_MAX and COHESIVE_SCALE_TOP eV/atom, e.g. VASP energies) and |E0 part| exceeds the data's own
-       |energy per atom|: an isolated atom is then put farther from the reference than the crystal.
+       between -COHESIVE_MAX and COHESIVE_SCALE_TOP eV/atom, e.g. VASP energies) and |E0 part|
+       exceeds the data's own |energy per atom|: an isolated atom is then put farther from the
+       reference than the crystal.
 
     Large E0 of codes with all-electron total energies (ground far below -COHESIVE_MAX) pass rule 3
     by design. Returns None when no structure has a finite reference energy."""

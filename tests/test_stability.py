@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +232,125 @@ def test_e0_check_of_a_potential_on_data():
     res2 = e0_check_of(shifted, data, ev2.energy, ev2.e0)
     assert res2.form_energy == pytest.approx(res.form_energy)
     assert not res2.plausible and res2.e0_energy == pytest.approx(8.41)
+
+
+# --------------------------------------------------------------------------- where the flags are printed
+
+
+CU_MORSE = ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json"
+
+
+def test_properties_flags_an_unstable_crystal(tmp_path, capsys):
+    """Morse copper in a simple cubic cell has C44 < 0: `gafit properties` prints a '! ...' line
+    naming the cubic criterion (exit 0) and records it in --out; fcc copper gets the 'stable' line."""
+    from gafit.cli import main
+
+    out = tmp_path / "sc.json"
+    assert main(["properties", str(CU_MORSE), "--structure", "sc:2.4", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    props = doc["properties"]
+    assert props["C44"] < 0  # computed by gafit.properties, checked here by its sign
+    assert f"! C44 = {props['C44']:.4g} GPa <= 0: mechanically unstable (cubic Born criterion C44 > 0)" \
+        in text
+    assert doc["stability"]["mechanical"]["stable"] is False
+    assert doc["stability"]["flags"] and all(f in text for f in doc["stability"]["flags"])
+    assert main(["properties", str(CU_MORSE), "--structure", "fcc"]) == 0
+    text = capsys.readouterr().out
+    assert "!" not in text and "stable: elastic tensor positive definite (cubic Born criteria hold" in text
+
+
+def test_phonons_flag_imaginary_modes(tmp_path, capsys):
+    """The same unstable simple cubic Morse copper has imaginary modes on the path (band.csv, read
+    back independently); fcc copper has none."""
+    import csv
+
+    from gafit.cli import main
+
+    assert main(["phonons", str(CU_MORSE), "--structure", "sc:2.4", "--supercell", "3", "3", "3",
+                 "--out", str(tmp_path / "sc")]) == 0
+    text = capsys.readouterr().out
+    with open(tmp_path / "sc" / "band.csv", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh) if r and not r[0].startswith("#")][1:]
+    freq = np.array([[float(x) for x in r[7:]] for r in rows])
+    lowest = freq.min()
+    assert lowest < -1.0
+    flagged = [line for line in text.splitlines() if line.startswith("! ")]
+    assert len(flagged) == 1 and "imaginary mode" in flagged[0] and f"{lowest:.3f} THz" in flagged[0]
+    summary = json.loads((tmp_path / "sc" / "phonons.json").read_text(encoding="utf-8"))
+    assert summary["imaginary_modes"]["count"] > 0 and summary["imaginary_modes"]["flags"] == flagged
+    assert main(["phonons", str(CU_MORSE), "--structure", "fcc", "--supercell", "3", "3", "3",
+                 "--out", str(tmp_path / "fcc")]) == 0
+    text = capsys.readouterr().out
+    assert "! " not in text and "no imaginary modes on the path" in text
+
+
+def _small_si_data(tmp_path: Path) -> Path:
+    from ase.io import read, write
+
+    frames = read(DATA / "mlearn_Si" / "Si_training.extxyz", ":12")
+    path = tmp_path / "si12.extxyz"
+    write(path, frames)
+    return path
+
+
+@pytest.mark.skipif(not (DATA / "mlearn_Si").is_dir(), reason="needs ../shared/data/mlearn_Si")
+def test_evaluate_and_check_flag_implausible_e0(tmp_path, capsys):
+    """The published Si Tersoff with E0 = +8.41 eV/atom on VASP data (-5.4 eV/atom): `gafit
+    evaluate` and `gafit check --potential` print the E0 flag; with E0 = 0 they do not."""
+    from gafit.cli import main
+    from gafit.potential import Potential
+
+    data = _small_si_data(tmp_path)
+    pot = Potential.load(ROOT / "potentials" / "Si_Tersoff_1988.tersoff")
+    values = pot.values.copy()
+    values[pot.e0_slice] = 8.41
+    pot.with_values(values).save(tmp_path / "shifted.json")
+    pot.save(tmp_path / "plain.json")
+    for name, flagged in (("shifted.json", True), ("plain.json", False)):
+        assert main(["evaluate", str(tmp_path / name), str(data)]) == 0
+        text = capsys.readouterr().out
+        assert ("implausible E0" in text) == flagged, text
+        main(["check", str(data), "--potential", str(tmp_path / name)])
+        text = capsys.readouterr().out
+        assert ("warning: E0 part +8.41 eV/atom exceeds" in text) == flagged, text
+
+
+def test_fit_summary_and_report_flag_implausible_e0(tmp_path):
+    """A Morse fit to EMT copper (energies near 0 eV/atom) with E0 fixed at +12 eV/atom must give the
+    form about -12 eV/atom: summary.json, the fit summary and the report flag it."""
+    from test_report import demo_config, to_toml
+
+    from gafit.config import load_config
+    from gafit.evaluate import evaluate
+    from gafit.fit import run_fit
+    from gafit.io import read_reference
+    from gafit.potential import Potential
+    from gafit.report import write_report
+
+    table = demo_config()
+    table["data"]["validation_fraction"] = 0.0
+    table["potential"]["parameters"]["Cu.E0"] = 12.0
+    table["potential"]["parameters"]["Cu-Cu.D0"] = [0.05, 6.0]
+    table["potential"]["parameters"]["Cu-Cu.r0"] = [2.0, 3.5]
+    (tmp_path / "config.toml").write_text(to_toml(table), encoding="utf-8")
+    run = tmp_path / "run"
+    result = run_fit(load_config(tmp_path / "config.toml"), run, quiet=True)
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    check = summary["e0_check"]
+    # the form's own energy per atom at the data's lowest-energy structure, recomputed with E0 = 0
+    pot = Potential.load(run / "potential.json")
+    values = pot.values.copy()
+    values[pot.e0_slice] = 0.0
+    data = read_reference(table["data"]["train"])
+    ev = evaluate(pot.with_values(values), data)
+    n = np.array([st.n_atoms for st in data])
+    ref = np.array([st.energy for st in data]) / n
+    ground = int(np.argmin(ref))
+    form = ev.energy[ground] / n[ground]
+    assert form < -10  # the fit had to put the form this deep
+    assert check["form_energy"] == pytest.approx(form, rel=1e-9)
+    flags = [f for f in check["flags"] if "cohesive energy beyond 10 eV/atom" in f]
+    assert len(flags) == 1 and flags[0] in result.summary()
+    page = write_report(run).read_text(encoding="utf-8")
+    assert "cohesive energy beyond 10 eV/atom" in page
