@@ -354,3 +354,15 @@ def test_fit_summary_and_report_flag_implausible_e0(tmp_path):
     assert len(flags) == 1 and flags[0] in result.summary()
     page = write_report(run).read_text(encoding="utf-8")
     assert "cohesive energy beyond 10 eV/atom" in page
+
+
+def test_report_notes_imaginary_modes_at_the_fitted_qpoints():
+    """summary.json's phonon rows: gafit frequencies below -0.05 THz (not Γ's acoustic) give a warning."""
+    from gafit.report import _imaginary_notes
+
+    rows = [{"label": "Γ", "gafit": [-0.02, 0.0, 0.01, 15.0, 15.0, 15.0], "reference": [0] * 6},
+            {"label": "X", "gafit": [-2.5, 4.0, 4.0, 12.0, 13.0, 13.0], "reference": [0] * 6}]
+    notes = _imaginary_notes(rows)
+    assert len(notes) == 1 and "1 imaginary mode at 1 q-point (down to -2.500 THz at X" in notes[0].html()
+    rows[1]["gafit"][0] = 2.5
+    assert _imaginary_notes(rows) == []
