@@ -45,7 +45,10 @@ Polar crystals: a potential with Coulomb charges is a rigid-ion model; phonopy's
 rigid ions), 'born' (the dielectric tensor of the BORN file beside --reference) or 'none' (no NAC: Γ
 shows only the TO modes). LO and TO split at Γ, approached along each path segment as phonopy's band
 structure does; a phonopy --reference with a BORN file beside it gets its NAC the same way, and
-errors.csv names the direction used at Γ. ε∞ is stated in the plot's legend and in phonons.json."""
+errors.csv names the direction used at Γ. ε∞ is stated in the plot's legend and in phonons.json.
+
+Imaginary modes (below -0.05 THz, Γ's acoustic modes excepted) are flagged in a '! ...' line and
+recorded in phonons.json (imaginary_modes)."""
 
 EXAMPLE = """\
 example:
@@ -185,6 +188,8 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         if lab and lab not in shown:
             shown.add(lab)
             print(f"  {lab:4s} " + " ".join(f"{f:8.3f}" for f in res.band.frequencies[k]) + "  THz")
+    print("\n".join(res.imaginary.flags) or "no imaginary modes on the path (Γ acoustic modes "
+          f"excepted; tolerance {res.imaginary.tolerance:g} THz)")
     if res.errors is not None:
         print(f"errors gafit - {Path(args.reference).name} (sorted frequencies at the same q-points):")
         print(res.errors.text())
