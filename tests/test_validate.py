@@ -178,16 +178,30 @@ abs_tol = 0.01
 
 def test_builtin_suites_parse_and_are_found_by_species() -> None:
     suites = builtin_suites()
-    assert {"Si", "MgO"} <= set(suites)
+    assert {"Si", "MgO", "C", "Cu"} <= set(suites)
     for path in suites.values():
         suite = load_suite(path)
         assert suite.checks
         assert all(c.citation for c in suite.checks if c.kind != "md"), path
     assert find_suite(None, ["Si"]) == suites["Si"]
     assert find_suite(None, ["O", "Mg"]) == suites["MgO"]
+    assert find_suite(None, ["Cu"]) == suites["Cu"] and find_suite(None, ["C"]) == suites["C"]
     assert find_suite("MgO", ["Si"]) == suites["MgO"]
-    with pytest.raises(GafitInputError, match="no built-in suite for species Cu"):
-        find_suite(None, ["Cu"])
+    with pytest.raises(GafitInputError, match="no built-in suite for species Zn O"):
+        find_suite(None, ["Zn", "O"])
+    with pytest.raises(GafitInputError, match="--suite Xx: no such file, and not a built-in suite"):
+        find_suite("Xx", ["Si"])
+
+
+def test_cohesive_energy_does_not_depend_on_e0(tmp_path: Path) -> None:
+    e_coh = SI_SUITE.split("[[check]]")[2]  # the E_coh check alone
+    suite = load_suite(write(tmp_path, "[[check]]" + e_coh))
+    pot = Potential.load(TERSOFF)
+    values = pot.values.copy()
+    values[pot.e0_slice] = -100.0  # eV/atom: a DFT energy scale shifts E, not the binding energy
+    plain, shifted = (by_name(run_suite(p, suite)) for p in (pot, pot.with_values(values)))
+    assert shifted["E_coh"].value == pytest.approx(plain["E_coh"].value, abs=1e-8)
+    assert shifted["E_coh"].status == "pass"
 
 
 GOOD = '[[check]]\nquantity = "a"\nstructure = "diamond"\nreference = 5.431\nrel_tol = 0.01\n'
