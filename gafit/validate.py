@@ -315,12 +315,13 @@ def run_suite(potential: Potential, suite: Suite, out: Path | None = None, data:
     """Evaluate every check of ``suite`` on ``potential``, then its pair walls. ``out`` holds the
     phonon files; ``progress(k, n, check)`` is called before each check."""
     cache: dict[tuple, dict[str, Any]] = {}
+    seen: list[Atoms] = []  # every crystal checked: its shortest distances judge the walls
     outcomes = []
     for k, check in enumerate(suite.checks):
         if progress is not None:
             progress(k, len(suite.checks), check)
-        outcomes.append(_run_check(potential, suite, check, out, data, cache))
-    outcomes += wall_outcomes(potential)
+        outcomes.append(_run_check(potential, suite, check, out, data, cache, seen))
+    outcomes += wall_outcomes(potential, seen)
     return outcomes
 
 
@@ -349,9 +350,9 @@ def _outcome(check: Check, label: str, note: str = "", **kw: Any) -> Outcome:
 
 
 def _run_check(potential: Potential, suite: Suite, check: Check, out: Path | None,
-               data: str | Path | None, cache: dict) -> Outcome:
+               data: str | Path | None, cache: dict, seen: list[Atoms]) -> Outcome:
     if check.kind == "phonons":
-        return _phonon_check(potential, suite, check, out, data)
+        return _phonon_check(potential, suite, check, out, data, seen)
     missing = sorted(set(check.species or []) - set(potential.species))
     if missing:
         return _outcome(check, check.structure or "", status="skipped",
@@ -361,6 +362,7 @@ def _run_check(potential: Potential, suite: Suite, check: Check, out: Path | Non
         return _outcome(check, label, status="skipped",
                         note=f"data absent: {check.structure} (looked in "
                              f"{', '.join(map(str, data_dirs(data)))})")
+    seen.append(atoms)
     if check.kind == "md":
         return _md_check(potential, check, atoms, label)
     key = (label, check.structure, tuple(check.species or ()), check.a)
@@ -433,7 +435,7 @@ def _md_check(potential: Potential, check: Check, atoms: Atoms, label: str) -> O
 
 
 def _phonon_check(potential: Potential, suite: Suite, check: Check, out: Path | None,
-                  data: str | Path | None) -> Outcome:
+                  data: str | Path | None, seen: list[Atoms]) -> Outcome:
     from gafit.phonon_cli import reference_supercell
     from gafit.phonons import load_reference, phonon_report, to_ase_atoms
 
@@ -460,6 +462,7 @@ def _phonon_check(potential: Potential, suite: Suite, check: Check, out: Path | 
     else:
         raise GafitInputError(f"suite {suite.source}: check '{check.name}': 'supercell' is required "
                               f"with a frequency-file reference ({ref_text})")
+    seen.append(atoms)
     folder = None if out is None else out / "phonons" / _slug(check.name)
     eps = 1.0 if check.epsilon_inf is None else check.epsilon_inf
     res = phonon_report(potential, atoms, supercell, folder, path=check.path, reference=reference,
@@ -479,15 +482,20 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text) or "check"
 
 
-def wall_outcomes(potential: Potential) -> list[Outcome]:
-    """One row per pair channel: does the pair keep a repulsive wall down to short range?"""
+def wall_outcomes(potential: Potential, crystals: list[Atoms] | None = None) -> list[Outcome]:
+    """One row per pair channel: does the pair keep a repulsive wall, and (with ``crystals``) is its
+    barrier top safely inside the shortest distance of the channel in them
+    (:func:`gafit.walls.unsafe_reason`)?"""
+    from gafit.structures import ReferenceSet, Structure
     from gafit.walls import describe, unsafe_reason, walls
 
+    refset = ReferenceSet([Structure(a.copy()) for a in crystals]) if crystals else None
     out = []
-    for w in walls(potential):
+    for w in walls(potential, refset):
         reason = unsafe_reason(w)
         out.append(Outcome(f"wall {w.channel}", "wall", w.channel, "FAIL" if reason else "pass",
-                           tolerance="repulsive down to short range", note=describe(w),
+                           tolerance="repulsive below the crystals' distances",
+                           note="; ".join(x for x in (reason, describe(w)) if x),
                            citation="gafit.walls (no reference needed)", details=w.to_dict()))
     return out
 

