@@ -100,6 +100,7 @@ class Suite:
     description: str
     source: Path
     checks: list[Check]
+    species: list[str] = field(default_factory=list)  # what the suite is for ([suite] species)
 
 
 @dataclass
@@ -151,7 +152,7 @@ def find_suite(text: str | None, species: list[str]) -> Path:
 
 
 def _suite_species(suite: Suite) -> set[str]:
-    return {s for c in suite.checks for s in (c.species or [])}
+    return set(suite.species) or {s for c in suite.checks for s in (c.species or [])}
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -178,9 +179,11 @@ def parse_suite(table: Mapping[str, Any], path: Path) -> Suite:
         raise GafitInputError(f"{where}: unknown table '{sorted(unknown)[0]}'; expected [suite] and "
                               "[[check]]")
     head = table.get("suite", {})
-    if not isinstance(head, Mapping) or set(head) - {"name", "description"}:
-        bad = sorted(set(head) - {"name", "description"}) if isinstance(head, Mapping) else ["suite"]
-        raise GafitInputError(f"{where}: [suite] {bad[0]}: unknown key; known: name, description")
+    known_head = {"name", "description", "species"}
+    if not isinstance(head, Mapping) or set(head) - known_head:
+        bad = sorted(set(head) - known_head) if isinstance(head, Mapping) else ["suite"]
+        raise GafitInputError(f"{where}: [suite] {bad[0]}: unknown key; known: name, description, species")
+    species = _typed("species", head["species"], f"{where}: [suite] species", "") if "species" in head else []
     items = table.get("check")
     if not isinstance(items, list) or not items or not all(isinstance(c, Mapping) for c in items):
         raise GafitInputError(f"{where}: no [[check]] tables")
@@ -189,7 +192,7 @@ def parse_suite(table: Mapping[str, Any], path: Path) -> Suite:
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
         raise GafitInputError(f"{where}: two checks named '{dup}'; give each a distinct 'name'")
-    return Suite(str(head.get("name", path.stem)), str(head.get("description", "")), path, checks)
+    return Suite(str(head.get("name", path.stem)), str(head.get("description", "")), path, checks, species)
 
 
 def _parse_check(c: Mapping[str, Any], k: int, where: str, known: set[str]) -> Check:

@@ -178,7 +178,7 @@ abs_tol = 0.01
 
 def test_builtin_suites_parse_and_are_found_by_species() -> None:
     suites = builtin_suites()
-    assert {"Si", "MgO", "C", "Cu"} <= set(suites)
+    assert {"Si", "MgO", "C", "Cu", "SiO2"} <= set(suites)
     for path in suites.values():
         suite = load_suite(path)
         assert suite.checks
@@ -186,6 +186,7 @@ def test_builtin_suites_parse_and_are_found_by_species() -> None:
     assert find_suite(None, ["Si"]) == suites["Si"]
     assert find_suite(None, ["O", "Mg"]) == suites["MgO"]
     assert find_suite(None, ["Cu"]) == suites["Cu"] and find_suite(None, ["C"]) == suites["C"]
+    assert find_suite(None, ["Si", "O"]) == suites["SiO2"]  # its [suite] species: checks use files
     assert find_suite("MgO", ["Si"]) == suites["MgO"]
     with pytest.raises(GafitInputError, match="no built-in suite for species Zn O"):
         find_suite(None, ["Zn", "O"])
@@ -220,6 +221,7 @@ GOOD = '[[check]]\nquantity = "a"\nstructure = "diamond"\nreference = 5.431\nrel
     ('[[check]]\nquantity = "md"\nstructure = "diamond"\ntime = 1.0\ntemperature = 300.0\n'
      "supercell = [2, 2]\n", "supercell = [2, 2]: expected three positive integers"),
     ("[suite]\ntitle = 'x'\n" + GOOD, "[suite] title: unknown key"),
+    ("[suite]\nspecies = 3\n" + GOOD, "[suite] species = 3: expected a list of element names"),
     ("[suites]\n" + GOOD, "unknown table 'suites'"),
     ("[suite]\nname = 'x'\n", "no [[check]] tables"),
     (GOOD.replace("[[check]]\n", '[[check]]\nname = "x"\n') * 2, "two checks named 'x'"),
