@@ -314,16 +314,18 @@ Progress = Callable[[int, int, Check], None]
 
 
 def run_suite(potential: Potential, suite: Suite, out: Path | None = None, data: str | Path | None = None,
-              progress: Progress | None = None) -> list[Outcome]:
+              progress: Progress | None = None, md_progress: Callable[[Any, int], None] | None = None
+              ) -> list[Outcome]:
     """Evaluate every check of ``suite`` on ``potential``, then its pair walls. ``out`` holds the
-    phonon files; ``progress(k, n, check)`` is called before each check."""
+    phonon files; ``progress(k, n, check)`` is called before each check, ``md_progress(sample,
+    total_steps)`` during MD (:func:`gafit.md.run_md`)."""
     cache: dict[tuple, dict[str, Any]] = {}
     seen: list[Atoms] = []  # every crystal checked: its shortest distances judge the walls
     outcomes = []
     for k, check in enumerate(suite.checks):
         if progress is not None:
             progress(k, len(suite.checks), check)
-        outcomes.append(_run_check(potential, suite, check, out, data, cache, seen))
+        outcomes.append(_run_check(potential, suite, check, out, data, cache, seen, md_progress))
     outcomes += wall_outcomes(potential, seen)
     return outcomes
 
@@ -352,12 +354,22 @@ def _outcome(check: Check, label: str, note: str = "", **kw: Any) -> Outcome:
                    note="; ".join(x for x in (note, check.note) if x), **kw)
 
 
+def _no_species(check: Check, label: str, atoms: Atoms, potential: Potential) -> Outcome | None:
+    """A skipped outcome when the crystal holds species the potential lacks (a suite for several
+    systems run on a potential for some of them)."""
+    missing = sorted(set(atoms.get_chemical_symbols()) - set(potential.species))
+    if not missing:
+        return None
+    return _outcome(check, label, status="skipped", note=f"the potential has no {' '.join(missing)}")
+
+
 def _run_check(potential: Potential, suite: Suite, check: Check, out: Path | None,
-               data: str | Path | None, cache: dict, seen: list[Atoms]) -> Outcome:
+               data: str | Path | None, cache: dict, seen: list[Atoms],
+               md_progress: Callable[[Any, int], None] | None = None) -> Outcome:
     if check.kind == "phonons":
         return _phonon_check(potential, suite, check, out, data, seen)
     missing = sorted(set(check.species or []) - set(potential.species))
-    if missing:
+    if missing:  # before building: a lattice name may need the missing species' lattice constant
         return _outcome(check, check.structure or "", status="skipped",
                         note=f"the potential has no {' '.join(missing)}")
     atoms, label = _structure(check, suite, potential, data)
@@ -365,9 +377,12 @@ def _run_check(potential: Potential, suite: Suite, check: Check, out: Path | Non
         return _outcome(check, label, status="skipped",
                         note=f"data absent: {check.structure} (looked in "
                              f"{', '.join(map(str, data_dirs(data)))})")
+    skipped = _no_species(check, label, atoms, potential)
+    if skipped is not None:
+        return skipped
     seen.append(atoms)
     if check.kind == "md":
-        return _md_check(potential, check, atoms, label)
+        return _md_check(potential, check, atoms, label, md_progress)
     key = (label, check.structure, tuple(check.species or ()), check.a)
     try:
         if key not in cache:
@@ -411,13 +426,14 @@ def _compare(check: Check, label: str, props: Mapping[str, Any], atoms: Atoms) -
                     details={"spacegroup": props.get("spacegroup")})
 
 
-def _md_check(potential: Potential, check: Check, atoms: Atoms, label: str) -> Outcome:
+def _md_check(potential: Potential, check: Check, atoms: Atoms, label: str,
+              progress: Callable[[Any, int], None] | None = None) -> Outcome:
     from gafit.md import MDSettings, run_md
 
     settings = MDSettings(temperature=float(check.temperature or 0), time=float(check.time or 0),
                           seed=check.seed, timestep=check.timestep, nve_time=check.nve_time,
                           tdamp=check.tdamp, supercell=tuple(check.supercell or (1, 1, 1)))
-    res = run_md(potential, atoms, settings)
+    res = run_md(potential, atoms, settings, progress)
     failures = list(res.failures)
     if check.max_drift is not None and check.nve_time:
         if not math.isfinite(res.drift) or abs(res.drift) > check.max_drift:
@@ -465,11 +481,17 @@ def _phonon_check(potential: Potential, suite: Suite, check: Check, out: Path | 
     else:
         raise GafitInputError(f"suite {suite.source}: check '{check.name}': 'supercell' is required "
                               f"with a frequency-file reference ({ref_text})")
+    skipped = _no_species(check, label, atoms, potential)
+    if skipped is not None:
+        return skipped
     seen.append(atoms)
     folder = None if out is None else out / "phonons" / _slug(check.name)
     eps = 1.0 if check.epsilon_inf is None else check.epsilon_inf
-    res = phonon_report(potential, atoms, supercell, folder, path=check.path, reference=reference,
-                        name="potential", epsilon_inf=eps)
+    try:
+        res = phonon_report(potential, atoms, supercell, folder, path=check.path, reference=reference,
+                            name="potential", epsilon_inf=eps)
+    except (GafitInputError, GafitResultError) as err:  # e.g. a relaxation that runs away
+        return _outcome(check, label, status="FAIL", unit="THz (RMS error)", note=f"not computed: {err}")
     assert res.errors is not None
     rms = float(res.errors.rms)
     worst = max(res.errors.rows[1:], key=lambda r: r.rms, default=None)
@@ -535,7 +557,7 @@ def verdict(outcomes: list[Outcome]) -> str:
     n_pass = sum(o.status == "pass" for o in outcomes)
     head = "FAILED" if n_fail else "passed"
     return (f"{head}: {n_pass} passed, {n_fail} failed, {n_skip} skipped"
-            + (" (their data is absent)" if n_skip else ""))
+            + (" (see their notes: data absent or species not in the potential)" if n_skip else ""))
 
 
 def write_outputs(out: Path, suite: Suite, outcomes: list[Outcome], potential_path: str) -> list[Path]:

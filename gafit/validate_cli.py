@@ -62,11 +62,30 @@ def run_validate_command(args: argparse.Namespace) -> int:
     spare_inputs([out / n for n in ("index.html", "validate.csv", "validate.json")],
                  [args.potential, suite.source])
 
+    bar: list[Any] = []  # the tqdm bar of the MD check running
+
     def progress(k: int, n: int, check: Any) -> None:
+        while bar:
+            bar.pop().close()
         if not args.quiet:
             print(f"[{k + 1}/{n}] {check.name} ({check.quantity})", file=sys.stderr, flush=True)
 
-    outcomes = run_suite(potential, suite, out, args.data, progress)
+    def md_progress(sample: Any, total: int) -> None:
+        if args.quiet:
+            return
+        if not bar:
+            from tqdm import tqdm
+
+            bar.append(tqdm(total=total, desc="md", unit="step", file=sys.stderr, leave=False))
+        bar[0].update(sample.step - bar[0].n)
+        bar[0].set_postfix_str(f"{sample.ensemble} T {sample.temperature:.0f} K, "
+                               f"d_min {sample.min_distance:.2f} Å, atoms {sample.n_atoms}")
+
+    try:
+        outcomes = run_suite(potential, suite, out, args.data, progress, md_progress)
+    finally:
+        while bar:
+            bar.pop().close()
     print(f"{Path(args.potential).name}, suite {suite.name} ({suite.source}):")
     print(table_text(outcomes))
     files = write_outputs(out, suite, outcomes, str(args.potential))

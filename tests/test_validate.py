@@ -152,6 +152,15 @@ rel_tol = 0.01
     assert all("data absent" in r["note"] for r in rows[:2])
 
 
+def test_species_not_in_the_potential_are_skipped() -> None:
+    cu = Potential.load(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json")
+    outcomes = run_suite(cu, load_suite(builtin_suites()["Si"]))
+    checks = [o for o in outcomes if o.quantity != "wall"]
+    assert checks and all(o.status == "skipped" for o in checks)
+    assert all(o.note.startswith("the potential has no Si") or o.note.startswith("data absent")
+               for o in checks)
+
+
 def test_phonon_check_against_dft(tmp_path: Path) -> None:
     ref = shared_file("phonopy_Si_PBE/phonopy_disp.yaml").parent
     suite = write(tmp_path, f"""\
