@@ -444,7 +444,7 @@ def _md_check(potential: Potential, check: Check, atoms: Atoms, label: str,
            + (f" + NVE {check.nve_time:g} ps" if check.nve_time else "") + f", seed {check.seed}; "
            f"lost {res.lost_atoms}, shortest distance {res.min_distance:.3f} Å, T mean "
            f"{res.temperature_mean:.0f} K")
-    if math.isfinite(res.drift):
+    if math.isfinite(res.drift) and len(failures) == len(res.failures):  # else a failure names it
         how += f", NVE drift {res.drift:.3g} eV/atom/ps"
     note = "; ".join([how, *failures] + ([check.note] if check.note else []))
     value = res.temperature_mean if math.isfinite(res.temperature_mean) else None

@@ -152,6 +152,25 @@ rel_tol = 0.01
     assert all("data absent" in r["note"] for r in rows[:2])
 
 
+def test_structure_file_relative_to_the_suite(tmp_path: Path) -> None:
+    from ase.build import bulk
+
+    (tmp_path / "cells").mkdir()
+    bulk("Si", "diamond", a=5.40, cubic=True).write(tmp_path / "cells" / "si.vasp", format="vasp")
+    suite = write(tmp_path, """\
+[[check]]
+name = "a"
+quantity = "a"
+structure = "cells/si.vasp"
+reference = 5.431
+rel_tol = 0.01
+citation = "Okada & Tokumaru 1984"
+""")
+    outcome = by_name(run_suite(Potential.load(TERSOFF), load_suite(suite)))["a"]
+    assert outcome.status == "pass" and outcome.structure == "cells/si.vasp"
+    assert abs(outcome.value - 5.431) < 0.01 * 5.431
+
+
 def test_species_not_in_the_potential_are_skipped() -> None:
     cu = Potential.load(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json")
     outcomes = run_suite(cu, load_suite(builtin_suites()["Si"]))
@@ -175,11 +194,21 @@ name = "tight"
 quantity = "phonons"
 reference = "{ref}"
 abs_tol = 0.01
+
+[[check]]
+name = "lattice name"
+quantity = "phonons"
+structure = "diamond"
+species = ["Si"]
+reference = "{ref}"
+abs_tol = 10.0
 """)
     out = tmp_path / "v"
     outcomes = by_name(run_suite(Potential.load(TERSOFF), load_suite(suite), out))
     assert outcomes["loose"].status == "pass" and outcomes["tight"].status == "FAIL"
     assert outcomes["loose"].value == outcomes["tight"].value > 0.01
+    # the same crystal from a lattice name (primitive cell, ASE's a) relaxes to the same dispersion
+    assert outcomes["lattice name"].value == pytest.approx(outcomes["loose"].value, abs=1e-3)
     with (out / "phonons" / "loose" / "errors.csv").open(encoding="utf-8") as f:
         first = next(csv.DictReader(f))
     assert float(first["rms_THz"]) == pytest.approx(outcomes["loose"].value, abs=1e-6)
