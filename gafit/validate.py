@@ -435,15 +435,16 @@ def _md_check(potential: Potential, check: Check, atoms: Atoms, label: str,
                           tdamp=check.tdamp, supercell=tuple(check.supercell or (1, 1, 1)))
     res = run_md(potential, atoms, settings, progress)
     failures = list(res.failures)
-    if check.max_drift is not None and check.nve_time:
+    if check.max_drift is not None and check.nve_time and not res.failures:  # else NVE did not run
         if not math.isfinite(res.drift) or abs(res.drift) > check.max_drift:
             failures.append(f"NVE drift {res.drift:.3g} eV/atom/ps beyond {check.max_drift:g}")
     tol = "no lost atoms, no collapse" + (f", |drift| <= {check.max_drift:g} eV/atom/ps"
                                           if check.max_drift is not None else "")
     how = (f"{res.n_atoms} atoms, {check.temperature:g} K NVT {check.time:g} ps"
            + (f" + NVE {check.nve_time:g} ps" if check.nve_time else "") + f", seed {check.seed}; "
-           f"lost {res.lost_atoms}, shortest distance {res.min_distance:.3f} Å, T mean "
-           f"{res.temperature_mean:.0f} K")
+           f"lost {res.lost_atoms}, shortest distance {res.min_distance:.3f} Å")
+    if math.isfinite(res.temperature_mean):
+        how += f", T mean {res.temperature_mean:.0f} K"
     if math.isfinite(res.drift) and len(failures) == len(res.failures):  # else a failure names it
         how += f", NVE drift {res.drift:.3g} eV/atom/ps"
     note = "; ".join([how, *failures] + ([check.note] if check.note else []))

@@ -299,3 +299,16 @@ time = 0.01
     judged = by_name(run_suite(pot, load_suite(suite)))
     assert judged["wall Si-O"].status == "FAIL"
     assert "barrier top" in judged["wall Si-O"].note
+
+
+def test_md_drift_beyond_max_drift_fails(tmp_path: Path, lammps_available: None) -> None:
+    """Morse truncated at its cutoff (no shift) is not energy-conserving: a tight max_drift fails it,
+    the same run without max_drift passes."""
+    cu = Potential.load(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json")
+    md = ('[[check]]\nname = "md"\nquantity = "md"\nstructure = "fcc"\nspecies = ["Cu"]\na = 3.61\n'
+          "supercell = [3, 3, 3]\ntemperature = 1000.0\ntime = 0.2\nnve_time = 0.3\n")
+    loose = by_name(run_suite(cu, load_suite(write(tmp_path, md, "loose.toml"))))["md"]
+    tight = by_name(run_suite(cu, load_suite(write(tmp_path, md + "max_drift = 1e-9\n", "tight.toml"))))["md"]
+    assert loose.status == "pass" and loose.details["lost_atoms"] == 0
+    assert tight.status == "FAIL" and "NVE drift" in tight.note and "beyond 1e-09" in tight.note
+    assert tight.details["drift"] == loose.details["drift"] != 0.0  # the same seeded run
