@@ -18,6 +18,7 @@ from gafit.parallel import WorkerError, check_scheduler
 from gafit.phonon_cli import add_phonons_parser
 from gafit.report_cli import add_report_parser
 from gafit.structures import GafitInputError, GafitResultError
+from gafit.validate_cli import add_validate_parser
 
 if TYPE_CHECKING:
     from gafit.fit import FitInterrupted
@@ -275,6 +276,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_check_parser(sub)
     add_properties_parser(sub)
     add_md_parser(sub)
+    add_validate_parser(sub)
 
     p = sub.add_parser("convert", help="convert reference data between CSV and extxyz")
     p.add_argument("input")
