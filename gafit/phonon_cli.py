@@ -57,7 +57,8 @@ example:
 
 
 #: the files ``gafit phonons`` may write into its --out folder
-OUTPUT_FILES = ("band.yaml", "band.csv", "phonons.png", "phonons.pdf", "phonons.json", "errors.csv")
+OUTPUT_FILES = ("band.yaml", "band.csv", "phonons.png", "phonons.pdf", "phonons.json", "errors.csv",
+                "gruneisen.csv", "gruneisen.png", "gruneisen.pdf", "gruneisen.json")
 
 
 def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -81,6 +82,12 @@ def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--epsilon-inf", metavar="EPS|born|none",
                    help="ε∞ of a potential with Coulomb charges for the LO-TO splitting: a number "
                         "(default 1, rigid ions), 'born' (BORN file beside --reference) or 'none'")
+    p.add_argument("--gruneisen", type=float, nargs="?", const=0.01, metavar="STRAIN",
+                   help="also mode Grüneisen parameters (phonopy) from volumes V0(1 ± STRAIN) "
+                        "(default strain 0.01): gruneisen.csv/.png/.pdf/.json")
+    p.add_argument("--gruneisen-reference", metavar="DIR",
+                   help="DFT at three volumes: a folder with orig/, plus/, minus/ phonopy data sets "
+                        "(phonopy-gruneisen's layout); implies --gruneisen")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=run_phonons_command)
     return p
@@ -136,9 +143,15 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         raise GafitInputError(f"--npoints {args.npoints}: need at least 2 q-points per segment")
     if not args.displacement > 0:
         raise GafitInputError(f"--displacement {args.displacement}: must be a positive length (Å)")
+    strain = args.gruneisen if args.gruneisen is not None else (
+        0.01 if args.gruneisen_reference is not None else None)
+    if strain is not None:
+        from gafit.gruneisen import check_strain
+        check_strain(strain)
     out = output_folder(args.out)
     spare_inputs([out / name for name in OUTPUT_FILES],
-                 [args.potential, args.structure, args.reference])
+                 [args.potential, args.structure, args.reference,
+                  args.gruneisen_reference])
     supercell: Any = parse_supercell(args.supercell) if args.supercell is not None else None
     potential = Potential.load(args.potential, parse_elements(args.elements))
     if args.structure is not None or args.lattice_constant is not None:
@@ -188,5 +201,30 @@ def run_phonons_command(args: argparse.Namespace) -> int:
     if res.errors is not None:
         print(f"errors gafit - {Path(args.reference).name} (sorted frequencies at the same q-points):")
         print(res.errors.text())
-    print("wrote " + ", ".join(str(f) for f in res.files))
+    files = list(res.files)
+    if strain is not None:
+        files += _gruneisen_part(potential, res, supercell, strain, args)
+    print("wrote " + ", ".join(str(f) for f in files))
     return 0
+
+
+def _gruneisen_part(potential: Any, res: Any, supercell: Any, strain: float,
+                    args: argparse.Namespace) -> list[Path]:
+    """``--gruneisen``: γ along the same path (and the DFT's with --gruneisen-reference); prints the
+    table and writes gruneisen.*; returns the files written."""
+    from gafit.gruneisen import gruneisen, write_gruneisen
+    from gafit.phonons import cell_text
+
+    g = gruneisen(potential, res.phonopy, res.structure, res.band, supercell, strain,
+                  args.displacement, args.gruneisen_reference)
+    print(f"mode Grüneisen parameters (phonopy), volumes V0(1 ± {strain:g})"
+          + (f"; {args.reference_label}: {g.reference} (V0(1 ± {g.reference_strain:.4g}))"
+             if g.reference is not None else "") + ":")
+    print(g.text(args.reference_label))
+    name = _short_name(Path(args.potential))
+    title = (f"{res.structure.get_chemical_formula(empirical=True)}: {name}, "
+             f"{cell_text(res.structure, res.lattice_constant)}, V0(1 ± {strain:g})")
+    err = g.errors()
+    if err is not None:
+        title += f"; RMS γ vs {args.reference_label} {err[0]:.3f}"
+    return write_gruneisen(g, Path(args.out), title, name, args.reference_label)
