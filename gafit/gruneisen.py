@@ -220,7 +220,7 @@ def gruneisen(potential: Potential, ph0: Phonopy, atoms: Atoms, band: Band, supe
 
 def plot_gruneisen(res: GruneisenResult, title: str = "", name: str = "gafit",
                    reference_name: str = "DFT") -> Any:
-    """Matplotlib figure of γ along the band path (the reference dashed)."""
+    """Matplotlib figure of γ along the band path (dots; the reference as crosses)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4.8))
@@ -231,9 +231,10 @@ def plot_gruneisen(res: GruneisenResult, title: str = "", name: str = "gafit",
         sel = band.segment == k
         for m in range(res.gamma.shape[1]):
             first = k == 0 and m == 0
-            ax.plot(x[sel], res.gamma[sel, m], color="C0", lw=1.4, label=name if first else None)
+            # markers, not lines: modes are sorted by frequency, so a line would jump where bands cross
+            ax.plot(x[sel], res.gamma[sel, m], "o", color="C0", ms=2.2, label=name if first else None)
             if res.reference_gamma is not None:
-                ax.plot(x[sel], res.reference_gamma[sel, m], color="C3", lw=1.2, ls="--",
+                ax.plot(x[sel], res.reference_gamma[sel, m], "x", color="C3", ms=2.6,
                         label=reference_name if first else None)
     ticks, names = [], []
     for k, (a, b) in enumerate(band.path.labels):

@@ -45,13 +45,20 @@ Polar crystals: a potential with Coulomb charges is a rigid-ion model; phonopy's
 rigid ions), 'born' (the dielectric tensor of the BORN file beside --reference) or 'none' (no NAC: Γ
 shows only the TO modes). LO and TO split at Γ, approached along each path segment as phonopy's band
 structure does; a phonopy --reference with a BORN file beside it gets its NAC the same way, and
-errors.csv names the direction used at Γ. ε∞ is stated in the plot's legend and in phonons.json."""
+errors.csv names the direction used at Γ. ε∞ is stated in the plot's legend and in phonons.json.
+
+--gruneisen [STRAIN]: mode Grüneisen parameters along the same path (phonopy's PhonopyGruneisen) from
+force constants at V0 and V0(1 ± STRAIN) (default 0.01, cell scaled uniformly): gruneisen.csv, .png/.pdf,
+.json and a table. --gruneisen-reference DIR: DFT at three volumes (DIR/orig, DIR/plus, DIR/minus, each a
+phonopy data set, as phonopy-gruneisen takes), compared at the same q-points."""
 
 EXAMPLE = """\
 example:
   gafit phonons Si.tersoff --structure POSCAR-unitcell --supercell 2 2 2 \\
       --reference phonopy_disp.yaml --out phonons-Si
   gafit phonons Si.tersoff --structure diamond --supercell 2 2 2 --out phonons-Si
+  gafit phonons Si.tersoff --structure diamond --supercell 2 2 2 --out gr-Si \\
+      --gruneisen-reference ../shared/data/phonopy_Si_PBE/gruneisen
   gafit phonons potentials/MgO_Henkelman_2005.json --epsilon-inf born \\
       --reference ../shared/data/phonopy_MgO/phonopy_disp.yaml --out phonons-MgO"""
 
