@@ -38,7 +38,7 @@ from gafit.geometry import check_neighbour_work
 from gafit.io import read_reference, strict_json
 from gafit.io.atomic import atomic_batch, atomic_write, atomic_write_text
 from gafit.io.paths import output_folder, spare_inputs
-from gafit.objective import UNITS, Objective
+from gafit.objective import UNITS, Objective, breakdown_text, shares
 from gafit.parallel import PopulationEvaluator
 from gafit.parameters import ParameterSpace, build_space
 from gafit.phonon_target import PhononTarget, reference_species
@@ -68,6 +68,9 @@ class FitResult:
     walls: list[Wall] = field(default_factory=list)  # per pair channel (gafit.walls)
     # [constraints] wall: the setting, whether it held, per channel (gafit.walls.WallConstraint)
     wall_constraint: dict | None = None
+    # the loss of x split by term (energy, forces, stress, virial, walls, phonons): they add up to
+    # ``loss`` (Objective.breakdown)
+    breakdown: dict[str, float] = field(default_factory=dict)
 
     def at_bounds(self) -> dict[str, str]:
         """Free parameters the loss pushes against a bound: name -> "lower" or "upper"."""
@@ -85,6 +88,8 @@ class FitResult:
         for name, row in self.rmse.items():
             parts = [f"{p} {v:.5g} {UNITS[p]}" for p, v in row.items() if np.isfinite(v)]
             lines.append(f"RMSE {name}: " + ", ".join(parts))
+        if self.breakdown:
+            lines.append("loss by term: " + breakdown_text(self.breakdown))
         if self.at_bounds():
             lines.append("at a bound (the loss pushes against it: widen the bound or fix the "
                          "parameter): " + ", ".join(f"{n} ({side})"
@@ -791,7 +796,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
                        {name: ev.by_config_type for name, ev in evals.items()},
                        [t.table(theta[0]) for t in phonons], pressed, refine_cut,
                        walls(fitted, train) if not fitted.check() else [],
-                       constraint_table(constraint, theta))
+                       constraint_table(constraint, theta), objective.breakdown(x_best[None])[0])
     fitted.provenance = provenance(result, config)  # not the start file's: this fit made it
     fitted.e0_given = True
     if out is not None:
@@ -966,6 +971,8 @@ def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: Fit
         "train": [str(Path(f.path).resolve()) for f in data_files(config.data.train)],
         "weights": dataclasses.asdict(config.weights),
         "loss": result.loss,
+        "loss_by_term": result.breakdown,  # adds up to loss (to rounding)
+        "loss_shares": shares(result.breakdown),
         "ga_loss": result.ga.best_loss,
         "refined_loss": result.refined_loss,
         "rmse": result.rmse,
