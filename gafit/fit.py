@@ -298,8 +298,8 @@ def check_cutoffs(config: FitConfig, potential: Potential, space: ParameterSpace
 
 
 class GenerationLog:
-    """Per-generation rows (best and median loss, the best individual's RMSEs), with a progress
-    bar on the terminal (none when ``quiet``)."""
+    """Per-generation rows (best and median loss, the best individual's RMSEs and loss by term),
+    with a progress bar on the terminal (none when ``quiet``)."""
 
     def __init__(self, objective: Objective, space: ParameterSpace, total: int, quiet: bool,
                  rows: list[dict] | None = None, validation: Objective | None = None,
@@ -331,6 +331,9 @@ class GenerationLog:
         if self.subset_generations:
             row["subset"] = int(on_subset)
         row.update({f"rmse_{p}": v for p, v in rmse.items()})
+        # the best one's loss by term, on all structures (they add up to best_loss but in the
+        # subset phase)
+        row.update({f"loss_{t}": v for t, v in self.objective.breakdown(x)[0].items()})
         if self.validation is not None:
             # validation with the E0 offsets solved on the training data
             theta = self.objective.evaluate(x)[0]
@@ -365,7 +368,8 @@ class GenerationLog:
         if not self.rows:
             return ""
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(self.rows[0]))
+        # every column of every row: a resumed run's rows from an older gafit may lack some
+        w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in self.rows for k in r)))
         w.writeheader()
         w.writerows(self.rows)
         return buf.getvalue()

@@ -98,6 +98,14 @@ def test_fit_reports_the_breakdown(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["loss_by_term"] == result.breakdown
     assert sum(summary["loss_shares"].values()) == pytest.approx(1.0, abs=1e-12)
+    import csv
+
+    with open(tmp_path / "out" / "log.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4  # generation 0 (the initial population) to 3
+    for row in rows:  # the best individual of each generation, by term
+        parts = [float(row[f"loss_{t}"]) for t in result.breakdown]
+        assert sum(parts) == pytest.approx(float(row["best_loss"]), rel=1e-12)
     from gafit.report import write_report
 
     html = write_report(tmp_path / "out").read_text()
