@@ -39,8 +39,6 @@ def _score_bad(r: np.ndarray) -> np.ndarray:
     r[bad] = BAD_RESIDUAL
     return r
 PROPERTIES = ("energy", "forces", "stress", "virial")
-#: the terms of the loss (:meth:`Objective.breakdown`), in the order of the residual vector
-TERMS = (*PROPERTIES, "walls", "phonons")
 UNITS = {"energy": "eV/atom", "forces": "eV/Å", "stress": "GPa", "virial": "eV/atom",
          "phonons": "THz"}
 
@@ -289,8 +287,9 @@ class Objective:
     def breakdown(self, x: np.ndarray) -> list[dict[str, float]]:
         """Each term's part of the loss per free vector (B, n_free): the sum of its squared
         weighted residuals, for the terms the loss has (energy, forces, stress, virial, walls:
-        the wall constraint's penalty, phonons: all phonon targets). The parts of a vector add
-        up to its loss (to rounding; a bad vector's parts are its BAD_RESIDUAL scores)."""
+        the wall constraint's penalty, phonons: all phonon targets, properties: property targets).
+        The parts of a vector add up to its loss (to rounding; a bad vector's parts are its
+        BAD_RESIDUAL scores)."""
         r = self.residuals(np.atleast_2d(np.asarray(x, float)))
         out: list[dict[str, float]] = [{} for _ in range(len(r))]
         start = 0
@@ -299,6 +298,12 @@ class Objective:
             for row, v in zip(out, part, strict=True):
                 row[term] = row.get(term, 0.0) + float(v)
             start += n
+        if start < r.shape[1] and getattr(self, "properties", None):
+            # residuals() puts the [[properties]] targets' residuals last
+            rest = np.einsum("br,br->b", r[:, start:], r[:, start:])
+            for row, v in zip(out, rest, strict=True):
+                row["properties"] = float(v)
+            start = r.shape[1]
         if start != r.shape[1]:
             raise AssertionError(f"residual blocks cover {start} of {r.shape[1]} residuals")
         return out

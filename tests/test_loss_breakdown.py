@@ -112,3 +112,27 @@ def test_fit_reports_the_breakdown(tmp_path: Path) -> None:
     assert "<h3>Loss by term</h3>" in html
     for term in result.breakdown:
         assert f"<td>{term}</td>" in html
+
+
+def test_residuals_after_the_known_blocks_are_the_property_targets(cu_problem) -> None:
+    """Property targets put their residuals last in residuals(): one more term, 'properties'; any
+    other residual the blocks do not account for is an error, not a silent share."""
+    objective, x = cu_problem
+
+    class WithProperties(Objective):
+        properties = True
+
+        def residuals(self, x: np.ndarray) -> np.ndarray:
+            r = Objective.residuals(self, x)
+            return np.hstack([r, np.full((len(r), 2), 0.5)])
+
+    mine = WithProperties.__new__(WithProperties)
+    mine.__dict__.update(objective.__dict__)
+    parts = mine.breakdown(x)
+    assert all(p["properties"] == pytest.approx(0.5) for p in parts)
+    r = mine.residuals(x)
+    np.testing.assert_allclose([sum(p.values()) for p in parts], np.einsum("br,br->b", r, r),
+                               rtol=1e-12)
+    mine.properties = False
+    with pytest.raises(AssertionError, match="cover"):
+        mine.breakdown(x)
