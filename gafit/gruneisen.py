@@ -192,25 +192,32 @@ class GruneisenResult:
         return out
 
 
+Volumes = tuple[PhononReference, PhononReference, PhononReference]
+
+
 def gruneisen(potential: Potential, ph0: Phonopy, atoms: Atoms, band: Band, supercell: Any,
               strain: float = STRAIN, displacement: float = 0.01,
-              reference: str | Path | None = None) -> GruneisenResult:
+              reference: str | Path | Volumes | None = None) -> GruneisenResult:
     """Mode Grüneisen parameters of ``potential`` along ``band`` (computed on ``ph0``, the phonopy
     of ``atoms`` at V0), from force constants at V0(1 ± ``strain``); with ``reference`` (a folder
-    with orig/, plus/, minus/ phonopy data sets) the DFT ones at the same q-points."""
+    with orig/, plus/, minus/ phonopy data sets, or those three as :func:`load_reference_volumes`
+    read them) the DFT ones at the same q-points."""
+    from gafit.phonons import _check_same_crystal
+
     check_strain(strain)
+    refs = (load_reference_volumes(reference) if isinstance(reference, (str, Path))
+            else reference)
+    if refs is not None:
+        _check_same_crystal(refs[0], ph0)
     dielectric = ph0.nac_params["dielectric"] if ph0.nac_params is not None else None
     plus, minus = strained_phonopys(potential, atoms, supercell, strain, displacement, dielectric)
     freq, gamma = gruneisen_along(ph0, plus, minus, band.path.segments)
     res = GruneisenResult(band, strain, freq, gamma)
-    if reference is not None:
-        r0, rp, rm = load_reference_volumes(reference)
+    if refs is not None:
+        r0, rp, rm = refs
         assert r0.phonopy is not None and rp.phonopy is not None and rm.phonopy is not None
-        if r0.n_modes != freq.shape[1]:
-            raise GafitInputError(f"--gruneisen-reference {reference}: {r0.n_modes} modes, the "
-                                  f"structure's primitive cell {freq.shape[1]}: not the same crystal")
         t = q_transform(ph0.primitive.cell, r0.phonopy.primitive.cell)
-        res.reference = Path(reference)
+        res.reference = r0.source.parent.parent
         res.reference_strain = (rp.phonopy.primitive.volume - rm.phonopy.primitive.volume) / (
             2 * r0.phonopy.primitive.volume)
         res.reference_frequencies, res.reference_gamma = gruneisen_along(

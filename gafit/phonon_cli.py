@@ -179,9 +179,17 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         if reference is None or reference.phonopy is None:
             raise GafitInputError("--supercell is required unless --reference is a phonopy data set")
         supercell = reference_supercell(structure, reference.phonopy, args.structure is not None)
+    volumes = None
+    if args.gruneisen_reference is not None:  # a bad one is told before any work
+        from gafit.gruneisen import load_reference_volumes
+        volumes = load_reference_volumes(args.gruneisen_reference)
     if reference is not None and reference.phonopy is None and args.path.strip().lower() != "auto":
         print(f"note: --path ignored: the reference {reference.source.name} fixes the q-points")
 
+    if volumes is not None and sorted(set(volumes[0].symbols or [])) != sorted(set(structure.symbols)):
+        raise GafitInputError(f"--gruneisen-reference {args.gruneisen_reference}: its crystal holds "
+                              f"{' '.join(sorted(set(volumes[0].symbols or [])))}, the structure "
+                              f"{' '.join(sorted(set(structure.symbols)))}: not the same crystal")
     res = phonon_report(potential, structure, supercell, out, path=args.path, reference=reference,
                         relax=args.relax, npoints=args.npoints, displacement=args.displacement,
                         name=_short_name(Path(args.potential)), reference_name=args.reference_label,
@@ -210,12 +218,12 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         print(res.errors.text())
     files = list(res.files)
     if strain is not None:
-        files += _gruneisen_part(potential, res, supercell, strain, args)
+        files += _gruneisen_part(potential, res, supercell, strain, volumes, args)
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
 
 
-def _gruneisen_part(potential: Any, res: Any, supercell: Any, strain: float,
+def _gruneisen_part(potential: Any, res: Any, supercell: Any, strain: float, volumes: Any,
                     args: argparse.Namespace) -> list[Path]:
     """``--gruneisen``: γ along the same path (and the DFT's with --gruneisen-reference); prints the
     table and writes gruneisen.*; returns the files written."""
@@ -223,7 +231,7 @@ def _gruneisen_part(potential: Any, res: Any, supercell: Any, strain: float,
     from gafit.phonons import cell_text
 
     g = gruneisen(potential, res.phonopy, res.structure, res.band, supercell, strain,
-                  args.displacement, args.gruneisen_reference)
+                  args.displacement, volumes)
     print(f"mode Grüneisen parameters (phonopy), volumes V0(1 ± {strain:g})"
           + (f"; {args.reference_label}: {g.reference} (V0(1 ± {g.reference_strain:.4g}))"
              if g.reference is not None else "") + ":")

@@ -145,6 +145,17 @@ def test_cli_strain_out_of_range_is_one_line(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_cli_refuses_another_crystals_reference_before_any_work(tmp_path):
+    folder = need_si_gruneisen()
+    pot = tmp_path / "cu.json"
+    cu_morse().save(pot)
+    out = tmp_path / "out"
+    msg = handler_error([str(pot), "--structure", "fcc:3.61", "--supercell", "2", "2", "2",
+                         "--gruneisen-reference", str(folder), "--out", str(out)])
+    assert "not the same crystal" in msg and "Si" in msg and "Cu" in msg
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_cli_writes_gruneisen_files_and_compares_with_dft(tmp_path, capsys):
     folder = need_si_gruneisen()
     pot_file = Path(__file__).resolve().parents[1] / "potentials" / "Si_Tersoff_1988.tersoff"
