@@ -147,6 +147,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from gafit.io import read_reference, write_reference
     from gafit.io.paths import output_file, spare_inputs
     from gafit.potential import Potential
+    from gafit.stability import e0_check_of
 
     pot = Potential.load(args.potential, parse_elements(args.elements))
     if (args.data is None) == (args.config is None):
@@ -178,6 +179,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         e0 = ", ".join(f"{s} {v:.6g}" for s, v in ev.e0.items())
         print(f"{name} ({len(data)} structures, {data.n_atoms} atoms); E0 (eV/atom"
               f"{', best fit' if args.best_e0 else ''}): {e0}")
+        e0_check = e0_check_of(pot, data, ev.energy, ev.e0)
+        for flag in e0_check.flags if e0_check is not None else []:
+            print(flag)
         print("RMSE " + ev.table())
     return 0
 

@@ -44,6 +44,7 @@ from gafit.parameters import ParameterSpace, build_space
 from gafit.phonon_target import PhononTarget, reference_species
 from gafit.potential import Potential
 from gafit.problem import check_problem
+from gafit.stability import e0_check_of
 from gafit.structures import GafitInputError, GafitResultError, ReferenceSet
 from gafit.walls import Wall, WallConstraint, brief, unsafe_reason, wall_constraint, walls
 
@@ -68,6 +69,7 @@ class FitResult:
     walls: list[Wall] = field(default_factory=list)  # per pair channel (gafit.walls)
     # [constraints] wall: the setting, whether it held, per channel (gafit.walls.WallConstraint)
     wall_constraint: dict | None = None
+    e0_check: dict | None = None  # gafit.stability.e0_plausibility on the training data
     # the loss of x split by term (energy, forces, stress, virial, walls, phonons): they add up to
     # ``loss`` (Objective.breakdown)
     breakdown: dict[str, float] = field(default_factory=dict)
@@ -106,6 +108,8 @@ class FitResult:
                                                "NOT held: " + ", ".join(broken)) + ": "
                          + ", ".join(f"{c['channel']} {c['r_from']:.3f}-{c['r_to']:.3f} Å"
                                      for c in wc["channels"]))
+        if self.e0_check:
+            lines += self.e0_check["flags"]
         return "\n".join(lines)
 
 
@@ -800,7 +804,10 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
                        {name: ev.by_config_type for name, ev in evals.items()},
                        [t.table(theta[0]) for t in phonons], pressed, refine_cut,
                        walls(fitted, train) if not fitted.check() else [],
-                       constraint_table(constraint, theta), objective.breakdown(x_best[None])[0])
+                       constraint_table(constraint, theta))
+    e0_check = e0_check_of(fitted, train, evals["train"].energy, evals["train"].e0)
+    result.e0_check = e0_check.to_dict() if e0_check is not None else None
+    result.breakdown = objective.breakdown(x_best[None])[0]
     fitted.provenance = provenance(result, config)  # not the start file's: this fit made it
     fitted.e0_given = True
     if out is not None:
@@ -994,6 +1001,7 @@ def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: Fit
         "problem": result_problem(result),
         "walls": [w.to_dict() for w in result.walls],  # per pair channel, Å and eV (gafit.walls)
         "wall_constraint": result.wall_constraint,  # [constraints] wall: held?, per channel
+        "e0_check": result.e0_check,  # plausibility of E0 (gafit.stability.e0_plausibility)
     }
     # strict JSON: null where a value is NaN (no reference values of that property) or infinite
     atomic_write_text(out / "summary.json", strict_json.dumps(summary, indent=2) + "\n")

@@ -47,6 +47,9 @@ shows only the TO modes). LO and TO split at Γ, approached along each path segm
 structure does; a phonopy --reference with a BORN file beside it gets its NAC the same way, and
 errors.csv names the direction used at Γ. ε∞ is stated in the plot's legend and in phonons.json.
 
+Imaginary modes (below -0.05 THz, Γ's acoustic modes excepted) are flagged in a '! ...' line and
+recorded in phonons.json (imaginary_modes).
+
 --gruneisen [STRAIN]: mode Grüneisen parameters along the same path (phonopy's PhonopyGruneisen) from
 force constants at V0 and V0(1 ± STRAIN) (default 0.01, cell scaled uniformly): gruneisen.csv, .png/.pdf,
 .json and a table. --gruneisen-reference DIR: DFT at three volumes (DIR/orig, DIR/plus, DIR/minus, each a
@@ -213,6 +216,8 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         if lab and lab not in shown:
             shown.add(lab)
             print(f"  {lab:4s} " + " ".join(f"{f:8.3f}" for f in res.band.frequencies[k]) + "  THz")
+    print("\n".join(res.imaginary.flags) or "no imaginary modes on the path (Γ acoustic modes "
+          f"excepted; tolerance {res.imaginary.tolerance:g} THz)")
     if res.errors is not None:
         print(f"errors gafit - {Path(args.reference).name} (sorted frequencies at the same q-points):")
         print(res.errors.text())

@@ -851,6 +851,7 @@ class _Report:
             for t, rows in enumerate(targets):
                 if len(targets) > 1:
                     parts.append(f"<h3>Phonon target {t + 1}</h3>")
+                parts += [n.html() for n in _imaginary_notes(rows)]
                 parts.append(_table(
                     ["q-point", "RMS (THz)", "gafit (THz)", "reference (THz)"],
                     [[_esc(r["label"]), _num(r.get("rms"), ".3f"),
@@ -903,6 +904,8 @@ class _Report:
                         cap = (f"Both at the reference's geometry{f' (a = {a_ref:.4f} Å)' if a_ref else ''}"
                                f", where the fit compared frequencies. RMS difference over the "
                                f"path {rms:.3f} THz.")
+                    parts += [Note("warning", f"Dispersion ({tag} geometry): "
+                                   + _esc(f.removeprefix("! "))).html() for f in res.imaginary.flags]
                     mine = f"gafit ({res.model_nac_text})" if res.model_nac_text else "gafit"
                     fig = plot_band(res.band, f"{formula}: {geo}; RMS {rms:.3f} THz",
                                     res.reference_frequencies, "reference", mine)
@@ -958,6 +961,7 @@ class _Report:
                                    "Parameters</a>."))
         self.notes += _wall_notes(self.summary.get("walls") or [])
         self.notes += _constraint_notes(self.summary.get("wall_constraint"))
+        self.notes += _flag_notes((self.summary.get("e0_check") or {}).get("flags"))
         if self.data_note is not None and self.data_note not in self.notes:
             self.notes.append(self.data_note)
         species = ", ".join(self.pot_dict.get("species", []))
@@ -1022,6 +1026,29 @@ def _constraint_notes(wc: object) -> list[Note]:
                        for c in rows if not c.get("held"))
     return [Note("warning", f"Wall constraint NOT held in {broken}: the search found no candidate "
                  f"that keeps the wall ({spans}); widen the bounds or lower the distance.")]
+
+
+def _imaginary_notes(rows: list[dict]) -> list[Note]:
+    """A warning when gafit's frequencies at a phonon target's q-points (summary.json) hold imaginary
+    modes (gafit.stability.imaginary_modes; Γ's acoustic modes excepted)."""
+    from gafit.phonons import canonical_label
+    from gafit.stability import imaginary_modes
+
+    try:
+        labels = [canonical_label(r.get("label", "")) for r in rows]
+        freq = np.array([r["gafit"] for r in rows], float)
+        res = imaginary_modes(freq, [lab == "Γ" for lab in labels], labels)
+    except (KeyError, TypeError, ValueError):
+        return []
+    return [Note("warning", "At the fitted q-points (reference geometry): " + _esc(f.removeprefix("! ")))
+            for f in res.flags]
+
+
+def _flag_notes(flags: object) -> list[Note]:
+    """A warning per '! ...' flag of gafit.stability."""
+    if not isinstance(flags, list):
+        return []
+    return [Note("warning", _esc(str(f).removeprefix("! "))) for f in flags]
 
 
 def write_report(run_dir: str | Path, config: FitConfig | str | Path | None = None) -> Path:
