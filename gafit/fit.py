@@ -38,7 +38,7 @@ from gafit.geometry import check_neighbour_work
 from gafit.io import read_reference, strict_json
 from gafit.io.atomic import atomic_batch, atomic_write, atomic_write_text
 from gafit.io.paths import output_folder, spare_inputs
-from gafit.objective import UNITS, Objective
+from gafit.objective import UNITS, Objective, breakdown_text, shares
 from gafit.parallel import PopulationEvaluator
 from gafit.parameters import ParameterSpace, build_space
 from gafit.phonon_target import PhononTarget, reference_species
@@ -70,6 +70,9 @@ class FitResult:
     # [constraints] wall: the setting, whether it held, per channel (gafit.walls.WallConstraint)
     wall_constraint: dict | None = None
     e0_check: dict | None = None  # gafit.stability.e0_plausibility on the training data
+    # the loss of x split by term (energy, forces, stress, virial, walls, phonons): they add up to
+    # ``loss`` (Objective.breakdown)
+    breakdown: dict[str, float] = field(default_factory=dict)
 
     def at_bounds(self) -> dict[str, str]:
         """Free parameters the loss pushes against a bound: name -> "lower" or "upper"."""
@@ -87,6 +90,8 @@ class FitResult:
         for name, row in self.rmse.items():
             parts = [f"{p} {v:.5g} {UNITS[p]}" for p, v in row.items() if np.isfinite(v)]
             lines.append(f"RMSE {name}: " + ", ".join(parts))
+        if self.breakdown:
+            lines.append("loss by term: " + breakdown_text(self.breakdown))
         if self.at_bounds():
             lines.append("at a bound (the loss pushes against it: widen the bound or fix the "
                          "parameter): " + ", ".join(f"{n} ({side})"
@@ -297,8 +302,8 @@ def check_cutoffs(config: FitConfig, potential: Potential, space: ParameterSpace
 
 
 class GenerationLog:
-    """Per-generation rows (best and median loss, the best individual's RMSEs), with a progress
-    bar on the terminal (none when ``quiet``)."""
+    """Per-generation rows (best and median loss, the best individual's RMSEs and loss by term),
+    with a progress bar on the terminal (none when ``quiet``)."""
 
     def __init__(self, objective: Objective, space: ParameterSpace, total: int, quiet: bool,
                  rows: list[dict] | None = None, validation: Objective | None = None,
@@ -330,6 +335,9 @@ class GenerationLog:
         if self.subset_generations:
             row["subset"] = int(on_subset)
         row.update({f"rmse_{p}": v for p, v in rmse.items()})
+        # the best one's loss by term, on all structures (they add up to best_loss but in the
+        # subset phase)
+        row.update({f"loss_{t}": v for t, v in self.objective.breakdown(x)[0].items()})
         if self.validation is not None:
             # validation with the E0 offsets solved on the training data
             theta = self.objective.evaluate(x)[0]
@@ -364,7 +372,8 @@ class GenerationLog:
         if not self.rows:
             return ""
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(self.rows[0]))
+        # every column of every row: a resumed run's rows from an older gafit may lack some
+        w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in self.rows for k in r)))
         w.writeheader()
         w.writerows(self.rows)
         return buf.getvalue()
@@ -798,6 +807,7 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
                        constraint_table(constraint, theta))
     e0_check = e0_check_of(fitted, train, evals["train"].energy, evals["train"].e0)
     result.e0_check = e0_check.to_dict() if e0_check is not None else None
+    result.breakdown = objective.breakdown(x_best[None])[0]
     fitted.provenance = provenance(result, config)  # not the start file's: this fit made it
     fitted.e0_given = True
     if out is not None:
@@ -972,6 +982,8 @@ def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: Fit
         "train": [str(Path(f.path).resolve()) for f in data_files(config.data.train)],
         "weights": dataclasses.asdict(config.weights),
         "loss": result.loss,
+        "loss_by_term": result.breakdown,  # adds up to loss (to rounding)
+        "loss_shares": shares(result.breakdown),
         "ga_loss": result.ga.best_loss,
         "refined_loss": result.refined_loss,
         "rmse": result.rmse,

@@ -661,7 +661,35 @@ class _Report:
             loss += (f", least squares {_num(s.get('refined_loss'), '.6g')})"
                      if _finite(s.get("refined_loss")) else ")")
         rows.append(("Loss", loss))
-        return _kv(rows) + self._rmse_table()
+        return _kv(rows) + self._rmse_table() + self._breakdown_table()
+
+    def _breakdown_table(self) -> str:
+        """The loss split by term (summary.json ``loss_by_term``): which target steers the fit."""
+        parts = self.summary.get("loss_by_term") or {}
+        if not parts:
+            return ""
+        total = sum(v for v in parts.values() if _finite(v))
+        weights = self.summary.get("weights") or {}
+        train = (self.summary.get("rmse") or {}).get("train", {})
+        what = {"walls": "penalty of the wall constraint's breach", "phonons": "all phonon targets"}
+        rows = []
+        for term, v in sorted(parts.items(), key=lambda kv: -(kv[1] if _finite(kv[1]) else 0)):
+            share = v / total if _finite(v) and total > 0 else None
+            rmse = f"{_num(train.get(term))} {UNITS[term]}" if _finite(train.get(term)) else "–"
+            w = _num(weights[term]) if term in weights else _esc(what.get(term, ""))
+            bar = (f'<span style="display:inline-block;background:#4c78a8;height:0.7em;'
+                   f'width:{100 * share:.0f}px"></span> ' if share is not None else "")
+            rows.append([_esc(term), w, _num(v, ".4g"), bar + (f"{100 * share:.1f} %" if share is not None
+                                                                else "–"), rmse])
+        top, top_v = max(parts.items(), key=lambda kv: kv[1] if _finite(kv[1]) else -1)
+        text = (f"The parts add up to the loss ({_num(total, '.6g')}). "
+                f"<b>{_esc(top)}</b> dominates with {100 * top_v / total:.1f} %"
+                if _finite(top_v) and total > 0 else "")
+        if text and top_v / total > 0.9 and len(parts) > 1:
+            text += ("; the other terms barely steer the fit: raise their weights if they should count")
+        return ("<h3>Loss by term</h3>"
+                + _table(["term", "weight", "part of the loss", "share", "RMSE (train)"], rows, [2, 3, 4])
+                + (f"<p>{text}.</p>" if text else ""))
 
     def _rmse_table(self) -> str:
         rmse = self.summary.get("rmse") or {}
