@@ -30,7 +30,7 @@ import numpy as np
 
 from gafit.geometry import check_neighbour_work, pair_list
 from gafit.potential import Potential
-from gafit.structures import ReferenceSet, Structure, periodic_widths
+from gafit.structures import GafitInputError, ReferenceSet, Structure, periodic_widths
 
 __all__ = ["Finding", "check_data", "duplicate_groups", "format_findings"]
 
@@ -736,6 +736,20 @@ def _check_walls(refset: ReferenceSet, potential: Potential) -> list[Finding]:
     return out
 
 
+def _check_e0(refset: ReferenceSet, potential: Potential) -> list[Finding]:
+    """A warning per implausible-E0 rule the potential's offsets break on this data
+    (:func:`gafit.stability.e0_plausibility`)."""
+    from gafit.evaluate import evaluate
+    from gafit.stability import e0_check_of
+
+    try:
+        ev = evaluate(potential, refset)
+    except GafitInputError:  # structures the potential cannot evaluate are reported elsewhere
+        return []
+    res = e0_check_of(potential, refset, ev.energy, ev.e0)
+    return [Finding("warning", "E0", f.removeprefix("! "), []) for f in (res.flags if res else [])]
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -749,7 +763,8 @@ def check_data(refset: ReferenceSet, cutoff: float | None = None, species: Seque
     ``potential``: a :class:`~gafit.potential.Potential` (for cutoffs, three-body entries, parameter
     counts). ``sources``: the file of each structure (default: the part of its name before ':').
     ``walls``: also check the potential's repulsive walls against the data's shortest distances
-    (:mod:`gafit.walls`; for a potential with its final values, not a fit's start).
+    (:mod:`gafit.walls`) and its E0 offsets against the data's energies
+    (:func:`gafit.stability.e0_plausibility`): for a potential with its final values, not a fit's start.
     """
     if len(refset) == 0:
         return [Finding("warning", "empty", "no structures", [])]
@@ -773,6 +788,7 @@ def check_data(refset: ReferenceSet, cutoff: float | None = None, species: Seque
     findings += _check_determined(refset, species, cutoff, potential, src)
     if walls and potential is not None:
         findings += _check_walls(refset, potential)
+        findings += _check_e0(refset, potential)
     return sorted(findings, key=lambda f: f.severity != "warning")
 
 

@@ -18,6 +18,7 @@ from gafit.parallel import WorkerError, check_scheduler
 from gafit.phonon_cli import add_phonons_parser
 from gafit.report_cli import add_report_parser
 from gafit.structures import GafitInputError, GafitResultError
+from gafit.validate_cli import add_validate_parser
 
 if TYPE_CHECKING:
     from gafit.fit import FitInterrupted
@@ -147,6 +148,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from gafit.io import read_reference, write_reference
     from gafit.io.paths import output_file, spare_inputs
     from gafit.potential import Potential
+    from gafit.stability import e0_check_of
 
     pot = Potential.load(args.potential, parse_elements(args.elements))
     if (args.data is None) == (args.config is None):
@@ -178,6 +180,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         e0 = ", ".join(f"{s} {v:.6g}" for s, v in ev.e0.items())
         print(f"{name} ({len(data)} structures, {data.n_atoms} atoms); E0 (eV/atom"
               f"{', best fit' if args.best_e0 else ''}): {e0}")
+        e0_check = e0_check_of(pot, data, ev.energy, ev.e0)
+        for flag in e0_check.flags if e0_check is not None else []:
+            print(flag)
         print("RMSE " + ev.table())
     return 0
 
@@ -271,6 +276,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_check_parser(sub)
     add_properties_parser(sub)
     add_md_parser(sub)
+    add_validate_parser(sub)
 
     p = sub.add_parser("convert", help="convert reference data between CSV and extxyz")
     p.add_argument("input")

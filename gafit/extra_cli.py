@@ -32,6 +32,8 @@ first, with counts per config_type):
                       (Pulay stress) disagrees with the energy changes between strained structures
   undetermined        species in no structure, species pairs (Tersoff: triplets) never within the
                       cutoff, energies that E0 alone fits exactly, fewer targets than parameters
+  walls, E0           with --potential: pair channels with no safe repulsive wall, and E0 offsets that
+                      make the form's own energy per atom implausible (gafit.stability)
 
 Several DATA files are checked together (as one training set would be) and findings name the files.
 Units: Å, eV, stress GPa in messages."""
@@ -127,7 +129,11 @@ zincblende, cesiumchloride, fluorite, wurtzite (e.g. diamond:5.43, rocksalt:4.2)
 more species than the lattice has, --elements picks them (SiC.tersoff --elements C --structure diamond).
 Reference values (--reference FILE: a JSON, TOML or YAML mapping such as {a = 5.466, B = 88,
 C11 = 153}; --dft NAME=VALUE ...) are printed beside with the relative difference. Names: a b c
-alpha beta gamma E V B C11 C12 C44 C44_unrelaxed B_elastic Cij."""
+alpha beta gamma E V B C11 C12 C44 C44_unrelaxed B_elastic Cij.
+
+Stability flags follow the table ('! ...' lines; the exit status stays 0): the Born criteria of the
+crystal class (or all eigenvalues of the 6x6 tensor > 0), and B within the Reuss-Voigt bounds of the
+tensor (±10 %)."""
 PROPS_EXAMPLE = """\
 examples:
   gafit properties potentials/Si_Tersoff_1988.tersoff --structure diamond --dft a=5.466 B=88
@@ -183,6 +189,7 @@ def run_properties_command(args: argparse.Namespace) -> int:
         parse_reference_flags,
         properties,
     )
+    from gafit.stability import property_flags, stability_line
 
     if not 0 < args.strain < 0.1:
         raise GafitInputError(f"--strain {args.strain}: must be between 0 and 0.1")
@@ -201,10 +208,13 @@ def run_properties_command(args: argparse.Namespace) -> int:
     atoms = structure_from_args(args, potential.species)
     props = properties(potential, atoms, strain=args.strain, eos_span=args.eos_span, eos=args.eos)
     print(format_properties(props, reference, Path(args.potential).name, label))
+    stability = property_flags(props)
+    print("\n".join(stability["flags"]) or stability_line(stability))
     if args.out:
         rows = [r.__dict__ for r in compare(props, reference)]
         doc = {"potential": str(args.potential), "structure": args.structure, "properties": props,
-               "reference": {"label": label, "values": reference}, "comparison": rows}
+               "reference": {"label": label, "values": reference}, "comparison": rows,
+               "stability": stability}
         atomic_write_text(args.out, strict_json.dumps(_jsonable(doc), indent=2, ensure_ascii=False)
                           + "\n")
         print(f"wrote {args.out}")

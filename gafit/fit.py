@@ -38,13 +38,14 @@ from gafit.geometry import check_neighbour_work
 from gafit.io import read_reference, strict_json
 from gafit.io.atomic import atomic_batch, atomic_write, atomic_write_text
 from gafit.io.paths import output_folder, spare_inputs
-from gafit.objective import UNITS, Objective
+from gafit.objective import UNITS, Objective, breakdown_text, shares
 from gafit.parallel import PopulationEvaluator
 from gafit.parameters import ParameterSpace, build_space
 from gafit.phonon_target import PhononTarget, reference_species
 from gafit.potential import Potential
 from gafit.problem import check_problem
 from gafit.property_target import PropertyTargets, format_table
+from gafit.stability import e0_check_of
 from gafit.structures import GafitInputError, GafitResultError, ReferenceSet
 from gafit.walls import Wall, WallConstraint, brief, unsafe_reason, wall_constraint, walls
 
@@ -69,6 +70,10 @@ class FitResult:
     walls: list[Wall] = field(default_factory=list)  # per pair channel (gafit.walls)
     # [constraints] wall: the setting, whether it held, per channel (gafit.walls.WallConstraint)
     wall_constraint: dict | None = None
+    e0_check: dict | None = None  # gafit.stability.e0_plausibility on the training data
+    # the loss of x split by term (energy, forces, stress, virial, walls, phonons, properties):
+    # they add up to ``loss`` (Objective.breakdown)
+    breakdown: dict[str, float] = field(default_factory=dict)
     # [[properties]]: per target its value, reference, tolerance, pass (PropertyTargets.table)
     properties: list[dict] = field(default_factory=list)
 
@@ -88,6 +93,8 @@ class FitResult:
         for name, row in self.rmse.items():
             parts = [f"{p} {v:.5g} {UNITS[p]}" for p, v in row.items() if np.isfinite(v)]
             lines.append(f"RMSE {name}: " + ", ".join(parts))
+        if self.breakdown:
+            lines.append("loss by term: " + breakdown_text(self.breakdown))
         if self.at_bounds():
             lines.append("at a bound (the loss pushes against it: widen the bound or fix the "
                          "parameter): " + ", ".join(f"{n} ({side})"
@@ -104,6 +111,8 @@ class FitResult:
                                                "NOT held: " + ", ".join(broken)) + ": "
                          + ", ".join(f"{c['channel']} {c['r_from']:.3f}-{c['r_to']:.3f} Å"
                                      for c in wc["channels"]))
+        if self.e0_check:
+            lines += self.e0_check["flags"]
         if self.properties:
             lines.append(format_table(self.properties))
         return "\n".join(lines)
@@ -298,8 +307,8 @@ def check_cutoffs(config: FitConfig, potential: Potential, space: ParameterSpace
 
 
 class GenerationLog:
-    """Per-generation rows (best and median loss, the best individual's RMSEs), with a progress
-    bar on the terminal (none when ``quiet``)."""
+    """Per-generation rows (best and median loss, the best individual's RMSEs and loss by term),
+    with a progress bar on the terminal (none when ``quiet``)."""
 
     def __init__(self, objective: Objective, space: ParameterSpace, total: int, quiet: bool,
                  rows: list[dict] | None = None, validation: Objective | None = None,
@@ -331,6 +340,9 @@ class GenerationLog:
         if self.subset_generations:
             row["subset"] = int(on_subset)
         row.update({f"rmse_{p}": v for p, v in rmse.items()})
+        # the best one's loss by term, on all structures (they add up to best_loss but in the
+        # subset phase)
+        row.update({f"loss_{t}": v for t, v in self.objective.breakdown(x)[0].items()})
         if self.validation is not None:
             # validation with the E0 offsets solved on the training data
             theta = self.objective.evaluate(x)[0]
@@ -365,7 +377,8 @@ class GenerationLog:
         if not self.rows:
             return ""
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(self.rows[0]))
+        # every column of every row: a resumed run's rows from an older gafit may lack some
+        w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in self.rows for k in r)))
         w.writeheader()
         w.writerows(self.rows)
         return buf.getvalue()
@@ -802,7 +815,10 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
                        [t.table(theta[0]) for t in phonons], pressed, refine_cut,
                        walls(fitted, train) if not fitted.check() else [],
                        constraint_table(constraint, theta),
-                       properties.table(theta[0]) if properties is not None else [])
+                       properties=properties.table(theta[0]) if properties is not None else [])
+    e0_check = e0_check_of(fitted, train, evals["train"].energy, evals["train"].e0)
+    result.e0_check = e0_check.to_dict() if e0_check is not None else None
+    result.breakdown = objective.breakdown(x_best[None])[0]
     fitted.provenance = provenance(result, config)  # not the start file's: this fit made it
     fitted.e0_given = True
     if out is not None:
@@ -978,6 +994,8 @@ def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: Fit
         "train": [str(Path(f.path).resolve()) for f in data_files(config.data.train)],
         "weights": dataclasses.asdict(config.weights),
         "loss": result.loss,
+        "loss_by_term": result.breakdown,  # adds up to loss (to rounding)
+        "loss_shares": shares(result.breakdown),
         "ga_loss": result.ga.best_loss,
         "refined_loss": result.refined_loss,
         "rmse": result.rmse,
@@ -995,6 +1013,7 @@ def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: Fit
         "problem": result_problem(result),
         "walls": [w.to_dict() for w in result.walls],  # per pair channel, Å and eV (gafit.walls)
         "wall_constraint": result.wall_constraint,  # [constraints] wall: held?, per channel
+        "e0_check": result.e0_check,  # plausibility of E0 (gafit.stability.e0_plausibility)
         "properties": result.properties,  # [[properties]]: value, reference, tolerance, pass
     }
     # strict JSON: null where a value is NaN (no reference values of that property) or infinite

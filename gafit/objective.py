@@ -279,6 +279,41 @@ class Objective:
         total[bad] = n_res * BAD_RESIDUAL**2
         return total
 
+    def residual_widths(self) -> list[tuple[str, int]]:
+        """(term, number of residuals) of each block of :meth:`residuals`, in its order: the
+        weighted properties, the wall constraint's penalty ("walls"), each phonon target."""
+        counts = self.targets.counts()
+        out = [(p, counts[p]) for p in PROPERTIES if self.scale[p] is not None]
+        if self.phonons or self.constraint is not None:
+            if self.constraint is not None:
+                out.append(("walls", len(self.constraint.pairs)))
+            out += [("phonons", int(t.mask.sum())) for t in self.phonons]
+        return out
+
+    def breakdown(self, x: np.ndarray) -> list[dict[str, float]]:
+        """Each term's part of the loss per free vector (B, n_free): the sum of its squared
+        weighted residuals, for the terms the loss has (energy, forces, stress, virial, walls:
+        the wall constraint's penalty, phonons: all phonon targets, properties: property targets).
+        The parts of a vector add up to its loss (to rounding; a bad vector's parts are its
+        BAD_RESIDUAL scores)."""
+        r = self.residuals(np.atleast_2d(np.asarray(x, float)))
+        out: list[dict[str, float]] = [{} for _ in range(len(r))]
+        start = 0
+        for term, n in self.residual_widths():
+            part = np.einsum("br,br->b", r[:, start:start + n], r[:, start:start + n])
+            for row, v in zip(out, part, strict=True):
+                row[term] = row.get(term, 0.0) + float(v)
+            start += n
+        if start < r.shape[1] and getattr(self, "properties", None):
+            # residuals() puts the [[properties]] targets' residuals last
+            rest = np.einsum("br,br->b", r[:, start:], r[:, start:])
+            for row, v in zip(out, rest, strict=True):
+                row["properties"] = float(v)
+            start = r.shape[1]
+        if start != r.shape[1]:
+            raise AssertionError(f"residual blocks cover {start} of {r.shape[1]} residuals")
+        return out
+
     def rmse(self, x: np.ndarray) -> list[dict[str, float]]:
         """Plain RMSE per property for each vector in x (NaN where the set has no such target);
         ``phonons`` is over the fitted frequencies of all phonon targets."""
@@ -289,6 +324,21 @@ class Objective:
             for row, dk in zip(rows, d, strict=True):
                 row["phonons"] = _rmse(dk)
         return rows
+
+
+def shares(parts: dict[str, float]) -> dict[str, float]:
+    """Each term's fraction of the loss (they add up to 1); all NaN when the loss is not a
+    positive finite number."""
+    total = sum(parts.values())
+    ok = np.isfinite(total) and total > 0
+    return {k: (v / total if ok else float("nan")) for k, v in parts.items()}
+
+
+def breakdown_text(parts: dict[str, float]) -> str:
+    """'forces 0.0123 (81.2 %), energy 0.00285 (18.8 %)': the terms, largest first."""
+    frac = shares(parts)
+    return ", ".join(f"{k} {v:.4g} ({100 * frac[k]:.1f} %)"
+                     for k, v in sorted(parts.items(), key=lambda kv: -kv[1]))
 
 
 def _rmse(d: np.ndarray) -> float:

@@ -45,19 +45,30 @@ Polar crystals: a potential with Coulomb charges is a rigid-ion model; phonopy's
 rigid ions), 'born' (the dielectric tensor of the BORN file beside --reference) or 'none' (no NAC: Γ
 shows only the TO modes). LO and TO split at Γ, approached along each path segment as phonopy's band
 structure does; a phonopy --reference with a BORN file beside it gets its NAC the same way, and
-errors.csv names the direction used at Γ. ε∞ is stated in the plot's legend and in phonons.json."""
+errors.csv names the direction used at Γ. ε∞ is stated in the plot's legend and in phonons.json.
+
+Imaginary modes (below -0.05 THz, Γ's acoustic modes excepted) are flagged in a '! ...' line and
+recorded in phonons.json (imaginary_modes).
+
+--gruneisen [STRAIN]: mode Grüneisen parameters along the same path (phonopy's PhonopyGruneisen) from
+force constants at V0 and V0(1 ± STRAIN) (default 0.01, cell scaled uniformly): gruneisen.csv, .png/.pdf,
+.json and a table. --gruneisen-reference DIR: DFT at three volumes (DIR/orig, DIR/plus, DIR/minus, each a
+phonopy data set, as phonopy-gruneisen takes), compared at the same q-points."""
 
 EXAMPLE = """\
 example:
   gafit phonons Si.tersoff --structure POSCAR-unitcell --supercell 2 2 2 \\
       --reference phonopy_disp.yaml --out phonons-Si
   gafit phonons Si.tersoff --structure diamond --supercell 2 2 2 --out phonons-Si
+  gafit phonons Si.tersoff --structure diamond --supercell 2 2 2 --out gr-Si \\
+      --gruneisen-reference ../shared/data/phonopy_Si_PBE/gruneisen
   gafit phonons potentials/MgO_Henkelman_2005.json --epsilon-inf born \\
       --reference ../shared/data/phonopy_MgO/phonopy_disp.yaml --out phonons-MgO"""
 
 
 #: the files ``gafit phonons`` may write into its --out folder
-OUTPUT_FILES = ("band.yaml", "band.csv", "phonons.png", "phonons.pdf", "phonons.json", "errors.csv")
+OUTPUT_FILES = ("band.yaml", "band.csv", "phonons.png", "phonons.pdf", "phonons.json", "errors.csv",
+                "gruneisen.csv", "gruneisen.png", "gruneisen.pdf", "gruneisen.json")
 
 
 def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -81,6 +92,12 @@ def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--epsilon-inf", metavar="EPS|born|none",
                    help="ε∞ of a potential with Coulomb charges for the LO-TO splitting: a number "
                         "(default 1, rigid ions), 'born' (BORN file beside --reference) or 'none'")
+    p.add_argument("--gruneisen", type=float, nargs="?", const=0.01, metavar="STRAIN",
+                   help="also mode Grüneisen parameters (phonopy) from volumes V0(1 ± STRAIN) "
+                        "(default strain 0.01): gruneisen.csv/.png/.pdf/.json")
+    p.add_argument("--gruneisen-reference", metavar="DIR",
+                   help="DFT at three volumes: a folder with orig/, plus/, minus/ phonopy data sets "
+                        "(phonopy-gruneisen's layout); implies --gruneisen")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=run_phonons_command)
     return p
@@ -136,9 +153,15 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         raise GafitInputError(f"--npoints {args.npoints}: need at least 2 q-points per segment")
     if not args.displacement > 0:
         raise GafitInputError(f"--displacement {args.displacement}: must be a positive length (Å)")
+    strain = args.gruneisen if args.gruneisen is not None else (
+        0.01 if args.gruneisen_reference is not None else None)
+    if strain is not None:
+        from gafit.gruneisen import check_strain
+        check_strain(strain)
     out = output_folder(args.out)
     spare_inputs([out / name for name in OUTPUT_FILES],
-                 [args.potential, args.structure, args.reference])
+                 [args.potential, args.structure, args.reference,
+                  args.gruneisen_reference])
     supercell: Any = parse_supercell(args.supercell) if args.supercell is not None else None
     potential = Potential.load(args.potential, parse_elements(args.elements))
     if args.structure is not None or args.lattice_constant is not None:
@@ -159,9 +182,17 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         if reference is None or reference.phonopy is None:
             raise GafitInputError("--supercell is required unless --reference is a phonopy data set")
         supercell = reference_supercell(structure, reference.phonopy, args.structure is not None)
+    volumes = None
+    if args.gruneisen_reference is not None:  # a bad one is told before any work
+        from gafit.gruneisen import load_reference_volumes
+        volumes = load_reference_volumes(args.gruneisen_reference)
     if reference is not None and reference.phonopy is None and args.path.strip().lower() != "auto":
         print(f"note: --path ignored: the reference {reference.source.name} fixes the q-points")
 
+    if volumes is not None and sorted(set(volumes[0].symbols or [])) != sorted(set(structure.symbols)):
+        raise GafitInputError(f"--gruneisen-reference {args.gruneisen_reference}: its crystal holds "
+                              f"{' '.join(sorted(set(volumes[0].symbols or [])))}, the structure "
+                              f"{' '.join(sorted(set(structure.symbols)))}: not the same crystal")
     res = phonon_report(potential, structure, supercell, out, path=args.path, reference=reference,
                         relax=args.relax, npoints=args.npoints, displacement=args.displacement,
                         name=_short_name(Path(args.potential)), reference_name=args.reference_label,
@@ -185,8 +216,35 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         if lab and lab not in shown:
             shown.add(lab)
             print(f"  {lab:4s} " + " ".join(f"{f:8.3f}" for f in res.band.frequencies[k]) + "  THz")
+    print("\n".join(res.imaginary.flags) or "no imaginary modes on the path (Γ acoustic modes "
+          f"excepted; tolerance {res.imaginary.tolerance:g} THz)")
     if res.errors is not None:
         print(f"errors gafit - {Path(args.reference).name} (sorted frequencies at the same q-points):")
         print(res.errors.text())
-    print("wrote " + ", ".join(str(f) for f in res.files))
+    files = list(res.files)
+    if strain is not None:
+        files += _gruneisen_part(potential, res, supercell, strain, volumes, args)
+    print("wrote " + ", ".join(str(f) for f in files))
     return 0
+
+
+def _gruneisen_part(potential: Any, res: Any, supercell: Any, strain: float, volumes: Any,
+                    args: argparse.Namespace) -> list[Path]:
+    """``--gruneisen``: γ along the same path (and the DFT's with --gruneisen-reference); prints the
+    table and writes gruneisen.*; returns the files written."""
+    from gafit.gruneisen import gruneisen, write_gruneisen
+    from gafit.phonons import cell_text
+
+    g = gruneisen(potential, res.phonopy, res.structure, res.band, supercell, strain,
+                  args.displacement, volumes)
+    print(f"mode Grüneisen parameters (phonopy), volumes V0(1 ± {strain:g})"
+          + (f"; {args.reference_label}: {g.reference} (V0(1 ± {g.reference_strain:.4g}))"
+             if g.reference is not None else "") + ":")
+    print(g.text(args.reference_label))
+    name = _short_name(Path(args.potential))
+    title = (f"{res.structure.get_chemical_formula(empirical=True)}: {name}, "
+             f"{cell_text(res.structure, res.lattice_constant)}, V0(1 ± {strain:g})")
+    err = g.errors()
+    if err is not None:
+        title += f"; RMS γ vs {args.reference_label} {err[0]:.3f}"
+    return write_gruneisen(g, Path(args.out), title, name, args.reference_label)

@@ -1029,6 +1029,14 @@ class PhononResult:
 
         return cell_parameters(self.structure)
 
+    @property
+    def imaginary(self) -> Any:
+        """Imaginary modes on the band path (:func:`gafit.stability.imaginary_modes`)."""
+        from gafit.stability import imaginary_modes
+
+        return imaginary_modes(self.band.frequencies, is_gamma(self.band.qpoints),
+                               [canonical_label(lab) for lab in self.band.labels], self.band.qpoints)
+
     def summary(self) -> dict[str, Any]:
         points = {}
         for k, lab in enumerate(self.band.labels):
@@ -1042,6 +1050,7 @@ class PhononResult:
             "supercell_matrix": np.asarray(self.phonopy.supercell_matrix).tolist(),
             "n_displacements": len(self.phonopy.supercells_with_displacements),
             "frequencies_THz": points,
+            "imaginary_modes": self.imaginary.to_dict(),  # gafit.stability: '! ...' flags
             "units": {"frequency": "THz", "length": "Å", "q": "reduced, primitive reciprocal basis"},
         }
         if self.nac:

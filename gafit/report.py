@@ -661,7 +661,35 @@ class _Report:
             loss += (f", least squares {_num(s.get('refined_loss'), '.6g')})"
                      if _finite(s.get("refined_loss")) else ")")
         rows.append(("Loss", loss))
-        return _kv(rows) + self._rmse_table()
+        return _kv(rows) + self._rmse_table() + self._breakdown_table()
+
+    def _breakdown_table(self) -> str:
+        """The loss split by term (summary.json ``loss_by_term``): which target steers the fit."""
+        parts = self.summary.get("loss_by_term") or {}
+        if not parts:
+            return ""
+        total = sum(v for v in parts.values() if _finite(v))
+        weights = self.summary.get("weights") or {}
+        train = (self.summary.get("rmse") or {}).get("train", {})
+        what = {"walls": "penalty of the wall constraint's breach", "phonons": "all phonon targets"}
+        rows = []
+        for term, v in sorted(parts.items(), key=lambda kv: -(kv[1] if _finite(kv[1]) else 0)):
+            share = v / total if _finite(v) and total > 0 else None
+            rmse = f"{_num(train.get(term))} {UNITS[term]}" if _finite(train.get(term)) else "–"
+            w = _num(weights[term]) if term in weights else _esc(what.get(term, ""))
+            bar = (f'<span style="display:inline-block;background:#4c78a8;height:0.7em;'
+                   f'width:{100 * share:.0f}px"></span> ' if share is not None else "")
+            rows.append([_esc(term), w, _num(v, ".4g"), bar + (f"{100 * share:.1f} %" if share is not None
+                                                                else "–"), rmse])
+        top, top_v = max(parts.items(), key=lambda kv: kv[1] if _finite(kv[1]) else -1)
+        text = (f"The parts add up to the loss ({_num(total, '.6g')}). "
+                f"<b>{_esc(top)}</b> dominates with {100 * top_v / total:.1f} %"
+                if _finite(top_v) and total > 0 else "")
+        if text and top_v / total > 0.9 and len(parts) > 1:
+            text += ("; the other terms barely steer the fit: raise their weights if they should count")
+        return ("<h3>Loss by term</h3>"
+                + _table(["term", "weight", "part of the loss", "share", "RMSE (train)"], rows, [2, 3, 4])
+                + (f"<p>{text}.</p>" if text else ""))
 
     def _rmse_table(self) -> str:
         rmse = self.summary.get("rmse") or {}
@@ -823,6 +851,7 @@ class _Report:
             for t, rows in enumerate(targets):
                 if len(targets) > 1:
                     parts.append(f"<h3>Phonon target {t + 1}</h3>")
+                parts += [n.html() for n in _imaginary_notes(rows)]
                 parts.append(_table(
                     ["q-point", "RMS (THz)", "gafit (THz)", "reference (THz)"],
                     [[_esc(r["label"]), _num(r.get("rms"), ".3f"),
@@ -895,6 +924,8 @@ class _Report:
                         cap = (f"Both at the reference's geometry{f' (a = {a_ref:.4f} Å)' if a_ref else ''}"
                                f", where the fit compared frequencies. RMS difference over the "
                                f"path {rms:.3f} THz.")
+                    parts += [Note("warning", f"Dispersion ({tag} geometry): "
+                                   + _esc(f.removeprefix("! "))).html() for f in res.imaginary.flags]
                     mine = f"gafit ({res.model_nac_text})" if res.model_nac_text else "gafit"
                     fig = plot_band(res.band, f"{formula}: {geo}; RMS {rms:.3f} THz",
                                     res.reference_frequencies, "reference", mine)
@@ -950,6 +981,7 @@ class _Report:
                                    "Parameters</a>."))
         self.notes += _wall_notes(self.summary.get("walls") or [])
         self.notes += _constraint_notes(self.summary.get("wall_constraint"))
+        self.notes += _flag_notes((self.summary.get("e0_check") or {}).get("flags"))
         if self.data_note is not None and self.data_note not in self.notes:
             self.notes.append(self.data_note)
         species = ", ".join(self.pot_dict.get("species", []))
@@ -1016,6 +1048,29 @@ def _constraint_notes(wc: object) -> list[Note]:
                        for c in rows if not c.get("held"))
     return [Note("warning", f"Wall constraint NOT held in {broken}: the search found no candidate "
                  f"that keeps the wall ({spans}); widen the bounds or lower the distance.")]
+
+
+def _imaginary_notes(rows: list[dict]) -> list[Note]:
+    """A warning when gafit's frequencies at a phonon target's q-points (summary.json) hold imaginary
+    modes (gafit.stability.imaginary_modes; Γ's acoustic modes excepted)."""
+    from gafit.phonons import canonical_label
+    from gafit.stability import imaginary_modes
+
+    try:
+        labels = [canonical_label(r.get("label", "")) for r in rows]
+        freq = np.array([r["gafit"] for r in rows], float)
+        res = imaginary_modes(freq, [lab == "Γ" for lab in labels], labels)
+    except (KeyError, TypeError, ValueError):
+        return []
+    return [Note("warning", "At the fitted q-points (reference geometry): " + _esc(f.removeprefix("! ")))
+            for f in res.flags]
+
+
+def _flag_notes(flags: object) -> list[Note]:
+    """A warning per '! ...' flag of gafit.stability."""
+    if not isinstance(flags, list):
+        return []
+    return [Note("warning", _esc(str(f).removeprefix("! "))) for f in flags]
 
 
 def write_report(run_dir: str | Path, config: FitConfig | str | Path | None = None) -> Path:

@@ -1,0 +1,639 @@
+"""``gafit validate``: is a potential usable? A suite of checks, each passing or failing against a
+cited reference value and a tolerance.
+
+A suite is a TOML file (built-in ones in ``gafit/suites/``, copy and extend them)::
+
+    [suite]
+    name = "Si"
+    description = "diamond Si against experiment"
+
+    [[check]]
+    name = "a"                 # optional, shown in the table
+    quantity = "a"             # a property of gafit.properties (a, E, B, C11, ...), E_coh, phonons or md
+    structure = "diamond"      # a lattice name or a structure file (relative to the suite file)
+    species = ["Si"]           # for a lattice name (default: the potential's species)
+    a = 5.43                   # start lattice constant of a lattice name, Å
+    reference = 5.431          # in the quantity's unit (gafit.properties.QUANTITIES)
+    rel_tol = 0.01             # pass when |value - reference| <= rel_tol |reference| or <= abs_tol
+    citation = "..."
+
+``quantity = "phonons"``: ``reference`` is a phonopy data set or frequency file, ``abs_tol`` the largest
+RMS error over the band path (THz). ``quantity = "md"``: LAMMPS MD with the exported files
+(:func:`gafit.md.run_md`), passing when no atom is lost, nothing collapses and the NVE drift is at most
+``max_drift`` (eV/atom/ps). Paths starting ``data:`` are looked up in the shared data folder
+(``--data``, default ``../shared/data``); a check whose data is absent is skipped, and says so. Every
+channel's repulsive wall (:mod:`gafit.walls`) is checked as well.
+
+Units: Å, eV/atom, GPa, THz, K, ps.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+
+from gafit.potential import Potential
+from gafit.structures import GafitInputError, GafitResultError
+
+__all__ = ["Check", "Outcome", "Suite", "builtin_suites", "find_suite", "load_suite", "parse_suite",
+           "run_suite", "write_outputs"]
+
+#: built-in suites: gafit/suites/NAME.toml
+SUITE_DIR = Path(__file__).resolve().parent / "suites"
+#: where ``data:`` paths are looked up when --data is not given: these, relative to the working
+#: directory, then to the folder holding the gafit repository
+DATA_DIRS = ("../shared/data",)
+#: derived quantities beyond gafit.properties.QUANTITIES
+E_COH = "E_coh"
+SPECIAL = ("phonons", "md")
+
+_COMMON = {"name", "quantity", "structure", "species", "a", "citation", "note"}
+_KEYS = {
+    "property": _COMMON | {"reference", "rel_tol", "abs_tol"},
+    "phonons": _COMMON | {"reference", "abs_tol", "supercell", "epsilon_inf", "path"},
+    "md": _COMMON | {"temperature", "time", "nve_time", "timestep", "seed", "supercell", "max_drift",
+                     "tdamp"},
+}
+
+
+@dataclass
+class Check:
+    """One line of a suite (units: Å, eV/atom, GPa, THz, K, ps, fs)."""
+
+    name: str
+    quantity: str
+    structure: str | None = None
+    species: list[str] | None = None
+    a: float | None = None
+    reference: float | str | None = None
+    rel_tol: float | None = None
+    abs_tol: float | None = None
+    citation: str = ""
+    note: str = ""
+    supercell: list[int] | None = None
+    epsilon_inf: float | str | None = None
+    path: str = "auto"
+    temperature: float | None = None
+    time: float | None = None
+    nve_time: float = 0.0
+    timestep: float = 1.0
+    seed: int = 1
+    tdamp: float = 0.1
+    max_drift: float | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.quantity if self.quantity in SPECIAL else "property"
+
+
+@dataclass
+class Suite:
+    name: str
+    description: str
+    source: Path
+    checks: list[Check]
+    species: list[str] = field(default_factory=list)  # what the suite is for ([suite] species)
+
+
+@dataclass
+class Outcome:
+    """The result of one check: status 'pass', 'FAIL' or 'skipped' (its data is absent)."""
+
+    name: str
+    quantity: str
+    structure: str
+    status: str
+    value: float | None = None
+    reference: float | None = None
+    unit: str = ""
+    difference: str = ""
+    tolerance: str = ""
+    citation: str = ""
+    note: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "FAIL"
+
+
+# --------------------------------------------------------------------------- suites
+
+
+def builtin_suites() -> dict[str, Path]:
+    """Built-in suite names -> files."""
+    return {p.stem: p for p in sorted(SUITE_DIR.glob("*.toml"))}
+
+
+def find_suite(text: str | None, species: list[str]) -> Path:
+    """A suite file: ``text`` as a path or a built-in name; without it, the built-in suite whose
+    checks use exactly ``species``."""
+    suites = builtin_suites()
+    if text is None:
+        want = sorted(species)
+        for path in suites.values():
+            if sorted(_suite_species(load_suite(path))) == want:
+                return path
+        raise GafitInputError(f"validate: no built-in suite for species {' '.join(species)} (built-in: "
+                              f"{', '.join(suites)}); give --suite FILE")
+    if Path(text).is_file():
+        return Path(text)
+    if text in suites:
+        return suites[text]
+    raise GafitInputError(f"--suite {text}: no such file, and not a built-in suite ({', '.join(suites)})")
+
+
+def _suite_species(suite: Suite) -> set[str]:
+    return set(suite.species) or {s for c in suite.checks for s in (c.species or [])}
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and check a suite TOML file; every error is one line naming the file and the key."""
+    path = Path(path)
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GafitInputError(f"--suite {path}: no such file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise GafitInputError(f"suite {path}: {err}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise GafitInputError(f"suite {path}: not valid TOML ({' '.join(str(err).split())})") from None
+    return parse_suite(table, path)
+
+
+def parse_suite(table: Mapping[str, Any], path: Path) -> Suite:
+    """A :class:`Suite` from a parsed TOML table (``path`` names the file in errors)."""
+    from gafit.properties import QUANTITIES
+
+    where = f"suite {path}"
+    unknown = set(table) - {"suite", "check"}
+    if unknown:
+        raise GafitInputError(f"{where}: unknown table '{sorted(unknown)[0]}'; expected [suite] and "
+                              "[[check]]")
+    head = table.get("suite", {})
+    known_head = {"name", "description", "species"}
+    if not isinstance(head, Mapping) or set(head) - known_head:
+        bad = sorted(set(head) - known_head) if isinstance(head, Mapping) else ["suite"]
+        raise GafitInputError(f"{where}: [suite] {bad[0]}: unknown key; known: name, description, species")
+    species = _typed("species", head["species"], f"{where}: [suite] species", "") if "species" in head else []
+    items = table.get("check")
+    if not isinstance(items, list) or not items or not all(isinstance(c, Mapping) for c in items):
+        raise GafitInputError(f"{where}: no [[check]] tables")
+    checks = [_parse_check(c, k, where, set(QUANTITIES)) for k, c in enumerate(items, 1)]
+    names = [c.name for c in checks]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup is not None:
+        raise GafitInputError(f"{where}: two checks named '{dup}'; give each a distinct 'name'")
+    return Suite(str(head.get("name", path.stem)), str(head.get("description", "")), path, checks, species)
+
+
+def _parse_check(c: Mapping[str, Any], k: int, where: str, known: set[str]) -> Check:
+    quantity = c.get("quantity")
+    at = f"{where}: [[check]] {k}"
+    if not isinstance(quantity, str):
+        raise GafitInputError(f"{at}: 'quantity' is required (a property such as a, E, E_coh, B, C11, "
+                              "or phonons, md)")
+    if quantity not in known | {E_COH, *SPECIAL}:
+        raise GafitInputError(f"{at}: quantity '{quantity}' unknown; known: {', '.join(sorted(known))}, "
+                              f"{E_COH}, phonons, md")
+    check = Check(name=str(c.get("name", f"{quantity} {k}")), quantity=quantity)
+    at = f"{where}: [[check]] {k} ('{check.name}')"
+    extra = sorted(set(c) - _KEYS[check.kind])
+    if extra:
+        raise GafitInputError(f"{at}: unknown key '{extra[0]}' for quantity '{quantity}'; known: "
+                              f"{', '.join(sorted(_KEYS[check.kind]))}")
+    for key, value in c.items():
+        if key in ("name", "quantity"):
+            continue
+        setattr(check, key, _typed(key, value, f"{at}: {key}", check.kind))
+    _require(check, at)
+    return check
+
+
+def _number(value: Any, where: str, positive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise GafitInputError(f"{where} = {value!r}: expected a number")
+    if positive and not value > 0:
+        raise GafitInputError(f"{where} = {value!r}: must be positive")
+    return float(value)
+
+
+def _typed(key: str, value: Any, where: str, kind: str) -> Any:
+    """``value`` of ``key`` converted and checked."""
+    if key in ("structure", "citation", "note", "path"):
+        if not isinstance(value, str) or not value.strip():
+            raise GafitInputError(f"{where} = {value!r}: expected a non-empty string")
+        return value
+    if key == "species":
+        if isinstance(value, str):
+            value = value.split()
+        if not isinstance(value, list) or not value or not all(isinstance(s, str) for s in value):
+            raise GafitInputError(f"{where} = {value!r}: expected a list of element names")
+        return list(value)
+    if key == "supercell":
+        ok = isinstance(value, list) and len(value) == 3 and all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in value)
+        if not ok:
+            raise GafitInputError(f"{where} = {value!r}: expected three positive integers")
+        return list(value)
+    if key == "seed":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+            raise GafitInputError(f"{where} = {value!r}: expected an integer 0 < seed < 2^31")
+        return value
+    if key == "reference" and kind == "phonons":
+        if not isinstance(value, str) or not value.strip():
+            raise GafitInputError(f"{where} = {value!r}: expected the path of a phonon reference "
+                                  "(a phonopy data set or a frequency file)")
+        return value
+    if key == "epsilon_inf":
+        from gafit.nac import parse_epsilon
+
+        return parse_epsilon(value, where)
+    return _number(value, where, positive=key not in ("reference", "nve_time"))
+
+
+def _require(check: Check, at: str) -> None:
+    """Keys a check of its kind cannot do without."""
+    if check.kind == "md":
+        for key in ("structure", "temperature", "time"):
+            if getattr(check, key) is None:
+                raise GafitInputError(f"{at}: '{key}' is required for an md check")
+        return
+    if check.reference is None:
+        raise GafitInputError(f"{at}: 'reference' is required")
+    if check.kind == "phonons":
+        if check.abs_tol is None:
+            raise GafitInputError(f"{at}: 'abs_tol' (largest RMS error, THz) is required")
+        return
+    if check.structure is None:
+        raise GafitInputError(f"{at}: 'structure' is required")
+    if check.rel_tol is None and check.abs_tol is None:
+        raise GafitInputError(f"{at}: give a tolerance: 'rel_tol' (fraction) or 'abs_tol' (the "
+                              "quantity's unit)")
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def data_dirs(data: str | Path | None) -> list[Path]:
+    """Folders searched for ``data:`` paths."""
+    if data is not None:
+        return [Path(data)]
+    repo = Path(__file__).resolve().parents[1]
+    return [Path(d) for d in DATA_DIRS] + [(repo / d).resolve() for d in DATA_DIRS]
+
+
+def resolve(text: str, suite: Suite, data: str | Path | None) -> Path | None:
+    """The file of a suite path: ``data:REL`` in the data folder (None when absent), otherwise
+    relative to the suite file."""
+    if text.startswith("data:"):
+        rel = text[len("data:"):].lstrip("/")
+        return next((d / rel for d in data_dirs(data) if (d / rel).exists()), None)
+    p = Path(text)
+    return p if p.is_absolute() else suite.source.parent / p
+
+
+def _is_path(text: str) -> bool:
+    from gafit.crystals import LATTICES
+
+    return text.startswith("data:") or text.partition(":")[0].lower() not in LATTICES
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+Progress = Callable[[int, int, Check], None]
+
+
+def run_suite(potential: Potential, suite: Suite, out: Path | None = None, data: str | Path | None = None,
+              progress: Progress | None = None, md_progress: Callable[[Any, int], None] | None = None
+              ) -> list[Outcome]:
+    """Evaluate every check of ``suite`` on ``potential``, then its pair walls. ``out`` holds the
+    phonon files; ``progress(k, n, check)`` is called before each check, ``md_progress(sample,
+    total_steps)`` during MD (:func:`gafit.md.run_md`)."""
+    cache: dict[tuple, dict[str, Any]] = {}
+    seen: list[Atoms] = []  # every crystal checked: its shortest distances judge the walls
+    outcomes = []
+    for k, check in enumerate(suite.checks):
+        if progress is not None:
+            progress(k, len(suite.checks), check)
+        outcomes.append(_run_check(potential, suite, check, out, data, cache, seen, md_progress))
+    outcomes += wall_outcomes(potential, seen)
+    return outcomes
+
+
+def _structure(check: Check, suite: Suite, potential: Potential, data: str | Path | None
+               ) -> tuple[Atoms | None, str]:
+    """The check's crystal (None when its data file is absent) and a label for the table."""
+    from gafit.crystals import read_crystal
+
+    text = check.structure
+    assert text is not None
+    where = f"suite {suite.source}: check '{check.name}': structure"
+    if _is_path(text):
+        path = resolve(text, suite, data)
+        if path is None:
+            return None, text
+        return read_crystal(str(path), where=where), text
+    species = check.species or potential.species
+    label = f"{text} {''.join(species)}" + (f" a={check.a:g}" if check.a else "")
+    return read_crystal(text, species, check.a, where=where), label
+
+
+def _outcome(check: Check, label: str, note: str = "", **kw: Any) -> Outcome:
+    """An outcome of ``check``; ``note`` comes first, then the suite's own note."""
+    return Outcome(check.name, check.quantity, label, citation=check.citation,
+                   note="; ".join(x for x in (note, check.note) if x), **kw)
+
+
+def _no_species(check: Check, label: str, atoms: Atoms, potential: Potential) -> Outcome | None:
+    """A skipped outcome when the crystal holds species the potential lacks (a suite for several
+    systems run on a potential for some of them)."""
+    missing = sorted(set(atoms.get_chemical_symbols()) - set(potential.species))
+    if not missing:
+        return None
+    return _outcome(check, label, status="skipped", note=f"the potential has no {' '.join(missing)}")
+
+
+def _run_check(potential: Potential, suite: Suite, check: Check, out: Path | None,
+               data: str | Path | None, cache: dict, seen: list[Atoms],
+               md_progress: Callable[[Any, int], None] | None = None) -> Outcome:
+    if check.kind == "phonons":
+        return _phonon_check(potential, suite, check, out, data, seen)
+    missing = sorted(set(check.species or []) - set(potential.species))
+    if missing:  # before building: a lattice name may need the missing species' lattice constant
+        return _outcome(check, check.structure or "", status="skipped",
+                        note=f"the potential has no {' '.join(missing)}")
+    atoms, label = _structure(check, suite, potential, data)
+    if atoms is None:
+        return _outcome(check, label, status="skipped",
+                        note=f"data absent: {check.structure} (looked in "
+                             f"{', '.join(map(str, data_dirs(data)))})")
+    skipped = _no_species(check, label, atoms, potential)
+    if skipped is not None:
+        return skipped
+    seen.append(atoms)
+    if check.kind == "md":
+        return _md_check(potential, check, atoms, label, md_progress)
+    key = (label, check.structure, tuple(check.species or ()), check.a)
+    try:
+        if key not in cache:
+            from gafit.properties import properties
+
+            cache[key] = properties(potential, atoms)
+    except (GafitInputError, GafitResultError) as err:  # e.g. a relaxation that runs away
+        cache[key] = {"error": str(err)}
+    props = cache[key]
+    if "error" in props:
+        return _outcome(check, label, status="FAIL", note=f"not computed: {props['error']}")
+    return _compare(check, label, props, atoms)
+
+
+def cohesive_energy(props: Mapping[str, Any], atoms: Atoms) -> float:
+    """Isolated atoms (E0 per species: the form's zero) minus the crystal, eV/atom (> 0 when bound)."""
+    e0 = props.get("E0") or {}
+    symbols = atoms.get_chemical_symbols()
+    return sum(e0.get(s, 0.0) for s in symbols) / len(symbols) - float(props["E"])
+
+
+def _compare(check: Check, label: str, props: Mapping[str, Any], atoms: Atoms) -> Outcome:
+    from gafit.properties import QUANTITIES
+
+    if check.quantity == E_COH:
+        value, unit = cohesive_energy(props, atoms), "eV/atom"
+    else:
+        value, unit = props.get(check.quantity), QUANTITIES[check.quantity][0]
+    ref = float(check.reference)  # type: ignore[arg-type]
+    if value is None:
+        return _outcome(check, label, status="FAIL", reference=ref, unit=unit,
+                        note=f"{check.quantity} is not computed for this crystal ({props.get('spacegroup')})")
+    value = float(value)
+    diff = value - ref
+    limit = max(check.abs_tol or 0.0, (check.rel_tol or 0.0) * abs(ref))
+    rel = f" ({100 * diff / abs(ref):+.2f} %)" if ref else ""
+    tol = " or ".join(t for t in (f"{100 * check.rel_tol:g} %" if check.rel_tol else "",
+                                  f"{check.abs_tol:g} {unit}" if check.abs_tol else "") if t)
+    return _outcome(check, label, status="pass" if abs(diff) <= limit else "FAIL", value=value,
+                    reference=ref, unit=unit, difference=f"{diff:+.4g}{rel}", tolerance=tol,
+                    details={"spacegroup": props.get("spacegroup")})
+
+
+def _md_check(potential: Potential, check: Check, atoms: Atoms, label: str,
+              progress: Callable[[Any, int], None] | None = None) -> Outcome:
+    from gafit.md import MDSettings, run_md
+
+    settings = MDSettings(temperature=float(check.temperature or 0), time=float(check.time or 0),
+                          seed=check.seed, timestep=check.timestep, nve_time=check.nve_time,
+                          tdamp=check.tdamp, supercell=tuple(check.supercell or (1, 1, 1)))
+    res = run_md(potential, atoms, settings, progress)
+    failures = list(res.failures)
+    if check.max_drift is not None and check.nve_time and not res.failures:  # else NVE did not run
+        if not math.isfinite(res.drift) or abs(res.drift) > check.max_drift:
+            failures.append(f"NVE drift {res.drift:.3g} eV/atom/ps beyond {check.max_drift:g}")
+    tol = "no lost atoms, no collapse" + (f", |drift| <= {check.max_drift:g} eV/atom/ps"
+                                          if check.max_drift is not None else "")
+    how = (f"{res.n_atoms} atoms, {check.temperature:g} K NVT {check.time:g} ps"
+           + (f" + NVE {check.nve_time:g} ps" if check.nve_time else "") + f", seed {check.seed}; "
+           f"lost {res.lost_atoms}, shortest distance {res.min_distance:.3f} Å")
+    if math.isfinite(res.temperature_mean):
+        how += f", T mean {res.temperature_mean:.0f} K"
+    if math.isfinite(res.drift) and len(failures) == len(res.failures):  # else a failure names it
+        how += f", NVE drift {res.drift:.3g} eV/atom/ps"
+    note = "; ".join([how, *failures] + ([check.note] if check.note else []))
+    value = res.temperature_mean if math.isfinite(res.temperature_mean) else None
+    return Outcome(check.name, "md", label, "FAIL" if failures else "pass", value=value,
+                   reference=float(check.temperature or 0), unit="K (T reached)", tolerance=tol,
+                   citation=check.citation, note=note, details=res.to_dict() | {"samples": None})
+
+
+def _phonon_check(potential: Potential, suite: Suite, check: Check, out: Path | None,
+                  data: str | Path | None, seen: list[Atoms]) -> Outcome:
+    from gafit.phonon_cli import reference_supercell
+    from gafit.phonons import load_reference, phonon_report, to_ase_atoms
+
+    ref_text = str(check.reference)
+    ref_path = resolve(ref_text, suite, data)
+    label = check.structure or ref_text
+    if ref_path is None:
+        return _outcome(check, label, status="skipped", unit="THz",
+                        note=f"data absent: {ref_text} (looked in {', '.join(map(str, data_dirs(data)))})")
+    if check.structure is not None:
+        atoms, label = _structure(check, suite, potential, data)
+        if atoms is None:
+            return _outcome(check, label, status="skipped", note=f"data absent: {check.structure}")
+    reference = load_reference(ref_path)
+    if check.structure is None:
+        if reference.phonopy is None:
+            raise GafitInputError(f"suite {suite.source}: check '{check.name}': 'structure' is required "
+                                  f"with a frequency-file reference ({ref_text})")
+        atoms = to_ase_atoms(reference.phonopy.unitcell)
+    if check.supercell is not None:
+        supercell: Any = check.supercell
+    elif reference.phonopy is not None:
+        supercell = reference_supercell(atoms, reference.phonopy, check.structure is not None)
+    else:
+        raise GafitInputError(f"suite {suite.source}: check '{check.name}': 'supercell' is required "
+                              f"with a frequency-file reference ({ref_text})")
+    skipped = _no_species(check, label, atoms, potential)
+    if skipped is not None:
+        return skipped
+    seen.append(atoms)
+    folder = None if out is None else out / "phonons" / _slug(check.name)
+    eps = 1.0 if check.epsilon_inf is None else check.epsilon_inf
+    try:
+        res = phonon_report(potential, atoms, supercell, folder, path=check.path, reference=reference,
+                            name="potential", epsilon_inf=eps)
+    except (GafitInputError, GafitResultError) as err:  # e.g. a relaxation that runs away
+        return _outcome(check, label, status="FAIL", unit="THz (RMS error)", note=f"not computed: {err}")
+    assert res.errors is not None
+    rms = float(res.errors.rms)
+    worst = max(res.errors.rows[1:], key=lambda r: r.rms, default=None)
+    note = f"RMS over the path; worst point {worst.point} {worst.rms:.3f} THz" if worst else ""
+    return _outcome(check, label, status="pass" if rms <= float(check.abs_tol or 0) else "FAIL",
+                    value=rms, unit="THz (RMS error)",
+                    tolerance=f"{check.abs_tol:g} THz",
+                    note=note, details={"files": [str(f) for f in res.files],
+                             "rms_error_THz": {r.point: r.rms for r in res.errors.rows}})
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text) or "check"
+
+
+def wall_outcomes(potential: Potential, crystals: list[Atoms] | None = None) -> list[Outcome]:
+    """One row per pair channel: does the pair keep a repulsive wall, and (with ``crystals``) is its
+    barrier top safely inside the shortest distance of the channel in them
+    (:func:`gafit.walls.unsafe_reason`)?"""
+    from gafit.structures import ReferenceSet, Structure
+    from gafit.walls import describe, unsafe_reason, walls
+
+    refset = ReferenceSet([Structure(a.copy()) for a in crystals]) if crystals else None
+    out = []
+    for w in walls(potential, refset):
+        reason = unsafe_reason(w)
+        out.append(Outcome(f"wall {w.channel}", "wall", w.channel, "FAIL" if reason else "pass",
+                           tolerance="repulsive below the crystals' distances",
+                           note="; ".join(x for x in (reason, describe(w)) if x),
+                           citation="gafit.walls (no reference needed)", details=w.to_dict()))
+    return out
+
+
+# --------------------------------------------------------------------------- output
+
+COLUMNS = ("name", "quantity", "structure", "status", "value", "reference", "unit", "difference",
+           "tolerance", "citation", "note")
+
+
+def _cell(o: Outcome, key: str) -> str:
+    v = getattr(o, key)
+    if v is None:
+        return ""
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def table_text(outcomes: list[Outcome]) -> str:
+    """A plain table: one line per check."""
+    cols = ("name", "structure", "status", "value", "reference", "unit", "difference", "tolerance")
+    rows = [[_cell(o, c) for c in cols] for o in outcomes]
+    width = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, width, strict=True)).rstrip()]
+    lines += ["  ".join(x.ljust(w) for x, w in zip(r, width, strict=True)).rstrip() for r in rows]
+    for o in outcomes:
+        if o.status != "pass" and o.note:
+            lines.append(f"{o.status} {o.name}: {o.note}")
+    return "\n".join(lines)
+
+
+def verdict(outcomes: list[Outcome]) -> str:
+    n_fail = sum(o.failed for o in outcomes)
+    n_skip = sum(o.status == "skipped" for o in outcomes)
+    n_pass = sum(o.status == "pass" for o in outcomes)
+    head = "FAILED" if n_fail else "passed"
+    return (f"{head}: {n_pass} passed, {n_fail} failed, {n_skip} skipped"
+            + (" (see their notes: data absent or species not in the potential)" if n_skip else ""))
+
+
+def write_outputs(out: Path, suite: Suite, outcomes: list[Outcome], potential_path: str) -> list[Path]:
+    """validate.json, validate.csv and index.html in ``out``."""
+    from gafit.io import strict_json
+    from gafit.io.atomic import atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows([_cell(o, c) for c in COLUMNS] for o in outcomes)
+    atomic_write_text(out / "validate.csv", buf.getvalue())
+    doc = {"potential": potential_path, "suite": {"name": suite.name, "file": str(suite.source),
+                                                  "description": suite.description},
+           "verdict": verdict(outcomes), "passed": not any(o.failed for o in outcomes),
+           "checks": [_clean(asdict(o)) for o in outcomes]}
+    atomic_write_text(out / "validate.json", strict_json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out / "index.html", html_page(suite, outcomes, potential_path, out))
+    return [out / "index.html", out / "validate.csv", out / "validate.json"]
+
+
+def _clean(x: Any) -> Any:
+    """JSON-ready: NaN and infinities as None, numpy scalars as numbers."""
+    if isinstance(x, Mapping):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, str):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+EXTRA_CSS = "tr.fail td { background: #fdecea; } tr.skipped td { color: #777; }"
+
+
+def html_page(suite: Suite, outcomes: list[Outcome], potential_path: str, out: Path) -> str:
+    """The report page: verdict, the table of checks, the phonon plots."""
+    import datetime
+
+    import gafit
+    from gafit.report import CSS, Note, _esc, _table
+
+    failed = any(o.failed for o in outcomes)
+    status_cls = {"pass": "", "FAIL": "fail", "skipped": "skipped"}
+    rows = [[_esc(o.name), _esc(o.structure),
+             f"<b>{_esc(o.status)}</b>" if o.failed else _esc(o.status),
+             _esc(_cell(o, "value")), _esc(_cell(o, "reference")), _esc(o.unit), _esc(o.difference),
+             _esc(o.tolerance), _esc(o.citation), _esc(o.note)] for o in outcomes]
+    table = _table(["check", "structure", "status", "value", "reference", "unit", "difference",
+                    "tolerance", "reference source", "note"], rows, num=[3, 4, 6],
+                   row_classes=[status_cls.get(o.status, "") for o in outcomes])
+    pictures = []
+    for o in outcomes:
+        for f in o.details.get("files", []) if o.quantity == "phonons" else []:
+            if f.endswith(".png"):
+                rel = Path(f).resolve().relative_to(out.resolve())
+                pictures.append(f'<figure><img src="{_esc(rel.as_posix())}" alt="phonons {_esc(o.name)}">'
+                                f"<figcaption>{_esc(o.name)}: potential vs reference</figcaption></figure>")
+    note = Note("error" if failed else "info", _esc(verdict(outcomes)))
+    title = f"gafit validate: {Path(potential_path).name} with suite {suite.name}"
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_esc(title)}</title>", f"<style>{CSS}{EXTRA_CSS}</style></head><body><main>",
+        f"<h1>{_esc(title)}</h1>",
+        f'<p class="sub">Potential <code>{_esc(potential_path)}</code> · suite <code>'
+        f"{_esc(suite.source)}</code> · made {now} by gafit {gafit.__version__}</p>",
+        note.html(), f"<p>{_esc(suite.description)}</p>" if suite.description else "",
+        '<h2 id="checks">Checks</h2>', table, *(['<h2 id="phonons">Phonons</h2>'] + pictures
+                                                if pictures else []),
+        "<footer>Units: Å, eV/atom, GPa, THz, K. A check passes when |value − reference| is within its "
+        "tolerance; MD checks pass when LAMMPS loses no atom and no pair collapses. Skipped checks need "
+        "data that is absent. Made by <code>gafit validate</code>.</footer>",
+        "</main></body></html>",
+    ])
