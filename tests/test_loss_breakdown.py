@@ -115,24 +115,29 @@ def test_fit_reports_the_breakdown(tmp_path: Path) -> None:
 
 
 def test_residuals_after_the_known_blocks_are_the_property_targets(cu_problem) -> None:
-    """Property targets put their residuals last in residuals(): one more term, 'properties'; any
-    other residual the blocks do not account for is an error, not a silent share."""
+    """Property targets put their residuals last in residuals(): one more term, 'properties', the
+    sum of their squared residuals; any other residual the blocks do not account for is an error,
+    not a silent share."""
+    from gafit.property_target import PropertyTargetConfig, PropertyTargets
+
     objective, x = cu_problem
+    props = PropertyTargets.build(objective.potential, [
+        PropertyTargetConfig("a", 3.6, 0.01, "fcc", ["Cu"], 3.6),
+        PropertyTargetConfig("C11", 170.0, 10.0, "fcc", ["Cu"], 3.6, weight=0.5)])
+    mine = Objective(objective.potential, objective.space, objective.refset, objective.weights,
+                     objective.phonons, objective.constraint, props)
+    parts = mine.breakdown(x)
+    theta, _ = mine.evaluate(x)
+    want = np.einsum("br,br->b", props.residuals(theta), props.residuals(theta))
+    np.testing.assert_allclose([p["properties"] for p in parts], want, rtol=1e-12)
+    np.testing.assert_allclose([sum(p.values()) for p in parts], mine.loss(x), rtol=1e-12)
 
-    class WithProperties(Objective):
-        properties = True
-
+    class Unaccounted(Objective):
         def residuals(self, x: np.ndarray) -> np.ndarray:
             r = Objective.residuals(self, x)
             return np.hstack([r, np.full((len(r), 2), 0.5)])
 
-    mine = WithProperties.__new__(WithProperties)
-    mine.__dict__.update(objective.__dict__)
-    parts = mine.breakdown(x)
-    assert all(p["properties"] == pytest.approx(0.5) for p in parts)
-    r = mine.residuals(x)
-    np.testing.assert_allclose([sum(p.values()) for p in parts], np.einsum("br,br->b", r, r),
-                               rtol=1e-12)
-    mine.properties = False
+    other = Unaccounted.__new__(Unaccounted)
+    other.__dict__.update(objective.__dict__)
     with pytest.raises(AssertionError, match="cover"):
-        mine.breakdown(x)
+        other.breakdown(x)
