@@ -231,6 +231,25 @@ def _no_wall_config(tmp_path: Path, wall: object) -> tuple[dict, Path]:
     return table, r_short
 
 
+def _no_wall_problem(tmp_path: Path) -> tuple:
+    """(space, train, potential, plain objective, objective with the "data" wall constraint) of the
+    no-wall Buckingham data."""
+    from gafit.config import parse_config
+    from gafit.fit import build_potential, read_data
+    from gafit.objective import Objective
+    from gafit.parameters import build_space
+    from gafit.walls import wall_constraint
+
+    table, _ = _no_wall_config(tmp_path, "data")
+    config = parse_config(table)
+    train, _ = read_data(config)
+    pot = build_potential(config, train)
+    space = build_space(pot, config.potential.parameters)
+    plain = Objective(pot, space, train, config.weights)
+    held = Objective(pot, space, train, config.weights, constraint=wall_constraint(pot, train, "data"))
+    return space, train, pot, plain, held
+
+
 @pytest.mark.parametrize("wall", ["data", 1.6])
 def test_wall_constraint_gives_the_fit_a_wall_the_data_alone_does_not(tmp_path: Path,
                                                                        wall: object) -> None:
@@ -328,20 +347,10 @@ def test_wall_config_refusals(tmp_path: Path) -> None:
 def test_residuals_and_jacobian_carry_the_wall_penalty(tmp_path: Path) -> None:
     from conftest import assert_jacobian_matches_central_differences
 
-    from gafit.config import parse_config
-    from gafit.fit import build_potential, read_data
-    from gafit.objective import WALL_PENALTY, Objective
-    from gafit.parameters import build_space
-    from gafit.walls import wall_constraint
+    from gafit.objective import WALL_PENALTY
 
-    table, _ = _no_wall_config(tmp_path, "data")
-    config = parse_config(table)
-    train, _ = read_data(config)
-    pot = build_potential(config, train)
-    space = build_space(pot, config.potential.parameters)
-    con = wall_constraint(pot, train, "data")
-    plain = Objective(pot, space, train, config.weights)
-    held = Objective(pot, space, train, config.weights, constraint=con)
+    space, _, _, plain, held = _no_wall_problem(tmp_path)
+    con = held.constraint
     x = np.array([[*TRUTH], [3000.0, 0.33, 100.0]])  # the truth breaches, C = 100 does not
     r_plain, r_held = plain.residuals(x), held.residuals(x)
     breach = con.violation(space.expand(x))[:, 0]
@@ -365,18 +374,7 @@ def test_report_says_whether_the_wall_constraint_held() -> None:
 
 
 def test_wild_vectors_with_the_constraint_score_bad_not_nan(tmp_path: Path) -> None:
-    from gafit.config import parse_config
-    from gafit.fit import build_potential, read_data
-    from gafit.objective import Objective
-    from gafit.parameters import build_space
-    from gafit.walls import wall_constraint
-
-    table, _ = _no_wall_config(tmp_path, "data")
-    config = parse_config(table)
-    train, _ = read_data(config)
-    pot = build_potential(config, train)
-    space = build_space(pot, config.potential.parameters)
-    obj = Objective(pot, space, train, config.weights, constraint=wall_constraint(pot, train))
+    *_, obj = _no_wall_problem(tmp_path)
     x = np.array([[np.nan, 0.3, 1.0], [np.inf, 0.3, 1.0], [1e300, 1e-300, 1e300],
                   [-1e300, 0.3, -1e300], [3000.0, 0.33, 400.0]])
     loss = obj.loss(x)
@@ -388,19 +386,10 @@ def test_wild_vectors_with_the_constraint_score_bad_not_nan(tmp_path: Path) -> N
 
 def test_a_ga_winner_with_a_tiny_breach_gives_way_to_the_best_that_keeps_the_wall(
         tmp_path: Path) -> None:
-    from gafit.config import parse_config
-    from gafit.fit import build_potential, keep_wall, read_data
+    from gafit.fit import keep_wall
     from gafit.ga import GAResult
-    from gafit.objective import Objective
-    from gafit.parameters import build_space
-    from gafit.walls import wall_constraint
 
-    table, _ = _no_wall_config(tmp_path, "data")
-    config = parse_config(table)
-    train, _ = read_data(config)
-    pot = build_potential(config, train)
-    space = build_space(pot, config.potential.parameters)
-    obj = Objective(pot, space, train, config.weights, constraint=wall_constraint(pot, train))
+    space, *_, obj = _no_wall_problem(tmp_path)
     x = np.array([[*TRUTH], [3000.0, 0.33, 100.0], [3000.0, 0.33, 50.0]])  # breach, keep, keep
     loss = obj.loss(x)
     u = space.to_unit(x)
