@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from ase.build import bulk
+from test_phonons import cu_morse, handler_error, lammps_forces, run_cli
 
 from gafit.gruneisen import (
     gruneisen,
@@ -21,7 +22,6 @@ from gafit.gruneisen import (
 )
 from gafit.phonons import band_path, frequencies_at, make_phonopy, run_band
 from gafit.structures import GafitInputError
-from tests.test_phonons import cu_morse, handler_error, lammps_forces, run_cli
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SI_GRUNEISEN = SHARED / "phonopy_Si_PBE" / "gruneisen"
