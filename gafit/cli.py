@@ -127,6 +127,15 @@ def _fit(args: argparse.Namespace) -> int:
         print(f"wrote {out}/potential.json, {out}/lammps/pair.lmp, {out}/log.csv, "
               f"{out}/parameters.csv, {out}/summary.json")
         check_result(result)  # exit 3 when the result is not finite (summary.json says why)
+        if config.validate is not None:
+            if stop():
+                print(f"gafit: stopped by {stop()} after the fit was written; the validation suite "
+                      "and the report were not", file=sys.stderr)
+                return 128 + signal.Signals[stop()].value
+            from gafit.fit_validate import validate_fit, validation_line
+
+            outcomes = validate_fit(result.potential, out, config.validate, quiet=args.quiet)
+            print(f"{validation_line(outcomes)}: see {out}/validate/index.html")  # not an exit status
         if args.no_report:
             return 0
         if stop():

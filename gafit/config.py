@@ -104,6 +104,15 @@ class RefineConfig:
 
 
 @dataclass
+class ValidateConfig:
+    """``[validate]``: a ``gafit validate`` suite run on the fitted potential at the end of the fit,
+    written into RUN_DIR/validate (see :mod:`gafit.fit_validate`)."""
+
+    suite: str | Path  # a built-in suite name (gafit/suites/NAME.toml) or a suite TOML file
+    data: Path | None = None  # folder of the suite's 'data:' paths (default ../shared/data)
+
+
+@dataclass
 class FitConfig:
     data: DataConfig
     potential: PotentialConfig
@@ -114,6 +123,7 @@ class FitConfig:
     phonons: list[PhononTargetConfig] = field(default_factory=list)
     constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)
     properties: list[PropertyTargetConfig] = field(default_factory=list)
+    validate: ValidateConfig | None = None
 
 
 def _check_keys(table: dict, allowed: list[str], where: str, path: str) -> None:
@@ -331,7 +341,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     path = str(source) if source else "config"
     base = source.parent if source else Path(".")
     _check_keys(table, ["data", "potential", "weights", "ga", "refine", "phonons", "constraints",
-                        "properties"], "the config", path)
+                        "properties", "validate"], "the config", path)
     d = _table(table, "data", "[data]", path)
     if "train" not in d and "phonons" not in table:
         raise GafitInputError(f"{path}: [data] train = \"FILE\" is required (unless the fit has "
@@ -436,7 +446,41 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         phonons.append(PhononTargetConfig(
             reference=_resolve(base, ph["reference"], f"{where} reference", path), **rest))
     properties = _property_targets(table.get("properties", []), base, path)
-    return FitConfig(data, pot, weights, ga, refine, source, phonons, constraints, properties)
+    validate = (_validate_config(_table(table, "validate", "[validate]", path), base, path)
+                if "validate" in table else None)
+    return FitConfig(data, pot, weights, ga, refine, source, phonons, constraints, properties,
+                     validate)
+
+
+def _validate_config(table: dict, base: Path, path: str) -> ValidateConfig:
+    """``[validate] suite = "NAME" or "FILE.toml"`` (and ``data = "DIR"``); the suite file is read
+    and checked now, so that a bad suite stops the fit before it starts."""
+    from gafit.validate import builtin_suites, load_suite
+
+    _check_keys(table, ["suite", "data"], "[validate]", path)
+    if "suite" not in table:
+        raise GafitInputError(f"{path}: [validate] needs suite = \"NAME\" (a built-in suite: "
+                              f"{', '.join(builtin_suites())}) or suite = \"FILE.toml\"")
+    text = table["suite"]
+    if not isinstance(text, str) or not text:
+        raise GafitInputError(f"{path}: [validate] suite = {text!r}: expected a built-in suite name "
+                              f"({', '.join(builtin_suites())}) or a suite TOML file")
+    suite: str | Path = text
+    if text not in builtin_suites() or (base / text).is_file():
+        suite = _resolve(base, text, "[validate] suite", path)
+        if not suite.is_file():
+            raise GafitInputError(f"{path}: [validate] suite = {text!r}: no such file, and not a "
+                                  f"built-in suite ({', '.join(builtin_suites())})")
+        try:
+            load_suite(suite)
+        except GafitInputError as err:
+            raise GafitInputError(f"{path}: [validate] suite: {err}") from None
+    data = table.get("data")
+    if data is not None:
+        data = _resolve(base, data, "[validate] data", path)
+        if data.exists() and not data.is_dir():
+            raise GafitInputError(f"{path}: [validate] data = {table['data']!r} is not a folder")
+    return ValidateConfig(suite, data)
 
 
 #: keys of a [[properties]] entry
@@ -530,6 +574,8 @@ def config_table(config: FitConfig) -> dict[str, Any]:
         table["phonons"] = [_plain(asdict(ph)) for ph in config.phonons]
     if config.properties:
         table["properties"] = [_plain(asdict(pr)) for pr in config.properties]
+    if config.validate is not None:
+        table["validate"] = _plain(asdict(config.validate))
     return table
 
 

@@ -896,12 +896,15 @@ def provenance(result: FitResult, config: FitConfig) -> str:
 
 
 def fit_inputs(config: FitConfig) -> list[Path]:
-    """The files a fit reads: config, training and validation data, start file, phonon references."""
+    """The files a fit reads: config, training and validation data, start file, phonon references,
+    property structure files and the [validate] suite file."""
     files = data_files(config.data.train) + data_files(config.data.validation)
     paths = [config.source, *(f.path for f in files), config.potential.start,
              *(pc.reference for pc in config.phonons),
              *(pc.structure for pc in config.phonons if pc.structure is not None),
-             *(pr.structure for pr in config.properties if Path(pr.structure).is_file())]
+             *(pr.structure for pr in config.properties if Path(pr.structure).is_file()),
+             *([config.validate.suite] if config.validate and isinstance(config.validate.suite, Path)
+               else [])]
     return [Path(p) for p in paths if p is not None]
 
 
@@ -925,13 +928,15 @@ def check_result(result: FitResult) -> None:
         raise GafitResultError(problem)
 
 
-#: files ``gafit fit`` writes into its run folder, besides lammps/ and report/ (and the checkpoint)
+#: files ``gafit fit`` writes into its run folder, besides lammps/, report/, validate/ ([validate]:
+#: gafit.fit_validate) and the checkpoint
 RUN_FILES = ("potential.json", "log.csv", "parameters.csv", "summary.json")
 
 
 def earlier_run(folder: Path) -> list[Path]:
     """The files of an earlier ``gafit fit`` in ``folder``: its outputs, checkpoint, the LAMMPS
-    files its lammps/pair.lmp names and its report/ page with the plots."""
+    files its lammps/pair.lmp names, its report/ page with the plots and its validate/ suite run."""
+    from gafit.fit_validate import earlier_files
     from gafit.lammps.files import parameter_files
     from gafit.report import PNG_PATTERNS, REPORT_DIR
 
@@ -944,7 +949,7 @@ def earlier_run(folder: Path) -> list[Path]:
     if (report / "index.html").is_file():
         files += [report / "index.html"] + sorted(p for pattern in PNG_PATTERNS
                                                   for p in report.glob(pattern))
-    return files
+    return files + earlier_files(folder)
 
 
 def prepare_run_folder(path: str | Path, inputs: Iterable[str | Path | None],
@@ -960,12 +965,16 @@ def prepare_run_folder(path: str | Path, inputs: Iterable[str | Path | None],
         raise GafitInputError(f"--out {out}: holds an earlier fit ({names}{more}); choose another "
                               f"--out, continue a stopped fit with --resume {out}, or replace it "
                               "with --overwrite")
-    spare_inputs([*earlier, *(out / n for n in RUN_FILES)], inputs)
+    from gafit.fit_validate import VALIDATE_DIR, VALIDATE_FILES, remove_empty_folders
+
+    spare_inputs([*earlier, *(out / n for n in RUN_FILES),
+                  *(out / VALIDATE_DIR / n for n in VALIDATE_FILES)], inputs)
     for p in earlier:
         p.unlink()
     for sub in ("lammps", "report"):
         if (out / sub).is_dir() and not any((out / sub).iterdir()):
             (out / sub).rmdir()
+    remove_empty_folders(out)
     return out
 
 

@@ -879,6 +879,29 @@ class _Report:
                 + _table(["structure", "property", "unit", "value", "reference", "tolerance",
                           "weight", "result", "citation"], body, num=(3, 4, 5, 6)))
 
+    def validation_suite(self) -> str:
+        """The [validate] suite run at the end of the fit (RUN_DIR/validate/validate.json, written by
+        gafit.fit_validate): pass, FAIL or skipped per check, and the verdict."""
+        path = self.run / "validate" / "validate.json"
+        if not path.is_file():
+            return ""
+        doc = strict_json.loads(path.read_text(encoding="utf-8"))
+        checks = [c for c in doc.get("checks") or [] if isinstance(c, dict)]
+        body = [[_esc(c.get("name")), _esc(c.get("quantity")), _esc(c.get("structure")),
+                 "<b>FAIL</b>" if c.get("status") == "FAIL" else _esc(c.get("status")),
+                 _num(c.get("value"), ".5g"), _num(c.get("reference"), ".5g"), _esc(c.get("unit")),
+                 _esc(c.get("difference")), _esc(c.get("tolerance")), _esc(c.get("note"))]
+                for c in checks]
+        suite = doc.get("suite") or {}
+        verdict = Note("info" if doc.get("passed") else "error", _esc(doc.get("verdict")))
+        return ('<h2 id="validation">Validation suite</h2>'
+                f"<p>Suite <code>{_esc(suite.get('name'))}</code> (<code>"
+                f"{_esc(_short_path(suite.get('file')))}</code>) run on the fitted potential; "
+                'the full page: <a href="../validate/index.html">validate/index.html</a>.</p>'
+                + verdict.html()
+                + _table(["check", "quantity", "structure", "result", "value", "reference", "unit",
+                          "difference", "tolerance", "note"], body, num=(4, 5)))
+
     def _dispersion(self) -> str:
         if self.config is None or not self.config.phonons:
             return Note("info", "The full dispersion needs the fit's config (its [phonons] "
@@ -960,7 +983,7 @@ class _Report:
         self.out.mkdir(parents=True, exist_ok=True)
         sections = []
         for fn in (self.parity, self.config_types, self.convergence, self.parameters, self.phonons,
-                   self.property_targets, self.lammps_files):
+                   self.property_targets, self.validation_suite, self.lammps_files):
             try:
                 sections.append(fn())
             except Exception as err:  # a report says what failed rather than failing
@@ -993,6 +1016,8 @@ class _Report:
             nav.append(("phonons", "Phonons"))
         if 'id="properties"' in "".join(sections):
             nav.append(("properties", "Property targets"))
+        if 'id="validation"' in "".join(sections):
+            nav.append(("validation", "Validation suite"))
         if 'id="lammps"' in "".join(sections):
             nav.append(("lammps", "LAMMPS files"))
         now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")

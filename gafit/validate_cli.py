@@ -62,33 +62,45 @@ def run_validate_command(args: argparse.Namespace) -> int:
     spare_inputs([out / n for n in ("index.html", "validate.csv", "validate.json")],
                  [args.potential, suite.source])
 
-    bar: list[Any] = []  # the tqdm bar of the MD check running
-
-    def progress(k: int, n: int, check: Any) -> None:
-        while bar:
-            bar.pop().close()
-        if not args.quiet:
-            print(f"[{k + 1}/{n}] {check.name} ({check.quantity})", file=sys.stderr, flush=True)
-
-    def md_progress(sample: Any, total: int) -> None:
-        if args.quiet:
-            return
-        if not bar:
-            from tqdm import tqdm
-
-            bar.append(tqdm(total=total, desc="md", unit="step", file=sys.stderr, leave=False))
-        bar[0].update(sample.step - bar[0].n)
-        bar[0].set_postfix_str(f"{sample.ensemble} T {sample.temperature:.0f} K, "
-                               f"d_min {sample.min_distance:.2f} Å, atoms {sample.n_atoms}")
-
+    progress = SuiteProgress(args.quiet)
     try:
-        outcomes = run_suite(potential, suite, out, args.data, progress, md_progress)
+        outcomes = run_suite(potential, suite, out, args.data, progress.check, progress.md)
     finally:
-        while bar:
-            bar.pop().close()
+        progress.close()
     print(f"{Path(args.potential).name}, suite {suite.name} ({suite.source}):")
     print(table_text(outcomes))
     files = write_outputs(out, suite, outcomes, str(args.potential))
     print(verdict(outcomes))
     print("wrote " + ", ".join(str(f) for f in files))
     return 1 if any(o.failed for o in outcomes) else 0
+
+
+class SuiteProgress:
+    """Progress of a suite run on stderr: a line per check ('[k/n] name (quantity)') and a tqdm bar
+    during an MD check; nothing when ``quiet``. Pass ``check`` and ``md`` to
+    :func:`gafit.validate.run_suite`, and call ``close`` after it."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.bar: Any = None  # the tqdm bar of the MD check running
+
+    def check(self, k: int, n: int, check: Any) -> None:
+        self.close()
+        if not self.quiet:
+            print(f"[{k + 1}/{n}] {check.name} ({check.quantity})", file=sys.stderr, flush=True)
+
+    def md(self, sample: Any, total: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="md", unit="step", file=sys.stderr, leave=False)
+        self.bar.update(sample.step - self.bar.n)
+        self.bar.set_postfix_str(f"{sample.ensemble} T {sample.temperature:.0f} K, "
+                                 f"d_min {sample.min_distance:.2f} Å, atoms {sample.n_atoms}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
