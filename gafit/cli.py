@@ -255,7 +255,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="evaluate the population on this Dask cluster (override [ga] scheduler)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an earlier fit in --out (its potential.json, lammps/, log.csv, "
-                   "parameters.csv, summary.json, checkpoint.npz and report/ are removed first)")
+                   "parameters.csv, summary.json, checkpoint.npz, report/ and validate/ are removed first)")
     p.set_defaults(func=_fit)
 
     p = sub.add_parser("evaluate", help="predict energies, forces and stresses of a potential")
