@@ -9,6 +9,9 @@ Every function takes a *model*: a gafit :class:`~gafit.potential.Potential` (str
 in one batched call) or any ASE calculator (evaluated one structure at a time), so the same numbers can
 be computed with an independent implementation. The crystal is relaxed first by :func:`gafit.crystals.relax`
 (cell and positions, space group kept); internal relaxations of strained cells use ASE's BFGS at fixed cell.
+The equation of state is fitted to energies integrated from the pressure, like every other quantity here
+derived from forces and stress: a pair term cut off without a shift adds steps to E(V) (a pair crossing the
+cutoff) that no force or stress sees, enough to move V0 by 3 % and raise B from 24 to 40 GPa in sodalite SiO2.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ __all__ = [
     "lattice_constant",
     "load_reference_values",
     "parse_reference_flags",
+    "pressure_energies",
     "properties",
     "relax_positions",
     "symmetry",
@@ -202,6 +206,7 @@ class EOSResult:
     volumes: np.ndarray
     energies: np.ndarray
     eos: str
+    pressures: np.ndarray  # GPa at ``volumes``
 
 
 def _relaxed_where_needed(model: Model, images: list[Atoms], relax: bool, fmax: float
@@ -221,12 +226,25 @@ def _relaxed_where_needed(model: Model, images: list[Atoms], relax: bool, fmax: 
     return images, e, s
 
 
+def pressure_energies(volumes: np.ndarray, pressures: np.ndarray, energy: float, at: int) -> np.ndarray:
+    """E(V) = energy - ∫ P dV from ``volumes[at]`` (cubic spline of P(V)): energies (eV/atom) consistent
+    with the pressures (eV/Å³) at ``volumes`` (Å³/atom, increasing)."""
+    from scipy.interpolate import CubicSpline
+
+    w = CubicSpline(volumes, pressures).antiderivative()(volumes)
+    return energy - (w - w[at])
+
+
 def equation_of_state(model: Model, atoms: Atoms, span: float = EOS_SPAN, n: int = 11,
                       eos: str = "birchmurnaghan", relax: bool = True, fmax: float = FMAX) -> EOSResult:
     """Fit ``eos`` (ase.eos names) to E(V) over volumes (1 ± span) × V of ``atoms`` (best relaxed first).
 
     The cell is scaled isotropically; with ``relax`` the positions are relaxed at each volume where
-    forces exceed ``fmax`` eV/Å. Returns per-atom volume (Å³), energy (eV) and B (GPa).
+    forces exceed ``fmax`` eV/Å. The fitted E(V) is the energy at the volume of ``atoms`` minus the
+    integral of the pressure (:func:`pressure_energies`), so that V0 is the volume of zero stress the
+    relaxation found and B agrees with the stress-strain tensor even for a pair term cut off without a
+    shift (whose energy steps at the cutoff no stress sees). ``energies`` are the potential's own.
+    Returns per-atom volume (Å³), energy (eV) and B (GPa).
     """
     from ase.eos import EquationOfState
 
@@ -236,16 +254,20 @@ def equation_of_state(model: Model, atoms: Atoms, span: float = EOS_SPAN, n: int
     nat = len(atoms)
     x = np.linspace(-span, span, n)
     images = [scaled_cell(atoms, (1 + xi) ** (1 / 3)) for xi in x]
-    images, e, _ = _relaxed_where_needed(model, images, relax, fmax)
+    images, e, s = _relaxed_where_needed(model, images, relax, fmax)
     v = np.array([a.get_volume() for a in images]) / nat
+    p = -s[:, :3].mean(axis=1)
+    if not np.isfinite(p).all():
+        raise GafitInputError("equation_of_state: the stress is not finite in the volume range")
+    at = int(np.argmin(np.abs(x)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = EquationOfState(v, e / nat, eos=eos)
+        fit = EquationOfState(v, pressure_energies(v, p, e[at] / nat, at), eos=eos)
         try:
             v0, e0, b = fit.fit()
         except Exception as err:  # ASE raises several kinds on a bad fit
             raise GafitInputError(f"equation_of_state: the {eos} fit failed ({err})") from None
-    return EOSResult(float(v0), float(e0), float(b / GPa), v, e / nat, eos)
+    return EOSResult(float(v0), float(e0), float(b / GPa), v, e / nat, eos, p / GPa)
 
 
 # --------------------------------------------------------------------------- elastic constants
@@ -365,7 +387,8 @@ def properties(model: Model, atoms: Atoms, strain: float = STRAIN, eos_span: flo
     res = equation_of_state(model, cell, eos_span, eos=eos, fmax=fmax)
     out["B"] = res.bulk_modulus
     out["eos"] = {"name": eos, "span": eos_span, "V0": res.volume, "E0": res.energy,
-                  "volumes": res.volumes.tolist(), "energies": res.energies.tolist()}
+                  "volumes": res.volumes.tolist(), "energies": res.energies.tolist(),
+                  "pressures": res.pressures.tolist()}
     c_rel, c_unrel = elastic_tensor(model, cell, strain, True, fmax)
     out["strain"] = strain
     if out["cubic"]:
