@@ -4,9 +4,10 @@ cohesive energy, bulk modulus and cubic elastic constants, per individual of a p
 Fixed geometry, as the phonon targets at the relaxed lattice (:mod:`gafit.phonon_target`): for each
 structure the cells are built and tabulated once: the start cell scaled by each of SCALES, and at each
 of ELASTIC_SCALES the cell strained by ±STRAIN in Voigt components 1 and 4 and
-the cell with each atom but the last displaced by ±DISPLACEMENT along x, y and z. One batched
-evaluation of those cells gives every individual's pressure, energy, stresses and forces at every
-scale; from them:
+the cell with each atom but the last displaced by ±DISPLACEMENT along x, y and z; of these only
+the ones the crystal's symmetry does not map onto others are tabulated (:class:`Unfold`: for diamond
+±ε1, +ε4 and one displacement). One batched evaluation of those cells gives every individual's
+pressure, energy, stresses and forces at every scale; from them:
 
 - its own lattice scale s* is the zero of the pressure p(s) (cubic Lagrange interpolation through the
   four nearest scales, on the bracket of lowest energy), a = s* a_start;
@@ -110,9 +111,9 @@ def read_property_structure(config: PropertyTargetConfig) -> tuple[Atoms, float]
     return atoms, a0
 
 
-def free_coordinates(atoms: Atoms, symprec: float = 1e-3) -> bool:
-    """Whether some atom of ``atoms`` has a position its space group leaves free (a displacement
-    pattern, other than a translation, that every symmetry operation keeps)."""
+def symmetry_operations(atoms: Atoms, symprec: float = 1e-3) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The space group operations of ``atoms`` as (R, perm): the Cartesian rotation (3, 3) and the
+    atom each atom goes to (N,); empty when spglib finds none."""
     import warnings
 
     import spglib
@@ -122,17 +123,29 @@ def free_coordinates(atoms: Atoms, symprec: float = 1e-3) -> bool:
         ds = spglib.get_symmetry_dataset((np.array(atoms.cell), atoms.get_scaled_positions(),
                                           atoms.numbers), symprec=symprec)
     if ds is None:
-        return True
+        return []
     lat = np.array(atoms.cell).T  # columns: cell vectors
     frac = atoms.get_scaled_positions()
-    d = np.random.default_rng(0).standard_normal((len(atoms), 3))
-    sym = np.zeros_like(d)
+    out = []
     for rot, trans in zip(ds.rotations, ds.translations, strict=True):
         moved = frac @ rot.T + trans  # where each atom goes
         diff = moved[:, None, :] - frac[None, :, :]
-        perm = np.argmin(np.abs(diff - np.round(diff)).sum(axis=2), axis=1)
-        sym[perm] += d @ (lat @ rot @ np.linalg.inv(lat)).T
-    sym = sym / len(ds.rotations)
+        out.append((lat @ rot @ np.linalg.inv(lat),
+                    np.argmin(np.abs(diff - np.round(diff)).sum(axis=2), axis=1)))
+    return out
+
+
+def free_coordinates(atoms: Atoms, symprec: float = 1e-3) -> bool:
+    """Whether some atom of ``atoms`` has a position its space group leaves free (a displacement
+    pattern, other than a translation, that every symmetry operation keeps)."""
+    ops = symmetry_operations(atoms, symprec)
+    if not ops:
+        return True
+    d = np.random.default_rng(0).standard_normal((len(atoms), 3))
+    sym = np.zeros_like(d)
+    for rot, perm in ops:
+        sym[perm] += d @ rot.T
+    sym = sym / len(ops)
     sym -= sym.mean(axis=0)
     return bool(np.abs(sym).max() > 1e-8)
 
@@ -164,6 +177,79 @@ def _lagrange(s: np.ndarray, grid: np.ndarray = SCALES) -> tuple[np.ndarray, np.
     return full, dfull
 
 
+def _voigt_rotation(rot: np.ndarray) -> np.ndarray:
+    """(6, 6) map of a stress in Voigt order (xx yy zz yz xz xy, tensor components) under the
+    Cartesian rotation ``rot``: sigma' = rot sigma rotᵀ."""
+    pairs = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+    out = np.zeros((6, 6))
+    for k, (a, b) in enumerate(pairs):
+        t = np.zeros((3, 3))
+        t[a, b] = t[b, a] = 1.0
+        t = rot @ t @ rot.T
+        out[:, k] = [t[i, j] for i, j in pairs]
+    return out
+
+
+@dataclass
+class Unfold:
+    """Every elastic cell (in the order of PropertyCell._patterns) as a symmetry image of a
+    tabulated one: its forces are rot @ the tabulated cell's, atom j moved to perm[j], its stress
+    rot sigma rotᵀ. Exact (to rounding) for a crystal with that symmetry, so the central
+    differences keep their O(h²) accuracy: a -ε4 shear is a +ε4 one rotated about x, a
+    displacement along y one along x rotated about [111]."""
+
+    tabulated: list[int]  # indices of the patterns that are tabulated
+    source: np.ndarray  # (n_patterns,) index into tabulated of the cell each one is an image of
+    rot: np.ndarray  # (n_patterns, 3, 3) Cartesian rotation
+    inverse: np.ndarray  # (n_patterns, N): atom k of the image is atom inverse[k] of the source
+    voigt: np.ndarray  # (n_patterns, 6, 6) stress map
+
+    def apply(self, stress: np.ndarray, forces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stresses (..., n_patterns, 6) and forces (..., n_patterns, N, 3) of every pattern from
+        those of the tabulated cells (..., n_tabulated, 6) and (..., n_tabulated, N, 3)."""
+        s = np.einsum("vij,...vj->...vi", self.voigt, stress[..., self.source, :])
+        f = forces[..., self.source[:, None], self.inverse, :]  # (..., n_patterns, N, 3)
+        return s, np.einsum("vcd,...vkd->...vkc", self.rot, f)
+
+
+def _image_of(patterns: list[tuple[np.ndarray, np.ndarray]], tabulated: list[int],
+              ops: list[tuple[np.ndarray, np.ndarray]], strain: np.ndarray, u: np.ndarray,
+              tol: float) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """(index into tabulated, R, perm) of an operation that maps a tabulated pattern onto
+    (strain, u), or None."""
+    for a, k in enumerate(tabulated):
+        strain_a, u_a = patterns[k]
+        for rot, perm in ops:
+            moved = np.zeros_like(u_a)
+            moved[perm] = u_a @ rot.T
+            if (np.abs(rot @ strain_a @ rot.T - strain).max() < tol
+                    and np.abs(moved - u).max() < tol):
+                return a, rot, perm
+    return None
+
+
+def unfold_by_symmetry(patterns: list[tuple[np.ndarray, np.ndarray]],
+                       ops: list[tuple[np.ndarray, np.ndarray]], tol: float = 1e-9) -> Unfold:
+    """Which of ``patterns`` (strain (3, 3), displacements (N, 3)) to tabulate and how the others
+    follow: a pattern is an image of a tabulated one under an operation (R, perm) of ``ops`` when
+    R E Rᵀ is its strain and R u_j its displacement of atom perm[j]; the first pattern that is no
+    image is tabulated. Without ``ops``, every pattern is tabulated."""
+    nat = len(patterns[0][1])
+    tabulated: list[int] = []
+    source, rots, inverse = [], [], []
+    for strain, u in patterns:
+        found = _image_of(patterns, tabulated, ops, strain, u, tol)
+        if found is None:
+            found = (len(tabulated), np.eye(3), np.arange(nat))
+            tabulated.append(len(source))
+        source.append(found[0])
+        rots.append(found[1])
+        inverse.append(np.argsort(found[2]))
+    rot = np.array(rots)
+    return Unfold(tabulated, np.array(source), rot, np.array(inverse),
+                  np.array([_voigt_rotation(r) for r in rot]))
+
+
 @dataclass
 class PropertyCell:
     """One structure's tabulated cells (at every one of SCALES) and the values computed from them."""
@@ -173,12 +259,16 @@ class PropertyCell:
     elastic: bool  # strained and displaced cells tabulated
     tables: object = None  # the cell at each of SCALES
     elastic_tables: object = None  # at each of ELASTIC_SCALES: the cell, strained, displaced
-    n_cells: int = 0  # elastic cells per scale
+    n_cells: int = 0  # elastic cells tabulated per scale
+    unfold: Unfold | None = None  # how every elastic cell follows from the tabulated ones
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0))  # atoms per species of the cell
 
     @classmethod
     def build(cls, potential: Potential, atoms: Atoms, a0: float, elastic: bool,
-              where: str) -> PropertyCell:
+              where: str, reduce: bool = True) -> PropertyCell:
+        """Tabulate ``atoms`` for ``potential``; with ``reduce`` (the default) only the strained
+        and displaced cells the crystal's symmetry does not give from others (for diamond 4 of
+        10 per scale, for an 8-atom conventional cell 4 of 46)."""
         missing = sorted(set(atoms.get_chemical_symbols()) - set(potential.species))
         if missing:
             raise GafitInputError(f"{where}: species {missing} are not in the potential's species "
@@ -187,6 +277,8 @@ class PropertyCell:
         cell.tables = potential.build_tables(ReferenceSet(
             [Structure(scaled_cell(atoms, s)) for s in SCALES], "property cells"))
         if elastic:
+            cell.unfold = unfold_by_symmetry(cell._patterns(),
+                                             symmetry_operations(atoms) if reduce else [])
             images = [img for s in ELASTIC_SCALES for img in cell._images(scaled_cell(atoms, s))]
             cell.n_cells = len(images) // len(ELASTIC_SCALES)
             cell.elastic_tables = potential.build_tables(ReferenceSet(
@@ -195,22 +287,31 @@ class PropertyCell:
         cell.counts = np.array([symbols.count(sp) for sp in potential.species], float)
         return cell
 
-    def _images(self, base: Atoms) -> list[Atoms]:
-        """The ±STRAIN strained copies of ``base`` in STRAINS, then its copies with atom i < N - 1
-        displaced by ±DISPLACEMENT along x, y, z."""
-        out = []
-        for j in STRAINS:
-            for sign in (1.0, -1.0):
-                img = base.copy()
-                img.set_cell(np.array(base.cell) @ (np.eye(3) + _voigt_strain(j, sign * STRAIN)).T,
-                             scale_atoms=True)
-                out.append(img)
-        for i in range(len(base) - 1):
+    def _patterns(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(strain (3, 3), displacements (N, 3) Å) of the cells _elastic takes: ±STRAIN in each of
+        STRAINS, then atom i < N - 1 displaced by ±DISPLACEMENT along x, y, z."""
+        nat = len(self.atoms)
+        out = [(_voigt_strain(j, sign * STRAIN), np.zeros((nat, 3)))
+               for j in STRAINS for sign in (1.0, -1.0)]
+        for i in range(nat - 1):
             for c in range(3):
                 for sign in (1.0, -1.0):
-                    img = base.copy()
-                    img.positions[i, c] += sign * DISPLACEMENT
-                    out.append(img)
+                    u = np.zeros((nat, 3))
+                    u[i, c] = sign * DISPLACEMENT
+                    out.append((np.zeros((3, 3)), u))
+        return out
+
+    def _images(self, base: Atoms) -> list[Atoms]:
+        """The tabulated strained and displaced copies of ``base`` (``unfold.tabulated`` of
+        :meth:`_patterns`)."""
+        patterns = self._patterns()
+        out = []
+        for k in self.unfold.tabulated:
+            strain, u = patterns[k]
+            img = base.copy()
+            img.set_cell(np.array(base.cell) @ (np.eye(3) + strain).T, scale_atoms=True)
+            img.positions += u
+            out.append(img)
         return out
 
     def values(self, potential: Potential, theta: np.ndarray) -> dict[str, np.ndarray]:
@@ -233,12 +334,14 @@ class PropertyCell:
                 n_s, n_c = len(ELASTIC_SCALES), self.n_cells
                 pe = potential.evaluate(theta, self.elastic_tables)
                 vol = self.elastic_tables.volume_s.reshape(n_s, n_c)
-                stress = pe.virial.reshape(b, n_s, n_c, 6) / vol[None, :, :, None]  # ASE sign
+                stress, forces = self.unfold.apply(
+                    pe.virial.reshape(b, n_s, n_c, 6) / vol[None, :, :, None],  # ASE sign
+                    pe.forces.reshape(b, n_s, n_c, nat, 3))
                 # hydrostatic force response at ELASTIC_SCALES: s dF/ds of the scaled cells
                 f_s = pred.forces.reshape(b, len(SCALES), nat * 3)
                 ds = _lagrange(ELASTIC_SCALES, SCALES)[1]  # (n_s, n_scales)
                 lam_h = ELASTIC_SCALES[None, :, None] * np.einsum("ek,bkm->bem", ds, f_s)
-                c = self._elastic(pe.forces.reshape(b, n_s, n_c, nat, 3), stress,
+                c = self._elastic(forces, stress,
                                   lam_h.reshape(b, n_s, nat, 3)[:, :, :-1].reshape(b, n_s, -1),
                                   self.atoms.get_volume() * ELASTIC_SCALES**3)
                 we = _lagrange(s, ELASTIC_SCALES)[0]
