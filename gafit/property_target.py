@@ -39,6 +39,7 @@ from ase.units import GPa
 
 from gafit.crystals import LATTICES as LATTICE_NAMES
 from gafit.crystals import read_crystal
+from gafit.forms import Prediction
 from gafit.potential import Potential
 from gafit.properties import _is_cubic, _voigt_strain, conventional_cell, symmetry
 from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
@@ -193,23 +194,22 @@ def _voigt_rotation(rot: np.ndarray) -> np.ndarray:
 @dataclass
 class Unfold:
     """Every elastic cell (in the order of PropertyCell._patterns) as a symmetry image of a
-    tabulated one: its forces are rot @ the tabulated cell's, atom j moved to perm[j], its stress
-    rot sigma rotᵀ. Exact (to rounding) for a crystal with that symmetry, so the central
-    differences keep their O(h²) accuracy: a -ε4 shear is a +ε4 one rotated about x, a
-    displacement along y one along x rotated about [111]."""
+    tabulated one: its forces are R @ the tabulated cell's, atom j moved to perm[j], its stress
+    R sigma Rᵀ. Exact (to rounding) for a crystal with that symmetry, so the central differences
+    keep their O(h²) accuracy: a -ε4 shear is a +ε4 one rotated about x, a displacement along y
+    one along x rotated about [111]. Both maps are linear: one matrix product each."""
 
     tabulated: list[int]  # indices of the patterns that are tabulated
-    source: np.ndarray  # (n_patterns,) index into tabulated of the cell each one is an image of
-    rot: np.ndarray  # (n_patterns, 3, 3) Cartesian rotation
-    inverse: np.ndarray  # (n_patterns, N): atom k of the image is atom inverse[k] of the source
-    voigt: np.ndarray  # (n_patterns, 6, 6) stress map
+    stress_map: np.ndarray  # (n_patterns * 6, n_tabulated * 6)
+    force_map: np.ndarray  # (n_patterns * 3N, n_tabulated * 3N)
 
     def apply(self, stress: np.ndarray, forces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Stresses (..., n_patterns, 6) and forces (..., n_patterns, N, 3) of every pattern from
         those of the tabulated cells (..., n_tabulated, 6) and (..., n_tabulated, N, 3)."""
-        s = np.einsum("vij,...vj->...vi", self.voigt, stress[..., self.source, :])
-        f = forces[..., self.source[:, None], self.inverse, :]  # (..., n_patterns, N, 3)
-        return s, np.einsum("vcd,...vkd->...vkc", self.rot, f)
+        lead, nat = stress.shape[:-2], forces.shape[-2]
+        s = stress.reshape(*lead, -1) @ self.stress_map.T
+        f = forces.reshape(*lead, -1) @ self.force_map.T
+        return s.reshape(*lead, -1, 6), f.reshape(*lead, -1, nat, 3)
 
 
 def _image_of(patterns: list[tuple[np.ndarray, np.ndarray]], tabulated: list[int],
@@ -236,18 +236,32 @@ def unfold_by_symmetry(patterns: list[tuple[np.ndarray, np.ndarray]],
     image is tabulated. Without ``ops``, every pattern is tabulated."""
     nat = len(patterns[0][1])
     tabulated: list[int] = []
-    source, rots, inverse = [], [], []
+    images = []  # per pattern: (index into tabulated, R, perm)
     for strain, u in patterns:
         found = _image_of(patterns, tabulated, ops, strain, u, tol)
         if found is None:
             found = (len(tabulated), np.eye(3), np.arange(nat))
-            tabulated.append(len(source))
-        source.append(found[0])
-        rots.append(found[1])
-        inverse.append(np.argsort(found[2]))
-    rot = np.array(rots)
-    return Unfold(tabulated, np.array(source), rot, np.array(inverse),
-                  np.array([_voigt_rotation(r) for r in rot]))
+            tabulated.append(len(images))
+        images.append(found)
+    n_v, n_t = len(patterns), len(tabulated)
+    stress_map = np.zeros((n_v, 6, n_t, 6))
+    force_map = np.zeros((n_v, nat, 3, n_t, nat, 3))
+    for v, (a, rot, perm) in enumerate(images):
+        stress_map[v, :, a, :] = _voigt_rotation(rot)
+        force_map[v, perm, :, a, np.arange(nat), :] = rot  # F_v[perm[j]] = R F_a[j]
+    return Unfold(tabulated, stress_map.reshape(n_v * 6, n_t * 6),
+                  force_map.reshape(n_v * nat * 3, n_t * nat * 3))
+
+
+#: s d/ds at each of ELASTIC_SCALES from values at SCALES (n_s, n_scales): the hydrostatic strain
+#: derivative of the scaled cells' forces
+_HYDROSTATIC = ELASTIC_SCALES[:, None] * _lagrange(ELASTIC_SCALES, SCALES)[1]
+
+
+def _split(pred: Prediction, n: int, n_f: int) -> tuple[Prediction, Prediction]:
+    """A prediction of a set cut after its first n structures (their n_f force components)."""
+    return (Prediction(pred.energy[:, :n], pred.forces[:, :n_f], pred.virial[:, :n]),
+            Prediction(pred.energy[:, n:], pred.forces[:, n_f:], pred.virial[:, n:]))
 
 
 @dataclass
@@ -261,6 +275,7 @@ class PropertyCell:
     elastic_tables: object = None  # at each of ELASTIC_SCALES: the cell, strained, displaced
     n_cells: int = 0  # elastic cells tabulated per scale
     unfold: Unfold | None = None  # how every elastic cell follows from the tabulated ones
+    all_tables: object = None  # tables, then elastic_tables, in one set
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0))  # atoms per species of the cell
 
     @classmethod
@@ -283,6 +298,11 @@ class PropertyCell:
             cell.n_cells = len(images) // len(ELASTIC_SCALES)
             cell.elastic_tables = potential.build_tables(ReferenceSet(
                 [Structure(a) for a in images], "strained property cells"))
+            # one evaluation of everything: at a population of 100, a form's per-call overhead is
+            # a good part of these few cells' cost
+            cell.all_tables = potential.build_tables(ReferenceSet(
+                [Structure(scaled_cell(atoms, s)) for s in SCALES] + [Structure(a) for a in images],
+                "property cells"))
         symbols = atoms.get_chemical_symbols()
         cell.counts = np.array([symbols.count(sp) for sp in potential.species], float)
         return cell
@@ -320,7 +340,11 @@ class PropertyCell:
         theta = np.atleast_2d(theta)
         b, nat = len(theta), len(self.atoms)
         with np.errstate(all="ignore"):
-            pred = potential.evaluate(theta, self.tables)
+            if self.elastic:
+                pred, pe = _split(potential.evaluate(theta, self.all_tables), len(SCALES),
+                                  3 * nat * len(SCALES))
+            else:
+                pred = potential.evaluate(theta, self.tables)
             e = pred.energy  # (B, n_scales) eV
             p = -(pred.virial[:, :, :3].mean(axis=2) / self.tables.volume_s)  # (B, n_scales) eV/Å³
             s, in_range = self._relaxed_scale(p, e)
@@ -332,15 +356,13 @@ class PropertyCell:
             out["B"] = -(s / 3) * np.einsum("bk,bk->b", dw, p) / GPa
             if self.elastic:
                 n_s, n_c = len(ELASTIC_SCALES), self.n_cells
-                pe = potential.evaluate(theta, self.elastic_tables)
                 vol = self.elastic_tables.volume_s.reshape(n_s, n_c)
                 stress, forces = self.unfold.apply(
                     pe.virial.reshape(b, n_s, n_c, 6) / vol[None, :, :, None],  # ASE sign
                     pe.forces.reshape(b, n_s, n_c, nat, 3))
                 # hydrostatic force response at ELASTIC_SCALES: s dF/ds of the scaled cells
                 f_s = pred.forces.reshape(b, len(SCALES), nat * 3)
-                ds = _lagrange(ELASTIC_SCALES, SCALES)[1]  # (n_s, n_scales)
-                lam_h = ELASTIC_SCALES[None, :, None] * np.einsum("ek,bkm->bem", ds, f_s)
+                lam_h = _HYDROSTATIC @ f_s  # (B, n_s, 3N)
                 c = self._elastic(forces, stress,
                                   lam_h.reshape(b, n_s, nat, 3)[:, :, :-1].reshape(b, n_s, -1),
                                   self.atoms.get_volume() * ELASTIC_SCALES**3)
@@ -372,7 +394,13 @@ class PropertyCell:
             lo, hi = np.where(pt > 0, t, lo), np.where(pt > 0, hi, t)
             dp = c[:, 1] + t * (2 * c[:, 2] + 3 * t * c[:, 3])
             step = t - pt / np.where(dp != 0, dp, np.nan)
-            t = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
+            t_next = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
+            # a converged t is a fixed point (its step is itself, which the closed bracket
+            # keeps), so stopping once every t is one gives each individual the value it gets
+            # alone: the batch does not change it
+            if np.array_equal(t_next, t):
+                break
+            t = t_next
         edge = np.where(np.nan_to_num(p[:, -1]) > 0, SCALES[-1], SCALES[0])
         s = np.where(found, SCALES[j0] + (SCALES[1] - SCALES[0]) * t, edge)
         return s, found
@@ -402,12 +430,34 @@ class PropertyCell:
         k = -(dp - dm) / (2 * DISPLACEMENT)
         k = 0.5 * (k + np.swapaxes(k, -1, -2))  # (B, n_s, m, m) eV/Å²
         rhs = np.concatenate([lam, lam_h[:, :, None]], axis=2)  # ε1, ε4, hydrostatic
-        x = np.linalg.solve(k, np.swapaxes(rhs, -1, -2))  # K⁻¹ [Λ1 Λ4 Λh]: (B, n_s, m, 3)
+        x = _solve(k, np.swapaxes(rhs, -1, -2))  # K⁻¹ [Λ1 Λ4 Λh]: (B, n_s, m, 3)
         r = np.einsum("bsjm,bsmi->bsji", lam, x) / volume[None, :, None, None]  # (B, n_s, 2, 3)
         out["C11"] = out["C11"] - r[:, :, 0, 0]
         out["C12"] = out["C12"] - 0.5 * (r[:, :, 0, 2] - r[:, :, 0, 0])
         out["C44"] = out["C44"] - r[:, :, 1, 1]
         return out
+
+
+def _solve(k: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """K⁻¹ rhs for a stack of systems k (..., m, m), rhs (..., m, r), NaN where K is singular (a
+    candidate whose atoms do not interact: no error for the whole population). For m = 3 (two
+    atoms per cell) by the adjugate, faster than a batched LU."""
+    if k.shape[-1] != 3:
+        try:
+            return np.linalg.solve(k, rhs)
+        except np.linalg.LinAlgError:  # some system is singular: solve one by one
+            flat_k, flat_r = k.reshape(-1, *k.shape[-2:]), rhs.reshape(-1, *rhs.shape[-2:])
+            out = np.full(flat_r.shape, np.nan)
+            for i, (ki, ri) in enumerate(zip(flat_k, flat_r, strict=True)):
+                try:
+                    out[i] = np.linalg.solve(ki, ri)
+                except np.linalg.LinAlgError:
+                    pass
+            return out.reshape(rhs.shape)
+    r0, r1, r2 = k[..., 0, :], k[..., 1, :], k[..., 2, :]
+    adj = np.stack([np.cross(r1, r2), np.cross(r2, r0), np.cross(r0, r1)], axis=-1)  # columns
+    det = np.einsum("...i,...i->...", r0, adj[..., 0])
+    return (adj @ rhs) / det[..., None, None]
 
 
 @dataclass

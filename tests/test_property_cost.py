@@ -67,3 +67,28 @@ def test_fcc_conventional_cell() -> None:
     want, got = full.values(cu_morse(), theta), reduced.values(cu_morse(), theta)
     for k in KEYS:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-10, err_msg=k)
+
+
+@pytest.mark.skipif(not SI_TERSOFF.is_file(), reason="no potentials/Si_Tersoff_1988.tersoff")
+def test_a_candidate_without_interactions_spoils_only_its_own_values(tmp_path: Path) -> None:
+    """A = B = 0 (Tersoff Si) or D0 = 0 (Morse, A15's 8-atom cell): every force constant is 0. The
+    batched solve of K⁻¹Λ raised LinAlgError for the whole population; now that candidate's
+    relaxed-ion constants are NaN (scored bad by the objective) and the others are unchanged."""
+    pot = Potential.load(SI_TERSOFF)
+    theta = si_vectors()
+    names = list(pot.named_values())
+    theta[1, [names.index("Si-Si-Si.A"), names.index("Si-Si-Si.B")]] = 0.0
+    atoms = crystal(["Cu", "Cu"], [(0, 0, 0), (0.25, 0, 0.5)], spacegroup=223,
+                    cellpar=[5.05, 5.05, 5.05, 90, 90, 90])
+    ase.io.write(tmp_path / "a15.cif", atoms)
+    morse = Potential(["Cu"], [Morse(["Cu"], 3.45)]).with_values(CU)
+    cases = [(pot, theta, "diamond", ["Si"], 5.43),
+             (morse, np.vstack([CU, CU * [0.0, 1, 1, 1]]), str(tmp_path / "a15.cif"), None, None)]
+    for p, th, structure, species, a in cases:
+        cell = _cells(p, structure, species, a)[1]
+        with np.errstate(all="ignore"):
+            got = cell.values(p, th)
+        assert np.isnan(got["C44"][1]), structure
+        alone = cell.values(p, th[:1])
+        for k in KEYS:
+            np.testing.assert_allclose(got[k][0], alone[k][0], rtol=1e-12, err_msg=k)
