@@ -186,10 +186,12 @@ class Objective:
         return de0
 
     def jacobian(self, x: np.ndarray) -> np.ndarray | None:
-        """Analytic d(residuals)/dx (n_residuals, n_free) at one free vector x, or None where it
-        is not available: a form without parameter derivatives, phonon or property targets, a
-        vector that ``repair`` moves (the map is not differentiable there) or a bad residual vector."""
-        if self.phonons or self.properties or not self.potential.has_parameter_derivatives:
+        """d(residuals)/dx (n_residuals, n_free) at one free vector x: analytic rows for the
+        energies, forces and stresses, forward-difference rows for the wall constraint and the
+        phonon and property targets (:meth:`_targets_jacobian`); None where the analytic rows are
+        not available: a form without parameter derivatives, a vector that ``repair`` moves (the
+        map is not differentiable there) or a bad residual vector."""
+        if not self.potential.has_parameter_derivatives:
             return None
         x = np.atleast_2d(np.asarray(x, float))
         theta = self.space.expand(x, repair=False)
@@ -201,12 +203,38 @@ class Objective:
             dx = self.space.expansion_matrix()  # (n_full, n_free)
             dpred = Prediction(energy=dx.T @ d.energy, forces=dx.T @ d.forces,
                                virial=np.einsum("pf,psv->fsv", dx, d.virial))
+            dtheta = dx.copy()  # d(full vector)/dx, with the automatic E0 offsets' part
             if self._e0_pinv is not None:
-                self._shift_e0(dpred.energy, reference=False)
+                dtheta[self.space.auto_e0] += self._shift_e0(dpred.energy, reference=False).T
             jac = self._weighted(self.targets.differences(dpred, reference=False)).T
             if self.constraint is not None:
                 jac = np.vstack([jac, self._penalty_jacobian(x[0])])
+            if self.phonons or self.properties:
+                jac = np.vstack([jac, self._targets_jacobian(x[0], dtheta)])
         return jac if np.isfinite(jac).all() else None
+
+    def _targets_jacobian(self, x: np.ndarray, dtheta: np.ndarray) -> np.ndarray:
+        """Forward differences (T, n_free) of the phonon and property residuals at x, with the
+        steps of :func:`gafit.refine.batched_jacobian`, taken along dtheta (n_full, n_free), the
+        full vector's derivative: n_free + 1 evaluations of these targets alone, not of the
+        training set (the automatic E0 offsets, which E and E_coh see, move linearly)."""
+        s = self.space
+        h = 1e-7 * np.maximum(np.maximum(np.abs(x), 1e-3 * (s.upper - s.lower)), 1e-8)
+        h = np.where(x + h > s.upper, -h, h)
+        theta0 = self.evaluate(x[None])[0]
+        r = self._target_residuals(theta0 + np.vstack([np.zeros(len(x)), np.diag(h)]) @ dtheta.T)
+        return ((r[1:] - r[0]) / h[:, None]).T
+
+    def _target_residuals(self, theta: np.ndarray) -> np.ndarray:
+        """The phonon targets' residuals, then the property targets', (B, T) for full vectors."""
+        parts = [np.zeros((len(theta), 0))]
+        with np.errstate(all="ignore"):
+            for target in self.phonons:
+                d = target.differences(theta)
+                parts.append(d * np.sqrt(target.config.weight / d.shape[1]))
+            if self.properties:
+                parts.append(self.properties.residuals(theta))
+        return np.concatenate(parts, axis=1)
 
     def penalty(self, theta: np.ndarray) -> np.ndarray:
         """Wall-constraint residuals (B, C) of full vectors ``theta``: WALL_PENALTY x breach (eV);
@@ -239,15 +267,8 @@ class Objective:
         r = self.residuals_of(pred)
         if not self.phonons and self.constraint is None and not self.properties:
             return r
-        parts = [r, self.penalty(theta)]
-        for target in self.phonons:
-            with np.errstate(all="ignore"):
-                d = target.differences(theta)
-            parts.append(d * np.sqrt(target.config.weight / d.shape[1]))
-        if self.properties:
-            with np.errstate(all="ignore"):
-                parts.append(self.properties.residuals(theta))
-        return _score_bad(np.concatenate(parts, axis=1))
+        return _score_bad(np.concatenate([r, self.penalty(theta), self._target_residuals(theta)],
+                                         axis=1))
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         """Sum of squared residuals per free vector (B,), scored as :meth:`residuals` scores bad
