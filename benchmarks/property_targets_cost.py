@@ -1,5 +1,9 @@
 """Cost of [[properties]] targets per individual: the objective's loss on a population with and without
-diamond-Si targets (a, E_coh, B, C11, C12, C44), on the shipped Tersoff Si fits' training sets.
+them. Cases: diamond-Si targets (a, E_coh, B, C11, C12, C44) on the shipped Tersoff Si fits' training
+sets, and a fit with no training data, diamond-C phonons only (Tersoff C of SiC.tersoff, phonopy's
+FHI-aims diamond, Γ X L W K at each candidate's relaxed lattice) plus five diamond-C targets (a, E_coh,
+C11, C12, C44). CPU time (process_time, best of the repeats: the machine may be shared), one BLAS
+thread; the load average is printed beside every figure.
 
 Run: python benchmarks/property_targets_cost.py [--population 100] [--repeats 5]
 (needs ../shared/data; the configs are potentials/Si_gpuga_fit.toml and Si_mlearn_fit.toml)
@@ -8,37 +12,72 @@ Run: python benchmarks/property_targets_cost.py [--population 100] [--repeats 5]
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from gafit.config import load_config
-from gafit.fit import build_potential, read_data, widen_cutoffs
+from gafit.config import load_config, parse_config
+from gafit.fit import build_potential, fit_parameters, read_data, widen_cutoffs
 from gafit.objective import Objective
 from gafit.parameters import build_space
+from gafit.phonon_target import PhononTarget
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
+from gafit.structures import ReferenceSet
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
 CONFIGS = ["potentials/Si_gpuga_fit.toml", "potentials/Si_mlearn_fit.toml"]
 #: experiment (room temperature): a 5.431 Å, E_coh 4.63 eV/atom, B 98, C11 166, C12 64, C44 80 GPa
 TARGETS = [("a", 5.431, 0.01), ("E_coh", 4.63, 0.05), ("B", 98.0, 5.0), ("C11", 166.0, 10.0),
            ("C12", 64.0, 10.0), ("C44", 80.0, 8.0)]
+#: diamond C (gafit/suites/C.toml's references): a 3.567 Å, E_coh 7.37 eV/atom, C11 1079, C12 124,
+#: C44 578 GPa
+C_TARGETS = [("a", 3.567, 0.01), ("E_coh", 7.37, 0.1), ("C11", 1079.0, 50.0), ("C12", 124.0, 30.0),
+             ("C44", 578.0, 30.0)]
+#: a phonons-only Tersoff C fit (no [data])
+C_CONFIG = {
+    "potential": {"form": "tersoff", "species": ["C"], "start": "SiC.tersoff", "parameters": {
+        "C-C-C.lambda3": [0.0, 4.0], "C-C-C.c": [1e3, 1e6], "C-C-C.d": [1.0, 100.0],
+        "C-C-C.costheta0": [-1.0, 0.0], "C-C-C.n": [0.3, 1.5], "C-C-C.beta": [1e-7, 1e-5],
+        "C-C-C.lambda2": [1.5, 3.0], "C-C-C.B": [100.0, 800.0], "C-C-C.lambda1": [3.0, 4.0],
+        "C-C-C.A": [500.0, 2000.0]}},
+    "phonons": {"reference": str(SHARED / "phonopy_C_diamond_FHIaims" / "phonopy_disp.yaml"),
+                "qpoints": "GXLWK", "weight": 0.2, "equilibrium_weight": 0, "lattice": "relaxed"},
+}
 
 
-def best_time(f, repeats: int) -> float:
+def best_time(f, repeats: int) -> tuple[float, float]:
+    """Least CPU time of ``repeats`` calls (s) and the 1-minute load average after them."""
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         f()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        times.append(time.process_time() - t0)
+    return min(times), os.getloadavg()[0]
+
+
+def compare(plain: Objective, with_props: Objective, props: PropertyTargets, x: np.ndarray,
+            repeats: int) -> dict:
+    plain.loss(x)
+    with_props.loss(x)  # warm up
+    # interleaved, so that both see the same load
+    t_plain, t_props, t_only = [], [], []
+    for _ in range(repeats):
+        t_plain.append(best_time(lambda: plain.loss(x), 1))
+        t_props.append(best_time(lambda: with_props.loss(x), 1))
+        t_only.append(best_time(lambda: props.residuals(plain.space.expand(x)), 1))
+    n = len(x)
+    (tp, lp), (tq, lq), (to, lo) = (min(t) for t in (t_plain, t_props, t_only))
+    return {"property_atoms": int(sum(t.n_atoms_s.sum() for c in props.cells
+                                      for t in (c.tables, c.elastic_tables) if t is not None)),
+            "ms": 1e3 * tp / n, "ms_with": 1e3 * tq / n, "ms_alone": 1e3 * to / n,
+            "extra": tq / tp - 1, "load": (lp, lq, lo)}
 
 
 def measure(path: str, population: int, repeats: int) -> dict:
-    from gafit.fit import fit_parameters
-
     config = load_config(ROOT / path)
     train, _ = read_data(config)
     potential = build_potential(config, train)
@@ -49,20 +88,25 @@ def measure(path: str, population: int, repeats: int) -> dict:
                                               for k, r, t in TARGETS])
     plain = Objective(potential, space, train, config.weights)
     with_props = Objective(potential, space, train, config.weights, properties=props)
-    rng = np.random.default_rng(0)
-    x = space.from_unit(rng.random((population, space.n_free)))
-    plain.loss(x)
-    with_props.loss(x)  # warm up
-    t_plain = best_time(lambda: plain.loss(x), repeats)
-    t_props = best_time(lambda: with_props.loss(x), repeats)
-    t_only = best_time(lambda: props.residuals(space.expand(x)), repeats)
-    return {"config": path, "structures": len(train), "atoms": int(plain.tables.n_atoms_s.sum()),
-            "property_atoms": int(sum(t.n_atoms_s.sum() for c in props.cells
-                                      for t in (c.tables, c.elastic_tables) if t is not None)),
-            "ms_per_individual": 1e3 * t_plain / population,
-            "ms_per_individual_with_properties": 1e3 * t_props / population,
-            "ms_per_individual_properties_alone": 1e3 * t_only / population,
-            "extra": t_props / t_plain - 1}
+    x = space.from_unit(np.random.default_rng(0).random((population, space.n_free)))
+    return {"case": f"{path}: {len(train)} structures, {int(plain.tables.n_atoms_s.sum())} atoms",
+            **compare(plain, with_props, props, x, repeats)}
+
+
+def measure_carbon(population: int, repeats: int) -> dict:
+    config = parse_config(C_CONFIG, ROOT / "potentials" / "C_phonons_only.toml")
+    empty = ReferenceSet([], "no data")
+    potential = build_potential(config, empty)
+    space = build_space(potential, fit_parameters(config.potential), unspecified="fixed")
+    widen_cutoffs(potential, space)
+    phonons = [PhononTarget.build(potential, pc) for pc in config.phonons]
+    props = PropertyTargets.build(potential, [PropertyTargetConfig(k, r, t, "diamond", ["C"], 3.567)
+                                              for k, r, t in C_TARGETS])
+    plain = Objective(potential, space, empty, config.weights, phonons)
+    with_props = Objective(potential, space, empty, config.weights, phonons, properties=props)
+    x = space.from_unit(np.random.default_rng(0).random((population, space.n_free)))
+    return {"case": "diamond C, phonons only (Γ X L W K, relaxed lattice)",
+            **compare(plain, with_props, props, x, repeats)}
 
 
 def main() -> None:
@@ -71,13 +115,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     with threadpool_limits(limits=1, user_api="blas"):
-        for path in CONFIGS:
-            r = measure(path, args.population, args.repeats)
-            print(f"{r['config']}: {r['structures']} structures, {r['atoms']} atoms; property cells "
-                  f"{r['property_atoms']} atoms; loss {r['ms_per_individual']:.3f} ms/individual, "
-                  f"with property targets {r['ms_per_individual_with_properties']:.3f} "
-                  f"(+{100 * r['extra']:.1f} %), targets alone "
-                  f"{r['ms_per_individual_properties_alone']:.3f}")
+        for r in [measure(p, args.population, args.repeats) for p in CONFIGS] + [
+                measure_carbon(args.population, args.repeats)]:
+            lp, lq, lo = r["load"]
+            print(f"{r['case']}; property cells {r['property_atoms']} atoms; loss "
+                  f"{r['ms']:.3f} ms/individual (load {lp:.1f}), with property targets "
+                  f"{r['ms_with']:.3f} (load {lq:.1f}) (+{100 * r['extra']:.1f} %), targets alone "
+                  f"{r['ms_alone']:.3f} (load {lo:.1f})")
 
 
 if __name__ == "__main__":

@@ -216,12 +216,14 @@ class Objective:
     def _targets_jacobian(self, x: np.ndarray, dtheta: np.ndarray) -> np.ndarray:
         """Forward differences (T, n_free) of the phonon and property residuals at x, with the
         steps of :func:`gafit.refine.batched_jacobian`, taken along dtheta (n_full, n_free), the
-        full vector's derivative: n_free + 1 evaluations of these targets alone, not of the
-        training set (the automatic E0 offsets, which E and E_coh see, move linearly)."""
+        full vector's derivative with the automatic E0 offsets' part: n_free + 1 evaluations of
+        these targets alone, not of the training set. The base vector need not carry the
+        automatic offsets' values: a target sees the E0 offsets only as added energy (E, E_coh),
+        so its differences do not depend on them."""
         s = self.space
         h = 1e-7 * np.maximum(np.maximum(np.abs(x), 1e-3 * (s.upper - s.lower)), 1e-8)
         h = np.where(x + h > s.upper, -h, h)
-        theta0 = self.evaluate(x[None])[0]
+        theta0 = s.expand(x[None])[0]
         r = self._target_residuals(theta0 + np.vstack([np.zeros(len(x)), np.diag(h)]) @ dtheta.T)
         return ((r[1:] - r[0]) / h[:, None]).T
 
