@@ -5,7 +5,7 @@ FHI-aims diamond, Γ X L W K at each candidate's relaxed lattice) plus five diam
 C11, C12, C44). CPU time (process_time, best of the repeats: the machine may be shared), one BLAS
 thread; the load average is printed beside every figure.
 
-Run: python benchmarks/property_targets_cost.py [--population 100] [--repeats 5]
+Run: python benchmarks/property_targets_cost.py [--population 100] [--repeats 5] [--cases gpuga mlearn carbon]
 (needs ../shared/data; the configs are potentials/Si_gpuga_fit.toml and Si_mlearn_fit.toml)
 """
 
@@ -113,14 +113,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--population", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--cases", nargs="+", choices=["gpuga", "mlearn", "carbon"],
+                    default=["gpuga", "mlearn", "carbon"])
     args = ap.parse_args()
+    runs = {"gpuga": lambda: measure(CONFIGS[0], args.population, args.repeats),
+            "mlearn": lambda: measure(CONFIGS[1], args.population, args.repeats),
+            "carbon": lambda: measure_carbon(args.population, args.repeats)}
     with threadpool_limits(limits=1, user_api="blas"):
-        for r in [measure(p, args.population, args.repeats) for p in CONFIGS] + [
-                measure_carbon(args.population, args.repeats)]:
+        for r in (runs[c]() for c in args.cases):
             lp, lq, lo = r["load"]
             print(f"{r['case']}; property cells {r['property_atoms']} atoms; loss "
                   f"{r['ms']:.3f} ms/individual (load {lp:.1f}), with property targets "
-                  f"{r['ms_with']:.3f} (load {lq:.1f}) (+{100 * r['extra']:.1f} %), targets alone "
+                  f"{r['ms_with']:.3f} (load {lq:.1f}) ({100 * r['extra']:+.1f} %), targets alone "
                   f"{r['ms_alone']:.3f} (load {lo:.1f})")
 
 
