@@ -539,8 +539,9 @@ def _property_targets(value: Any, base: Path, path: str) -> list[PropertyTargetC
         kw = _typed(PropertyTargetConfig, {x: v for x, v in item.items()
                                            if x not in ("species", "structure")}, where, path)
         if kw["property"] not in PROPERTY_QUANTITIES:
-            near = difflib.get_close_matches(kw["property"], list(PROPERTY_QUANTITIES), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            near = ([q for q in PROPERTY_QUANTITIES if q.startswith(kw["property"] + "_")]
+                    or difflib.get_close_matches(kw["property"], list(PROPERTY_QUANTITIES), n=1))
+            hint = f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""
             raise GafitInputError(f"{path}: {where} property = {kw['property']!r} is unknown{hint}; "
                                   f"known: {', '.join(PROPERTY_QUANTITIES)}")
         if not kw["tolerance"] > 0:
