@@ -253,11 +253,10 @@ class DefectCell:
             displaced = []
             for s in ELASTIC_SCALES:
                 base = at_scale(s)
-                for e in cell.modes:
-                    for sign in (1.0, -1.0):
-                        img = base.copy()
-                        img.positions += sign * DISPLACEMENT * e.reshape(-1, 3)
-                        displaced.append(img)
+                for e in cell.modes:  # forward differences from the tabulated cell at s
+                    img = base.copy()
+                    img.positions += DISPLACEMENT * e.reshape(-1, 3)
+                    displaced.append(img)
             if displaced:
                 cell.relax_tables = potential.build_tables(ReferenceSet(
                     [Structure(a) for a in displaced], f"displaced {kind} property cells"))
@@ -295,9 +294,10 @@ class DefectCell:
             return np.zeros(b)
         n_s = len(ELASTIC_SCALES)
         at = np.searchsorted(SCALES, ELASTIC_SCALES - 1e-12)
-        f = forces.reshape(b, len(SCALES), 3 * nat)[:, at] @ self.modes.T  # (B, n_s, m)
-        pd = potential.evaluate(theta, self.relax_tables).forces.reshape(b, n_s, m, 2, 3 * nat)
-        k = -np.einsum("bsjm,im->bsij", pd[:, :, :, 0] - pd[:, :, :, 1], self.modes) / (2 * DISPLACEMENT)
+        f_c = forces.reshape(b, len(SCALES), 3 * nat)[:, at]  # (B, n_s, 3N)
+        f = f_c @ self.modes.T  # (B, n_s, m)
+        pd = potential.evaluate(theta, self.relax_tables).forces.reshape(b, n_s, m, 3 * nat)
+        k = -np.einsum("bsjm,im->bsij", pd - f_c[:, :, None], self.modes) / DISPLACEMENT
         k = 0.5 * (k + np.swapaxes(k, -1, -2))  # (B, n_s, m, m) eV/Å², [i, j] = e_i·K e_j
         # f and K are smooth in s (ΔE is not, where a mode softens): interpolated first
         w = _lagrange(s, ELASTIC_SCALES)[0]
