@@ -19,11 +19,12 @@ Relaxation cannot be tabulated. ``E_vac_harmonic`` and ``E_surf_harmonic`` add t
 estimate of the relaxation energy, ΔE = -½ fᵀ K⁻¹ f, in the displacement patterns the defect cell's
 symmetry keeps (its totally symmetric modes e_j, translations removed): f_j = e_j·F are the forces of
 the unrelaxed cell along them and K_ij = -e_i·dF/de_j their force constants, from the cells displaced
-by ±DISPLACEMENT along each mode, tabulated at the ELASTIC_SCALES; f and K are interpolated to s*
-(cubic Lagrange) and ΔE computed there. An atom-by-atom relaxation from the symmetric cell (ASE BFGS,
-LAMMPS minimize) stays in that subspace (its forces are symmetric), so the estimate differs from it
-only by the anharmonicity of the relaxation. A candidate whose K is not positive definite there (the
-symmetric defect cell is not a minimum) gets NaN.
+by DISPLACEMENT along each mode (forward differences from the undisplaced cell: their error is below
+1e-3 of the relaxation energy, the anharmonicity's 1e-2), tabulated at the ELASTIC_SCALES; f and K are
+interpolated to s* (cubic Lagrange) and ΔE computed there. An atom-by-atom relaxation from the
+symmetric cell (ASE BFGS, LAMMPS minimize) stays in that subspace (its forces are symmetric), so the
+estimate differs from it only by the anharmonicity of the relaxation. A candidate whose K is not
+positive definite there (the symmetric defect cell is not a minimum) gets NaN.
 """
 
 from __future__ import annotations
