@@ -255,3 +255,46 @@ def test_default_supercells() -> None:
     assert default_supercell(bulk("Si", "diamond", 5.43, cubic=True), 3.0) == [2, 2, 2]
     n = default_supercell(bulk("Cu", "fcc", 3.6, cubic=True), 9.0)[0]
     assert 0.95 * n * 3.6 > 18.0 and 0.95 * (n - 1) * 3.6 <= 18.0
+
+
+def test_fit_with_a_vacancy_target(tmp_path: Path) -> None:
+    """Frames of the Morse Cu itself plus a vacancy energy target 10 % below its own: the fit moves
+    E_vac towards the target, and the summary and report list it in eV."""
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from gafit.fit import run_fit
+    from gafit.report import write_report
+
+    own = build(cu_morse(), [("E_vac_unrelaxed", {"supercell": [2, 2, 2]})], "fcc", ["Cu"],
+                3.7).values(CU[None])[0][0, 0]
+    frames = []
+    for k in range(6):
+        atoms = bulk("Cu", "fcc", 3.75 * (0.99 + 0.004 * k), cubic=True).repeat(2)
+        atoms.rattle(0.05, seed=k)
+        e, f, s = properties._predict(cu_morse(), [atoms])
+        atoms.calc = SinglePointCalculator(atoms, energy=float(e[0]), forces=f[0], stress=s[0])
+        frames.append(atoms)
+    ase.io.write(tmp_path / "train.extxyz", frames)
+    target = 0.9 * own
+    config = parse_config({
+        "data": {"train": str(tmp_path / "train.extxyz")},
+        "potential": {"form": "morse", "species": ["Cu"], "cutoff": 4.8,
+                      "parameters": {"Cu-Cu.D0": [0.2, 0.5], "Cu-Cu.alpha": [1.0, 1.8],
+                                     "Cu-Cu.r0": [2.6, 3.1], "Cu.E0": 0.0}},
+        "properties": [{"property": "E_vac_unrelaxed", "reference": target, "tolerance": 0.02,
+                        "weight": 10.0, "structure": "fcc", "species": ["Cu"], "a": 3.7,
+                        "supercell": [2, 2, 2], "citation": "a vacancy target"}],
+        "ga": {"population": 24, "generations": 8, "seed": 2},
+        "refine": {"starts": 1, "max_evaluations": 60},
+    })
+    result = run_fit(config, tmp_path / "out", quiet=True)
+    row = result.properties[0]
+    assert row["unit"] == "eV" and row["in_range"] is True
+    assert abs(row["value"] - target) < 0.5 * abs(own - target)
+    fitted = build(result.potential, [("E_vac_unrelaxed", {"supercell": [2, 2, 2]})], "fcc",
+                   ["Cu"], 3.7).values(result.potential.values[None])[0][0, 0]
+    assert fitted == pytest.approx(row["value"], rel=1e-9)
+    assert "E_vac_unrelaxed" in result.summary()
+    page = write_report(tmp_path / "out", config).read_text(encoding="utf-8")
+    assert "a vacancy target" in page and 'class="note error"' not in page
