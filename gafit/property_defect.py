@@ -294,7 +294,7 @@ class DefectCell:
         if m == 0:
             return np.zeros(b)
         n_s = len(ELASTIC_SCALES)
-        at = np.searchsorted(SCALES, ELASTIC_SCALES - 1e-12)
+        at = np.argmin(np.abs(SCALES[None] - ELASTIC_SCALES[:, None]), axis=1)  # the same cells
         f_c = forces.reshape(b, len(SCALES), 3 * nat)[:, at]  # (B, n_s, 3N)
         f = f_c @ self.modes.T  # (B, n_s, m)
         pd = potential.evaluate(theta, self.relax_tables).forces.reshape(b, n_s, m, 3 * nat)
@@ -316,23 +316,20 @@ def build_defect_cells(potential: Potential, configs: list, bulk_atoms: list[Ato
     lattice constant). Targets with the same structure and cell share one."""
     from gafit.properties import conventional_cell
 
-    shared: dict[tuple, DefectCell] = {}
-    out = {}
+    groups: dict[tuple, list[int]] = {}  # one cell: its targets
     for i, c in enumerate(configs):
-        if c.property not in DEFECT_PROPERTIES:
-            continue
-        kind, _ = DEFECT_PROPERTIES[c.property]
-        key = (cell_of[i], kind, tuple(c.supercell or ()), tuple(c.facet or ()), c.layers, c.vacuum)
-        if key not in shared:
-            relax = any(DEFECT_PROPERTIES[d.property] == (kind, True) for j, d in enumerate(configs)
-                        if d.property in DEFECT_PROPERTIES and cell_of[j] == cell_of[i]
-                        and (tuple(d.supercell or ()), tuple(d.facet or ()), d.layers,
-                             d.vacuum) == key[2:])
-            shared[key] = DefectCell.build(
-                potential, conventional_cell(bulk_atoms[cell_of[i]]), kind, relax,
-                f"[[properties]] {c.property} on {c.structure}", c.supercell, c.facet, c.layers,
-                c.vacuum)
-        out[i] = shared[key]
+        if c.property in DEFECT_PROPERTIES:
+            key = (cell_of[i], DEFECT_PROPERTIES[c.property][0], tuple(c.supercell or ()),
+                   tuple(c.facet or ()), c.layers, c.vacuum)
+            groups.setdefault(key, []).append(i)
+    out = {}
+    for (k, kind, *_), members in groups.items():
+        c = configs[members[0]]
+        relax = any(DEFECT_PROPERTIES[configs[i].property][1] for i in members)
+        cell = DefectCell.build(potential, conventional_cell(bulk_atoms[k]), kind, relax,
+                                f"[[properties]] {c.property} on {c.structure}", c.supercell,
+                                c.facet, c.layers, c.vacuum)
+        out.update(dict.fromkeys(members, cell))
     return out
 
 

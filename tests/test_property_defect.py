@@ -151,6 +151,7 @@ def test_harmonic_relaxation_of_cu_against_bfgs() -> None:
                ("E_surf_unrelaxed", {"facet": [1, 0, 0]}), ("E_surf_harmonic", {"facet": [1, 0, 0]})]
     pot = cu_morse()
     t = build(pot, entries, "fcc", ["Cu"], 3.6)
+    assert t.defects[0] is t.defects[1] and t.defects[2] is t.defects[3]  # one cell per structure
     a = relaxed_a(pot, "fcc", "Cu", 3.6)
     conv = bulk("Cu", "fcc", a, cubic=True)
     slab = surface_energy(pot, conv, (1, 0, 0), t.defects[2].layers, t.defects[2].vacuum)[1]
