@@ -485,7 +485,41 @@ def _validate_config(table: dict, base: Path, path: str) -> ValidateConfig:
 
 #: keys of a [[properties]] entry
 PROPERTY_KEYS = ["property", "reference", "tolerance", "structure", "species", "a", "weight",
-                 "citation"]
+                 "citation", "supercell", "facet", "layers", "vacuum"]
+#: keys of the defect targets (gafit.property_defect): vacancy or surface -> keys it takes
+DEFECT_KEYS = {"vacancy": ("supercell",), "surface": ("facet", "layers", "vacuum")}
+
+
+def _defect_keys(kw: dict[str, Any], where: str, path: str) -> None:
+    """The defect keys of a [[properties]] entry: only on the targets that use them, and valid."""
+    from gafit.property_defect import DEFECT_PROPERTIES
+
+    kind = DEFECT_PROPERTIES.get(kw["property"], ("", False))[0]
+    for k, keys in DEFECT_KEYS.items():
+        for key in keys:
+            if key in kw and k != kind:
+                names = " or ".join(f'"{p}"' for p, (d, _) in DEFECT_PROPERTIES.items() if d == k)
+                raise GafitInputError(f"{path}: {where} {key} goes with a {k} target (property = "
+                                      f"{names}), not with {kw['property']}")
+    if kind == "surface" and "facet" not in kw:
+        raise GafitInputError(f"{path}: {where} {kw['property']} needs facet = [h, k, l] (Miller "
+                              "indices of the conventional cubic cell), e.g. facet = [1, 0, 0]")
+    for key, positive in (("supercell", True), ("facet", False)):
+        v = kw.get(key)
+        if v is None:
+            continue
+        ok = (isinstance(v, list) and len(v) == 3
+              and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+              and (all(x > 0 for x in v) if positive else any(x != 0 for x in v)))
+        if not ok:
+            want = ("3 positive integers (conventional cells repeated), e.g. [3, 3, 3]" if positive
+                    else "3 integers, not all zero (Miller indices), e.g. [1, 0, 0]")
+            raise GafitInputError(f"{path}: {where} {key} = {v!r}: expected {want}")
+    if "layers" in kw and not kw["layers"] > 0:
+        raise GafitInputError(f"{path}: {where} layers must be a positive number of the slab's "
+                              "repeats along its normal")
+    if "vacuum" in kw and not kw["vacuum"] > 0:
+        raise GafitInputError(f"{path}: {where} vacuum must be a positive length (Å)")
 
 
 def _property_targets(value: Any, base: Path, path: str) -> list[PropertyTargetConfig]:
@@ -505,8 +539,9 @@ def _property_targets(value: Any, base: Path, path: str) -> list[PropertyTargetC
         kw = _typed(PropertyTargetConfig, {x: v for x, v in item.items()
                                            if x not in ("species", "structure")}, where, path)
         if kw["property"] not in PROPERTY_QUANTITIES:
-            near = difflib.get_close_matches(kw["property"], list(PROPERTY_QUANTITIES), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            near = ([q for q in PROPERTY_QUANTITIES if q.startswith(kw["property"] + "_")]
+                    or difflib.get_close_matches(kw["property"], list(PROPERTY_QUANTITIES), n=1))
+            hint = f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""
             raise GafitInputError(f"{path}: {where} property = {kw['property']!r} is unknown{hint}; "
                                   f"known: {', '.join(PROPERTY_QUANTITIES)}")
         if not kw["tolerance"] > 0:
@@ -515,6 +550,7 @@ def _property_targets(value: Any, base: Path, path: str) -> list[PropertyTargetC
         _check_weight(kw.get("weight", 1.0), f"{where} weight", path)
         if "a" in kw and not kw["a"] > 0:
             raise GafitInputError(f"{path}: {where} a must be a positive length (Å)")
+        _defect_keys(kw, where, path)
         species = item.get("species")
         if species is not None and (not isinstance(species, list) or not species
                                     or not all(isinstance(x, str) for x in species)):

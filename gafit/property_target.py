@@ -42,6 +42,7 @@ from gafit.crystals import read_crystal
 from gafit.forms import Prediction
 from gafit.potential import Potential
 from gafit.properties import _is_cubic, _voigt_strain, conventional_cell, symmetry
+from gafit.property_defect import DefectCell, build_defect_cells, defect_values
 from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
 
 #: scale factors of the start cell tabulated (±5 %, steps of 1 %)
@@ -66,6 +67,11 @@ QUANTITIES: dict[str, tuple[str, str]] = {
     "C12": ("GPa", "relaxed-ion, at a"),
     "C44": ("GPa", "relaxed-ion (internal coordinates relaxed), at a"),
     "C44_unrelaxed": ("GPa", "clamped-ion (atoms strained homogeneously), at a"),
+    # gafit.property_defect (keys supercell, facet, layers, vacuum)
+    "E_vac_unrelaxed": ("eV", "vacancy formation energy at a, atoms unrelaxed"),
+    "E_vac_harmonic": ("eV", "vacancy formation energy at a, relaxation by its harmonic estimate"),
+    "E_surf_unrelaxed": ("J/m²", "surface energy of facet at a, atoms unrelaxed"),
+    "E_surf_harmonic": ("J/m²", "surface energy of facet at a, relaxation by its harmonic estimate"),
 }
 
 
@@ -83,6 +89,12 @@ class PropertyTargetConfig:
     a: float | None = None  # Å, start lattice constant of a lattice name
     weight: float = 1.0
     citation: str = ""
+    # defect targets (gafit.property_defect): vacancy supercell (conventional cells), surface facet
+    # (Miller indices), slab repeats along its normal, vacuum (Å)
+    supercell: list[int] | None = None
+    facet: list[int] | None = None
+    layers: int | None = None
+    vacuum: float | None = None
 
     def structure_key(self) -> tuple:
         return (self.structure, tuple(self.species or ()), self.a)
@@ -468,6 +480,7 @@ class PropertyTargets:
     potential: Potential
     cells: list[PropertyCell]
     cell_of: list[int]  # per target: index into cells
+    defects: dict[int, DefectCell] = field(default_factory=dict)  # per defect target (its index)
 
     @classmethod
     def build(cls, potential: Potential, configs: list[PropertyTargetConfig]) -> PropertyTargets:
@@ -486,14 +499,20 @@ class PropertyTargets:
             elastic = any(c.property.startswith("C") for c in group)
             cells.append(PropertyCell.build(potential, atoms, a0, elastic,
                                             f"[[properties]] structure {group[0].structure}"))
-        return cls(configs, potential, cells, cell_of)
+        defects = build_defect_cells(potential, configs, [c.atoms for c in cells], cell_of)
+        return cls(configs, potential, cells, cell_of, defects)
 
     def values(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values (B, n_targets) in the units of QUANTITIES and whether each relaxed scale lies in
         SCALES (B, n_targets), for full vectors theta (B, n)."""
         per_cell = [cell.values(self.potential, theta) for cell in self.cells]
-        vals = np.stack([per_cell[k][c.property] for c, k in zip(self.configs, self.cell_of,
-                                                                  strict=True)], axis=1)
+        per_cell_defect = defect_values(self.potential, theta, self.configs, self.defects,
+                                        [(v["s"], c.tables) for v, c in zip(per_cell, self.cells,
+                                                                            strict=True)],
+                                        self.cell_of) if self.defects else {}
+        vals = np.stack([per_cell_defect[i] if i in per_cell_defect else per_cell[k][c.property]
+                         for i, (c, k) in enumerate(zip(self.configs, self.cell_of, strict=True))],
+                        axis=1)
         ok = np.stack([per_cell[k]["in_range"] for k in self.cell_of], axis=1)
         return vals, ok
 
