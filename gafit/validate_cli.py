@@ -59,7 +59,7 @@ def run_validate_command(args: argparse.Namespace) -> int:
     out = output_folder(args.out)
     potential = Potential.load(args.potential, parse_elements(args.elements))
     suite = load_suite(find_suite(args.suite, potential.species))
-    spare_inputs([out / n for n in ("index.html", "validate.csv", "validate.json")],
+    spare_inputs([out / n for n in ("index.html", "summary.png", "validate.csv", "validate.json")],
                  [args.potential, suite.source])
 
     progress = SuiteProgress(args.quiet)
