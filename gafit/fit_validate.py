@@ -30,7 +30,8 @@ def config_suite(vc: ValidateConfig) -> Suite:
 def validate_fit(potential: Potential, run_dir: Path, vc: ValidateConfig, quiet: bool = False
                  ) -> list[Outcome]:
     """Run the suite of ``vc`` on ``potential`` (the fit's result), writing RUN_DIR/validate/
-    (validate.json, validate.csv, index.html, summary.png, phonons/, ev/, melt_quench/); progress on stderr unless ``quiet``."""
+    (validate.json, validate.csv, index.html, summary.png, phonons/, ev/, melt_quench/); progress on
+    stderr unless ``quiet``."""
     from gafit.validate_cli import SuiteProgress
 
     suite = config_suite(vc)

@@ -20,8 +20,13 @@ A suite is a TOML file (built-in ones in ``gafit/suites/``, copy and extend them
 ``quantity = "phonons"``: ``reference`` is a phonopy data set or frequency file, ``abs_tol`` the largest
 RMS error over the band path (THz). ``quantity = "md"``: LAMMPS MD with the exported files
 (:func:`gafit.md.run_md`), passing when no atom is lost, nothing collapses and the NVE drift is at most
-``max_drift`` (eV/atom/ps). Paths starting ``data:`` are looked up in the shared data folder
-(``--data``, default ``../shared/data``); a check whose data is absent is skipped, and says so. Every
+``max_drift`` (eV/atom/ps). ``quantity = "ev"``: the potential's E(V) on DFT frames of one crystal
+scaled uniformly (``reference`` a structure file, ``index`` an ASE selection), RMS after the best
+constant shift at most ``abs_tol`` (eV/atom), a0 and B within ``a_rel_tol``/``B_rel_tol``
+(:mod:`gafit.ev_curve`). ``quantity = "melt_quench"``: melt, quench and anneal in LAMMPS
+(:mod:`gafit.melt_quench`); the mean coordination within ``cutoff`` against ``reference``. Paths
+starting ``data:`` are looked up in the shared data folder (``--data``, default ``../shared/data``); a
+check whose data is absent is skipped, and says so. Every
 channel's repulsive wall (:mod:`gafit.walls`) is checked as well.
 
 Units: Å, eV/atom, GPa, THz, K, ps.
@@ -32,6 +37,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -345,7 +351,10 @@ def run_suite(potential: Potential, suite: Suite, out: Path | None = None, data:
     for k, check in enumerate(suite.checks):
         if progress is not None:
             progress(k, len(suite.checks), check)
-        outcomes.append(_run_check(potential, suite, check, out, data, cache, seen, md_progress))
+        start = time.perf_counter()
+        outcome = _run_check(potential, suite, check, out, data, cache, seen, md_progress)
+        outcome.details["seconds"] = round(time.perf_counter() - start, 2)  # wall clock, for the record
+        outcomes.append(outcome)
     outcomes += wall_outcomes(potential, seen)
     return outcomes
 
@@ -528,11 +537,11 @@ def _phonon_check(potential: Potential, suite: Suite, check: Check, out: Path | 
                              "rms_error_THz": {r.point: r.rms for r in res.errors.rows}})
 
 
-def _save_plot(fig: Any, path: Path) -> str:
+def _save_plot(fig: Any, path: Path, dpi: int = 150) -> str:
     from gafit.io.atomic import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=150, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
     return str(path)
 
 
@@ -705,7 +714,7 @@ def write_outputs(out: Path, suite: Suite, outcomes: list[Outcome], potential_pa
            "checks": [_clean(asdict(o)) for o in outcomes]}
     atomic_write_text(out / "validate.json", strict_json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out / "index.html", html_page(suite, outcomes, potential_path, out))
-    _save_plot(summary_figure(suite, outcomes, potential_path), out / "summary.png")
+    _save_plot(summary_figure(suite, outcomes, potential_path), out / "summary.png", dpi=100)
     return [out / "index.html", out / "summary.png", out / "validate.csv", out / "validate.json"]
 
 
