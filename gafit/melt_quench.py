@@ -281,6 +281,7 @@ def plot_rdf(res: MeltQuenchResult, title: str = "", reference: float | None = N
     ax.set_title(title, fontsize=10)
     zs = sorted(res.coordination_fractions)
     bx.bar(zs, [res.coordination_fractions[z] for z in zs], color="C0")
+    bx.set_xticks(zs)
     bx.set_xlabel("coordination")
     bx.set_ylabel("fraction of atoms")
     head = f"mean {res.coordination_mean:.2f}" + (f"\nref. {reference:g}" if reference is not None else "")
