@@ -292,6 +292,10 @@ def _require(check: Check, at: str) -> None:
         for key in ("structure", "melt_temperature", "melt_time", "quench_time", "cutoff"):
             if getattr(check, key) is None:
                 raise GafitInputError(f"{at}: '{key}' is required for a melt_quench check")
+        try:  # the settings' own rules (melt above the final temperature, ...) before any run
+            _melt_quench_settings(check).check()
+        except GafitInputError as err:
+            raise GafitInputError(f"{at}: {err}") from None
     if check.reference is None:
         raise GafitInputError(f"{at}: 'reference' is required")
     if check.kind in ("phonons", "ev"):
@@ -599,18 +603,24 @@ def _ev_check(potential: Potential, suite: Suite, check: Check, out: Path | None
                     details={"files": files} | ev.to_dict())
 
 
-def _melt_quench_check(potential: Potential, check: Check, atoms: Atoms, label: str, out: Path | None,
-                       progress: Callable[[Any, int], None] | None = None) -> Outcome:
-    """Melt, quench, anneal in LAMMPS (:mod:`gafit.melt_quench`); the mean coordination against
-    ``reference``."""
-    from gafit.melt_quench import MeltQuenchSettings, melt_quench, plot_rdf
+def _melt_quench_settings(check: Check) -> Any:
+    from gafit.melt_quench import MeltQuenchSettings
 
-    settings = MeltQuenchSettings(
+    return MeltQuenchSettings(
         melt_temperature=float(check.melt_temperature or 0), melt_time=float(check.melt_time or 0),
         quench_time=float(check.quench_time or 0), final_temperature=check.final_temperature,
         anneal_time=check.anneal_time, cutoff=float(check.cutoff or 0), seed=check.seed,
         timestep=check.timestep, tdamp=check.tdamp, supercell=tuple(check.supercell or (1, 1, 1)),
         r_max=check.r_max)
+
+
+def _melt_quench_check(potential: Potential, check: Check, atoms: Atoms, label: str, out: Path | None,
+                       progress: Callable[[Any, int], None] | None = None) -> Outcome:
+    """Melt, quench, anneal in LAMMPS (:mod:`gafit.melt_quench`); the mean coordination against
+    ``reference``."""
+    from gafit.melt_quench import melt_quench, plot_rdf
+
+    settings = _melt_quench_settings(check)
     res = melt_quench(potential, atoms, settings, progress)
     ref = float(check.reference)  # type: ignore[arg-type]
     failures = list(res.failures)

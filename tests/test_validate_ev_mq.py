@@ -232,6 +232,9 @@ MQ = ('[[check]]\nquantity = "melt_quench"\nstructure = "diamond"\nmelt_temperat
     (MQ.replace("reference = 3.9\n", ""), "'reference' is required"),
     (MQ.replace("abs_tol = 0.2\n", ""), "give a tolerance"),
     (MQ.replace("melt_temperature = 3000.0", "melt_temperature = -5.0"), "melt_temperature = -5.0: must be"),
+    (MQ + "final_temperature = 3500.0\n", "melt_quench: melt_temperature = 3000.0 K must be above "
+                                          "final_temperature = 3500.0 K"),
+    (MQ + "r_max = 2.5\n", "cutoff = 2.85 Å must be below r_max = 2.5 Å"),
 ])
 def test_bad_ev_and_melt_quench_checks_are_one_line(tmp_path: Path, text: str, expected: str) -> None:
     suite = write(tmp_path, text)
