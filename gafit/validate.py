@@ -139,6 +139,7 @@ class Outcome:
     citation: str = ""
     note: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    seconds: float | None = None  # wall clock of the check: kept apart from the results it does not decide
 
     @property
     def failed(self) -> bool:
@@ -357,7 +358,7 @@ def run_suite(potential: Potential, suite: Suite, out: Path | None = None, data:
             progress(k, len(suite.checks), check)
         start = time.perf_counter()
         outcome = _run_check(potential, suite, check, out, data, cache, seen, md_progress)
-        outcome.details["seconds"] = round(time.perf_counter() - start, 2)  # wall clock, for the record
+        outcome.seconds = round(time.perf_counter() - start, 2)
         outcomes.append(outcome)
     outcomes += wall_outcomes(potential, seen)
     return outcomes
@@ -721,7 +722,8 @@ def write_outputs(out: Path, suite: Suite, outcomes: list[Outcome], potential_pa
     doc = {"potential": potential_path, "suite": {"name": suite.name, "file": str(suite.source),
                                                   "description": suite.description},
            "verdict": verdict(outcomes), "passed": not any(o.failed for o in outcomes),
-           "checks": [_clean(asdict(o)) for o in outcomes]}
+           "checks": [_clean({k: v for k, v in asdict(o).items() if k != "seconds"}) for o in outcomes],
+           "seconds": {o.name: o.seconds for o in outcomes if o.seconds is not None}}
     atomic_write_text(out / "validate.json", strict_json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out / "index.html", html_page(suite, outcomes, potential_path, out))
     _save_plot(summary_figure(suite, outcomes, potential_path), out / "summary.png", dpi=100)

@@ -200,6 +200,9 @@ def test_suite_with_ev_and_melt_quench(tmp_path: Path, lammps_available: None) -
     assert (out / "ev" / "E-V.png").is_file() and "ev/E-V.png" in (out / "index.html").read_text("utf-8")
     assert mq["status"] == "FAIL" and "did not melt" in mq["note"]
     assert (out / "summary.png").stat().st_size > 10_000
+    # wall-clock seconds apart from the checks: two runs of one suite give the same checks
+    assert set(doc["seconds"]) == {c["name"] for c in doc["checks"]}
+    assert all("seconds" not in c and "seconds" not in c["details"] for c in doc["checks"])
     # the same bump beyond a tighter tolerance fails
     out2 = tmp_path / "v2"
     suite2 = write(tmp_path, SUITE.format(abs_tol=0.003), "suite2.toml")
