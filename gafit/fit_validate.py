@@ -14,7 +14,9 @@ from gafit.validate import Outcome, Suite, builtin_suites, load_suite, run_suite
 
 #: the sub-folder of a run folder the suite's outputs go to, and the files in it
 VALIDATE_DIR = "validate"
-VALIDATE_FILES = ("index.html", "validate.csv", "validate.json")
+VALIDATE_FILES = ("index.html", "summary.png", "validate.csv", "validate.json")
+#: its sub-folders of plots
+PLOT_DIRS = ("phonons", "ev", "melt_quench")
 
 
 def config_suite(vc: ValidateConfig) -> Suite:
@@ -28,7 +30,8 @@ def config_suite(vc: ValidateConfig) -> Suite:
 def validate_fit(potential: Potential, run_dir: Path, vc: ValidateConfig, quiet: bool = False
                  ) -> list[Outcome]:
     """Run the suite of ``vc`` on ``potential`` (the fit's result), writing RUN_DIR/validate/
-    (validate.json, validate.csv, index.html, phonons/); progress on stderr unless ``quiet``."""
+    (validate.json, validate.csv, index.html, summary.png, phonons/, ev/, melt_quench/); progress on
+    stderr unless ``quiet``."""
     from gafit.validate_cli import SuiteProgress
 
     suite = config_suite(vc)
@@ -59,7 +62,7 @@ def earlier_files(run_dir: Path) -> list[Path]:
     if not (folder / "validate.json").is_file():
         return []
     files = [folder / n for n in VALIDATE_FILES if (folder / n).is_file()]
-    return files + sorted(p for p in (folder / "phonons").rglob("*") if p.is_file())
+    return files + sorted(p for d in PLOT_DIRS for p in (folder / d).rglob("*") if p.is_file())
 
 
 def remove_empty_folders(run_dir: Path) -> None:

@@ -20,8 +20,13 @@ A suite is a TOML file (built-in ones in ``gafit/suites/``, copy and extend them
 ``quantity = "phonons"``: ``reference`` is a phonopy data set or frequency file, ``abs_tol`` the largest
 RMS error over the band path (THz). ``quantity = "md"``: LAMMPS MD with the exported files
 (:func:`gafit.md.run_md`), passing when no atom is lost, nothing collapses and the NVE drift is at most
-``max_drift`` (eV/atom/ps). Paths starting ``data:`` are looked up in the shared data folder
-(``--data``, default ``../shared/data``); a check whose data is absent is skipped, and says so. Every
+``max_drift`` (eV/atom/ps). ``quantity = "ev"``: the potential's E(V) on DFT frames of one crystal
+scaled uniformly (``reference`` a structure file, ``index`` an ASE selection), RMS after the best
+constant shift at most ``abs_tol`` (eV/atom), a0 and B within ``a_rel_tol``/``B_rel_tol``
+(:mod:`gafit.ev_curve`). ``quantity = "melt_quench"``: melt, quench and anneal in LAMMPS
+(:mod:`gafit.melt_quench`); the mean coordination within ``cutoff`` against ``reference``. Paths
+starting ``data:`` are looked up in the shared data folder (``--data``, default ``../shared/data``); a
+check whose data is absent is skipped, and says so. Every
 channel's repulsive wall (:mod:`gafit.walls`) is checked as well.
 
 Units: Å, eV/atom, GPa, THz, K, ps.
@@ -32,6 +37,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -53,7 +59,7 @@ SUITE_DIR = Path(__file__).resolve().parent / "suites"
 DATA_DIRS = ("../shared/data",)
 #: derived quantities beyond gafit.properties.QUANTITIES
 E_COH = "E_coh"
-SPECIAL = ("phonons", "md")
+SPECIAL = ("phonons", "md", "ev", "melt_quench")
 
 _COMMON = {"name", "quantity", "structure", "species", "a", "citation", "note"}
 _KEYS = {
@@ -61,6 +67,10 @@ _KEYS = {
     "phonons": _COMMON | {"reference", "abs_tol", "supercell", "epsilon_inf", "path"},
     "md": _COMMON | {"temperature", "time", "nve_time", "timestep", "seed", "supercell", "max_drift",
                      "tdamp"},
+    "ev": _COMMON | {"reference", "index", "abs_tol", "a_rel_tol", "B_rel_tol"},
+    "melt_quench": _COMMON | {"reference", "rel_tol", "abs_tol", "supercell", "melt_temperature", "melt_time",
+                              "quench_time", "final_temperature", "anneal_time", "cutoff", "timestep",
+                              "seed", "tdamp", "r_max"},
 }
 
 
@@ -88,6 +98,16 @@ class Check:
     seed: int = 1
     tdamp: float = 0.1
     max_drift: float | None = None
+    index: str = ":"  # ev: the frames of the reference file (an ASE index, e.g. "9:62")
+    a_rel_tol: float | None = None  # ev: tolerance on a0 (fraction)
+    B_rel_tol: float | None = None  # ev: tolerance on B (fraction)
+    melt_temperature: float | None = None
+    melt_time: float | None = None
+    quench_time: float | None = None
+    final_temperature: float = 300.0
+    anneal_time: float = 1.0
+    cutoff: float | None = None  # melt_quench: bonded-neighbour distance, Å
+    r_max: float = 6.0  # melt_quench: range of g(r), Å
 
     @property
     def kind(self) -> str:
@@ -119,6 +139,7 @@ class Outcome:
     citation: str = ""
     note: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    seconds: float | None = None  # wall clock of the check: kept apart from the results it does not decide
 
     @property
     def failed(self) -> bool:
@@ -228,7 +249,7 @@ def _number(value: Any, where: str, positive: bool = True) -> float:
 
 def _typed(key: str, value: Any, where: str, kind: str) -> Any:
     """``value`` of ``key`` converted and checked."""
-    if key in ("structure", "citation", "note", "path"):
+    if key in ("structure", "citation", "note", "path", "index"):
         if not isinstance(value, str) or not value.strip():
             raise GafitInputError(f"{where} = {value!r}: expected a non-empty string")
         return value
@@ -248,10 +269,11 @@ def _typed(key: str, value: Any, where: str, kind: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
             raise GafitInputError(f"{where} = {value!r}: expected an integer 0 < seed < 2^31")
         return value
-    if key == "reference" and kind == "phonons":
+    if key == "reference" and kind in ("phonons", "ev"):
         if not isinstance(value, str) or not value.strip():
-            raise GafitInputError(f"{where} = {value!r}: expected the path of a phonon reference "
-                                  "(a phonopy data set or a frequency file)")
+            what = ("a phonon reference (a phonopy data set or a frequency file)" if kind == "phonons"
+                    else "DFT frames of one crystal at several volumes (with energies)")
+            raise GafitInputError(f"{where} = {value!r}: expected the path of {what}")
         return value
     if key == "epsilon_inf":
         from gafit.nac import parse_epsilon
@@ -267,11 +289,20 @@ def _require(check: Check, at: str) -> None:
             if getattr(check, key) is None:
                 raise GafitInputError(f"{at}: '{key}' is required for an md check")
         return
+    if check.kind == "melt_quench":
+        for key in ("structure", "melt_temperature", "melt_time", "quench_time", "cutoff"):
+            if getattr(check, key) is None:
+                raise GafitInputError(f"{at}: '{key}' is required for a melt_quench check")
+        try:  # the settings' own rules (melt above the final temperature, ...) before any run
+            _melt_quench_settings(check).check()
+        except GafitInputError as err:
+            raise GafitInputError(f"{at}: {err}") from None
     if check.reference is None:
         raise GafitInputError(f"{at}: 'reference' is required")
-    if check.kind == "phonons":
+    if check.kind in ("phonons", "ev"):
         if check.abs_tol is None:
-            raise GafitInputError(f"{at}: 'abs_tol' (largest RMS error, THz) is required")
+            unit = "THz" if check.kind == "phonons" else "eV/atom"
+            raise GafitInputError(f"{at}: 'abs_tol' (largest RMS error, {unit}) is required")
         return
     if check.structure is None:
         raise GafitInputError(f"{at}: 'structure' is required")
@@ -325,7 +356,10 @@ def run_suite(potential: Potential, suite: Suite, out: Path | None = None, data:
     for k, check in enumerate(suite.checks):
         if progress is not None:
             progress(k, len(suite.checks), check)
-        outcomes.append(_run_check(potential, suite, check, out, data, cache, seen, md_progress))
+        start = time.perf_counter()
+        outcome = _run_check(potential, suite, check, out, data, cache, seen, md_progress)
+        outcome.seconds = round(time.perf_counter() - start, 2)
+        outcomes.append(outcome)
     outcomes += wall_outcomes(potential, seen)
     return outcomes
 
@@ -368,6 +402,8 @@ def _run_check(potential: Potential, suite: Suite, check: Check, out: Path | Non
                md_progress: Callable[[Any, int], None] | None = None) -> Outcome:
     if check.kind == "phonons":
         return _phonon_check(potential, suite, check, out, data, seen)
+    if check.kind == "ev":
+        return _ev_check(potential, suite, check, out, data, seen)
     missing = sorted(set(check.species or []) - set(potential.species))
     if missing:  # before building: a lattice name may need the missing species' lattice constant
         return _outcome(check, check.structure or "", status="skipped",
@@ -383,6 +419,8 @@ def _run_check(potential: Potential, suite: Suite, check: Check, out: Path | Non
     seen.append(atoms)
     if check.kind == "md":
         return _md_check(potential, check, atoms, label, md_progress)
+    if check.kind == "melt_quench":
+        return _melt_quench_check(potential, check, atoms, label, out, md_progress)
     key = (label, check.structure, tuple(check.species or ()), check.a)
     try:
         if key not in cache:
@@ -504,6 +542,115 @@ def _phonon_check(potential: Potential, suite: Suite, check: Check, out: Path | 
                              "rms_error_THz": {r.point: r.rms for r in res.errors.rows}})
 
 
+def _save_plot(fig: Any, path: Path, dpi: int = 150) -> str:
+    from gafit.io.atomic import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    return str(path)
+
+
+def _read_frames(path: Path, index: str, where: str) -> list[Atoms]:
+    import ase.io
+
+    try:
+        frames = ase.io.read(path, index=index)
+    except Exception as err:  # ASE raises many kinds: a bad index, an unreadable file
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise GafitInputError(f"{where} {path} index {index!r}: cannot read it ({msg})") from None
+    return frames if isinstance(frames, list) else [frames]
+
+
+def _ev_check(potential: Potential, suite: Suite, check: Check, out: Path | None,
+              data: str | Path | None, seen: list[Atoms]) -> Outcome:
+    """E(V) on the reference's DFT cells (:mod:`gafit.ev_curve`), RMS after a constant shift."""
+    from gafit.ev_curve import compare_ev, plot_ev
+
+    ref_text = str(check.reference)
+    label = f"{ref_text} [{check.index}]"
+    path = resolve(ref_text, suite, data)
+    if path is None:
+        return _outcome(check, label, status="skipped", unit="eV/atom (RMS)",
+                        note=f"data absent: {ref_text} (looked in {', '.join(map(str, data_dirs(data)))})")
+    where = f"suite {suite.source}: check '{check.name}': reference"
+    frames = _read_frames(path, check.index, where)
+    skipped = _no_species(check, label, frames[0], potential)
+    if skipped is not None:
+        return skipped
+    ev = compare_ev(potential, frames, where)
+    seen.extend([frames[0], frames[-1]] if len(frames) > 1 else frames)
+    failures = [] if ev.rms <= float(check.abs_tol or 0) else [f"RMS {ev.rms:.4g} eV/atom"]
+    parts = [f"{len(frames)} cells, V {ev.volumes[0]:.2f}-{ev.volumes[-1]:.2f} Å³/atom; potential "
+             f"shifted by {ev.shift:+.4f} eV/atom (the mean difference)"]
+    for key, tol, unit in (("a0", check.a_rel_tol, "Å"), ("B", check.B_rel_tol, "GPa")):
+        mine, theirs = ev.eos_potential.get(key), ev.eos_dft.get(key)
+        if mine is not None and theirs is not None:
+            rel = (mine - theirs) / theirs
+            parts.append(f"{key} {mine:.4g} vs DFT {theirs:.4g} {unit} ({100 * rel:+.1f} %)")
+            if tol is not None and abs(rel) > tol:
+                failures.append(f"{key} off by {100 * rel:+.1f} % (tolerance {100 * tol:g} %)")
+        elif tol is not None:
+            failures.append(f"{key}: no minimum of the {'DFT' if theirs is None else 'potential'} "
+                            "curve inside the volumes")
+    files = []
+    if out is not None:
+        fig = plot_ev(ev, f"{check.name}: {label}")
+        files.append(_save_plot(fig, out / "ev" / f"{_slug(check.name)}.png"))
+    tol = " and ".join([f"RMS <= {check.abs_tol:g} eV/atom"]
+                       + [f"{k} within {100 * t:g} %" for k, t in (("a0", check.a_rel_tol),
+                                                                     ("B", check.B_rel_tol)) if t])
+    return _outcome(check, label, "; ".join(parts + failures), status="FAIL" if failures else "pass",
+                    value=ev.rms, unit="eV/atom (RMS)", tolerance=tol,
+                    details={"files": files} | ev.to_dict())
+
+
+def _melt_quench_settings(check: Check) -> Any:
+    from gafit.melt_quench import MeltQuenchSettings
+
+    return MeltQuenchSettings(
+        melt_temperature=float(check.melt_temperature or 0), melt_time=float(check.melt_time or 0),
+        quench_time=float(check.quench_time or 0), final_temperature=check.final_temperature,
+        anneal_time=check.anneal_time, cutoff=float(check.cutoff or 0), seed=check.seed,
+        timestep=check.timestep, tdamp=check.tdamp, supercell=tuple(check.supercell or (1, 1, 1)),
+        r_max=check.r_max)
+
+
+def _melt_quench_check(potential: Potential, check: Check, atoms: Atoms, label: str, out: Path | None,
+                       progress: Callable[[Any, int], None] | None = None) -> Outcome:
+    """Melt, quench, anneal in LAMMPS (:mod:`gafit.melt_quench`); the mean coordination against
+    ``reference``."""
+    from gafit.melt_quench import melt_quench, plot_rdf
+
+    settings = _melt_quench_settings(check)
+    res = melt_quench(potential, atoms, settings, progress)
+    ref = float(check.reference)  # type: ignore[arg-type]
+    failures = list(res.failures)
+    how = (f"{res.n_atoms} atoms at {res.density:.3f} g/cm³: {settings.melt_temperature:g} K "
+           f"{settings.melt_time:g} ps, quench to {settings.final_temperature:g} K in "
+           f"{settings.quench_time:g} ps, anneal {settings.anneal_time:g} ps (seed {settings.seed}); "
+           f"melt MSD {res.melt_msd:.3g} Å²")
+    value = None
+    diff = ""
+    if math.isfinite(res.coordination_mean):
+        value = res.coordination_mean
+        limit = max(check.abs_tol or 0.0, (check.rel_tol or 0.0) * abs(ref))
+        diff = f"{value - ref:+.3g}"
+        how += (f"; coordination (r < {settings.cutoff:g} Å) mean {value:.3f}, 4-fold "
+                f"{100 * res.fourfold:.1f} %")
+        if not failures and abs(value - ref) > limit:
+            failures.append(f"mean coordination {value:.3f} vs {ref:g}")
+    files = []
+    if out is not None and res.g:
+        fig = plot_rdf(res, f"{check.name}: {label}", ref)
+        files.append(_save_plot(fig, out / "melt_quench" / f"{_slug(check.name)}.png"))
+    tol = " or ".join(t for t in (f"{check.abs_tol:g}" if check.abs_tol else "",
+                                  f"{100 * check.rel_tol:g} %" if check.rel_tol else "") if t)
+    return _outcome(check, label, "; ".join([how, *failures]), status="FAIL" if failures else "pass",
+                    value=value, reference=ref, unit="neighbours (mean)", difference=diff,
+                    tolerance=tol + "; melts, no lost atoms, no collapse",
+                    details={"files": files} | res.to_dict())
+
+
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text) or "check"
 
@@ -575,10 +722,56 @@ def write_outputs(out: Path, suite: Suite, outcomes: list[Outcome], potential_pa
     doc = {"potential": potential_path, "suite": {"name": suite.name, "file": str(suite.source),
                                                   "description": suite.description},
            "verdict": verdict(outcomes), "passed": not any(o.failed for o in outcomes),
-           "checks": [_clean(asdict(o)) for o in outcomes]}
+           "checks": [_clean({k: v for k, v in asdict(o).items() if k != "seconds"}) for o in outcomes],
+           "seconds": {o.name: o.seconds for o in outcomes if o.seconds is not None}}
     atomic_write_text(out / "validate.json", strict_json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out / "index.html", html_page(suite, outcomes, potential_path, out))
-    return [out / "index.html", out / "validate.csv", out / "validate.json"]
+    _save_plot(summary_figure(suite, outcomes, potential_path), out / "summary.png", dpi=100)
+    return [out / "index.html", out / "summary.png", out / "validate.csv", out / "validate.json"]
+
+
+def plots(outcomes: list[Outcome]) -> list[tuple[Outcome, str]]:
+    """The PNG plots of the checks (phonons, E-V, g(r)) in table order."""
+    return [(o, f) for o in outcomes for f in o.details.get("files", []) or []
+            if isinstance(f, str) and f.endswith(".png") and Path(f).is_file()]
+
+
+STATUS_COLOURS = {"pass": "#e6f4ea", "FAIL": "#fdecea", "skipped": "#eeeeee"}
+
+
+def summary_figure(suite: Suite, outcomes: list[Outcome], potential_path: str) -> Any:
+    """One picture of the report (the checks table coloured by status, then the plots two a row):
+    what a screenshot of index.html would show, made without a browser."""
+    import textwrap
+
+    from matplotlib.figure import Figure
+    from matplotlib.image import imread
+
+    pics = plots(outcomes)
+    n_rows = (len(pics) + 1) // 2
+    title_h, table_h = 0.45, 0.25 * (len(outcomes) + 1) + 0.1  # inches
+    height = title_h + table_h + 4.6 * n_rows
+    fig = Figure(figsize=(14, height))
+    fig.text(0.01, 1 - 0.3 / height, f"gafit validate: {Path(potential_path).name}, suite {suite.name} — "
+             f"{verdict(outcomes)}", fontsize=12, va="center",
+             color="#b3261e" if any(o.failed for o in outcomes) else "#1e6b34")
+    grid = fig.add_gridspec(1 + n_rows, 2, height_ratios=[table_h] + [4.6] * n_rows, hspace=0.02,
+                            wspace=0.02, left=0.01, right=0.99, top=1 - title_h / height, bottom=0.005)
+    ax = fig.add_subplot(grid[0, :])
+    ax.axis("off")
+    cols = ("check", "status", "value", "reference", "unit", "tolerance")
+    cells = [[textwrap.shorten(o.name, 28), o.status, _cell(o, "value"), _cell(o, "reference"),
+              textwrap.shorten(o.unit, 22), textwrap.shorten(o.tolerance, 52)] for o in outcomes]
+    colours = [[STATUS_COLOURS.get(o.status, "white")] * len(cols) for o in outcomes]
+    table = ax.table(cellText=cells, colLabels=cols, cellColours=colours, bbox=(0, 0, 1, 1),
+                     colWidths=[0.17, 0.07, 0.1, 0.1, 0.15, 0.41], cellLoc="left")
+    table.auto_set_font_size(False)
+    table.set_fontsize(9)
+    for k, (_, f) in enumerate(pics):
+        pax = fig.add_subplot(grid[1 + k // 2, k % 2])
+        pax.imshow(imread(f))
+        pax.axis("off")
+    return fig
 
 
 def _clean(x: Any) -> Any:
@@ -614,12 +807,10 @@ def html_page(suite: Suite, outcomes: list[Outcome], potential_path: str, out: P
                     "tolerance", "reference source", "note"], rows, num=[3, 4, 6],
                    row_classes=[status_cls.get(o.status, "") for o in outcomes])
     pictures = []
-    for o in outcomes:
-        for f in o.details.get("files", []) if o.quantity == "phonons" else []:
-            if f.endswith(".png"):
-                rel = Path(f).resolve().relative_to(out.resolve())
-                pictures.append(f'<figure><img src="{_esc(rel.as_posix())}" alt="phonons {_esc(o.name)}">'
-                                f"<figcaption>{_esc(o.name)}: potential vs reference</figcaption></figure>")
+    for o, f in plots(outcomes):
+        rel = Path(f).resolve().relative_to(out.resolve())
+        pictures.append(f'<figure><img src="{_esc(rel.as_posix())}" alt="{_esc(o.quantity)} {_esc(o.name)}">'
+                        f"<figcaption>{_esc(o.name)}: potential vs reference</figcaption></figure>")
     note = Note("error" if failed else "info", _esc(verdict(outcomes)))
     title = f"gafit validate: {Path(potential_path).name} with suite {suite.name}"
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -630,8 +821,8 @@ def html_page(suite: Suite, outcomes: list[Outcome], potential_path: str, out: P
         f'<p class="sub">Potential <code>{_esc(potential_path)}</code> · suite <code>'
         f"{_esc(suite.source)}</code> · made {now} by gafit {gafit.__version__}</p>",
         note.html(), f"<p>{_esc(suite.description)}</p>" if suite.description else "",
-        '<h2 id="checks">Checks</h2>', table, *(['<h2 id="phonons">Phonons</h2>'] + pictures
-                                                if pictures else []),
+        '<h2 id="checks">Checks</h2>', table, '<p><a href="summary.png">summary.png</a>: this table and '
+        "the plots in one picture</p>", *(['<h2 id="plots">Plots</h2>'] + pictures if pictures else []),
         "<footer>Units: Å, eV/atom, GPa, THz, K. A check passes when |value − reference| is within its "
         "tolerance; MD checks pass when LAMMPS loses no atom and no pair collapses. Skipped checks need "
         "data that is absent. Made by <code>gafit validate</code>.</footer>",

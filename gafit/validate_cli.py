@@ -21,12 +21,17 @@ Run a suite of checks on POTENTIAL and report each as pass, FAIL or skipped:
   phonons     RMS error over the band path against a DFT phonopy data set (as `gafit phonons`)
   md          LAMMPS MD with the exported files (as `gafit md`): heat, run, then NVE; fails on lost
               atoms, a collapse or an NVE drift above max_drift (eV/atom/ps)
+  ev          E(V) on the cells of DFT frames of one crystal scaled uniformly, RMS after the best
+              constant shift (abs_tol, eV/atom), a0 and B of both curves (a_rel_tol, B_rel_tol)
+  melt_quench LAMMPS melt, quench, anneal (melt_temperature, melt_time, quench_time, ...): mean
+              coordination within cutoff against a reference; g(r) plot; fails if it did not melt
   walls       every pair channel must keep a repulsive wall (gafit.walls); always checked
 
-A suite is a TOML file: the built-in ones (gafit/suites/*.toml: Si, MgO) are a start to copy and
-extend. Without --suite, the built-in suite for the potential's species is used. Paths starting
+A suite is a TOML file: the built-in ones (gafit/suites/*.toml: C, Cu, MgO, Si, SiO2) are a start
+to copy and extend. Without --suite, the built-in suite for the potential's species is used. Paths starting
 'data:' are looked up in --data (default ../shared/data); checks whose data is absent are skipped.
-Writes DIR/index.html, DIR/validate.csv, DIR/validate.json (and DIR/phonons/). Exit status 1 when a
+Writes DIR/index.html, DIR/summary.png (the table and plots in one picture), DIR/validate.csv,
+DIR/validate.json (and DIR/phonons/, DIR/ev/, DIR/melt_quench/). Exit status 1 when a
 check failed."""
 VALIDATE_EXAMPLE = """\
 examples:
@@ -59,7 +64,7 @@ def run_validate_command(args: argparse.Namespace) -> int:
     out = output_folder(args.out)
     potential = Potential.load(args.potential, parse_elements(args.elements))
     suite = load_suite(find_suite(args.suite, potential.species))
-    spare_inputs([out / n for n in ("index.html", "validate.csv", "validate.json")],
+    spare_inputs([out / n for n in ("index.html", "summary.png", "validate.csv", "validate.json")],
                  [args.potential, suite.source])
 
     progress = SuiteProgress(args.quiet)
