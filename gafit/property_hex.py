@@ -2,15 +2,16 @@
 energy differences between phases (``dE``); the cubic targets are :mod:`gafit.property_target`.
 
 Fixed geometry, as the cubic targets: the start cell (c axis along z) is scaled by s_a in x and y and by
-s_c in z on the grid SCALES x SCALES (±5 % of the start a and c, steps of 1 %) and tabulated once. One
-batched evaluation gives every individual's stress at each grid point; its relaxed cell is the zero of
-(σa, σc) = ((σxx + σyy) / 2, σzz), found by Newton's method on their bicubic Lagrange interpolation (the
-4 x 4 grid points around the current point), started at the grid point of lowest energy. By the
-uniaxial symmetry σxx = σyy and the shear stresses vanish, and atoms on fixed Wyckoff sites feel no force
-in any scaled cell, so that point is the fully relaxed crystal. E (eV/atom, with the E0 offsets) is the
-bicubic interpolation of the energy there. A zero outside the grid, or none, leaves the values at the
-point of the grid the Newton steps end at, flagged ``in_range = false``. A layered crystal whose layers do
-not interact (σzz zero on the whole grid, e.g. graphite with a short-ranged Tersoff) keeps its start c.
+s_c in z on the grid HEX_SCALES x HEX_SCALES (±5 % of the start a and c, steps of 1 %) and tabulated
+once. One batched evaluation gives every individual's stress and energy at each grid point; its relaxed
+cell is the zero of (σa, σc) = ((σxx + σyy) / 2, σzz), found by Newton's method on their bicubic
+Lagrange interpolation (the 4 x 4 grid points around the current point), started at the grid point of
+lowest energy. By the uniaxial symmetry σxx = σyy and the shear stresses vanish, and atoms on fixed
+Wyckoff sites feel no force in any scaled cell, so that point is the fully relaxed crystal. E (eV/atom,
+with the E0 offsets) is the energy of the nearest grid point plus the work of the interpolated stresses
+from there. A zero outside the grid, or none, leaves the values where the Newton steps end on the
+grid's edge, flagged ``in_range = false``. A layered crystal whose layers do not interact (σzz zero on
+the whole grid, e.g. graphite with a short-ranged Tersoff) keeps its start c.
 
 ``dE`` (eV/atom) is E of the target's structure at its relaxed lattice minus E of ``relative_to`` (a
 second structure, same composition) at its own: both are cells of this module or of the cubic one,
@@ -43,8 +44,14 @@ START_C_OVER_A = {"graphite": 2.725, "beta-tin": 0.552}
 UNIAXIAL_PROPERTIES = ("a", "c_over_a", "E", "E_coh", "dE")
 #: properties of cubic crystals only (the rest of gafit.property_target.QUANTITIES)
 UNIAXIAL_ONLY = ("c_over_a",)
-#: Newton steps of the zero-stress search (quadratic convergence: a handful suffice)
+#: scale factors of the start a and c tabulated, as the cubic SCALES (±5 % in steps of 1 %: 121 cells,
+#: most of the cost). Against relaxations a and c/a agree to 8e-6 (beta-tin Si, Tersoff), E to 1e-7
+#: eV/atom; steps of 1.67 % (7 x 7) gave 9e-5 and 5e-6, steps of 2 % 3e-4 and 2e-4
+HEX_SCALES = np.linspace(0.95, 1.05, 11)
+#: most Newton steps of the zero-stress search (quadratic convergence: a handful suffice)
 NEWTON_STEPS = 40
+#: an individual's Newton search stops when its step is below this (in units of the scale)
+NEWTON_STOP = 1e-13
 #: a zero-stress point is found when |σa|, |σc| <= this x the largest |σ| on the grid
 STRESS_RTOL = 1e-8
 
@@ -147,7 +154,7 @@ def scaled_uniaxial(atoms: Atoms, s_a: float, s_c: float) -> Atoms:
 
 @dataclass
 class HexCell:
-    """One hexagonal or tetragonal structure's cells tabulated on SCALES x SCALES (s_a, s_c)."""
+    """One hexagonal or tetragonal structure's cells tabulated on HEX_SCALES x HEX_SCALES (s_a, s_c)."""
 
     atoms: Atoms
     a0: float  # Å, start a
@@ -157,15 +164,13 @@ class HexCell:
 
     @classmethod
     def build(cls, potential: Potential, atoms: Atoms, a0: float, c0: float, where: str) -> HexCell:
-        from gafit.property_target import SCALES
-
         missing = sorted(set(atoms.get_chemical_symbols()) - set(potential.species))
         if missing:
             raise GafitInputError(f"{where}: species {missing} are not in the potential's species "
                                   f"{potential.species}")
         cell = cls(atoms, a0, c0)
         cell.tables = potential.build_tables(ReferenceSet(
-            [Structure(scaled_uniaxial(atoms, sa, sc)) for sa in SCALES for sc in SCALES],
+            [Structure(scaled_uniaxial(atoms, sa, sc)) for sa in HEX_SCALES for sc in HEX_SCALES],
             "hexagonal property cells"))
         symbols = atoms.get_chemical_symbols()
         cell.counts = np.array([symbols.count(sp) for sp in potential.species], float)
@@ -174,20 +179,18 @@ class HexCell:
     def values(self, potential: Potential, theta: np.ndarray) -> dict[str, np.ndarray]:
         """a (Å), c_over_a, E and E_coh (eV/atom), the relaxed scales s_a, s_c and ``in_range``, each
         (B,), for full vectors theta (B, n)."""
-        from gafit.property_target import SCALES
-
         theta = np.atleast_2d(theta)
-        b, n, nat = len(theta), len(SCALES), len(self.atoms)
+        b, n, nat = len(theta), len(HEX_SCALES), len(self.atoms)
         with np.errstate(all="ignore"):
             pred = potential.evaluate(theta, self.tables)
             stress = pred.virial / self.tables.volume_s[None, :, None]  # (B, n*n, 6), ASE sign
             sig_a = 0.5 * (stress[:, :, 0] + stress[:, :, 1]).reshape(b, n, n)  # [s_a, s_c]
             sig_c = stress[:, :, 2].reshape(b, n, n)
             e = pred.energy.reshape(b, n, n)
-            s_a, s_c, found = zero_stress(sig_a, sig_c, e, SCALES)
+            s_a, s_c, found = zero_stress(sig_a, sig_c, e, HEX_SCALES)
             out = {"s_a": s_a, "s_c": s_c, "in_range": found, "a": s_a * self.a0,
                    "c_over_a": (s_c * self.c0) / (s_a * self.a0)}
-            out["E"] = integrated_energy(e, sig_a, sig_c, s_a, s_c, SCALES,
+            out["E"] = integrated_energy(e, sig_a, sig_c, s_a, s_c, HEX_SCALES,
                                          self.atoms.get_volume()) / nat
             out["E_coh"] = theta[:, potential.e0_slice] @ self.counts / nat - out["E"]
         return out
@@ -210,7 +213,10 @@ def zero_stress(sig_a: np.ndarray, sig_c: np.ndarray, e: np.ndarray,
     scale = np.nanmax(np.abs(np.concatenate([sig_a, sig_c], axis=1)).reshape(b, -1), axis=1)
     free_c = np.nanmax(np.abs(sig_c).reshape(b, -1), axis=1) <= 1e-12 * scale
     s_c = np.where(free_c, 1.0, s_c)
+    active = np.ones(b, bool)  # each individual stops on its own: its result is the batch's
     for _ in range(NEWTON_STEPS):
+        if not active.any():
+            break
         (wa, dwa), (wc, dwc) = _lagrange(s_a, grid), _lagrange(s_c, grid)
         fa, fc = (np.einsum("bi,bij,bj->b", wa, f, wc) for f in (sig_a, sig_c))
         jaa, jca = (np.einsum("bi,bij,bj->b", dwa, f, wc) for f in (sig_a, sig_c))
@@ -219,8 +225,11 @@ def zero_stress(sig_a: np.ndarray, sig_c: np.ndarray, e: np.ndarray,
         da = np.where(free_c, -fa / jaa, -(jcc * fa - jac * fc) / det)
         dc = np.where(free_c, 0.0, -(jaa * fc - jca * fa) / det)
         big = np.maximum(np.maximum(np.abs(da), np.abs(dc)) / h, 1.0)
-        s_a = np.clip(s_a + np.nan_to_num(da / big), grid[0], grid[-1])
-        s_c = np.clip(s_c + np.nan_to_num(dc / big), grid[0], grid[-1])
+        new_a = np.clip(s_a + np.nan_to_num(da / big), grid[0], grid[-1])
+        new_c = np.clip(s_c + np.nan_to_num(dc / big), grid[0], grid[-1])
+        moved = np.maximum(np.abs(new_a - s_a), np.abs(new_c - s_c))
+        s_a, s_c = np.where(active, new_a, s_a), np.where(active, new_c, s_c)
+        active &= moved > NEWTON_STOP
     (wa, _), (wc, _) = _lagrange(s_a, grid), _lagrange(s_c, grid)
     fa, fc = (np.einsum("bi,bij,bj->b", wa, f, wc) for f in (sig_a, sig_c))
     found = np.nan_to_num(np.maximum(np.abs(fa), np.abs(fc)), nan=np.inf) <= STRESS_RTOL * scale
