@@ -233,3 +233,51 @@ def test_config_relative_to_and_round_trip(tmp_path: Path) -> None:
     assert first.relative_to == StructureSpec("fcc", ["Cu"], 3.6) and first.c == 4.44
     assert second.relative_to.structure == str(tmp_path / "fcc.cif")
     assert parse_config(config_table(config)).properties == config.properties
+
+
+def test_fit_reports_hexagonal_and_de_targets(tmp_path: Path) -> None:
+    """A short fit with c_over_a and dE targets (relative_to a file): the summary, summary.json and
+    the report give the fitted potential's values, and the relative_to file is one of the fit's
+    inputs."""
+    import json
+
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from gafit import properties
+    from gafit.fit import fit_inputs, run_fit
+    from gafit.report import write_report
+
+    frames = []
+    for k in range(4):
+        atoms = bulk("Cu", "fcc", 3.6 * (0.99 + 0.005 * k), cubic=True).repeat(2)
+        atoms.rattle(0.05, seed=k)
+        e, f, s = properties._predict(morse(4.8), [atoms])
+        atoms.calc = SinglePointCalculator(atoms, energy=float(e[0]), forces=f[0], stress=s[0])
+        frames.append(atoms)
+    ase.io.write(tmp_path / "train.extxyz", frames)
+    ase.io.write(tmp_path / "fcc.cif", bulk("Cu", "fcc", 3.6, cubic=True))
+    hcp = {"structure": "hcp", "species": ["Cu"], "a": 2.65, "c": 4.44}
+    table = {
+        "data": {"train": "train.extxyz"},
+        "potential": {"form": "morse", "species": ["Cu"], "cutoff": 4.8,
+                      "parameters": {"Cu-Cu.D0": [0.3, 0.4], "Cu-Cu.alpha": [1.3, 1.4],
+                                     "Cu-Cu.r0": [2.85, 2.88], "Cu.E0": 0.0}},
+        "properties": [hcp | {"property": "c_over_a", "reference": 1.65, "tolerance": 0.05},
+                       hcp | {"property": "dE", "reference": 0.09, "tolerance": 0.02,
+                              "relative_to": "fcc.cif", "citation": "a dE target"}],
+        "ga": {"population": 12, "generations": 2, "seed": 1},
+        "refine": {"starts": 1, "max_evaluations": 20},
+    }
+    (tmp_path / "fit.toml").write_text("")
+    config = parse_config(table, tmp_path / "fit.toml")
+    assert tmp_path / "fcc.cif" in fit_inputs(config)
+    result = run_fit(config, tmp_path / "out", quiet=True)
+    t = PropertyTargets.build(result.potential, config.properties)
+    want = t.values(result.potential.values[None])[0][0]
+    assert [r["value"] for r in result.properties] == pytest.approx(list(want), rel=1e-12)
+    assert all(r["in_range"] for r in result.properties)
+    assert f"hcp - {tmp_path / 'fcc.cif'} dE" in result.summary()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["properties"][1]["relative_to"] == str(tmp_path / "fcc.cif")
+    page = write_report(tmp_path / "out", config).read_text(encoding="utf-8")
+    assert "hcp Cu − " in page and "a dE target" in page
