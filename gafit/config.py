@@ -569,6 +569,9 @@ def _property_structure(item: dict, kw: dict, where: str, base: Path,
     elif species is None:
         raise GafitInputError(f"{path}: {where} structure = {text!r} needs species, e.g. "
                               "species = [\"C\"]")
+    elif text.lower() in EXTRA_LATTICES and "a" not in kw:
+        raise GafitInputError(f"{path}: {where} structure = {text!r} needs a start lattice constant "
+                              "a (Å), e.g. a = 2.46")
     return text, species
 
 

@@ -215,6 +215,9 @@ GOOD = {"property": "dE", "reference": 0.1, "tolerance": 0.01, "structure": "hcp
     ({"c": -4.0}, "c must be a positive length"),
     ({"c": "tall"}, "c = 'tall': expected float"),
     ({"property": "c_over_b"}, "did you mean 'c_over_a'"),
+    ({"structure": "graphite", "a": None}, "structure = 'graphite' needs a start lattice constant a"),
+    ({"relative_to": {"structure": "beta-tin"}}, "structure = 'beta-tin' needs a start lattice"),
+    ({"structure": "hcp.cif"}, "structure = 'hcp.cif': no such file"),
 ])
 def test_config_errors_are_one_line(entry: dict, message: str) -> None:
     bad = {k: v for k, v in (GOOD | entry).items() if v is not None}
