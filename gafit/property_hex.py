@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms
@@ -35,6 +36,9 @@ from gafit.crystals import read_crystal
 from gafit.potential import Potential
 from gafit.properties import conventional_cell, symmetry
 from gafit.structures import GafitInputError, ReferenceSet, Structure
+
+if TYPE_CHECKING:  # gafit.property_target imports this module
+    from gafit.property_target import PropertyCell, PropertyTargetConfig
 
 #: lattice names built here (beyond gafit.crystals.LATTICES)
 EXTRA_LATTICES = ("graphite", "beta-tin")
@@ -236,7 +240,7 @@ def zero_stress(sig_a: np.ndarray, sig_c: np.ndarray, e: np.ndarray,
     return s_a, s_c, found
 
 
-def build_cell(potential: Potential, group: list) -> object:
+def build_cell(potential: Potential, group: list[PropertyTargetConfig]) -> PropertyCell | HexCell:
     """The tabulated cell of the targets ``group`` (PropertyTargetConfig of one structure): a
     :class:`gafit.property_target.PropertyCell` for a cubic crystal, a :class:`HexCell` for a
     hexagonal or tetragonal one; GafitInputError for a property the crystal has not, a crystal with
@@ -259,6 +263,9 @@ def build_cell(potential: Potential, group: list) -> object:
         atoms, a0 = read_property_structure(first)
         return PropertyCell.build(potential, atoms, a0, any(p.startswith("C") for p in props),
                                   f"[[properties]] structure {first.structure}")
+    if family == "cubic":  # a name of this module whose c/a makes it cubic (beta-tin at c = a/√2...)
+        raise GafitInputError(f"{where} {first.structure}: with c/a = {first.c} / {first.a} it is cubic "
+                              f"({sg} ({number})); give it by its cubic lattice name")
     if family != "uniaxial":
         raise GafitInputError(f"{where} {first.structure}: property targets need a cubic, tetragonal "
                               f"or hexagonal crystal; this one is {sg} ({number})")
@@ -278,7 +285,7 @@ def build_cell(potential: Potential, group: list) -> object:
     return HexCell.build(potential, cell, a0, c0, f"[[properties]] structure {first.structure}")
 
 
-def relative_config(config: object) -> object:
+def relative_config(config: PropertyTargetConfig) -> PropertyTargetConfig:
     """The target config of ``config.relative_to`` (property dE, so that errors name it), for the
     structure it is tabulated on."""
     from gafit.property_target import PropertyTargetConfig
@@ -287,7 +294,8 @@ def relative_config(config: object) -> object:
     return PropertyTargetConfig("dE", 0.0, 1.0, spec.structure, spec.species, spec.a, c=spec.c)
 
 
-def check_same_composition(cell: object, other: object, config: object) -> None:
+def check_same_composition(cell: PropertyCell | HexCell, other: PropertyCell | HexCell,
+                           config: PropertyTargetConfig) -> None:
     """GafitInputError unless the two cells' species fractions agree (dE compares phases)."""
     x, y = cell.counts / cell.counts.sum(), other.counts / other.counts.sum()
     if not np.allclose(x, y, atol=1e-9):

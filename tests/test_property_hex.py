@@ -181,6 +181,9 @@ def test_de_row_names_both_structures() -> None:
      "differ in composition"),
     (PropertyTargetConfig("a", 3.6, 0.1, "fcc", ["Cu"], 3.6, c=3.6), "c goes with a hexagonal"),
     (PropertyTargetConfig("a", 3.6, 0.1, "graphite", ["Cu"]), "needs a start lattice constant a"),
+    # beta-tin at c/a = √2 is diamond
+    (PropertyTargetConfig("a", 3.6, 0.1, "beta-tin", ["Cu"], 5.43 / 2**0.5, c=5.43),
+     r"it is cubic \(Fd-3m \(227\)\); give it by its cubic lattice name"),
 ])
 def test_bad_targets_are_one_line_errors(cfg: PropertyTargetConfig, message: str) -> None:
     pot = morse(4.8, np.array([0.34, 1.36, 2.87, 0.3, 1.2, 2.9, 0.3, 1.3, 2.9, 0.0, 0.0]), ("Cu", "Ag"))
