@@ -214,8 +214,8 @@ def zero_stress(sig_a: np.ndarray, sig_c: np.ndarray, e: np.ndarray,
     h = grid[1] - grid[0]
     k = np.argmin(np.nan_to_num(e.reshape(b, -1), nan=np.inf), axis=1)
     s_a, s_c = grid[k // n].astype(float), grid[k % n].astype(float)
-    scale = np.nanmax(np.abs(np.concatenate([sig_a, sig_c], axis=1)).reshape(b, -1), axis=1)
-    free_c = np.nanmax(np.abs(sig_c).reshape(b, -1), axis=1) <= 1e-12 * scale
+    scale = np.abs(np.concatenate([sig_a, sig_c], axis=1)).reshape(b, -1).max(axis=1)  # NaN: not found
+    free_c = np.abs(sig_c).reshape(b, -1).max(axis=1) <= 1e-12 * scale
     s_c = np.where(free_c, 1.0, s_c)
     active = np.ones(b, bool)  # each individual stops on its own: its result is the batch's
     for _ in range(NEWTON_STEPS):

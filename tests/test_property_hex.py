@@ -287,3 +287,18 @@ def test_fit_reports_hexagonal_and_de_targets(tmp_path: Path) -> None:
     assert summary["properties"][1]["relative_to"] == str(tmp_path / "fcc.cif")
     page = write_report(tmp_path / "out", config).read_text(encoding="utf-8")
     assert "hcp Cu − " in page and "a dE target" in page
+
+
+def test_individuals_that_are_not_finite_are_flagged_alone() -> None:
+    """A NaN and an overflowing parameter vector in the batch: flagged, without warnings, and the
+    finite individual's values are those it has alone."""
+    import warnings
+
+    t = PropertyTargets.build(morse(4.8), [PropertyTargetConfig(k, 1.0, 1.0, "hcp", ["Cu"], 2.65,
+                                                                c=4.44) for k in HEX_KEYS])
+    theta = np.array([CU, CU * np.nan, CU * [1e300, 1, 1, 1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vals, inside = t.values(theta)
+    assert inside[0].all() and not inside[1:].any()
+    np.testing.assert_array_equal(vals[0], t.values(CU[None])[0][0])
