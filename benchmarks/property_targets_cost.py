@@ -1,11 +1,13 @@
 """Cost of [[properties]] targets per individual: the objective's loss on a population with and without
-them. Cases: diamond-Si targets (a, E_coh, B, C11, C12, C44) on the shipped Tersoff Si fits' training
+them. Cases: diamond-Si targets (a, E_coh, B, C11, C12, C44), hcp-Si targets (a, c_over_a, E: an
+11 x 11 grid of (a, c) cells) and beta-tin minus diamond dE on the shipped Tersoff Si fits' training
 sets, and a fit with no training data, diamond-C phonons only (Tersoff C of SiC.tersoff, phonopy's
 FHI-aims diamond, Γ X L W K at each candidate's relaxed lattice) plus five diamond-C targets (a, E_coh,
 C11, C12, C44). CPU time (process_time, best of the repeats: the machine may be shared), one BLAS
 thread; the load average is printed beside every figure.
 
-Run: python benchmarks/property_targets_cost.py [--population 100] [--repeats 5] [--cases gpuga mlearn carbon]
+Run: python benchmarks/property_targets_cost.py [--population 100] [--repeats 5]
+     [--cases gpuga mlearn carbon] [--targets diamond hcp dE]
 (needs ../shared/data; the configs are potentials/Si_gpuga_fit.toml and Si_mlearn_fit.toml)
 """
 
@@ -24,6 +26,7 @@ from gafit.fit import build_potential, fit_parameters, read_data, widen_cutoffs
 from gafit.objective import Objective
 from gafit.parameters import build_space
 from gafit.phonon_target import PhononTarget
+from gafit.property_hex import StructureSpec
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
 from gafit.structures import ReferenceSet
 
@@ -46,6 +49,14 @@ C_CONFIG = {
         "C-C-C.A": [500.0, 2000.0]}},
     "phonons": {"reference": str(SHARED / "phonopy_C_diamond_FHIaims" / "phonopy_disp.yaml"),
                 "qpoints": "GXLWK", "weight": 0.2, "equilibrium_weight": 0, "lattice": "relaxed"},
+}
+#: target sets measured: name -> configs
+TARGET_SETS = {
+    "diamond": [PropertyTargetConfig(k, r, t, "diamond", ["Si"], 5.43) for k, r, t in TARGETS],
+    "hcp": [PropertyTargetConfig(k, r, t, "hcp", ["Si"], 2.55, c=4.16)
+            for k, r, t in (("a", 2.55, 0.01), ("c_over_a", 1.63, 0.01), ("E", -4.0, 0.05))],
+    "dE": [PropertyTargetConfig("dE", 0.25, 0.02, "beta-tin", ["Si"], 4.99, c=2.58,
+                                relative_to=StructureSpec("diamond", ["Si"], 5.43))],
 }
 
 
@@ -72,24 +83,25 @@ def compare(plain: Objective, with_props: Objective, props: PropertyTargets, x: 
     n = len(x)
     (tp, lp), (tq, lq), (to, lo) = (min(t) for t in (t_plain, t_props, t_only))
     return {"property_atoms": int(sum(t.n_atoms_s.sum() for c in props.cells
-                                      for t in (c.tables, c.elastic_tables) if t is not None)),
+                                      for t in (c.tables, getattr(c, "elastic_tables", None))
+                                      if t is not None)),
             "ms": 1e3 * tp / n, "ms_with": 1e3 * tq / n, "ms_alone": 1e3 * to / n,
             "extra": tq / tp - 1, "load": (lp, lq, lo)}
 
 
-def measure(path: str, population: int, repeats: int) -> dict:
+def measure(path: str, population: int, repeats: int, targets: str = "diamond") -> dict:
     config = load_config(ROOT / path)
     train, _ = read_data(config)
     potential = build_potential(config, train)
     space = build_space(potential, fit_parameters(config.potential),
                         unspecified="fixed" if config.potential.start else "free")
     widen_cutoffs(potential, space)
-    props = PropertyTargets.build(potential, [PropertyTargetConfig(k, r, t, "diamond", ["Si"], 5.43)
-                                              for k, r, t in TARGETS])
+    props = PropertyTargets.build(potential, TARGET_SETS[targets])
     plain = Objective(potential, space, train, config.weights)
     with_props = Objective(potential, space, train, config.weights, properties=props)
     x = space.from_unit(np.random.default_rng(0).random((population, space.n_free)))
-    return {"case": f"{path}: {len(train)} structures, {int(plain.tables.n_atoms_s.sum())} atoms",
+    return {"case": f"{path} [{targets}]: {len(train)} structures, "
+                    f"{int(plain.tables.n_atoms_s.sum())} atoms",
             **compare(plain, with_props, props, x, repeats)}
 
 
@@ -115,12 +127,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--cases", nargs="+", choices=["gpuga", "mlearn", "carbon"],
                     default=["gpuga", "mlearn", "carbon"])
+    ap.add_argument("--targets", choices=list(TARGET_SETS), nargs="+", default=list(TARGET_SETS))
     args = ap.parse_args()
-    runs = {"gpuga": lambda: measure(CONFIGS[0], args.population, args.repeats),
-            "mlearn": lambda: measure(CONFIGS[1], args.population, args.repeats),
-            "carbon": lambda: measure_carbon(args.population, args.repeats)}
+    runs = {"gpuga": [lambda t=t: measure(CONFIGS[0], args.population, args.repeats, t)
+                      for t in args.targets],
+            "mlearn": [lambda t=t: measure(CONFIGS[1], args.population, args.repeats, t)
+                       for t in args.targets],
+            "carbon": [lambda: measure_carbon(args.population, args.repeats)]}
     with threadpool_limits(limits=1, user_api="blas"):
-        for r in (runs[c]() for c in args.cases):
+        for r in (run() for c in args.cases for run in runs[c]):
             lp, lq, lo = r["load"]
             print(f"{r['case']}; property cells {r['property_atoms']} atoms; loss "
                   f"{r['ms']:.3f} ms/individual (load {lp:.1f}), with property targets "

@@ -21,6 +21,7 @@ from gafit.nac import parse_epsilon
 from gafit.objective import Weights
 from gafit.parallel import check_scheduler
 from gafit.phonon_target import LATTICES, PhononTargetConfig
+from gafit.property_hex import EXTRA_LATTICES, StructureSpec, is_lattice_name
 from gafit.property_target import QUANTITIES as PROPERTY_QUANTITIES
 from gafit.property_target import PropertyTargetConfig
 from gafit.structures import GafitInputError
@@ -485,7 +486,7 @@ def _validate_config(table: dict, base: Path, path: str) -> ValidateConfig:
 
 #: keys of a [[properties]] entry
 PROPERTY_KEYS = ["property", "reference", "tolerance", "structure", "species", "a", "weight",
-                 "citation", "supercell", "facet", "layers", "vacuum"]
+                 "citation", "supercell", "facet", "layers", "vacuum", "c", "relative_to"]
 #: keys of the defect targets (gafit.property_defect): vacancy or surface -> keys it takes
 DEFECT_KEYS = {"vacancy": ("supercell",), "surface": ("facet", "layers", "vacuum")}
 
@@ -520,6 +521,8 @@ def _defect_keys(kw: dict[str, Any], where: str, path: str) -> None:
                               "repeats along its normal")
     if "vacuum" in kw and not kw["vacuum"] > 0:
         raise GafitInputError(f"{path}: {where} vacuum must be a positive length (Å)")
+#: keys of a [[properties]] relative_to table (dE)
+RELATIVE_KEYS = ["structure", "species", "a", "c"]
 
 
 def _property_targets(value: Any, base: Path, path: str) -> list[PropertyTargetConfig]:
@@ -537,7 +540,8 @@ def _property_targets(value: Any, base: Path, path: str) -> list[PropertyTargetC
                                       "reference = 1079.0, tolerance = 50.0, structure = "
                                       "\"diamond\", species = [\"C\"], a = 3.567)")
         kw = _typed(PropertyTargetConfig, {x: v for x, v in item.items()
-                                           if x not in ("species", "structure")}, where, path)
+                                           if x not in ("species", "structure", "relative_to")},
+                    where, path)
         if kw["property"] not in PROPERTY_QUANTITIES:
             near = ([q for q in PROPERTY_QUANTITIES if q.startswith(kw["property"] + "_")]
                     or difflib.get_close_matches(kw["property"], list(PROPERTY_QUANTITIES), n=1))
@@ -548,26 +552,63 @@ def _property_targets(value: Any, base: Path, path: str) -> list[PropertyTargetC
             raise GafitInputError(f"{path}: {where} tolerance must be positive (in the property's "
                                   f"unit, {PROPERTY_QUANTITIES[kw['property']][0]})")
         _check_weight(kw.get("weight", 1.0), f"{where} weight", path)
-        if "a" in kw and not kw["a"] > 0:
-            raise GafitInputError(f"{path}: {where} a must be a positive length (Å)")
         _defect_keys(kw, where, path)
-        species = item.get("species")
-        if species is not None and (not isinstance(species, list) or not species
-                                    or not all(isinstance(x, str) for x in species)):
-            raise GafitInputError(f"{path}: {where} species must be a list of symbols, e.g. [\"C\"]")
-        text = item["structure"]
-        if not isinstance(text, str) or not text:
-            raise GafitInputError(f"{path}: {where} structure must be a lattice name or a file")
-        if text.partition(":")[0].lower() not in LATTICE_NAMES:
-            text = str(_resolve(base, text, f"{where} structure", path))
-            if not Path(text).is_file():
-                raise GafitInputError(f"{path}: {where} structure = {item['structure']!r}: no such "
-                                      f"file, and not a lattice name ({', '.join(LATTICE_NAMES)})")
-        elif species is None:
-            raise GafitInputError(f"{path}: {where} structure = {text!r} needs species, e.g. "
-                                  "species = [\"C\"]")
+        text, species = _property_structure(item, kw, where, base, path)
+        if (kw["property"] == "dE") != ("relative_to" in item):
+            raise GafitInputError(f"{path}: {where} relative_to (the structure whose energy is "
+                                  "subtracted, e.g. relative_to = {structure = \"graphite\", a = "
+                                  "2.46}) goes with property = \"dE\", and dE needs it")
+        if "relative_to" in item:
+            rel = item["relative_to"]
+            rel_where = f"{where} relative_to"
+            if isinstance(rel, str):
+                rel = {"structure": rel}
+            if not isinstance(rel, dict):
+                raise GafitInputError(f"{path}: {rel_where} must be a structure file or a table "
+                                      "{structure, species, a, c}")
+            _check_keys(rel, RELATIVE_KEYS, rel_where, path)
+            if "structure" not in rel:
+                raise GafitInputError(f"{path}: {rel_where} needs structure (a lattice name or a "
+                                      "file)")
+            rel_kw = _typed(StructureSpec, {x: v for x, v in rel.items()
+                                            if x not in ("species", "structure")}, rel_where, path)
+            rel_text, rel_species = _property_structure(rel | {"species": rel.get("species", species)},
+                                                        rel_kw, rel_where, base, path)
+            kw["relative_to"] = StructureSpec(rel_text, rel_species, **rel_kw)
         out.append(PropertyTargetConfig(structure=text, species=species, **kw))
     return out
+
+
+def _property_structure(item: dict, kw: dict, where: str, base: Path,
+                        path: str) -> tuple[str, list[str] | None]:
+    """The structure (a lattice name, or a file resolved against ``base``) and species of a
+    [[properties]] entry or its relative_to, checking them and the start lengths a and c in ``kw``."""
+    for key in ("a", "c"):
+        if key in kw and not kw[key] > 0:
+            raise GafitInputError(f"{path}: {where} {key} must be a positive length (Å)")
+    species = item.get("species")
+    if species is not None and (not isinstance(species, list) or not species
+                                or not all(isinstance(x, str) for x in species)):
+        raise GafitInputError(f"{path}: {where} species must be a list of symbols, e.g. [\"C\"]")
+    text = item["structure"]
+    if not isinstance(text, str) or not text:
+        raise GafitInputError(f"{path}: {where} structure must be a lattice name or a file")
+    if not is_lattice_name(text):
+        text = str(_resolve(base, text, f"{where} structure", path))
+        if not Path(text).is_file():
+            raise GafitInputError(f"{path}: {where} structure = {item['structure']!r}: no such "
+                                  f"file, and not a lattice name "
+                                  f"({', '.join(LATTICE_NAMES + EXTRA_LATTICES)})")
+        if "c" in kw:
+            raise GafitInputError(f"{path}: {where} c goes with a lattice name (hcp, graphite, "
+                                  "beta-tin), not with a structure file")
+    elif species is None:
+        raise GafitInputError(f"{path}: {where} structure = {text!r} needs species, e.g. "
+                              "species = [\"C\"]")
+    elif text.lower() in EXTRA_LATTICES and "a" not in kw:
+        raise GafitInputError(f"{path}: {where} structure = {text!r} needs a start lattice constant "
+                              "a (Å), e.g. a = 2.46")
+    return text, species
 
 
 def _q_direction(value: Any, where: str, path: str) -> list[float]:

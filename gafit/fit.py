@@ -901,6 +901,8 @@ def fit_inputs(config: FitConfig) -> list[Path]:
              *(pc.reference for pc in config.phonons),
              *(pc.structure for pc in config.phonons if pc.structure is not None),
              *(pr.structure for pr in config.properties if Path(pr.structure).is_file()),
+             *(pr.relative_to.structure for pr in config.properties
+               if pr.relative_to is not None and Path(pr.relative_to.structure).is_file()),
              *([config.validate.suite] if config.validate and isinstance(config.validate.suite, Path)
                else [])]
     return [Path(p) for p in paths if p is not None]

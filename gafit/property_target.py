@@ -20,9 +20,11 @@ pressure, energy, stresses and forces at every scale; from them:
   exact for harmonic internal relaxation, as diamond's C44 needs. Both are interpolated to s*
   (cubic Lagrange on ELASTIC_SCALES).
 
-Only cubic crystals (the cell's axes the cubic axes): a lattice name of :data:`gafit.crystals.LATTICES`
+Here cubic crystals (the cell's axes the cubic axes): a lattice name of :data:`gafit.crystals.LATTICES`
 whose ASE cell is cubic-aligned, or a structure file (its conventional cell). A value whose s* falls
 outside SCALES is taken at the nearest end of the range and flagged ``in_range = false``.
+Hexagonal and tetragonal crystals (a, c_over_a, E, E_coh) and phase energy differences (dE) are
+:mod:`gafit.property_hex`.
 
 Residual of a target: sqrt(weight) x (value - reference) / tolerance; it passes when
 |value - reference| <= tolerance.
@@ -42,7 +44,8 @@ from gafit.crystals import read_crystal
 from gafit.forms import Prediction
 from gafit.potential import Potential
 from gafit.properties import _is_cubic, _voigt_strain, conventional_cell, symmetry
-from gafit.property_defect import DefectCell, build_defect_cells, defect_values
+from gafit.property_defect import DEFECT_PROPERTIES, DefectCell, build_defect_cells, defect_values
+from gafit.property_hex import StructureSpec, build_cell, check_same_composition, relative_config
 from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
 
 #: scale factors of the start cell tabulated (±5 %, steps of 1 %)
@@ -72,6 +75,9 @@ QUANTITIES: dict[str, tuple[str, str]] = {
     "E_vac_harmonic": ("eV", "vacancy formation energy at a, relaxation by its harmonic estimate"),
     "E_surf_unrelaxed": ("J/m²", "surface energy of facet at a, atoms unrelaxed"),
     "E_surf_harmonic": ("J/m²", "surface energy of facet at a, relaxation by its harmonic estimate"),
+    # hexagonal and tetragonal crystals (gafit.property_hex): a, E, E_coh and
+    "c_over_a": ("", "relaxed c/a of a hexagonal or tetragonal crystal"),
+    "dE": ("eV/atom", "E at the relaxed lattice minus E of relative_to at its relaxed lattice"),
 }
 
 
@@ -95,9 +101,11 @@ class PropertyTargetConfig:
     facet: list[int] | None = None
     layers: int | None = None
     vacuum: float | None = None
+    c: float | None = None  # Å, start c of a hexagonal or tetragonal lattice name
+    relative_to: StructureSpec | None = None  # dE: the structure whose E is subtracted
 
     def structure_key(self) -> tuple:
-        return (self.structure, tuple(self.species or ()), self.a)
+        return (self.structure, tuple(self.species or ()), self.a, self.c)
 
 
 def read_property_structure(config: PropertyTargetConfig) -> tuple[Atoms, float]:
@@ -478,42 +486,57 @@ class PropertyTargets:
 
     configs: list[PropertyTargetConfig]
     potential: Potential
-    cells: list[PropertyCell]
+    cells: list  # PropertyCell (cubic) or gafit.property_hex.HexCell
     cell_of: list[int]  # per target: index into cells
     defects: dict[int, DefectCell] = field(default_factory=dict)  # per defect target (its index)
+    relative_of: list[int] = field(default_factory=list)  # per target: dE's relative_to cell, or -1
 
     @classmethod
     def build(cls, potential: Potential, configs: list[PropertyTargetConfig]) -> PropertyTargets:
         keys: dict[tuple, int] = {}
         groups: list[list[PropertyTargetConfig]] = []
-        cell_of = []
-        for c in configs:
+
+        def index(c: PropertyTargetConfig) -> int:
             k = keys.setdefault(c.structure_key(), len(keys))
             if k == len(groups):
                 groups.append([])
             groups[k].append(c)
-            cell_of.append(k)
-        cells = []
-        for group in groups:
-            atoms, a0 = read_property_structure(group[0])
-            elastic = any(c.property.startswith("C") for c in group)
-            cells.append(PropertyCell.build(potential, atoms, a0, elastic,
-                                            f"[[properties]] structure {group[0].structure}"))
+            return k
+
+        cell_of, relative_of = [], []
+        for c in configs:
+            if (c.property == "dE") != (c.relative_to is not None):
+                raise GafitInputError(f"[[properties]] {c.property}: relative_to (the structure whose "
+                                      "energy is subtracted) goes with property dE, and dE needs it")
+            cell_of.append(index(c))
+            relative_of.append(index(relative_config(c)) if c.relative_to is not None else -1)
+        cells = [build_cell(potential, group) for group in groups]
+        for c, k, r in zip(configs, cell_of, relative_of, strict=True):
+            if r >= 0:
+                check_same_composition(cells[k], cells[r], c)
+        for i, c in enumerate(configs):
+            if c.property in DEFECT_PROPERTIES and not isinstance(cells[cell_of[i]], PropertyCell):
+                raise GafitInputError(f"[[properties]] {c.property} on {c.structure}: vacancy and "
+                                      "surface targets take cubic crystals")
         defects = build_defect_cells(potential, configs, [c.atoms for c in cells], cell_of)
-        return cls(configs, potential, cells, cell_of, defects)
+        return cls(configs, potential, cells, cell_of, defects, relative_of)
 
     def values(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values (B, n_targets) in the units of QUANTITIES and whether each relaxed scale lies in
         SCALES (B, n_targets), for full vectors theta (B, n)."""
         per_cell = [cell.values(self.potential, theta) for cell in self.cells]
         per_cell_defect = defect_values(self.potential, theta, self.configs, self.defects,
-                                        [(v["s"], c.tables) for v, c in zip(per_cell, self.cells,
-                                                                            strict=True)],
+                                        [(v.get("s"), getattr(c, "tables", None))
+                                         for v, c in zip(per_cell, self.cells, strict=True)],
                                         self.cell_of) if self.defects else {}
-        vals = np.stack([per_cell_defect[i] if i in per_cell_defect else per_cell[k][c.property]
-                         for i, (c, k) in enumerate(zip(self.configs, self.cell_of, strict=True))],
-                        axis=1)
-        ok = np.stack([per_cell[k]["in_range"] for k in self.cell_of], axis=1)
+        relative_of = self.relative_of or [-1] * len(self.configs)
+        vals = np.stack([per_cell_defect[i] if i in per_cell_defect
+                         else per_cell[k]["E"] - per_cell[r]["E"] if r >= 0
+                         else per_cell[k][c.property]
+                         for i, (c, k, r) in enumerate(zip(self.configs, self.cell_of, relative_of,
+                                                           strict=True))], axis=1)
+        ok = np.stack([per_cell[k]["in_range"] & (per_cell[r]["in_range"] if r >= 0 else True)
+                       for k, r in zip(self.cell_of, relative_of, strict=True)], axis=1)
         return vals, ok
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
@@ -534,7 +557,8 @@ class PropertyTargets:
                         "property": c.property, "unit": QUANTITIES[c.property][0],
                         "value": float(v), "reference": c.reference, "tolerance": c.tolerance,
                         "weight": c.weight, "citation": c.citation,
-                        "pass": bool(abs(v - c.reference) <= c.tolerance), "in_range": bool(inside)})
+                        "pass": bool(abs(v - c.reference) <= c.tolerance), "in_range": bool(inside)}
+                       | ({"relative_to": c.relative_to.structure} if c.relative_to else {}))
         return out
 
 
@@ -544,6 +568,7 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         flag = "pass" if r["pass"] else "FAIL"
         note = "" if r["in_range"] else " (relaxed lattice outside the tabulated ±5 %)"
-        lines.append(f"  {r['structure']} {r['property']:<13} {r['value']:12.5g} {r['unit']:<8} "
+        name = f"{r['structure']} - {r['relative_to']}" if "relative_to" in r else r["structure"]
+        lines.append(f"  {name} {r['property']:<13} {r['value']:12.5g} {r['unit']:<8} "
                      f"reference {r['reference']:.5g} ± {r['tolerance']:.3g}  {flag}{note}")
     return "\n".join(lines)

@@ -870,7 +870,8 @@ class _Report:
             flag = "pass" if r.get("pass") else "<b>FAIL</b>"
             if not r.get("in_range", True):
                 flag += " (relaxed lattice outside the tabulated ±5 %)"
-            body.append([_esc(f"{r.get('structure')} {' '.join(r.get('species') or [])}"),
+            rel = f" − {r['relative_to']}" if r.get("relative_to") else ""  # dE
+            body.append([_esc(f"{r.get('structure')} {' '.join(r.get('species') or [])}{rel}"),
                          _esc(r.get("property")), _esc(r.get("unit")), _num(r.get("value"), ".5g"),
                          _num(r.get("reference"), ".5g"), _num(r.get("tolerance"), ".3g"),
                          _num(r.get("weight"), ".3g"), flag, _esc(r.get("citation") or "")])
