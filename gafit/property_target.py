@@ -315,9 +315,15 @@ class PropertyTargets:
     potential: Potential
     cells: list[PropertyCell]
     cell_of: list[int]  # per target: index into cells
+    # the last theta and its cells' values: the stability guard (gafit.guards) reads the same ones
+    _last: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
-    def build(cls, potential: Potential, configs: list[PropertyTargetConfig]) -> PropertyTargets:
+    def build(cls, potential: Potential, configs: list[PropertyTargetConfig],
+              elastic: bool = False) -> PropertyTargets:
+        """The targets' cells, each structure tabulated once; with ``elastic`` every structure gets
+        its strained and displaced cells (the stability guard needs its Cij), else only those with
+        an elastic constant among their targets."""
         keys: dict[tuple, int] = {}
         groups: list[list[PropertyTargetConfig]] = []
         cell_of = []
@@ -330,19 +336,30 @@ class PropertyTargets:
         cells = []
         for group in groups:
             atoms, a0 = read_property_structure(group[0])
-            elastic = any(c.property.startswith("C") for c in group)
-            cells.append(PropertyCell.build(potential, atoms, a0, elastic,
+            with_c = elastic or any(c.property.startswith("C") for c in group)
+            cells.append(PropertyCell.build(potential, atoms, a0, with_c,
                                             f"[[properties]] structure {group[0].structure}"))
         return cls(configs, potential, cells, cell_of)
 
     def values(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values (B, n_targets) in the units of QUANTITIES and whether each relaxed scale lies in
         SCALES (B, n_targets), for full vectors theta (B, n)."""
-        per_cell = [cell.values(self.potential, theta) for cell in self.cells]
+        per_cell = self.cell_values(theta)
         vals = np.stack([per_cell[k][c.property] for c, k in zip(self.configs, self.cell_of,
                                                                   strict=True)], axis=1)
         ok = np.stack([per_cell[k]["in_range"] for k in self.cell_of], axis=1)
         return vals, ok
+
+    def cell_values(self, theta: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """:meth:`PropertyCell.values` of every cell (B,) each, for full vectors theta (B, n); the
+        last theta's are kept, so the residuals and the stability guard evaluate the cells once."""
+        theta = np.atleast_2d(theta)
+        last = self._last
+        if last is not None and last[0].shape == theta.shape and np.array_equal(last[0], theta):
+            return last[1]
+        out = [cell.values(self.potential, theta) for cell in self.cells]
+        self._last = (theta.copy(), out)
+        return out
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         """sqrt(weight) (value - reference) / tolerance, (B, n_targets)."""
