@@ -349,10 +349,9 @@ def _e0_range(v: Any, path: str) -> Any:
         return v
     num = (lambda x: isinstance(x, int | float) and not isinstance(x, bool)  # noqa: E731
            and math.isfinite(x))
-    if num(v):
-        v = [0.0, v]
-    if isinstance(v, list) and len(v) == 2 and all(num(x) for x in v) and 0 <= v[0] < v[1]:
-        return [float(v[0]), float(v[1])]
+    pair = [0.0, v] if num(v) else v
+    if isinstance(pair, list) and len(pair) == 2 and all(num(x) for x in pair) and 0 <= pair[0] < pair[1]:
+        return [float(pair[0]), float(pair[1])]
     raise GafitInputError(f"{path}: {where} = {v!r}: expected \"data\", \"off\", or the form's "
                           "cohesive energy range [low, high] in eV/atom with 0 <= low < high")
 
