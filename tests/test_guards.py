@@ -237,3 +237,40 @@ def test_unconstrained_fit_ends_unstable_and_the_guard_ends_stable(tmp_path: Pat
     assert "stability" in summary["loss_by_term"]
     # stability costs accuracy: the guarded fit cannot reproduce the data's own (unstable) potential
     assert guarded.rmse["train"]["forces"] > free.rmse["train"]["forces"]
+
+
+def test_e0_range_keeps_the_forms_cohesive_energy_on_the_datas_scale(tmp_path: Path) -> None:
+    """Frames of a Morse Cu (own cohesive energy ~3.5 eV/atom) whose energies carry E0 = +2 eV/atom,
+    so the data sit at ~-1.5 eV/atom: the data's own potential puts the isolated atom farther from
+    the reference than the crystal (the E0 flag), and an unguarded fit recovers it; with
+    e0_range = "data" the form's cohesive energy ends within 2 x 1.5 eV/atom."""
+    cu = Potential(["Cu"], [Morse(["Cu"], 4.8)]).with_values([0.3429, 1.3588, 2.866, 2.0])
+    frames = []
+    for k in range(4):
+        atoms = bulk("Cu", "fcc", a=3.61 * (0.99 + 0.01 * k), cubic=True).repeat(2)
+        atoms.rattle(0.03, seed=k)
+        e, f, s = properties._predict(cu, [atoms])
+        atoms.calc = SinglePointCalculator(atoms, energy=float(e[0]), forces=f[0], stress=s[0])
+        frames.append(atoms)
+    ase.io.write(tmp_path / "cu.extxyz", frames)
+    de = min(a.get_potential_energy() / len(a) for a in frames)
+    results = {}
+    for setting in ("off", "data"):
+        table = {"data": {"train": str(tmp_path / "cu.extxyz")},
+                 "potential": {"form": "morse", "species": ["Cu"], "cutoff": 4.8,
+                               "parameters": {"Cu-Cu.D0": [0.1, 0.6], "Cu-Cu.alpha": [1.0, 1.8],
+                                              "Cu-Cu.r0": [2.6, 3.1]}},
+                 "constraints": {"e0_range": setting},
+                 "ga": {"population": 24, "generations": 8, "seed": 1},
+                 "refine": {"starts": 1, "max_evaluations": 60}}
+        results[setting] = run_fit(parse_config(table), tmp_path / setting, quiet=True)
+    free, guarded = results["off"], results["data"]
+    assert not free.guards
+    assert any("implausible E0" in f for f in free.e0_check["flags"])
+    g = guarded.guards[0]
+    assert g["guard"] == "e0" and g["held"] is True
+    assert g["high"] == pytest.approx(2 * abs(de)) and g["cohesive"] <= g["high"]
+    form = guarded.e0_check["form_energy"]  # gafit.stability's own account of the fitted potential
+    assert -form == pytest.approx(g["cohesive"], rel=1e-9)
+    assert -free.e0_check["form_energy"] > g["high"]
+    assert "constraints held: e0 held" in guarded.summary()
