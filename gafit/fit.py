@@ -35,7 +35,15 @@ from gafit.evaluate import evaluate
 from gafit.forms import get_form
 from gafit.ga import GAResult, GAState, run_ga
 from gafit.geometry import check_neighbour_work
-from gafit.guards import e0_guard, guard_line, guard_table, stability_guard, stable_default
+from gafit.guards import (
+    e0_guard,
+    guard_line,
+    guard_table,
+    phonon_flags,
+    property_stability_flags,
+    stability_guard,
+    stable_default,
+)
 from gafit.io import read_reference, strict_json
 from gafit.io.atomic import atomic_batch, atomic_write, atomic_write_text
 from gafit.io.paths import output_folder, spare_inputs
@@ -79,6 +87,8 @@ class FitResult:
     properties: list[dict] = field(default_factory=list)
     # [constraints] stable and e0_range: per guard, whether it held, per channel (gafit.guards)
     guards: list[dict] = field(default_factory=list)
+    # Born flags of the property structures with elastic cells (gafit.guards), guarded or not
+    stability_flags: list[str] = field(default_factory=list)
 
     def at_bounds(self) -> dict[str, str]:
         """Free parameters the loss pushes against a bound: name -> "lower" or "upper"."""
@@ -120,6 +130,7 @@ class FitResult:
                          + guard_line(self.guards))
         if self.e0_check:
             lines += self.e0_check["flags"]
+        lines += self.stability_flags + phonon_flags(self.phonons)
         if self.properties:
             lines.append(format_table(self.properties))
         return "\n".join(lines)
@@ -828,7 +839,9 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
                        walls(fitted, train) if not fitted.check() else [],
                        constraint_table(constraint, theta),
                        properties=properties.table(theta[0]) if properties is not None else [],
-                       guards=[guard_table(g, theta[0], name) for name, g in objective.guards.items()])
+                       guards=[guard_table(g, theta[0], name) for name, g in objective.guards.items()],
+                       stability_flags=property_stability_flags(properties, theta[0])
+                       if properties is not None else [])
     e0_check = e0_check_of(fitted, train, evals["train"].energy, evals["train"].e0)
     result.e0_check = e0_check.to_dict() if e0_check is not None else None
     result.breakdown = objective.breakdown(x_best[None])[0]
@@ -1042,6 +1055,7 @@ def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: Fit
         "wall_constraint": result.wall_constraint,  # [constraints] wall: held?, per channel
         "e0_check": result.e0_check,  # plausibility of E0 (gafit.stability.e0_plausibility)
         "guards": result.guards,  # [constraints] stable, e0_range: held?, per channel (gafit.guards)
+        "stability_flags": result.stability_flags,  # Born flags of the property structures
         "properties": result.properties,  # [[properties]]: value, reference, tolerance, pass
     }
     # strict JSON: null where a value is NaN (no reference values of that property) or infinite

@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from gafit.potential import Potential
     from gafit.property_target import PropertyTargets
 
-__all__ = ["E0Guard", "StabilityGuard", "e0_guard", "guard_table", "stability_guard",
-           "stable_default"]
+__all__ = ["E0Guard", "StabilityGuard", "e0_guard", "guard_table", "phonon_flags",
+           "property_stability_flags", "stability_guard", "stable_default"]
 
 #: the Born margins must reach this much (GPa), not just 0: the batched Cij (strain 0.001, cubic
 #: interpolation to the relaxed lattice) agree with gafit.properties' (strain 0.005, ASE relaxation)
@@ -252,3 +252,43 @@ def guard_line(rows: list[dict]) -> str:
             text += f" (form's E_coh {g['cohesive']:.4g} eV/atom, range {g['low']:.4g}-{hi})"
         parts.append(text)
     return "; ".join(parts)
+
+
+def property_stability_flags(properties: PropertyTargets, theta: np.ndarray) -> list[str]:
+    """'! NAME: ...' Born flags (:func:`gafit.stability.mechanical_stability`) of every property
+    structure whose elastic cells are tabulated, at one full vector theta; empty when all hold."""
+    from gafit.properties import symmetry
+    from gafit.stability import mechanical_stability
+
+    out = []
+    values = properties.cell_values(np.atleast_2d(theta))
+    for name, cell, v in zip(_cell_names(properties), properties.cells, values, strict=True):
+        if not cell.elastic:
+            continue
+        c11, c12, c44 = (float(v[k][0]) for k in ("C11", "C12", "C44"))
+        c = np.zeros((6, 6))
+        c[:3, :3] = c12
+        c[np.arange(3), np.arange(3)] = c11
+        c[np.arange(3, 6), np.arange(3, 6)] = c44
+        if not np.isfinite(c).all():
+            out.append(f"! {name}: elastic constants not finite")
+            continue
+        out += [f"! {name}: {f.removeprefix('! ')}"
+                for f in mechanical_stability(c, symmetry(cell.atoms)[1]).flags]
+    return out
+
+
+def phonon_flags(tables: list[list[dict]]) -> list[str]:
+    """'! phonon target k: ...' imaginary-mode flags (:func:`gafit.stability.imaginary_modes`) of
+    the fit summary's phonon tables (per target, per q-point: label, gafit frequencies)."""
+    from gafit.stability import imaginary_modes
+
+    out = []
+    for k, rows in enumerate(tables):
+        if not rows:
+            continue
+        freq = np.array([r["gafit"] for r in rows], float)
+        labels = [r["label"] for r in rows]
+        res = imaginary_modes(freq, [lab == "Γ" for lab in labels], labels)
+        out += [f"! phonon target {k + 1}: {f.removeprefix('! ')}" for f in res.flags]
+    return out

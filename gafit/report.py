@@ -1007,6 +1007,7 @@ class _Report:
         self.notes += _wall_notes(self.summary.get("walls") or [])
         self.notes += _constraint_notes(self.summary.get("wall_constraint"))
         self.notes += _guard_notes(self.summary.get("guards"))
+        self.notes += _flag_notes(self.summary.get("stability_flags"))
         self.notes += _flag_notes((self.summary.get("e0_check") or {}).get("flags"))
         if self.data_note is not None and self.data_note not in self.notes:
             self.notes.append(self.data_note)

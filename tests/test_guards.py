@@ -27,6 +27,7 @@ from gafit.phonon_target import PhononTarget, PhononTargetConfig
 from gafit.phonons import make_phonopy
 from gafit.potential import Potential
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
+from gafit.report import write_report
 from gafit.stability import COHESIVE_MAX, cohesive_range, imaginary_modes, property_flags
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
@@ -201,19 +202,26 @@ def _sc_frames(path: Path) -> None:
     ase.io.write(path, frames)
 
 
-def _fit(tmp_path: Path, stable: bool, name: str):
+def _table(tmp_path: Path, stable: bool) -> dict:
+    # an untargeted C44 (weight 0) on the free fit: its elastic cells give the summary its Born flags
+    c44 = [{"property": "C44", "reference": 10.0, "tolerance": 10.0, "weight": 0.0,
+            "structure": "sc", "species": ["Po"], "a": A_SC}] if not stable else []
     table = {
         "data": {"train": str(tmp_path / "train.extxyz")},
         "potential": {"form": "morse", "species": ["Po"], "cutoff": 4.8,
                       "parameters": {"Po-Po.D0": [0.1, 0.8], "Po-Po.alpha": [0.6, 2.0],
                                      "Po-Po.r0": [2.3, 3.1], "Po.E0": 0.0}},
         "properties": [{"property": "a", "reference": A_SC, "tolerance": 0.05, "weight": 0.1,
-                        "structure": "sc", "species": ["Po"], "a": A_SC}],
+                        "structure": "sc", "species": ["Po"], "a": A_SC}, *c44],
         "constraints": {"stable": stable},
         "ga": {"population": 24, "generations": 8, "seed": 4},
         "refine": {"starts": 1, "max_evaluations": 60},
     }
-    return run_fit(parse_config(table), tmp_path / name, quiet=True)
+    return table
+
+
+def _fit(tmp_path: Path, stable: bool, name: str):
+    return run_fit(parse_config(_table(tmp_path, stable)), tmp_path / name, quiet=True)
 
 
 def test_unconstrained_fit_ends_unstable_and_the_guard_ends_stable(tmp_path: Path) -> None:
@@ -222,6 +230,13 @@ def test_unconstrained_fit_ends_unstable_and_the_guard_ends_stable(tmp_path: Pat
     guarded = _fit(tmp_path, True, "guarded")
     assert not [g for g in free.guards if g["guard"] == "stability"]
     assert born(free.potential)["C44"] < 0  # the data's own potential: sc shears away
+    # the summary, summary.json and the report say so without the guard
+    assert any(f.startswith("! sc Po: C44 = -") for f in free.stability_flags)
+    assert "! sc Po: C44 = -" in free.summary()
+    free_summary = json.loads((tmp_path / "free" / "summary.json").read_text())
+    assert free_summary["stability_flags"] == free.stability_flags
+    page = write_report(tmp_path / "free", parse_config(_table(tmp_path, False))).read_text()
+    assert "sc Po: C44 = -" in page
     judged = born(guarded.potential)
     assert judged["stability"]["flags"] == [], judged["stability"]["flags"]
     assert judged["C44"] > 0
@@ -231,6 +246,7 @@ def test_unconstrained_fit_ends_unstable_and_the_guard_ends_stable(tmp_path: Pat
     assert stab["held"] is True and [c["channel"] for c in stab["channels"]] == [
         "sc Po C11-C12", "sc Po C11+2C12", "sc Po C44"]
     assert guarded.breakdown["stability"] == 0.0
+    assert guarded.stability_flags == []
     assert "constraints held: " in guarded.summary() and "stability held" in guarded.summary()
     summary = json.loads((tmp_path / "guarded" / "summary.json").read_text())
     assert summary["guards"][0]["guard"] == "stability" and summary["guards"][0]["held"] is True
