@@ -224,8 +224,9 @@ class Objective:
         return np.concatenate(parts, axis=1)
 
     def _penalty_jacobian(self, x: np.ndarray) -> np.ndarray:
-        """Forward differences (C, n_free) of the penalty residuals: they need only the channels'
-        pair energies on a short grid, no structure, so n_free + 1 of them cost next to nothing."""
+        """Forward differences (C, n_free) of the penalty residuals: the wall's need only the
+        channels' pair energies on a short grid, the e0 guard's one frame, so n_free + 1 of them
+        cost next to nothing (the E0 offsets cancel in the guards, so unsolved auto E0 do not matter)."""
         s = self.space
         h = 1e-7 * np.maximum(np.maximum(np.abs(x), 1e-3 * (s.upper - s.lower)), 1e-8)
         h = np.where(x + h > s.upper, -h, h)
