@@ -89,11 +89,12 @@ class ConstraintsConfig:
     "data"), or "off". ``stable``: Born criteria of the property structures and no imaginary modes
     of the phonon targets' crystals; None (unset): on when an elastic constant is a [[properties]]
     target or there are [phonons] targets. ``e0_range``: the form's own cohesive energy in
-    [low, high] eV/atom, "data" (gafit.stability.cohesive_range) or "off"."""
+    [low, high] eV/atom, "data" (gafit.stability.cohesive_range) or "off"; None (unset): "data"
+    when there are [[properties]] or [phonons] targets, else "off"."""
 
     wall: Any = "data"
     stable: bool | None = None
-    e0_range: Any = "data"
+    e0_range: Any = None
 
 
 JACOBIANS = ("auto", "analytic", "finite-difference")
@@ -430,7 +431,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         raise GafitInputError(f"{path}: [constraints] stable = {stable!r}: expected true or false")
     constraints = ConstraintsConfig(
         wall=_wall_distance(ct.get("wall", "data"), "[constraints] wall", path), stable=stable,
-        e0_range=_e0_range(ct.get("e0_range", "data"), path))
+        e0_range=_e0_range(ct["e0_range"], path) if "e0_range" in ct else None)
     weights = Weights(**_typed(Weights, _table(table, "weights", "[weights]", path), "[weights]",
                                path))
     for k in ("energy", "forces", "stress", "virial"):

@@ -36,6 +36,7 @@ from gafit.forms import get_form
 from gafit.ga import GAResult, GAState, run_ga
 from gafit.geometry import check_neighbour_work
 from gafit.guards import (
+    e0_default,
     e0_guard,
     guard_line,
     guard_table,
@@ -733,7 +734,9 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
     properties = (PropertyTargets.build(potential, config.properties, elastic=stable)
                   if config.properties else None)
     guards = {"stability": stability_guard(properties, phonons) if stable else None,
-              "e0": e0_guard(potential, train, config.constraints.e0_range, properties)}
+              "e0": e0_guard(potential, train, e0_default(config.constraints.e0_range,
+                                                          config.properties, config.phonons),
+                             properties)}
     objective = Objective(potential, space, train, config.weights, phonons, constraint, properties,
                           guards)
     check_problem(objective, f"{config.source or 'config'}: [weights]")

@@ -20,7 +20,7 @@ from gafit import properties
 from gafit.config import parse_config
 from gafit.fit import run_fit
 from gafit.forms.morse import Morse
-from gafit.guards import BORN_MARGIN, e0_guard, imaginary_breach, stability_guard, stable_default
+from gafit.guards import BORN_MARGIN, e0_default, e0_guard, imaginary_breach, stability_guard, stable_default
 from gafit.objective import WALL_PENALTY, Objective
 from gafit.parameters import build_space
 from gafit.phonon_target import PhononTarget, PhononTargetConfig
@@ -177,6 +177,9 @@ def test_stable_default_and_bad_settings(tmp_path: Path) -> None:
     assert stable_default(False, [prop], []) is False
     with pytest.raises(GafitInputError, match=r"\[constraints\] stable = true: nothing to guard"):
         stable_default(True, [], [])
+    assert e0_default(None, [lattice], []) == "data"
+    assert e0_default(None, [], []) == "off"  # frames alone: see e0_default and tests/test_fit.py
+    assert e0_default([0.0, 3.0], [], []) == [0.0, 3.0]
     base = {"data": {"train": "x.extxyz"}, "potential": {"form": "morse", "species": ["Po"]}}
     for value, message in (({"stable": "yes"}, r"\[constraints\] stable = 'yes': expected true"),
                            ({"e0_range": [5.0, 1.0]}, r"e0_range = \[5.0, 1.0\]: expected"),
@@ -188,6 +191,8 @@ def test_stable_default_and_bad_settings(tmp_path: Path) -> None:
         assert "\n" not in str(err.value)
     ok = parse_config(base | {"constraints": {"stable": True, "e0_range": 6}}).constraints
     assert (ok.stable, ok.e0_range) == (True, [0.0, 6.0])
+    unset = parse_config(base).constraints
+    assert (unset.stable, unset.e0_range) == (None, None)
 
 
 def _sc_frames(path: Path) -> None:
