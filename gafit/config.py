@@ -82,13 +82,20 @@ class PotentialConfig:
 
 @dataclass
 class ConstraintsConfig:
-    """``[constraints]``: the repulsive-wall constraint (see :mod:`gafit.walls`).
+    """``[constraints]``: the repulsive-wall constraint (see :mod:`gafit.walls`) and the stability
+    guards (see :mod:`gafit.guards`).
 
     ``wall``: "data" (each channel from WALL_FRACTION x its shortest distance in the data), a
     distance in Å for every channel, a table {"A-B": Å or "data" or "off"} (channels left out:
-    "data"), or "off"."""
+    "data"), or "off". ``stable``: Born criteria of the property structures and no imaginary modes
+    of the phonon targets' crystals; None (unset): on when an elastic constant is a [[properties]]
+    target or there are [phonons] targets. ``e0_range``: the form's own cohesive energy in
+    [low, high] eV/atom, "data" (gafit.stability.cohesive_range) or "off"; None (unset): "data"
+    when there are [[properties]] or [phonons] targets, else "off"."""
 
     wall: Any = "data"
+    stable: bool | None = None
+    e0_range: Any = None
 
 
 JACOBIANS = ("auto", "analytic", "finite-difference")
@@ -337,6 +344,20 @@ def _wall_distance(v: Any, where: str, path: str, table_ok: bool = True) -> Any:
                           + ("or a table {\"A-B\" = Å}" if table_ok else ""))
 
 
+def _e0_range(v: Any, path: str) -> Any:
+    """``e0_range``: "data", "off", or [low, high] eV/atom with 0 <= low < high (a number: [0, it])."""
+    where = "[constraints] e0_range"
+    if v in ("data", "off"):
+        return v
+    num = (lambda x: isinstance(x, int | float) and not isinstance(x, bool)  # noqa: E731
+           and math.isfinite(x))
+    pair = [0.0, v] if num(v) else v
+    if isinstance(pair, list) and len(pair) == 2 and all(num(x) for x in pair) and 0 <= pair[0] < pair[1]:
+        return [float(pair[0]), float(pair[1])]
+    raise GafitInputError(f"{path}: {where} = {v!r}: expected \"data\", \"off\", or the form's "
+                          "cohesive energy range [low, high] in eV/atom with 0 <= low < high")
+
+
 def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     """Build a :class:`FitConfig` from a parsed TOML table."""
     path = str(source) if source else "config"
@@ -405,9 +426,13 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         zbl=_check_zbl(p["zbl"], path) if "zbl" in p else None,
     )
     ct = _table(table, "constraints", "[constraints]", path)
-    _check_keys(ct, ["wall"], "[constraints]", path)
+    _check_keys(ct, ["wall", "stable", "e0_range"], "[constraints]", path)
+    stable = ct.get("stable")
+    if stable is not None and not isinstance(stable, bool):
+        raise GafitInputError(f"{path}: [constraints] stable = {stable!r}: expected true or false")
     constraints = ConstraintsConfig(
-        wall=_wall_distance(ct.get("wall", "data"), "[constraints] wall", path))
+        wall=_wall_distance(ct.get("wall", "data"), "[constraints] wall", path), stable=stable,
+        e0_range=_e0_range(ct["e0_range"], path) if "e0_range" in ct else None)
     weights = Weights(**_typed(Weights, _table(table, "weights", "[weights]", path), "[weights]",
                                path))
     for k in ("energy", "forces", "stress", "virial"):

@@ -35,6 +35,16 @@ from gafit.evaluate import evaluate
 from gafit.forms import get_form
 from gafit.ga import GAResult, GAState, run_ga
 from gafit.geometry import check_neighbour_work
+from gafit.guards import (
+    e0_default,
+    e0_guard,
+    guard_line,
+    guard_table,
+    phonon_flags,
+    property_stability_flags,
+    stability_guard,
+    stable_default,
+)
 from gafit.io import read_reference, strict_json
 from gafit.io.atomic import atomic_batch, atomic_write, atomic_write_text
 from gafit.io.paths import output_folder, spare_inputs
@@ -76,6 +86,10 @@ class FitResult:
     breakdown: dict[str, float] = field(default_factory=dict)
     # [[properties]]: per target its value, reference, tolerance, pass (PropertyTargets.table)
     properties: list[dict] = field(default_factory=list)
+    # [constraints] stable and e0_range: per guard, whether it held, per channel (gafit.guards)
+    guards: list[dict] = field(default_factory=list)
+    # Born flags of the property structures with elastic cells (gafit.guards), guarded or not
+    stability_flags: list[str] = field(default_factory=list)
 
     def at_bounds(self) -> dict[str, str]:
         """Free parameters the loss pushes against a bound: name -> "lower" or "upper"."""
@@ -111,8 +125,13 @@ class FitResult:
                                                "NOT held: " + ", ".join(broken)) + ": "
                          + ", ".join(f"{c['channel']} {c['r_from']:.3f}-{c['r_to']:.3f} Å"
                                      for c in wc["channels"]))
+        if self.guards:
+            ok = all(g["held"] for g in self.guards)
+            lines.append(("constraints held: " if ok else "constraints NOT all held: ")
+                         + guard_line(self.guards))
         if self.e0_check:
             lines += self.e0_check["flags"]
+        lines += self.stability_flags + phonon_flags(self.phonons)
         if self.properties:
             lines.append(format_table(self.properties))
         return "\n".join(lines)
@@ -571,7 +590,8 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
 def subset_objective(config: FitConfig, potential: Potential, space: ParameterSpace,
                      train: ReferenceSet, n_extra: int, phonons: list[PhononTarget],
                      constraint: WallConstraint | None = None,
-                     properties: PropertyTargets | None = None) -> Objective | None:
+                     properties: PropertyTargets | None = None,
+                     guards: dict | None = None) -> Objective | None:
     """The objective on a seeded random ``[ga] subset_fraction`` of the training structures, drawn
     within each config_type (at least one of each), plus every phonon equilibrium structure (the
     last ``n_extra``), that early generations select on; None when the subset phase is off."""
@@ -588,7 +608,7 @@ def subset_objective(config: FitConfig, potential: Potential, space: ParameterSp
         picked.extend(rng.choice(members, n_pick, replace=False))
     chosen = [train[int(k)] for k in sorted(picked)] + list(train.structures[n_data:])
     return Objective(potential, space, ReferenceSet(chosen, f"{train.source} (subset)"),
-                     config.weights, phonons, constraint, properties)
+                     config.weights, phonons, constraint, properties, guards)
 
 
 class FitInterrupted(Exception):
@@ -710,12 +730,18 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
         train = train + ReferenceSet(extra, "phonon references")
     # the data's shortest distances (phonon equilibrium cells are data too)
     constraint = wall_constraint(potential, train, config.constraints.wall)
-    properties = (PropertyTargets.build(potential, config.properties) if config.properties
-                  else None)
-    objective = Objective(potential, space, train, config.weights, phonons, constraint, properties)
+    stable = stable_default(config.constraints.stable, config.properties, config.phonons)
+    properties = (PropertyTargets.build(potential, config.properties, elastic=stable)
+                  if config.properties else None)
+    guards = {"stability": stability_guard(properties, phonons) if stable else None,
+              "e0": e0_guard(potential, train, e0_default(config.constraints.e0_range,
+                                                          config.properties, config.phonons),
+                             properties)}
+    objective = Objective(potential, space, train, config.weights, phonons, constraint, properties,
+                          guards)
     check_problem(objective, f"{config.source or 'config'}: [weights]")
     subset = subset_objective(config, potential, space, train, len(extra), phonons, constraint,
-                              properties)
+                              properties, guards)
     if config.refine.jacobian == "analytic":
         missing = [f.name for f in potential.forms if not f.has_parameter_derivatives]
         if missing:
@@ -813,7 +839,10 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
                        [t.table(theta[0]) for t in phonons], pressed, refine_cut,
                        walls(fitted, train) if not fitted.check() else [],
                        constraint_table(constraint, theta),
-                       properties=properties.table(theta[0]) if properties is not None else [])
+                       properties=properties.table(theta[0]) if properties is not None else [],
+                       guards=[guard_table(g, theta[0], name) for name, g in objective.guards.items()],
+                       stability_flags=property_stability_flags(properties, theta[0])
+                       if properties is not None else [])
     e0_check = e0_check_of(fitted, train, evals["train"].energy, evals["train"].e0)
     result.e0_check = e0_check.to_dict() if e0_check is not None else None
     result.breakdown = objective.breakdown(x_best[None])[0]
@@ -826,16 +855,16 @@ def _run_fit(config: FitConfig, out: str | Path | None, quiet: bool, resume: boo
 
 def feasible_end(objective: Objective, x0: np.ndarray, x1: np.ndarray, loss1: float
                  ) -> tuple[np.ndarray, float]:
-    """The least squares' end ``x1`` (loss ``loss1``) if it keeps the wall constraint; else, when
-    its start ``x0`` keeps it, the point nearest x1 on the segment x0-x1 that keeps it (bisection),
-    so that a refinement never trades a wall for a lower loss. The penalty residuals make the
-    least squares stay inside almost always; this makes it certain."""
-    c = objective.constraint
-    if c is None:
+    """The least squares' end ``x1`` (loss ``loss1``) if it keeps the constraints (the wall and
+    the guards); else, when its start ``x0`` keeps them, the point nearest x1 on the segment x0-x1
+    that keeps them (bisection), so that a refinement never trades a wall or stability for a lower
+    loss. The penalty residuals make the least squares stay inside almost always; this makes it
+    certain."""
+    if objective.constraint is None and not objective.guards:
         return x1, loss1
 
     def held(x: np.ndarray) -> bool:
-        return not np.any(c.violation(objective.space.expand(x[None])) > 0.0)
+        return not np.any(objective.penalty(objective.space.expand(x[None])) > 0.0)
 
     if held(x1) or not held(x0):
         return x1, loss1
@@ -852,20 +881,25 @@ def feasible_end(objective: Objective, x0: np.ndarray, x1: np.ndarray, loss1: fl
 
 def keep_wall(objective: Objective, ga: GAResult, space: ParameterSpace, x: np.ndarray,
               loss: float) -> tuple[np.ndarray, float]:
-    """``x`` (loss ``loss``) if it keeps the wall constraint, else the lowest-loss individual of
-    the GA's hall of fame and final population that keeps it (a penalty can let a candidate
-    with a breach of a few µeV win by a hair), else ``x`` (the summary then says it did not hold)."""
-    c = objective.constraint
-    if c is None or not np.any(c.violation(space.expand(x[None])) > 0.0):
+    """``x`` (loss ``loss``) if it keeps the constraints (the wall and the guards), else the
+    lowest-loss individual of the GA's hall of fame and final population that keeps them (a
+    penalty can let a candidate with a breach of a few µeV win by a hair), else ``x`` (the summary
+    then says it did not hold)."""
+    if ((objective.constraint is None and not objective.guards)
+            or not np.any(objective.penalty(space.expand(x[None])) > 0.0)):
         return x, loss
     cands = list(zip(ga.hall_of_fame, ga.hall_of_fame_loss, strict=True))
     if ga.population is not None and ga.population_loss is not None:
         cands += list(zip(ga.population, ga.population_loss, strict=True))
+    if not cands:
+        return x, loss
     cands.sort(key=lambda c_: c_[1])
-    for u, u_loss in cands:
-        xu = space.from_unit(u)
-        if not np.any(c.violation(space.expand(xu[None])) > 0.0):
-            return xu, float(u_loss)
+    xs = np.array([space.from_unit(u) for u, _ in cands])
+    with np.errstate(invalid="ignore"):
+        held = ~np.any(~(objective.penalty(space.expand(xs)) <= 0.0), axis=1)
+    if held.any():
+        k = int(np.argmax(held))
+        return xs[k], float(cands[k][1])
     return x, loss
 
 
@@ -1023,6 +1057,8 @@ def _write_outputs(result: FitResult, out: Path, log: GenerationLog, config: Fit
         "walls": [w.to_dict() for w in result.walls],  # per pair channel, Å and eV (gafit.walls)
         "wall_constraint": result.wall_constraint,  # [constraints] wall: held?, per channel
         "e0_check": result.e0_check,  # plausibility of E0 (gafit.stability.e0_plausibility)
+        "guards": result.guards,  # [constraints] stable, e0_range: held?, per channel (gafit.guards)
+        "stability_flags": result.stability_flags,  # Born flags of the property structures
         "properties": result.properties,  # [[properties]]: value, reference, tolerance, pass
     }
     # strict JSON: null where a value is NaN (no reference values of that property) or infinite

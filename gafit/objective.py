@@ -19,6 +19,7 @@ from gafit.potential import Potential
 from gafit.structures import EV_A3_TO_GPA, ReferenceSet
 
 if TYPE_CHECKING:
+    from gafit.guards import E0Guard, StabilityGuard
     from gafit.phonon_target import PhononTarget
     from gafit.property_target import PropertyTargets
     from gafit.walls import WallConstraint
@@ -29,7 +30,8 @@ BAD_RESIDUAL = 1e6
 HUGE_RESIDUAL = 1e100
 #: residual per eV of a wall constraint's breach (gafit.walls.WallConstraint): a breach of 1 meV
 #: adds 1 to the loss, far more than a fit's loss, so the GA ranks such candidates behind
-#: feasible ones
+#: feasible ones. The stability guards (gafit.guards) use the same factor per unit of their
+#: breaches (GPa, THz², eV/atom)
 WALL_PENALTY = 1e3
 
 
@@ -118,8 +120,12 @@ class Objective:
     def __init__(self, potential: Potential, space: ParameterSpace, refset: ReferenceSet,
                  weights: Weights | None = None, phonons: list[PhononTarget] | None = None,
                  constraint: WallConstraint | None = None,
-                 properties: PropertyTargets | None = None):
+                 properties: PropertyTargets | None = None,
+                 guards: dict[str, StabilityGuard | E0Guard] | None = None):
         self.potential = potential
+        # [constraints] stable and e0_range: term name ("stability", "e0") -> guard, penalties
+        # after the wall constraint's
+        self.guards = {k: g for k, g in (guards or {}).items() if g is not None}
         self.phonons = list(phonons or [])
         self.properties = properties  # [[properties]] targets: residuals after the phonons'
         self.constraint = constraint
@@ -207,7 +213,7 @@ class Objective:
             if self._e0_pinv is not None:
                 dtheta[self.space.auto_e0] += self._shift_e0(dpred.energy, reference=False).T
             jac = self._weighted(self.targets.differences(dpred, reference=False)).T
-            if self.constraint is not None:
+            if self.constraint is not None or self.guards:
                 jac = np.vstack([jac, self._penalty_jacobian(x[0])])
             if self.phonons or self.properties:
                 jac = np.vstack([jac, self._targets_jacobian(x[0], dtheta)])
@@ -239,15 +245,18 @@ class Objective:
         return np.concatenate(parts, axis=1)
 
     def penalty(self, theta: np.ndarray) -> np.ndarray:
-        """Wall-constraint residuals (B, C) of full vectors ``theta``: WALL_PENALTY x breach (eV);
-        (B, 0) without a constraint."""
-        if self.constraint is None:
-            return np.zeros((len(theta), 0))
-        return WALL_PENALTY * self.constraint.violation(theta)
+        """Constraint residuals (B, C) of full vectors ``theta``: WALL_PENALTY x breach, the wall
+        constraint's (eV) then each guard's (GPa, THz², eV/atom); (B, 0) without constraints."""
+        parts = [np.zeros((len(theta), 0))]
+        if self.constraint is not None:
+            parts.append(WALL_PENALTY * self.constraint.violation(theta))
+        parts += [WALL_PENALTY * g.violation(theta) for g in self.guards.values()]
+        return np.concatenate(parts, axis=1)
 
     def _penalty_jacobian(self, x: np.ndarray) -> np.ndarray:
-        """Forward differences (C, n_free) of the penalty residuals: they need only the channels'
-        pair energies on a short grid, no structure, so n_free + 1 of them cost next to nothing."""
+        """Forward differences (C, n_free) of the penalty residuals: the wall's need only the
+        channels' pair energies on a short grid, the e0 guard's one frame, so n_free + 1 of them
+        cost next to nothing (the E0 offsets cancel in the guards, so unsolved auto E0 do not matter)."""
         s = self.space
         h = 1e-7 * np.maximum(np.maximum(np.abs(x), 1e-3 * (s.upper - s.lower)), 1e-8)
         h = np.where(x + h > s.upper, -h, h)
@@ -267,7 +276,7 @@ class Objective:
         """Weighted residual vectors (B, n_residuals) for free vectors x (B, n_free)."""
         theta, pred = self.evaluate(x)
         r = self.residuals_of(pred)
-        if not self.phonons and self.constraint is None and not self.properties:
+        if not self.phonons and self.constraint is None and not self.properties and not self.guards:
             return r
         return _score_bad(np.concatenate([r, self.penalty(theta), self._target_residuals(theta)],
                                          axis=1))
@@ -285,7 +294,7 @@ class Objective:
         worst = np.zeros_like(total)
         n_res = 0
         with np.errstate(all="ignore"):
-            if self.constraint is not None:
+            if self.constraint is not None or self.guards:
                 pen = self.penalty(theta)
                 total += np.einsum("bc,bc->b", pen, pen)
                 worst = np.abs(pen).max(axis=1, initial=0.0)
@@ -304,19 +313,22 @@ class Objective:
 
     def residual_widths(self) -> list[tuple[str, int]]:
         """(term, number of residuals) of each block of :meth:`residuals`, in its order: the
-        weighted properties, the wall constraint's penalty ("walls"), each phonon target."""
+        weighted properties, the wall constraint's penalty ("walls"), the guards' ("stability",
+        "e0"), each phonon target."""
         counts = self.targets.counts()
         out = [(p, counts[p]) for p in PROPERTIES if self.scale[p] is not None]
-        if self.phonons or self.constraint is not None:
+        if self.phonons or self.constraint is not None or self.guards:
             if self.constraint is not None:
                 out.append(("walls", len(self.constraint.pairs)))
+            out += [(name, len(g.channels)) for name, g in self.guards.items()]
             out += [("phonons", int(t.mask.sum())) for t in self.phonons]
         return out
 
     def breakdown(self, x: np.ndarray) -> list[dict[str, float]]:
         """Each term's part of the loss per free vector (B, n_free): the sum of its squared
         weighted residuals, for the terms the loss has (energy, forces, stress, virial, walls:
-        the wall constraint's penalty, phonons: all phonon targets, properties: property targets).
+        the wall constraint's penalty, stability and e0: the guards' penalties, phonons: all
+        phonon targets, properties: property targets).
         The parts of a vector add up to its loss (to rounding; a bad vector's parts are its
         BAD_RESIDUAL scores)."""
         r = self.residuals(np.atleast_2d(np.asarray(x, float)))

@@ -131,6 +131,8 @@ class PhononTarget:
     scaled: list[PhononBatch] = field(default_factory=list)  # lattice = "relaxed": one per SCALES
     cell_tables: object = None  # lattice = "relaxed": tables of the unit cell at each of SCALES
     mask: np.ndarray = field(init=False)  # (n_q, n_modes) frequencies that are fitted
+    # the last theta and its frequencies: the stability guard (gafit.guards) reads the same ones
+    _last: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         gamma = np.all(np.abs(self.qpoints) < 1e-9, axis=1)
@@ -193,6 +195,14 @@ class PhononTarget:
         """Sorted frequencies (B, n_q, n_modes) THz: at the reference geometry, or (``lattice =
         "relaxed"``) interpolated to each individual's own lattice constant."""
         theta = np.atleast_2d(theta)
+        last = self._last
+        if last is not None and last[0].shape == theta.shape and np.array_equal(last[0], theta):
+            return last[1]
+        out = self._frequencies(theta)
+        self._last = (theta.copy(), out)
+        return out
+
+    def _frequencies(self, theta: np.ndarray) -> np.ndarray:
         if not self.scaled:
             return self.batch.frequencies(theta)
         s = self.scale_of(theta)

@@ -240,11 +240,13 @@ def zero_stress(sig_a: np.ndarray, sig_c: np.ndarray, e: np.ndarray,
     return s_a, s_c, found
 
 
-def build_cell(potential: Potential, group: list[PropertyTargetConfig]) -> PropertyCell | HexCell:
+def build_cell(potential: Potential, group: list[PropertyTargetConfig],
+               elastic: bool = False) -> PropertyCell | HexCell:
     """The tabulated cell of the targets ``group`` (PropertyTargetConfig of one structure): a
     :class:`gafit.property_target.PropertyCell` for a cubic crystal, a :class:`HexCell` for a
     hexagonal or tetragonal one; GafitInputError for a property the crystal has not, a crystal with
-    free internal coordinates, or another crystal system."""
+    free internal coordinates, or another crystal system. With ``elastic`` a cubic crystal gets its
+    strained and displaced cells whatever its targets (the stability guard reads its Cij)."""
     from gafit.property_target import PropertyCell, free_coordinates, read_property_structure
 
     first = group[0]
@@ -261,7 +263,8 @@ def build_cell(potential: Potential, group: list[PropertyTargetConfig]) -> Prope
                                   f"({sg} ({number})); {wrong[0]} needs a hexagonal or tetragonal "
                                   "crystal")
         atoms, a0 = read_property_structure(first)
-        return PropertyCell.build(potential, atoms, a0, any(p.startswith("C") for p in props),
+        return PropertyCell.build(potential, atoms, a0,
+                                  elastic or any(p.startswith("C") for p in props),
                                   f"[[properties]] structure {first.structure}")
     if family == "cubic":  # a name of this module whose c/a makes it cubic (beta-tin at c = a/√2...)
         raise GafitInputError(f"{where} {first.structure}: with c/a = {first.c} / {first.a} it is cubic "

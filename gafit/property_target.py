@@ -490,9 +490,15 @@ class PropertyTargets:
     cell_of: list[int]  # per target: index into cells
     defects: dict[int, DefectCell] = field(default_factory=dict)  # per defect target (its index)
     relative_of: list[int] = field(default_factory=list)  # per target: dE's relative_to cell, or -1
+    # the last theta and its cells' values: the stability guard (gafit.guards) reads the same ones
+    _last: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
-    def build(cls, potential: Potential, configs: list[PropertyTargetConfig]) -> PropertyTargets:
+    def build(cls, potential: Potential, configs: list[PropertyTargetConfig],
+              elastic: bool = False) -> PropertyTargets:
+        """The targets' cells, each structure tabulated once; with ``elastic`` every structure gets
+        its strained and displaced cells (the stability guard needs its Cij), else only those with
+        an elastic constant among their targets."""
         keys: dict[tuple, int] = {}
         groups: list[list[PropertyTargetConfig]] = []
 
@@ -510,7 +516,7 @@ class PropertyTargets:
                                       "energy is subtracted) goes with property dE, and dE needs it")
             cell_of.append(index(c))
             relative_of.append(index(relative_config(c)) if c.relative_to is not None else -1)
-        cells = [build_cell(potential, group) for group in groups]
+        cells = [build_cell(potential, group, elastic) for group in groups]
         for c, k, r in zip(configs, cell_of, relative_of, strict=True):
             if r >= 0:
                 check_same_composition(cells[k], cells[r], c)
@@ -524,7 +530,7 @@ class PropertyTargets:
     def values(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values (B, n_targets) in the units of QUANTITIES and whether each relaxed scale lies in
         SCALES (B, n_targets), for full vectors theta (B, n)."""
-        per_cell = [cell.values(self.potential, theta) for cell in self.cells]
+        per_cell = self.cell_values(theta)
         per_cell_defect = defect_values(self.potential, theta, self.configs, self.defects,
                                         [(v.get("s"), getattr(c, "tables", None))
                                          for v, c in zip(per_cell, self.cells, strict=True)],
@@ -538,6 +544,17 @@ class PropertyTargets:
         ok = np.stack([per_cell[k]["in_range"] & (per_cell[r]["in_range"] if r >= 0 else True)
                        for k, r in zip(self.cell_of, relative_of, strict=True)], axis=1)
         return vals, ok
+
+    def cell_values(self, theta: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """:meth:`PropertyCell.values` of every cell (B,) each, for full vectors theta (B, n); the
+        last theta's are kept, so the residuals and the stability guard evaluate the cells once."""
+        theta = np.atleast_2d(theta)
+        last = self._last
+        if last is not None and last[0].shape == theta.shape and np.array_equal(last[0], theta):
+            return last[1]
+        out = [cell.values(self.potential, theta) for cell in self.cells]
+        self._last = (theta.copy(), out)
+        return out
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         """sqrt(weight) (value - reference) / tolerance, (B, n_targets)."""

@@ -671,7 +671,9 @@ class _Report:
         total = sum(v for v in parts.values() if _finite(v))
         weights = self.summary.get("weights") or {}
         train = (self.summary.get("rmse") or {}).get("train", {})
-        what = {"walls": "penalty of the wall constraint's breach", "phonons": "all phonon targets"}
+        what = {"walls": "penalty of the wall constraint's breach", "phonons": "all phonon targets",
+                "stability": "penalty of Born criteria and imaginary modes",
+                "e0": "penalty of the form's cohesive energy outside e0_range"}
         rows = []
         for term, v in sorted(parts.items(), key=lambda kv: -(kv[1] if _finite(kv[1]) else 0)):
             share = v / total if _finite(v) and total > 0 else None
@@ -1005,6 +1007,8 @@ class _Report:
                                    "Parameters</a>."))
         self.notes += _wall_notes(self.summary.get("walls") or [])
         self.notes += _constraint_notes(self.summary.get("wall_constraint"))
+        self.notes += _guard_notes(self.summary.get("guards"))
+        self.notes += _flag_notes(self.summary.get("stability_flags"))
         self.notes += _flag_notes((self.summary.get("e0_check") or {}).get("flags"))
         if self.data_note is not None and self.data_note not in self.notes:
             self.notes.append(self.data_note)
@@ -1074,6 +1078,20 @@ def _constraint_notes(wc: object) -> list[Note]:
                        for c in rows if not c.get("held"))
     return [Note("warning", f"Wall constraint NOT held in {broken}: the search found no candidate "
                  f"that keeps the wall ({spans}); widen the bounds or lower the distance.")]
+
+
+def _guard_notes(guards: object) -> list[Note]:
+    """summary.json's ``guards`` ([constraints] stable, e0_range; gafit.guards): an info line when
+    they held, a warning naming the channels that did not."""
+    if not isinstance(guards, list) or not guards:
+        return []
+    from gafit.guards import guard_line
+
+    rows = [g for g in guards if isinstance(g, dict) and isinstance(g.get("channels"), list)]
+    if all(g.get("held") for g in rows):
+        return [Note("info", "Stability constraints held: " + _esc(guard_line(rows)) + ".")]
+    return [Note("warning", "Stability constraints NOT all held: " + _esc(guard_line(rows))
+                 + ": the search found no candidate that keeps them; see gafit.guards.")]
 
 
 def _imaginary_notes(rows: list[dict]) -> list[Note]:

@@ -27,6 +27,7 @@ __all__ = [
     "ImaginaryModes",
     "MechanicalStability",
     "bulk_modulus_consistency",
+    "cohesive_range",
     "crystal_system",
     "e0_check_of",
     "e0_plausibility",
@@ -417,6 +418,23 @@ def e0_plausibility(data_energy: np.ndarray, form_energy: np.ndarray, e0_energy:
         flags.append(f"! E0 part {ee:+.4g} eV/atom exceeds the data's own energy per atom {de:.4g} "
                      f"(cohesive-scale data; form's own {fe:.4g} eV/atom): implausible E0")
     return E0Check(de, fe, ee, coulomb, flags)
+
+
+def cohesive_range(data_energy: float, coulomb: bool = False) -> tuple[float, float]:
+    """The plausible range (low, high) of the form's own cohesive energy (eV/atom, minus its energy
+    per atom without E0) at the data's lowest-energy structure, whose reference energy per atom is
+    ``data_energy``: the rules of :func:`e0_plausibility` restated on the form's energy alone, as
+    ``[constraints] e0_range = "data"`` enforces them (gafit.guards).
+
+    Rule 1 gives low = 0; rule 2 (not with Coulomb charges) high = COHESIVE_MAX; rule 3 (not with
+    Coulomb charges, cohesive-scale data) |E0 part| <= |data| with E0 part = data - form energy (what
+    the offsets are when the ground structure's energy is fitted exactly) gives high = 2 |data|."""
+    if coulomb:
+        return 0.0, float("inf")
+    high = COHESIVE_MAX
+    if -COHESIVE_MAX <= data_energy <= COHESIVE_SCALE_TOP:
+        high = min(high, 2 * abs(float(data_energy)))
+    return 0.0, float(high)
 
 
 def e0_check_of(potential: Any, data: Any, energy: np.ndarray, e0: Mapping[str, float]) -> E0Check | None:
