@@ -13,9 +13,9 @@ cross; the acoustic modes at Γ (zero by symmetry) are left out.
 
 With ``lattice = "relaxed"`` (cubic crystals) the frequencies are those at each individual's own
 lattice constant, as `gafit phonons` compares them: the displaced supercells are tabulated once at
-fixed scale factors of the reference cell (SCALES); each individual's energy minimum over the scaled
-unit cells (a quartic fitted to their energies) picks its scale, and its frequencies there are
-interpolated (quadratic, through the three nearest scales).
+fixed scale factors of the reference cell (SCALES); each individual's zero pressure over the scaled
+unit cells picks its scale (the root finder of the property targets, so both agree on a candidate's
+lattice), and its frequencies there are interpolated (quadratic, through the three nearest scales).
 
 Polar crystals: a potential with Coulomb charges gets phonopy's non-analytic correction with Born
 charges = its charges (fitted or not) and ``epsilon_inf`` (1, a number, "born": the BORN file beside the
@@ -55,6 +55,7 @@ from gafit.phonons import (
     to_ase_atoms,
 )
 from gafit.potential import Potential
+from gafit.property_target import cell_pressure, zero_pressure_scale
 from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
 
 #: reference frequencies below this (THz) at Γ are the acoustic modes: not fitted
@@ -172,22 +173,12 @@ class PhononTarget:
         return target
 
     def scale_of(self, theta: np.ndarray) -> np.ndarray:
-        """Each individual's own lattice scale (B,) relative to the reference cell: the minimum of a
-        quartic fitted to its unit-cell energies at SCALES (Newton from the lowest one), kept
-        within SCALES."""
-        e = self.batch.potential.evaluate(theta, self.cell_tables).energy  # (B, n_scales)
-        half = 0.5 * (SCALES[-1] - SCALES[0])
-        t_k = (SCALES - 1.0) / half  # in [-1, 1]
-        vander = np.vander(t_k, 5, increasing=True)  # (n_scales, 5)
+        """Each individual's own lattice scale (B,) relative to the reference cell: zero pressure of
+        its unit cell, found on SCALES as the property targets find it
+        (:func:`gafit.property_target.zero_pressure_scale`); kept within SCALES."""
+        pred = self.batch.potential.evaluate(theta, self.cell_tables)
         with np.errstate(all="ignore"):
-            c = np.nan_to_num(e, posinf=1e300) @ np.linalg.pinv(vander).T  # (B, 5): c0 + c1 t + ...
-            t = t_k[np.argmin(np.where(np.isfinite(e), e, np.inf), axis=1)]
-            for _ in range(20):
-                d1 = c[:, 1] + 2 * c[:, 2] * t + 3 * c[:, 3] * t**2 + 4 * c[:, 4] * t**3
-                d2 = 2 * c[:, 2] + 6 * c[:, 3] * t + 12 * c[:, 4] * t**2
-                step = np.where(d2 > 0, d1 / d2, 0.0)
-                t = np.clip(t - np.nan_to_num(step), -1.0, 1.0)
-        return 1.0 + half * t
+            return zero_pressure_scale(cell_pressure(pred, self.cell_tables), pred.energy, SCALES)[0]
 
     def frequencies(self, theta: np.ndarray) -> np.ndarray:
         """Sorted frequencies (B, n_q, n_modes) THz: at the reference geometry, or (``lattice =
