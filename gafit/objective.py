@@ -242,8 +242,7 @@ class Objective:
         parts = [r, self.penalty(theta)]
         for target in self.phonons:
             with np.errstate(all="ignore"):
-                d = target.differences(theta)
-            parts.append(d * np.sqrt(target.config.weight / d.shape[1]))
+                parts.append(target.residuals(theta))
         if self.properties:
             with np.errstate(all="ignore"):
                 parts.append(self.properties.residuals(theta))
@@ -281,19 +280,21 @@ class Objective:
 
     def residual_widths(self) -> list[tuple[str, int]]:
         """(term, number of residuals) of each block of :meth:`residuals`, in its order: the
-        weighted properties, the wall constraint's penalty ("walls"), each phonon target."""
+        weighted properties, the wall constraint's penalty ("walls"), each phonon target (its
+        frequencies, "phonons", and Grüneisen parameters, "gruneisen")."""
         counts = self.targets.counts()
         out = [(p, counts[p]) for p in PROPERTIES if self.scale[p] is not None]
         if self.phonons or self.constraint is not None:
             if self.constraint is not None:
                 out.append(("walls", len(self.constraint.pairs)))
-            out += [("phonons", int(t.mask.sum())) for t in self.phonons]
+            out += [w for t in self.phonons for w in t.residual_widths()]
         return out
 
     def breakdown(self, x: np.ndarray) -> list[dict[str, float]]:
         """Each term's part of the loss per free vector (B, n_free): the sum of its squared
         weighted residuals, for the terms the loss has (energy, forces, stress, virial, walls:
-        the wall constraint's penalty, phonons: all phonon targets, properties: property targets).
+        the wall constraint's penalty, phonons: all phonon targets' frequencies, gruneisen: their
+        Grüneisen parameters, properties: property targets).
         The parts of a vector add up to its loss (to rounding; a bad vector's parts are its
         BAD_RESIDUAL scores)."""
         r = self.residuals(np.atleast_2d(np.asarray(x, float)))
