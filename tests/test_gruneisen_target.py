@@ -12,6 +12,7 @@ from test_gruneisen import need_si_gruneisen
 from test_phonon_target import TRUE, cu_morse
 
 from gafit.config import parse_config
+from gafit.fit import problem_files
 from gafit.gruneisen import gruneisen_along, scaled_cell
 from gafit.objective import Objective
 from gafit.parameters import build_space
@@ -148,6 +149,9 @@ def test_config_keys(three_volumes: Path, tmp_path: Path) -> None:
                                               "gruneisen_weight": 2.5}})
     assert config.phonons[0].gruneisen_reference == three_volumes
     assert config.phonons[0].gruneisen_weight == 2.5
+    # the three volumes' data decide the problem: a resumed fit checks them
+    files = problem_files(config)
+    assert all((three_volumes / v / "phonopy_params.yaml").absolute() in files for v in RATIOS)
     with pytest.raises(GafitInputError, match="gruneisen_weight needs gruneisen_reference"):
         parse_config(base | {"phonons": {"reference": str(three_volumes / "orig"),
                                          "gruneisen_weight": 2.5}})
