@@ -17,6 +17,12 @@ fixed scale factors of the reference cell (SCALES); each individual's zero press
 unit cells picks its scale (the root finder of the property targets, so both agree on a candidate's
 lattice), and its frequencies there are interpolated (quadratic, through the three nearest scales).
 
+Mode Grüneisen parameters (``gruneisen_reference``: the reference at three volumes, phonopy-gruneisen's
+layout) are targets beside the frequencies: the reference's γ by phonopy's ``PhonopyGruneisen``, each
+individual's by phonopy's formula batched (:func:`gafit.gruneisen.mode_gruneisen`) on its dynamical
+matrices at the reference's volume ratios (``lattice = "reference"``: two more sets of displaced
+supercells) or interpolated to its own lattice constant with their derivative there (``"relaxed"``).
+
 Polar crystals: a potential with Coulomb charges gets phonopy's non-analytic correction with Born
 charges = its charges (fitted or not) and ``epsilon_inf`` (1, a number, "born": the BORN file beside the
 reference, "none"), batched as a quadratic form in the charges (:class:`gafit.nac.NacTerm`). A Γ among
