@@ -453,7 +453,8 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         if not isinstance(ph, dict) or "reference" not in ph:
             raise GafitInputError(f"{path}: {where} needs reference = \"phonopy_disp.yaml\"")
         rest = _typed(PhononTargetConfig, {x: v for x, v in ph.items()
-                                           if x not in ("reference", "structure", "epsilon_inf")},
+                                           if x not in ("reference", "structure", "epsilon_inf",
+                                                        "gruneisen_reference")},
                       where, path)
         if "epsilon_inf" in ph:
             eps = parse_epsilon(ph["epsilon_inf"], f"{path}: {where} epsilon_inf")
@@ -464,7 +465,14 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
             rest["structure"] = _resolve(base, ph["structure"], f"{where} structure", path)
         if "supercell" in rest:
             rest["supercell"] = _supercell(rest["supercell"], where, path)
-        for name in ("weight", "equilibrium_weight"):
+        if "gruneisen_reference" in ph:
+            rest["gruneisen_reference"] = _resolve(base, ph["gruneisen_reference"],
+                                                   f"{where} gruneisen_reference", path)
+        elif "gruneisen_weight" in rest:
+            raise GafitInputError(f"{path}: {where} gruneisen_weight needs gruneisen_reference = "
+                                  "\"DIR\" (the reference at three volumes: DIR/orig, DIR/plus, "
+                                  "DIR/minus)")
+        for name in ("weight", "equilibrium_weight", "gruneisen_weight"):
             _check_weight(rest.get(name, 0.0), f"{where} {name}", path)
         _check_choice(rest, "lattice", LATTICES, where, path)
         if rest.get("displacement", 1.0) <= 0:

@@ -453,6 +453,11 @@ def problem_files(config: FitConfig) -> list[Path]:
             found += [folder / n for n in _PHONOPY_FILES if (folder / n).is_file()]
         else:
             found.append(path)
+    for pc in config.phonons:  # Grüneisen targets: the phonopy data sets of the three volumes
+        if pc.gruneisen_reference is not None:
+            found += [pc.gruneisen_reference / v / n for v in ("orig", "plus", "minus")
+                      for n in (*_PHONOPY_FILES, "disp.yaml")
+                      if (pc.gruneisen_reference / v / n).is_file()]
     return [p.absolute() for p in dict.fromkeys(found)]
 
 

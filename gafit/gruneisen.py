@@ -91,43 +91,89 @@ def gruneisen_along(ph0: Phonopy, ph_plus: Phonopy, ph_minus: Phonopy,
 
 
 def sort_modes(freq: np.ndarray, gamma: np.ndarray, tol: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (n_q, n_modes) reordered by ascending frequency, and within a degenerate set
+    """Rows (..., n_modes) reordered by ascending frequency, and within a degenerate set
     (frequencies within ``tol`` THz) by ascending γ: phonopy's band keeps its eigenvector order,
     and degenerate partners have no order of their own."""
-    f_out, g_out = np.empty_like(freq), np.empty_like(gamma)
-    for k, (f, g) in enumerate(zip(freq, gamma, strict=True)):
-        order = np.argsort(f, kind="stable")
-        f, g = f[order], g[order]
-        group = np.concatenate([[0], np.cumsum(np.diff(f) > tol)])
-        order = np.lexsort((g, group))
-        f_out[k], g_out[k] = f[order], g[order]
-    return f_out, g_out
+    order = np.argsort(freq, axis=-1, kind="stable")
+    f, g = np.take_along_axis(freq, order, -1), np.take_along_axis(gamma, order, -1)
+    group = np.concatenate([np.zeros((*f.shape[:-1], 1), int),
+                            np.cumsum(np.diff(f, axis=-1) > tol, axis=-1)], axis=-1)
+    order = np.lexsort((g, group), axis=-1)
+    return np.take_along_axis(f, order, -1), np.take_along_axis(g, order, -1)
 
 
-def load_reference_volumes(folder: str | Path) -> tuple[PhononReference, PhononReference,
-                                                         PhononReference]:
+def mode_gruneisen(dyn: np.ndarray, v_ddyn_dv: np.ndarray, factor: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies (THz) and mode Grüneisen parameters (..., n_modes), ordered as
+    :func:`gruneisen_along` orders them, from dynamical matrices D (..., n, n) at V0 and V0 dD/dV
+    (..., n, n), batched, as phonopy's ``GruneisenBase`` computes them: γ = -<e|V dD/dV|e> / (2 ω²)
+    with the eigenvectors e of D, degenerate modes (eigenvalues within phonopy's DEFAULT_CUTOFF) by
+    the eigenvalues of V dD/dV in their subspace; γ is NaN where |frequency| < MIN_FREQUENCY and
+    both are NaN where D is not finite."""
+    from phonopy.phonon.degeneracy import DEFAULT_CUTOFF
+
+    bad = ~(np.isfinite(dyn).all(axis=(-2, -1)) & np.isfinite(v_ddyn_dv).all(axis=(-2, -1)))
+    lam, e = np.linalg.eigh(np.where(bad[..., None, None], 0.0, dyn))  # ascending
+    m = np.swapaxes(e.conj(), -1, -2) @ np.where(bad[..., None, None], 0.0, v_ddyn_dv) @ e
+    m = 0.5 * (m + np.swapaxes(m.conj(), -1, -2))
+    n = lam.shape[-1]
+    group = np.concatenate([np.zeros((*lam.shape[:-1], 1), int),
+                            np.cumsum(np.diff(lam, axis=-1) >= DEFAULT_CUTOFF, axis=-1)], axis=-1)
+    same = group[..., :, None] == group[..., None, :]
+    # every degenerate block at once: offsetting block g by g c (c above twice any block's spectral
+    # radius) keeps the blocks' eigenvalues apart, in block order, each block's ascending
+    c = 4.0 * (np.linalg.norm(m, axis=(-2, -1)) + 1.0)
+    offset = c[..., None] * group
+    shifted = np.where(same, m, 0.0) + offset[..., None] * np.eye(n)
+    edde = np.linalg.eigvalsh(shifted) - offset
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gamma = -edde / (2.0 * lam)
+    freq = np.sign(lam) * np.sqrt(np.abs(lam)) * factor
+    freq[bad], gamma[bad] = np.nan, np.nan
+    f, g = sort_modes(freq, gamma)
+    return f, np.where(np.abs(f) < MIN_FREQUENCY, np.nan, g)
+
+
+def load_reference_volumes(folder: str | Path, where: str = "--gruneisen-reference"
+                           ) -> tuple[PhononReference, PhononReference, PhononReference]:
     """The three phonopy data sets (orig, plus, minus) of a Grüneisen reference folder, checked to
-    be one crystal at V+ > V0 > V-."""
+    be one crystal at V+ > V0 > V-; ``where`` names the option or key in errors."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise GafitInputError(f"--gruneisen-reference {folder}: not a folder (expected one holding "
+        raise GafitInputError(f"{where} {folder}: not a folder (expected one holding "
                               "orig/, plus/ and minus/, as phonopy-gruneisen takes)")
     refs = []
     for v in VOLUMES:
         if not (folder / v).is_dir():
-            raise GafitInputError(f"--gruneisen-reference {folder}: no subfolder '{v}' (expected "
+            raise GafitInputError(f"{where} {folder}: no subfolder '{v}' (expected "
                                   "orig/, plus/ and minus/, each a phonopy data set)")
         ref = load_reference(folder / v)
         if ref.phonopy is None or ref.phonopy.force_constants is None:
-            raise GafitInputError(f"--gruneisen-reference {folder / v}: not a phonopy data set with "
+            raise GafitInputError(f"{where} {folder / v}: not a phonopy data set with "
                                   "forces or force constants")
         refs.append(ref)
     vol = [r.phonopy.primitive.volume for r in refs]  # type: ignore[union-attr]
     if not vol[1] > vol[0] > vol[2]:
-        raise GafitInputError(f"--gruneisen-reference {folder}: volumes orig {vol[0]:.4f}, plus "
+        raise GafitInputError(f"{where} {folder}: volumes orig {vol[0]:.4f}, plus "
                               f"{vol[1]:.4f}, minus {vol[2]:.4f} Å³ per primitive cell: need plus > "
                               "orig > minus")
     return refs[0], refs[1], refs[2]
+
+
+def reference_at(folder: str | Path, ph0: Phonopy, qpoints: np.ndarray, where: str
+                 ) -> tuple[tuple[float, float], np.ndarray, np.ndarray]:
+    """A three-volume reference at reduced q-points of ``ph0``'s primitive basis: its volume ratios
+    (V+/V0, V-/V0), and its frequencies (THz) and γ (n_q, n_modes) by phonopy
+    (:func:`gruneisen_along`), checked to be ``ph0``'s crystal."""
+    from gafit.phonons import _check_same_crystal
+
+    r0, rp, rm = load_reference_volumes(folder, where)
+    _check_same_crystal(r0, ph0)
+    assert r0.phonopy is not None and rp.phonopy is not None and rm.phonopy is not None
+    t = q_transform(ph0.primitive.cell, r0.phonopy.primitive.cell, str(folder))
+    v0 = r0.phonopy.primitive.volume
+    freq, gamma = gruneisen_along(r0.phonopy, rp.phonopy, rm.phonopy, [np.asarray(qpoints) @ t])
+    return (rp.phonopy.primitive.volume / v0, rm.phonopy.primitive.volume / v0), freq, gamma
 
 
 @dataclass

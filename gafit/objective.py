@@ -238,8 +238,7 @@ class Objective:
         parts = [np.zeros((len(theta), 0))]
         with np.errstate(all="ignore"):
             for target in self.phonons:
-                d = target.differences(theta)
-                parts.append(d * np.sqrt(target.config.weight / d.shape[1]))
+                parts.append(target.residuals(theta))
             if self.properties:
                 parts.append(self.properties.residuals(theta))
         return np.concatenate(parts, axis=1)
@@ -314,21 +313,23 @@ class Objective:
     def residual_widths(self) -> list[tuple[str, int]]:
         """(term, number of residuals) of each block of :meth:`residuals`, in its order: the
         weighted properties, the wall constraint's penalty ("walls"), the guards' ("stability",
-        "e0"), each phonon target."""
+        "e0"), each phonon target (its frequencies, "phonons", and Grüneisen parameters,
+        "gruneisen")."""
         counts = self.targets.counts()
         out = [(p, counts[p]) for p in PROPERTIES if self.scale[p] is not None]
         if self.phonons or self.constraint is not None or self.guards:
             if self.constraint is not None:
                 out.append(("walls", len(self.constraint.pairs)))
             out += [(name, len(g.channels)) for name, g in self.guards.items()]
-            out += [("phonons", int(t.mask.sum())) for t in self.phonons]
+            out += [w for t in self.phonons for w in t.residual_widths()]
         return out
 
     def breakdown(self, x: np.ndarray) -> list[dict[str, float]]:
         """Each term's part of the loss per free vector (B, n_free): the sum of its squared
         weighted residuals, for the terms the loss has (energy, forces, stress, virial, walls:
         the wall constraint's penalty, stability and e0: the guards' penalties, phonons: all
-        phonon targets, properties: property targets).
+        phonon targets' frequencies, gruneisen: their Grüneisen parameters, properties: property
+        targets).
         The parts of a vector add up to its loss (to rounding; a bad vector's parts are its
         BAD_RESIDUAL scores)."""
         r = self.residuals(np.atleast_2d(np.asarray(x, float)))

@@ -13,9 +13,15 @@ cross; the acoustic modes at Γ (zero by symmetry) are left out.
 
 With ``lattice = "relaxed"`` (cubic crystals) the frequencies are those at each individual's own
 lattice constant, as `gafit phonons` compares them: the displaced supercells are tabulated once at
-fixed scale factors of the reference cell (SCALES); each individual's energy minimum over the scaled
-unit cells (a quartic fitted to their energies) picks its scale, and its frequencies there are
-interpolated (quadratic, through the three nearest scales).
+fixed scale factors of the reference cell (SCALES); each individual's zero pressure over the scaled
+unit cells picks its scale (the root finder of the property targets, so both agree on a candidate's
+lattice), and its frequencies there are interpolated (quadratic, through the three nearest scales).
+
+Mode Grüneisen parameters (``gruneisen_reference``: the reference at three volumes, phonopy-gruneisen's
+layout) are targets beside the frequencies: the reference's γ by phonopy's ``PhonopyGruneisen``, each
+individual's by phonopy's formula batched (:func:`gafit.gruneisen.mode_gruneisen`) on its dynamical
+matrices at the reference's volume ratios (``lattice = "reference"``: two more sets of displaced
+supercells) or interpolated to its own lattice constant with their derivative there (``"relaxed"``).
 
 Polar crystals: a potential with Coulomb charges gets phonopy's non-analytic correction with Born
 charges = its charges (fitted or not) and ``epsilon_inf`` (1, a number, "born": the BORN file beside the
@@ -34,6 +40,8 @@ import numpy as np
 from ase import Atoms
 
 from gafit.crystals import read_structure
+from gafit.gruneisen import mode_gruneisen, reference_at
+from gafit.gruneisen import scaled_cell as gruneisen_cell
 from gafit.nac import (
     charge_indices,
     dielectric_tensor,
@@ -47,6 +55,7 @@ from gafit.phonons import (
     POINTS,
     PhononBatch,
     PhononReference,
+    eigen_frequencies,
     lattice_type,
     load_reference,
     new_phonopy,
@@ -55,6 +64,7 @@ from gafit.phonons import (
     to_ase_atoms,
 )
 from gafit.potential import Potential
+from gafit.property_target import cell_pressure, zero_pressure_scale
 from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
 
 #: reference frequencies below this (THz) at Γ are the acoustic modes: not fitted
@@ -62,6 +72,8 @@ ACOUSTIC_THZ = 0.5
 #: scale factors of the reference cell tabulated for ``lattice = "relaxed"`` (±2 %, steps of 0.5 %)
 SCALES = np.linspace(0.98, 1.02, 9)
 LATTICES = ("reference", "relaxed")
+#: weight on γ² of Grüneisen targets without a gruneisen_weight
+GRUNEISEN_WEIGHT = 1.0
 
 
 @dataclass
@@ -88,6 +100,11 @@ class PhononTargetConfig:
     # the direction (reduced, primitive reciprocal basis) every Γ of qpoints is approached from;
     # default: towards the next point of qpoints (the previous one for a last Γ)
     q_direction: list | None = None
+    # mode Grüneisen parameters as targets: a folder with the reference at three volumes (orig/,
+    # plus/, minus/: phonopy data sets, phonopy-gruneisen's layout) and the weight on γ² (mean over
+    # the fitted modes at qpoints; None: GRUNEISEN_WEIGHT)
+    gruneisen_reference: Path | None = None
+    gruneisen_weight: float | None = None
 
 
 def read_target_reference(config: PhononTargetConfig) -> tuple[PhononReference, Atoms, np.ndarray]:
@@ -130,6 +147,11 @@ class PhononTarget:
     directions: np.ndarray | None = None  # (n_q, 3) q-direction at Γ (reduced), NaN rows for none
     scaled: list[PhononBatch] = field(default_factory=list)  # lattice = "relaxed": one per SCALES
     cell_tables: object = None  # lattice = "relaxed": tables of the unit cell at each of SCALES
+    # Grüneisen targets: the reference's γ (n_q, n_modes, NaN where undefined), its volume ratios
+    # (V+/V0, V-/V0) and, at lattice = "reference", the batches of the unit cell at those ratios
+    gamma_reference: np.ndarray | None = None
+    volume_ratios: tuple[float, float] = (1.0, 1.0)
+    volume_batches: list[PhononBatch] = field(default_factory=list)
     mask: np.ndarray = field(init=False)  # (n_q, n_modes) frequencies that are fitted
     # the last theta and its frequencies: the stability guard (gafit.guards) reads the same ones
     _last: tuple | None = field(default=None, init=False, repr=False, compare=False)
@@ -171,51 +193,97 @@ class PhononTarget:
                              for s, c in zip(SCALES, cells, strict=True)]
             target.cell_tables = potential.build_tables(
                 ReferenceSet([Structure(c) for c in cells], "phonon cells"))
+        if config.gruneisen_reference is not None:
+            where = f"{config.reference}: [phonons] gruneisen_reference"
+            if dielectric is not None:
+                raise GafitInputError(f"{where}: Grüneisen targets with the non-analytic correction "
+                                      "(a potential with charges) are not available; set "
+                                      "epsilon_inf = \"none\" or leave the Grüneisen targets out")
+            target.volume_ratios, _, target.gamma_reference = reference_at(
+                config.gruneisen_reference, batch.phonopy, q, where)
+            if not target.scaled:
+                target.volume_batches = [
+                    PhononBatch(potential, gruneisen_cell(unitcell, r), smat, q, config.displacement)
+                    for r in target.volume_ratios]
         return target
 
+    @property
+    def gamma_mask(self) -> np.ndarray:
+        """(n_q, n_modes) Grüneisen parameters that are fitted: fitted frequencies whose reference
+        γ is defined."""
+        if self.gamma_reference is None:
+            return np.zeros_like(self.mask)
+        return self.mask & np.isfinite(self.gamma_reference)
+
     def scale_of(self, theta: np.ndarray) -> np.ndarray:
-        """Each individual's own lattice scale (B,) relative to the reference cell: the minimum of a
-        quartic fitted to its unit-cell energies at SCALES (Newton from the lowest one), kept
-        within SCALES."""
-        e = self.batch.potential.evaluate(theta, self.cell_tables).energy  # (B, n_scales)
-        half = 0.5 * (SCALES[-1] - SCALES[0])
-        t_k = (SCALES - 1.0) / half  # in [-1, 1]
-        vander = np.vander(t_k, 5, increasing=True)  # (n_scales, 5)
+        """Each individual's own lattice scale (B,) relative to the reference cell: zero pressure of
+        its unit cell, found on SCALES as the property targets find it
+        (:func:`gafit.property_target.zero_pressure_scale`); kept within SCALES."""
+        pred = self.batch.potential.evaluate(theta, self.cell_tables)
         with np.errstate(all="ignore"):
-            c = np.nan_to_num(e, posinf=1e300) @ np.linalg.pinv(vander).T  # (B, 5): c0 + c1 t + ...
-            t = t_k[np.argmin(np.where(np.isfinite(e), e, np.inf), axis=1)]
-            for _ in range(20):
-                d1 = c[:, 1] + 2 * c[:, 2] * t + 3 * c[:, 3] * t**2 + 4 * c[:, 4] * t**3
-                d2 = 2 * c[:, 2] + 6 * c[:, 3] * t + 12 * c[:, 4] * t**2
-                step = np.where(d2 > 0, d1 / d2, 0.0)
-                t = np.clip(t - np.nan_to_num(step), -1.0, 1.0)
-        return 1.0 + half * t
+            return zero_pressure_scale(cell_pressure(pred, self.cell_tables), pred.energy, SCALES)[0]
 
     def frequencies(self, theta: np.ndarray) -> np.ndarray:
         """Sorted frequencies (B, n_q, n_modes) THz: at the reference geometry, or (``lattice =
         "relaxed"``) interpolated to each individual's own lattice constant."""
+        return self.frequencies_and_gruneisen(theta, gruneisen=False)[0]
+
+    def gruneisen(self, theta: np.ndarray) -> np.ndarray:
+        """Mode Grüneisen parameters (B, n_q, n_modes), ordered as the reference's (by frequency,
+        degenerate partners by γ; NaN at |ω| < 0.01 THz): phonopy's formula on the dynamical
+        matrices at the reference's volumes or (``lattice = "relaxed"``) on those interpolated to
+        each individual's own lattice constant and their derivative there."""
+        gamma = self.frequencies_and_gruneisen(theta)[1]
+        assert gamma is not None
+        return gamma
+
+    def frequencies_and_gruneisen(self, theta: np.ndarray, gruneisen: bool = True
+                                  ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`frequencies` and (with ``gruneisen``) :meth:`gruneisen`, from one force evaluation
+        per tabulated geometry."""
         theta = np.atleast_2d(theta)
-        last = self._last
-        if last is not None and last[0].shape == theta.shape and np.array_equal(last[0], theta):
-            return last[1]
-        out = self._frequencies(theta)
-        self._last = (theta.copy(), out)
+        last = self._last  # (theta, with Grüneisen, result): the guard reads the same frequencies
+        if (last is not None and (last[1] or not gruneisen) and last[0].shape == theta.shape
+                and np.array_equal(last[0], theta)):
+            return last[2] if gruneisen else (last[2][0], None)
+        out = self._frequencies(theta, gruneisen)
+        self._last = (theta.copy(), gruneisen, out)
         return out
 
-    def _frequencies(self, theta: np.ndarray) -> np.ndarray:
+    def _frequencies(self, theta: np.ndarray, gruneisen: bool
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.scaled:
-            return self.batch.frequencies(theta)
+            batch = self.batch
+            dyn = batch.dynamical_matrices(batch.forces(theta), theta)
+            freq = eigen_frequencies(dyn, batch.factor)
+            if not gruneisen:
+                return freq, None
+            (rp, rm), (bp, bm) = self.volume_ratios, self.volume_batches
+            ddyn = (bp.dynamical_matrices(bp.forces(theta)) - bm.dynamical_matrices(bm.forces(theta)))
+            return freq, mode_gruneisen(dyn, ddyn / (rp - rm), batch.factor)[1]
         s = self.scale_of(theta)
         h = SCALES[1] - SCALES[0]
         k = np.clip(np.rint((s - SCALES[0]) / h).astype(int), 1, len(SCALES) - 2)
         t = (s - SCALES[k]) / h  # in [-1, 1]: quadratic Lagrange weights on k - 1, k, k + 1
         w = np.stack([0.5 * t * (t - 1.0), 1.0 - t * t, 0.5 * t * (t + 1.0)], axis=1)
-        out = np.zeros((len(theta), len(self.qpoints), self.reference.shape[1]))
+        dw = np.stack([t - 0.5, -2.0 * t, t + 0.5], axis=1) / h  # d/ds
+        shape = (len(theta), len(self.qpoints), self.reference.shape[1])
+        freq = np.zeros(shape)
+        dyn = np.zeros((*shape, shape[-1]), complex)
+        ddyn = np.zeros_like(dyn)
         for j in np.unique(k):
             rows = np.flatnonzero(k == j)
             for c, kk in enumerate((j - 1, j, j + 1)):
-                out[rows] += w[rows, c, None, None] * self.scaled[kk].frequencies(theta[rows])
-        return out
+                batch = self.scaled[kk]
+                d = batch.dynamical_matrices(batch.forces(theta[rows]), theta[rows])
+                freq[rows] += w[rows, c, None, None] * eigen_frequencies(d, batch.factor)
+                if gruneisen:
+                    dyn[rows] += w[rows, c, None, None, None] * d
+                    ddyn[rows] += dw[rows, c, None, None, None] * d
+        if not gruneisen:
+            return freq, None
+        # V dD/dV = (s/3) dD/ds, the cell's volume being s³ V_reference
+        return freq, mode_gruneisen(dyn, (s / 3)[:, None, None, None] * ddyn, self.batch.factor)[1]
 
     def equilibrium_structure(self) -> Structure | None:
         """The undisplaced supercell with a zero-stress target, or None when not asked for."""
@@ -231,19 +299,49 @@ class PhononTarget:
         freq = self.frequencies(theta)
         return (freq - self.reference)[:, self.mask]
 
+    def residuals(self, theta: np.ndarray) -> np.ndarray:
+        """Weighted residuals (B, n_fitted + n_gamma) for full vectors theta (B, n): frequency
+        differences x sqrt(weight / n_fitted), then (with Grüneisen targets) γ differences x
+        sqrt(gruneisen_weight / n_gamma)."""
+        freq, gamma = self.frequencies_and_gruneisen(theta, self.gamma_reference is not None)
+        d = (freq - self.reference)[:, self.mask]
+        parts = [d * np.sqrt(self.config.weight / d.shape[1])]
+        if gamma is not None:
+            dg = (gamma - self.gamma_reference)[:, self.gamma_mask]
+            w = self.config.gruneisen_weight
+            parts.append(dg * np.sqrt((GRUNEISEN_WEIGHT if w is None else w) / dg.shape[1]))
+        return np.concatenate(parts, axis=1)
+
+    def residual_widths(self) -> list[tuple[str, int]]:
+        """(term, number of residuals) of the blocks of :meth:`residuals`: "phonons" and, with
+        Grüneisen targets, "gruneisen"."""
+        out = [("phonons", int(self.mask.sum()))]
+        if self.gamma_reference is not None:
+            out.append(("gruneisen", int(self.gamma_mask.sum())))
+        return out
+
     def table(self, theta: np.ndarray) -> list[dict]:
-        """Per q-point: label, gafit and reference frequencies (THz), RMS error over all modes, and at
-        a Γ approached along a direction, ``q_direction`` (reduced, as text)."""
-        freq = self.frequencies(np.atleast_2d(theta))[0]
+        """Per q-point: label, gafit and reference frequencies (THz), RMS error over all modes, at a
+        Γ approached along a direction ``q_direction`` (reduced, as text), and with Grüneisen
+        targets ``gruneisen`` and ``reference_gruneisen`` (None where undefined)."""
+        freq, gamma = self.frequencies_and_gruneisen(np.atleast_2d(theta),
+                                                     self.gamma_reference is not None)
         out = []
-        for k, (lab, f, r) in enumerate(zip(self.labels, freq, self.reference, strict=True)):
+        for k, (lab, f, r) in enumerate(zip(self.labels, freq[0], self.reference, strict=True)):
             row = {"label": lab, "gafit": f.tolist(), "reference": r.tolist(),
                    "rms": float(np.sqrt(np.mean((f - r) ** 2)))}
+            if gamma is not None and self.gamma_reference is not None:
+                row["gruneisen"] = _defined(gamma[0, k])
+                row["reference_gruneisen"] = _defined(self.gamma_reference[k])
             d = None if self.directions is None else self.directions[k]
             if is_gamma(self.qpoints[k]) and direction_text(d):
                 row["q_direction"] = direction_text(d)
             out.append(row)
         return out
+
+
+def _defined(values: np.ndarray) -> list[float | None]:
+    return [float(x) if np.isfinite(x) else None for x in values]
 
 
 def _lattice_points(config: PhononTargetConfig, ltype: str) -> tuple[list[str], np.ndarray]:

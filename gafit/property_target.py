@@ -42,7 +42,7 @@ from ase.units import GPa
 from gafit.crystals import LATTICES as LATTICE_NAMES
 from gafit.crystals import read_crystal
 from gafit.forms import Prediction
-from gafit.potential import Potential
+from gafit.potential import Potential, PotentialTables
 from gafit.properties import _is_cubic, _voigt_strain, conventional_cell, symmetry
 from gafit.property_defect import DEFECT_PROPERTIES, DefectCell, build_defect_cells, defect_values
 from gafit.property_hex import StructureSpec, build_cell, check_same_composition, relative_config
@@ -284,6 +284,48 @@ def _split(pred: Prediction, n: int, n_f: int) -> tuple[Prediction, Prediction]:
             Prediction(pred.energy[:, n:], pred.forces[:, n_f:], pred.virial[:, n:]))
 
 
+def cell_pressure(pred: Prediction, tables: PotentialTables) -> np.ndarray:
+    """Pressure (B, n_cells) eV/Å³ of each tabulated cell, from a prediction's virials."""
+    return -(pred.virial[:, :, :3].mean(axis=2) / tables.volume_s)
+
+
+def zero_pressure_scale(p: np.ndarray, e: np.ndarray, grid: np.ndarray = SCALES
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Each individual's zero-pressure scale (B,) and whether it lies inside ``grid`` (B,), from its
+    pressures p and energies e (B, n_grid) at the uniform scale factors ``grid``: on the bracket
+    p_k > 0 >= p_k+1 of lowest energy (safeguarded Newton on the cubic interpolant through four
+    nodes); without one, the end of ``grid`` the pressure points to. Zero pressure, not the energy
+    minimum: a pair term cut off without a shift puts steps into E(s) that no pressure sees."""
+    b, n = p.shape
+    bracket = (p[:, :-1] > 0) & (p[:, 1:] <= 0)  # (B, n - 1)
+    score = np.where(bracket, np.minimum(e[:, :-1], e[:, 1:]), np.inf)
+    k = np.argmin(np.nan_to_num(score, nan=np.inf), axis=1)
+    found = bracket[np.arange(b), k]
+    # no bracket: pressure positive everywhere -> largest scale, else smallest
+    k = np.where(found, k, np.where(np.nan_to_num(p[:, -1]) > 0, n - 2, 0))
+    j0 = np.clip(k - 1, 0, n - 4)
+    rows = np.arange(b)[:, None]
+    c = p[rows, j0[:, None] + np.arange(4)] @ _VINV.T  # (B, 4): p = c0 + c1 t + c2 t² + c3 t³
+    lo = (k - j0).astype(float)  # the bracket in t: p(lo) > 0 >= p(lo + 1)
+    hi = lo + 1.0
+    t = lo + 0.5
+    for _ in range(30):  # Newton, kept inside the bracket (bisection where it would leave)
+        pt = c[:, 0] + t * (c[:, 1] + t * (c[:, 2] + t * c[:, 3]))
+        lo, hi = np.where(pt > 0, t, lo), np.where(pt > 0, hi, t)
+        dp = c[:, 1] + t * (2 * c[:, 2] + 3 * t * c[:, 3])
+        step = t - pt / np.where(dp != 0, dp, np.nan)
+        t_next = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
+        # a converged t is a fixed point (its step is itself, which the closed bracket keeps), so
+        # stopping once every t is one gives each individual the value it gets alone: the batch
+        # does not change it
+        if np.array_equal(t_next, t):
+            break
+        t = t_next
+    edge = np.where(np.nan_to_num(p[:, -1]) > 0, grid[-1], grid[0])
+    s = np.where(found, grid[j0] + (grid[1] - grid[0]) * t, edge)
+    return s, found
+
+
 @dataclass
 class PropertyCell:
     """One structure's tabulated cells (at every one of SCALES) and the values computed from them."""
@@ -366,7 +408,7 @@ class PropertyCell:
             else:
                 pred = potential.evaluate(theta, self.tables)
             e = pred.energy  # (B, n_scales) eV
-            p = -(pred.virial[:, :, :3].mean(axis=2) / self.tables.volume_s)  # (B, n_scales) eV/Å³
+            p = cell_pressure(pred, self.tables)  # (B, n_scales) eV/Å³
             s, in_range = self._relaxed_scale(p, e)
             w, dw = _lagrange(s)
             out = {"s": s, "in_range": in_range, "a": s * self.a0}
@@ -393,37 +435,8 @@ class PropertyCell:
 
     @staticmethod
     def _relaxed_scale(p: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each individual's zero-pressure scale (B,) and whether it lies inside SCALES (B,): on the
-        bracket p_k > 0 >= p_k+1 of lowest energy (safeguarded Newton on the cubic interpolant);
-        without one, the end of SCALES the pressure points to."""
-        b, n = p.shape
-        bracket = (p[:, :-1] > 0) & (p[:, 1:] <= 0)  # (B, n - 1)
-        score = np.where(bracket, np.minimum(e[:, :-1], e[:, 1:]), np.inf)
-        k = np.argmin(np.nan_to_num(score, nan=np.inf), axis=1)
-        found = bracket[np.arange(b), k]
-        # no bracket: pressure positive everywhere -> largest scale, else smallest
-        k = np.where(found, k, np.where(np.nan_to_num(p[:, -1]) > 0, n - 2, 0))
-        j0 = np.clip(k - 1, 0, n - 4)
-        rows = np.arange(b)[:, None]
-        c = p[rows, j0[:, None] + np.arange(4)] @ _VINV.T  # (B, 4): p = c0 + c1 t + c2 t² + c3 t³
-        lo = (k - j0).astype(float)  # the bracket in t: p(lo) > 0 >= p(lo + 1)
-        hi = lo + 1.0
-        t = lo + 0.5
-        for _ in range(30):  # Newton, kept inside the bracket (bisection where it would leave)
-            pt = c[:, 0] + t * (c[:, 1] + t * (c[:, 2] + t * c[:, 3]))
-            lo, hi = np.where(pt > 0, t, lo), np.where(pt > 0, hi, t)
-            dp = c[:, 1] + t * (2 * c[:, 2] + 3 * t * c[:, 3])
-            step = t - pt / np.where(dp != 0, dp, np.nan)
-            t_next = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
-            # a converged t is a fixed point (its step is itself, which the closed bracket
-            # keeps), so stopping once every t is one gives each individual the value it gets
-            # alone: the batch does not change it
-            if np.array_equal(t_next, t):
-                break
-            t = t_next
-        edge = np.where(np.nan_to_num(p[:, -1]) > 0, SCALES[-1], SCALES[0])
-        s = np.where(found, SCALES[j0] + (SCALES[1] - SCALES[0]) * t, edge)
-        return s, found
+        """:func:`zero_pressure_scale` on SCALES."""
+        return zero_pressure_scale(p, e, SCALES)
 
     def _elastic(self, forces: np.ndarray, stress: np.ndarray, lam_h: np.ndarray,
                  volume: np.ndarray) -> dict[str, np.ndarray]:
