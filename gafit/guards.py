@@ -161,11 +161,14 @@ def stability_guard(properties: PropertyTargets | None, phonons: list[PhononTarg
 
 def _cell_names(properties: PropertyTargets) -> list[str]:
     """A name per property cell: its structure (with species for a lattice name)."""
-    out = []
-    for k in range(len(properties.cells)):
-        c = properties.configs[properties.cell_of.index(k)]
-        out.append(c.structure + (f" {'-'.join(c.species)}" if c.species else ""))
-    return out
+    specs: dict[int, tuple[str, list[str] | None]] = {}
+    relative_of = properties.relative_of or [-1] * len(properties.configs)
+    for c, k, r in zip(properties.configs, properties.cell_of, relative_of, strict=True):
+        specs.setdefault(k, (c.structure, c.species))
+        if r >= 0:  # a structure only a dE target's relative_to names
+            specs.setdefault(r, (c.relative_to.structure, c.relative_to.species))
+    return [s + (f" {'-'.join(sp)}" if sp else "")
+            for s, sp in (specs[k] for k in range(len(properties.cells)))]
 
 
 # --------------------------------------------------------------------------- energy offsets
