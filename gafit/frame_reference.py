@@ -7,13 +7,14 @@ Elastic constants (:func:`elastic_from_frames`): the frames are strains of one c
 is a cube along x, y and z (the reference: the frame of least stress). For each frame the deformation
 gradient F relative to the reference cell gives the Lagrangian strain η = (FᵀF − I)/2, and its Cauchy
 stress σ the second Piola–Kirchhoff stress S = J F⁻¹ σ F⁻ᵀ (the reference's stress subtracted), so a
-rotation carried by a sheared cell changes neither. C11, C12 and C44 are the least-squares solution of
-S = C η + ½ C3 η η (C3 the six cubic third-order constants, fitted alongside so that the
-residual is the data's scatter; dropped when the strains cannot determine them) over every frame
-whose strain tensor's components are all <= ``max_strain``: the error left is O(η²) relative (the
-fourth-order term). Frames whose atoms keep the reference's
-fractional coordinates while forces act on them are clamped-ion (homogeneous strain): their shear gives
-``C44_unrelaxed``; frames without forces give the relaxed-ion constants.
+rotation carried by a sheared cell changes neither. C11, C12 and C44 come from a least-squares fit of
+S = ∂U/∂η over every frame whose strain components are all <= ``max_strain``, with U the most general
+cubic-invariant energy to 4th order in η (the higher-order constants fitted alongside, as cube-averaged
+monomials; to 3rd order when the frames hold one strain size per mode, which cannot tell η from η³):
+the error left is then O(η⁴) relative (O(η²) at 3rd order), and the residual is the data's scatter.
+Frames whose atoms keep the reference's fractional coordinates while forces act on them are
+clamped-ion (homogeneous strain): their shear gives ``C44_unrelaxed``; frames without forces give the
+relaxed-ion constants.
 
 Equation of state (:func:`eos_from_frames`): the frames are uniform scalings of one crystal (same cell
 shape and fractional positions); ASE's EquationOfState is fitted to their energy per atom against
@@ -22,6 +23,7 @@ volume per atom (DFT stresses carry a basis-set offset, so the energies are used
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,31 +126,83 @@ def cubic_design(eta: np.ndarray) -> np.ndarray:
     return a
 
 
-def _toec_class(i: int, j: int, k: int) -> int | None:
-    """Which cubic third-order constant (0..5: C111, C112, C123, C144, C155, C456) is C_ijk (0-based
-    Voigt indices), or None where cubic symmetry makes it zero."""
-    normal = sorted(x for x in (i, j, k) if x < 3)
-    shear = sorted(x for x in (i, j, k) if x >= 3)
-    if len(normal) == 3:
-        return {1: 0, 2: 1, 3: 2}[len(set(normal))]
-    if len(normal) == 1 and shear[0] == shear[1]:
-        return 3 if shear[0] == normal[0] + 3 else 4
-    if not normal and len(set(shear)) == 3:
-        return 5
-    return None
+def _cubic_group() -> np.ndarray:
+    """The 48 rotations and reflections of the cube (signed permutation matrices), (48, 3, 3)."""
+    out = []
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            m = np.zeros((3, 3))
+            m[range(3), perm] = signs
+            out.append(m)
+    return np.array(out)
 
 
-def toec_design(eta: np.ndarray) -> np.ndarray:
-    """Rows of the second-order stress ½ C_ijk η_j η_k = A (C111, C112, C123, C144, C155, C456) for
-    one frame's Voigt strain η (6,) (Brugger constants of a cubic crystal)."""
-    a = np.zeros((6, 6))
-    for i in range(6):
-        for j in range(6):
-            for k in range(6):
-                c = _toec_class(i, j, k)
-                if c is not None:
-                    a[i, c] += 0.5 * eta[j] * eta[k]
-    return a
+def _voigt_action(g: np.ndarray) -> np.ndarray:
+    """The (6, 6) matrix taking a Voigt strain (engineering shear) η to that of g η gᵀ."""
+    out = np.zeros((6, 6))
+    for k in range(6):
+        e = np.zeros(6)
+        e[k] = 1.0
+        t = _tensor(e * [1, 1, 1, 0.5, 0.5, 0.5])
+        out[:, k] = _voigt(g @ t @ g.T) * [1, 1, 1, 2, 2, 2]
+    return out
+
+
+_ACTIONS = np.array([_voigt_action(g) for g in _cubic_group()])  # (48, 6, 6)
+
+
+def _monomials(degree: int) -> list[tuple[int, ...]]:
+    """Exponents of every monomial of ``degree`` in the 6 Voigt strains."""
+    out = []
+    for combo in itertools.combinations_with_replacement(range(6), degree):
+        out.append(tuple(combo.count(i) for i in range(6)))
+    return out
+
+
+def higher_order_design(eta: np.ndarray, degrees: tuple[int, ...]) -> np.ndarray:
+    """Columns (6, n) of the stresses S = ∂U/∂η of cubic-invariant energies U of the given degrees
+    in η (each a monomial averaged over the cube's 48 symmetry operations) at one frame's Voigt
+    strain η: the higher-order terms of the stress-strain relation, whatever their constants."""
+    cols = []
+    x_g = _ACTIONS @ eta  # (48, 6): η seen by each symmetry operation
+    for degree in degrees:
+        for m in _monomials(degree):
+            e = np.array(m)
+            grad_x = np.zeros((len(_ACTIONS), 6))
+            for i in np.flatnonzero(e):
+                d = e.copy()
+                d[i] -= 1
+                grad_x[:, i] = e[i] * np.prod(x_g ** d, axis=1)
+            cols.append(np.einsum("gji,gj->i", _ACTIONS, grad_x) / len(_ACTIONS))
+    return np.array(cols).T
+
+
+def _rank(m: np.ndarray) -> int:
+    return int(np.linalg.matrix_rank(m, tol=1e-8 * np.abs(m).max())) if m.size else 0
+
+
+def _fit_cubic(etas: list[np.ndarray], stresses: list[np.ndarray]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(C11, C12, C44), their standard errors, the residuals (GPa) and the highest order of η in the
+    energy fitted: 4 when the strains determine the higher-order terms beside C11, C12, C44, else 3,
+    else 2 (the linear relation alone)."""
+    size = max(float(np.abs(e).max()) for e in etas)
+    # each column in units of its natural size (a degree-d energy gives stresses ~ size^(d-1)), so
+    # that ranks compare like with like and rounding noise in η (1e-16) stays negligible
+    lin = np.concatenate([cubic_design(e) for e in etas]) / size
+    b = np.concatenate(stresses)
+    for top in (4, 3, 2):
+        blocks = [np.concatenate([higher_order_design(e, (d,)) for e in etas]) / size ** (d - 1)
+                  for d in range(3, top + 1)]
+        extra = np.hstack(blocks) if blocks else np.zeros((len(b), 0))
+        r = _rank(extra)
+        if len(b) > 3 + r and _rank(np.hstack([lin, extra])) == 3 + r:
+            break
+    a = np.hstack([lin, extra])
+    coef, *_ = np.linalg.lstsq(a, b, rcond=1e-10)
+    resid = b - a @ coef
+    cov = (resid @ resid / max(len(b) - 3 - r, 1)) * np.linalg.pinv(a.T @ a, rcond=1e-10)
+    return coef[:3] / size, np.sqrt(np.diag(cov)[:3]) / size, resid, top
 
 
 def _reference_frame(frames: list[Structure], where: str) -> Structure:
@@ -194,7 +248,8 @@ def _ion_state(ref: Structure, group: list[Structure], what: str, where: str) ->
         return False
     k = next(k for k, f in enumerate(forces) if f is None or f > RELAXED_FORCE)
     has = "no forces" if forces[k] is None else f"forces up to {forces[k]:.3g} eV/Å"
-    raise GafitInputError(f"{where}: the {what} frames are neither relaxed-ion (frame {group[k].name} has {has}) "
+    raise GafitInputError(f"{where}: the {what} frames are neither relaxed-ion (frame "
+                          f"{group[k].name} has {has}) "
                           "nor homogeneously strained (the atoms moved from the reference's "
                           "fractional coordinates)")
 
@@ -213,7 +268,7 @@ def elastic_from_frames(path: str | Path, config_type: str | None = None,
     frames = read_frames(path, config_type)
     ref = _reference_frame(frames, where)
     ref_cell = np.array(ref.atoms.cell)
-    rows, rhs, normal, shear, used = [], [], [], [], []
+    etas, rhs, normal, shear, used = [], [], [], [], []
     smallest = np.inf
     for s in frames:
         if s is ref:
@@ -226,7 +281,7 @@ def elastic_from_frames(path: str | Path, config_type: str | None = None,
         if size > max_strain:
             continue
         stress = second_piola_kirchhoff(f, s.stress) - ref.stress
-        rows.append(np.hstack([cubic_design(eta), toec_design(eta)]))
+        etas.append(eta)
         rhs.append(stress / GPa)
         used.append(s)
         (shear if np.abs(eta[3:]).max() > 1e-6 else normal).append(s)
@@ -236,18 +291,7 @@ def elastic_from_frames(path: str | Path, config_type: str | None = None,
                 if np.isfinite(smallest) and smallest > max_strain else "")
         raise GafitInputError(f"{where}: no {missing} strained frames with |η| <= {max_strain:g} "
                               f"beside the reference frame {ref.name}{near}")
-    a = np.concatenate(rows)
-    b = np.concatenate(rhs)
-    a = a[:, np.abs(a).max(axis=0) > 0]  # third-order constants these strains do not touch
-    third = a.shape[1] > 3 and np.linalg.matrix_rank(a) == a.shape[1]
-    if not third:  # too few strain sizes for the third-order constants: the linear relation only
-        a = a[:, :3]
-    c, *_ = np.linalg.lstsq(a, b, rcond=None)
-    resid = b - a @ c
-    dof = max(len(b) - a.shape[1], 1)
-    cov = (resid @ resid / dof) * np.linalg.inv(a.T @ a)
-    err = np.sqrt(np.diag(cov))[:3]
-    c = c[:3]
+    c, err, resid, top = _fit_cubic(etas, rhs)
     normal_relaxed = _ion_state(ref, normal, "normal-strain", where)
     shear_relaxed = _ion_state(ref, shear, "shear", where)
     suffix_n = "" if normal_relaxed else "_unrelaxed"
@@ -260,7 +304,7 @@ def elastic_from_frames(path: str | Path, config_type: str | None = None,
         errors=dict(zip(keys, map(float, err), strict=True)),
         source=str(path), config_type=config_type, n_frames=len(used),
         scatter=float(np.sqrt(np.mean(resid ** 2))), scatter_unit="GPa",
-        method=(f"least squares of S = C η{' + ½ C3 η η' if third else ''} (2nd Piola-Kirchhoff "
+        method=(f"least squares of S = ∂U/∂η, U cubic to order {top} in η (2nd Piola-Kirchhoff "
                 f"stress vs Lagrangian strain, |η_ij| <= {max_strain:g})"),
         notes=notes)
 
