@@ -151,30 +151,24 @@ def _voigt_action(g: np.ndarray) -> np.ndarray:
 _ACTIONS = np.array([_voigt_action(g) for g in _cubic_group()])  # (48, 6, 6)
 
 
-def _monomials(degree: int) -> list[tuple[int, ...]]:
-    """Exponents of every monomial of ``degree`` in the 6 Voigt strains."""
-    out = []
-    for combo in itertools.combinations_with_replacement(range(6), degree):
-        out.append(tuple(combo.count(i) for i in range(6)))
-    return out
+def _monomials(degree: int) -> np.ndarray:
+    """Exponents (n, 6) of every monomial of ``degree`` in the 6 Voigt strains."""
+    return np.array([[combo.count(i) for i in range(6)]
+                     for combo in itertools.combinations_with_replacement(range(6), degree)])
 
 
-def higher_order_design(eta: np.ndarray, degrees: tuple[int, ...]) -> np.ndarray:
-    """Columns (6, n) of the stresses S = ∂U/∂η of cubic-invariant energies U of the given degrees
-    in η (each a monomial averaged over the cube's 48 symmetry operations) at one frame's Voigt
-    strain η: the higher-order terms of the stress-strain relation, whatever their constants."""
-    cols = []
-    x_g = _ACTIONS @ eta  # (48, 6): η seen by each symmetry operation
-    for degree in degrees:
-        for m in _monomials(degree):
-            e = np.array(m)
-            grad_x = np.zeros((len(_ACTIONS), 6))
-            for i in np.flatnonzero(e):
-                d = e.copy()
-                d[i] -= 1
-                grad_x[:, i] = e[i] * np.prod(x_g ** d, axis=1)
-            cols.append(np.einsum("gji,gj->i", _ACTIONS, grad_x) / len(_ACTIONS))
-    return np.array(cols).T
+def higher_order_design(etas: np.ndarray, degree: int) -> np.ndarray:
+    """Columns (n_frames, 6, n) of the stresses S = ∂U/∂η of the cubic-invariant energies U of
+    ``degree`` in η (each a monomial averaged over the cube's 48 symmetry operations) at the frames'
+    Voigt strains ``etas`` (n_frames, 6): the higher-order terms of the stress-strain relation,
+    whatever their constants."""
+    e = _monomials(degree)  # (m, 6)
+    d = np.maximum(e[:, None, :] - np.eye(6, dtype=int)[None], 0)  # (m, i, j): ∂/∂x_i lowers x_i
+    x = np.einsum("gij,fj->fgi", _ACTIONS, etas)  # (f, g, 6): η seen by each symmetry operation
+    powers = np.stack([x ** k for k in range(degree + 1)], axis=-1)  # (f, g, 6, k)
+    factors = powers[:, :, np.arange(6)[None, None, :], d]  # (f, g, m, i, j): x_j ** d[m, i, j]
+    grad_x = (e[None, None] * factors.prod(axis=-1)).transpose(0, 1, 3, 2)  # (f, g, i, m)
+    return np.einsum("gji,fgjm->fim", _ACTIONS, grad_x) / len(_ACTIONS)
 
 
 def _rank(m: np.ndarray) -> int:
@@ -192,7 +186,7 @@ def _fit_cubic(etas: list[np.ndarray], stresses: list[np.ndarray]
     lin = np.concatenate([cubic_design(e) for e in etas]) / size
     b = np.concatenate(stresses)
     for top in (4, 3, 2):
-        blocks = [np.concatenate([higher_order_design(e, (d,)) for e in etas]) / size ** (d - 1)
+        blocks = [higher_order_design(np.array(etas), d).reshape(len(b), -1) / size ** (d - 1)
                   for d in range(3, top + 1)]
         extra = np.hstack(blocks) if blocks else np.zeros((len(b), 0))
         r = _rank(extra)
