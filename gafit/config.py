@@ -558,6 +558,56 @@ def _defect_keys(kw: dict[str, Any], where: str, path: str) -> None:
 RELATIVE_KEYS = ["structure", "species", "a", "c"]
 
 
+#: keys of a [[properties]] reference table (a value derived from DFT frames)
+FRAMES_KEYS = ["frames", "config_type", "max_strain"]
+
+
+def _derived_reference(item: dict, base: Path, where: str, path: str) -> dict:
+    """``item`` with a ``reference = {frames = "FILE", config_type = "T"}`` table replaced by the
+    value :mod:`gafit.frame_reference` derives from those frames (said on stderr) and the citation
+    saying so; any other item unchanged."""
+    table = item.get("reference")
+    if not isinstance(table, dict):
+        return item
+    from gafit.frame_reference import MAX_STRAIN, reference_for
+
+    key = f"{where} reference"
+    _check_keys(table, FRAMES_KEYS, key, path)
+    if "frames" not in table:
+        raise GafitInputError(f"{path}: {key} table needs frames = \"FILE\" (DFT frames the value is "
+                              "derived from), e.g. {frames = \"Si.extxyz\", config_type = \"Elastic\"}")
+    opts = _typed(_FramesReference, table, key, path)
+    frames = _resolve(base, opts["frames"], f"{key} frames", path)
+    if not frames.is_file():
+        raise GafitInputError(f"{path}: {key} frames = {opts['frames']!r}: no such file (looked for "
+                              f"{frames})")
+    prop = item.get("property")
+    if not isinstance(prop, str):
+        return item  # reported by the caller
+    try:
+        derived = reference_for(prop, frames, opts.get("config_type"),
+                                opts.get("max_strain", MAX_STRAIN))
+    except GafitInputError as err:
+        raise GafitInputError(f"{path}: {key}: {err}") from None
+    derived.source = opts["frames"]  # as the config names it (relative to its folder)
+    print(f"gafit: {where} {prop}: reference {derived.values[prop]:.6g} "
+          f"{PROPERTY_QUANTITIES[prop][0]}, {derived.describe()}", file=sys.stderr)
+    cite = f"{derived.citation()}: {derived.n_frames} frames, {derived.method}, fit scatter " \
+           f"{derived.scatter:.3g} {derived.scatter_unit}"
+    given = item.get("citation")
+    return {**item, "reference": derived.values[prop],
+            "citation": f"{given}; {cite}" if isinstance(given, str) and given else cite}
+
+
+@dataclass
+class _FramesReference:
+    """Keys of a [[properties]] reference table (checked by :func:`_typed`)."""
+
+    frames: str
+    config_type: str = ""
+    max_strain: float = 0.0
+
+
 def _property_targets(value: Any, base: Path, path: str) -> list[PropertyTargetConfig]:
     """``[[properties]]``: one table per target (see :mod:`gafit.property_target`)."""
     items = value if isinstance(value, list) else [value]
@@ -572,6 +622,7 @@ def _property_targets(value: Any, base: Path, path: str) -> list[PropertyTargetC
                 raise GafitInputError(f"{path}: {where} needs {key} (e.g. property = \"C11\", "
                                       "reference = 1079.0, tolerance = 50.0, structure = "
                                       "\"diamond\", species = [\"C\"], a = 3.567)")
+        item = _derived_reference(item, base, where, path)
         kw = _typed(PropertyTargetConfig, {x: v for x, v in item.items()
                                            if x not in ("species", "structure", "relative_to")},
                     where, path)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from gafit.cli_common import add_potential_arguments, parse_elements
+from gafit.cli_common import ELEMENTS_HELP, POTENTIAL_HELP, add_potential_arguments, parse_elements
 from gafit.crystals import add_structure_arguments
 from gafit.structures import GafitInputError
 
@@ -145,9 +145,17 @@ def add_properties_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit properties`` on an argparse ``add_subparsers()`` object; returns its parser."""
     p = subparsers.add_parser("properties", help=PROPS_HELP, description=PROPS_DESCRIPTION,
                               epilog=PROPS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_potential_arguments(p)
-    add_structure_arguments(p, required=True)
+    p.add_argument("potential", nargs="?", help=POTENTIAL_HELP + " (optional with --from-frames)")
+    p.add_argument("--elements", "--species", metavar='"NAME ..."', help=ELEMENTS_HELP)
+    add_structure_arguments(p, required=False)
     p.add_argument("--reference", metavar="REF", help="reference values: .json, .toml or .yaml mapping")
+    p.add_argument("--from-frames", metavar="FILE", help="reference values derived from DFT frames: "
+                   "cubic C11, C12, C44 from strains of one crystal, or a, E, B from uniform scalings "
+                   "(an E-V curve); without POTENTIAL only these are printed")
+    p.add_argument("--config-type", metavar="TYPE", help="with --from-frames: only the frames of "
+                   "this config_type (e.g. Elastic)")
+    p.add_argument("--max-strain", type=float, default=0.045, help="with --from-frames: largest strain "
+                   "component of the frames fitted (default 0.045)")
     p.add_argument("--dft", nargs="+", metavar="NAME=VALUE", default=[],
                    help="reference values on the command line, e.g. a=5.466 B=88 C11=153 "
                         "(these override --reference)")
@@ -194,13 +202,36 @@ def run_properties_command(args: argparse.Namespace) -> int:
     if not 0 < args.strain < 0.1:
         raise GafitInputError(f"--strain {args.strain}: must be between 0 and 0.1")
     if args.out is not None:
-        spare_inputs([output_file(args.out)], [args.potential, args.structure, args.reference])
+        spare_inputs([output_file(args.out)], [args.potential, args.structure, args.reference,
+                                                  args.from_frames])
     if not 0 < args.eos_span < 0.5:
         raise GafitInputError(f"--eos-span {args.eos_span}: must be between 0 and 0.5")
     reference: dict[str, float] = {}
     label = "DFT" if args.dft else "reference"
     if args.reference:
         reference, label = load_reference_values(args.reference)
+    if args.from_frames:
+        from gafit.frame_reference import derive_from_frames
+
+        derived = derive_from_frames(args.from_frames, args.config_type, args.max_strain)
+        print(derived.describe())
+        reference.update(derived.values)
+        label = "frames"
+        if args.potential is None:
+            if args.out:
+                doc = {"frames": args.from_frames, "config_type": args.config_type,
+                       "values": derived.values, "errors": derived.errors,
+                       "n_frames": derived.n_frames, "scatter": derived.scatter,
+                       "scatter_unit": derived.scatter_unit, "method": derived.method,
+                       "notes": derived.notes}
+                atomic_write_text(args.out, strict_json.dumps(_jsonable(doc), indent=2,
+                                                              ensure_ascii=False) + "\n")
+                print(f"wrote {args.out}")
+            return 0
+    elif args.config_type:
+        raise GafitInputError("--config-type goes with --from-frames")
+    if args.potential is None:
+        raise GafitInputError("POTENTIAL is required (or --from-frames FILE alone)")
     reference.update(parse_reference_flags(args.dft))
     if args.reference_label:
         label = args.reference_label
