@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -182,19 +182,26 @@ def _sample(lmp: object, ensemble: str, step: int, settings: MDSettings, dmin: f
                     n, dmin)
 
 
+def start_cell(potential: Potential, atoms: Atoms, supercell: Sequence[int], what: str) -> Atoms:
+    """``atoms`` repeated by ``supercell``, without constraints, for an MD run of ``what`` (named in
+    the errors): periodic in x, y and z, with species the potential has."""
+    if not all(atoms.pbc) or atoms.cell.rank != 3:
+        raise GafitInputError(f"{what}: the structure must be periodic in x, y and z")
+    missing = sorted(set(atoms.get_chemical_symbols()) - set(potential.species))
+    if missing:
+        raise GafitInputError(f"{what}: the structure's species {missing} are not in the potential "
+                              f"({' '.join(potential.species)})")
+    out = atoms.repeat(tuple(int(n) for n in supercell))
+    out.set_constraint()
+    return out
+
+
 def run_md(potential: Potential, atoms: Atoms, settings: MDSettings,
            progress: Callable[[MDSample, int], None] | None = None) -> MDResult:
     """Run NVT (then NVE) MD in LAMMPS with ``potential``'s exported files on ``atoms`` (repeated by
     ``settings.supercell``); ``progress(sample, total_steps)`` is called after every sample."""
     settings.check()
-    if not all(atoms.pbc) or atoms.cell.rank != 3:
-        raise GafitInputError("md: the structure must be periodic in x, y and z")
-    missing = sorted(set(atoms.get_chemical_symbols()) - set(potential.species))
-    if missing:
-        raise GafitInputError(f"md: the structure's species {missing} are not in the potential "
-                              f"({' '.join(potential.species)})")
-    cell_atoms = atoms.repeat(tuple(int(n) for n in settings.supercell))
-    cell_atoms.set_constraint()
+    cell_atoms = start_cell(potential, atoms, settings.supercell, "md")
     result = MDResult(settings=settings, n_atoms=len(cell_atoms))
     result.initial_min_distance = _min_distance(cell_atoms.positions, np.array(cell_atoms.cell))
     nvt, nve = settings.steps(settings.time), settings.steps(settings.nve_time)

@@ -26,7 +26,15 @@ from ase import Atoms
 
 from gafit.lammps.files import atom_style, write_lammps
 from gafit.lammps.runner import _Instance
-from gafit.md import _SETUP, COLLAPSE_DISTANCE, MDSample, _min_distance, _run_chunk, _sample
+from gafit.md import (
+    _SETUP,
+    COLLAPSE_DISTANCE,
+    MDSample,
+    _min_distance,
+    _run_chunk,
+    _sample,
+    start_cell,
+)
 from gafit.potential import Potential
 from gafit.structures import GafitInputError
 
@@ -174,14 +182,7 @@ def melt_quench(potential: Potential, atoms: Atoms, settings: MeltQuenchSettings
     ``potential``'s exported files; ``progress(sample, total_steps)`` after every chunk (the sample's
     ensemble names the stage: melt, quench, anneal)."""
     settings.check()
-    if not all(atoms.pbc) or atoms.cell.rank != 3:
-        raise GafitInputError("melt_quench: the structure must be periodic in x, y and z")
-    missing = sorted(set(atoms.get_chemical_symbols()) - set(potential.species))
-    if missing:
-        raise GafitInputError(f"melt_quench: the structure's species {missing} are not in the potential "
-                              f"({' '.join(potential.species)})")
-    start = atoms.repeat(tuple(int(n) for n in settings.supercell))
-    start.set_constraint()
+    start = start_cell(potential, atoms, settings.supercell, "melt_quench")
     res = MeltQuenchResult(settings=settings, n_atoms=len(start), density=_density(start))
     res.min_distance = _min_distance(start.positions, np.array(start.cell))
     s = settings
