@@ -256,16 +256,24 @@ def _integrate(lmp: object, ensemble: str, first: int, last: int, settings: MDSe
             return
 
 
+def run_failures(error: str | None, lost_atoms: int, min_distance: float, collapse_distance: float,
+                 where: str = "") -> list[str]:
+    """Why an MD run failed (empty: it did not): LAMMPS stopped it, atoms were lost, or two atoms
+    came closer than ``collapse_distance`` (Å); ``where`` (e.g. " at step 4") follows the collapse."""
+    out = []
+    if error:
+        out.append(f"LAMMPS stopped the run: {error}")
+    if lost_atoms:
+        out.append(f"{lost_atoms} atoms lost")
+    if min_distance < collapse_distance:
+        out.append(f"collapse: two atoms {min_distance:.3f} Å apart{where}")
+    return out
+
+
 def _failures(result: MDResult) -> list[str]:
     """Why the run failed so far (empty: it did not)."""
-    out = []
-    if result.error:
-        out.append(f"LAMMPS stopped the run: {result.error}")
-    if result.lost_atoms:
-        out.append(f"{result.lost_atoms} atoms lost")
-    if result.min_distance < result.settings.collapse_distance:
-        out.append(f"collapse: two atoms {result.min_distance:.3f} Å apart at step "
-                   f"{result.min_distance_step}")
+    out = run_failures(result.error, result.lost_atoms, result.min_distance,
+                       result.settings.collapse_distance, f" at step {result.min_distance_step}")
     if any(not (math.isfinite(s.pe) and math.isfinite(s.temperature)) for s in result.samples):
         out.append("non-finite energy or temperature")
     return out

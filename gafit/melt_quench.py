@@ -33,6 +33,7 @@ from gafit.md import (
     _min_distance,
     _run_chunk,
     _sample,
+    run_failures,
     start_cell,
 )
 from gafit.potential import Potential
@@ -254,14 +255,7 @@ def _analyse(res: MeltQuenchResult, frames: list[Atoms], temps: list[float]) -> 
 
 
 def _failures(res: MeltQuenchResult) -> list[str]:
-    out = []
-    if res.error:
-        out.append(f"LAMMPS stopped the run: {res.error}")
-    if res.lost_atoms:
-        out.append(f"{res.lost_atoms} atoms lost")
-    if res.min_distance < res.settings.collapse_distance:
-        out.append(f"collapse: two atoms {res.min_distance:.3f} Å apart")
-    return out
+    return run_failures(res.error, res.lost_atoms, res.min_distance, res.settings.collapse_distance)
 
 
 def plot_rdf(res: MeltQuenchResult, title: str = "", reference: float | None = None) -> Any:

@@ -118,10 +118,7 @@ def displaced_supercells(ph: Phonopy) -> list[Atoms]:
 
 
 def _check_species(potential: Potential, symbols: Sequence[str], where: str) -> None:
-    missing = sorted(set(symbols) - set(potential.species))
-    if missing:
-        raise GafitInputError(f"{where}: species {missing} are not in the potential's species "
-                              f"{potential.species}")
+    potential.species_counts(symbols, where)
 
 
 def phonon_forces(potential: Potential, supercells: Sequence[Atoms]) -> list[np.ndarray]:

@@ -156,6 +156,16 @@ class Potential:
     def named_values(self) -> dict[str, float]:
         return dict(zip(self.names, map(float, self.values), strict=True))
 
+    def species_counts(self, symbols: Iterable[str], where: str) -> np.ndarray:
+        """Atoms of each of the potential's species among ``symbols`` (float, in ``species`` order);
+        GafitInputError naming ``where`` when a symbol is not one of them."""
+        symbols = list(symbols)
+        missing = sorted(set(symbols) - set(self.species))
+        if missing:
+            raise GafitInputError(f"{where}: species {missing} are not in the potential's species "
+                                  f"{self.species}")
+        return np.array([symbols.count(sp) for sp in self.species], float)
+
     def with_values(self, values: np.ndarray) -> Potential:
         return Potential(self.species, self.forms, values, self.provenance, self.e0_given)
 

@@ -364,10 +364,7 @@ def properties(model: Model, atoms: Atoms, strain: float = STRAIN, eos_span: flo
     out: dict[str, Any] = {"formula": atoms.get_chemical_formula(empirical=True),
                            "spacegroup": f"{sg} ({number})", "cubic": number >= 195}
     if isinstance(model, Potential):
-        missing = sorted(set(atoms.get_chemical_symbols()) - set(model.species))
-        if missing:
-            raise GafitInputError(f"structure: species {missing} are not in the potential's species "
-                                  f"{model.species}")
+        model.species_counts(atoms.get_chemical_symbols(), "structure")
         out["E0"] = dict(zip(model.species, map(float, model.values[model.e0_slice]), strict=True))
     if out["cubic"]:
         cell, a = lattice_constant(model, atoms, symprec, fmax)

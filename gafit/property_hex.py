@@ -168,16 +168,10 @@ class HexCell:
 
     @classmethod
     def build(cls, potential: Potential, atoms: Atoms, a0: float, c0: float, where: str) -> HexCell:
-        missing = sorted(set(atoms.get_chemical_symbols()) - set(potential.species))
-        if missing:
-            raise GafitInputError(f"{where}: species {missing} are not in the potential's species "
-                                  f"{potential.species}")
-        cell = cls(atoms, a0, c0)
+        cell = cls(atoms, a0, c0, counts=potential.species_counts(atoms.get_chemical_symbols(), where))
         cell.tables = potential.build_tables(ReferenceSet(
             [Structure(scaled_uniaxial(atoms, sa, sc)) for sa in HEX_SCALES for sc in HEX_SCALES],
             "hexagonal property cells"))
-        symbols = atoms.get_chemical_symbols()
-        cell.counts = np.array([symbols.count(sp) for sp in potential.species], float)
         return cell
 
     def values(self, potential: Potential, theta: np.ndarray) -> dict[str, np.ndarray]:

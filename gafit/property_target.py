@@ -346,11 +346,8 @@ class PropertyCell:
         """Tabulate ``atoms`` for ``potential``; with ``reduce`` (the default) only the strained
         and displaced cells the crystal's symmetry does not give from others (for diamond 4 of
         10 per scale, for an 8-atom conventional cell 4 of 46)."""
-        missing = sorted(set(atoms.get_chemical_symbols()) - set(potential.species))
-        if missing:
-            raise GafitInputError(f"{where}: species {missing} are not in the potential's species "
-                                  f"{potential.species}")
-        cell = cls(atoms, a0, elastic)
+        cell = cls(atoms, a0, elastic,
+                   counts=potential.species_counts(atoms.get_chemical_symbols(), where))
         cell.tables = potential.build_tables(ReferenceSet(
             [Structure(scaled_cell(atoms, s)) for s in SCALES], "property cells"))
         if elastic:
@@ -365,8 +362,6 @@ class PropertyCell:
             cell.all_tables = potential.build_tables(ReferenceSet(
                 [Structure(scaled_cell(atoms, s)) for s in SCALES] + [Structure(a) for a in images],
                 "property cells"))
-        symbols = atoms.get_chemical_symbols()
-        cell.counts = np.array([symbols.count(sp) for sp in potential.species], float)
         return cell
 
     def _patterns(self) -> list[tuple[np.ndarray, np.ndarray]]:
