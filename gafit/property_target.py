@@ -593,6 +593,9 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         flag = "pass" if r["pass"] else "FAIL"
         note = "" if r["in_range"] else " (relaxed lattice outside the tabulated ±5 %)"
+        if "measured" in r:  # gafit.property_crosscheck
+            note += (f"  (measured {r['measured']:.5g})" if r["agrees"]
+                     else f"  (measured {r['measured']:.5g}: DISAGREES)")
         name = f"{r['structure']} - {r['relative_to']}" if "relative_to" in r else r["structure"]
         lines.append(f"  {name} {r['property']:<13} {r['value']:12.5g} {r['unit']:<8} "
                      f"reference {r['reference']:.5g} ± {r['tolerance']:.3g}  {flag}{note}")
