@@ -122,7 +122,7 @@ class FitResult:
             raise GafitInputError(f"{folder}: not a gafit run folder ({err.strerror or err}: "
                                   f"{err.filename})") from None
         potential = Potential.load(folder / "potential.json")
-        free = [r for r in rows if r["status"] == "free"]
+        free = [r for r in rows if r["status"] == "fitted"]
         ga = GAResult(np.zeros(0), summary["ga_loss"], [], [], summary["generations"],
                       summary["evaluations"], summary["ga_seconds"], summary["stop_reason"])
         return cls(potential, None, np.array([float(r["value"]) for r in free]), summary["loss"],

@@ -63,11 +63,12 @@ from gafit.potential import Potential
 from gafit.problem import check_problem
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
 from gafit.stability import e0_check_of
-from gafit.structures import GafitInputError, ReferenceSet
+from gafit.structures import GafitInputError, ReferenceSet, Structure
 from gafit.walls import wall_constraint, walls
 
 #: what ``train`` and ``validation`` may be: a data file, several, a ReferenceSet or ASE Atoms
-Data = str | os.PathLike | ReferenceSet | Sequence[str | os.PathLike] | Sequence[Atoms]
+Data = (str | os.PathLike | ReferenceSet | Sequence[str | os.PathLike] | Sequence[Atoms]
+        | Sequence[Structure])
 
 
 class FitInterrupted(Exception):
@@ -95,7 +96,8 @@ class Refined:
 def reference_data(data: Data, where: str = "train") -> ReferenceSet:
     """``data`` as a ReferenceSet: a file path (any format :func:`gafit.io.read_reference` reads),
     several paths (concatenated in order), a ReferenceSet, or ASE Atoms whose energy, forces and
-    stress come from their calculator or their info/arrays (as the extxyz reader takes them)."""
+    stress come from their calculator or their info/arrays (as the extxyz reader takes them), or
+    gafit Structures."""
     if isinstance(data, ReferenceSet):
         return data
     if isinstance(data, str | os.PathLike):
@@ -104,10 +106,12 @@ def reference_data(data: Data, where: str = "train") -> ReferenceSet:
     if items and all(isinstance(a, Atoms) for a in items):
         return ReferenceSet([frame_to_structure(a, f"{where}:{k}", where)
                              for k, a in enumerate(items)], where)
+    if items and all(isinstance(s, Structure) for s in items):
+        return ReferenceSet(items, where)
     if all(isinstance(p, str | os.PathLike) for p in items):
         return read_files([DataFile(Path(p)) for p in items])
     raise GafitInputError(f"{where}: give a data file, a list of files, a ReferenceSet or a list "
-                          "of ASE Atoms")
+                          "of ASE Atoms (or of gafit Structures)")
 
 
 def upper_values(space: ParameterSpace) -> np.ndarray:
