@@ -14,11 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gafit.config import (
-    FitConfig,
-    config_table,
-    parse_config,
-)
+from gafit.config import FitConfig, config_table, parse_config
 from gafit.fit_data import fit_inputs
 from gafit.ga import GAState
 from gafit.io import strict_json

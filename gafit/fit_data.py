@@ -11,13 +11,7 @@ from typing import Any
 import numpy as np
 
 from gafit.checks import duplicate_groups
-from gafit.config import (
-    DataFile,
-    FitConfig,
-    PotentialConfig,
-    data_files,
-    files_label,
-)
+from gafit.config import DataFile, FitConfig, PotentialConfig, data_files, files_label
 from gafit.coulomb import check_neutral
 from gafit.forms import get_form
 from gafit.io import read_reference

@@ -15,17 +15,10 @@ from typing import Any
 import numpy as np
 
 from gafit.checkpoint import CHECKPOINT, OLD_CHECKPOINT
-from gafit.config import (
-    FitConfig,
-    data_files,
-    files_label,
-)
+from gafit.config import FitConfig, data_files, files_label
 from gafit.fit_progress import log_csv
 from gafit.ga import GAResult
-from gafit.guards import (
-    guard_line,
-    phonon_flags,
-)
+from gafit.guards import guard_line, phonon_flags
 from gafit.io import strict_json
 from gafit.io.atomic import atomic_batch, atomic_write_text
 from gafit.io.paths import output_folder, spare_inputs

@@ -236,3 +236,23 @@ def test_import_gafit_is_cheap_and_leaves_the_environment_alone() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           cwd=ROOT)
     assert done.returncode == 0, done.stderr
+
+
+def test_fit_run_resumes_a_stopped_run(tmp_path: Path) -> None:
+    """Fit.run(resume=True) continues from the checkpoint to the uninterrupted run's result."""
+    from gafit.fitting import FitInterrupted
+
+    table = small_table(generations=4)
+    whole = Fit.from_config(table).run(quiet=True)
+    asked = []
+
+    def stop_after_two() -> str | None:  # asked once per generation by the GA, then elsewhere
+        asked.append(1)
+        return "SIGINT" if len(asked) > 3 else None
+
+    with pytest.raises(FitInterrupted) as err:
+        Fit.from_config(table).run(tmp_path, quiet=True, should_stop=stop_after_two)
+    assert err.value.generation is not None and err.value.generation < 4
+    again = Fit.from_config(table).run(tmp_path, quiet=True, resume=True)
+    assert again.loss == whole.loss
+    np.testing.assert_array_equal(again.potential.values, whole.potential.values)
