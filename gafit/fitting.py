@@ -246,6 +246,9 @@ class Fit:
         #: when the fit's set-up began (time.time()): ``[ga] max_time`` counts from it
         self.started = time.time()
         self._t0 = time.perf_counter()
+        # a checkpoint stores the config and names the data files: only a fit made from a config
+        # can be resumed, so only such a fit writes one
+        self.resumable = config is not None
         #: the fit's config (given by :meth:`from_config`, else made of the arguments)
         self.config = config or config_of(potential, parameters, weights, ga, refine, phonons,
                                           properties, constraints)
@@ -353,14 +356,15 @@ class Fit:
                checkpoint: str | os.PathLike | None = None) -> GAResult:
         """The GA over the unit cube of the space's bounds; ``resume`` continues from a
         checkpoint's state, ``checkpoint`` is a folder to save ``checkpoint.npz`` into after every
-        generation. Its log rows are kept in :attr:`log_rows`."""
+        generation (a fit made from a config only: the checkpoint stores the config, which names
+        the data). Its log rows are kept in :attr:`log_rows`."""
         cfg = self.config
         if resume is not None and (resume.state.pop.ndim != 2
                                    or resume.state.pop.shape[1:] != (self.space.n_free,)):
             raise GafitInputError(f"{resume.path or 'checkpoint'}: its population does not have "
                                   f"{self.space.n_free} free parameters per individual")
         save = None
-        if checkpoint is not None:
+        if checkpoint is not None and self.resumable:
             inputs = resume.inputs if resume is not None else record_inputs(cfg)
             folder = Path(checkpoint)
             folder.mkdir(parents=True, exist_ok=True)
@@ -495,6 +499,9 @@ class Fit:
         the checkpoint of the last finished generation on disk.
         """
         saved: Checkpoint | None = None
+        if resume is not False and not self.resumable:
+            raise GafitInputError("resume: only a fit made from a config (Fit.from_config) can be "
+                                  "resumed; its checkpoint stores the config, which names the data")
         if resume is True:
             if out is None:
                 raise GafitInputError("resume needs the run folder")

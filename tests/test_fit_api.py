@@ -256,3 +256,14 @@ def test_fit_run_resumes_a_stopped_run(tmp_path: Path) -> None:
     again = Fit.from_config(table).run(tmp_path, quiet=True, resume=True)
     assert again.loss == whole.loss
     np.testing.assert_array_equal(again.potential.values, whole.potential.values)
+
+
+def test_a_fit_made_from_objects_writes_no_checkpoint_and_refuses_resume(tmp_path: Path) -> None:
+    from gafit.ga import GASettings
+
+    fit = Fit(Potential(["Cu"], [Morse(["Cu"], 6.0)]), CU_DATA, PARAMS,
+              ga=GASettings(population=8, generations=2, seed=1))
+    fit.run(tmp_path, quiet=True)
+    assert (tmp_path / "summary.json").is_file() and not (tmp_path / "checkpoint.npz").exists()
+    with pytest.raises(gafit.GafitInputError, match="only a fit made from a config"):
+        fit.run(tmp_path, quiet=True, resume=True)
