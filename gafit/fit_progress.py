@@ -6,11 +6,11 @@ import csv
 import io
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from gafit.objective import Objective
-from gafit.parameters import ParameterSpace
 
 
 def log_csv(rows: list[dict]) -> str:
@@ -29,10 +29,11 @@ class GenerationLog:
     """Per-generation rows (best and median loss, the best individual's RMSEs and loss by term),
     with a progress bar on the terminal (none when ``quiet``)."""
 
-    def __init__(self, objective: Objective, space: ParameterSpace, total: int, quiet: bool,
-                 rows: list[dict] | None = None, validation: Objective | None = None,
+    def __init__(self, objective: Objective, to_x: Callable[[np.ndarray], np.ndarray], total: int,
+                 quiet: bool, rows: list[dict] | None = None, validation: Objective | None = None,
                  validation_stall: int | None = None, subset_generations: int = 0):
-        self.objective, self.space, self.total = objective, space, total
+        # to_x: an individual of the GA's unit cube -> its free vector (gafit.fitting.UnitCube.x)
+        self.objective, self.to_x, self.total = objective, to_x, total
         self.subset_generations = subset_generations
         self.validation, self.validation_stall = validation, validation_stall
         self.rows: list[dict] = list(rows or [])
@@ -48,7 +49,7 @@ class GenerationLog:
     def __call__(self, gen: int, pop_u: np.ndarray, losses: np.ndarray, evals: int,
                  elapsed: float) -> str | None:
         best = int(np.argmin(losses))
-        x = self.space.from_unit(pop_u[best])[None]
+        x = self.to_x(pop_u[best])[None]
         rmse = self.objective.rmse(x)[0]
         on_subset = gen < self.subset_generations
         # in the subset phase the population's losses are on the subset: log the best one's loss

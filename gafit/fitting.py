@@ -179,7 +179,7 @@ class UnitCube:
     x by the space (:meth:`ParameterSpace.from_unit`, log-scaled where asked). Every u <-> x
     conversion of a fit happens here."""
 
-    def __init__(self, space: ParameterSpace, pool: PopulationEvaluator):
+    def __init__(self, space: ParameterSpace, pool: PopulationEvaluator | None = None):
         self.space, self.pool = space, pool
 
     def x(self, u: np.ndarray) -> np.ndarray:
@@ -188,16 +188,23 @@ class UnitCube:
     def u(self, x: np.ndarray) -> np.ndarray:
         return self.space.to_unit(x)
 
+    def with_pool(self, pool: PopulationEvaluator) -> UnitCube:
+        """This map evaluating on ``pool`` (the losses and least squares below need one)."""
+        return UnitCube(self.space, pool)
+
     def loss(self, u: np.ndarray) -> np.ndarray:
+        assert self.pool is not None
         return self.pool.loss(self.x(u))
 
     def subset_loss(self, u: np.ndarray) -> np.ndarray:
+        assert self.pool is not None
         return self.pool.loss(self.x(u), subset=True)
 
     def refine(self, us: list[np.ndarray], max_evaluations: int, jacobian: str,
                deadline: float | None, progress: Callable[[int, int, float], None]
                ) -> list[tuple[np.ndarray, float, int]]:
         """Least squares from each of ``us``: per start its end u, loss and evaluations."""
+        assert self.pool is not None
         found = self.pool.refine_all([self.x(u) for u in us], self.space.lower, self.space.upper,
                                      max_evaluations, jacobian, deadline, progress)
         return [(self.u(r.x), r.loss, r.evaluations) for r in found]
@@ -261,6 +268,7 @@ class Fit:
         #: the potential fitted: the given one with the reach of the bounds
         self.potential = potential.with_reach(self.reach)
         self.space = dataclasses.replace(space, repair=self.potential.repair)
+        self.cube = UnitCube(self.space)  # the GA's unit cube <-> free vectors
         self.seeded = unspecified == "fixed"  # the GA starts with the potential's own values
         check_cutoffs(cfg, self.potential, self.space, data)
         if check_data and len(data):
@@ -374,14 +382,14 @@ class Fit:
                 self._last_saved = state.generation
 
         self._stop_here("setup")
-        log = GenerationLog(self.objective, self.space, cfg.ga.generations, not progress,
+        log = GenerationLog(self.objective, self.cube.x, cfg.ga.generations, not progress,
                             resume.log if resume is not None else None,
                             self.validation_objective, cfg.ga.validation_stall,
                             cfg.ga.subset_generations if self.subset_objective is not None else 0)
         self.log_rows = log.rows
         try:
             with self._evaluator() as pool:
-                cube = UnitCube(self.space, pool)
+                cube = self.cube.with_pool(pool)
 
                 def improve(us: list[np.ndarray]) -> list[tuple[np.ndarray, float, int]]:
                     def note(k: int, evaluations: int, loss: float) -> None:
@@ -409,7 +417,7 @@ class Fit:
         ga = ga or self.ga_result
         if ga is None:
             raise GafitInputError("refine: run the GA first (Fit.run_ga) or give the starts")
-        starts = [self.space.from_unit(u) for u in ga.diverse_best(max(self.config.refine.starts, 1))]
+        starts = [self.cube.x(u) for u in ga.diverse_best(max(self.config.refine.starts, 1))]
         if self.seeded:
             starts.append(self.space.start())
         return starts
@@ -446,7 +454,7 @@ class Fit:
         if ga is None:
             raise GafitInputError("finish: run the GA first (Fit.run_ga)")
         space, objective = self.space, self.objective
-        x_best, loss_best = space.from_unit(ga.best_u), ga.best_loss
+        x_best, loss_best = self.cube.x(ga.best_u), ga.best_loss
         refined_loss = None
         refine_cut = False
         for r in refined:
@@ -611,7 +619,7 @@ def keep_wall(objective: Objective, ga: GAResult, space: ParameterSpace, x: np.n
     if not cands:
         return x, loss
     cands.sort(key=lambda c_: c_[1])
-    xs = np.array([space.from_unit(u) for u, _ in cands])
+    xs = np.array([UnitCube(space).x(u) for u, _ in cands])
     with np.errstate(invalid="ignore"):
         held = ~np.any(~(objective.penalty(space.expand(xs)) <= 0.0), axis=1)
     if held.any():
