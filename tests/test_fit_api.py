@@ -267,3 +267,12 @@ def test_a_fit_made_from_objects_writes_no_checkpoint_and_refuses_resume(tmp_pat
     assert (tmp_path / "summary.json").is_file() and not (tmp_path / "checkpoint.npz").exists()
     with pytest.raises(gafit.GafitInputError, match="only a fit made from a config"):
         fit.run(tmp_path, quiet=True, resume=True)
+
+
+def test_save_with_report_writes_the_page(tmp_path: Path) -> None:
+    result = Fit.from_config(small_table(generations=2)).run(quiet=True)
+    result.save(tmp_path, report=True)
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert f"{result.loss:.6g}" in page
+    assert (tmp_path / "report" / "parity.png").is_file()  # the config named the data
+    assert gafit.FitResult.load(tmp_path).loss == result.loss
