@@ -20,6 +20,7 @@ LAMMPS's measured one after the other in the same run (LAMMPS in a fresh child p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -41,10 +42,11 @@ import numpy as np  # noqa: E402
 from ase import Atoms  # noqa: E402
 from ase.build import bulk  # noqa: E402
 
+from gafit.config import ConstraintsConfig, FitConfig, load_config  # noqa: E402
+from gafit.fitting import Fit  # noqa: E402
 from gafit.lammps.files import atom_style, pair_lines  # noqa: E402
 from gafit.lammps.runner import LammpsEvaluator  # noqa: E402
 from gafit.objective import Objective  # noqa: E402
-from gafit.parameters import build_space  # noqa: E402
 from gafit.potential import Potential  # noqa: E402
 from gafit.structures import ReferenceSet, Structure  # noqa: E402
 
@@ -78,19 +80,35 @@ def peak_rss_mb() -> float:
 # --------------------------------------------------------------------------- gafit
 
 
+#: the benchmarks time the objective's data terms (and the targets they name): no wall
+#: constraint, no stability or E0 guard
+NO_CONSTRAINTS = ConstraintsConfig(wall="off", stable=False, e0_range="off")
+
+
+def fit_of(config: FitConfig | str | Path, **changes: Any) -> Fit:
+    """gafit's :class:`Fit` of a config (a FitConfig or a TOML path) with :data:`NO_CONSTRAINTS`
+    and ``changes`` to its sections (e.g. ``properties=[...]``), without the data check's
+    warnings."""
+    if not isinstance(config, FitConfig):
+        config = load_config(config)
+    return Fit.from_config(dataclasses.replace(config, **{"constraints": NO_CONSTRAINTS, **changes}),
+                           check_data=False)
+
+
 def objective_and_population(potential: Potential, data: ReferenceSet, population: int,
                              seed: int = 0) -> tuple[Objective, np.ndarray]:
-    """An objective with every fittable non-zero parameter free within ±1 % of its value, and a
-    population drawn there. Derived parameters (a "neutral" charge) follow from the others."""
+    """The objective of a :class:`Fit` with every fittable non-zero parameter free within ±1 % of
+    its value (the forms' reach widened to the bounds, as in a fit), and a population drawn there.
+    Derived parameters (a "neutral" charge) follow from the others."""
     fittable = np.concatenate([f.fittable() for f in potential.forms])
     derived = {n for f in potential.forms for n in getattr(f, "derived_parameters", dict)()}
     spec = {n: sorted([0.99 * v, 1.01 * v]) for n, v, ok in
             zip(potential.names, potential.values, fittable, strict=False)
             if ok and v != 0 and n not in derived}
-    space = build_space(potential, spec, unspecified="fixed")
-    obj = Objective(potential, space, data)
+    fit = Fit(potential, data, spec, unspecified="fixed", constraints=NO_CONSTRAINTS,
+              check_data=False)
     rng = np.random.default_rng(seed)
-    return obj, space.from_unit(rng.random((population, space.n_free)))
+    return fit.objective, fit.space.from_unit(rng.random((population, fit.space.n_free)))
 
 
 def best_time(fn: Callable[[], Any], repeats: int, min_seconds: float = 1.0,

@@ -13,14 +13,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from common import fit_of
 from property_targets_cost import best_time
 from threadpoolctl import threadpool_limits
 
-from gafit.config import load_config, parse_config
-from gafit.fit import build_potential, fit_parameters, read_data, widen_cutoffs
-from gafit.objective import Objective
-from gafit.parameters import build_space
-from gafit.property_target import PropertyTargetConfig, PropertyTargets
+from gafit.config import parse_config
+from gafit.property_target import PropertyTargetConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CU_DATA = ROOT.parent / "shared" / "data" / "mlearn_Cu" / "Cu_test.extxyz"
@@ -44,23 +42,19 @@ def cu_config():
 
 def measure(config_name: str, structure: str, species: list[str], a: float, prop: str, keys: dict,
             population: int, repeats: int) -> dict:
-    config = cu_config() if config_name == "cu" else load_config(ROOT / config_name)
-    train, _ = read_data(config)
-    potential = build_potential(config, train)
-    space = build_space(potential, fit_parameters(config.potential),
-                        unspecified="fixed" if config.potential.start else "free")
-    widen_cutoffs(potential, space)
-    plain = Objective(potential, space, train, config.weights)
+    config = cu_config() if config_name == "cu" else ROOT / config_name
+    fit = fit_of(config)
+    plain, space, train = fit.objective, fit.space, fit.train
     rng = np.random.default_rng(0)
     x = space.from_unit(rng.random((population, space.n_free)))
     plain.loss(x)
     out = {"structures": len(train), "atoms": int(plain.tables.n_atoms_s.sum()),
            "ms_plain": 1e3 * best_time(lambda: plain.loss(x), repeats) / population}
     for suffix in ("unrelaxed", "harmonic"):
-        props = PropertyTargets.build(potential, [PropertyTargetConfig(
+        with_props = fit_of(config, properties=[PropertyTargetConfig(
             f"{prop}_{suffix}", 1.0, 0.1, structure, species, a, **keys)])
+        obj, props = with_props.objective, with_props.property_targets
         cell = next(iter(props.defects.values()))
-        obj = Objective(potential, space, train, config.weights, properties=props)
         obj.loss(x)  # warm up
         # PropertyTargets keeps its last population's cell values (for the stability guard): forget
         # them before every timed call, or a repeated call would time a lookup

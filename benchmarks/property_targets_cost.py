@@ -19,16 +19,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import fit_of
 from threadpoolctl import threadpool_limits
 
-from gafit.config import load_config, parse_config
-from gafit.fit import build_potential, fit_parameters, read_data, widen_cutoffs
+from gafit.config import parse_config
 from gafit.objective import Objective
-from gafit.parameters import build_space
-from gafit.phonon_target import PhononTarget
 from gafit.property_hex import StructureSpec
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
-from gafit.structures import ReferenceSet
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -99,32 +96,21 @@ def compare(plain: Objective, with_props: Objective, props: PropertyTargets, x: 
 
 
 def measure(path: str, population: int, repeats: int, targets: str = "diamond") -> dict:
-    config = load_config(ROOT / path)
-    train, _ = read_data(config)
-    potential = build_potential(config, train)
-    space = build_space(potential, fit_parameters(config.potential),
-                        unspecified="fixed" if config.potential.start else "free")
-    widen_cutoffs(potential, space)
-    props = PropertyTargets.build(potential, TARGET_SETS[targets])
-    plain = Objective(potential, space, train, config.weights)
-    with_props = Objective(potential, space, train, config.weights, properties=props)
+    plain = fit_of(ROOT / path).objective
+    fit = fit_of(ROOT / path, properties=TARGET_SETS[targets])
+    with_props, props, space = fit.objective, fit.property_targets, fit.space
     x = space.from_unit(np.random.default_rng(0).random((population, space.n_free)))
-    return {"case": f"{path} [{targets}]: {len(train)} structures, "
+    return {"case": f"{path} [{targets}]: {len(fit.train)} structures, "
                     f"{int(plain.tables.n_atoms_s.sum())} atoms",
             **compare(plain, with_props, props, x, repeats)}
 
 
 def measure_carbon(population: int, repeats: int) -> dict:
     config = parse_config(C_CONFIG, ROOT / "potentials" / "C_phonons_only.toml")
-    empty = ReferenceSet([], "no data")
-    potential = build_potential(config, empty)
-    space = build_space(potential, fit_parameters(config.potential), unspecified="fixed")
-    widen_cutoffs(potential, space)
-    phonons = [PhononTarget.build(potential, pc) for pc in config.phonons]
-    props = PropertyTargets.build(potential, [PropertyTargetConfig(k, r, t, "diamond", ["C"], 3.567)
-                                              for k, r, t in C_TARGETS])
-    plain = Objective(potential, space, empty, config.weights, phonons)
-    with_props = Objective(potential, space, empty, config.weights, phonons, properties=props)
+    plain = fit_of(config).objective
+    fit = fit_of(config, properties=[PropertyTargetConfig(k, r, t, "diamond", ["C"], 3.567)
+                                     for k, r, t in C_TARGETS])
+    with_props, props, space = fit.objective, fit.property_targets, fit.space
     x = space.from_unit(np.random.default_rng(0).random((population, space.n_free)))
     return {"case": "diamond C, phonons only (Γ X L W K, relaxed lattice)",
             **compare(plain, with_props, props, x, repeats)}

@@ -25,12 +25,11 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 from ase.build import bulk  # noqa: E402
+from common import NO_CONSTRAINTS, fit_of  # noqa: E402
 
-from gafit.config import load_config  # noqa: E402
 from gafit.evaluate import evaluate_potential  # noqa: E402
-from gafit.fit import build_potential, read_data, widen_cutoffs  # noqa: E402
+from gafit.fitting import Fit  # noqa: E402
 from gafit.objective import Objective, Weights  # noqa: E402
-from gafit.parameters import build_space  # noqa: E402
 from gafit.potential import Potential  # noqa: E402
 from gafit.refine import batched_jacobian, refine  # noqa: E402
 from gafit.structures import ReferenceSet, Structure  # noqa: E402
@@ -41,14 +40,8 @@ clock = time.process_time
 
 
 def from_config(path: Path) -> tuple[Objective, np.ndarray]:
-    config = load_config(path)
-    train, _ = read_data(config)
-    potential = build_potential(config, train)
-    space = build_space(potential, config.potential.parameters,
-                        unspecified="fixed" if config.potential.start else "free")
-    widen_cutoffs(potential, space)
-    objective = Objective(potential, space, train, config.weights)
-    return objective, space.start()
+    fit = fit_of(path)
+    return fit.objective, fit.space.start()
 
 
 def sic_case() -> tuple[Objective, np.ndarray] | None:
@@ -77,10 +70,9 @@ def sic_case() -> tuple[Objective, np.ndarray] | None:
             continue
         if value != 0.0:
             spec[name] = sorted([0.8 * value, 1.2 * value])
-    space = build_space(true, spec, unspecified="fixed")
-    widen_cutoffs(true, space)
-    objective = Objective(true, space, exact, Weights(1.0, 1.0, 0.0, 1.0))
-    return objective, space.start()
+    fit = Fit(true, exact, spec, weights=Weights(1.0, 1.0, 0.0, 1.0), unspecified="fixed",
+              constraints=NO_CONSTRAINTS, check_data=False)
+    return fit.objective, fit.space.start()
 
 
 def best_of(f, n: int = 5) -> float:

@@ -22,13 +22,10 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+from common import fit_of  # noqa: E402
 from property_targets_cost import TARGETS  # noqa: E402
 
-from gafit.config import load_config  # noqa: E402
-from gafit.fit import build_potential, fit_parameters, read_data, widen_cutoffs  # noqa: E402
-from gafit.objective import Objective  # noqa: E402
-from gafit.parameters import build_space  # noqa: E402
-from gafit.property_target import PropertyTargetConfig, PropertyTargets  # noqa: E402
+from gafit.property_target import PropertyTargetConfig  # noqa: E402
 from gafit.refine import batched_jacobian, refine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,15 +36,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--evaluations", type=int, default=60, help="max_evaluations of each refinement")
     args = ap.parse_args()
-    config = load_config(ROOT / CONFIG)
-    train, _ = read_data(config)
-    potential = build_potential(config, train)
-    space = build_space(potential, fit_parameters(config.potential),
-                        unspecified="fixed" if config.potential.start else "free")
-    widen_cutoffs(potential, space)
-    props = PropertyTargets.build(potential, [PropertyTargetConfig(k, r, t, "diamond", ["Si"], 5.43)
-                                              for k, r, t in TARGETS])
-    objective = Objective(potential, space, train, config.weights, properties=props)
+    fit = fit_of(ROOT / CONFIG, properties=[PropertyTargetConfig(k, r, t, "diamond", ["Si"], 5.43)
+                                            for k, r, t in TARGETS])
+    objective, space, train = fit.objective, fit.space, fit.train
     rng = np.random.default_rng(0)
     x0 = np.clip(space.start() * (1 + 0.02 * rng.standard_normal(space.n_free)),
                  space.lower, space.upper)

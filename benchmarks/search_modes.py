@@ -53,7 +53,7 @@ def configure(base, seed: int, workers: int, budget: float, memetic: bool, subse
 
 def main() -> int:
     from gafit.config import load_config
-    from gafit.fit import run_fit
+    from gafit.fitting import Fit
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -75,7 +75,7 @@ def main() -> int:
                 config = configure(base, seed, args.workers, args.budget, **MODES[mode])
                 out = Path(tmp) / f"{mode}-{seed}"
                 t0 = time.perf_counter()
-                result = run_fit(config, out, quiet=True)
+                result = Fit.from_config(config).run(out, quiet=True)
                 wall = time.perf_counter() - t0
                 t_hit = None
                 for r in csv.DictReader((out / "log.csv").open()):

@@ -11,12 +11,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import fit_of
 
-from gafit.config import load_config
-from gafit.fit import build_potential, read_data, widen_cutoffs
-from gafit.objective import Objective
 from gafit.parallel import PopulationEvaluator
-from gafit.parameters import build_space
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,12 +22,8 @@ def main() -> int:
     if not (ROOT.parent / "shared" / "data" / "gpuga_Si_diamond").exists():
         print("skipped: ../shared/data/gpuga_Si_diamond not found")
         return 0
-    config = load_config(ROOT / "benchmarks" / "gpuga_race.toml")
-    train, _ = read_data(config)
-    potential = build_potential(config, train)
-    space = build_space(potential, config.potential.parameters)
-    widen_cutoffs(potential, space)
-    objective = Objective(potential, space, train, config.weights)
+    fit = fit_of(ROOT / "benchmarks" / "gpuga_race.toml")
+    objective, space, train = fit.objective, fit.space, fit.train
     x = space.from_unit(np.random.default_rng(0).random((200, space.n_free)))
     times = {}
     for workers in (1, 2):

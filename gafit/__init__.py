@@ -1,12 +1,74 @@
-"""gafit: fit classical interatomic potentials to DFT data and export them to LAMMPS."""
+"""gafit: fit classical interatomic potentials to DFT data and export them to LAMMPS.
 
-import os as _os
+The public API, imported on first use (``import gafit`` itself loads nothing heavy and leaves the
+process environment alone)::
 
-# gafit runs in parallel over processes (``workers``); BLAS threads on top only contend with them and
-# with anything else on the machine: the least squares' SVD of a 33,000 x 12 Jacobian took 0.23 s
-# with 2 OpenBLAS threads on a busy 2-core machine and 0.016 s with one. Set before numpy loads
-# (the command line); ``run_fit`` also caps them at run time, for scripts that imported numpy first.
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-    _os.environ.setdefault(_var, "1")
+    import gafit
+    result = gafit.Fit.from_config("examples/cu_morse.toml").run()
+    print(result.rmse)
+
+- :class:`Fit`, :class:`FitResult`: a fit, from a config or from Python objects, and its result;
+- :class:`Potential`, :func:`load_potential`: a potential and reading one from a file;
+- :func:`read_reference`, :func:`write_reference`: reference data files <-> ReferenceSet;
+- :func:`load_config`: a fit's TOML config; :func:`available_forms`: the registered forms;
+- :class:`GafitCalculator`: an ASE calculator for a potential;
+- :class:`GafitError`, :class:`GafitInputError`: the exceptions gafit raises on purpose.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: public name -> (module, attribute)
+_PUBLIC = {
+    "Fit": ("gafit.fitting", "Fit"),
+    "FitResult": ("gafit.fit_result", "FitResult"),
+    "Potential": ("gafit.potential", "Potential"),
+    "read_reference": ("gafit.io", "read_reference"),
+    "write_reference": ("gafit.io", "write_reference"),
+    "load_config": ("gafit.config", "load_config"),
+    "GafitCalculator": ("gafit.calculator", "GafitCalculator"),
+    "available_forms": ("gafit.forms", "available_forms"),
+    "GafitError": ("gafit.errors", "GafitError"),
+    "GafitInputError": ("gafit.errors", "GafitInputError"),
+}
+
+__all__ = ["Fit", "FitResult", "GafitCalculator", "GafitError", "GafitInputError", "Potential",
+           "__version__", "available_forms", "load_config", "load_potential", "read_reference",
+           "write_reference"]
+
+
+def load_potential(path: Any, elements: list[str] | None = None) -> Potential:
+    """A potential read from ``potential.json``, a ``pair.lmp`` or a LAMMPS parameter file
+    (:meth:`Potential.load`)."""
+    from gafit.potential import Potential
+
+    return Potential.load(path, elements)
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, imported when first asked for (PEP 562)."""
+    if name in _PUBLIC:
+        module, attr = _PUBLIC[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gafit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from gafit.calculator import GafitCalculator
+    from gafit.config import load_config
+    from gafit.errors import GafitError, GafitInputError
+    from gafit.fit_result import FitResult
+    from gafit.fitting import Fit
+    from gafit.forms import available_forms
+    from gafit.io import read_reference, write_reference
+    from gafit.potential import Potential

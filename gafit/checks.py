@@ -100,9 +100,7 @@ def _interaction_cutoff(potential: Potential) -> float:
     """Largest interaction range of a potential's forms (Tersoff: max R + D), Å."""
     cut = 0.0
     for form, sl in zip(potential.forms, potential.form_slices(), strict=True):
-        required = getattr(form, "required_cutoff", None)
-        values = potential.values[sl]
-        cut = max(cut, float(required(values[None])) if required is not None else float(form.cutoff))
+        cut = max(cut, float(form.interaction_range(potential.values[sl][None])))
     return cut
 
 

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gafit.objective import PROPERTIES, UNITS, Objective, rmse_by_config_type, rmse_of
-from gafit.potential import Potential
+from gafit.forms import Prediction
+from gafit.objective import PROPERTIES, UNITS, Objective, Targets, rmse_by_config_type, rmse_of
+from gafit.parameters import build_space
+from gafit.potential import Potential, PotentialTables
 from gafit.structures import ReferenceSet, Structure
 
 
@@ -36,14 +38,29 @@ def evaluate(potential: Potential, data: ReferenceSet, best_e0: bool = False) ->
     """Predict ``data`` with ``potential``; ``best_e0`` uses the E0 that minimise the energy RMSE."""
     obj = Objective.fixed(potential, data, best_e0=best_e0)
     theta, pred = obj.evaluate(np.zeros((1, 0)))
-    diff = obj.targets.differences(pred)
+    return _evaluation(potential, theta, pred, obj.tables, obj.targets)
+
+
+def evaluate_on(potential: Potential, tables: PotentialTables, targets: Targets) -> Evaluation:
+    """:func:`evaluate` (E0 as given) on geometry tables and targets already built for the data
+    (an :class:`Objective`'s, of a potential with the same forms): no geometry is rebuilt."""
+    space = build_space(potential, potential.named_values())
+    theta = space.expand(np.zeros((1, 0)))
+    with np.errstate(all="ignore"):
+        pred = potential.evaluate(theta, tables)
+    return _evaluation(potential, theta, pred, tables, targets)
+
+
+def _evaluation(potential: Potential, theta: np.ndarray, pred: Prediction,
+                tables: PotentialTables, targets: Targets) -> Evaluation:
+    diff = targets.differences(pred)
     e0 = theta[0, potential.e0_slice]
     return Evaluation(
         energy=pred.energy[0],
         forces=pred.forces[0].reshape(-1, 3),
-        stress=pred.virial[0] / obj.tables.volume_s[:, None],
+        stress=pred.virial[0] / tables.volume_s[:, None],
         rmse=rmse_of(diff)[0],
-        by_config_type=rmse_by_config_type(obj.targets, diff),
+        by_config_type=rmse_by_config_type(targets, diff),
         e0=dict(zip(potential.species, map(float, e0), strict=True)),
     )
 

@@ -6,9 +6,10 @@ for each species X (eV/atom). LAMMPS atom type i+1 is ``species[i]``.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,19 @@ class Potential:
     def with_values(self, values: np.ndarray) -> Potential:
         return Potential(self.species, self.forms, values, self.provenance, self.e0_given)
 
+    def with_reach(self, reach: Sequence[float]) -> Potential:
+        """This potential with each form's neighbour cutoff set to ``reach`` (Å, per form), the
+        forms whose cutoff changes copied (this potential is left as it is). A fit gives the forms
+        whose reach is a parameter (:meth:`Form.interaction_range`) the reach of every vector its
+        bounds allow, so that their tables hold every pair and their repair clamps nothing."""
+        forms = []
+        for form, r in zip(self.forms, reach, strict=True):
+            if float(r) != form.cutoff:
+                form = copy.copy(form)
+                form.cutoff = float(r)
+            forms.append(form)
+        return Potential(self.species, forms, self.values, self.provenance, self.e0_given)
+
     def select(self, elements: list[str], species: list[str] | None = None) -> Potential:
         """The potential for atom types named ``elements`` (LAMMPS's ``pair_coeff * * FILE
         elements...``): type i+1 uses the entries of ``elements[i]``, one of :attr:`species`, and is
@@ -189,9 +203,8 @@ class Potential:
             new.apply_settings(form.settings())
             part = [named[form.canonical_name("-".join(old[s] for s in entry) + "." + p.name)]
                     for entry in new.entries() for p in new.params]
-            required = getattr(new, "required_cutoff", None)
-            if required is not None:  # as when read from its file: the reach of the entries kept
-                new.cutoff = float(required(np.array(part)))
+            # as when read from its file: the reach of the entries kept (Tersoff's max R + D)
+            new.cutoff = float(new.interaction_range(np.array(part)))
             forms.append(new)
             values += part
         values += [named[f"{old[s]}.E0"] for s in species]

@@ -184,7 +184,7 @@ def channel_terms(potential: Potential, theta: np.ndarray, charges: dict[str, fl
                     reach = float(form.cutoff)
                 elif form.name == "tersoff":
                     fn = _tersoff_dimer(values, form, a, b)
-                    reach = float(np.max(form.required_cutoff(values)))  # type: ignore[attr-defined]
+                    reach = float(np.max(form.interaction_range(values)))
                 elif hasattr(form, "channel_energy"):
                     fn = _fixed(form.channel_energy(values[0], a, b), n)
                     reach = float(form.cutoff)

@@ -391,7 +391,7 @@ def test_batch_equals_one_at_a_time(name, monkeypatch):
     pot = Potential(pot0.species, [form], pot0.values)
     rng = np.random.default_rng(11)
     theta = _perturbed(pot, rng, 6)
-    assert form.required_cutoff(theta[:, : form.n_params]) <= form.cutoff
+    assert form.interaction_range(theta[:, : form.n_params]) <= form.cutoff
     ref = ReferenceSet([Structure(a) for a in structures(name, pot0, seed=2)])
     tables = pot.build_tables(ref)
     batch = pot.evaluate(theta, tables)
@@ -451,7 +451,7 @@ def test_wheel_files_round_trip(tmp_path):
         back = Tersoff.read_file(out)
         assert back.species == species
         np.testing.assert_array_equal(back.values, pot.values)
-        assert back.forms[0].cutoff == form.cutoff == form.required_cutoff(
+        assert back.forms[0].cutoff == form.cutoff == form.interaction_range(
             pot.values[: form.n_params])
 
 
@@ -602,7 +602,7 @@ def test_repair_makes_random_batches_valid():
     for t in fixed:
         assert form.check(t) == [], form.check(t)
     np.testing.assert_array_equal(form.repair(fixed.copy()), fixed)  # a projection
-    assert form.required_cutoff(fixed) <= form.cutoff
+    assert form.interaction_range(fixed) <= form.cutoff
     # through Potential.repair, which hands each form a non-contiguous column slice
     pot = Potential(form.species, [form])
     full = np.concatenate([theta, np.zeros((40, 3))], axis=1)

@@ -141,6 +141,12 @@ class Form(ABC):
         """Project a batch (B, n_params) onto the valid region, for constraints between parameters."""
         return theta
 
+    def interaction_range(self, values: np.ndarray) -> float:
+        """How far (Å) the form reaches with parameter ``values`` (n_params,) or a batch
+        (B, n_params), the largest over the batch: the neighbour cutoff its tables need. A form
+        whose reach is a parameter (Tersoff's R + D) says so here; by default the fixed cutoff."""
+        return self.cutoff
+
     # --- evaluation ---------------------------------------------------------------------------
     @abstractmethod
     def build_tables(self, refset: ReferenceSet) -> Any:

@@ -289,13 +289,13 @@ class Tersoff(Form):
         n = len(self.species)
         return (a * n + b) * n + c
 
-    def required_cutoff(self, theta: np.ndarray) -> float:
+    def interaction_range(self, values: np.ndarray) -> float:
         """Largest R + D (Å) over a batch (B, n_params) or one vector: the neighbour cutoff needed."""
-        blocks = np.asarray(theta, float).reshape(-1, len(self.entries()), len(self.params))
+        blocks = np.asarray(values, float).reshape(-1, len(self.entries()), len(self.params))
         return float(np.max(blocks[..., BIG_R] + blocks[..., BIG_D]))
 
     def cutoff_setting(self, theta: np.ndarray) -> str:
-        """The parameters that set :meth:`required_cutoff` of one vector: 'A-B-C.R + A-B-C.D'."""
+        """The parameters that set :meth:`interaction_range` of one vector: 'A-B-C.R + A-B-C.D'."""
         blocks = np.asarray(theta, float).reshape(len(self.entries()), len(self.params))
         entry = "-".join(self.entries()[int(np.argmax(blocks[:, BIG_R] + blocks[:, BIG_D]))])
         return f"{entry}.R + {entry}.D"
@@ -458,7 +458,7 @@ class Tersoff(Form):
         tab = tables
         theta = np.asarray(theta, float)
         nb = theta.shape[0]
-        need = self.required_cutoff(theta) if theta.size else 0.0
+        need = self.interaction_range(theta) if theta.size else 0.0
         if need > tab.cutoff:
             raise GafitInputError(
                 f"tersoff: parameters need a neighbour cutoff of {need:g} Å (max R + D) but the "

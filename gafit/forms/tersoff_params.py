@@ -317,7 +317,7 @@ def tersoff_parameter_derivatives(form: Tersoff, theta: np.ndarray, tab: Tersoff
     n_par = len(form.params)
     if theta.size != form.n_params:
         raise ValueError(f"tersoff: expected {form.n_params} parameters, got {theta.size}")
-    need = form.required_cutoff(theta)
+    need = form.interaction_range(theta)
     if need > tab.cutoff:
         raise GafitInputError(
             f"tersoff: parameters need a neighbour cutoff of {need:g} Å (max R + D) but the "
