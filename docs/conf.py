@@ -32,17 +32,18 @@ exclude_patterns = ["_build", "report_si_mlearn/**"]
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3  # [text](page.md#a-heading) links resolve
 
-# Docstrings state units and shapes in prose; show the signature's hints in it, and members in file order.
+# Docstrings state units and shapes in prose; type hints stay in the signature. Members in file order, the
+# undocumented public ones too (a user looks up `Potential.save` by its signature).
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True}
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
 
 html_theme = "alabaster"
 html_title = "gafit"
 html_theme_options = {"description": "Fit classical interatomic potentials to DFT data; export to LAMMPS",
-                      "fixed_sidebar": True}
+                      "fixed_sidebar": True, "page_width": "1180px"}
 html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}
 
 # Docstrings that are not valid reStructuredText (``pair_coeff``s, |E| read as a substitution, a
