@@ -61,6 +61,9 @@ class FitResult:
     guards: list[dict] = field(default_factory=list)
     # Born flags of the property structures with elastic cells (gafit.guards), guarded or not
     stability_flags: list[str] = field(default_factory=list)
+    # the fitted properties measured the direct way where they disagree, and phonon targets whose
+    # relaxed lattice left the tabulated range (gafit.property_crosscheck, PhononTarget.lattice_flags)
+    property_checks: list[str] = field(default_factory=list)
     # the fit's config (``Fit.from_config``, or the one ``Fit`` makes of its arguments)
     config: FitConfig | None = None
     # per data set ("train", "validation"): the geometry tables the fit built (not saved)
@@ -128,6 +131,7 @@ class FitResult:
                    wall_constraint=summary["wall_constraint"], e0_check=summary["e0_check"],
                    breakdown=summary["loss_by_term"], properties=summary["properties"],
                    guards=summary["guards"], stability_flags=summary["stability_flags"],
+                   property_checks=summary.get("property_checks", []),
                    saved={"parameters": rows,
                           **{k: summary[k] for k in ("parameters_at_bounds", "config", "train",
                                                      "weights")}})
@@ -168,6 +172,7 @@ class FitResult:
         lines += self.stability_flags + phonon_flags(self.phonons)
         if self.properties:
             lines.append(format_table(self.properties))
+        lines += [f"warning: {p}" for p in self.property_checks]
         return "\n".join(lines)
 
 
@@ -331,6 +336,8 @@ def _write_outputs(result: FitResult, out: Path) -> None:
         "guards": result.guards,  # [constraints] stable, e0_range: held?, per channel (gafit.guards)
         "stability_flags": result.stability_flags,  # Born flags of the property structures
         "properties": result.properties,  # [[properties]]: value, reference, tolerance, pass
+        # fitted properties that the direct measurement does not confirm; phonon lattice range
+        "property_checks": result.property_checks,
     }
     # strict JSON: null where a value is NaN (no reference values of that property) or infinite
     atomic_write_text(out / "summary.json", strict_json.dumps(summary, indent=2) + "\n")

@@ -61,6 +61,7 @@ from gafit.parameters import ParameterSpace, build_space
 from gafit.phonon_target import PhononTarget, PhononTargetConfig
 from gafit.potential import Potential
 from gafit.problem import check_problem
+from gafit.property_crosscheck import cross_check
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
 from gafit.stability import e0_check_of
 from gafit.structures import GafitInputError, ReferenceSet, Structure
@@ -502,6 +503,10 @@ class Fit:
         e0_check = e0_check_of(fitted, self.train, evals["train"].energy, evals["train"].e0)
         result.e0_check = e0_check.to_dict() if e0_check is not None else None
         result.breakdown = objective.breakdown(x_best[None])[0]
+        result.property_checks = [f for k, t in enumerate(self.phonon_targets, 1)
+                                  for f in t.lattice_flags(theta[0], k)]
+        if props is not None:
+            result.property_checks += cross_check(fitted, props, result.properties)
         fitted.provenance = provenance(result, self.config)  # not the start file's: this fit's
         fitted.e0_given = True
         return result

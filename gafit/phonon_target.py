@@ -223,6 +223,21 @@ class PhononTarget:
         with np.errstate(all="ignore"):
             return zero_pressure_scale(cell_pressure(pred, self.cell_tables), pred.energy, SCALES)[0]
 
+    def lattice_flags(self, theta: np.ndarray, k: int) -> list[str]:
+        """'! phonon target k: ...' when (``lattice = "relaxed"``) the zero pressure of one full vector
+        theta lies outside the tabulated ±2 %: its frequencies are then those at the nearest end."""
+        if not self.scaled:
+            return []
+        pred = self.batch.potential.evaluate(np.atleast_2d(theta)[:1], self.cell_tables)
+        with np.errstate(all="ignore"):
+            s, inside = zero_pressure_scale(cell_pressure(pred, self.cell_tables), pred.energy,
+                                            SCALES)
+        if inside[0]:
+            return []
+        return [f"! phonon target {k}: the potential's zero-pressure lattice lies outside "
+                f"{SCALES[0]:.2f}-{SCALES[-1]:.2f} of the reference cell; its frequencies are "
+                f"those at scale {s[0]:.3f} (gafit phonons compares at the relaxed lattice)"]
+
     def frequencies(self, theta: np.ndarray) -> np.ndarray:
         """Sorted frequencies (B, n_q, n_modes) THz: at the reference geometry, or (``lattice =
         "relaxed"``) interpolated to each individual's own lattice constant."""

@@ -47,3 +47,20 @@ def test_phonon_and_property_targets_agree_on_the_relaxed_lattice(cutoff: float,
     from_phonons, from_properties = lattice_constants(cutoff, 3.9298, 4.02, tmp_path)
     assert np.all(np.abs(from_phonons / 3.94 - 1) < 0.01)  # within the range, not at an end
     np.testing.assert_allclose(from_phonons, from_properties, rtol=2e-6)
+
+
+def test_a_lattice_outside_the_tabulated_range_is_flagged(tmp_path: Path) -> None:
+    """Reference cell at 3.80 Å: the Morse's own lattice (3.94 Å, +3.7 %) lies beyond the +2 % the
+    target tabulates, so its frequencies are the ones at 1.02 and the fit summary says so; at 3.93 Å
+    (-0.3 %) nothing is flagged."""
+    pot = Potential(["Cu"], [Morse(["Cu"], 4.5)]).with_values(TRUE)
+    flags = {}
+    for a in (3.80, 3.93):
+        path = tmp_path / f"phonopy_params_{a}.yaml"
+        make_phonopy(pot, bulk("Cu", "fcc", a=a), [2, 2, 2]).save(
+            str(path), settings={"force_sets": True})
+        target = PhononTarget.build(pot, PhononTargetConfig(path, qpoints="GX", lattice="relaxed"))
+        flags[a] = target.lattice_flags(TRUE, 2)
+    assert flags[3.93] == []
+    assert len(flags[3.80]) == 1
+    assert flags[3.80][0].startswith("! phonon target 2: ") and "scale 1.020" in flags[3.80][0]
