@@ -55,9 +55,6 @@ VERBATIM_DOCSTRINGS = {
     "gafit.forms.base.Form.from_lammps",
     "gafit.forms.pair.PairForm.from_lammps",
     "gafit.forms.tersoff.Tersoff.from_lammps",
-    "gafit.lammps.verify.ENERGY_FLOOR",
-    "gafit.lammps.verify.VerifyReport",
-    "gafit.lammps.verify.term_stress_scale",
 }
 
 

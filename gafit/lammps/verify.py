@@ -14,7 +14,7 @@ from gafit.lammps.runner import LammpsEvaluator
 from gafit.potential import Potential
 from gafit.structures import ReferenceSet
 
-#: energies are compared relative to max(|E|, ENERGY_FLOOR x n_atoms), eV
+#: energies are compared relative to ``max(|E|, ENERGY_FLOOR x n_atoms)``, eV
 ENERGY_FLOOR = 1e-3
 
 
@@ -22,11 +22,11 @@ ENERGY_FLOOR = 1e-3
 class VerifyReport:
     """Largest differences gafit - LAMMPS per quantity over all structures.
 
-    Energies are compared per structure relative to |E| (at least 1 meV per atom). Forces and
-    stresses are compared relative to the largest |F_ic| and |σ_v| LAMMPS gives over the whole data
+    Energies are compared per structure relative to ``|E|`` (at least 1 meV per atom). Forces and
+    stresses are compared relative to the largest ``|F_ic|`` and ``|σ_v|`` LAMMPS gives over the whole data
     set: a perfect crystal's forces are zero by symmetry, and its rounding noise (1e-14 eV/Å) has no
     meaningful scale of its own. For a potential of several terms the stress scale is at least the
-    largest |σ_v| any one term gives (:func:`term_stress_scale`): at a fitted equilibrium cell
+    largest ``|σ_v|`` any one term gives (:func:`term_stress_scale`): at a fitted equilibrium cell
     Buckingham and Coulomb stresses of ~1 eV/Å³ cancel to ~1e-5, and the rounding is relative to
     the terms, not to what is left of their sum.
     """
@@ -70,7 +70,7 @@ def lammps_predictions(
 
 
 def term_stress_scale(potential: Potential, data: ReferenceSet) -> float:
-    """Largest |σ_v| (eV/Å³) that any single form of ``potential`` gives over ``data``; 0 for a
+    """Largest ``|σ_v|`` (eV/Å³) that any single form of ``potential`` gives over ``data``; 0 for a
     potential of one form (its stress is its only term)."""
     if len(potential.forms) < 2:
         return 0.0
