@@ -148,13 +148,11 @@ class Objective:
         energy += np.einsum("ba,sa->bs", de0, self.tables.counts_sk[:, self._e0_cols])
         return de0
 
-    def jacobian(self, x: np.ndarray) -> np.ndarray | None:
-        """d(residuals)/dx (n_residuals, n_free) at one free vector x: each target's rows, its own
-        (analytic for the training data, forward differences in x for the penalties) or forward
-        differences along d(full vector)/dx (:meth:`_fd_rows`: phonon and property targets);
-        None where the analytic rows are not available: a form without parameter derivatives, a
-        vector that ``repair`` moves (the map is not differentiable there) or a bad residual
-        vector."""
+    def linearisation(self, x: np.ndarray) -> Linearisation | None:
+        """What the targets' Jacobians at one free vector x (n_free,) use (gafit.targets): the
+        training set's predictions' derivatives and d(full vector)/dx, both with the automatic E0
+        offsets' part; None where they are not available: a form without parameter derivatives
+        or a vector that ``repair`` moves (the map is not differentiable there)."""
         if not self.potential.has_parameter_derivatives:
             return None
         x = np.atleast_2d(np.asarray(x, float))
@@ -170,7 +168,17 @@ class Objective:
             dtheta = dx.copy()  # d(full vector)/dx, with the automatic E0 offsets' part
             if self._e0_pinv is not None:
                 dtheta[self.space.auto_e0] += self._shift_e0(dpred.energy, reference=False).T
-            at = Linearisation(x[0], self.space, dtheta, dpred)
+        return Linearisation(x[0], self.space, dtheta, dpred)
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray | None:
+        """d(residuals)/dx (n_residuals, n_free) at one free vector x: each target's rows, its own
+        (analytic for the training data, forward differences in x for the penalties) or forward
+        differences along d(full vector)/dx (:meth:`_fd_rows`: phonon and property targets);
+        None where :meth:`linearisation` is or for a bad residual vector."""
+        at = self.linearisation(x)
+        if at is None:
+            return None
+        with np.errstate(all="ignore"):
             fd: list[Evaluation] = []  # the batch of forward steps, built once when needed
             rows = []
             for term in self.terms:
