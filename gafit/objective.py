@@ -4,6 +4,8 @@ loss = w_E·MSE(energy per atom, eV/atom) + w_F·MSE(force components, eV/Å)
      + w_S·MSE(stress components, GPa) + w_V·MSE(virial components per atom, eV/atom),
 each MSE weighted by the structures' weights. A structure without a property adds no residual of it.
 Stress and virial come from the same DFT stress (virial per atom = -stress·V/N): weight one or both.
+Then come the penalties, phonon and property targets and any target added: the objective is the sum
+of its targets (``Objective.terms``, :mod:`gafit.targets`), each with its block of the residual vector.
 """
 
 from __future__ import annotations
