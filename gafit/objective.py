@@ -186,7 +186,7 @@ class Objective:
             for term in self.terms:
                 j = term.jacobian(at)
                 rows.append(j if j is not None else self._fd_rows(term, at, fd))
-            jac = np.vstack(rows)
+            jac = rows[0] if len(rows) == 1 else np.vstack(rows)
         return jac if np.isfinite(jac).all() else None
 
     def _fd_rows(self, term: Target, at: Linearisation, batch: list[Evaluation]) -> np.ndarray:
@@ -224,7 +224,12 @@ class Objective:
         at = Evaluation(theta, pred, self._predict)
         with np.errstate(all="ignore"):
             parts = [t.residuals(at) for t in self.terms]
-        return _score_bad(parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1))
+        if len(parts) == 1:
+            return _score_bad(parts[0])
+        # row-major whatever the parts' layouts: the breakdown's and the loss's sums over a row
+        # depend on it
+        r = np.empty((len(theta), sum(p.shape[1] for p in parts)))
+        return _score_bad(np.concatenate(parts, axis=1, out=r))
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         """Sum of squared residuals per free vector (B,), scored as :meth:`residuals` scores bad
