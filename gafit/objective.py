@@ -203,7 +203,9 @@ class Objective:
             batch.append(Evaluation(
                 theta0 + np.vstack([np.zeros(len(x)), np.diag(h)]) @ at.dtheta.T,
                 predict=self._predict))
-        r = term.residuals(batch[0])
+        # row-major residuals, so the rows' layout (which the least squares' products see) does
+        # not depend on how the target laid out its own
+        r = np.ascontiguousarray(term.residuals(batch[0]))
         return ((r[1:] - r[0]) / h[:, None]).T
 
     def penalty(self, theta: np.ndarray) -> np.ndarray:

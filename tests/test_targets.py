@@ -77,6 +77,8 @@ def test_the_objective_is_its_targets_in_order(every_kind) -> None:
     at = Evaluation(theta, pred)
     r = objective.residuals(x)
     assert np.abs(r).max() < 1e6  # no row scored bad: the blocks below are the targets' own
+    # row-major whatever the blocks' layouts, so a row's sums (loss, breakdown) have one order
+    assert r.flags["C_CONTIGUOUS"]
     parts = [t.residuals(at) for t in objective.terms]
     np.testing.assert_array_equal(np.concatenate(parts, axis=1), r)
 
