@@ -190,16 +190,37 @@ class LatticeConstant(Target):
         return {"lattice": (self.lattice_constant(at.theta) - self.a_ref)[:, None]}
 
 
+class EnergyOfFrame(Target):
+    """A target that reads the training set's predictions: a frame's energy per atom (eV/atom)
+    against a value of its own. No Jacobian: forward differences, which need the predictions at
+    the stepped vectors."""
+
+    uses_prediction = True
+
+    def __init__(self, frame: int, n_atoms: int, value: float):
+        self.frame, self.n_atoms, self.value = frame, n_atoms, value
+
+    def widths(self) -> list[tuple[str, int]]:
+        return [("frame energy", 1)]
+
+    def residuals(self, at: Evaluation) -> np.ndarray:
+        return at.pred.energy[:, self.frame, None] / self.n_atoms - self.value
+
+
 def test_a_target_written_outside_gafit_is_fitted() -> None:
     """A lattice-constant target added to an objective with training data: it has its residual
     block, breakdown share and RMSE entry, its Jacobian rows are forward differences, and the
     least squares reaches the lattice constant asked for."""
     pot = cu_morse()
-    atoms = bulk("Cu", "fcc", a=3.7, cubic=True)
-    atoms.rattle(0.05, seed=1)
-    e = pot.evaluate(pot.values[None], pot.build_tables(ReferenceSet([Structure(atoms)])))
-    train = ReferenceSet([Structure(atoms, energy=float(e.energy[0, 0]),
-                                    forces=e.forces[0].reshape(-1, 3))], "one frame")
+    frames = [bulk("Cu", "fcc", a=a, cubic=True) for a in (3.7, 3.5)]
+    for k, atoms in enumerate(frames):
+        atoms.rattle(0.05, seed=k)
+    e = pot.evaluate(pot.values[None], pot.build_tables(ReferenceSet([Structure(atoms)
+                                                                      for atoms in frames])))
+    forces = np.split(e.forces[0], 2)
+    train = ReferenceSet([Structure(atoms, energy=float(e.energy[0, k]),
+                                    forces=forces[k].reshape(-1, 3))
+                          for k, atoms in enumerate(frames)], "two frames")
     space = build_space(pot, {"Cu-Cu.D0": [0.2, 0.6], "Cu-Cu.alpha": [1.0, 2.0],
                               "Cu-Cu.r0": [2.5, 3.1]}, unspecified="fixed")
     lattice = LatticeConstant(pot, "Cu", 3.52, 0.002)
@@ -212,6 +233,13 @@ def test_a_target_written_outside_gafit_is_fitted() -> None:
     jac = objective.jacobian(x0)
     want = central_differences(objective.residuals, x0)
     np.testing.assert_allclose(jac[-1], want[-1], rtol=1e-4)
+    # a target reading the predictions gets them at the stepped vectors too (with the E0 offset,
+    # solved for the two frames, moving along)
+    framed = Objective(pot, space, train, Weights(1.0, 0.01, 0.0),
+                       terms=[EnergyOfFrame(1, len(frames[1]), -3.0)])
+    assert framed.terms[-1].streams is False
+    np.testing.assert_allclose(framed.jacobian(x0)[-1],
+                               central_differences(framed.residuals, x0)[-1], rtol=1e-5)
     res = refine(objective.residuals, x0, space.lower, space.upper, 200,
                  analytic=objective.jacobian)
     a = lattice.lattice_constant(space.expand(res.x[None]))[0]
