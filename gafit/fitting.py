@@ -65,6 +65,7 @@ from gafit.property_crosscheck import cross_check
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
 from gafit.stability import e0_check_of
 from gafit.structures import GafitInputError, ReferenceSet, Structure
+from gafit.targets import Target
 from gafit.walls import wall_constraint, walls
 
 #: what ``train`` and ``validation`` may be: a data file, several, a ReferenceSet or ASE Atoms
@@ -155,7 +156,8 @@ def check_cutoffs(config: FitConfig, potential: Potential, space: ParameterSpace
 def subset_objective(config: FitConfig, potential: Potential, space: ParameterSpace,
                      train: ReferenceSet, n_extra: int, phonons: list[PhononTarget],
                      constraint: Any = None, properties: PropertyTargets | None = None,
-                     guards: dict | None = None) -> Objective | None:
+                     guards: dict | None = None, terms: Sequence[Target] = ()
+                     ) -> Objective | None:
     """The objective on a seeded random ``[ga] subset_fraction`` of the training structures, drawn
     within each config_type (at least one of each), plus every phonon equilibrium structure (the
     last ``n_extra``), that early generations select on; None when the subset phase is off."""
@@ -172,7 +174,7 @@ def subset_objective(config: FitConfig, potential: Potential, space: ParameterSp
         picked.extend(rng.choice(members, n_pick, replace=False))
     chosen = [train[int(k)] for k in sorted(picked)] + list(train.structures[n_data:])
     return Objective(potential, space, ReferenceSet(chosen, f"{train.source} (subset)"),
-                     config.weights, phonons, constraint, properties, guards)
+                     config.weights, phonons, constraint, properties, guards, terms)
 
 
 def one_blas_thread() -> contextlib.AbstractContextManager:
@@ -245,7 +247,9 @@ class Fit:
     their default bounds (``unspecified="free"``) or kept at the potential's values ("fixed",
     which also seeds the GA with them). ``train`` and ``validation`` take a data file, several,
     a ReferenceSet or a list of ASE Atoms. ``weights``, ``ga``, ``refine``, ``constraints``,
-    ``phonons`` and ``properties`` are the config's sections as objects.
+    ``phonons`` and ``properties`` are the config's sections as objects. ``targets`` adds loss
+    terms of your own (:class:`gafit.targets.Target`) to the objective; a fit with them cannot be
+    resumed (its config cannot name them).
 
     Building a Fit builds the problem only: :attr:`potential` (a copy of the given one whose
     forms reach as far as the bounds need; the given potential is not changed), :attr:`space`,
@@ -260,13 +264,14 @@ class Fit:
                  phonons: Sequence[PhononTargetConfig] = (),
                  properties: Sequence[PropertyTargetConfig] = (),
                  constraints: ConstraintsConfig | None = None, unspecified: str = "free",
-                 config: FitConfig | None = None, check_data: bool = True):
+                 targets: Sequence[Target] = (), config: FitConfig | None = None,
+                 check_data: bool = True):
         #: when the fit's set-up began (time.time()): ``[ga] max_time`` counts from it
         self.started = time.time()
         self._t0 = time.perf_counter()
         # a checkpoint stores the config and names the data files: only a fit made from a config
         # can be resumed, so only such a fit writes one
-        self.resumable = config is not None
+        self.resumable = config is not None and not targets
         #: the fit's config (given by :meth:`from_config`, else made of the arguments)
         self.config = config or config_of(potential, parameters, weights, ga, refine, phonons,
                                           properties, constraints)
@@ -304,11 +309,11 @@ class Fit:
                                  self.property_targets)}
         self.objective = Objective(self.potential, self.space, self.train, cfg.weights,
                                    self.phonon_targets, self.constraint, self.property_targets,
-                                   guards)
+                                   guards, targets)
         check_problem(self.objective, f"{cfg.source or 'config'}: [weights]")
         self.subset_objective = subset_objective(cfg, self.potential, self.space, self.train,
                                                  len(extra), self.phonon_targets, self.constraint,
-                                                 self.property_targets, guards)
+                                                 self.property_targets, guards, targets)
         if cfg.refine.jacobian == "analytic":
             missing = [f.name for f in self.potential.forms if not f.has_parameter_derivatives]
             if missing:
@@ -527,7 +532,8 @@ class Fit:
         """
         saved: Checkpoint | None = None
         if resume is not False and not self.resumable:
-            raise GafitInputError("resume: only a fit made from a config (Fit.from_config) can be "
+            raise GafitInputError("resume: only a fit made from a config (Fit.from_config), without "
+                                  "targets of its own, can be "
                                   "resumed; its checkpoint stores the config, which names the data")
         if resume is True:
             if out is None:

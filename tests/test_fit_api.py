@@ -276,3 +276,26 @@ def test_save_with_report_writes_the_page(tmp_path: Path) -> None:
     assert f"{result.loss:.6g}" in page
     assert (tmp_path / "report" / "parity.png").is_file()  # the config named the data
     assert gafit.FitResult.load(tmp_path).loss == result.loss
+
+
+def test_a_target_of_your_own_is_fitted_with_the_data() -> None:
+    """Fit(targets=[...]) adds a loss term written outside gafit (tests/test_targets.py's fcc
+    lattice constant, no Jacobian) to the fit: the data alone give the Morse's own lattice constant,
+    a heavy lattice target moves it to the target's; the term has its own breakdown entry."""
+    from test_targets import LatticeConstant
+
+    from gafit.config import RefineConfig
+    from gafit.ga import GASettings
+
+    pot = Potential(["Cu"], [Morse(["Cu"], 6.0)])
+    settings = {"ga": GASettings(population=16, generations=4, seed=2),
+                "refine": RefineConfig(starts=1, max_evaluations=60)}
+    plain = Fit(pot, CU_DATA, PARAMS, **settings).run(quiet=True)
+    target = LatticeConstant(pot, "Cu", 3.45, 0.0005)
+    aimed = Fit(pot, CU_DATA, PARAMS, targets=[target], **settings)
+    assert not aimed.resumable
+    result = aimed.run(quiet=True)
+    assert "lattice" in result.breakdown and "lattice" not in plain.breakdown
+    a_plain = target.lattice_constant(plain.potential.values[None])[0]
+    a_aimed = target.lattice_constant(result.potential.values[None])[0]
+    assert abs(a_aimed - 3.45) < 0.005 < abs(a_plain - 3.45)
