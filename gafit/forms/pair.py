@@ -43,7 +43,7 @@ class PairTable:
         return self._maps
 
     @property
-    def temporaries(self) -> int:
+    def work_per_individual(self) -> int:
         """Float64 temporaries per individual (for chunking a batch)."""
         if pair_kernel.available():
             return 3 * self.n_atoms + 7 * self.n_structures
@@ -93,10 +93,10 @@ def apply_maps(
 
 
 class PairForm(Form):
-    """A pair potential with a hard cutoff, one parameter block per unordered species pair."""
+    """A pair potential with a hard cutoff, one parameter block per unordered species pair.
 
-    #: LAMMPS pair style with exactly these parameters in ``params`` order
-    lammps_style: str = ""
+    ``lammps_style`` must take exactly the parameters of ``params``, in order, after the two atom
+    types of ``pair_coeff``, and the cutoff as its one ``pair_style`` argument."""
 
     def entries(self) -> list[tuple[str, ...]]:
         sp_ = self.species

@@ -98,7 +98,7 @@ class ZBLTable:
     energy_s: np.ndarray
     forces_x: np.ndarray
     virial_sv: np.ndarray
-    temporaries: int = 1
+    work_per_individual: int = 1  # FormTables: a constant, repeated per individual
 
 
 class ZBL(Form):
