@@ -176,12 +176,14 @@ class PairForm(Form):
     def evaluate(self, theta: np.ndarray, tables: PairTable) -> Prediction:
         b = theta.shape[0]
         n_par = len(self.params)
-        if n_par == 3 and pair_kernel.available():
+        if pair_kernel.available():
             params = theta.reshape(b, -1, n_par).transpose(1, 2, 0)
-            energy, forces, virial = pair_kernel.fused_pairs(
+            fused = pair_kernel.fused_pairs(
                 type(self).pair_energy, params, tables.r_p, tables.i_p, tables.j_p, tables.s_p,
                 tables.u_pc, tables.entry_p, tables.n_atoms, tables.n_structures)
-            return Prediction(energy=energy, forces=forces, virial=virial)
+            if fused is not None:
+                energy, forces, virial = fused
+                return Prediction(energy=energy, forces=forces, virial=virial)
         return self.evaluate_numpy(theta, tables)
 
     def evaluate_numpy(self, theta: np.ndarray, tables: PairTable) -> Prediction:
