@@ -104,6 +104,10 @@ class Form(ABC):
     #: atoms an energy term couples: 2 for pair forms, 3 for forms with angles (Tersoff); data
     #: checks look for triplets when it is 3 or more
     body_order: int = 2
+    #: relative accuracy to which forces and virials are the gradient of the energy (checked by the
+    #: contract tests): rounding only, unless the form reproduces a LAMMPS approximation that is
+    #: not a gradient (coul/long's force uses the exact erfc' beside a polynomial erfc)
+    gradient_tolerance: float = 1e-6
 
     def __init__(self, species: list[str], cutoff: float) -> None:
         self.species = list(species)

@@ -297,6 +297,14 @@ class Tersoff(Form):
         n = len(self.species)
         return (a * n + b) * n + c
 
+    @classmethod
+    def example(cls, species: list[str]) -> tuple[Tersoff, np.ndarray]:
+        """The declared defaults (Tersoff's silicon) for every triplet, the cutoff their R + D."""
+        form = cls(list(species), 5.0)
+        values = form.default_values()
+        form.cutoff = form.required_cutoff(values)
+        return form, values
+
     def required_cutoff(self, theta: np.ndarray) -> float:
         """Largest R + D (Å) over a batch (B, n_params) or one vector: the neighbour cutoff needed."""
         blocks = np.asarray(theta, float).reshape(-1, len(self.entries()), len(self.params))

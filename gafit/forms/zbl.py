@@ -112,6 +112,11 @@ class ZBL(Form):
         super().__init__(species, cutoff)
         self.inner = inner  # Å, where the switching starts; the cutoff is LAMMPS's outer
 
+    @classmethod
+    def example(cls, species: list[str]) -> tuple[ZBL, np.ndarray]:
+        """Switching from 1.5 to 3 Å (nearest neighbours at 2.2-3 Å are in the switching region)."""
+        return cls(list(species), 3.0, inner=1.5), np.zeros(0)
+
     @property
     def outer(self) -> float:
         return self.cutoff
