@@ -302,7 +302,8 @@ class Tersoff(Form):
         """The declared defaults (Tersoff's silicon) for every triplet, the cutoff their R + D."""
         form = cls(list(species), 5.0)
         values = form.default_values()
-        form.cutoff = form.required_cutoff(values)
+        v = values.reshape(len(form.entries()), len(form.params))
+        form.cutoff = float(np.max(v[:, BIG_R] + v[:, BIG_D]))
         return form, values
 
     def required_cutoff(self, theta: np.ndarray) -> float:
