@@ -639,7 +639,7 @@ def _check_determined(refset: ReferenceSet, species: list[str], cutoff: float,
         out.append(Finding("warning", "undetermined",
                            f"species {', '.join(extra)} of the data are not among the potential's species "
                            f"{species}: {_n(len(idx))} cannot be evaluated", idx))
-    three_body = potential is not None and any(f.name == "tersoff" for f in potential.forms)
+    three_body = potential is not None and any(f.body_order >= 3 for f in potential.forms)
     order = list(species) + [x for x in refset.species if x not in species]
     code = {x: k for k, x in enumerate(order)}
     nk = len(order)

@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -214,6 +215,10 @@ class CoulombTable:
     names: list[str]
     n_atoms: int
     n_structures: int
+
+    #: float64 temporaries per individual counted for chunking (FormTables): none, as before the
+    #: protocol (the evaluation is a few small matrix products per individual)
+    work_per_individual: ClassVar[int] = 0
 
     @property
     def entry_a(self) -> np.ndarray:

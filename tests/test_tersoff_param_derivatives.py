@@ -43,9 +43,6 @@ FLOOR = 1e-2
 WORST: dict[str, float] = {}  # test -> worst relative difference (printed with -s)
 
 
-pytestmark = pytest.mark.usefixtures("tersoff_registered")
-
-
 # --------------------------------------------------------------------------- helpers
 
 

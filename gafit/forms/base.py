@@ -10,11 +10,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from gafit.structures import GafitInputError, ReferenceSet
+
+if TYPE_CHECKING:
+    from gafit.potential import Potential
 
 
 def number(x: float) -> str:
@@ -63,13 +66,48 @@ class Prediction:
         return self
 
 
+@runtime_checkable
+class FormTables(Protocol):
+    """What :meth:`Form.build_tables` returns: any object (the form alone reads it) that says how
+    many float64 temporaries one individual of a batch costs, so that a batch is cut into chunks
+    that fit in memory (:data:`gafit.potential.CHUNK_ELEMENTS`)."""
+
+    @property
+    def work_per_individual(self) -> int:
+        """Float64 temporaries per individual while :meth:`Form.evaluate` runs (>= 0)."""
+        ...
+
+
 class Form(ABC):
-    """An analytic potential form evaluated on geometry tables built once."""
+    """An analytic potential form evaluated on geometry tables built once.
+
+    A form author provides, besides the abstract methods: ``name`` (the registry name), ``params``
+    (one :class:`ParamSpec` per parameter of an entry, in LAMMPS order), ``lammps_style`` and,
+    when the form writes a parameter file, ``parameter_file_suffix`` and :meth:`read_file`. The
+    other hooks below have defaults that fit a simple pair form; override the ones that do not fit
+    (``body_order``, :meth:`unused_parameters`, :meth:`tied_parameters`,
+    :meth:`derived_parameters`, :meth:`check`, :meth:`repair`, :meth:`example`). The tables of
+    :meth:`build_tables` follow :class:`FormTables`. A form registered in the ``gafit.forms``
+    entry-point group gets the contract tests of ``tests/forms/test_contract.py``.
+    """
 
     #: registry name, as used in configs and potential.json
     name: str = ""
     #: parameters per entry, in LAMMPS order
     params: tuple[ParamSpec, ...] = ()
+    #: the LAMMPS ``pair_style`` this form writes and reads back (e.g. ``"morse"``)
+    lammps_style: str = ""
+    #: suffix (with the dot) of the LAMMPS parameter file the form writes, e.g. ``".tersoff"``;
+    #: None when its ``pair_coeff`` lines hold the numbers. A form with a suffix provides
+    #: :meth:`read_file`.
+    parameter_file_suffix: str | None = None
+    #: atoms an energy term couples: 2 for pair forms, 3 for forms with angles (Tersoff); data
+    #: checks look for triplets when it is 3 or more
+    body_order: int = 2
+    #: relative accuracy to which forces and virials are the gradient of the energy (checked by the
+    #: contract tests): rounding only, unless the form reproduces a LAMMPS approximation that is
+    #: not a gradient (coul/long's force uses the exact erfc' beside a polynomial erfc)
+    gradient_tolerance: float = 1e-6
 
     def __init__(self, species: list[str], cutoff: float) -> None:
         self.species = list(species)
@@ -133,6 +171,29 @@ class Form(ABC):
     def log_scale(self) -> np.ndarray:
         return np.tile([p.log for p in self.params], len(self.entries()))
 
+    def unused_parameters(self) -> list[str]:
+        """Full names of parameters that never enter the energy (LAMMPS takes them from another
+        entry): a fit keeps them fixed and refuses a config that fits them. Default: none."""
+        return []
+
+    def tied_parameters(self) -> dict[str, str]:
+        """{name: source}: parameters the form requires equal to another (:meth:`repair` copies
+        the source's value); a fit ties them unless the config sets them. Default: none."""
+        return {}
+
+    def derived_parameters(self) -> dict[str, dict[str, float]]:
+        """{name: {source: coefficient}}: parameters that are linear combinations of others (e.g.
+        a charge fixed by neutrality). Default: none."""
+        return {}
+
+    @classmethod
+    def example(cls, species: list[str]) -> tuple[Form, np.ndarray]:
+        """A form on ``species`` and a valid parameter vector (n_params,) that gives non-trivial
+        energies and forces at nearest-neighbour distances of 2.2-3 Å, for tests. Default: the
+        declared defaults with a 5 Å cutoff."""
+        form = cls(list(species), 5.0)
+        return form, form.default_values()
+
     def check(self, values: np.ndarray) -> list[str]:
         """Problems that make a parameter set unusable in LAMMPS (empty when fine)."""
         return []
@@ -149,8 +210,9 @@ class Form(ABC):
 
     # --- evaluation ---------------------------------------------------------------------------
     @abstractmethod
-    def build_tables(self, refset: ReferenceSet) -> Any:
-        """Geometry tables for this form on ``refset``, computed once per fit."""
+    def build_tables(self, refset: ReferenceSet) -> FormTables:
+        """Geometry tables for this form on ``refset``, computed once per fit (a
+        :class:`FormTables`: :meth:`evaluate` alone reads the rest)."""
 
     @abstractmethod
     def evaluate(self, theta: np.ndarray, tables: Any) -> Prediction:
@@ -186,6 +248,16 @@ class Form(ABC):
         is the folder that relative parameter-file names are read from.
         """
         raise GafitInputError(f"{where}: reading {cls.name} from LAMMPS input is not supported")
+
+    @classmethod
+    def read_file(
+        cls, path: str | Path, elements: list[str] | None = None, species: list[str] | None = None
+    ) -> Potential:
+        """A potential (E0 = 0) from this form's LAMMPS parameter file (``parameter_file_suffix``).
+
+        ``elements``: the file's element names to use (default: all); ``species``: gafit's names
+        for them (default: the element names)."""
+        raise GafitInputError(f"{path}: the {cls.name} form cannot read parameter files")
 
     def settings(self) -> dict[str, float]:
         """Numbers beyond the cutoff that define the form (none here; the Coulomb form may fix

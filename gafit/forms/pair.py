@@ -43,7 +43,7 @@ class PairTable:
         return self._maps
 
     @property
-    def temporaries(self) -> int:
+    def work_per_individual(self) -> int:
         """Float64 temporaries per individual (for chunking a batch)."""
         if pair_kernel.available():
             return 3 * self.n_atoms + 7 * self.n_structures
@@ -93,10 +93,10 @@ def apply_maps(
 
 
 class PairForm(Form):
-    """A pair potential with a hard cutoff, one parameter block per unordered species pair."""
+    """A pair potential with a hard cutoff, one parameter block per unordered species pair.
 
-    #: LAMMPS pair style with exactly these parameters in ``params`` order
-    lammps_style: str = ""
+    ``lammps_style`` must take exactly the parameters of ``params``, in order, after the two atom
+    types of ``pair_coeff``, and the cutoff as its one ``pair_style`` argument."""
 
     def entries(self) -> list[tuple[str, ...]]:
         sp_ = self.species
@@ -176,12 +176,14 @@ class PairForm(Form):
     def evaluate(self, theta: np.ndarray, tables: PairTable) -> Prediction:
         b = theta.shape[0]
         n_par = len(self.params)
-        if n_par == 3 and pair_kernel.available():
+        if pair_kernel.available():
             params = theta.reshape(b, -1, n_par).transpose(1, 2, 0)
-            energy, forces, virial = pair_kernel.fused_pairs(
+            fused = pair_kernel.fused_pairs(
                 type(self).pair_energy, params, tables.r_p, tables.i_p, tables.j_p, tables.s_p,
                 tables.u_pc, tables.entry_p, tables.n_atoms, tables.n_structures)
-            return Prediction(energy=energy, forces=forces, virial=virial)
+            if fused is not None:
+                energy, forces, virial = fused
+                return Prediction(energy=energy, forces=forces, virial=virial)
         return self.evaluate_numpy(theta, tables)
 
     def evaluate_numpy(self, theta: np.ndarray, tables: PairTable) -> Prediction:

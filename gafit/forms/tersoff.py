@@ -203,6 +203,11 @@ class TersoffTable:
     # evaluate keeps its large work arrays here, (4 T + 5 P) x B float64, and reuses them
     work: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
+    @property
+    def work_per_individual(self) -> int:
+        """Float64 temporaries per individual, counted as pairs + triplets (for chunking)."""
+        return len(self.r_p) + len(self.cos_t)
+
 
 def _triplets(i_p: np.ndarray, n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
     """All (p, q) with the same centre atom and p != q, as index arrays into the pairs."""
@@ -252,6 +257,9 @@ class Tersoff(Form):
     """LAMMPS ``pair_style tersoff``: one block of 14 parameters per ordered species triplet."""
 
     name = "tersoff"
+    lammps_style = "tersoff"
+    parameter_file_suffix = ".tersoff"
+    body_order = 3
     params = (
         ParamSpec("m", "", (1.0, 3.0), 3.0, "exponent of the radial three-body term (1 or 3)",
                   lower_limit=1.0, upper_limit=3.0, fittable=False),
@@ -289,6 +297,14 @@ class Tersoff(Form):
         n = len(self.species)
         return (a * n + b) * n + c
 
+    @classmethod
+    def example(cls, species: list[str]) -> tuple[Tersoff, np.ndarray]:
+        """The declared defaults (Tersoff's silicon) for every triplet, the cutoff their R + D."""
+        form = cls(list(species), 5.0)
+        values = form.default_values()
+        form.cutoff = form.interaction_range(values)
+        return form, values
+
     def interaction_range(self, values: np.ndarray) -> float:
         """Largest R + D (Å) over a batch (B, n_params) or one vector: the neighbour cutoff needed."""
         blocks = np.asarray(values, float).reshape(-1, len(self.entries()), len(self.params))
@@ -307,7 +323,7 @@ class Tersoff(Form):
         return [f"{'-'.join(e)}.{p.name}" for e in self.entries() if e[1] != e[2]
                 for k, p in enumerate(self.params) if k in unused]
 
-    def copied_parameters(self) -> dict[str, str]:
+    def tied_parameters(self) -> dict[str, str]:
         """{name: source} of the parameters :meth:`repair` overwrites: A, lambda1, R, D of (j, i, i)
         are copied from (i, j, j), i before j in the species list. A config may tie them instead."""
         out = {}
@@ -598,7 +614,7 @@ class Tersoff(Form):
     # --- LAMMPS files ----------------------------------------------------------------------------
     def file_name(self) -> str:
         """Name of the parameter file written by :meth:`lammps_lines`: species joined + .tersoff."""
-        return "".join(self.species) + ".tersoff"
+        return "".join(self.species) + str(self.parameter_file_suffix)
 
     def write_file(self, values: np.ndarray, path: str | Path, header: str = "") -> None:
         """Write a LAMMPS ``.tersoff`` file: one entry per line, full precision.
@@ -630,7 +646,7 @@ class Tersoff(Form):
         name = self.file_name()
         if outdir is not None:
             self.write_file(values, Path(outdir) / name, header)
-        return ["pair_style tersoff", f"pair_coeff * * {name} {' '.join(self.species)}"]
+        return [f"pair_style {self.lammps_style}", f"pair_coeff * * {name} {' '.join(self.species)}"]
 
     @classmethod
     def from_lammps(

@@ -98,7 +98,7 @@ class ZBLTable:
     energy_s: np.ndarray
     forces_x: np.ndarray
     virial_sv: np.ndarray
-    temporaries: int = 1
+    work_per_individual: int = 1  # FormTables: a constant, repeated per individual
 
 
 class ZBL(Form):
@@ -111,6 +111,11 @@ class ZBL(Form):
     def __init__(self, species: list[str], cutoff: float, inner: float | None = None) -> None:
         super().__init__(species, cutoff)
         self.inner = inner  # Å, where the switching starts; the cutoff is LAMMPS's outer
+
+    @classmethod
+    def example(cls, species: list[str]) -> tuple[ZBL, np.ndarray]:
+        """Switching from 1.5 to 3 Å (nearest neighbours at 2.2-3 Å are in the switching region)."""
+        return cls(list(species), 3.0, inner=1.5), np.zeros(0)
 
     @property
     def outer(self) -> float:

@@ -20,14 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gafit.forms import Form, get_form
+from gafit.forms import Form, form_classes, get_form
 from gafit.forms.base import number
 from gafit.io.atomic import atomic_write_text
 from gafit.potential import Potential
 from gafit.structures import GafitInputError
 
-#: LAMMPS pair style -> gafit form name
-STYLE_TO_FORM = {"morse": "morse", "buck": "buckingham", "tersoff": "tersoff", "zbl": "zbl"}
 #: comment tags of the machine-readable header lines gafit writes
 SPECIES_TAG, E0_TAG = "gafit species:", "gafit E0:"
 #: the line before the E0 line in parameter files
@@ -461,14 +459,26 @@ def read_pair_lmp(path: Path, elements: list[str] | None = None) -> Potential:
         raise GafitInputError(f"{path}: {err}") from None
 
 
+def style_to_form() -> dict[str, str]:
+    """LAMMPS pair style -> name of the registered form that writes it (plug-ins included)."""
+    return {cls.lammps_style: name for name, cls in form_classes().items() if cls.lammps_style}
+
+
+def suffix_to_form() -> dict[str, str]:
+    """Parameter-file suffix (``.tersoff``) -> name of the registered form that reads it."""
+    return {cls.parameter_file_suffix: name for name, cls in form_classes().items()
+            if cls.parameter_file_suffix}
+
+
 def _read_form(path: Path, lmp_style: str, args: list[str], coeffs: list[tuple[int, list[str]]],
                species: list[str], style_line: int) -> tuple[Form, dict[str, float]]:
     """The form of LAMMPS pair style ``lmp_style`` and its named values (not coul/long)."""
-    form_name = STYLE_TO_FORM.get(lmp_style)
+    styles = style_to_form()
+    form_name = styles.get(lmp_style)
     if form_name is None:
         raise GafitInputError(
-            f"{path} line {style_line}: pair_style {lmp_style!r} is not a gafit "
-            f"form (known: {', '.join(STYLE_TO_FORM)}, buck/coul/long, coul/long, hybrid/overlay)"
+            f"{path} line {style_line}: pair_style {lmp_style!r} is not a gafit form (known: "
+            f"{', '.join(sorted(styles))}, buck/coul/long, hybrid/overlay)"
         )
     try:
         return get_form(form_name).from_lammps(args, coeffs, species, f"{path}", base=path.parent)
@@ -490,16 +500,14 @@ def read_lammps_potential(path: Path, elements: list[str] | None = None) -> Pote
     """
     if path.suffix == ".lmp" or path.name.startswith("pair"):
         return read_pair_lmp(path, elements)
-    form_name = STYLE_TO_FORM.get(path.suffix.lstrip("."))
+    suffixes = suffix_to_form()
+    form_name = suffixes.get(path.suffix)
     if form_name is None:
         raise GafitInputError(
             f"{path}: unknown potential file type (expected potential.json, "
-            "a pair.lmp, or a LAMMPS .tersoff file)"
+            f"a pair.lmp, or a LAMMPS parameter file: {', '.join(sorted(suffixes))})"
         )
-    form_cls = get_form(form_name)
-    reader = getattr(form_cls, "read_file", None)
-    if reader is None:
-        raise GafitInputError(f"{path}: the {form_name} form cannot read parameter files")
+    reader = get_form(form_name).read_file
     if elements is None:
         pot = reader(path)
         names = pot.species

@@ -1,0 +1,45 @@
+"""The fused pair kernel's fallback: a pair_energy numba cannot compile takes the numpy path, with
+one warning, and gives the numpy path's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import varied_structures
+
+from gafit.forms import ParamSpec, pair_kernel
+from gafit.forms.pair import PairForm
+
+
+def _plain_python(x: np.ndarray) -> np.ndarray:  # not compiled: numba cannot call it
+    return np.exp(x)
+
+
+class Uncompilable(PairForm):
+    """A two-parameter exponential repulsion through a helper numba cannot type."""
+
+    name = "uncompilable"
+    lammps_style = "uncompilable"
+    params = (ParamSpec("A", "eV", (1.0, 10.0), 5.0), ParamSpec("rho", "Å", (0.2, 0.5), 0.3))
+
+    @staticmethod
+    def pair_energy(r_p: np.ndarray, a: np.ndarray, rho: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        e = a * _plain_python(-r_p / rho)
+        return e, -e / rho
+
+
+def test_uncompilable_pair_energy_falls_back_to_numpy_with_one_warning() -> None:
+    if not pair_kernel.available():
+        pytest.skip("numba is not installed")
+    form = Uncompilable(["Cu", "Ag"], 4.0)
+    tables = form.build_tables(varied_structures(seed=5))
+    theta = np.array([[5.0, 0.3, 4.0, 0.35, 6.0, 0.28], [3.0, 0.4, 2.0, 0.3, 1.0, 0.45]])
+    with pytest.warns(RuntimeWarning, match="numba cannot compile"):
+        first = form.evaluate(theta, tables)
+    second = form.evaluate(theta, tables)  # no second warning: remembered
+    plain = form.evaluate_numpy(theta, tables)
+    for p in (first, second):
+        np.testing.assert_array_equal(p.energy, plain.energy)
+        np.testing.assert_array_equal(p.forces, plain.forces)
+        np.testing.assert_array_equal(p.virial, plain.virial)
