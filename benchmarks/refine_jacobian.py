@@ -63,7 +63,7 @@ def sic_case() -> tuple[Objective, np.ndarray] | None:
         cells.append(Structure(at, name=f"sic{k}"))
     exact, _ = evaluate_potential(true, ReferenceSet(cells))
     form = true.forms[0]
-    skip = set(form.unused_parameters()) | set(form.copied_parameters())  # fixed or tied
+    skip = set(form.unused_parameters()) | set(form.tied_parameters())  # fixed or tied
     spec = {}
     for name, value in true.named_values().items():
         if name in skip or name.split(".")[-1] in ("E0", "m", "R", "D"):

@@ -542,7 +542,7 @@ def test_parameter_names_and_specs():
     assert forms_pkg.get_form("tersoff") is Tersoff
 
 
-def test_unused_and_copied_parameters():
+def test_unused_and_tied_parameters():
     """Unused parameters do not change anything; repair copies exactly the listed ones."""
     pot = load("SiC.tersoff")
     form = pot.forms[0]
