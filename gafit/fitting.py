@@ -141,16 +141,16 @@ def check_cutoffs(config: FitConfig, potential: Potential, space: ParameterSpace
     hi = upper_values(space)
     pc = config.potential
     for form, sl in zip(potential.forms, potential.form_slices(), strict=True):
-        setting = getattr(form, "cutoff_setting", None)
+        theta = hi[sl] if (form.interaction_range(hi[sl])
+                           >= form.interaction_range(space.values[sl])) else space.values[sl]
+        setting = form.cutoff_setting(theta)
         if setting is not None:
-            theta = hi[sl] if (form.interaction_range(hi[sl])
-                               >= form.interaction_range(space.values[sl])) else space.values[sl]
-            what = f"{setting(theta)} (from [potential.parameters] or the start file)"
+            what = f"{setting} (from [potential.parameters] or the start file)"
         elif pc.cutoff is not None:
             what = "[potential] cutoff"
         else:
             what = f"the cutoff of {pc.start}" if pc.start is not None else "the default cutoff"
-        check_neighbour_work(train, form.cutoff, what, triplets=setting is not None)
+        check_neighbour_work(train, form.cutoff, what, triplets=form.body_order >= 3)
 
 
 def subset_objective(config: FitConfig, potential: Potential, space: ParameterSpace,

@@ -208,6 +208,11 @@ class Form(ABC):
         whose reach is a parameter (Tersoff's R + D) says so here; by default the fixed cutoff."""
         return self.cutoff
 
+    def cutoff_setting(self, values: np.ndarray) -> str | None:
+        """The parameters that set :meth:`interaction_range` for ``values`` (n_params,), named for
+        an error message (Tersoff: 'A-B-C.R + A-B-C.D'); None when the reach is the fixed cutoff."""
+        return None
+
     # --- evaluation ---------------------------------------------------------------------------
     @abstractmethod
     def build_tables(self, refset: ReferenceSet) -> FormTables:

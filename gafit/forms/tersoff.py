@@ -310,9 +310,9 @@ class Tersoff(Form):
         blocks = np.asarray(values, float).reshape(-1, len(self.entries()), len(self.params))
         return float(np.max(blocks[..., BIG_R] + blocks[..., BIG_D]))
 
-    def cutoff_setting(self, theta: np.ndarray) -> str:
+    def cutoff_setting(self, values: np.ndarray) -> str:
         """The parameters that set :meth:`interaction_range` of one vector: 'A-B-C.R + A-B-C.D'."""
-        blocks = np.asarray(theta, float).reshape(len(self.entries()), len(self.params))
+        blocks = np.asarray(values, float).reshape(len(self.entries()), len(self.params))
         entry = "-".join(self.entries()[int(np.argmax(blocks[:, BIG_R] + blocks[:, BIG_D]))])
         return f"{entry}.R + {entry}.D"
 
