@@ -87,7 +87,7 @@ def plot_front(csv_path: Path) -> Path:
         pts = [(float(r["worst_Cij_error_pct"]), float(r["points_rms_THz"])) for r in rows
                if front_group(r) == group]
         if pts:
-            ax.scatter(*zip(*pts), marker=marker, s=50, label=group)
+            ax.scatter(*zip(*pts, strict=True), marker=marker, s=50, label=group)
     shipped = next(r for r in rows if r["fitted_properties"] == FIVE and float(r["phonon_weight"]) == 1.5
                    and r["seed"] == "1" and r["start"] == "SiC.tersoff")
     xy = (float(shipped["worst_Cij_error_pct"]), float(shipped["points_rms_THz"]))
