@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     configs = ([HERE / f"{n}.toml" for n in args.names] if args.names
                else sorted(c for c in HERE.glob("*.toml") if shipped_files(c)))
     rows, differs = [], 0
-    print("| config | shipped file(s) | shipped loss | re-fitted loss | same | fit (s) |")
-    print("|---|---|---|---|---|---|")
+    print("| config | shipped file(s) | shipped loss | re-fitted loss | relative change | same | fit (s) |")
+    print("|---|---|---|---|---|---|---|")
     for config in configs:
         files = shipped_files(config)
         if not files:
@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         same = same_loss(old, loss)
         differs += not same
         row = (f"| `{config.name}` | {', '.join(p.name.removeprefix(config.stem) for p in files)} | "
-               f"{old} | {loss:.6g} | {'yes' if same else 'DIFFERS'} | {seconds:.0f} |")
+               f"{old} | {loss:.6g} | {(loss - float(old)) / abs(float(old)):+.1e} | "
+               f"{'yes' if same else 'DIFFERS'} | {seconds:.0f} |")
         rows.append(row)
         print(row, flush=True)
         if args.ship and not same:
