@@ -65,7 +65,10 @@ def test_zno_fit_cell_and_born_stable_elastic_constants() -> None:
     cell = relax(pot, read(poscar)).atoms
     a, _, c = cell.cell.cellpar()[:3]
     assert (a, c) == (pytest.approx(3.2872, rel=0.005), pytest.approx(5.3046, rel=0.005))
-    cij, _ = elastic_tensor(pot, cell)  # relaxed-ion, GPa, c along z
+    # relaxed-ion, GPa, c along z; at ±0.2 % strain: the central differences' O(strain²) error is
+    # 1.35e-3 of C66 - (C11 - C12)/2 at gafit's default ±0.5 % for this set (2.3e-4 at ±0.2 %, LAMMPS
+    # shows the same at ±0.5 %: docs/oxides/lammps_elastic.py), which is not a broken symmetry
+    cij, _ = elastic_tensor(pot, cell, strain=0.002)
     c11, c12, c13, c33, c44, c66 = cij[0, 0], cij[0, 1], cij[0, 2], cij[2, 2], cij[3, 3], cij[5, 5]
     assert c11 > abs(c12) and c44 > 0 and c66 > 0 and (c11 + c12) * c33 > 2 * c13**2
     assert c66 == pytest.approx((c11 - c12) / 2, rel=1e-3)  # hexagonal symmetry kept

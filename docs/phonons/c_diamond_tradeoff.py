@@ -10,6 +10,12 @@ a, E_coh, C11, C12, C44 (the fit's batched values) and the worst property error 
 tolerance (1 = at the edge). ``--free-only`` keeps only those property targets (the others at weight
 1e-6, reported but not fitted): which target holds the phonons back. ``--set NAME=LOW,HIGH`` widens a
 Tersoff parameter's bounds (``C-C-C.NAME``). Each fit is written to OUT/<label>/.
+
+    python docs/phonons/c_diamond_tradeoff.py --plot docs/phonons/C_diamond_phonon_elastic_front.csv
+
+draws the doc's front (that CSV's columns: points_rms_THz against worst_Cij_error_pct, one marker per
+set of fitted properties and m) into the PNG beside it (same name, .png); the shipped fit is the
+weight-1.5, seed-1 row with all five targets.
 """
 
 from __future__ import annotations
@@ -52,6 +58,54 @@ def fit_row(table: dict, config_path: Path, out: Path, label: str) -> dict:
     return row
 
 
+FIVE = "a E_coh C11 C12 C44"
+
+
+def front_group(row: dict) -> str:
+    """The legend entry of one row of the doc's front CSV."""
+    fitted = row["fitted_properties"]
+    if fitted == FIVE:
+        return f"all five targets, m = {row['m']}"
+    return {"a E_coh": "a and E_coh only", "a": "a only"}.get(fitted, "one Cij / a / E_coh left out")
+
+
+def plot_front(csv_path: Path) -> Path:
+    """The phonon RMS against the worst Cij error of every row of ``csv_path``, with issue 13's target
+    box; written beside it as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    styles = {"all five targets, m = 1": "o", "all five targets, m = 3": "s",
+              "one Cij / a / E_coh left out": "v", "a and E_coh only": "^", "a only": "D"}
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    ax.add_patch(plt.Rectangle((1, 0), 9, 0.8, color="tab:green", alpha=0.15, label="target (issue 13)"))
+    for group, marker in styles.items():
+        pts = [(float(r["worst_Cij_error_pct"]), float(r["points_rms_THz"])) for r in rows
+               if front_group(r) == group]
+        if pts:
+            ax.scatter(*zip(*pts, strict=True), marker=marker, s=50, label=group)
+    shipped = next(r for r in rows if r["fitted_properties"] == FIVE and float(r["phonon_weight"]) == 1.5
+                   and r["seed"] == "1" and r["start"] == "SiC.tersoff")
+    xy = (float(shipped["worst_Cij_error_pct"]), float(shipped["points_rms_THz"]))
+    ax.annotate("shipped (weight 1.5, seed 1)", xy, xytext=(xy[0] * 1.2, 2.25),
+                arrowprops={"arrowstyle": "->"})
+    ax.set_xscale("log")
+    ax.set_xlim(3, 300)
+    ax.set_ylim(0, 2.6)
+    ax.set_xlabel("worst |Cij error| against experiment (%)")
+    ax.set_ylabel("phonon RMS over Γ X L W K (THz)")
+    ax.set_title("Tersoff C: phonons (FHI-aims LDA) against elastic constants")
+    ax.legend(loc="center right", fontsize=8)
+    fig.tight_layout()
+    out = csv_path.with_suffix(".png")
+    fig.savefig(out, dpi=100)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("config", nargs="?", default=ROOT / "potentials/C_diamond_phonon_elastic.toml",
@@ -61,7 +115,11 @@ def main() -> None:
     p.add_argument("--free-only", nargs="*", default=None, metavar="PROPERTY")
     p.add_argument("--set", nargs="*", default=[], metavar="NAME=LOW,HIGH")
     p.add_argument("--out", type=Path, default=Path("runs/c_tradeoff"))
+    p.add_argument("--plot", type=Path, metavar="CSV", help="draw the front of CSV instead of fitting")
     a = p.parse_args()
+    if a.plot is not None:
+        print(f"wrote {plot_front(a.plot)}")
+        return
     base = tomllib.loads(a.config.read_text(encoding="utf-8"))
     for item in a.set:
         name, bounds = item.split("=")
