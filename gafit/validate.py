@@ -494,7 +494,7 @@ def _md_check(potential: Potential, check: Check, atoms: Atoms, label: str,
 
 def _phonon_check(potential: Potential, suite: Suite, check: Check, out: Path | None,
                   data: str | Path | None, seen: list[Atoms]) -> Outcome:
-    from gafit.phonon_cli import reference_supercell
+    from gafit.cli.phonons import reference_supercell
     from gafit.phonons import load_reference, phonon_report, to_ase_atoms
 
     ref_text = str(check.reference)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gafit.cli_common import add_potential_arguments, parse_elements
+from gafit.cli._args import add_potential_arguments, parse_elements
 
 VALIDATE_HELP = "is this potential usable? a suite of checks against cited references, with a report"
 VALIDATE_DESCRIPTION = """\

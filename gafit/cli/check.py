@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from gafit.cli_common import ELEMENTS_HELP, POTENTIAL_HELP, add_potential_arguments, parse_elements
+from gafit.cli._args import ELEMENTS_HELP, POTENTIAL_HELP, add_potential_arguments, parse_elements
 from gafit.crystals import add_structure_arguments
 from gafit.structures import GafitInputError
 

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gafit.cli_common import add_potential_arguments, parse_elements
-from gafit.extra_cli import add_check_parser, add_md_parser, add_properties_parser
+from gafit.cli._args import add_potential_arguments, parse_elements
+from gafit.cli.check import add_check_parser, add_md_parser, add_properties_parser
+from gafit.cli.phonons import add_phonons_parser
+from gafit.cli.report import add_report_parser
+from gafit.cli.validate import add_validate_parser
 from gafit.parallel import WorkerError, check_scheduler
-from gafit.phonon_cli import add_phonons_parser
-from gafit.report_cli import add_report_parser
 from gafit.structures import GafitInputError, GafitResultError
-from gafit.validate_cli import add_validate_parser
 
 if TYPE_CHECKING:
     from gafit.fit import FitInterrupted
@@ -323,6 +323,3 @@ def main(argv: list[str] | None = None) -> int:
         print("gafit: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())
