@@ -1,0 +1,140 @@
+"""``gafit fit``: a fit described by a TOML config."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gafit.parallel import check_scheduler
+from gafit.structures import GafitInputError
+
+if TYPE_CHECKING:
+    from gafit.fit import FitInterrupted
+
+
+class _StopOnSignal:
+    """While a fit runs: the first SIGINT or SIGTERM asks it to stop at the next safe point
+    (``self()`` then names the signal); a second one stops at once (KeyboardInterrupt)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __call__(self) -> str | None:
+        return self.received
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():  # only there can Python catch
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+def _stopped(err: FitInterrupted, out: Path) -> int:
+    """Say where a fit stopped by a signal ended and how to continue; the exit code 128 + N."""
+    again = f"continue with: gafit fit --resume {shlex.quote(str(out))}"
+    if err.generation is None:
+        where, again = "before the first generation was saved", "nothing to resume: run the fit again"
+    elif err.phase == "refinement":
+        where = f"in the least squares after generation {err.generation}"
+    else:
+        where = f"after generation {err.generation}"
+    print(f"gafit: stopped by {err.signal} {where}; {again}", file=sys.stderr)
+    return 128 + signal.Signals[err.signal].value
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from gafit.config import load_config
+    from gafit.fit import (
+        Checkpoint,
+        FitInterrupted,
+        check_result,
+        fit_inputs,
+        load_checkpoint,
+        prepare_run_folder,
+        run_fit,
+    )
+
+    if args.seed is not None and args.seed < 0:
+        raise GafitInputError(f"--seed {args.seed}: a seed must be a non-negative integer")
+    if args.generations is not None and args.generations < 0:
+        raise GafitInputError(f"--generations {args.generations}: must not be negative")
+    resume: Checkpoint | bool = False
+    if args.resume:
+        if args.config or args.seed is not None:
+            raise GafitInputError("--resume continues a run with its own config and seed; "
+                                  "give only the run folder")
+        resume = load_checkpoint(args.resume)
+        config = resume.config
+        out = Path(args.resume)
+        if args.out is not None and Path(args.out).absolute() != out.absolute():
+            out = prepare_run_folder(args.out, fit_inputs(config), args.overwrite)
+        if args.generations is not None:  # an extension: more generations (and time) than stored
+            config.ga.generations = resume.state.generation + args.generations
+            if config.ga.max_time is not None:
+                config.ga.max_time += resume.state.elapsed
+    else:
+        if not args.config:
+            raise GafitInputError("fit: give a CONFIG file (or --resume RUN_DIR)")
+        config = load_config(args.config)
+        out = prepare_run_folder(args.out if args.out is not None else "gafit-run",
+                                 fit_inputs(config), args.overwrite)
+        if args.seed is not None:
+            config.ga.seed = args.seed
+        if args.generations is not None:
+            config.ga.generations = args.generations
+    if args.workers is not None:
+        if args.workers < 1:
+            raise GafitInputError(f"--workers {args.workers}: must be at least 1")
+        config.ga.workers = args.workers
+    if args.scheduler is not None:
+        if args.scheduler:  # "" runs locally, as in the config
+            check_scheduler(args.scheduler, "--scheduler")
+        config.ga.scheduler = args.scheduler
+    with _StopOnSignal() as stop:
+        try:
+            result = run_fit(config, out, quiet=args.quiet, resume=resume, should_stop=stop)
+        except FitInterrupted as err:
+            return _stopped(err, out)
+        print(result.summary())
+        print(f"wrote {out}/potential.json, {out}/lammps/pair.lmp, {out}/log.csv, "
+              f"{out}/parameters.csv, {out}/summary.json")
+        check_result(result)  # exit 3 when the result is not finite (summary.json says why)
+        if config.validate is not None:
+            if stop():
+                print(f"gafit: stopped by {stop()} after the fit was written; the validation suite "
+                      "and the report were not", file=sys.stderr)
+                return 128 + signal.Signals[stop()].value
+            from gafit.fit_validate import validate_fit, validation_line
+
+            outcomes = validate_fit(result.potential, out, config.validate, quiet=args.quiet)
+            print(f"{validation_line(outcomes)}: see {out}/validate/index.html")  # not an exit status
+        if args.no_report:
+            return 0
+        if stop():
+            print(f"gafit: stopped by {stop()} after the fit was written; the report was not "
+                  f"(gafit report {shlex.quote(str(out))} writes it)", file=sys.stderr)
+            return 128 + signal.Signals[stop()].value
+        from gafit.report import write_report
+
+        print(f"wrote {write_report(out, config)}")
+        if stop():  # it came while the report was written, which was finished first
+            print(f"gafit: stopped by {stop()} after the fit and its report were written",
+                  file=sys.stderr)
+            return 128 + signal.Signals[stop()].value
+    return 0
