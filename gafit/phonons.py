@@ -791,6 +791,25 @@ def load_reference(path: str | Path, structure: Atoms | None = None,
                           "frequencies_THz, or a CSV with q1,q2,q3,f1..fn)")
 
 
+def reference_supercell(structure: Any, ph: Any, own_cell: bool) -> np.ndarray:
+    """The supercell of a phonopy reference ``ph`` as a matrix of multiples of ``structure``'s cell
+    (phonopy's convention), when ``own_cell``: the same crystal in another cell (e.g. a lattice name's
+    primitive cell beside the reference's conventional one), lattices equal up to a uniform scale."""
+    ref = np.array(ph.unitcell.cell)
+    mine = np.array(structure.cell)
+    mine = mine * (abs(np.linalg.det(ref)) / len(ph.unitcell) * len(structure)
+                   / abs(np.linalg.det(mine))) ** (1 / 3)  # the reference's volume per atom
+    if not own_cell or (len(structure) == len(ph.unitcell)
+                        and np.abs(mine @ mine.T - ref @ ref.T).max() < 0.05 * np.abs(ref @ ref.T).max()):
+        return np.asarray(ph.supercell_matrix)  # the reference's cell, maybe rotated or strained
+    m = np.array(ph.supercell.cell) @ np.linalg.inv(mine)  # supercell rows = m @ my rows
+    if np.abs(m - np.round(m)).max() > 0.02 or round(abs(np.linalg.det(m))) < 1:
+        raise GafitInputError(
+            "--structure: the phonopy --reference's supercell is not a whole multiple of this cell "
+            "(another orientation or another crystal?): give --supercell")
+    return np.round(m).astype(int).T
+
+
 def q_transform(lattice_from: np.ndarray, lattice_to: np.ndarray, what: str = "the reference") -> np.ndarray:
     """Integer matrix T with q_to = q_from @ T (reduced q) between two primitive cells of one crystal.
 
