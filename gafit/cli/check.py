@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from gafit.cli._args import command_parser
 from gafit.structures import GafitInputError
 
-CHECK_HELP = "sanity checks of reference data (zero forces, duplicates, energy scales, stress units, ...)"
-CHECK_DESCRIPTION = """\
+HELP = "sanity checks of reference data (zero forces, duplicates, energy scales, stress units, ...)"
+DESCRIPTION = """\
 Look for problems in reference data before fitting it, and print one line per finding (warnings
 first, with counts per config_type):
 
@@ -29,17 +30,16 @@ first, with counts per config_type):
 
 Several DATA files are checked together (as one training set would be) and findings name the files.
 Units: Å, eV, stress GPa in messages."""
-CHECK_EXAMPLE = """\
+EXAMPLE = """\
 examples:
   gafit check data/Cu_EMT.extxyz
   gafit check Si_training.extxyz Si_gpuga_train.extxyz --cutoff 3.2
   gafit check --config examples/cu_morse.toml --verbose"""
 
 
-def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit check`` on an argparse ``add_subparsers()`` object; returns its parser."""
-    p = subparsers.add_parser("check", help=CHECK_HELP, description=CHECK_DESCRIPTION, epilog=CHECK_EXAMPLE,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(subparsers, "check", HELP, DESCRIPTION, EXAMPLE)
     p.add_argument("data", nargs="*", metavar="DATA",
                    help="reference files: .extxyz, .csv or any ASE-readable file")
     p.add_argument("--config", help="instead of DATA: the training data, species and potential of this "
@@ -53,14 +53,13 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--index", default=":", help="structures to read from each file, ASE-style (':', '::10')")
     p.add_argument("--verbose", action="store_true", help="list the structures behind each finding")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when there are warnings")
-    p.set_defaults(func=run_check_command)
+    p.set_defaults(func=run)
     return p
 
 
-def run_check_command(args: argparse.Namespace) -> int:
-    """Handler of ``gafit check``."""
-    from gafit.checks import _source, check_data, format_findings
-    from gafit.io import read_reference
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``gafit check``: exit 1 with --strict when there are warnings, else 0."""
+    from gafit.checks import check_cutoff, check_data, format_findings, read_check_input
     from gafit.potential import Potential
 
     if args.cutoff is not None and not args.cutoff > 0:
@@ -68,33 +67,14 @@ def run_check_command(args: argparse.Namespace) -> int:
     if bool(args.data) == (args.config is not None):
         raise GafitInputError("check: give DATA files or --config CONFIG (not both)")
     potential = Potential.load(args.potential) if args.potential else None
-    if args.config is not None:
-        from gafit.config import load_config
-        from gafit.fit import build_potential, read_data
-
-        config = load_config(args.config)
-        data, _ = read_data(config)
-        if potential is None:
-            potential = build_potential(config, data)
-        names = [str(f.path) for f in config.data.train]
-    else:
-        sets = [read_reference(path, args.index) for path in args.data]
-        data = sets[0]
-        for more in sets[1:]:
-            data = data + more
-        names = list(args.data)
-    if args.config is None:
-        sources = [Path(path).name for path, part in zip(args.data, sets, strict=True) for _ in part]
-    else:
-        sources = [_source(s) for s in data]
-    findings = check_data(data, cutoff=args.cutoff, species=args.species, potential=potential,
-                          sources=sources, walls=args.potential is not None)
-    from gafit.checks import DEFAULT_CUTOFF, _interaction_cutoff
-
-    cutoff = args.cutoff or (_interaction_cutoff(potential) if potential is not None else DEFAULT_CUTOFF)
-    what = ", ".join(Path(n).name for n in names)
-    print(f"checked {len(data)} structures of {what} (cutoff {cutoff:g} Å"
+    checked = read_check_input(args.data, args.config, args.index, potential)
+    findings = check_data(checked.data, cutoff=args.cutoff, species=args.species,
+                          potential=checked.potential, sources=checked.sources,
+                          walls=args.potential is not None)
+    cutoff = check_cutoff(args.cutoff, checked.potential)
+    what = ", ".join(Path(n).name for n in checked.names)
+    print(f"checked {len(checked.data)} structures of {what} (cutoff {cutoff:g} Å"
           f"{', potential ' + Path(args.potential).name if args.potential else ''})")
-    print(format_findings(findings, data, verbose=args.verbose))
+    print(format_findings(findings, checked.data, verbose=args.verbose))
     warnings = sum(f.severity == "warning" for f in findings)
     return 1 if args.strict and warnings else 0

@@ -1,4 +1,4 @@
-"""``gafit fit``: a fit described by a TOML config."""
+"""``gafit fit``: fit a potential described by a TOML config."""
 
 from __future__ import annotations
 
@@ -10,11 +10,39 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gafit.cli._args import command_parser
 from gafit.parallel import check_scheduler
 from gafit.structures import GafitInputError
 
 if TYPE_CHECKING:
     from gafit.fit import FitInterrupted
+
+HELP = "fit a potential described by a TOML config"
+DESCRIPTION = """\
+Fit the potential of CONFIG (a TOML file: data, potential and parameter bounds, weights, [ga],
+[refine]; see the README's "Configuration") to its reference data: a genetic algorithm over the
+parameter bounds, then least-squares refinement of the best individuals. A seed decides the result
+(--workers and --scheduler only make it faster). Writes in --out:
+
+  potential.json    forms, species, cutoffs, parameter values, E0 offsets, provenance
+  lammps/pair.lmp   pair_style and pair_coeff lines for LAMMPS's 'include' (and parameter files)
+  log.csv           per generation: evaluations, time, best and median loss, RMSEs, loss by term
+  parameters.csv    values, status, bounds, and which ended at a bound
+  summary.json      loss, RMSEs, speed, stop reason, problems, walls, guards
+  checkpoint.npz    the GA's state after each generation (--resume continues from it)
+  report/           the HTML report (gafit report), unless --no-report
+  validate/         the [validate] suite's report, when the config has one
+
+Exit status 0; 2 for bad input; 3 when the fit ran but its result is not finite (summary.json
+says why); 130 (SIGINT) or 143 (SIGTERM) when stopped: the first Ctrl-C stops at the end of the
+generation under way, with the checkpoint on disk, and prints how to continue; a second stops at once.
+Units: eV, Å, eV/Å; stress GPa."""
+EXAMPLE = """\
+examples:
+  gafit fit examples/cu_morse.toml --out runs/cu
+  gafit fit potentials/Si_mlearn_fit.toml --out runs/si --seed 3 --workers 2
+  gafit fit --resume runs/si                      # continue a stopped run
+  gafit fit --resume runs/si --generations 50     # 50 generations more than it ran"""
 
 
 class _StopOnSignal:
@@ -58,7 +86,34 @@ def _stopped(err: FitInterrupted, out: Path) -> int:
     return 128 + signal.Signals[err.signal].value
 
 
-def _fit(args: argparse.Namespace) -> int:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``gafit fit`` on an argparse ``add_subparsers()`` object; returns its parser."""
+    p = command_parser(subparsers, "fit", HELP, DESCRIPTION, EXAMPLE)
+    p.add_argument("config", nargs="?", help="TOML configuration (see README)")
+    p.add_argument("--out", help="output folder (default: gafit-run; with --resume: RUN_DIR, or "
+                   "this folder to continue the run there)")
+    p.add_argument("--seed", type=int, help="override [ga] seed (a non-negative integer)")
+    p.add_argument("--generations", type=int, metavar="N", help="override [ga] generations; with "
+                   "--resume: N generations more than the checkpoint's (extends a finished run)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not write the HTML report (RUN_DIR/report/index.html)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a run that was stopped (or extend a finished one), from "
+                   "RUN_DIR/checkpoint.npz")
+    p.add_argument("--workers", type=int, help="processes evaluating the population "
+                   "(override [ga] workers; the result does not depend on it)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="evaluate the population on this Dask cluster (override [ga] scheduler)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier fit in --out (its potential.json, lammps/, log.csv, "
+                   "parameters.csv, summary.json, checkpoint.npz, report/ and validate/ are removed first)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``gafit fit``."""
     from gafit.config import load_config
     from gafit.fit import (
         Checkpoint,

@@ -6,30 +6,28 @@ import argparse
 import sys
 from typing import Any
 
-from gafit.cli._args import add_potential_arguments, parse_elements
-from gafit.cli.properties import _jsonable
+from gafit.cli._args import add_potential_arguments, command_parser, parse_elements, write_json
 from gafit.crystals import add_structure_arguments
 from gafit.structures import GafitInputError
 
-MD_HELP = "run the exported LAMMPS files in MD: lost atoms, shortest distance, temperature, NVE drift"
-MD_DESCRIPTION = """\
+HELP = "run the exported LAMMPS files in MD: lost atoms, shortest distance, temperature, NVE drift"
+DESCRIPTION = """\
 Heat a structure (a frame of a data file, or a crystal) with the potential's exported LAMMPS files
 (pair.lmp as 'gafit export' writes it, run with the lammps Python module): velocities drawn at the
 temperature with the seed, NVT (Nosé-Hoover) for --time ps, then optionally NVE for --nve-time ps.
 Reports lost atoms, the shortest interatomic distance at any step, the temperature reached and the
 NVE energy drift. Exit status 1 when the run fails: atoms lost, LAMMPS stopped, two atoms closer than
 --collapse-distance (a potential with no repulsive wall collapses), or a non-finite energy."""
-MD_EXAMPLE = """\
+EXAMPLE = """\
 examples:
   gafit md potentials/SiO2_BKS_1990.json ../shared/data/SiO2_zeolite_SiZEO22/sod_every10th.extxyz \\
       --temperature 2500 --time 10 --seed 1 --supercell 2 2 2
   gafit md runs/cu/potential.json --structure fcc:3.61 --supercell 4 4 4 --temperature 1000 --time 5"""
 
 
-def add_md_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit md`` on an argparse ``add_subparsers()`` object; returns its parser."""
-    p = subparsers.add_parser("md", help=MD_HELP, description=MD_DESCRIPTION, epilog=MD_EXAMPLE,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(subparsers, "md", HELP, DESCRIPTION, EXAMPLE)
     add_potential_arguments(p)
     p.add_argument("structure_file", nargs="?", metavar="STRUCTURE",
                    help="a structure file (any ASE format; periodic in x, y and z)")
@@ -49,15 +47,13 @@ def add_md_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="two atoms closer than this fail the run (default 0.5)")
     p.add_argument("--out", metavar="FILE.json", help="write the result and the samples as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_md_command)
+    p.set_defaults(func=run)
     return p
 
 
-def run_md_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit md``: exit 0 when the run passed, 1 when it failed."""
     from gafit.crystals import structure_from_args
-    from gafit.io import strict_json
-    from gafit.io.atomic import atomic_write_text
     from gafit.io.paths import output_file, spare_inputs
     from gafit.md import COLLAPSE_DISTANCE, MDSettings, run_md, structure_frame
     from gafit.potential import Potential
@@ -99,7 +95,5 @@ def run_md_command(args: argparse.Namespace) -> int:
         doc = {"potential": str(args.potential),
                "structure": args.structure_file or args.structure, "index": args.index,
                "result": result.to_dict()}
-        atomic_write_text(args.out, strict_json.dumps(_jsonable(doc), indent=2, ensure_ascii=False)
-                          + "\n")
-        print(f"wrote {args.out}")
+        write_json(args.out, doc)
     return 0 if result.passed else 1

@@ -6,14 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from gafit.cli._args import ELEMENTS_HELP, POTENTIAL_HELP, parse_elements
+from gafit.cli._args import ELEMENTS_HELP, POTENTIAL_HELP, command_parser, parse_elements, write_json
 from gafit.crystals import add_structure_arguments
 from gafit.structures import GafitInputError
 
-PROPS_HELP = "lattice constant, energy, bulk modulus and elastic constants of a potential"
-PROPS_DESCRIPTION = """\
+HELP = "lattice constant, energy, bulk modulus and elastic constants of a potential"
+DESCRIPTION = """\
 Crystal properties of POTENTIAL for the structure given by --structure, relaxed first (cell and
 positions to zero stress and force, space group kept: the same relaxation as `gafit phonons`):
 
@@ -36,17 +34,16 @@ alpha beta gamma E V B C11 C12 C44 C44_unrelaxed B_elastic Cij.
 Stability flags follow the table ('! ...' lines; the exit status stays 0): the Born criteria of the
 crystal class (or all eigenvalues of the 6x6 tensor > 0), and B within the Reuss-Voigt bounds of the
 tensor (±10 %)."""
-PROPS_EXAMPLE = """\
+EXAMPLE = """\
 examples:
   gafit properties potentials/Si_Tersoff_1988.tersoff --structure diamond --dft a=5.466 B=88
   gafit properties SiC.tersoff --elements C --structure diamond
   gafit properties runs/cu/potential.json --structure POSCAR --reference cu_dft.toml --out props.json"""
 
 
-def add_properties_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit properties`` on an argparse ``add_subparsers()`` object; returns its parser."""
-    p = subparsers.add_parser("properties", help=PROPS_HELP, description=PROPS_DESCRIPTION,
-                              epilog=PROPS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(subparsers, "properties", HELP, DESCRIPTION, EXAMPLE)
     p.add_argument("potential", nargs="?", help=POTENTIAL_HELP + " (optional with --from-frames)")
     p.add_argument("--elements", "--species", metavar='"NAME ..."', help=ELEMENTS_HELP)
     add_structure_arguments(p, required=False)
@@ -69,27 +66,13 @@ def add_properties_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--eos", default="birchmurnaghan", help="equation of state (ase.eos names; default "
                    "birchmurnaghan)")
     p.add_argument("--out", metavar="FILE.json", help="write the properties (and references) as JSON")
-    p.set_defaults(func=run_properties_command)
+    p.set_defaults(func=run)
     return p
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
-
-
-def run_properties_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit properties``."""
     from gafit.crystals import structure_from_args
-    from gafit.io import strict_json
-    from gafit.io.atomic import atomic_write_text
     from gafit.io.paths import output_file, spare_inputs
     from gafit.potential import Potential
     from gafit.properties import (
@@ -126,9 +109,7 @@ def run_properties_command(args: argparse.Namespace) -> int:
                        "n_frames": derived.n_frames, "scatter": derived.scatter,
                        "scatter_unit": derived.scatter_unit, "method": derived.method,
                        "notes": derived.notes}
-                atomic_write_text(args.out, strict_json.dumps(_jsonable(doc), indent=2,
-                                                              ensure_ascii=False) + "\n")
-                print(f"wrote {args.out}")
+                write_json(args.out, doc)
             return 0
     elif args.config_type:
         raise GafitInputError("--config-type goes with --from-frames")
@@ -148,7 +129,5 @@ def run_properties_command(args: argparse.Namespace) -> int:
         doc = {"potential": str(args.potential), "structure": args.structure, "properties": props,
                "reference": {"label": label, "values": reference}, "comparison": rows,
                "stability": stability}
-        atomic_write_text(args.out, strict_json.dumps(_jsonable(doc), indent=2, ensure_ascii=False)
-                          + "\n")
-        print(f"wrote {args.out}")
+        write_json(args.out, doc)
     return 0
