@@ -810,6 +810,21 @@ def reference_supercell(structure: Any, ph: Any, own_cell: bool) -> np.ndarray:
     return np.round(m).astype(int).T
 
 
+def reference_cells(reference: PhononReference | None, structure: Atoms | None, supercell: Any
+                    ) -> tuple[Atoms | None, Any]:
+    """The unit cell and supercell of a phonon calculation against ``reference``: ``structure`` and
+    ``supercell`` when given; else those of a phonopy data set (its unit cell; its supercell in
+    multiples of ``structure``'s cell, see :func:`reference_supercell`); None for each that neither
+    gives (a frequency-file reference, or none)."""
+    ph = reference.phonopy if reference is not None else None
+    own_cell = structure is not None
+    if structure is None and ph is not None:
+        structure = to_ase_atoms(ph.unitcell)
+    if supercell is None and ph is not None and structure is not None:
+        supercell = reference_supercell(structure, ph, own_cell)
+    return structure, supercell
+
+
 def q_transform(lattice_from: np.ndarray, lattice_to: np.ndarray, what: str = "the reference") -> np.ndarray:
     """Integer matrix T with q_to = q_from @ T (reduced q) between two primitive cells of one crystal.
 

@@ -119,3 +119,22 @@ def test_check_input_of_a_config_is_its_training_data_and_start_potential() -> N
     assert checked.potential is not None and checked.potential.species == ["Cu"]
     assert check_cutoff(None, checked.potential) == pytest.approx(6.0)
     assert np.all(np.isfinite(checked.potential.values))
+
+
+def test_reference_cells_come_from_a_phonopy_reference_unless_given() -> None:
+    from conftest import shared_file
+
+    from gafit.phonons import load_reference, reference_cells
+
+    folder = shared_file("phonopy_Si_PBE/phonopy_disp.yaml").parent
+    ref = load_reference(folder / "phonopy_disp.yaml")
+    cell, supercell = reference_cells(ref, None, None)
+    assert len(cell) == len(ref.phonopy.unitcell)
+    assert np.allclose(cell.cell, ref.phonopy.unitcell.cell)
+    assert np.array_equal(supercell, ref.phonopy.supercell_matrix)
+    given = cell.copy()
+    assert reference_cells(ref, given, [1, 1, 1]) == (given, [1, 1, 1])
+    frequencies = load_reference(folder / "dft_phonon_band.csv")
+    assert frequencies.phonopy is None
+    assert reference_cells(frequencies, None, None) == (None, None)
+    assert reference_cells(None, given, None) == (given, None)

@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from gafit.crystals import structure_from_args
     from gafit.io.paths import output_folder, spare_inputs
     from gafit.nac import parse_epsilon
-    from gafit.phonons import cell_text, load_reference, phonon_report, reference_supercell, to_ase_atoms
+    from gafit.phonons import cell_text, load_reference, phonon_report, reference_cells
     from gafit.potential import Potential
 
     epsilon_inf = parse_epsilon("1" if args.epsilon_inf is None else args.epsilon_inf, "--epsilon-inf")
@@ -152,14 +152,12 @@ def run(args: argparse.Namespace) -> int:
         # a bare FORCE_SETS (or an old disp.yaml) was computed on --structure and --supercell
         reference = load_reference(ref_path, structure if args.structure is not None else None,
                                    supercell)
-    if args.structure is None:
-        if reference is None or reference.phonopy is None:
-            raise GafitInputError("--structure is required unless --reference is a phonopy data set")
-        structure = to_ase_atoms(reference.phonopy.unitcell)
+    structure, supercell = reference_cells(reference, structure if args.structure is not None else None,
+                                           supercell)
+    if structure is None:
+        raise GafitInputError("--structure is required unless --reference is a phonopy data set")
     if supercell is None:
-        if reference is None or reference.phonopy is None:
-            raise GafitInputError("--supercell is required unless --reference is a phonopy data set")
-        supercell = reference_supercell(structure, reference.phonopy, args.structure is not None)
+        raise GafitInputError("--supercell is required unless --reference is a phonopy data set")
     volumes = None
     if args.gruneisen_reference is not None:  # a bad one is told before any work
         from gafit.gruneisen import load_reference_volumes
