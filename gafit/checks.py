@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations_with_replacement
+from pathlib import Path
 
 import numpy as np
 
@@ -32,7 +33,8 @@ from gafit.geometry import check_neighbour_work, pair_list
 from gafit.potential import Potential
 from gafit.structures import GafitInputError, ReferenceSet, Structure, periodic_widths
 
-__all__ = ["Finding", "check_data", "duplicate_groups", "format_findings"]
+__all__ = ["CheckInput", "Finding", "check_cutoff", "check_data", "duplicate_groups", "format_findings",
+           "read_check_input"]
 
 #: cutoff used when neither a cutoff nor a potential is given, Å (gafit's default for pair forms)
 DEFAULT_CUTOFF = 6.0
@@ -818,3 +820,45 @@ def format_findings(findings: Sequence[Finding], refset: ReferenceSet | None = N
     n_warn = sum(f.severity == "warning" for f in findings)
     lines.append(f"{_n(n_warn, 'warning')}" if n_warn else "no warnings")
     return "\n".join(lines)
+
+
+@dataclass
+class CheckInput:
+    """What ``gafit check`` checks: the structures, the file each came from (``sources``), the names of
+    the data files read, and the potential (given, or the fit config's start), if any."""
+
+    data: ReferenceSet
+    sources: list[str]
+    names: list[str]
+    potential: Potential | None
+
+
+def read_check_input(paths: Sequence[str | Path] = (), config: str | Path | None = None,
+                     index: str = ":", potential: Potential | None = None) -> CheckInput:
+    """The data files ``paths`` (``index``: the structures to read from each, ASE-style), checked
+    together as one training set, or the training data of the fit ``config`` (without its validation
+    data) and, when no ``potential`` is given, the config's potential at its start values."""
+    if config is not None:
+        from gafit.config import load_config
+        from gafit.fit import build_potential, read_data
+
+        fit_config = load_config(config)
+        data, _ = read_data(fit_config)
+        if potential is None:
+            potential = build_potential(fit_config, data)
+        return CheckInput(data, [_source(s) for s in data], [str(f.path) for f in fit_config.data.train],
+                          potential)
+    from gafit.io import read_reference
+
+    sets = [read_reference(path, index) for path in paths]
+    data = sets[0]
+    for more in sets[1:]:
+        data = data + more
+    sources = [Path(path).name for path, part in zip(paths, sets, strict=True) for _ in part]
+    return CheckInput(data, sources, [str(p) for p in paths], potential)
+
+
+def check_cutoff(cutoff: float | None, potential: Potential | None) -> float:
+    """The interaction range :func:`check_data` uses, Å: ``cutoff``, else the potential's, else
+    :data:`DEFAULT_CUTOFF`."""
+    return cutoff or (_interaction_cutoff(potential) if potential is not None else DEFAULT_CUTOFF)

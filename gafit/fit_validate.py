@@ -32,7 +32,7 @@ def validate_fit(potential: Potential, run_dir: Path, vc: ValidateConfig, quiet:
     """Run the suite of ``vc`` on ``potential`` (the fit's result), writing RUN_DIR/validate/
     (validate.json, validate.csv, index.html, summary.png, phonons/, ev/, melt_quench/); progress on
     stderr unless ``quiet``."""
-    from gafit.validate_cli import SuiteProgress
+    from gafit.validate import SuiteProgress
 
     suite = config_suite(vc)
     out = Path(run_dir) / VALIDATE_DIR

@@ -791,6 +791,40 @@ def load_reference(path: str | Path, structure: Atoms | None = None,
                           "frequencies_THz, or a CSV with q1,q2,q3,f1..fn)")
 
 
+def reference_supercell(structure: Any, ph: Any, own_cell: bool) -> np.ndarray:
+    """The supercell of a phonopy reference ``ph`` as a matrix of multiples of ``structure``'s cell
+    (phonopy's convention), when ``own_cell``: the same crystal in another cell (e.g. a lattice name's
+    primitive cell beside the reference's conventional one), lattices equal up to a uniform scale."""
+    ref = np.array(ph.unitcell.cell)
+    mine = np.array(structure.cell)
+    mine = mine * (abs(np.linalg.det(ref)) / len(ph.unitcell) * len(structure)
+                   / abs(np.linalg.det(mine))) ** (1 / 3)  # the reference's volume per atom
+    if not own_cell or (len(structure) == len(ph.unitcell)
+                        and np.abs(mine @ mine.T - ref @ ref.T).max() < 0.05 * np.abs(ref @ ref.T).max()):
+        return np.asarray(ph.supercell_matrix)  # the reference's cell, maybe rotated or strained
+    m = np.array(ph.supercell.cell) @ np.linalg.inv(mine)  # supercell rows = m @ my rows
+    if np.abs(m - np.round(m)).max() > 0.02 or round(abs(np.linalg.det(m))) < 1:
+        raise GafitInputError(
+            "--structure: the phonopy --reference's supercell is not a whole multiple of this cell "
+            "(another orientation or another crystal?): give --supercell")
+    return np.round(m).astype(int).T
+
+
+def reference_cells(reference: PhononReference | None, structure: Atoms | None, supercell: Any
+                    ) -> tuple[Atoms | None, Any]:
+    """The unit cell and supercell of a phonon calculation against ``reference``: ``structure`` and
+    ``supercell`` when given; else those of a phonopy data set (its unit cell; its supercell in
+    multiples of ``structure``'s cell, see :func:`reference_supercell`); None for each that neither
+    gives (a frequency-file reference, or none)."""
+    ph = reference.phonopy if reference is not None else None
+    own_cell = structure is not None
+    if structure is None and ph is not None:
+        structure = to_ase_atoms(ph.unitcell)
+    if supercell is None and ph is not None and structure is not None:
+        supercell = reference_supercell(structure, ph, own_cell)
+    return structure, supercell
+
+
 def q_transform(lattice_from: np.ndarray, lattice_to: np.ndarray, what: str = "the reference") -> np.ndarray:
     """Integer matrix T with q_to = q_from @ T (reduced q) between two primitive cells of one crystal.
 

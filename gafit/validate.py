@@ -37,6 +37,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 import time
 import tomllib
 from collections.abc import Callable, Mapping
@@ -364,6 +365,37 @@ def run_suite(potential: Potential, suite: Suite, out: Path | None = None, data:
     return outcomes
 
 
+class SuiteProgress:
+    """Progress of a suite run on stderr: a line per check ('[k/n] name (quantity)') and a tqdm bar
+    during an MD check; nothing when ``quiet``. Pass ``check`` and ``md`` to
+    :func:`gafit.validate.run_suite`, and call ``close`` after it."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.bar: Any = None  # the tqdm bar of the MD check running
+
+    def check(self, k: int, n: int, check: Any) -> None:
+        self.close()
+        if not self.quiet:
+            print(f"[{k + 1}/{n}] {check.name} ({check.quantity})", file=sys.stderr, flush=True)
+
+    def md(self, sample: Any, total: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="md", unit="step", file=sys.stderr, leave=False)
+        self.bar.update(sample.step - self.bar.n)
+        self.bar.set_postfix_str(f"{sample.ensemble} T {sample.temperature:.0f} K, "
+                                 f"d_min {sample.min_distance:.2f} Å, atoms {sample.n_atoms}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def _structure(check: Check, suite: Suite, potential: Potential, data: str | Path | None
                ) -> tuple[Atoms | None, str]:
     """The check's crystal (None when its data file is absent) and a label for the table."""
@@ -494,8 +526,7 @@ def _md_check(potential: Potential, check: Check, atoms: Atoms, label: str,
 
 def _phonon_check(potential: Potential, suite: Suite, check: Check, out: Path | None,
                   data: str | Path | None, seen: list[Atoms]) -> Outcome:
-    from gafit.phonon_cli import reference_supercell
-    from gafit.phonons import load_reference, phonon_report, to_ase_atoms
+    from gafit.phonons import load_reference, phonon_report, reference_supercell, to_ase_atoms
 
     ref_text = str(check.reference)
     ref_path = resolve(ref_text, suite, data)

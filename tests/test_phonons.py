@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from gafit.cli.phonons import add_parser as add_phonons_parser
 from gafit.forms import get_form
 from gafit.forms.morse import Morse
-from gafit.phonon_cli import add_phonons_parser
 from gafit.phonons import (
     POINTS,
     PhononBatch,

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gafit.cli import _stopped, main
+from gafit.cli import main
+from gafit.cli.fit import _stopped
 from gafit.config import config_table, load_config, parse_config, with_absolute_paths
 from gafit.fit import (
     CHECKPOINT,

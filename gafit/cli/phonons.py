@@ -6,9 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from gafit.cli_common import add_potential_arguments, parse_elements
+from gafit.cli._args import add_potential_arguments, command_parser, parse_elements
 from gafit.crystals import add_structure_arguments
 from gafit.structures import GafitInputError
 
@@ -71,10 +69,9 @@ OUTPUT_FILES = ("band.yaml", "band.csv", "phonons.png", "phonons.pdf", "phonons.
                 "gruneisen.csv", "gruneisen.png", "gruneisen.pdf", "gruneisen.json")
 
 
-def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit phonons`` on an argparse ``add_subparsers()`` object; returns its parser."""
-    p = subparsers.add_parser("phonons", help=HELP, description=DESCRIPTION, epilog=EXAMPLE,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(subparsers, "phonons", HELP, DESCRIPTION, EXAMPLE)
     add_potential_arguments(p)
     add_structure_arguments(p, required=False, default="the unit cell of a phonopy --reference")
     p.add_argument("--supercell", nargs="+", metavar="N",
@@ -99,7 +96,7 @@ def add_phonons_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="DFT at three volumes: a folder with orig/, plus/, minus/ phonopy data sets "
                         "(phonopy-gruneisen's layout); implies --gruneisen")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.set_defaults(func=run_phonons_command)
+    p.set_defaults(func=run)
     return p
 
 
@@ -115,37 +112,18 @@ def parse_supercell(values: list[str] | None) -> list[int]:
     return n
 
 
-def reference_supercell(structure: Any, ph: Any, own_cell: bool) -> np.ndarray:
-    """The supercell of a phonopy reference ``ph`` as a matrix of multiples of ``structure``'s cell
-    (phonopy's convention), when ``own_cell``: the same crystal in another cell (e.g. a lattice name's
-    primitive cell beside the reference's conventional one), lattices equal up to a uniform scale."""
-    ref = np.array(ph.unitcell.cell)
-    mine = np.array(structure.cell)
-    mine = mine * (abs(np.linalg.det(ref)) / len(ph.unitcell) * len(structure)
-                   / abs(np.linalg.det(mine))) ** (1 / 3)  # the reference's volume per atom
-    if not own_cell or (len(structure) == len(ph.unitcell)
-                        and np.abs(mine @ mine.T - ref @ ref.T).max() < 0.05 * np.abs(ref @ ref.T).max()):
-        return np.asarray(ph.supercell_matrix)  # the reference's cell, maybe rotated or strained
-    m = np.array(ph.supercell.cell) @ np.linalg.inv(mine)  # supercell rows = m @ my rows
-    if np.abs(m - np.round(m)).max() > 0.02 or round(abs(np.linalg.det(m))) < 1:
-        raise GafitInputError(
-            "--structure: the phonopy --reference's supercell is not a whole multiple of this cell "
-            "(another orientation or another crystal?): give --supercell")
-    return np.round(m).astype(int).T
-
-
 def _short_name(path: Path) -> str:
     """The potential's name for titles: its file name, with the folder for generic names."""
     generic = path.name in ("potential.json", "pair.lmp") and path.parent.name
     return f"{path.parent.name}/{path.name}" if generic else path.name
 
 
-def run_phonons_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit phonons``."""
     from gafit.crystals import structure_from_args
     from gafit.io.paths import output_folder, spare_inputs
     from gafit.nac import parse_epsilon
-    from gafit.phonons import cell_text, load_reference, phonon_report, to_ase_atoms
+    from gafit.phonons import cell_text, load_reference, phonon_report, reference_cells
     from gafit.potential import Potential
 
     epsilon_inf = parse_epsilon("1" if args.epsilon_inf is None else args.epsilon_inf, "--epsilon-inf")
@@ -174,14 +152,12 @@ def run_phonons_command(args: argparse.Namespace) -> int:
         # a bare FORCE_SETS (or an old disp.yaml) was computed on --structure and --supercell
         reference = load_reference(ref_path, structure if args.structure is not None else None,
                                    supercell)
-    if args.structure is None:
-        if reference is None or reference.phonopy is None:
-            raise GafitInputError("--structure is required unless --reference is a phonopy data set")
-        structure = to_ase_atoms(reference.phonopy.unitcell)
+    structure, supercell = reference_cells(reference, structure if args.structure is not None else None,
+                                           supercell)
+    if structure is None:
+        raise GafitInputError("--structure is required unless --reference is a phonopy data set")
     if supercell is None:
-        if reference is None or reference.phonopy is None:
-            raise GafitInputError("--supercell is required unless --reference is a phonopy data set")
-        supercell = reference_supercell(structure, reference.phonopy, args.structure is not None)
+        raise GafitInputError("--supercell is required unless --reference is a phonopy data set")
     volumes = None
     if args.gruneisen_reference is not None:  # a bad one is told before any work
         from gafit.gruneisen import load_reference_volumes

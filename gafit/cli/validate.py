@@ -4,14 +4,13 @@ MD in LAMMPS, repulsive walls) on a potential and write one report."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from gafit.cli_common import add_potential_arguments, parse_elements
+from gafit.cli._args import add_potential_arguments, command_parser, parse_elements
 
-VALIDATE_HELP = "is this potential usable? a suite of checks against cited references, with a report"
-VALIDATE_DESCRIPTION = """\
+HELP = "is this potential usable? a suite of checks against cited references, with a report"
+DESCRIPTION = """\
 Run a suite of checks on POTENTIAL and report each as pass, FAIL or skipped:
 
   properties  a, E, E_coh (cohesive energy: E0 per atom minus E), B, C11, C12, C44, ... of a crystal
@@ -33,17 +32,16 @@ to copy and extend. Without --suite, the built-in suite for the potential's spec
 Writes DIR/index.html, DIR/summary.png (the table and plots in one picture), DIR/validate.csv,
 DIR/validate.json (and DIR/phonons/, DIR/ev/, DIR/melt_quench/). Exit status 1 when a
 check failed."""
-VALIDATE_EXAMPLE = """\
+EXAMPLE = """\
 examples:
   gafit validate potentials/Si_Tersoff_1988.tersoff --out validate-si
   gafit validate potentials/MgO_buck_coul.json --suite MgO --out validate-mgo
   gafit validate runs/si/potential.json --suite my_si_suite.toml"""
 
 
-def add_validate_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit validate`` on an argparse ``add_subparsers()`` object; returns its parser."""
-    p = subparsers.add_parser("validate", help=VALIDATE_HELP, description=VALIDATE_DESCRIPTION,
-                              epilog=VALIDATE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(subparsers, "validate", HELP, DESCRIPTION, EXAMPLE)
     add_potential_arguments(p)
     p.add_argument("--suite", metavar="SUITE", help="a suite TOML file or a built-in suite name "
                    "(default: the built-in suite for the potential's species)")
@@ -51,15 +49,23 @@ def add_validate_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="folder for index.html, validate.csv, validate.json (default gafit-validate)")
     p.add_argument("--data", metavar="DIR", help="folder of 'data:' paths (default ../shared/data)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=run_validate_command)
+    p.set_defaults(func=run)
     return p
 
 
-def run_validate_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit validate``: exit 0 when every check passed or was skipped, 1 otherwise."""
     from gafit.io.paths import output_folder, spare_inputs
     from gafit.potential import Potential
-    from gafit.validate import find_suite, load_suite, run_suite, table_text, verdict, write_outputs
+    from gafit.validate import (
+        SuiteProgress,
+        find_suite,
+        load_suite,
+        run_suite,
+        table_text,
+        verdict,
+        write_outputs,
+    )
 
     out = output_folder(args.out)
     potential = Potential.load(args.potential, parse_elements(args.elements))
@@ -78,34 +84,3 @@ def run_validate_command(args: argparse.Namespace) -> int:
     print(verdict(outcomes))
     print("wrote " + ", ".join(str(f) for f in files))
     return 1 if any(o.failed for o in outcomes) else 0
-
-
-class SuiteProgress:
-    """Progress of a suite run on stderr: a line per check ('[k/n] name (quantity)') and a tqdm bar
-    during an MD check; nothing when ``quiet``. Pass ``check`` and ``md`` to
-    :func:`gafit.validate.run_suite`, and call ``close`` after it."""
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-        self.bar: Any = None  # the tqdm bar of the MD check running
-
-    def check(self, k: int, n: int, check: Any) -> None:
-        self.close()
-        if not self.quiet:
-            print(f"[{k + 1}/{n}] {check.name} ({check.quantity})", file=sys.stderr, flush=True)
-
-    def md(self, sample: Any, total: int) -> None:
-        if self.quiet:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc="md", unit="step", file=sys.stderr, leave=False)
-        self.bar.update(sample.step - self.bar.n)
-        self.bar.set_postfix_str(f"{sample.ensemble} T {sample.temperature:.0f} K, "
-                                 f"d_min {sample.min_distance:.2f} Å, atoms {sample.n_atoms}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gafit.cli._args import command_parser
+
 HELP = "HTML report of a fit: parity plots, errors per config_type, convergence, parameters"
 DESCRIPTION = """\
 Write RUN_DIR/report/index.html with its PNG plots beside it (self-contained: inline CSS, no
@@ -25,20 +27,23 @@ JavaScript, images referenced relatively, so the report folder can be zipped and
 
 The config is the one summary.json names (or the provenance line of lammps/pair.lmp); --config
 gives it when it moved. Without it (or its data) the page says so and leaves the parity plots out."""
+EXAMPLE = """\
+examples:
+  gafit report runs/cu                 # writes runs/cu/report/index.html
+  gafit report runs/si --config moved/Si_mlearn_fit.toml"""
 
 
-def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gafit report`` on an argparse ``add_subparsers()`` object; returns its parser."""
-    p = subparsers.add_parser("report", help=HELP, description=DESCRIPTION,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(subparsers, "report", HELP, DESCRIPTION, EXAMPLE)
     p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by gafit fit --out")
     p.add_argument("--config", metavar="CONFIG",
                    help="the fit's TOML config (default: the one recorded in the run folder)")
-    p.set_defaults(func=run_report_command)
+    p.set_defaults(func=run)
     return p
 
 
-def run_report_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit report``."""
     from gafit.report import write_report
 
