@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gafit.checkpoint import CHECKPOINT, OLD_CHECKPOINT
-from gafit.config import FitConfig, data_files
+from gafit.config import FitConfig, data_files, files_label
 from gafit.fit_progress import log_csv
 from gafit.ga import GAResult
 from gafit.guards import guard_line, phonon_flags
@@ -185,26 +184,16 @@ def constraint_table(constraint: WallConstraint | None, theta: np.ndarray) -> di
     return {"setting": constraint.setting, "held": all(r["held"] for r in rows), "channels": rows}
 
 
-def _here(path: str | os.PathLike) -> str:
-    """``path`` relative to the working folder when it lies inside it (a fit resolves its config's
-    paths, and a shipped file should not carry the folder it was made in), else as it is."""
-    try:
-        return str(Path(path).relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
 def provenance(result: FitResult, config: FitConfig) -> str:
     """A few lines saying how a fitted potential was made (written into its parameter files)."""
     import gafit
 
     lines = [f"Fitted with gafit {gafit.__version__} on {time.strftime('%Y-%m-%d')}: "
-             f"config {_here(config.source) if config.source else '(API)'}, seed {config.ga.seed}, "
+             f"config {config.source or '(API)'}, seed {config.ga.seed}, "
              f"{result.ga.generations} GA generations + least squares, loss {result.loss:.6g}.",
-             "Training data: " + (", ".join(_here(f.path) for f in data_files(config.data.train))
-                                  or "none")]
+             f"Training data: {files_label(config.data.train)}"]
     if config.potential.start is not None:
-        lines.append(f"Started from {_here(config.potential.start)}")
+        lines.append(f"Started from {config.potential.start}")
     for name, row in result.rmse.items():
         lines.append(f"RMSE {name}: " + ", ".join(f"{p} {v:.4g} {UNITS[p]}" for p, v in row.items()
                                                  if np.isfinite(v)))

@@ -299,22 +299,3 @@ def test_a_target_of_your_own_is_fitted_with_the_data() -> None:
     a_plain = target.lattice_constant(plain.potential.values[None])[0]
     a_aimed = target.lattice_constant(result.potential.values[None])[0]
     assert abs(a_aimed - 3.45) < 0.005 < abs(a_plain - 3.45)
-
-
-def test_provenance_names_the_files_as_given_from_the_working_folder(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fit resolves its config's paths; the provenance written into the potential files names
-    them from the working folder again, so a shipped file does not carry the folder it was made
-    in (potentials/SiO2_zeolite_buck_coul.* did: '/work/main/potentials/...')."""
-    (tmp_path / "fits").mkdir()
-    config = tmp_path / "fits" / "cu.toml"
-    text = CU_CONFIG.read_text().replace("generations = 40", "generations = 1")
-    config.write_text(text.replace("population = 60", "population = 8"))
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "Cu_EMT.extxyz").write_bytes(CU_DATA.read_bytes())
-    monkeypatch.chdir(tmp_path)
-    result = Fit.from_config("fits/cu.toml").run(quiet=True)
-    lines = result.potential.provenance.splitlines()
-    assert "config fits/cu.toml," in lines[0]
-    assert lines[1] == "Training data: fits/../data/Cu_EMT.extxyz"
-    assert str(tmp_path) not in result.potential.provenance
