@@ -73,7 +73,7 @@ def compare(plain: Objective, with_props: Objective, props: PropertyTargets, x: 
         """f, after the targets forget their last population's values (PhononTarget and
         PropertyTargets keep them for the stability guard: a repeated call would time a lookup)."""
         def call():
-            for target in [props, *with_props.phonons]:
+            for target in [props, *plain.phonons, *with_props.phonons]:
                 target._last = None
             return f()
         return call
