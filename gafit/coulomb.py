@@ -49,8 +49,7 @@ from typing import ClassVar
 import numpy as np
 
 from gafit.forms.base import Prediction
-from gafit.forms.pair import pair_maps
-from gafit.geometry import VOIGT, index_atoms, neighbour_pairs
+from gafit.geometry import VOIGT, index_atoms, neighbour_pairs, pair_maps
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 #: e²/(4πε₀) in eV·Å, LAMMPS's ``qqr2e`` for ``units metal``

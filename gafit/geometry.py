@@ -1,7 +1,9 @@
 """Neighbour geometry of a reference set, computed once before a fit.
 
 Atoms of all structures are numbered globally (structure after structure); per-pair arrays carry the
-suffix ``_p``, per-atom ``_n``, per-structure ``_s`` and Cartesian components ``c``.
+suffix ``_p``, per-triplet ``_t``, per-atom ``_n``, per-structure ``_s`` and Cartesian components ``c``.
+Besides the neighbour pairs: the triplets of many-body forms (pairs ij, ik sharing atom i), cos θ, and
+the sparse maps from per-pair and per-triplet derivatives to energies, forces and virials.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from ase import Atoms
 from matscipy.neighbours import neighbour_list
 
@@ -232,3 +235,97 @@ def volumes(refset: ReferenceSet) -> np.ndarray:
     return np.array(
         [abs(st.atoms.cell.volume) if np.all(st.atoms.pbc) else np.nan for st in refset]
     )
+
+
+# --------------------------------------------------------------------------- linear maps
+
+
+def pair_maps(
+    pairs: Pairs, n_atoms: int, n_structures: int
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Sparse maps from per-pair energies and dE/dr to structure energies, forces and virials.
+
+    F_i = dE/dr u_ij and F_j = -dE/dr u_ij; the virial dE/dε_ab gets dE/dr r u_a u_b.
+    """
+    n_p = len(pairs.r_p)
+    cols = np.arange(n_p)
+    energy = sp.csr_matrix((np.ones(n_p), (pairs.s_p, cols)), shape=(n_structures, n_p))
+    u_pc = pairs.d_pc / pairs.r_p[:, None]
+    rows, vals, cc = [], [], []
+    for c in range(3):
+        rows += [3 * pairs.i_p + c, 3 * pairs.j_p + c]
+        vals += [u_pc[:, c], -u_pc[:, c]]
+        cc += [cols, cols]
+    for v, (a, b) in enumerate(VOIGT):
+        rows.append(3 * n_atoms + 6 * pairs.s_p + v)
+        vals.append(pairs.r_p * u_pc[:, a] * u_pc[:, b])
+        cc.append(cols)
+    deriv = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cc))),
+        shape=(3 * n_atoms + 6 * n_structures, n_p),
+    )
+    return energy, deriv
+
+
+def triplets(i_p: np.ndarray, n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
+    """All (p, q) with the same centre atom and p != q, as index arrays into the pairs."""
+    by_i = np.argsort(i_p, kind="stable")
+    count_n = np.bincount(i_p, minlength=n_atoms)
+    start_n = np.concatenate([[0], np.cumsum(count_n)[:-1]]).astype(np.int64)
+    reps = count_n[i_p]
+    p_rep = np.repeat(np.arange(len(i_p), dtype=np.int64), reps)
+    first = np.repeat(np.cumsum(reps) - reps, reps)
+    q_rep = by_i[start_n[i_p[p_rep]] + np.arange(len(p_rep)) - first]
+    keep = q_rep != p_rep
+    return p_rep[keep], q_rep[keep]
+
+
+def triplet_cosines(
+    pairs: Pairs, p_t: np.ndarray, q_t: np.ndarray, n_atoms: int, n_structures: int
+) -> tuple[np.ndarray, sp.csr_matrix]:
+    """cos theta_ijk of triplets t = (pair p_t = ij, pair q_t = ik), and the sparse map (3N + 6S, T)
+    from dE/dcos per triplet to forces then virials (eV/Å, eV)."""
+    n_t = len(p_t)
+    u_pc = pairs.d_pc / pairs.r_p[:, None] if len(pairs.r_p) else np.zeros((0, 3))
+    rij, rik = pairs.r_p[p_t], pairs.r_p[q_t]
+    uj, uk = u_pc[p_t], u_pc[q_t]
+    cos_t = np.einsum("tc,tc->t", uj, uk)
+    gj = (uk - cos_t[:, None] * uj) / rij[:, None]  # dcos/dd_ij
+    gk = (uj - cos_t[:, None] * uk) / rik[:, None]  # dcos/dd_ik
+
+    cols = np.arange(n_t)
+    at_i, at_j, at_k = pairs.i_p[p_t], pairs.j_p[p_t], pairs.j_p[q_t]
+    rows, vals, cc = [], [], []
+    for c in range(3):
+        rows += [3 * at_j + c, 3 * at_k + c, 3 * at_i + c]
+        vals += [-gj[:, c], -gk[:, c], gj[:, c] + gk[:, c]]
+        cc += [cols, cols, cols]
+    s_t = pairs.s_p[p_t]
+    for v, (a, b) in enumerate(VOIGT):
+        rows.append(3 * n_atoms + 6 * s_t + v)
+        vals.append(uj[:, a] * uk[:, b] + uk[:, a] * uj[:, b]
+                    - cos_t * (uj[:, a] * uj[:, b] + uk[:, a] * uk[:, b]))
+        cc.append(cols)
+    cos_xt = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cc))),
+        shape=(3 * n_atoms + 6 * n_structures, n_t),
+    )
+    return cos_t, cos_xt
+
+
+def triplet_maps(
+    p_t: np.ndarray, q_t: np.ndarray, n_pairs: int
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Sparse maps of triplets t = (pair p_t = ij, pair q_t = ik) onto pairs: (P, T) summing a
+    per-triplet value onto its pair ij (zeta_ij = sum_k z_ijk), and (P, 2T) taking
+    [d/dr_ij; d/dr_ik] per triplet to d/dr per pair."""
+    n_t = len(p_t)
+    cols = np.arange(n_t)
+    ones = np.ones(n_t)
+    sum_pt = sp.csr_matrix((ones, (p_t, cols)), shape=(n_pairs, n_t))
+    radial_pq = sp.csr_matrix(
+        (np.concatenate([ones, ones]), (np.concatenate([p_t, q_t]),
+                                        np.concatenate([cols, cols + n_t]))),
+        shape=(n_pairs, 2 * n_t),
+    )
+    return sum_pt, radial_pq

@@ -31,7 +31,17 @@ import numpy as np
 from scipy.optimize import brentq
 
 from gafit.forms.pair import PairForm
-from gafit.forms.tersoff import BIG_A, BIG_B, BIG_D, BIG_R, LAM1, LAM2, attraction_fa, cutoff_fc, repulsion_fr
+from gafit.forms.tersoff.evaluate import (
+    BIG_A,
+    BIG_B,
+    BIG_D,
+    BIG_R,
+    LAM1,
+    LAM2,
+    attraction_fa,
+    cutoff_fc,
+    repulsion_fr,
+)
 from gafit.geometry import pair_list
 from gafit.potential import Potential
 from gafit.structures import GafitInputError, ReferenceSet

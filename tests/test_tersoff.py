@@ -12,7 +12,8 @@ from ase.neighborlist import neighbor_list
 
 import gafit.forms as forms_pkg
 import gafit.potential as potential_mod
-from gafit.forms.tersoff import (
+from gafit.forms.tersoff import Tersoff
+from gafit.forms.tersoff.evaluate import (
     BIG_A,
     BIG_B,
     BIG_D,
@@ -21,7 +22,6 @@ from gafit.forms.tersoff import (
     LAM2,
     LAM3,
     M,
-    Tersoff,
     bond_order,
     bond_order_thresholds,
     radial_exp,

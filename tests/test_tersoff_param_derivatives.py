@@ -1,4 +1,4 @@
-"""Analytic Tersoff parameter derivatives (gafit.forms.tersoff_params) against central finite
+"""Analytic Tersoff parameter derivatives (gafit.forms.tersoff.derivatives) against central finite
 differences of Tersoff.evaluate: energies, forces and virials, every parameter of every entry."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from gafit.forms.tersoff import (
+from gafit.forms.tersoff import Tersoff
+from gafit.forms.tersoff.derivatives import bond_order_params, pair_zeta, radial_params
+from gafit.forms.tersoff.evaluate import (
     BETA,
     BIG_D,
     BIG_R,
@@ -20,12 +22,10 @@ from gafit.forms.tersoff import (
     H,
     M,
     N,
-    Tersoff,
     bond_order,
     bond_order_thresholds,
     radial_exp,
 )
-from gafit.forms.tersoff_params import bond_order_params, pair_zeta, radial_params
 from gafit.potential import Potential
 from gafit.structures import ReferenceSet, Structure
 

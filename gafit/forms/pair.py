@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from gafit.forms import pair_kernel
 from gafit.forms.base import Form, Prediction, number
-from gafit.geometry import VOIGT, Pairs, index_atoms, neighbour_pairs
+from gafit.geometry import Pairs, index_atoms, neighbour_pairs, pair_maps
 from gafit.structures import GafitInputError, ReferenceSet
 
 
@@ -48,33 +48,6 @@ class PairTable:
         if pair_kernel.available():
             return 3 * self.n_atoms + 7 * self.n_structures
         return 8 * len(self.r_p)
-
-
-def pair_maps(
-    pairs: Pairs, n_atoms: int, n_structures: int
-) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Sparse maps from per-pair energies and dE/dr to structure energies, forces and virials.
-
-    F_i = dE/dr u_ij and F_j = -dE/dr u_ij; the virial dE/dε_ab gets dE/dr r u_a u_b.
-    """
-    n_p = len(pairs.r_p)
-    cols = np.arange(n_p)
-    energy = sp.csr_matrix((np.ones(n_p), (pairs.s_p, cols)), shape=(n_structures, n_p))
-    u_pc = pairs.d_pc / pairs.r_p[:, None]
-    rows, vals, cc = [], [], []
-    for c in range(3):
-        rows += [3 * pairs.i_p + c, 3 * pairs.j_p + c]
-        vals += [u_pc[:, c], -u_pc[:, c]]
-        cc += [cols, cols]
-    for v, (a, b) in enumerate(VOIGT):
-        rows.append(3 * n_atoms + 6 * pairs.s_p + v)
-        vals.append(pairs.r_p * u_pc[:, a] * u_pc[:, b])
-        cc.append(cols)
-    deriv = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cc))),
-        shape=(3 * n_atoms + 6 * n_structures, n_p),
-    )
-    return energy, deriv
 
 
 def apply_maps(

@@ -166,7 +166,7 @@ class ZBL(Form):
 
     # --- evaluation ----------------------------------------------------------------------------
     def build_tables(self, refset: ReferenceSet) -> ZBLTable:
-        from gafit.forms.pair import pair_maps
+        from gafit.geometry import pair_maps
 
         self.check_switch()
         idx = index_atoms(refset, self.species)

@@ -44,13 +44,12 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
-from gafit.forms.base import Prediction
-from gafit.forms.tersoff import (
+from gafit.forms.base import Form, Prediction
+from gafit.forms.tersoff.evaluate import (
     BETA,
     BIG_A,
     BIG_B,
@@ -67,14 +66,10 @@ from gafit.forms.tersoff import (
     H,
     M,
     N,
-    TersoffTable,
-    _scratch,
     bond_order_thresholds,
 )
+from gafit.forms.tersoff.table import TersoffTable, _scratch
 from gafit.structures import GafitInputError
-
-if TYPE_CHECKING:
-    from gafit.forms.tersoff import Tersoff
 
 #: parameters of a triplet entry (i, j, k) that enter zeta_ij (rows of the triplet derivatives)
 TRIPLET_PARAMS = (GAMMA, C, SMALL_D, H, LAM3, BIG_R, BIG_D)
@@ -95,7 +90,7 @@ def cutoff_fc_params(r: np.ndarray, big_r: np.ndarray | float, big_d: np.ndarray
     """f_C(r) (1), df_C/dr (1/Å), then df_C/dR, df_C/dD (1/Å) and d²f_C/dr dR, d²f_C/dr dD (1/Å²).
 
     f_C = 1/2 - 1/2 sin(pi/2 x), x = (r - R)/D, between R - D and R + D; every derivative is 0
-    outside (and on the borders), as in :func:`gafit.forms.tersoff.cutoff_fc`.
+    outside (and on the borders), as in :func:`gafit.forms.tersoff.evaluate.cutoff_fc`.
     """
     x = (r - big_r) / big_d
     np.clip(x, -1.0, 1.0, out=x)
@@ -153,7 +148,7 @@ def angular_params(cos: np.ndarray, gamma: np.ndarray | float, c: np.ndarray | f
 def radial_params(dr: np.ndarray, lam3: np.ndarray | float, m: np.ndarray | float,
                   ) -> tuple[np.ndarray, ...]:
     """exp(arg), arg = (lambda3 dr)^m (m = 3 or 1), dr = r_ij - r_ik (Å): its value and
-    d/d(dr) (1/Å) as :func:`gafit.forms.tersoff.radial_exp` (with LAMMPS's clamp: 1e30 above
+    d/d(dr) (1/Å) as :func:`gafit.forms.tersoff.evaluate.radial_exp` (with LAMMPS's clamp: 1e30 above
     arg = 69.0776, 0 below -69.0776), then their lambda3-derivatives (Å, 1). Where the value is
     clamped it does not move with lambda3, but d/d(dr) = darg/d(dr) * 1e30 still does."""
     t = lam3 * dr
@@ -182,7 +177,7 @@ def radial_params(dr: np.ndarray, lam3: np.ndarray | float, m: np.ndarray | floa
 
 
 def bond_order_params(zeta: np.ndarray, beta: float, n: float) -> tuple[np.ndarray, ...]:
-    """b(zeta) of :func:`gafit.forms.tersoff.bond_order` (dimensionless, LAMMPS's branches) and
+    """b(zeta) of :func:`gafit.forms.tersoff.evaluate.bond_order` (dimensionless, LAMMPS's branches) and
     db/dzeta, d²b/dzeta², db/dbeta, d²b/dzeta dbeta, db/dn, d²b/dzeta dn, each branch's exact
     derivatives.
 
@@ -305,7 +300,7 @@ def _groups(tab: TersoffTable, n_sp: int) -> list[_Group]:
 # --------------------------------------------------------------------------- the derivatives
 
 
-def tersoff_parameter_derivatives(form: Tersoff, theta: np.ndarray, tab: TersoffTable) -> Prediction:
+def tersoff_parameter_derivatives(form: Form, theta: np.ndarray, tab: TersoffTable) -> Prediction:
     """d(energy, forces, virial)/dθ_k at one parameter vector ``theta`` (n_params,) of ``form``:
     energy (n_params, S) eV per unit of θ_k, forces (n_params, 3N) eV/Å per unit, virial
     (n_params, S, 6) eV per unit. Rows of m and of parameters that never enter are zero.
@@ -546,7 +541,7 @@ def _blocks(s0: int, i1: int, i2: int, step: int) -> list[tuple[int, int]]:
     return [(a, min(a + step, hi)) for lo, hi in ((s0, i1), (i1, i2)) for a in range(lo, hi, step)]
 
 
-def pair_zeta(form: Tersoff, theta: np.ndarray, tab: TersoffTable) -> np.ndarray:
+def pair_zeta(form: Form, theta: np.ndarray, tab: TersoffTable) -> np.ndarray:
     """zeta_ij of every pair of ``tab`` (dimensionless) at one parameter vector ``theta``."""
     par = np.asarray(theta, float).reshape(-1, len(form.params))
     z_t = np.zeros(len(tab.cos_t))
