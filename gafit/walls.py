@@ -32,9 +32,8 @@ from scipy.optimize import brentq
 
 from gafit.forms.pair import PairForm
 from gafit.forms.tersoff import BIG_A, BIG_B, BIG_D, BIG_R, LAM1, LAM2, attraction_fa, cutoff_fc, repulsion_fr
-from gafit.geometry import pair_list
 from gafit.potential import Potential
-from gafit.structures import GafitInputError, ReferenceSet
+from gafit.structures import GafitInputError, ReferenceSet, pair_list
 
 #: smallest distance checked, Å (well inside any distance MD reaches; ZBL territory)
 R_LOW = 0.3
