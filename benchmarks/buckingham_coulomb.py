@@ -42,6 +42,7 @@ from common import (  # noqa: E402
 from gafit.io import read_reference  # noqa: E402
 from gafit.lammps.files import coulomb_form  # noqa: E402
 from gafit.potential import Potential  # noqa: E402
+from gafit.potential_files import load_potential
 from gafit.structures import ReferenceSet  # noqa: E402
 
 POTENTIALS = Path(__file__).resolve().parents[1] / "potentials"
@@ -52,7 +53,7 @@ MGO_COPIES = 100
 
 def charged(path: Path, data: ReferenceSet) -> Potential:
     """The potential of ``path`` with its O charge following from the cation's ("neutral")."""
-    potential = Potential.load(path)
+    potential = load_potential(path)
     coul, _ = coulomb_form(potential)
     counts_sa = np.array([[st.atoms.get_chemical_symbols().count(x) for x in potential.species]
                           for st in data], float)

@@ -31,12 +31,12 @@ def lammps_rmse(potential: Path, train: list[Path]) -> dict[str, float]:
     = -stress x V / N per component), forces per component (eV/Å)."""
     from gafit.io import read_reference
     from gafit.lammps.verify import lammps_predictions
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential
 
     data = read_reference(train[0])
     for path in train[1:]:
         data = data + read_reference(path)
-    predicted = lammps_predictions(Potential.load(potential), data)
+    predicted = lammps_predictions(load_potential(potential), data)
     de, df, dv = [], [], []
     for st, (e, f, s) in zip(data, predicted, strict=True):
         n = st.n_atoms

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import case_args, finish, measure, shared, skipped  # noqa: E402
 
 from gafit.io import read_reference  # noqa: E402
-from gafit.potential import Potential  # noqa: E402
+from gafit.potential_files import load_potential
 
 NAME = "Morse Cu (6 Å) on mlearn_Cu"
 POTENTIAL = Path(__file__).resolve().parents[1] / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json"
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     if path is None:
         return finish([skipped(NAME, "../shared/data/mlearn_Cu not found")], args)
     data = read_reference(path)
-    pot = Potential.load(POTENTIAL)
+    pot = load_potential(POTENTIAL)
     return finish([measure(NAME, pot, data, args.population, evaluations=3 if args.quick else 5)],
                   args)
 

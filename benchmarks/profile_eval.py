@@ -23,21 +23,21 @@ from morse_mlearn_cu import POTENTIAL as MORSE_CU  # noqa: E402
 
 from gafit.io import read_reference  # noqa: E402
 from gafit.lammps.runner import potentials_dir  # noqa: E402
-from gafit.potential import Potential  # noqa: E402
+from gafit.potential_files import load_potential
 
 
 def setup(case: str):
     si = potentials_dir() / "Si.tersoff"
     if case == "tersoff":
-        return Potential.load(si), read_reference(shared("gpuga_Si_diamond/Si_gpuga_train.extxyz"))
+        return load_potential(si), read_reference(shared("gpuga_Si_diamond/Si_gpuga_train.extxyz"))
     if case == "tersoff-mlearn":
-        return Potential.load(si), read_reference(shared("mlearn_Si/Si_training.extxyz"))
+        return load_potential(si), read_reference(shared("mlearn_Si/Si_training.extxyz"))
     if case == "tersoff-1e5":
-        return Potential.load(si), synthetic_set("tersoff", 100_000)
+        return load_potential(si), synthetic_set("tersoff", 100_000)
     if case == "morse":
-        return Potential.load(MORSE_CU), read_reference(shared("mlearn_Cu/Cu_test.extxyz"))
+        return load_potential(MORSE_CU), read_reference(shared("mlearn_Cu/Cu_test.extxyz"))
     if case == "morse-1e5":
-        return Potential.load(MORSE_CU), synthetic_set("morse", 100_000)
+        return load_potential(MORSE_CU), synthetic_set("morse", 100_000)
     if case == "buckingham":
         data = (read_reference(shared("SiO2_zeolite_SiZEO22/sod_every10th.extxyz"))
                 + read_reference(shared("SiO2_zeolite_SiZEO22/edi_every10th.extxyz")))

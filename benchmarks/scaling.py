@@ -23,6 +23,7 @@ from morse_mlearn_cu import POTENTIAL as MORSE_CU  # noqa: E402
 from gafit.io import read_reference  # noqa: E402
 from gafit.lammps.runner import potentials_dir  # noqa: E402
 from gafit.potential import Potential  # noqa: E402
+from gafit.potential_files import load_potential
 from gafit.structures import ReferenceSet  # noqa: E402
 
 SETS = {  # name: (shared data file, potential file)
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         if path is None:
             results.append({"case": f"scaling: {name}", "skipped": f"../shared/data/{rel} not found"})
             continue
-        pot = Potential.load(pot_file or potentials_dir() / "Si.tersoff")
+        pot = load_potential(pot_file or potentials_dir() / "Si.tersoff")
         res = scan(name, read_reference(path), pot, populations, args.population,
                    2 if args.quick else 3)
         print(describe(res), flush=True)

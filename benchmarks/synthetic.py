@@ -17,7 +17,7 @@ from common import case_args, finish, measure, synthetic_set  # noqa: E402
 from morse_mlearn_cu import POTENTIAL as MORSE_CU  # noqa: E402
 
 from gafit.lammps.runner import potentials_dir  # noqa: E402
-from gafit.potential import Potential  # noqa: E402
+from gafit.potential_files import load_potential
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,10 +27,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = case_args(__doc__, argv, extra)
     if args.form == "tersoff":
-        pot = Potential.load(potentials_dir() / "Si.tersoff")
+        pot = load_potential(potentials_dir() / "Si.tersoff")
         name = f"Tersoff Si, synthetic {args.atoms:.0e} atoms"
     else:
-        pot = Potential.load(MORSE_CU)
+        pot = load_potential(MORSE_CU)
         name = f"Morse Cu (6 Å), synthetic {args.atoms:.0e} atoms"
     data = synthetic_set(args.form, args.atoms)
     big = data.n_atoms > 50_000  # cost per individual is flat beyond ~50 (see scaling.py)

@@ -17,7 +17,7 @@ from common import case_args, finish, measure, shared, skipped  # noqa: E402
 
 from gafit.io import read_reference  # noqa: E402
 from gafit.lammps.runner import potentials_dir  # noqa: E402
-from gafit.potential import Potential  # noqa: E402
+from gafit.potential_files import load_potential
 
 CASES = {  # name: shared data file
     "Tersoff Si on gpuga_Si_diamond": "gpuga_Si_diamond/Si_gpuga_train.extxyz",
@@ -31,7 +31,7 @@ def run(name: str, argv: list[str] | None = None, doc: str | None = __doc__) -> 
     if path is None:
         return finish([skipped(name, f"../shared/data/{CASES[name]} not found")], args)
     data = read_reference(path)
-    pot = Potential.load(potentials_dir() / "Si.tersoff")
+    pot = load_potential(potentials_dir() / "Si.tersoff")
     return finish([measure(name, pot, data, args.population, evaluations=2 if args.quick else 3)],
                   args)
 

@@ -33,7 +33,7 @@ myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3  # [text](page.md#a-heading) links resolve
 
 # Docstrings state units and shapes in prose; type hints stay in the signature. Members in file order, the
-# undocumented public ones too (a user looks up `Potential.save` by its signature).
+# undocumented public ones too (a user looks up `Potential.to_dict` by its signature).
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True}

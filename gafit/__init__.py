@@ -8,7 +8,7 @@ process environment alone)::
     print(result.rmse)
 
 - :class:`Fit`, :class:`FitResult`: a fit, from a config or from Python objects, and its result;
-- :class:`Potential`, :func:`load_potential`: a potential and reading one from a file;
+- :class:`Potential`, :func:`load_potential`, :func:`save_potential`: a potential and its files;
 - :func:`read_reference`, :func:`write_reference`: reference data files <-> ReferenceSet;
 - :func:`load_config`: a fit's TOML config; :func:`available_forms`: the registered forms;
 - :class:`GafitCalculator`: an ASE calculator for a potential;
@@ -27,6 +27,8 @@ _PUBLIC = {
     "Fit": ("gafit.fitting", "Fit"),
     "FitResult": ("gafit.fit_result", "FitResult"),
     "Potential": ("gafit.potential", "Potential"),
+    "load_potential": ("gafit.potential_files", "load_potential"),
+    "save_potential": ("gafit.potential_files", "save_potential"),
     "read_reference": ("gafit.io", "read_reference"),
     "write_reference": ("gafit.io", "write_reference"),
     "load_config": ("gafit.config", "load_config"),
@@ -38,15 +40,7 @@ _PUBLIC = {
 
 __all__ = ["Fit", "FitResult", "GafitCalculator", "GafitError", "GafitInputError", "Potential",
            "__version__", "available_forms", "load_config", "load_potential", "read_reference",
-           "write_reference"]
-
-
-def load_potential(path: Any, elements: list[str] | None = None) -> Potential:
-    """A potential read from ``potential.json``, a ``pair.lmp`` or a LAMMPS parameter file
-    (:meth:`Potential.load`)."""
-    from gafit.potential import Potential
-
-    return Potential.load(path, elements)
+           "save_potential", "write_reference"]
 
 
 def __getattr__(name: str) -> Any:
@@ -72,3 +66,4 @@ if TYPE_CHECKING:
     from gafit.forms import available_forms
     from gafit.io import read_reference, write_reference
     from gafit.potential import Potential
+    from gafit.potential_files import load_potential, save_potential

@@ -15,6 +15,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.structures import ReferenceSet, Structure
 
 __all__ = ["GafitCalculator", "predict_atoms"]
@@ -52,7 +53,7 @@ class GafitCalculator(Calculator):
 
     def __init__(self, potential: Potential | str | Path, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self.potential = potential if isinstance(potential, Potential) else Potential.load(potential)
+        self.potential = potential if isinstance(potential, Potential) else load_potential(potential)
 
     def calculate(self, atoms: Atoms | None = None, properties: Sequence[str] = ("energy",),
                   system_changes: Sequence[str] = all_changes) -> None:

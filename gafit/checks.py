@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gafit.geometry import check_neighbour_work, pair_list
+from gafit.geometry import check_neighbour_work
 from gafit.potential import Potential
-from gafit.structures import GafitInputError, ReferenceSet, Structure, periodic_widths
+from gafit.structures import GafitInputError, ReferenceSet, Structure, pair_list, periodic_widths
 
 __all__ = ["CheckInput", "Finding", "check_cutoff", "check_data", "duplicate_groups", "format_findings",
            "read_check_input"]

@@ -414,7 +414,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         _check_charges(p["charges"], p.get("parameters", {}), path)
     start = _resolve(base, p["start"], "[potential] start", path) if "start" in p else None
     if start is not None and not start.exists() and Path(p["start"]).name == p["start"]:
-        start = Path(p["start"])  # a bare name found nowhere: Potential.load looks in LAMMPS's folder
+        start = Path(p["start"])  # a bare name found nowhere: load_potential looks in LAMMPS's folder
     pot = PotentialConfig(
         form=p.get("form", "morse"),
         species=p.get("species"),

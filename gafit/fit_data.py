@@ -17,6 +17,7 @@ from gafit.forms import get_form
 from gafit.io import read_reference
 from gafit.phonon_target import reference_species
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.structures import GafitInputError, ReferenceSet
 
 DEFAULT_CUTOFF = 6.0  # Å, for pair forms when neither the config nor a start file gives one
@@ -94,7 +95,7 @@ def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
     pc = config.potential
     if pc.start is not None:
         # species map the atom types to the start file's entries, as LAMMPS's pair_coeff
-        start = Potential.load(pc.start, pc.species)
+        start = load_potential(pc.start, pc.species)
         if pc.cutoff is not None:
             for f in start.forms:
                 if f.name not in ("coulomb", "zbl"):

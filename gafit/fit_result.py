@@ -25,6 +25,7 @@ from gafit.io.paths import output_folder, spare_inputs
 from gafit.objective import UNITS, breakdown_text, shares
 from gafit.parameters import ParameterSpace
 from gafit.potential import Potential
+from gafit.potential_files import load_potential, save_potential
 from gafit.property_target import format_table
 from gafit.structures import GafitInputError, GafitResultError
 from gafit.walls import Wall, WallConstraint, brief, unsafe_reason
@@ -117,7 +118,7 @@ class FitResult:
         except OSError as err:
             raise GafitInputError(f"{folder}: not a gafit run folder ({err.strerror or err}: "
                                   f"{err.filename})") from None
-        potential = Potential.load(folder / "potential.json")
+        potential = load_potential(folder / "potential.json")
         free = [r for r in rows if r["status"] == "fitted"]
         ga = GAResult(np.zeros(0), summary["ga_loss"], [], [], summary["generations"],
                       summary["evaluations"], summary["ga_seconds"], summary["stop_reason"])
@@ -301,7 +302,7 @@ def _write_outputs(result: FitResult, out: Path) -> None:
     from gafit.lammps.files import write_lammps
 
     out.mkdir(parents=True, exist_ok=True)
-    result.potential.save(out / "potential.json")  # with its provenance, kept by gafit export
+    save_potential(result.potential, out / "potential.json")  # with its provenance, kept by gafit export
     write_lammps(result.potential, out / "lammps")
     atomic_write_text(out / "log.csv", log_csv(result.log))
     rows = result.parameter_rows

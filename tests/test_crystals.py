@@ -21,6 +21,7 @@ from gafit.crystals import FMAX, LATTICES, SMAX, read_crystal, relax
 from gafit.forms.buckingham import Buckingham
 from gafit.forms.morse import Morse
 from gafit.potential import Potential
+from gafit.potential_files import load_potential, save_potential
 from gafit.structures import GafitInputError, scaled_cell
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +72,7 @@ def energy_minimum_scale(pot: Potential, atoms) -> float:
 def test_cubic_crystals_relax_to_the_energy_minimum_lattice_constant(potential, atoms):
     """The same lattice constant as the energy minimum over isotropic scalings (the old phonon
     relaxation) and as zero pressure (the old properties one), to 1e-6 Å."""
-    pot = Potential.load(potential)
+    pot = load_potential(potential)
     res = relax(pot, atoms)
     s = energy_minimum_scale(pot, res.atoms)
     assert abs(s - 1) < 2e-7  # a within ~1e-6 Å
@@ -84,7 +85,7 @@ def test_cubic_crystals_relax_to_the_energy_minimum_lattice_constant(potential, 
 
 
 def test_hexagonal_crystals_relax_c_over_a_and_internal_coordinates():
-    pot = Potential.load(CU_GW)
+    pot = load_potential(CU_GW)
     start = bulk("Cu", "hcp", a=2.55)  # ideal c/a
     res = relax(pot, start)
     a, c = res.atoms.cell.cellpar()[[0, 2]]
@@ -101,7 +102,7 @@ def test_hexagonal_crystals_relax_c_over_a_and_internal_coordinates():
 
 
 def test_wurtzite_relaxes_a_c_and_u_keeping_its_space_group():
-    pot = Potential.load(gan_tersoff())
+    pot = load_potential(gan_tersoff())
     start = bulk("GaN", "wurtzite", a=3.1, c=5.3, u=0.36)
     res = relax(pot, start)
     assert res.spacegroup == "P6_3mc (186)"
@@ -120,7 +121,7 @@ def test_wurtzite_relaxes_a_c_and_u_keeping_its_space_group():
 
 
 def test_relaxation_errors_are_one_line():
-    cu = Potential.load(CU_GW)
+    cu = load_potential(CU_GW)
     with pytest.raises(GafitInputError, match=r"did not converge in 1 steps.*GPa"):
         relax(cu, bulk("Cu", "fcc", a=3.3), steps=1)
     repulsive = Potential(["Cu"], [Buckingham(["Cu"], 3.0)]).with_values(np.array([1000.0, 0.3, 0.0, 0.0]))
@@ -186,7 +187,7 @@ def test_phonons_and_properties_take_lattice_names_and_share_the_relaxation(tmp_
     a_props = json.loads((tmp_path / "si.json").read_text())["properties"]["a"]
     assert a_phonons == pytest.approx(a_props, abs=1e-5)
     # a hexagonal crystal: cell and c/a relaxed, the hexagonal auto path
-    cu = Potential.load(CU_GW)
+    cu = load_potential(CU_GW)
     assert main(["phonons", str(CU_GW), "--structure", "hcp", "--lattice-constant", "2.55",
                  "--supercell", "3", "3", "2", "--npoints", "3", "--out", str(tmp_path / "hcp")]) == 0
     summary = json.loads((tmp_path / "hcp" / "phonons.json").read_text())
@@ -235,7 +236,7 @@ def test_real_data_lattice_names_with_phonopy_references(tmp_path, capsys):
     mgo = shared_file("phonopy_MgO/phonopy_disp.yaml")
     toy = Potential(["Mg", "O"], [Morse(["Mg", "O"], 6.0)]).with_values(
         np.array([0.05, 1.5, 3.2, 1.0, 1.6, 2.1, 0.05, 1.5, 3.2, 0.0, 0.0]))
-    toy.save(tmp_path / "mgo.json")
+    save_potential(toy, tmp_path / "mgo.json")
     assert main(["phonons", str(tmp_path / "mgo.json"), "--structure", "rocksalt:4.2", "--reference",
                  str(mgo), "--no-relax", "--npoints", "3", "--out", str(tmp_path / "mgo")]) == 0
     assert "2 atoms in the primitive cell, 64-atom supercell" in capsys.readouterr().out

@@ -29,11 +29,18 @@ from gafit.checks import check_data
 from gafit.config import parse_config
 from gafit.fit import run_fit
 from gafit.forms import get_form
-from gafit.geometry import _boxed, neighbour_pairs, neighbours_per_atom
+from gafit.geometry import neighbour_pairs, neighbours_per_atom
 from gafit.io import read_reference
 from gafit.io.ase_format import structure_to_atoms
 from gafit.potential import Potential
-from gafit.structures import GPA_TO_EV_A3, MIN_DISTANCE, GafitInputError, ReferenceSet, Structure
+from gafit.structures import (
+    GPA_TO_EV_A3,
+    MIN_DISTANCE,
+    GafitInputError,
+    ReferenceSet,
+    Structure,
+    _boxed,
+)
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None, derandomize=True,
                     suppress_health_check=list(HealthCheck))

@@ -53,7 +53,7 @@ def test_docs_build_strictly(tmp_path):
         assert (out / f"{page}.html").is_file(), page
     # the reference is generated from the docstrings, not empty headings
     reference = (out / "api" / "potential.html").read_text(encoding="utf-8")
-    assert 'id="gafit.potential.Potential.load"' in reference
+    assert 'id="gafit.potential_files.load_potential"' in reference
     forms = (out / "api" / "forms.html").read_text(encoding="utf-8")
     assert 'id="gafit.forms.base.ParamSpec"' in forms
     # the form page shows the example package's code, included from its files
@@ -102,7 +102,7 @@ def test_potential_json_page_lists_every_key():
     keys = set(d) | {k for f in d["forms"] for k in f}
     documented = {row[0].strip("`") for row in documented_rows(DOCS / "potential_json.md")}
     assert keys <= documented, keys - documented
-    # and the file the page describes is what Potential.save writes
+    # and the file the page describes is what save_potential writes
     assert json.loads(json.dumps(d))["gafit_potential"] == 1
 
 

@@ -16,7 +16,7 @@ from ase.units import GPa
 from conftest import shared_file
 
 from gafit import crystals
-from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.properties import elastic_tensor, equation_of_state, pressure_energies
 from gafit.stability import voigt_reuss_bulk
 
@@ -44,7 +44,7 @@ def test_pressure_energies_integrate_a_birch_murnaghan_pressure() -> None:
 @pytest.mark.skipif(not SIO2_ZEOLITE.is_file(), reason="no potentials/SiO2_zeolite_buck_coul.json")
 def test_sodalite_eos_bulk_modulus_lies_within_the_tensor_bounds() -> None:
     frames = shared_file("SiO2_zeolite_SiZEO22/sod_every10th.extxyz")
-    pot = Potential.load(SIO2_ZEOLITE)
+    pot = load_potential(SIO2_ZEOLITE)
     cell = crystals.relax(pot, crystals.read_structure(frames)).atoms
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy logm accuracy notes of the cell filter

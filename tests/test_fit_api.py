@@ -20,6 +20,7 @@ from gafit.forms.morse import Morse
 from gafit.objective import Weights
 from gafit.parameters import build_space
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.structures import ReferenceSet, Structure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,7 +176,7 @@ def _si_cells() -> list[Structure]:
 def test_reach_comes_from_the_bounds_and_the_potential_is_not_changed() -> None:
     """Tersoff's R + D bounds reach past the start file's cutoff: the fit's tables and repair
     use max R + max D, the potential given is left as it was."""
-    start = Potential.load(ROOT / "potentials" / "Si_Tersoff_1988.tersoff")
+    start = load_potential(ROOT / "potentials" / "Si_Tersoff_1988.tersoff")
     form = start.forms[0]
     before = form.cutoff
     assert before == pytest.approx(3.2)  # the file's R + D = 3.0 + 0.2

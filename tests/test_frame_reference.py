@@ -25,6 +25,7 @@ from gafit.frame_reference import (
     lagrangian_strain,
 )
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.properties import _voigt_strain
 from gafit.structures import GafitInputError
 
@@ -35,7 +36,7 @@ SIZES = (0.01, 0.02)
 
 
 def si() -> Potential:
-    return Potential.load(SI_TERSOFF)
+    return load_potential(SI_TERSOFF)
 
 
 def relaxed_cell(pot: Potential) -> Atoms:

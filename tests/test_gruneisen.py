@@ -21,6 +21,7 @@ from gafit.gruneisen import (
     strained_phonopys,
 )
 from gafit.phonons import band_path, frequencies_at, make_phonopy, run_band
+from gafit.potential_files import save_potential
 from gafit.structures import GafitInputError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -148,7 +149,7 @@ def test_cli_strain_out_of_range_is_one_line(tmp_path):
 def test_cli_refuses_another_crystals_reference_before_any_work(tmp_path):
     folder = need_si_gruneisen()
     pot = tmp_path / "cu.json"
-    cu_morse().save(pot)
+    save_potential(cu_morse(), pot)
     out = tmp_path / "out"
     msg = handler_error([str(pot), "--structure", "fcc:3.61", "--supercell", "2", "2", "2",
                          "--gruneisen-reference", str(folder), "--out", str(out)])

@@ -19,6 +19,7 @@ from gafit.parameters import build_space
 from gafit.phonon_target import PhononTarget, PhononTargetConfig, read_target_reference
 from gafit.phonons import make_phonopy
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.structures import GafitInputError, ReferenceSet
 
 #: volume ratios of the synthetic three-volume reference (unequal, as DFT's need not be)
@@ -116,7 +117,7 @@ def test_si_tersoff_gamma_is_gafit_phonons_gruneisen() -> None:
     """Tersoff 1988 against PBE Si: the batched γ at the DFT's three volumes is phonopy's, and the
     reference γ is `gafit phonons --gruneisen-reference`'s at those q-points."""
     folder = need_si_gruneisen()
-    pot = Potential.load(Path(__file__).resolve().parents[1] / "potentials" / "Si_Tersoff_1988.tersoff")
+    pot = load_potential(Path(__file__).resolve().parents[1] / "potentials" / "Si_Tersoff_1988.tersoff")
     config = PhononTargetConfig(folder / "orig", qpoints="GXLWK", gruneisen_reference=folder)
     target = PhononTarget.build(pot, config)
     got = target.gruneisen(pot.values[None])[0]

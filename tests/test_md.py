@@ -11,7 +11,7 @@ from conftest import shared_file
 
 from gafit.cli import main
 from gafit.md import MDSettings, run_md, structure_frame
-from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.structures import GafitInputError
 
 BKS = Path(__file__).resolve().parent.parent / "potentials" / "SiO2_BKS_1990.json"
@@ -37,7 +37,7 @@ def no_wall_json(tmp_path: Path) -> Path:
 def test_bks_stays_intact_at_low_temperature(sod: Path) -> None:
     samples = []
     settings = MDSettings(temperature=300.0, time=0.3, seed=7, nve_time=0.1, sample_steps=50)
-    result = run_md(Potential.load(BKS), structure_frame(sod, 0), settings,
+    result = run_md(load_potential(BKS), structure_frame(sod, 0), settings,
                     progress=lambda s, total: samples.append((s.step, total)))
     assert result.passed, result.text()
     assert result.lost_atoms == 0 and result.error is None
@@ -53,7 +53,7 @@ def test_bks_stays_intact_at_low_temperature(sod: Path) -> None:
 
 def test_no_wall_collapses_and_fails(sod: Path, tmp_path: Path) -> None:
     settings = MDSettings(temperature=3000.0, time=0.3, seed=7)
-    result = run_md(Potential.load(no_wall_json(tmp_path)), structure_frame(sod, 0), settings)
+    result = run_md(load_potential(no_wall_json(tmp_path)), structure_frame(sod, 0), settings)
     assert not result.passed
     assert result.min_distance < settings.collapse_distance
     assert any("collapse" in f for f in result.failures)
@@ -62,7 +62,7 @@ def test_no_wall_collapses_and_fails(sod: Path, tmp_path: Path) -> None:
 
 def test_same_seed_same_run(sod: Path) -> None:
     atoms = structure_frame(sod, 3)
-    pot = Potential.load(BKS)
+    pot = load_potential(BKS)
     runs = [run_md(pot, atoms, MDSettings(temperature=1000.0, time=0.05, seed=s, sample_steps=10))
             for s in (5, 5, 6)]
     temps = [[x.temperature for x in r.samples] for r in runs]

@@ -10,7 +10,7 @@ from test_property_target import SI_TERSOFF
 
 from gafit.objective import Objective, Weights
 from gafit.parameters import build_space
-from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
 from gafit.refine import batched_jacobian
 from gafit.structures import ReferenceSet, Structure
@@ -34,7 +34,7 @@ def objective() -> Objective:
         structures.append(Structure(atoms, energy=-4.6 * len(atoms) + rng.normal(0, 0.1),
                                     forces=rng.normal(0, 0.3, (len(atoms), 3)),
                                     stress=rng.normal(0, 0.01, 6)))
-    pot = Potential.load(SI_TERSOFF)
+    pot = load_potential(SI_TERSOFF)
     values = pot.named_values()
     spec: dict = {n: [0.9 * v, 1.1 * v] for n, v in values.items()
                   if n.split(".")[-1] in ("lambda1", "lambda2", "A", "B", "beta", "n", "c", "d")}

@@ -22,6 +22,7 @@ from gafit.nac import gamma_directions, parse_epsilon
 from gafit.phonon_target import PhononTarget, PhononTargetConfig
 from gafit.phonons import PhononBatch, frequencies_at, make_phonopy, new_phonopy
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.structures import GafitInputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ NAN3 = [np.nan] * 3
 
 
 def henkelman() -> Potential:
-    return Potential.load(MGO)
+    return load_potential(MGO)
 
 
 def charge_slots(pot: Potential) -> list[int]:

@@ -15,7 +15,7 @@ from ase.spacegroup import crystal
 from conftest import mgo_rattled, mgo_rocksalt, shared_file
 
 from gafit.lammps.verify import verify
-from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.structures import ReferenceSet, Structure
 
 TOL = 1e-10
@@ -52,7 +52,7 @@ def alpha_quartz(rattle: float = 0.05, seed: int = 0) -> Atoms:
 
 @pytest.mark.parametrize("name", FILES)
 def test_shipped_set_loads_without_e0_and_with_its_citation(name: str) -> None:
-    pot = Potential.load(POTENTIALS / name)
+    pot = load_potential(POTENTIALS / name)
     assert [f.name for f in pot.forms] == ["buckingham", "coulomb"]
     assert not pot.e0_given
     assert np.all(pot.values[pot.e0_slice] == 0.0)
@@ -64,7 +64,7 @@ def test_shipped_set_loads_without_e0_and_with_its_citation(name: str) -> None:
 def test_shipped_set_holds_the_published_numbers(name: str) -> None:
     """Every pair the table gives (A or C non-zero) and every charge, read by name."""
     entry = next(s for s in parameter_table()["parameter_sets"] if s["id"] == FILES[name])
-    pot = Potential.load(POTENTIALS / name)
+    pot = load_potential(POTENTIALS / name)
     value = dict(zip(pot.names, pot.values, strict=True))
     for pair, p in entry["pairs"].items():
         if p["A"] or p["C"]:
@@ -88,7 +88,7 @@ def test_shipped_files_are_what_the_script_writes() -> None:
 def test_mgo_sets_match_lammps(name: str, lammps_available) -> None:
     refset = ReferenceSet([Structure(mgo_rocksalt(4.2), name="rocksalt"),
                            Structure(mgo_rattled(2), name="rattled")])
-    report = verify(Potential.load(POTENTIALS / name), refset)
+    report = verify(load_potential(POTENTIALS / name), refset)
     print(report.text())
     assert report.max_relative < TOL, report.text()
 
@@ -100,6 +100,6 @@ def test_bks_matches_lammps_on_alpha_quartz(lammps_available) -> None:
     assert np.all(np.sort(d_si_o, axis=1)[:, 3] < 1.62)  # four O around each Si
     quartz = alpha_quartz()
     refset = ReferenceSet([Structure(quartz, name="alpha-quartz")])
-    report = verify(Potential.load(POTENTIALS / "SiO2_BKS_1990.json"), refset)
+    report = verify(load_potential(POTENTIALS / "SiO2_BKS_1990.json"), refset)
     print(report.text())
     assert report.max_relative < TOL, report.text()

@@ -26,6 +26,7 @@ from gafit.phonons import (
     same_point,
 )
 from gafit.potential import Potential
+from gafit.potential_files import load_potential, save_potential
 from gafit.properties import lattice_constant
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
@@ -89,7 +90,7 @@ def tersoff_si() -> Potential:
         path = potentials_dir() / "Si.tersoff"
     except Exception as err:
         pytest.skip(f"Tersoff form or Si.tersoff not available: {err}")
-    return Potential.load(path)
+    return load_potential(path)
 
 
 # --------------------------------------------------------------------------- Morse fcc Cu
@@ -191,8 +192,8 @@ def test_points_row_takes_each_distinct_point_of_the_path_once(tmp_path, spec, n
 
 def test_cli_writes_outputs_and_errors_against_a_csv_reference(tmp_path):
     cu = cu_morse()
-    cu.save(tmp_path / "cu.json")
-    cu_morse(0.36).save(tmp_path / "cu_ref.json")
+    save_potential(cu, tmp_path / "cu.json")
+    save_potential(cu_morse(0.36), tmp_path / "cu_ref.json")
     conv = bulk("Cu", "fcc", a=3.61, cubic=True)
     conv.write(tmp_path / "cu.extxyz")
     # the "DFT" reference: the dispersion of a slightly stiffer potential, written by the CLI itself
@@ -228,7 +229,7 @@ def test_cli_writes_outputs_and_errors_against_a_csv_reference(tmp_path):
 def test_phonopy_data_set_reference_and_default_structure(tmp_path, capsys):
     ph = make_phonopy(cu_morse(0.36), bulk("Cu", "fcc", a=3.62), [2, 2, 2])
     ph.save(tmp_path / "phonopy_params.yaml")
-    cu_morse().save(tmp_path / "cu.json")
+    save_potential(cu_morse(), tmp_path / "cu.json")
     ref = load_reference(tmp_path)  # a folder holding a phonopy data set
     assert ref.kind == "phonopy"
     assert np.allclose(ref.frequencies_at(QPOINTS), frequencies_at(ph, QPOINTS), atol=1e-6)
@@ -243,7 +244,7 @@ def test_phonopy_data_set_reference_and_default_structure(tmp_path, capsys):
 
 
 def test_bad_input_is_one_line_naming_the_problem(tmp_path, capsys):
-    cu_morse().save(tmp_path / "cu.json")
+    save_potential(cu_morse(), tmp_path / "cu.json")
     bulk("Cu", "fcc", a=3.61, cubic=True).write(tmp_path / "cu.extxyz")
     pot, st = str(tmp_path / "cu.json"), str(tmp_path / "cu.extxyz")
     base = ["--structure", st, "--out", str(tmp_path / "o")]
@@ -304,7 +305,7 @@ def test_si_pbe_reference_phonopy_and_csv_agree():
 def test_si_tersoff_frequencies_equal_lammps(lammps_available, shipped):
     """LAMMPS's Si.tersoff (m = 3) and the shipped phonon fits (m = 1), through LAMMPS's forces."""
     root = Path(__file__).resolve().parents[1]
-    pot = tersoff_si() if shipped is None else Potential.load(root / "potentials" / shipped)
+    pot = tersoff_si() if shipped is None else load_potential(root / "potentials" / shipped)
     prim = bulk("Si", "diamond", a=5.432)
     ph = make_phonopy(pot, prim, [2, 2, 2])
     ph_l = make_phonopy(pot, prim, [2, 2, 2], forces_fn=lammps_forces(pot))

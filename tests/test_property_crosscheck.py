@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.property_crosscheck import cross_check, taper_shells
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
 
@@ -24,7 +25,7 @@ TARGETS = [("a", 3.567, 0.02), ("E_coh", 7.37, 0.2), ("C11", 1079.0, 108.0), ("C
 def carbon(tmp_path: Path, r: float | None = None, d: float | None = None) -> Potential:
     """The shipped carbon Tersoff, with its cutoff R and half-width D replaced when given."""
     if r is None:
-        return Potential.load(CARBON, ["C"])
+        return load_potential(CARBON, ["C"])
     lines = []
     for line in CARBON.read_text().splitlines():
         words = line.split()
@@ -34,7 +35,7 @@ def carbon(tmp_path: Path, r: float | None = None, d: float | None = None) -> Po
         lines.append(line)
     path = tmp_path / "moved.tersoff"
     path.write_text("\n".join(lines) + "\n")
-    return Potential.load(path, ["C"])
+    return load_potential(path, ["C"])
 
 
 def targets(pot: Potential) -> PropertyTargets:

@@ -19,6 +19,7 @@ from gafit.calculator import GafitCalculator
 from gafit.config import config_table, parse_config
 from gafit.forms.morse import Morse
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.property_defect import symmetric_modes
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
 from gafit.structures import GafitInputError
@@ -111,7 +112,7 @@ def test_cu_vacancy_and_surface_match_the_cells_at_the_relaxed_lattice() -> None
 def test_si_vacancy_and_100_surface_match_the_cells_at_the_relaxed_lattice() -> None:
     """Tersoff Si and two perturbed copies: E_vac_unrelaxed (default 2x2x2, 63 atoms) and the (100)
     surface energy equal those of the ASE cells at the relaxed lattice constant."""
-    pot = Potential.load(SI_TERSOFF)
+    pot = load_potential(SI_TERSOFF)
     theta = si_vectors()
     t = build(pot, [("E_vac_unrelaxed", {}), ("E_surf_unrelaxed", {"facet": [1, 0, 0]})],
               "diamond", ["Si"], 5.43)
@@ -162,7 +163,7 @@ def test_harmonic_relaxation_of_cu_against_bfgs() -> None:
 
 @needs_si
 def test_harmonic_relaxation_of_si_against_bfgs() -> None:
-    pot = Potential.load(SI_TERSOFF)
+    pot = load_potential(SI_TERSOFF)
     entries = [("E_vac_unrelaxed", {}), ("E_vac_harmonic", {}),
                ("E_surf_unrelaxed", {"facet": [1, 0, 0]}), ("E_surf_harmonic", {"facet": [1, 0, 0]})]
     t = build(pot, entries, "diamond", ["Si"], 5.43)
@@ -180,7 +181,7 @@ def test_the_slab_is_cut_once_and_scaled() -> None:
     start one (5.43 Å); the tabulated slabs are the start slab scaled, so E_surf is that cut's."""
     from gafit.property_defect import scaled_slab
 
-    pot = Potential.load(SI_TERSOFF)
+    pot = load_potential(SI_TERSOFF)
     t = build(pot, [("E_surf_unrelaxed", {"facet": [1, 1, 1]})], "diamond", ["Si"], 5.43)
     cell = t.defects[0]
     got = t.values(pot.values[None])[0][0, 0]

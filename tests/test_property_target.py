@@ -17,6 +17,7 @@ from gafit.config import parse_config
 from gafit.fit import run_fit
 from gafit.forms.morse import Morse
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
 from gafit.report import write_report
 from gafit.structures import GafitInputError
@@ -51,7 +52,7 @@ def reference_values(pot: Potential, atoms) -> dict[str, float]:
 
 def si_vectors() -> np.ndarray:
     """The published Si Tersoff and two perturbed copies (R, D and E0 kept; E0 set to 0.3 eV)."""
-    pot = Potential.load(SI_TERSOFF)
+    pot = load_potential(SI_TERSOFF)
     names = list(pot.named_values())
     keep = np.array([n.split(".")[-1] in ("R", "D", "E0") for n in names])
     rng = np.random.default_rng(3)
@@ -67,7 +68,7 @@ def si_vectors() -> np.ndarray:
 def test_batched_si_tersoff_agrees_with_gafit_properties() -> None:
     """Diamond Si, Tersoff: every batched value matches gafit.properties for three parameter
     vectors evaluated in one batch; the relaxed-ion C44 is far below the clamped-ion one."""
-    pot = Potential.load(SI_TERSOFF)
+    pot = load_potential(SI_TERSOFF)
     theta = si_vectors()
     t = targets(pot, "diamond", ["Si"], 5.43)
     vals, inside = t.values(theta)

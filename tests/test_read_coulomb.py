@@ -21,6 +21,7 @@ from gafit.lammps.files import pair_lines, read_pair_lmp, write_lammps
 from gafit.lammps.runner import lammps_compute
 from gafit.lammps.verify import verify
 from gafit.potential import Potential
+from gafit.potential_files import load_potential, save_potential
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 TOL = 1e-10
@@ -91,8 +92,8 @@ def test_fixed_g_is_saved_written_and_read_back(tmp_path: Path) -> None:
     pot = mgo_potential()
     pot.forms[1].fixed_g_ewald = HAND_G
     assert f"kspace_modify gewald {HAND_G}" in pair_lines(pot)
-    pot.save(tmp_path / "potential.json")
-    loaded = Potential.load(tmp_path / "potential.json")
+    save_potential(pot, tmp_path / "potential.json")
+    loaded = load_potential(tmp_path / "potential.json")
     assert loaded.to_dict() == pot.to_dict() and loaded.forms[1].g_ewald == HAND_G
     back = read_pair_lmp(write_lammps(pot, tmp_path / "lmp"))
     assert back.forms[1].fixed_g_ewald == HAND_G and back.to_dict() == pot.to_dict()

@@ -177,12 +177,12 @@ def test_report_parity_matches_recorded_rmse(demo_run: Path) -> None:
     """The parity legends quote RMSEs recomputed from potential.json: they equal the fit's."""
     from gafit.evaluate import evaluate
     from gafit.fit import read_data
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential
     from gafit.report import parity_points
 
     summary = json.loads((demo_run / "summary.json").read_text(encoding="utf-8"))
     train, valid = read_data(load_config(summary["config"]))
-    pot = Potential.load(demo_run / "potential.json")
+    pot = load_potential(demo_run / "potential.json")
     for name, data in (("train", train), ("validation", valid)):
         assert data is not None
         pts = parity_points(data, evaluate(pot, data))

@@ -16,7 +16,7 @@ from gafit.crystals import read_crystal
 from gafit.evaluate import evaluate
 from gafit.fit import read_data
 from gafit.frame_reference import elastic_from_frames
-from gafit.potential import Potential
+from gafit.potential_files import load_potential
 
 POTENTIALS = Path(__file__).resolve().parents[1] / "potentials"
 ELASTIC = POTENTIALS / "Si_mlearn_elastic.tersoff"
@@ -29,7 +29,7 @@ def test_elastic_constants_match_the_dft_frames() -> None:
     frames = shared_file("mlearn_Si/Si_training.extxyz")
     dft = elastic_from_frames(frames, "Elastic").values
     assert set(dft) == {"C11", "C12", "C44_unrelaxed"}
-    pot = Potential.load(ELASTIC)
+    pot = load_potential(ELASTIC)
     fitted = properties.elastic_constants_cubic(pot, read_crystal("diamond", ["Si"], 5.47))
     for key, ref in dft.items():
         assert abs(fitted[key] / ref - 1) <= WITHIN, (key, fitted[key], ref)
@@ -41,6 +41,6 @@ def test_forces_stay_within_ten_percent_of_the_plain_fit() -> None:
     shared_file("mlearn_Si/Si_training.extxyz")
     train, validation = read_data(load_config(POTENTIALS / "Si_mlearn_fit.toml"))
     for data in (train, validation):
-        plain = evaluate(Potential.load(PLAIN), data).rmse["forces"]
-        elastic = evaluate(Potential.load(ELASTIC), data).rmse["forces"]
+        plain = evaluate(load_potential(PLAIN), data).rmse["forces"]
+        elastic = evaluate(load_potential(ELASTIC), data).rmse["forces"]
         assert elastic <= (1 + WITHIN) * plain, (elastic, plain)

@@ -218,10 +218,10 @@ def test_e0_check_of_a_potential_on_data():
     E0 = +8.41 eV/atom is flagged."""
     from gafit.evaluate import evaluate
     from gafit.io import read_reference
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential
 
     data = read_reference(DATA / "mlearn_Si" / "Si_training.extxyz", ":20")
-    pot = Potential.load(ROOT / "potentials" / "Si_Tersoff_1988.tersoff")
+    pot = load_potential(ROOT / "potentials" / "Si_Tersoff_1988.tersoff")
     ev = evaluate(pot, data)
     res = e0_check_of(pot, data, ev.energy, ev.e0)
     assert res.plausible and res.e0_energy == 0
@@ -299,14 +299,14 @@ def test_evaluate_and_check_flag_implausible_e0(tmp_path, capsys):
     """The published Si Tersoff with E0 = +8.41 eV/atom on VASP data (-5.4 eV/atom): `gafit
     evaluate` and `gafit check --potential` print the E0 flag; with E0 = 0 they do not."""
     from gafit.cli import main
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential, save_potential
 
     data = _small_si_data(tmp_path)
-    pot = Potential.load(ROOT / "potentials" / "Si_Tersoff_1988.tersoff")
+    pot = load_potential(ROOT / "potentials" / "Si_Tersoff_1988.tersoff")
     values = pot.values.copy()
     values[pot.e0_slice] = 8.41
-    pot.with_values(values).save(tmp_path / "shifted.json")
-    pot.save(tmp_path / "plain.json")
+    save_potential(pot.with_values(values), tmp_path / "shifted.json")
+    save_potential(pot, tmp_path / "plain.json")
     for name, flagged in (("shifted.json", True), ("plain.json", False)):
         assert main(["evaluate", str(tmp_path / name), str(data)]) == 0
         text = capsys.readouterr().out
@@ -325,7 +325,7 @@ def test_fit_summary_and_report_flag_implausible_e0(tmp_path):
     from gafit.evaluate import evaluate
     from gafit.fit import run_fit
     from gafit.io import read_reference
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential
     from gafit.report import write_report
 
     table = demo_config()
@@ -339,7 +339,7 @@ def test_fit_summary_and_report_flag_implausible_e0(tmp_path):
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     check = summary["e0_check"]
     # the form's own energy per atom at the data's lowest-energy structure, recomputed with E0 = 0
-    pot = Potential.load(run / "potential.json")
+    pot = load_potential(run / "potential.json")
     values = pot.values.copy()
     values[pot.e0_slice] = 0.0
     data = read_reference(table["data"]["train"])

@@ -27,6 +27,7 @@ from gafit.forms.tersoff.evaluate import (
     radial_exp,
 )
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 #: file -> (element names in the file, gafit species = chemical symbols of the structures)
@@ -457,7 +458,7 @@ def test_read_defaults_and_load(tmp_path):
     assert pot.species == ["C", "Si"]  # order of first appearance
     assert pot.names[0] == "C-C-C.m" and pot.names[14] == "C-C-Si.m"
     assert pot.forms[0].cutoff == pytest.approx(2.85 + 0.15)  # Si-Si-Si
-    loaded = Potential.load(_wheel_dir() / "SiC.tersoff")  # via the form registry
+    loaded = load_potential(_wheel_dir() / "SiC.tersoff")  # via the form registry
     np.testing.assert_array_equal(loaded.values, pot.values)
     with pytest.raises(GafitInputError, match="Si\\(B\\) Si\\(B\\) Si\\(C\\)"):
         Tersoff.read_file(_wheel_dir() / "SiCGe.tersoff")

@@ -13,6 +13,7 @@ from test_md import SOD, no_wall_json
 
 from gafit.cli import main
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.structures import GafitInputError
 from gafit.validate import builtin_suites, find_suite, load_suite, run_suite
 
@@ -76,7 +77,7 @@ def by_name(outcomes: list) -> dict:
 
 def test_si_tersoff_suite(tmp_path: Path, lammps_available: None) -> None:
     out = tmp_path / "v"
-    outcomes = by_name(run_suite(Potential.load(TERSOFF), load_suite(write(tmp_path, SI_SUITE)), out))
+    outcomes = by_name(run_suite(load_potential(TERSOFF), load_suite(write(tmp_path, SI_SUITE)), out))
     # Tersoff (1988) Si(B) was made for the lattice constant and cohesive energy of diamond Si
     assert outcomes["a"].status == "pass" and abs(outcomes["a"].value - 5.431) < 0.01 * 5.431
     assert outcomes["E_coh"].status == "pass" and abs(outcomes["E_coh"].value - 4.63) < 0.02 * 4.63
@@ -120,7 +121,7 @@ structure = "data:{SOD}"
 temperature = 3000.0
 time = 0.3
 """)
-    outcomes = by_name(run_suite(Potential.load(no_wall_json(tmp_path)), load_suite(suite),
+    outcomes = by_name(run_suite(load_potential(no_wall_json(tmp_path)), load_suite(suite),
                                  data=SHARED_DATA))
     assert outcomes["md"].status == "FAIL"
     assert "collapse" in outcomes["md"].note
@@ -166,13 +167,13 @@ reference = 5.431
 rel_tol = 0.01
 citation = "Okada & Tokumaru 1984"
 """)
-    outcome = by_name(run_suite(Potential.load(TERSOFF), load_suite(suite)))["a"]
+    outcome = by_name(run_suite(load_potential(TERSOFF), load_suite(suite)))["a"]
     assert outcome.status == "pass" and outcome.structure == "cells/si.vasp"
     assert abs(outcome.value - 5.431) < 0.01 * 5.431
 
 
 def test_species_not_in_the_potential_are_skipped() -> None:
-    cu = Potential.load(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json")
+    cu = load_potential(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json")
     outcomes = run_suite(cu, load_suite(builtin_suites()["Si"]))
     checks = [o for o in outcomes if o.quantity != "wall"]
     assert checks and all(o.status == "skipped" for o in checks)
@@ -204,7 +205,7 @@ reference = "{ref}"
 abs_tol = 10.0
 """)
     out = tmp_path / "v"
-    outcomes = by_name(run_suite(Potential.load(TERSOFF), load_suite(suite), out))
+    outcomes = by_name(run_suite(load_potential(TERSOFF), load_suite(suite), out))
     assert outcomes["loose"].status == "pass" and outcomes["tight"].status == "FAIL"
     assert outcomes["loose"].value == outcomes["tight"].value > 0.01
     # the same crystal from a lattice name (primitive cell, ASE's a) relaxes to the same dispersion
@@ -235,7 +236,7 @@ def test_builtin_suites_parse_and_are_found_by_species() -> None:
 def test_cohesive_energy_does_not_depend_on_e0(tmp_path: Path) -> None:
     e_coh = SI_SUITE.split("[[check]]")[2]  # the E_coh check alone
     suite = load_suite(write(tmp_path, "[[check]]" + e_coh))
-    pot = Potential.load(TERSOFF)
+    pot = load_potential(TERSOFF)
     values = pot.values.copy()
     values[pot.e0_slice] = -100.0  # eV/atom: a DFT energy scale shifts E, not the binding energy
     plain, shifted = (by_name(run_suite(p, suite)) for p in (pot, pot.with_values(values)))
@@ -304,7 +305,7 @@ time = 0.01
 def test_md_drift_beyond_max_drift_fails(tmp_path: Path, lammps_available: None) -> None:
     """Morse truncated at its cutoff (no shift) is not energy-conserving: a tight max_drift fails it,
     the same run without max_drift passes."""
-    cu = Potential.load(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json")
+    cu = load_potential(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json")
     md = ('[[check]]\nname = "md"\nquantity = "md"\nstructure = "fcc"\nspecies = ["Cu"]\na = 3.61\n'
           "supercell = [3, 3, 3]\ntemperature = 1000.0\ntime = 0.2\nnve_time = 0.3\n")
     loose = by_name(run_suite(cu, load_suite(write(tmp_path, md, "loose.toml"))))["md"]

@@ -19,6 +19,7 @@ from gafit.cli import main
 from gafit.ev_curve import compare_ev, uniform_scaling
 from gafit.melt_quench import MeltQuenchSettings, coordination, melt_quench, rdf
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.structures import GafitInputError
 from gafit.validate import load_suite
 
@@ -38,7 +39,7 @@ def lammps_energies(potential: Potential, frames: list, tmp: Path) -> np.ndarray
 
 def dft_like_frames(tmp: Path, offset: float, bump: np.ndarray | None = None) -> list:
     """Diamond Si at SCALES with Tersoff's LAMMPS energies + ``offset`` (+ ``bump``) eV/atom."""
-    pot = Potential.load(TERSOFF)
+    pot = load_potential(TERSOFF)
     frames = []
     for s in SCALES:
         at = bulk("Si", "diamond", a=A_SI, cubic=True)
@@ -84,7 +85,7 @@ def test_coordination_of_diamond_and_fcc() -> None:
 
 def test_ev_of_a_shifted_curve_has_no_error(tmp_path: Path, lammps_available: None) -> None:
     frames = dft_like_frames(tmp_path, offset=-5.0)
-    ev = compare_ev(Potential.load(TERSOFF), frames, "test")
+    ev = compare_ev(load_potential(TERSOFF), frames, "test")
     assert ev.shift == pytest.approx(-5.0, abs=1e-7)
     assert ev.rms < 1e-7
     assert ev.eos_potential["a0"] == pytest.approx(ev.eos_dft["a0"], rel=1e-6)
@@ -97,7 +98,7 @@ def test_ev_of_a_shifted_curve_has_no_error(tmp_path: Path, lammps_available: No
 def test_ev_rms_is_what_remains_after_the_best_shift(tmp_path: Path, lammps_available: None) -> None:
     bump = 0.004 * np.array([1, -1, 1, -1, 0, 1, -1, 1, -1])  # zero mean: the shift does not absorb it
     frames = dft_like_frames(tmp_path, offset=1.5, bump=bump)
-    ev = compare_ev(Potential.load(TERSOFF), frames, "test")
+    ev = compare_ev(load_potential(TERSOFF), frames, "test")
     assert ev.shift == pytest.approx(1.5, abs=1e-7)
     assert ev.rms == pytest.approx(float(np.sqrt(np.mean(bump**2))), rel=1e-6)
 
@@ -126,7 +127,7 @@ def test_melt_quench_short_run(lammps_available: None) -> None:
     settings = MeltQuenchSettings(melt_temperature=600.0, melt_time=0.2, quench_time=0.1,
                                   anneal_time=0.1, supercell=(3, 3, 3), sample_steps=25)
     samples = []
-    res = melt_quench(Potential.load(TERSOFF), bulk("Si", "diamond", a=A_SI), settings,
+    res = melt_quench(load_potential(TERSOFF), bulk("Si", "diamond", a=A_SI), settings,
                       lambda s, total: samples.append((s.ensemble, s.step, total)))
     assert res.n_atoms == 54 and res.steps_done == 400 and res.frames == 4
     assert [e for e, _, _ in samples] == ["melt"] * 8 + ["quench"] * 4 + ["anneal"] * 4
@@ -141,7 +142,7 @@ def test_melt_quench_short_run(lammps_available: None) -> None:
 def test_melt_quench_same_seed_same_result(lammps_available: None) -> None:
     settings = MeltQuenchSettings(melt_temperature=3500.0, melt_time=0.1, quench_time=0.05,
                                   anneal_time=0.05, supercell=(2, 2, 2), sample_steps=25)
-    runs = [melt_quench(Potential.load(TERSOFF), bulk("Si", "diamond", a=A_SI), settings) for _ in range(2)]
+    runs = [melt_quench(load_potential(TERSOFF), bulk("Si", "diamond", a=A_SI), settings) for _ in range(2)]
     assert runs[0].g == runs[1].g and runs[0].melt_msd == runs[1].melt_msd
 
 
@@ -216,7 +217,7 @@ def test_absent_ev_data_is_skipped(tmp_path: Path) -> None:
 
     text = SUITE.format(abs_tol=0.005).replace('"frames.extxyz"', '"data:no_such_folder/frames.extxyz"')
     text = text[:text.index('[[check]]\nname = "mq"')]
-    outcomes = run_suite(Potential.load(TERSOFF), load_suite(write(tmp_path, text)), None, tmp_path)
+    outcomes = run_suite(load_potential(TERSOFF), load_suite(write(tmp_path, text)), None, tmp_path)
     assert outcomes[0].status == "skipped" and "data absent" in outcomes[0].note
 
 

@@ -20,6 +20,7 @@ from gafit.forms.buckingham import Buckingham
 from gafit.forms.morse import Morse
 from gafit.io import write_reference
 from gafit.potential import Potential
+from gafit.potential_files import load_potential, save_potential
 from gafit.report import _wall_notes
 from gafit.structures import ReferenceSet, Structure
 from gafit.walls import QQR2E, unsafe_reason, walls
@@ -98,7 +99,7 @@ def test_a_pair_that_attracts_everywhere_has_no_wall() -> None:
 
 
 def test_tersoff_dimer_energy_is_what_the_form_gives_two_atoms() -> None:
-    pot = Potential.load("SiC.tersoff")
+    pot = load_potential("SiC.tersoff")
     from gafit.walls import channel_energies
 
     channels = channel_energies(pot)
@@ -132,7 +133,7 @@ def test_check_potential_warns_when_the_data_reaches_the_wall_end(
     data = tmp_path / "d.extxyz"
     _write_si_o(data, r_short)
     pot = tmp_path / "bks.json"
-    buckingham(BKS).save(pot)
+    save_potential(buckingham(BKS), pot)
     assert main(["check", "--potential", str(pot), str(data)]) == 0
     out = capsys.readouterr().out
     walls_warn = [ln for ln in out.splitlines() if ln.startswith("warning: Si-O: the wall ends")]
@@ -306,7 +307,7 @@ def test_an_ionic_pair_whose_well_lies_inward_of_r_from_keeps_its_wall() -> None
 
     from gafit.walls import wall_constraint
 
-    pot = Potential.load(ROOT / "potentials" / "MgO_Henkelman_2005.json")
+    pot = load_potential(ROOT / "potentials" / "MgO_Henkelman_2005.json")
     cell = bulk("MgO", "rocksalt", a=4.2, cubic=True)
     con = wall_constraint(pot, ReferenceSet([Structure(cell, name="rocksalt")]), "data")
     mg_o = con.channels.index("Mg-O")

@@ -18,6 +18,7 @@ from gafit.forms.zbl import QQR2E, atomic_number, zbl_energy, zbl_raw
 from gafit.lammps.files import pair_lines, write_lammps
 from gafit.lammps.verify import verify
 from gafit.potential import Potential
+from gafit.potential_files import load_potential, save_potential
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 from gafit.walls import walls
 
@@ -137,7 +138,7 @@ def test_morse_plus_zbl_matches_lammps(lammps_available) -> None:
 
 
 def test_tersoff_plus_zbl_matches_lammps(lammps_available) -> None:
-    si = Potential.load("Si.tersoff")
+    si = load_potential("Si.tersoff")
     pot = Potential(si.species, si.forms + [zbl_form(["Si"], 1.0, 2.0)], si.values)
     assert pair_lines(pot)[0].startswith("pair_style hybrid/overlay tersoff zbl 1.0 2.0")
     cells = []
@@ -155,7 +156,7 @@ def test_tersoff_plus_zbl_matches_lammps(lammps_available) -> None:
 def test_pair_lmp_reads_back_as_the_same_potential(tmp_path: Path) -> None:
     pot = mgo_buck_coul_zbl()
     path = write_lammps(pot, tmp_path)
-    back = Potential.load(path)
+    back = load_potential(path)
     assert [f.name for f in back.forms] == ["buckingham", "coulomb", "zbl"]
     assert back.forms[2].settings() == {"inner": 1.5} and back.forms[2].cutoff == 2.3
     np.testing.assert_array_equal(back.values, pot.values)
@@ -163,8 +164,8 @@ def test_pair_lmp_reads_back_as_the_same_potential(tmp_path: Path) -> None:
     for a, b in zip(predict(pot, data), predict(back, data), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-12)
     # potential.json round trip keeps inner and outer
-    pot.save(tmp_path / "p.json")
-    again = Potential.load(tmp_path / "p.json")
+    save_potential(pot, tmp_path / "p.json")
+    again = load_potential(tmp_path / "p.json")
     assert again.forms[2].settings() == {"inner": 1.5} and again.forms[2].cutoff == 2.3
 
 
@@ -173,10 +174,10 @@ def test_hand_written_zbl_with_wrong_z_is_refused(tmp_path: Path) -> None:
     path.write_text("pair_style hybrid/overlay morse 5.0 zbl 1.0 2.0\n"
                     "pair_coeff 1 1 morse 0.3 1.4 2.6\npair_coeff 1 1 zbl 28 28\n")
     with pytest.raises(GafitInputError, match=r"pair.lmp line 3: .*atomic numbers 29 29"):
-        Potential.load(path, ["Cu"])
+        load_potential(path, ["Cu"])
     path.write_text("pair_style hybrid/overlay morse 5.0 zbl 1.0 2.0\n"
                     "pair_coeff 1 1 morse 0.3 1.4 2.6\npair_coeff 1 1 zbl 29 29\n")
-    pot = Potential.load(path, ["Cu"])
+    pot = load_potential(path, ["Cu"])
     assert [f.name for f in pot.forms] == ["morse", "zbl"]
 
 

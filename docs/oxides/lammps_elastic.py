@@ -22,7 +22,7 @@ from ase.units import GPa
 
 from gafit.crystals import relax
 from gafit.lammps.runner import _Instance
-from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.properties import properties
 
 STRAIN = 0.005
@@ -52,7 +52,7 @@ def main() -> None:
     p.add_argument("pair_file", type=Path)
     p.add_argument("structure")
     a = p.parse_args()
-    pot = Potential.load(a.potential)
+    pot = load_potential(a.potential)
     cell = relax(pot, read(a.structure)).atoms
     pair_file = a.pair_file.resolve()
     s0 = lammps_stress(cell, pot.species, pair_file, minimize=False) / GPa

@@ -21,6 +21,7 @@ from phonopy.file_IO import parse_BORN
 from gafit.crystals import relax
 from gafit.phonons import POINTS, lattice_type, load_reference, make_phonopy, to_ase_atoms
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.structures import GPa, ReferenceSet, Structure
 
 DIRECTIONS = {"a": (1, 0, 0), "c": (0, 0, 1), "a+b": (1, 1, 0)}
@@ -76,7 +77,7 @@ def main() -> None:
     p.add_argument("data", type=Path)
     p.add_argument("--points", default="XLWK")
     a = p.parse_args()
-    r = check(Potential.load(a.potential), a.data, a.points)
+    r = check(load_potential(a.potential), a.data, a.points)
     par = np.round(r["cellpar"], 4)
     print(f"relaxed cell a b c = {par[:3]} Å (DFT {np.round(r['dft_cellpar'][:3], 4)}), "
           f"deviation {np.round(100 * (np.array(r['cellpar'][:3]) / r['dft_cellpar'][:3] - 1), 2)} %")

@@ -60,13 +60,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit check``: exit 1 with --strict when there are warnings, else 0."""
     from gafit.checks import check_cutoff, check_data, format_findings, read_check_input
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential
 
     if args.cutoff is not None and not args.cutoff > 0:
         raise GafitInputError(f"--cutoff {args.cutoff}: must be a positive length (Å)")
     if bool(args.data) == (args.config is not None):
         raise GafitInputError("check: give DATA files or --config CONFIG (not both)")
-    potential = Potential.load(args.potential) if args.potential else None
+    potential = load_potential(args.potential) if args.potential else None
     checked = read_check_input(args.data, args.config, args.index, potential)
     findings = check_data(checked.data, cutoff=args.cutoff, species=args.species,
                           potential=checked.potential, sources=checked.sources,

@@ -46,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from gafit.evaluate import evaluate, evaluation_sets, predicted_structures
     from gafit.io import write_reference
     from gafit.io.paths import output_file, spare_inputs
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential
     from gafit.stability import e0_check_of
 
-    pot = Potential.load(args.potential, parse_elements(args.elements))
+    pot = load_potential(args.potential, parse_elements(args.elements))
     if (args.data is None) == (args.config is None):
         raise GafitInputError("evaluate: give either DATA or --config CONFIG")
     if not pot.e0_given and not args.best_e0:

@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit export``."""
     from gafit.io.paths import output_folder, spare_inputs
     from gafit.lammps.files import lammps_file_names, write_lammps
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential
 
-    pot = Potential.load(args.potential, parse_elements(args.elements))
+    pot = load_potential(args.potential, parse_elements(args.elements))
     folder = output_folder(args.lammps, "--lammps")
     spare_inputs([folder / name for name in lammps_file_names(pot)], [args.potential], "--lammps")
     path = write_lammps(pot, folder)

@@ -56,11 +56,11 @@ def run(args: argparse.Namespace) -> int:
     from gafit.crystals import structure_from_args
     from gafit.io.paths import output_file, spare_inputs
     from gafit.md import COLLAPSE_DISTANCE, MDSettings, run_md, structure_frame
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential
 
     if args.out is not None:
         spare_inputs([output_file(args.out)], [args.potential, args.structure_file, args.structure])
-    potential = Potential.load(args.potential, parse_elements(args.elements))
+    potential = load_potential(args.potential, parse_elements(args.elements))
     if (args.structure_file is None) == (args.structure is None):
         raise GafitInputError("md: give either a STRUCTURE file or --structure FILE|LATTICE[:A]")
     if args.structure_file is not None:

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from gafit.io.paths import output_folder, spare_inputs
     from gafit.nac import parse_epsilon
     from gafit.phonons import cell_text, load_reference, phonon_report, reference_cells
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential
 
     epsilon_inf = parse_epsilon("1" if args.epsilon_inf is None else args.epsilon_inf, "--epsilon-inf")
     if args.npoints < 2:
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
                  [args.potential, args.structure, args.reference,
                   args.gruneisen_reference])
     supercell: Any = parse_supercell(args.supercell) if args.supercell is not None else None
-    potential = Potential.load(args.potential, parse_elements(args.elements))
+    potential = load_potential(args.potential, parse_elements(args.elements))
     if args.structure is not None or args.lattice_constant is not None:
         structure = structure_from_args(args, potential.species)
     reference = None

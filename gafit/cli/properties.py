@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit properties``."""
     from gafit.crystals import structure_from_args
     from gafit.io.paths import output_file, spare_inputs
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential
     from gafit.properties import (
         compare,
         format_properties,
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     reference.update(parse_reference_flags(args.dft))
     if args.reference_label:
         label = args.reference_label
-    potential = Potential.load(args.potential, parse_elements(args.elements))
+    potential = load_potential(args.potential, parse_elements(args.elements))
     atoms = structure_from_args(args, potential.species)
     props = properties(potential, atoms, strain=args.strain, eos_span=args.eos_span, eos=args.eos)
     print(format_properties(props, reference, Path(args.potential).name, label))

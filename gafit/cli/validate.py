@@ -56,7 +56,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit validate``: exit 0 when every check passed or was skipped, 1 otherwise."""
     from gafit.io.paths import output_folder, spare_inputs
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential
     from gafit.validate import (
         SuiteProgress,
         find_suite,
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     out = output_folder(args.out)
-    potential = Potential.load(args.potential, parse_elements(args.elements))
+    potential = load_potential(args.potential, parse_elements(args.elements))
     suite = load_suite(find_suite(args.suite, potential.species))
     spare_inputs([out / n for n in ("index.html", "summary.png", "validate.csv", "validate.json")],
                  [args.potential, suite.source])

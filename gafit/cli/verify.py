@@ -35,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit verify``: exit 0 when gafit and LAMMPS agree within the tolerance, else 1."""
     from gafit.io import read_reference
     from gafit.lammps.verify import verify
-    from gafit.potential import Potential
+    from gafit.potential_files import load_potential
 
-    report = verify(Potential.load(args.potential, parse_elements(args.elements)),
+    report = verify(load_potential(args.potential, parse_elements(args.elements)),
                     read_reference(args.data))
     print(report.text())
     return 0 if report.max_relative <= args.tolerance else 1

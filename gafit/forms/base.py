@@ -10,14 +10,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from gafit.structures import GafitInputError, ReferenceSet
-
-if TYPE_CHECKING:
-    from gafit.potential import Potential
 
 
 def number(x: float) -> str:
@@ -257,8 +254,9 @@ class Form(ABC):
     @classmethod
     def read_file(
         cls, path: str | Path, elements: list[str] | None = None, species: list[str] | None = None
-    ) -> Potential:
-        """A potential (E0 = 0) from this form's LAMMPS parameter file (``parameter_file_suffix``).
+    ) -> Any:  # a gafit.potential.Potential, not imported: forms sit below gafit.potential
+        """A :class:`~gafit.potential.Potential` (E0 = 0) from this form's LAMMPS parameter file
+        (``parameter_file_suffix``).
 
         ``elements``: the file's element names to use (default: all); ``species``: gafit's names
         for them (default: the element names)."""

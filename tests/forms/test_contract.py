@@ -32,6 +32,7 @@ from gafit.forms.base import Form
 from gafit.forms.pair import PairForm
 from gafit.lammps.files import style_to_form, suffix_to_form, write_lammps
 from gafit.potential import Potential
+from gafit.potential_files import load_potential
 from gafit.structures import ReferenceSet, Structure
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -263,7 +264,7 @@ def test_lammps_files_read_back(name: str, tmp_path: Path) -> None:
                       if pot.forms[0].parameter_file_suffix
                       and f.endswith(pot.forms[0].parameter_file_suffix)]
     for path in files:  # pair.lmp, and the form's parameter file when it writes one
-        back = Potential.load(path)
+        back = load_potential(path)
         assert back.species == pot.species, path.name
         assert [f.name for f in back.forms] == [name], path.name
         assert back.forms[0].cutoff == pot.forms[0].cutoff, path.name

@@ -293,8 +293,9 @@ class Tersoff(Form):
     def read_file(
         cls, path: str | Path, elements: list[str] | None = None, species: list[str] | None = None
     ) -> Potential:
-        """A potential from a LAMMPS ``.tersoff`` file, E0 = 0 (:meth:`Potential.load` also reads
-        the E0 and provenance of its comments, and finds files by name in LAMMPS's folder).
+        """A potential from a LAMMPS ``.tersoff`` file, E0 = 0
+        (:func:`~gafit.potential_files.load_potential` also reads the E0 and provenance of its
+        comments, and finds files by name in LAMMPS's folder).
 
         ``elements``: the file's element names to use (default: all, in order of first appearance);
         every ordered triplet of them must be in the file. ``species``: gafit's names for them
