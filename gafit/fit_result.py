@@ -187,9 +187,9 @@ def constraint_table(constraint: WallConstraint | None, theta: np.ndarray) -> di
 
 def provenance(result: FitResult, config: FitConfig) -> str:
     """A few lines saying how a fitted potential was made (written into its parameter files)."""
-    import gafit
+    from gafit._version import __version__
 
-    lines = [f"Fitted with gafit {gafit.__version__} on {time.strftime('%Y-%m-%d')}: "
+    lines = [f"Fitted with gafit {__version__} on {time.strftime('%Y-%m-%d')}: "
              f"config {config.source or '(API)'}, seed {config.ga.seed}, "
              f"{result.ga.generations} GA generations + least squares, loss {result.loss:.6g}.",
              f"Training data: {files_label(config.data.train)}"]

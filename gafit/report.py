@@ -981,7 +981,7 @@ class _Report:
 
     # ---- the page ------------------------------------------------------------------------------
     def build(self) -> str:
-        import gafit
+        from gafit._version import __version__
 
         self.out.mkdir(parents=True, exist_ok=True)
         sections = []
@@ -1035,7 +1035,7 @@ class _Report:
             f"<style>{CSS}</style></head><body><main>",
             f"<h1>{_esc(title)}</h1>",
             f'<p class="sub">Run folder <code>{_esc(_short_path(self.run))}</code> · report made '
-            f"{now} by gafit {gafit.__version__}</p>",
+            f"{now} by gafit {__version__}</p>",
             "<nav>" + "".join(f'<a href="#{i}">{t}</a>' for i, t in nav) + "</nav>",
             "".join(n.html() for n in self.notes),
             '<h2 id="summary">Summary</h2>',

@@ -825,7 +825,7 @@ def html_page(suite: Suite, outcomes: list[Outcome], potential_path: str, out: P
     """The report page: verdict, the table of checks, the phonon plots."""
     import datetime
 
-    import gafit
+    from gafit._version import __version__
     from gafit.report import CSS, Note, _esc, _table
 
     failed = any(o.failed for o in outcomes)
@@ -850,7 +850,7 @@ def html_page(suite: Suite, outcomes: list[Outcome], potential_path: str, out: P
         f"<title>{_esc(title)}</title>", f"<style>{CSS}{EXTRA_CSS}</style></head><body><main>",
         f"<h1>{_esc(title)}</h1>",
         f'<p class="sub">Potential <code>{_esc(potential_path)}</code> · suite <code>'
-        f"{_esc(suite.source)}</code> · made {now} by gafit {gafit.__version__}</p>",
+        f"{_esc(suite.source)}</code> · made {now} by gafit {__version__}</p>",
         note.html(), f"<p>{_esc(suite.description)}</p>" if suite.description else "",
         '<h2 id="checks">Checks</h2>', table, '<p><a href="summary.png">summary.png</a>: this table and '
         "the plots in one picture</p>", *(['<h2 id="plots">Plots</h2>'] + pictures if pictures else []),
