@@ -55,6 +55,8 @@ VERBATIM_DOCSTRINGS = {
     "gafit.forms.base.Form.from_lammps",
     "gafit.forms.pair.PairForm.from_lammps",
     "gafit.forms.tersoff.Tersoff.from_lammps",
+    "gafit.phonons.comparison.ErrorRow",
+    "gafit.phonons.target.PhononTarget.gruneisen",
 }
 
 

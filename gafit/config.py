@@ -20,7 +20,7 @@ from gafit.ga import GASettings
 from gafit.nac import parse_epsilon
 from gafit.objective import Weights
 from gafit.parallel import check_scheduler
-from gafit.phonon_target import LATTICES, PhononTargetConfig
+from gafit.phonons.target import LATTICES, PhononTargetConfig
 from gafit.property_hex import EXTRA_LATTICES, StructureSpec, is_lattice_name
 from gafit.property_target import QUANTITIES as PROPERTY_QUANTITIES
 from gafit.property_target import PropertyTargetConfig

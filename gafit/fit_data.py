@@ -15,7 +15,7 @@ from gafit.config import DataFile, FitConfig, PotentialConfig, data_files, files
 from gafit.coulomb import check_neutral
 from gafit.forms import get_form
 from gafit.io import read_reference
-from gafit.phonon_target import reference_species
+from gafit.phonons.target import reference_species
 from gafit.potential import Potential
 from gafit.potential_files import load_potential
 from gafit.structures import GafitInputError, ReferenceSet

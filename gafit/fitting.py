@@ -58,7 +58,7 @@ from gafit.io.ase_format import frame_to_structure
 from gafit.objective import Objective, Weights
 from gafit.parallel import PopulationEvaluator
 from gafit.parameters import ParameterSpace, build_space
-from gafit.phonon_target import PhononTarget, PhononTargetConfig
+from gafit.phonons.target import PhononTarget, PhononTargetConfig
 from gafit.potential import Potential
 from gafit.problem import check_problem
 from gafit.property_crosscheck import cross_check

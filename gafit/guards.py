@@ -32,8 +32,8 @@ from gafit.stability import IMAGINARY_TOL, cohesive_range
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 if TYPE_CHECKING:
-    from gafit.phonon_target import PhononTarget
     from gafit.phonons import PhononBatch
+    from gafit.phonons.target import PhononTarget
     from gafit.potential import Potential
     from gafit.property_target import PropertyTargets
 

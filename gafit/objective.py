@@ -39,7 +39,7 @@ from gafit.targets import (  # noqa: F401  (BAD_RESIDUAL ... UNITS: their home b
 
 if TYPE_CHECKING:
     from gafit.guards import E0Guard, StabilityGuard
-    from gafit.phonon_target import PhononTarget
+    from gafit.phonons.target import PhononTarget
     from gafit.property_target import PropertyTargets
     from gafit.walls import WallConstraint
 

@@ -1,7 +1,7 @@
 """Crystal properties as fit targets (``[[properties]]``): relaxed lattice constant, energy per atom,
 cohesive energy, bulk modulus and cubic elastic constants, per individual of a population.
 
-Fixed geometry, as the phonon targets at the relaxed lattice (:mod:`gafit.phonon_target`): for each
+Fixed geometry, as the phonon targets at the relaxed lattice (:mod:`gafit.phonons.target`): for each
 structure the cells are built and tabulated once: the start cell scaled by each of SCALES, and at each
 of ELASTIC_SCALES the cell strained by ±STRAIN in Voigt components 1 and 4 and
 the cell with each atom but the last displaced by ±DISPLACEMENT along x, y and z; of these only

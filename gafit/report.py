@@ -214,11 +214,11 @@ def find_config(run_dir: Path, summary: dict, config: FitConfig | str | Path | N
 
 def phonon_equilibrium_structures(config: FitConfig, load: Any = None) -> list[Structure]:
     """The zero-stress supercells a fit with ``equilibrium_weight`` adds to its training set
-    (as :meth:`gafit.phonon_target.PhononTarget.equilibrium_structure`); ``load(pc)`` reads a
+    (as :meth:`gafit.phonons.target.PhononTarget.equilibrium_structure`); ``load(pc)`` reads a
     phonon target's reference, unit cell and supercell matrix (default
-    :func:`gafit.phonon_target.read_target_reference`)."""
-    from gafit.phonon_target import read_target_reference
+    :func:`gafit.phonons.target.read_target_reference`)."""
     from gafit.phonons import new_phonopy, to_ase_atoms
+    from gafit.phonons.target import read_target_reference
 
     out = []
     for pc in config.phonons:
@@ -541,7 +541,7 @@ class _Report:
 
     def _reference(self, pc: Any) -> Any:
         """A phonon target's reference, unit cell and supercell matrix, read once."""
-        from gafit.phonon_target import read_target_reference
+        from gafit.phonons.target import read_target_reference
 
         key = repr((str(pc.reference), str(pc.structure), pc.supercell))
         if key not in self.phonon_refs:

@@ -29,7 +29,7 @@ from gafit.structures import EV_A3_TO_GPA, ReferenceSet
 if TYPE_CHECKING:
     from gafit.guards import E0Guard, StabilityGuard
     from gafit.parameters import ParameterSpace
-    from gafit.phonon_target import PhononTarget
+    from gafit.phonons.target import PhononTarget
     from gafit.property_target import PropertyTargets
     from gafit.walls import WallConstraint
 
@@ -267,7 +267,7 @@ class Penalties(Target):
 
 
 class PhononTerm(Target):
-    """One phonon target (gafit.phonon_target.PhononTarget): its frequency residuals ("phonons",
+    """One phonon target (gafit.phonons.target.PhononTarget): its frequency residuals ("phonons",
     THz x sqrt(weight / n)) and Grüneisen residuals ("gruneisen"); its frequency differences pool
     into the "phonons" RMSE."""
 

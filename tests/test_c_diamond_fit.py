@@ -98,7 +98,8 @@ def test_second_neighbour_config_keeps_every_shell_out_of_the_taper() -> None:
     815 GPa by gafit properties)."""
     from ase.neighborlist import neighbor_list
 
-    from gafit import phonon_target, property_target
+    from gafit import property_target
+    from gafit.phonons import target as phonon_target
 
     table = tomllib.loads((ROOT / "docs/phonons/C_diamond_second_neighbour.toml").read_text())
     params = table["potential"]["parameters"]

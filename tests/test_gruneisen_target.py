@@ -16,8 +16,8 @@ from gafit.fit import problem_files
 from gafit.gruneisen import gruneisen_along, scaled_cell
 from gafit.objective import Objective
 from gafit.parameters import build_space
-from gafit.phonon_target import PhononTarget, PhononTargetConfig, read_target_reference
 from gafit.phonons import make_phonopy
+from gafit.phonons.target import PhononTarget, PhononTargetConfig, read_target_reference
 from gafit.potential import Potential
 from gafit.potential_files import load_potential
 from gafit.structures import GafitInputError, ReferenceSet

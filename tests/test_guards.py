@@ -23,8 +23,8 @@ from gafit.forms.morse import Morse
 from gafit.guards import BORN_MARGIN, e0_default, e0_guard, imaginary_breach, stability_guard, stable_default
 from gafit.objective import WALL_PENALTY, Objective
 from gafit.parameters import build_space
-from gafit.phonon_target import PhononTarget, PhononTargetConfig
 from gafit.phonons import make_phonopy
+from gafit.phonons.target import PhononTarget, PhononTargetConfig
 from gafit.potential import Potential
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
 from gafit.report import write_report

@@ -14,8 +14,8 @@ from gafit.config import load_config, parse_config
 from gafit.fit import build_potential, read_data, run_fit
 from gafit.objective import WALL_PENALTY, Objective, Weights, breakdown_text, shares
 from gafit.parameters import build_space
-from gafit.phonon_target import PhononTarget, PhononTargetConfig
 from gafit.phonons import make_phonopy
+from gafit.phonons.target import PhononTarget, PhononTargetConfig
 from gafit.walls import wall_constraint
 
 ROOT = Path(__file__).resolve().parents[1]

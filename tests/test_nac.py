@@ -19,8 +19,8 @@ from scipy import constants
 
 from gafit.config import parse_config
 from gafit.nac import gamma_directions, parse_epsilon
-from gafit.phonon_target import PhononTarget, PhononTargetConfig
 from gafit.phonons import PhononBatch, frequencies_at, make_phonopy, new_phonopy
+from gafit.phonons.target import PhononTarget, PhononTargetConfig
 from gafit.potential import Potential
 from gafit.potential_files import load_potential
 from gafit.structures import GafitInputError

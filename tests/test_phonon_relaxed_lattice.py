@@ -10,8 +10,8 @@ import pytest
 from ase.build import bulk
 
 from gafit.forms.morse import Morse
-from gafit.phonon_target import PhononTarget, PhononTargetConfig
 from gafit.phonons import make_phonopy
+from gafit.phonons.target import PhononTarget, PhononTargetConfig
 from gafit.potential import Potential
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
 

@@ -11,8 +11,8 @@ from ase.build import bulk
 from gafit.config import parse_config
 from gafit.fit import run_fit
 from gafit.forms.morse import Morse
-from gafit.phonon_target import PhononTarget, PhononTargetConfig
 from gafit.phonons import make_phonopy
+from gafit.phonons.target import PhononTarget, PhononTargetConfig
 from gafit.potential import Potential
 from gafit.structures import GafitInputError
 

@@ -19,8 +19,8 @@ from gafit.config import DataFile, files_label, load_config, parse_config
 from gafit.fit import read_data, run_fit
 from gafit.forms.morse import Morse
 from gafit.io import read_reference, write_reference
-from gafit.phonon_target import PhononTarget
 from gafit.phonons import frequencies_at, load_reference, make_phonopy, read_structure
+from gafit.phonons.target import PhononTarget
 from gafit.potential import Potential
 from gafit.structures import GafitInputError, ReferenceSet
 

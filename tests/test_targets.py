@@ -18,7 +18,7 @@ from gafit.fit import read_data
 from gafit.guards import e0_guard, stability_guard
 from gafit.objective import Objective, Weights
 from gafit.parameters import build_space
-from gafit.phonon_target import PhononTarget, PhononTargetConfig
+from gafit.phonons.target import PhononTarget, PhononTargetConfig
 from gafit.potential import Potential
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
 from gafit.refine import refine

@@ -51,18 +51,10 @@ from gafit.nac import (
     parse_epsilon,
     path_directions,
 )
-from gafit.phonons import (
-    POINTS,
-    PhononBatch,
-    PhononReference,
-    eigen_frequencies,
-    lattice_type,
-    load_reference,
-    new_phonopy,
-    q_transform,
-    supercell_matrix,
-    to_ase_atoms,
-)
+from gafit.phonons.harmonic import PhononBatch, eigen_frequencies, new_phonopy, supercell_matrix, to_ase_atoms
+from gafit.phonons.paths import POINTS
+from gafit.phonons.reference import PhononReference, load_reference, q_transform
+from gafit.phonons.symmetry import lattice_type
 from gafit.potential import Potential
 from gafit.property_target import cell_pressure, zero_pressure_scale
 from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell

@@ -1,0 +1,241 @@
+"""Harmonic phonons of gafit potentials with phonopy: force constants from gafit's forces, frequencies
+at any q, and :class:`PhononBatch`, the frequencies of a whole population (what a fit needs).
+
+Units: lengths in Å, forces in eV/Å, force constants in eV/Å², frequencies in THz (ordinary frequency,
+phonopy's default; negative = imaginary). Reduced q-points are fractions of the PRIMITIVE cell's
+reciprocal basis (phonopy's convention); distances along a band path are in 1/Å without 2π.
+
+The route is phonopy's own finite-displacement one: phonopy generates the displaced supercells, gafit's
+batched evaluator gives the forces on all of them in one call (geometry built once), phonopy produces the
+force constants (traditional solver, then its translational/permutation symmetrisation) and the
+frequencies. :class:`PhononBatch` does the same for a batch of B parameter vectors: the maps forces ->
+force constants -> dynamical matrices are linear, so they are taken from phonopy once (by feeding it unit
+force sets) and then applied to the whole batch as matrix products.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from phonopy import Phonopy
+from phonopy.structure.atoms import PhonopyAtoms
+
+from gafit.nac import (
+    NacTerm,
+    charge_indices,
+    set_model_nac,
+)
+from gafit.potential import Potential
+from gafit.structures import GafitInputError, ReferenceSet, Structure
+
+#: phonopy's finite displacement, Å
+DISPLACEMENT = 0.01
+
+ForcesFn = Callable[[list[Atoms]], Sequence[np.ndarray]]
+
+
+# --------------------------------------------------------------------------- phonopy objects
+
+
+def to_phonopy_atoms(atoms: Atoms) -> PhonopyAtoms:
+    """Phonopy's cell for ``atoms`` (masses: phonopy's defaults for each symbol)."""
+    return PhonopyAtoms(symbols=atoms.get_chemical_symbols(), cell=np.array(atoms.cell),
+                        scaled_positions=atoms.get_scaled_positions(wrap=False))
+
+
+def to_ase_atoms(cell: PhonopyAtoms) -> Atoms:
+    return Atoms(cell.symbols, cell=cell.cell, scaled_positions=cell.scaled_positions, pbc=True)
+
+
+def supercell_matrix(value: Sequence[int] | Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
+    """A (3, 3) integer supercell matrix from 3 positive integers or a 3x3 integer matrix."""
+    m = np.asarray(value)
+    ok = m.shape in ((3,), (3, 3)) and np.issubdtype(m.dtype, np.number) and np.all(m == np.round(m))
+    if ok and m.shape == (3,):
+        ok = bool(np.all(m >= 1))
+        m = np.diag(m)
+    if not ok or round(abs(np.linalg.det(m))) < 1:
+        raise GafitInputError(f"supercell {np.asarray(value).tolist()}: expected 3 positive integers "
+                              "(e.g. 2 2 2) or a 3x3 integer matrix with a nonzero determinant")
+    return np.round(m).astype(int)
+
+
+def new_phonopy(unitcell: Atoms | PhonopyAtoms, supercell: Any,
+                primitive_matrix: Any = "auto", symprec: float = 1e-5) -> Phonopy:
+    """A quiet ``Phonopy`` object (primitive cell ``"auto"``: phonopy's standard primitive setting)."""
+    cell = unitcell if isinstance(unitcell, PhonopyAtoms) else to_phonopy_atoms(unitcell)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="primitive_matrix defaulted")
+        return Phonopy(cell, supercell_matrix=supercell_matrix(supercell),
+                       primitive_matrix=primitive_matrix, symprec=symprec, log_level=0)
+
+
+def displaced_supercells(ph: Phonopy) -> list[Atoms]:
+    """Phonopy's displaced supercells as ASE Atoms (positions Å)."""
+    return [to_ase_atoms(s) for s in ph.supercells_with_displacements]
+
+
+def _check_species(potential: Potential, symbols: Sequence[str], where: str) -> None:
+    potential.species_counts(symbols, where)
+
+
+def phonon_forces(potential: Potential, supercells: Sequence[Atoms]) -> list[np.ndarray]:
+    """Forces (n_atoms, 3) eV/Å on each supercell: ONE batched gafit evaluation for all of them."""
+    if not supercells:
+        return []
+    _check_species(potential, [s for a in supercells for s in a.get_chemical_symbols()], "supercells")
+    data = ReferenceSet([Structure(a) for a in supercells], "phonopy displacements")
+    pred = potential.evaluate(potential.values[None], potential.build_tables(data))
+    flat = pred.forces[0].reshape(-1, 3)
+    ends = np.cumsum([len(a) for a in supercells])[:-1]
+    return [f.copy() for f in np.split(flat, ends)]
+
+
+def produce_force_constants(ph: Phonopy, forces: Sequence[np.ndarray] | np.ndarray,
+                            symmetrize_fc: bool = True) -> None:
+    """Force constants (compact, eV/Å²) from the forces on phonopy's displaced supercells.
+
+    phonopy's traditional solver, then (``symmetrize_fc``) its translational and permutation
+    symmetrisation (``Phonopy.symmetrize_force_constants``; the symfc projector that
+    ``phonopy.load`` uses gives the same frequencies to ~1e-6 THz and is 100x slower).
+    """
+    ph.forces = np.asarray(forces, dtype=float)
+    ph.produce_force_constants(calculate_full_force_constants=False, show_drift=False)
+    if symmetrize_fc:
+        ph.symmetrize_force_constants(show_drift=False)
+
+
+def make_phonopy(potential: Potential, unitcell: Atoms, supercell: Any,
+                 displacement: float = DISPLACEMENT, *, forces_fn: ForcesFn | None = None,
+                 symmetrize_fc: bool = True, dielectric: np.ndarray | None = None) -> Phonopy:
+    """A ``Phonopy`` with force constants from gafit's forces (or from ``forces_fn(supercells)``).
+
+    ``supercell``: 3 multiples or a 3x3 matrix of the unit cell; ``displacement`` in Å. With
+    ``dielectric`` (ε∞, 3x3) and a Coulomb term, the model's NAC parameters are set
+    (:func:`gafit.nac.set_model_nac`: Born charges = the charges), so phonopy splits LO and TO at Γ.
+    """
+    _check_species(potential, unitcell.get_chemical_symbols(), "structure")
+    ph = new_phonopy(unitcell, supercell)
+    ph.generate_displacements(distance=displacement)
+    cells = displaced_supercells(ph)
+    forces = (forces_fn or (lambda c: phonon_forces(potential, c)))(cells)
+    produce_force_constants(ph, forces, symmetrize_fc)
+    set_model_nac(ph, potential, dielectric)
+    return ph
+
+
+def frequencies_at(ph: Phonopy, qpoints: np.ndarray | Sequence[Sequence[float]],
+                   directions: np.ndarray | None = None) -> np.ndarray:
+    """Sorted frequencies (n_q, n_modes) in THz at reduced q-points of ph's primitive cell; with NAC,
+    ``directions`` (n_q, 3, reduced; NaN rows for none) are the q-directions phonopy uses where q is Γ
+    (without one, phonopy gives Γ without the non-analytic term: the TO modes only)."""
+    q = np.atleast_2d(np.asarray(qpoints, float))
+    out = np.empty((len(q), 3 * len(ph.primitive)))
+    d = np.full(q.shape, np.nan) if directions is None else np.asarray(directions, float)
+    has = np.all(np.isfinite(d), axis=1)
+    groups = [(~has, None)] + [(has & np.all(d == u, axis=1), u)
+                               for u in np.unique(d[has], axis=0)]
+    for rows, u in groups:
+        if rows.any():
+            ph.run_qpoints(q[rows], nac_q_direction=u)
+            out[rows] = np.sort(np.asarray(ph.qpoints.frequencies), axis=1)
+    return out
+
+
+def eigen_frequencies(dyn: np.ndarray, factor: float) -> np.ndarray:
+    """Sorted frequencies (THz) from Hermitian dynamical matrices (..., n, n), phonopy's way
+    (negative for imaginary modes); NaN for a matrix that is not finite."""
+    bad = ~np.isfinite(dyn).all(axis=(-2, -1))
+    lam = np.linalg.eigvalsh(np.where(bad[..., None, None], 0.0, dyn))
+    lam[bad] = np.nan
+    return np.sign(lam) * np.sqrt(np.abs(lam)) * factor
+
+
+# --------------------------------------------------------------------------- batches (for fits)
+
+
+class PhononBatch:
+    """Phonon frequencies at fixed q-points for a batch of parameter vectors.
+
+    Built once: phonopy's displaced supercells of ``unitcell`` (kept fixed: the fit compares at this
+    geometry), gafit's tables on them, and the linear maps that phonopy's own solver and
+    symmetrisation define from forces to compact force constants and to dynamical matrices at
+    ``qpoints`` (reduced, primitive reciprocal basis). Each individual then costs one batched force
+    evaluation, one matrix product and ``n_q`` small Hermitian eigenproblems.
+
+    With ``dielectric`` (ε∞, 3x3) and a Coulomb term, the non-analytic term of the model's charges is
+    added as phonopy adds it (:class:`gafit.nac.NacTerm`, a quadratic form in the charges), Γ taken
+    along ``directions`` (n_q, 3, reduced; NaN rows for none).
+    """
+
+    def __init__(self, potential: Potential, unitcell: Atoms, supercell: Any,
+                 qpoints: np.ndarray | Sequence[Sequence[float]],
+                 displacement: float = DISPLACEMENT, symmetrize_fc: bool = True,
+                 dielectric: np.ndarray | None = None, directions: np.ndarray | None = None):
+        _check_species(potential, unitcell.get_chemical_symbols(), "structure")
+        self.potential = potential
+        self.qpoints = np.atleast_2d(np.asarray(qpoints, float))
+        self.phonopy = ph = new_phonopy(unitcell, supercell)
+        ph.generate_displacements(distance=displacement)
+        self.supercells = displaced_supercells(ph)
+        self.tables = potential.build_tables(ReferenceSet([Structure(a) for a in self.supercells]))
+        n_disp, n_atoms = len(self.supercells), len(self.supercells[0])
+        self.force_shape = (n_disp, n_atoms, 3)
+        self.factor = float(ph.unit_conversion_factor)
+        n_f = n_disp * n_atoms * 3
+        n_modes = 3 * len(ph.primitive)
+        self.n_modes = n_modes
+        fc_cols, d_cols = [], []
+        dm_q = np.zeros((len(self.qpoints), n_modes, n_modes), complex)
+        for k in range(n_f):  # phonopy's maps are linear: probe them with unit forces
+            unit = np.zeros(n_f)
+            unit[k] = 1.0
+            produce_force_constants(ph, unit.reshape(self.force_shape), symmetrize_fc)
+            fc_cols.append(np.array(ph.force_constants, float).ravel())
+            for iq, q in enumerate(self.qpoints):
+                ph.dynamical_matrix.run(q)
+                dm_q[iq] = ph.dynamical_matrix.dynamical_matrix
+            d_cols.append(dm_q.ravel().copy())
+        self.fc_shape = tuple(np.shape(ph.force_constants))
+        self.forces_to_fc = np.array(fc_cols).T  # (n_fc, n_f) 1/Å
+        self.forces_to_dyn = np.array(d_cols).T  # (n_q n_modes², n_f) 1/(Å AMU)
+        index_k = charge_indices(potential, list(ph.primitive.symbols))
+        self.nac = (NacTerm(ph, index_k, dielectric, self.qpoints, directions)
+                    if index_k is not None and dielectric is not None else None)
+
+    def forces(self, theta: np.ndarray) -> np.ndarray:
+        """Forces (B, n_disp, n_atoms, 3) eV/Å on the displaced supercells for theta (B, n_params)."""
+        theta = np.atleast_2d(np.asarray(theta, float))
+        pred = self.potential.evaluate(theta, self.tables)
+        return pred.forces.reshape((len(theta), *self.force_shape))
+
+    def force_constants(self, forces: np.ndarray) -> np.ndarray:
+        """Compact force constants (B, n_prim, n_atoms, 3, 3) eV/Å², phonopy's layout."""
+        f = np.asarray(forces, float).reshape(-1, int(np.prod(self.force_shape)))
+        return np.einsum("bf,cf->bc", f, self.forces_to_fc).reshape((len(f), *self.fc_shape))
+
+    def dynamical_matrices(self, forces: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
+        """Dynamical matrices (B, n_q, n_modes, n_modes), complex, eV/(Å² AMU); with NAC the
+        non-analytic term of the charges in theta (B, n_params) is added."""
+        f = np.asarray(forces, float).reshape(-1, int(np.prod(self.force_shape)))
+        d = np.einsum("bf,df->bd", f, self.forces_to_dyn)  # row by row: independent of B
+        d = d.reshape(len(f), len(self.qpoints), self.n_modes, self.n_modes)
+        if self.nac is not None:
+            if theta is None:
+                raise ValueError("this batch has a non-analytic term: give theta (the charges)")
+            d = d + self.nac.dynamical_matrices(theta)
+        return d
+
+    def frequencies_from_forces(self, forces: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
+        """Sorted frequencies (B, n_q, n_modes) in THz (theta: the charges, for the NAC term)."""
+        return eigen_frequencies(self.dynamical_matrices(forces, theta), self.factor)
+
+    def frequencies(self, theta: np.ndarray) -> np.ndarray:
+        """Sorted frequencies (B, n_q, n_modes) in THz for parameter vectors theta (B, n_params)."""
+        theta = np.atleast_2d(np.asarray(theta, float))
+        return self.frequencies_from_forces(self.forces(theta), theta)
+
