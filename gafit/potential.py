@@ -7,6 +7,7 @@ for each species X (eV/atom). LAMMPS atom type i+1 is ``species[i]``.
 from __future__ import annotations
 
 import copy
+import difflib
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -336,6 +337,12 @@ class Potential:
                 missing = [n for n in form.parameter_names() if n not in params]
                 if missing:
                     raise GafitInputError(f"{where}: missing parameters {missing}")
+                for n in params:  # a misspelt name would otherwise be dropped without a word
+                    if n not in form.parameter_names():
+                        close = difflib.get_close_matches(n, form.parameter_names(), n=1)
+                        hint = f" (did you mean {close[0]!r}?)" if close else ""
+                        raise GafitInputError(f"{where}: forms[{k}].parameters: {n!r} is not a "
+                                              f"parameter of {fd['form']}{hint}")
                 values += [number(params[n], n) for n in form.parameter_names()]
             e0 = d.get("E0", {})
             check(isinstance(e0, dict), "E0 must be an object {species: eV/atom}")

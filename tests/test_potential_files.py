@@ -330,3 +330,18 @@ def test_api_doc_matches_the_code():
     keys = set(pot.to_dict()) | {f"forms[k].{k}" for k in pot.to_dict()["forms"][0]}
     documented = set(re.findall(r"^\| `([^`]+)` \|", doc, re.M))
     assert keys <= documented, keys - documented
+
+
+def test_a_parameter_name_the_form_does_not_have_is_an_error(tmp_path):
+    """A misspelt parameter in potential.json was dropped without a word (the form's own value was
+    required and used, the misspelt one lost); now it is a one-line error naming the file, the form
+    and the closest name."""
+    d = json.loads((ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json").read_text())
+    d["forms"][0]["parameters"]["Cu-Cu.r_0"] = 2.9
+    path = tmp_path / "potential.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(GafitInputError) as err:
+        load_potential(path)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(str(path))
+    assert "'Cu-Cu.r_0' is not a parameter of morse (did you mean 'Cu-Cu.r0'?)" in message
