@@ -405,6 +405,14 @@ def properties(model: Model, atoms: Atoms, strain: float = STRAIN, eos_span: flo
     return out
 
 
+def cohesive_energy(props: Mapping[str, Any], atoms: Atoms) -> float:
+    """Isolated atoms (E0 per species: the form's zero) minus the crystal, eV/atom (> 0 when bound),
+    from :func:`properties`' ``E`` and ``E0``."""
+    e0 = props.get("E0") or {}
+    symbols = atoms.get_chemical_symbols()
+    return sum(e0.get(s, 0.0) for s in symbols) / len(symbols) - float(props["E"])
+
+
 # --------------------------------------------------------------------------- reference values
 
 

@@ -20,7 +20,7 @@ from ase import Atoms
 from ase.neighborlist import neighbor_list
 
 from gafit.potential import Potential
-from gafit.properties import properties
+from gafit.properties import cohesive_energy, properties
 from gafit.property_target import SCALES, PropertyCell, PropertyTargets
 
 __all__ = ["cross_check", "taper_shells"]
@@ -72,9 +72,7 @@ def taper_shells(potential: Potential, atoms: Atoms, scales: Sequence[float] = S
 def _measured(potential: Potential, atoms: Atoms) -> dict[str, float]:
     props = properties(potential, atoms)
     out = {key: float(props[src]) for key, src in MEASURED_KEY.items() if src in props}
-    e0 = props.get("E0") or {}
-    symbols = atoms.get_chemical_symbols()
-    out["E_coh"] = sum(e0.get(s, 0.0) for s in symbols) / len(symbols) - out["E"]
+    out["E_coh"] = cohesive_energy(props, atoms)
     return out
 
 

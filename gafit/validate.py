@@ -467,15 +467,8 @@ def _run_check(potential: Potential, suite: Suite, check: Check, out: Path | Non
     return _compare(check, label, props, atoms)
 
 
-def cohesive_energy(props: Mapping[str, Any], atoms: Atoms) -> float:
-    """Isolated atoms (E0 per species: the form's zero) minus the crystal, eV/atom (> 0 when bound)."""
-    e0 = props.get("E0") or {}
-    symbols = atoms.get_chemical_symbols()
-    return sum(e0.get(s, 0.0) for s in symbols) / len(symbols) - float(props["E"])
-
-
 def _compare(check: Check, label: str, props: Mapping[str, Any], atoms: Atoms) -> Outcome:
-    from gafit.properties import QUANTITIES
+    from gafit.properties import QUANTITIES, cohesive_energy
 
     if check.quantity == E_COH:
         value, unit = cohesive_energy(props, atoms), "eV/atom"

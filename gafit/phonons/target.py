@@ -211,19 +211,20 @@ class PhononTarget:
         """Each individual's own lattice scale (B,) relative to the reference cell: zero pressure of
         its unit cell, found on SCALES as the property targets find it
         (:func:`gafit.property_target.zero_pressure_scale`); kept within SCALES."""
+        return self._zero_pressure(theta)[0]
+
+    def _zero_pressure(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`scale_of` and whether each scale lies inside SCALES (B,) each."""
         pred = self.batch.potential.evaluate(theta, self.cell_tables)
         with np.errstate(all="ignore"):
-            return zero_pressure_scale(cell_pressure(pred, self.cell_tables), pred.energy, SCALES)[0]
+            return zero_pressure_scale(cell_pressure(pred, self.cell_tables), pred.energy, SCALES)
 
     def lattice_flags(self, theta: np.ndarray, k: int) -> list[str]:
         """'! phonon target k: ...' when (``lattice = "relaxed"``) the zero pressure of one full vector
         theta lies outside the tabulated ±2 %: its frequencies are then those at the nearest end."""
         if not self.scaled:
             return []
-        pred = self.batch.potential.evaluate(np.atleast_2d(theta)[:1], self.cell_tables)
-        with np.errstate(all="ignore"):
-            s, inside = zero_pressure_scale(cell_pressure(pred, self.cell_tables), pred.energy,
-                                            SCALES)
+        s, inside = self._zero_pressure(np.atleast_2d(theta)[:1])
         if inside[0]:
             return []
         return [f"! phonon target {k}: the potential's zero-pressure lattice lies outside "
