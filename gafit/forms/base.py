@@ -244,7 +244,7 @@ class Form(ABC):
         cls, style_args: list[str], coeffs: list[tuple[int, list[str]]], species: list[str],
         where: str, base: Path | None = None,
     ) -> tuple[Form, dict[str, float]]:
-        """Rebuild a form and its named values from LAMMPS ``pair_style`` args and ``pair_coeff``s.
+        """Rebuild a form and its named values from LAMMPS ``pair_style`` args and ``pair_coeff`` lines.
 
         ``coeffs`` holds (line number, words after pair_coeff); ``where`` names the file; ``base``
         is the folder that relative parameter-file names are read from.

@@ -238,7 +238,7 @@ class PhononTarget:
 
     def gruneisen(self, theta: np.ndarray) -> np.ndarray:
         """Mode Grüneisen parameters (B, n_q, n_modes), ordered as the reference's (by frequency,
-        degenerate partners by γ; NaN at |ω| < 0.01 THz): phonopy's formula on the dynamical
+        degenerate partners by γ; NaN at ``|ω| < 0.01`` THz): phonopy's formula on the dynamical
         matrices at the reference's volumes or (``lattice = "relaxed"``) on those interpolated to
         each individual's own lattice constant and their derivative there."""
         gamma = self.frequencies_and_gruneisen(theta)[1]
