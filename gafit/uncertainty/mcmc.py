@@ -6,6 +6,7 @@ the same population evaluation the GA uses."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
@@ -87,10 +88,14 @@ def mcmc_ensemble(problem: Problem, samples: int = 500, seed: int = 0, steps: in
     chain = sampler.get_chain(discard=burn, flat=True)
     pick = np.linspace(0, len(chain) - 1, min(samples, len(chain))).round().astype(int)
     xs = chain[pick]
+    quiet = logging.getLogger("emcee.autocorr")  # its warning is one of our notes below
+    level, quiet.level = quiet.level, logging.ERROR
     try:
         tau = sampler.get_autocorr_time(discard=burn, quiet=True).tolist()
     except Exception:  # emcee raises when the chain is far too short to estimate it
         tau = None
+    finally:
+        quiet.setLevel(level)
     info = {"s2": s2, "walkers": walkers, "steps": steps, "burn": burn,
             "evaluations": evaluated, "cpu_seconds": cpu,
             "acceptance": float(np.mean(sampler.acceptance_fraction)),

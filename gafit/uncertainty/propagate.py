@@ -117,3 +117,21 @@ def calibration_of(problem: Problem, samples: np.ndarray, data: ReferenceSet
     thetas = problem.thetas(samples)
     fitted = problem.fit.potential.with_values(problem.thetas(problem.x)[0])
     return calibration(prediction_spread(fitted, thetas, data))
+
+
+def ensemble_report(potential: Potential, path: str, data: ReferenceSet, label: str = "") -> str:
+    """``gafit evaluate --ensemble``: the per-structure table (mean energy error and spread,
+    RMS force spread) and the calibration line of the ensemble CSV ``path`` on ``data``."""
+    from gafit.uncertainty.ensemble import read_ensemble
+
+    names, values = read_ensemble(path)
+    spread = prediction_spread(potential, member_thetas(potential, names, values), data)
+    rows = structure_table(spread, data)
+    width = max([9] + [len(str(r["structure"])) for r in rows])
+    lines = [f"ensemble {path} ({len(values)} members) on {label or 'the data'}:",
+             f"{'structure':<{width}}  {'E err mean':>11} {'E std':>10} {'F std rms':>10}"
+             "  (eV/atom, eV/atom, eV/Å)"]
+    lines += [f"{r['structure']:<{width}}  {r['energy_error_mean']:11.4g} {r['energy_std']:10.3g} "
+              f"{r['forces_std_rms']:10.3g}" for r in rows]
+    lines.append(calibration_text(calibration(spread), label))
+    return "\n".join(lines)
