@@ -6,8 +6,9 @@ minus the reference) lies within the predicted 1σ and 2σ (a normal error would
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -134,4 +135,52 @@ def ensemble_report(potential: Potential, path: str, data: ReferenceSet, label: 
     lines += [f"{r['structure']:<{width}}  {r['energy_error_mean']:11.4g} {r['energy_std']:10.3g} "
               f"{r['forces_std_rms']:10.3g}" for r in rows]
     lines.append(calibration_text(calibration(spread), label))
+    return "\n".join(lines)
+
+
+#: properties whose ensemble spread ``gafit properties --ensemble`` reports (when computed)
+SPREAD_KEYS = ("a", "b", "c", "alpha", "beta", "gamma", "E", "V", "B", "C11", "C12", "C44",
+               "C44_unrelaxed", "B_elastic")
+
+
+def property_spread(potential: Potential, names: list[str], values: np.ndarray, atoms: Any,
+                    progress: bool = True, **options: Any) -> dict[str, dict[str, float]]:
+    """Per property of :func:`gafit.properties.properties` (lattice, energy, bulk modulus,
+    elastic constants; units of gafit.properties.QUANTITIES) the ensemble's mean, std and the
+    number of members it was computed for, each member's potential taken through the same
+    relaxation and strains (``options``)."""
+    from gafit.properties import properties
+
+    thetas = member_thetas(potential, names, values)
+    found: dict[str, list[float]] = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(thetas), desc="ensemble properties", unit="member", file=sys.stderr,
+                   dynamic_ncols=True, mininterval=0.5)
+    try:
+        for theta in thetas:
+            props = properties(potential.with_values(theta), atoms.copy(), **options)
+            for key in SPREAD_KEYS:
+                v = props.get(key)
+                if isinstance(v, float | int) and np.isfinite(v):
+                    found.setdefault(key, []).append(float(v))
+            if bar is not None:
+                bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    return {k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1
+                else float("nan"), "members": len(v)} for k, v in found.items()}
+
+
+def property_spread_text(spread: dict[str, dict[str, float]], props: dict[str, Any]) -> str:
+    """The spreads as lines 'C11  value  mean ± std unit (members)'."""
+    units = props.get("units", {})
+    lines = ["ensemble spread (mean ± std over the members):"]
+    for key, row in spread.items():
+        own = props.get(key, float("nan"))
+        lines.append(f"  {key:<14} {own:12.6g}   {row['mean']:12.6g} ± {row['std']:.3g} "
+                     f"{units.get(key, '')} ({row['members']} members)")
     return "\n".join(lines)
