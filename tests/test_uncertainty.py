@@ -258,6 +258,50 @@ def test_cli_writes_the_ensemble_table_and_calibration(tmp_path: Path) -> None:
                    cwd=tmp_path)
     assert boot.returncode == 0, boot.stderr
     assert read_ensemble(run / "uncertainty" / "ensemble_bootstrap.csv")[1].shape == (4, 4)
+    ens = str(run / "uncertainty" / "ensemble_fisher.csv")
+    ev = run_cli("evaluate", str(run / "potential.json"), str(ROOT / "data" / "Cu_EMT.extxyz"),
+                 "--ensemble", ens, cwd=tmp_path)
+    assert ev.returncode == 0, ev.stderr
+    assert "(200 members)" in ev.stdout and "calibration on data: forces" in ev.stdout
+    props = run_cli("properties", str(run / "potential.json"), "--structure", "fcc",
+                    "--ensemble", ens, "--members", "3", cwd=tmp_path)
+    assert props.returncode == 0, props.stderr
+    assert "(3 members)" in props.stdout and "C44" in props.stdout.split("ensemble spread")[1]
     bad = run_cli("uncertainty", str(tmp_path), cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("gafit: error: ")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_prediction_spread_against_the_calculator_of_each_member() -> None:
+    """The ensemble's force spread and the potential's errors equal those of ASE's calculator run
+    on each member's potential (E0 from the member's own column)."""
+    from gafit.uncertainty.propagate import member_thetas, prediction_spread
+
+    data = synthetic_cells(3, seed=9)
+    pot = morse().with_values(np.array([0.3, 1.5, 2.8, -1.0]))
+    names = ["Cu-Cu.r0", "Cu.E0"]
+    values = np.array([[2.80, -1.0], [2.86, -1.2], [2.75, -0.9]])
+    spread = prediction_spread(pot, member_thetas(pot, names, values), data)
+    forces, energies = [], []
+    for row in values:
+        member = pot.with_values(np.array([0.3, 1.5, row[0], row[1]]))
+        f, e = [], []
+        for s in data:
+            at = s.atoms.copy()
+            at.calc = GafitCalculator(member)
+            f.append(at.get_forces().ravel())
+            e.append(at.get_potential_energy() / len(at))
+        forces.append(np.concatenate(f))
+        energies.append(e)
+    np.testing.assert_allclose(spread.std["forces"], np.std(forces, axis=0, ddof=1), rtol=1e-8,
+                               atol=1e-12)
+    np.testing.assert_allclose(spread.std["energy"], np.std(energies, axis=0, ddof=1),
+                               rtol=1e-8)
+    own = []
+    for s in data:
+        at = s.atoms.copy()
+        at.calc = GafitCalculator(pot)
+        own.append(at.get_forces().ravel() - s.forces.ravel())
+    np.testing.assert_allclose(spread.error["forces"], np.concatenate(own), atol=1e-10)
+    with pytest.raises(GafitInputError, match="Cu-Cu.nope is not one of the potential's"):
+        member_thetas(pot, ["Cu-Cu.nope"], values[:, :1])
