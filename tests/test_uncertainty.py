@@ -305,3 +305,28 @@ def test_prediction_spread_against_the_calculator_of_each_member() -> None:
     np.testing.assert_allclose(spread.error["forces"], np.concatenate(own), atol=1e-10)
     with pytest.raises(GafitInputError, match="Cu-Cu.nope is not one of the potential's"):
         member_thetas(pot, ["Cu-Cu.nope"], values[:, :1])
+
+
+def test_cluster_robust_covariance_matches_the_scatter_of_refits() -> None:
+    """Residuals that share an error per cluster (a structure's forces share its model error):
+    the Gauss-Newton std, which assumes independent residuals, is too small; the cluster-robust
+    std matches the scatter of least-squares estimates over many noise draws (linear model, so
+    the estimates are exact lstsq solutions)."""
+    rng = np.random.default_rng(8)
+    g, k = 80, 10
+    groups = np.repeat(np.arange(g), k)
+    a = np.c_[np.ones(g * k), rng.normal(size=g)[groups] + 0.3 * rng.normal(size=g * k)]
+    x_true = np.array([1.0, 2.0])
+    estimates, robust, plain = [], [], []
+    for _ in range(300):
+        e = 0.1 * rng.normal(size=g)[groups] + 0.02 * rng.normal(size=g * k)
+        y = a @ x_true + e
+        x = np.linalg.lstsq(a, y, rcond=None)[0]
+        f = fisher_of(a, a @ x - y, x, ["c", "s"], g * k, np.full(2, -10.0), np.full(2, 10.0),
+                      groups)
+        estimates.append(x)
+        robust.append(f.robust_std)
+        plain.append(f.std)
+    scatter = np.std(estimates, axis=0, ddof=1)
+    np.testing.assert_allclose(np.sqrt(np.mean(np.square(robust), axis=0)), scatter, rtol=0.15)
+    assert np.all(np.mean(plain, axis=0) < 0.5 * scatter)

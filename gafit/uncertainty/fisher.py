@@ -46,6 +46,9 @@ class Fisher:
     vectors: np.ndarray
     scale: np.ndarray
     null: np.ndarray  # bool per singular value: below the cut-off (not inverted)
+    # cluster-robust ("sandwich") covariance with the residuals of each structure as one
+    # cluster: what resampling structures estimates, without assuming independent residuals
+    robust: np.ndarray | None = None
 
     @property
     def std(self) -> np.ndarray:
@@ -71,6 +74,10 @@ class Fisher:
                 out.setdefault(self.names[i], why)
         return out
 
+    @property
+    def robust_std(self) -> np.ndarray | None:
+        return None if self.robust is None else np.sqrt(np.diag(self.robust))
+
     def summary(self) -> Summary:
         std = self.std
         notes = [f"s² = loss/(m - n) = {self.s2:.6g} (m = {self.m} data residuals, "
@@ -80,6 +87,11 @@ class Fisher:
                  "condition number of the scaled Jacobian: "
                  + (f"{self.singular[0] / self.singular[-1]:.4g}" if self.singular[-1] > 0
                     else "inf")]
+        if self.robust is not None:
+            notes.append("cluster-robust std (residuals of a structure as one cluster; compare "
+                         "with the bootstrap): " + ", ".join(
+                             f"{n} {v:.4g} ({v / s:.2g} x)" for n, v, s in
+                             zip(self.names, self.robust_std, std, strict=True)))
         return Summary(self.names, self.x, self.x.copy(), std, self.x - std, self.x + std,
                        correlation(self.cov), self.undetermined(), notes)
 
@@ -114,9 +126,10 @@ def column_scale(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndar
 
 
 def fisher_of(jac: np.ndarray, r: np.ndarray, x: np.ndarray, names: list[str], m: int,
-              lower: np.ndarray, upper: np.ndarray) -> Fisher:
+              lower: np.ndarray, upper: np.ndarray, groups: np.ndarray | None = None) -> Fisher:
     """The Gauss-Newton analysis of a Jacobian ``jac`` (rows, n) and residuals ``r`` at ``x``,
-    with m data residuals for the degrees of freedom (s² = r·r / (m - n))."""
+    with m data residuals for the degrees of freedom (s² = r·r / (m - n)); with ``groups`` (the
+    cluster of each row) also the cluster-robust covariance (:func:`sandwich`)."""
     n = len(x)
     s2 = float(r @ r) / (m - n)
     d = column_scale(x, lower, upper)
@@ -130,14 +143,32 @@ def fisher_of(jac: np.ndarray, r: np.ndarray, x: np.ndarray, names: list[str], m
     # a parameter on a null direction is not bounded by the data at all: infinite variance
     loads = np.any(np.abs(v[:, null]) >= 1e-6, axis=1) if null.any() else np.zeros(n, bool)
     cov[loads, loads] = np.inf
-    return Fisher(list(names), np.asarray(x, float), cov, s2, m, sv, v, d, null)
+    out = Fisher(list(names), np.asarray(x, float), cov, s2, m, sv, v, d, null)
+    if groups is not None:
+        out.robust = sandwich(jac, r, groups, d[:, None] * cov_scaled * d[None, :])
+        out.robust[loads, loads] = np.inf
+    return out
+
+
+def sandwich(jac: np.ndarray, r: np.ndarray, groups: np.ndarray, bread: np.ndarray
+             ) -> np.ndarray:
+    """Cluster-robust covariance (JᵀJ)⁻¹ (sum over clusters g of J_gᵀ r_g r_gᵀ J_g) (JᵀJ)⁻¹
+    x G/(G - 1) (G clusters), ``bread`` the (pseudo-)inverse of JᵀJ, ``groups`` the cluster of
+    each residual row."""
+    labels, inverse = np.unique(groups, return_inverse=True)
+    score = np.zeros((len(labels), jac.shape[1]))
+    np.add.at(score, inverse, jac * r[:, None])  # J_gᵀ r_g per cluster g
+    g = len(labels)
+    meat = score.T @ score * (g / (g - 1) if g > 1 else 1.0)
+    return bread @ meat @ bread
 
 
 def fisher(problem: Problem) -> Fisher:
-    """The Fisher / Gauss-Newton analysis of ``problem`` at its optimum."""
+    """The Fisher / Gauss-Newton analysis of ``problem`` at its optimum, with the
+    cluster-robust covariance over its training structures."""
     r = problem.residuals(problem.x)
     return fisher_of(problem.jacobian(), r, problem.x, problem.names, problem.n_data(),
-                     problem.space.lower, problem.space.upper)
+                     problem.space.lower, problem.space.upper, problem.row_structures())
 
 
 def fisher_ensemble(problem: Problem, samples: int = 200, seed: int = 0) -> Ensemble:
@@ -149,5 +180,6 @@ def fisher_ensemble(problem: Problem, samples: int = 200, seed: int = 0) -> Ense
     if rejected:
         summary.notes.append(f"{rejected} Gaussian draws outside the bounds rejected")
     info = {"s2": f.s2, "m": f.m, "singular_values": f.singular.tolist(),
+            "robust_std": None if f.robust is None else f.robust_std.tolist(),
             "rcond": RCOND, "rejected_draws": rejected, "loss": problem.loss()}
     return Ensemble("fisher", seed, f.names, f.x, members, summary, info)

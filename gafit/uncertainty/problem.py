@@ -58,6 +58,16 @@ class Problem:
         """Residuals that are data (training data, phonon and property targets), not penalties."""
         return sum(n for term, n in self.objective.residual_widths() if term not in PENALTY_TERMS)
 
+    def row_structures(self) -> np.ndarray:
+        """For each residual (m_total,): the training structure it belongs to, or a distinct
+        negative number for a residual of no structure (penalties, phonon and property targets)."""
+        data = self.objective.data
+        owner = data.table.structure_of_items()
+        rows = [owner[p] for p in data.used]
+        n_data = sum(len(r) for r in rows)
+        n_all = sum(n for _, n in self.objective.residual_widths())
+        return np.concatenate(rows + [-1 - np.arange(n_all - n_data)]).astype(np.int64)
+
     def noise_variance(self) -> float:
         """s² = loss / (m - n): the mean squared weighted residual per degree of freedom (m data
         residuals, n free parameters). gafit's weights are relative, not 1/σ² of a known DFT
