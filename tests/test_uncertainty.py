@@ -330,3 +330,21 @@ def test_cluster_robust_covariance_matches_the_scatter_of_refits() -> None:
     scatter = np.std(estimates, axis=0, ddof=1)
     np.testing.assert_allclose(np.sqrt(np.mean(np.square(robust), axis=0)), scatter, rtol=0.15)
     assert np.all(np.mean(plain, axis=0) < 0.5 * scatter)
+
+
+def test_parameters_pressed_against_a_bound_are_held_there() -> None:
+    """A parameter held at its bound gets no spread; the others have the covariance of the
+    problem with it fixed (its column removed), and the draws keep it at its value."""
+    rng = np.random.default_rng(9)
+    a = rng.normal(size=(40, 3)) + np.c_[np.zeros(40), 0.5 * rng.normal(size=40), np.zeros(40)]
+    r = rng.normal(0, 0.1, 40)
+    x = np.array([1.0, 2.0, 5.0])
+    held = np.array([False, False, True])
+    f = fisher_of(a, r, x, ["a", "b", "at_bound"], 40, np.zeros(3), np.array([10.0, 10.0, 5.0]),
+                  held=held)
+    np.testing.assert_allclose(f.cov[:2, :2], (r @ r) / 38 * np.linalg.inv(a[:, :2].T @ a[:, :2]),
+                               rtol=1e-10)
+    assert f.std[2] == 0 and np.all(f.cov[2] == 0)
+    draws, _ = f.draw(50, 1, np.zeros(3), np.array([10.0, 10.0, 5.0]))
+    assert len(draws) == 50 and np.all(draws[:, 2] == 5.0) and np.all(draws[:, :2].std(axis=0) > 0)
+    assert "at_bound" in f.summary().notes[0]

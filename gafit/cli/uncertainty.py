@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     ens = uncertainty(problem, args.method, args.samples, args.seed, not args.quiet, **options)
     lines = [ens.text()]
     if problem.at_bounds:
-        lines.append("warning: at a bound, where the Gaussian and bootstrap spreads do not apply: "
-                     + ", ".join(f"{n} ({s})" for n, s in problem.at_bounds.items()))
+        lines.append("note: pressed against a bound by the loss: "
+                     + ", ".join(f"{n} ({s})" for n, s in problem.at_bounds.items())
+                     + "; Fisher holds them there, bootstrap and MCMC keep them within it")
     data, label = _validation(problem, args.validation)
     if data is not None:
         table = calibration_of(problem, ens.samples, data)

@@ -46,6 +46,7 @@ class Fisher:
     vectors: np.ndarray
     scale: np.ndarray
     null: np.ndarray  # bool per singular value: below the cut-off (not inverted)
+    held: np.ndarray | None = None  # bool per parameter: held at the bound the loss presses
     # cluster-robust ("sandwich") covariance with the residuals of each structure as one
     # cluster: what resampling structures estimates, without assuming independent residuals
     robust: np.ndarray | None = None
@@ -80,7 +81,11 @@ class Fisher:
 
     def summary(self) -> Summary:
         std = self.std
-        notes = [f"s² = loss/(m - n) = {self.s2:.6g} (m = {self.m} data residuals, "
+        held = [] if self.held is None else [n for n, h in zip(self.names, self.held,
+                                                                strict=True) if h]
+        notes = [f"held at the bound the loss presses them against (no spread; the covariance "
+                 f"is that of the others with these fixed): {', '.join(held)}"] if held else []
+        notes += [f"s² = loss/(m - n) = {self.s2:.6g} (m = {self.m} data residuals, "
                  f"n = {len(self.x)} free parameters); cov = s² (JᵀJ)⁻¹ by SVD, singular values "
                  f"of J·diag(d) below {RCOND:g} x the largest dropped "
                  f"({int(self.null.sum())} dropped)",
@@ -126,10 +131,19 @@ def column_scale(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndar
 
 
 def fisher_of(jac: np.ndarray, r: np.ndarray, x: np.ndarray, names: list[str], m: int,
-              lower: np.ndarray, upper: np.ndarray, groups: np.ndarray | None = None) -> Fisher:
+              lower: np.ndarray, upper: np.ndarray, groups: np.ndarray | None = None,
+              held: np.ndarray | None = None) -> Fisher:
     """The Gauss-Newton analysis of a Jacobian ``jac`` (rows, n) and residuals ``r`` at ``x``,
     with m data residuals for the degrees of freedom (s² = r·r / (m - n)); with ``groups`` (the
-    cluster of each row) also the cluster-robust covariance (:func:`sandwich`)."""
+    cluster of each row) also the cluster-robust covariance (:func:`sandwich`). Parameters
+    ``held`` (bool per parameter: pressed against a bound, where the minimum is not a
+    stationary point and the quadratic model does not hold) are fixed: the analysis is that of
+    the others, and the held ones get no spread."""
+    if held is not None and held.any():
+        free = ~held
+        part = fisher_of(jac[:, free], r, x[free], [n for n, f in zip(names, free, strict=True)
+                                                     if f], m, lower[free], upper[free], groups)
+        return embedded(part, free, x, names)
     n = len(x)
     s2 = float(r @ r) / (m - n)
     d = column_scale(x, lower, upper)
@@ -150,6 +164,24 @@ def fisher_of(jac: np.ndarray, r: np.ndarray, x: np.ndarray, names: list[str], m
     return out
 
 
+def embedded(part: Fisher, free: np.ndarray, x: np.ndarray, names: list[str]) -> Fisher:
+    """The analysis ``part`` of the ``free`` parameters as one of all (the others: no spread)."""
+    n = len(x)
+
+    def square(c: np.ndarray) -> np.ndarray:
+        out = np.zeros((n, n))
+        out[np.ix_(free, free)] = c
+        return out
+
+    vectors = np.zeros((n, part.vectors.shape[1]))
+    vectors[free] = part.vectors
+    scale = np.ones(n)
+    scale[free] = part.scale
+    return Fisher(list(names), np.asarray(x, float), square(part.cov), part.s2, part.m,
+                  part.singular, vectors, scale, part.null, held=~free,
+                  robust=None if part.robust is None else square(part.robust))
+
+
 def sandwich(jac: np.ndarray, r: np.ndarray, groups: np.ndarray, bread: np.ndarray
              ) -> np.ndarray:
     """Cluster-robust covariance (JᵀJ)⁻¹ (sum over clusters g of J_gᵀ r_g r_gᵀ J_g) (JᵀJ)⁻¹
@@ -165,10 +197,12 @@ def sandwich(jac: np.ndarray, r: np.ndarray, groups: np.ndarray, bread: np.ndarr
 
 def fisher(problem: Problem) -> Fisher:
     """The Fisher / Gauss-Newton analysis of ``problem`` at its optimum, with the
-    cluster-robust covariance over its training structures."""
+    cluster-robust covariance over its training structures; the parameters the fit found pressed
+    against a bound are held there."""
     r = problem.residuals(problem.x)
+    held = np.array([n in (problem.at_bounds or {}) for n in problem.names])
     return fisher_of(problem.jacobian(), r, problem.x, problem.names, problem.n_data(),
-                     problem.space.lower, problem.space.upper, problem.row_structures())
+                     problem.space.lower, problem.space.upper, problem.row_structures(), held)
 
 
 def fisher_ensemble(problem: Problem, samples: int = 200, seed: int = 0) -> Ensemble:
