@@ -48,6 +48,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=2000, help="mcmc: steps per walker (default 2000)")
     p.add_argument("--walkers", type=int, help="mcmc: walkers (default 4 x free parameters, >= 8)")
     p.add_argument("--burn", type=int, help="mcmc: steps dropped at the start (default half)")
+    p.add_argument("--max-evaluations", type=int, default=100, metavar="N",
+                   help="bootstrap: least-squares evaluations per member (default 100)")
     p.add_argument("--validation", metavar="DATA",
                    help="held-out structures to calibrate the spreads on (default: the fit's "
                         "validation set, if it has one)")
@@ -65,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise GafitInputError(f"--samples {args.samples}: need at least 2")
     problem = Problem.from_run(args.run_dir)
     options = ({"steps": args.steps, "walkers": args.walkers, "burn": args.burn}
-               if args.method == "mcmc" else {})
+               if args.method == "mcmc" else
+               {"max_evaluations": args.max_evaluations} if args.method == "bootstrap" else {})
     ens = uncertainty(problem, args.method, args.samples, args.seed, not args.quiet, **options)
     lines = [ens.text()]
     if problem.at_bounds:
