@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.samples is not None and args.samples < 2:
         raise GafitInputError(f"--samples {args.samples}: need at least 2")
+    if args.max_evaluations < 1:
+        raise GafitInputError(f"--max-evaluations {args.max_evaluations}: need at least 1")
     problem = Problem.from_run(args.run_dir)
     options = ({"steps": args.steps, "walkers": args.walkers, "burn": args.burn}
                if args.method == "mcmc" else

@@ -1,7 +1,7 @@
 """Uncertainty of a fit's parameters and predictions: the Fisher / Gauss-Newton covariance at the
 optimum (:mod:`.fisher`), a bootstrap ensemble over structures (:mod:`.bootstrap`), an MCMC
 ensemble (:mod:`.mcmc`, emcee), the ensembles' tables (:mod:`.ensemble`) and their propagation to
-predictions with its calibration on held-out frames (:mod:`.propagate`).
+predictions with its calibration on held-out frames (:mod:`.propagate`)::
 
     problem = Problem.from_run("runs/cu")          # or Problem.from_result(result)
     ens = uncertainty(problem, "fisher")           # or "bootstrap", "mcmc"

@@ -17,7 +17,7 @@ from gafit.io import strict_json
 from gafit.io.atomic import atomic_write_text
 from gafit.structures import GafitInputError
 
-#: |correlation| from which a pair of parameters is called strongly correlated
+#: ``|correlation|`` from which a pair of parameters is called strongly correlated
 STRONG_CORRELATION = 0.9
 #: 1σ interval of an ensemble: its 15.87th and 84.13th percentiles (a normal's mean ± σ)
 SIGMA_PERCENTILES = (15.865525393145708, 84.13447460685429)
@@ -42,7 +42,7 @@ class Summary:
     notes: list[str] = field(default_factory=list)
 
     def correlated_pairs(self, threshold: float = STRONG_CORRELATION) -> list[tuple[str, str, float]]:
-        """(name, name, correlation) of the pairs with |correlation| >= threshold."""
+        """(name, name, correlation) of the pairs with ``|correlation| >= threshold``."""
         n = len(self.names)
         return [(self.names[i], self.names[j], float(self.corr[i, j]))
                 for i in range(n) for j in range(i + 1, n)

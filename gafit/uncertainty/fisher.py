@@ -3,7 +3,7 @@ parameters (physical units), from the fit's (analytic where it has one) Jacobian
 weighted residuals, with s² = loss / (m - n) (:meth:`Problem.noise_variance`).
 
 The inverse is a pseudo-inverse through the SVD of J with its columns scaled to relative changes
-(J·diag(d), d = |x|, or 1e-3 of the bounds' width where x is near 0), so the cut-offs do not
+(J·diag(d), d = ``|x|``, or 1e-3 of the bounds' width where x is near 0), so the cut-offs do not
 depend on the parameters' units:
 
 - singular values below ``RCOND`` x the largest are numerically zero: those directions are not
@@ -28,7 +28,7 @@ from gafit.uncertainty.problem import Problem
 RCOND = 1e-8
 #: a direction of the scaled parameters with a 1σ above this (relative change) is undetermined
 UNDETERMINED_SIGMA = 1.0
-#: a parameter is named for a direction when |its component| is at least this
+#: a parameter is named for a direction when ``|its component|`` is at least this
 LOADING = 0.3
 
 
@@ -95,8 +95,8 @@ class Fisher:
         if self.robust is not None:
             notes.append("cluster-robust std (residuals of a structure as one cluster; compare "
                          "with the bootstrap): " + ", ".join(
-                             f"{n} {v:.4g} ({v / s:.2g} x)" for n, v, s in
-                             zip(self.names, self.robust_std, std, strict=True)))
+                             f"{n} {v:.4g}" + (f" ({v / s:.2g} x)" if s > 0 else "")
+                             for n, v, s in zip(self.names, self.robust_std, std, strict=True)))
         return Summary(self.names, self.x, self.x.copy(), std, self.x - std, self.x + std,
                        correlation(self.cov), self.undetermined(), notes)
 
@@ -124,7 +124,7 @@ class Fisher:
 
 
 def column_scale(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    """Scales d that make J·diag(d) the derivatives per relative change: |x|, or 1e-3 of the
+    """Scales d that make J·diag(d) the derivatives per relative change: ``|x|``, or 1e-3 of the
     bounds' width (1 for infinite bounds) where that is larger."""
     width = np.where(np.isfinite(upper - lower), upper - lower, 1.0)
     return np.maximum(np.abs(x), 1e-3 * width)

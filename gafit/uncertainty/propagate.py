@@ -68,7 +68,7 @@ def prediction_spread(potential: Potential, thetas: np.ndarray, data: ReferenceS
 
 def calibration(spread: Spread) -> dict[str, dict[str, float]]:
     """Per property: items, RMSE of the errors, RMS of the predicted σ, and the fractions of
-    items with |error| <= σ and <= 2σ."""
+    items with ``|error| <= σ`` and ``<= 2σ``."""
     out = {}
     for p in CALIBRATED:
         err, sd = spread.error[p], spread.std[p]
