@@ -71,7 +71,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "(uncertainty/ensemble_METHOD.csv): the lattice, bulk modulus and elastic "
                    "constants of each member, their mean and std")
     p.add_argument("--members", type=int, default=50, metavar="N",
-                   help="with --ensemble: the first N members (default 50)")
+                   help="with --ensemble: N members spread evenly over the file (default 50)")
     p.add_argument("--out", metavar="FILE.json", help="write the properties (and references) as JSON")
     p.set_defaults(func=run)
     return p
@@ -133,13 +133,18 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(stability["flags"]) or stability_line(stability))
     spread = None
     if args.ensemble:
+        import numpy as np
+
         from gafit.uncertainty import read_ensemble
         from gafit.uncertainty.propagate import property_spread, property_spread_text
 
         if args.members < 2:
             raise GafitInputError(f"--members {args.members}: need at least 2")
         names, values = read_ensemble(args.ensemble)
-        spread = property_spread(potential, names, values[:args.members], atoms,
+        # spread over the file: an MCMC ensemble's rows follow its chain
+        pick = np.unique(np.linspace(0, len(values) - 1, min(args.members, len(values)))
+                         .round().astype(int))
+        spread = property_spread(potential, names, values[pick], atoms,
                                  strain=args.strain, eos_span=args.eos_span, eos=args.eos)
         print(property_spread_text(spread, props))
     if args.out:
