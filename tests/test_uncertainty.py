@@ -23,7 +23,13 @@ from gafit.objective import Weights
 from gafit.potential import Potential
 from gafit.refine import refine
 from gafit.structures import GafitInputError, ReferenceSet, Structure
-from gafit.uncertainty import Problem, bootstrap_ensemble, fisher, mcmc_ensemble, read_ensemble
+from gafit.uncertainty import (
+    Problem,
+    bootstrap_ensemble,
+    fisher_analysis,
+    mcmc_ensemble,
+    read_ensemble,
+)
 from gafit.uncertainty import mcmc as mcmc_module
 from gafit.uncertainty.ensemble import sample_summary
 from gafit.uncertainty.fisher import fisher_of
@@ -136,7 +142,7 @@ def test_fisher_covariance_matches_the_curvature_of_the_loss(problem: Problem) -
                 steps.append(y)
             v = loss(np.array(steps))
             hess[i, j] = (v[0] - v[1] - v[2] + v[3]) / (4 * h[i] * h[j])
-    f = fisher(problem)
+    f = fisher_analysis(problem)
     np.testing.assert_allclose(f.cov, 2 * f.s2 * np.linalg.inv(hess), rtol=0.02,
                                atol=0.02 * np.outer(f.std, f.std).max())
     assert f.s2 == pytest.approx(problem.loss() / (problem.n_data() - n))
@@ -145,14 +151,14 @@ def test_fisher_covariance_matches_the_curvature_of_the_loss(problem: Problem) -
 def test_fit_recovers_the_true_parameters_within_a_few_sigma(problem: Problem) -> None:
     """The synthetic data's true parameters lie within 4 Fisher σ of the optimum (a check that
     the σ have the size of the noise's effect)."""
-    f = fisher(problem)
+    f = fisher_analysis(problem)
     true = np.array([TRUE[n] for n in problem.names])
     assert np.all(np.abs(problem.x - true) < 4 * f.std)
 
 
 def test_mcmc_agrees_with_fisher_on_a_near_linear_problem(problem: Problem) -> None:
     ens = mcmc_ensemble(problem, samples=2000, seed=5, steps=600, progress=False)
-    f = fisher(problem)
+    f = fisher_analysis(problem)
     std = ens.samples.std(axis=0, ddof=1)
     np.testing.assert_allclose(std, f.std, rtol=0.3)
     assert np.all(np.abs(ens.samples.mean(axis=0) - problem.x) < 0.5 * f.std)
@@ -183,7 +189,7 @@ def test_bootstrap_is_deterministic_for_a_seed_and_agrees_with_fisher(problem: P
     c = bootstrap_ensemble(problem, samples=3, seed=12, progress=False)
     np.testing.assert_array_equal(a.samples[:3], b.samples)
     assert not np.array_equal(b.samples, c.samples)
-    ratio = a.samples.std(axis=0, ddof=1) / fisher(problem).std
+    ratio = a.samples.std(axis=0, ddof=1) / fisher_analysis(problem).std
     assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from gafit.structures import GafitInputError
 from gafit.uncertainty.bootstrap import bootstrap_ensemble
 from gafit.uncertainty.ensemble import METHODS, Ensemble, Summary, read_ensemble
-from gafit.uncertainty.fisher import Fisher, fisher, fisher_ensemble
+from gafit.uncertainty.fisher import Fisher, fisher_analysis, fisher_ensemble
 from gafit.uncertainty.mcmc import mcmc_ensemble
 from gafit.uncertainty.problem import Problem
 
@@ -45,5 +45,5 @@ def uncertainty(problem: Problem, method: str, samples: int | None = None, seed:
 
 
 __all__ = ["DEFAULT_SAMPLES", "METHODS", "Ensemble", "Fisher", "Problem", "Summary",
-           "bootstrap_ensemble", "fisher", "fisher_ensemble", "mcmc_ensemble", "read_ensemble",
+           "bootstrap_ensemble", "fisher_analysis", "fisher_ensemble", "mcmc_ensemble", "read_ensemble",
            "uncertainty"]

@@ -195,7 +195,7 @@ def sandwich(jac: np.ndarray, r: np.ndarray, groups: np.ndarray, bread: np.ndarr
     return bread @ meat @ bread
 
 
-def fisher(problem: Problem) -> Fisher:
+def fisher_analysis(problem: Problem) -> Fisher:
     """The Fisher / Gauss-Newton analysis of ``problem`` at its optimum, with the
     cluster-robust covariance over its training structures; the parameters the fit found pressed
     against a bound are held there."""
@@ -208,7 +208,7 @@ def fisher(problem: Problem) -> Fisher:
 def fisher_ensemble(problem: Problem, samples: int = 200, seed: int = 0) -> Ensemble:
     """The Fisher analysis as an ensemble: its summary (analytic std and correlations) and
     ``samples`` members drawn from N(x, cov) within the bounds (for propagation)."""
-    f = fisher(problem)
+    f = fisher_analysis(problem)
     members, rejected = f.draw(samples, seed, problem.space.lower, problem.space.upper)
     summary = f.summary()
     if rejected:

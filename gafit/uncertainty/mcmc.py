@@ -14,7 +14,7 @@ import numpy as np
 
 from gafit.structures import GafitInputError
 from gafit.uncertainty.ensemble import Ensemble, sample_summary
-from gafit.uncertainty.fisher import column_scale, fisher
+from gafit.uncertainty.fisher import column_scale, fisher_analysis
 from gafit.uncertainty.problem import Problem
 
 #: the most free parameters MCMC is run for. The stretch move needs at least 2n walkers and its
@@ -35,7 +35,7 @@ def start_walkers(problem: Problem, walkers: int, rng: np.random.Generator) -> n
     """Walkers (W, n) in a small Gaussian ball around the optimum: 0.1 x the Fisher σ (1e-3 of
     the scale of x where the Fisher σ is not finite), inside the bounds."""
     space = problem.space
-    sd = fisher(problem).std
+    sd = fisher_analysis(problem).std
     fallback = 1e-3 * column_scale(problem.x, space.lower, space.upper)
     sd = np.where(np.isfinite(sd) & (sd > 0), 0.1 * sd, fallback)
     p0 = problem.x + rng.standard_normal((walkers, len(problem.x))) * sd

@@ -16,8 +16,8 @@ from gafit.refine import batched_jacobian
 from gafit.structures import GafitInputError
 
 if TYPE_CHECKING:
-    from gafit.fit_result import FitResult
-    from gafit.fitting import Fit
+    import gafit.fit_result
+    import gafit.fitting
 
 #: residual blocks that are penalties (zero at a feasible optimum): not data, so not counted in
 #: the degrees of freedom of the noise estimate
@@ -29,7 +29,7 @@ class Problem:
     """A fit's objective at its optimum ``x`` (free vector, physical units); ``fit`` is the
     :class:`gafit.fitting.Fit` it came from (its training structures, validation data and targets)."""
 
-    fit: Fit
+    fit: gafit.fitting.Fit
     x: np.ndarray
     run_dir: Path | None = None
     at_bounds: dict[str, str] | None = None  # free parameter -> "lower"/"upper" pressed
@@ -98,7 +98,7 @@ class Problem:
         return self.objective.loss
 
     @classmethod
-    def from_fit(cls, fit: Fit, x: np.ndarray, run_dir: Path | None = None) -> Problem:
+    def from_fit(cls, fit: gafit.fitting.Fit, x: np.ndarray, run_dir: Path | None = None) -> Problem:
         """The problem of ``fit`` (a :class:`gafit.fitting.Fit`) at its optimum ``x``."""
         x = np.asarray(x, float)
         if x.shape != (fit.space.n_free,):
@@ -109,7 +109,8 @@ class Problem:
         return cls(fit, x, run_dir)
 
     @classmethod
-    def from_result(cls, result: FitResult, fit: Fit | None = None) -> Problem:
+    def from_result(cls, result: gafit.fit_result.FitResult,
+                    fit: gafit.fitting.Fit | None = None) -> Problem:
         """The problem of a :class:`gafit.FitResult`; ``fit`` is rebuilt from its config when
         not given (a result made from Python objects has no data files in its config: give the
         Fit)."""
