@@ -273,6 +273,9 @@ def test_cli_writes_the_ensemble_table_and_calibration(tmp_path: Path) -> None:
                     "--ensemble", ens, "--members", "3", cwd=tmp_path)
     assert props.returncode == 0, props.stderr
     assert "(3 members)" in props.stdout and "C44" in props.stdout.split("ensemble spread")[1]
+    config.write_text(config.read_text().replace('"stress" = 0.1', '"stress" = 0.3'))
+    changed = run_cli("uncertainty", str(run), cwd=tmp_path)
+    assert changed.returncode == 2 and "the config or its data changed since the fit" in changed.stderr
     bad = run_cli("uncertainty", str(tmp_path), cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("gafit: error: ")
     assert len(bad.stderr.strip().splitlines()) == 1

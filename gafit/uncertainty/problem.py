@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 #: residual blocks that are penalties (zero at a feasible optimum): not data, so not counted in
 #: the degrees of freedom of the noise estimate
 PENALTY_TERMS = ("walls", "stability", "e0")
+#: a run folder's potential must give the loss its summary records to this relative tolerance
+#: (rounding only): otherwise the rebuilt problem is not the one that was fitted
+LOSS_RTOL = 1e-6
 
 
 @dataclass
@@ -143,6 +146,11 @@ class Problem:
         fit = Fit.from_config(config, check_data=False)
         problem = cls.from_fit(fit, free_values(fit.space, result.potential.named_values()), folder)
         problem.at_bounds = result.at_bounds()
+        loss = problem.loss()
+        if not np.isclose(loss, result.loss, rtol=LOSS_RTOL, atol=0.0):
+            raise GafitInputError(f"{folder}: its potential gives loss {loss:.10g} on {config} now, "
+                                  f"the fit found {result.loss:.10g}: the config or its data changed "
+                                  "since the fit; fit again")
         return problem
 
 
