@@ -357,3 +357,24 @@ def test_parameters_pressed_against_a_bound_are_held_there() -> None:
     draws, _ = f.draw(50, 1, np.zeros(3), np.array([10.0, 10.0, 5.0]))
     assert len(draws) == 50 and np.all(draws[:, 2] == 5.0) and np.all(draws[:, :2].std(axis=0) > 0)
     assert "at_bound" in f.summary().notes[0]
+
+
+def test_problem_from_a_fit_result_in_python() -> None:
+    """A FitResult of a Fit made from Python objects: its Problem (with the Fit) sits at the
+    result's optimum with the result's loss, and the ensemble carries the E0 offsets solved per
+    member; without the Fit it says what to pass."""
+    from gafit.ga import GASettings
+    from gafit.uncertainty import uncertainty
+
+    fit = Fit(morse(), synthetic_cells(6, seed=3), BOUNDS, weights=Weights(energy=1.0, forces=1.0,
+                                                                           stress=0.0),
+              ga=GASettings(population=8, generations=2, seed=2), check_data=False)
+    result = fit.run(quiet=True)
+    problem = Problem.from_result(result, fit)
+    np.testing.assert_allclose(problem.x, result.x, rtol=1e-12)
+    assert problem.loss() == pytest.approx(result.loss, rel=1e-9)
+    ens = uncertainty(problem, "fisher", samples=5, seed=0)
+    assert ens.extra_names == ["Cu.E0"] and ens.extra.shape == (5, 1)
+    assert np.ptp(ens.extra[:, 0]) > 0  # solved for each member, not the optimum's copied
+    with pytest.raises(GafitInputError, match="names no training data; pass the Fit"):
+        Problem.from_result(result)
