@@ -16,7 +16,9 @@ parameters, and write an ensemble of parameter vectors for propagation:
 
   fisher     Gauss-Newton covariance s² (JᵀJ)⁻¹ at the optimum from the fit's Jacobian, with
              s² = loss/(m - n); correlations and the parameter combinations the data cannot
-             determine (SVD with a stated cut-off); members drawn from that Gaussian
+             determine (SVD with a stated cut-off); members drawn from that Gaussian; also
+             the cluster-robust std (each structure's residuals one cluster: compare with the
+             bootstrap). Parameters the fit left pressed against a bound are held there
   bootstrap  refits (least squares from the optimum) on the training structures resampled with
              replacement
   mcmc       emcee ensemble sampler on log p = -loss/(2 s²) within the fit's bounds (same s²),
