@@ -27,7 +27,7 @@ from gafit.parameters import ParameterSpace
 from gafit.potential import Potential
 from gafit.potential_files import load_potential, save_potential
 from gafit.property_target import format_table
-from gafit.structures import GafitInputError, GafitResultError
+from gafit.structures import GafitInputError, GafitResultError, ReferenceSet
 from gafit.walls import Wall, WallConstraint, brief, unsafe_reason
 
 
@@ -67,8 +67,10 @@ class FitResult:
     property_checks: list[str] = field(default_factory=list)
     # the fit's config (``Fit.from_config``, or the one ``Fit`` makes of its arguments)
     config: FitConfig | None = None
-    # per data set ("train", "validation"): the geometry tables the fit built (not saved)
+    # per data set ("train", "validation"): the geometry tables the fit built and the structures
+    # they tabulate (with the phonon equilibrium cells); not saved: the report reuses them
     tables: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    data: dict[str, ReferenceSet] = field(default_factory=dict, repr=False, compare=False)
     # read from a run folder (no space): parameters.csv rows, parameters_at_bounds and the
     # summary's config, train and weights entries
     saved: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -100,11 +102,11 @@ class FitResult:
         return out
 
     def write_report(self, run_dir: str | Path) -> Path:
-        """Write ``RUN_DIR/report/index.html`` for this result saved in ``run_dir``; returns its
-        path."""
+        """Write ``RUN_DIR/report/index.html`` for this result saved in ``run_dir`` (on the data
+        and geometry tables of the fit when it has them); returns its path."""
         from gafit.report import write_report
 
-        return write_report(run_dir, self.config)
+        return write_report(run_dir, self.config, result=self)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> FitResult:
@@ -288,8 +290,8 @@ def write_outputs(result: FitResult, out: Path) -> None:
         _write_outputs(result, out)
 
 
-def _inputs(result: FitResult) -> dict[str, Any]:
-    """The summary's config, train and weights entries."""
+def run_inputs(result: FitResult) -> dict[str, Any]:
+    """The summary's config, train and weights entries (paths resolved)."""
     config = result.config
     if config is None:
         return {k: result.saved.get(k) for k in ("config", "train", "weights")}
@@ -312,7 +314,7 @@ def _write_outputs(result: FitResult, out: Path) -> None:
     w.writerows(rows)
     atomic_write_text(out / "parameters.csv", buf.getvalue())
     summary = {
-        **_inputs(result),
+        **run_inputs(result),
         "loss": result.loss,
         "loss_by_term": result.breakdown,  # adds up to loss (to rounding)
         "loss_shares": shares(result.breakdown),

@@ -1,11 +1,13 @@
-"""The report's page: reads the run folder and builds index.html section by section."""
+"""The report's page: each section a function of a :class:`~gafit.fit_result.FitResult` and of
+what it needs besides (:class:`Inputs`: the config, the data sets with their predictions)."""
 
 from __future__ import annotations
 
-import csv
 import datetime
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +42,7 @@ from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 if TYPE_CHECKING:
     from gafit.config import FitConfig
+    from gafit.fit_result import FitResult
     from gafit.potential import Potential
 
 #: sub-folder of the run folder that holds the page and its plots
@@ -52,11 +55,6 @@ SETS = ("train", "validation")
 
 
 # --------------------------------------------------------------------------- reading the run folder
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def _provenance_config(run_dir: Path) -> str | None:
@@ -128,45 +126,24 @@ def phonon_equilibrium_structures(config: FitConfig, load: Any = None) -> list[S
     return out
 
 
-# --------------------------------------------------------------------------- the report
+# --------------------------------------------------------------------------- the data
 
 
-class _Report:
-    """Builds the page section by section; each section that fails says so in the page."""
+@dataclass
+class Inputs:
+    """What the sections need besides the :class:`~gafit.fit_result.FitResult`: the fit's config
+    (and how it was found), the data sets with their predictions, the notes shown atop the page,
+    the phonon references read once, and the folder the PNGs go to."""
 
-    def __init__(self, run_dir: Path, config: FitConfig | str | Path | None):
-        from gafit.potential_files import load_potential
+    out: Path
+    config: FitConfig | None = None
+    config_how: str = ""
+    sets: dict[str, SetData] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+    data_note: Note | None = None  # why there are no parity plots
+    phonon_refs: dict[str, Any] = field(default_factory=dict)
 
-        self.run = run_dir
-        self.out = run_dir / REPORT_DIR
-        if not (run_dir / "summary.json").is_file() or not (run_dir / "potential.json").is_file():
-            raise GafitInputError(f"{run_dir}: not a gafit run folder (summary.json and potential.json "
-                                  "are written by gafit fit)")
-        try:
-            self.summary: dict = strict_json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        except ValueError as err:  # JSONDecodeError, or nested too deeply
-            raise GafitInputError(f"{run_dir / 'summary.json'}: not valid JSON ({err})") from None
-        self.potential: Potential = load_potential(run_dir / "potential.json")
-        self.pot_dict: dict = strict_json.loads((run_dir / "potential.json").read_text(encoding="utf-8"))
-        self.notes: list[Note] = []  # shown at the top
-        self.config: FitConfig | None = None
-        self.config_how = ""
-        self.sets: dict[str, SetData] = {}
-        self.data_note: Note | None = None
-        self.phonon_refs: dict[str, Any] = {}
-        try:
-            self.config, self.config_how, note = find_config(run_dir, self.summary, config)
-        except GafitInputError as err:
-            if config is not None:  # the caller named it: a wrong config is the caller's error
-                raise
-            note = Note("error", f"The config recorded in the run folder could not be read: "
-                        f"{_esc(err)}")
-        if note is not None:
-            self.data_note = note
-        if self.config is not None:
-            self._load_data()
-
-    def _reference(self, pc: Any) -> Any:
+    def reference(self, pc: Any) -> Any:
         """A phonon target's reference, unit cell and supercell matrix, read once."""
         from gafit.phonons.target import read_target_reference
 
@@ -175,503 +152,582 @@ class _Report:
             self.phonon_refs[key] = read_target_reference(pc)
         return self.phonon_refs[key]
 
-    # ---- data ------------------------------------------------------------------------------
-    def _load_data(self) -> None:
-        from gafit.evaluate import evaluate
-        from gafit.fit import read_data
 
-        assert self.config is not None
-        try:
-            train, valid = read_data(self.config)
-        except (GafitInputError, OSError) as err:
-            self.data_note = Note("error", "The data named by the config cannot be read, so the "
-                                  f"predictions could not be recomputed: {_esc(err)}")
-            return
-        try:
-            extra = phonon_equilibrium_structures(self.config, self._reference)
-        except (GafitInputError, OSError) as err:
-            extra = []
-            self.notes.append(Note("warning", f"The phonon reference cannot be read: {_esc(err)}"))
-        if extra:
-            train = train + ReferenceSet(extra, "phonon references")
-        sets = {"train": train} | ({"validation": valid} if valid is not None else {})
-        try:
-            for name, data in sets.items():
-                ev = evaluate(self.potential, data)
-                self.sets[name] = SetData(data, ev, parity_points(data, ev))
-        except GafitInputError as err:
-            self.sets = {}
-            self.data_note = Note("error", f"potential.json cannot be evaluated on the data: {_esc(err)}")
-            return
-        # do the recomputed errors match those the fit recorded?
-        recorded = self.summary.get("rmse") or {}
-        off = []
-        for name, sd in self.sets.items():
-            for prop, v in sd.ev.rmse.items():
-                r = (recorded.get(name) or {}).get(prop)
-                if _finite(r) and _finite(v) and abs(v - r) > 1e-6 * max(abs(r), 1e-12) + 1e-12:
-                    off.append(f"{name} {prop}: recorded {r:.4g}, now {v:.4g} {UNITS[prop]}")
-        if off:
-            self.notes.append(Note("warning", "The recomputed RMSEs differ from those the fit "
-                                   "recorded (the data, the config or potential.json changed since "
-                                   "the fit?): " + "; ".join(_esc(o) for o in off)))
+def fitted_data(result: FitResult, inp: Inputs) -> dict[str, tuple[ReferenceSet, Any]]:
+    """Per data set ("train", "validation") its structures and geometry tables: those the fit
+    built (``result.data`` and ``result.tables``) when the result is the fit's own, else the data
+    of the fit's config (the same split and phonon equilibrium cells as the fit), read and
+    tabulated once. Empty (with ``inp.data_note`` saying why) when the data cannot be had."""
+    from gafit.fit import read_data
 
-    # ---- sections --------------------------------------------------------------------------
-    def header(self) -> str:
-        s, pot = self.summary, self.pot_dict
-        forms = ", ".join(f"{_esc(f['form'])} (cutoff {_num(f.get('cutoff'), '.4g')} Å)"
-                          for f in pot.get("forms", []))
-        e0 = ", ".join(f"{_esc(k)} {_num(v, '.6f')}" for k, v in (pot.get("E0") or {}).items())
-        cfg = self.config
-        rows: list[tuple[str, str]] = [
-            ("Form", forms or "–"),
-            ("Species", _esc(", ".join(pot.get("species", []))) or "–"),
-            ("E0 offsets (eV/atom)", e0 or "–"),
-        ]
-        if cfg is not None:
-            from gafit.config import data_files
+    if result.data and result.tables:
+        return {name: (data, result.tables[name]) for name, data in result.data.items()}
+    if inp.config is None:
+        return {}
+    try:
+        train, valid = read_data(inp.config)
+    except (GafitInputError, OSError) as err:
+        inp.data_note = Note("error", "The data named by the config cannot be read, so the "
+                             f"predictions could not be recomputed: {_esc(err)}")
+        return {}
+    try:
+        extra = phonon_equilibrium_structures(inp.config, inp.reference)
+    except (GafitInputError, OSError) as err:
+        extra = []
+        inp.notes.append(Note("warning", f"The phonon reference cannot be read: {_esc(err)}"))
+    if extra:
+        train = train + ReferenceSet(extra, "phonon references")
+    sets = {"train": train} | ({"validation": valid} if valid is not None else {})
+    try:
+        return {name: (data, result.potential.build_tables(data)) for name, data in sets.items()}
+    except GafitInputError as err:
+        inp.data_note = Note("error", f"potential.json cannot be evaluated on the data: {_esc(err)}")
+        return {}
 
-            src = _esc(_short_path(cfg.source)) if cfg.source else "(built in Python)"
-            rows.append(("Config", f"<code>{src}</code> ({_esc(self.config_how)})"))
-            d = cfg.data
-            data = "train " + (", ".join(f"<code>{_esc(_short_path(f.path))}</code>"
-                                         for f in data_files(d.train)) or "none (phonons only)")
-            if data_files(d.validation):
-                data += "; validation " + ", ".join(f"<code>{_esc(_short_path(f.path))}</code>"
-                                                    for f in data_files(d.validation))
-            if d.drop_duplicates:
-                data += "; duplicated structures dropped"
-            held = []
-            if d.validation_fraction > 0:
-                held.append(f"{d.validation_fraction:.0%} of the training file at random "
-                            f"(split_seed {d.split_seed})")
-            if d.validation_config_types:
-                held.append("config_types " + ", ".join(_esc(t) for t in d.validation_config_types))
-            if held:
-                data += "; held out for validation: " + " and ".join(held)
-            rows.append(("Data", data))
-            if cfg.potential.start is not None:
-                rows.append(("Started from", f"<code>{_esc(_short_path(cfg.potential.start))}</code>"))
-            for k, pc in enumerate(cfg.phonons):
-                rows.append((f"Phonon target {k + 1}",
-                             f"<code>{_esc(_short_path(pc.reference))}</code>, q-points "
-                             f"{_esc(pc.qpoints)}, weight {_num(pc.weight)} (on THz²)"
-                             + (f", equilibrium weight {_num(pc.equilibrium_weight)}"
-                                if pc.equilibrium_weight > 0 else "")))
-        elif s.get("train"):
-            files = s["train"] if isinstance(s["train"], list) else [s["train"]]
-            rows.append(("Training data", ", ".join(f"<code>{_esc(_short_path(f))}</code>"
-                                                    for f in files)))
-        if self.sets:
-            sizes = []
-            for name, sd in self.sets.items():
-                n_eq = sum(st.config_type == "phonon-equilibrium" for st in sd.data)
-                eq = (f" (including {n_eq} phonon-equilibrium supercell{'s' if n_eq > 1 else ''})"
-                      if n_eq else "")
-                sizes.append(f"{name}: {len(sd.data)} structures, {sd.data.n_atoms} atoms{eq}")
-            rows.append(("Structures", "; ".join(sizes)))
-        weights = s.get("weights") or (vars(cfg.weights) if cfg is not None else {})
-        if weights:
-            rows.append(("Weights", ", ".join(
-                f"{_esc(k)} {_num(v)}" + (f" (on ({UNITS[k]})²)" if k in UNITS else "")
-                for k, v in weights.items())))
-        ga = f"{_esc(s.get('generations', '–'))} generations, stopped by {_esc(s.get('stop_reason', '–'))}"
-        if cfg is not None:
-            ga += f" (population {cfg.ga.population}, seed {cfg.ga.seed})"
-        rows.append(("Genetic algorithm", ga))
-        rows.append(("Evaluations", f"{_esc(s.get('evaluations', '–'))} in {_duration(s.get('ga_seconds'))}"
-                     f" = {_num(s.get('evaluations_per_second'), '.1f')} per second"))
-        rows.append(("Total time", _duration(s.get("total_seconds"))))
-        loss = f"{_num(s.get('loss'), '.6g')}"
-        if _finite(s.get("ga_loss")):
-            loss += f" (GA {_num(s.get('ga_loss'), '.6g')}"
-            loss += (f", least squares {_num(s.get('refined_loss'), '.6g')})"
-                     if _finite(s.get("refined_loss")) else ")")
-        rows.append(("Loss", loss))
-        return _kv(rows) + self._rmse_table() + self._breakdown_table()
 
-    def _breakdown_table(self) -> str:
-        """The loss split by term (summary.json ``loss_by_term``): which target steers the fit."""
-        parts = self.summary.get("loss_by_term") or {}
-        if not parts:
-            return ""
-        total = sum(v for v in parts.values() if _finite(v))
-        weights = self.summary.get("weights") or {}
-        train = (self.summary.get("rmse") or {}).get("train", {})
-        what = {"walls": "penalty of the wall constraint's breach", "phonons": "all phonon targets",
-                "stability": "penalty of Born criteria and imaginary modes",
-                "e0": "penalty of the form's cohesive energy outside e0_range"}
-        rows = []
-        for term, v in sorted(parts.items(), key=lambda kv: -(kv[1] if _finite(kv[1]) else 0)):
-            share = v / total if _finite(v) and total > 0 else None
-            rmse = f"{_num(train.get(term))} {UNITS[term]}" if _finite(train.get(term)) else "–"
-            w = _num(weights[term]) if term in weights else _esc(what.get(term, ""))
-            bar = (f'<span style="display:inline-block;background:#4c78a8;height:0.7em;'
-                   f'width:{100 * share:.0f}px"></span> ' if share is not None else "")
-            rows.append([_esc(term), w, _num(v, ".4g"), bar + (f"{100 * share:.1f} %" if share is not None
-                                                                else "–"), rmse])
-        top, top_v = max(parts.items(), key=lambda kv: kv[1] if _finite(kv[1]) else -1)
-        text = (f"The parts add up to the loss ({_num(total, '.6g')}). "
-                f"<b>{_esc(top)}</b> dominates with {100 * top_v / total:.1f} %"
-                if _finite(top_v) and total > 0 else "")
-        if text and top_v / total > 0.9 and len(parts) > 1:
-            text += ("; the other terms barely steer the fit: raise their weights if they should count")
-        return ("<h3>Loss by term</h3>"
-                + _table(["term", "weight", "part of the loss", "share", "RMSE (train)"], rows, [2, 3, 4])
-                + (f"<p>{text}.</p>" if text else ""))
+def predicted_sets(result: FitResult, inp: Inputs) -> dict[str, SetData]:
+    """The data sets with the predictions of ``result.potential`` (its fitted E0) and the points of
+    the parity plots, on the tables of :func:`fitted_data`; a note in ``inp.notes`` when their
+    RMSEs differ from those the fit recorded."""
+    from gafit.evaluate import evaluate_on
+    from gafit.targets import Targets
 
-    def _rmse_table(self) -> str:
-        rmse = self.summary.get("rmse") or {}
-        if not rmse:
-            return ""
-        props = [p for p in ("energy", "forces", "stress", "virial", "phonons")
-                 if any(_finite(r.get(p)) for r in rmse.values())]
-        head = ["RMSE"] + [f"{p} ({UNITS[p]})" for p in props]
-        rows = [[_esc(name)] + [_num(r.get(p)) for p in props] for name, r in rmse.items()]
-        return "<h3>Errors of the fitted potential</h3>" + _table(head, rows)
+    sets = {}
+    for name, (data, tables) in fitted_data(result, inp).items():
+        ev = evaluate_on(result.potential, tables, Targets(data, tables.n_atoms_s, tables.volume_s))
+        sets[name] = SetData(data, ev, parity_points(data, ev))
+    off = []
+    for name, sd in sets.items():
+        for prop, v in sd.ev.rmse.items():
+            r = result.rmse.get(name, {}).get(prop)
+            if _finite(r) and _finite(v) and abs(v - r) > 1e-6 * max(abs(r), 1e-12) + 1e-12:
+                off.append(f"{name} {prop}: recorded {r:.4g}, now {v:.4g} {UNITS[prop]}")
+    if off:
+        inp.notes.append(Note("warning", "The recomputed RMSEs differ from those the fit "
+                              "recorded (the data, the config or potential.json changed since "
+                              "the fit?): " + "; ".join(_esc(o) for o in off)))
+    return sets
 
-    def parity(self) -> str:
-        parts = ['<h2 id="parity">Predicted vs reference</h2>']
-        if not self.sets:
-            parts.append((self.data_note or Note("warning", "No data to compare with.")).html())
-            return "".join(parts)
-        name = plot_parity(self.sets, self.out / "parity.png")
-        if name is None:
-            parts.append(Note("info", "The data has no reference energies, forces or stresses to "
-                              "compare with.").html())
-            return "".join(parts)
-        which = ("training and validation sets" if "validation" in self.sets
-                 else "training set (the fit had no validation data)")
-        parts.append(_img(name, "parity plots of energy, forces and stress",
-                          "gafit (potential.json, with its fitted E0) against the reference data, "
-                          f"recomputed on the fit's {which}. Energy per atom "
-                          "(eV/atom), every Cartesian force component (eV/Å), every stress component "
-                          "(GPa, positive = tensile, Voigt xx yy zz yz xz xy). Dashed: y = x."))
+
+# --------------------------------------------------------------------------- the sections
+
+
+def header(result: FitResult, inp: Inputs) -> str:
+    """The summary: form, species, E0, config, data, weights, GA, time, loss, RMSEs, loss by term."""
+    from gafit.fit_result import run_inputs
+
+    pot = result.potential.to_dict()
+    saved = run_inputs(result)
+    ga = result.ga
+    forms = ", ".join(f"{_esc(f['form'])} (cutoff {_num(f.get('cutoff'), '.4g')} Å)"
+                      for f in pot.get("forms", []))
+    e0 = ", ".join(f"{_esc(k)} {_num(v, '.6f')}" for k, v in (pot.get("E0") or {}).items())
+    cfg = inp.config
+    rows: list[tuple[str, str]] = [
+        ("Form", forms or "–"),
+        ("Species", _esc(", ".join(pot.get("species", []))) or "–"),
+        ("E0 offsets (eV/atom)", e0 or "–"),
+    ]
+    if cfg is not None:
+        from gafit.config import data_files
+
+        src = _esc(_short_path(cfg.source)) if cfg.source else "(built in Python)"
+        rows.append(("Config", f"<code>{src}</code> ({_esc(inp.config_how)})"))
+        d = cfg.data
+        data = "train " + (", ".join(f"<code>{_esc(_short_path(f.path))}</code>"
+                                     for f in data_files(d.train)) or "none (phonons only)")
+        if data_files(d.validation):
+            data += "; validation " + ", ".join(f"<code>{_esc(_short_path(f.path))}</code>"
+                                                for f in data_files(d.validation))
+        if d.drop_duplicates:
+            data += "; duplicated structures dropped"
+        held = []
+        if d.validation_fraction > 0:
+            held.append(f"{d.validation_fraction:.0%} of the training file at random "
+                        f"(split_seed {d.split_seed})")
+        if d.validation_config_types:
+            held.append("config_types " + ", ".join(_esc(t) for t in d.validation_config_types))
+        if held:
+            data += "; held out for validation: " + " and ".join(held)
+        rows.append(("Data", data))
+        if cfg.potential.start is not None:
+            rows.append(("Started from", f"<code>{_esc(_short_path(cfg.potential.start))}</code>"))
+        for k, pc in enumerate(cfg.phonons):
+            rows.append((f"Phonon target {k + 1}",
+                         f"<code>{_esc(_short_path(pc.reference))}</code>, q-points "
+                         f"{_esc(pc.qpoints)}, weight {_num(pc.weight)} (on THz²)"
+                         + (f", equilibrium weight {_num(pc.equilibrium_weight)}"
+                            if pc.equilibrium_weight > 0 else "")))
+    elif saved.get("train"):
+        files = saved["train"] if isinstance(saved["train"], list) else [saved["train"]]
+        rows.append(("Training data", ", ".join(f"<code>{_esc(_short_path(f))}</code>"
+                                                for f in files)))
+    if inp.sets:
+        sizes = []
+        for name, sd in inp.sets.items():
+            n_eq = sum(st.config_type == "phonon-equilibrium" for st in sd.data)
+            eq = (f" (including {n_eq} phonon-equilibrium supercell{'s' if n_eq > 1 else ''})"
+                  if n_eq else "")
+            sizes.append(f"{name}: {len(sd.data)} structures, {sd.data.n_atoms} atoms{eq}")
+        rows.append(("Structures", "; ".join(sizes)))
+    weights = saved.get("weights") or (vars(cfg.weights) if cfg is not None else {})
+    if weights:
+        rows.append(("Weights", ", ".join(
+            f"{_esc(k)} {_num(v)}" + (f" (on ({UNITS[k]})²)" if k in UNITS else "")
+            for k, v in weights.items())))
+    run = f"{_esc(ga.generations)} generations, stopped by {_esc(ga.stop_reason)}"
+    if cfg is not None:
+        run += f" (population {cfg.ga.population}, seed {cfg.ga.seed})"
+    rows.append(("Genetic algorithm", run))
+    rows.append(("Evaluations", f"{_esc(ga.evaluations)} in {_duration(ga.elapsed)}"
+                 f" = {_num(ga.evaluations / max(ga.elapsed, 1e-9), '.1f')} per second"))
+    rows.append(("Total time", _duration(result.elapsed)))
+    loss = f"{_num(result.loss, '.6g')}"
+    if _finite(ga.best_loss):
+        loss += f" (GA {_num(ga.best_loss, '.6g')}"
+        loss += (f", least squares {_num(result.refined_loss, '.6g')})"
+                 if _finite(result.refined_loss) else ")")
+    rows.append(("Loss", loss))
+    return _kv(rows) + rmse_table(result) + breakdown_table(result)
+
+
+def breakdown_table(result: FitResult) -> str:
+    """The loss split by term (:attr:`FitResult.breakdown`): which target steers the fit."""
+    from gafit.fit_result import run_inputs
+
+    parts = result.breakdown
+    if not parts:
+        return ""
+    total = sum(v for v in parts.values() if _finite(v))
+    weights = run_inputs(result).get("weights") or {}
+    train = result.rmse.get("train", {})
+    what = {"walls": "penalty of the wall constraint's breach", "phonons": "all phonon targets",
+            "stability": "penalty of Born criteria and imaginary modes",
+            "e0": "penalty of the form's cohesive energy outside e0_range"}
+    rows = []
+    for term, v in sorted(parts.items(), key=lambda kv: -(kv[1] if _finite(kv[1]) else 0)):
+        share = v / total if _finite(v) and total > 0 else None
+        rmse = f"{_num(train.get(term))} {UNITS[term]}" if _finite(train.get(term)) else "–"
+        w = _num(weights[term]) if term in weights else _esc(what.get(term, ""))
+        bar = (f'<span style="display:inline-block;background:#4c78a8;height:0.7em;'
+               f'width:{100 * share:.0f}px"></span> ' if share is not None else "")
+        rows.append([_esc(term), w, _num(v, ".4g"), bar + (f"{100 * share:.1f} %" if share is not None
+                                                            else "–"), rmse])
+    top, top_v = max(parts.items(), key=lambda kv: kv[1] if _finite(kv[1]) else -1)
+    text = (f"The parts add up to the loss ({_num(total, '.6g')}). "
+            f"<b>{_esc(top)}</b> dominates with {100 * top_v / total:.1f} %"
+            if _finite(top_v) and total > 0 else "")
+    if text and top_v / total > 0.9 and len(parts) > 1:
+        text += ("; the other terms barely steer the fit: raise their weights if they should count")
+    return ("<h3>Loss by term</h3>"
+            + _table(["term", "weight", "part of the loss", "share", "RMSE (train)"], rows, [2, 3, 4])
+            + (f"<p>{text}.</p>" if text else ""))
+
+
+def rmse_table(result: FitResult) -> str:
+    """The RMSEs of the fitted potential per data set and property."""
+    rmse = result.rmse
+    if not rmse:
+        return ""
+    props = [p for p in ("energy", "forces", "stress", "virial", "phonons")
+             if any(_finite(r.get(p)) for r in rmse.values())]
+    head = ["RMSE"] + [f"{p} ({UNITS[p]})" for p in props]
+    rows = [[_esc(name)] + [_num(r.get(p)) for p in props] for name, r in rmse.items()]
+    return "<h3>Errors of the fitted potential</h3>" + _table(head, rows)
+
+
+def parity(inp: Inputs) -> str:
+    """Predicted vs reference energies, forces and stresses of the data sets."""
+    parts = ['<h2 id="parity">Predicted vs reference</h2>']
+    if not inp.sets:
+        parts.append((inp.data_note or Note("warning", "No data to compare with.")).html())
         return "".join(parts)
+    name = plot_parity(inp.sets, inp.out / "parity.png")
+    if name is None:
+        parts.append(Note("info", "The data has no reference energies, forces or stresses to "
+                          "compare with.").html())
+        return "".join(parts)
+    which = ("training and validation sets" if "validation" in inp.sets
+             else "training set (the fit had no validation data)")
+    parts.append(_img(name, "parity plots of energy, forces and stress",
+                      "gafit (potential.json, with its fitted E0) against the reference data, "
+                      f"recomputed on the fit's {which}. Energy per atom "
+                      "(eV/atom), every Cartesian force component (eV/Å), every stress component "
+                      "(GPa, positive = tensile, Voigt xx yy zz yz xz xy). Dashed: y = x."))
+    return "".join(parts)
 
-    def config_types(self) -> str:
-        parts = ['<h2 id="config-types">Errors per config_type</h2>']
-        by_ct: dict[str, dict[str, dict[str, float]]] = {
-            n: dict(v) for n, v in (self.summary.get("rmse_by_config_type") or {}).items()}
-        if not by_ct and self.sets:
-            by_ct = {n: sd.ev.by_config_type for n, sd in self.sets.items()}
-        if not by_ct:
-            parts.append(Note("warning", "No errors per config_type were recorded.").html())
-            return "".join(parts)
-        counts: dict[str, dict[str, int]] = {}
-        for n, sd in self.sets.items():
-            c: dict[str, int] = {}
-            for st in sd.data:
-                c[st.config_type] = c.get(st.config_type, 0) + 1
-            c["all"] = len(sd.data)
-            counts[n] = c
-        sets = [s for s in SETS if s in by_ct] + [s for s in by_ct if s not in SETS]
-        groups = list(dict.fromkeys(g for s in sets for g in by_ct[s] if g != "all"))
-        groups.append("all")
-        props = [p for p in PROPS if any(_finite(r.get(p)) for s in sets for r in by_ct[s].values())]
-        head = ["config_type"]
-        group_row: list[tuple[str, int]] = [("", 1)]
+
+def config_types(result: FitResult, inp: Inputs) -> str:
+    """The RMSEs per config_type (:attr:`FitResult.by_config_type`), table and bars."""
+    parts = ['<h2 id="config-types">Errors per config_type</h2>']
+    by_ct: dict[str, dict[str, dict[str, float]]] = {
+        n: dict(v) for n, v in result.by_config_type.items()}
+    if not by_ct and inp.sets:
+        by_ct = {n: sd.ev.by_config_type for n, sd in inp.sets.items()}
+    if not by_ct:
+        parts.append(Note("warning", "No errors per config_type were recorded.").html())
+        return "".join(parts)
+    counts: dict[str, dict[str, int]] = {}
+    for n, sd in inp.sets.items():
+        c: dict[str, int] = {}
+        for st in sd.data:
+            c[st.config_type] = c.get(st.config_type, 0) + 1
+        c["all"] = len(sd.data)
+        counts[n] = c
+    sets = [s for s in SETS if s in by_ct] + [s for s in by_ct if s not in SETS]
+    groups = list(dict.fromkeys(g for s in sets for g in by_ct[s] if g != "all"))
+    groups.append("all")
+    props = [p for p in PROPS if any(_finite(r.get(p)) for s in sets for r in by_ct[s].values())]
+    head = ["config_type"]
+    group_row: list[tuple[str, int]] = [("", 1)]
+    if counts:
+        head += list(sets)
+        group_row.append(("structures", len(sets)))
+    head += [s for _ in props for s in sets]
+    group_row += [(f"{p} RMSE ({UNITS[p]})", len(sets)) for p in props]
+    rows, classes = [], []
+    for g in groups:
+        row = [_esc(g)]
         if counts:
-            head += list(sets)
-            group_row.append(("structures", len(sets)))
-        head += [s for _ in props for s in sets]
-        group_row += [(f"{p} RMSE ({UNITS[p]})", len(sets)) for p in props]
-        rows, classes = [], []
-        for g in groups:
-            row = [_esc(g)]
-            if counts:
-                row += [str(counts.get(s, {}).get(g, 0)) for s in sets]
-            row += [_num(by_ct[s].get(g, {}).get(p)) for p in props for s in sets]
-            rows.append(row)
-            classes.append("total" if g == "all" else "")
-        parts.append(_table(head, rows, row_classes=classes, groups=group_row))
-        png = plot_config_types(by_ct, self.out / "config_types.png")
-        if png:
-            parts.append(_img(png, "RMSE per config_type",
-                              "RMSE per config_type, training and validation sets side by side "
-                              "(“n/a”: no such structures or no such reference values in that set)."))
+            row += [str(counts.get(s, {}).get(g, 0)) for s in sets]
+        row += [_num(by_ct[s].get(g, {}).get(p)) for p in props for s in sets]
+        rows.append(row)
+        classes.append("total" if g == "all" else "")
+    parts.append(_table(head, rows, row_classes=classes, groups=group_row))
+    png = plot_config_types(by_ct, inp.out / "config_types.png")
+    if png:
+        parts.append(_img(png, "RMSE per config_type",
+                          "RMSE per config_type, training and validation sets side by side "
+                          "(“n/a”: no such structures or no such reference values in that set)."))
+    return "".join(parts)
+
+
+def convergence(result: FitResult, inp: Inputs) -> str:
+    """The GA's convergence (:attr:`FitResult.log`, log.csv)."""
+    from gafit.fit_result import run_inputs
+
+    parts = ['<h2 id="convergence">Convergence of the genetic algorithm</h2>']
+    log = result.log
+    weights = run_inputs(result).get("weights") or {}
+    png = plot_convergence(log, result.loss, result.rmse.get("train", {}), weights,
+                           inp.out / "convergence.png")
+    if png is None:
+        parts.append(Note("info", "The GA ran no generations (log.csv is empty).").html())
         return "".join(parts)
+    last = log[-1]
+    parts.append(_img(png, "GA convergence",
+                      "Top: the best and the median loss of the population per generation "
+                      "(log scale); dashed: the final loss after the least-squares refinement. "
+                      "Bottom: the RMSEs (training set) of each generation's best individual; "
+                      f"dashed: the final values. {len(log)} generations logged, "
+                      f"{_esc(last.get('evaluations', '–'))} evaluations in "
+                      f"{_duration(last.get('elapsed_s'))}."))
+    return "".join(parts)
 
-    def convergence(self) -> str:
-        parts = ['<h2 id="convergence">Convergence of the genetic algorithm</h2>']
-        path = self.run / "log.csv"
-        if not path.exists():
-            parts.append(Note("warning", "log.csv is missing from the run folder.").html())
-            return "".join(parts)
-        log = _read_csv(path)
-        weights = self.summary.get("weights") or {}
-        png = plot_convergence(log, self.summary, weights, self.out / "convergence.png")
-        if png is None:
-            parts.append(Note("info", "The GA ran no generations (log.csv is empty).").html())
-            return "".join(parts)
-        last = log[-1]
-        parts.append(_img(png, "GA convergence",
-                          "Top: the best and the median loss of the population per generation "
-                          "(log scale); dashed: the final loss after the least-squares refinement. "
-                          "Bottom: the RMSEs (training set) of each generation's best individual; "
-                          f"dashed: the final values. {len(log)} generations logged, "
-                          f"{_esc(last.get('evaluations', '–'))} evaluations in "
-                          f"{_duration(float(last['elapsed_s']) if last.get('elapsed_s') else None)}."))
-        return "".join(parts)
 
-    def parameters(self) -> str:
-        parts = ['<h2 id="parameters">Parameters</h2>']
-        path = self.run / "parameters.csv"
-        if not path.exists():
-            parts.append(Note("warning", "parameters.csv is missing from the run folder.").html())
-            return "".join(parts)
-        rows_in = _read_csv(path)
-        specs = {}
-        for form in self.potential.forms:
-            for p in form.params:
-                specs[p.name] = p
-        rows, classes = [], []
-        n_bound = 0
-        for r in rows_in:
-            name = r.get("name", "")
-            pname = name.rpartition(".")[2]
-            spec = specs.get(pname) if not name.endswith(".E0") or "-" in name else None
-            unit = "eV/atom" if spec is None and name.endswith(".E0") else (spec.unit if spec else "")
-            bound = str(r.get("at_bound", "")).strip().lower()
-            at = bound in ("lower", "upper", "true")  # "true": files of gafit before 0.2
-            pos = ""
-            try:
-                v, lo, hi = float(r["value"]), float(r["low"]), float(r["high"])
-                if hi > lo:
-                    log = bool(spec and spec.log and lo > 0 and v > 0)
-                    f = (math.log(v / lo) / math.log(hi / lo)) if log else (v - lo) / (hi - lo)
-                    f = min(max(f, 0.0), 1.0)
-                    side = bound if bound in ("lower", "upper") else "lower" if f < 0.5 else "upper"
-                    pos = (f'<span class="bar" title="{f:.0%} of the range{" (log scale)" if log else ""}">'
-                           f'<i style="left:calc({f * 100:.1f}% - 1.5px)"></i></span>'
-                           f" {f:.0%}{' log' if log else ''}")
-                    if at:
-                        pos += f' <span class="flag">⚠ {side} bound</span>'
-            except (KeyError, TypeError, ValueError):
-                pass
-            n_bound += at
-            rows.append([f"<code>{_esc(name)}</code>", _esc(unit), _num(r.get("value"), ".8g"),
-                         _esc(r.get("status", "")), _num(r.get("low"), ".6g"),
-                         _num(r.get("high"), ".6g"), pos])
-            classes.append("atbound" if at else "")
-        parts.append('<p><span class="legend-box"></span> <b>ended at a bound: widen it or fix '
-                     f"it</b> ({n_bound} parameter{'s' if n_bound != 1 else ''} here). The bar shows "
-                     "where the value lies between its bounds (on a log scale for parameters the "
-                     "search explores on a log scale).</p>")
-        parts.append(_table(["name", "unit", "value", "status", "low", "high", "position in range"],
-                            rows, num=(2, 4, 5), row_classes=classes))
-        return "".join(parts)
+def parameters(result: FitResult) -> str:
+    """The parameters (parameters.csv) with their bounds; those at a bound highlighted."""
+    parts = ['<h2 id="parameters">Parameters</h2>']
+    specs = {}
+    for form in result.potential.forms:
+        for p in form.params:
+            specs[p.name] = p
+    rows, classes = [], []
+    n_bound = 0
+    for r in result.parameter_rows:
+        name = r.get("name", "")
+        pname = name.rpartition(".")[2]
+        spec = specs.get(pname) if not name.endswith(".E0") or "-" in name else None
+        unit = "eV/atom" if spec is None and name.endswith(".E0") else (spec.unit if spec else "")
+        bound = str(r.get("at_bound", "")).strip().lower()
+        at = bound in ("lower", "upper", "true")  # "true": files of gafit before 0.2
+        pos = ""
+        try:
+            v, lo, hi = float(r["value"]), float(r["low"]), float(r["high"])
+            if hi > lo:
+                log = bool(spec and spec.log and lo > 0 and v > 0)
+                f = (math.log(v / lo) / math.log(hi / lo)) if log else (v - lo) / (hi - lo)
+                f = min(max(f, 0.0), 1.0)
+                side = bound if bound in ("lower", "upper") else "lower" if f < 0.5 else "upper"
+                pos = (f'<span class="bar" title="{f:.0%} of the range{" (log scale)" if log else ""}">'
+                       f'<i style="left:calc({f * 100:.1f}% - 1.5px)"></i></span>'
+                       f" {f:.0%}{' log' if log else ''}")
+                if at:
+                    pos += f' <span class="flag">⚠ {side} bound</span>'
+        except (KeyError, TypeError, ValueError):
+            pass
+        n_bound += at
+        rows.append([f"<code>{_esc(name)}</code>", _esc(unit), _num(r.get("value"), ".8g"),
+                     _esc(r.get("status", "")), _num(r.get("low"), ".6g"),
+                     _num(r.get("high"), ".6g"), pos])
+        classes.append("atbound" if at else "")
+    parts.append('<p><span class="legend-box"></span> <b>ended at a bound: widen it or fix '
+                 f"it</b> ({n_bound} parameter{'s' if n_bound != 1 else ''} here). The bar shows "
+                 "where the value lies between its bounds (on a log scale for parameters the "
+                 "search explores on a log scale).</p>")
+    parts.append(_table(["name", "unit", "value", "status", "low", "high", "position in range"],
+                        rows, num=(2, 4, 5), row_classes=classes))
+    return "".join(parts)
 
-    def phonons(self) -> str:
-        targets = self.summary.get("phonons") or []
-        if not targets and not (self.config and self.config.phonons):
-            return ""
-        parts = ['<h2 id="phonons">Phonons</h2>']
-        if targets:
-            fitted_rms: list[float | None] = [None] * len(targets)
-            if len(targets) == 1:
-                v = (self.summary.get("rmse") or {}).get("train", {}).get("phonons")
-                fitted_rms[0] = float(v) if _finite(v) else None
-            png = plot_phonon_points(targets, fitted_rms, self.out / "phonons_qpoints.png")
-            parts.append(_img(png, "phonon frequencies at the fitted q-points",
-                              "Frequencies (THz) at the q-points the fit used, sorted per q-point: "
-                              "gafit (circles) vs the reference (bars), both at the reference's own "
-                              "geometry (the fit compares there). Γ acoustic modes are not fitted."))
-            for t, rows in enumerate(targets):
-                if len(targets) > 1:
-                    parts.append(f"<h3>Phonon target {t + 1}</h3>")
-                parts += [n.html() for n in _imaginary_notes(rows)]
-                parts.append(_table(
-                    ["q-point", "RMS (THz)", "gafit (THz)", "reference (THz)"],
-                    [[_esc(r["label"]), _num(r.get("rms"), ".3f"),
-                      _freqs(r["gafit"]), _freqs(r["reference"])] for r in rows], num=(1,)))
-        parts.append(self._dispersion())
-        return "".join(parts)
 
-    def property_targets(self) -> str:
-        """The [[properties]] targets of the fit: value at the fitted potential, reference,
-        tolerance, pass or FAIL (gafit.property_target)."""
-        rows = self.summary.get("properties") or []
-        if not rows:
-            return ""
-        body = []
-        for r in rows:
-            flag = "pass" if r.get("pass") else "<b>FAIL</b>"
-            if not r.get("in_range", True):
-                flag += " (relaxed lattice outside the tabulated ±5 %)"
-            rel = f" − {r['relative_to']}" if r.get("relative_to") else ""  # dE
-            body.append([_esc(f"{r.get('structure')} {' '.join(r.get('species') or [])}{rel}"),
-                         _esc(r.get("property")), _esc(r.get("unit")), _num(r.get("value"), ".5g"),
-                         _num(r.get("reference"), ".5g"), _num(r.get("tolerance"), ".3g"),
-                         _num(r.get("weight"), ".3g"), flag, _esc(r.get("citation") or "")])
-        return ('<h2 id="properties">Property targets</h2><p>Each at the fitted potential\'s own '
-                "relaxed lattice; elastic constants relaxed-ion except C44_unrelaxed.</p>"
-                + _table(["structure", "property", "unit", "value", "reference", "tolerance",
-                          "weight", "result", "citation"], body, num=(3, 4, 5, 6)))
+def phonons(result: FitResult, inp: Inputs) -> str:
+    """The phonon targets: frequencies at the fitted q-points (:attr:`FitResult.phonons`) and the
+    full dispersion vs each reference."""
+    targets = result.phonons
+    if not targets and not (inp.config and inp.config.phonons):
+        return ""
+    parts = ['<h2 id="phonons">Phonons</h2>']
+    if targets:
+        fitted_rms: list[float | None] = [None] * len(targets)
+        if len(targets) == 1:
+            v = result.rmse.get("train", {}).get("phonons")
+            fitted_rms[0] = float(v) if _finite(v) else None
+        png = plot_phonon_points(targets, fitted_rms, inp.out / "phonons_qpoints.png")
+        parts.append(_img(png, "phonon frequencies at the fitted q-points",
+                          "Frequencies (THz) at the q-points the fit used, sorted per q-point: "
+                          "gafit (circles) vs the reference (bars), both at the reference's own "
+                          "geometry (the fit compares there). Γ acoustic modes are not fitted."))
+        for t, rows in enumerate(targets):
+            if len(targets) > 1:
+                parts.append(f"<h3>Phonon target {t + 1}</h3>")
+            parts += [n.html() for n in _imaginary_notes(rows)]
+            parts.append(_table(
+                ["q-point", "RMS (THz)", "gafit (THz)", "reference (THz)"],
+                [[_esc(r["label"]), _num(r.get("rms"), ".3f"),
+                  _freqs(r["gafit"]), _freqs(r["reference"])] for r in rows], num=(1,)))
+    parts.append(dispersion(result.potential, inp))
+    return "".join(parts)
 
-    def validation_suite(self) -> str:
-        """The [validate] suite run at the end of the fit (RUN_DIR/validate/validate.json, written by
-        gafit.fit_validate): pass, FAIL or skipped per check, and the verdict."""
-        path = self.run / "validate" / "validate.json"
-        if not path.is_file():
-            return ""
-        doc = strict_json.loads(path.read_text(encoding="utf-8"))
-        checks = [c for c in doc.get("checks") or [] if isinstance(c, dict)]
-        body = [[_esc(c.get("name")), _esc(c.get("quantity")), _esc(c.get("structure")),
-                 "<b>FAIL</b>" if c.get("status") == "FAIL" else _esc(c.get("status")),
-                 _num(c.get("value"), ".5g"), _num(c.get("reference"), ".5g"), _esc(c.get("unit")),
-                 _esc(c.get("difference")), _esc(c.get("tolerance")), _esc(c.get("note"))]
-                for c in checks]
-        suite = doc.get("suite") or {}
-        verdict = Note("info" if doc.get("passed") else "error", _esc(doc.get("verdict")))
-        return ('<h2 id="validation">Validation suite</h2>'
-                f"<p>Suite <code>{_esc(suite.get('name'))}</code> (<code>"
-                f"{_esc(_short_path(suite.get('file')))}</code>) run on the fitted potential; "
-                'the full page: <a href="../validate/index.html">validate/index.html</a>.</p>'
-                + verdict.html()
-                + _table(["check", "quantity", "structure", "result", "value", "reference", "unit",
-                          "difference", "tolerance", "note"], body, num=(4, 5)))
 
-    def _dispersion(self) -> str:
-        if self.config is None or not self.config.phonons:
-            return Note("info", "The full dispersion needs the fit's config (its [phonons] "
-                        "reference).").html()
-        from gafit.nac import parse_epsilon
-        from gafit.phonons import (
-            cubic_lattice_constant,
-            lattice_type,
-            phonon_report,
-            plot_band,
-        )
+def property_targets(result: FitResult) -> str:
+    """The [[properties]] targets of the fit: value at the fitted potential, reference,
+    tolerance, pass or FAIL (gafit.property_target)."""
+    rows = result.properties
+    if not rows:
+        return ""
+    body = []
+    for r in rows:
+        flag = "pass" if r.get("pass") else "<b>FAIL</b>"
+        if not r.get("in_range", True):
+            flag += " (relaxed lattice outside the tabulated ±5 %)"
+        rel = f" − {r['relative_to']}" if r.get("relative_to") else ""  # dE
+        body.append([_esc(f"{r.get('structure')} {' '.join(r.get('species') or [])}{rel}"),
+                     _esc(r.get("property")), _esc(r.get("unit")), _num(r.get("value"), ".5g"),
+                     _num(r.get("reference"), ".5g"), _num(r.get("tolerance"), ".3g"),
+                     _num(r.get("weight"), ".3g"), flag, _esc(r.get("citation") or "")])
+    return ('<h2 id="properties">Property targets</h2><p>Each at the fitted potential\'s own '
+            "relaxed lattice; elastic constants relaxed-ion except C44_unrelaxed.</p>"
+            + _table(["structure", "property", "unit", "value", "reference", "tolerance",
+                      "weight", "result", "citation"], body, num=(3, 4, 5, 6)))
 
-        parts = []
-        for k, pc in enumerate(self.config.phonons):
-            try:
-                ref, cell, smat = self._reference(pc)
-                cubic = lattice_type(cell)[0].startswith("c")
-                a_ref = cubic_lattice_constant(cell) if cubic else None
-                formula = cell.get_chemical_formula(empirical=True)
-                figs = []
-                variants = [(True, "relaxed")] if cubic else []
-                variants.append((False, "reference"))
-                for relax, tag in variants:
-                    try:
-                        res = phonon_report(self.potential, cell, smat, None,
-                                            path=DISPERSION_PATHS.get(lattice_type(cell)[0], "auto"),
-                                            reference=ref, relax=relax, name="gafit",
-                                            reference_name="reference",
-                                            epsilon_inf=parse_epsilon(pc.epsilon_inf, "epsilon_inf"))
-                    except GafitInputError as err:
-                        parts.append(Note("warning", f"Dispersion ({tag} geometry) not computed: "
-                                          f"{_esc(err)}").html())
-                        continue
-                    rms = res.errors.rms if res.errors is not None else float("nan")
-                    if relax:
-                        geo = f"gafit at its own relaxed a = {res.lattice_constant:.4f} Å"
-                        cap = (f"At the potential's own relaxed lattice constant a = "
-                               f"{res.lattice_constant:.4f} Å (the reference's is {a_ref:.4f} Å), "
-                               f"reference frequencies at theirs. RMS difference over the path "
-                               f"{rms:.3f} THz.")
-                    else:
-                        geo = "at the reference's geometry" + (f", a = {a_ref:.4f} Å" if a_ref else "")
-                        cap = (f"Both at the reference's geometry{f' (a = {a_ref:.4f} Å)' if a_ref else ''}"
-                               f", where the fit compared frequencies. RMS difference over the "
-                               f"path {rms:.3f} THz.")
-                    parts += [Note("warning", f"Dispersion ({tag} geometry): "
-                                   + _esc(f.removeprefix("! "))).html() for f in res.imaginary.flags]
-                    mine = f"gafit ({res.model_nac_text})" if res.model_nac_text else "gafit"
-                    fig = plot_band(res.band, f"{formula}: {geo}; RMS {rms:.3f} THz",
-                                    res.reference_frequencies, "reference", mine)
-                    png = _save(fig, self.out / f"phonons_dispersion{k + 1}_{tag}.png")
-                    figs.append(_img(png, f"phonon dispersion, {tag} geometry", cap))
-                if figs:
-                    parts.append(f"<h3>Dispersion vs <code>{_esc(_short_path(pc.reference))}</code></h3>")
-                    parts.append('<div class="row2">' + "".join(figs) + "</div>")
-            except (GafitInputError, OSError) as err:
-                parts.append(Note("warning", f"The dispersion vs {_esc(_short_path(pc.reference))} "
-                                  f"could not be computed: {_esc(err)}").html())
-        return "".join(parts)
 
-    def lammps_files(self) -> str:
-        folder = self.run / "lammps"
-        if not folder.is_dir():
-            return ""
-        parts = ['<h2 id="lammps">LAMMPS files</h2>',
-                 "<p>As written in <code>lammps/</code> of the run folder (copied here so the page "
-                 "stands alone). gafit's energy = LAMMPS potential energy + Σ E0 over the atoms.</p>"]
-        for f in sorted(folder.iterdir()):
-            if f.is_file() and f.stat().st_size < 200_000:
-                text = f.read_text(encoding="utf-8", errors="replace")
-                parts.append(f"<details><summary><code>{_esc(f.name)}</code></summary>"
-                             f"<pre>{_esc(text)}</pre></details>")
-        return "".join(parts)
+def validation_suite(run: Path) -> str:
+    """The [validate] suite run at the end of the fit (RUN_DIR/validate/validate.json, written by
+    gafit.fit_validate): pass, FAIL or skipped per check, and the verdict."""
+    path = run / "validate" / "validate.json"
+    if not path.is_file():
+        return ""
+    doc = strict_json.loads(path.read_text(encoding="utf-8"))
+    checks = [c for c in doc.get("checks") or [] if isinstance(c, dict)]
+    body = [[_esc(c.get("name")), _esc(c.get("quantity")), _esc(c.get("structure")),
+             "<b>FAIL</b>" if c.get("status") == "FAIL" else _esc(c.get("status")),
+             _num(c.get("value"), ".5g"), _num(c.get("reference"), ".5g"), _esc(c.get("unit")),
+             _esc(c.get("difference")), _esc(c.get("tolerance")), _esc(c.get("note"))]
+            for c in checks]
+    suite = doc.get("suite") or {}
+    verdict = Note("info" if doc.get("passed") else "error", _esc(doc.get("verdict")))
+    return ('<h2 id="validation">Validation suite</h2>'
+            f"<p>Suite <code>{_esc(suite.get('name'))}</code> (<code>"
+            f"{_esc(_short_path(suite.get('file')))}</code>) run on the fitted potential; "
+            'the full page: <a href="../validate/index.html">validate/index.html</a>.</p>'
+            + verdict.html()
+            + _table(["check", "quantity", "structure", "result", "value", "reference", "unit",
+                      "difference", "tolerance", "note"], body, num=(4, 5)))
 
-    # ---- the page ------------------------------------------------------------------------------
-    def build(self) -> str:
-        from gafit._version import __version__
+def dispersion(potential: Potential, inp: Inputs) -> str:
+    """The full dispersion of ``potential`` vs each phonon reference of the config, at the
+    potential's own relaxed lattice constant (cubic cells) and at the reference's."""
+    if inp.config is None or not inp.config.phonons:
+        return Note("info", "The full dispersion needs the fit's config (its [phonons] "
+                    "reference).").html()
+    from gafit.nac import parse_epsilon
+    from gafit.phonons import (
+        cubic_lattice_constant,
+        lattice_type,
+        phonon_report,
+        plot_band,
+    )
 
-        self.out.mkdir(parents=True, exist_ok=True)
-        sections = []
-        for fn in (self.parity, self.config_types, self.convergence, self.parameters, self.phonons,
-                   self.property_targets, self.validation_suite, self.lammps_files):
-            try:
-                sections.append(fn())
-            except Exception as err:  # a report says what failed rather than failing
-                title = fn.__name__.replace("_", " ")
-                sections.append(f"<h2>{_esc(title.capitalize())}</h2>" + Note(
-                    "error", f"This section could not be made: {_esc(type(err).__name__)}: "
-                    f"{_esc(err)}").html())
-        header = self.header()
-        at_bounds = self.summary.get("parameters_at_bounds") or []
-        if at_bounds:
-            sides = at_bounds if isinstance(at_bounds, dict) else dict.fromkeys(at_bounds, "")
-            self.notes.append(Note("warning", f"{len(sides)} parameter"
-                                   f"{'s' if len(sides) != 1 else ''} ended at a bound that the "
-                                   "loss pushes against (" + ", ".join(
-                                       f"<code>{_esc(n)}</code>" + (f" {_esc(s)}" if s else "")
-                                       for n, s in sides.items())
-                                   + '): widen it or fix it; see <a href="#parameters">'
-                                   "Parameters</a>."))
-        self.notes += _wall_notes(self.summary.get("walls") or [])
-        self.notes += _constraint_notes(self.summary.get("wall_constraint"))
-        self.notes += _guard_notes(self.summary.get("guards"))
-        self.notes += _flag_notes(self.summary.get("stability_flags"))
-        self.notes += _flag_notes((self.summary.get("e0_check") or {}).get("flags"))
-        if self.data_note is not None and self.data_note not in self.notes:
-            self.notes.append(self.data_note)
-        species = ", ".join(self.pot_dict.get("species", []))
-        forms = " + ".join(f.get("form", "?") for f in self.pot_dict.get("forms", []))
-        nav = [("summary", "Summary"), ("parity", "Predicted vs reference"),
-               ("config-types", "Per config_type"), ("convergence", "Convergence"),
-               ("parameters", "Parameters")]
-        if 'id="phonons"' in "".join(sections):
-            nav.append(("phonons", "Phonons"))
-        if 'id="properties"' in "".join(sections):
-            nav.append(("properties", "Property targets"))
-        if 'id="validation"' in "".join(sections):
-            nav.append(("validation", "Validation suite"))
-        if 'id="lammps"' in "".join(sections):
-            nav.append(("lammps", "LAMMPS files"))
-        now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-        title = f"gafit fit: {forms} for {species}"
-        return "\n".join([
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{_esc(title)} ({_esc(self.run.name)})</title>",
-            f"<style>{CSS}</style></head><body><main>",
-            f"<h1>{_esc(title)}</h1>",
-            f'<p class="sub">Run folder <code>{_esc(_short_path(self.run))}</code> · report made '
-            f"{now} by gafit {__version__}</p>",
-            "<nav>" + "".join(f'<a href="#{i}">{t}</a>' for i, t in nav) + "</nav>",
-            "".join(n.html() for n in self.notes),
-            '<h2 id="summary">Summary</h2>',
-            header,
-            *sections,
-            "<footer>Units: energy per atom in eV/atom, forces in eV/Å, stress in GPa (positive = "
-            "tensile), phonon frequencies in THz. Made by <code>gafit report</code>.</footer>",
-            "</main></body></html>",
-        ])
+    parts = []
+    for k, pc in enumerate(inp.config.phonons):
+        try:
+            ref, cell, smat = inp.reference(pc)
+            cubic = lattice_type(cell)[0].startswith("c")
+            a_ref = cubic_lattice_constant(cell) if cubic else None
+            formula = cell.get_chemical_formula(empirical=True)
+            figs = []
+            variants = [(True, "relaxed")] if cubic else []
+            variants.append((False, "reference"))
+            for relax, tag in variants:
+                try:
+                    res = phonon_report(potential, cell, smat, None,
+                                        path=DISPERSION_PATHS.get(lattice_type(cell)[0], "auto"),
+                                        reference=ref, relax=relax, name="gafit",
+                                        reference_name="reference",
+                                        epsilon_inf=parse_epsilon(pc.epsilon_inf, "epsilon_inf"))
+                except GafitInputError as err:
+                    parts.append(Note("warning", f"Dispersion ({tag} geometry) not computed: "
+                                      f"{_esc(err)}").html())
+                    continue
+                rms = res.errors.rms if res.errors is not None else float("nan")
+                if relax:
+                    geo = f"gafit at its own relaxed a = {res.lattice_constant:.4f} Å"
+                    cap = (f"At the potential's own relaxed lattice constant a = "
+                           f"{res.lattice_constant:.4f} Å (the reference's is {a_ref:.4f} Å), "
+                           f"reference frequencies at theirs. RMS difference over the path "
+                           f"{rms:.3f} THz.")
+                else:
+                    geo = "at the reference's geometry" + (f", a = {a_ref:.4f} Å" if a_ref else "")
+                    cap = (f"Both at the reference's geometry{f' (a = {a_ref:.4f} Å)' if a_ref else ''}"
+                           f", where the fit compared frequencies. RMS difference over the "
+                           f"path {rms:.3f} THz.")
+                parts += [Note("warning", f"Dispersion ({tag} geometry): "
+                               + _esc(f.removeprefix("! "))).html() for f in res.imaginary.flags]
+                mine = f"gafit ({res.model_nac_text})" if res.model_nac_text else "gafit"
+                fig = plot_band(res.band, f"{formula}: {geo}; RMS {rms:.3f} THz",
+                                res.reference_frequencies, "reference", mine)
+                png = _save(fig, inp.out / f"phonons_dispersion{k + 1}_{tag}.png")
+                figs.append(_img(png, f"phonon dispersion, {tag} geometry", cap))
+            if figs:
+                parts.append(f"<h3>Dispersion vs <code>{_esc(_short_path(pc.reference))}</code></h3>")
+                parts.append('<div class="row2">' + "".join(figs) + "</div>")
+        except (GafitInputError, OSError) as err:
+            parts.append(Note("warning", f"The dispersion vs {_esc(_short_path(pc.reference))} "
+                              f"could not be computed: {_esc(err)}").html())
+    return "".join(parts)
+
+
+def lammps_files(run: Path) -> str:
+    """The files of RUN_DIR/lammps/, copied into the page."""
+    folder = run / "lammps"
+    if not folder.is_dir():
+        return ""
+    parts = ['<h2 id="lammps">LAMMPS files</h2>',
+             "<p>As written in <code>lammps/</code> of the run folder (copied here so the page "
+             "stands alone). gafit's energy = LAMMPS potential energy + Σ E0 over the atoms.</p>"]
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and f.stat().st_size < 200_000:
+            text = f.read_text(encoding="utf-8", errors="replace")
+            parts.append(f"<details><summary><code>{_esc(f.name)}</code></summary>"
+                         f"<pre>{_esc(text)}</pre></details>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def top_notes(result: FitResult) -> list[Note]:
+    """The warnings atop the page: parameters at a bound, unsafe walls, the wall constraint and
+    the guards, Born and E0 flags."""
+    notes = []
+    sides = result.at_bounds()
+    if sides:
+        notes.append(Note("warning", f"{len(sides)} parameter"
+                          f"{'s' if len(sides) != 1 else ''} ended at a bound that the "
+                          "loss pushes against (" + ", ".join(
+                              f"<code>{_esc(n)}</code>" + (f" {_esc(s)}" if s else "")
+                              for n, s in sides.items())
+                          + '): widen it or fix it; see <a href="#parameters">'
+                          "Parameters</a>."))
+    notes += _wall_notes([w.to_dict() for w in result.walls])
+    notes += _constraint_notes(result.wall_constraint)
+    notes += _guard_notes(result.guards)
+    notes += _flag_notes(result.stability_flags)
+    notes += _flag_notes((result.e0_check or {}).get("flags"))
+    return notes
+
+
+def page(result: FitResult, run: Path, inp: Inputs) -> str:
+    """The HTML page of ``result`` saved in the run folder ``run``; each section that fails says
+    so in the page."""
+    from gafit._version import __version__
+
+    inp.out.mkdir(parents=True, exist_ok=True)
+    steps: list[tuple[str, Callable[[], str]]] = [
+        ("parity", lambda: parity(inp)),
+        ("config_types", lambda: config_types(result, inp)),
+        ("convergence", lambda: convergence(result, inp)),
+        ("parameters", lambda: parameters(result)),
+        ("phonons", lambda: phonons(result, inp)),
+        ("property_targets", lambda: property_targets(result)),
+        ("validation_suite", lambda: validation_suite(run)),
+        ("lammps_files", lambda: lammps_files(run)),
+    ]
+    sections = []
+    for name, make in steps:
+        try:
+            sections.append(make())
+        except Exception as err:  # a report says what failed rather than failing
+            title = name.replace("_", " ")
+            sections.append(f"<h2>{_esc(title.capitalize())}</h2>" + Note(
+                "error", f"This section could not be made: {_esc(type(err).__name__)}: "
+                f"{_esc(err)}").html())
+    summary = header(result, inp)
+    notes = inp.notes + top_notes(result)
+    if inp.data_note is not None and inp.data_note not in notes:
+        notes.append(inp.data_note)
+    pot = result.potential.to_dict()
+    species = ", ".join(pot.get("species", []))
+    forms = " + ".join(f.get("form", "?") for f in pot.get("forms", []))
+    nav = [("summary", "Summary"), ("parity", "Predicted vs reference"),
+           ("config-types", "Per config_type"), ("convergence", "Convergence"),
+           ("parameters", "Parameters")]
+    if 'id="phonons"' in "".join(sections):
+        nav.append(("phonons", "Phonons"))
+    if 'id="properties"' in "".join(sections):
+        nav.append(("properties", "Property targets"))
+    if 'id="validation"' in "".join(sections):
+        nav.append(("validation", "Validation suite"))
+    if 'id="lammps"' in "".join(sections):
+        nav.append(("lammps", "LAMMPS files"))
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    title = f"gafit fit: {forms} for {species}"
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_esc(title)} ({_esc(run.name)})</title>",
+        f"<style>{CSS}</style></head><body><main>",
+        f"<h1>{_esc(title)}</h1>",
+        f'<p class="sub">Run folder <code>{_esc(_short_path(run))}</code> · report made '
+        f"{now} by gafit {__version__}</p>",
+        "<nav>" + "".join(f'<a href="#{i}">{t}</a>' for i, t in nav) + "</nav>",
+        "".join(n.html() for n in notes),
+        '<h2 id="summary">Summary</h2>',
+        summary,
+        *sections,
+        "<footer>Units: energy per atom in eV/atom, forces in eV/Å, stress in GPa (positive = "
+        "tensile), phonon frequencies in THz. Made by <code>gafit report</code>.</footer>",
+        "</main></body></html>",
+    ])
+
+
+def inputs_of(result: FitResult, run: Path, config: FitConfig | str | Path | None) -> Inputs:
+    """The config of the fit of ``result`` (see :func:`find_config`) and its data sets with
+    their predictions."""
+    from gafit.fit_result import run_inputs
+
+    inp = Inputs(run / REPORT_DIR)
+    try:
+        inp.config, inp.config_how, inp.data_note = find_config(run, run_inputs(result), config)
+    except GafitInputError as err:
+        if config is not None:  # the caller named it: a wrong config is the caller's error
+            raise
+        inp.data_note = Note("error", f"The config recorded in the run folder could not be read: "
+                             f"{_esc(err)}")
+    if inp.config is not None or (result.data and result.tables):
+        inp.sets = predicted_sets(result, inp)
+    return inp
 
 
 def _wall_notes(walls: list[dict]) -> list[Note]:
@@ -744,24 +800,32 @@ def _flag_notes(flags: object) -> list[Note]:
     return [Note("warning", _esc(str(f).removeprefix("! "))) for f in flags]
 
 
-def write_report(run_dir: str | Path, config: FitConfig | str | Path | None = None) -> Path:
+def write_report(run_dir: str | Path, config: FitConfig | str | Path | None = None,
+                 result: FitResult | None = None) -> Path:
     """Write ``RUN_DIR/report/index.html`` (and its PNGs beside it) for a fit's run folder.
 
-    ``config`` is the fit's config (a :class:`~gafit.config.FitConfig` or a TOML path); by default
-    the one named in ``summary.json`` (or in the provenance line of ``lammps/pair.lmp``). Without a
-    config or its data the page says so and leaves the parity plots out. Returns the page's path.
+    ``result`` is the fit's :class:`~gafit.fit_result.FitResult` (by default
+    ``FitResult.load(run_dir)``); the result of a fit just run brings the data and geometry tables
+    the fit built, so nothing is tabulated again. Otherwise the predictions are recomputed on the
+    data of ``config``, the fit's config (a :class:`~gafit.config.FitConfig` or a TOML path; by
+    default the one named in ``summary.json`` or in the provenance line of ``lammps/pair.lmp``).
+    Without a config or its data the page says so and leaves the parity plots out. Returns the
+    page's path.
     """
+    from gafit.fit_result import FitResult
     from gafit.io.atomic import atomic_batch, atomic_write_text
     from gafit.io.paths import output_folder
 
     run = Path(run_dir)
-    report = _Report(run, config)
-    output_folder(report.out, "report")
-    path = report.out / "index.html"
-    old = {p for pattern in PNG_PATTERNS for p in report.out.glob(pattern)}
+    if result is None:
+        result = FitResult.load(run)
+    inp = inputs_of(result, run, config)
+    output_folder(inp.out, "report")
+    path = inp.out / "index.html"
+    old = {p for pattern in PNG_PATTERNS for p in inp.out.glob(pattern)}
     # all files of the page are renamed into place together: a full disk leaves the old page whole
     with atomic_batch() as written:
-        atomic_write_text(path, report.build())
+        atomic_write_text(path, page(result, run, inp))
     for stale in old - {target for _, target in written}:  # plots the new page does not have
         stale.unlink(missing_ok=True)
     return path

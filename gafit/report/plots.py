@@ -179,8 +179,11 @@ def plot_config_types(by_ct: dict[str, dict[str, dict[str, float]]], path: Path)
     return _save(fig, path)
 
 
-def plot_convergence(log: list[dict[str, str]], summary: dict, weights: dict, path: Path) -> str | None:
-    """Best and median loss per generation (log scale) and the best individual's RMSEs."""
+def plot_convergence(log: list[dict], final_loss: float | None, final_rmse: dict[str, float],
+                     weights: dict, path: Path) -> str | None:
+    """Best and median loss per generation (log scale) and the best individual's RMSEs
+    (``log``: :attr:`FitResult.log`, rows of log.csv); dashed, the fit's ``final_loss`` and
+    training ``final_rmse`` per property."""
     if not log:
         return None
 
@@ -189,7 +192,7 @@ def plot_convergence(log: list[dict[str, str]], summary: dict, weights: dict, pa
 
     gen = col("generation")
     rm_props = [p for p in ("energy", "forces", "stress", "virial", "phonons")
-                if f"rmse_{p}" in log[0] and np.isfinite(col(f"rmse_{p}")).any()
+                if any(f"rmse_{p}" in r for r in log) and np.isfinite(col(f"rmse_{p}")).any()
                 and (p != "virial" or float(weights.get("virial", 0) or 0) > 0)]
     n = max(len(rm_props), 1)
     fig = _new_figure(15, 7.2)
@@ -197,10 +200,10 @@ def plot_convergence(log: list[dict[str, str]], summary: dict, weights: dict, pa
     ax = fig.add_subplot(gs[0, :])
     for name, style in (("best_loss", {"color": "#1f77b4", "lw": 2.0, "label": "best loss"}),
                         ("median_loss", {"color": "0.55", "lw": 1.3, "label": "median loss"})):
-        if name in log[0]:
+        if any(name in r for r in log):
             y = col(name)
             ax.plot(gen, np.where(y > 0, y, np.nan), **style)
-    final = summary.get("loss")
+    final = final_loss
     if _finite(final) and final > 0:
         ax.axhline(final, color="#2ca02c", ls="--", lw=1.2,
                    label=f"final loss {final:.4g} (after least squares)")
@@ -210,7 +213,6 @@ def plot_convergence(log: list[dict[str, str]], summary: dict, weights: dict, pa
     ax.set_title("GA convergence: loss of the population (log scale)", fontsize=12)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=9, frameon=False)
-    final_rmse = (summary.get("rmse") or {}).get("train", {})
     for k, prop in enumerate(rm_props):
         a = fig.add_subplot(gs[1, k])
         y = col(f"rmse_{prop}")
