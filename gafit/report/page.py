@@ -9,11 +9,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from gafit.config import FitConfig
+from gafit.fit_result import FitResult, run_inputs
 from gafit.io import strict_json
+from gafit.potential import Potential
 from gafit.report.html import (
     CSS,
     Note,
@@ -39,11 +42,6 @@ from gafit.report.plots import (
     plot_phonon_points,
 )
 from gafit.structures import GafitInputError, ReferenceSet, Structure
-
-if TYPE_CHECKING:
-    from gafit.config import FitConfig
-    from gafit.fit_result import FitResult
-    from gafit.potential import Potential
 
 #: sub-folder of the run folder that holds the page and its plots
 REPORT_DIR = "report"
@@ -76,7 +74,7 @@ def find_config(run_dir: Path, summary: dict, config: FitConfig | str | Path | N
 
     Returns the config (or None), how it was found, and a note when it was not.
     """
-    from gafit.config import FitConfig, load_config
+    from gafit.config import load_config
 
     if isinstance(config, FitConfig):
         return config, "given by the caller", None
@@ -214,8 +212,6 @@ def predicted_sets(result: FitResult, inp: Inputs) -> dict[str, SetData]:
 
 def header(result: FitResult, inp: Inputs) -> str:
     """The summary: form, species, E0, config, data, weights, GA, time, loss, RMSEs, loss by term."""
-    from gafit.fit_result import run_inputs
-
     pot = result.potential.to_dict()
     saved = run_inputs(result)
     ga = result.ga
@@ -292,9 +288,8 @@ def header(result: FitResult, inp: Inputs) -> str:
 
 
 def breakdown_table(result: FitResult) -> str:
-    """The loss split by term (:attr:`FitResult.breakdown`): which target steers the fit."""
-    from gafit.fit_result import run_inputs
-
+    """The loss split by term (:attr:`~gafit.fit_result.FitResult.breakdown`): which target
+    steers the fit."""
     parts = result.breakdown
     if not parts:
         return ""
@@ -358,7 +353,8 @@ def parity(inp: Inputs) -> str:
 
 
 def config_types(result: FitResult, inp: Inputs) -> str:
-    """The RMSEs per config_type (:attr:`FitResult.by_config_type`), table and bars."""
+    """The RMSEs per config_type (:attr:`~gafit.fit_result.FitResult.by_config_type`), table
+    and bars."""
     parts = ['<h2 id="config-types">Errors per config_type</h2>']
     by_ct: dict[str, dict[str, dict[str, float]]] = {
         n: dict(v) for n, v in result.by_config_type.items()}
@@ -403,9 +399,7 @@ def config_types(result: FitResult, inp: Inputs) -> str:
 
 
 def convergence(result: FitResult, inp: Inputs) -> str:
-    """The GA's convergence (:attr:`FitResult.log`, log.csv)."""
-    from gafit.fit_result import run_inputs
-
+    """The GA's convergence (:attr:`~gafit.fit_result.FitResult.log`, log.csv)."""
     parts = ['<h2 id="convergence">Convergence of the genetic algorithm</h2>']
     log = result.log
     weights = run_inputs(result).get("weights") or {}
@@ -471,8 +465,8 @@ def parameters(result: FitResult) -> str:
 
 
 def phonons(result: FitResult, inp: Inputs) -> str:
-    """The phonon targets: frequencies at the fitted q-points (:attr:`FitResult.phonons`) and the
-    full dispersion vs each reference."""
+    """The phonon targets: frequencies at the fitted q-points
+    (:attr:`~gafit.fit_result.FitResult.phonons`) and the full dispersion vs each reference."""
     targets = result.phonons
     if not targets and not (inp.config and inp.config.phonons):
         return ""
@@ -715,8 +709,6 @@ def page(result: FitResult, run: Path, inp: Inputs) -> str:
 def inputs_of(result: FitResult, run: Path, config: FitConfig | str | Path | None) -> Inputs:
     """The config of the fit of ``result`` (see :func:`find_config`) and its data sets with
     their predictions."""
-    from gafit.fit_result import run_inputs
-
     inp = Inputs(run / REPORT_DIR)
     try:
         inp.config, inp.config_how, inp.data_note = find_config(run, run_inputs(result), config)
@@ -812,7 +804,6 @@ def write_report(run_dir: str | Path, config: FitConfig | str | Path | None = No
     Without a config or its data the page says so and leaves the parity plots out. Returns the
     page's path.
     """
-    from gafit.fit_result import FitResult
     from gafit.io.atomic import atomic_batch, atomic_write_text
     from gafit.io.paths import output_folder
 

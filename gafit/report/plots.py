@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gafit.evaluate import Evaluation
 from gafit.report.html import _finite
 from gafit.structures import EV_A3_TO_GPA, ReferenceSet
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from gafit.evaluate import Evaluation
 
 DPI = 100
 #: parity plots draw at most this many points per set and property (a seeded random sample)
@@ -182,8 +182,8 @@ def plot_config_types(by_ct: dict[str, dict[str, dict[str, float]]], path: Path)
 def plot_convergence(log: list[dict], final_loss: float | None, final_rmse: dict[str, float],
                      weights: dict, path: Path) -> str | None:
     """Best and median loss per generation (log scale) and the best individual's RMSEs
-    (``log``: :attr:`FitResult.log`, rows of log.csv); dashed, the fit's ``final_loss`` and
-    training ``final_rmse`` per property."""
+    (``log``: :attr:`~gafit.fit_result.FitResult.log`, rows of log.csv); dashed, the fit's
+    ``final_loss`` and training ``final_rmse`` per property."""
     if not log:
         return None
 

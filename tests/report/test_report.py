@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -218,3 +219,59 @@ def test_report_renders_in_chromium(demo_run: Path, tmp_path: Path) -> None:
     assert (img.mean(axis=2) < 0.3).mean() > 0.002  # dark text
     blank_rows = (img.min(axis=(1, 2)) > 0.97).mean()
     assert blank_rows < 0.8  # the page fills the window
+
+
+def test_fit_and_its_report_tabulate_each_data_set_once(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`gafit fit` builds the geometry tables of the training and of the validation set once each,
+    and its report reuses them (FitResult.tables); `gafit report RUN_DIR`, which has only the run
+    folder, tabulates each set once; both pages say the same."""
+    from gafit.potential import Potential
+
+    built: list[int] = []  # structures per call
+    build = Potential.build_tables
+
+    def counted(self: Potential, refset: Any) -> Any:
+        built.append(len(refset))
+        return build(self, refset)
+
+    monkeypatch.setattr(Potential, "build_tables", counted)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(to_toml(demo_config()), encoding="utf-8")
+    run = tmp_path / "run"
+    assert report_main(["fit", str(cfg), "--out", str(run), "--quiet"]) == 0
+    page = (run / "report" / "index.html").read_text(encoding="utf-8")
+    assert 'src="parity.png"' in page and "validation: " in page
+    n_train, n_valid = (int(n) for n in re.findall(r"(?:train|validation): (\d+) structures", page))
+    assert sorted(built) == sorted([n_train, n_valid])  # once each, none by the report
+    built.clear()
+    assert report_main(["report", str(run)]) == 0
+    assert sorted(built) == sorted([n_train, n_valid])
+    again = (run / "report" / "index.html").read_text(encoding="utf-8")
+
+    def same_part(text: str) -> str:  # the time the page was made, and how its config was found
+        text = re.sub(r"report made [0-9-]+ [0-9:]+", "", text)
+        return text.replace("(given by the caller)", "").replace("(named by summary.json)", "")
+
+    assert same_part(again) == same_part(page)
+
+
+def test_report_of_a_broken_summary_is_one_line(demo_run: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "broken"
+    shutil.copytree(demo_run, run)
+    (run / "summary.json").write_text('{"loss": 1.0,', encoding="utf-8")
+    assert report_main(["report", str(run)]) == 2
+    assert "summary.json: not valid JSON" in capsys.readouterr().err
+    summary = json.loads((demo_run / "summary.json").read_text(encoding="utf-8"))
+    (run / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "loss"}),
+                                      encoding="utf-8")
+    assert report_main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "summary.json: no 'loss' entry" in err and len(err.strip().splitlines()) == 1
+    # entries an older gafit did not write leave their part of the page out
+    older = {k: v for k, v in summary.items() if k not in ("loss_by_term", "guards", "walls")}
+    (run / "summary.json").write_text(json.dumps(older), encoding="utf-8")
+    assert report_main(["report", str(run)]) == 0
+    page = (run / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Loss by term" not in page and 'class="note error"' not in page
