@@ -25,13 +25,16 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # --------------------------------------------------------------------------- helpers
 
 
-def fit(folder: Path, table: dict) -> Path:
-    """Run a fit of ``table`` (written as folder/config.toml) into folder/run."""
+def fit(folder: Path, table: dict, report: bool = False) -> Path:
+    """Run a fit of ``table`` (written as folder/config.toml) into folder/run; with ``report`` its
+    report is written from the fit's result (on the tables the fit built)."""
     folder.mkdir(parents=True, exist_ok=True)
     cfg = folder / "config.toml"
     cfg.write_text(to_toml(table), encoding="utf-8")
     run = folder / "run"
-    run_fit(load_config(cfg), run, quiet=True)
+    result = run_fit(load_config(cfg), run, quiet=True)
+    if report:
+        result.write_report(run)
     return run
 
 
@@ -96,9 +99,7 @@ def phonon_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ref = emt_phonopy_reference(folder / "ref")
     table = demo_config(phonons={"reference": str(ref), "qpoints": "GXL", "weight": 0.05,
                                  "equilibrium_weight": 10.0})
-    run = fit(folder / "cu", table)
-    write_report(run)
-    return run
+    return fit(folder / "cu", table, report=True)  # the report of the result in memory
 
 
 # --------------------------------------------------------------------------- tests
