@@ -11,27 +11,27 @@ from pathlib import Path
 from typing import Any
 
 
-def _esc(x: Any) -> str:
+def esc(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _finite(x: Any) -> bool:
+def finite(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _num(x: Any, fmt: str = ".4g") -> str:
+def num(x: Any, fmt: str = ".4g") -> str:
     """A number for the page; '–' for missing or NaN values."""
     if x is None or x == "":
         return "–"
     try:
         v = float(x)
     except (TypeError, ValueError):
-        return _esc(x)
+        return esc(x)
     return format(v, fmt) if math.isfinite(v) else "–"
 
 
-def _duration(seconds: Any) -> str:
-    if not _finite(seconds):
+def duration(seconds: Any) -> str:
+    if not finite(seconds):
         return "–"
     s = float(seconds)
     if s < 60:
@@ -41,13 +41,13 @@ def _duration(seconds: Any) -> str:
     return f"{int(s // 3600)} h {int(s % 3600 // 60)} min"
 
 
-def _freqs(values: Iterable[float]) -> str:
+def freqs(values: Iterable[float]) -> str:
     """Frequencies (THz) with two decimals, without '-0.00'."""
     return " ".join(f"{round(float(x), 2) + 0.0:.2f}" for x in values)
 
 
 
-def _short_path(path: Path | str | None) -> str:
+def short_path(path: Path | str | None) -> str:
     """A path as the reader knows it: relative to the working folder when below it."""
     if path is None:
         return "–"
@@ -117,7 +117,7 @@ footer { margin-top: 40px; color: var(--muted); font-size: 13px; }
 """
 
 
-def _table(head: Sequence[str], rows: Iterable[Sequence[str]], num: Iterable[int] | None = None,
+def table(head: Sequence[str], rows: Iterable[Sequence[str]], num: Iterable[int] | None = None,
            row_classes: Sequence[str] | None = None,
            groups: Sequence[tuple[str, int]] | None = None) -> str:
     """An HTML table; cells are HTML already. ``num``: right-aligned columns (default: all but the
@@ -144,11 +144,11 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], num: Iterable[int
     return "".join(out)
 
 
-def _kv(rows: Sequence[tuple[str, str]]) -> str:
+def kv(rows: Sequence[tuple[str, str]]) -> str:
     return ('<table class="kv"><tbody>'
             + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</tbody></table>")
 
 
-def _img(src: str, alt: str, caption: str = "") -> str:
+def img(src: str, alt: str, caption: str = "") -> str:
     cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-    return f'<figure><img src="{_esc(src)}" alt="{_esc(alt)}">{cap}</figure>'
+    return f'<figure><img src="{esc(src)}" alt="{esc(alt)}">{cap}</figure>'

@@ -20,15 +20,15 @@ from gafit.potential import Potential
 from gafit.report.html import (
     CSS,
     Note,
-    _duration,
-    _esc,
-    _finite,
-    _freqs,
-    _img,
-    _kv,
-    _num,
-    _short_path,
-    _table,
+    duration,
+    esc,
+    finite,
+    freqs,
+    img,
+    kv,
+    num,
+    short_path,
+    table,
 )
 from gafit.report.plots import (
     PROPS,
@@ -99,7 +99,7 @@ def find_config(run_dir: Path, summary: dict, config: FitConfig | str | Path | N
     for c in candidates:
         if c.is_file():
             return load_config(c), how, None
-    return None, "", Note("warning", f"The fit's config <code>{_esc(named)}</code> ({how}) cannot be "
+    return None, "", Note("warning", f"The fit's config <code>{esc(named)}</code> ({how}) cannot be "
                           "found any more, so the predictions could not be recomputed: run "
                           "<code>gafit report RUN_DIR --config CONFIG.toml</code>.")
 
@@ -166,20 +166,20 @@ def fitted_data(result: FitResult, inp: Inputs) -> dict[str, tuple[ReferenceSet,
         train, valid = read_data(inp.config)
     except (GafitInputError, OSError) as err:
         inp.data_note = Note("error", "The data named by the config cannot be read, so the "
-                             f"predictions could not be recomputed: {_esc(err)}")
+                             f"predictions could not be recomputed: {esc(err)}")
         return {}
     try:
         extra = phonon_equilibrium_structures(inp.config, inp.reference)
     except (GafitInputError, OSError) as err:
         extra = []
-        inp.notes.append(Note("warning", f"The phonon reference cannot be read: {_esc(err)}"))
+        inp.notes.append(Note("warning", f"The phonon reference cannot be read: {esc(err)}"))
     if extra:
         train = train + ReferenceSet(extra, "phonon references")
     sets = {"train": train} | ({"validation": valid} if valid is not None else {})
     try:
         return {name: (data, result.potential.build_tables(data)) for name, data in sets.items()}
     except GafitInputError as err:
-        inp.data_note = Note("error", f"potential.json cannot be evaluated on the data: {_esc(err)}")
+        inp.data_note = Note("error", f"potential.json cannot be evaluated on the data: {esc(err)}")
         return {}
 
 
@@ -198,12 +198,12 @@ def predicted_sets(result: FitResult, inp: Inputs) -> dict[str, SetData]:
     for name, sd in sets.items():
         for prop, v in sd.ev.rmse.items():
             r = result.rmse.get(name, {}).get(prop)
-            if _finite(r) and _finite(v) and abs(v - r) > 1e-6 * max(abs(r), 1e-12) + 1e-12:
+            if finite(r) and finite(v) and abs(v - r) > 1e-6 * max(abs(r), 1e-12) + 1e-12:
                 off.append(f"{name} {prop}: recorded {r:.4g}, now {v:.4g} {UNITS[prop]}")
     if off:
         inp.notes.append(Note("warning", "The recomputed RMSEs differ from those the fit "
                               "recorded (the data, the config or potential.json changed since "
-                              "the fit?): " + "; ".join(_esc(o) for o in off)))
+                              "the fit?): " + "; ".join(esc(o) for o in off)))
     return sets
 
 
@@ -215,25 +215,25 @@ def header(result: FitResult, inp: Inputs) -> str:
     pot = result.potential.to_dict()
     saved = run_inputs(result)
     ga = result.ga
-    forms = ", ".join(f"{_esc(f['form'])} (cutoff {_num(f.get('cutoff'), '.4g')} Å)"
+    forms = ", ".join(f"{esc(f['form'])} (cutoff {num(f.get('cutoff'), '.4g')} Å)"
                       for f in pot.get("forms", []))
-    e0 = ", ".join(f"{_esc(k)} {_num(v, '.6f')}" for k, v in (pot.get("E0") or {}).items())
+    e0 = ", ".join(f"{esc(k)} {num(v, '.6f')}" for k, v in (pot.get("E0") or {}).items())
     cfg = inp.config
     rows: list[tuple[str, str]] = [
         ("Form", forms or "–"),
-        ("Species", _esc(", ".join(pot.get("species", []))) or "–"),
+        ("Species", esc(", ".join(pot.get("species", []))) or "–"),
         ("E0 offsets (eV/atom)", e0 or "–"),
     ]
     if cfg is not None:
         from gafit.config import data_files
 
-        src = _esc(_short_path(cfg.source)) if cfg.source else "(built in Python)"
-        rows.append(("Config", f"<code>{src}</code> ({_esc(inp.config_how)})"))
+        src = esc(short_path(cfg.source)) if cfg.source else "(built in Python)"
+        rows.append(("Config", f"<code>{src}</code> ({esc(inp.config_how)})"))
         d = cfg.data
-        data = "train " + (", ".join(f"<code>{_esc(_short_path(f.path))}</code>"
+        data = "train " + (", ".join(f"<code>{esc(short_path(f.path))}</code>"
                                      for f in data_files(d.train)) or "none (phonons only)")
         if data_files(d.validation):
-            data += "; validation " + ", ".join(f"<code>{_esc(_short_path(f.path))}</code>"
+            data += "; validation " + ", ".join(f"<code>{esc(short_path(f.path))}</code>"
                                                 for f in data_files(d.validation))
         if d.drop_duplicates:
             data += "; duplicated structures dropped"
@@ -242,21 +242,21 @@ def header(result: FitResult, inp: Inputs) -> str:
             held.append(f"{d.validation_fraction:.0%} of the training file at random "
                         f"(split_seed {d.split_seed})")
         if d.validation_config_types:
-            held.append("config_types " + ", ".join(_esc(t) for t in d.validation_config_types))
+            held.append("config_types " + ", ".join(esc(t) for t in d.validation_config_types))
         if held:
             data += "; held out for validation: " + " and ".join(held)
         rows.append(("Data", data))
         if cfg.potential.start is not None:
-            rows.append(("Started from", f"<code>{_esc(_short_path(cfg.potential.start))}</code>"))
+            rows.append(("Started from", f"<code>{esc(short_path(cfg.potential.start))}</code>"))
         for k, pc in enumerate(cfg.phonons):
             rows.append((f"Phonon target {k + 1}",
-                         f"<code>{_esc(_short_path(pc.reference))}</code>, q-points "
-                         f"{_esc(pc.qpoints)}, weight {_num(pc.weight)} (on THz²)"
-                         + (f", equilibrium weight {_num(pc.equilibrium_weight)}"
+                         f"<code>{esc(short_path(pc.reference))}</code>, q-points "
+                         f"{esc(pc.qpoints)}, weight {num(pc.weight)} (on THz²)"
+                         + (f", equilibrium weight {num(pc.equilibrium_weight)}"
                             if pc.equilibrium_weight > 0 else "")))
     elif saved.get("train"):
         files = saved["train"] if isinstance(saved["train"], list) else [saved["train"]]
-        rows.append(("Training data", ", ".join(f"<code>{_esc(_short_path(f))}</code>"
+        rows.append(("Training data", ", ".join(f"<code>{esc(short_path(f))}</code>"
                                                 for f in files)))
     if inp.sets:
         sizes = []
@@ -269,22 +269,22 @@ def header(result: FitResult, inp: Inputs) -> str:
     weights = saved.get("weights") or (vars(cfg.weights) if cfg is not None else {})
     if weights:
         rows.append(("Weights", ", ".join(
-            f"{_esc(k)} {_num(v)}" + (f" (on ({UNITS[k]})²)" if k in UNITS else "")
+            f"{esc(k)} {num(v)}" + (f" (on ({UNITS[k]})²)" if k in UNITS else "")
             for k, v in weights.items())))
-    run = f"{_esc(ga.generations)} generations, stopped by {_esc(ga.stop_reason)}"
+    run = f"{esc(ga.generations)} generations, stopped by {esc(ga.stop_reason)}"
     if cfg is not None:
         run += f" (population {cfg.ga.population}, seed {cfg.ga.seed})"
     rows.append(("Genetic algorithm", run))
-    rows.append(("Evaluations", f"{_esc(ga.evaluations)} in {_duration(ga.elapsed)}"
-                 f" = {_num(ga.evaluations / max(ga.elapsed, 1e-9), '.1f')} per second"))
-    rows.append(("Total time", _duration(result.elapsed)))
-    loss = f"{_num(result.loss, '.6g')}"
-    if _finite(ga.best_loss):
-        loss += f" (GA {_num(ga.best_loss, '.6g')}"
-        loss += (f", least squares {_num(result.refined_loss, '.6g')})"
-                 if _finite(result.refined_loss) else ")")
+    rows.append(("Evaluations", f"{esc(ga.evaluations)} in {duration(ga.elapsed)}"
+                 f" = {num(ga.evaluations / max(ga.elapsed, 1e-9), '.1f')} per second"))
+    rows.append(("Total time", duration(result.elapsed)))
+    loss = f"{num(result.loss, '.6g')}"
+    if finite(ga.best_loss):
+        loss += f" (GA {num(ga.best_loss, '.6g')}"
+        loss += (f", least squares {num(result.refined_loss, '.6g')})"
+                 if finite(result.refined_loss) else ")")
     rows.append(("Loss", loss))
-    return _kv(rows) + rmse_table(result) + breakdown_table(result)
+    return kv(rows) + rmse_table(result) + breakdown_table(result)
 
 
 def breakdown_table(result: FitResult) -> str:
@@ -293,29 +293,29 @@ def breakdown_table(result: FitResult) -> str:
     parts = result.breakdown
     if not parts:
         return ""
-    total = sum(v for v in parts.values() if _finite(v))
+    total = sum(v for v in parts.values() if finite(v))
     weights = run_inputs(result).get("weights") or {}
     train = result.rmse.get("train", {})
     what = {"walls": "penalty of the wall constraint's breach", "phonons": "all phonon targets",
             "stability": "penalty of Born criteria and imaginary modes",
             "e0": "penalty of the form's cohesive energy outside e0_range"}
     rows = []
-    for term, v in sorted(parts.items(), key=lambda kv: -(kv[1] if _finite(kv[1]) else 0)):
-        share = v / total if _finite(v) and total > 0 else None
-        rmse = f"{_num(train.get(term))} {UNITS[term]}" if _finite(train.get(term)) else "–"
-        w = _num(weights[term]) if term in weights else _esc(what.get(term, ""))
+    for term, v in sorted(parts.items(), key=lambda item: -(item[1] if finite(item[1]) else 0)):
+        share = v / total if finite(v) and total > 0 else None
+        rmse = f"{num(train.get(term))} {UNITS[term]}" if finite(train.get(term)) else "–"
+        w = num(weights[term]) if term in weights else esc(what.get(term, ""))
         bar = (f'<span style="display:inline-block;background:#4c78a8;height:0.7em;'
                f'width:{100 * share:.0f}px"></span> ' if share is not None else "")
-        rows.append([_esc(term), w, _num(v, ".4g"), bar + (f"{100 * share:.1f} %" if share is not None
+        rows.append([esc(term), w, num(v, ".4g"), bar + (f"{100 * share:.1f} %" if share is not None
                                                             else "–"), rmse])
-    top, top_v = max(parts.items(), key=lambda kv: kv[1] if _finite(kv[1]) else -1)
-    text = (f"The parts add up to the loss ({_num(total, '.6g')}). "
-            f"<b>{_esc(top)}</b> dominates with {100 * top_v / total:.1f} %"
-            if _finite(top_v) and total > 0 else "")
+    top, top_v = max(parts.items(), key=lambda item: item[1] if finite(item[1]) else -1)
+    text = (f"The parts add up to the loss ({num(total, '.6g')}). "
+            f"<b>{esc(top)}</b> dominates with {100 * top_v / total:.1f} %"
+            if finite(top_v) and total > 0 else "")
     if text and top_v / total > 0.9 and len(parts) > 1:
         text += ("; the other terms barely steer the fit: raise their weights if they should count")
     return ("<h3>Loss by term</h3>"
-            + _table(["term", "weight", "part of the loss", "share", "RMSE (train)"], rows, [2, 3, 4])
+            + table(["term", "weight", "part of the loss", "share", "RMSE (train)"], rows, [2, 3, 4])
             + (f"<p>{text}.</p>" if text else ""))
 
 
@@ -325,10 +325,10 @@ def rmse_table(result: FitResult) -> str:
     if not rmse:
         return ""
     props = [p for p in ("energy", "forces", "stress", "virial", "phonons")
-             if any(_finite(r.get(p)) for r in rmse.values())]
+             if any(finite(r.get(p)) for r in rmse.values())]
     head = ["RMSE"] + [f"{p} ({UNITS[p]})" for p in props]
-    rows = [[_esc(name)] + [_num(r.get(p)) for p in props] for name, r in rmse.items()]
-    return "<h3>Errors of the fitted potential</h3>" + _table(head, rows)
+    rows = [[esc(name)] + [num(r.get(p)) for p in props] for name, r in rmse.items()]
+    return "<h3>Errors of the fitted potential</h3>" + table(head, rows)
 
 
 def parity(inp: Inputs) -> str:
@@ -344,7 +344,7 @@ def parity(inp: Inputs) -> str:
         return "".join(parts)
     which = ("training and validation sets" if "validation" in inp.sets
              else "training set (the fit had no validation data)")
-    parts.append(_img(name, "parity plots of energy, forces and stress",
+    parts.append(img(name, "parity plots of energy, forces and stress",
                       "gafit (potential.json, with its fitted E0) against the reference data, "
                       f"recomputed on the fit's {which}. Energy per atom "
                       "(eV/atom), every Cartesian force component (eV/Å), every stress component "
@@ -373,7 +373,7 @@ def config_types(result: FitResult, inp: Inputs) -> str:
     sets = [s for s in SETS if s in by_ct] + [s for s in by_ct if s not in SETS]
     groups = list(dict.fromkeys(g for s in sets for g in by_ct[s] if g != "all"))
     groups.append("all")
-    props = [p for p in PROPS if any(_finite(r.get(p)) for s in sets for r in by_ct[s].values())]
+    props = [p for p in PROPS if any(finite(r.get(p)) for s in sets for r in by_ct[s].values())]
     head = ["config_type"]
     group_row: list[tuple[str, int]] = [("", 1)]
     if counts:
@@ -383,16 +383,16 @@ def config_types(result: FitResult, inp: Inputs) -> str:
     group_row += [(f"{p} RMSE ({UNITS[p]})", len(sets)) for p in props]
     rows, classes = [], []
     for g in groups:
-        row = [_esc(g)]
+        row = [esc(g)]
         if counts:
             row += [str(counts.get(s, {}).get(g, 0)) for s in sets]
-        row += [_num(by_ct[s].get(g, {}).get(p)) for p in props for s in sets]
+        row += [num(by_ct[s].get(g, {}).get(p)) for p in props for s in sets]
         rows.append(row)
         classes.append("total" if g == "all" else "")
-    parts.append(_table(head, rows, row_classes=classes, groups=group_row))
+    parts.append(table(head, rows, row_classes=classes, groups=group_row))
     png = plot_config_types(by_ct, inp.out / "config_types.png")
     if png:
-        parts.append(_img(png, "RMSE per config_type",
+        parts.append(img(png, "RMSE per config_type",
                           "RMSE per config_type, training and validation sets side by side "
                           "(“n/a”: no such structures or no such reference values in that set)."))
     return "".join(parts)
@@ -409,13 +409,13 @@ def convergence(result: FitResult, inp: Inputs) -> str:
         parts.append(Note("info", "The GA ran no generations (log.csv is empty).").html())
         return "".join(parts)
     last = log[-1]
-    parts.append(_img(png, "GA convergence",
+    parts.append(img(png, "GA convergence",
                       "Top: the best and the median loss of the population per generation "
                       "(log scale); dashed: the final loss after the least-squares refinement. "
                       "Bottom: the RMSEs (training set) of each generation's best individual; "
                       f"dashed: the final values. {len(log)} generations logged, "
-                      f"{_esc(last.get('evaluations', '–'))} evaluations in "
-                      f"{_duration(last.get('elapsed_s'))}."))
+                      f"{esc(last.get('evaluations', '–'))} evaluations in "
+                      f"{duration(last.get('elapsed_s'))}."))
     return "".join(parts)
 
 
@@ -451,15 +451,15 @@ def parameters(result: FitResult) -> str:
         except (KeyError, TypeError, ValueError):
             pass
         n_bound += at
-        rows.append([f"<code>{_esc(name)}</code>", _esc(unit), _num(r.get("value"), ".8g"),
-                     _esc(r.get("status", "")), _num(r.get("low"), ".6g"),
-                     _num(r.get("high"), ".6g"), pos])
+        rows.append([f"<code>{esc(name)}</code>", esc(unit), num(r.get("value"), ".8g"),
+                     esc(r.get("status", "")), num(r.get("low"), ".6g"),
+                     num(r.get("high"), ".6g"), pos])
         classes.append("atbound" if at else "")
     parts.append('<p><span class="legend-box"></span> <b>ended at a bound: widen it or fix '
                  f"it</b> ({n_bound} parameter{'s' if n_bound != 1 else ''} here). The bar shows "
                  "where the value lies between its bounds (on a log scale for parameters the "
                  "search explores on a log scale).</p>")
-    parts.append(_table(["name", "unit", "value", "status", "low", "high", "position in range"],
+    parts.append(table(["name", "unit", "value", "status", "low", "high", "position in range"],
                         rows, num=(2, 4, 5), row_classes=classes))
     return "".join(parts)
 
@@ -475,9 +475,9 @@ def phonons(result: FitResult, inp: Inputs) -> str:
         fitted_rms: list[float | None] = [None] * len(targets)
         if len(targets) == 1:
             v = result.rmse.get("train", {}).get("phonons")
-            fitted_rms[0] = float(v) if _finite(v) else None
+            fitted_rms[0] = float(v) if finite(v) else None
         png = plot_phonon_points(targets, fitted_rms, inp.out / "phonons_qpoints.png")
-        parts.append(_img(png, "phonon frequencies at the fitted q-points",
+        parts.append(img(png, "phonon frequencies at the fitted q-points",
                           "Frequencies (THz) at the q-points the fit used, sorted per q-point: "
                           "gafit (circles) vs the reference (bars), both at the reference's own "
                           "geometry (the fit compares there). Γ acoustic modes are not fitted."))
@@ -485,10 +485,10 @@ def phonons(result: FitResult, inp: Inputs) -> str:
             if len(targets) > 1:
                 parts.append(f"<h3>Phonon target {t + 1}</h3>")
             parts += [n.html() for n in _imaginary_notes(rows)]
-            parts.append(_table(
+            parts.append(table(
                 ["q-point", "RMS (THz)", "gafit (THz)", "reference (THz)"],
-                [[_esc(r["label"]), _num(r.get("rms"), ".3f"),
-                  _freqs(r["gafit"]), _freqs(r["reference"])] for r in rows], num=(1,)))
+                [[esc(r["label"]), num(r.get("rms"), ".3f"),
+                  freqs(r["gafit"]), freqs(r["reference"])] for r in rows], num=(1,)))
     parts.append(dispersion(result.potential, inp))
     return "".join(parts)
 
@@ -505,13 +505,13 @@ def property_targets(result: FitResult) -> str:
         if not r.get("in_range", True):
             flag += " (relaxed lattice outside the tabulated ±5 %)"
         rel = f" − {r['relative_to']}" if r.get("relative_to") else ""  # dE
-        body.append([_esc(f"{r.get('structure')} {' '.join(r.get('species') or [])}{rel}"),
-                     _esc(r.get("property")), _esc(r.get("unit")), _num(r.get("value"), ".5g"),
-                     _num(r.get("reference"), ".5g"), _num(r.get("tolerance"), ".3g"),
-                     _num(r.get("weight"), ".3g"), flag, _esc(r.get("citation") or "")])
+        body.append([esc(f"{r.get('structure')} {' '.join(r.get('species') or [])}{rel}"),
+                     esc(r.get("property")), esc(r.get("unit")), num(r.get("value"), ".5g"),
+                     num(r.get("reference"), ".5g"), num(r.get("tolerance"), ".3g"),
+                     num(r.get("weight"), ".3g"), flag, esc(r.get("citation") or "")])
     return ('<h2 id="properties">Property targets</h2><p>Each at the fitted potential\'s own '
             "relaxed lattice; elastic constants relaxed-ion except C44_unrelaxed.</p>"
-            + _table(["structure", "property", "unit", "value", "reference", "tolerance",
+            + table(["structure", "property", "unit", "value", "reference", "tolerance",
                       "weight", "result", "citation"], body, num=(3, 4, 5, 6)))
 
 
@@ -523,19 +523,19 @@ def validation_suite(run: Path) -> str:
         return ""
     doc = strict_json.loads(path.read_text(encoding="utf-8"))
     checks = [c for c in doc.get("checks") or [] if isinstance(c, dict)]
-    body = [[_esc(c.get("name")), _esc(c.get("quantity")), _esc(c.get("structure")),
-             "<b>FAIL</b>" if c.get("status") == "FAIL" else _esc(c.get("status")),
-             _num(c.get("value"), ".5g"), _num(c.get("reference"), ".5g"), _esc(c.get("unit")),
-             _esc(c.get("difference")), _esc(c.get("tolerance")), _esc(c.get("note"))]
+    body = [[esc(c.get("name")), esc(c.get("quantity")), esc(c.get("structure")),
+             "<b>FAIL</b>" if c.get("status") == "FAIL" else esc(c.get("status")),
+             num(c.get("value"), ".5g"), num(c.get("reference"), ".5g"), esc(c.get("unit")),
+             esc(c.get("difference")), esc(c.get("tolerance")), esc(c.get("note"))]
             for c in checks]
     suite = doc.get("suite") or {}
-    verdict = Note("info" if doc.get("passed") else "error", _esc(doc.get("verdict")))
+    verdict = Note("info" if doc.get("passed") else "error", esc(doc.get("verdict")))
     return ('<h2 id="validation">Validation suite</h2>'
-            f"<p>Suite <code>{_esc(suite.get('name'))}</code> (<code>"
-            f"{_esc(_short_path(suite.get('file')))}</code>) run on the fitted potential; "
+            f"<p>Suite <code>{esc(suite.get('name'))}</code> (<code>"
+            f"{esc(short_path(suite.get('file')))}</code>) run on the fitted potential; "
             'the full page: <a href="../validate/index.html">validate/index.html</a>.</p>'
             + verdict.html()
-            + _table(["check", "quantity", "structure", "result", "value", "reference", "unit",
+            + table(["check", "quantity", "structure", "result", "value", "reference", "unit",
                       "difference", "tolerance", "note"], body, num=(4, 5)))
 
 def dispersion(potential: Potential, inp: Inputs) -> str:
@@ -571,7 +571,7 @@ def dispersion(potential: Potential, inp: Inputs) -> str:
                                         epsilon_inf=parse_epsilon(pc.epsilon_inf, "epsilon_inf"))
                 except GafitInputError as err:
                     parts.append(Note("warning", f"Dispersion ({tag} geometry) not computed: "
-                                      f"{_esc(err)}").html())
+                                      f"{esc(err)}").html())
                     continue
                 rms = res.errors.rms if res.errors is not None else float("nan")
                 if relax:
@@ -586,18 +586,18 @@ def dispersion(potential: Potential, inp: Inputs) -> str:
                            f", where the fit compared frequencies. RMS difference over the "
                            f"path {rms:.3f} THz.")
                 parts += [Note("warning", f"Dispersion ({tag} geometry): "
-                               + _esc(f.removeprefix("! "))).html() for f in res.imaginary.flags]
+                               + esc(f.removeprefix("! "))).html() for f in res.imaginary.flags]
                 mine = f"gafit ({res.model_nac_text})" if res.model_nac_text else "gafit"
                 fig = plot_band(res.band, f"{formula}: {geo}; RMS {rms:.3f} THz",
                                 res.reference_frequencies, "reference", mine)
                 png = _save(fig, inp.out / f"phonons_dispersion{k + 1}_{tag}.png")
-                figs.append(_img(png, f"phonon dispersion, {tag} geometry", cap))
+                figs.append(img(png, f"phonon dispersion, {tag} geometry", cap))
             if figs:
-                parts.append(f"<h3>Dispersion vs <code>{_esc(_short_path(pc.reference))}</code></h3>")
+                parts.append(f"<h3>Dispersion vs <code>{esc(short_path(pc.reference))}</code></h3>")
                 parts.append('<div class="row2">' + "".join(figs) + "</div>")
         except (GafitInputError, OSError) as err:
-            parts.append(Note("warning", f"The dispersion vs {_esc(_short_path(pc.reference))} "
-                              f"could not be computed: {_esc(err)}").html())
+            parts.append(Note("warning", f"The dispersion vs {esc(short_path(pc.reference))} "
+                              f"could not be computed: {esc(err)}").html())
     return "".join(parts)
 
 
@@ -612,8 +612,8 @@ def lammps_files(run: Path) -> str:
     for f in sorted(folder.iterdir()):
         if f.is_file() and f.stat().st_size < 200_000:
             text = f.read_text(encoding="utf-8", errors="replace")
-            parts.append(f"<details><summary><code>{_esc(f.name)}</code></summary>"
-                         f"<pre>{_esc(text)}</pre></details>")
+            parts.append(f"<details><summary><code>{esc(f.name)}</code></summary>"
+                         f"<pre>{esc(text)}</pre></details>")
     return "".join(parts)
 
 
@@ -629,7 +629,7 @@ def top_notes(result: FitResult) -> list[Note]:
         notes.append(Note("warning", f"{len(sides)} parameter"
                           f"{'s' if len(sides) != 1 else ''} ended at a bound that the "
                           "loss pushes against (" + ", ".join(
-                              f"<code>{_esc(n)}</code>" + (f" {_esc(s)}" if s else "")
+                              f"<code>{esc(n)}</code>" + (f" {esc(s)}" if s else "")
                               for n, s in sides.items())
                           + '): widen it or fix it; see <a href="#parameters">'
                           "Parameters</a>."))
@@ -663,9 +663,9 @@ def page(result: FitResult, run: Path, inp: Inputs) -> str:
             sections.append(make())
         except Exception as err:  # a report says what failed rather than failing
             title = name.replace("_", " ")
-            sections.append(f"<h2>{_esc(title.capitalize())}</h2>" + Note(
-                "error", f"This section could not be made: {_esc(type(err).__name__)}: "
-                f"{_esc(err)}").html())
+            sections.append(f"<h2>{esc(title.capitalize())}</h2>" + Note(
+                "error", f"This section could not be made: {esc(type(err).__name__)}: "
+                f"{esc(err)}").html())
     summary = header(result, inp)
     notes = inp.notes + top_notes(result)
     if inp.data_note is not None and inp.data_note not in notes:
@@ -690,10 +690,10 @@ def page(result: FitResult, run: Path, inp: Inputs) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_esc(title)} ({_esc(run.name)})</title>",
+        f"<title>{esc(title)} ({esc(run.name)})</title>",
         f"<style>{CSS}</style></head><body><main>",
-        f"<h1>{_esc(title)}</h1>",
-        f'<p class="sub">Run folder <code>{_esc(_short_path(run))}</code> · report made '
+        f"<h1>{esc(title)}</h1>",
+        f'<p class="sub">Run folder <code>{esc(short_path(run))}</code> · report made '
         f"{now} by gafit {__version__}</p>",
         "<nav>" + "".join(f'<a href="#{i}">{t}</a>' for i, t in nav) + "</nav>",
         "".join(n.html() for n in notes),
@@ -716,7 +716,7 @@ def inputs_of(result: FitResult, run: Path, config: FitConfig | str | Path | Non
         if config is not None:  # the caller named it: a wrong config is the caller's error
             raise
         inp.data_note = Note("error", f"The config recorded in the run folder could not be read: "
-                             f"{_esc(err)}")
+                             f"{esc(err)}")
     if inp.config is not None or (result.data and result.tables):
         inp.sets = predicted_sets(result, inp)
     return inp
@@ -728,12 +728,12 @@ def _wall_notes(walls: list[dict]) -> list[Note]:
     for w in walls:
         if not isinstance(w, dict) or not w.get("unsafe"):
             continue
-        where = (f". The wall ends at r_max = {_num(w.get('r_max'))} Å (E = {_num(w.get('e_max'))} eV, "
-                 f"barrier {_num(w.get('barrier'))} eV above the well)" if w.get("has_wall") else "")
-        data = (f"; the shortest {_esc(w.get('channel'))} distance in the training data is "
-                f"{_num(w.get('r_short'))} Å" if w.get("r_short") is not None else "")
-        out.append(Note("warning", f"No safe repulsive wall in the <code>{_esc(w.get('channel'))}"
-                        f"</code> channel: {_esc(w['unsafe'])}{where}{data}. MD that pushes such "
+        where = (f". The wall ends at r_max = {num(w.get('r_max'))} Å (E = {num(w.get('e_max'))} eV, "
+                 f"barrier {num(w.get('barrier'))} eV above the well)" if w.get("has_wall") else "")
+        data = (f"; the shortest {esc(w.get('channel'))} distance in the training data is "
+                f"{num(w.get('r_short'))} Å" if w.get("r_short") is not None else "")
+        out.append(Note("warning", f"No safe repulsive wall in the <code>{esc(w.get('channel'))}"
+                        f"</code> channel: {esc(w['unsafe'])}{where}{data}. MD that pushes such "
                         "pairs closer than the data did can collapse them."))
     return out
 
@@ -744,12 +744,12 @@ def _constraint_notes(wc: object) -> list[Note]:
     if not isinstance(wc, dict) or not isinstance(wc.get("channels"), list):
         return []
     rows = [c for c in wc["channels"] if isinstance(c, dict)]
-    spans = ", ".join(f"<code>{_esc(c.get('channel'))}</code> {_num(c.get('r_from'))}–"
-                      f"{_num(c.get('r_to'))} Å" for c in rows)
+    spans = ", ".join(f"<code>{esc(c.get('channel'))}</code> {num(c.get('r_from'))}–"
+                      f"{num(c.get('r_to'))} Å" for c in rows)
     if wc.get("held"):
         return [Note("info", f"Wall constraint held: every constrained channel repels from the "
                      f"named distance up to the data's shortest distance ({spans}).")]
-    broken = ", ".join(f"<code>{_esc(c.get('channel'))}</code> (breach {_num(c.get('violation'))} eV)"
+    broken = ", ".join(f"<code>{esc(c.get('channel'))}</code> (breach {num(c.get('violation'))} eV)"
                        for c in rows if not c.get("held"))
     return [Note("warning", f"Wall constraint NOT held in {broken}: the search found no candidate "
                  f"that keeps the wall ({spans}); widen the bounds or lower the distance.")]
@@ -764,8 +764,8 @@ def _guard_notes(guards: object) -> list[Note]:
 
     rows = [g for g in guards if isinstance(g, dict) and isinstance(g.get("channels"), list)]
     if all(g.get("held") for g in rows):
-        return [Note("info", "Stability constraints held: " + _esc(guard_line(rows)) + ".")]
-    return [Note("warning", "Stability constraints NOT all held: " + _esc(guard_line(rows))
+        return [Note("info", "Stability constraints held: " + esc(guard_line(rows)) + ".")]
+    return [Note("warning", "Stability constraints NOT all held: " + esc(guard_line(rows))
                  + ": the search found no candidate that keeps them; see gafit.guards.")]
 
 
@@ -781,7 +781,7 @@ def _imaginary_notes(rows: list[dict]) -> list[Note]:
         res = imaginary_modes(freq, [lab == "Γ" for lab in labels], labels)
     except (KeyError, TypeError, ValueError):
         return []
-    return [Note("warning", "At the fitted q-points (reference geometry): " + _esc(f.removeprefix("! ")))
+    return [Note("warning", "At the fitted q-points (reference geometry): " + esc(f.removeprefix("! ")))
             for f in res.flags]
 
 
@@ -789,7 +789,7 @@ def _flag_notes(flags: object) -> list[Note]:
     """A warning per '! ...' flag of gafit.stability."""
     if not isinstance(flags, list):
         return []
-    return [Note("warning", _esc(str(f).removeprefix("! "))) for f in flags]
+    return [Note("warning", esc(str(f).removeprefix("! "))) for f in flags]
 
 
 def write_report(run_dir: str | Path, config: FitConfig | str | Path | None = None,

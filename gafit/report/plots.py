@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gafit.evaluate import Evaluation
-from gafit.report.html import _finite
+from gafit.report.html import finite
 from gafit.structures import EV_A3_TO_GPA, ReferenceSet
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def plot_config_types(by_ct: dict[str, dict[str, dict[str, float]]], path: Path)
     if len(groups) < 2:  # one config_type: the table says it all
         return None
     props = [p for p in PROPS
-             if any(_finite(row.get(p)) for s in by_ct.values() for row in s.values())]
+             if any(finite(row.get(p)) for s in by_ct.values() for row in s.values())]
     if not props:
         return None
     sets = [s for s in SETS if s in by_ct] + [s for s in by_ct if s not in SETS]
@@ -204,7 +204,7 @@ def plot_convergence(log: list[dict], final_loss: float | None, final_rmse: dict
             y = col(name)
             ax.plot(gen, np.where(y > 0, y, np.nan), **style)
     final = final_loss
-    if _finite(final) and final > 0:
+    if finite(final) and final > 0:
         ax.axhline(final, color="#2ca02c", ls="--", lw=1.2,
                    label=f"final loss {final:.4g} (after least squares)")
     ax.set_yscale("log")
@@ -218,7 +218,7 @@ def plot_convergence(log: list[dict], final_loss: float | None, final_rmse: dict
         y = col(f"rmse_{prop}")
         a.plot(gen, y, color="#1f77b4", lw=1.6, label="best individual")
         fv = final_rmse.get(prop)
-        if _finite(fv):
+        if finite(fv):
             a.axhline(fv, color="#2ca02c", ls="--", lw=1.1, label=f"final {fv:.3g}")
         good = y[np.isfinite(y) & (y > 0)]
         if len(good) and good.max() / good.min() > 20:
