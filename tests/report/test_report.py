@@ -188,14 +188,18 @@ def test_report_errors_are_one_line(demo_run: Path, tmp_path: Path,
 
 
 def test_report_of_a_phonon_fit(phonon_run: Path) -> None:
+    """The report of the fit's result (its training tables hold the phonon equilibrium cells), then
+    that of `gafit report RUN_DIR`, which adds those cells to the data of the config again."""
     index = phonon_run / "report" / "index.html"
-    page = index.read_text(encoding="utf-8")
-    assert 'id="phonons"' in page and 'class="note error"' not in page
-    assert "relaxed lattice constant" in page and "phonon-equilibrium" in page
-    images = check_images(index)
-    assert "phonons_qpoints.png" in images
-    assert any(i.startswith("phonons_dispersion") and "relaxed" in i for i in images)
-    assert "recomputed RMSEs differ" not in page
+    for _ in ("fit", "gafit report"):
+        page = index.read_text(encoding="utf-8")
+        assert 'id="phonons"' in page and 'class="note error"' not in page
+        assert "relaxed lattice constant" in page and "including 1 phonon-equilibrium supercell" in page
+        images = check_images(index)
+        assert "phonons_qpoints.png" in images
+        assert any(i.startswith("phonons_dispersion") and "relaxed" in i for i in images)
+        assert "recomputed RMSEs differ" not in page
+        assert report_main(["report", str(phonon_run)]) == 0
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium not installed")
