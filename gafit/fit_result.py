@@ -113,17 +113,17 @@ class FitResult:
         """The result saved in the run folder ``run_dir`` (by :meth:`save` or ``gafit fit``)."""
         folder = Path(run_dir)
         try:
-            summary_text = (folder / "summary.json").read_text(encoding="utf-8")
+            # a summary that is not JSON is said first, whatever else the folder lacks
+            try:
+                summary = strict_json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+            except ValueError as err:  # not UTF-8, JSONDecodeError, or nested too deeply
+                raise GafitInputError(f"{folder / 'summary.json'}: not valid JSON ({err})") from None
             log_text = (folder / "log.csv").read_text(encoding="utf-8")
             rows = list(csv.DictReader(io.StringIO(
                 (folder / "parameters.csv").read_text(encoding="utf-8"))))
         except OSError as err:
             raise GafitInputError(f"{folder}: not a gafit run folder ({err.strerror or err}: "
                                   f"{err.filename})") from None
-        try:
-            summary = strict_json.loads(summary_text)
-        except ValueError as err:  # JSONDecodeError, or nested too deeply
-            raise GafitInputError(f"{folder / 'summary.json'}: not valid JSON ({err})") from None
         potential = load_potential(folder / "potential.json")
         try:
             return cls._from_summary(summary, rows, log_text, potential)
