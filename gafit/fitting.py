@@ -504,7 +504,8 @@ class Fit:
             properties=props.table(theta[0]) if props is not None else [],
             guards=[guard_table(g, theta[0], name) for name, g in objective.guards.items()],
             stability_flags=property_stability_flags(props, theta[0]) if props is not None else [],
-            config=self.config, tables={name: obj.tables for name, obj in sets.items()})
+            config=self.config, tables={name: obj.tables for name, obj in sets.items()},
+            data={name: obj.refset for name, obj in sets.items()})
         e0_check = e0_check_of(fitted, self.train, evals["train"].energy, evals["train"].e0)
         result.e0_check = e0_check.to_dict() if e0_check is not None else None
         result.breakdown = objective.breakdown(x_best[None])[0]

@@ -319,7 +319,7 @@ def test_evaluate_and_check_flag_implausible_e0(tmp_path, capsys):
 def test_fit_summary_and_report_flag_implausible_e0(tmp_path):
     """A Morse fit to EMT copper (energies near 0 eV/atom) with E0 fixed at +12 eV/atom must give the
     form about -12 eV/atom: summary.json, the fit summary and the report flag it."""
-    from test_report import demo_config, to_toml
+    from helpers import demo_config, to_toml
 
     from gafit.config import load_config
     from gafit.evaluate import evaluate

@@ -185,9 +185,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"gafit: stopped by {stop()} after the fit was written; the report was not "
                   f"(gafit report {shlex.quote(str(out))} writes it)", file=sys.stderr)
             return 128 + signal.Signals[stop()].value
-        from gafit.report import write_report
-
-        print(f"wrote {write_report(out, config)}")
+        print(f"wrote {result.write_report(out)}")  # on the tables the fit built
         if stop():  # it came while the report was written, which was finished first
             print(f"gafit: stopped by {stop()} after the fit and its report were written",
                   file=sys.stderr)
