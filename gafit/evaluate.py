@@ -107,7 +107,7 @@ def evaluation_sets(data: str | Path | None = None, config: str | Path | None = 
 
         return {"data": read_reference(data)}, [Path(data)]
     from gafit.config import load_config
-    from gafit.fit import fit_inputs, read_data
+    from gafit.fit_data import fit_inputs, read_data
 
     fit_config = load_config(config)
     train, valid = read_data(fit_config)

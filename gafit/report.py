@@ -4,7 +4,7 @@ The page is self-contained (inline CSS, no JavaScript, no network resources; ima
 relatively), so the ``report`` folder can be zipped and sent. It reads what ``gafit fit`` wrote into
 the run folder (``summary.json``, ``potential.json``, ``log.csv``, ``parameters.csv``,
 ``lammps/``) and recomputes the predictions of ``potential.json`` (with its fitted E0) on the
-training and validation data of the fit's config (the same split as the fit, :func:`gafit.fit.read_data`).
+training and validation data of the fit's config (the fit's split, :func:`gafit.fit_data.read_data`).
 Anything it cannot find or compute (the config, the data, a phonon reference) is said in the page
 instead of failing.
 
@@ -551,7 +551,7 @@ class _Report:
     # ---- data ------------------------------------------------------------------------------
     def _load_data(self) -> None:
         from gafit.evaluate import evaluate
-        from gafit.fit import read_data
+        from gafit.fit_data import read_data
 
         assert self.config is not None
         try:

@@ -15,7 +15,7 @@ import pytest
 
 from gafit.cli import main as report_main
 from gafit.config import load_config
-from gafit.fit import run_fit
+from gafit.fitting import Fit
 from gafit.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def fit(folder: Path, table: dict) -> Path:
     cfg = folder / "config.toml"
     cfg.write_text(to_toml(table), encoding="utf-8")
     run = folder / "run"
-    run_fit(load_config(cfg), run, quiet=True)
+    Fit.from_config(load_config(cfg)).run(run, quiet=True)
     return run
 
 
@@ -176,7 +176,7 @@ def test_report_flags_parameters_at_a_bound(demo_run: Path) -> None:
 def test_report_parity_matches_recorded_rmse(demo_run: Path) -> None:
     """The parity legends quote RMSEs recomputed from potential.json: they equal the fit's."""
     from gafit.evaluate import evaluate
-    from gafit.fit import read_data
+    from gafit.fit_data import read_data
     from gafit.potential_files import load_potential
     from gafit.report import parity_points
 
