@@ -202,7 +202,8 @@ def test_crystals_with_free_internal_coordinates_are_refused(tmp_path: Path) -> 
     from ase.spacegroup import crystal
 
     from gafit.crystals import LATTICES
-    from gafit.property_target import free_coordinates, read_property_structure
+    from gafit.property_cubic import free_coordinates
+    from gafit.property_target import read_property_structure
 
     pyrite = crystal(["Fe", "S"], [(0, 0, 0), (0.385, 0.385, 0.385)], spacegroup=205,
                      cellpar=[5.42, 5.42, 5.42, 90, 90, 90])
