@@ -14,7 +14,7 @@ import pytest
 
 from gafit.checks import check_cutoff, read_check_input
 from gafit.cli import COMMANDS, make_parser
-from gafit.evaluate import evaluation_sets
+from gafit.fit_data import evaluation_sets
 from gafit.structures import GafitInputError
 
 ROOT = Path(__file__).resolve().parents[1]
