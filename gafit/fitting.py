@@ -3,6 +3,8 @@
 ``Fit(...)`` builds the problem (the potential with the reach its bounds need, the parameter space,
 the geometry tables and the objectives) and nothing else; :meth:`Fit.run_ga`, :meth:`Fit.refine`
 and :meth:`Fit.finish` are the steps of :meth:`Fit.run`, which returns a :class:`FitResult`.
+:meth:`Fit.from_config` builds the fit a config describes, :meth:`Fit.resume` the fit a run folder's
+checkpoint describes, to continue or extend it.
 """
 
 from __future__ import annotations
@@ -363,8 +365,8 @@ class Fit:
                workers: int | None = None, scheduler: str | None = None) -> Fit:
         """The fit a run folder's ``checkpoint.npz`` describes (or a loaded :class:`Checkpoint`
         of any folder), ready to continue: :meth:`run` goes on from the checkpoint's generation,
-        into ``run`` unless given another folder, and gives the result the uninterrupted run
-        would have given.
+        into the run folder unless given another one (from a Checkpoint: nowhere unless given),
+        and gives the result the uninterrupted run would have given.
 
         ``generations`` extends the run: that many generations more than the checkpoint holds
         (a finished run too), and ``[ga] max_time`` (when set) counted again from the
@@ -373,8 +375,8 @@ class Fit:
         (SHA-256); the data check of a new fit is not repeated."""
         started, t0 = time.time(), time.perf_counter()
         saved = run if isinstance(run, Checkpoint) else load_checkpoint(run)
-        config = saved.config
-        ga = config.ga
+        ga = dataclasses.replace(saved.config.ga)  # the checkpoint's own config stays as stored
+        config = dataclasses.replace(saved.config, ga=ga)
         if generations is not None:  # an extension: more generations (and time) than stored
             ga.generations = saved.state.generation + generations
             if ga.max_time is not None:

@@ -309,6 +309,21 @@ def test_fit_resume_extends_a_finished_run_by_generations(tmp_path: Path) -> Non
     np.testing.assert_array_equal(extended.potential.values, longer.potential.values)
 
 
+def test_fit_resume_extends_the_time_limit_from_the_checkpoint_each_time(tmp_path: Path) -> None:
+    """max_time of an extension is the stored limit plus the checkpoint's time, however often a
+    loaded checkpoint is resumed; the checkpoint itself is not changed."""
+    from gafit.checkpoint import load_checkpoint
+
+    table = small_table(generations=2)
+    table["ga"]["max_time"] = 600.0
+    Fit.from_config(table).run(tmp_path, quiet=True)
+    ck = load_checkpoint(tmp_path)
+    first, second = (Fit.resume(ck, generations=1) for _ in range(2))
+    assert first.config.ga.max_time == second.config.ga.max_time == 600.0 + ck.state.elapsed
+    assert (ck.config.ga.max_time, ck.config.ga.generations) == (600.0, 2)
+    assert first.run_dir is None and first.config.ga.generations == 3
+
+
 def test_fit_resume_refuses_changed_data_and_a_folder_without_checkpoint(tmp_path: Path) -> None:
     table = small_table(generations=2)
     data = tmp_path / "train.extxyz"
