@@ -6,7 +6,7 @@ relatively), so the ``report`` folder can be zipped and sent. It is made from a
 geometry tables serve the parity plots, nothing tabulated again), or the one
 :meth:`~gafit.fit_result.FitResult.load` reads back from the run folder (``gafit report RUN_DIR``),
 whose predictions are then recomputed on the training and validation data of the fit's config (the
-same split as the fit, :func:`gafit.fit.read_data`). ``lammps/`` and ``validate/`` are shown as the
+same split as the fit, :func:`gafit.fit_data.read_data`). ``lammps/`` and ``validate/`` are shown as the
 run folder holds them. Anything it cannot find or compute (the config, the data, a phonon reference)
 is said in the page instead of failing.
 

@@ -156,7 +156,7 @@ def fitted_data(result: FitResult, inp: Inputs) -> dict[str, tuple[ReferenceSet,
     built (``result.data`` and ``result.tables``) when the result is the fit's own, else the data
     of the fit's config (the same split and phonon equilibrium cells as the fit), read and
     tabulated once. Empty (with ``inp.data_note`` saying why) when the data cannot be had."""
-    from gafit.fit import read_data
+    from gafit.fit_data import read_data
 
     if result.data and result.tables:
         return {name: (data, result.tables[name]) for name, data in result.data.items()}

@@ -15,7 +15,7 @@ from helpers import demo_config, to_toml
 
 from gafit.cli import main as report_main
 from gafit.config import load_config
-from gafit.fit import run_fit
+from gafit.fitting import Fit
 from gafit.report import write_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,7 @@ def fit(folder: Path, table: dict, report: bool = False) -> Path:
     cfg = folder / "config.toml"
     cfg.write_text(to_toml(table), encoding="utf-8")
     run = folder / "run"
-    result = run_fit(load_config(cfg), run, quiet=True)
+    result = Fit.from_config(load_config(cfg)).run(run, quiet=True)
     if report:
         result.write_report(run)
     return run
@@ -141,7 +141,7 @@ def test_report_flags_parameters_at_a_bound(demo_run: Path) -> None:
 def test_report_parity_matches_recorded_rmse(demo_run: Path) -> None:
     """The parity legends quote RMSEs recomputed from potential.json: they equal the fit's."""
     from gafit.evaluate import evaluate
-    from gafit.fit import read_data
+    from gafit.fit_data import read_data
     from gafit.potential_files import load_potential
     from gafit.report import parity_points
 
