@@ -252,7 +252,7 @@ def earlier_run(folder: Path) -> list[Path]:
     files its lammps/pair.lmp names, its report/ page with the plots and its validate/ suite run."""
     from gafit.fit_validate import earlier_files
     from gafit.lammps.files import parameter_files
-    from gafit.report import PNG_PATTERNS, REPORT_DIR
+    from gafit.report.html import PNG_PATTERNS, REPORT_DIR
 
     files = [folder / n for n in (*RUN_FILES, CHECKPOINT, OLD_CHECKPOINT) if (folder / n).is_file()]
     pair = folder / "lammps" / "pair.lmp"

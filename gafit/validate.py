@@ -586,7 +586,9 @@ def html_page(suite: Suite, outcomes: list[Outcome], potential_path: str, out: P
     import datetime
 
     from gafit._version import __version__
-    from gafit.report import CSS, Note, _esc, _table
+    from gafit.report.html import CSS, Note
+    from gafit.report.html import esc as _esc
+    from gafit.report.html import table as _table
 
     failed = any(o.failed for o in outcomes)
     status_cls = {"pass": "", "FAIL": "fail", "skipped": "skipped"}

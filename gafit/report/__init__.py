@@ -17,20 +17,16 @@ Units: energy per atom in eV/atom, forces in eV/Å, stress in GPa (positive = te
 frequencies in THz.
 """
 
-# names other modules and the tests import from gafit.report (validate.py: CSS, Note, _esc, _table)
-from gafit.report.html import CSS, Note
-from gafit.report.html import esc as _esc  # noqa: F401
-from gafit.report.html import table as _table  # noqa: F401
+# names other modules and the tests import from gafit.report
+from gafit.report.html import CSS, PNG_PATTERNS, REPORT_DIR, Note
+from gafit.report.page import _constraint_notes as _constraint_notes
+from gafit.report.page import _imaginary_notes as _imaginary_notes
+from gafit.report.page import _wall_notes as _wall_notes
 from gafit.report.page import (
-    PNG_PATTERNS,
-    REPORT_DIR,
     find_config,
     phonon_equilibrium_structures,
     write_report,
 )
-from gafit.report.page import _constraint_notes as _constraint_notes
-from gafit.report.page import _imaginary_notes as _imaginary_notes
-from gafit.report.page import _wall_notes as _wall_notes
 from gafit.report.plots import parity_points
 
 __all__ = ["CSS", "PNG_PATTERNS", "REPORT_DIR", "Note", "find_config", "parity_points",

@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: sub-folder of the run folder that holds the page and its plots
+REPORT_DIR = "report"
+#: PNGs the report writes (older copies are removed before a new report is written)
+PNG_PATTERNS = ("parity*.png", "config_types*.png", "convergence*.png", "phonon*.png")
+
 
 def esc(x: Any) -> str:
     return html.escape(str(x), quote=True)

@@ -19,6 +19,8 @@ from gafit.io import strict_json
 from gafit.potential import Potential
 from gafit.report.html import (
     CSS,
+    PNG_PATTERNS,
+    REPORT_DIR,
     Note,
     duration,
     esc,
@@ -43,10 +45,6 @@ from gafit.report.plots import (
 )
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
-#: sub-folder of the run folder that holds the page and its plots
-REPORT_DIR = "report"
-#: PNGs this module writes (older copies are removed before a new report is written)
-PNG_PATTERNS = ("parity*.png", "config_types*.png", "convergence*.png", "phonon*.png")
 #: band paths of the dispersion plots that pass through the usual fitted points (default: "auto")
 DISPERSION_PATHS = {"cF": "GXWKGL"}
 SETS = ("train", "validation")
