@@ -68,9 +68,9 @@ def _njit(fn):
 
 # columns of the per-(individual, entry) constants built by :func:`derived` (divisions and the
 # bond-order switch points done once per call instead of once per pair or triplet)
-(_LO, _HI, _R, _XS, _DS, _G0, _GC2, _D2, _H_, _L3, _M_, _A_, _L1, _B_, _L2, _BE, _N_, _C1, _C2,
- _C3, _C4) = range(21)
-N_DERIVED = 21
+(_LO, _HI, _R, _XS, _DS, _G0, _CC, _D2, _H_, _L3, _M_, _A_, _L1, _B_, _L2, _BE, _N_, _SW1, _SW2,
+ _SW3, _SW4, _GA) = range(22)
+N_DERIVED = 22
 
 
 def derived(par: np.ndarray, thresholds: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -80,9 +80,9 @@ def derived(par: np.ndarray, thresholds: tuple[np.ndarray, ...]) -> np.ndarray:
     c2, d2, gamma = par[..., _C] ** 2, par[..., _SMALL_D] ** 2, par[..., _GAMMA]
     with np.errstate(divide="ignore", invalid="ignore"):
         cols = [big_r - big_d, big_r + big_d, big_r, _HALF_PI / big_d, -0.25 * math.pi / big_d,
-                gamma * (1.0 + c2 / d2), gamma * c2, d2, par[..., _H], par[..., _LAM3],
+                1.0 + c2 / d2, c2, d2, par[..., _H], par[..., _LAM3],
                 par[..., _M], par[..., _BIG_A], par[..., _LAM1], par[..., _BIG_B], par[..., _LAM2],
-                par[..., _BETA], par[..., _N], *thresholds]
+                par[..., _BETA], par[..., _N], *thresholds, gamma]
     return np.ascontiguousarray(np.stack(cols, axis=-1))
 
 
@@ -140,6 +140,32 @@ def _radial(dr: float, lam3: float, m: float) -> tuple[float, float]:
 
 
 @_njit
+def _angular(cs: float, q) -> tuple[float, float]:
+    """g(cos theta) and dg/dcos of the entry constants q."""
+    # g = gamma (1 + c²/d² - c²/(d² + hc²)) in this order: with c/d large, the difference
+    # cancels, and a rounding of it (gamma folded into 1 + c²/d², say) is visible in zeta
+    hc = q[_H_] - cs
+    inv = 1.0 / (hc * hc + q[_D2])
+    return (inv * -q[_CC] + q[_G0]) * q[_GA], inv * inv * hc * (-2.0 * q[_CC] * q[_GA])
+
+
+@_njit
+def _zeta_term(rij, rik, g, dg, q, a, c, rad_ij, rad_ik, dz_cos) -> float:
+    """The zeta term f_C(r_ik) g exp of triplet (a, c) (r_ik < R + D); its derivatives by r_ij,
+    r_ik and cos go into rad_ij, rad_ik, dz_cos at [a, c]."""
+    fck, dfck = _cutoff(rik, q)
+    if q[_L3] == 0.0:
+        ex, dex = 1.0, 0.0
+    else:
+        ex, dex = _radial(rij - rik, q[_L3], q[_M_])
+    fg = fck * g
+    rad_ij[a, c] = fg * dex
+    rad_ik[a, c] = dfck * g * ex - fg * dex
+    dz_cos[a, c] = fck * dg * ex
+    return fg * ex
+
+
+@_njit
 def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, virial):
     # par (B, entries, N_DERIVED) from derived(); energy (B, S),
     # forces (B, N, 3), virial (B, S, 6) in Voigt order, all added to.
@@ -158,6 +184,9 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
     rad_ik = np.empty((nn_max, nn_max))
     dz_cos = np.empty((nn_max, nn_max))
     live_a = np.empty(nn_max, np.bool_)  # r_ij < R + D
+    fc_a = np.empty(nn_max)  # f_C(r_ij), df_C/dr
+    dfc_a = np.empty(nn_max)
+    zeta_a = np.empty(nn_max)
     w_a = np.empty(nn_max)  # dE/dzeta of pair a (0 when outside its cutoff)
     dedr_a = np.empty(nn_max)
     for i in range(n_atoms):
@@ -192,86 +221,94 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
                     vir_acv[a, c, 4] = ux * vz + vx * uz - cs * (ux * uz + vx * vz)
                     vir_acv[a, c, 5] = ux * vy + vx * uy - cs * (ux * uy + vx * vy)
         for b in range(n_b):
-            # --- zeta, energy, dE/dr at fixed zeta and dE/dzeta of each pair ij
+            # --- f_C(r_ij) of each pair ij
+            for a in range(nn):
+                p = par[b, e2_a[a]]
+                r = r_k[k0 + a]
+                zeta_a[a] = 0.0
+                w_a[a] = 0.0
+                dedr_a[a] = 0.0
+                live_a[a] = r < p[_HI]  # else f_C(r_ij) = 0: the pair and its triplets add nothing
+                if live_a[a]:
+                    fc_a[a], dfc_a[a] = _cutoff(r, p)
+            # --- the zeta terms of each triplet (a, c) = (ij, ik) and their derivatives, a triplet
+            # and its mirror (c, a) together: they share cos, and g when their entries are equal
+            for a in range(nn):
+                ra = r_k[k0 + a]
+                for c in range(a + 1, nn):
+                    rc = r_k[k0 + c]
+                    cs = cos_ac[a, c]
+                    have_g = False
+                    g, dg = 0.0, 0.0
+                    if live_a[a]:
+                        q = par[b, e3_ac[a, c]]
+                        if rc < q[_HI]:
+                            g, dg = _angular(cs, q)
+                            have_g = True
+                            zeta_a[a] += _zeta_term(ra, rc, g, dg, q, a, c, rad_ij, rad_ik, dz_cos)
+                        else:
+                            rad_ij[a, c], rad_ik[a, c], dz_cos[a, c] = 0.0, 0.0, 0.0
+                    if live_a[c]:
+                        q = par[b, e3_ac[c, a]]
+                        if ra < q[_HI]:
+                            if not (have_g and e3_ac[c, a] == e3_ac[a, c]):
+                                g, dg = _angular(cs, q)
+                            zeta_a[c] += _zeta_term(rc, ra, g, dg, q, c, a, rad_ij, rad_ik, dz_cos)
+                        else:
+                            rad_ij[c, a], rad_ik[c, a], dz_cos[c, a] = 0.0, 0.0, 0.0
+            # --- energy, dE/dr at fixed zeta and dE/dzeta of each pair ij
             e_sum = 0.0
             for a in range(nn):
-                r = r_k[k0 + a]
-                e2 = e2_a[a]
-                p = par[b, e2]
-                if r >= p[_HI]:  # f_C(r_ij) = 0: the pair and its triplets add nothing
-                    live_a[a] = False
-                    w_a[a] = 0.0
-                    dedr_a[a] = 0.0
+                if not live_a[a]:
                     continue
-                live_a[a] = True
-                fc, dfc = _cutoff(r, p)
-                zeta = 0.0
-                for c in range(nn):
-                    if c == a:
-                        continue
-                    q = par[b, e3_ac[a, c]]
-                    rik = r_k[k0 + c]
-                    if rik >= q[_HI]:
-                        rad_ij[a, c] = 0.0
-                        rad_ik[a, c] = 0.0
-                        dz_cos[a, c] = 0.0
-                        continue
-                    fck, dfck = _cutoff(rik, q)
-                    hc = q[_H_] - cos_ac[a, c]
-                    inv = 1.0 / (hc * hc + q[_D2])
-                    g = q[_G0] - q[_GC2] * inv
-                    dg = -2.0 * q[_GC2] * hc * inv * inv
-                    if q[_L3] == 0.0:
-                        ex, dex = 1.0, 0.0
-                    else:
-                        ex, dex = _radial(r - rik, q[_L3], q[_M_])
-                    fg = fck * g
-                    zeta += fg * ex
-                    rad_ij[a, c] = fg * dex
-                    rad_ik[a, c] = dfck * g * ex - fg * dex
-                    dz_cos[a, c] = fck * dg * ex
+                p = par[b, e2_a[a]]
+                r = r_k[k0 + a]
+                fc, dfc = fc_a[a], dfc_a[a]
                 fr = p[_A_] * math.exp(-p[_L1] * r)
                 fa = -p[_B_] * math.exp(-p[_L2] * r)
-                bo, dbo = _bond_order(zeta, p[_BE], p[_N_], p[_C1], p[_C2], p[_C3], p[_C4])
+                bo, dbo = _bond_order(zeta_a[a], p[_BE], p[_N_], p[_SW1], p[_SW2], p[_SW3], p[_SW4])
                 e_pair = fr + bo * fa
                 e_sum += 0.5 * fc * e_pair
                 dedr_a[a] = 0.5 * (fc * (-p[_L1] * fr - p[_L2] * bo * fa) + dfc * e_pair)
                 w_a[a] = 0.5 * fc * fa * dbo
             energy[b, s] += e_sum
             # --- chain rule through zeta: radial parts onto the pairs, angular parts per triplet
+            # and mirror; the dE/dr of pair a is complete after its row
             fix, fiy, fiz = 0.0, 0.0, 0.0
             v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-            for a in range(nn):
-                if not live_a[a]:
-                    continue
-                w = w_a[a]
-                for c in range(nn):
-                    if c != a:
-                        dedr_a[a] += w * rad_ij[a, c]
-                        dedr_a[c] += w * rad_ik[a, c]
             for a in range(nn):
                 ka = k0 + a
                 ja = j_k[ka]
                 for c in range(a + 1, nn):
                     dcos = 0.0  # dE/dcos of the triplet and its mirror
                     if live_a[a]:
-                        dcos += w_a[a] * dz_cos[a, c]
+                        w = w_a[a]
+                        dedr_a[a] += w * rad_ij[a, c]
+                        dedr_a[c] += w * rad_ik[a, c]
+                        dcos += w * dz_cos[a, c]
                     if live_a[c]:
-                        dcos += w_a[c] * dz_cos[c, a]
+                        w = w_a[c]
+                        dedr_a[c] += w * rad_ij[c, a]
+                        dedr_a[a] += w * rad_ik[c, a]
+                        dcos += w * dz_cos[c, a]
                     if dcos == 0.0:
                         continue
                     jc = j_k[k0 + c]
-                    for x in range(3):
-                        fj = gj_acx[a, c, x] * dcos
-                        fk = gj_acx[c, a, x] * dcos
-                        forces[b, ja, x] -= fj
-                        forces[b, jc, x] -= fk
-                        if x == 0:
-                            fix += fj + fk
-                        elif x == 1:
-                            fiy += fj + fk
-                        else:
-                            fiz += fj + fk
+                    fj = gj_acx[a, c, 0] * dcos
+                    fk = gj_acx[c, a, 0] * dcos
+                    forces[b, ja, 0] -= fj
+                    forces[b, jc, 0] -= fk
+                    fix += fj + fk
+                    fj = gj_acx[a, c, 1] * dcos
+                    fk = gj_acx[c, a, 1] * dcos
+                    forces[b, ja, 1] -= fj
+                    forces[b, jc, 1] -= fk
+                    fiy += fj + fk
+                    fj = gj_acx[a, c, 2] * dcos
+                    fk = gj_acx[c, a, 2] * dcos
+                    forces[b, ja, 2] -= fj
+                    forces[b, jc, 2] -= fk
+                    fiz += fj + fk
                     v0 += dcos * vir_acv[a, c, 0]
                     v1 += dcos * vir_acv[a, c, 1]
                     v2 += dcos * vir_acv[a, c, 2]
