@@ -87,14 +87,15 @@ def derived(par: np.ndarray, thresholds: tuple[np.ndarray, ...]) -> np.ndarray:
 
 
 @_njit
-def _cutoff(r: float, q) -> tuple[float, float]:
-    """f_C and df_C/dr of the entry constants q (a row of :func:`derived`)."""
-    if r <= q[_LO]:
+def _cutoff(r: float, q: np.ndarray, b: int, e: int) -> tuple[float, float]:
+    """f_C and df_C/dr of the constants q[b, e] of :func:`derived` (indexed, not sliced: a
+    slice is an array object, with reference counting, in the innermost loop)."""
+    if r <= q[b, e, _LO]:
         return 1.0, 0.0
-    if r >= q[_HI]:
+    if r >= q[b, e, _HI]:
         return 0.0, 0.0
-    x = (r - q[_R]) * q[_XS]
-    return 0.5 - 0.5 * math.sin(x), math.cos(x) * q[_DS]
+    x = (r - q[b, e, _R]) * q[b, e, _XS]
+    return 0.5 - 0.5 * math.sin(x), math.cos(x) * q[b, e, _DS]
 
 
 @_njit
@@ -116,7 +117,7 @@ def _bond_order(zeta: float, beta: float, n: float, c1: float, c2: float, c3: fl
         tn = math.exp(math.log(t) * n)
         return 1.0 - tn / (2.0 * n), -0.5 * beta * tn / t
     tn = math.exp(math.log(t) * n)
-    b = math.exp(math.log1p(tn) * (-0.5 / n))
+    b = math.exp(math.log(1.0 + tn) * (-0.5 / n))  # LAMMPS: pow(1 + t^n, -1/2n)
     return b, tn / (1.0 + tn) * b / zeta * -0.5
 
 
@@ -140,24 +141,25 @@ def _radial(dr: float, lam3: float, m: float) -> tuple[float, float]:
 
 
 @_njit
-def _angular(cs: float, q) -> tuple[float, float]:
-    """g(cos theta) and dg/dcos of the entry constants q."""
+def _angular(cs: float, q: np.ndarray, b: int, e: int) -> tuple[float, float]:
+    """g(cos theta) and dg/dcos of the constants q[b, e]."""
     # g = gamma (1 + c²/d² - c²/(d² + hc²)) in this order: with c/d large, the difference
     # cancels, and a rounding of it (gamma folded into 1 + c²/d², say) is visible in zeta
-    hc = q[_H_] - cs
-    inv = 1.0 / (hc * hc + q[_D2])
-    return (inv * -q[_CC] + q[_G0]) * q[_GA], inv * inv * hc * (-2.0 * q[_CC] * q[_GA])
+    hc = q[b, e, _H_] - cs
+    inv = 1.0 / (hc * hc + q[b, e, _D2])
+    cc, gamma = q[b, e, _CC], q[b, e, _GA]
+    return (inv * -cc + q[b, e, _G0]) * gamma, inv * inv * hc * (-2.0 * cc * gamma)
 
 
 @_njit
-def _zeta_term(rij, rik, g, dg, q, a, c, rad_ij, rad_ik, dz_cos) -> float:
+def _zeta_term(rij, rik, g, dg, q, b, e, a, c, rad_ij, rad_ik, dz_cos) -> float:
     """The zeta term f_C(r_ik) g exp of triplet (a, c) (r_ik < R + D); its derivatives by r_ij,
     r_ik and cos go into rad_ij, rad_ik, dz_cos at [a, c]."""
-    fck, dfck = _cutoff(rik, q)
-    if q[_L3] == 0.0:
+    fck, dfck = _cutoff(rik, q, b, e)
+    if q[b, e, _L3] == 0.0:
         ex, dex = 1.0, 0.0
     else:
-        ex, dex = _radial(rij - rik, q[_L3], q[_M_])
+        ex, dex = _radial(rij - rik, q[b, e, _L3], q[b, e, _M_])
     fg = fck * g
     rad_ij[a, c] = fg * dex
     rad_ik[a, c] = dfck * g * ex - fg * dex
@@ -223,14 +225,14 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
         for b in range(n_b):
             # --- f_C(r_ij) of each pair ij
             for a in range(nn):
-                p = par[b, e2_a[a]]
+                e = e2_a[a]
                 r = r_k[k0 + a]
                 zeta_a[a] = 0.0
                 w_a[a] = 0.0
                 dedr_a[a] = 0.0
-                live_a[a] = r < p[_HI]  # else f_C(r_ij) = 0: the pair and its triplets add nothing
+                live_a[a] = r < par[b, e, _HI]  # else f_C(r_ij) = 0: the pair and its triplets add nothing
                 if live_a[a]:
-                    fc_a[a], dfc_a[a] = _cutoff(r, p)
+                    fc_a[a], dfc_a[a] = _cutoff(r, par, b, e)
             # --- the zeta terms of each triplet (a, c) = (ij, ik) and their derivatives, a triplet
             # and its mirror (c, a) together: they share cos, and g when their entries are equal
             for a in range(nn):
@@ -241,19 +243,21 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
                     have_g = False
                     g, dg = 0.0, 0.0
                     if live_a[a]:
-                        q = par[b, e3_ac[a, c]]
-                        if rc < q[_HI]:
-                            g, dg = _angular(cs, q)
+                        e = e3_ac[a, c]
+                        if rc < par[b, e, _HI]:
+                            g, dg = _angular(cs, par, b, e)
                             have_g = True
-                            zeta_a[a] += _zeta_term(ra, rc, g, dg, q, a, c, rad_ij, rad_ik, dz_cos)
+                            zeta_a[a] += _zeta_term(ra, rc, g, dg, par, b, e, a, c, rad_ij, rad_ik,
+                                                    dz_cos)
                         else:
                             rad_ij[a, c], rad_ik[a, c], dz_cos[a, c] = 0.0, 0.0, 0.0
                     if live_a[c]:
-                        q = par[b, e3_ac[c, a]]
-                        if ra < q[_HI]:
-                            if not (have_g and e3_ac[c, a] == e3_ac[a, c]):
-                                g, dg = _angular(cs, q)
-                            zeta_a[c] += _zeta_term(rc, ra, g, dg, q, c, a, rad_ij, rad_ik, dz_cos)
+                        e = e3_ac[c, a]
+                        if ra < par[b, e, _HI]:
+                            if not (have_g and e == e3_ac[a, c]):
+                                g, dg = _angular(cs, par, b, e)
+                            zeta_a[c] += _zeta_term(rc, ra, g, dg, par, b, e, c, a, rad_ij, rad_ik,
+                                                    dz_cos)
                         else:
                             rad_ij[c, a], rad_ik[c, a], dz_cos[c, a] = 0.0, 0.0, 0.0
             # --- energy, dE/dr at fixed zeta and dE/dzeta of each pair ij
@@ -261,15 +265,17 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
             for a in range(nn):
                 if not live_a[a]:
                     continue
-                p = par[b, e2_a[a]]
+                e = e2_a[a]
                 r = r_k[k0 + a]
                 fc, dfc = fc_a[a], dfc_a[a]
-                fr = p[_A_] * math.exp(-p[_L1] * r)
-                fa = -p[_B_] * math.exp(-p[_L2] * r)
-                bo, dbo = _bond_order(zeta_a[a], p[_BE], p[_N_], p[_SW1], p[_SW2], p[_SW3], p[_SW4])
+                fr = par[b, e, _A_] * math.exp(-par[b, e, _L1] * r)
+                fa = -par[b, e, _B_] * math.exp(-par[b, e, _L2] * r)
+                bo, dbo = _bond_order(zeta_a[a], par[b, e, _BE], par[b, e, _N_], par[b, e, _SW1],
+                                      par[b, e, _SW2], par[b, e, _SW3], par[b, e, _SW4])
                 e_pair = fr + bo * fa
                 e_sum += 0.5 * fc * e_pair
-                dedr_a[a] = 0.5 * (fc * (-p[_L1] * fr - p[_L2] * bo * fa) + dfc * e_pair)
+                dedr_a[a] = 0.5 * (fc * (-par[b, e, _L1] * fr - par[b, e, _L2] * bo * fa)
+                                   + dfc * e_pair)
                 w_a[a] = 0.5 * fc * fa * dbo
             energy[b, s] += e_sum
             # --- chain rule through zeta: radial parts onto the pairs, angular parts per triplet
