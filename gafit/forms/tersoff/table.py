@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from gafit.forms.base import Form
 from gafit.forms.tersoff.kernel import KernelGeometry, centre_csr
+from gafit.forms.tersoff.kernel import available as kernel_available
 from gafit.geometry import index_atoms, neighbour_pairs, pair_maps, triplet_cosines, triplet_maps, triplets
 from gafit.structures import ReferenceSet
 
@@ -44,7 +45,10 @@ class TersoffTable:
 
     @property
     def work_per_individual(self) -> int:
-        """Float64 temporaries per individual, counted as pairs + triplets (for chunking)."""
+        """Float64 temporaries per individual (for chunking): the fused kernel's outputs, or the
+        numpy path's pairs + triplets."""
+        if kernel_available():
+            return 3 * self.n_atoms + 7 * self.n_structures
         return len(self.r_p) + len(self.cos_t)
 
 
