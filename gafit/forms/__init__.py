@@ -19,6 +19,8 @@ BUILTIN_FORMS = {
     "tersoff": "gafit.forms.tersoff:Tersoff",
     "coulomb": "gafit.forms.coulomb:Coulomb",
     "zbl": "gafit.forms.zbl:ZBL",
+    "eam_zhou": "gafit.forms.eam:Zhou",
+    "eam_fs": "gafit.forms.eam:FinnisSinclair",
 }
 
 
