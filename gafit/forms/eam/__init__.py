@@ -33,6 +33,7 @@ from gafit.forms.base import Form, ParamSpec, Prediction
 from gafit.forms.eam.evaluate import EAMGrid, EAMTable, build_table, evaluate_grid
 from gafit.forms.eam.files import FORM_TAG, PARAM_TAG, EAMFile, eam_file_text, read_eam_file
 from gafit.forms.eam.functions import (
+    ZHOU_RHO_LOW,
     fs_density,
     fs_embedding,
     fs_pair,
@@ -301,6 +302,19 @@ class Zhou(EAMForm):
             raise ValueError(f"{self.name} parameters belong to one element (e.g. 'Cu.re'), "
                              f"not {'-'.join(entry)}")
         return entry
+
+    def derived_parameters(self) -> dict[str, dict[str, float]]:
+        """Fn0, Fn1, Fn2 of each element from F0..F3: F and its first two derivatives continuous
+        at 0.85 rhoe, as Zhou's published sets are (a fit that gives them keeps its values)."""
+        v = ZHOU_RHO_LOW - 1.0  # rho/rhoe - 1 where the branches meet
+        out = {}
+        for s in self.species:
+            f = [f"{s}.F{k}" for k in range(4)]
+            out[f"{s}.Fn0"] = {f[0]: 1.0, f[1]: v, f[2]: v * v, f[3]: v**3}
+            out[f"{s}.Fn1"] = {f[1]: ZHOU_RHO_LOW, f[2]: 2 * v * ZHOU_RHO_LOW,
+                               f[3]: 3 * v * v * ZHOU_RHO_LOW}
+            out[f"{s}.Fn2"] = {f[2]: ZHOU_RHO_LOW**2, f[3]: 3 * v * ZHOU_RHO_LOW**2}
+        return out
 
     @classmethod
     def example(cls, species: list[str]) -> tuple[Form, np.ndarray]:

@@ -122,21 +122,27 @@ def embedding(grid: EAMGrid, rho_bn: np.ndarray, species_n: np.ndarray
     return f_bn, fp_bn
 
 
-def evaluate_grid(grid: EAMGrid, tab: EAMTable) -> Prediction:
-    """Energies, forces and virials of each individual's tables on the geometry ``tab``."""
-    n_b = grid.frho_ber.shape[0]
+def densities(grid: EAMGrid, tab: EAMTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The density at each atom per individual (B, N), and the spline coefficients (B, P, 4) of
+    each pair's density at its first and at its second atom."""
     if tab.nr != grid.nr or tab.dr != grid.dr:
         raise ValueError(f"EAM tables on r grid ({grid.nr}, {grid.dr}) but geometry built for "
                          f"({tab.nr}, {tab.dr})")
-    rho_coef = spline_coefficients(grid.rhor_bsdr).reshape(n_b, -1, 4)
-    z2r_coef = spline_coefficients(grid.z2r_bstr).reshape(n_b, -1, 4)
-    p = tab.frac_p
+    rho_coef = spline_coefficients(grid.rhor_bsdr).reshape(grid.frho_ber.shape[0], -1, 4)
     c_at_i = rho_coef[:, tab.at_i_p]
     c_at_j = rho_coef[:, tab.at_j_p]
+    p = tab.frac_p
     rho_bn = (tab.onto_i_np @ value(c_at_i, p).T + tab.onto_j_np @ value(c_at_j, p).T).T
+    return rho_bn, c_at_i, c_at_j
+
+
+def evaluate_grid(grid: EAMGrid, tab: EAMTable) -> Prediction:
+    """Energies, forces and virials of each individual's tables on the geometry ``tab``."""
+    n_b = grid.frho_ber.shape[0]
+    p = tab.frac_p
+    rho_bn, c_at_i, c_at_j = densities(grid, tab)
     f_bn, fp_bn = embedding(grid, rho_bn, tab.species_n)
-    c_z = z2r_coef[:, tab.z2r_p]
-    del rho_coef, z2r_coef
+    c_z = spline_coefficients(grid.z2r_bstr).reshape(n_b, -1, 4)[:, tab.z2r_p]
     recip = 1.0 / tab.r_p
     phi_bp = value(c_z, p) * recip
     dphi_bp = slope(c_z, p, grid.dr) * recip - phi_bp * recip
