@@ -119,7 +119,7 @@ def zhou_analytic(form: Zhou, values: np.ndarray, data: ReferenceSet) -> tuple[n
     nr, dr = form.r_grid()
     tab = build_table(form.species, form.cutoff, nr, dr, data)
     r = tab.r_p
-    f, df = zhou_density(r, p["re"], p["fe"], p["beta"], p["lambda"])
+    f, df = zhou_density(r, p["re"], p["fe"], p["beta1"], p["lambda1"])
     phi, dphi = zhou_pair(r, p["re"], p["alpha"], p["beta"], p["A"], p["B"], p["kappa"],
                           p["lambda"])
     rho = tab.onto_i_np @ f + tab.onto_j_np @ f
@@ -164,7 +164,8 @@ def test_written_file_reads_back_with_a_subset_of_elements(tmp_path: Path) -> No
     write_lammps(pot, tmp_path)
     ag = load_potential(tmp_path / "CuAg.eam.alloy", ["Ag"])
     assert isinstance(ag.forms[0], Zhou) and ag.species == ["Ag"]
-    np.testing.assert_array_equal(ag.values, np.concatenate([values[20:], [-2.0]]))
+    n = len(Zhou.params)
+    np.testing.assert_array_equal(ag.values, np.concatenate([values[n:], [-2.0]]))
     fs_form, fs_values = FinnisSinclair.example(["Cu", "Ag"])
     fs = Potential(["Cu", "Ag"], [fs_form], np.concatenate([fs_values, [0.0, 0.0]]))
     write_lammps(fs, tmp_path)

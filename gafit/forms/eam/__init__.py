@@ -255,9 +255,11 @@ def _rho_grid(nrho: int, rho_top_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 class Zhou(EAMForm):
-    """Zhou-Johnson-Wadley (2004) EAM as LAMMPS tools/eam_database tabulates it: one block of 20
-    parameters per element (functions in :mod:`gafit.forms.eam.functions`); the cross pair
-    potential mixes the elements' own through their densities. Written as ``eam/alloy``."""
+    """Zhou-Johnson-Wadley (2004) EAM as LAMMPS tools/eam_database tabulates it: one block of 22
+    parameters per element (functions in :mod:`gafit.forms.eam.functions`): Zhou's 20 in the
+    order of tools/eam_database, then the density's own decay ``beta1`` and cutoff shift
+    ``lambda1`` (the tool's; Zhou 2004 has beta1 = beta, lambda1 = lambda). The cross pair potential
+    mixes the elements' own through their densities. Written as ``eam/alloy``."""
 
     name = "eam_zhou"
     lammps_style = "eam/alloy"
@@ -292,6 +294,10 @@ class Zhou(EAMForm):
         ParamSpec("eta", "1", (0.1, 1.5), 0.31, "high-density exponent", lower_limit=1e-3,
                   upper_limit=5.0),
         ParamSpec("Fe", "eV", (-4.0, 0.0), -2.19, "high-density scale"),
+        ParamSpec("beta1", "1", (2.0, 8.0), 4.3, "density decay (Zhou 2004: beta)",
+                  lower_limit=0.0, upper_limit=30.0),
+        ParamSpec("lambda1", "1", (0.4, 1.0), 0.76, "density cutoff shift (Zhou 2004: lambda)",
+                  lower_limit=0.0, upper_limit=2.0),
     )
 
     def entries(self) -> list[tuple[str, ...]]:
@@ -321,10 +327,10 @@ class Zhou(EAMForm):
         """Zhou's Cu and Ag parameters (2004) for the first two species, a 5 Å cutoff."""
         cu = [2.556162, 1.554485, 21.175871, 21.175395, 8.127620, 4.334731, 0.396620, 0.548085,
               0.308782, 0.756515, -2.170269, -0.263788, 1.088878, -0.817603, -2.19, 0.0,
-              0.561830, -2.100595, 0.310490, -2.186568]
+              0.561830, -2.100595, 0.310490, -2.186568, 4.334731, 0.756515]
         ag = [2.891814, 1.106232, 14.604100, 14.604144, 9.132010, 4.870619, 0.277758, 0.419611,
               0.339710, 0.750758, -1.729364, -0.255882, 0.912050, -0.561432, -1.75, 0.0,
-              0.744561, -1.150650, 0.783924, -1.748423]
+              0.744561, -1.150650, 0.783924, -1.748423, 4.870619, 0.750758]
         form = cls(list(species), 5.0)
         return form, np.concatenate([(cu, ag)[k % 2] for k in range(len(species))])
 
@@ -353,7 +359,7 @@ class Zhou(EAMForm):
         nr, dr = self.r_grid()
         r = np.maximum(np.arange(nr) * dr, R_START)[None, None]  # (1, 1, nr)
         p = {s.name: v[..., k][..., None] for k, s in enumerate(self.params)}  # (B, E, 1) each
-        f_ber, _ = zhou_density(r, p["re"], p["fe"], p["beta"], p["lambda"])
+        f_ber, _ = zhou_density(r, p["re"], p["fe"], p["beta1"], p["lambda1"])
         phi_ber, _ = zhou_pair(r, p["re"], p["alpha"], p["beta"], p["A"], p["B"], p["kappa"],
                                p["lambda"])
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -3,13 +3,13 @@
 Units: r in Å, energies in eV, densities in the arbitrary units of each form.
 
 Zhou, Johnson and Wadley, Phys. Rev. B 69, 144113 (2004), as LAMMPS ``tools/eam_database``
-tabulates them (its ``beta1 = beta``, ``lambda1 = lambda``, ``Fm4 = Fm3``, ``rhol = 0.85``,
-``rhoh = 1.15``, the published form)::
+tabulates them, with its ``beta1`` and ``lambda1`` of the density (the paper's beta and lambda) and
+the published ``Fm4 = Fm3``, ``rhol = 0.85``, ``rhoh = 1.15``::
 
-    f(r)   = fe exp(-beta (r/re - 1)) / (1 + (r/re - lambda)^20)
+    f(r)   = fe exp(-beta1 (r/re - 1)) / (1 + (r/re - lambda1)^20)
     phi(r) = A exp(-alpha (r/re - 1)) / (1 + (r/re - kappa)^20)
              - B exp(-beta (r/re - 1)) / (1 + (r/re - lambda)^20)
-    phi_ab(r) = 1/2 (f_b/f_a phi_aa + f_a/f_b phi_bb)
+    phi_ab(r) = 1/2 (f_b/f_a phi_aa + f_a/f_b phi_bb)   (tables from r = 0.5 Å)
     F(rho) = sum_k Fn_k (rho/rho_n - 1)^k          rho < rho_n = 0.85 rhoe
            = sum_k F_k (rho/rhoe - 1)^k            rho_n <= rho < rho_o = 1.15 rhoe
            = Fe (1 - eta ln(rho/rhos)) (rho/rhos)^eta    rho >= rho_o
