@@ -441,9 +441,6 @@ class FinnisSinclair(EAMForm):
                 rows.append([1.8 * s, 3.6 * s, 0.5, 3.4 * s, 1.24, -0.36, -0.04])
         return form, np.array(rows).ravel()
 
-    def interaction_range(self, values: np.ndarray) -> float:
-        return self.cutoff
-
     def check(self, values: np.ndarray) -> list[str]:
         """Parameters outside their limits; d or c beyond the cutoff."""
         v = np.asarray(values, float)
