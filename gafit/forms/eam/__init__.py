@@ -238,6 +238,11 @@ class Tabulated(EAMForm):
     def trailer(self, values: np.ndarray) -> list[str]:
         return []
 
+    def to_dict(self, values: np.ndarray) -> dict:
+        raise GafitInputError(f"a tabulated EAM ({' '.join(self.data.elements)}, "
+                              f"{self.lammps_style}) lives in its LAMMPS file; potential.json "
+                              "holds analytic forms only")
+
     def grid(self, theta: np.ndarray) -> EAMGrid:
         n_b = theta.shape[0]
         d = self.data
