@@ -94,7 +94,7 @@ def test_density_beyond_the_table_extends_f_linearly(lammps_available: None) -> 
     form = pot.forms[0]
     data = ReferenceSet(list(alloy_cells(["Cu"], squeeze=0.6)) + list(alloy_cells(["Cu"])), "mix")
     grid = form.grid(np.zeros((1, 0)))
-    rho_bn = densities(grid, form.build_tables(data))[0]
+    rho_bn = densities(grid, form.build_tables(data))
     rhomax = (grid.nrho - 1) * grid.drho_b[0]
     assert rho_bn.max() > rhomax > rho_bn.min()  # both sides of the table's end
     assert_agrees(pot, data, lammps_of("eam/alloy", path, ["Cu"], data))

@@ -11,6 +11,7 @@ row is the constant f[n-1] (LAMMPS never uses it inside the table).
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def spline_coefficients(f_xn: np.ndarray) -> np.ndarray:
@@ -60,3 +61,47 @@ def slope(c: np.ndarray, p: np.ndarray, delta: float | np.ndarray) -> np.ndarray
     """d(cubic)/dx at fractions ``p`` for knots spaced ``delta``, as LAMMPS: the coefficients
     divided by delta first."""
     return ((3.0 * c[..., 0] / delta) * p + 2.0 * c[..., 1] / delta) * p + c[..., 2] / delta
+
+
+def knot_slopes(n: int) -> sp.csr_matrix:
+    """(n, n) map from a table's values to its knot slopes times delta (the c1 column of
+    :func:`spline_coefficients`), LAMMPS's stencils."""
+    rows, cols, vals = [0, 0, 1, 1, n - 2, n - 2, n - 1, n - 1], \
+        [1, 0, 2, 0, n - 1, n - 3, n - 1, n - 2], [1.0, -1.0, 0.5, -0.5, 0.5, -0.5, 1.0, -1.0]
+    m = np.arange(2, n - 2)
+    for shift, w in ((-2, 1.0), (2, -1.0), (1, 8.0), (-1, -8.0)):
+        rows += list(m)
+        cols += list(m + shift)
+        vals += [w / 12.0] * len(m)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
+
+
+def hermite_maps(k: np.ndarray, p: np.ndarray, n: int, delta: float
+                 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(value, d/dx) maps (len(k), n) from a table's values to the spline of
+    :func:`spline_coefficients` at intervals ``k`` and fractions ``p``: the same cubic, written as
+    a linear map of the table (rounding aside, identical), so that a fixed geometry evaluates every
+    table of a batch with one sparse product."""
+    s = knot_slopes(n)
+    rows = np.arange(len(k))
+    p2, p3 = p * p, p * p * p
+
+    def combine(w0, w1, w2, w3) -> sp.csr_matrix:
+        ends = sp.csr_matrix((np.concatenate([w0, w1]),
+                              (np.concatenate([rows, rows]), np.concatenate([k, k + 1]))),
+                             shape=(len(k), n))
+        return (ends + sp.diags(w2) @ s[k] + sp.diags(w3) @ s[k + 1]).tocsr()
+
+    value = combine(1.0 - 3.0 * p2 + 2.0 * p3, 3.0 * p2 - 2.0 * p3, p - 2.0 * p2 + p3, p3 - p2)
+    slope = combine((6.0 * p2 - 6.0 * p) / delta, (6.0 * p - 6.0 * p2) / delta,
+                    (1.0 - 4.0 * p + 3.0 * p2) / delta, (3.0 * p2 - 2.0 * p) / delta)
+    return value, slope
+
+
+def on_functions(m: sp.csr_matrix, function_p: np.ndarray, n: int, n_functions: int
+                 ) -> sp.csr_matrix:
+    """A (P, n) map of one table placed, row by row, on table ``function_p`` of ``n_functions``
+    tables of n values flattened one after the other: (P, n_functions n)."""
+    coo = m.tocoo()
+    return sp.csr_matrix((coo.data, (coo.row, coo.col + function_p[coo.row] * n)),
+                         shape=(m.shape[0], n_functions * n))
