@@ -114,6 +114,22 @@ def test_elements_pick_and_rename_entries_of_a_file(lammps_available: None) -> N
     assert_agrees(one, only_cu, lammps_of("eam/alloy", path, ["Cu"], only_cu))
 
 
+def test_linear_maps_are_lammps_cubic() -> None:
+    """The sparse maps of a fixed geometry give the same cubic as LAMMPS's coefficients (value and
+    slope), also at the table's first and last intervals and beyond its end."""
+    from gafit.forms.eam.spline import hermite_maps, r_lookup, slope, spline_coefficients, value
+
+    rng = np.random.default_rng(4)
+    n, dr = 40, 0.1
+    f = np.cumsum(rng.normal(size=n))
+    r = np.concatenate([rng.uniform(0, (n - 1) * dr, 200), [0.0, 0.05, 3.85, 3.9, 3.95]])
+    k, p = r_lookup(r, dr, n)
+    c = spline_coefficients(f)[k]
+    val_pr, slope_pr = hermite_maps(k, p, n, dr)
+    np.testing.assert_allclose(val_pr @ f, value(c, p), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(slope_pr @ f, slope(c, p, dr), rtol=1e-12, atol=1e-12)
+
+
 # ------------------------------------------------------------------ analytic forms and their tables
 
 
