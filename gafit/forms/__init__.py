@@ -20,6 +20,7 @@ BUILTIN_FORMS = {
     "coulomb": "gafit.forms.coulomb:Coulomb",
     "zbl": "gafit.forms.zbl:ZBL",
     "eam_zhou": "gafit.forms.eam:Zhou",
+    "eam_johnson": "gafit.forms.eam:Johnson",
     "eam_fs": "gafit.forms.eam:FinnisSinclair",
 }
 

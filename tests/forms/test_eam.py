@@ -12,9 +12,17 @@ import pytest
 from ase.build import bulk
 
 from gafit.evaluate import predict
-from gafit.forms.eam import FinnisSinclair, Tabulated, Zhou
+from gafit.forms.eam import JOHNSON_TAPER, FinnisSinclair, Johnson, Tabulated, Zhou
 from gafit.forms.eam.evaluate import EAMGrid, build_table, densities, evaluate_grid
-from gafit.forms.eam.functions import zhou_density, zhou_embedding, zhou_pair
+from gafit.forms.eam.functions import (
+    johnson_density,
+    johnson_embedding,
+    johnson_pair,
+    taper,
+    zhou_density,
+    zhou_embedding,
+    zhou_pair,
+)
 from gafit.lammps.files import write_lammps
 from gafit.potential import Potential
 from gafit.potential_files import load_potential
@@ -162,6 +170,39 @@ def test_zhou_tables_follow_its_functions() -> None:
     pred = form.evaluate(values[None], form.build_tables(data))
     np.testing.assert_allclose(pred.energy[0], e_ana, rtol=1e-7)
     np.testing.assert_allclose(pred.forces[0], f_ana, rtol=0, atol=1e-5 * np.abs(f_ana).max())
+
+
+def test_johnson_tables_follow_its_functions() -> None:
+    """Johnson's tables against its tapered functions, energies and forces, as for Zhou."""
+    form, values = Johnson.example(["Cu"])
+    p = dict(zip([s.name for s in form.params], values, strict=True))
+    data = alloy_cells(["Cu"], squeeze=0.95)
+    nr, dr = form.r_grid()
+    tab = build_table(form.species, form.cutoff, nr, dr, data)
+    psi, dpsi = taper(tab.r_p, form.cutoff, JOHNSON_TAPER)
+    f0, df0 = johnson_density(tab.r_p, p["re"], p["fe"], p["beta"])
+    phi0, dphi0 = johnson_pair(tab.r_p, p["re"], p["phie"], p["gamma"])
+    f, df = f0 * psi, df0 * psi + f0 * dpsi
+    phi, dphi = phi0 * psi, dphi0 * psi + phi0 * dpsi
+    rho = tab.onto_i_np @ f + tab.onto_j_np @ f
+    emb, demb = johnson_embedding(rho, p["fe"], p["beta"], p["phie"], p["gamma"], p["Ec"],
+                                  p["alpha"])
+    energy = tab.energy_sn @ emb + tab.energy_sp @ phi
+    forces = (tab.deriv_xp @ ((demb[tab.i_p] + demb[tab.j_p]) * df + dphi))[: 3 * tab.n_atoms]
+    pred = form.evaluate(values[None], tab)
+    np.testing.assert_allclose(pred.energy[0], energy, rtol=1e-7)
+    np.testing.assert_allclose(pred.forces[0], forces, rtol=0, atol=1e-5 * np.abs(forces).max())
+
+
+def test_a_file_naming_an_unknown_form_is_refused(tmp_path: Path) -> None:
+    form, values = Johnson.example(["Cu"])
+    write_lammps(Potential(["Cu"], [form], np.concatenate([values, [0.0]])), tmp_path)
+    path = tmp_path / "Cu.eam.alloy"
+    assert isinstance(load_potential(path).forms[0], Johnson)  # not eam_zhou, which reads .alloy
+    path.write_text(path.read_text().replace("gafit form: eam_johnson", "gafit form: eam_fs"))
+    with pytest.raises(GafitInputError, match="names form 'eam_fs', which is not a registered "
+                                              "EAM form writing eam/alloy files"):
+        load_potential(path)
 
 
 def test_zhou_derived_parameters_make_f_continuous() -> None:

@@ -37,13 +37,17 @@ from gafit.forms.eam.functions import (
     fs_density,
     fs_embedding,
     fs_pair,
+    johnson_density,
+    johnson_embedding,
+    johnson_pair,
+    taper,
     zhou_density,
     zhou_embedding,
     zhou_pair,
 )
 from gafit.structures import GafitInputError, ReferenceSet
 
-__all__ = ["EAMForm", "FinnisSinclair", "Tabulated", "Zhou"]
+__all__ = ["EAMForm", "ElementEAM", "FinnisSinclair", "Johnson", "Tabulated", "Zhou"]
 
 #: points of the r and rho tables gafit writes (LAMMPS's tools/eam_database writes 2000; more
 #: points bring the tables closer to the analytic functions at no cost per pair)
@@ -178,11 +182,6 @@ class EAMForm(Form):
         return Potential(form.species, [form], np.concatenate([values, np.zeros(len(form.species))]))
 
     @classmethod
-    def analytic_kind(cls) -> type[EAMForm] | None:
-        """The analytic form of this file kind whose parameters a gafit file may carry."""
-        return None if cls is Tabulated else cls
-
-    @classmethod
     def _load(cls, path: Path, elements: list[str] | None, species: list[str] | None
               ) -> tuple[EAMForm, np.ndarray]:
         data = read_eam_file(path, cls.file_kind)
@@ -196,16 +195,27 @@ class EAMForm(Form):
         data = data.select(elements, str(path))
         if data.form is None:
             return Tabulated(species, data), np.zeros(0)
-        if data.form != cls.name:
-            raise GafitInputError(f"{path}: the file names form {data.form!r}, but its "
-                                  f"{cls.lammps_style} file holds form {cls.name!r}")
-        named = cls(elements, data.cut)
+        kind = _analytic_form(data.form, cls.file_kind, path)
+        named = kind(elements, data.cut)
         missing = [n for n in named.parameter_names() if n not in data.parameters]
         if missing:
             raise GafitInputError(f"{path} line {data.parameter_line}: no value for parameter "
                                   f"{missing[0]} of form {cls.name}")
-        return cls(species, data.cut), np.array([data.parameters[n]
-                                                 for n in named.parameter_names()])
+        return kind(species, data.cut), np.array([data.parameters[n]
+                                                  for n in named.parameter_names()])
+
+
+def _analytic_form(name: str, file_kind: str, path: Path) -> type[EAMForm]:
+    """The registered EAM form a gafit file names after its tables (several forms write the same
+    LAMMPS style: the file, not the style, says which)."""
+    from gafit.forms import available_forms, get_form
+
+    cls = get_form(name) if name in available_forms() else None
+    if cls is None or not issubclass(cls, EAMForm) or cls.file_kind != file_kind:
+        raise GafitInputError(f"{path}: the file names form {name!r}, which is not a registered "
+                              f"EAM form writing {'eam/alloy' if file_kind == 'setfl' else 'eam/fs'}"
+                              " files")
+    return cls
 
 
 class Tabulated(EAMForm):
@@ -261,7 +271,57 @@ def _rho_grid(nrho: int, rho_top_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return drho_b, np.arange(nrho)[None] * drho_b[:, None]
 
 
-class Zhou(EAMForm):
+def _mixed_z2r(r: np.ndarray, f_ber: np.ndarray, phi_ber: np.ndarray) -> np.ndarray:
+    """r phi_st (B, E, E, nr) of elements' own phi (B, E, nr) and densities f, with Johnson's
+    alloy rule phi_st = (f_t/f_s phi_ss + f_s/f_t phi_tt) / 2 (0 where a density vanishes)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = f_ber[:, None] / f_ber[:, :, None]  # [b, s, t] = f_t / f_s
+    ratio = np.where(np.isfinite(ratio), ratio, 0.0)
+    phi_bstr = 0.5 * (ratio * phi_ber[:, :, None] + ratio.transpose(0, 2, 1, 3) * phi_ber[:, None])
+    z2r = r * phi_bstr
+    idx = np.arange(f_ber.shape[1])
+    z2r[:, idx, idx] = r[0] * phi_ber  # phi_ss itself
+    return z2r
+
+
+class ElementEAM(EAMForm):
+    """An ``eam/alloy`` form with one parameter block per element: its density, pair function and
+    embedding; the cross pair functions follow from Johnson's alloy rule."""
+
+    lammps_style = "eam/alloy"
+    parameter_file_suffix = ".alloy"
+    file_kind = "setfl"
+
+    def entries(self) -> list[tuple[str, ...]]:
+        return [(s,) for s in self.species]
+
+    def canonical_entry(self, entry: tuple[str, ...]) -> tuple[str, ...]:
+        if len(entry) != 1:
+            raise ValueError(f"{self.name} parameters belong to one element (e.g. 'Cu.re'), "
+                             f"not {'-'.join(entry)}")
+        return entry
+
+    def check(self, values: np.ndarray) -> list[str]:
+        """Parameters outside their limits, or tables that are not finite."""
+        v = np.asarray(values, float)
+        lim = self.hard_limits()
+        names = self.parameter_names()
+        out = [f"{names[k]} = {v[k]:g} outside [{lim[k, 0]:g}, {lim[k, 1]:g}]"
+               for k in np.flatnonzero((v < lim[:, 0]) | (v > lim[:, 1]))]
+        if not out:
+            g = self.grid(v[None])
+            if not all(np.isfinite(a).all() for a in (g.frho_ber, g.rhor_bsdr, g.z2r_bstr)):
+                out.append("the tabulated functions are not finite")
+        return out
+
+    def repair(self, theta: np.ndarray) -> np.ndarray:
+        """Clip every parameter to its hard limits, in place (also returned)."""
+        lim = self.hard_limits()
+        np.clip(theta, lim[:, 0], lim[:, 1], out=theta)
+        return theta
+
+
+class Zhou(ElementEAM):
     """Zhou-Johnson-Wadley (2004) EAM as LAMMPS tools/eam_database tabulates it: one block of 22
     parameters per element (functions in :mod:`gafit.forms.eam.functions`): Zhou's 20 in the
     order of tools/eam_database, then the density's own decay ``beta1`` and cutoff shift
@@ -269,9 +329,6 @@ class Zhou(EAMForm):
     mixes the elements' own through their densities. Written as ``eam/alloy``."""
 
     name = "eam_zhou"
-    lammps_style = "eam/alloy"
-    parameter_file_suffix = ".alloy"
-    file_kind = "setfl"
     params = (
         ParamSpec("re", "Å", (2.0, 3.5), 2.556, "equilibrium nearest-neighbour distance",
                   lower_limit=1.0, upper_limit=10.0),
@@ -307,15 +364,6 @@ class Zhou(EAMForm):
                   lower_limit=0.0, upper_limit=2.0),
     )
 
-    def entries(self) -> list[tuple[str, ...]]:
-        return [(s,) for s in self.species]
-
-    def canonical_entry(self, entry: tuple[str, ...]) -> tuple[str, ...]:
-        if len(entry) != 1:
-            raise ValueError(f"{self.name} parameters belong to one element (e.g. 'Cu.re'), "
-                             f"not {'-'.join(entry)}")
-        return entry
-
     def derived_parameters(self) -> dict[str, dict[str, float]]:
         """Fn0, Fn1, Fn2 of each element from F0..F3: F and its first two derivatives continuous
         at 0.85 rhoe, as Zhou's published sets are (a fit that gives them keeps its values)."""
@@ -341,25 +389,6 @@ class Zhou(EAMForm):
         form = cls(list(species), 5.0)
         return form, np.concatenate([(cu, ag)[k % 2] for k in range(len(species))])
 
-    def check(self, values: np.ndarray) -> list[str]:
-        """Parameters outside their limits, or tables that are not finite."""
-        v = np.asarray(values, float)
-        lim = self.hard_limits()
-        names = self.parameter_names()
-        out = [f"{names[k]} = {v[k]:g} outside [{lim[k, 0]:g}, {lim[k, 1]:g}]"
-               for k in np.flatnonzero((v < lim[:, 0]) | (v > lim[:, 1]))]
-        if not out:
-            g = self.grid(v[None])
-            if not all(np.isfinite(a).all() for a in (g.frho_ber, g.rhor_bsdr, g.z2r_bstr)):
-                out.append("the tabulated functions are not finite")
-        return out
-
-    def repair(self, theta: np.ndarray) -> np.ndarray:
-        """Clip every parameter to its hard limits, in place (also returned)."""
-        lim = self.hard_limits()
-        np.clip(theta, lim[:, 0], lim[:, 1], out=theta)
-        return theta
-
     def grid(self, theta: np.ndarray) -> EAMGrid:
         n_b, n_e = theta.shape[0], len(self.species)
         v = theta.reshape(n_b, n_e, len(self.params))
@@ -369,20 +398,65 @@ class Zhou(EAMForm):
         f_ber, _ = zhou_density(r, p["re"], p["fe"], p["beta1"], p["lambda1"])
         phi_ber, _ = zhou_pair(r, p["re"], p["alpha"], p["beta"], p["A"], p["B"], p["kappa"],
                                p["lambda"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = f_ber[:, None] / f_ber[:, :, None]  # [b, s, t] = f_t / f_s
-        ratio = np.where(np.isfinite(ratio), ratio, 0.0)
-        phi_bstr = 0.5 * (ratio * phi_ber[:, :, None] + ratio.transpose(0, 2, 1, 3)
-                          * phi_ber[:, None])
-        z2r = r * phi_bstr  # on the diagonal ratio = 1: phi_ss itself
-        idx = np.arange(n_e)
-        z2r[:, idx, idx] = r[0] * phi_ber
+        z2r = _mixed_z2r(r, f_ber, phi_ber)
         top = np.maximum(f_ber.max(axis=(1, 2)), 2.0 * p["rhoe"][..., 0].max(axis=1))
         drho_b, rho_bx = _rho_grid(N_TABLE, top)
         rho = rho_bx[:, None]  # (B, 1, nrho)
         frho, _ = zhou_embedding(rho, p["rhoe"], p["rhos"],
                                  [p[f"Fn{k}"] for k in range(4)], [p[f"F{k}"] for k in range(4)],
                                  p["eta"], p["Fe"])
+        rhor = np.broadcast_to(f_ber[:, :, None], (n_b, n_e, n_e, nr))
+        return EAMGrid(nr, dr, N_TABLE, drho_b, frho, rhor, z2r)
+
+
+#: width (Å) of the taper that takes Johnson's functions to zero at the cutoff
+JOHNSON_TAPER = 1.0
+
+
+class Johnson(ElementEAM):
+    """Johnson's analytic EAM (1988, alloys 1989): exponential density and pair function, the
+    embedding that gives fcc Rose's universal equation of state with nearest neighbours, a taper
+    to zero over the last JOHNSON_TAPER Å before the cutoff (functions in
+    :mod:`gafit.forms.eam.functions`). One block of 7 parameters per element; written as
+    ``eam/alloy``."""
+
+    name = "eam_johnson"
+    params = (
+        ParamSpec("re", "Å", (2.0, 3.5), 2.556, "nearest-neighbour distance", lower_limit=1.0,
+                  upper_limit=10.0),
+        ParamSpec("fe", "density", (0.5, 3.0), 1.0, "density at re", lower_limit=1e-6),
+        ParamSpec("beta", "1", (3.0, 9.0), 5.85, "density decay", lower_limit=0.1,
+                  upper_limit=30.0),
+        ParamSpec("phie", "eV", (0.1, 1.5), 0.59, "pair energy at re", lower_limit=0.0),
+        ParamSpec("gamma", "1", (5.0, 12.0), 8.0, "pair decay", lower_limit=0.1,
+                  upper_limit=30.0),
+        ParamSpec("Ec", "eV", (1.0, 6.0), 3.54, "cohesive energy", lower_limit=0.0),
+        ParamSpec("alpha", "1", (3.0, 8.0), 5.09, "sqrt(9 Omega B / Ec) of the crystal",
+                  lower_limit=0.1, upper_limit=30.0),
+    )
+
+    @classmethod
+    def example(cls, species: list[str]) -> tuple[Form, np.ndarray]:
+        """Cu-like and Ag-like values for alternate species, a 5 Å cutoff."""
+        cu = [2.556, 1.0, 5.85, 0.59, 8.0, 3.54, 5.09]
+        ag = [2.889, 0.8, 5.96, 0.48, 8.3, 2.85, 5.92]
+        form = cls(list(species), 5.0)
+        return form, np.concatenate([(cu, ag)[k % 2] for k in range(len(species))])
+
+    def grid(self, theta: np.ndarray) -> EAMGrid:
+        n_b, n_e = theta.shape[0], len(self.species)
+        v = theta.reshape(n_b, n_e, len(self.params))
+        nr, dr = self.r_grid()
+        r = np.maximum(np.arange(nr) * dr, R_START)[None, None]  # (1, 1, nr)
+        p = {s.name: v[..., k][..., None] for k, s in enumerate(self.params)}  # (B, E, 1) each
+        psi, _ = taper(r, self.cutoff, JOHNSON_TAPER)
+        f_ber = johnson_density(r, p["re"], p["fe"], p["beta"])[0] * psi
+        phi_ber = johnson_pair(r, p["re"], p["phie"], p["gamma"])[0] * psi
+        z2r = _mixed_z2r(r, f_ber, phi_ber)
+        top = np.maximum(f_ber.max(axis=(1, 2)), 24.0 * p["fe"][..., 0].max(axis=1))
+        drho_b, rho_bx = _rho_grid(N_TABLE, top)
+        frho, _ = johnson_embedding(rho_bx[:, None], p["fe"], p["beta"], p["phie"], p["gamma"],
+                                    p["Ec"], p["alpha"])
         rhor = np.broadcast_to(f_ber[:, :, None], (n_b, n_e, n_e, nr))
         return EAMGrid(nr, dr, N_TABLE, drho_b, frho, rhor, z2r)
 

@@ -14,6 +14,13 @@ the published ``Fm4 = Fm3``, ``rhol = 0.85``, ``rhoh = 1.15``::
            = sum_k F_k (rho/rhoe - 1)^k            rho_n <= rho < rho_o = 1.15 rhoe
            = Fe (1 - eta ln(rho/rhos)) (rho/rhos)^eta    rho >= rho_o
 
+Johnson, Phys. Rev. B 37, 3924 (1988) and 39, 12554 (1989) (alloys: the mixing rule above), with
+a smooth taper psi to zero at the cutoff::
+
+    f(r)   = fe exp(-beta (r/re - 1)) psi(r),   phi(r) = phie exp(-gamma (r/re - 1)) psi(r)
+    F(rho) = -Ec (1 - (alpha/beta) ln(rho/rhoe)) (rho/rhoe)^(alpha/beta) - 6 phie (rho/rhoe)^(gamma/beta)
+    rhoe = 12 fe,   psi = x^4 / (1 + x^4),  x = (cutoff - r) / width
+
 Finnis and Sinclair, Phil. Mag. A 50, 45 (1984)::
 
     phi(r) = (r - c)^2 (c0 + c1 r + c2 r^2)       r < c, else 0
@@ -107,3 +114,43 @@ def fs_embedding(rho: np.ndarray, a) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore"):
         df = np.where(pos > 0, -0.5 * a / np.where(pos > 0, root, 1.0), 0.0)
     return -a * root, df
+
+
+def taper(r: np.ndarray, cutoff: float, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """psi(x) = x^4 / (1 + x^4), x = (cutoff - r) / width (0 beyond the cutoff), and d psi/dr:
+    takes a function smoothly to zero at the cutoff (value and first three derivatives)."""
+    x = np.maximum(cutoff - r, 0.0) / width
+    x3 = x * x * x
+    x4 = x3 * x
+    psi = x4 / (1.0 + x4)
+    return psi, -4.0 * x3 / ((1.0 + x4) ** 2 * width)
+
+
+def johnson_density(r: np.ndarray, re, fe, beta) -> tuple[np.ndarray, np.ndarray]:
+    """Johnson's f(r) = fe exp(-beta (r/re - 1)) and df/dr (before the taper)."""
+    f = fe * np.exp(-beta * (r / re - 1.0))
+    return f, -beta / re * f
+
+
+def johnson_pair(r: np.ndarray, re, phie, gamma) -> tuple[np.ndarray, np.ndarray]:
+    """Johnson's phi(r) = phie exp(-gamma (r/re - 1)) (eV) and dphi/dr (before the taper)."""
+    phi = phie * np.exp(-gamma * (r / re - 1.0))
+    return phi, -gamma / re * phi
+
+
+def johnson_embedding(rho: np.ndarray, fe, beta, phie, gamma, ec, alpha
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Johnson's F(rho) (eV), which gives the fcc crystal Rose's universal energy with nearest
+    neighbours only (rhoe = 12 fe), and dF/drho::
+
+        F = -Ec (1 - (alpha/beta) ln(rho/rhoe)) (rho/rhoe)^(alpha/beta) - 6 phie (rho/rhoe)^(gamma/beta)
+    """
+    rhoe = 12.0 * fe
+    a, g = alpha / beta, gamma / beta
+    pos = rho > 0
+    y = np.where(pos, rho, 1.0) / rhoe
+    log_y = np.log(y)
+    ya, yg = y**a, y**g
+    f = -ec * (1.0 - a * log_y) * ya - 6.0 * phie * yg
+    df = (ec * a * a * log_y * ya - 6.0 * phie * g * yg) / (y * rhoe)
+    return np.where(pos, f, 0.0), np.where(pos, df, 0.0)
