@@ -69,7 +69,8 @@ class EAMTable:
     onto_j_np: sp.csr_matrix  # (N, P) onto atom j
     rho_nx: sp.csr_matrix  # (N, X) flattened rhor -> density at each atom
     drho_at_i_px: sp.csr_matrix  # (P, X) flattened rhor -> d(density at i due to j)/dr
-    drho_at_j_px: sp.csr_matrix  # (P, X) -> d(density at j due to i)/dr
+    drho_at_j_px: sp.csr_matrix | None  # (P, X) -> d(density at j due to i)/dr; None: the same
+    # map as at i (one species)
     phi_sx: sp.csr_matrix  # (S, X) flattened z2r -> pair energy of each structure
     dphi_px: sp.csr_matrix  # (P, X) flattened z2r -> dphi/dr per pair
     energy_sn: sp.csr_matrix  # (S, N) per-atom energy -> structure energy
@@ -117,7 +118,7 @@ def build_table(species: list[str], cutoff: float, nr: int, dr: float,
         rho_nx=(onto_i @ on_functions(value_pr, at_i, nr, n_fun)
                 + onto_j @ on_functions(value_pr, at_j, nr, n_fun)).tocsr(),
         drho_at_i_px=on_functions(slope_pr, at_i, nr, n_fun),
-        drho_at_j_px=on_functions(slope_pr, at_j, nr, n_fun),
+        drho_at_j_px=on_functions(slope_pr, at_j, nr, n_fun) if n_e > 1 else None,
         phi_sx=(energy_sp @ recip @ z2r_value).tocsr(),
         dphi_px=(recip @ (on_functions(slope_pr, pair, nr, n_fun) - recip @ z2r_value)).tocsr(),
         energy_sn=sp.csr_matrix((np.ones(n_at), (idx.struct_n, np.arange(n_at))),
@@ -173,8 +174,12 @@ def evaluate_grid(grid: EAMGrid, tab: EAMTable) -> Prediction:
     rho_bn = np.ascontiguousarray((tab.rho_nx @ rhor_xb).T)
     f_bn, fp_bn = embedding(grid, rho_bn, tab.species_n)
     fp_nb = fp_bn.T
-    de_dr_pb = (fp_nb[tab.i_p] * (tab.drho_at_i_px @ rhor_xb)
-                + fp_nb[tab.j_p] * (tab.drho_at_j_px @ rhor_xb) + tab.dphi_px @ z2r_xb)
+    if tab.drho_at_j_px is None:  # one species: the density of a pair is the same at both ends
+        de_dr_pb = (fp_nb[tab.i_p] + fp_nb[tab.j_p]) * (tab.drho_at_i_px @ rhor_xb)
+    else:
+        de_dr_pb = (fp_nb[tab.i_p] * (tab.drho_at_i_px @ rhor_xb)
+                    + fp_nb[tab.j_p] * (tab.drho_at_j_px @ rhor_xb))
+    de_dr_pb += tab.dphi_px @ z2r_xb
     energy_sb = tab.energy_sn @ f_bn.T + tab.phi_sx @ z2r_xb
     out_xb = tab.deriv_xp @ de_dr_pb
     n3 = 3 * tab.n_atoms
