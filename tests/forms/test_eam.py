@@ -239,6 +239,11 @@ def test_written_file_reads_back_with_a_subset_of_elements(tmp_path: Path) -> No
     assert isinstance(ag.forms[0], Zhou) and ag.species == ["Ag"]
     n = len(Zhou.params)
     np.testing.assert_array_equal(ag.values, np.concatenate([values[n:], [-2.0]]))
+    made = load_potential(tmp_path / "CuAg.eam.alloy")
+    assert made.provenance == pot.provenance == "" and made.e0_given
+    pot.provenance = "made by hand\nfor a test"
+    write_lammps(pot, tmp_path)
+    assert load_potential(tmp_path / "CuAg.eam.alloy").provenance == pot.provenance
     fs_form, fs_values = FinnisSinclair.example(["Cu", "Ag"])
     fs = Potential(["Cu", "Ag"], [fs_form], np.concatenate([fs_values, [0.0, 0.0]]))
     write_lammps(fs, tmp_path)

@@ -167,7 +167,7 @@ class EAMForm(Form):
                                   "elements (hybrid styles) are not supported")
         from gafit.lammps.files import find_potential_file
 
-        form, values = cls._load(find_potential_file(args[2], base), args[3:], species)
+        form, values, _ = cls._load(find_potential_file(args[2], base), args[3:], species)
         return form, dict(zip(form.parameter_names(), map(float, values), strict=True))
 
     @classmethod
@@ -179,12 +179,14 @@ class EAMForm(Form):
         ``species``: gafit's names for them (default the element names)."""
         from gafit.potential import Potential
 
-        form, values = cls._load(Path(path), elements, species)
-        return Potential(form.species, [form], np.concatenate([values, np.zeros(len(form.species))]))
+        form, values, provenance = cls._load(Path(path), elements, species)
+        return Potential(form.species, [form], np.concatenate([values, np.zeros(len(form.species))]),
+                         provenance)
 
     @classmethod
     def _load(cls, path: Path, elements: list[str] | None, species: list[str] | None
-              ) -> tuple[EAMForm, np.ndarray]:
+              ) -> tuple[EAMForm, np.ndarray, str]:
+        """The form, its values and the provenance gafit wrote after the tables ("" for others)."""
         data = read_eam_file(path, cls.file_kind)
         elements = list(data.elements if elements is None else elements)
         species = list(elements if species is None else species)
@@ -195,15 +197,15 @@ class EAMForm(Form):
             raise GafitInputError(f"{path}: species {species} lists a species twice")
         data = data.select(elements, str(path))
         if data.form is None:
-            return Tabulated(species, data), np.zeros(0)
+            return Tabulated(species, data), np.zeros(0), ""
         kind = _analytic_form(data.form, cls.file_kind, path)
         named = kind(elements, data.cut)
         missing = [n for n in named.parameter_names() if n not in data.parameters]
         if missing:
             raise GafitInputError(f"{path} line {data.parameter_line}: no value for parameter "
                                   f"{missing[0]} of form {cls.name}")
-        return kind(species, data.cut), np.array([data.parameters[n]
-                                                  for n in named.parameter_names()])
+        return kind(species, data.cut), np.array([data.parameters[n] for n in
+                                                  named.parameter_names()]), data.provenance
 
 
 def _analytic_form(name: str, file_kind: str, path: Path) -> type[EAMForm]:

@@ -43,6 +43,7 @@ class EAMFile:
     form: str | None = None  # the gafit form named after the tables
     parameters: dict[str, float] = field(default_factory=dict)
     parameter_line: int = 0
+    provenance: str = ""  # how gafit made it: the comment lines after the tables before its tags
 
     def select(self, elements: list[str], where: str) -> EAMFile:
         """The tables of ``elements`` (names of the file's elements, in the order wanted)."""
@@ -55,7 +56,7 @@ class EAMFile:
                        [self.masses[i] for i in k], self.nrho, self.drho, self.nr, self.dr,
                        self.cut, self.frho_er[k], self.rhor_sdr[np.ix_(k, k)],
                        self.z2r_str[np.ix_(k, k)], self.form, self.parameters,
-                       self.parameter_line)
+                       self.parameter_line, self.provenance)
 
 
 class _Lines:
@@ -122,12 +123,22 @@ def _grid(lines: _Lines) -> tuple[int, float, int, float, float]:
     return nrho, drho, nr, dr, cut
 
 
-def _trailer(lines: _Lines) -> tuple[str | None, dict[str, float], int]:
-    """The gafit form and parameters named in comment lines after the tables."""
+def _trailer(lines: _Lines) -> tuple[str | None, dict[str, float], int, str]:
+    """The gafit form and parameters named in comment lines after the tables, and the comment lines
+    before gafit's E0 note or tags (the provenance)."""
+    from gafit.lammps.files import E0_NOTE, E0_TAG
+
     form, params, first = None, {}, 0
+    provenance: list[str] | None = []
     for n in range(lines.n, len(lines.lines)):
-        body = lines.lines[n].strip().lstrip("#").strip()
+        raw = lines.lines[n].strip()
+        body = raw.lstrip("#").strip()
         where = f"{lines.path} line {n + 1}"
+        if body in (E0_NOTE,) or body.startswith((E0_TAG, FORM_TAG, PARAM_TAG)):
+            if provenance is not None:
+                provenance, text = None, "\n".join(provenance)
+        elif provenance is not None and raw.startswith("#"):
+            provenance.append(raw[2:] if raw.startswith("# ") else raw[1:])
         if body.startswith(FORM_TAG):
             form = body[len(FORM_TAG):].strip()
         elif body.startswith(PARAM_TAG):
@@ -141,7 +152,7 @@ def _trailer(lines: _Lines) -> tuple[str | None, dict[str, float], int]:
                 if not np.isfinite(params[name]):
                     raise GafitInputError(f"{where}: parameter {item!r} is not NAME=NUMBER with "
                                           "a finite number")
-    return form, params, first
+    return form, params, first, (text if form is not None and provenance is None else "")
 
 
 def read_eam_file(path: Path, kind: str) -> EAMFile:
@@ -182,9 +193,9 @@ def read_eam_file(path: Path, kind: str) -> EAMFile:
         for b in range(a + 1):
             z2r[a, b] = z2r[b, a] = lines.numbers(
                 nr, f"r*phi(r) of {elements[a]}-{elements[b]}")
-    form, params, first = _trailer(lines)
+    form, params, first, provenance = _trailer(lines)
     return EAMFile(kind, elements, numbers, masses, nrho, drho, nr, dr, cut, frho, rhor, z2r,
-                   form, params, first)
+                   form, params, first, provenance)
 
 
 def _table_lines(values: np.ndarray) -> list[str]:
