@@ -31,6 +31,7 @@ from scaling import describe as describe_scaling  # noqa: E402
 
 CASES = [  # (module, arguments, also in --quick)
     ("morse_mlearn_cu.py", [], True),
+    ("eam_mlearn_cu.py", [], True),
     ("buckingham_sio2.py", [], True),
     ("buckingham_coulomb.py", [], True),
     ("tersoff_gpuga.py", [], True),
