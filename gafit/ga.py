@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from deap import base, creator, tools
@@ -19,29 +20,38 @@ if not hasattr(creator, "GafitFitness"):
     creator.create("GafitIndividual", list, fitness=creator.GafitFitness)
 
 
+def _within(default: float | None, low: float, high: float | None = None) -> Any:
+    """A settings field with its allowed ``range`` (low, high; None: open) in the metadata."""
+    return field(default=default, metadata={"range": (low, high)})
+
+
 @dataclass
 class GASettings:
-    population: int = 100
-    generations: int = 60
-    seed: int = 1
-    crossover_prob: float = 0.9
-    mutation_prob: float = 0.5  # chance that an offspring is mutated
-    eta_crossover: float = 15.0
-    eta_mutation: float = 20.0
-    tournament: int = 3
-    elite: int = 2
-    stall: int | None = None  # stop after this many generations without improvement
+    """[ga] settings. A field's metadata ``range`` is what a config may give (outside it the GA
+    fails or misbehaves), checked by :func:`gafit.config.parse_config`."""
+
+    population: int = _within(100, 2)
+    generations: int = _within(60, 0)
+    seed: int = _within(1, 0)
+    crossover_prob: float = _within(0.9, 0, 1)
+    mutation_prob: float = _within(0.5, 0, 1)  # chance that an offspring is mutated
+    eta_crossover: float = _within(15.0, 0)
+    eta_mutation: float = _within(20.0, 0)
+    tournament: int = _within(3, 1)
+    elite: int = _within(2, 0)
+    stall: int | None = _within(None, 0)  # stop after this many generations without improvement
     target_loss: float | None = None
-    max_time: float | None = None  # seconds
-    hall_of_fame: int = 10
-    memetic_every: int = 0  # refine the best individual every this many generations (0: off)
-    memetic_evaluations: int = 20  # least-squares iterations per memetic step
+    max_time: float | None = _within(None, 0)  # seconds
+    hall_of_fame: int = _within(10, 1)
+    memetic_every: int = _within(0, 0)  # refine the best individual every this many generations (0: off)
+    memetic_evaluations: int = _within(20, 1)  # least-squares iterations per memetic step
     memetic_count: int = 2  # individuals refined per memetic step (one per worker at a time)
     validation_stall: int | None = None  # stop when the validation loss has not improved for this
     # many generations (needs validation data)
-    subset_fraction: float = 1.0  # early generations see this seeded fraction of the structures
-    subset_generations: int = 0  # ... for this many generations; elites are scored on all of them
-    workers: int = 1  # processes evaluating the population (same result for any number)
+    subset_fraction: float = _within(1.0, 1e-9, 1)  # early generations see this seeded fraction of
+    # the structures ...
+    subset_generations: int = _within(0, 0)  # ... for this many generations; elites are scored on all
+    workers: int = _within(1, 1)  # processes evaluating the population (same result for any number)
     scheduler: str = ""  # Dask scheduler address (tcp://HOST:PORT): evaluate on that cluster
 
 

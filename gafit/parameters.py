@@ -385,7 +385,7 @@ def build_space(
 
     Parameters left out are fitted within the form's default bounds (``unspecified="free"``) or kept
     at the potential's values (``"fixed"``, used when a fit starts from a parameter file). Discrete
-    parameters (not ``fittable``) are always fixed. Each value is first read as a :data:`Setting`
+    parameters (not ``fittable``) are always fixed. Each value is first read as a ``Setting``
     (:func:`parse_setting`), then the space is assembled.
     """
     draft = _Draft.of(potential, unspecified)
