@@ -46,7 +46,7 @@ from gafit.evaluate import evaluate_on
 from gafit.fit_data import build_potential, fit_parameters, read_data, read_files
 from gafit.fit_progress import GenerationLog, RefineLog
 from gafit.fit_result import FitResult, constraint_table, provenance, write_outputs
-from gafit.ga import GAResult, GASettings, GAState, run_ga
+from gafit.ga import GAHooks, GAResult, GASettings, GAState, run_ga
 from gafit.geometry import check_neighbour_work
 from gafit.guards import (
     e0_default,
@@ -452,13 +452,14 @@ class Fit:
                     return cube.refine(us, cfg.ga.memetic_evaluations, cfg.refine.jacobian,
                                        self._deadline, note)
 
+                hooks = GAHooks(
+                    on_generation=log, checkpoint=save, improve=improve,
+                    subset_loss=cube.subset_loss if self.subset_objective is not None else None,
+                    should_stop=self._should_stop)
                 self.ga_result = run_ga(
                     cube.loss, self.space.n_free, cfg.ga,
-                    start_u=cube.u(self.space.start()) if self.seeded else None,
-                    on_generation=log, checkpoint=save,
-                    resume=resume.state if resume is not None else None, improve=improve,
-                    subset_loss=cube.subset_loss if self.subset_objective is not None else None,
-                    deadline=self._deadline, should_stop=self._should_stop)
+                    start_u=cube.u(self.space.start()) if self.seeded else None, hooks=hooks,
+                    resume=resume.state if resume is not None else None, deadline=self._deadline)
         finally:
             log.close()
         self._stop_here("GA")

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gafit.checks import check_cutoff, read_check_input
+from gafit.checks import check_cutoff
 from gafit.cli import COMMANDS, make_parser
-from gafit.fit_data import evaluation_sets
+from gafit.fit_data import evaluation_sets, read_check_input
 from gafit.structures import GafitInputError
 
 ROOT = Path(__file__).resolve().parents[1]

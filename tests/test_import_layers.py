@@ -66,10 +66,6 @@ def test_layered_modules_are_in_no_import_cycle() -> None:
 #: imports that close a cycle and remain, each with the move that removes it (then delete it here);
 #: (importer, imported), the importer a module or a package (any of its modules)
 KNOWN_BACK_EDGES = {
-    ("gafit.checks", "gafit.fit_data"):
-        "gafit.checks.read_check_input reads a fit config's data with gafit.fit_data.read_data and "
-        "build_potential, while gafit.fit_data imports gafit.checks.duplicate_groups: moving "
-        "read_check_input (what `gafit check` reads) from gafit.checks to gafit/fit_data.py removes it",
     ("gafit.fit_result", "gafit.report"):
         "FitResult.write_report(dir), the public convenience of issue 14, delegates to "
         "gafit.report.write_report, which renders a FitResult (the report sits above fit_result); "

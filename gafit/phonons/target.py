@@ -81,7 +81,7 @@ class PhononTargetConfig:
     equilibrium_weight: float = 0.0
     # "reference": frequencies at the reference's geometry; "relaxed": at each individual's own
     # lattice constant (cubic crystals), as `gafit phonons` compares them
-    lattice: str = "reference"
+    lattice: str = field(default="reference", metadata={"choices": LATTICES})
     # the unit cell (any file ASE reads) and supercell for a bare FORCE_SETS or a frequencies file,
     # or the unit cell of an old disp.yaml
     structure: Path | None = None
