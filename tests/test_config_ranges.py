@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from gafit.config import DataConfig, RefineConfig, parse_config
 from gafit.ga import GASettings
 from gafit.phonons.target import PhononTargetConfig
 from gafit.structures import GafitInputError
 
-ROOT = Path(__file__).resolve().parents[1]
 BASE = {"data": {"train": str(ROOT / "data" / "Cu_EMT.extxyz")},
         "potential": {"form": "morse", "species": ["Cu"], "cutoff": 6.0}}
 

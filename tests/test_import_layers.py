@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 #: modules that must be in no import cycle
 LAYERED = ["gafit.structures", "gafit.geometry", "gafit.forms", "gafit.forms.base", "gafit.forms.pair",

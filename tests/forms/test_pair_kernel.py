@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import varied_structures
+from helpers import varied_structures
 
 from gafit.forms import ParamSpec, get_form, pair_kernel
 from gafit.forms.pair import PairForm
