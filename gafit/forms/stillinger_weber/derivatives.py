@@ -178,7 +178,7 @@ def sw_parameter_derivatives(form: Form, theta: np.ndarray, tab: SWTable) -> Pre
     # --- triplets: angular factor and its entries
     ent1 = tab.ent_t
     ent2 = np.empty_like(ent1)
-    for e, e2, s0, s1 in tab.trip_slices:
+    for _, e2, s0, s1 in tab.trip_slices:
         ent2[s0:s1] = e2
     wt = np.where(ent1 == ent2, 1.0, 0.5)
     cos = tab.cos_t
@@ -234,5 +234,6 @@ def sw_parameter_derivatives(form: Form, theta: np.ndarray, tab: SWTable) -> Pre
     return Prediction(
         energy=np.ascontiguousarray(energy),
         forces=np.ascontiguousarray(fx[:n3].T * fittable[:, None]),
-        virial=np.ascontiguousarray((fx[n3:].T * fittable[:, None])).reshape(n_k, tab.n_structures, 6),
+        virial=np.ascontiguousarray(fx[n3:].T * fittable[:, None]).reshape(n_k, tab.n_structures,
+                                                                            6),
     )
