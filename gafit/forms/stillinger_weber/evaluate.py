@@ -57,6 +57,14 @@ def leg(r: np.ndarray, sigma: np.ndarray, a: np.ndarray, gamma: np.ndarray, insi
     return h, dh
 
 
+def _power(ls: np.ndarray, expo: np.ndarray) -> np.ndarray:
+    """(sigma/r)^expo from ls = ln(sigma/r): one column when the batch shares the exponent (p and q
+    are usually fixed in a fit)."""
+    if expo.size and np.all(expo == expo.flat[0]):
+        return np.ones_like(ls) if expo.flat[0] == 0 else np.exp(ls * expo.flat[0])
+    return np.exp(ls * expo)
+
+
 def two_body(r: np.ndarray, eps: np.ndarray, sigma: np.ndarray, a: np.ndarray, big_a: np.ndarray,
              big_b: np.ndarray, p: np.ndarray, q: np.ndarray, inside: np.ndarray,
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -66,8 +74,8 @@ def two_body(r: np.ndarray, eps: np.ndarray, sigma: np.ndarray, a: np.ndarray, b
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         ex = np.exp(np.where(inside, x, -np.inf))
         ls = np.log(sigma / r)
-        sp = big_b * np.exp(p * ls)
-        sq = np.exp(q * ls)
+        sp = big_b * _power(ls, p)
+        sq = _power(ls, q)
         k = big_a * eps
         phi = k * (sp - sq) * ex
         dphi = np.where(ex > 0.0, k * ex * ((q * sq - p * sp) / r) + phi * dx, 0.0)
@@ -137,14 +145,25 @@ def evaluate(form: Form, theta: np.ndarray, tables: SWTable) -> Prediction:
             f"were built with {tab.cutoff:g} Å"
         )
     par = theta.reshape(nb, len(form.entries()), len(form.params))
+    n_p, n_t = len(tab.r_p), len(tab.cos_t)
     e_pb, dedr_pb, h_pb, dh_pb = pair_terms(form, par, tab)
     w_tb, dw_tb = triplet_angular(form, par, tab)
-    hj, hk = h_pb[tab.p_t], h_pb[tab.q_t]
-    hh = hj * hk
-    energy = tab.energy_sp @ e_pb + tab.energy_st @ (hh * w_tb)
-    rad_qb = np.concatenate([dh_pb[tab.p_t] * hk * w_tb, hj * dh_pb[tab.q_t] * w_tb])
-    dedr_pb += tab.radial_pq @ rad_qb
-    fw = tab.deriv_xq @ np.concatenate([dedr_pb, hh * dw_tb])
+    hj = np.take(h_pb, tab.p_t, axis=0)
+    hk = np.take(h_pb, tab.q_t, axis=0)
+    grad_qb = np.empty((n_p + n_t, nb))  # [dE/dr per pair; dE/dcos per triplet]
+    rad_qb = np.empty((2 * n_t, nb))  # [d/dr_ij; d/dr_ik] of the triplet energies
+    e_tb = hk * w_tb  # h_ik W
+    np.take(dh_pb, tab.p_t, axis=0, out=rad_qb[:n_t])
+    rad_qb[:n_t] *= e_tb
+    e_tb *= hj  # h_ij h_ik W: the triplet energies
+    w_tb *= hj  # h_ij W
+    np.take(dh_pb, tab.q_t, axis=0, out=rad_qb[n_t:])
+    rad_qb[n_t:] *= w_tb
+    hj *= hk
+    np.multiply(hj, dw_tb, out=grad_qb[n_p:])
+    energy = tab.energy_sp @ e_pb + tab.energy_st @ e_tb
+    np.add(dedr_pb, tab.radial_pq @ rad_qb, out=grad_qb[:n_p])
+    fw = tab.deriv_xq @ grad_qb
     n3 = 3 * tab.n_atoms
     return Prediction(
         energy=np.ascontiguousarray(energy.T),

@@ -3,8 +3,8 @@
 A full neighbour list of ordered pairs p = i->j (an image of an atom is a different neighbour) and
 the triplets t = (pair ij, pair ik) of each centre i with every unordered {j, k} once, oriented so
 that the species of j comes first in the potential's species list (of two neighbours of one
-species, the lower pair index first). Pairs are sorted by (entry (i, j, j), r), triplets by entry
-(i, j, k). The linear maps from per-pair and per-triplet quantities to energies, forces and virials
+species, the lower pair index first). Pairs are sorted by (entry (i, j, j), i, r), triplets by entry
+(i, j, k) (then by pair), so that gathers from pairs to triplets stay local in memory. The linear maps from per-pair and per-triplet quantities to energies, forces and virials
 are those of :mod:`gafit.geometry`.
 """
 
@@ -32,7 +32,7 @@ class SWTable:
     """Full neighbour list and unordered triplets of a reference set, with linear maps to E, F and
     virial."""
 
-    r_p: np.ndarray  # (P,) Å, pairs i->j sorted by (entry (i,j,j), r)
+    r_p: np.ndarray  # (P,) Å, pairs i->j sorted by (entry (i,j,j), i, r)
     ent_p: np.ndarray  # (P,) entry (i, j, j) of each pair
     cos_t: np.ndarray  # (T,) cos theta_jik
     p_t: np.ndarray  # (T,) pair ij of each triplet
@@ -50,8 +50,9 @@ class SWTable:
 
     @property
     def work_per_individual(self) -> int:
-        """Float64 temporaries per individual (for chunking): about 6 per pair and 8 per triplet."""
-        return 6 * len(self.r_p) + 8 * len(self.cos_t)
+        """Float64 temporaries per individual, counted as pairs + triplets as Tersoff's tables do
+        (for chunking; evaluate holds about 5 arrays per pair and 9 per triplet at its peak)."""
+        return len(self.r_p) + len(self.cos_t)
 
 
 def _slices(entry_sorted: np.ndarray, n_entries: int) -> list[tuple[int, int, int]]:
@@ -61,7 +62,7 @@ def _slices(entry_sorted: np.ndarray, n_entries: int) -> list[tuple[int, int, in
 
 
 def build_table(form: Form, refset: ReferenceSet) -> SWTable:
-    """Pairs sorted by (entry (i, j, j), r), unordered triplets by entry (i, j, k), and their maps,
+    """Pairs sorted by (entry (i, j, j), i, r), unordered triplets by entry (i, j, k), and their maps,
     for ``form``'s species and neighbour cutoff."""
     idx = index_atoms(refset, form.species)
     pairs = neighbour_pairs(refset, form.cutoff, half=False,
@@ -70,7 +71,7 @@ def build_table(form: Form, refset: ReferenceSet) -> SWTable:
     spec_i = idx.species_n[pairs.i_p]
     spec_j = idx.species_n[pairs.j_p]
     ent_p = (spec_i * n_sp + spec_j) * n_sp + spec_j
-    order = np.lexsort((pairs.r_p, ent_p))
+    order = np.lexsort((pairs.r_p, pairs.i_p, ent_p))  # an atom's pairs together: local gathers
     pairs = pairs.select(order)
     ent_p, spec_i, spec_j = ent_p[order], spec_i[order], spec_j[order]
     n_p, n_at, n_st = len(pairs.r_p), idx.n_atoms, idx.n_structures
