@@ -18,6 +18,8 @@ from gafit.structures import GafitInputError
 EPS, SIGMA, SMALL_A, LAM, GAMMA, COS0, BIG_A, BIG_B, P, Q, TOL = range(11)
 #: LAMMPS lowers a tol above this to it
 TOL_MAX = 0.01
+#: rows x individuals per block of the triplet loop (temporaries stay in cache)
+BLOCK_ELEMENTS = 32768
 
 
 # --------------------------------------------------------------------------- physical functions
@@ -98,35 +100,35 @@ def pair_terms(form: Form, par: np.ndarray, tab: SWTable) -> tuple[np.ndarray, .
     n_p, nb = len(tab.r_p), par.shape[0]
     e_pb, dedr_pb = np.zeros((n_p, nb)), np.zeros((n_p, nb))
     h_pb, dh_pb = np.zeros((n_p, nb)), np.zeros((n_p, nb))
+    step = max(1, BLOCK_ELEMENTS // max(nb, 1))
     for e, s0, s1 in tab.pair_slices:
         v = par[:, e]
-        r = tab.r_p[s0:s1, None]
-        inside = r < reach(v[:, SIGMA], v[:, SMALL_A], v[:, GAMMA], v[:, TOL])
-        phi, dphi = two_body(r, v[:, EPS], v[:, SIGMA], v[:, SMALL_A], v[:, BIG_A], v[:, BIG_B],
-                             v[:, P], v[:, Q], inside)
-        e_pb[s0:s1] = 0.5 * phi
-        dedr_pb[s0:s1] = 0.5 * dphi
-        h_pb[s0:s1], dh_pb[s0:s1] = leg(r, v[:, SIGMA], v[:, SMALL_A], v[:, GAMMA], inside)
+        cut = reach(v[:, SIGMA], v[:, SMALL_A], v[:, GAMMA], v[:, TOL])
+        for a in range(s0, s1, step):  # blocks of rows: the temporaries stay in cache
+            b = min(a + step, s1)
+            r = tab.r_p[a:b, None]
+            inside = r < cut
+            phi, dphi = two_body(r, v[:, EPS], v[:, SIGMA], v[:, SMALL_A], v[:, BIG_A],
+                                 v[:, BIG_B], v[:, P], v[:, Q], inside)
+            np.multiply(phi, 0.5, out=e_pb[a:b])
+            np.multiply(dphi, 0.5, out=dedr_pb[a:b])
+            h_pb[a:b], dh_pb[a:b] = leg(r, v[:, SIGMA], v[:, SMALL_A], v[:, GAMMA], inside)
     return e_pb, dedr_pb, h_pb, dh_pb
 
 
-def triplet_angular(form: Form, par: np.ndarray, tab: SWTable) -> tuple[np.ndarray, np.ndarray]:
-    """W and dW/dcos per triplet and individual (T, B), eV: the angular factor of entry (i, j, k),
-    averaged with that of (i, k, j) when j and k differ in species (gafit's triplet t stands for
-    both orders)."""
-    n_t, nb = len(tab.cos_t), par.shape[0]
-    w_tb, dw_tb = np.empty((n_t, nb)), np.empty((n_t, nb))
-    for e, e2, s0, s1 in tab.trip_slices:
-        cos = tab.cos_t[s0:s1, None]
-        v = par[:, e]
-        w, dw = angular(cos, v[:, LAM] * v[:, EPS], v[:, COS0])
-        if e2 != e:
-            v2 = par[:, e2]
-            w2, dw2 = angular(cos, v2[:, LAM] * v2[:, EPS], v2[:, COS0])
-            w = 0.5 * (w + w2)
-            dw = 0.5 * (dw + dw2)
-        w_tb[s0:s1], dw_tb[s0:s1] = w, dw
-    return w_tb, dw_tb
+def _angular_factor(cos: np.ndarray, v: np.ndarray, v2: np.ndarray | None,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """W and dW/dcos (rows, B), eV: the angular factor of entry parameters ``v`` (B, 11), averaged
+    with that of ``v2`` (entry (i, k, j) when j and k differ in species: gafit's triplet t stands
+    for both orders)."""
+    w, dw = angular(cos, v[:, LAM] * v[:, EPS], v[:, COS0])
+    if v2 is not None:
+        w2, dw2 = angular(cos, v2[:, LAM] * v2[:, EPS], v2[:, COS0])
+        w += w2
+        w *= 0.5
+        dw += dw2
+        dw *= 0.5
+    return w, dw
 
 
 def evaluate(form: Form, theta: np.ndarray, tables: SWTable) -> Prediction:
@@ -147,20 +149,24 @@ def evaluate(form: Form, theta: np.ndarray, tables: SWTable) -> Prediction:
     par = theta.reshape(nb, len(form.entries()), len(form.params))
     n_p, n_t = len(tab.r_p), len(tab.cos_t)
     e_pb, dedr_pb, h_pb, dh_pb = pair_terms(form, par, tab)
-    w_tb, dw_tb = triplet_angular(form, par, tab)
-    hj = np.take(h_pb, tab.p_t, axis=0)
-    hk = np.take(h_pb, tab.q_t, axis=0)
     grad_qb = np.empty((n_p + n_t, nb))  # [dE/dr per pair; dE/dcos per triplet]
     rad_qb = np.empty((2 * n_t, nb))  # [d/dr_ij; d/dr_ik] of the triplet energies
-    e_tb = hk * w_tb  # h_ik W
-    np.take(dh_pb, tab.p_t, axis=0, out=rad_qb[:n_t])
-    rad_qb[:n_t] *= e_tb
-    e_tb *= hj  # h_ij h_ik W: the triplet energies
-    w_tb *= hj  # h_ij W
-    np.take(dh_pb, tab.q_t, axis=0, out=rad_qb[n_t:])
-    rad_qb[n_t:] *= w_tb
-    hj *= hk
-    np.multiply(hj, dw_tb, out=grad_qb[n_p:])
+    e_tb = np.empty((n_t, nb))  # triplet energies h_ij h_ik W
+    step = max(1, BLOCK_ELEMENTS // max(nb, 1))
+    for e, e2, s0, s1 in tab.trip_slices:  # blocks of rows: the temporaries stay in cache
+        v, v2 = par[:, e], (par[:, e2] if e2 != e else None)
+        for a in range(s0, s1, step):
+            b = min(a + step, s1)
+            w, dw = _angular_factor(tab.cos_t[a:b, None], v, v2)
+            pj, pk = tab.p_t[a:b], tab.q_t[a:b]
+            hj, hk = h_pb[pj], h_pb[pk]
+            hk_w = hk * w
+            np.multiply(dh_pb[pj], hk_w, out=rad_qb[a:b])
+            np.multiply(hj, hk_w, out=e_tb[a:b])
+            w *= hj
+            np.multiply(dh_pb[pk], w, out=rad_qb[n_t + a : n_t + b])
+            hj *= hk
+            np.multiply(hj, dw, out=grad_qb[n_p + a : n_p + b])
     energy = tab.energy_sp @ e_pb + tab.energy_st @ e_tb
     np.add(dedr_pb, tab.radial_pq @ rad_qb, out=grad_qb[:n_p])
     fw = tab.deriv_xq @ grad_qb
