@@ -3,9 +3,10 @@
 A full neighbour list of ordered pairs p = i->j (an image of an atom is a different neighbour) and
 the triplets t = (pair ij, pair ik) of each centre i with every unordered {j, k} once, oriented so
 that the species of j comes first in the potential's species list (of two neighbours of one
-species, the lower pair index first). Pairs are sorted by (entry (i, j, j), i, r), triplets by entry
-(i, j, k) (then by pair), so that gathers from pairs to triplets stay local in memory. The linear maps from per-pair and per-triplet quantities to energies, forces and virials
-are those of :mod:`gafit.geometry`.
+species, the lower pair index first). Pairs are sorted by (entry (i, j, j), i, r), triplets by
+entry (i, j, k) and then by pair, so that gathers from pairs to triplets stay local in memory. The
+linear maps from per-pair and per-triplet quantities to energies, forces and virials are those of
+:mod:`gafit.geometry`.
 """
 
 from __future__ import annotations
