@@ -5,8 +5,8 @@ file order ``epsilon sigma a lambda gamma costheta0 A B p q tol``.
 
     E = sum_i sum_{j<k} phi3(r_ij, r_ik, theta_jik) + 1/2 sum_i sum_{j!=i} phi2(r_ij)
     phi2 = A eps (B (sigma/r)^p - (sigma/r)^q) exp(sigma / (r - a sigma))
-    phi3 = lambda eps (cos theta_jik - costheta0)² exp(gamma sigma / (r_ij - a sigma))
-                                                   exp(gamma sigma / (r_ik - a sigma))
+    phi3 = lambda eps (cos theta_jik - costheta0)² h(r_ij) h(r_ik)
+    h(r) = exp(gamma sigma / (r - a sigma))
 
 Parameter use, as in LAMMPS: the two-body term of the pair i->j and every leg i->j of a three-body
 term (eps, sigma, a, A, B, p, q for phi2; sigma, a, gamma for the leg's exponential; tol for the
@@ -304,6 +304,9 @@ class StillingerWeber(Form):
         cls, style_args: list[str], coeffs: list[tuple[int, list[str]]], species: list[str],
         where: str, base: Path | None = None,
     ) -> tuple[Form, dict[str, float]]:
+        """The form and named values of ``pair_style sw [threebody on|off]`` with one
+        ``pair_coeff * * FILE ELEMENTS...`` line; ``threebody off`` reads every lambda as 0, as
+        LAMMPS does."""
         three_body = True
         if style_args:
             if len(style_args) != 2 or style_args[0] != "threebody" or style_args[1] not in (
