@@ -11,7 +11,9 @@ For each unordered species pair (channel) the pair energy E(r) of an isolated pa
 - for Tersoff, the energy of an isolated dimer: no third atom, so zeta = 0 and the bond order b = 1,
   E = f_C(r) [A exp(-lambda1 r) - B exp(-lambda2 r)], averaged over the entries (i, j, j) and
   (j, i, i) (they may differ in B, lambda2). In a solid b < 1, so the dimer is the most attractive
-  case.
+  case;
+- for Stillinger-Weber, the energy of an isolated dimer: its two-body term alone (no angle), the
+  mean over the entries (i, j, j) and (j, i, i), each within its LAMMPS cutoff.
 
 E and dE/dr are evaluated on a fine grid from :data:`R_LOW` to the largest cutoff; a sign change of
 dE/dr is refined by :func:`scipy.optimize.brentq` on the forms' analytic dE/dr. Reported per channel:
@@ -31,6 +33,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 from gafit.forms.pair import PairForm
+from gafit.forms.stillinger_weber.evaluate import reach as sw_reach
+from gafit.forms.stillinger_weber.evaluate import two_body as sw_two_body
 from gafit.forms.tersoff.evaluate import (
     BIG_A,
     BIG_B,
@@ -133,6 +137,28 @@ def _tersoff_dimer(theta: np.ndarray, form: object, a: int, b: int) -> Term:
     return energy
 
 
+def _sw_dimer(theta: np.ndarray, form: object, a: int, b: int) -> Term:
+    """E(r) and dE/dr (B, K) of an isolated a-b Stillinger-Weber dimer (its two-body term), mean of
+    entries (a,b,b) and (b,a,a), for parameter vectors ``theta`` (B, n_params) of the form."""
+    v = np.asarray(theta, float).reshape(len(theta), len(form.entries()), len(form.params))  # type: ignore[attr-defined]
+    rows = [v[:, form.entry_index(a, b, b)], v[:, form.entry_index(b, a, a)]]  # type: ignore[attr-defined]
+
+    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = r[None, :]
+        e = np.zeros((len(v), r.shape[1]))
+        g = np.zeros_like(e)
+        for row in rows:
+            # epsilon sigma a lambda gamma costheta0 A B p q tol, LAMMPS's order
+            eps, sigma, a_, _, gamma, _, big_a, big_b, p, q, tol = (row[:, k, None] for k in range(11))
+            inside = r < sw_reach(sigma, a_, gamma, tol)
+            phi, dphi = sw_two_body(r, eps, sigma, a_, big_a, big_b, p, q, inside)
+            e += 0.5 * phi
+            g += 0.5 * dphi
+        return e, g
+
+    return energy
+
+
 def _pair(form: PairForm, block: np.ndarray) -> Term:
     """E(r), dE/dr (B, K) of a pair form's entry with parameter rows ``block`` (B, n_par)."""
     cutoff = float(form.cutoff)
@@ -193,6 +219,9 @@ def channel_terms(potential: Potential, theta: np.ndarray, charges: dict[str, fl
                     reach = float(form.cutoff)
                 elif form.name == "tersoff":
                     fn = _tersoff_dimer(values, form, a, b)
+                    reach = float(np.max(form.interaction_range(values)))
+                elif form.name == "sw":
+                    fn = _sw_dimer(values, form, a, b)
                     reach = float(np.max(form.interaction_range(values)))
                 elif hasattr(form, "channel_energy"):
                     fn = _fixed(form.channel_energy(values[0], a, b), n)
