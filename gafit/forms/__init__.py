@@ -20,6 +20,9 @@ BUILTIN_FORMS = {
     "coulomb": "gafit.forms.coulomb:Coulomb",
     "zbl": "gafit.forms.zbl:ZBL",
     "sw": "gafit.forms.stillinger_weber:StillingerWeber",
+    "eam_zhou": "gafit.forms.eam:Zhou",
+    "eam_johnson": "gafit.forms.eam:Johnson",
+    "eam_fs": "gafit.forms.eam:FinnisSinclair",
 }
 
 
