@@ -60,14 +60,14 @@ from gafit.structures import GafitInputError, ReferenceSet
 if TYPE_CHECKING:
     from gafit.potential import Potential
 
-#: parameters of (i, j, j) that (j, i, i) must share: LAMMPS's two-body term and pair cutoff
+# columns of (i, j, j) that (j, i, i) must share: LAMMPS's two-body term and pair cutoff
 TWO_BODY = (EPS, SIGMA, SMALL_A, BIG_A, BIG_B, P, Q, TOL)
-#: parameters of (i, j, k) that (i, k, j) must share (lambda eps is what enters)
+# columns of (i, j, k) that (i, k, j) must share (lambda eps is what enters)
 THREE_BODY = (EPS, LAM, COS0)
-#: parameters LAMMPS reads from (i, j, k), j != k, only for the angular factor
+# columns of (i, j, k), j != k, that LAMMPS never reads (it takes them from (i, j, j), (i, k, k))
 LEG_ONLY = (SIGMA, SMALL_A, GAMMA, BIG_A, BIG_B, P, Q, TOL)
-#: relative difference of lambda eps between (i, j, k) and (i, k, j) taken as rounding: files give
-#: epsilon and lambda to 7 digits each (CdTeZnSeHgS0.sw's products differ by up to 8e-7)
+# relative difference of lambda eps between (i, j, k) and (i, k, j) taken as rounding: files give
+# epsilon and lambda to 7 digits each (CdTeZnSeHgS0.sw's products differ by up to 8e-7)
 LE_RTOL = 2e-6
 
 
