@@ -36,6 +36,7 @@ CASES = [  # (module, arguments, also in --quick)
     ("buckingham_coulomb.py", [], True),
     ("tersoff_gpuga.py", [], True),
     ("tersoff_mlearn_si.py", [], True),
+    ("sw_mlearn_si.py", [], True),
     ("synthetic.py", ["--form", "morse", "--atoms", "10000"], True),
     ("synthetic.py", ["--form", "tersoff", "--atoms", "10000"], True),
     ("synthetic.py", ["--form", "morse", "--atoms", "100000"], False),

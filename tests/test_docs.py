@@ -106,7 +106,7 @@ def test_potential_json_page_lists_every_key():
     assert json.loads(json.dumps(d))["gafit_potential"] == 1
 
 
-@pytest.mark.parametrize("name", ["morse", "buckingham", "coulomb", "zbl", "tersoff", "eam_zhou",
+@pytest.mark.parametrize("name", ["morse", "buckingham", "coulomb", "zbl", "tersoff", "sw", "eam_zhou",
                                   "eam_johnson", "eam_fs"])
 def test_potential_json_page_lists_every_parameter(name):
     """Each built-in form's parameters, with the units its ParamSpec declares (1: dimensionless)."""

@@ -112,6 +112,22 @@ def test_tersoff_dimer_energy_is_what_the_form_gives_two_atoms() -> None:
     assert all(w.r_max is None and w.has_wall for w in walls(pot))
 
 
+def test_sw_dimer_energy_is_what_the_form_gives_two_atoms() -> None:
+    """Before, a Stillinger-Weber potential had no channel at all (no wall was ever checked)."""
+    pot = load_potential("GaN.sw")
+    from gafit.walls import channel_energies
+
+    channels = channel_energies(pot)
+    assert set(channels) == {("Ga", "Ga"), ("Ga", "N"), ("N", "N")}
+    for (a, b), (_, _, fn) in channels.items():
+        for r in (1.2, 1.9, 2.6, 3.3):
+            dimer = ReferenceSet([Structure(Atoms(f"{a}{b}", positions=[[0, 0, 0], [r, 0, 0]],
+                                                  cell=[30, 30, 30], pbc=False))])
+            pred, _ = evaluate_potential(pot, dimer)
+            assert fn(np.array([r]))[0][0] == pytest.approx(pred[0].energy, rel=1e-12, abs=1e-12)
+    assert all(w.r_max is None and w.has_wall for w in walls(pot))
+
+
 def _write_si_o(path: Path, r_si_o: float) -> None:
     """Two SiO2-like molecules: the shortest Si-O distance is ``r_si_o``, O-O far apart."""
     st = []

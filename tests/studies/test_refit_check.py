@@ -74,3 +74,22 @@ def test_ship_keeps_the_hand_written_header_and_takes_out_the_repository_path(
     refit_check.ship(as_json, run)
     assert refit_check.shipped_loss(as_json) == "1.25"
     assert str(tmp_path) not in as_json.read_text(encoding="utf-8")
+
+
+def test_an_sw_fit_ships_its_sw_file(refit_check: ModuleType, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shipped ``NAME.sw`` is found beside its config and replaced by the run's ``lammps/*.sw``
+    (the run's .tersoff-free lammps folder: it used to look for a .tersoff file only)."""
+    monkeypatch.setattr(refit_check, "ROOT", tmp_path)
+    line = ("# Fitted with gafit 0.1.0 on 2026-12-05: config potentials/X.toml, seed 1, 5 GA "
+            "generations + least squares, loss {}.\n")
+    config = tmp_path / "X.toml"
+    config.write_text("", encoding="utf-8")
+    shipped = tmp_path / "X.sw"
+    shipped.write_text(line.format(2.5) + "Si Si Si 1.0\n", encoding="utf-8")
+    assert refit_check.shipped_files(config) == [shipped]
+    run = tmp_path / "run"
+    (run / "lammps").mkdir(parents=True)
+    (run / "lammps" / "Si.sw").write_text(line.format(1.25) + "Si Si Si 3.0\n", encoding="utf-8")
+    refit_check.ship(shipped, run)
+    assert shipped.read_text(encoding="utf-8") == line.format(1.25) + "Si Si Si 3.0\n"
