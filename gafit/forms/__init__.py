@@ -1,5 +1,5 @@
 """Analytic forms: gafit's built-ins, merged with the forms other packages register in the
-``gafit.forms`` entry-point group (``lj = "gafit_lj:LennardJones"``)."""
+``gafit.forms`` entry-point group (``lj96 = "gafit_lj:LennardJones96"``)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ BUILTIN_FORMS = {
     "tersoff": "gafit.forms.tersoff:Tersoff",
     "coulomb": "gafit.forms.coulomb:Coulomb",
     "zbl": "gafit.forms.zbl:ZBL",
+    "lj": "gafit.forms.lennard_jones:LennardJones",
 }
 
 
