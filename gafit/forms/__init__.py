@@ -20,6 +20,7 @@ BUILTIN_FORMS = {
     "coulomb": "gafit.forms.coulomb:Coulomb",
     "zbl": "gafit.forms.zbl:ZBL",
     "lj": "gafit.forms.lennard_jones:LennardJones",
+    "tersoff_zbl": "gafit.forms.tersoff.zbl:TersoffZBL",
 }
 
 
