@@ -3,6 +3,7 @@ structures with atoms inside the ZBL region, their parameters, and bad files."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +127,33 @@ def test_gw_zbl_is_not_read_as_tersoff_zbl(tmp_path: Path) -> None:
     path.write_text("# not a tersoff/zbl file\n")
     with pytest.raises(GafitInputError, match="unknown potential file type"):
         read_lammps_potential(path)
+
+
+def test_parameter_derivatives_on_compressed_sic() -> None:
+    """Every derivative row of SiC.tersoff.zbl on cells with bonds inside the switch against
+    central differences; a fitted parameter LAMMPS reads has a non-zero row exactly when moving
+    it moves something."""
+    pot = read_lammps_potential(sic())
+    form = copy.copy(pot.forms[0])
+    form.cutoff += 0.1  # room for steps of R and D
+    values = pot.values[pot.form_slices()[0]]
+    tables = form.build_tables(compressed(["Si", "C"]))
+    d = form.parameter_derivatives(values, tables)
+    ana_kx = np.hstack([d.energy, d.forces, d.virial.reshape(form.n_params, -1)])
+    unused = set(form.unused_parameters())
+    checked = 0
+    for k, name in enumerate(form.parameter_names()):
+        if not form.fittable()[k]:
+            assert not ana_kx[k].any(), name
+            continue
+        h = 1e-6 * (abs(values[k]) or 1.0)
+        step = np.zeros_like(values)
+        step[k] = h
+        p = form.evaluate(np.array([values + step, values - step]), tables)
+        out_bx = np.hstack([p.energy, p.forces, p.virial.reshape(2, -1)])
+        fd_x = (out_bx[0] - out_bx[1]) / (2 * h)
+        scale = max(float(np.abs(fd_x).max()), 1e-6)
+        np.testing.assert_allclose(ana_kx[k], fd_x, rtol=0, atol=1e-5 * scale, err_msg=name)
+        checked += bool(ana_kx[k].any())
+        assert ana_kx[k].any() or name in unused or not fd_x.any(), name
+    assert checked >= 60  # A, lambda1, ..., ZBLcut, ZBLexpscale of the used entries

@@ -18,15 +18,15 @@ in the fourth digit.
 Z_i, Z_j, ZBLcut and ZBLexpscale are read, like A and lambda1, from the pair entry (i, j, j) only;
 ZBLcut and ZBLexpscale are fitted like any parameter (Z_i, Z_j are fixed). The switch changes the
 bond-order term, so the evaluation here runs its own loop over the Tersoff tables with the
-physical functions of :mod:`gafit.forms.tersoff.evaluate`; it has no analytic parameter
-derivatives (a fit refines with finite differences).
+physical functions of :mod:`gafit.forms.tersoff.evaluate`; its analytic parameter derivatives are
+:mod:`gafit.forms.tersoff.zbl_derivatives`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from gafit.forms.base import Form, ParamSpec, Prediction
+from gafit.forms.base import ParamSpec, Prediction
 from gafit.forms.tersoff import Tersoff
 from gafit.forms.tersoff.evaluate import (
     BETA,
@@ -148,8 +148,12 @@ class TersoffZBL(Tersoff):
         """Energies, forces, virials for a batch (B, n_params) (:func:`evaluate_zbl`)."""
         return evaluate_zbl(self, theta, tables)
 
-    #: no analytic parameter derivatives (the switch enters the bond-order term)
-    parameter_derivatives = Form.parameter_derivatives
+    def parameter_derivatives(self, theta: np.ndarray, tables: TersoffTable) -> Prediction:
+        """Analytic d(energy, forces, virial)/d(parameter) at one vector ``theta`` (n_params,)
+        (:mod:`gafit.forms.tersoff.zbl_derivatives`)."""
+        from gafit.forms.tersoff.zbl_derivatives import tersoff_zbl_parameter_derivatives
+
+        return tersoff_zbl_parameter_derivatives(self, theta, tables)
 
 
 def evaluate_zbl(form: TersoffZBL, theta: np.ndarray, tab: TersoffTable) -> Prediction:
