@@ -157,3 +157,47 @@ def test_parameter_derivatives_on_compressed_sic() -> None:
         checked += bool(ana_kx[k].any())
         assert ana_kx[k].any() or name in unused or not fd_x.any(), name
     assert checked >= 60  # A, lambda1, ..., ZBLcut, ZBLexpscale of the used entries
+
+
+def test_the_switch_is_fitted_through_the_parameter_grammar(tmp_path: Path,
+                                                            lammps_available) -> None:
+    """Data made with Si-C ZBLcut = 1.05 Å, ZBLexpscale = 10/Å (the file has 0.95, 14): a fit that
+    starts from SiC.tersoff.zbl and frees Si-C-C's two (C-Si-Si's follow, tied) finds them; the
+    result agrees with LAMMPS."""
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from gafit.fitting import Fit
+    from gafit.lammps.verify import verify
+    from gafit.potential import Potential
+
+    pot = read_lammps_potential(sic())
+    values = pot.values.copy()
+    truth = {"ZBLcut": 1.05, "ZBLexpscale": 10.0}
+    for entry in ("Si-C-C", "C-Si-Si"):
+        for p, x in truth.items():
+            values[pot.names.index(f"{entry}.{p}")] = x
+    data = ReferenceSet([s for s in compressed(["Si", "C"]) if s.atoms.pbc.all()], "sic")
+    e_s, f_x, s_sv = predict(Potential(pot.species, pot.forms, values), data)
+    frames, start = [], 0
+    for k, st in enumerate(data):
+        at = st.atoms.copy()
+        at.calc = SinglePointCalculator(at, energy=e_s[k], forces=f_x[start : start + len(at)],
+                                        stress=s_sv[k])
+        start += len(at)
+        frames.append(at)
+    ase.io.write(tmp_path / "sic.extxyz", frames)
+    table = {"data": {"train": str(tmp_path / "sic.extxyz")},
+             "potential": {"form": "tersoff_zbl", "start": "SiC.tersoff.zbl",
+                           "species": ["Si", "C"],
+                           "parameters": {"Si-C-C.ZBLcut": [0.8, 1.2],
+                                          "Si-C-C.ZBLexpscale": [5.0, 20.0]}},
+             "ga": {"population": 8, "generations": 2, "seed": 1},
+             "refine": {"starts": 1, "max_evaluations": 40, "jacobian": "analytic"}}
+    result = Fit.from_config(table).run(quiet=True)
+    fitted = result.potential
+    for entry in ("Si-C-C", "C-Si-Si"):
+        for p, x in truth.items():
+            assert fitted.values[fitted.names.index(f"{entry}.{p}")] == pytest.approx(x, rel=1e-6)
+    assert fitted.values[fitted.names.index("Si-Si-Si.ZBLcut")] == 0.95  # not listed: fixed
+    assert verify(fitted, data).max_relative < 1e-8
