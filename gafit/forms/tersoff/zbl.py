@@ -24,6 +24,8 @@ physical functions of :mod:`gafit.forms.tersoff.evaluate`; its analytic paramete
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import numpy as np
 
 from gafit.forms.base import ParamSpec, Prediction
@@ -50,9 +52,9 @@ from gafit.forms.tersoff.evaluate import (
     radial_exp,
     repulsion_fr,
 )
-from gafit.forms.tersoff.table import TersoffTable
+from gafit.forms.tersoff.table import TersoffTable, build_table
 from gafit.forms.zbl import Screening, atomic_number, zbl_raw
-from gafit.structures import GafitInputError
+from gafit.structures import GafitInputError, ReferenceSet
 
 # the columns after Tersoff's 14
 Z_I, Z_J, ZBL_CUT, ZBL_SCALE = range(14, 18)
@@ -63,6 +65,17 @@ _EPS0 = 0.00552635  # e² / (eV Å)
 TERSOFF_ZBL = Screening(c_k=np.array([0.1818, 0.5099, 0.2802, 0.02817]),
                         d_k=np.array([3.2, 0.9423, 0.4029, 0.2016]),
                         length=0.8854 * _A0, qqr2e=1.0 / (4.0 * np.pi * _EPS0))
+
+
+@dataclass
+class TersoffZBLTable(TersoffTable):
+    """Tersoff's tables; :func:`evaluate_zbl` keeps whole per-pair and per-triplet arrays per
+    individual (about 5 per triplet and 6 per pair, and up to 10 and 20 more for one entry's rows
+    at a time), so a batch is cut into smaller chunks than plain Tersoff's."""
+
+    @property
+    def work_per_individual(self) -> int:
+        return 15 * len(self.cos_t) + 26 * len(self.r_p)
 
 
 def fermi_switch(r: np.ndarray, cut: np.ndarray, scale: np.ndarray
@@ -144,6 +157,12 @@ class TersoffZBL(Tersoff):
         return theta
 
     # --- evaluation ---------------------------------------------------------------------------
+    def build_tables(self, refset: ReferenceSet) -> TersoffZBLTable:
+        """Tersoff's tables (:func:`gafit.forms.tersoff.table.build_table`), counted with the work
+        arrays of :func:`evaluate_zbl`."""
+        tab = build_table(self, refset)
+        return TersoffZBLTable(**{f.name: getattr(tab, f.name) for f in fields(tab)})
+
     def evaluate(self, theta: np.ndarray, tables: TersoffTable) -> Prediction:
         """Energies, forces, virials for a batch (B, n_params) (:func:`evaluate_zbl`)."""
         return evaluate_zbl(self, theta, tables)
