@@ -201,3 +201,21 @@ def test_the_switch_is_fitted_through_the_parameter_grammar(tmp_path: Path,
             assert fitted.values[fitted.names.index(f"{entry}.{p}")] == pytest.approx(x, rel=1e-6)
     assert fitted.values[fitted.names.index("Si-Si-Si.ZBLcut")] == 0.95  # not listed: fixed
     assert verify(fitted, data).max_relative < 1e-8
+
+
+def test_dimer_is_what_the_form_gives_two_atoms() -> None:
+    """The isolated dimer that gafit.walls reduces the form to (b = 1) against the form's own
+    evaluation of two atoms, from deep in the ZBL region to beyond R + D."""
+    pot = read_lammps_potential(sic())
+    form, values = pot.forms[0], pot.values[pot.form_slices()[0]]
+    r = np.array([0.3, 0.7, 0.95, 1.3, 1.9, 2.4, 2.9, 3.1])
+    for a, b in [(0, 0), (0, 1), (1, 1)]:
+        e_bk, g_bk = form.dimer_energy(values[None], a, b)(r)
+        pair = pot.species[a] + pot.species[b]
+        dimers = ReferenceSet([Structure(Atoms(pair, positions=[[0, 0, 0], [x, 0, 0]],
+                                               cell=[30, 30, 30], pbc=False)) for x in r])
+        e_s, f_x, _ = predict(pot, dimers)
+        np.testing.assert_allclose(e_bk[0], e_s, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(g_bk[0], -f_x.reshape(len(r), 2, 3)[:, 1, 0], rtol=1e-10,
+                                   atol=1e-10)
+        assert e_bk[0, 0] > 100.0 and e_bk[0, -1] == 0.0  # ZBL at 0.3 Å; nothing beyond R + D

@@ -24,6 +24,7 @@ physical functions of :mod:`gafit.forms.tersoff.evaluate`; its analytic paramete
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -156,6 +157,26 @@ class TersoffZBL(Tersoff):
             theta[...] = v.reshape(theta.shape)
         return theta
 
+    def dimer_energy(self, values: np.ndarray, a: int, b: int
+                     ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """E(r) and dE/dr (B, K), eV and eV/Å, of an isolated a-b dimer for parameter vectors
+        ``values`` (B, n_params), for :mod:`gafit.walls`: zeta = 0, so b = 1, and 1/2 of
+        :func:`pair_terms` from entry (a, b, b) plus the same from (b, a, a)."""
+        v = np.asarray(values, float).reshape(len(values), len(self.entries()), len(self.params))
+        rows = [v[:, self.entry_index(a, b, b)], v[:, self.entry_index(b, a, a)]]
+
+        def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            r = np.asarray(r, float)[None, :]
+            e = np.zeros((len(v), r.shape[1]))
+            g = np.zeros_like(e)
+            for row in rows:
+                de, dg, _ = pair_terms(r, lambda k, row=row: row[:, k, None], np.zeros_like(e))
+                e += 0.5 * de
+                g += 0.5 * dg
+            return e, g
+
+        return energy
+
     # --- evaluation ---------------------------------------------------------------------------
     def build_tables(self, refset: ReferenceSet) -> TersoffZBLTable:
         """Tersoff's tables (:func:`gafit.forms.tersoff.table.build_table`), counted with the work
@@ -173,6 +194,28 @@ class TersoffZBL(Tersoff):
         from gafit.forms.tersoff.zbl_derivatives import tersoff_zbl_parameter_derivatives
 
         return tersoff_zbl_parameter_derivatives(self, theta, tables)
+
+
+def pair_terms(r: np.ndarray, col: Callable[[int], np.ndarray], zeta: np.ndarray,
+               fc_dfc: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of ordered pairs at r (Å) with the parameters ``col(k)`` of their entry (i, j, j) (arrays
+    that broadcast with r) and bond-order argument ``zeta``: (1 - F) V_ZBL + F f_C (f_R + b f_A)
+    (eV), its r-derivative at fixed zeta (eV/Å) and F f_C f_A db/dzeta (eV), all 0 from R + D on
+    (LAMMPS skips those pairs). ``fc_dfc``: f_C and df_C/dr when already known."""
+    fc, dfc = cutoff_fc(r.copy(), col(BIG_R), col(BIG_D)) if fc_dfc is None else fc_dfc
+    inside = r < col(BIG_R) + col(BIG_D)
+    sw, dsw = fermi_switch(r, col(ZBL_CUT), col(ZBL_SCALE))
+    vz, dvz, _ = zbl_raw(r, col(Z_I), col(Z_J), TERSOFF_ZBL)
+    fr, dfr = repulsion_fr(r, col(BIG_A), col(LAM1))
+    fa, dfa = attraction_fa(r, col(BIG_B), col(LAM2))
+    bo, dbo = bond_order(zeta, col(BETA), col(N))
+    rep = (1.0 - sw) * vz + sw * fc * fr
+    drep = -dsw * vz + (1.0 - sw) * dvz + dsw * fc * fr + sw * (dfc * fr + fc * dfr)
+    att = sw * fc * fa  # LAMMPS's ters_fa of tersoff/zbl
+    datt = dsw * fc * fa + sw * (dfc * fa + fc * dfa)
+    return (np.where(inside, rep + att * bo, 0.0), np.where(inside, drep + datt * bo, 0.0),
+            np.where(inside, att * dbo, 0.0))
 
 
 def evaluate_zbl(form: TersoffZBL, theta: np.ndarray, tab: TersoffTable) -> Prediction:
@@ -217,21 +260,9 @@ def evaluate_zbl(form: TersoffZBL, theta: np.ndarray, tab: TersoffTable) -> Pred
     e_pb, dedr_pb, w_pb = np.zeros((n_p, nb)), np.zeros((n_p, nb)), np.zeros((n_p, nb))
     for e, s0, s1 in tab.pair_slices:
         q = par[:, e]
-        r = tab.r_p[s0:s1, None]
-        fc, dfc = fc_pb[s0:s1], dfc_pb[s0:s1]
-        inside = r < q[:, BIG_R] + q[:, BIG_D]  # LAMMPS skips pairs from R + D on
-        sw, dsw = fermi_switch(r, q[:, ZBL_CUT], q[:, ZBL_SCALE])
-        vz, dvz, _ = zbl_raw(r, q[:, Z_I], q[:, Z_J], TERSOFF_ZBL)
-        fr, dfr = repulsion_fr(r, q[:, BIG_A], q[:, LAM1])
-        fa, dfa = attraction_fa(r, q[:, BIG_B], q[:, LAM2])
-        bo, dbo = bond_order(zeta_pb[s0:s1], q[:, BETA], q[:, N])
-        rep = (1.0 - sw) * vz + sw * fc * fr
-        drep = -dsw * vz + (1.0 - sw) * dvz + dsw * fc * fr + sw * (dfc * fr + fc * dfr)
-        att = sw * fc * fa  # LAMMPS's ters_fa of tersoff/zbl
-        datt = dsw * fc * fa + sw * (dfc * fa + fc * dfa)
-        e_pb[s0:s1] = np.where(inside, rep + att * bo, 0.0)
-        dedr_pb[s0:s1] = np.where(inside, drep + datt * bo, 0.0)
-        w_pb[s0:s1] = np.where(inside, att * dbo, 0.0)
+        e_pb[s0:s1], dedr_pb[s0:s1], w_pb[s0:s1] = pair_terms(
+            tab.r_p[s0:s1, None], lambda k, q=q: q[:, k], zeta_pb[s0:s1],
+            (fc_pb[s0:s1], dfc_pb[s0:s1]))
     e_pb *= 0.5
     dedr_pb *= 0.5
     w_pb *= 0.5
