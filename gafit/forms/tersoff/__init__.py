@@ -364,7 +364,6 @@ class Tersoff(Form):
         form = cls(species, float(np.max(v[:, BIG_R] + v[:, BIG_D])))
         return form, v.ravel()
 
-
     @classmethod
     def lammps_rejects(cls, row: np.ndarray) -> list[str]:
         """What LAMMPS's read_file rejects as 'Illegal Tersoff parameter' in one entry's row."""
