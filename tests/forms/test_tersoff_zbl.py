@@ -219,3 +219,15 @@ def test_dimer_is_what_the_form_gives_two_atoms() -> None:
         np.testing.assert_allclose(g_bk[0], -f_x.reshape(len(r), 2, 3)[:, 1, 0], rtol=1e-10,
                                    atol=1e-10)
         assert e_bk[0, 0] > 100.0 and e_bk[0, -1] == 0.0  # ZBL at 0.3 Å; nothing beyond R + D
+
+
+def test_default_charges_are_the_atomic_numbers() -> None:
+    """A tersoff_zbl made from a config (no start file) takes Z from the species' symbols."""
+    from gafit.forms import get_form
+
+    form = get_form("tersoff_zbl")(["Si", "C"], 3.0)
+    named = dict(zip(form.parameter_names(), form.default_values(), strict=True))
+    assert (named["Si-C-C.Z_i"], named["Si-C-C.Z_j"], named["C-Si-Si.Z_i"]) == (14, 6, 6)
+    assert named["C-C-Si.Z_i"] == named["C-C-Si.Z_j"] == 6
+    with pytest.raises(GafitInputError, match="species 'Xx' is not an element symbol"):
+        get_form("tersoff_zbl")(["Xx"], 3.0).default_values()

@@ -107,15 +107,21 @@ class TersoffZBL(Tersoff):
     units_comment = (Tersoff.units_comment + " Z_i, Z_j in e; ZBLcut in Angstrom; ZBLexpscale "
                      "in 1/Angstrom.")
 
+    def default_values(self) -> np.ndarray:
+        """The declared defaults, with Z_i, Z_j the atomic numbers of each entry's species (their
+        element symbols; ``Si(D)`` counts as Si)."""
+        v = super().default_values().reshape(len(self.entries()), len(self.params))
+        z = [atomic_number(s) for s in self.species]
+        for e, (a, b, _) in enumerate(self.entries()):
+            v[e, Z_I], v[e, Z_J] = z[self.species.index(a)], z[self.species.index(b)]
+        return v.ravel()
+
     @classmethod
     def example(cls, species: list[str]) -> tuple[TersoffZBL, np.ndarray]:
         """Tersoff's silicon defaults with the species' nuclear charges and a switch at 2 Å,
         4/Å wide, so that neighbours at 2.2-3 Å feel both parts."""
         form, values = super().example(species)
         v = values.reshape(len(form.entries()), len(form.params))
-        z = [atomic_number(s) for s in form.species]
-        for e, (a, b, _) in enumerate(form.entries()):
-            v[e, Z_I], v[e, Z_J] = z[form.species.index(a)], z[form.species.index(b)]
         v[:, ZBL_CUT], v[:, ZBL_SCALE] = 2.0, 4.0
         return form, v.ravel()  # type: ignore[return-value]
 
