@@ -45,25 +45,3 @@ html_title = "gafit"
 html_theme_options = {"description": "Fit classical interatomic potentials to DFT data; export to LAMMPS",
                       "fixed_sidebar": True, "page_width": "1180px"}
 html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}
-
-# Docstrings that are not valid reStructuredText (``pair_coeff``s, |E| read as a substitution, a
-# definition list without its blank line). The fix belongs in the source, which other work on issue 14
-# is editing now: until then they are shown verbatim, so the strict build keeps guarding every other
-# docstring. Remove a name once its docstring is fixed.
-VERBATIM_DOCSTRINGS = {
-    "gafit.objective",
-    "gafit.forms.base.Form.from_lammps",
-    "gafit.forms.pair.PairForm.from_lammps",
-    "gafit.forms.tersoff.Tersoff.from_lammps",
-    "gafit.phonons.comparison.ErrorRow",
-    "gafit.phonons.target.PhononTarget.gruneisen",
-}
-
-
-def _verbatim(app, what, name, obj, options, lines) -> None:  # noqa: ARG001 (Sphinx's signature)
-    if name in VERBATIM_DOCSTRINGS and lines:
-        lines[:] = ["::", ""] + [f"    {line}" for line in lines] + [""]
-
-
-def setup(app) -> None:
-    app.connect("autodoc-process-docstring", _verbatim)

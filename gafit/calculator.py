@@ -47,6 +47,21 @@ class GafitCalculator(Calculator):
     Energy and free_energy in eV include the per-species E0 offsets; forces in eV/Å; stress in eV/Å³
     (ASE convention) for cells periodic in 3 directions. Each call builds the geometry tables of the
     one structure and runs gafit's batched evaluator on it (a batch of one parameter vector).
+
+    Parameters
+    ----------
+    potential
+        A :class:`Potential`, or a file :func:`load_potential` reads (``potential.json``,
+        ``pair.lmp``, ``.tersoff``, ...).
+    **kwargs
+        Passed to :class:`ase.calculators.calculator.Calculator`.
+
+    Examples
+    --------
+    >>> from ase.build import bulk
+    >>> atoms = bulk("Cu", "fcc", a=3.6)
+    >>> atoms.calc = GafitCalculator("potentials/Cu_Morse_Girifalco_Weizer_1959.json")
+    >>> energy = atoms.get_potential_energy()  # eV
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]

@@ -840,7 +840,7 @@ def read_check_input(paths: Sequence[str | Path] = (), config: str | Path | None
     data) and, when no ``potential`` is given, the config's potential at its start values."""
     if config is not None:
         from gafit.config import load_config
-        from gafit.fit import build_potential, read_data
+        from gafit.fit_data import build_potential, read_data
 
         fit_config = load_config(config)
         data, _ = read_data(fit_config)

@@ -489,7 +489,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
 def _validate_config(table: dict, base: Path, path: str) -> ValidateConfig:
     """``[validate] suite = "NAME" or "FILE.toml"`` (and ``data = "DIR"``); the suite file is read
     and checked now, so that a bad suite stops the fit before it starts."""
-    from gafit.validate import builtin_suites, load_suite
+    from gafit.suite import builtin_suites, load_suite
 
     _check_keys(table, ["suite", "data"], "[validate]", path)
     if "suite" not in table:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from gafit.checks import duplicate_groups
-from gafit.config import DataFile, FitConfig, PotentialConfig, data_files, files_label
+from gafit.config import DataFile, FitConfig, PotentialConfig, data_files, files_label, load_config
 from gafit.coulomb import check_neutral
 from gafit.forms import get_form
 from gafit.io import read_reference
@@ -187,3 +187,19 @@ def fit_inputs(config: FitConfig) -> list[Path]:
              *([config.validate.suite] if config.validate and isinstance(config.validate.suite, Path)
                else [])]
     return [Path(p) for p in paths if p is not None]
+
+
+def evaluation_sets(data: str | Path | None = None, config: str | Path | None = None
+                    ) -> tuple[dict[str, ReferenceSet], list[Path]]:
+    """The named sets to evaluate and the files read for them: ``{"data": ...}`` from the file
+    ``data``, or the training and validation sets of the fit ``config`` (the same split as
+    ``gafit fit``; ``"validation"`` only when it has one) with the config's input files (what
+    ``gafit evaluate`` evaluates)."""
+    if (data is None) == (config is None):
+        raise GafitInputError("evaluation_sets: give either a data file or a fit config")
+    if config is None:
+        return {"data": read_reference(data)}, [Path(data)]
+    fit_config = load_config(config)
+    train, valid = read_data(fit_config)
+    sets = {"train": train} | ({"validation": valid} if valid is not None else {})
+    return sets, [Path(config), *fit_inputs(fit_config)]

@@ -16,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import math
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -163,6 +164,33 @@ _SETUP = [
 ]
 
 
+@contextlib.contextmanager
+def lammps_session(potential: Potential, atoms: Atoms, timestep: float, result: Any,
+                   prefix: str) -> Iterator[Any]:
+    """A LAMMPS instance holding ``atoms`` with ``potential``'s exported files, the thermo and
+    shortest-distance set-up and ``timestep`` (fs), run in a scratch folder.
+
+    ``result`` (an :class:`MDResult` or a melt-quench result) gets LAMMPS's first error line in
+    ``error`` instead of an exception (LAMMPS stops on lost atoms, non-numeric coordinates, ...),
+    and ``lost_atoms`` at the end, whatever happened.
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        pair = write_lammps(potential, tmp)
+        inst = _Instance(atoms, potential.species, atom_style(potential))
+        lmp = inst.lmp
+        try:
+            with contextlib.chdir(tmp):
+                lmp.commands_list([f"include {pair.name}", *_SETUP, f"timestep {timestep / 1000.0!r}"])
+                yield lmp
+        except Exception as exc:
+            text = str(exc).strip().splitlines()
+            result.error = text[0] if text else type(exc).__name__
+        finally:
+            with contextlib.suppress(Exception):
+                result.lost_atoms = result.n_atoms - int(lmp.get_natoms())
+            inst.close()
+
+
 def _run_chunk(lmp: object, nsteps: int) -> tuple[float, int]:
     """Run ``nsteps`` steps; return the shortest pair distance at any of them (Å) and how many
     steps into the chunk it was."""
@@ -206,33 +234,19 @@ def run_md(potential: Potential, atoms: Atoms, settings: MDSettings,
     result.initial_min_distance = _min_distance(cell_atoms.positions, np.array(cell_atoms.cell))
     nvt, nve = settings.steps(settings.time), settings.steps(settings.nve_time)
     total = nvt + nve
-    with tempfile.TemporaryDirectory(prefix="gafit-md-") as tmp:
-        pair = write_lammps(potential, tmp)
-        inst = _Instance(cell_atoms, potential.species, atom_style(potential))
-        lmp = inst.lmp
-        try:
-            with contextlib.chdir(tmp):
-                lmp.commands_list([f"include {pair.name}", *_SETUP,
-                                   f"timestep {settings.timestep / 1000.0!r}",
-                                   f"velocity all create {settings.temperature!r} {settings.seed} "
-                                   "dist gaussian mom yes rot no loop geom",
-                                   f"fix gafit_nvt all nvt temp {settings.temperature!r} "
-                                   f"{settings.temperature!r} {settings.tdamp!r}",
-                                   "run 0"])
-                result.samples.append(_sample(lmp, "nvt", 0, settings, result.initial_min_distance))
-                _integrate(lmp, "nvt", 0, nvt, settings, result, progress, total)
-                if nve and not (settings.stop_on_failure and _failures(result)):
-                    lmp.commands_list(["unfix gafit_nvt", "fix gafit_nve all nve", "run 0"])
-                    start = _sample(lmp, "nve", nvt, settings, math.inf)
-                    result.samples.append(start)
-                    _integrate(lmp, "nve", nvt, nvt + nve, settings, result, progress, total)
-        except Exception as exc:  # LAMMPS stops on non-numeric coordinates, lost atoms in kspace, ...
-            text = str(exc).strip().splitlines()
-            result.error = text[0] if text else type(exc).__name__
-        finally:
-            with contextlib.suppress(Exception):
-                result.lost_atoms = result.n_atoms - int(lmp.get_natoms())
-            inst.close()
+    with lammps_session(potential, cell_atoms, settings.timestep, result, "gafit-md-") as lmp:
+        lmp.commands_list([f"velocity all create {settings.temperature!r} {settings.seed} "
+                           "dist gaussian mom yes rot no loop geom",
+                           f"fix gafit_nvt all nvt temp {settings.temperature!r} "
+                           f"{settings.temperature!r} {settings.tdamp!r}",
+                           "run 0"])
+        result.samples.append(_sample(lmp, "nvt", 0, settings, result.initial_min_distance))
+        _integrate(lmp, "nvt", 0, nvt, settings, result, progress, total)
+        if nve and not (settings.stop_on_failure and _failures(result)):
+            lmp.commands_list(["unfix gafit_nvt", "fix gafit_nve all nve", "run 0"])
+            start = _sample(lmp, "nve", nvt, settings, math.inf)
+            result.samples.append(start)
+            _integrate(lmp, "nve", nvt, nvt + nve, settings, result, progress, total)
     _summarise(result)
     return result
 

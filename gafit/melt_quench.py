@@ -14,9 +14,7 @@ The run is deterministic for a given seed on one process.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -24,15 +22,13 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from gafit.lammps.files import atom_style, write_lammps
-from gafit.lammps.runner import _Instance
 from gafit.md import (
-    _SETUP,
     COLLAPSE_DISTANCE,
     MDSample,
     _min_distance,
     _run_chunk,
     _sample,
+    lammps_session,
     run_failures,
     start_cell,
 )
@@ -193,46 +189,33 @@ def melt_quench(potential: Potential, atoms: Atoms, settings: MeltQuenchSettings
     total = sum(n for _, n, _, _ in stages)
     frames: list[Atoms] = []
     temps: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="gafit-mq-") as tmp:
-        pair = write_lammps(potential, tmp)
-        inst = _Instance(start, potential.species, atom_style(potential))
-        lmp = inst.lmp
-        try:
-            with contextlib.chdir(tmp):
-                lmp.commands_list([f"include {pair.name}", *_SETUP, f"timestep {s.timestep / 1000.0!r}",
-                                   "compute gafit_msd all msd",
-                                   f"velocity all create {s.melt_temperature!r} {s.seed} "
-                                   "dist gaussian mom yes rot no loop geom"])
-                for stage, nsteps, t0, t1 in stages:
-                    lmp.command(f"fix gafit_mq all nvt temp {t0!r} {t1!r} {s.tdamp!r}")
-                    done = 0
-                    while done < nsteps:
-                        n = min(s.sample_steps, nsteps - done)
-                        dmin, _ = _run_chunk(lmp, n)
-                        done += n
-                        res.steps_done += n
-                        res.min_distance = min(res.min_distance, dmin)
-                        res.lost_atoms = res.n_atoms - int(lmp.get_natoms())
-                        sample = _sample(lmp, stage, res.steps_done, s, dmin)  # type: ignore[arg-type]
-                        if stage == "anneal":
-                            frames.append(_snapshot(lmp, start.numbers))
-                            temps.append(sample.temperature)
-                        if progress is not None:
-                            progress(sample, total)
-                        if _failures(res):
-                            break
-                    if stage == "melt":
-                        res.melt_msd = float(lmp.numpy.extract_compute("gafit_msd", 0, 1)[3])
-                    lmp.command("unfix gafit_mq")
-                    if _failures(res):
-                        break
-        except Exception as exc:  # LAMMPS stops on lost atoms, non-numeric coordinates, ...
-            text = str(exc).strip().splitlines()
-            res.error = text[0] if text else type(exc).__name__
-        finally:
-            with contextlib.suppress(Exception):
+    with lammps_session(potential, start, s.timestep, res, "gafit-mq-") as lmp:
+        lmp.commands_list(["compute gafit_msd all msd",
+                           f"velocity all create {s.melt_temperature!r} {s.seed} "
+                           "dist gaussian mom yes rot no loop geom"])
+        for stage, nsteps, t0, t1 in stages:
+            lmp.command(f"fix gafit_mq all nvt temp {t0!r} {t1!r} {s.tdamp!r}")
+            done = 0
+            while done < nsteps:
+                n = min(s.sample_steps, nsteps - done)
+                dmin, _ = _run_chunk(lmp, n)
+                done += n
+                res.steps_done += n
+                res.min_distance = min(res.min_distance, dmin)
                 res.lost_atoms = res.n_atoms - int(lmp.get_natoms())
-            inst.close()
+                sample = _sample(lmp, stage, res.steps_done, s, dmin)  # type: ignore[arg-type]
+                if stage == "anneal":
+                    frames.append(_snapshot(lmp, start.numbers))
+                    temps.append(sample.temperature)
+                if progress is not None:
+                    progress(sample, total)
+                if _failures(res):
+                    break
+            if stage == "melt":
+                res.melt_msd = float(lmp.numpy.extract_compute("gafit_msd", 0, 1)[3])
+            lmp.command("unfix gafit_mq")
+            if _failures(res):
+                break
     res.failures = _failures(res)
     if not res.failures and frames:
         _analyse(res, frames, temps)

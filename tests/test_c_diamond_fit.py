@@ -98,7 +98,7 @@ def test_second_neighbour_config_keeps_every_shell_out_of_the_taper() -> None:
     815 GPa by gafit properties)."""
     from ase.neighborlist import neighbor_list
 
-    from gafit import property_target
+    from gafit import property_cubic
     from gafit.phonons import target as phonon_target
 
     table = tomllib.loads((ROOT / "docs/phonons/C_diamond_second_neighbour.toml").read_text())
@@ -106,7 +106,7 @@ def test_second_neighbour_config_keeps_every_shell_out_of_the_taper() -> None:
     r_cut, d_cut = params["C-C-C.R"], params["C-C-C.D"]
     shells = np.unique(np.round(neighbor_list("d", bulk("C", "diamond", a=3.567), 3.2), 6))
     assert shells[0] < r_cut - d_cut and shells[1] < r_cut - d_cut  # first and second shells counted
-    scales = np.concatenate([property_target.SCALES, phonon_target.SCALES])
-    stretch = 1 + property_target.STRAIN * np.array([-1.0, 1.0])
+    scales = np.concatenate([property_cubic.SCALES, phonon_target.SCALES])
+    stretch = 1 + property_cubic.STRAIN * np.array([-1.0, 1.0])
     d_sk = shells[:, None, None] * scales[None, :, None] * stretch
     assert not np.any((d_sk > r_cut - d_cut) & (d_sk < r_cut + d_cut))

@@ -14,7 +14,7 @@ import pytest
 
 from gafit.checks import check_cutoff, read_check_input
 from gafit.cli import COMMANDS, make_parser
-from gafit.evaluate import evaluation_sets
+from gafit.fit_data import evaluation_sets
 from gafit.structures import GafitInputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def test_command_entry_limits_blas_threads_before_numpy_loads() -> None:
 
 def test_evaluation_sets_of_a_file_or_of_a_fit_config() -> None:
     from gafit.config import load_config
-    from gafit.fit import fit_inputs, read_data
+    from gafit.fit_data import fit_inputs, read_data
     from gafit.io import read_reference
 
     sets, inputs = evaluation_sets(data=CU)
@@ -111,7 +111,7 @@ def test_check_input_of_files_names_each_structure_by_its_file(tmp_path: Path) -
 
 def test_check_input_of_a_config_is_its_training_data_and_start_potential() -> None:
     from gafit.config import load_config
-    from gafit.fit import read_data
+    from gafit.fit_data import read_data
 
     checked = read_check_input(config=CU_CONFIG)
     train, _ = read_data(load_config(CU_CONFIG))

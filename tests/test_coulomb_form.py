@@ -17,7 +17,7 @@ from conftest import (
 
 from gafit.config import parse_config
 from gafit.evaluate import evaluate_potential
-from gafit.fit import run_fit
+from gafit.fitting import Fit
 from gafit.forms import get_form
 from gafit.io import read_reference, write_reference
 from gafit.lammps.files import pair_lines, write_lammps
@@ -118,7 +118,7 @@ def config(train: Path, charges: dict, **ga) -> dict:
 def test_fit_recovers_the_charge_with_a_neutral_species(tmp_path: Path) -> None:
     synthetic_mgo(tmp_path / "train.extxyz", q_mg=1.8)
     cfg = parse_config(config(tmp_path / "train.extxyz", {"Mg": [1.0, 2.2], "O": "neutral"}))
-    result = run_fit(cfg, tmp_path / "out", quiet=True)
+    result = Fit.from_config(cfg).run(tmp_path / "out", quiet=True)
     fitted = result.potential.named_values()
     assert fitted["Mg.q"] == pytest.approx(1.8, abs=1e-3)
     assert fitted["O.q"] == -fitted["Mg.q"]
@@ -133,7 +133,7 @@ def test_neutral_species_follows_a_formula_unit() -> None:
     n_mg, n_o = at.get_chemical_symbols().count("Mg"), at.get_chemical_symbols().count("O")
     data = ReferenceSet([Structure(at, name="a"), Structure(at * (1, 1, 2), name="b")])
     cfg = parse_config(config(Path("unused.extxyz"), {"Mg": [1.0, 2.0], "O": "neutral"}))
-    from gafit.fit import build_potential, fit_parameters
+    from gafit.fit_data import build_potential, fit_parameters
 
     pot = build_potential(cfg, data)
     space = build_space(pot, fit_parameters(cfg.potential))
@@ -151,7 +151,7 @@ def test_neutral_species_follows_a_formula_unit() -> None:
     ({"Mg": 2.0}, "no charge for 'O'"),
 ])
 def test_refusals_name_the_structure_or_key(charges: dict, message: str) -> None:
-    from gafit.fit import build_potential
+    from gafit.fit_data import build_potential
 
     odd = mgo_rocksalt()
     odd.symbols[[4]] = "Mg"  # rocksalt cell: 4 Mg then 4 O; one O becomes Mg
@@ -195,7 +195,7 @@ def test_bks_on_zeolite_frames_matches_lammps(lammps_available) -> None:
 def test_residual_jacobian_with_a_neutral_species_is_analytic_and_right(tmp_path: Path) -> None:
     """The charge of O follows from Mg's: the analytic Jacobian (through the linear map of the
     parameter space) matches central differences of the residuals."""
-    from gafit.fit import build_potential, fit_parameters
+    from gafit.fit_data import build_potential, fit_parameters
     from gafit.objective import Objective, Weights
 
     synthetic_mgo(tmp_path / "train.extxyz", q_mg=1.8)

@@ -27,7 +27,7 @@ from strategies import reference_sets
 
 from gafit.checks import check_data
 from gafit.config import parse_config
-from gafit.fit import run_fit
+from gafit.fitting import Fit
 from gafit.forms import get_form
 from gafit.geometry import neighbour_pairs, neighbours_per_atom
 from gafit.io import read_reference
@@ -218,7 +218,7 @@ def test_absurd_cutoff_is_refused_naming_the_setting(tmp_path, cutoff):
     t0 = time.perf_counter()
     with pytest.raises(GafitInputError, match=r"^\[potential\] cutoff = .* Å is far too long .* neighbour "
                                               r"pairs .* GB of neighbour tables"):
-        run_fit(config, tmp_path / "run", quiet=True)
+        Fit.from_config(config).run(tmp_path / "run", quiet=True)
     assert time.perf_counter() - t0 < 30
     with pytest.raises(GafitInputError, match=r"^cutoff = .* far too long"):
         check_data(read_reference(data), cutoff=float(cutoff))
@@ -247,7 +247,7 @@ def test_tersoff_bounds_that_set_the_cutoff_are_named(tmp_path):
                            "parameters": {"Si-Si-Si.R": [2.5, 500.0], "Si-Si-Si.D": [0.1, 0.3]}},
              "ga": {"population": 4, "generations": 1, "seed": 1}}
     with pytest.raises(GafitInputError, match=r"^Si-Si-Si.R \+ Si-Si-Si.D \(from \[potential.parameters\]"):
-        run_fit(parse_config(table), tmp_path / "run", quiet=True)
+        Fit.from_config(parse_config(table)).run(tmp_path / "run", quiet=True)
 
 
 # ------------------------------------------------------------------------- text encodings

@@ -13,7 +13,8 @@ from ase.build import bulk
 from gafit.cli import main
 from gafit.config import load_config, parse_config
 from gafit.evaluate import evaluate_potential
-from gafit.fit import read_data, run_fit
+from gafit.fit_data import read_data
+from gafit.fitting import Fit
 from gafit.forms.morse import Morse
 from gafit.io import write_reference
 from gafit.objective import Objective
@@ -53,7 +54,7 @@ def test_recovers_two_species_morse(tmp_path: Path) -> None:
         "weights": {"energy": 1.0, "forces": 1.0, "stress": 1.0},
         "ga": {"population": 60, "generations": 40, "seed": 3},
     })
-    result = run_fit(config, tmp_path / "out", quiet=True)
+    result = Fit.from_config(config).run(tmp_path / "out", quiet=True)
     fitted = result.potential.named_values()
     for name, value in TRUE.items():
         assert fitted[name] == pytest.approx(value, rel=1e-4), name
@@ -72,7 +73,7 @@ def test_binding_curve_csv_fit(tmp_path: Path) -> None:
         '[data]\ntrain = "dimer.csv"\n[potential]\nform = "morse"\ncutoff = 6.0\n'
         '[ga]\npopulation = 40\ngenerations = 30\nseed = 2\n'
     )
-    result = run_fit(load_config(tmp_path / "fit.toml"), quiet=True)
+    result = Fit.from_config(load_config(tmp_path / "fit.toml")).run(quiet=True)
     got = result.potential.named_values()
     assert got["Cu-Cu.D0"] == pytest.approx(d0, rel=1e-6)
     assert got["Cu-Cu.alpha"] == pytest.approx(alpha, rel=1e-6)
@@ -127,8 +128,8 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
     config = load_config(ROOT / "examples" / "cu_morse.toml")
     config.ga.population, config.ga.generations = 20, 5
     config.refine.enabled = False
-    a = run_fit(config, quiet=True)
-    b = run_fit(config, quiet=True)
+    a = Fit.from_config(config).run(quiet=True)
+    b = Fit.from_config(config).run(quiet=True)
     np.testing.assert_array_equal(a.potential.values, b.potential.values)
 
 
@@ -171,7 +172,7 @@ def test_validation_is_logged_and_can_stop_the_search(tmp_path: Path) -> None:
         "ga": {"population": 20, "generations": 300, "seed": 1, "validation_stall": 4},
         "refine": {"enabled": False},
     })
-    result = run_fit(config, quiet=True)
+    result = Fit.from_config(config).run(quiet=True)
     assert result.ga.stop_reason == "validation"
     assert result.ga.generations < 300
     vl = [row["validation_loss"] for row in result.log]
@@ -198,7 +199,7 @@ def test_memetic_mode_improves_the_ga_and_keeps_the_seed_promise() -> None:
         config.ga.memetic_every, config.ga.memetic_evaluations = memetic, 8
         config.ga.workers = workers
         config.refine.enabled = False
-        return run_fit(config, quiet=True)
+        return Fit.from_config(config).run(quiet=True)
 
     plain, memetic = fit(0), fit(2)
     assert memetic.ga.best_loss < plain.ga.best_loss
@@ -214,7 +215,7 @@ def test_subset_generations_score_elites_on_all_structures(tmp_path: Path) -> No
         config.ga.subset_fraction, config.ga.subset_generations = fraction, 4
         config.ga.workers = workers
         config.refine.enabled = False
-        return run_fit(config, tmp_path / f"w{workers}f{fraction}", quiet=True)
+        return Fit.from_config(config).run(tmp_path / f"w{workers}f{fraction}", quiet=True)
 
     result = fit()
     objective = Objective(result.potential, result.space, read_data(load_config(
@@ -238,7 +239,7 @@ def test_loss_equals_the_sum_of_squared_residuals_with_bad_vectors_scored_alike(
     config = load_config(ROOT / "examples" / "cu_morse.toml")
     train, _ = read_data(config)
     train.structures[0].forces = None  # a structure without forces: the forces are gathered
-    from gafit.fit import build_potential
+    from gafit.fit_data import build_potential
     from gafit.objective import Weights
     from gafit.parameters import build_space
 

@@ -110,12 +110,11 @@ def test_steps_equal_run() -> None:
         {k: v for k, v in r.items() if k != "elapsed_s"} for r in whole.log]
 
 
-def test_run_fit_is_fit_run(tmp_path: Path) -> None:
+def test_a_config_and_its_table_write_the_same_run(tmp_path: Path) -> None:
     from gafit.config import parse_config
-    from gafit.fit import run_fit
 
     table = small_table()
-    a = run_fit(parse_config(table), tmp_path / "a", quiet=True)
+    a = Fit.from_config(parse_config(table)).run(tmp_path / "a", quiet=True)
     b = Fit.from_config(table).run(tmp_path / "b", quiet=True)
     assert a.loss == b.loss and a.rmse == b.rmse
     assert (tmp_path / "a" / "parameters.csv").read_text() == \
@@ -257,6 +256,85 @@ def test_fit_run_resumes_a_stopped_run(tmp_path: Path) -> None:
     again = Fit.from_config(table).run(tmp_path, quiet=True, resume=True)
     assert again.loss == whole.loss
     np.testing.assert_array_equal(again.potential.values, whole.potential.values)
+
+
+def _stopped_run(table: dict, run: Path) -> int:
+    """Run ``table`` into ``run`` until a stop after its second generation; the last generation
+    saved."""
+    from gafit.fitting import FitInterrupted
+
+    asked = []
+
+    def stop_after_two() -> str | None:  # asked once per generation by the GA, then elsewhere
+        asked.append(1)
+        return "SIGINT" if len(asked) > 3 else None
+
+    with pytest.raises(FitInterrupted) as err:
+        Fit.from_config(table).run(run, quiet=True, should_stop=stop_after_two)
+    assert err.value.generation is not None
+    return err.value.generation
+
+
+def test_fit_resume_continues_a_stopped_run_in_its_folder_or_another(tmp_path: Path) -> None:
+    """Fit.resume(run_dir).run() ends where the uninterrupted run ends, in run_dir by default or
+    in the folder run() is given (which then holds the checkpoint and the run's files)."""
+    table = small_table(generations=4)
+    whole = Fit.from_config(table).run(tmp_path / "whole", quiet=True)
+    saved = _stopped_run(table, tmp_path / "run")
+    assert saved < 4
+    fit = Fit.resume(tmp_path / "run")
+    assert fit.checkpoint is not None and fit.checkpoint.state.generation == saved
+    elsewhere = fit.run(tmp_path / "copy", quiet=True)
+    again = Fit.resume(tmp_path / "run").run(quiet=True)
+    for result in (again, elsewhere):
+        assert result.loss == whole.loss
+        np.testing.assert_array_equal(result.potential.values, whole.potential.values)
+    for run in ("run", "copy"):
+        assert (tmp_path / run / "log.csv").read_text().count("\n") == \
+            (tmp_path / "whole" / "log.csv").read_text().count("\n")
+        assert (tmp_path / run / "parameters.csv").read_text() == \
+            (tmp_path / "whole" / "parameters.csv").read_text()
+
+
+def test_fit_resume_extends_a_finished_run_by_generations(tmp_path: Path) -> None:
+    """Fit.resume(run_dir, generations=N) on a finished run of G generations gives the run of
+    G + N generations, whatever the workers."""
+    longer = Fit.from_config(small_table(generations=5)).run(quiet=True)
+    Fit.from_config(small_table(generations=3)).run(tmp_path, quiet=True)
+    fit = Fit.resume(tmp_path, generations=2, workers=2)
+    assert (fit.config.ga.generations, fit.config.ga.workers) == (5, 2)
+    extended = fit.run(quiet=True)
+    assert extended.ga.generations == longer.ga.generations
+    assert extended.loss == longer.loss
+    np.testing.assert_array_equal(extended.potential.values, longer.potential.values)
+
+
+def test_fit_resume_extends_the_time_limit_from_the_checkpoint_each_time(tmp_path: Path) -> None:
+    """max_time of an extension is the stored limit plus the checkpoint's time, however often a
+    loaded checkpoint is resumed; the checkpoint itself is not changed."""
+    from gafit.checkpoint import load_checkpoint
+
+    table = small_table(generations=2)
+    table["ga"]["max_time"] = 600.0
+    Fit.from_config(table).run(tmp_path, quiet=True)
+    ck = load_checkpoint(tmp_path)
+    first, second = (Fit.resume(ck, generations=1) for _ in range(2))
+    assert first.config.ga.max_time == second.config.ga.max_time == 600.0 + ck.state.elapsed
+    assert (ck.config.ga.max_time, ck.config.ga.generations) == (600.0, 2)
+    assert first.run_dir is None and first.config.ga.generations == 3
+
+
+def test_fit_resume_refuses_changed_data_and_a_folder_without_checkpoint(tmp_path: Path) -> None:
+    table = small_table(generations=2)
+    data = tmp_path / "train.extxyz"
+    data.write_bytes(CU_DATA.read_bytes())
+    table["data"]["train"] = str(data)
+    Fit.from_config(table).run(tmp_path / "run", quiet=True)
+    with pytest.raises(gafit.GafitInputError, match="no checkpoint.npz to resume from"):
+        Fit.resume(tmp_path)
+    data.write_bytes(data.read_bytes() + b"\n")
+    with pytest.raises(gafit.GafitInputError, match="changed since the run"):
+        Fit.resume(tmp_path / "run")
 
 
 def test_a_fit_made_from_objects_writes_no_checkpoint_and_refuses_resume(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from gafit.cli import main
 from gafit.config import config_table, load_config, parse_config, with_absolute_paths
-from gafit.fit import earlier_run, prepare_run_folder
+from gafit.fit_result import earlier_run, prepare_run_folder
 from gafit.structures import GafitInputError
 
 ROOT = Path(__file__).resolve().parents[1]

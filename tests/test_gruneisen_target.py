@@ -11,8 +11,8 @@ from ase.build import bulk
 from test_gruneisen import need_si_gruneisen
 from test_phonon_target import TRUE, cu_morse
 
+from gafit.checkpoint import problem_files
 from gafit.config import parse_config
-from gafit.fit import problem_files
 from gafit.gruneisen import gruneisen_along, scaled_cell
 from gafit.objective import Objective
 from gafit.parameters import build_space

@@ -18,7 +18,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from gafit import properties
 from gafit.config import parse_config
-from gafit.fit import run_fit
+from gafit.fitting import Fit
 from gafit.forms.morse import Morse
 from gafit.guards import BORN_MARGIN, e0_default, e0_guard, imaginary_breach, stability_guard, stable_default
 from gafit.objective import WALL_PENALTY, Objective
@@ -226,7 +226,7 @@ def _table(tmp_path: Path, stable: bool) -> dict:
 
 
 def _fit(tmp_path: Path, stable: bool, name: str):
-    return run_fit(parse_config(_table(tmp_path, stable)), tmp_path / name, quiet=True)
+    return Fit.from_config(parse_config(_table(tmp_path, stable))).run(tmp_path / name, quiet=True)
 
 
 def test_unconstrained_fit_ends_unstable_and_the_guard_ends_stable(tmp_path: Path) -> None:
@@ -284,7 +284,7 @@ def test_e0_range_keeps_the_forms_cohesive_energy_on_the_datas_scale(tmp_path: P
                  "constraints": {"e0_range": setting},
                  "ga": {"population": 24, "generations": 8, "seed": 1},
                  "refine": {"starts": 1, "max_evaluations": 60}}
-        results[setting] = run_fit(parse_config(table), tmp_path / setting, quiet=True)
+        results[setting] = Fit.from_config(parse_config(table)).run(tmp_path / setting, quiet=True)
     free, guarded = results["off"], results["data"]
     assert not free.guards
     assert any("implausible E0" in f for f in free.e0_check["flags"])

@@ -9,7 +9,7 @@ from ase.build import bulk
 from conftest import assert_jacobian_matches_central_differences
 
 from gafit.config import parse_config
-from gafit.fit import run_fit
+from gafit.fitting import Fit
 from gafit.forms.buckingham import Buckingham
 from gafit.forms.morse import Morse
 from gafit.io import write_reference
@@ -115,7 +115,7 @@ def test_refinement_with_analytic_jacobian_recovers_the_parameters(tmp_path) -> 
             "ga": {"population": 40, "generations": 15, "seed": 2},
             "refine": {"jacobian": jacobian, "starts": 2},
         })
-        results[jacobian] = run_fit(config, quiet=True)
+        results[jacobian] = Fit.from_config(config).run(quiet=True)
     for name, value in zip(pot.names, pot.values, strict=True):
         assert results["analytic"].potential.named_values()[name] == pytest.approx(value, rel=1e-6)
     assert results["finite-difference"].loss == pytest.approx(results["analytic"].loss, abs=1e-12)

@@ -11,7 +11,8 @@ import pytest
 from ase.build import bulk
 
 from gafit.config import load_config, parse_config
-from gafit.fit import build_potential, read_data, run_fit
+from gafit.fit_data import build_potential, read_data
+from gafit.fitting import Fit
 from gafit.objective import WALL_PENALTY, Objective, Weights, breakdown_text, shares
 from gafit.parameters import build_space
 from gafit.phonons import make_phonopy
@@ -92,7 +93,7 @@ def test_fit_reports_the_breakdown(tmp_path: Path) -> None:
         "ga": {"population": 16, "generations": 3, "seed": 1},
         "refine": {"starts": 1, "max_evaluations": 40},
     })
-    result = run_fit(config, tmp_path / "out", quiet=True)
+    result = Fit.from_config(config).run(tmp_path / "out", quiet=True)
     assert sum(result.breakdown.values()) == pytest.approx(result.loss, rel=1e-12)
     assert "loss by term: " in result.summary()
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

@@ -239,7 +239,7 @@ def test_fit_recovers_a_charge_from_lo_and_to(tmp_path: Path) -> None:
     (O neutral) to its Γ (TO and, along Γ-X, LO) and X phonons with epsilon_inf = "born" finds 1.7;
     with ε∞ = 1 the same charge leaves the LO wrong, so the NAC term is what the fit matches."""
     from gafit.evaluate import evaluate_potential
-    from gafit.fit import run_fit
+    from gafit.fitting import Fit
     from gafit.io import write_reference
     from gafit.structures import ReferenceSet, Structure
 
@@ -262,7 +262,7 @@ def test_fit_recovers_a_charge_from_lo_and_to(tmp_path: Path) -> None:
                     "epsilon_inf": "born", "weight": 1.0},
         "ga": {"population": 12, "generations": 4, "seed": 3},
     })
-    result = run_fit(config, tmp_path / "out", quiet=True)
+    result = Fit.from_config(config).run(tmp_path / "out", quiet=True)
     fitted = result.potential.named_values()
     assert fitted["Mg.q"] == pytest.approx(z, abs=1e-4)
     assert result.rmse["train"]["phonons"] < 1e-3

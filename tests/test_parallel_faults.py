@@ -284,6 +284,6 @@ def test_lost_workers_reach_the_command_line_as_one_line(tmp_path: Path, capsys,
     def lose(*args: object, **kwargs: object) -> None:
         raise WorkerError("a worker process died 4 times")
 
-    monkeypatch.setattr("gafit.fit.run_fit", lose)
+    monkeypatch.setattr("gafit.fitting.Fit.run", lose)
     assert main(["fit", str(_config(tmp_path)), "--out", str(tmp_path / "run")]) == 1
     assert capsys.readouterr().err == "gafit: error: a worker process died 4 times\n"

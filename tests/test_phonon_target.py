@@ -9,7 +9,7 @@ import pytest
 from ase.build import bulk
 
 from gafit.config import parse_config
-from gafit.fit import run_fit
+from gafit.fitting import Fit
 from gafit.forms.morse import Morse
 from gafit.phonons import make_phonopy
 from gafit.phonons.target import PhononTarget, PhononTargetConfig
@@ -67,7 +67,7 @@ def test_fit_to_phonons_recovers_parameters(reference: Path, tmp_path: Path) -> 
         "phonons": {"reference": str(reference), "qpoints": "GXL", "weight": 1.0},
         "ga": {"population": 30, "generations": 15, "seed": 4},
     })
-    result = run_fit(config, tmp_path / "out", quiet=True)
+    result = Fit.from_config(config).run(tmp_path / "out", quiet=True)
     got = result.potential.named_values()
     assert got["Cu-Cu.D0"] == pytest.approx(TRUE[0], rel=1e-5)
     assert got["Cu-Cu.alpha"] == pytest.approx(TRUE[1], rel=1e-5)

@@ -17,7 +17,7 @@ from conftest import shared_file
 from gafit.cli import main
 from gafit.config import load_config
 from gafit.evaluate import predict
-from gafit.fit import build_potential
+from gafit.fit_data import build_potential
 from gafit.forms.morse import Morse
 from gafit.forms.tersoff import Tersoff
 from gafit.io import write_reference

@@ -15,7 +15,8 @@ from test_property_target import CU, KEYS, SI_TERSOFF, cu_morse, si_vectors
 from gafit.forms.morse import Morse
 from gafit.potential import Potential
 from gafit.potential_files import load_potential
-from gafit.property_target import PropertyCell, PropertyTargetConfig, read_property_structure
+from gafit.property_cubic import PropertyCell
+from gafit.property_target import PropertyTargetConfig, read_property_structure
 
 
 def _cells(pot: Potential, structure: str, species: list[str] | None = None,

@@ -265,7 +265,7 @@ def test_fit_with_a_vacancy_target(tmp_path: Path) -> None:
     import ase.io
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    from gafit.fit import run_fit
+    from gafit.fitting import Fit
     from gafit.report import write_report
 
     own = build(cu_morse(), [("E_vac_unrelaxed", {"supercell": [2, 2, 2]})], "fcc", ["Cu"],
@@ -290,7 +290,7 @@ def test_fit_with_a_vacancy_target(tmp_path: Path) -> None:
         "ga": {"population": 24, "generations": 8, "seed": 2},
         "refine": {"starts": 1, "max_evaluations": 60},
     })
-    result = run_fit(config, tmp_path / "out", quiet=True)
+    result = Fit.from_config(config).run(tmp_path / "out", quiet=True)
     row = result.properties[0]
     assert row["unit"] == "eV" and row["in_range"] is True
     assert abs(row["value"] - target) < 0.5 * abs(own - target)

@@ -251,7 +251,8 @@ def test_fit_reports_hexagonal_and_de_targets(tmp_path: Path) -> None:
     from ase.calculators.singlepoint import SinglePointCalculator
 
     from gafit import properties
-    from gafit.fit import fit_inputs, run_fit
+    from gafit.fit_data import fit_inputs
+    from gafit.fitting import Fit
     from gafit.report import write_report
 
     frames = []
@@ -278,7 +279,7 @@ def test_fit_reports_hexagonal_and_de_targets(tmp_path: Path) -> None:
     (tmp_path / "fit.toml").write_text("")
     config = parse_config(table, tmp_path / "fit.toml")
     assert tmp_path / "fcc.cif" in fit_inputs(config)
-    result = run_fit(config, tmp_path / "out", quiet=True)
+    result = Fit.from_config(config).run(tmp_path / "out", quiet=True)
     t = PropertyTargets.build(result.potential, config.properties)
     want = t.values(result.potential.values[None])[0][0]
     assert [r["value"] for r in result.properties] == pytest.approx(list(want), rel=1e-12)

@@ -14,7 +14,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from gafit import properties
 from gafit.config import parse_config
-from gafit.fit import run_fit
+from gafit.fitting import Fit
 from gafit.forms.morse import Morse
 from gafit.potential import Potential
 from gafit.potential_files import load_potential
@@ -180,7 +180,7 @@ def test_fit_moves_the_lattice_constant_to_its_target(tmp_path: Path) -> None:
         "refine": {"starts": 1, "max_evaluations": 60},
     }
     config = parse_config(table)
-    result = run_fit(config, tmp_path / "out", quiet=True)
+    result = Fit.from_config(config).run(tmp_path / "out", quiet=True)
     row = result.properties[0]
     assert abs(row["value"] - target) < 0.25 * abs(a_true - target)
     assert row["pass"] is True
@@ -202,7 +202,8 @@ def test_crystals_with_free_internal_coordinates_are_refused(tmp_path: Path) -> 
     from ase.spacegroup import crystal
 
     from gafit.crystals import LATTICES
-    from gafit.property_target import free_coordinates, read_property_structure
+    from gafit.property_cubic import free_coordinates
+    from gafit.property_target import read_property_structure
 
     pyrite = crystal(["Fe", "S"], [(0, 0, 0), (0.385, 0.385, 0.385)], spacegroup=205,
                      cellpar=[5.42, 5.42, 5.42, 90, 90, 90])

@@ -16,7 +16,8 @@ from ase.build import bulk
 from conftest import shared_file
 
 from gafit.config import DataFile, files_label, load_config, parse_config
-from gafit.fit import read_data, run_fit
+from gafit.fit_data import read_data
+from gafit.fitting import Fit
 from gafit.forms.morse import Morse
 from gafit.io import read_reference, write_reference
 from gafit.phonons import frequencies_at, load_reference, make_phonopy, read_structure
@@ -280,7 +281,7 @@ def test_fit_to_phonons_only(tmp_path: Path) -> None:
     ph.save(str(tmp_path / "phonopy_params.yaml"), settings={"force_sets": True})
     config = parse_config(phonon_config(tmp_path / "phonopy_params.yaml"))
     assert config.data.train == []
-    result = run_fit(config, tmp_path / "out", quiet=True)
+    result = Fit.from_config(config).run(tmp_path / "out", quiet=True)
     got = result.potential.named_values()
     assert result.potential.species == ["Cu"]
     assert got["Cu-Cu.D0"] == pytest.approx(TRUE_MORSE[0], rel=1e-5)
@@ -289,8 +290,8 @@ def test_fit_to_phonons_only(tmp_path: Path) -> None:
     assert finite == {"phonons"} and result.rmse["train"]["phonons"] < 1e-4
     # with the zero-stress supercell as the only structure (a = 3.62 Å is not this Morse's own
     # lattice constant: the fit trades stress against frequencies)
-    with_eq = run_fit(parse_config(phonon_config(tmp_path / "phonopy_params.yaml",
-                                                 equilibrium_weight=1.0)), None, quiet=True)
+    with_eq = Fit.from_config(parse_config(phonon_config(tmp_path / "phonopy_params.yaml",
+                                                 equilibrium_weight=1.0))).run(quiet=True)
     assert {k for k, v in with_eq.rmse["train"].items() if np.isfinite(v)} == {"stress", "virial",
                                                                                 "phonons"}
 
@@ -302,9 +303,9 @@ def test_fit_to_a_frequencies_file(tmp_path: Path) -> None:
     ref = points_yaml(tmp_path / "freq.yaml", QPOINTS, frequencies_at(ph, QPOINTS), ph.primitive.cell)
     unit.write(tmp_path / "POSCAR", format="vasp")
     with pytest.raises(GafitInputError, match="frequencies alone do not say which crystal"):
-        run_fit(parse_config(phonon_config(ref)), None, quiet=True)
+        Fit.from_config(parse_config(phonon_config(ref))).run(quiet=True)
     config = parse_config(phonon_config(ref, structure=str(tmp_path / "POSCAR"), supercell=[2, 2, 2]))
-    result = run_fit(config, None, quiet=True)
+    result = Fit.from_config(config).run(quiet=True)
     got = result.potential.named_values()
     assert got["Cu-Cu.D0"] == pytest.approx(TRUE_MORSE[0], rel=1e-5)
     assert [row["label"] for row in result.phonons[0]] == ["Γ", "X", "L"]
@@ -327,7 +328,7 @@ def test_phonon_config_errors(tmp_path: Path) -> None:
     config = parse_config(phonon_config(tmp_path / "phonopy_params.yaml",
                                         structure=str(tmp_path / "POSCAR")))
     with pytest.raises(GafitInputError, match="a phonopy data set has its own unit cell"):
-        run_fit(config, None, quiet=True)
+        Fit.from_config(config).run(quiet=True)
 
 
 def test_cli_phonons_with_a_bare_force_sets(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gafit.checkpoint import load_checkpoint
 from gafit.config import load_config
-from gafit.fit import load_checkpoint, run_fit
+from gafit.fitting import Fit
 from gafit.structures import GafitInputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,10 +30,10 @@ def small_config(population: int = 24, generations: int = 6):
 
 
 def test_workers_do_not_change_the_result() -> None:
-    one = run_fit(small_config(), quiet=True)
+    one = Fit.from_config(small_config()).run(quiet=True)
     config = small_config()
     config.ga.workers = 2
-    two = run_fit(config, quiet=True)
+    two = Fit.from_config(config).run(quiet=True)
     np.testing.assert_array_equal(one.potential.values, two.potential.values)
     assert [r["best_loss"] for r in one.log] == [r["best_loss"] for r in two.log]
 
@@ -43,8 +44,8 @@ def test_dask_cluster_gives_the_same_result() -> None:
                                   dashboard_address=None) as cluster:
         config = small_config()
         config.ga.scheduler = cluster.scheduler_address
-        remote = run_fit(config, quiet=True)
-    local = run_fit(small_config(), quiet=True)
+        remote = Fit.from_config(config).run(quiet=True)
+    local = Fit.from_config(small_config()).run(quiet=True)
     np.testing.assert_array_equal(local.potential.values, remote.potential.values)
 
 

@@ -13,17 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gafit.checkpoint import CHECKPOINT, OLD_CHECKPOINT, load_checkpoint, parse_checkpoint
 from gafit.cli import main
 from gafit.cli.fit import _stopped
 from gafit.config import config_table, load_config, parse_config, with_absolute_paths
-from gafit.fit import (
-    CHECKPOINT,
-    OLD_CHECKPOINT,
-    FitInterrupted,
-    load_checkpoint,
-    parse_checkpoint,
-    run_fit,
-)
+from gafit.fitting import Fit, FitInterrupted
 from gafit.refine import refine
 from gafit.structures import GafitInputError
 
@@ -185,7 +179,7 @@ def test_resume_with_another_problem_is_refused(finished_run: Path) -> None:
     config = load_config(finished_run.parent / "fit.toml")
     config.ga.population += 2
     with pytest.raises(GafitInputError, match=r"differs from the checkpoint's in \[ga\]"):
-        run_fit(config, finished_run, quiet=True, resume=ck)
+        Fit.from_config(config).run(finished_run, quiet=True, resume=ck)
 
 
 @pytest.mark.parametrize("args", [["--seed", "-7"], []])
@@ -233,7 +227,7 @@ def test_max_time_bounds_the_least_squares(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path))
     config.ga.max_time = 0.0
     config.refine.max_evaluations = 10_000
-    result = run_fit(config, tmp_path / "run", quiet=True)
+    result = Fit.from_config(config).run(tmp_path / "run", quiet=True)
     assert result.ga.stop_reason == "time" and result.ga.generations == 0
     assert result.refine_stopped_by_time
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -243,7 +237,7 @@ def test_max_time_bounds_the_least_squares(tmp_path: Path) -> None:
 def test_least_squares_and_memetic_steps_show_progress(tmp_path: Path, capsys) -> None:
     config = load_config(write_config(tmp_path, generations=2))
     config.ga.memetic_every = 1
-    run_fit(config, quiet=False)
+    Fit.from_config(config).run(quiet=False)
     err = capsys.readouterr().err
     assert "least squares" in err and "start 1 of 2" in err and "evaluations, best loss" in err
     assert "memetic step: 1 of 2" in err
@@ -261,7 +255,7 @@ def _inside(name: str) -> bool:
 def test_a_stop_in_the_least_squares_keeps_the_final_checkpoint(tmp_path: Path, capsys) -> None:
     config = load_config(write_config(tmp_path))
     with pytest.raises(FitInterrupted) as err:
-        run_fit(config, tmp_path / "run", quiet=True,
+        Fit.from_config(config).run(tmp_path / "run", quiet=True,
                 should_stop=lambda: "SIGINT" if _inside("refine") else None)
     assert (err.value.signal, err.value.generation, err.value.phase) == ("SIGINT", 4, "refinement")
     assert load_checkpoint(tmp_path / "run").state.generation == 4

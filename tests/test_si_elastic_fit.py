@@ -14,7 +14,7 @@ from gafit import properties
 from gafit.config import load_config
 from gafit.crystals import read_crystal
 from gafit.evaluate import evaluate
-from gafit.fit import read_data
+from gafit.fit_data import read_data
 from gafit.frame_reference import elastic_from_frames
 from gafit.potential_files import load_potential
 

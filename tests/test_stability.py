@@ -319,11 +319,11 @@ def test_evaluate_and_check_flag_implausible_e0(tmp_path, capsys):
 def test_fit_summary_and_report_flag_implausible_e0(tmp_path):
     """A Morse fit to EMT copper (energies near 0 eV/atom) with E0 fixed at +12 eV/atom must give the
     form about -12 eV/atom: summary.json, the fit summary and the report flag it."""
-    from test_report import demo_config, to_toml
+    from helpers import demo_config, to_toml
 
     from gafit.config import load_config
     from gafit.evaluate import evaluate
-    from gafit.fit import run_fit
+    from gafit.fitting import Fit
     from gafit.io import read_reference
     from gafit.potential_files import load_potential
     from gafit.report import write_report
@@ -335,7 +335,7 @@ def test_fit_summary_and_report_flag_implausible_e0(tmp_path):
     table["potential"]["parameters"]["Cu-Cu.r0"] = [2.0, 3.5]
     (tmp_path / "config.toml").write_text(to_toml(table), encoding="utf-8")
     run = tmp_path / "run"
-    result = run_fit(load_config(tmp_path / "config.toml"), run, quiet=True)
+    result = Fit.from_config(load_config(tmp_path / "config.toml")).run(run, quiet=True)
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     check = summary["e0_check"]
     # the form's own energy per atom at the data's lowest-energy structure, recomputed with E0 = 0

@@ -14,7 +14,7 @@ from test_gruneisen_target import three_volumes  # noqa: F401  (a fixture)
 from test_phonon_target import cu_morse
 
 from gafit.config import load_config
-from gafit.fit import read_data
+from gafit.fit_data import read_data
 from gafit.guards import e0_guard, stability_guard
 from gafit.objective import Objective, Weights
 from gafit.parameters import build_space

@@ -12,8 +12,9 @@ from ase.neighborlist import neighbor_list
 
 import gafit.forms as forms_pkg
 import gafit.potential as potential_mod
-from gafit.forms.tersoff import Tersoff
+from gafit.forms.tersoff import Tersoff, kernel
 from gafit.forms.tersoff.evaluate import (
+    BETA,
     BIG_A,
     BIG_B,
     BIG_D,
@@ -22,8 +23,10 @@ from gafit.forms.tersoff.evaluate import (
     LAM2,
     LAM3,
     M,
+    N,
     bond_order,
     bond_order_thresholds,
+    evaluate_numpy,
     radial_exp,
 )
 from gafit.potential import Potential
@@ -409,6 +412,53 @@ def test_batch_equals_one_at_a_time(name, monkeypatch):
     in_blocks = pot.evaluate(theta, blocked)
     for key in ("energy", "forces", "virial"):
         assert _rel(getattr(in_blocks, key), getattr(batch, key)) < 1e-12
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_fused_kernel_equals_numpy(name):
+    """The numba kernel gives the numpy path's numbers (to rounding) on every shipped file, with
+    every parameter of every entry perturbed, both exponents m, LAMMPS's exp clamp and every
+    branch of the bond order."""
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    pot = load(name)
+    form = pot.forms[0]
+    rng = np.random.default_rng(21)
+    theta = _perturbed(pot, rng, 7)[:, : form.n_params]
+    blk = theta.reshape(len(theta), -1, 14)
+    blk[1, :, M], blk[1, :, LAM3] = 3.0, 4.0  # exp clamped at 1e30 and 0
+    blk[2, :, M], blk[2, :, LAM3] = 1.0, 60.0
+    # t = beta zeta beyond each switch point of b: t > c1, c2 > t > c1, c3 > t > c4, t < c4
+    c1, c2, c3, c4 = bond_order_thresholds(blk[0, :, N])
+    for row, t in zip((3, 4, 5, 6), (10 * c1, np.sqrt(c1 * c2), np.sqrt(c3 * c4), 0.1 * c4),
+                      strict=True):
+        blk[row, :, BETA] = t
+    theta = form.repair(theta)
+    atoms = structures(name, pot, seed=8)
+    tables = form.build_tables(ReferenceSet([Structure(a) for a in atoms]))
+    fused = form.evaluate(theta, tables)
+    plain = evaluate_numpy(form, theta, tables)
+    for key in ("energy", "forces", "virial"):
+        a, b = getattr(fused, key), getattr(plain, key)
+        assert np.all(np.isfinite(b)), key
+        for row in range(len(theta)):  # each individual against its own scale
+            assert _rel(a[row], b[row]) < 1e-12, (key, row)
+
+
+def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch):
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    pot = load("Si.tersoff")
+    form = pot.forms[0]
+    tables = form.build_tables(ReferenceSet([Structure(a) for a in structures("Si.tersoff", pot)]))
+    calls = []
+    fused = kernel.fused_tersoff
+    monkeypatch.setattr(kernel, "fused_tersoff", lambda *a: calls.append(1) or fused(*a))
+    form.evaluate(pot.values[None, : form.n_params], tables)
+    assert calls == [1]
+    monkeypatch.setattr(kernel, "ENABLED", False)
+    form.evaluate(pot.values[None, : form.n_params], tables)
+    assert calls == [1]
 
 
 def test_cutoff_too_small_is_an_error():

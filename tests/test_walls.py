@@ -15,7 +15,8 @@ from conftest import shared_file
 from gafit.cli import main
 from gafit.config import load_config
 from gafit.evaluate import evaluate_potential
-from gafit.fit import read_data, run_fit
+from gafit.fit_data import read_data
+from gafit.fitting import Fit
 from gafit.forms.buckingham import Buckingham
 from gafit.forms.morse import Morse
 from gafit.io import write_reference
@@ -152,7 +153,7 @@ def test_fit_summary_holds_the_walls(tmp_path: Path) -> None:
     config = load_config(ROOT / "examples" / "cu_morse.toml")
     config.ga.population, config.ga.generations = 16, 3
     config.refine.enabled = False
-    result = run_fit(config, tmp_path / "run", quiet=True)
+    result = Fit.from_config(config).run(tmp_path / "run", quiet=True)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     (cu,) = summary["walls"]
     assert cu["channel"] == "Cu-Cu" and cu["has_wall"] and cu["r_max"] is None
@@ -236,7 +237,7 @@ def _no_wall_problem(tmp_path: Path) -> tuple:
     """(space, train, potential, plain objective, objective with the "data" wall constraint) of the
     no-wall Buckingham data."""
     from gafit.config import parse_config
-    from gafit.fit import build_potential, read_data
+    from gafit.fit_data import build_potential, read_data
     from gafit.objective import Objective
     from gafit.parameters import build_space
     from gafit.walls import wall_constraint
@@ -260,12 +261,12 @@ def test_wall_constraint_gives_the_fit_a_wall_the_data_alone_does_not(tmp_path: 
     table, r_short = _no_wall_config(tmp_path, "off")
     r_from = WALL_FRACTION * r_short if wall == "data" else wall
     assert 1.81 > r_from  # the truth's wall ends above the distance the constraint names
-    free = run_fit(parse_config(table), tmp_path / "free", quiet=True)
+    free = Fit.from_config(parse_config(table)).run(tmp_path / "free", quiet=True)
     (w_free,) = free.walls
     assert free.wall_constraint is None
     assert w_free.r_max is not None and w_free.r_max > r_from  # the data alone: no wall there
     table["constraints"]["wall"] = wall
-    held = run_fit(parse_config(table), tmp_path / "held", quiet=True)
+    held = Fit.from_config(parse_config(table)).run(tmp_path / "held", quiet=True)
     (w_held,) = held.walls
     # the constrained optimum lies on the constraint's boundary: the wall ends at r_from (to the
     # 1e-12 Å of walls.py's root finding), not above it
@@ -387,7 +388,7 @@ def test_wild_vectors_with_the_constraint_score_bad_not_nan(tmp_path: Path) -> N
 
 def test_a_ga_winner_with_a_tiny_breach_gives_way_to_the_best_that_keeps_the_wall(
         tmp_path: Path) -> None:
-    from gafit.fit import keep_wall
+    from gafit.fitting import keep_wall
     from gafit.ga import GAResult
 
     space, *_, obj = _no_wall_problem(tmp_path)

@@ -12,7 +12,7 @@ from conftest import mgo_rattled, mgo_rocksalt
 
 from gafit.config import parse_config
 from gafit.evaluate import predict
-from gafit.fit import build_potential
+from gafit.fit_data import build_potential
 from gafit.forms import get_form
 from gafit.forms.zbl import QQR2E, atomic_number, zbl_energy, zbl_raw
 from gafit.lammps.files import pair_lines, write_lammps
@@ -221,7 +221,7 @@ def test_fit_with_zbl_exports_a_pair_lmp_that_evaluates_and_verifies(tmp_path: P
                                                                      lammps_available) -> None:
     from gafit.cli import main
     from gafit.evaluate import evaluate_potential
-    from gafit.fit import run_fit
+    from gafit.fitting import Fit
     from gafit.io import write_reference
 
     cells = [Structure(mgo_rattled(k, a=3.8, rattle=0.1), name=f"m{k}") for k in range(3)]
@@ -235,7 +235,7 @@ def test_fit_with_zbl_exports_a_pair_lmp_that_evaluates_and_verifies(tmp_path: P
                       "parameters": {"Mg-Mg.A": 0.0, "Mg-Mg.C": 0.0, "Mg-Mg.rho": 0.3,
                                      "O-O.C": 27.88, "Mg-O.C": 0.0}},
         "ga": {"population": 12, "generations": 2}, "refine": {"max_evaluations": 5}})
-    run_fit(config, tmp_path / "run", quiet=True)
+    Fit.from_config(config).run(tmp_path / "run", quiet=True)
     pair = tmp_path / "run" / "lammps" / "pair.lmp"
     assert "pair_style hybrid/overlay buck/coul/long 6.0 8.0 zbl 1.2 2.0" in pair.read_text()
     assert main(["evaluate", str(pair), str(data)]) == 0

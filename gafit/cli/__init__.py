@@ -26,6 +26,7 @@ from gafit.cli import (  # noqa: E402
     phonons,
     properties,
     report,
+    uncertainty,
     validate,
     verify,
 )
@@ -39,7 +40,8 @@ Units: eV, Å, eV/Å; stress in GPa in CSV files and reports (positive = tensile
 
 #: the subcommands, in the order ``gafit --help`` lists them; each module has ``add_parser(sub)``
 #: and ``run(args) -> int``
-COMMANDS = (fit, evaluate, export, verify, phonons, report, check, properties, md, validate, convert)
+COMMANDS = (fit, evaluate, export, verify, phonons, report, check, properties, md, validate, convert,
+            uncertainty)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -18,11 +18,16 @@ the RMSEs against the reference values present, per config_type: energy eV/atom,
 stress GPa. A potential file that gives no E0 offsets (any file not written by gafit) has E0 = 0,
 and evaluate says so; --best-e0 fits them to the data's energies instead (to compare a published
 potential with DFT total energies). Implausible E0 offsets are flagged (gafit.stability).
---out writes the structures with the predictions as their targets (.extxyz or .csv)."""
+--out writes the structures with the predictions as their targets (.extxyz or .csv). --ensemble
+FILE (written by gafit uncertainty) adds per structure the members' mean energy error and spread
+(eV/atom) and the RMS spread of the force components (eV/Å), and the calibration: the fraction of
+energies and force components whose error lies within the members' 1σ and 2σ."""
 EXAMPLE = """\
 examples:
   gafit evaluate runs/cu/potential.json data/Cu_EMT.extxyz --out predicted.extxyz
   gafit evaluate runs/cu/potential.json --config examples/cu_morse.toml
+  gafit evaluate runs/cu/potential.json data/Cu_EMT.extxyz \\
+      --ensemble runs/cu/uncertainty/ensemble_fisher.csv
   gafit evaluate potentials/Si_Tersoff_1988.tersoff \\
       ../shared/data/mlearn_Si/Si_training.extxyz --best-e0"""
 
@@ -37,13 +42,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", help="write predictions here (.extxyz or .csv)")
     p.add_argument("--best-e0", action="store_true",
                    help="use the per-species energy offsets that minimise the energy RMSE")
+    p.add_argument("--ensemble", metavar="FILE",
+                   help="an ensemble CSV of gafit uncertainty (uncertainty/ensemble_METHOD.csv): "
+                        "per structure the members' mean error and spread of the energy and "
+                        "forces, and the calibration of the spreads")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit evaluate``."""
-    from gafit.evaluate import evaluate, evaluation_sets, predicted_structures
+    from gafit.evaluate import evaluate, predicted_structures
+    from gafit.fit_data import evaluation_sets
     from gafit.io import write_reference
     from gafit.io.paths import output_file, spare_inputs
     from gafit.potential_files import load_potential
@@ -73,4 +83,8 @@ def run(args: argparse.Namespace) -> int:
         for flag in e0_check.flags if e0_check is not None else []:
             print(flag)
         print("RMSE " + ev.table())
+        if args.ensemble:
+            from gafit.uncertainty.propagate import ensemble_report
+
+            print(ensemble_report(pot, args.ensemble, data, name))
     return 0

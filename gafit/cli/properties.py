@@ -38,7 +38,9 @@ EXAMPLE = """\
 examples:
   gafit properties potentials/Si_Tersoff_1988.tersoff --structure diamond --dft a=5.466 B=88
   gafit properties SiC.tersoff --elements C --structure diamond
-  gafit properties runs/cu/potential.json --structure POSCAR --reference cu_dft.toml --out props.json"""
+  gafit properties runs/cu/potential.json --structure POSCAR --reference cu_dft.toml --out props.json
+  gafit properties runs/cu/potential.json --structure fcc \\
+      --ensemble runs/cu/uncertainty/ensemble_fisher.csv --members 50"""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -65,6 +67,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "(default 0.05 = ±5 %%)")
     p.add_argument("--eos", default="birchmurnaghan", help="equation of state (ase.eos names; default "
                    "birchmurnaghan)")
+    p.add_argument("--ensemble", metavar="FILE", help="an ensemble CSV of gafit uncertainty "
+                   "(uncertainty/ensemble_METHOD.csv): the lattice, bulk modulus and elastic "
+                   "constants of each member, their mean and std")
+    p.add_argument("--members", type=int, default=50, metavar="N",
+                   help="with --ensemble: N members spread evenly over the file (default 50)")
     p.add_argument("--out", metavar="FILE.json", help="write the properties (and references) as JSON")
     p.set_defaults(func=run)
     return p
@@ -124,10 +131,26 @@ def run(args: argparse.Namespace) -> int:
     print(format_properties(props, reference, Path(args.potential).name, label))
     stability = property_flags(props)
     print("\n".join(stability["flags"]) or stability_line(stability))
+    spread = None
+    if args.ensemble:
+        import numpy as np
+
+        from gafit.uncertainty import read_ensemble
+        from gafit.uncertainty.propagate import property_spread, property_spread_text
+
+        if args.members < 2:
+            raise GafitInputError(f"--members {args.members}: need at least 2")
+        names, values = read_ensemble(args.ensemble)
+        # spread over the file: an MCMC ensemble's rows follow its chain
+        pick = np.unique(np.linspace(0, len(values) - 1, min(args.members, len(values)))
+                         .round().astype(int))
+        spread = property_spread(potential, names, values[pick], atoms,
+                                 strain=args.strain, eos_span=args.eos_span, eos=args.eos)
+        print(property_spread_text(spread, props))
     if args.out:
         rows = [r.__dict__ for r in compare(props, reference)]
         doc = {"potential": str(args.potential), "structure": args.structure, "properties": props,
                "reference": {"label": label, "values": reference}, "comparison": rows,
-               "stability": stability}
+               "stability": stability, "ensemble": spread}
         write_json(args.out, doc)
     return 0

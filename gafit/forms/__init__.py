@@ -21,6 +21,9 @@ BUILTIN_FORMS = {
     "zbl": "gafit.forms.zbl:ZBL",
     "lj": "gafit.forms.lennard_jones:LennardJones",
     "tersoff_zbl": "gafit.forms.tersoff.zbl:TersoffZBL",
+    "eam_zhou": "gafit.forms.eam:Zhou",
+    "eam_johnson": "gafit.forms.eam:Johnson",
+    "eam_fs": "gafit.forms.eam:FinnisSinclair",
 }
 
 

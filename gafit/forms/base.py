@@ -151,22 +151,23 @@ class Form(ABC):
         return len(self.entries()) * len(self.params)
 
     def default_values(self) -> np.ndarray:
-        return np.tile([p.default for p in self.params], len(self.entries()))
+        return np.tile(np.array([p.default for p in self.params], float), len(self.entries()))
 
     def default_bounds(self) -> np.ndarray:
         """(n_params, 2) default fitting bounds."""
-        return np.tile(np.array([p.bounds for p in self.params], float), (len(self.entries()), 1))
+        bounds = np.array([p.bounds for p in self.params], float).reshape(-1, 2)
+        return np.tile(bounds, (len(self.entries()), 1))
 
     def hard_limits(self) -> np.ndarray:
         """(n_params, 2) physical limits the search must never cross."""
         lim = [(p.lower_limit, p.upper_limit) for p in self.params]
-        return np.tile(np.array(lim, float), (len(self.entries()), 1))
+        return np.tile(np.array(lim, float).reshape(-1, 2), (len(self.entries()), 1))
 
     def fittable(self) -> np.ndarray:
-        return np.tile([p.fittable for p in self.params], len(self.entries()))
+        return np.tile(np.array([p.fittable for p in self.params], bool), len(self.entries()))
 
     def log_scale(self) -> np.ndarray:
-        return np.tile([p.log for p in self.params], len(self.entries()))
+        return np.tile(np.array([p.log for p in self.params], bool), len(self.entries()))
 
     def unused_parameters(self) -> list[str]:
         """Full names of parameters that never enter the energy (LAMMPS takes them from another
@@ -244,7 +245,7 @@ class Form(ABC):
         cls, style_args: list[str], coeffs: list[tuple[int, list[str]]], species: list[str],
         where: str, base: Path | None = None,
     ) -> tuple[Form, dict[str, float]]:
-        """Rebuild a form and its named values from LAMMPS ``pair_style`` args and ``pair_coeff``s.
+        """Rebuild a form and its named values from LAMMPS ``pair_style`` args and ``pair_coeff`` lines.
 
         ``coeffs`` holds (line number, words after pair_coeff); ``where`` names the file; ``base``
         is the folder that relative parameter-file names are read from.

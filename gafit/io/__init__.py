@@ -25,12 +25,30 @@ def read_reference(
     dimer_species: Sequence[str] | None = None,
     format: str | None = None,
 ) -> ReferenceSet:
-    """Read reference structures: ``.csv`` by our layouts, anything else through ASE.
+    """Read reference structures: ``.csv`` by gafit's layouts, anything else through ASE.
 
-    ``index`` selects structures ASE-style (":", "0", "-1", "::2"). ``dimer_species`` gives the
-    two symbols for a binding-curve CSV without ``species_a,species_b`` columns. ``format`` forces
-    the format: ``"csv"`` or an ASE format name (``"vasp-xml"`` for ``vasprun.xml-00``); default:
-    from the file name.
+    Parameters
+    ----------
+    path
+        The file (extxyz, vasprun.xml, OUTCAR, ... or gafit's CSV layouts).
+    index
+        Which structures, ASE-style: ``":"``, ``"0"``, ``"-1"``, ``"::2"``.
+    dimer_species
+        The two symbols of a binding-curve CSV without ``species_a,species_b`` columns.
+    format
+        ``"csv"`` or an ASE format name (``"vasp-xml"`` for ``vasprun.xml-00``); default: from the
+        file name.
+
+    Returns
+    -------
+    ReferenceSet
+        Energies in eV, forces in eV/Å, stresses in eV/Å³ (ASE convention, positive = tensile),
+        with the structures' names, weights and config types.
+
+    Raises
+    ------
+    GafitInputError
+        One line naming the file, line and column (or structure and key) at fault.
     """
     path = Path(path)
     if not path.exists():
@@ -45,7 +63,14 @@ def read_reference(
 def write_reference(refset: ReferenceSet, path: str | os.PathLike) -> None:
     """Write ``refset`` to ``.csv`` (per-atom layout, stress in GPa) or ``.xyz``/``.extxyz``.
 
-    The file is written to a temporary name and renamed, so a failure leaves any old file intact.
+    Parameters
+    ----------
+    refset
+        The structures; non-finite energies, forces or stresses are refused (gafit's readers
+        would refuse the file).
+    path
+        The file; its suffix chooses the format. It is written to a temporary name and renamed,
+        so a failure leaves any old file intact.
     """
     path = Path(path)
     if len(refset) == 0:

@@ -15,7 +15,7 @@ from gafit.structures import GafitInputError
 
 @dataclass
 class ErrorRow:
-    """RMS and largest |gafit - reference| (THz) over a point's modes (or the whole path)."""
+    """RMS and largest ``|gafit - reference|`` (THz) over a point's modes (or the whole path)."""
 
     point: str
     qpoint: np.ndarray | None

@@ -56,7 +56,7 @@ from gafit.phonons.paths import POINTS
 from gafit.phonons.reference import PhononReference, load_reference, q_transform
 from gafit.phonons.symmetry import lattice_type
 from gafit.potential import Potential
-from gafit.property_target import cell_pressure, zero_pressure_scale
+from gafit.property_cubic import cell_pressure, zero_pressure_scale
 from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
 
 #: reference frequencies below this (THz) at Γ are the acoustic modes: not fitted
@@ -210,7 +210,7 @@ class PhononTarget:
     def scale_of(self, theta: np.ndarray) -> np.ndarray:
         """Each individual's own lattice scale (B,) relative to the reference cell: zero pressure of
         its unit cell, found on SCALES as the property targets find it
-        (:func:`gafit.property_target.zero_pressure_scale`); kept within SCALES."""
+        (:func:`gafit.property_cubic.zero_pressure_scale`); kept within SCALES."""
         return self._zero_pressure(theta)[0]
 
     def _zero_pressure(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -238,7 +238,7 @@ class PhononTarget:
 
     def gruneisen(self, theta: np.ndarray) -> np.ndarray:
         """Mode Grüneisen parameters (B, n_q, n_modes), ordered as the reference's (by frequency,
-        degenerate partners by γ; NaN at |ω| < 0.01 THz): phonopy's formula on the dynamical
+        degenerate partners by γ; NaN at ``|ω| < 0.01`` THz): phonopy's formula on the dynamical
         matrices at the reference's volumes or (``lattice = "relaxed"``) on those interpolated to
         each individual's own lattice constant and their derivative there."""
         gamma = self.frequencies_and_gruneisen(theta)[1]

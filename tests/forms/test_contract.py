@@ -141,9 +141,11 @@ def test_hooks_are_declared_consistently(name: str) -> None:
     cls = get_form(name)
     form, values = cls.example(SPECIES)
     assert cls.name == name and cls.lammps_style and cls.body_order >= 2
-    assert style_to_form()[cls.lammps_style] == name
+    # a style (and suffix) is read by one form; forms sharing one (eam/alloy) name themselves in
+    # their files, and test_lammps_files_read_back checks that each reads back as itself
+    assert cls.lammps_style in style_to_form()
     if cls.parameter_file_suffix is not None:
-        assert suffix_to_form()[cls.parameter_file_suffix] == name
+        assert cls.parameter_file_suffix in suffix_to_form()
     names = form.parameter_names()
     assert values.shape == (form.n_params,) == (len(names),)
     assert set(form.unused_parameters()) <= set(names)

@@ -6,68 +6,35 @@ import json
 import re
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers import demo_config, to_toml
 
 from gafit.cli import main as report_main
 from gafit.config import load_config
-from gafit.fit import run_fit
+from gafit.fitting import Fit
 from gafit.report import write_report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"no TOML for {v!r}")
-
-
-def to_toml(table: dict, prefix: tuple[str, ...] = ()) -> str:
-    """A TOML document for a nested dict of plain values (enough for gafit configs)."""
-    out = ["[" + ".".join(json.dumps(p) for p in prefix) + "]"] if prefix else []
-    out += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)]
-    for k, v in table.items():
-        if isinstance(v, dict):
-            out.append(to_toml(v, (*prefix, k)))
-    return "\n".join(out) + "\n"
-
-
-def demo_config(**changes: dict) -> dict:
-    """examples/cu_morse.toml with an absolute data path, a small GA and a validation split."""
-    table = tomllib.loads((ROOT / "examples" / "cu_morse.toml").read_text(encoding="utf-8"))
-    table["data"]["train"] = str((ROOT / "examples" / table["data"]["train"]).resolve())
-    table["data"]["validation_fraction"] = 0.25
-    table["ga"].update(population=16, generations=4)
-    table["refine"] = {"starts": 1, "max_evaluations": 30}
-    # bounds far too tight for EMT copper: r0 must end at one of them, and be flagged in the report
-    table["potential"]["parameters"]["Cu-Cu.r0"] = [2.0, 2.4]
-    for key, value in changes.items():
-        table[key] = value
-    return table
-
-
-def fit(folder: Path, table: dict) -> Path:
-    """Run a fit of ``table`` (written as folder/config.toml) into folder/run."""
+def fit(folder: Path, table: dict, report: bool = False) -> Path:
+    """Run a fit of ``table`` (written as folder/config.toml) into folder/run; with ``report`` its
+    report is written from the fit's result (on the tables the fit built)."""
     folder.mkdir(parents=True, exist_ok=True)
     cfg = folder / "config.toml"
     cfg.write_text(to_toml(table), encoding="utf-8")
     run = folder / "run"
-    run_fit(load_config(cfg), run, quiet=True)
+    result = Fit.from_config(load_config(cfg)).run(run, quiet=True)
+    if report:
+        result.write_report(run)
     return run
 
 
@@ -132,9 +99,7 @@ def phonon_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ref = emt_phonopy_reference(folder / "ref")
     table = demo_config(phonons={"reference": str(ref), "qpoints": "GXL", "weight": 0.05,
                                  "equilibrium_weight": 10.0})
-    run = fit(folder / "cu", table)
-    write_report(run)
-    return run
+    return fit(folder / "cu", table, report=True)  # the report of the result in memory
 
 
 # --------------------------------------------------------------------------- tests
@@ -176,7 +141,7 @@ def test_report_flags_parameters_at_a_bound(demo_run: Path) -> None:
 def test_report_parity_matches_recorded_rmse(demo_run: Path) -> None:
     """The parity legends quote RMSEs recomputed from potential.json: they equal the fit's."""
     from gafit.evaluate import evaluate
-    from gafit.fit import read_data
+    from gafit.fit_data import read_data
     from gafit.potential_files import load_potential
     from gafit.report import parity_points
 
@@ -223,14 +188,18 @@ def test_report_errors_are_one_line(demo_run: Path, tmp_path: Path,
 
 
 def test_report_of_a_phonon_fit(phonon_run: Path) -> None:
+    """The report of the fit's result (its training tables hold the phonon equilibrium cells), then
+    that of `gafit report RUN_DIR`, which adds those cells to the data of the config again."""
     index = phonon_run / "report" / "index.html"
-    page = index.read_text(encoding="utf-8")
-    assert 'id="phonons"' in page and 'class="note error"' not in page
-    assert "relaxed lattice constant" in page and "phonon-equilibrium" in page
-    images = check_images(index)
-    assert "phonons_qpoints.png" in images
-    assert any(i.startswith("phonons_dispersion") and "relaxed" in i for i in images)
-    assert "recomputed RMSEs differ" not in page
+    for _ in ("fit", "gafit report"):
+        page = index.read_text(encoding="utf-8")
+        assert 'id="phonons"' in page and 'class="note error"' not in page
+        assert "relaxed lattice constant" in page and "including 1 phonon-equilibrium supercell" in page
+        images = check_images(index)
+        assert "phonons_qpoints.png" in images
+        assert any(i.startswith("phonons_dispersion") and "relaxed" in i for i in images)
+        assert "recomputed RMSEs differ" not in page
+        assert report_main(["report", str(phonon_run)]) == 0
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium not installed")
@@ -255,3 +224,59 @@ def test_report_renders_in_chromium(demo_run: Path, tmp_path: Path) -> None:
     assert (img.mean(axis=2) < 0.3).mean() > 0.002  # dark text
     blank_rows = (img.min(axis=(1, 2)) > 0.97).mean()
     assert blank_rows < 0.8  # the page fills the window
+
+
+def test_fit_and_its_report_tabulate_each_data_set_once(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`gafit fit` builds the geometry tables of the training and of the validation set once each,
+    and its report reuses them (FitResult.tables); `gafit report RUN_DIR`, which has only the run
+    folder, tabulates each set once; both pages say the same."""
+    from gafit.potential import Potential
+
+    built: list[int] = []  # structures per call
+    build = Potential.build_tables
+
+    def counted(self: Potential, refset: Any) -> Any:
+        built.append(len(refset))
+        return build(self, refset)
+
+    monkeypatch.setattr(Potential, "build_tables", counted)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(to_toml(demo_config()), encoding="utf-8")
+    run = tmp_path / "run"
+    assert report_main(["fit", str(cfg), "--out", str(run), "--quiet"]) == 0
+    page = (run / "report" / "index.html").read_text(encoding="utf-8")
+    assert 'src="parity.png"' in page and "validation: " in page
+    n_train, n_valid = (int(n) for n in re.findall(r"(?:train|validation): (\d+) structures", page))
+    assert sorted(built) == sorted([n_train, n_valid])  # once each, none by the report
+    built.clear()
+    assert report_main(["report", str(run)]) == 0
+    assert sorted(built) == sorted([n_train, n_valid])
+    again = (run / "report" / "index.html").read_text(encoding="utf-8")
+
+    def same_part(text: str) -> str:  # the time the page was made, and how its config was found
+        text = re.sub(r"report made [0-9-]+ [0-9:]+", "", text)
+        return text.replace("(given by the caller)", "").replace("(named by summary.json)", "")
+
+    assert same_part(again) == same_part(page)
+
+
+def test_report_of_a_broken_summary_is_one_line(demo_run: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "broken"
+    shutil.copytree(demo_run, run)
+    (run / "summary.json").write_text('{"loss": 1.0,', encoding="utf-8")
+    assert report_main(["report", str(run)]) == 2
+    assert "summary.json: not valid JSON" in capsys.readouterr().err
+    summary = json.loads((demo_run / "summary.json").read_text(encoding="utf-8"))
+    (run / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "loss"}),
+                                      encoding="utf-8")
+    assert report_main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "summary.json: no 'loss' entry" in err and len(err.strip().splitlines()) == 1
+    # entries an older gafit did not write leave their part of the page out
+    older = {k: v for k, v in summary.items() if k not in ("loss_by_term", "guards", "walls")}
+    (run / "summary.json").write_text(json.dumps(older), encoding="utf-8")
+    assert report_main(["report", str(run)]) == 0
+    page = (run / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Loss by term" not in page and 'class="note error"' not in page
