@@ -55,6 +55,14 @@ from gafit.forms.tersoff.evaluate import (
     N,
 )
 from gafit.forms.tersoff.table import TersoffTable
+from gafit.forms.tersoff.zbl_evaluate import (
+    TERSOFF_ZBL,
+    Z_I,
+    Z_J,
+    ZBL_CUT,
+    ZBL_SCALE,
+    fermi_switch,
+)
 from gafit.forms.zbl import zbl_raw
 from gafit.structures import GafitInputError
 
@@ -80,8 +88,6 @@ def _rows(slices: list[tuple[int, int, int]], n_rows: int) -> np.ndarray:
 
 
 def _state(form, par: np.ndarray, tab: TersoffTable) -> _State:  # noqa: ANN001 - a TersoffZBL
-    from gafit.forms.tersoff.zbl import TERSOFF_ZBL, Z_I, Z_J, ZBL_CUT, ZBL_SCALE, fermi_switch
-
     qt = par[_rows(tab.trip_slices, len(tab.cos_t))]
     fc, dfc, fc_r, fc_d, dfc_r, dfc_d = cutoff_fc_params(tab.rik_t, qt[:, BIG_R], qt[:, BIG_D])
     g, dg, g_kt, dg_kt = angular_params(tab.cos_t, qt[:, GAMMA], qt[:, C], qt[:, SMALL_D], qt[:, H])
@@ -141,8 +147,6 @@ def _pair_tangent(p: dict[str, np.ndarray], rows: slice, col: int | None, tzeta:
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tangents of e, u, w on ``rows`` for parameter column ``col`` of their pair entry (None: only
     through zeta, whose tangent is ``tzeta``)."""
-    from gafit.forms.tersoff.zbl import ZBL_CUT, ZBL_SCALE
-
     def get(name: str) -> np.ndarray:
         return p[name][rows]
 
@@ -190,8 +194,6 @@ def tersoff_zbl_parameter_derivatives(form, theta: np.ndarray, tab: TersoffTable
         raise GafitInputError(f"tersoff_zbl: parameters need a neighbour cutoff of "
                               f"{form.interaction_range(theta):g} Å (max R + D) but the tables "
                               f"were built with {tab.cutoff:g} Å")
-    from gafit.forms.tersoff.zbl import ZBL_CUT, ZBL_SCALE
-
     ne, npar = len(form.entries()), len(form.params)
     par = theta.reshape(ne, npar)
     st = _state(form, par, tab)
