@@ -1,6 +1,6 @@
-"""The Lennard-Jones plug-in (examples/gafit_lj) against the built-in Morse form: µs per atom per
-evaluation (energies, forces and virials of every structure for one parameter vector), on the same
-structures with the same cutoff, batched over a population. Also the numpy path that a
+"""The 9-6 Lennard-Jones plug-in (examples/gafit_lj, form lj96) against the built-in Morse form:
+µs per atom per evaluation (energies, forces and virials of every structure for one parameter
+vector), on the same structures with the same cutoff, batched over a population. Also the numpy path that a
 two-parameter pair form took before the fused numba kernel served any number of parameters.
 
     PYTHONPATH=. python benchmarks/plugin_lj.py [--cells 8] [--repeat 5]
@@ -30,10 +30,10 @@ from gafit.structures import ReferenceSet, Structure  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "gafit_lj"))
 from common import clock  # noqa: E402
-from gafit_lj import LennardJones  # noqa: E402
+from gafit_lj import LennardJones96  # noqa: E402
 
 CUTOFF = 5.0  # Å, both forms
-VALUES = {"morse": [0.34, 1.36, 2.87], "lj": [0.4, 2.3]}  # Cu-like parameters
+VALUES = {"morse": [0.34, 1.36, 2.87], "lj96": [0.4, 2.3]}  # Cu-like parameters
 
 
 def cells(n: int, seed: int = 0) -> ReferenceSet:
@@ -78,8 +78,8 @@ def main() -> None:
           f"{'lj speed / morse':>17}")
     for population in (64, 100):
         morse = us_per_atom(Morse(["Cu"], CUTOFF), data, population, args.repeat)
-        lj = us_per_atom(LennardJones(["Cu"], CUTOFF), data, population, args.repeat)
-        lj_np = us_per_atom(LennardJones(["Cu"], CUTOFF), data, population, args.repeat,
+        lj = us_per_atom(LennardJones96(["Cu"], CUTOFF), data, population, args.repeat)
+        lj_np = us_per_atom(LennardJones96(["Cu"], CUTOFF), data, population, args.repeat,
                             numpy_path=True)
         print(f"{population:>10} {morse:>14.4f} {lj:>11.4f} {lj_np:>14.4f} {morse / lj:>16.2f}x")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")

@@ -58,7 +58,8 @@ def test_docs_build_strictly(tmp_path):
     assert 'id="gafit.forms.base.ParamSpec"' in forms
     # the form page shows the example package's code, included from its files
     lj = (out / "writing_a_form.html").read_text(encoding="utf-8")
-    assert "pair_parameter_derivatives" in lj and "gafit_lj:LennardJones" in lj
+    assert "pair_parameter_derivatives" in lj and "gafit_lj:LennardJones96" in lj
+    assert "gafit/forms/lennard_jones.py" in lj  # the built-in module, the code to read
 
 
 def test_tutorial_runs_as_written(tmp_path, monkeypatch, lammps_available):
@@ -106,8 +107,8 @@ def test_potential_json_page_lists_every_key():
     assert json.loads(json.dumps(d))["gafit_potential"] == 1
 
 
-@pytest.mark.parametrize("name", ["morse", "buckingham", "coulomb", "zbl", "tersoff", "sw", "eam_zhou",
-                                  "eam_johnson", "eam_fs"])
+@pytest.mark.parametrize("name", ["morse", "buckingham", "lj", "coulomb", "zbl", "tersoff",
+                                  "tersoff_zbl", "sw", "eam_zhou", "eam_johnson", "eam_fs"])
 def test_potential_json_page_lists_every_parameter(name):
     """Each built-in form's parameters, with the units its ParamSpec declares (1: dimensionless)."""
     rows = {(row[0], row[2]): row[3] for row in documented_rows(DOCS / "potential_json.md")
@@ -136,7 +137,7 @@ def test_lj_example_fits_and_agrees_with_lammps(tmp_path, lammps_available):
     (tmp_path / "data").mkdir()
     shutil.copy(ROOT / "data" / "Cu_EMT.extxyz", tmp_path / "data")
     # the page's config with a short GA, so that the test takes seconds
-    (tmp_path / "lj.toml").write_text(config + "\n[ga]\npopulation = 24\ngenerations = 6\n")
+    (tmp_path / "lj96.toml").write_text(config + "\n[ga]\npopulation = 24\ngenerations = 6\n")
 
     def gafit(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "gafit.cli", *args], cwd=tmp_path, env=env,
@@ -144,14 +145,14 @@ def test_lj_example_fits_and_agrees_with_lammps(tmp_path, lammps_available):
 
     listed = subprocess.run([sys.executable, "-c", "from gafit.forms import available_forms; "
                              "print(available_forms())"], env=env, capture_output=True, text=True)
-    assert "'lj'" in listed.stdout, listed.stderr
-    assert "lj" not in available_forms()  # this process is untouched
-    fit = gafit("fit", "lj.toml", "--out", "runs/lj", "--quiet", "--no-report")
+    assert "'lj96'" in listed.stdout, listed.stderr
+    assert "lj96" not in available_forms()  # this process is untouched
+    fit = gafit("fit", "lj96.toml", "--out", "runs/lj96", "--quiet", "--no-report")
     assert fit.returncode == 0, fit.stderr
-    saved = json.loads((tmp_path / "runs" / "lj" / "potential.json").read_text())
-    assert saved["forms"][0]["form"] == "lj"
-    assert "pair_style lj/cut 6.0" in (tmp_path / "runs" / "lj" / "lammps" / "pair.lmp").read_text()
-    verify = gafit("verify", "runs/lj/potential.json", "data/Cu_EMT.extxyz")
+    saved = json.loads((tmp_path / "runs" / "lj96" / "potential.json").read_text())
+    assert saved["forms"][0]["form"] == "lj96"
+    assert "pair_style lj96/cut 6.0" in (tmp_path / "runs" / "lj96" / "lammps" / "pair.lmp").read_text()
+    verify = gafit("verify", "runs/lj96/potential.json", "data/Cu_EMT.extxyz")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     rel = [float(x) for x in re.findall(r"max relative (\S+)", verify.stdout)]
     assert len(rel) == 3 and np.max(rel) < 1e-8, verify.stdout

@@ -1,5 +1,5 @@
 """Analytic forms: gafit's built-ins, merged with the forms other packages register in the
-``gafit.forms`` entry-point group (``lj = "gafit_lj:LennardJones"``)."""
+``gafit.forms`` entry-point group (``lj96 = "gafit_lj:LennardJones96"``)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ BUILTIN_FORMS = {
     "coulomb": "gafit.forms.coulomb:Coulomb",
     "zbl": "gafit.forms.zbl:ZBL",
     "sw": "gafit.forms.stillinger_weber:StillingerWeber",
+    "lj": "gafit.forms.lennard_jones:LennardJones",
+    "tersoff_zbl": "gafit.forms.tersoff.zbl:TersoffZBL",
     "eam_zhou": "gafit.forms.eam:Zhou",
     "eam_johnson": "gafit.forms.eam:Johnson",
     "eam_fs": "gafit.forms.eam:FinnisSinclair",

@@ -38,15 +38,33 @@ C_K = np.array([0.02817, 0.28022, 0.50986, 0.18175])
 D_K = np.array([0.20162, 0.40290, 0.94229, 3.19980])
 
 
-def zbl_raw(r: np.ndarray, z_a: float, z_b: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unswitched ZBL energy (eV) and its first and second r-derivatives at r (Å, any shape)."""
-    inv_a = (z_a**P_ZBL + z_b**P_ZBL) / A_ZBL
-    zze = z_a * z_b * QQR2E
+@dataclass(frozen=True)
+class Screening:
+    """The constants of a ZBL screened Coulomb energy Z_a Z_b e²/(4πε₀) / r · Σ_k c_k exp(-d_k r/a),
+    a = length / (Z_a^0.23 + Z_b^0.23): LAMMPS's ``zbl`` and ``tersoff/zbl`` round them differently."""
+
+    c_k: np.ndarray
+    d_k: np.ndarray
+    length: float  # Å
+    qqr2e: float  # e²/(4πε₀), eV Å
+
+
+#: LAMMPS ``pair_style zbl``
+PAIR_ZBL = Screening(C_K, D_K, A_ZBL, QQR2E)
+
+
+def zbl_raw(r: np.ndarray, z_a: float | np.ndarray, z_b: float | np.ndarray,
+            screening: Screening = PAIR_ZBL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unswitched ZBL energy (eV) and its first and second r-derivatives at r (Å, any shape);
+    Z may be arrays that broadcast with r (e.g. r (rows, 1), Z (B,))."""
+    inv_a = (np.power(z_a, P_ZBL) + np.power(z_b, P_ZBL)) / screening.length
+    zze = np.multiply(z_a, z_b) * screening.qqr2e
     r = np.asarray(r, float)
-    ex = np.exp(-np.multiply.outer(r, D_K * inv_a))  # (..., 4)
-    phi = ex @ C_K
-    dphi = -ex @ (C_K * D_K * inv_a)
-    d2phi = ex @ (C_K * (D_K * inv_a) ** 2)
+    ex = np.exp(-r[..., None] * np.multiply.outer(inv_a, screening.d_k))  # (..., 4)
+    c_k, d_k = screening.c_k, screening.d_k
+    phi = ex @ c_k
+    dphi = -(ex @ (c_k * d_k)) * inv_a
+    d2phi = (ex @ (c_k * d_k**2)) * inv_a**2
     e = zze * phi / r
     de = zze * (dphi / r - phi / r**2)
     d2e = zze * (d2phi / r - 2.0 * dphi / r**2 + 2.0 * phi / r**3)

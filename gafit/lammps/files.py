@@ -501,7 +501,9 @@ def read_lammps_potential(path: Path, elements: list[str] | None = None) -> Pote
     if path.suffix == ".lmp" or path.name.startswith("pair"):
         return read_pair_lmp(path, elements)
     suffixes = suffix_to_form()
-    form_name = suffixes.get(path.suffix)
+    # the longest suffix the name ends with: '.tersoff.zbl' before '.zbl'
+    form_name = next((suffixes[s] for s in sorted(suffixes, key=len, reverse=True)
+                      if path.name.endswith(s)), None)
     if form_name is None:
         raise GafitInputError(
             f"{path}: unknown potential file type (expected potential.json, "

@@ -1,9 +1,9 @@
 """The form contract, run over every registered form (``available_forms()``): a form that another
 package registers in the ``gafit.forms`` entry-point group gets these tests by registering.
 
-The Lennard-Jones example of ``examples/gafit_lj`` runs here as such a plug-in: its entry point is
-written from its own ``pyproject.toml`` into a temporary ``*.dist-info`` on ``sys.path`` for this
-module only (gafit is not edited and nothing is installed into the environment).
+The 9-6 Lennard-Jones example of ``examples/gafit_lj`` (form ``lj96``) runs here as such a plug-in:
+its entry point is written from its own ``pyproject.toml`` into a temporary ``*.dist-info`` on
+``sys.path`` for this module only (gafit is not edited and nothing is installed into the environment).
 
 Each form is evaluated at its :meth:`Form.example` values on small 3D-periodic cells of two
 species in equal numbers (Cu and Ag: element symbols, as ZBL needs; neutral for the example
@@ -86,8 +86,9 @@ def _plugins() -> Iterator[None]:
 
 
 def test_the_plugin_is_registered() -> None:
-    assert "lj" in FORMS and "lj" in PAIR_FORMS and "lj" in DERIVATIVE_FORMS
-    assert get_form("lj").__module__ == "gafit_lj"
+    assert "lj96" in FORMS and "lj96" in PAIR_FORMS and "lj96" in DERIVATIVE_FORMS
+    assert get_form("lj96").__module__ == "gafit_lj"
+    assert get_form("lj").__module__ == "gafit.forms.lennard_jones"  # the built-in
 
 
 # ------------------------------------------------------------------------------------ helpers

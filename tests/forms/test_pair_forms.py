@@ -113,7 +113,7 @@ def test_cutoff_is_hard_and_strict() -> None:
     ("pair_style morse 6\npair_coeff 1 1 0.3 1.3 x\n", "line 3: r0 'x' is not a number"),
     ("pair_style morse 6\npair_coeff 1 3 0.3 1.3 2.8\n", "line 3: atom type 3 is outside"),
     ("pair_style morse 6\npair_coeff 1 1 0.3 1.3\n", "line 3: pair_coeff 1 1 0.3 1.3: expected"),
-    ("pair_style lj/cut 6\n", "line 2: pair_style 'lj/cut' is not a gafit form"),
+    ("pair_style born 6\n", "line 2: pair_style 'born' is not a gafit form"),
     ("pair_style morse 6\nmass 1 63.5\n", "line 3: expected pair_style or pair_coeff"),
 ])
 def test_malformed_pair_lmp_names_the_line(tmp_path, body: str, message: str) -> None:

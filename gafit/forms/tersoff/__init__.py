@@ -76,6 +76,14 @@ class Tersoff(Form):
     lammps_style = "tersoff"
     parameter_file_suffix = ".tersoff"
     body_order = 3
+    #: columns LAMMPS reads from the pair entry (i, j, j) only (never from (i, j, k), j != k)
+    pair_columns: tuple[int, ...] = (N, BETA, LAM2, BIG_B, LAM1, BIG_A)
+    #: columns of the repulsion that (i, j, j) and (j, i, i) must share (LAMMPS sums it over a
+    #: half list with either atom as i)
+    symmetric_columns: tuple[int, ...] = (BIG_A, LAM1, BIG_R, BIG_D)
+    #: units of the parameters, for the comment lines of the written file
+    units_comment = ("A, B in eV; lambda1, lambda2, lambda3 in 1/Angstrom; R, D in Angstrom; "
+                     "others dimensionless.")
     params = (
         ParamSpec("m", "", (1.0, 3.0), 3.0, "exponent of the radial three-body term (1 or 3)",
                   lower_limit=1.0, upper_limit=3.0, fittable=False),
@@ -159,7 +167,7 @@ class Tersoff(Form):
     def unused_parameters(self) -> list[str]:
         """Names that never enter the energy: n, beta, lambda2, B, lambda1, A of entries (i, j, k)
         with j != k (LAMMPS takes them from (i, j, j)). Fitting them only adds dead dimensions."""
-        unused = {N, BETA, LAM2, BIG_B, LAM1, BIG_A}
+        unused = set(self.pair_columns)
         return [f"{'-'.join(e)}.{p.name}" for e in self.entries() if e[1] != e[2]
                 for k, p in enumerate(self.params) if k in unused]
 
@@ -169,7 +177,7 @@ class Tersoff(Form):
         out = {}
         for a, sa in enumerate(self.species):
             for sb in self.species[a + 1 :]:
-                for k in (BIG_A, LAM1, BIG_R, BIG_D):
+                for k in self.symmetric_columns:
                     p = self.params[k].name
                     out[f"{sb}-{sa}-{sa}.{p}"] = f"{sa}-{sb}-{sb}.{p}"
         return out
@@ -185,7 +193,8 @@ class Tersoff(Form):
         used_2body = set(self._pair_entries())
         out: list[str] = []
         for e, ent in enumerate(self.entries()):
-            out += [f"{'-'.join(ent)}.{msg}" for msg in _entry_problems(v[e], e in used_2body)]
+            out += [f"{'-'.join(ent)}.{msg}"
+                    for msg in _entry_problems(v[e], e in used_2body, self.lammps_rejects(v[e]))]
             rd = v[e, BIG_R] + v[e, BIG_D]
             if rd > self.cutoff:
                 out.append(f"{'-'.join(ent)}.R + D = {rd:g} Å exceeds the form's neighbour cutoff "
@@ -194,7 +203,7 @@ class Tersoff(Form):
         for a in range(n):
             for b in range(a + 1, n):
                 e1, e2 = self.entry_index(a, b, b), self.entry_index(b, a, a)
-                for k in (BIG_A, LAM1, BIG_R, BIG_D):
+                for k in self.symmetric_columns:
                     if v[e1, k] != v[e2, k]:
                         s1 = "-".join(self.entries()[e1])
                         s2 = "-".join(self.entries()[e2])
@@ -232,7 +241,7 @@ class Tersoff(Form):
         for a in range(n):
             for b in range(a + 1, n):
                 e1, e2 = self.entry_index(a, b, b), self.entry_index(b, a, a)
-                for k in (BIG_A, LAM1, BIG_R, BIG_D):
+                for k in self.symmetric_columns:
                     v[:, e2, k] = v[:, e1, k]
         if not np.shares_memory(v, theta):
             theta[...] = v.reshape(theta.shape)
@@ -270,9 +279,9 @@ class Tersoff(Form):
 
         v = np.asarray(values, float).reshape(len(self.entries()), len(self.params))
         lines = [f"# {line}".rstrip() for line in header.splitlines()] + [
-            "# Tersoff parameters written by gafit for LAMMPS pair_style tersoff (units metal).",
-            "# A, B in eV; lambda1, lambda2, lambda3 in 1/Angstrom; R, D in Angstrom; others "
-            "dimensionless.",
+            f"# Tersoff parameters written by gafit for LAMMPS pair_style {self.lammps_style} "
+            "(units metal).",
+            f"# {self.units_comment}",
             "# element1 element2 element3 " + " ".join(p.name for p in self.params),
         ]
         for ent, row in zip(self.entries(), v, strict=True):
@@ -299,7 +308,7 @@ class Tersoff(Form):
         where: str, base: Path | None = None,
     ) -> tuple[Form, dict[str, float]]:
         if style_args:
-            raise GafitInputError(f"{where}: pair_style tersoff {' '.join(style_args)}: options "
+            raise GafitInputError(f"{where}: pair_style {cls.lammps_style} {' '.join(style_args)}: options "
                                   "(such as shift) are not supported")
         usage = f"expected one 'pair_coeff * * FILE' followed by {len(species)} element names"
         if len(coeffs) != 1:
@@ -339,7 +348,7 @@ class Tersoff(Form):
     def _load(
         cls, path: Path, elements: list[str] | None, species: list[str] | None
     ) -> tuple[Tersoff, np.ndarray]:
-        found, first = _parse_entries(path)
+        found, first = _parse_entries(path, 3 + len(cls.params))
         elements = list(first if elements is None else elements)
         species = list(elements if species is None else species)
         if len(species) != len(elements):
@@ -374,7 +383,7 @@ class Tersoff(Form):
                             raise GafitInputError(f"{path} line {w[1]}: {p.name} '{w[0]}' of "
                                                   f"entry {a} {b} {c} is not a finite number")
                         row.append(float(w[0]))
-                    bad = _lammps_rejects(np.array(row))
+                    bad = cls.lammps_rejects(np.array(row))
                     if bad:
                         raise GafitInputError(f"{path} line {line}: entry {a} {b} {c}: "
                                               + "; ".join(bad) + " (LAMMPS rejects this)")
@@ -382,6 +391,11 @@ class Tersoff(Form):
         v = np.array(values)
         form = cls(species, float(np.max(v[:, BIG_R] + v[:, BIG_D])))
         return form, v.ravel()
+
+    @classmethod
+    def lammps_rejects(cls, row: np.ndarray) -> list[str]:
+        """What LAMMPS's read_file rejects as 'Illegal Tersoff parameter' in one entry's row."""
+        return _lammps_rejects(row)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -399,9 +413,10 @@ def _lammps_rejects(row: np.ndarray) -> list[str]:
     return out
 
 
-def _entry_problems(row: np.ndarray, two_body: bool) -> list[str]:
-    """Problems of one entry, each starting with the parameter name (prefixed by the caller)."""
-    out = [f"{msg} (LAMMPS rejects this)" for msg in _lammps_rejects(row)]
+def _entry_problems(row: np.ndarray, two_body: bool, rejects: list[str]) -> list[str]:
+    """Problems of one entry, each starting with the parameter name (prefixed by the caller), after
+    ``rejects``, what LAMMPS rejects in it."""
+    out = [f"{msg} (LAMMPS rejects this)" for msg in rejects]
     if row[BIG_D] == row[BIG_R] and row[BIG_R] > 0:
         out.append(f"D = {row[BIG_D]:g} must be smaller than R = {row[BIG_R]:g}")
     if row[SMALL_D] == 0:
@@ -416,10 +431,11 @@ def _entry_problems(row: np.ndarray, two_body: bool) -> list[str]:
 
 
 def _parse_entries(
-    path: Path,
+    path: Path, n_words: int = 17,
 ) -> tuple[dict[tuple[str, str, str], list[tuple[list[tuple[str, int]], int]]], list[str]]:
-    """Entries of a .tersoff file: {(e1, e2, e3): [(words with line numbers, first line)]} and the
-    element names in order of first appearance. Words of an entry may span lines (as LAMMPS)."""
+    """Entries of a .tersoff file of ``n_words`` words per entry (3 element names, then numbers):
+    {(e1, e2, e3): [(words with line numbers, first line)]} and the element names in order of first
+    appearance. Words of an entry may span lines (as LAMMPS)."""
     if not path.is_file():
         raise GafitInputError(f"{path}: no such file")
     found: dict[tuple[str, str, str], list[tuple[list[tuple[str, int]], int]]] = {}
@@ -434,12 +450,12 @@ def _parse_entries(
         if not words:
             start = n
         words += new
-        if len(words) < 17:
+        if len(words) < n_words:
             continue
-        if len(words) > 17:
+        if len(words) > n_words:
             raise GafitInputError(
-                f"{path} line {n}: the entry starting on line {start} has {len(words)} words; a "
-                "Tersoff entry is 3 element names and 14 numbers (17 words)"
+                f"{path} line {n}: the entry starting on line {start} has {len(words)} words; an "
+                f"entry is 3 element names and {n_words - 3} numbers ({n_words} words)"
             )
         key = (words[0][0], words[1][0], words[2][0])
         for el in key:
@@ -451,5 +467,5 @@ def _parse_entries(
         words = []
     if words:
         raise GafitInputError(f"{path} line {start}: incomplete entry at end of file ({len(words)} "
-                              "of 17 words)")
+                              f"of {n_words} words)")
     return found, list(first)
