@@ -32,12 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gafit.forms.base import Form, ParamSpec, Prediction, number
-from gafit.forms.param_file import entry_numbers, entry_words, read_entries
+from gafit.forms.base import ParamSpec, Prediction
+from gafit.forms.param_file import Entries, entry_numbers, entry_words, read_entries
 from gafit.forms.stillinger_weber.derivatives import sw_parameter_derivatives
 from gafit.forms.stillinger_weber.evaluate import (
     BIG_A,
@@ -57,10 +56,8 @@ from gafit.forms.stillinger_weber.evaluate import (
     two_body,
 )
 from gafit.forms.stillinger_weber.table import SWTable, build_table
+from gafit.forms.triplet_file import TripletFileForm
 from gafit.structures import GafitInputError, ReferenceSet
-
-if TYPE_CHECKING:
-    from gafit.potential import Potential
 
 # columns of (i, j, j) that (j, i, i) must share: LAMMPS's two-body term and pair cutoff
 TWO_BODY = (EPS, SIGMA, SMALL_A, BIG_A, BIG_B, P, Q, TOL)
@@ -73,13 +70,16 @@ LEG_ONLY = (SIGMA, SMALL_A, GAMMA, BIG_A, BIG_B, P, Q, TOL)
 LE_RTOL = 2e-6
 
 
-class StillingerWeber(Form):
+class StillingerWeber(TripletFileForm):
     """LAMMPS ``pair_style sw``: one block of 11 parameters per ordered species triplet."""
 
     name = "sw"
     lammps_style = "sw"
     parameter_file_suffix = ".sw"
-    body_order = 3
+    file_title = "Stillinger-Weber"
+    units_comment = "epsilon in eV; sigma in Angstrom; others dimensionless."
+    entry_error = ("an sw parameter belongs to an ordered species triplet such as 'Ga-N-N' "
+                   "(centre, neighbour j, neighbour k)")
     params = (
         ParamSpec("epsilon", "eV", (0.5, 5.0), 2.1683, "energy scale", log=True, lower_limit=0.0),
         ParamSpec("sigma", "Å", (1.5, 3.0), 2.0951, "length scale", lower_limit=0.0),
@@ -98,41 +98,8 @@ class StillingerWeber(Form):
                   lower_limit=0.0, upper_limit=TOL_MAX, fittable=False),
     )
 
-    # --- parameter naming -------------------------------------------------------------------
-    def entries(self) -> list[tuple[str, ...]]:
-        s = self.species
-        return [(a, b, c) for a in s for b in s for c in s]
-
-    def canonical_entry(self, entry: tuple[str, ...]) -> tuple[str, ...]:
-        if len(entry) != 3:
-            raise ValueError("an sw parameter belongs to an ordered species triplet such as "
-                             "'Ga-N-N' (centre, neighbour j, neighbour k)")
-        return tuple(entry)
-
-    def entry_index(self, a: int, b: int, c: int) -> int:
-        """Entry of species indices (a, b, c)."""
-        n = len(self.species)
-        return (a * n + b) * n + c
-
-    def _label(self, e: int) -> str:
-        return "-".join(self.entries()[e])
-
-    def _pair_entries(self) -> list[int]:
-        n = len(self.species)
-        return [self.entry_index(a, b, b) for a in range(n) for b in range(n)]
-
-    def _blocks(self, values: np.ndarray) -> np.ndarray:
-        return np.asarray(values, float).reshape(-1, len(self.entries()), len(self.params))
-
-    @classmethod
-    def example(cls, species: list[str]) -> tuple[StillingerWeber, np.ndarray]:
-        """The declared defaults (Stillinger and Weber's silicon) for every triplet, the cutoff
-        their a sigma."""
-        form = cls(list(species), 5.0)
-        values = form.default_values()
-        form.cutoff = form.interaction_range(values)
-        return form, values
-
+    # --- parameter naming (entries: TripletFileForm; the defaults are Stillinger and Weber's
+    # silicon) ----------------------------------------------------------------------------------
     def interaction_range(self, values: np.ndarray) -> float:
         """Largest a sigma (Å) of the (i, j, j) entries over a batch (B, n_params) or one vector."""
         v = self._blocks(values)[:, self._pair_entries()]
@@ -288,125 +255,40 @@ class StillingerWeber(Form):
         parameter index as batch axis (see :mod:`gafit.forms.stillinger_weber.derivatives`)."""
         return sw_parameter_derivatives(self, theta, tables)
 
-    # --- LAMMPS files ----------------------------------------------------------------------------
-    def file_name(self) -> str:
-        """Name of the parameter file written by :meth:`lammps_lines`: species joined + .sw."""
-        return "".join(self.species) + str(self.parameter_file_suffix)
-
-    def write_file(self, values: np.ndarray, path: str | Path, header: str = "") -> None:
-        """Write a LAMMPS ``.sw`` file: one entry per line, full precision.
-
-        ``header`` (e.g. a citation or how the set was made) goes first, as comment lines.
-        """
-        from gafit.io.atomic import atomic_write_text
-
-        v = self._blocks(values)[0]
-        lines = [f"# {line}".rstrip() for line in header.splitlines()] + [
-            "# Stillinger-Weber parameters written by gafit for LAMMPS pair_style sw (units metal).",
-            "# epsilon in eV; sigma in Angstrom; others dimensionless.",
-            "# element1 element2 element3 " + " ".join(p.name for p in self.params),
-        ]
-        for ent, row in zip(self.entries(), v, strict=True):
-            lines.append(" ".join(ent) + " " + " ".join(number(x) for x in row))
-        atomic_write_text(path, "\n".join(lines) + "\n")
-
-    def lammps_lines(
-        self, values: np.ndarray, outdir: Path | None = None, header: str = ""
-    ) -> list[str]:
-        """``pair_style sw`` and ``pair_coeff * * FILE SPECIES...``.
-
-        FILE is the bare name :meth:`file_name`, written into ``outdir`` when given (with no
-        ``outdir`` nothing is written). LAMMPS resolves it against its working directory, so run
-        LAMMPS in the folder holding pair.lmp and the file.
-        """
-        name = self.file_name()
-        if outdir is not None:
-            self.write_file(values, Path(outdir) / name, header)
-        return [f"pair_style {self.lammps_style}", f"pair_coeff * * {name} {' '.join(self.species)}"]
-
+    # --- LAMMPS files (the rest: TripletFileForm) --------------------------------------------------
     @classmethod
-    def from_lammps(
-        cls, style_args: list[str], coeffs: list[tuple[int, list[str]]], species: list[str],
-        where: str, base: Path | None = None,
-    ) -> tuple[Form, dict[str, float]]:
-        """The form and named values of ``pair_style sw [threebody on|off]`` with one
-        ``pair_coeff * * FILE ELEMENTS...`` line; ``threebody off`` reads every lambda as 0, as
+    def _style_options(cls, style_args: list[str], where: str) -> Callable[[np.ndarray], None]:
+        """``threebody on`` (the default) or ``threebody off``, which reads every lambda as 0, as
         LAMMPS does."""
-        three_body = True
-        if style_args:
-            if len(style_args) != 2 or style_args[0] != "threebody" or style_args[1] not in (
-                    "on", "off", "yes", "no", "true", "false"):
-                raise GafitInputError(f"{where}: pair_style sw {' '.join(style_args)}: the only "
-                                      "option is 'threebody on' or 'threebody off'")
-            three_body = style_args[1] in ("on", "yes", "true")
-        usage = f"expected one 'pair_coeff * * FILE' followed by {len(species)} element names"
-        if len(coeffs) != 1:
-            raise GafitInputError(f"{where}: {usage}, got {len(coeffs)} pair_coeff lines")
-        line, args = coeffs[0]
-        where = f"{where} line {line}"
-        if len(args) != 3 + len(species) or args[:2] != ["*", "*"]:
-            raise GafitInputError(f"{where}: pair_coeff {' '.join(args)}: {usage}")
-        if "NULL" in args[3:]:
-            raise GafitInputError(f"{where}: pair_coeff {' '.join(args)}: NULL elements (hybrid "
-                                  "styles) are not supported")
-        from gafit.lammps.files import find_potential_file
+        if not style_args:
+            return lambda values: None
+        if len(style_args) != 2 or style_args[0] != "threebody" or style_args[1] not in (
+                "on", "off", "yes", "no", "true", "false"):
+            raise GafitInputError(f"{where}: pair_style sw {' '.join(style_args)}: the only "
+                                  "option is 'threebody on' or 'threebody off'")
+        if style_args[1] in ("on", "yes", "true"):
+            return lambda values: None
 
-        form, values = cls._load(find_potential_file(args[2], base), args[3:], species)
-        if not three_body:  # as LAMMPS: every lambda read as 0
+        def three_body_off(values: np.ndarray) -> None:
             values.reshape(-1, len(cls.params))[:, LAM] = 0.0
-        return form, dict(zip(form.parameter_names(), map(float, values), strict=True))
+
+        return three_body_off
 
     @classmethod
-    def read_file(
-        cls, path: str | Path, elements: list[str] | None = None, species: list[str] | None = None
-    ) -> Potential:
-        """A potential from a LAMMPS ``.sw`` file, E0 = 0
-        (:func:`~gafit.potential_files.load_potential` also reads the E0 and provenance of its
-        comments, and finds files by name in LAMMPS's folder).
-
-        ``elements``: the file's element names to use (default: all, in order of first appearance);
-        every ordered triplet of them must be in the file. ``species``: gafit's names for them
-        (default: the element names). The cutoff is max(a sigma) over the (i, j, j) entries used.
-        """
-        from gafit.potential import Potential
-
-        form, values = cls._load(Path(path), elements, species)
-        return Potential(form.species, [form], np.concatenate([values, np.zeros(len(form.species))]))
-
-    @classmethod
-    def _load(
-        cls, path: Path, elements: list[str] | None, species: list[str] | None
-    ) -> tuple[StillingerWeber, np.ndarray]:
+    def _read_entries(cls, path: Path) -> tuple[Entries, list[str]]:
         entries = read_entries(path, 3, len(cls.params), "a Stillinger-Weber entry")
-        first = entries.elements
-        elements = list(first if elements is None else elements)
-        species = list(elements if species is None else species)
-        if len(species) != len(elements):
-            raise GafitInputError(f"{path}: {len(elements)} elements {elements} but "
-                                  f"{len(species)} species names {species}")
-        if not elements:
-            raise GafitInputError(f"{path}: no Stillinger-Weber entries")
-        if len(set(species)) != len(species):
-            raise GafitInputError(f"{path}: species {species} lists a species twice")
-        hint = ("; pick the elements to use as LAMMPS's pair_coeff does (--elements on the "
-                "command line, [potential] species with start)" if elements == first
-                else f" (elements used: {' '.join(elements)})")
-        names = [p.name for p in cls.params]
-        rows = []
-        for a in elements:
-            for b in elements:
-                for c in elements:
-                    words = entry_words(path, entries, (a, b, c), hint)
-                    row = entry_numbers(path, words, names)
-                    bad = _lammps_rejects(row)
-                    if bad:
-                        raise GafitInputError(f"{words[0].where(path)}: entry {a} {b} {c}: "
-                                              + "; ".join(bad) + " (LAMMPS rejects this)")
-                    rows.append(row)
-        v = np.array(rows)
-        form = cls(species, 1.0)
-        form.cutoff = form.interaction_range(v.ravel())
-        return form, v.ravel()
+        return entries, entries.elements
+
+    @classmethod
+    def _entry_row(cls, path: Path, entries: Entries, key: tuple[str, str, str], hint: str
+                   ) -> np.ndarray:
+        words = entry_words(path, entries, key, hint)
+        row = entry_numbers(path, words, [p.name for p in cls.params])
+        bad = _lammps_rejects(row)
+        if bad:
+            raise GafitInputError(f"{words[0].where(path)}: entry {' '.join(key)}: "
+                                  + "; ".join(bad) + " (LAMMPS rejects this)")
+        return row
 
 
 # --------------------------------------------------------------------------- helpers

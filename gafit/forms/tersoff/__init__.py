@@ -33,11 +33,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gafit.forms.base import Form, ParamSpec, Prediction, number
+from gafit.forms.base import ParamSpec, Prediction
 from gafit.forms.tersoff.derivatives import tersoff_parameter_derivatives
 from gafit.forms.tersoff.evaluate import (
     BETA,
@@ -58,10 +57,8 @@ from gafit.forms.tersoff.evaluate import (
     repulsion_fr,
 )
 from gafit.forms.tersoff.table import TersoffTable, build_table
+from gafit.forms.triplet_file import TripletFileForm
 from gafit.structures import GafitInputError, ReferenceSet
-
-if TYPE_CHECKING:
-    from gafit.potential import Potential
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -69,13 +66,15 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 # --------------------------------------------------------------------------- the form
 
 
-class Tersoff(Form):
+class Tersoff(TripletFileForm):
     """LAMMPS ``pair_style tersoff``: one block of 14 parameters per ordered species triplet."""
 
     name = "tersoff"
     lammps_style = "tersoff"
     parameter_file_suffix = ".tersoff"
-    body_order = 3
+    file_title = "Tersoff"
+    entry_error = ("a tersoff parameter belongs to an ordered species triplet such as 'Si-Si-C' "
+                   "(centre, bonded neighbour, third atom)")
     #: columns LAMMPS reads from the pair entry (i, j, j) only (never from (i, j, k), j != k)
     pair_columns: tuple[int, ...] = (N, BETA, LAM2, BIG_B, LAM1, BIG_A)
     #: columns of the repulsion that (i, j, j) and (j, i, i) must share (LAMMPS sums it over a
@@ -105,30 +104,7 @@ class Tersoff(Form):
                   lower_limit=0.0),
     )
 
-    # --- parameter naming -------------------------------------------------------------------
-    def entries(self) -> list[tuple[str, ...]]:
-        s = self.species
-        return [(a, b, c) for a in s for b in s for c in s]
-
-    def canonical_entry(self, entry: tuple[str, ...]) -> tuple[str, ...]:
-        if len(entry) != 3:
-            raise ValueError("a tersoff parameter belongs to an ordered species triplet such as "
-                             "'Si-Si-C' (centre, bonded neighbour, third atom)")
-        return tuple(entry)
-
-    def entry_index(self, a: int, b: int, c: int) -> int:
-        """Entry of species indices (a, b, c)."""
-        n = len(self.species)
-        return (a * n + b) * n + c
-
-    @classmethod
-    def example(cls, species: list[str]) -> tuple[Tersoff, np.ndarray]:
-        """The declared defaults (Tersoff's silicon) for every triplet, the cutoff their R + D."""
-        form = cls(list(species), 5.0)
-        values = form.default_values()
-        form.cutoff = form.interaction_range(values)
-        return form, values
-
+    # --- parameter naming (entries: TripletFileForm; the defaults are Tersoff's silicon) --------
     def interaction_range(self, values: np.ndarray) -> float:
         """Largest R + D (Å) over a batch (B, n_params) or one vector: the neighbour cutoff needed."""
         blocks = np.asarray(values, float).reshape(-1, len(self.entries()), len(self.params))
@@ -181,10 +157,6 @@ class Tersoff(Form):
                     p = self.params[k].name
                     out[f"{sb}-{sa}-{sa}.{p}"] = f"{sa}-{sb}-{sb}.{p}"
         return out
-
-    def _pair_entries(self) -> list[int]:
-        n = len(self.species)
-        return [self.entry_index(a, b, b) for a in range(n) for b in range(n)]
 
     # --- constraints ---------------------------------------------------------------------------
     def check(self, values: np.ndarray) -> list[str]:
@@ -265,132 +237,45 @@ class Tersoff(Form):
         parameter index as batch axis (see :mod:`gafit.forms.tersoff.derivatives`)."""
         return tersoff_parameter_derivatives(self, theta, tables)
 
-    # --- LAMMPS files ----------------------------------------------------------------------------
-    def file_name(self) -> str:
-        """Name of the parameter file written by :meth:`lammps_lines`: species joined + .tersoff."""
-        return "".join(self.species) + str(self.parameter_file_suffix)
-
-    def write_file(self, values: np.ndarray, path: str | Path, header: str = "") -> None:
-        """Write a LAMMPS ``.tersoff`` file: one entry per line, full precision.
-
-        ``header`` (e.g. a citation or how the set was made) goes first, as comment lines.
-        """
-        from gafit.io.atomic import atomic_write_text
-
-        v = np.asarray(values, float).reshape(len(self.entries()), len(self.params))
-        lines = [f"# {line}".rstrip() for line in header.splitlines()] + [
-            f"# Tersoff parameters written by gafit for LAMMPS pair_style {self.lammps_style} "
-            "(units metal).",
-            f"# {self.units_comment}",
-            "# element1 element2 element3 " + " ".join(p.name for p in self.params),
-        ]
-        for ent, row in zip(self.entries(), v, strict=True):
-            lines.append(" ".join(ent) + " " + " ".join(number(x) for x in row))
-        atomic_write_text(path, "\n".join(lines) + "\n")
-
-    def lammps_lines(
-        self, values: np.ndarray, outdir: Path | None = None, header: str = ""
-    ) -> list[str]:
-        """``pair_style tersoff`` and ``pair_coeff * * FILE SPECIES...``.
-
-        FILE is the bare name :meth:`file_name`, written into ``outdir`` when given (with no
-        ``outdir`` nothing is written). LAMMPS resolves it against its working directory, so run
-        LAMMPS in the folder holding pair.lmp and the file.
-        """
-        name = self.file_name()
-        if outdir is not None:
-            self.write_file(values, Path(outdir) / name, header)
-        return [f"pair_style {self.lammps_style}", f"pair_coeff * * {name} {' '.join(self.species)}"]
-
+    # --- LAMMPS files (the rest: TripletFileForm) --------------------------------------------------
     @classmethod
-    def from_lammps(
-        cls, style_args: list[str], coeffs: list[tuple[int, list[str]]], species: list[str],
-        where: str, base: Path | None = None,
-    ) -> tuple[Form, dict[str, float]]:
+    def _style_options(cls, style_args: list[str], where: str) -> Callable[[np.ndarray], None]:
         if style_args:
             raise GafitInputError(f"{where}: pair_style {cls.lammps_style} {' '.join(style_args)}: options "
                                   "(such as shift) are not supported")
-        usage = f"expected one 'pair_coeff * * FILE' followed by {len(species)} element names"
-        if len(coeffs) != 1:
-            raise GafitInputError(f"{where}: {usage}, got {len(coeffs)} pair_coeff lines")
-        line, args = coeffs[0]
-        where = f"{where} line {line}"
-        if len(args) != 3 + len(species) or args[:2] != ["*", "*"]:
-            raise GafitInputError(f"{where}: pair_coeff {' '.join(args)}: {usage}")
-        if "NULL" in args[3:]:
-            raise GafitInputError(f"{where}: pair_coeff {' '.join(args)}: NULL elements (hybrid "
-                                  "styles) are not supported")
-        from gafit.lammps.files import find_potential_file
-
-        # as LAMMPS: beside pair.lmp (LAMMPS: the working folder), else its potentials folder
-        form, values = cls._load(find_potential_file(args[2], base), args[3:], species)
-        return form, dict(zip(form.parameter_names(), map(float, values), strict=True))
+        return lambda values: None
 
     @classmethod
-    def read_file(
-        cls, path: str | Path, elements: list[str] | None = None, species: list[str] | None = None
-    ) -> Potential:
-        """A potential from a LAMMPS ``.tersoff`` file, E0 = 0
-        (:func:`~gafit.potential_files.load_potential` also reads the E0 and provenance of its
-        comments, and finds files by name in LAMMPS's folder).
-
-        ``elements``: the file's element names to use (default: all, in order of first appearance);
-        every ordered triplet of them must be in the file. ``species``: gafit's names for them
-        (default: the element names), e.g. ``elements=["Si(D)", "C"], species=["Si", "C"]``.
-        The cutoff is max(R + D) over the entries used.
-        """
-        from gafit.potential import Potential
-
-        form, values = cls._load(Path(path), elements, species)
-        return Potential(form.species, [form], np.concatenate([values, np.zeros(len(form.species))]))
+    def _read_entries(
+        cls, path: Path
+    ) -> tuple[dict[tuple[str, str, str], list[tuple[list[tuple[str, int]], int]]], list[str]]:
+        return _parse_entries(path, 3 + len(cls.params))
 
     @classmethod
-    def _load(
-        cls, path: Path, elements: list[str] | None, species: list[str] | None
-    ) -> tuple[Tersoff, np.ndarray]:
-        found, first = _parse_entries(path, 3 + len(cls.params))
-        elements = list(first if elements is None else elements)
-        species = list(elements if species is None else species)
-        if len(species) != len(elements):
-            raise GafitInputError(f"{path}: {len(elements)} elements {elements} but "
-                                  f"{len(species)} species names {species}")
-        if not elements:
-            raise GafitInputError(f"{path}: no Tersoff entries")
-        if len(set(species)) != len(species):
-            raise GafitInputError(f"{path}: species {species} lists a species twice")
-        values = []
-        for a in elements:
-            for b in elements:
-                for c in elements:
-                    hit = found.get((a, b, c))
-                    if not hit:
-                        hint = ("; pick the elements to use as LAMMPS's pair_coeff does "
-                                "(--elements on the command line, [potential] species with start)"
-                                if elements == first else f" (elements used: {' '.join(elements)})")
-                        raise GafitInputError(
-                            f"{path}: no entry for the triplet {a} {b} {c}; LAMMPS needs "
-                            f"every ordered triplet of the elements used{hint}"
-                        )
-                    if len(hit) > 1:
-                        raise GafitInputError(
-                            f"{path} line {hit[1][1]}: duplicate entry {a} {b} {c} "
-                            f"(first on line {hit[0][1]})"
-                        )
-                    words, line = hit[0]
-                    row = []
-                    for p, w in zip(cls.params, words[3:], strict=True):
-                        if not _NUMBER.fullmatch(w[0]) or not np.isfinite(float(w[0])):
-                            raise GafitInputError(f"{path} line {w[1]}: {p.name} '{w[0]}' of "
-                                                  f"entry {a} {b} {c} is not a finite number")
-                        row.append(float(w[0]))
-                    bad = cls.lammps_rejects(np.array(row))
-                    if bad:
-                        raise GafitInputError(f"{path} line {line}: entry {a} {b} {c}: "
-                                              + "; ".join(bad) + " (LAMMPS rejects this)")
-                    values.append(row)
-        v = np.array(values)
-        form = cls(species, float(np.max(v[:, BIG_R] + v[:, BIG_D])))
-        return form, v.ravel()
+    def _entry_row(
+        cls, path: Path, entries: dict[tuple[str, str, str], list[tuple[list[tuple[str, int]], int]]],
+        key: tuple[str, str, str], hint: str,
+    ) -> np.ndarray:
+        a, b, c = key
+        hit = entries.get(key)
+        if not hit:
+            raise GafitInputError(f"{path}: no entry for the triplet {a} {b} {c}; LAMMPS needs "
+                                  f"every ordered triplet of the elements used{hint}")
+        if len(hit) > 1:
+            raise GafitInputError(f"{path} line {hit[1][1]}: duplicate entry {a} {b} {c} "
+                                  f"(first on line {hit[0][1]})")
+        words, line = hit[0]
+        row = []
+        for p, w in zip(cls.params, words[3:], strict=True):
+            if not _NUMBER.fullmatch(w[0]) or not np.isfinite(float(w[0])):
+                raise GafitInputError(f"{path} line {w[1]}: {p.name} '{w[0]}' of "
+                                      f"entry {a} {b} {c} is not a finite number")
+            row.append(float(w[0]))
+        bad = cls.lammps_rejects(np.array(row))
+        if bad:
+            raise GafitInputError(f"{path} line {line}: entry {a} {b} {c}: "
+                                  + "; ".join(bad) + " (LAMMPS rejects this)")
+        return np.array(row)
 
     @classmethod
     def lammps_rejects(cls, row: np.ndarray) -> list[str]:

@@ -1,0 +1,200 @@
+"""The part shared by many-body forms whose parameters are one row per ORDERED species triplet
+(i, j, k) and which LAMMPS reads from a parameter file (Tersoff, Stillinger-Weber): the entries and
+their naming, and the LAMMPS side, ``pair_style STYLE`` with ``pair_coeff * * FILE ELEMENTS...``,
+writing the file, reading it back.
+
+A subclass declares ``name``, ``lammps_style``, ``parameter_file_suffix``, ``params``,
+``file_title`` and ``units_comment`` (for the written file's comments) and ``entry_error`` (the
+error on a name that is no triplet), and provides how its file's entries are read
+(:meth:`TripletFileForm._read_entries`, :meth:`TripletFileForm._entry_row`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gafit.forms.base import Form, number
+from gafit.structures import GafitInputError
+
+if TYPE_CHECKING:
+    from gafit.potential import Potential
+
+#: what to say when the elements of the file are not all wanted
+_PICK_HINT = ("; pick the elements to use as LAMMPS's pair_coeff does (--elements on the command "
+              "line, [potential] species with start)")
+
+
+class TripletFileForm(Form):
+    """A form of one block of parameters per ordered species triplet, read by LAMMPS from a file."""
+
+    body_order = 3
+    #: the potential's name in the written file's first comment line, and in errors
+    file_title = ""
+    #: units of the parameters, for the comment lines of the written file
+    units_comment = ""
+    #: the error on a parameter name whose entry is no triplet (with an example of one)
+    entry_error = "a parameter of this form belongs to an ordered species triplet"
+
+    # --- parameter naming -------------------------------------------------------------------
+    def entries(self) -> list[tuple[str, ...]]:
+        s = self.species
+        return [(a, b, c) for a in s for b in s for c in s]
+
+    def canonical_entry(self, entry: tuple[str, ...]) -> tuple[str, ...]:
+        if len(entry) != 3:
+            raise ValueError(self.entry_error)
+        return tuple(entry)
+
+    def entry_index(self, a: int, b: int, c: int) -> int:
+        """Entry of species indices (a, b, c)."""
+        n = len(self.species)
+        return (a * n + b) * n + c
+
+    def _label(self, e: int) -> str:
+        return "-".join(self.entries()[e])
+
+    def _pair_entries(self) -> list[int]:
+        """The entries (i, j, j), whose rows hold the two-body parameters of the pair i->j."""
+        n = len(self.species)
+        return [self.entry_index(a, b, b) for a in range(n) for b in range(n)]
+
+    def _blocks(self, values: np.ndarray) -> np.ndarray:
+        """A vector (n_params,) or batch (B, n_params) as (B, entry, parameter)."""
+        return np.asarray(values, float).reshape(-1, len(self.entries()), len(self.params))
+
+    @classmethod
+    def example(cls, species: list[str]) -> tuple[Any, np.ndarray]:
+        """The declared defaults for every triplet, the cutoff their :meth:`interaction_range`."""
+        form = cls(list(species), 5.0)
+        values = form.default_values()
+        form.cutoff = form.interaction_range(values)
+        return form, values
+
+    # --- LAMMPS files ----------------------------------------------------------------------------
+    def file_name(self) -> str:
+        """Name of the parameter file written by :meth:`lammps_lines`: species joined + suffix."""
+        return "".join(self.species) + str(self.parameter_file_suffix)
+
+    def write_file(self, values: np.ndarray, path: str | Path, header: str = "") -> None:
+        """Write the LAMMPS parameter file: one entry per line, full precision.
+
+        ``header`` (e.g. a citation or how the set was made) goes first, as comment lines.
+        """
+        from gafit.io.atomic import atomic_write_text
+
+        lines = [f"# {line}".rstrip() for line in header.splitlines()] + [
+            f"# {self.file_title} parameters written by gafit for LAMMPS pair_style "
+            f"{self.lammps_style} (units metal).",
+            f"# {self.units_comment}",
+            "# element1 element2 element3 " + " ".join(p.name for p in self.params),
+        ]
+        for ent, row in zip(self.entries(), self._blocks(values)[0], strict=True):
+            lines.append(" ".join(ent) + " " + " ".join(number(x) for x in row))
+        atomic_write_text(path, "\n".join(lines) + "\n")
+
+    def lammps_lines(
+        self, values: np.ndarray, outdir: Path | None = None, header: str = ""
+    ) -> list[str]:
+        """``pair_style STYLE`` and ``pair_coeff * * FILE SPECIES...``.
+
+        FILE is the bare name :meth:`file_name`, written into ``outdir`` when given (with no
+        ``outdir`` nothing is written). LAMMPS resolves it against its working directory, so run
+        LAMMPS in the folder holding pair.lmp and the file.
+        """
+        name = self.file_name()
+        if outdir is not None:
+            self.write_file(values, Path(outdir) / name, header)
+        return [f"pair_style {self.lammps_style}", f"pair_coeff * * {name} {' '.join(self.species)}"]
+
+    @classmethod
+    def _style_options(cls, style_args: list[str], where: str) -> Callable[[np.ndarray], None]:
+        """Check the words after ``pair_style STYLE``; return what they do to the values read from
+        the file (a function changing them in place). Default: no options."""
+        if style_args:
+            raise GafitInputError(f"{where}: pair_style {cls.lammps_style} {' '.join(style_args)}: "
+                                  "options are not supported")
+        return lambda values: None
+
+    @classmethod
+    def from_lammps(
+        cls, style_args: list[str], coeffs: list[tuple[int, list[str]]], species: list[str],
+        where: str, base: Path | None = None,
+    ) -> tuple[Form, dict[str, float]]:
+        """The form and named values of ``pair_style STYLE [options]`` (:meth:`_style_options`)
+        with one ``pair_coeff * * FILE ELEMENTS...`` line."""
+        apply_options = cls._style_options(style_args, where)
+        usage = f"expected one 'pair_coeff * * FILE' followed by {len(species)} element names"
+        if len(coeffs) != 1:
+            raise GafitInputError(f"{where}: {usage}, got {len(coeffs)} pair_coeff lines")
+        line, args = coeffs[0]
+        where = f"{where} line {line}"
+        if len(args) != 3 + len(species) or args[:2] != ["*", "*"]:
+            raise GafitInputError(f"{where}: pair_coeff {' '.join(args)}: {usage}")
+        if "NULL" in args[3:]:
+            raise GafitInputError(f"{where}: pair_coeff {' '.join(args)}: NULL elements (hybrid "
+                                  "styles) are not supported")
+        from gafit.lammps.files import find_potential_file
+
+        # as LAMMPS: beside pair.lmp (LAMMPS: the working folder), else its potentials folder
+        form, values = cls._load(find_potential_file(args[2], base), args[3:], species)
+        apply_options(values)
+        return form, dict(zip(form.parameter_names(), map(float, values), strict=True))
+
+    @classmethod
+    def read_file(
+        cls, path: str | Path, elements: list[str] | None = None, species: list[str] | None = None
+    ) -> Potential:
+        """A potential from the form's LAMMPS parameter file, E0 = 0
+        (:func:`~gafit.potential_files.load_potential` also reads the E0 and provenance of its
+        comments, and finds files by name in LAMMPS's folder).
+
+        ``elements``: the file's element names to use (default: all, in order of first appearance);
+        every ordered triplet of them must be in the file. ``species``: gafit's names for them
+        (default: the element names), e.g. ``elements=["Si(D)", "C"], species=["Si", "C"]``.
+        The cutoff is the :meth:`interaction_range` of the entries used.
+        """
+        from gafit.potential import Potential
+
+        form, values = cls._load(Path(path), elements, species)
+        return Potential(form.species, [form], np.concatenate([values, np.zeros(len(form.species))]))
+
+    @classmethod
+    def _read_entries(cls, path: Path) -> tuple[Any, list[str]]:
+        """The entries of the file at ``path`` (whatever :meth:`_entry_row` takes) and its element
+        names in order of first appearance."""
+        raise NotImplementedError
+
+    @classmethod
+    def _entry_row(cls, path: Path, entries: Any, key: tuple[str, str, str], hint: str
+                   ) -> np.ndarray:
+        """The checked parameter row of the one entry ``key`` of ``entries``; a missing (the error
+        ends with ``hint``), duplicated or bad entry is an error naming where it is."""
+        raise NotImplementedError
+
+    @classmethod
+    def _load(
+        cls, path: Path, elements: list[str] | None, species: list[str] | None
+    ) -> tuple[Any, np.ndarray]:
+        """The form of ``species`` (default: ``elements``) and its values from the entries of
+        ``elements`` (default: every element of the file) of the file at ``path``."""
+        entries, first = cls._read_entries(path)
+        elements = list(first if elements is None else elements)
+        species = list(elements if species is None else species)
+        if len(species) != len(elements):
+            raise GafitInputError(f"{path}: {len(elements)} elements {elements} but "
+                                  f"{len(species)} species names {species}")
+        if not elements:
+            raise GafitInputError(f"{path}: no {cls.file_title} entries")
+        if len(set(species)) != len(species):
+            raise GafitInputError(f"{path}: species {species} lists a species twice")
+        hint = _PICK_HINT if elements == first else f" (elements used: {' '.join(elements)})"
+        rows = [cls._entry_row(path, entries, (a, b, c), hint)
+                for a in elements for b in elements for c in elements]
+        values = np.array(rows).ravel()
+        form = cls(species, 1.0)
+        form.cutoff = form.interaction_range(values)
+        return form, values
