@@ -1,7 +1,8 @@
 """Reading the LAMMPS parameter files of many-body forms (``.sw``, and the like): entries of
 element names then numbers, an entry's words possibly spread over several lines, ``#`` comments.
 
-Every word keeps its line and column, so that a bad entry is a one-line error naming both.
+Every word keeps its line and column, so that a bad entry is a one-line error naming both (or the
+line only, for the files whose errors have always named the line only: ``.tersoff``).
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 @dataclass(frozen=True)
 class Word:
-    """One word of a parameter file and where it stands (line and column from 1)."""
+    """One word of a parameter file and where it stands (line and column from 1; column 0: not
+    said in errors)."""
 
     text: str
     line: int
     col: int
 
     def where(self, path: Path) -> str:
-        return f"{path} line {self.line} column {self.col}"
+        return f"{path} line {self.line}" + (f" column {self.col}" if self.col else "")
 
 
 @dataclass
@@ -38,15 +40,19 @@ class Entries:
     elements: list[str]
 
 
-def _words(raw: str, line: int) -> list[Word]:
+def _words(raw: str, line: int, columns: bool) -> list[Word]:
     text = raw.split("#", 1)[0]
-    return [Word(m.group(), line, m.start() + 1) for m in re.finditer(r"\S+", text)]
+    return [Word(m.group(), line, m.start() + 1 if columns else 0)
+            for m in re.finditer(r"\S+", text)]
 
 
-def read_entries(path: Path, n_names: int, n_numbers: int, what: str) -> Entries:
+def read_entries(
+    path: Path, n_names: int, n_numbers: int, what: str, columns: bool = True
+) -> Entries:
     """Entries of ``n_names`` element names and ``n_numbers`` numbers each (``what`` names the
-    kind of entry in errors, e.g. 'a Stillinger-Weber entry'). The numbers are checked when used
-    (:func:`entry_numbers`): LAMMPS reads only the entries of the elements it is given."""
+    kind of entry in errors, e.g. 'a Stillinger-Weber entry'; ``columns``: errors name the column
+    as well as the line). The numbers are checked when used (:func:`entry_numbers`): LAMMPS reads
+    only the entries of the elements it is given."""
     if not path.is_file():
         raise GafitInputError(f"{path}: no such file")
     n_words = n_names + n_numbers
@@ -55,7 +61,7 @@ def read_entries(path: Path, n_names: int, n_numbers: int, what: str) -> Entries
     words: list[Word] = []
     text = path.read_text(encoding="utf-8", errors="replace")
     for n, raw in enumerate(text.splitlines(), 1):
-        words += _words(raw, n)
+        words += _words(raw, n, columns)
         if len(words) < n_words:
             continue
         if len(words) > n_words:
@@ -78,13 +84,16 @@ def read_entries(path: Path, n_names: int, n_numbers: int, what: str) -> Entries
     return Entries(found, list(first))
 
 
-def entry_words(path: Path, entries: Entries, key: tuple[str, ...], hint: str = "") -> list[Word]:
-    """The words of the one entry ``key``; a missing or duplicated entry is an error."""
+def entry_words(
+    path: Path, entries: Entries, key: tuple[str, ...], hint: str = "", kind: str = ""
+) -> list[Word]:
+    """The words of the one entry ``key``; a missing (the error says 'no entry for KIND KEY',
+    then ``hint``) or duplicated entry is an error."""
     hit = entries.found.get(key)
     label = " ".join(key)
     if not hit:
-        raise GafitInputError(f"{path}: no entry for {label}; LAMMPS needs every ordered triplet "
-                              f"of the elements used{hint}")
+        raise GafitInputError(f"{path}: no entry for {kind + ' ' if kind else ''}{label}; LAMMPS "
+                              f"needs every ordered triplet of the elements used{hint}")
     if len(hit) > 1:
         raise GafitInputError(f"{hit[1][0].where(path)}: duplicate entry {label} (first on line "
                               f"{hit[0][0].line})")

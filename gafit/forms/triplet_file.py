@@ -4,9 +4,9 @@ their naming, and the LAMMPS side, ``pair_style STYLE`` with ``pair_coeff * * FI
 writing the file, reading it back.
 
 A subclass declares ``name``, ``lammps_style``, ``parameter_file_suffix``, ``params``,
-``file_title`` and ``units_comment`` (for the written file's comments) and ``entry_error`` (the
-error on a name that is no triplet), and provides how its file's entries are read
-(:meth:`TripletFileForm._read_entries`, :meth:`TripletFileForm._entry_row`).
+``file_title`` and ``units_comment`` (for the written file's comments), ``entry_error`` (the
+error on a name that is no triplet) and :meth:`TripletFileForm.lammps_rejects`; the file is read
+with :mod:`gafit.forms.param_file`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gafit.forms.base import Form, number
+from gafit.forms.param_file import Entries, entry_numbers, entry_words, read_entries
 from gafit.structures import GafitInputError
 
 if TYPE_CHECKING:
@@ -38,6 +39,11 @@ class TripletFileForm(Form):
     units_comment = ""
     #: the error on a parameter name whose entry is no triplet (with an example of one)
     entry_error = "a parameter of this form belongs to an ordered species triplet"
+    #: the errors of a bad file: the kind of entry; whether they name columns; a missing entry
+    #: is 'no entry for MISSING_KIND E1 E2 E3'
+    entry_what = "an entry"
+    file_columns = True
+    missing_kind = ""
 
     # --- parameter naming -------------------------------------------------------------------
     def entries(self) -> list[tuple[str, ...]]:
@@ -110,13 +116,17 @@ class TripletFileForm(Form):
             self.write_file(values, Path(outdir) / name, header)
         return [f"pair_style {self.lammps_style}", f"pair_coeff * * {name} {' '.join(self.species)}"]
 
+    #: an option of LAMMPS's pair_style that gafit does not support, named in the error
+    unsupported_option = ""
+
     @classmethod
     def _style_options(cls, style_args: list[str], where: str) -> Callable[[np.ndarray], None]:
         """Check the words after ``pair_style STYLE``; return what they do to the values read from
         the file (a function changing them in place). Default: no options."""
         if style_args:
+            such = f" (such as {cls.unsupported_option})" if cls.unsupported_option else ""
             raise GafitInputError(f"{where}: pair_style {cls.lammps_style} {' '.join(style_args)}: "
-                                  "options are not supported")
+                                  f"options{such} are not supported")
         return lambda values: None
 
     @classmethod
@@ -163,17 +173,22 @@ class TripletFileForm(Form):
         return Potential(form.species, [form], np.concatenate([values, np.zeros(len(form.species))]))
 
     @classmethod
-    def _read_entries(cls, path: Path) -> tuple[Any, list[str]]:
-        """The entries of the file at ``path`` (whatever :meth:`_entry_row` takes) and its element
-        names in order of first appearance."""
-        raise NotImplementedError
+    def lammps_rejects(cls, row: np.ndarray) -> list[str]:
+        """What LAMMPS's reader rejects in one entry's row of parameters; nothing by default."""
+        return []
 
     @classmethod
-    def _entry_row(cls, path: Path, entries: Any, key: tuple[str, str, str], hint: str
+    def _entry_row(cls, path: Path, entries: Entries, key: tuple[str, ...], hint: str
                    ) -> np.ndarray:
-        """The checked parameter row of the one entry ``key`` of ``entries``; a missing (the error
-        ends with ``hint``), duplicated or bad entry is an error naming where it is."""
-        raise NotImplementedError
+        """The parameter row of the one entry ``key``; a missing (the error ends with ``hint``),
+        duplicated or bad entry, or one LAMMPS rejects, is an error naming where it is."""
+        words = entry_words(path, entries, key, hint, cls.missing_kind)
+        row = entry_numbers(path, words, [p.name for p in cls.params])
+        bad = cls.lammps_rejects(row)
+        if bad:
+            raise GafitInputError(f"{words[0].where(path)}: entry {' '.join(key)}: "
+                                  + "; ".join(bad) + " (LAMMPS rejects this)")
+        return row
 
     @classmethod
     def _load(
@@ -181,7 +196,8 @@ class TripletFileForm(Form):
     ) -> tuple[Any, np.ndarray]:
         """The form of ``species`` (default: ``elements``) and its values from the entries of
         ``elements`` (default: every element of the file) of the file at ``path``."""
-        entries, first = cls._read_entries(path)
+        entries = read_entries(path, 3, len(cls.params), cls.entry_what, cls.file_columns)
+        first = entries.elements
         elements = list(first if elements is None else elements)
         species = list(elements if species is None else species)
         if len(species) != len(elements):

@@ -31,12 +31,10 @@ The package: this module holds the form (parameters, entries, check and repair, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
 from gafit.forms.base import ParamSpec, Prediction
-from gafit.forms.param_file import Entries, entry_numbers, entry_words, read_entries
 from gafit.forms.stillinger_weber.derivatives import sw_parameter_derivatives
 from gafit.forms.stillinger_weber.evaluate import (
     BIG_A,
@@ -78,6 +76,7 @@ class StillingerWeber(TripletFileForm):
     parameter_file_suffix = ".sw"
     file_title = "Stillinger-Weber"
     units_comment = "epsilon in eV; sigma in Angstrom; others dimensionless."
+    entry_what = "a Stillinger-Weber entry"
     entry_error = ("an sw parameter belongs to an ordered species triplet such as 'Ga-N-N' "
                    "(centre, neighbour j, neighbour k)")
     params = (
@@ -275,20 +274,10 @@ class StillingerWeber(TripletFileForm):
         return three_body_off
 
     @classmethod
-    def _read_entries(cls, path: Path) -> tuple[Entries, list[str]]:
-        entries = read_entries(path, 3, len(cls.params), "a Stillinger-Weber entry")
-        return entries, entries.elements
-
-    @classmethod
-    def _entry_row(cls, path: Path, entries: Entries, key: tuple[str, str, str], hint: str
-                   ) -> np.ndarray:
-        words = entry_words(path, entries, key, hint)
-        row = entry_numbers(path, words, [p.name for p in cls.params])
-        bad = _lammps_rejects(row)
-        if bad:
-            raise GafitInputError(f"{words[0].where(path)}: entry {' '.join(key)}: "
-                                  + "; ".join(bad) + " (LAMMPS rejects this)")
-        return row
+    def lammps_rejects(cls, row: np.ndarray) -> list[str]:
+        """What LAMMPS's read_file rejects as 'Illegal Stillinger-Weber parameter' in one entry's
+        row."""
+        return _lammps_rejects(row)
 
 
 # --------------------------------------------------------------------------- helpers

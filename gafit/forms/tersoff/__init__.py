@@ -30,9 +30,7 @@ parameter derivatives.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -58,10 +56,7 @@ from gafit.forms.tersoff.evaluate import (
 )
 from gafit.forms.tersoff.table import TersoffTable, build_table
 from gafit.forms.triplet_file import TripletFileForm
-from gafit.structures import GafitInputError, ReferenceSet
-
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
+from gafit.structures import ReferenceSet
 
 # --------------------------------------------------------------------------- the form
 
@@ -75,6 +70,10 @@ class Tersoff(TripletFileForm):
     file_title = "Tersoff"
     entry_error = ("a tersoff parameter belongs to an ordered species triplet such as 'Si-Si-C' "
                    "(centre, bonded neighbour, third atom)")
+    # the errors of a bad .tersoff file name lines only, as they always have
+    file_columns = False
+    missing_kind = "the triplet"
+    unsupported_option = "shift"
     #: columns LAMMPS reads from the pair entry (i, j, j) only (never from (i, j, k), j != k)
     pair_columns: tuple[int, ...] = (N, BETA, LAM2, BIG_B, LAM1, BIG_A)
     #: columns of the repulsion that (i, j, j) and (j, i, i) must share (LAMMPS sums it over a
@@ -237,46 +236,7 @@ class Tersoff(TripletFileForm):
         parameter index as batch axis (see :mod:`gafit.forms.tersoff.derivatives`)."""
         return tersoff_parameter_derivatives(self, theta, tables)
 
-    # --- LAMMPS files (the rest: TripletFileForm) --------------------------------------------------
-    @classmethod
-    def _style_options(cls, style_args: list[str], where: str) -> Callable[[np.ndarray], None]:
-        if style_args:
-            raise GafitInputError(f"{where}: pair_style {cls.lammps_style} {' '.join(style_args)}: options "
-                                  "(such as shift) are not supported")
-        return lambda values: None
-
-    @classmethod
-    def _read_entries(
-        cls, path: Path
-    ) -> tuple[dict[tuple[str, str, str], list[tuple[list[tuple[str, int]], int]]], list[str]]:
-        return _parse_entries(path, 3 + len(cls.params))
-
-    @classmethod
-    def _entry_row(
-        cls, path: Path, entries: dict[tuple[str, str, str], list[tuple[list[tuple[str, int]], int]]],
-        key: tuple[str, str, str], hint: str,
-    ) -> np.ndarray:
-        a, b, c = key
-        hit = entries.get(key)
-        if not hit:
-            raise GafitInputError(f"{path}: no entry for the triplet {a} {b} {c}; LAMMPS needs "
-                                  f"every ordered triplet of the elements used{hint}")
-        if len(hit) > 1:
-            raise GafitInputError(f"{path} line {hit[1][1]}: duplicate entry {a} {b} {c} "
-                                  f"(first on line {hit[0][1]})")
-        words, line = hit[0]
-        row = []
-        for p, w in zip(cls.params, words[3:], strict=True):
-            if not _NUMBER.fullmatch(w[0]) or not np.isfinite(float(w[0])):
-                raise GafitInputError(f"{path} line {w[1]}: {p.name} '{w[0]}' of "
-                                      f"entry {a} {b} {c} is not a finite number")
-            row.append(float(w[0]))
-        bad = cls.lammps_rejects(np.array(row))
-        if bad:
-            raise GafitInputError(f"{path} line {line}: entry {a} {b} {c}: "
-                                  + "; ".join(bad) + " (LAMMPS rejects this)")
-        return np.array(row)
-
+    # --- LAMMPS files: TripletFileForm ------------------------------------------------------------
     @classmethod
     def lammps_rejects(cls, row: np.ndarray) -> list[str]:
         """What LAMMPS's read_file rejects as 'Illegal Tersoff parameter' in one entry's row."""
@@ -313,44 +273,3 @@ def _entry_problems(row: np.ndarray, two_body: bool, rejects: list[str]) -> list
     if two_body and row[N] == 0:
         out.append("n = 0 makes the bond order undefined")
     return out
-
-
-def _parse_entries(
-    path: Path, n_words: int = 17,
-) -> tuple[dict[tuple[str, str, str], list[tuple[list[tuple[str, int]], int]]], list[str]]:
-    """Entries of a .tersoff file of ``n_words`` words per entry (3 element names, then numbers):
-    {(e1, e2, e3): [(words with line numbers, first line)]} and the element names in order of first
-    appearance. Words of an entry may span lines (as LAMMPS)."""
-    if not path.is_file():
-        raise GafitInputError(f"{path}: no such file")
-    found: dict[tuple[str, str, str], list[tuple[list[tuple[str, int]], int]]] = {}
-    first: dict[str, None] = {}
-    words: list[tuple[str, int]] = []
-    start = 0
-    text = path.read_text(encoding="utf-8", errors="replace")
-    for n, raw in enumerate(text.splitlines(), 1):
-        new = [(w, n) for w in raw.split("#", 1)[0].split()]
-        if not new:
-            continue
-        if not words:
-            start = n
-        words += new
-        if len(words) < n_words:
-            continue
-        if len(words) > n_words:
-            raise GafitInputError(
-                f"{path} line {n}: the entry starting on line {start} has {len(words)} words; an "
-                f"entry is 3 element names and {n_words - 3} numbers ({n_words} words)"
-            )
-        key = (words[0][0], words[1][0], words[2][0])
-        for el in key:
-            if _NUMBER.fullmatch(el):
-                raise GafitInputError(f"{path} line {start}: element name '{el}' is a number; "
-                                      "an entry starts with 3 element names")
-            first.setdefault(el, None)
-        found.setdefault(key, []).append((words, start))
-        words = []
-    if words:
-        raise GafitInputError(f"{path} line {start}: incomplete entry at end of file ({len(words)} "
-                              f"of {n_words} words)")
-    return found, list(first)
