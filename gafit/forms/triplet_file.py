@@ -72,6 +72,32 @@ class TripletFileForm(Form):
         """A vector (n_params,) or batch (B, n_params) as (B, entry, parameter)."""
         return np.asarray(values, float).reshape(-1, len(self.entries()), len(self.params))
 
+    def dimer_energy(self, values: np.ndarray, a: int, b: int
+                     ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """E(r) and dE/dr (B, K), eV and eV/Å, of an isolated a-b dimer for parameter vectors
+        ``values`` (B, n_params): no third atom, so the two-body terms alone, the
+        :meth:`_dimer_share` of entry (a, b, b) plus that of (b, a, a)."""
+        v = self._blocks(values)
+        rows = [v[:, self.entry_index(a, b, b)], v[:, self.entry_index(b, a, a)]]
+
+        def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            r = np.asarray(r, float)[None, :]
+            e = np.zeros((len(v), r.shape[1]))
+            g = np.zeros_like(e)
+            for row in rows:
+                de, dg = self._dimer_share(r, row)
+                e += de
+                g += dg
+            return e, g
+
+        return energy
+
+    def _dimer_share(self, r: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The half of a dimer's energy (B, K), eV, and of its dE/dr, eV/Å, at distances ``r``
+        (1, K) that the parameters ``row`` (B, parameters of one entry) of the entry (i, j, j) of
+        the pair i->j give."""
+        raise NotImplementedError
+
     @classmethod
     def example(cls, species: list[str]) -> tuple[Any, np.ndarray]:
         """The declared defaults for every triplet, the cutoff their :meth:`interaction_range`."""

@@ -104,28 +104,13 @@ class StillingerWeber(TripletFileForm):
         v = self._blocks(values)[:, self._pair_entries()]
         return float(np.max(v[..., SMALL_A] * v[..., SIGMA]))
 
-    def dimer_energy(self, values: np.ndarray, a: int, b: int
-                     ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """E(r) and dE/dr (B, K), eV and eV/Å, of an isolated a-b dimer for parameter vectors
-        ``values`` (B, n_params): its two-body term alone (no angle), 1/2 phi2 of entry (a, b, b)
-        plus the same of (b, a, a), each within its LAMMPS cutoff."""
-        v = self._blocks(values)
-        rows = [v[:, self.entry_index(a, b, b)], v[:, self.entry_index(b, a, a)]]
-
-        def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            r = r[None, :]
-            e = np.zeros((len(v), r.shape[1]))
-            g = np.zeros_like(e)
-            for row in rows:
-                col = {k: row[:, k, None] for k in (EPS, SIGMA, SMALL_A, GAMMA, BIG_A, BIG_B, P, Q, TOL)}
-                inside = r < reach(col[SIGMA], col[SMALL_A], col[GAMMA], col[TOL])
-                phi, dphi = two_body(r, col[EPS], col[SIGMA], col[SMALL_A], col[BIG_A], col[BIG_B],
-                                     col[P], col[Q], inside)
-                e += 0.5 * phi
-                g += 0.5 * dphi
-            return e, g
-
-        return energy
+    def _dimer_share(self, r: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """1/2 phi2 and its derivative, within the entry's LAMMPS cutoff (no angle in a dimer)."""
+        col = {k: row[:, k, None] for k in (EPS, SIGMA, SMALL_A, GAMMA, BIG_A, BIG_B, P, Q, TOL)}
+        inside = r < reach(col[SIGMA], col[SMALL_A], col[GAMMA], col[TOL])
+        phi, dphi = two_body(r, col[EPS], col[SIGMA], col[SMALL_A], col[BIG_A], col[BIG_B],
+                             col[P], col[Q], inside)
+        return 0.5 * phi, 0.5 * dphi
 
     def cutoff_setting(self, values: np.ndarray) -> str:
         """The parameters that set :meth:`interaction_range` of one vector: 'A-B-B.a * A-B-B.sigma'."""

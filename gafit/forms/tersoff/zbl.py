@@ -24,7 +24,6 @@ derivatives are :mod:`gafit.forms.tersoff.zbl_derivatives`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -133,25 +132,10 @@ class TersoffZBL(Tersoff):
             theta[...] = v.reshape(theta.shape)
         return theta
 
-    def dimer_energy(self, values: np.ndarray, a: int, b: int
-                     ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """E(r) and dE/dr (B, K), eV and eV/Å, of an isolated a-b dimer for parameter vectors
-        ``values`` (B, n_params), for :mod:`gafit.walls`: zeta = 0, so b = 1, and 1/2 of
-        :func:`pair_terms` from entry (a, b, b) plus the same from (b, a, a)."""
-        v = np.asarray(values, float).reshape(len(values), len(self.entries()), len(self.params))
-        rows = [v[:, self.entry_index(a, b, b)], v[:, self.entry_index(b, a, a)]]
-
-        def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            r = np.asarray(r, float)[None, :]
-            e = np.zeros((len(v), r.shape[1]))
-            g = np.zeros_like(e)
-            for row in rows:
-                de, dg, _ = pair_terms(r, lambda k, row=row: row[:, k, None], np.zeros_like(e))
-                e += 0.5 * de
-                g += 0.5 * dg
-            return e, g
-
-        return energy
+    def _dimer_share(self, r: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """1/2 of :func:`pair_terms` (zeta = 0, so b = 1), for :mod:`gafit.walls`."""
+        de, dg, _ = pair_terms(r, lambda k: row[:, k, None], np.zeros((len(row), r.shape[1])))
+        return 0.5 * de, 0.5 * dg
 
     # --- evaluation ---------------------------------------------------------------------------
     def build_tables(self, refset: ReferenceSet) -> TersoffZBLTable:
