@@ -20,6 +20,7 @@ from gafit.ga import GASettings
 from gafit.nac import parse_epsilon
 from gafit.objective import Weights
 from gafit.parallel import check_scheduler
+from gafit.pareto import check_settings as check_pareto
 from gafit.phonons.target import LATTICES, PhononTargetConfig
 from gafit.property_hex import EXTRA_LATTICES, StructureSpec, is_lattice_name
 from gafit.property_target import QUANTITIES as PROPERTY_QUANTITIES
@@ -440,6 +441,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     ga_table = _typed(GASettings, _table(table, "ga", "[ga]", path), "[ga]", path)
     _check_range(ga_table, GA_RANGES, "[ga]", path)
     ga = GASettings(**ga_table)
+    check_pareto(ga, path)  # [ga] mode and objectives
     if ga.scheduler:
         check_scheduler(ga.scheduler, f"{path}: [ga] scheduler")
     refine_table = _typed(RefineConfig, _table(table, "refine", "[refine]", path), "[refine]", path)

@@ -43,6 +43,8 @@ class GASettings:
     subset_generations: int = 0  # ... for this many generations; elites are scored on all of them
     workers: int = 1  # processes evaluating the population (same result for any number)
     scheduler: str = ""  # Dask scheduler address (tcp://HOST:PORT): evaluate on that cluster
+    mode: str = "scalar"  # "pareto": a front between objectives (gafit.pareto)
+    objectives: list[str] = field(default_factory=list)  # pareto: loss groups, e.g. "forces"
 
 
 @dataclass
