@@ -533,3 +533,62 @@ def _run_pareto(fit: Fit, out: Path | None, quiet: bool,
              f"{out}/front.csv, front.png, front.json, front/member_NN/; the run's own result "
              f"is the knee, member {knee + 1} (gafit pick {out} chooses another)")
     return results[knee]
+
+
+def parse_limits(items: Sequence[str]) -> dict[str, float]:
+    """``["forces=0.2", ...]`` -> {"forces": 0.2}: RMSE limits per group (the group's units)."""
+    limits = {}
+    for item in items:
+        group, sep, value = item.partition("=")
+        try:
+            limit = float(value) if sep else float("nan")
+        except ValueError:
+            limit = float("nan")
+        if not group.strip() or not math.isfinite(limit):
+            raise GafitInputError(f"--max {item}: expected GROUP=NUMBER, e.g. forces=0.2")
+        limits[group.strip()] = limit
+    return limits
+
+
+def pick(run_dir: str | Path, out: str | Path, limits: dict[str, float] | None = None,
+         member: int | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Copy one member of the front of ``run_dir`` (``member``, numbered from 1, or the one
+    :func:`pick_member` picks under ``limits``) into ``out`` as a normal fit result
+    (potential.json, lammps/, log.csv, parameters.csv, summary.json, the summary with a
+    ``picked`` entry saying how); returns its front.csv row."""
+    import shutil
+
+    from gafit.io import strict_json
+    from gafit.io.atomic import atomic_batch, atomic_write, atomic_write_text
+
+    run_dir, out = Path(run_dir), Path(out)
+    source = run_dir / "front.csv"
+    rows = read_front(source)
+    if member is not None:
+        if limits:
+            raise GafitInputError("--member and --max: give one of them")
+        if not 1 <= member <= len(rows):
+            raise GafitInputError(f"--member {member}: {source} has members 1 to {len(rows)}")
+        k, rule = member - 1, f"member {member}"
+    else:
+        k = pick_member(rows, limits, str(source))
+        rule = ("knee (least sum of objectives normalised to [0, 1] over the front)"
+                + (" among the members with " + ", ".join(f"{g} RMSE <= {v:g}"
+                                                         for g, v in limits.items())
+                   if limits else ""))
+    folder = run_dir / "front" / f"member_{rows[k]['member']:02d}"
+    if not (folder / "summary.json").is_file():
+        raise GafitInputError(f"{folder}: missing (the run folder is incomplete)")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise GafitInputError(f"--out {out}: exists and is not empty (give --overwrite)")
+    summary = strict_json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    summary["picked"] = {"run": str(run_dir.resolve()), "member": rows[k]["member"], "rule": rule,
+                         "objectives": {n: rows[k][f"objective:{n}"]
+                                        for n in objective_names(rows)}}
+    with atomic_batch():
+        for src in sorted(folder.rglob("*")):
+            if src.is_file() and src.name != "summary.json":
+                dst = out / src.relative_to(folder)
+                atomic_write(dst, lambda tmp, src=src: shutil.copyfile(src, tmp))
+        atomic_write_text(out / "summary.json", strict_json.dumps(summary, indent=2) + "\n")
+    return rows[k]
