@@ -399,6 +399,7 @@ def plot_front(path: Path, names: Sequence[str], f: np.ndarray, knee: int,
     """front.png: the front's objective values (2-D, or pairwise for more), the knee marked and
     the GA's first front before refinement in grey."""
     from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
+    from matplotlib.ticker import NullFormatter
 
     from gafit.io.atomic import atomic_write
 
@@ -418,6 +419,8 @@ def plot_front(path: Path, names: Sequence[str], f: np.ndarray, knee: int,
         ax.set_ylabel(f"{names[b]} (loss)")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # minor labels of a short log axis overlap
+            axis.set_minor_formatter(NullFormatter())
         if n == 1:
             ax.legend(fontsize=7)
     fig.tight_layout()

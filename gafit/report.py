@@ -41,7 +41,8 @@ __all__ = ["REPORT_DIR", "write_report"]
 #: sub-folder of the run folder that holds the page and its plots
 REPORT_DIR = "report"
 #: PNGs this module writes (older copies are removed before a new report is written)
-PNG_PATTERNS = ("parity*.png", "config_types*.png", "convergence*.png", "phonon*.png")
+PNG_PATTERNS = ("parity*.png", "config_types*.png", "convergence*.png", "phonon*.png",
+                "front*.png")
 DPI = 100
 #: parity plots draw at most this many points per set and property (a seeded random sample)
 MAX_POINTS = 200_000
@@ -765,6 +766,33 @@ class _Report:
                               "(“n/a”: no such structures or no such reference values in that set)."))
         return "".join(parts)
 
+    def front(self) -> str:
+        """The Pareto front of a ``[ga] mode = "pareto"`` run (front.csv); "" for other runs."""
+        from gafit.pareto import objective_names, plot_front, read_front
+
+        path = self.run / "front.csv"
+        if not path.exists():
+            return ""
+        rows = read_front(path)
+        names = objective_names(rows)
+        f = np.array([[r[f"objective:{n}"] for n in names] for r in rows])
+        knee = next((i for i, r in enumerate(rows) if r["knee"]), 0)
+        info_path = self.run / "front.json"
+        info = strict_json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
+        ga_f = np.array(info.get("ga_front") or [], float).reshape(-1, len(names))
+        plot_front(self.out / "front.png", names, f, knee, ga_f)
+        cols = [k for k in rows[0] if k.startswith(("objective:", "rmse:"))]
+        table = _table(["member"] + [_esc(c) for c in cols],
+                       [[f"{r['member']}{' (knee)' if r['knee'] else ''}"]
+                        + [f"{r[c]:.4g}" for c in cols] for r in rows])
+        return ('<h2 id="front">Pareto front</h2>'
+                + _img("front.png", "Pareto front",
+                       f"The front between {', '.join(_esc(n) for n in names)} (loss values; grey: "
+                       "the GA's first front before the least squares); the star is the knee, "
+                       "which the rest of this page shows. <code>gafit pick</code> writes another "
+                       "member as a fit result.")
+                + table)
+
     def convergence(self) -> str:
         parts = ['<h2 id="convergence">Convergence of the genetic algorithm</h2>']
         path = self.run / "log.csv"
@@ -985,8 +1013,8 @@ class _Report:
 
         self.out.mkdir(parents=True, exist_ok=True)
         sections = []
-        for fn in (self.parity, self.config_types, self.convergence, self.parameters, self.phonons,
-                   self.property_targets, self.validation_suite, self.lammps_files):
+        for fn in (self.front, self.parity, self.config_types, self.convergence, self.parameters,
+                   self.phonons, self.property_targets, self.validation_suite, self.lammps_files):
             try:
                 sections.append(fn())
             except Exception as err:  # a report says what failed rather than failing
@@ -1014,7 +1042,8 @@ class _Report:
             self.notes.append(self.data_note)
         species = ", ".join(self.pot_dict.get("species", []))
         forms = " + ".join(f.get("form", "?") for f in self.pot_dict.get("forms", []))
-        nav = [("summary", "Summary"), ("parity", "Predicted vs reference"),
+        nav = [("front", "Pareto front")] if 'id="front"' in "".join(sections) else []
+        nav += [("summary", "Summary"), ("parity", "Predicted vs reference"),
                ("config-types", "Per config_type"), ("convergence", "Convergence"),
                ("parameters", "Parameters")]
         if 'id="phonons"' in "".join(sections):

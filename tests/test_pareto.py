@@ -276,3 +276,16 @@ def test_an_objective_the_loss_lacks_is_an_error() -> None:
 
 def test_check_settings_accepts_a_sum_of_groups() -> None:
     check_settings(GASettings(mode="pareto", objectives=["energy+forces+stress", "phonons"]), "x")
+
+
+def test_the_report_shows_the_front(dimer_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from gafit.report import write_report
+
+    run = tmp_path / "run"
+    shutil.copytree(dimer_run, run)
+    page = write_report(run).read_text(encoding="utf-8")
+    assert 'id="front"' in page and 'src="front.png"' in page
+    assert (run / "report" / "front.png").stat().st_size > 1000
+    assert "could not be made" not in page
