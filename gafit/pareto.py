@@ -484,6 +484,10 @@ def _run_pareto(fit: Fit, out: Path | None, quiet: bool,
     nsga = run_nsga(lambda u: split.values(cube.x(u)), fit.space.n_free, len(split.names),
                     cfg.ga, cube.u(fit.space.start()) if fit.seeded else None,
                     deadline, should_stop, progress)
+    if should_stop is not None and (sig := should_stop()):
+        from gafit.fitting import FitInterrupted
+
+        raise FitInterrupted(sig, None, "GA")  # nothing written: no checkpoint in pareto mode
     first = nondominated(nsga.pop_f) & np.all(np.isfinite(nsga.pop_f), axis=1)
     starts_u, starts_f = nsga.pop_u[first], nsga.pop_f[first]
     members: list[Member] = []

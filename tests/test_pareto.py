@@ -289,3 +289,38 @@ def test_the_report_shows_the_front(dimer_run: Path, tmp_path: Path) -> None:
     assert 'id="front"' in page and 'src="front.png"' in page
     assert (run / "report" / "front.png").stat().st_size > 1000
     assert "could not be made" not in page
+
+
+def test_a_signal_stops_the_run_without_writing(tmp_path: Path) -> None:
+    from gafit.fitting import FitInterrupted
+
+    asked = []
+
+    def stop() -> str | None:
+        asked.append(1)
+        return "SIGINT" if len(asked) > 2 else None
+
+    with pytest.raises(FitInterrupted) as err:
+        dimer_fit().run(tmp_path / "run", quiet=True, should_stop=stop)
+    assert err.value.signal == "SIGINT"
+    assert not (tmp_path / "run" / "front.csv").exists()
+
+
+def test_a_member_is_refined_to_the_optimum_of_its_own_weighted_sum() -> None:
+    """w = 1/f(start), normalised; the refined r0 is where a fine scan puts the minimum of
+    w1 f1 + w2 f2."""
+    from gafit.pareto import Split, refine_member, scalarisation
+
+    fit = dimer_fit()
+    split = Split(fit.objective, ["energy", "forces"])
+    u0 = fit.cube.u(np.array([2.9]))
+    f0 = split.values(fit.cube.x(u0)[None])[0]
+    w = scalarisation(f0)
+    np.testing.assert_allclose(w, (1 / f0) / (1 / f0).sum())
+    member = refine_member(split, fit.cube, u0, f0, 100, "auto", None)
+    np.testing.assert_array_equal(member.weights, w)
+    r0 = np.linspace(2.4, 2.8, 4001)[:, None]
+    scan = split.values(r0) @ w
+    assert member.x[0] == pytest.approx(r0[np.argmin(scan), 0], abs=2e-4)
+    assert R0_E < member.x[0] < R0_F
+    assert member.f @ w <= f0 @ w
