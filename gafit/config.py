@@ -288,7 +288,7 @@ GA_RANGES = {"seed": (0, None), "population": (2, None), "generations": (0, None
              "mutation_prob": (0, 1), "eta_crossover": (0, None), "eta_mutation": (0, None),
              "stall": (0, None), "max_time": (0, None), "workers": (1, None),
              "memetic_every": (0, None), "memetic_evaluations": (1, None),
-             "subset_fraction": (1e-9, 1), "subset_generations": (0, None)}
+             "subset_fraction": (1e-9, 1), "subset_generations": (0, None), "front_size": (0, None)}
 
 
 def _check_charges(charges: Any, parameters: Any, path: str) -> None:

@@ -45,6 +45,7 @@ class GASettings:
     scheduler: str = ""  # Dask scheduler address (tcp://HOST:PORT): evaluate on that cluster
     mode: str = "scalar"  # "pareto": a front between objectives (gafit.pareto)
     objectives: list[str] = field(default_factory=list)  # pareto: loss groups, e.g. "forces"
+    front_size: int = 0  # pareto: refine at most this many members, spread along the front (0: all)
 
 
 @dataclass

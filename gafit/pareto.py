@@ -9,8 +9,9 @@ them. Loss terms that no objective names are left out of the fit.
 The search is DEAP's NSGA-II (two objectives) or NSGA-III (three or more, on Das-Dennis reference
 points) over the unit cube of the free parameters, with the scalar GA's operators (simulated binary
 crossover and polynomial mutation, bounded) and one batched evaluation per generation. The first
-front of the final population is then refined member by member with least squares on the member's
-own scalarisation: the weighted sum of the objectives with weights w_k = 1 / f_k(member) (each
+front of the final population (or ``[ga] front_size`` of its members, spread along it: each costs a
+least-squares run) is then refined member by member with least squares on the member's own
+scalarisation: the weighted sum of the objectives with weights w_k = 1 / f_k(member) (each
 objective normalised by the member's own value, so at the start every objective has an equal share
 of the sum); the non-dominated refined members are the front. A seed decides the front.
 
@@ -67,8 +68,9 @@ def check_settings(ga: GASettings, where: str) -> None:
                               + ", ".join(repr(m) for m in MODES))
     objectives = ga.objectives
     if ga.mode == "scalar":
-        if objectives:
-            raise GafitInputError(f"{where}: [ga] objectives needs mode = \"pareto\"")
+        if objectives or ga.front_size:
+            key = "objectives" if objectives else "front_size"
+            raise GafitInputError(f"{where}: [ga] {key} needs mode = \"pareto\"")
         return
     if not isinstance(objectives, list) or not all(isinstance(o, str) for o in objectives):
         raise GafitInputError(f"{where}: [ga] objectives must be a list of group names such as "
@@ -152,6 +154,15 @@ def nondominated(f: np.ndarray) -> np.ndarray:
         if np.any(le & lt) or np.any(same[:i]):
             keep[i] = False
     return keep
+
+
+def spread(f: np.ndarray, count: int) -> np.ndarray:
+    """Indices of at most ``count`` rows of a front ``f`` (N, K) spread along it: ordered by the
+    first objective, evenly spaced in that order, both ends included (0: all)."""
+    order = np.lexsort(f.T[::-1])
+    if count <= 0 or count >= len(f):
+        return order
+    return order[np.unique(np.round(np.linspace(0, len(f) - 1, count)).astype(int))]
 
 
 def knee_index(f: np.ndarray, among: np.ndarray | None = None) -> int:
@@ -490,6 +501,8 @@ def _run_pareto(fit: Fit, out: Path | None, quiet: bool,
         raise FitInterrupted(sig, None, "GA")  # nothing written: no checkpoint in pareto mode
     first = nondominated(nsga.pop_f) & np.all(np.isfinite(nsga.pop_f), axis=1)
     starts_u, starts_f = nsga.pop_u[first], nsga.pop_f[first]
+    picked = spread(starts_f, cfg.ga.front_size)  # [ga] front_size: the members to refine
+    starts_u, starts_f = starts_u[picked], starts_f[picked]
     members: list[Member] = []
     for i, (u0, f0) in enumerate(zip(starts_u, starts_f, strict=True)):
         if should_stop is not None and (sig := should_stop()):
@@ -525,7 +538,8 @@ def _run_pareto(fit: Fit, out: Path | None, quiet: bool,
                 "stop_reason": nsga.stop_reason, "evaluations": nsga.evaluations,
                 "ga_seconds": nsga.elapsed,
                 "refine_evaluations": sum(m.evaluations for m in members),
-                "ga_front_size": int(first.sum()), "front_size": len(members),
+                "ga_front_size": int(first.sum()), "refined": len(starts_u),
+                "front_size": len(members),
                 "dropped_dominated_after_refinement": int((~keep).sum()),
                 "knee_member": knee + 1,
                 "scalarisation": "w_k = 1/f_k(GA member), normalised to sum 1",

@@ -252,6 +252,8 @@ def tomllib_json(path: Path) -> dict:
 @pytest.mark.parametrize(("ga", "message"), [
     ({"mode": "front"}, "mode = 'front': expected one of"),
     ({"objectives": ["forces", "energy"]}, "objectives needs mode = \"pareto\""),
+    ({"front_size": 5}, "front_size needs mode = \"pareto\""),
+    ({"mode": "pareto", "objectives": ["forces", "energy"], "front_size": -1}, "front_size"),
     ({"mode": "pareto", "objectives": ["forces"]}, "at least two objectives"),
     ({"mode": "pareto", "objectives": ["forces", "phonon"]}, "unknown group 'phonon'"),
     ({"mode": "pareto", "objectives": ["forces", "energy+forces"]}, "group 'forces' is in two"),
@@ -324,3 +326,17 @@ def test_a_member_is_refined_to_the_optimum_of_its_own_weighted_sum() -> None:
     assert member.x[0] == pytest.approx(r0[np.argmin(scan), 0], abs=2e-4)
     assert R0_E < member.x[0] < R0_F
     assert member.f @ w <= f0 @ w
+
+
+def test_front_size_refines_members_spread_along_the_front(tmp_path: Path) -> None:
+    from gafit.pareto import spread
+
+    f = np.array([[3.0, 0.1], [0.0, 1.0], [1.0, 0.5], [2.0, 0.2], [4.0, 0.0]])
+    assert spread(f, 3).tolist() == [1, 3, 4]
+    assert spread(f, 0).tolist() == [1, 2, 3, 0, 4] == spread(f, 9).tolist()
+    fit = dimer_fit()
+    fit.config.ga.front_size = 3
+    fit.run(tmp_path, quiet=True)
+    info = tomllib_json(tmp_path / "front.json")
+    assert info["refined"] == 3 < info["ga_front_size"]
+    assert len(read_front(tmp_path / "front.csv")) <= 3
