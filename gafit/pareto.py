@@ -51,8 +51,8 @@ GROUPS = ("energy", "forces", "stress", "virial", "phonons", "gruneisen", "prope
 #: penalty terms: part of every objective
 PENALTIES = ("walls", "stability", "e0")
 #: settings of the scalar GA that pareto mode does not support (name -> its off value)
-UNSUPPORTED = {"workers": 1, "scheduler": "", "memetic_every": 0, "subset_generations": 0,
-               "validation_stall": None, "stall": None, "target_loss": None}
+UNSUPPORTED = {"memetic_every": 0, "subset_generations": 0, "validation_stall": None,
+               "stall": None, "target_loss": None}
 
 
 def objective_groups(name: str) -> list[str]:
@@ -124,6 +124,11 @@ class Split:
         r = self.objective.residuals(np.atleast_2d(x))
         f = np.stack([np.einsum("br,br->b", r[:, c], r[:, c]) for c in self.columns], axis=1)
         return np.where(np.isfinite(f), f, np.inf)
+
+    def loss(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`values` under the name :class:`gafit.parallel.PopulationEvaluator` calls: a
+        Split is what the workers evaluate."""
+        return self.values(x)
 
     def column_scale(self, w: np.ndarray) -> np.ndarray:
         """Per residual, sqrt of the summed weights of the objectives it belongs to: the
@@ -492,9 +497,14 @@ def _run_pareto(fit: Fit, out: Path | None, quiet: bool,
         note(f"generation {gen}/{cfg.ga.generations}: {len(first)} on the first front, best "
              f"{best}; {evaluations} evaluations")
 
-    nsga = run_nsga(lambda u: split.values(cube.x(u)), fit.space.n_free, len(split.names),
-                    cfg.ga, cube.u(fit.space.start()) if fit.seeded else None,
-                    deadline, should_stop, progress)
+    from gafit.parallel import PopulationEvaluator
+
+    # the GA's evaluations on [ga] workers (or the Dask cluster); each value does not depend on
+    # how the population is split. The least squares below run in this process.
+    with PopulationEvaluator(split, cfg.ga.workers, cfg.ga.scheduler) as pool:
+        nsga = run_nsga(lambda u: pool.loss(cube.x(u)), fit.space.n_free, len(split.names),
+                        cfg.ga, cube.u(fit.space.start()) if fit.seeded else None,
+                        deadline, should_stop, progress)
     if should_stop is not None and (sig := should_stop()):
         from gafit.fitting import FitInterrupted
 

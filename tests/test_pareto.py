@@ -257,8 +257,8 @@ def tomllib_json(path: Path) -> dict:
     ({"mode": "pareto", "objectives": ["forces"]}, "at least two objectives"),
     ({"mode": "pareto", "objectives": ["forces", "phonon"]}, "unknown group 'phonon'"),
     ({"mode": "pareto", "objectives": ["forces", "energy+forces"]}, "group 'forces' is in two"),
-    ({"mode": "pareto", "objectives": ["forces", "energy"], "workers": 2},
-     "workers is not supported with mode = \"pareto\""),
+    ({"mode": "pareto", "objectives": ["forces", "energy"], "memetic_every": 2},
+     "memetic_every is not supported with mode = \"pareto\""),
 ])
 def test_bad_pareto_settings_are_one_line_errors(ga: dict, message: str) -> None:
     table = tomllib.loads((ROOT / "examples" / "cu_morse.toml").read_text())
@@ -340,3 +340,14 @@ def test_front_size_refines_members_spread_along_the_front(tmp_path: Path) -> No
     info = tomllib_json(tmp_path / "front.json")
     assert info["refined"] == 3 < info["ga_front_size"]
     assert len(read_front(tmp_path / "front.csv")) <= 3
+
+
+def test_workers_give_the_same_front(tmp_path: Path) -> None:
+    def front(workers: int) -> str:
+        fit = dimer_fit(generations=3, population=8)
+        fit.config.ga.workers = workers
+        fit.config.refine.enabled = False
+        fit.run(tmp_path / str(workers), quiet=True)
+        return (tmp_path / str(workers) / "front.csv").read_text()
+
+    assert front(2) == front(1)
