@@ -41,8 +41,8 @@ from gafit.errors import GafitInputError
 from gafit.ga import GAResult, GASettings
 
 if TYPE_CHECKING:
-    from gafit.fit_result import FitResult
-    from gafit.fitting import Fit
+    import gafit.fit_result
+    import gafit.fitting
     from gafit.objective import Objective
 
 MODES = ("scalar", "pareto")
@@ -445,8 +445,9 @@ def plot_front(path: Path, names: Sequence[str], f: np.ndarray, knee: int,
 
 # --- the run --------------------------------------------------------------------------------
 
-def member_result(fit: Fit, x: np.ndarray, nsga: NSGAResult, algorithm_note: str) -> FitResult:
-    """The normal fit result of one member (as :meth:`Fit.finish` makes it)."""
+def member_result(fit: gafit.fitting.Fit, x: np.ndarray, nsga: NSGAResult, algorithm_note: str
+                  ) -> gafit.fit_result.FitResult:
+    """The normal fit result of one member (as :meth:`gafit.fitting.Fit.finish` makes it)."""
     loss = float(fit.objective.loss(x[None])[0])
     u = fit.cube.u(x)
     ga = GAResult(best_u=u, best_loss=loss, hall_of_fame=[u], hall_of_fame_loss=[loss],
@@ -455,8 +456,8 @@ def member_result(fit: Fit, x: np.ndarray, nsga: NSGAResult, algorithm_note: str
     return fit.finish(ga, [])
 
 
-def run_pareto(fit: Fit, out: str | Path | None, quiet: bool, resume: Any = None,
-               should_stop: Callable[[], str | None] | None = None) -> FitResult:
+def run_pareto(fit: gafit.fitting.Fit, out: str | Path | None, quiet: bool, resume: Any = None,
+               should_stop: Callable[[], str | None] | None = None) -> gafit.fit_result.FitResult:
     """The pareto fit of ``fit`` (its config's ``[ga] mode = "pareto"``): NSGA, refinement of
     each front member, and in ``out``: front.csv, front.png, front.json, front/member_NN/ (each a
     normal run folder) and the knee member as the run's own result, which is returned.
@@ -474,9 +475,9 @@ def run_pareto(fit: Fit, out: str | Path | None, quiet: bool, resume: Any = None
                            deadline)
 
 
-def _run_pareto(fit: Fit, out: Path | None, quiet: bool,
+def _run_pareto(fit: gafit.fitting.Fit, out: Path | None, quiet: bool,
                 should_stop: Callable[[], str | None] | None, deadline: float | None
-                ) -> FitResult:
+                ) -> gafit.fit_result.FitResult:
     from gafit.fit_result import write_outputs
     from gafit.io import strict_json
     from gafit.io.atomic import atomic_write_text
