@@ -13,7 +13,9 @@ front of the final population (or ``[ga] front_size`` of its members, spread alo
 least-squares run) is then refined member by member with least squares on the member's own
 scalarisation: the weighted sum of the objectives with weights w_k = 1 / f_k(member) (each
 objective normalised by the member's own value, so at the start every objective has an equal share
-of the sum); the non-dominated refined members are the front. A seed decides the front.
+of the sum), except the front's ends (the member best in an objective), which are refined on that
+objective alone so that the front reaches the single-objective optima; the non-dominated refined
+members are the front. A seed decides the front.
 
 A member is picked (:func:`pick_member`) by constraints on the groups' RMSEs, then by the knee rule
 among the rest: the least sum of the objectives, each normalised to [0, 1] over the whole front
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
 MODES = ("scalar", "pareto")
 #: the loss's groups an objective may name in a config (a fit's own targets may add more)
 GROUPS = ("energy", "forces", "stress", "virial", "phonons", "gruneisen", "properties")
+#: weight of the other objectives relative to its own in the scalarisation of a front's end
+ANCHOR_TIE = 1e-6
 #: penalty terms: part of every objective
 PENALTIES = ("walls", "stability", "e0")
 #: settings of the scalar GA that pareto mode does not support (name -> its off value)
@@ -310,14 +314,35 @@ class Member:
     evaluations: int
 
 
+def anchor_weights(k: int, n: int) -> np.ndarray:
+    """The scalarisation of a front's end (the member best in objective k of n): objective k
+    alone, the others at ANCHOR_TIE of its weight (which only breaks ties), normalised."""
+    w = np.full(n, ANCHOR_TIE)
+    w[k] = 1.0
+    return w / w.sum()
+
+
+def member_weights(f: np.ndarray) -> np.ndarray:
+    """The scalarisation of each member of a front ``f`` (N, K): :func:`scalarisation` of its
+    values, except the member best in an objective (the first such), which gets
+    :func:`anchor_weights` so that the refined front reaches each single-objective optimum."""
+    w = np.array([scalarisation(row) for row in f])
+    if len(f) > 1:
+        for k in range(f.shape[1]):
+            w[int(np.argmin(f[:, k]))] = anchor_weights(k, f.shape[1])
+    return w
+
+
 def refine_member(split: Split, cube: Any, u0: np.ndarray, f0: np.ndarray, max_evaluations: int,
-                  jacobian: str, deadline: float | None) -> Member:
-    """Least squares from GA member ``u0`` (objective values ``f0``) on its scalarisation."""
+                  jacobian: str, deadline: float | None, weights: np.ndarray | None = None
+                  ) -> Member:
+    """Least squares from GA member ``u0`` (objective values ``f0``) on the weighted sum of the
+    objectives with ``weights`` (default: its own :func:`scalarisation`)."""
     from gafit.fitting import feasible_end
     from gafit.refine import refine
 
     obj = split.objective
-    w = scalarisation(f0)
+    w = scalarisation(f0) if weights is None else np.asarray(weights, float)
     s = split.column_scale(w)
 
     def residuals(x: np.ndarray) -> np.ndarray:
@@ -515,6 +540,7 @@ def _run_pareto(fit: gafit.fitting.Fit, out: Path | None, quiet: bool,
     picked = spread(starts_f, cfg.ga.front_size)  # [ga] front_size: the members to refine
     starts_u, starts_f = starts_u[picked], starts_f[picked]
     members: list[Member] = []
+    weights = member_weights(starts_f)
     for i, (u0, f0) in enumerate(zip(starts_u, starts_f, strict=True)):
         if should_stop is not None and (sig := should_stop()):
             from gafit.fitting import FitInterrupted
@@ -522,12 +548,12 @@ def _run_pareto(fit: gafit.fitting.Fit, out: Path | None, quiet: bool,
             raise FitInterrupted(sig, None, "refinement")
         if cfg.refine.enabled:
             members.append(refine_member(split, cube, u0, f0, cfg.refine.max_evaluations,
-                                         cfg.refine.jacobian, deadline))
+                                         cfg.refine.jacobian, deadline, weights[i]))
             note(f"refined member {i + 1} of {len(starts_u)}: "
                  + ", ".join(f"{n} {a:.4g} -> {b:.4g}" for n, a, b in
                              zip(split.names, f0, members[-1].f, strict=True)))
         else:
-            members.append(Member(u0, cube.x(u0), f0, scalarisation(f0), f0, 0))
+            members.append(Member(u0, cube.x(u0), f0, weights[i], f0, 0))
     f_all = np.array([m.f for m in members])
     keep = nondominated(f_all)
     members = [m for m, k in zip(members, keep, strict=True) if k]
@@ -553,7 +579,8 @@ def _run_pareto(fit: gafit.fitting.Fit, out: Path | None, quiet: bool,
                 "front_size": len(members),
                 "dropped_dominated_after_refinement": int((~keep).sum()),
                 "knee_member": knee + 1,
-                "scalarisation": "w_k = 1/f_k(GA member), normalised to sum 1",
+                "scalarisation": "w_k = 1/f_k(GA member), normalised to sum 1; the member best in "
+                                 f"objective k: objective k alone (others at {ANCHOR_TIE:g})",
                 "knee_rule": "least sum of objectives normalised to [0, 1] over the front",
                 "ga_front": starts_f.tolist(),
                 "members": [{"member": i + 1, "objectives": m.f.tolist(),

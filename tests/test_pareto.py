@@ -80,9 +80,9 @@ def test_the_refined_front_is_the_known_interval(dimer_run: Path) -> None:
     r0 = np.array([row["Cu-Cu.r0"] for row in rows])
     assert len(rows) >= 3
     assert np.all(r0 >= R0_E - 1e-6) and np.all(r0 <= R0_F + 1e-6)
-    # the ends of the front reach the two single-objective optima
-    assert r0.min() == pytest.approx(R0_E, abs=0.01)
-    assert r0.max() == pytest.approx(R0_F, abs=0.01)
+    # the ends of the front, refined on their own objective, reach the single-objective optima
+    assert r0.min() == pytest.approx(R0_E, abs=1e-4)
+    assert r0.max() == pytest.approx(R0_F, abs=1e-4)
     f = np.array([[row["objective:energy"], row["objective:forces"]] for row in rows])
     assert nondominated(f).all()
     assert sum(row["knee"] for row in rows) == 1
@@ -351,3 +351,14 @@ def test_workers_give_the_same_front(tmp_path: Path) -> None:
         return (tmp_path / str(workers) / "front.csv").read_text()
 
     assert front(2) == front(1)
+
+
+def test_the_ends_of_the_front_are_refined_on_their_own_objective() -> None:
+    from gafit.pareto import ANCHOR_TIE, member_weights, scalarisation
+
+    f = np.array([[1.0, 4.0], [2.0, 2.0], [4.0, 1.0]])
+    w = member_weights(f)
+    np.testing.assert_allclose(w[0], np.array([1.0, ANCHOR_TIE]) / (1 + ANCHOR_TIE))
+    np.testing.assert_allclose(w[2], np.array([ANCHOR_TIE, 1.0]) / (1 + ANCHOR_TIE))
+    np.testing.assert_array_equal(w[1], scalarisation(f[1]))
+    np.testing.assert_array_equal(member_weights(f[:1]), [scalarisation(f[0])])
