@@ -537,6 +537,9 @@ def _run_pareto(fit: gafit.fitting.Fit, out: Path | None, quiet: bool,
         raise FitInterrupted(sig, None, "GA")  # nothing written: no checkpoint in pareto mode
     first = nondominated(nsga.pop_f) & np.all(np.isfinite(nsga.pop_f), axis=1)
     starts_u, starts_f = nsga.pop_u[first], nsga.pop_f[first]
+    if not len(starts_u):
+        raise GafitInputError(f"{where}: no candidate of the final population has finite "
+                              f"objectives ({', '.join(split.names)}): check the bounds")
     picked = spread(starts_f, cfg.ga.front_size)  # [ga] front_size: the members to refine
     starts_u, starts_f = starts_u[picked], starts_f[picked]
     members: list[Member] = []
@@ -555,6 +558,7 @@ def _run_pareto(fit: gafit.fitting.Fit, out: Path | None, quiet: bool,
         else:
             members.append(Member(u0, cube.x(u0), f0, weights[i], f0, 0))
     f_all = np.array([m.f for m in members])
+    refine_evaluations = sum(m.evaluations for m in members)
     keep = nondominated(f_all)
     members = [m for m, k in zip(members, keep, strict=True) if k]
     members.sort(key=lambda m: tuple(m.f))
@@ -574,7 +578,7 @@ def _run_pareto(fit: gafit.fitting.Fit, out: Path | None, quiet: bool,
                 "population": cfg.ga.population, "generations": nsga.generations,
                 "stop_reason": nsga.stop_reason, "evaluations": nsga.evaluations,
                 "ga_seconds": nsga.elapsed,
-                "refine_evaluations": sum(m.evaluations for m in members),
+                "refine_evaluations": refine_evaluations,
                 "ga_front_size": int(first.sum()), "refined": len(starts_u),
                 "front_size": len(members),
                 "dropped_dominated_after_refinement": int((~keep).sum()),
