@@ -362,3 +362,12 @@ def test_the_ends_of_the_front_are_refined_on_their_own_objective() -> None:
     np.testing.assert_allclose(w[2], np.array([ANCHOR_TIE, 1.0]) / (1 + ANCHOR_TIE))
     np.testing.assert_array_equal(w[1], scalarisation(f[1]))
     np.testing.assert_array_equal(member_weights(f[:1]), [scalarisation(f[0])])
+
+
+def test_no_finite_candidate_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gafit.pareto import Split
+
+    monkeypatch.setattr(Split, "values",
+                        lambda self, x: np.full((len(np.atleast_2d(x)), len(self.names)), np.inf))
+    with pytest.raises(GafitInputError, match="no candidate of the final population has finite"):
+        dimer_fit(generations=1, population=4).run(None, quiet=True)
