@@ -454,7 +454,8 @@ def plot_front(path: Path, names: Sequence[str], f: np.ndarray, knee: int,
         if ga_f is not None and len(ga_f):
             ax.scatter(ga_f[:, a], ga_f[:, b], s=10, c="0.7", label="GA front (before refinement)")
         order = np.argsort(f[:, a])
-        ax.plot(f[order, a], f[order, b], "o-", ms=4, label="front (refined)")
+        # a line only for two objectives: a projection of a larger front is no curve
+        ax.plot(f[order, a], f[order, b], "o-" if k == 2 else "o", ms=4, label="front (refined)")
         ax.plot(f[knee, a], f[knee, b], "r*", ms=12, label="knee")
         ax.set_xlabel(f"{names[a]} (loss)")
         ax.set_ylabel(f"{names[b]} (loss)")
