@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 from ase import Atoms  # noqa: E402
 from ase.build import bulk  # noqa: E402
 
-from gafit.config import ConstraintsConfig, FitConfig, load_config  # noqa: E402
+from gafit.config import ConstraintsConfig, FitConfig, load_config, parse_config  # noqa: E402
 from gafit.fitting import Fit  # noqa: E402
 from gafit.lammps.files import atom_style, pair_lines  # noqa: E402
 from gafit.lammps.runner import LammpsEvaluator  # noqa: E402
@@ -85,11 +85,15 @@ def peak_rss_mb() -> float:
 NO_CONSTRAINTS = ConstraintsConfig(wall="off", stable=False, e0_range="off")
 
 
-def fit_of(config: FitConfig | str | Path, **changes: Any) -> Fit:
-    """gafit's :class:`Fit` of a config (a FitConfig or a TOML path) with :data:`NO_CONSTRAINTS`
-    and ``changes`` to its sections (e.g. ``properties=[...]``), without the data check's
-    warnings."""
-    if not isinstance(config, FitConfig):
+def fit_of(config: FitConfig | dict | str | Path, source: Path | None = None,
+           **changes: Any) -> Fit:
+    """gafit's :class:`Fit` of a config (a FitConfig, a TOML path, or a config's table whose
+    relative paths start from the folder of ``source``, else from the working folder) with
+    :data:`NO_CONSTRAINTS` and ``changes`` to its sections (e.g. ``properties=[...]``), without the
+    data check's warnings."""
+    if isinstance(config, dict):
+        config = parse_config(config, source)
+    elif not isinstance(config, FitConfig):
         config = load_config(config)
     return Fit.from_config(dataclasses.replace(config, **{"constraints": NO_CONSTRAINTS, **changes}),
                            check_data=False)

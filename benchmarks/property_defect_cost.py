@@ -17,7 +17,6 @@ from common import fit_of
 from property_targets_cost import best_time
 from threadpoolctl import threadpool_limits
 
-from gafit.config import parse_config
 from gafit.property_target import PropertyTargetConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,17 +31,17 @@ CASES = [
 ]
 
 
-def cu_config():
-    return parse_config({
-        "data": {"train": str(CU_DATA)},
-        "potential": {"form": "morse", "species": ["Cu"], "cutoff": 4.8,
-                      "parameters": {"Cu-Cu.D0": [0.2, 0.5], "Cu-Cu.alpha": [1.0, 1.8],
-                                     "Cu-Cu.r0": [2.6, 3.1], "Cu.E0": [-5.0, 0.0]}}})
+#: a Morse fit of the Cu EMT data (absolute paths)
+CU_CONFIG = {
+    "data": {"train": str(CU_DATA)},
+    "potential": {"form": "morse", "species": ["Cu"], "cutoff": 4.8,
+                  "parameters": {"Cu-Cu.D0": [0.2, 0.5], "Cu-Cu.alpha": [1.0, 1.8],
+                                 "Cu-Cu.r0": [2.6, 3.1], "Cu.E0": [-5.0, 0.0]}}}
 
 
 def measure(config_name: str, structure: str, species: list[str], a: float, prop: str, keys: dict,
             population: int, repeats: int) -> dict:
-    config = cu_config() if config_name == "cu" else ROOT / config_name
+    config = CU_CONFIG if config_name == "cu" else ROOT / config_name
     fit = fit_of(config)
     plain, space, train = fit.objective, fit.space, fit.train
     rng = np.random.default_rng(0)

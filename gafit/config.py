@@ -10,7 +10,7 @@ import glob
 import math
 import sys
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from gafit.nac import parse_epsilon
 from gafit.objective import Weights
 from gafit.parallel import check_scheduler
 from gafit.pareto import check_settings as check_pareto
-from gafit.phonons.target import LATTICES, PhononTargetConfig
+from gafit.phonons.target import PhononTargetConfig
 from gafit.property_hex import EXTRA_LATTICES, StructureSpec, is_lattice_name
 from gafit.property_target import QUANTITIES as PROPERTY_QUANTITIES
 from gafit.property_target import PropertyTargetConfig
@@ -45,7 +45,7 @@ class DataConfig:
     validation: list[DataFile] = field(default_factory=list)
     validation_fraction: float = 0.0  # hold out this fraction of train (seeded by split_seed)
     validation_config_types: list[str] = field(default_factory=list)  # hold out these config_types
-    split_seed: int = 0
+    split_seed: int = field(default=0, metadata={"range": (0, None)})
     drop_duplicates: bool = False  # drop structures repeating an earlier one before the split
 
     def __post_init__(self) -> None:
@@ -106,10 +106,10 @@ JACOBIANS = ("auto", "analytic", "finite-difference")
 class RefineConfig:
     enabled: bool = True
     starts: int = 3  # refine this many of the best distinct GA individuals
-    max_evaluations: int = 200
+    max_evaluations: int = field(default=200, metadata={"range": (1, None)})
     # Jacobian of the least squares: "auto" (analytic where every form has parameter derivatives,
     # else forward differences), "analytic" (an error where not available) or "finite-difference"
-    jacobian: str = "auto"
+    jacobian: str = field(default="auto", metadata={"choices": JACOBIANS})
 
 
 @dataclass
@@ -145,29 +145,49 @@ def _check_keys(table: dict, allowed: list[str], where: str, path: str) -> None:
 
 
 def _typed(cls: type, table: dict, where: str, path: str) -> dict[str, Any]:
-    """Keyword arguments for dataclass ``cls`` from a TOML table, checking names and types."""
-    types = {f.name: str(f.type) for f in fields(cls)}
-    _check_keys(table, list(types), where, path)
+    """Keyword arguments for dataclass ``cls`` from a TOML table, checking names and types, and
+    what a field's metadata allows: ``range`` (low, high; None: open) and ``choices``."""
+    declared = {f.name: f for f in fields(cls)}
+    _check_keys(table, list(declared), where, path)
     kwargs = {}
     for name, v in table.items():
-        t = types[name]
-        is_num = isinstance(v, int | float) and not isinstance(v, bool)
-        if t == "bool":
-            ok = isinstance(v, bool)
-        elif t.startswith("list") or t.startswith("Path"):
-            ok = True  # checked by the caller
-        elif t == "str":
-            ok = isinstance(v, str)
-        elif "float" in t:
-            if is_num and not -sys.float_info.max <= v <= sys.float_info.max:  # nan, inf, 10**400
-                raise GafitInputError(f"{path}: {where} {name} = {v!r}: expected a finite number")
-            ok, v = is_num, float(v) if is_num else v
-        else:  # int
-            ok = isinstance(v, int) and not isinstance(v, bool)
-        if not ok:
-            raise GafitInputError(f"{path}: {where} {name} = {v!r}: expected {t}")
-        kwargs[name] = v
+        kwargs[name] = _allowed(declared[name], _typed_value(declared[name], v, where, path), where,
+                                path)
     return kwargs
+
+
+def _typed_value(f: Field, v: Any, where: str, path: str) -> Any:
+    """A TOML value of the type of field ``f`` (ints accepted as floats)."""
+    name, t = f.name, str(f.type)
+    is_num = isinstance(v, int | float) and not isinstance(v, bool)
+    if t == "bool":
+        ok = isinstance(v, bool)
+    elif t.startswith("list") or t.startswith("Path"):
+        ok = True  # checked by the caller
+    elif t == "str":
+        ok = isinstance(v, str)
+    elif "float" in t:
+        if is_num and not -sys.float_info.max <= v <= sys.float_info.max:  # nan, inf, 10**400
+            raise GafitInputError(f"{path}: {where} {name} = {v!r}: expected a finite number")
+        ok, v = is_num, float(v) if is_num else v
+    else:  # int
+        ok = isinstance(v, int) and not isinstance(v, bool)
+    if not ok:
+        raise GafitInputError(f"{path}: {where} {name} = {v!r}: expected {t}")
+    return v
+
+
+def _allowed(f: Field, v: Any, where: str, path: str) -> Any:
+    """``v`` within the ``range`` and among the ``choices`` of field ``f``'s metadata."""
+    lo, hi = f.metadata.get("range", (None, None))
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise GafitInputError(f"{path}: {where} {f.name} = {v!r} must be {rng}")
+    choices = f.metadata.get("choices")
+    if choices is not None and v not in choices:
+        raise GafitInputError(f"{path}: {where} {f.name} = {v!r}: expected one of "
+                              f"{', '.join(map(repr, choices))}")
+    return v
 
 
 def _resolve(base: Path, value: Any, where: str, path: str) -> Path:
@@ -253,24 +273,6 @@ def _table(table: dict, key: str, where: str, path: str) -> dict:
     return value
 
 
-def _check_choice(table: dict, name: str, choices: tuple[str, ...], where: str, path: str) -> None:
-    """``table[name]`` (if given) one of ``choices``."""
-    if name in table and table[name] not in choices:
-        raise GafitInputError(f"{path}: {where} {name} = {table[name]!r}: expected one of "
-                              f"{', '.join(map(repr, choices))}")
-
-
-def _check_range(table: dict, ranges: dict[str, tuple], where: str, path: str) -> None:
-    """Each number ``table[name]`` (if given) within ``ranges[name] = (low, high)`` (None: open)."""
-    for name, (lo, hi) in ranges.items():
-        v = table.get(name)
-        if v is None:
-            continue
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-            raise GafitInputError(f"{path}: {where} {name} = {v!r} must be {rng}")
-
-
 #: largest weight accepted: only the ratios of the weights change a fit, and beyond this the
 #: weighted residuals of ordinary candidates come near the range where gafit scores them as bad
 MAX_WEIGHT = 1e10
@@ -280,15 +282,6 @@ def _check_weight(value: float, where: str, path: str) -> None:
     if not 0 <= value <= MAX_WEIGHT:
         raise GafitInputError(f"{path}: {where} = {value:g} must be in [0, {MAX_WEIGHT:g}] (only "
                               "the ratios of the weights matter: scale them all down)")
-
-
-#: allowed ranges of [ga] settings (outside them the GA fails or misbehaves)
-GA_RANGES = {"seed": (0, None), "population": (2, None), "generations": (0, None),
-             "tournament": (1, None), "elite": (0, None), "hall_of_fame": (1, None), "crossover_prob": (0, 1),
-             "mutation_prob": (0, 1), "eta_crossover": (0, None), "eta_mutation": (0, None),
-             "stall": (0, None), "max_time": (0, None), "workers": (1, None),
-             "memetic_every": (0, None), "memetic_evaluations": (1, None),
-             "subset_fraction": (1e-9, 1), "subset_generations": (0, None), "front_size": (0, None)}
 
 
 def _check_charges(charges: Any, parameters: Any, path: str) -> None:
@@ -365,13 +358,29 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     base = source.parent if source else Path(".")
     _check_keys(table, ["data", "potential", "weights", "ga", "refine", "phonons", "constraints",
                         "properties", "validate"], "the config", path)
+    data = _parse_data(table, base, path)
+    pot = _parse_potential(_table(table, "potential", "[potential]", path), base, path)
+    constraints = _parse_constraints(_table(table, "constraints", "[constraints]", path), path)
+    weights = _parse_weights(_table(table, "weights", "[weights]", path), path)
+    ga = _parse_ga(_table(table, "ga", "[ga]", path), path)
+    refine = RefineConfig(**_typed(RefineConfig, _table(table, "refine", "[refine]", path), "[refine]",
+                                   path))
+    phonons = _parse_phonons(table.get("phonons", []), base, path)
+    properties = _parse_properties(table.get("properties", []), base, path)
+    validate = (_parse_validate(_table(table, "validate", "[validate]", path), base, path)
+                if "validate" in table else None)
+    return FitConfig(data, pot, weights, ga, refine, source, phonons, constraints, properties,
+                     validate)
+
+
+def _parse_data(table: dict, base: Path, path: str) -> DataConfig:
+    """``[data]``: the train and validation files and how validation data is split off."""
     d = _table(table, "data", "[data]", path)
     if "train" not in d and "phonons" not in table:
         raise GafitInputError(f"{path}: [data] train = \"FILE\" is required (unless the fit has "
                               "only [phonons] targets)")
     split = {k: v for k, v in d.items() if k not in ("train", "validation")}
     split = _typed(DataConfig, split, "[data]", path)
-    _check_range(split, {"split_seed": (0, None)}, "[data]", path)
     if not 0.0 <= split.get("validation_fraction", 0.0) < 1.0:
         raise GafitInputError(f"{path}: [data] validation_fraction must be in [0, 1)")
     types = split.get("validation_config_types", [])
@@ -386,7 +395,17 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     if not data.train and (data.validation or data.validation_fraction > 0
                            or data.validation_config_types):
         raise GafitInputError(f"{path}: [data] validation needs training data ([data] train)")
-    p = _table(table, "potential", "[potential]", path)
+    return data
+
+
+def _positive_length(p: dict, key: str) -> bool:
+    """Whether ``p[key]`` is a positive finite number."""
+    v = p[key]
+    return not isinstance(v, bool) and isinstance(v, int | float) and 0 < v < math.inf
+
+
+def _check_potential(p: dict, path: str) -> None:
+    """The keys of ``[potential]`` other than start, zbl and the parameters' values."""
     _check_keys(p, ["form", "species", "cutoff", "start", "parameters", "charges",
                     "coulomb_cutoff", "zbl"], "[potential]", path)
     if "species" in p and (not isinstance(p["species"], list)
@@ -395,8 +414,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     if "species" in p and (not p["species"] or len(set(p["species"])) != len(p["species"])):
         raise GafitInputError(f"{path}: [potential] species = {p['species']!r}: give each species "
                               "once")
-    if "cutoff" in p and (isinstance(p["cutoff"], bool) or not isinstance(p["cutoff"], int | float)
-                          or not 0 < p["cutoff"] < math.inf):
+    if "cutoff" in p and not _positive_length(p, "cutoff"):
         raise GafitInputError(f"{path}: [potential] cutoff must be a positive number (Å)")
     if "form" in p and not isinstance(p["form"], str):
         raise GafitInputError(f"{path}: [potential] form must be a string")
@@ -405,18 +423,21 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
                               f"{', '.join(available_forms())}")
     if "parameters" in p and not isinstance(p["parameters"], dict):
         raise GafitInputError(f"{path}: [potential.parameters] must be a table")
-    if "coulomb_cutoff" in p and (isinstance(p["coulomb_cutoff"], bool)
-                                  or not isinstance(p["coulomb_cutoff"], int | float)
-                                  or not 0 < p["coulomb_cutoff"] < math.inf):
+    if "coulomb_cutoff" in p and not _positive_length(p, "coulomb_cutoff"):
         raise GafitInputError(f"{path}: [potential] coulomb_cutoff must be a positive number (Å)")
     if "coulomb_cutoff" in p and "charges" not in p:
         raise GafitInputError(f"{path}: [potential] coulomb_cutoff needs charges")
     if "charges" in p:
         _check_charges(p["charges"], p.get("parameters", {}), path)
+
+
+def _parse_potential(p: dict, base: Path, path: str) -> PotentialConfig:
+    """``[potential]``: the form, species, cutoffs, start file, parameters, charges and ZBL."""
+    _check_potential(p, path)
     start = _resolve(base, p["start"], "[potential] start", path) if "start" in p else None
     if start is not None and not start.exists() and Path(p["start"]).name == p["start"]:
         start = Path(p["start"])  # a bare name found nowhere: load_potential looks in LAMMPS's folder
-    pot = PotentialConfig(
+    return PotentialConfig(
         form=p.get("form", "morse"),
         species=p.get("species"),
         cutoff=float(p["cutoff"]) if "cutoff" in p else None,
@@ -426,72 +447,79 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
         coulomb_cutoff=float(p["coulomb_cutoff"]) if "coulomb_cutoff" in p else None,
         zbl=_check_zbl(p["zbl"], path) if "zbl" in p else None,
     )
-    ct = _table(table, "constraints", "[constraints]", path)
+
+
+def _parse_constraints(ct: dict, path: str) -> ConstraintsConfig:
+    """``[constraints]``: the wall constraint and the stability guards."""
     _check_keys(ct, ["wall", "stable", "e0_range"], "[constraints]", path)
     stable = ct.get("stable")
     if stable is not None and not isinstance(stable, bool):
         raise GafitInputError(f"{path}: [constraints] stable = {stable!r}: expected true or false")
-    constraints = ConstraintsConfig(
+    return ConstraintsConfig(
         wall=_wall_distance(ct.get("wall", "data"), "[constraints] wall", path), stable=stable,
         e0_range=_e0_range(ct["e0_range"], path) if "e0_range" in ct else None)
-    weights = Weights(**_typed(Weights, _table(table, "weights", "[weights]", path), "[weights]",
-                               path))
+
+
+def _parse_weights(table: dict, path: str) -> Weights:
+    """``[weights]``: each in [0, MAX_WEIGHT]."""
+    weights = Weights(**_typed(Weights, table, "[weights]", path))
     for k in ("energy", "forces", "stress", "virial"):
         _check_weight(getattr(weights, k), f"[weights] {k}", path)
-    ga_table = _typed(GASettings, _table(table, "ga", "[ga]", path), "[ga]", path)
-    _check_range(ga_table, GA_RANGES, "[ga]", path)
-    ga = GASettings(**ga_table)
-    check_pareto(ga, path)  # [ga] mode and objectives
+    return weights
+
+
+def _parse_ga(table: dict, path: str) -> GASettings:
+    """``[ga]``: the settings (ranges in GASettings' field metadata) and a reachable scheduler."""
+    ga = GASettings(**_typed(GASettings, table, "[ga]", path))
+    check_pareto(ga, path)  # [ga] mode, objectives and front_size
     if ga.scheduler:
         check_scheduler(ga.scheduler, f"{path}: [ga] scheduler")
-    refine_table = _typed(RefineConfig, _table(table, "refine", "[refine]", path), "[refine]", path)
-    _check_range(refine_table, {"max_evaluations": (1, None)}, "[refine]", path)
-    _check_choice(refine_table, "jacobian", JACOBIANS, "[refine]", path)
-    refine = RefineConfig(**refine_table)
-    phonons = []
-    ph_tables = table.get("phonons", [])
-    for k, ph in enumerate(ph_tables if isinstance(ph_tables, list) else [ph_tables]):
-        where = "[phonons]" if isinstance(ph_tables, dict) else f"[[phonons]] #{k + 1}"
-        if not isinstance(ph, dict) or "reference" not in ph:
-            raise GafitInputError(f"{path}: {where} needs reference = \"phonopy_disp.yaml\"")
-        rest = _typed(PhononTargetConfig, {x: v for x, v in ph.items()
-                                           if x not in ("reference", "structure", "epsilon_inf",
-                                                        "gruneisen_reference")},
-                      where, path)
-        if "epsilon_inf" in ph:
-            eps = parse_epsilon(ph["epsilon_inf"], f"{path}: {where} epsilon_inf")
-            rest["epsilon_inf"] = "none" if eps is None else eps
-        if "q_direction" in rest:
-            rest["q_direction"] = _q_direction(rest["q_direction"], where, path)
-        if "structure" in ph:
-            rest["structure"] = _resolve(base, ph["structure"], f"{where} structure", path)
-        if "supercell" in rest:
-            rest["supercell"] = _supercell(rest["supercell"], where, path)
-        if "gruneisen_reference" in ph:
-            rest["gruneisen_reference"] = _resolve(base, ph["gruneisen_reference"],
-                                                   f"{where} gruneisen_reference", path)
-        elif "gruneisen_weight" in rest:
-            raise GafitInputError(f"{path}: {where} gruneisen_weight needs gruneisen_reference = "
-                                  "\"DIR\" (the reference at three volumes: DIR/orig, DIR/plus, "
-                                  "DIR/minus)")
-        for name in ("weight", "equilibrium_weight", "gruneisen_weight"):
-            _check_weight(rest.get(name, 0.0), f"{where} {name}", path)
-        _check_choice(rest, "lattice", LATTICES, where, path)
-        if rest.get("displacement", 1.0) <= 0:
-            raise GafitInputError(f"{path}: {where} displacement must be a positive length (Å)")
-        phonons.append(PhononTargetConfig(
-            reference=_resolve(base, ph["reference"], f"{where} reference", path), **rest))
-    properties = _property_targets(table.get("properties", []), base, path)
-    validate = (_validate_config(_table(table, "validate", "[validate]", path), base, path)
-                if "validate" in table else None)
-    return FitConfig(data, pot, weights, ga, refine, source, phonons, constraints, properties,
-                     validate)
+    return ga
 
 
-def _validate_config(table: dict, base: Path, path: str) -> ValidateConfig:
+def _parse_phonons(value: Any, base: Path, path: str) -> list[PhononTargetConfig]:
+    """``[phonons]`` or ``[[phonons]]``: one phonon target per table."""
+    return [_phonon_target(ph, "[phonons]" if isinstance(value, dict) else f"[[phonons]] #{k + 1}",
+                           base, path)
+            for k, ph in enumerate(value if isinstance(value, list) else [value])]
+
+
+def _phonon_target(ph: Any, where: str, base: Path, path: str) -> PhononTargetConfig:
+    """One phonon target's table, its paths resolved against ``base``."""
+    if not isinstance(ph, dict) or "reference" not in ph:
+        raise GafitInputError(f"{path}: {where} needs reference = \"phonopy_disp.yaml\"")
+    rest = _typed(PhononTargetConfig, {x: v for x, v in ph.items()
+                                       if x not in ("reference", "structure", "epsilon_inf",
+                                                    "gruneisen_reference")},
+                  where, path)
+    if "epsilon_inf" in ph:
+        eps = parse_epsilon(ph["epsilon_inf"], f"{path}: {where} epsilon_inf")
+        rest["epsilon_inf"] = "none" if eps is None else eps
+    if "q_direction" in rest:
+        rest["q_direction"] = _q_direction(rest["q_direction"], where, path)
+    if "structure" in ph:
+        rest["structure"] = _resolve(base, ph["structure"], f"{where} structure", path)
+    if "supercell" in rest:
+        rest["supercell"] = _supercell(rest["supercell"], where, path)
+    if "gruneisen_reference" in ph:
+        rest["gruneisen_reference"] = _resolve(base, ph["gruneisen_reference"],
+                                               f"{where} gruneisen_reference", path)
+    elif "gruneisen_weight" in rest:
+        raise GafitInputError(f"{path}: {where} gruneisen_weight needs gruneisen_reference = "
+                              "\"DIR\" (the reference at three volumes: DIR/orig, DIR/plus, "
+                              "DIR/minus)")
+    for name in ("weight", "equilibrium_weight", "gruneisen_weight"):
+        _check_weight(rest.get(name, 0.0), f"{where} {name}", path)
+    if rest.get("displacement", 1.0) <= 0:
+        raise GafitInputError(f"{path}: {where} displacement must be a positive length (Å)")
+    return PhononTargetConfig(reference=_resolve(base, ph["reference"], f"{where} reference", path),
+                              **rest)
+
+
+def _parse_validate(table: dict, base: Path, path: str) -> ValidateConfig:
     """``[validate] suite = "NAME" or "FILE.toml"`` (and ``data = "DIR"``); the suite file is read
     and checked now, so that a bad suite stops the fit before it starts."""
-    from gafit.validate import builtin_suites, load_suite
+    from gafit.suite import builtin_suites, load_suite
 
     _check_keys(table, ["suite", "data"], "[validate]", path)
     if "suite" not in table:
@@ -610,7 +638,7 @@ class _FramesReference:
     max_strain: float = 0.0
 
 
-def _property_targets(value: Any, base: Path, path: str) -> list[PropertyTargetConfig]:
+def _parse_properties(value: Any, base: Path, path: str) -> list[PropertyTargetConfig]:
     """``[[properties]]``: one table per target (see :mod:`gafit.property_target`)."""
     items = value if isinstance(value, list) else [value]
     out = []

@@ -28,7 +28,7 @@ Reproduces what LAMMPS (``units metal``) computes with::
 
 LAMMPS's own k-vector set at a given ``kspace_style ewald`` accuracy depends on Σq² (its error
 estimate), so only a converged sum is a quadratic form in the charges: export with accuracy 1e-12
-(whose truncation is below 1e-13 relative, see tests/test_coulomb.py), or pin the k set with
+(whose truncation is below 1e-13 relative, see tests/forms/test_coulomb.py), or pin the k set with
 ``kspace_modify kmax/ewald``.
 
 For one structure and charges q_a per species, energy, forces and virial are quadratic forms

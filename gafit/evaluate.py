@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -11,7 +10,7 @@ from gafit.forms import Prediction
 from gafit.objective import PROPERTIES, UNITS, Objective, Targets, rmse_by_config_type, rmse_of
 from gafit.parameters import build_space
 from gafit.potential import Potential, PotentialTables
-from gafit.structures import GafitInputError, ReferenceSet, Structure
+from gafit.structures import ReferenceSet, Structure
 
 
 @dataclass
@@ -93,23 +92,3 @@ def evaluate_potential(
     """Structures with predicted targets, and RMSEs against the reference values present."""
     ev = evaluate(potential, data, best_e0)
     return predicted_structures(data, ev), ev.rmse
-
-
-def evaluation_sets(data: str | Path | None = None, config: str | Path | None = None
-                    ) -> tuple[dict[str, ReferenceSet], list[Path]]:
-    """The named sets to evaluate and the files read for them: ``{"data": ...}`` from the file
-    ``data``, or the training and validation sets of the fit ``config`` (the same split as
-    ``gafit fit``; ``"validation"`` only when it has one) with the config's input files."""
-    if (data is None) == (config is None):
-        raise GafitInputError("evaluation_sets: give either a data file or a fit config")
-    if config is None:
-        from gafit.io import read_reference
-
-        return {"data": read_reference(data)}, [Path(data)]
-    from gafit.config import load_config
-    from gafit.fit import fit_inputs, read_data
-
-    fit_config = load_config(config)
-    train, valid = read_data(fit_config)
-    sets = {"train": train} | ({"validation": valid} if valid is not None else {})
-    return sets, [Path(config), *fit_inputs(fit_config)]

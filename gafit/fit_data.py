@@ -1,17 +1,20 @@
-"""A fit's inputs from its config: the training and validation data, and the potential to fit."""
+"""A fit's inputs from its config: the training and validation data, and the potential to fit; and
+what ``gafit check`` reads (:func:`read_check_input`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gafit.checks import duplicate_groups
-from gafit.config import DataFile, FitConfig, PotentialConfig, data_files, files_label
+from gafit.checks._text import _source
+from gafit.checks.duplicates import duplicate_groups
+from gafit.config import DataFile, FitConfig, PotentialConfig, data_files, files_label, load_config
 from gafit.coulomb import check_neutral
 from gafit.forms import get_form
 from gafit.io import read_reference
@@ -187,3 +190,50 @@ def fit_inputs(config: FitConfig) -> list[Path]:
              *([config.validate.suite] if config.validate and isinstance(config.validate.suite, Path)
                else [])]
     return [Path(p) for p in paths if p is not None]
+
+
+def evaluation_sets(data: str | Path | None = None, config: str | Path | None = None
+                    ) -> tuple[dict[str, ReferenceSet], list[Path]]:
+    """The named sets to evaluate and the files read for them: ``{"data": ...}`` from the file
+    ``data``, or the training and validation sets of the fit ``config`` (the same split as
+    ``gafit fit``; ``"validation"`` only when it has one) with the config's input files (what
+    ``gafit evaluate`` evaluates)."""
+    if (data is None) == (config is None):
+        raise GafitInputError("evaluation_sets: give either a data file or a fit config")
+    if config is None:
+        return {"data": read_reference(data)}, [Path(data)]
+    fit_config = load_config(config)
+    train, valid = read_data(fit_config)
+    sets = {"train": train} | ({"validation": valid} if valid is not None else {})
+    return sets, [Path(config), *fit_inputs(fit_config)]
+
+
+@dataclass
+class CheckInput:
+    """What ``gafit check`` checks: the structures, the file each came from (``sources``), the names of
+    the data files read, and the potential (given, or the fit config's start), if any."""
+
+    data: ReferenceSet
+    sources: list[str]
+    names: list[str]
+    potential: Potential | None
+
+
+def read_check_input(paths: Sequence[str | Path] = (), config: str | Path | None = None,
+                     index: str = ":", potential: Potential | None = None) -> CheckInput:
+    """The data files ``paths`` (``index``: the structures to read from each, ASE-style), checked
+    together as one training set, or the training data of the fit ``config`` (without its validation
+    data) and, when no ``potential`` is given, the config's potential at its start values."""
+    if config is not None:
+        fit_config = load_config(config)
+        data, _ = read_data(fit_config)
+        if potential is None:
+            potential = build_potential(fit_config, data)
+        return CheckInput(data, [_source(s) for s in data], [str(f.path) for f in fit_config.data.train],
+                          potential)
+    sets = [read_reference(path, index) for path in paths]
+    data = sets[0]
+    for more in sets[1:]:
+        data = data + more
+    sources = [Path(path).name for path, part in zip(paths, sets, strict=True) for _ in part]
+    return CheckInput(data, sources, [str(p) for p in paths], potential)

@@ -27,7 +27,7 @@ from gafit.parameters import ParameterSpace
 from gafit.potential import Potential
 from gafit.potential_files import load_potential, save_potential
 from gafit.property_target import format_table
-from gafit.structures import GafitInputError, GafitResultError
+from gafit.structures import GafitInputError, GafitResultError, ReferenceSet
 from gafit.walls import Wall, WallConstraint, brief, unsafe_reason
 
 
@@ -67,8 +67,10 @@ class FitResult:
     property_checks: list[str] = field(default_factory=list)
     # the fit's config (``Fit.from_config``, or the one ``Fit`` makes of its arguments)
     config: FitConfig | None = None
-    # per data set ("train", "validation"): the geometry tables the fit built (not saved)
+    # per data set ("train", "validation"): the geometry tables the fit built and the structures
+    # they tabulate (with the phonon equilibrium cells); not saved: the report reuses them
     tables: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    data: dict[str, ReferenceSet] = field(default_factory=dict, repr=False, compare=False)
     # read from a run folder (no space): parameters.csv rows, parameters_at_bounds and the
     # summary's config, train and weights entries
     saved: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -100,18 +102,22 @@ class FitResult:
         return out
 
     def write_report(self, run_dir: str | Path) -> Path:
-        """Write ``RUN_DIR/report/index.html`` for this result saved in ``run_dir``; returns its
-        path."""
+        """Write ``RUN_DIR/report/index.html`` for this result saved in ``run_dir`` (on the data
+        and geometry tables of the fit when it has them); returns its path."""
         from gafit.report import write_report
 
-        return write_report(run_dir, self.config)
+        return write_report(run_dir, self.config, result=self)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> FitResult:
         """The result saved in the run folder ``run_dir`` (by :meth:`save` or ``gafit fit``)."""
         folder = Path(run_dir)
         try:
-            summary = strict_json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+            # a summary that is not JSON is said first, whatever else the folder lacks
+            try:
+                summary = strict_json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+            except ValueError as err:  # not UTF-8, JSONDecodeError, or nested too deeply
+                raise GafitInputError(f"{folder / 'summary.json'}: not valid JSON ({err})") from None
             log_text = (folder / "log.csv").read_text(encoding="utf-8")
             rows = list(csv.DictReader(io.StringIO(
                 (folder / "parameters.csv").read_text(encoding="utf-8"))))
@@ -119,23 +125,38 @@ class FitResult:
             raise GafitInputError(f"{folder}: not a gafit run folder ({err.strerror or err}: "
                                   f"{err.filename})") from None
         potential = load_potential(folder / "potential.json")
-        free = [r for r in rows if r["status"] == "fitted"]
+        try:
+            return cls._from_summary(summary, rows, log_text, potential)
+        except KeyError as err:
+            raise GafitInputError(f"{folder / 'summary.json'}: no {err.args[0]!r} entry (written "
+                                  "by another version of gafit? run the fit again)") from None
+
+    @classmethod
+    def _from_summary(cls, summary: dict, rows: list[dict], log_text: str, potential: Potential
+                      ) -> FitResult:
+        """The result of summary.json, parameters.csv's rows and log.csv's text: the loss, RMSEs
+        and GA figures must be there; entries an older gafit did not write are left empty."""
+        free = [r for r in rows if r.get("status") == "fitted"]
         ga = GAResult(np.zeros(0), summary["ga_loss"], [], [], summary["generations"],
                       summary["evaluations"], summary["ga_seconds"], summary["stop_reason"])
+        at_bounds = summary.get("parameters_at_bounds") or {}
+        if isinstance(at_bounds, list):  # names only (gafit before 0.2)
+            at_bounds = dict.fromkeys(at_bounds, "")
         return cls(potential, None, np.array([float(r["value"]) for r in free]), summary["loss"],
                    summary["rmse"], ga, summary["refined_loss"], summary["total_seconds"],
-                   log=_log_rows(log_text), by_config_type=summary["rmse_by_config_type"],
-                   phonons=summary["phonons"],
-                   refine_stopped_by_time=summary["refine_stopped_by_time"],
+                   log=_log_rows(log_text), by_config_type=summary.get("rmse_by_config_type") or {},
+                   phonons=summary.get("phonons") or [],
+                   refine_stopped_by_time=bool(summary.get("refine_stopped_by_time")),
                    walls=[Wall(**{k: v for k, v in w.items() if k not in ("has_wall", "unsafe")})
-                          for w in summary["walls"]],
-                   wall_constraint=summary["wall_constraint"], e0_check=summary["e0_check"],
-                   breakdown=summary["loss_by_term"], properties=summary["properties"],
-                   guards=summary["guards"], stability_flags=summary["stability_flags"],
-                   property_checks=summary.get("property_checks", []),
-                   saved={"parameters": rows,
-                          **{k: summary[k] for k in ("parameters_at_bounds", "config", "train",
-                                                     "weights")}})
+                          for w in summary.get("walls") or []],
+                   wall_constraint=summary.get("wall_constraint"), e0_check=summary.get("e0_check"),
+                   breakdown=summary.get("loss_by_term") or {},
+                   properties=summary.get("properties") or [],
+                   guards=summary.get("guards") or [],
+                   stability_flags=summary.get("stability_flags") or [],
+                   property_checks=summary.get("property_checks") or [],
+                   saved={"parameters": rows, "parameters_at_bounds": at_bounds,
+                          **{k: summary.get(k) for k in ("config", "train", "weights")}})
 
     def summary(self) -> str:
         lines = [f"loss {self.loss:.6g} (GA {self.ga.best_loss:.6g} after {self.ga.generations} "
@@ -231,7 +252,7 @@ def earlier_run(folder: Path) -> list[Path]:
     files its lammps/pair.lmp names, its report/ page with the plots and its validate/ suite run."""
     from gafit.fit_validate import earlier_files
     from gafit.lammps.files import parameter_files
-    from gafit.report import PNG_PATTERNS, REPORT_DIR
+    from gafit.report.html import PNG_PATTERNS, REPORT_DIR
 
     files = [folder / n for n in (*RUN_FILES, CHECKPOINT, OLD_CHECKPOINT) if (folder / n).is_file()]
     pair = folder / "lammps" / "pair.lmp"
@@ -288,8 +309,8 @@ def write_outputs(result: FitResult, out: Path) -> None:
         _write_outputs(result, out)
 
 
-def _inputs(result: FitResult) -> dict[str, Any]:
-    """The summary's config, train and weights entries."""
+def run_inputs(result: FitResult) -> dict[str, Any]:
+    """The summary's config, train and weights entries (paths resolved)."""
     config = result.config
     if config is None:
         return {k: result.saved.get(k) for k in ("config", "train", "weights")}
@@ -312,7 +333,7 @@ def _write_outputs(result: FitResult, out: Path) -> None:
     w.writerows(rows)
     atomic_write_text(out / "parameters.csv", buf.getvalue())
     summary = {
-        **_inputs(result),
+        **run_inputs(result),
         "loss": result.loss,
         "loss_by_term": result.breakdown,  # adds up to loss (to rounding)
         "loss_shares": shares(result.breakdown),

@@ -3,6 +3,8 @@
 ``Fit(...)`` builds the problem (the potential with the reach its bounds need, the parameter space,
 the geometry tables and the objectives) and nothing else; :meth:`Fit.run_ga`, :meth:`Fit.refine`
 and :meth:`Fit.finish` are the steps of :meth:`Fit.run`, which returns a :class:`FitResult`.
+:meth:`Fit.from_config` builds the fit a config describes, :meth:`Fit.resume` the fit a run folder's
+checkpoint describes, to continue or extend it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from gafit.evaluate import evaluate_on
 from gafit.fit_data import build_potential, fit_parameters, read_data, read_files
 from gafit.fit_progress import GenerationLog, RefineLog
 from gafit.fit_result import FitResult, constraint_table, provenance, write_outputs
-from gafit.ga import GAResult, GASettings, GAState, run_ga
+from gafit.ga import GAHooks, GAResult, GASettings, GAState, run_ga
 from gafit.geometry import check_neighbour_work
 from gafit.guards import (
     e0_default,
@@ -335,6 +337,9 @@ class Fit:
         self._deadline: float | None = None
         self._should_stop: Callable[[], str | None] | None = None
         self._last_saved: int | None = None
+        #: the checkpoint :meth:`run` continues from (set by :meth:`resume`), and its run folder
+        self.checkpoint: Checkpoint | None = None
+        self.run_dir: Path | None = None
 
     @classmethod
     def from_config(cls, config: FitConfig | dict | str | os.PathLike, check_data: bool = True
@@ -353,6 +358,38 @@ class Fit:
                   unspecified="fixed" if config.potential.start else "free", config=config,
                   check_data=check_data)
         fit.started, fit._t0 = started, t0  # set-up began with reading the data
+        return fit
+
+    @classmethod
+    def resume(cls, run: str | os.PathLike | Checkpoint, generations: int | None = None,
+               workers: int | None = None, scheduler: str | None = None) -> Fit:
+        """The fit a run folder's ``checkpoint.npz`` describes (or a loaded :class:`Checkpoint`
+        of any folder), ready to continue: :meth:`run` goes on from the checkpoint's generation,
+        into the run folder unless given another one (from a Checkpoint: nowhere unless given),
+        and gives the result the uninterrupted run would have given.
+
+        ``generations`` extends the run: that many generations more than the checkpoint holds
+        (a finished run too), and ``[ga] max_time`` (when set) counted again from the
+        checkpoint's time. ``workers`` and ``scheduler`` (``""``: local) override ``[ga]``; they
+        change the speed, never the result. The files the run started on must be unchanged
+        (SHA-256); the data check of a new fit is not repeated."""
+        started, t0 = time.time(), time.perf_counter()
+        saved = run if isinstance(run, Checkpoint) else load_checkpoint(run)
+        ga = dataclasses.replace(saved.config.ga)  # the checkpoint's own config stays as stored
+        config = dataclasses.replace(saved.config, ga=ga)
+        if generations is not None:  # an extension: more generations (and time) than stored
+            ga.generations = saved.state.generation + generations
+            if ga.max_time is not None:
+                ga.max_time += saved.state.elapsed
+        if workers is not None:
+            ga.workers = workers
+        if scheduler is not None:
+            ga.scheduler = scheduler
+        check_inputs(saved)
+        fit = cls.from_config(config, check_data=False)
+        fit.started, fit._t0 = started, t0
+        fit.checkpoint = saved
+        fit.run_dir = None if isinstance(run, Checkpoint) else Path(run)
         return fit
 
     # --- the steps ----------------------------------------------------------------------------
@@ -415,13 +452,14 @@ class Fit:
                     return cube.refine(us, cfg.ga.memetic_evaluations, cfg.refine.jacobian,
                                        self._deadline, note)
 
+                hooks = GAHooks(
+                    on_generation=log, checkpoint=save, improve=improve,
+                    subset_loss=cube.subset_loss if self.subset_objective is not None else None,
+                    should_stop=self._should_stop)
                 self.ga_result = run_ga(
                     cube.loss, self.space.n_free, cfg.ga,
-                    start_u=cube.u(self.space.start()) if self.seeded else None,
-                    on_generation=log, checkpoint=save,
-                    resume=resume.state if resume is not None else None, improve=improve,
-                    subset_loss=cube.subset_loss if self.subset_objective is not None else None,
-                    deadline=self._deadline, should_stop=self._should_stop)
+                    start_u=cube.u(self.space.start()) if self.seeded else None, hooks=hooks,
+                    resume=resume.state if resume is not None else None, deadline=self._deadline)
         finally:
             log.close()
         self._stop_here("GA")
@@ -504,7 +542,8 @@ class Fit:
             properties=props.table(theta[0]) if props is not None else [],
             guards=[guard_table(g, theta[0], name) for name, g in objective.guards.items()],
             stability_flags=property_stability_flags(props, theta[0]) if props is not None else [],
-            config=self.config, tables={name: obj.tables for name, obj in sets.items()})
+            config=self.config, tables={name: obj.tables for name, obj in sets.items()},
+            data={name: obj.refset for name, obj in sets.items()})
         e0_check = e0_check_of(fitted, self.train, evals["train"].energy, evals["train"].e0)
         result.e0_check = e0_check.to_dict() if e0_check is not None else None
         result.breakdown = objective.breakdown(x_best[None])[0]
@@ -523,14 +562,18 @@ class Fit:
         ``checkpoint.npz`` after every generation). BLAS runs on one thread meanwhile (the
         workers are the parallelism).
 
-        ``resume=True`` continues from ``out/checkpoint.npz`` (a :class:`Checkpoint` from any
-        folder may be given instead): its config must describe this fit's problem (only the GA's
-        length, time limit and workers may differ) and the files it started on must be unchanged;
-        the result is the one the uninterrupted run would have given. ``should_stop()`` is asked
+        A fit made by :meth:`resume` continues from its checkpoint, into its run folder when
+        ``out`` is not given. ``resume=True`` continues from ``out/checkpoint.npz`` (a
+        :class:`Checkpoint` from any folder may be given instead): its config must describe this
+        fit's problem (only the GA's length, time limit and workers may differ) and the files it
+        started on must be unchanged. Either way the result is the one the uninterrupted run would
+        have given, and ``out`` holds the checkpoint from the start. ``should_stop()`` is asked
         at safe points; a reason it returns (e.g. "SIGINT") raises :class:`FitInterrupted` with
         the checkpoint of the last finished generation on disk.
         """
-        saved: Checkpoint | None = None
+        saved: Checkpoint | None = self.checkpoint if resume is False else None
+        if saved is not None and out is None:
+            out = self.run_dir
         if resume is not False and not self.resumable:
             raise GafitInputError("resume: only a fit made from a config (Fit.from_config), without "
                                   "targets of its own, can be "
@@ -541,21 +584,28 @@ class Fit:
             saved = load_checkpoint(out)
         elif isinstance(resume, Checkpoint):
             saved = resume
-        if saved is not None:
+        if saved is not None and saved is not self.checkpoint:
             _same_problem(self.config, saved.config)
             check_inputs(saved)
-            if out is not None:  # the run's folder (maybe a new one) holds its state from the start
-                save_checkpoint(Path(out), Checkpoint(self.config, saved.state, saved.log,
-                                                      saved.inputs))
+        if saved is not None and out is not None:
+            # the run's folder (maybe a new one) holds its state from the start
+            save_checkpoint(Path(out), Checkpoint(self.config, saved.state, saved.log,
+                                                  saved.inputs))
         return self._run(out, quiet, saved, should_stop)
 
     def _run(self, out: str | os.PathLike | None, quiet: bool, saved: Checkpoint | None,
              should_stop: Callable[[], str | None] | None) -> FitResult:
         cfg = self.config
-        if cfg.ga.mode == "pareto":  # a front of fits (gafit.pareto); its knee is the result
-            from gafit.pareto import run_pareto
+        if cfg.ga.mode == "pareto":  # a front of fits (gafit.pareto_fit); its knee is the result
+            from gafit.pareto_fit import run_pareto
 
-            return run_pareto(self, out, quiet, saved, should_stop)
+            self._should_stop = should_stop
+            try:
+                with one_blas_thread():
+                    return run_pareto(self, out, quiet, saved, should_stop, self._stop_here,
+                                      feasible_end)
+            finally:
+                self._should_stop = None
         ga_time = saved.state.elapsed if saved is not None else 0.0
         # max_time bounds the whole fit (setup, GA, least squares), GA time before a resume included
         self._deadline = (self.started + cfg.ga.max_time - ga_time
@@ -574,36 +624,6 @@ class Fit:
         if out is not None:
             write_outputs(result, Path(out))
         return result
-
-
-def run_fit(config: FitConfig, out: str | Path | None = None, quiet: bool = False,
-            resume: bool | Checkpoint = False,
-            should_stop: Callable[[], str | None] | None = None) -> FitResult:
-    """Run the fit described by ``config``; write results into ``out`` when given
-    (``Fit.from_config(config).run(...)``, see :meth:`Fit.run`).
-
-    With ``resume=True`` the fit continues from ``out/checkpoint.npz`` and the config stored there
-    is used. ``resume`` may also be a loaded :class:`Checkpoint` (of any folder): ``config`` must
-    then be its config, with at most more generations or time (an extension).
-    """
-    started, t0 = time.time(), time.perf_counter()
-    saved: Checkpoint | None = None
-    if resume is True:
-        if out is None:
-            raise GafitInputError("resume needs the run folder")
-        saved = load_checkpoint(out)
-        config = saved.config
-    elif isinstance(resume, Checkpoint):
-        saved = resume
-        _same_problem(config, saved.config)
-    config = with_absolute_paths(config)
-    if saved is not None:
-        check_inputs(saved)
-        if out is not None:  # the run's folder (maybe a new one) holds its state from the start
-            save_checkpoint(Path(out), Checkpoint(config, saved.state, saved.log, saved.inputs))
-    fit = Fit.from_config(config, check_data=saved is None)
-    fit.started, fit._t0 = started, t0
-    return fit._run(out, quiet, saved, should_stop)
 
 
 def feasible_end(objective: Objective, x0: np.ndarray, x1: np.ndarray, loss1: float

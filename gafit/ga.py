@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from deap import base, creator, tools
@@ -19,33 +20,42 @@ if not hasattr(creator, "GafitFitness"):
     creator.create("GafitIndividual", list, fitness=creator.GafitFitness)
 
 
+def _within(default: float | None, low: float, high: float | None = None) -> Any:
+    """A settings field with its allowed ``range`` (low, high; None: open) in the metadata."""
+    return field(default=default, metadata={"range": (low, high)})
+
+
 @dataclass
 class GASettings:
-    population: int = 100
-    generations: int = 60
-    seed: int = 1
-    crossover_prob: float = 0.9
-    mutation_prob: float = 0.5  # chance that an offspring is mutated
-    eta_crossover: float = 15.0
-    eta_mutation: float = 20.0
-    tournament: int = 3
-    elite: int = 2
-    stall: int | None = None  # stop after this many generations without improvement
+    """[ga] settings. A field's metadata ``range`` is what a config may give (outside it the GA
+    fails or misbehaves), checked by :func:`gafit.config.parse_config`."""
+
+    population: int = _within(100, 2)
+    generations: int = _within(60, 0)
+    seed: int = _within(1, 0)
+    crossover_prob: float = _within(0.9, 0, 1)
+    mutation_prob: float = _within(0.5, 0, 1)  # chance that an offspring is mutated
+    eta_crossover: float = _within(15.0, 0)
+    eta_mutation: float = _within(20.0, 0)
+    tournament: int = _within(3, 1)
+    elite: int = _within(2, 0)
+    stall: int | None = _within(None, 0)  # stop after this many generations without improvement
     target_loss: float | None = None
-    max_time: float | None = None  # seconds
-    hall_of_fame: int = 10
-    memetic_every: int = 0  # refine the best individual every this many generations (0: off)
-    memetic_evaluations: int = 20  # least-squares iterations per memetic step
+    max_time: float | None = _within(None, 0)  # seconds
+    hall_of_fame: int = _within(10, 1)
+    memetic_every: int = _within(0, 0)  # refine the best individual every this many generations (0: off)
+    memetic_evaluations: int = _within(20, 1)  # least-squares iterations per memetic step
     memetic_count: int = 2  # individuals refined per memetic step (one per worker at a time)
     validation_stall: int | None = None  # stop when the validation loss has not improved for this
     # many generations (needs validation data)
-    subset_fraction: float = 1.0  # early generations see this seeded fraction of the structures
-    subset_generations: int = 0  # ... for this many generations; elites are scored on all of them
-    workers: int = 1  # processes evaluating the population (same result for any number)
+    subset_fraction: float = _within(1.0, 1e-9, 1)  # early generations see this seeded fraction of
+    # the structures ...
+    subset_generations: int = _within(0, 0)  # ... for this many generations; elites are scored on all
+    workers: int = _within(1, 1)  # processes evaluating the population (same result for any number)
     scheduler: str = ""  # Dask scheduler address (tcp://HOST:PORT): evaluate on that cluster
     mode: str = "scalar"  # "pareto": a front between objectives (gafit.pareto)
     objectives: list[str] = field(default_factory=list)  # pareto: loss groups, e.g. "forces"
-    front_size: int = 0  # pareto: refine at most this many members, spread along the front (0: all)
+    front_size: int = _within(0, 0)  # pareto: refine at most this many members along the front (0: all)
 
 
 @dataclass
@@ -121,184 +131,246 @@ def _best_distinct(pop: list, order: list[int], count: int) -> list[int]:
     return picked
 
 
-def run_ga(
-    loss: Callable[[np.ndarray], np.ndarray],
-    n_free: int,
-    settings: GASettings,
-    start_u: np.ndarray | None = None,
-    on_generation: Callable[[int, np.ndarray, np.ndarray, int, float], str | None] | None = None,
-    checkpoint: Callable[[GAState], None] | None = None,
-    resume: GAState | None = None,
-    improve: Callable[[list[np.ndarray]], list[tuple[np.ndarray, float, int]]] | None = None,
-    subset_loss: Callable[[np.ndarray], np.ndarray] | None = None,
-    deadline: float | None = None,
-    should_stop: Callable[[], str | None] | None = None,
-) -> GAResult:
-    """Minimise ``loss`` (batch of unit-cube vectors (B, n) -> (B,)) with a GA.
+@dataclass
+class GAHooks:
+    """What a caller plugs into :func:`run_ga`; each is optional.
 
     ``on_generation(gen, pop_u, losses, evaluations, elapsed)`` is called after every generation
-    (returning a reason, e.g. "validation", stops the search),
-    ``checkpoint(state)`` after every generation with the state that ``resume`` continues from
-    exactly. ``improve([u, ...]) -> [(u', loss', evaluations), ...]`` is a local search applied to
-    the best ``settings.memetic_count`` individuals every ``settings.memetic_every`` generations
-    (memetic mode); the improved ones replace the worst.
-
-    With ``subset_loss`` (the loss on a subset of the structures), generations up to
-    ``settings.subset_generations`` select on it; each generation's best ``settings.elite``
-    individuals are scored on all structures, and only those full scores enter the hall of fame,
-    the best loss and the stall count. The population is re-scored on all structures when the
-    subset phase ends (or the search stops in it).
-
-    ``deadline`` (a ``time.time()`` value, s) replaces ``settings.max_time`` as the time limit
-    (a caller's budget that includes more than the GA). ``should_stop()`` is asked between
-    generations; a reason it returns (e.g. "SIGINT") stops the search at once, after the last
-    generation's checkpoint, without the final re-scoring of a subset phase.
+    (returning a reason, e.g. "validation", stops the search); ``checkpoint(state)`` after every
+    generation with the :class:`GAState` that ``resume`` continues from exactly.
+    ``improve([u, ...]) -> [(u', loss', evaluations), ...]`` is a local search applied to the best
+    ``settings.memetic_count`` individuals every ``settings.memetic_every`` generations (memetic
+    mode); the improved ones replace the worst. ``subset_loss`` is the loss on a subset of the
+    structures (batch (B, n) -> (B,)) that generations up to ``settings.subset_generations``
+    select on. ``should_stop()`` is asked between generations; a reason it returns (e.g. "SIGINT")
+    stops the search at once, after the last generation's checkpoint, without the final re-scoring
+    of a subset phase.
     """
-    t0 = time.perf_counter()
-    indpb = 1.0 / max(n_free, 1)
-    subset_until = settings.subset_generations if subset_loss is not None else 0
 
-    def on_subset(g: int) -> bool:
-        return g < subset_until
+    on_generation: Callable[[int, np.ndarray, np.ndarray, int, float], str | None] | None = None
+    checkpoint: Callable[[GAState], None] | None = None
+    improve: Callable[[list[np.ndarray]], list[tuple[np.ndarray, float, int]]] | None = None
+    subset_loss: Callable[[np.ndarray], np.ndarray] | None = None
+    should_stop: Callable[[], str | None] | None = None
 
-    def evaluate(inds: list, subset: bool = False) -> int:
+
+class _Search:
+    """The state of one GA run (population, hall of fame, counters) and its steps. DEAP's operators
+    draw from the global ``random`` generator; evaluations keep its state unchanged."""
+
+    def __init__(self, loss: Callable[[np.ndarray], np.ndarray], n_free: int, settings: GASettings,
+                 hooks: GAHooks, deadline: float | None) -> None:
+        self.t0 = time.perf_counter()
+        self.loss, self.n_free, self.settings, self.hooks = loss, n_free, settings, hooks
+        self.deadline = deadline
+        self.indpb = 1.0 / max(n_free, 1)
+        self.subset_until = settings.subset_generations if hooks.subset_loss is not None else 0
+        self.hof = tools.HallOfFame(settings.hall_of_fame, similar=lambda a, b: a == b)
+        self.pop: list = []
+        self.best, self.stall, self.gen, self.evaluations, self.before = np.inf, 0, 0, 0, 0.0
+        self.stop_request: str | None = None
+        self.interrupted: str | None = None
+
+    def on_subset(self, g: int) -> bool:
+        """Whether generation g selects on the subset loss."""
+        return g < self.subset_until
+
+    def elapsed(self) -> float:
+        return self.before + time.perf_counter() - self.t0
+
+    def evaluate(self, inds: list, subset: bool = False) -> int:
+        """Score ``inds`` in place (non-finite losses as inf); returns how many were scored."""
         if not inds:
             return 0
-        u = np.array(inds, dtype=float).reshape(len(inds), n_free)
+        u = np.array(inds, dtype=float).reshape(len(inds), self.n_free)
         state = random.getstate()  # evaluators (e.g. Dask's client) may draw from it too
-        vals = np.asarray((subset_loss if subset else loss)(u), float)
+        vals = np.asarray((self.hooks.subset_loss if subset else self.loss)(u), float)
         random.setstate(state)
         for ind, v in zip(inds, vals, strict=True):
             ind.fitness.values = (float(v) if np.isfinite(v) else np.inf,)
         return len(inds)
 
-    def score_elites(inds: list) -> int:
+    def score_elites(self, inds: list) -> int:
         """Hall of fame update with the best distinct individuals scored on all structures."""
         chosen = [creator.GafitIndividual(inds[i])
-                  for i in _best_distinct(inds, _by_loss(inds), max(settings.elite, 1))]
-        n = evaluate(chosen)
-        hof.update(chosen)
+                  for i in _best_distinct(inds, _by_loss(inds), max(self.settings.elite, 1))]
+        n = self.evaluate(chosen)
+        self.hof.update(chosen)
         return n
 
-    hof = tools.HallOfFame(settings.hall_of_fame, similar=lambda a, b: a == b)
-    saved = random.getstate()
-    if resume is None:
+    def initial_population(self, start_u: np.ndarray | None) -> None:
+        """A seeded random population (``start_u`` first, when given), scored."""
+        settings, n_free = self.settings, self.n_free
         rng = random.Random(settings.seed)
         pop = [creator.GafitIndividual(rng.random() for _ in range(n_free))
                for _ in range(settings.population)]
         if start_u is not None and settings.population > 0:
             pop[0] = creator.GafitIndividual(float(v) for v in np.clip(start_u, 0.0, 1.0))
-        if on_subset(0):
-            evaluations = evaluate(pop, subset=True) + score_elites(pop)
+        self.pop = pop
+        if self.on_subset(0):
+            self.evaluations = self.evaluate(pop, subset=True) + self.score_elites(pop)
         else:
-            evaluations = evaluate(pop)
-            hof.update(pop)
-        best, stall, gen, before = hof[0].fitness.values[0], 0, 0, 0.0
+            self.evaluations = self.evaluate(pop)
+            self.hof.update(pop)
+        self.best = self.hof[0].fitness.values[0]
         random.setstate(rng.getstate())  # DEAP's operators draw from the global generator
+
+    def resume(self, state: GAState) -> None:
+        self.pop = _individuals(state.pop, state.pop_loss)
+        self.hof.update(_individuals(state.hof, state.hof_loss))
+        self.best, self.stall, self.gen = state.best, state.stall, state.generation
+        self.evaluations, self.before = state.evaluations, state.elapsed
+        self.stop_request = state.stop_request
+        random.setstate(state.rng_state)
+
+    def out_of_time(self) -> bool:
+        if self.deadline is not None:
+            return time.time() >= self.deadline
+        return self.settings.max_time is not None and self.elapsed() >= self.settings.max_time
+
+    def stop_reason(self) -> str | None:
+        """Why the search stops before another generation, or None."""
+        settings = self.settings
+        if self.hooks.should_stop is not None and (interrupted := self.hooks.should_stop()):
+            self.interrupted = interrupted
+            return interrupted
+        if self.stop_request:
+            return self.stop_request
+        if settings.target_loss is not None and self.best <= settings.target_loss:
+            return "target loss"
+        if self.gen >= settings.generations:
+            return "generations"
+        if settings.stall is not None and self.stall >= settings.stall:
+            return "stall"
+        if self.out_of_time():
+            return "time"
+        return None
+
+    def report(self, g: int) -> None:
+        """The on_generation and checkpoint hooks after generation g."""
+        losses = np.array([ind.fitness.values[0] for ind in self.pop])
+        if self.hooks.on_generation is not None:
+            self.stop_request = self.hooks.on_generation(g, np.array(self.pop, float), losses,
+                                                         self.evaluations, self.elapsed())
+        if self.hooks.checkpoint is not None:
+            self.hooks.checkpoint(GAState(
+                np.array(self.pop, float), losses, np.array(list(self.hof), float),
+                np.array([h.fitness.values[0] for h in self.hof]), g, self.stall, self.best,
+                self.evaluations, random.getstate(), self.elapsed(), self.stop_request))
+
+    def end_subset_phase(self) -> None:
+        """The population re-scored on all structures (the subset phase is over)."""
+        self.evaluations += self.evaluate(self.pop)
+        self.hof.update(self.pop)
+
+    def next_generation(self) -> None:
+        """Generation ``gen + 1``: elites kept, the rest bred by tournament, crossover and
+        mutation, scored, optionally improved locally; hall of fame, best and stall updated."""
+        settings = self.settings
+        self.gen += 1
+        gen = self.gen
+        if self.on_subset(gen - 1) and not self.on_subset(gen):  # subset phase over: re-score all
+            self.end_subset_phase()
+        elite, offspring = self.breed()
+        self.evaluations += self.evaluate(offspring, subset=self.on_subset(gen))
+        self.pop = [creator.GafitIndividual(e) for e in elite] + offspring
+        for e_new, e_old in zip(self.pop, elite, strict=False):
+            e_new.fitness.values = e_old.fitness.values
+        if self.hooks.improve is not None and settings.memetic_every and gen % settings.memetic_every == 0:
+            self.memetic_step()
+        if self.on_subset(gen):
+            self.evaluations += self.score_elites(self.pop)
+        else:
+            self.hof.update(self.pop)
+        new_best = self.hof[0].fitness.values[0]
+        self.stall = 0 if new_best < self.best * (1 - 1e-9) else self.stall + 1
+        self.best = new_best
+
+    def breed(self) -> tuple[list, list]:
+        """The elites of the population, and unscored offspring for the rest: tournament
+        selection, simulated binary crossover and polynomial mutation (bounded to the unit cube)."""
+        settings, pop = self.settings, self.pop
+        elite = tools.selBest(pop, settings.elite)
+        offspring = [creator.GafitIndividual(ind) for ind in
+                     tools.selTournament(pop, len(pop) - len(elite), settings.tournament)]
+        for a, b in zip(offspring[::2], offspring[1::2], strict=False):
+            if random.random() < settings.crossover_prob:
+                tools.cxSimulatedBinaryBounded(a, b, settings.eta_crossover, 0.0, 1.0)
+        for ind in offspring:
+            if random.random() < settings.mutation_prob:
+                tools.mutPolynomialBounded(ind, settings.eta_mutation, 0.0, 1.0, self.indpb)
+        return elite, offspring
+
+    def memetic_step(self) -> None:
+        """Refine the best few distinct individuals (in parallel when there are workers); each that
+        improves replaces one of the worst."""
+        assert self.hooks.improve is not None
+        pop = self.pop
+        order = _by_loss(pop)
+        picked = _best_distinct(pop, order, self.settings.memetic_count)
+        state = random.getstate()
+        results = self.hooks.improve([np.array(pop[i], float) for i in picked])
+        random.setstate(state)
+        worst = order[::-1]
+        for i, (u_new, l_new, n_eval) in zip(picked, results, strict=True):
+            self.evaluations += n_eval
+            if l_new < pop[i].fitness.values[0]:
+                w = worst.pop(0)
+                pop[w] = creator.GafitIndividual(float(v) for v in u_new)
+                pop[w].fitness.values = (float(l_new),)
+
+    def result(self, reason: str) -> GAResult:
+        return GAResult(
+            best_u=np.array(self.hof[0], float),
+            best_loss=float(self.best),
+            hall_of_fame=[np.array(h, float) for h in self.hof],
+            hall_of_fame_loss=[h.fitness.values[0] for h in self.hof],
+            generations=self.gen,
+            evaluations=self.evaluations,
+            elapsed=self.elapsed(),
+            stop_reason=reason,
+            population=np.array(self.pop, float),
+            population_loss=np.array([ind.fitness.values[0] for ind in self.pop]),
+        )
+
+
+def run_ga(
+    loss: Callable[[np.ndarray], np.ndarray],
+    n_free: int,
+    settings: GASettings,
+    start_u: np.ndarray | None = None,
+    hooks: GAHooks | None = None,
+    resume: GAState | None = None,
+    deadline: float | None = None,
+) -> GAResult:
+    """Minimise ``loss`` (batch of unit-cube vectors (B, n) -> (B,)) with a GA.
+
+    ``hooks`` (:class:`GAHooks`): progress and checkpoint callbacks, a local search (memetic mode),
+    a subset loss and a stop request. With a subset loss, generations up to
+    ``settings.subset_generations`` select on it; each generation's best ``settings.elite``
+    individuals are scored on all structures, and only those full scores enter the hall of fame,
+    the best loss and the stall count. The population is re-scored on all structures when the
+    subset phase ends (or the search stops in it). ``resume`` continues from a checkpoint's state.
+
+    ``deadline`` (a ``time.time()`` value, s) replaces ``settings.max_time`` as the time limit
+    (a caller's budget that includes more than the GA).
+    """
+    search = _Search(loss, n_free, settings, hooks or GAHooks(), deadline)
+    saved = random.getstate()
+    if resume is None:
+        search.initial_population(start_u)
     else:
-        pop = _individuals(resume.pop, resume.pop_loss)
-        hof.update(_individuals(resume.hof, resume.hof_loss))
-        best, stall, gen = resume.best, resume.stall, resume.generation
-        evaluations, before = resume.evaluations, resume.elapsed
-        random.setstate(resume.rng_state)
-    reason = "generations"
-    stop_request: str | None = resume.stop_request if resume is not None else None
-    interrupted: str | None = None
-
-    def elapsed() -> float:
-        return before + time.perf_counter() - t0
-
-    def out_of_time() -> bool:
-        if deadline is not None:
-            return time.time() >= deadline
-        return settings.max_time is not None and elapsed() >= settings.max_time
-
-    def report(g: int) -> None:
-        nonlocal stop_request
-        losses = np.array([ind.fitness.values[0] for ind in pop])
-        if on_generation is not None:
-            stop_request = on_generation(g, np.array(pop, float), losses, evaluations, elapsed())
-        if checkpoint is not None:
-            checkpoint(GAState(np.array(pop, float), losses, np.array(list(hof), float),
-                               np.array([h.fitness.values[0] for h in hof]), g, stall, best,
-                               evaluations, random.getstate(), elapsed(), stop_request))
-
+        search.resume(resume)
     try:
         if resume is None:
-            report(0)
-        while True:
-            if should_stop is not None and (interrupted := should_stop()):
-                reason = interrupted
-                break
-            if stop_request:
-                reason = stop_request
-                break
-            if settings.target_loss is not None and best <= settings.target_loss:
-                reason = "target loss"
-                break
-            if gen >= settings.generations:
-                break
-            if settings.stall is not None and stall >= settings.stall:
-                reason = "stall"
-                break
-            if out_of_time():
-                reason = "time"
-                break
-            gen += 1
-            if on_subset(gen - 1) and not on_subset(gen):  # subset phase over: re-score all
-                evaluations += evaluate(pop)
-                hof.update(pop)
-            elite = tools.selBest(pop, settings.elite)
-            offspring = [creator.GafitIndividual(ind) for ind in
-                         tools.selTournament(pop, len(pop) - len(elite), settings.tournament)]
-            for a, b in zip(offspring[::2], offspring[1::2], strict=False):
-                if random.random() < settings.crossover_prob:
-                    tools.cxSimulatedBinaryBounded(a, b, settings.eta_crossover, 0.0, 1.0)
-            for ind in offspring:
-                if random.random() < settings.mutation_prob:
-                    tools.mutPolynomialBounded(ind, settings.eta_mutation, 0.0, 1.0, indpb)
-            evaluations += evaluate(offspring, subset=on_subset(gen))
-            pop = [creator.GafitIndividual(e) for e in elite] + offspring
-            for e_new, e_old in zip(pop, elite, strict=False):
-                e_new.fitness.values = e_old.fitness.values
-            if improve is not None and settings.memetic_every and gen % settings.memetic_every == 0:
-                # refine the best few distinct individuals (in parallel when there are workers)
-                order = _by_loss(pop)
-                picked = _best_distinct(pop, order, settings.memetic_count)
-                state = random.getstate()
-                results = improve([np.array(pop[i], float) for i in picked])
-                random.setstate(state)
-                worst = order[::-1]
-                for i, (u_new, l_new, n_eval) in zip(picked, results, strict=True):
-                    evaluations += n_eval
-                    if l_new < pop[i].fitness.values[0]:
-                        w = worst.pop(0)
-                        pop[w] = creator.GafitIndividual(float(v) for v in u_new)
-                        pop[w].fitness.values = (float(l_new),)
-            if on_subset(gen):
-                evaluations += score_elites(pop)
-            else:
-                hof.update(pop)
-            new_best = hof[0].fitness.values[0]
-            stall = 0 if new_best < best * (1 - 1e-9) else stall + 1
-            best = new_best
-            report(gen)
-        if on_subset(gen) and not interrupted:
+            search.report(0)
+        while (reason := search.stop_reason()) is None:
+            search.next_generation()
+            search.report(search.gen)
+        if search.on_subset(search.gen) and not search.interrupted:
             # stopped in the subset phase: the final population on all structures
-            evaluations += evaluate(pop)
-            hof.update(pop)
-            best = hof[0].fitness.values[0]
+            search.end_subset_phase()
+            search.best = search.hof[0].fitness.values[0]
     finally:
         random.setstate(saved)
-    return GAResult(
-        best_u=np.array(hof[0], float),
-        best_loss=float(best),
-        hall_of_fame=[np.array(h, float) for h in hof],
-        hall_of_fame_loss=[h.fitness.values[0] for h in hof],
-        generations=gen,
-        evaluations=evaluations,
-        elapsed=elapsed(),
-        stop_reason=reason,
-        population=np.array(pop, float),
-        population_loss=np.array([ind.fitness.values[0] for ind in pop]),
-    )
+    return search.result(reason)

@@ -70,7 +70,7 @@ def e0_default(setting: object, properties: list[Any], phonons: list[Any]) -> ob
     [phonons] targets, else "off". Those targets pull the form away from the frames' energies
     (issue 13: a Si Tersoff fitted to phonons ended at E0 = +8.41 eV/atom); on a fit to frames alone
     a penalty on the GA's wild early candidates reorders them and changes where a seed's search
-    goes (tests/test_fit.py's two-species Morse then misses its known minimum), for flags that the
+    goes (tests/fit/test_fit.py's two-species Morse then misses its known minimum), for flags that the
     summary prints anyway."""
     if setting is not None:
         return setting

@@ -8,7 +8,7 @@ that minimise the energy residuals exactly, solved linearly for every individual
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -158,110 +158,189 @@ class ParameterSpace:
         return rows
 
 
-def build_space(
-    potential: Potential, spec: dict[str, Any] | None = None, where: str = "[potential.parameters]",
-    unspecified: str = "free",
-) -> ParameterSpace:
-    """Parameter space from a config table.
+@dataclass(frozen=True)
+class Fixed:
+    """A config's number: the parameter keeps this value."""
 
-    Parameters left out are fitted within the form's default bounds (``unspecified="free"``) or kept
-    at the potential's values (``"fixed"``, used when a fit starts from a parameter file). Discrete
-    parameters (not ``fittable``) are always fixed.
-    """
-    spec = spec or {}
-    names = potential.names
-    index = {n: k for k, n in enumerate(names)}
-    values = potential.values.copy()
-    lower = np.full(len(names), np.nan)
-    upper = np.full(len(names), np.nan)
-    fixed = np.zeros(len(names), bool)
-    tie_to: dict[int, int] = {}
-    e0_idx = set(range(potential.n_params)[potential.e0_slice])
-    auto = set(e0_idx)
+    value: float
 
-    bounds = np.concatenate([f.default_bounds() for f in potential.forms]
-                            + [np.full((len(potential.species), 2), np.nan)])
-    limits = np.concatenate([f.hard_limits() for f in potential.forms]
-                            + [np.tile([-np.inf, np.inf], (len(potential.species), 1))])
-    log = np.concatenate([f.log_scale() for f in potential.forms]
-                         + [np.zeros(len(potential.species), bool)])
-    fittable = np.concatenate([f.fittable() for f in potential.forms]
-                              + [np.ones(len(potential.species), bool)])
-    lower[:], upper[:] = bounds[:, 0], bounds[:, 1]
-    if unspecified == "fixed":
-        fixed[: potential.e0_slice.start] = True
-    fixed |= ~fittable
 
-    seen: dict[int, str] = {}
+@dataclass(frozen=True)
+class Bounded:
+    """A config's ``[low, high]``: the parameter is fitted within these bounds."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Tied:
+    """A config's ``"=NAME"``: the parameter copies ``target`` (a canonical name)."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class Auto:
+    """A config's ``"auto"`` (E0 offsets only): solved linearly for every individual."""
+
+
+Setting = Fixed | Bounded | Tied | Auto
+
+
+def _expected(key: str, val: Any, where: str, e0: bool) -> GafitInputError:
+    return GafitInputError(f"{where}: '{key}' = {val!r}: expected a number, [low, high] "
+                           "or \"=NAME\"" + (' or "auto"' if e0 else ""))
+
+
+def _bounded(key: str, val: list, where: str, fittable: bool) -> Bounded:
+    """``[low, high]`` as bounds: two numbers, finite, low < high, with a finite width."""
+    if not fittable:
+        raise GafitInputError(f"{where}: '{key}' is a discrete switch and cannot be "
+                              "fitted; give it a value")
+    if (len(val) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                                 for v in val)):
+        raise GafitInputError(f"{where}: '{key}' = {val!r}: bounds must be [low, high]")
+    lo, hi = float(val[0]), float(val[1])
+    with np.errstate(over="ignore"):
+        width = hi - lo
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi and np.isfinite(width)):
+        raise GafitInputError(f"{where}: '{key}' = {val!r}: need finite low < high "
+                              "(and a finite width)")
+    return Bounded(lo, hi)
+
+
+def parse_setting(potential: Potential, name: str, key: str, val: Any, where: str, fittable: bool,
+                  e0: bool) -> Setting:
+    """The setting of parameter ``name`` (canonical; the config spells it ``key``) from its config
+    value ``val``; ``fittable``: not a discrete switch; ``e0``: an E0 offset (may be "auto")."""
+    if isinstance(val, bool):
+        raise _expected(key, val, where, False)
+    if isinstance(val, int | float):
+        return Fixed(float(val))
+    if isinstance(val, list):
+        return _bounded(key, val, where, fittable)
+    if isinstance(val, str) and val.startswith("="):
+        target = potential.canonical_name(val[1:].strip())
+        if target == name:
+            raise GafitInputError(f"{where}: '{key}' is tied to itself")
+        return Tied(target)
+    if isinstance(val, str) and val == "auto" and e0:
+        return Auto()
+    raise _expected(key, val, where, e0)
+
+
+@dataclass
+class _Draft:
+    """A parameter space being assembled, per full parameter: start value, bounds, fixed, log
+    scale, hard limits, and the ties (full index -> full index) and E0 offsets solved linearly."""
+
+    names: list[str]
+    values: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    fixed: np.ndarray
+    log: np.ndarray
+    limits: np.ndarray
+    fittable: np.ndarray
+    tie_to: dict[int, int] = field(default_factory=dict)
+    auto: set[int] = field(default_factory=set)
+    e0: set[int] = field(default_factory=set)
+    given: dict[int, str] = field(default_factory=dict)  # full index -> the config's key
+    derived: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, potential: Potential, unspecified: str) -> _Draft:
+        """Every parameter at the potential's value with its form's default bounds; left out
+        parameters free (``unspecified="free"``) or fixed (``"fixed"``); E0 offsets auto."""
+        n_sp = len(potential.species)
+        bounds = np.concatenate([f.default_bounds() for f in potential.forms]
+                                + [np.full((n_sp, 2), np.nan)])
+        limits = np.concatenate([f.hard_limits() for f in potential.forms]
+                                + [np.tile([-np.inf, np.inf], (n_sp, 1))])
+        log = np.concatenate([f.log_scale() for f in potential.forms] + [np.zeros(n_sp, bool)])
+        fittable = np.concatenate([f.fittable() for f in potential.forms] + [np.ones(n_sp, bool)])
+        fixed = np.zeros(len(potential.names), bool)
+        if unspecified == "fixed":
+            fixed[: potential.e0_slice.start] = True
+        fixed |= ~fittable
+        e0 = set(range(potential.n_params)[potential.e0_slice])
+        return cls(list(potential.names), potential.values.copy(), bounds[:, 0].copy(),
+                   bounds[:, 1].copy(), fixed, log, limits, fittable, auto=set(e0), e0=e0)
+
+    def apply(self, k: int, setting: Setting) -> None:
+        """Parameter k as the config sets it."""
+        self.auto.discard(k)
+        if isinstance(setting, Fixed):
+            self.values[k] = setting.value
+            self.fixed[k] = True
+        elif isinstance(setting, Bounded):
+            self.lower[k], self.upper[k] = setting.low, setting.high
+            self.fixed[k] = False
+        elif isinstance(setting, Tied):
+            self.tie_to[k] = self.names.index(setting.target)
+        else:
+            self.auto.add(k)
+
+
+def _parse_spec(potential: Potential, draft: _Draft, spec: dict[str, Any], where: str) -> None:
+    """Apply the config's settings, refusing two keys for one parameter."""
+    index = {n: k for k, n in enumerate(draft.names)}
     for key, val in spec.items():
         name = potential.canonical_name(str(key))
         k = index[name]
-        if k in seen:
-            raise GafitInputError(f"{where}: '{key}' and '{seen[k]}' name the same parameter")
-        seen[k] = str(key)
-        auto.discard(k)
-        if isinstance(val, bool):
-            raise GafitInputError(f"{where}: '{key}' = {val!r}: expected a number, [low, high] "
-                                  "or \"=NAME\"")
-        if isinstance(val, int | float):
-            values[k] = float(val)
-            fixed[k] = True
-        elif isinstance(val, list):
-            if not fittable[k]:
-                raise GafitInputError(f"{where}: '{key}' is a discrete switch and cannot be "
-                                      "fitted; give it a value")
-            if (len(val) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool)
-                                         for v in val)):
-                raise GafitInputError(f"{where}: '{key}' = {val!r}: bounds must be [low, high]")
-            lo, hi = float(val[0]), float(val[1])
-            with np.errstate(over="ignore"):
-                width = hi - lo
-            if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi and np.isfinite(width)):
-                raise GafitInputError(f"{where}: '{key}' = {val!r}: need finite low < high "
-                                      "(and a finite width)")
-            lower[k], upper[k] = lo, hi
-            fixed[k] = False
-        elif isinstance(val, str) and val.startswith("="):
-            target = potential.canonical_name(val[1:].strip())
-            if index[target] == k:
-                raise GafitInputError(f"{where}: '{key}' is tied to itself")
-            tie_to[k] = index[target]
-        elif isinstance(val, str) and val == "auto" and k in e0_idx:
-            auto.add(k)
-        else:
-            raise GafitInputError(f"{where}: '{key}' = {val!r}: expected a number, [low, high] "
-                                  "or \"=NAME\"" + (' or "auto"' if k in e0_idx else ""))
+        if k in draft.given:
+            raise GafitInputError(f"{where}: '{key}' and '{draft.given[k]}' name the same parameter")
+        draft.given[k] = str(key)
+        draft.apply(k, parse_setting(potential, name, str(key), val, where, bool(draft.fittable[k]),
+                                     k in draft.e0))
 
-    # form-declared structure: parameters that never enter the energy stay fixed, and parameters
-    # the form requires equal (e.g. Tersoff's A, lambda1, R, D of (j,i,i) and (i,j,j)) are tied
+
+def _form_structure(potential: Potential, draft: _Draft, where: str) -> None:
+    """What the forms declare: parameters that never enter the energy stay fixed, parameters the
+    form requires equal (e.g. Tersoff's A, lambda1, R, D of (j,i,i) and (i,j,j)) are tied unless the
+    config sets them, and parameters that follow from others (a neutralising charge) are derived."""
+    index = {n: k for k, n in enumerate(draft.names)}
+    seen = draft.given
     for form in potential.forms:
         for name in form.unused_parameters():
             k = index[name]
-            if k in seen and not fixed[k]:
+            if k in seen and not draft.fixed[k]:
                 raise GafitInputError(f"{where}: '{seen[k]}' never enters the {form.name} energy "
                                       "(LAMMPS takes it from another entry); fix it or drop it")
-            fixed[k] = True
+            draft.fixed[k] = True
         for name, src in form.tied_parameters().items():
             k = index[name]
             if k not in seen:
-                tie_to[k] = index[src]
-    derived = None
+                draft.tie_to[k] = index[src]
+    _derived(potential, draft, where)
+
+
+def _derived(potential: Potential, draft: _Draft, where: str) -> None:
+    """The (n_full, n_full) map of the parameters that follow from others (a neutralising charge),
+    unless the config gives them a value."""
+    index = {n: k for k, n in enumerate(draft.names)}
+    seen = draft.given
     for form in potential.forms:
         for name, combo in form.derived_parameters().items():
             k = index[name]
-            if k in seen and fixed[k]:  # a value given (e.g. a fitted potential's): kept
+            if k in seen and draft.fixed[k]:  # a value given (e.g. a fitted potential's): kept
                 continue
             if k in seen:
                 raise GafitInputError(f"{where}: '{seen[k]}' follows from other parameters "
                                       f"({form.name}); give a value or drop it")
-            if derived is None:
-                derived = np.eye(len(names))
-            derived[k] = 0.0
+            if draft.derived is None:
+                draft.derived = np.eye(len(draft.names))
+            draft.derived[k] = 0.0
             for src, coeff in combo.items():
-                derived[k, index[src]] = coeff
-            fixed[k] = True
+                draft.derived[k, index[src]] = coeff
+            draft.fixed[k] = True
 
-    # resolve chains of ties
+
+def _resolve_ties(draft: _Draft, where: str) -> np.ndarray:
+    """For each full parameter the one it finally copies (itself when not tied); loops and ties to
+    an automatically solved E0 are refused."""
+    names, tie_to = draft.names, draft.tie_to
     tie = np.arange(len(names))
     for k in tie_to:
         t, path = k, [k]
@@ -270,40 +349,64 @@ def build_space(
             if t in path:
                 raise GafitInputError(f"{where}: ties form a loop through '{names[k]}'")
             path.append(t)
-        if t in auto:
+        if t in draft.auto:
             raise GafitInputError(f"{where}: '{names[k]}' is tied to '{names[t]}', which is "
                                   "solved automatically; give that one bounds or a value")
         tie[k] = t
+    return tie
 
-    free_full = [k for k in range(len(names))
-                 if tie[k] == k and not fixed[k] and k not in auto]
+
+def _check_limits(draft: _Draft, free_full: list[int], where: str) -> None:
+    """Free bounds and fixed values within the physical limits; free start values clipped into
+    their bounds, log scale dropped where the lower bound is not positive."""
+    names, lower, upper = draft.names, draft.lower, draft.upper
     for k in free_full:
-        lo_lim, hi_lim = limits[k]
+        lo_lim, hi_lim = draft.limits[k]
         if lower[k] < lo_lim or upper[k] > hi_lim:
             raise GafitInputError(
                 f"{where}: '{names[k]}' bounds [{lower[k]:g}, {upper[k]:g}] leave its physical "
                 f"range [{lo_lim:g}, {hi_lim:g}]"
             )
-        if log[k] and lower[k] <= 0:
-            log[k] = False
-        values[k] = float(np.clip(values[k], lower[k], upper[k]))
-    for k in np.flatnonzero(fixed):
-        lo_lim, hi_lim = limits[k]
-        if not lo_lim <= values[k] <= hi_lim:
-            raise GafitInputError(f"{where}: '{names[k]}' = {values[k]:g} is outside its "
+        if draft.log[k] and lower[k] <= 0:
+            draft.log[k] = False
+        draft.values[k] = float(np.clip(draft.values[k], lower[k], upper[k]))
+    for k in np.flatnonzero(draft.fixed):
+        lo_lim, hi_lim = draft.limits[k]
+        if not lo_lim <= draft.values[k] <= hi_lim:
+            raise GafitInputError(f"{where}: '{names[k]}' = {draft.values[k]:g} is outside its "
                                   f"physical range [{lo_lim:g}, {hi_lim:g}]")
-    source = np.full(len(names), -1)
+
+
+def build_space(
+    potential: Potential, spec: dict[str, Any] | None = None, where: str = "[potential.parameters]",
+    unspecified: str = "free",
+) -> ParameterSpace:
+    """Parameter space from a config table.
+
+    Parameters left out are fitted within the form's default bounds (``unspecified="free"``) or kept
+    at the potential's values (``"fixed"``, used when a fit starts from a parameter file). Discrete
+    parameters (not ``fittable``) are always fixed. Each value is first read as a ``Setting``
+    (:func:`parse_setting`), then the space is assembled.
+    """
+    draft = _Draft.of(potential, unspecified)
+    _parse_spec(potential, draft, spec or {}, where)
+    _form_structure(potential, draft, where)
+    tie = _resolve_ties(draft, where)
+    free_full = [k for k in range(len(draft.names))
+                 if tie[k] == k and not draft.fixed[k] and k not in draft.auto]
+    _check_limits(draft, free_full, where)
+    source = np.full(len(draft.names), -1)
     source[free_full] = np.arange(len(free_full))
     return ParameterSpace(
-        names=list(names),
-        values=values,
-        lower=lower[free_full],
-        upper=upper[free_full],
-        free=[names[k] for k in free_full],
+        names=list(draft.names),
+        values=draft.values,
+        lower=draft.lower[free_full],
+        upper=draft.upper[free_full],
+        free=[draft.names[k] for k in free_full],
         source=source,
         tie=tie,
-        log=log[free_full],
-        auto_e0=np.array(sorted(auto), dtype=np.int64),
+        log=draft.log[free_full],
+        auto_e0=np.array(sorted(draft.auto), dtype=np.int64),
         repair=potential.repair,
-        derived=derived,
+        derived=draft.derived,
     )

@@ -21,7 +21,8 @@ from ase.neighborlist import neighbor_list
 
 from gafit.potential import Potential
 from gafit.properties import cohesive_energy, properties
-from gafit.property_target import SCALES, PropertyCell, PropertyTargets
+from gafit.property_cubic import SCALES, PropertyCell
+from gafit.property_target import PropertyTargets
 
 __all__ = ["cross_check", "taper_shells"]
 

@@ -5,7 +5,7 @@ supercell of the conventional cubic cell with its first atom removed, or a slab 
 along a facet with vacuum above and below) is built and tabulated once at each of the SCALES of the
 bulk cells. One batched evaluation gives every individual's defect-cell energy at each scale; at its
 own relaxed scale s* (the zero of the bulk pressure, from the structure's
-:class:`~gafit.property_target.PropertyCell`):
+:class:`~gafit.property_cubic.PropertyCell`):
 
 - ``E_vac_unrelaxed`` (eV) = E(N-1 atoms) - (N-1) E_bulk, E_bulk the energy per atom at s*
   (= E(N-1) - (N-1)/N E(perfect supercell): the perfect supercell's energy is N E_bulk);
@@ -38,6 +38,7 @@ from ase import Atoms
 from ase.units import J, m
 
 from gafit.potential import Potential, PotentialTables
+from gafit.property_cubic import ELASTIC_SCALES, SCALES, _lagrange
 from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
 
 #: property -> (kind, relaxed): the defect targets of QUANTITIES
@@ -86,8 +87,6 @@ def max_cutoff(potential: Potential) -> float:
 def default_supercell(conv: Atoms, rc: float) -> list[int]:
     """n x n x n conventional cells: the smallest n with at least MIN_SUPERCELL_ATOMS atoms and a cell
     wider than twice the cutoff rc (Å) at the smallest tabulated scale."""
-    from gafit.property_target import SCALES
-
     a0 = float(np.linalg.norm(conv.cell[0]))
     n = max(math.ceil((MIN_SUPERCELL_ATOMS / len(conv)) ** (1 / 3) - 1e-9),
             math.floor(2 * rc / (SCALES[0] * a0)) + 1)
@@ -220,8 +219,6 @@ class DefectCell:
               supercell: list[int] | None = None, facet: list[int] | None = None,
               layers: int | None = None, vacuum: float | None = None) -> DefectCell:
         """``conv``: the conventional cubic cell at scale 1 (the start lattice constant)."""
-        from gafit.property_target import ELASTIC_SCALES, SCALES
-
         rc = max_cutoff(potential)
         if kind == "vacancy":
             supercell = supercell or default_supercell(conv, rc)
@@ -268,8 +265,6 @@ class DefectCell:
         """``unrelaxed`` and (tabulated with relax) ``relaxed`` (B,) in eV (vacancy) or J/m²
         (surface), at each individual's relaxed scale s (B,), for full vectors theta (B, n);
         ``bulk``: the bulk cell at each of SCALES (its energy per atom is the reference)."""
-        from gafit.property_target import SCALES
-
         theta = np.atleast_2d(theta)
         b, nat = len(theta), len(self.atoms)
         with np.errstate(all="ignore"):
@@ -288,8 +283,6 @@ class DefectCell:
                     s: np.ndarray, b: int, nat: int) -> np.ndarray:
         """Harmonic relaxation energy -½ fᵀ K⁻¹ f (B,) eV in the symmetric modes, f and K
         interpolated from ELASTIC_SCALES to s; NaN where K is not positive definite."""
-        from gafit.property_target import ELASTIC_SCALES, SCALES, _lagrange
-
         m = len(self.modes)
         if m == 0:
             return np.zeros(b)

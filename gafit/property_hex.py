@@ -1,5 +1,5 @@
 """Property targets of hexagonal and tetragonal crystals (``[[properties]]`` a, c_over_a, E, E_coh) and
-energy differences between phases (``dE``); the cubic targets are :mod:`gafit.property_target`.
+energy differences between phases (``dE``); the cubic targets are :mod:`gafit.property_cubic`.
 
 Fixed geometry, as the cubic targets: the start cell (c axis along z) is scaled by s_a in x and y and by
 s_c in z on the grid HEX_SCALES x HEX_SCALES (±5 % of the start a and c, steps of 1 %) and tabulated
@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms
@@ -35,10 +34,8 @@ from gafit.crystals import LATTICES as CRYSTAL_LATTICES
 from gafit.crystals import read_crystal
 from gafit.potential import Potential
 from gafit.properties import conventional_cell, symmetry
+from gafit.property_cubic import _lagrange
 from gafit.structures import GafitInputError, ReferenceSet, Structure
-
-if TYPE_CHECKING:  # gafit.property_target imports this module
-    from gafit.property_target import PropertyCell, PropertyTargetConfig
 
 #: lattice names built here (beyond gafit.crystals.LATTICES)
 EXTRA_LATTICES = ("graphite", "beta-tin")
@@ -202,8 +199,6 @@ def zero_stress(sig_a: np.ndarray, sig_c: np.ndarray, e: np.ndarray,
     Newton's method on the bicubic interpolants from the grid point of lowest energy ``e`` (B, n, n),
     steps at most one grid spacing, kept inside the grid; where σc is zero on the whole grid (layers
     that do not interact) s_c stays 1 and only σa is solved."""
-    from gafit.property_target import _lagrange
-
     b, n = len(e), len(grid)
     h = grid[1] - grid[0]
     k = np.argmin(np.nan_to_num(e.reshape(b, -1), nan=np.inf), axis=1)
@@ -234,74 +229,6 @@ def zero_stress(sig_a: np.ndarray, sig_c: np.ndarray, e: np.ndarray,
     return s_a, s_c, found
 
 
-def build_cell(potential: Potential, group: list[PropertyTargetConfig],
-               elastic: bool = False) -> PropertyCell | HexCell:
-    """The tabulated cell of the targets ``group`` (PropertyTargetConfig of one structure): a
-    :class:`gafit.property_target.PropertyCell` for a cubic crystal, a :class:`HexCell` for a
-    hexagonal or tetragonal one; GafitInputError for a property the crystal has not, a crystal with
-    free internal coordinates, or another crystal system. With ``elastic`` a cubic crystal gets its
-    strained and displaced cells whatever its targets (the stability guard reads its Cij)."""
-    from gafit.property_target import PropertyCell, free_coordinates, read_property_structure
-
-    first = group[0]
-    where = f"[[properties]] {first.property}: structure"
-    atoms, is_name = read_structure_spec(first.structure, first.species, first.a, first.c, where)
-    props = list(dict.fromkeys(c.property for c in group))
-    sg, number = symmetry(atoms)
-    family = crystal_family(atoms)
-    name = first.structure.partition(":")[0].lower()
-    if family == "cubic" and name not in EXTRA_LATTICES:
-        wrong = [p for p in props if p in UNIAXIAL_ONLY]
-        if wrong:
-            raise GafitInputError(f"[[properties]] {wrong[0]}: structure {first.structure} is cubic "
-                                  f"({sg} ({number})); {wrong[0]} needs a hexagonal or tetragonal "
-                                  "crystal")
-        atoms, a0 = read_property_structure(first)
-        return PropertyCell.build(potential, atoms, a0,
-                                  elastic or any(p.startswith("C") for p in props),
-                                  f"[[properties]] structure {first.structure}")
-    if family == "cubic":  # a name of this module whose c/a makes it cubic (beta-tin at c = a/√2...)
-        raise GafitInputError(f"{where} {first.structure}: with c/a = {first.c} / {first.a} it is cubic "
-                              f"({sg} ({number})); give it by its cubic lattice name")
-    if family != "uniaxial":
-        raise GafitInputError(f"{where} {first.structure}: property targets need a cubic, tetragonal "
-                              f"or hexagonal crystal; this one is {sg} ({number})")
-    wrong = [p for p in props if p not in UNIAXIAL_PROPERTIES]
-    if wrong:
-        raise GafitInputError(f"[[properties]] {wrong[0]}: structure {first.structure} is {sg} "
-                              f"({number}), not cubic; hexagonal and tetragonal crystals take "
-                              f"{', '.join(UNIAXIAL_PROPERTIES)}")
-    cell, a0, c0 = uniaxial_cell(atoms, is_name)
-    # on the primitive or standard conventional cell: in another setting (hcp's orthorhombic one)
-    # spglib's operations lack those not integer in that basis, and a fixed site can look free
-    if free_coordinates(cell):
-        raise GafitInputError(f"{where} {first.structure}: its atoms have coordinates the symmetry "
-                              f"does not fix ({sg}: e.g. wurtzite's u; a scaled cell would need "
-                              "relaxing); hexagonal property targets take crystals whose atoms sit on "
-                              "fixed sites (hcp, graphite, beta-tin, ...)")
-    return HexCell.build(potential, cell, a0, c0, f"[[properties]] structure {first.structure}")
-
-
-def relative_config(config: PropertyTargetConfig) -> PropertyTargetConfig:
-    """The target config of ``config.relative_to`` (property dE, so that errors name it), for the
-    structure it is tabulated on."""
-    from gafit.property_target import PropertyTargetConfig
-
-    spec = config.relative_to
-    return PropertyTargetConfig("dE", 0.0, 1.0, spec.structure, spec.species, spec.a, c=spec.c)
-
-
-def check_same_composition(cell: PropertyCell | HexCell, other: PropertyCell | HexCell,
-                           config: PropertyTargetConfig) -> None:
-    """GafitInputError unless the two cells' species fractions agree (dE compares phases)."""
-    x, y = cell.counts / cell.counts.sum(), other.counts / other.counts.sum()
-    if not np.allclose(x, y, atol=1e-9):
-        raise GafitInputError(
-            f"[[properties]] dE: structure {config.structure} ({cell.atoms.get_chemical_formula()}) and "
-            f"relative_to {config.relative_to.structure} ({other.atoms.get_chemical_formula()}) "
-            "differ in composition; dE compares phases of the same composition")
-
-
 #: Gauss-Legendre nodes and weights on [0, 1] (5 points: exact for the degree-8 integrand of
 #: :func:`integrated_energy` inside one grid cell)
 _GL_T, _GL_W = (np.polynomial.legendre.leggauss(5)[0] + 1) / 2, np.polynomial.legendre.leggauss(5)[1] / 2
@@ -315,8 +242,6 @@ def integrated_energy(e: np.ndarray, sig_a: np.ndarray, sig_c: np.ndarray, s_a: 
 
     More accurate than interpolating the energy itself: the stresses are interpolated to the same
     order, and the path is at most half a grid step long."""
-    from gafit.property_target import _lagrange
-
     h = grid[1] - grid[0]
     i = np.clip(np.rint((s_a - grid[0]) / h).astype(int), 0, len(grid) - 1)
     j = np.clip(np.rint((s_c - grid[0]) / h).astype(int), 0, len(grid) - 1)

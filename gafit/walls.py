@@ -8,10 +8,12 @@ For each unordered species pair (channel) the pair energy E(r) of an isolated pa
 
 - every pair form's ``pair_energy`` with the potential's values (so a plug-in pair form is checked
   for free), within that form's cutoff;
-- for Tersoff, the energy of an isolated dimer: no third atom, so zeta = 0 and the bond order b = 1,
-  E = f_C(r) [A exp(-lambda1 r) - B exp(-lambda2 r)], averaged over the entries (i, j, j) and
-  (j, i, i) (they may differ in B, lambda2). In a solid b < 1, so the dimer is the most attractive
-  case.
+- for any other form, its isolated dimer as the form declares it (:meth:`gafit.forms.base.Form.dimer_energy`),
+  within its :meth:`~gafit.forms.base.Form.interaction_range`: Tersoff's has no third atom, so
+  zeta = 0 and the bond order b = 1, E = f_C(r) [A exp(-lambda1 r) - B exp(-lambda2 r)], averaged
+  over the entries (i, j, j) and (j, i, i) (they may differ in B, lambda2); in a solid b < 1, so the
+  dimer is the most attractive case. ZBL gives its screened nuclear repulsion; a form that declares
+  no dimer is left out.
 
 E and dE/dr are evaluated on a fine grid from :data:`R_LOW` to the largest cutoff; a sign change of
 dE/dr is refined by :func:`scipy.optimize.brentq` on the forms' analytic dE/dr. Reported per channel:
@@ -31,17 +33,6 @@ import numpy as np
 from scipy.optimize import brentq
 
 from gafit.forms.pair import PairForm
-from gafit.forms.tersoff.evaluate import (
-    BIG_A,
-    BIG_B,
-    BIG_D,
-    BIG_R,
-    LAM1,
-    LAM2,
-    attraction_fa,
-    cutoff_fc,
-    repulsion_fr,
-)
 from gafit.potential import Potential
 from gafit.structures import GafitInputError, ReferenceSet, pair_list
 
@@ -111,28 +102,6 @@ def unsafe_reason(w: Wall) -> str | None:
 Term = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def _tersoff_dimer(theta: np.ndarray, form: object, a: int, b: int) -> Term:
-    """E(r) and dE/dr (B, K) of an isolated a-b Tersoff dimer (b = 1), mean of entries (a,b,b) and
-    (b,a,a), for parameter vectors ``theta`` (B, n_params) of the form."""
-    v = np.asarray(theta, float).reshape(len(theta), len(form.entries()), len(form.params))  # type: ignore[attr-defined]
-    rows = [v[:, form.entry_index(a, b, b)], v[:, form.entry_index(b, a, a)]]  # type: ignore[attr-defined]
-
-    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r = r[None, :]
-        e = np.zeros((len(v), r.shape[1]))
-        g = np.zeros_like(e)
-        for row in rows:
-            col = [row[:, k, None] for k in (BIG_R, BIG_D, BIG_A, LAM1, BIG_B, LAM2)]
-            fc, dfc = cutoff_fc(r.copy(), col[0], col[1])
-            fr, dfr = repulsion_fr(r, col[2], col[3])
-            fa, dfa = attraction_fa(r, col[4], col[5])
-            e += 0.5 * fc * (fr + fa)
-            g += 0.5 * (dfc * (fr + fa) + fc * (dfr + dfa))
-        return e, g
-
-    return energy
-
-
 def _pair(form: PairForm, block: np.ndarray) -> Term:
     """E(r), dE/dr (B, K) of a pair form's entry with parameter rows ``block`` (B, n_par)."""
     cutoff = float(form.cutoff)
@@ -143,15 +112,6 @@ def _pair(form: PairForm, block: np.ndarray) -> Term:
         shape = (len(block), len(r))
         return np.broadcast_to(np.where(inside, e, 0.0), shape), np.broadcast_to(
             np.where(inside, g, 0.0), shape)
-
-    return energy
-
-
-def _fixed(fn: Term, n: int) -> Term:
-    """A term that does not depend on the parameters (ZBL), broadcast to n vectors."""
-    def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e, g = fn(r)
-        return np.broadcast_to(e, (n, len(r))), np.broadcast_to(g, (n, len(r)))
 
     return energy
 
@@ -168,10 +128,10 @@ def channel_terms(potential: Potential, theta: np.ndarray, charges: dict[str, fl
                   ) -> dict[tuple[int, int], list[tuple[str, float, Term]]]:
     """Per channel (a, b), species indices a <= b: (form, reach in Å, term) of every contribution,
     each term r (K,) Å -> (E, dE/dr) (B, K) in eV and eV/Å for the full parameter vectors
-    ``theta`` (B, n_params). Pair forms give their ``pair_energy`` within their cutoff, Tersoff
-    its dimer, a form with ``channel_energy`` (ZBL) that, the Coulomb form (or ``charges``, e per
-    species, which take precedence) the bare q_a q_b qqr2e / r, what Ewald's real-space
-    erfc(g r)/r tends to at short range."""
+    ``theta`` (B, n_params). Pair forms give their ``pair_energy`` within their cutoff, other forms
+    their :meth:`~gafit.forms.base.Form.dimer_energy` (Tersoff, ZBL) within their interaction range,
+    the Coulomb form (or ``charges``, e per species, which take precedence) the bare
+    q_a q_b qqr2e / r, what Ewald's real-space erfc(g r)/r tends to at short range."""
     sp = potential.species
     theta = np.atleast_2d(np.asarray(theta, float))
     n = len(theta)
@@ -191,14 +151,12 @@ def channel_terms(potential: Potential, theta: np.ndarray, charges: dict[str, fl
                     m = len(form.params)
                     fn = _pair(form, values[:, k * m : (k + 1) * m])
                     reach = float(form.cutoff)
-                elif form.name == "tersoff":
-                    fn = _tersoff_dimer(values, form, a, b)
-                    reach = float(np.max(form.interaction_range(values)))
-                elif hasattr(form, "channel_energy"):
-                    fn = _fixed(form.channel_energy(values[0], a, b), n)
-                    reach = float(form.cutoff)
-                else:  # a many-body form gafit does not know how to reduce to a pair
-                    continue
+                else:  # a many-body form (or ZBL), as far as it declares its dimer
+                    dimer = form.dimer_energy(values, a, b)
+                    if dimer is None:
+                        continue
+                    fn = dimer
+                    reach = float(form.interaction_range(values))
                 parts.setdefault((a, b), []).append((form.name, reach, fn))
     for x, q in (charges or {}).items():
         q_b[x] = np.full(n, float(q))

@@ -1,18 +1,18 @@
 """Re-fit every shipped fit of this folder and compare its loss with the one its files were shipped with.
 
 A config ``potentials/NAME.toml`` ships a fit when a file beside it (``NAME.json``, ``NAME.tersoff``,
-``NAME.lmp``, ``NAME.pair.lmp``) has gafit's provenance line, ``Fitted with gafit ... loss X.``. Each is
-fitted again with ``gafit fit`` as a user runs it (the config's seed, every default on) into
-``OUT/NAME``, and the loss of ``OUT/NAME/summary.json`` is compared with X at the six significant
-figures the provenance line prints. A change of gafit that changes what a shipped config fits (a new
-default term, another GA path) shows as a row marked DIFFERS; the exit status is then 1.
+``NAME.sw``, ``NAME.lmp``, ``NAME.pair.lmp``) has gafit's provenance line, ``Fitted with gafit ...
+loss X.``. Each is fitted again with ``gafit fit`` as a user runs it (the config's seed, every default
+on) into ``OUT/NAME``, and the loss of ``OUT/NAME/summary.json`` is compared with X at the six
+significant figures the provenance line prints. A change of gafit that changes what a shipped config
+fits (a new default term, another GA path) shows as a row marked DIFFERS; the exit status is then 1.
 
 ``--ship`` copies a differing run's outputs over the shipped files, as they are shipped: ``.json``
-the run's ``potential.json``, ``.lmp`` and ``.pair.lmp`` its ``lammps/pair.lmp``, ``.tersoff`` its
-``lammps/*.tersoff``; comment lines written by hand above a file's provenance line are kept, and the
-repository's absolute path is taken out of the provenance. Figures derived from a re-shipped file
-(docs/, README.md, the configs' comments) are not touched: regenerate them with the commands the docs
-name.
+the run's ``potential.json``, ``.lmp`` and ``.pair.lmp`` its ``lammps/pair.lmp``, ``.tersoff`` and
+``.sw`` its ``lammps/*.tersoff`` or ``lammps/*.sw``; comment lines written by hand above a file's
+provenance line are kept, and the repository's absolute path is taken out of the provenance. Figures
+derived from a re-shipped file (docs/, README.md, the configs' comments) are not touched: regenerate
+them with the commands the docs name.
 
 Run from the repository root (one fit at a time; minutes each):
 
@@ -33,7 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 #: shipped file suffixes, in the order their provenance is read
-SUFFIXES = (".json", ".tersoff", ".pair.lmp", ".lmp")
+SUFFIXES = (".json", ".tersoff", ".sw", ".pair.lmp", ".lmp")
 LOSS = re.compile(r"Fitted with gafit \S+ on \S+: .*?, loss ([-+0-9.eE]+|nan|inf)\.")
 
 
@@ -83,9 +83,10 @@ def run_file(shipped: Path, run: Path) -> Path:
         return run / "potential.json"
     if shipped.suffix == ".lmp":
         return run / "lammps" / "pair.lmp"
-    found = sorted((run / "lammps").glob("*.tersoff"))
+    found = sorted((run / "lammps").glob("*" + shipped.suffix))
     if len(found) != 1:
-        raise RuntimeError(f"{run / 'lammps'}: expected one .tersoff file, found {len(found)}")
+        raise RuntimeError(f"{run / 'lammps'}: expected one {shipped.suffix} file, found "
+                           f"{len(found)}")
     return found[0]
 
 

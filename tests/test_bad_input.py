@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
+from helpers import ROOT
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from strategies import (
@@ -61,7 +62,6 @@ from gafit.potential_files import load_potential, save_potential
 from gafit.refine import refine
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
-ROOT = Path(__file__).resolve().parents[1]
 SCALE = float(os.environ.get("GAFIT_FUZZ_SCALE", "1"))
 #: malformed inputs given to each reader or command, and how many it rejected with GafitInputError
 TRIED: Counter[str] = Counter()
@@ -742,7 +742,7 @@ def test_refine_with_bounds_wider_than_floats():
 def test_fit_with_overflowing_bounds(work):
     """A whole ``gafit fit`` whose bounds make exp() overflow finishes and writes its outputs."""
     from gafit.config import parse_config
-    from gafit.fit import run_fit
+    from gafit.fitting import Fit
 
     with fresh(work) as d:
         (d / "curve.csv").write_bytes(DIMER_CSV)
@@ -750,7 +750,7 @@ def test_fit_with_overflowing_bounds(work):
         table["potential"]["parameters"] = {"Cu-Cu.D0": [1e-300, 1e300], "Cu-Cu.alpha": [1.0, 1e3],
                                             "Cu-Cu.r0": [0.0, 1e300], "Cu.E0": [-1e300, 1e300]}
         SCORED["gafit fit runs with overflowing bounds"] += 1
-        result = run_fit(parse_config(table, d / "fit.toml"), d / "run", quiet=True)
+        result = Fit.from_config(parse_config(table, d / "fit.toml")).run(d / "run", quiet=True)
         assert not np.isnan(result.loss)
         assert load_potential(d / "run" / "potential.json").n_params == 4
 
@@ -758,8 +758,9 @@ def test_fit_with_overflowing_bounds(work):
 # -------------------------------------------------------------------------------- summary
 
 
-def test_zz_summary(capsys):
-    """Print how many malformed inputs each reader was given (shown without -s too)."""
+def summary_lines() -> list[str]:
+    """How many malformed inputs each reader was given and how many parameter vectors were scored
+    (printed after the run by conftest's pytest_terminal_summary)."""
     rows = [(f"{name}", f"{n}", f"{REJECTED[name]}", f"{n - REJECTED[name]}")
             for name, n in sorted(TRIED.items())]
     total = sum(TRIED.values())
@@ -771,8 +772,7 @@ def test_zz_summary(capsys):
     lines += [f"{a:<{width}}  {b:>6}  {c:>15}  {d:>8}" for a, b, c, d in rows]
     lines += ["", f"{'parameter vectors scored':<{width}}  {'tried':>6}"]
     lines += [f"{name:<{width}}  {n:>6}" for name, n in sorted(SCORED.items())]
-    with capsys.disabled():
-        print("\n".join(lines))
+    return lines
 
 
 # ------------------------------------------ file-system faults (issue 11, class 2): one line, no loss

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from gafit.forms import available_forms, get_form
 from gafit.potential import Potential
 
-ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 
@@ -106,7 +106,8 @@ def test_potential_json_page_lists_every_key():
     assert json.loads(json.dumps(d))["gafit_potential"] == 1
 
 
-@pytest.mark.parametrize("name", ["morse", "buckingham", "coulomb", "zbl", "tersoff"])
+@pytest.mark.parametrize("name", ["morse", "buckingham", "coulomb", "zbl", "tersoff", "sw", "eam_zhou",
+                                  "eam_johnson", "eam_fs"])
 def test_potential_json_page_lists_every_parameter(name):
     """Each built-in form's parameters, with the units its ParamSpec declares (1: dimensionless)."""
     rows = {(row[0], row[2]): row[3] for row in documented_rows(DOCS / "potential_json.md")

@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import shared_file
+from helpers import ROOT, shared_file
 
 from gafit.cli import main
 from gafit.md import MDSettings, run_md, structure_frame
 from gafit.potential_files import load_potential
 from gafit.structures import GafitInputError
 
-BKS = Path(__file__).resolve().parent.parent / "potentials" / "SiO2_BKS_1990.json"
+BKS = ROOT / "potentials" / "SiO2_BKS_1990.json"
 SOD = "SiO2_zeolite_SiZEO22/sod_every10th.extxyz"
 
 

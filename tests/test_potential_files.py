@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
-from conftest import shared_file
+from helpers import ROOT, shared_file
 
 from gafit.cli import main
 from gafit.config import load_config
 from gafit.evaluate import predict
-from gafit.fit import build_potential
+from gafit.fit_data import build_potential
 from gafit.forms.morse import Morse
 from gafit.forms.tersoff import Tersoff
 from gafit.io import write_reference
@@ -26,7 +26,6 @@ from gafit.potential import Potential
 from gafit.potential_files import load_potential, save_potential
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
-ROOT = Path(__file__).resolve().parents[1]
 TOL = 1e-8
 
 
@@ -300,9 +299,9 @@ def test_pair_lmp_from_elsewhere_with_species(tmp_path, capsys, lammps_available
 
 def test_export_keeps_the_fits_provenance(tmp_path):
     """`gafit export run/potential.json` writes the same pair.lmp as `gafit fit` did."""
-    from test_fit import synthetic_data
+    from helpers import cu_ag_morse_data
 
-    synthetic_data(tmp_path / "train.extxyz")
+    cu_ag_morse_data(tmp_path / "train.extxyz")
     cfg = tmp_path / "fit.toml"
     cfg.write_text('[data]\ntrain = "train.extxyz"\n[potential]\nform = "morse"\ncutoff = 5.5\n'
                    '[ga]\npopulation = 10\ngenerations = 2\n[refine]\nenabled = false\n')

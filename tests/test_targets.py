@@ -5,16 +5,13 @@ is fitted like the built-in ones."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from ase.build import bulk
-from test_gruneisen_target import three_volumes  # noqa: F401  (a fixture)
-from test_phonon_target import cu_morse
+from helpers import ROOT, cu_morse
 
 from gafit.config import load_config
-from gafit.fit import read_data
+from gafit.fit_data import read_data
 from gafit.guards import e0_guard, stability_guard
 from gafit.objective import Objective, Weights
 from gafit.parameters import build_space
@@ -32,11 +29,9 @@ from gafit.targets import (
     Target,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
-def every_kind(three_volumes):  # noqa: F811
+def every_kind(three_volumes):
     """Morse Cu on the Cu_EMT data with a target of every kind: the four data properties, the
     wall constraint and both guards (penalties), a phonon target with Grüneisen parameters, and
     two property targets; x: vectors of the box, some of them breaching the penalties."""
@@ -60,7 +55,7 @@ def every_kind(three_volumes):  # noqa: F811
     # D0 eV, alpha 1/Å, r0 Å: the first breaches the e0 guard from below (E_coh < 0), the second,
     # fourth and fifth from above (E_coh > 1 eV/atom), the third neither. In this box the Morse
     # pair has no barrier (the wall holds) and fcc Cu stays stable: their blocks are zeros here
-    # (tests/test_walls.py and tests/test_guards.py breach them)
+    # (tests/fit/test_walls.py and tests/fit/test_guards.py breach them)
     x = np.array([[0.4, 2.0, 3.1], [0.4, 1.8, 2.9], [0.25, 1.6, 3.1], [0.32, 1.423, 2.517],
                   [0.55, 1.6, 3.0]])
     return objective, x

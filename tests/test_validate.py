@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA, shared_file
+from helpers import ROOT, SHARED_DATA, shared_file
 from test_md import SOD, no_wall_json
 
 from gafit.cli import main
@@ -17,7 +17,6 @@ from gafit.potential_files import load_potential
 from gafit.structures import GafitInputError
 from gafit.validate import builtin_suites, find_suite, load_suite, run_suite
 
-ROOT = Path(__file__).resolve().parent.parent
 TERSOFF = ROOT / "potentials" / "Si_Tersoff_1988.tersoff"
 
 # Si: experiment (a: Okada & Tokumaru 1984; E_coh: Kittel, Table 3.1; C44: McSkimin & Andreatch 1964)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from oxide_check import check  # noqa: E402
 
 from gafit.config import parse_config  # noqa: E402
-from gafit.fit import run_fit  # noqa: E402
+from gafit.fitting import Fit  # noqa: E402
 
 DATA = Path(__file__).parents[2] / "../shared/data/phonopy_MgO"
 DFT = {"a": 4.2556, "TO": 11.198, "LO": 19.975}
@@ -59,7 +59,7 @@ def main() -> None:
         t = copy.deepcopy(table)
         if q is not None:
             t["potential"]["charges"]["Mg"] = q
-        res = run_fit(parse_config(t, a.config.resolve()), quiet=True)
+        res = Fit.from_config(parse_config(t, a.config.resolve())).run(quiet=True)
         r = check(res.potential, DATA, "XLWK")
         print(row(label, r, r["charges"]["Mg"]), flush=True)
 

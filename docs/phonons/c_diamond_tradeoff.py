@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from gafit.config import parse_config
-from gafit.fit import run_fit
+from gafit.fitting import Fit
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = ["label", "weight", "seed", "free", "set", "points_rms_THz", "a", "E_coh", "C11", "C12", "C44",
@@ -46,7 +46,7 @@ def points_rms(summary: dict) -> float:
 
 def fit_row(table: dict, config_path: Path, out: Path, label: str) -> dict:
     config = parse_config(table, config_path)
-    run_fit(config, out, quiet=True)
+    Fit.from_config(config).run(out, quiet=True)
     summary = json.loads((out / "summary.json").read_text())
     row = {"label": label, "points_rms_THz": round(points_rms(summary), 4)}
     worst = 0.0

@@ -59,7 +59,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit check``: exit 1 with --strict when there are warnings, else 0."""
-    from gafit.checks import check_cutoff, check_data, format_findings, read_check_input
+    from gafit.checks import check_cutoff, check_data, format_findings
+    from gafit.fit_data import read_check_input
     from gafit.potential_files import load_potential
 
     if args.cutoff is not None and not args.cutoff > 0:

@@ -52,7 +52,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit evaluate``."""
-    from gafit.evaluate import evaluate, evaluation_sets, predicted_structures
+    from gafit.evaluate import evaluate, predicted_structures
+    from gafit.fit_data import evaluation_sets
     from gafit.io import write_reference
     from gafit.io.paths import output_file, spare_inputs
     from gafit.potential_files import load_potential

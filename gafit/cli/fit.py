@@ -15,7 +15,8 @@ from gafit.parallel import check_scheduler
 from gafit.structures import GafitInputError
 
 if TYPE_CHECKING:
-    from gafit.fit import FitInterrupted
+    from gafit.config import FitConfig
+    from gafit.fitting import Fit, FitInterrupted
 
 HELP = "fit a potential described by a TOML config"
 DESCRIPTION = """\
@@ -112,58 +113,53 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> int:
-    """Handler of ``gafit fit``."""
+def _fit_of(args: argparse.Namespace) -> tuple[Fit, FitConfig, Path]:
+    """The fit the arguments describe (a config's, or a stopped run's to continue), its config as
+    read (the report names its files as given) and the run folder it writes into, checked before
+    the fit starts."""
     from gafit.config import load_config
-    from gafit.fit import (
-        Checkpoint,
-        FitInterrupted,
-        check_result,
-        fit_inputs,
-        load_checkpoint,
-        prepare_run_folder,
-        run_fit,
-    )
+    from gafit.fit_data import fit_inputs
+    from gafit.fit_result import prepare_run_folder
+    from gafit.fitting import Fit
 
     if args.seed is not None and args.seed < 0:
         raise GafitInputError(f"--seed {args.seed}: a seed must be a non-negative integer")
     if args.generations is not None and args.generations < 0:
         raise GafitInputError(f"--generations {args.generations}: must not be negative")
-    resume: Checkpoint | bool = False
+    if args.workers is not None and args.workers < 1:
+        raise GafitInputError(f"--workers {args.workers}: must be at least 1")
+    if args.scheduler:  # "" runs locally, as in the config
+        check_scheduler(args.scheduler, "--scheduler")
     if args.resume:
         if args.config or args.seed is not None:
             raise GafitInputError("--resume continues a run with its own config and seed; "
                                   "give only the run folder")
-        resume = load_checkpoint(args.resume)
-        config = resume.config
+        fit = Fit.resume(args.resume, args.generations, args.workers, args.scheduler)
         out = Path(args.resume)
         if args.out is not None and Path(args.out).absolute() != out.absolute():
-            out = prepare_run_folder(args.out, fit_inputs(config), args.overwrite)
-        if args.generations is not None:  # an extension: more generations (and time) than stored
-            config.ga.generations = resume.state.generation + args.generations
-            if config.ga.max_time is not None:
-                config.ga.max_time += resume.state.elapsed
-    else:
-        if not args.config:
-            raise GafitInputError("fit: give a CONFIG file (or --resume RUN_DIR)")
-        config = load_config(args.config)
-        out = prepare_run_folder(args.out if args.out is not None else "gafit-run",
-                                 fit_inputs(config), args.overwrite)
-        if args.seed is not None:
-            config.ga.seed = args.seed
-        if args.generations is not None:
-            config.ga.generations = args.generations
-    if args.workers is not None:
-        if args.workers < 1:
-            raise GafitInputError(f"--workers {args.workers}: must be at least 1")
-        config.ga.workers = args.workers
-    if args.scheduler is not None:
-        if args.scheduler:  # "" runs locally, as in the config
-            check_scheduler(args.scheduler, "--scheduler")
-        config.ga.scheduler = args.scheduler
+            out = prepare_run_folder(args.out, fit_inputs(fit.config), args.overwrite)
+        return fit, fit.config, out
+    if not args.config:
+        raise GafitInputError("fit: give a CONFIG file (or --resume RUN_DIR)")
+    config = load_config(args.config)
+    out = prepare_run_folder(args.out if args.out is not None else "gafit-run",
+                             fit_inputs(config), args.overwrite)
+    ga = config.ga
+    for key in ("seed", "generations", "workers", "scheduler"):
+        if getattr(args, key) is not None:
+            setattr(ga, key, getattr(args, key))
+    return Fit.from_config(config), config, out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``gafit fit``."""
+    from gafit.fit_result import check_result
+    from gafit.fitting import FitInterrupted
+
     with _StopOnSignal() as stop:
+        fit, config, out = _fit_of(args)  # a signal while it is set up stops before generation 0
         try:
-            result = run_fit(config, out, quiet=args.quiet, resume=resume, should_stop=stop)
+            result = fit.run(out, quiet=args.quiet, should_stop=stop)
         except FitInterrupted as err:
             return _stopped(err, out)
         print(result.summary())
@@ -185,9 +181,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"gafit: stopped by {stop()} after the fit was written; the report was not "
                   f"(gafit report {shlex.quote(str(out))} writes it)", file=sys.stderr)
             return 128 + signal.Signals[stop()].value
-        from gafit.report import write_report
-
-        print(f"wrote {write_report(out, config)}")
+        print(f"wrote {result.write_report(out)}")  # on the tables the fit built
         if stop():  # it came while the report was written, which was finished first
             print(f"gafit: stopped by {stop()} after the fit and its report were written",
                   file=sys.stderr)

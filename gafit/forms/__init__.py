@@ -19,6 +19,10 @@ BUILTIN_FORMS = {
     "tersoff": "gafit.forms.tersoff:Tersoff",
     "coulomb": "gafit.forms.coulomb:Coulomb",
     "zbl": "gafit.forms.zbl:ZBL",
+    "sw": "gafit.forms.stillinger_weber:StillingerWeber",
+    "eam_zhou": "gafit.forms.eam:Zhou",
+    "eam_johnson": "gafit.forms.eam:Johnson",
+    "eam_fs": "gafit.forms.eam:FinnisSinclair",
 }
 
 

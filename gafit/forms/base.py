@@ -8,6 +8,7 @@ export and reports all read that declaration.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -83,7 +84,8 @@ class Form(ABC):
     when the form writes a parameter file, ``parameter_file_suffix`` and :meth:`read_file`. The
     other hooks below have defaults that fit a simple pair form; override the ones that do not fit
     (``body_order``, :meth:`unused_parameters`, :meth:`tied_parameters`,
-    :meth:`derived_parameters`, :meth:`check`, :meth:`repair`, :meth:`example`). The tables of
+    :meth:`derived_parameters`, :meth:`check`, :meth:`repair`, :meth:`example`,
+    :meth:`dimer_energy`). The tables of
     :meth:`build_tables` follow :class:`FormTables`. A form registered in the ``gafit.forms``
     entry-point group gets the contract tests of ``tests/forms/test_contract.py``.
     """
@@ -151,22 +153,23 @@ class Form(ABC):
         return len(self.entries()) * len(self.params)
 
     def default_values(self) -> np.ndarray:
-        return np.tile([p.default for p in self.params], len(self.entries()))
+        return np.tile(np.array([p.default for p in self.params], float), len(self.entries()))
 
     def default_bounds(self) -> np.ndarray:
         """(n_params, 2) default fitting bounds."""
-        return np.tile(np.array([p.bounds for p in self.params], float), (len(self.entries()), 1))
+        bounds = np.array([p.bounds for p in self.params], float).reshape(-1, 2)
+        return np.tile(bounds, (len(self.entries()), 1))
 
     def hard_limits(self) -> np.ndarray:
         """(n_params, 2) physical limits the search must never cross."""
         lim = [(p.lower_limit, p.upper_limit) for p in self.params]
-        return np.tile(np.array(lim, float), (len(self.entries()), 1))
+        return np.tile(np.array(lim, float).reshape(-1, 2), (len(self.entries()), 1))
 
     def fittable(self) -> np.ndarray:
-        return np.tile([p.fittable for p in self.params], len(self.entries()))
+        return np.tile(np.array([p.fittable for p in self.params], bool), len(self.entries()))
 
     def log_scale(self) -> np.ndarray:
-        return np.tile([p.log for p in self.params], len(self.entries()))
+        return np.tile(np.array([p.log for p in self.params], bool), len(self.entries()))
 
     def unused_parameters(self) -> list[str]:
         """Full names of parameters that never enter the energy (LAMMPS takes them from another
@@ -208,6 +211,18 @@ class Form(ABC):
     def cutoff_setting(self, values: np.ndarray) -> str | None:
         """The parameters that set :meth:`interaction_range` for ``values`` (n_params,), named for
         an error message (Tersoff: 'A-B-C.R + A-B-C.D'); None when the reach is the fixed cutoff."""
+        return None
+
+    def dimer_energy(self, values: np.ndarray, a: int, b: int
+                     ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+        """The form's energy of an isolated pair of atoms of species indices ``a``, ``b`` (a dimer,
+        no third atom) for parameter vectors ``values`` (B, n_params): a function of distances r
+        (K,) in Å giving E and dE/dr, each (B, K), in eV and eV/Å; it must equal what
+        :meth:`evaluate` gives two atoms at r (contract-tested). :mod:`gafit.walls` adds the forms'
+        dimers up, within :meth:`interaction_range`, to find each species pair's repulsive wall. A
+        many-body form declares the reduction here (Tersoff: bond order 1, the most attractive
+        case); pair forms are reduced through their ``pair_energy``. Default None: the form is left
+        out of the walls."""
         return None
 
     # --- evaluation ---------------------------------------------------------------------------

@@ -24,7 +24,8 @@ class Buckingham(PairForm):
         r_p: np.ndarray, a: np.ndarray, rho: np.ndarray, c: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         rep = a * np.exp(-r_p / rho)
-        inv6 = r_p**-6.0
+        inv2 = 1.0 / (r_p * r_p)
+        inv6 = inv2 * inv2 * inv2  # as LAMMPS; a power r**-6 is a libm pow per pair in the kernel
         e = rep - c * inv6
         dedr = -rep / rho + 6.0 * c * inv6 / r_p
         return e, dedr

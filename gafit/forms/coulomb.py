@@ -42,7 +42,7 @@ class Coulomb(Form):
     name = "coulomb"
     lammps_style = "coul/long"
     #: LAMMPS's real-space force is not the gradient of its polynomial erfc energy: net forces
-    #: differ from -dE/dx by up to ~1e-5 of the largest force (tests/test_coulomb.py)
+    #: differ from -dE/dx by up to ~1e-5 of the largest force (tests/forms/test_coulomb.py)
     gradient_tolerance = 1e-4
     params = (ParamSpec("q", "e", (-4.0, 4.0), 0.0, "charge of the species"),)
 

@@ -22,6 +22,8 @@ except ImportError:  # pragma: no cover - numba is optional
 #: set False to force the pure numpy path (tests compare the two)
 ENABLED = numba is not None
 _KERNELS: dict[tuple[Callable, int], Callable] = {}
+#: the single-vector kernels (what every least-squares step calls), by the same key
+_SINGLE: dict[tuple[Callable, int], Callable] = {}
 #: the pair_energy functions numba could not compile (they take the numpy path)
 _UNCOMPILABLE: set[Callable] = set()
 
@@ -30,16 +32,22 @@ def available() -> bool:
     return ENABLED and numba is not None
 
 
-def kernel_for(pair_energy: Callable, n_params: int) -> Callable:
-    """The compiled fused kernel of ``pair_energy(r, p_1, ..., p_n) -> (e, dedr)``, n = n_params."""
+def kernel_for(pair_energy: Callable, n_params: int, single: bool = False) -> Callable:
+    """The compiled fused kernel of ``pair_energy(r, p_1, ..., p_n) -> (e, dedr)``, n = n_params;
+    with ``single`` the one for a batch of one."""
     key = (pair_energy, n_params)
-    if key not in _KERNELS:
-        _KERNELS[key] = _make_kernel(pair_energy, n_params)
-    return _KERNELS[key]
+    cache = _SINGLE if single else _KERNELS
+    if key not in cache:
+        cache[key] = _make_kernel(pair_energy, n_params, single)
+    return cache[key]
 
 
 #: the kernel's source, for any number of parameters: numba compiles one loop per form with the
-#: parameters as plain scalar arguments (a loop over a parameter axis would not vectorise)
+#: parameters as plain scalar arguments (a loop over a parameter axis would not vectorise).
+#: Pairs come in runs of one centre atom i and of one structure s (the table keeps the neighbour
+#: list's order inside each species pair): F_i, E_s and the virial of s are summed over the run
+#: in local accumulators and added once, which spares a chain of read-modify-writes of one memory
+#: location per pair.
 _KERNEL_SOURCE = """
 def kernel(r_p, i_p, j_p, s_p, u_pc, entry_p, params, energy, forces, virial):
     # params (entries, n_params, B); energy (S, B); forces (N, 3, B); virial (S, 6, B), Voigt order.
@@ -48,39 +56,132 @@ def kernel(r_p, i_p, j_p, s_p, u_pc, entry_p, params, energy, forces, virial):
     n_b = params.shape[2]
     e_b = np.empty(n_b)
     g_b = np.empty(n_b)
+    f_cb = np.zeros((3, n_b))  # F of the run's centre atom
+    ev_vb = np.zeros((7, n_b))  # energy and virial of the run's structure
+    i_run, s_run = -1, -1
     for p in range(r_p.shape[0]):
         r = r_p[p]
-        i, j, s, k = i_p[p], j_p[p], s_p[p], entry_p[p]
+        i, j, k = i_p[p], j_p[p], entry_p[p]
+        if i != i_run:  # a structure's pairs are runs of centre atoms: s changes only here
+            if i_run >= 0:
+                for c in range(3):
+                    for b in range(n_b):
+                        forces[i_run, c, b] += f_cb[c, b]
+                        f_cb[c, b] = 0.0
+            i_run = i
+            s = s_p[p]
+            if s != s_run:
+                if s_run >= 0:
+                    for b in range(n_b):
+                        energy[s_run, b] += ev_vb[0, b]
+                        ev_vb[0, b] = 0.0
+                    for v in range(6):
+                        for b in range(n_b):
+                            virial[s_run, v, b] += ev_vb[v + 1, b]
+                            ev_vb[v + 1, b] = 0.0
+                s_run = s
         {unpack}
         for b in range(n_b):
             e_b[b], g_b[b] = fn(r, {call})
         ux, uy, uz = u_pc[p, 0], u_pc[p, 1], u_pc[p, 2]
-        vxx, vyy, vzz = r * ux * ux, r * uy * uy, r * uz * uz
-        vyz, vxz, vxy = r * uy * uz, r * ux * uz, r * ux * uy
+        dx, dy, dz = r * ux, r * uy, r * uz
         for b in range(n_b):
             g = g_b[b]
-            energy[s, b] += e_b[b]
-            forces[i, 0, b] += g * ux
-            forces[i, 1, b] += g * uy
-            forces[i, 2, b] += g * uz
-            forces[j, 0, b] -= g * ux
-            forces[j, 1, b] -= g * uy
-            forces[j, 2, b] -= g * uz
-            virial[s, 0, b] += g * vxx
-            virial[s, 1, b] += g * vyy
-            virial[s, 2, b] += g * vzz
-            virial[s, 3, b] += g * vyz
-            virial[s, 4, b] += g * vxz
-            virial[s, 5, b] += g * vxy
+            gx, gy, gz = g * ux, g * uy, g * uz
+            ev_vb[0, b] += e_b[b]
+            f_cb[0, b] += gx
+            f_cb[1, b] += gy
+            f_cb[2, b] += gz
+            forces[j, 0, b] -= gx
+            forces[j, 1, b] -= gy
+            forces[j, 2, b] -= gz
+            ev_vb[1, b] += gx * dx
+            ev_vb[2, b] += gy * dy
+            ev_vb[3, b] += gz * dz
+            ev_vb[4, b] += gy * dz
+            ev_vb[5, b] += gx * dz
+            ev_vb[6, b] += gx * dy
+    if i_run >= 0:
+        for c in range(3):
+            for b in range(n_b):
+                forces[i_run, c, b] += f_cb[c, b]
+        for b in range(n_b):
+            energy[s_run, b] += ev_vb[0, b]
+        for v in range(6):
+            for b in range(n_b):
+                virial[s_run, v, b] += ev_vb[v + 1, b]
+"""
+
+#: the same for one parameter vector (what every least-squares step evaluates): no batch loops
+#: and the accumulators in registers, with the same operations in the same order, so that a
+#: vector gives the same numbers alone as in a batch
+_SINGLE_SOURCE = """
+def kernel(r_p, i_p, j_p, s_p, u_pc, entry_p, params, energy, forces, virial):
+    fx, fy, fz = 0.0, 0.0, 0.0
+    e, v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    i_run, s_run = -1, -1
+    for p in range(r_p.shape[0]):
+        r = r_p[p]
+        i, j, k = i_p[p], j_p[p], entry_p[p]
+        if i != i_run:  # a structure's pairs are runs of centre atoms: s changes only here
+            if i_run >= 0:
+                forces[i_run, 0, 0] += fx
+                forces[i_run, 1, 0] += fy
+                forces[i_run, 2, 0] += fz
+                fx, fy, fz = 0.0, 0.0, 0.0
+            i_run = i
+            s = s_p[p]
+            if s != s_run:
+                if s_run >= 0:
+                    energy[s_run, 0] += e
+                    virial[s_run, 0, 0] += v0
+                    virial[s_run, 1, 0] += v1
+                    virial[s_run, 2, 0] += v2
+                    virial[s_run, 3, 0] += v3
+                    virial[s_run, 4, 0] += v4
+                    virial[s_run, 5, 0] += v5
+                    e, v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+                s_run = s
+        {unpack}
+        e_p, g = fn(r, {call})
+        ux, uy, uz = u_pc[p, 0], u_pc[p, 1], u_pc[p, 2]
+        gx, gy, gz = g * ux, g * uy, g * uz
+        dx, dy, dz = r * ux, r * uy, r * uz
+        e += e_p
+        fx += gx
+        fy += gy
+        fz += gz
+        forces[j, 0, 0] -= gx
+        forces[j, 1, 0] -= gy
+        forces[j, 2, 0] -= gz
+        v0 += gx * dx
+        v1 += gy * dy
+        v2 += gz * dz
+        v3 += gy * dz
+        v4 += gx * dz
+        v5 += gx * dy
+    if i_run >= 0:
+        forces[i_run, 0, 0] += fx
+        forces[i_run, 1, 0] += fy
+        forces[i_run, 2, 0] += fz
+        energy[s_run, 0] += e
+        virial[s_run, 0, 0] += v0
+        virial[s_run, 1, 0] += v1
+        virial[s_run, 2, 0] += v2
+        virial[s_run, 3, 0] += v3
+        virial[s_run, 4, 0] += v4
+        virial[s_run, 5, 0] += v5
 """
 
 
-def _make_kernel(pair_energy: Callable, n_params: int) -> Callable:
+def _make_kernel(pair_energy: Callable, n_params: int, single: bool = False) -> Callable:
     # error_model="numpy": a division by zero gives inf/nan (scored as bad), as in numpy
     names = [f"a{m}" for m in range(n_params)]
-    unpack = (", ".join(names) + " = " + ", ".join(f"params[k, {m}]" for m in range(n_params))
+    index = ", 0]" if single else "]"
+    unpack = (", ".join(names) + " = " + ", ".join(f"params[k, {m}{index}" for m in range(n_params))
               if n_params else "pass")
-    source = _KERNEL_SOURCE.format(unpack=unpack, call=", ".join(f"{a}[b]" for a in names))
+    source = (_SINGLE_SOURCE if single else _KERNEL_SOURCE).format(
+        unpack=unpack, call=", ".join(names if single else [f"{a}[b]" for a in names]))
     namespace = {"np": np, "fn": numba.njit(error_model="numpy")(pair_energy)}
     exec(compile(source, f"<gafit pair kernel, {n_params} parameters>", "exec"), namespace)
     return numba.njit(error_model="numpy")(namespace["kernel"])
@@ -98,7 +199,7 @@ def fused_pairs(
     energy = np.zeros((n_structures, b))
     forces = np.zeros((n_atoms, 3, b))
     virial = np.zeros((n_structures, 6, b))
-    kernel = kernel_for(pair_energy, params.shape[1])
+    kernel = kernel_for(pair_energy, params.shape[1], single=b == 1)
     try:
         kernel(r_p, i_p, j_p, s_p, u_pc, entry_p, np.ascontiguousarray(params), energy, forces,
                virial)

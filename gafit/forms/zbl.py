@@ -157,12 +157,19 @@ class ZBL(Form):
     def log_scale(self) -> np.ndarray:
         return np.zeros(0, bool)
 
-    def channel_energy(self, values: np.ndarray, a: int, b: int
-                       ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """E(r), dE/dr of the isolated pair of species indices a, b (for gafit.walls)."""
+    def dimer_energy(self, values: np.ndarray, a: int, b: int
+                     ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """E(r), dE/dr (B, K) of the isolated pair of species indices a, b, eV and eV/Å: the same
+        for each of the B (empty) vectors ``values`` (B, 0)."""
         z_a, z_b = atomic_number(self.species[a]), atomic_number(self.species[b])
         self.check_switch()
-        return lambda r: zbl_energy(r, z_a, z_b, float(self.inner), self.outer)  # type: ignore[arg-type]
+        n = len(values)
+
+        def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            e, g = zbl_energy(r, z_a, z_b, float(self.inner), self.outer)  # type: ignore[arg-type]
+            return np.broadcast_to(e, (n, len(r))), np.broadcast_to(g, (n, len(r)))
+
+        return energy
 
     # --- evaluation ----------------------------------------------------------------------------
     def build_tables(self, refset: ReferenceSet) -> ZBLTable:

@@ -519,7 +519,7 @@ def read_lammps_potential(path: Path, elements: list[str] | None = None) -> Pote
     values = pot.values.copy()
     values[pot.e0_slice] = [e0.get(n, e0.get(s, 0.0)) for n, s in zip(names, pot.species,
                                                                         strict=True)]
-    provenance = head.provenance
+    provenance = head.provenance or pot.provenance  # EAM tables keep theirs after the tables
     if not head.by_gafit:  # a file from elsewhere: say which
         picked = "" if elements is None else (" (elements " + " ".join(names) + " as "
                                               + " ".join(pot.species) + ")")

@@ -56,7 +56,7 @@ from gafit.phonons.paths import POINTS
 from gafit.phonons.reference import PhononReference, load_reference, q_transform
 from gafit.phonons.symmetry import lattice_type
 from gafit.potential import Potential
-from gafit.property_target import cell_pressure, zero_pressure_scale
+from gafit.property_cubic import cell_pressure, zero_pressure_scale
 from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
 
 #: reference frequencies below this (THz) at Γ are the acoustic modes: not fitted
@@ -81,7 +81,7 @@ class PhononTargetConfig:
     equilibrium_weight: float = 0.0
     # "reference": frequencies at the reference's geometry; "relaxed": at each individual's own
     # lattice constant (cubic crystals), as `gafit phonons` compares them
-    lattice: str = "reference"
+    lattice: str = field(default="reference", metadata={"choices": LATTICES})
     # the unit cell (any file ASE reads) and supercell for a bare FORCE_SETS or a frequencies file,
     # or the unit cell of an old disp.yaml
     structure: Path | None = None
@@ -210,7 +210,7 @@ class PhononTarget:
     def scale_of(self, theta: np.ndarray) -> np.ndarray:
         """Each individual's own lattice scale (B,) relative to the reference cell: zero pressure of
         its unit cell, found on SCALES as the property targets find it
-        (:func:`gafit.property_target.zero_pressure_scale`); kept within SCALES."""
+        (:func:`gafit.property_cubic.zero_pressure_scale`); kept within SCALES."""
         return self._zero_pressure(theta)[0]
 
     def _zero_pressure(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ase import Atoms
 from ase.build import bulk
 from helpers import strain_derivative
 
@@ -65,10 +66,17 @@ def plugins_installed(projects: list[Path]) -> Iterator[None]:
                 sys.path.remove(entry)
 
 
+def declares_dimer(name: str) -> bool:
+    """Whether the form reduces to a dimer (:meth:`Form.dimer_energy`), as gafit.walls asks."""
+    form, values = get_form(name).example(SPECIES)
+    return form.dimer_energy(values[None], 0, 1) is not None
+
+
 with plugins_installed(PLUGINS):
     FORMS = available_forms()
     PAIR_FORMS = [n for n in FORMS if issubclass(get_form(n), PairForm)]
     DERIVATIVE_FORMS = [n for n in FORMS if get_form(n).example(SPECIES)[0].has_parameter_derivatives]
+    DIMER_FORMS = [n for n in FORMS if declares_dimer(n)]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -140,9 +148,11 @@ def test_hooks_are_declared_consistently(name: str) -> None:
     cls = get_form(name)
     form, values = cls.example(SPECIES)
     assert cls.name == name and cls.lammps_style and cls.body_order >= 2
-    assert style_to_form()[cls.lammps_style] == name
+    # a style (and suffix) is read by one form; forms sharing one (eam/alloy) name themselves in
+    # their files, and test_lammps_files_read_back checks that each reads back as itself
+    assert cls.lammps_style in style_to_form()
     if cls.parameter_file_suffix is not None:
-        assert suffix_to_form()[cls.parameter_file_suffix] == name
+        assert cls.parameter_file_suffix in suffix_to_form()
     names = form.parameter_names()
     assert values.shape == (form.n_params,) == (len(names),)
     assert set(form.unused_parameters()) <= set(names)
@@ -223,6 +233,29 @@ def test_parameter_derivatives_match_finite_differences(name: str) -> None:
         scale = max(float(np.abs(fd_x).max()), float(np.abs(ana_x).max()), 1e-8)
         np.testing.assert_allclose(ana_x, fd_x, rtol=0, atol=1e-5 * scale,
                                    err_msg=form.parameter_names()[k])
+
+
+@pytest.mark.parametrize("name", DIMER_FORMS)
+def test_dimer_energy_is_what_the_form_gives_two_atoms(name: str) -> None:
+    """A form's declared dimer (what gafit.walls reduces it to) against its own evaluation of two
+    isolated atoms: E(r), and dE/dr = minus the force on the second atom along the bond."""
+    pot = example(name)
+    form, values = pot.forms[0], pot.values[pot.form_slices()[0]]
+    theta = perturbed(form, values, 3, seed=5)
+    reach = form.interaction_range(values)
+    r = reach * np.array([0.4, 0.7, 0.97])
+    for a, b in [(0, 0), (0, 1), (1, 1)]:
+        e_bk, g_bk = form.dimer_energy(theta, a, b)(r)
+        assert e_bk.shape == g_bk.shape == (len(theta), len(r))
+        for k, th in enumerate(theta):
+            dimers = [Structure(Atoms(SPECIES[a] + SPECIES[b], positions=[[0, 0, 0], [x, 0, 0]],
+                                      cell=[30, 30, 30], pbc=False)) for x in r]
+            one = Potential(SPECIES, [form], np.concatenate([th, np.zeros(len(SPECIES))]))
+            e_s, f_sac, _ = predict(one, ReferenceSet(dimers))
+            scale = max(1.0, float(np.abs(e_s).max()))
+            np.testing.assert_allclose(e_bk[k], e_s, rtol=1e-12, atol=1e-12 * scale)
+            np.testing.assert_allclose(g_bk[k], -f_sac.reshape(len(r), 2, 3)[:, 1, 0], rtol=1e-10,
+                                       atol=1e-10 * scale)
 
 
 @pytest.mark.parametrize("name", FORMS)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import varied_structures
+from helpers import varied_structures
 
-from gafit.forms import ParamSpec, pair_kernel
+from gafit.forms import ParamSpec, get_form, pair_kernel
 from gafit.forms.pair import PairForm
 
 
@@ -43,3 +43,26 @@ def test_uncompilable_pair_energy_falls_back_to_numpy_with_one_warning() -> None
         np.testing.assert_array_equal(p.energy, plain.energy)
         np.testing.assert_array_equal(p.forces, plain.forces)
         np.testing.assert_array_equal(p.virial, plain.virial)
+
+
+@pytest.mark.parametrize("name", ["morse", "buckingham"])
+def test_single_vector_gives_the_numbers_of_a_batch(name: str) -> None:
+    """The kernel for one vector (each least-squares step) sums in the batched kernel's order: a
+    vector gives the same numbers, to the last bit, alone or in a batch of any size."""
+    if not pair_kernel.available():
+        pytest.skip("numba is not installed")
+    form, values = get_form(name).example(["Cu", "Ag"])
+    tables = form.build_tables(varied_structures(seed=3))
+    rng = np.random.default_rng(4)
+    theta = np.tile(values, (5, 1)) * rng.uniform(0.95, 1.05, (5, len(values)))
+    batch = form.evaluate(theta, tables)
+    for b in range(len(theta)):
+        one = form.evaluate(theta[b : b + 1], tables)
+        for key in ("energy", "forces", "virial"):
+            np.testing.assert_array_equal(getattr(one, key)[0], getattr(batch, key)[b], err_msg=key)
+    assert any(key[0] is type(form).pair_energy for key in pair_kernel._SINGLE)
+    plain = form.evaluate_numpy(theta[:1], tables)
+    for key in ("energy", "forces", "virial"):
+        ref = getattr(plain, key)
+        np.testing.assert_allclose(getattr(form.evaluate(theta[:1], tables), key), ref,
+                                   rtol=1e-12, atol=1e-12 * float(np.abs(ref).max()), err_msg=key)

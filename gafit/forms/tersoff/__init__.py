@@ -31,6 +31,7 @@ parameter derivatives.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,7 +52,10 @@ from gafit.forms.tersoff.evaluate import (
     C,
     M,
     N,
+    attraction_fa,
+    cutoff_fc,
     evaluate,
+    repulsion_fr,
 )
 from gafit.forms.tersoff.table import TersoffTable, build_table
 from gafit.structures import GafitInputError, ReferenceSet
@@ -127,6 +131,30 @@ class Tersoff(Form):
         blocks = np.asarray(values, float).reshape(len(self.entries()), len(self.params))
         entry = "-".join(self.entries()[int(np.argmax(blocks[:, BIG_R] + blocks[:, BIG_D]))])
         return f"{entry}.R + {entry}.D"
+
+    def dimer_energy(self, values: np.ndarray, a: int, b: int
+                     ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """E(r) and dE/dr (B, K), eV and eV/Å, of an isolated a-b dimer for parameter vectors
+        ``values`` (B, n_params): no third atom, so zeta = 0 and b = 1 (in a solid b < 1: the dimer is
+        the most attractive case), E = 1/2 f_C (f_R + f_A) from entry (a, b, b) plus the same from
+        (b, a, a)."""
+        v = np.asarray(values, float).reshape(len(values), len(self.entries()), len(self.params))
+        rows = [v[:, self.entry_index(a, b, b)], v[:, self.entry_index(b, a, a)]]
+
+        def energy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            r = r[None, :]
+            e = np.zeros((len(v), r.shape[1]))
+            g = np.zeros_like(e)
+            for row in rows:
+                col = [row[:, k, None] for k in (BIG_R, BIG_D, BIG_A, LAM1, BIG_B, LAM2)]
+                fc, dfc = cutoff_fc(r.copy(), col[0], col[1])
+                fr, dfr = repulsion_fr(r, col[2], col[3])
+                fa, dfa = attraction_fa(r, col[4], col[5])
+                e += 0.5 * fc * (fr + fa)
+                g += 0.5 * (dfc * (fr + fa) + fc * (dfr + dfa))
+            return e, g
+
+        return energy
 
     def unused_parameters(self) -> list[str]:
         """Names that never enter the energy: n, beta, lambda2, B, lambda1, A of entries (i, j, k)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gafit.forms.base import Form, Prediction
+from gafit.forms.tersoff import kernel
 from gafit.forms.tersoff.table import TersoffTable, _scratch
 from gafit.structures import GafitInputError
 
@@ -166,20 +167,42 @@ def _blocks(r_sorted: np.ndarray, start: int, stop: int, big_r: np.ndarray, big_
             + [(a, min(a + step, i2), False) for a in range(i1, i2, step)]), i2
 
 
-def evaluate(form: Form, theta: np.ndarray, tables: TersoffTable) -> Prediction:
-    """Energies, forces, virials for a batch (B, n_params); max R + D must be <= the cutoff.
-
-    Work arrays are kept on ``tables`` between calls (one evaluation at a time per table).
-    """
-    tab = tables
-    theta = np.asarray(theta, float)
-    nb = theta.shape[0]
+def _check_range(form: Form, theta: np.ndarray, tab: TersoffTable) -> None:
     need = form.interaction_range(theta) if theta.size else 0.0
     if need > tab.cutoff:
         raise GafitInputError(
             f"tersoff: parameters need a neighbour cutoff of {need:g} Å (max R + D) but the "
             f"tables were built with {tab.cutoff:g} Å"
         )
+
+
+def evaluate(form: Form, theta: np.ndarray, tables: TersoffTable) -> Prediction:
+    """Energies, forces, virials for a batch (B, n_params); max R + D must be <= the cutoff.
+
+    The fused numba kernel (:mod:`gafit.forms.tersoff.kernel`) when available, else
+    :func:`evaluate_numpy`; the two agree to rounding.
+    """
+    if not kernel.available():
+        return evaluate_numpy(form, theta, tables)
+    theta = np.asarray(theta, float)
+    _check_range(form, theta, tables)
+    nb = theta.shape[0]
+    par = theta.reshape(nb, len(form.entries()), len(form.params))
+    energy, forces, virial = kernel.fused_tersoff(
+        tables.kernel, kernel.derived(par, bond_order_thresholds(par[..., N])), len(form.species),
+        tables.n_structures)
+    return Prediction(energy=energy, forces=forces, virial=virial)
+
+
+def evaluate_numpy(form: Form, theta: np.ndarray, tables: TersoffTable) -> Prediction:
+    """The numpy path of :func:`evaluate`: tuned block loops over the pair and triplet tables and
+    the sparse maps. Work arrays are kept on ``tables`` between calls (one evaluation at a time
+    per table).
+    """
+    tab = tables
+    theta = np.asarray(theta, float)
+    nb = theta.shape[0]
+    _check_range(form, theta, tab)
     par = theta.reshape(nb, len(form.entries()), len(form.params))
     n_p, n_t = len(tab.r_p), len(tab.cos_t)
     n_sp = len(form.species)

@@ -14,6 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from gafit.forms.base import Form
+from gafit.forms.tersoff.kernel import KernelGeometry, centre_csr
+from gafit.forms.tersoff.kernel import available as kernel_available
 from gafit.geometry import index_atoms, neighbour_pairs, pair_maps, triplet_cosines, triplet_maps, triplets
 from gafit.structures import ReferenceSet
 
@@ -37,12 +39,16 @@ class TersoffTable:
     n_atoms: int
     n_structures: int
     cutoff: float
+    kernel: KernelGeometry  # the pairs in centre-atom order, for the fused kernel
     # evaluate keeps its large work arrays here, (4 T + 5 P) x B float64, and reuses them
     work: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def work_per_individual(self) -> int:
-        """Float64 temporaries per individual, counted as pairs + triplets (for chunking)."""
+        """Float64 temporaries per individual (for chunking): the fused kernel's outputs, or the
+        numpy path's pairs + triplets."""
+        if kernel_available():
+            return 3 * self.n_atoms + 7 * self.n_structures
         return len(self.r_p) + len(self.cos_t)
 
 
@@ -85,6 +91,7 @@ def build_table(form: Form, refset: ReferenceSet) -> TersoffTable:
     energy_sp, pair_xp = pair_maps(pairs, n_at, n_st)
     zeta_pt, radial_pq = triplet_maps(p_t, q_t, n_p)
     rij, rik = pairs.r_p[p_t], pairs.r_p[q_t]
+    by_centre, ptr_n = centre_csr(pairs.i_p, n_at)
     return TersoffTable(
         r_p=pairs.r_p,
         cos_t=cos_t,
@@ -101,4 +108,12 @@ def build_table(form: Form, refset: ReferenceSet) -> TersoffTable:
         n_atoms=n_at,
         n_structures=n_st,
         cutoff=form.cutoff,
+        kernel=KernelGeometry(
+            ptr_n=ptr_n,
+            r_k=pairs.r_p[by_centre],
+            u_kc=np.ascontiguousarray(pairs.d_pc[by_centre] / pairs.r_p[by_centre, None]),
+            j_k=pairs.j_p[by_centre],
+            species_n=idx.species_n,
+            s_n=idx.struct_n.astype(np.int64),
+        ),
     )

@@ -1,0 +1,190 @@
+"""Energies, forces and virials of EAM potentials from their tables, the way LAMMPS's ``pair_style
+eam`` computes them (:mod:`gafit.forms.eam.spline` for the splines).
+
+    E = sum_i F_i(rho_i) + sum_{i<j} phi_ij(r_ij),   rho_i = sum_{j != i} rho_{j->i}(r_ij)
+
+``rho_{j->i}`` is the density at atom i due to neighbour j (it depends on the species of both in
+``eam/fs`` files, on j's alone in ``eam/alloy``); tables hold r phi(r) (``z2r``) as LAMMPS's do.
+Densities beyond the F table (rho > (nrho - 1) drho) extend F linearly with its slope at the end.
+
+Geometry is built once (:func:`build_table`): a half neighbour list (each pair once, an image of
+an atom a neighbour of its own) and sparse maps from the flattened r tables (index ``x``) to
+densities, pair energies and dE/dr: LAMMPS's cubic at a fixed r is a fixed linear combination of
+six table values. The F(rho) lookup depends on each individual's densities and is done per atom as
+LAMMPS does. Per-pair arrays end in ``_p``, per-atom ``_n``; ``_b`` indexes the individuals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from gafit.forms.base import Prediction
+from gafit.forms.eam.spline import (
+    hermite_maps,
+    on_functions,
+    r_lookup,
+    rho_lookup,
+    slope,
+    spline_coefficients,
+    value,
+)
+from gafit.geometry import index_atoms, neighbour_pairs, pair_maps
+from gafit.structures import ReferenceSet
+
+
+@dataclass
+class EAMGrid:
+    """Tabulated functions of B potentials on one r grid (the numbers of a setfl/fs file).
+
+    ``rhor_bsdr[b, s, d]`` is the density at an atom of species d due to a neighbour of species s;
+    ``z2r_bstr`` is r phi(r) in eV Å, symmetric in its species; ``frho_ber`` F(rho) in eV.
+    """
+
+    nr: int
+    dr: float  # Å
+    nrho: int
+    drho_b: np.ndarray  # (B,) density spacing of each individual's F table
+    frho_ber: np.ndarray  # (B, E, nrho)
+    rhor_bsdr: np.ndarray  # (B, E, E, nr)
+    z2r_bstr: np.ndarray  # (B, E, E, nr)
+
+
+@dataclass
+class EAMTable:
+    """Half neighbour list of a reference set in one r grid, with linear maps from the flattened
+    tables (index x over (species, species, r knot)) to densities, energies and dE/dr.
+
+    The spline of a table at a fixed r is a linear combination of a few of its values
+    (:func:`gafit.forms.eam.spline.hermite_maps`), so these maps, built once, evaluate the r
+    functions of every individual of a batch by sparse products."""
+
+    r_p: np.ndarray  # (P,) Å
+    i_p: np.ndarray  # (P,) first atom of each pair (global index)
+    j_p: np.ndarray  # (P,) second atom
+    species_n: np.ndarray  # (N,) species index of each atom
+    onto_i_np: sp.csr_matrix  # (N, P) sums per-pair values onto atom i
+    onto_j_np: sp.csr_matrix  # (N, P) onto atom j
+    rho_nx: sp.csr_matrix  # (N, X) flattened rhor -> density at each atom
+    drho_at_i_px: sp.csr_matrix  # (P, X) flattened rhor -> d(density at i due to j)/dr
+    drho_at_j_px: sp.csr_matrix | None  # (P, X) -> d(density at j due to i)/dr; None: the same
+    # map as at i (one species)
+    phi_sx: sp.csr_matrix  # (S, X) flattened z2r -> pair energy of each structure
+    dphi_px: sp.csr_matrix  # (P, X) flattened z2r -> dphi/dr per pair
+    energy_sn: sp.csr_matrix  # (S, N) per-atom energy -> structure energy
+    energy_sp: sp.csr_matrix  # (S, P) per-pair energy -> structure energy
+    deriv_xp: sp.csr_matrix  # (3N + 6S, P) dE/dr per pair -> forces, virials
+    n_species: int
+    nr: int
+    dr: float
+    n_atoms: int
+    n_structures: int
+
+    @property
+    def work_per_individual(self) -> int:
+        """Float64 temporaries per individual: a few values per pair and per atom, and the tables."""
+        return 6 * len(self.r_p) + 8 * self.n_atoms + 3 * self.rho_nx.shape[1]
+
+
+def build_table(species: list[str], cutoff: float, nr: int, dr: float,
+                refset: ReferenceSet) -> EAMTable:
+    """Pairs with r < ``cutoff`` (Å) and their linear maps on r tables of ``nr`` points spaced
+    ``dr`` (Å)."""
+    idx = index_atoms(refset, species)
+    pairs = neighbour_pairs(refset, cutoff, half=True, what="EAM cutoff")
+    n_at, n_st, n_e = idx.n_atoms, idx.n_structures, len(species)
+    e_i = idx.species_n[pairs.i_p]
+    e_j = idx.species_n[pairs.j_p]
+    k_p, frac_p = r_lookup(pairs.r_p, dr, nr)
+    value_pr, slope_pr = hermite_maps(k_p, frac_p, nr, dr)
+    n_fun = n_e * n_e
+    at_i, at_j, pair = e_j * n_e + e_i, e_i * n_e + e_j, e_i * n_e + e_j
+    n_p = len(pairs.r_p)
+    ones, cols = np.ones(n_p), np.arange(n_p)
+    onto_i = sp.csr_matrix((ones, (pairs.i_p, cols)), shape=(n_at, n_p))
+    onto_j = sp.csr_matrix((ones, (pairs.j_p, cols)), shape=(n_at, n_p))
+    energy_sp, deriv_xp = pair_maps(pairs, n_at, n_st)
+    recip = sp.diags(1.0 / pairs.r_p) if n_p else sp.csr_matrix((0, 0))
+    z2r_value = on_functions(value_pr, pair, nr, n_fun)
+    return EAMTable(
+        r_p=pairs.r_p,
+        i_p=pairs.i_p,
+        j_p=pairs.j_p,
+        species_n=idx.species_n,
+        onto_i_np=onto_i,
+        onto_j_np=onto_j,
+        rho_nx=(onto_i @ on_functions(value_pr, at_i, nr, n_fun)
+                + onto_j @ on_functions(value_pr, at_j, nr, n_fun)).tocsr(),
+        drho_at_i_px=on_functions(slope_pr, at_i, nr, n_fun),
+        drho_at_j_px=on_functions(slope_pr, at_j, nr, n_fun) if n_e > 1 else None,
+        phi_sx=(energy_sp @ recip @ z2r_value).tocsr(),
+        dphi_px=(recip @ (on_functions(slope_pr, pair, nr, n_fun) - recip @ z2r_value)).tocsr(),
+        energy_sn=sp.csr_matrix((np.ones(n_at), (idx.struct_n, np.arange(n_at))),
+                                shape=(n_st, n_at)),
+        energy_sp=energy_sp,
+        deriv_xp=deriv_xp,
+        n_species=n_e,
+        nr=nr,
+        dr=dr,
+        n_atoms=n_at,
+        n_structures=n_st,
+    )
+
+
+def embedding(grid: EAMGrid, rho_bn: np.ndarray, species_n: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """F(rho) (eV) and F'(rho) per individual and atom, F extended linearly beyond its table."""
+    n_b, n_e = grid.frho_ber.shape[:2]
+    coef = spline_coefficients(grid.frho_ber).reshape(n_b, n_e * grid.nrho, 4)
+    drho = grid.drho_b[:, None]
+    k_bn, p_bn = rho_lookup(rho_bn, drho, grid.nrho)
+    c = coef[np.arange(n_b)[:, None], species_n[None] * grid.nrho + k_bn]
+    f_bn = value(c, p_bn)
+    fp_bn = slope(c, p_bn, drho)
+    rhomax = (grid.nrho - 1) * drho
+    f_bn = np.where(rho_bn > rhomax, f_bn + fp_bn * (rho_bn - rhomax), f_bn)
+    return f_bn, fp_bn
+
+
+def _flat(table_b: np.ndarray) -> np.ndarray:
+    """(X, B): each individual's tables flattened, one column per individual."""
+    return np.ascontiguousarray(table_b.reshape(table_b.shape[0], -1).T)
+
+
+def _check_grid(grid: EAMGrid, tab: EAMTable) -> None:
+    if tab.nr != grid.nr or tab.dr != grid.dr:
+        raise ValueError(f"EAM tables on r grid ({grid.nr}, {grid.dr}) but geometry built for "
+                         f"({tab.nr}, {tab.dr})")
+
+
+def densities(grid: EAMGrid, tab: EAMTable) -> np.ndarray:
+    """The density at each atom per individual (B, N)."""
+    _check_grid(grid, tab)
+    return np.ascontiguousarray((tab.rho_nx @ _flat(grid.rhor_bsdr)).T)
+
+
+def evaluate_grid(grid: EAMGrid, tab: EAMTable) -> Prediction:
+    """Energies, forces and virials of each individual's tables on the geometry ``tab``."""
+    _check_grid(grid, tab)
+    n_b = grid.frho_ber.shape[0]
+    rhor_xb = _flat(grid.rhor_bsdr)
+    z2r_xb = _flat(grid.z2r_bstr)
+    rho_bn = np.ascontiguousarray((tab.rho_nx @ rhor_xb).T)
+    f_bn, fp_bn = embedding(grid, rho_bn, tab.species_n)
+    fp_nb = fp_bn.T
+    if tab.drho_at_j_px is None:  # one species: the density of a pair is the same at both ends
+        de_dr_pb = (fp_nb[tab.i_p] + fp_nb[tab.j_p]) * (tab.drho_at_i_px @ rhor_xb)
+    else:
+        de_dr_pb = (fp_nb[tab.i_p] * (tab.drho_at_i_px @ rhor_xb)
+                    + fp_nb[tab.j_p] * (tab.drho_at_j_px @ rhor_xb))
+    de_dr_pb += tab.dphi_px @ z2r_xb
+    energy_sb = tab.energy_sn @ f_bn.T + tab.phi_sx @ z2r_xb
+    out_xb = tab.deriv_xp @ de_dr_pb
+    n3 = 3 * tab.n_atoms
+    return Prediction(
+        energy=np.ascontiguousarray(energy_sb.T),
+        forces=np.ascontiguousarray(out_xb[:n3].T),
+        virial=np.ascontiguousarray(out_xb[n3:].T).reshape(n_b, tab.n_structures, 6),
+    )

@@ -1,0 +1,363 @@
+"""A fused Tersoff kernel (numba): energies, forces and virials of a batch of parameter vectors in
+one pass over the atoms, with no per-pair or per-triplet work arrays and no sparse products.
+
+The pairs are read in centre-atom order (:class:`KernelGeometry`, a CSR layout: the pairs i->j of
+atom i are ``ptr_n[i]:ptr_n[i + 1]``), so every triplet (ij, ik) of atom i is a pair of its rows.
+Per atom, the geometry of its triplets (cos theta, dcos/dd_ij, the virial of dcos) is computed once
+and reused by every individual of the batch; the mirror triplets (ij, ik) and (ik, ij) share it and
+their dE/dcos are summed before one scatter. Per individual, zeta, the bond order and dE/dzeta of
+each pair, then the radial and angular chain rule, go straight into the atom's forces and the
+structure's energy and virial. The physics is that of :mod:`gafit.forms.tersoff.evaluate` (LAMMPS's
+``pair_style tersoff``, with its clamp and bond-order branches), which stays as the numpy path:
+with ``ENABLED = False`` or without numba, :func:`gafit.forms.tersoff.evaluate.evaluate` takes it.
+
+The kernel is serial, as the pair kernel: a fit's parallelism is its worker processes
+(:mod:`gafit.parallel`), one evaluation per worker at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is optional
+    numba = None
+
+#: set False to force the numpy path (tests compare the two)
+ENABLED = numba is not None
+
+# the parameter columns of an entry (as gafit.forms.tersoff.evaluate; repeated here so that the
+# compiled functions see them as constants)
+_M, _GAMMA, _LAM3, _C, _SMALL_D, _H, _N, _BETA, _LAM2, _BIG_B, _BIG_R, _BIG_D, _LAM1, _BIG_A = range(14)
+_EXP_CLAMP = 69.0776
+_HALF_PI = 0.5 * math.pi
+
+
+def available() -> bool:
+    return ENABLED and numba is not None
+
+
+@dataclass
+class KernelGeometry:
+    """The pairs of a Tersoff table in centre-atom order (CSR), for the fused kernel."""
+
+    ptr_n: np.ndarray  # (N + 1,) the pairs i->j of atom i are rows ptr_n[i]:ptr_n[i + 1]
+    r_k: np.ndarray  # (P,) Å
+    u_kc: np.ndarray  # (P, 3) unit vector from i to j
+    j_k: np.ndarray  # (P,) neighbour atom
+    species_n: np.ndarray  # (N,) species index of each atom
+    s_n: np.ndarray  # (N,) structure of each atom
+
+
+def centre_csr(i_p: np.ndarray, n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, ptr_n): pairs sorted (stably) by centre atom, and where each atom's pairs start."""
+    order = np.argsort(i_p, kind="stable")
+    ptr_n = np.zeros(n_atoms + 1, np.int64)
+    np.cumsum(np.bincount(i_p, minlength=n_atoms), out=ptr_n[1:])
+    return order, ptr_n
+
+
+def _njit(fn):
+    # error_model="numpy": a division by zero gives inf/nan (scored as bad), as in numpy
+    return numba.njit(error_model="numpy", fastmath=False)(fn) if numba is not None else fn
+
+
+# columns of the per-(individual, entry) constants built by :func:`derived` (divisions and the
+# bond-order switch points done once per call instead of once per pair or triplet)
+(_LO, _HI, _R, _XS, _DS, _G0, _CC, _D2, _H_, _L3, _M_, _A_, _L1, _B_, _L2, _BE, _N_, _SW1, _SW2,
+ _SW3, _SW4, _GA) = range(22)
+N_DERIVED = 22
+
+
+def derived(par: np.ndarray, thresholds: tuple[np.ndarray, ...]) -> np.ndarray:
+    """(B, entries, N_DERIVED) constants of parameters ``par`` (B, entries, 14) for the kernel;
+    ``thresholds`` are the bond-order switch points c1..c4 (each (B, entries))."""
+    big_r, big_d = par[..., _BIG_R], par[..., _BIG_D]
+    c2, d2, gamma = par[..., _C] ** 2, par[..., _SMALL_D] ** 2, par[..., _GAMMA]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols = [big_r - big_d, big_r + big_d, big_r, _HALF_PI / big_d, -0.25 * math.pi / big_d,
+                1.0 + c2 / d2, c2, d2, par[..., _H], par[..., _LAM3],
+                par[..., _M], par[..., _BIG_A], par[..., _LAM1], par[..., _BIG_B], par[..., _LAM2],
+                par[..., _BETA], par[..., _N], *thresholds, gamma]
+    return np.ascontiguousarray(np.stack(cols, axis=-1))
+
+
+@_njit
+def _cutoff(r: float, q: np.ndarray, b: int, e: int) -> tuple[float, float]:
+    """f_C and df_C/dr of the constants q[b, e] of :func:`derived` (indexed, not sliced: a
+    slice is an array object, with reference counting, in the innermost loop)."""
+    if r <= q[b, e, _LO]:
+        return 1.0, 0.0
+    if r >= q[b, e, _HI]:
+        return 0.0, 0.0
+    x = (r - q[b, e, _R]) * q[b, e, _XS]
+    return 0.5 - 0.5 * math.sin(x), math.cos(x) * q[b, e, _DS]
+
+
+@_njit
+def _bond_order(zeta: float, beta: float, n: float, c1: float, c2: float, c3: float,
+                c4: float) -> tuple[float, float]:
+    """b and db/dzeta with LAMMPS's branches, as :func:`gafit.forms.tersoff.evaluate.bond_order`."""
+    t = zeta * beta
+    if t > c1:
+        rs = math.exp(math.log(t) * -0.5)
+        return rs, -0.5 * beta * (rs / t)
+    if t > c2:
+        lt = math.log(t)
+        rs = math.exp(lt * -0.5)
+        tmn = 1.0 / math.exp(lt * n)
+        return (1.0 - tmn / (2.0 * n)) * rs, -0.5 * beta * (rs / t) * (1.0 - (1.0 + 0.5 / n) * tmn)
+    if t < c4:
+        return 1.0, 0.0
+    if t < c3:
+        tn = math.exp(math.log(t) * n)
+        return 1.0 - tn / (2.0 * n), -0.5 * beta * tn / t
+    tn = math.exp(math.log(t) * n)
+    b = math.exp(math.log(1.0 + tn) * (-0.5 / n))  # LAMMPS: pow(1 + t^n, -1/2n)
+    return b, tn / (1.0 + tn) * b / zeta * -0.5
+
+
+@_njit
+def _radial(dr: float, lam3: float, m: float) -> tuple[float, float]:
+    """exp((lambda3 dr)^m), m = 3 or 1, with LAMMPS's clamp, and its dr-derivative."""
+    t = dr * lam3
+    if m == 3.0:
+        arg = t * t * t
+        darg = t * t * (3.0 * lam3)
+    else:
+        arg = t
+        darg = lam3
+    if arg > _EXP_CLAMP:
+        ex = 1e30
+    elif arg < -_EXP_CLAMP:
+        ex = 0.0
+    else:
+        ex = math.exp(arg)
+    return ex, darg * ex
+
+
+@_njit
+def _angular(cs: float, q: np.ndarray, b: int, e: int) -> tuple[float, float]:
+    """g(cos theta) and dg/dcos of the constants q[b, e]."""
+    # g = gamma (1 + c²/d² - c²/(d² + hc²)) in this order: with c/d large, the difference
+    # cancels, and a rounding of it (gamma folded into 1 + c²/d², say) is visible in zeta
+    hc = q[b, e, _H_] - cs
+    inv = 1.0 / (hc * hc + q[b, e, _D2])
+    cc, gamma = q[b, e, _CC], q[b, e, _GA]
+    return (inv * -cc + q[b, e, _G0]) * gamma, inv * inv * hc * (-2.0 * cc * gamma)
+
+
+@_njit
+def _zeta_term(rij, rik, g, dg, q, b, e, a, c, rad_ij, rad_ik, dz_cos) -> float:
+    """The zeta term f_C(r_ik) g exp of triplet (a, c) (r_ik < R + D); its derivatives by r_ij,
+    r_ik and cos go into rad_ij, rad_ik, dz_cos at [a, c]."""
+    fck, dfck = _cutoff(rik, q, b, e)
+    if q[b, e, _L3] == 0.0:
+        ex, dex = 1.0, 0.0
+    else:
+        ex, dex = _radial(rij - rik, q[b, e, _L3], q[b, e, _M_])
+    fg = fck * g
+    rad_ij[a, c] = fg * dex
+    rad_ik[a, c] = dfck * g * ex - fg * dex
+    dz_cos[a, c] = fck * dg * ex
+    return fg * ex
+
+
+@_njit
+def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, virial):
+    # par (B, entries, N_DERIVED) from derived(); energy (B, S),
+    # forces (B, N, 3), virial (B, S, 6) in Voigt order, all added to.
+    n_b = par.shape[0]
+    n_atoms = ptr_n.shape[0] - 1
+    nn_max = 1
+    for i in range(n_atoms):
+        nn_max = max(nn_max, ptr_n[i + 1] - ptr_n[i])
+    # per-atom buffers, rows a (pair ij) x columns c (pair ik)
+    cos_ac = np.empty((nn_max, nn_max))
+    gj_acx = np.empty((nn_max, nn_max, 3))  # dcos/dd_ij; dcos/dd_ik of (a, c) is gj_acx[c, a]
+    vir_acv = np.empty((nn_max, nn_max, 6))  # d cos/d strain, filled for a < c
+    e3_ac = np.empty((nn_max, nn_max), np.int64)
+    e2_a = np.empty(nn_max, np.int64)
+    rad_ij = np.empty((nn_max, nn_max))  # dz/dr_ij, dz/dr_ik, dz/dcos of triplet (a, c)
+    rad_ik = np.empty((nn_max, nn_max))
+    dz_cos = np.empty((nn_max, nn_max))
+    live_a = np.empty(nn_max, np.bool_)  # r_ij < R + D
+    fc_a = np.empty(nn_max)  # f_C(r_ij), df_C/dr
+    dfc_a = np.empty(nn_max)
+    zeta_a = np.empty(nn_max)
+    w_a = np.empty(nn_max)  # dE/dzeta of pair a (0 when outside its cutoff)
+    dedr_a = np.empty(nn_max)
+    for i in range(n_atoms):
+        k0 = ptr_n[i]
+        nn = ptr_n[i + 1] - k0
+        if nn == 0:
+            continue
+        si, s = species_n[i], s_n[i]
+        # --- geometry of the atom's triplets, once for the whole batch
+        for a in range(nn):
+            ka = k0 + a
+            sj = species_n[j_k[ka]]
+            e2_a[a] = (si * n_sp + sj) * n_sp + sj
+            ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
+            inv_r = 1.0 / r_k[ka]
+            for c in range(nn):
+                if c == a:
+                    continue
+                kc = k0 + c
+                e3_ac[a, c] = (si * n_sp + sj) * n_sp + species_n[j_k[kc]]
+                vx, vy, vz = u_kc[kc, 0], u_kc[kc, 1], u_kc[kc, 2]
+                cs = ux * vx + uy * vy + uz * vz
+                cos_ac[a, c] = cs
+                gj_acx[a, c, 0] = (vx - cs * ux) * inv_r
+                gj_acx[a, c, 1] = (vy - cs * uy) * inv_r
+                gj_acx[a, c, 2] = (vz - cs * uz) * inv_r
+                if a < c:
+                    vir_acv[a, c, 0] = 2.0 * ux * vx - cs * (ux * ux + vx * vx)
+                    vir_acv[a, c, 1] = 2.0 * uy * vy - cs * (uy * uy + vy * vy)
+                    vir_acv[a, c, 2] = 2.0 * uz * vz - cs * (uz * uz + vz * vz)
+                    vir_acv[a, c, 3] = uy * vz + vy * uz - cs * (uy * uz + vy * vz)
+                    vir_acv[a, c, 4] = ux * vz + vx * uz - cs * (ux * uz + vx * vz)
+                    vir_acv[a, c, 5] = ux * vy + vx * uy - cs * (ux * uy + vx * vy)
+        for b in range(n_b):
+            # --- f_C(r_ij) of each pair ij
+            for a in range(nn):
+                e = e2_a[a]
+                r = r_k[k0 + a]
+                zeta_a[a] = 0.0
+                w_a[a] = 0.0
+                dedr_a[a] = 0.0
+                live_a[a] = r < par[b, e, _HI]  # else f_C(r_ij) = 0: the pair and its triplets add nothing
+                if live_a[a]:
+                    fc_a[a], dfc_a[a] = _cutoff(r, par, b, e)
+            # --- the zeta terms of each triplet (a, c) = (ij, ik) and their derivatives, a triplet
+            # and its mirror (c, a) together: they share cos, and g when their entries are equal
+            for a in range(nn):
+                ra = r_k[k0 + a]
+                for c in range(a + 1, nn):
+                    rc = r_k[k0 + c]
+                    cs = cos_ac[a, c]
+                    have_g = False
+                    g, dg = 0.0, 0.0
+                    if live_a[a]:
+                        e = e3_ac[a, c]
+                        if rc < par[b, e, _HI]:
+                            g, dg = _angular(cs, par, b, e)
+                            have_g = True
+                            zeta_a[a] += _zeta_term(ra, rc, g, dg, par, b, e, a, c, rad_ij, rad_ik,
+                                                    dz_cos)
+                        else:
+                            rad_ij[a, c], rad_ik[a, c], dz_cos[a, c] = 0.0, 0.0, 0.0
+                    if live_a[c]:
+                        e = e3_ac[c, a]
+                        if ra < par[b, e, _HI]:
+                            if not (have_g and e == e3_ac[a, c]):
+                                g, dg = _angular(cs, par, b, e)
+                            zeta_a[c] += _zeta_term(rc, ra, g, dg, par, b, e, c, a, rad_ij, rad_ik,
+                                                    dz_cos)
+                        else:
+                            rad_ij[c, a], rad_ik[c, a], dz_cos[c, a] = 0.0, 0.0, 0.0
+            # --- energy, dE/dr at fixed zeta and dE/dzeta of each pair ij
+            e_sum = 0.0
+            for a in range(nn):
+                if not live_a[a]:
+                    continue
+                e = e2_a[a]
+                r = r_k[k0 + a]
+                fc, dfc = fc_a[a], dfc_a[a]
+                fr = par[b, e, _A_] * math.exp(-par[b, e, _L1] * r)
+                fa = -par[b, e, _B_] * math.exp(-par[b, e, _L2] * r)
+                bo, dbo = _bond_order(zeta_a[a], par[b, e, _BE], par[b, e, _N_], par[b, e, _SW1],
+                                      par[b, e, _SW2], par[b, e, _SW3], par[b, e, _SW4])
+                e_pair = fr + bo * fa
+                e_sum += 0.5 * fc * e_pair
+                dedr_a[a] = 0.5 * (fc * (-par[b, e, _L1] * fr - par[b, e, _L2] * bo * fa)
+                                   + dfc * e_pair)
+                w_a[a] = 0.5 * fc * fa * dbo
+            energy[b, s] += e_sum
+            # --- chain rule through zeta: radial parts onto the pairs, angular parts per triplet
+            # and mirror; the dE/dr of pair a is complete after its row
+            fix, fiy, fiz = 0.0, 0.0, 0.0
+            v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+            for a in range(nn):
+                ka = k0 + a
+                ja = j_k[ka]
+                for c in range(a + 1, nn):
+                    dcos = 0.0  # dE/dcos of the triplet and its mirror
+                    if live_a[a]:
+                        w = w_a[a]
+                        dedr_a[a] += w * rad_ij[a, c]
+                        dedr_a[c] += w * rad_ik[a, c]
+                        dcos += w * dz_cos[a, c]
+                    if live_a[c]:
+                        w = w_a[c]
+                        dedr_a[c] += w * rad_ij[c, a]
+                        dedr_a[a] += w * rad_ik[c, a]
+                        dcos += w * dz_cos[c, a]
+                    if dcos == 0.0:
+                        continue
+                    jc = j_k[k0 + c]
+                    fj = gj_acx[a, c, 0] * dcos
+                    fk = gj_acx[c, a, 0] * dcos
+                    forces[b, ja, 0] -= fj
+                    forces[b, jc, 0] -= fk
+                    fix += fj + fk
+                    fj = gj_acx[a, c, 1] * dcos
+                    fk = gj_acx[c, a, 1] * dcos
+                    forces[b, ja, 1] -= fj
+                    forces[b, jc, 1] -= fk
+                    fiy += fj + fk
+                    fj = gj_acx[a, c, 2] * dcos
+                    fk = gj_acx[c, a, 2] * dcos
+                    forces[b, ja, 2] -= fj
+                    forces[b, jc, 2] -= fk
+                    fiz += fj + fk
+                    v0 += dcos * vir_acv[a, c, 0]
+                    v1 += dcos * vir_acv[a, c, 1]
+                    v2 += dcos * vir_acv[a, c, 2]
+                    v3 += dcos * vir_acv[a, c, 3]
+                    v4 += dcos * vir_acv[a, c, 4]
+                    v5 += dcos * vir_acv[a, c, 5]
+                # the pair's dE/dr: F_i = dE/dr u, F_j = -dE/dr u, virial dE/dr r u u
+                gr = dedr_a[a]
+                if gr == 0.0:
+                    continue
+                ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
+                fix += gr * ux
+                fiy += gr * uy
+                fiz += gr * uz
+                forces[b, ja, 0] -= gr * ux
+                forces[b, ja, 1] -= gr * uy
+                forces[b, ja, 2] -= gr * uz
+                gr *= r_k[ka]
+                v0 += gr * ux * ux
+                v1 += gr * uy * uy
+                v2 += gr * uz * uz
+                v3 += gr * uy * uz
+                v4 += gr * ux * uz
+                v5 += gr * ux * uy
+            forces[b, i, 0] += fix
+            forces[b, i, 1] += fiy
+            forces[b, i, 2] += fiz
+            virial[b, s, 0] += v0
+            virial[b, s, 1] += v1
+            virial[b, s, 2] += v2
+            virial[b, s, 3] += v3
+            virial[b, s, 4] += v4
+            virial[b, s, 5] += v5
+
+
+def fused_tersoff(geo: KernelGeometry, par: np.ndarray, n_species: int,
+                  n_structures: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV for the constants ``par``
+    (B, entries, N_DERIVED) of :func:`derived`."""
+    n_b, n_atoms = par.shape[0], len(geo.s_n)
+    energy = np.zeros((n_b, n_structures))
+    forces = np.zeros((n_b, n_atoms, 3))
+    virial = np.zeros((n_b, n_structures, 6))
+    _kernel(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, geo.s_n, n_species,
+            np.ascontiguousarray(par), energy, forces, virial)
+    return energy, forces.reshape(n_b, 3 * n_atoms), virial

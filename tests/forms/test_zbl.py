@@ -1,0 +1,244 @@
+"""The ZBL overlay (gafit/forms/zbl.py): LAMMPS's pair_style zbl added to any form, its switching
+function, export as hybrid/overlay, reading back, agreement with LAMMPS, and walls that see it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from helpers import mgo_rattled, mgo_rocksalt
+
+from gafit.config import parse_config
+from gafit.evaluate import predict
+from gafit.fit_data import build_potential
+from gafit.forms import get_form
+from gafit.forms.zbl import QQR2E, atomic_number, zbl_energy, zbl_raw
+from gafit.lammps.files import pair_lines, write_lammps
+from gafit.lammps.verify import verify
+from gafit.potential import Potential
+from gafit.potential_files import load_potential, save_potential
+from gafit.structures import GafitInputError, ReferenceSet, Structure
+from gafit.walls import walls
+
+TOL = 1e-10
+SPECIES = ["Mg", "O"]
+MGO = {"Mg-Mg": (0.0, 0.3, 0.0), "Mg-O": (821.6, 0.3242, 0.0), "O-O": (22764.0, 0.149, 27.88)}
+
+
+def zbl_form(species: list[str], inner: float, outer: float):
+    form = get_form("zbl")(species, outer)
+    form.apply_settings({"inner": inner})
+    return form
+
+
+def mgo_buck_coul_zbl(inner: float = 1.5, outer: float = 2.3) -> Potential:
+    buck = get_form("buckingham")(SPECIES, 6.0)
+    coul = get_form("coulomb")(SPECIES, 8.0)
+    values = [v for e in ("Mg-Mg", "Mg-O", "O-O") for v in MGO[e]] + [2.0, -2.0, -1.0, -2.0]
+    return Potential(SPECIES, [buck, coul, zbl_form(SPECIES, inner, outer)], np.array(values))
+
+
+def compressed_mgo() -> ReferenceSet:
+    """MgO cells whose pairs lie below, inside and beyond the switching region 1.5-2.3 Å."""
+    return ReferenceSet([Structure(mgo_rattled(1, a=3.6, rattle=0.15), name="compressed"),
+                         Structure(mgo_rattled(4, a=3.2, rattle=0.2), name="squeezed"),
+                         Structure(mgo_rocksalt(4.0), name="rocksalt")])
+
+
+def shortest(data: ReferenceSet) -> float:
+    return min(float(np.min(s.atoms.get_all_distances(mic=True)[np.triu_indices(s.n_atoms, 1)]))
+               for s in data)
+
+
+# ---------------------------------------------------------------------------- the function
+
+
+def test_zbl_energy_is_the_screened_coulomb_of_the_nuclei() -> None:
+    # far inside the screening length the ZBL energy tends to the bare Z_a Z_b e^2 / r
+    e, _, _ = zbl_raw(np.array([1e-5]), 14, 8)
+    assert e[0] == pytest.approx(14 * 8 * QQR2E / 1e-5, rel=1e-3)
+    # the screening sum is 1 at r = 0 (the c_k add up to 1)
+    assert e[0] * 1e-5 / (14 * 8 * QQR2E) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_derivatives_are_those_of_the_energy() -> None:
+    r = np.linspace(0.4, 2.9, 400)
+    h = 1e-6
+    e, de, d2e = zbl_raw(r, 14, 8)
+    ep, dep, _ = zbl_raw(r + h, 14, 8)
+    em, dem, _ = zbl_raw(r - h, 14, 8)
+    assert np.allclose(de, (ep - em) / (2 * h), rtol=1e-6)
+    assert np.allclose(d2e, (dep - dem) / (2 * h), rtol=1e-6)
+    es, gs = zbl_energy(r, 14, 8, 1.0, 2.5)
+    esp, _ = zbl_energy(r + h, 14, 8, 1.0, 2.5)
+    esm, _ = zbl_energy(r - h, 14, 8, 1.0, 2.5)
+    inside = np.abs(r - 2.5) > 2 * h
+    assert np.allclose(gs[inside], ((esp - esm) / (2 * h))[inside], rtol=1e-6, atol=1e-9)
+
+
+def test_switching_makes_energy_slope_and_curvature_vanish_at_outer() -> None:
+    inner, outer = 1.0, 2.5
+    h = 1e-4
+    e, g = zbl_energy(np.array([outer - h, outer, outer + h]), 14, 8, inner, outer)
+    assert abs(e[0]) < 1e-9 and abs(g[0]) < 1e-6  # E ~ h^3, E' ~ h^2 just inside
+    assert e[1] == 0.0 and e[2] == 0.0
+    # below inner it is the unswitched ZBL shifted by a constant
+    r = np.array([0.5, 0.7, 0.9])
+    es, gs = zbl_energy(r, 14, 8, inner, outer)
+    e0, g0, _ = zbl_raw(r, 14, 8)
+    assert np.allclose(gs, g0, rtol=1e-14)
+    assert np.ptp(es - e0) < 1e-12
+
+
+def test_z_comes_from_the_element_symbol() -> None:
+    assert atomic_number("Si") == 14 and atomic_number("Si(D)") == 14
+    with pytest.raises(GafitInputError, match="not an element symbol"):
+        atomic_number("A1")
+
+
+# ---------------------------------------------------------------------------- export and LAMMPS
+
+
+def test_buck_coul_zbl_exports_as_hybrid_overlay_and_matches_lammps(lammps_available) -> None:
+    pot = mgo_buck_coul_zbl()
+    lines = pair_lines(pot)
+    assert lines[0] == "pair_style hybrid/overlay buck/coul/long 6.0 8.0 zbl 1.5 2.3"
+    assert "pair_coeff 1 2 buck/coul/long 821.6 0.3242 0.0" in lines
+    assert "pair_coeff 1 2 zbl 12 8" in lines
+    data = compressed_mgo()
+    assert shortest(data) < 1.5  # pairs below inner, in the switch and beyond outer
+    report = verify(pot, data)
+    print(report.text())
+    assert report.max_relative < TOL, report.text()
+    # ZBL matters here: without it the energies differ by far more than the tolerance
+    without = Potential(SPECIES, pot.forms[:2], pot.values)
+    e_with, _, _ = predict(pot, data)
+    e_without, _, _ = predict(without, data)
+    assert np.max(np.abs(e_with - e_without) / np.abs(e_with)) > 1e-3
+
+
+def test_morse_plus_zbl_matches_lammps(lammps_available) -> None:
+    morse = get_form("morse")(["Cu"], 5.0)
+    pot = Potential(["Cu"], [morse, zbl_form(["Cu"], 1.2, 2.2)], np.array([0.34, 1.36, 2.63, -3.5]))
+    assert pair_lines(pot)[0] == "pair_style hybrid/overlay morse 5.0 zbl 1.2 2.2"
+    rng = np.random.default_rng(3)
+    cells = []
+    for k, a in enumerate((3.0, 2.8, 3.6)):
+        at = bulk("Cu", "fcc", a=a, cubic=True) * (2, 1, 1)
+        at.set_cell(at.cell @ (np.eye(3) + rng.normal(0, 0.04, (3, 3))), scale_atoms=True)
+        at.rattle(0.15, seed=k)
+        cells.append(Structure(at, name=f"a={a}"))
+    data = ReferenceSet(cells)
+    assert shortest(data) < 1.9
+    report = verify(pot, data)
+    print(report.text())
+    assert report.max_relative < TOL, report.text()
+
+
+def test_tersoff_plus_zbl_matches_lammps(lammps_available) -> None:
+    si = load_potential("Si.tersoff")
+    pot = Potential(si.species, si.forms + [zbl_form(["Si"], 1.0, 2.0)], si.values)
+    assert pair_lines(pot)[0].startswith("pair_style hybrid/overlay tersoff zbl 1.0 2.0")
+    cells = []
+    for k, a in enumerate((4.6, 5.0)):
+        at = bulk("Si", "diamond", a=a, cubic=True)
+        at.rattle(0.15, seed=k)
+        cells.append(Structure(at, name=f"a={a}"))
+    data = ReferenceSet(cells)
+    assert shortest(data) < 2.0
+    report = verify(pot, data)
+    print(report.text())
+    assert report.max_relative < TOL, report.text()
+
+
+def test_pair_lmp_reads_back_as_the_same_potential(tmp_path: Path) -> None:
+    pot = mgo_buck_coul_zbl()
+    path = write_lammps(pot, tmp_path)
+    back = load_potential(path)
+    assert [f.name for f in back.forms] == ["buckingham", "coulomb", "zbl"]
+    assert back.forms[2].settings() == {"inner": 1.5} and back.forms[2].cutoff == 2.3
+    np.testing.assert_array_equal(back.values, pot.values)
+    data = compressed_mgo()
+    for a, b in zip(predict(pot, data), predict(back, data), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-12)
+    # potential.json round trip keeps inner and outer
+    save_potential(pot, tmp_path / "p.json")
+    again = load_potential(tmp_path / "p.json")
+    assert again.forms[2].settings() == {"inner": 1.5} and again.forms[2].cutoff == 2.3
+
+
+def test_hand_written_zbl_with_wrong_z_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pair.lmp"
+    path.write_text("pair_style hybrid/overlay morse 5.0 zbl 1.0 2.0\n"
+                    "pair_coeff 1 1 morse 0.3 1.4 2.6\npair_coeff 1 1 zbl 28 28\n")
+    with pytest.raises(GafitInputError, match=r"pair.lmp line 3: .*atomic numbers 29 29"):
+        load_potential(path, ["Cu"])
+    path.write_text("pair_style hybrid/overlay morse 5.0 zbl 1.0 2.0\n"
+                    "pair_coeff 1 1 morse 0.3 1.4 2.6\npair_coeff 1 1 zbl 29 29\n")
+    pot = load_potential(path, ["Cu"])
+    assert [f.name for f in pot.forms] == ["morse", "zbl"]
+
+
+def test_config_adds_zbl_to_any_form() -> None:
+    table = {"data": {"train": "x.extxyz"},
+             "potential": {"form": "morse", "species": ["Cu"], "zbl": {"inner": 1.0, "outer": 2.0}}}
+    config = parse_config(table)
+    assert config.potential.zbl == {"inner": 1.0, "outer": 2.0}
+    pot = build_potential(config, ReferenceSet([]))
+    assert [f.name for f in pot.forms] == ["morse", "zbl"]
+    for bad in ({"inner": 2.0, "outer": 1.0}, {"inner": 1.0}, {"inner": 0, "outer": 1.0}):
+        table["potential"]["zbl"] = bad
+        with pytest.raises(GafitInputError, match=r"\[potential\] zbl"):
+            parse_config(table)
+
+
+# ---------------------------------------------------------------------------- walls
+
+
+def test_walls_include_the_zbl_term() -> None:
+    # a Buckingham Si-O whose -C/r^6 wins below 1.2 Å; ZBL (switched on from 1.6 Å) pushes the end
+    # of the wall down to where buck' + zbl' = 0
+    a, rho, c = 1000.0, 0.3, 40.0
+    buck = get_form("buckingham")(["Si", "O"], 6.0)
+    values = np.array([0, 0.3, 0, a, rho, c, 0, 0.3, 0, 0, 0])
+    bare = {w.channel: w for w in walls(Potential(["Si", "O"], [buck], values))}["Si-O"]
+    pot = Potential(["Si", "O"], [buck, zbl_form(["Si", "O"], 0.8, 1.6)], values)
+    with_zbl = {w.channel: w for w in walls(pot)}["Si-O"]
+    assert with_zbl.forms == ["buckingham", "zbl"]
+    assert bare.r_max > 1.2 and with_zbl.r_max < bare.r_max - 0.2
+
+    def slope(r: float) -> float:
+        return -a / rho * np.exp(-r / rho) + 6 * c / r**7 + float(zbl_energy(np.array(r), 14, 8, 0.8,
+                                                                              1.6)[1])
+
+    assert abs(slope(with_zbl.r_max)) < 1e-6 * abs(slope(with_zbl.r_max + 0.05))
+    assert slope(with_zbl.r_max - 0.01) > 0 > slope(with_zbl.r_max + 0.01)
+
+
+def test_fit_with_zbl_exports_a_pair_lmp_that_evaluates_and_verifies(tmp_path: Path, capsys,
+                                                                     lammps_available) -> None:
+    from gafit.cli import main
+    from gafit.evaluate import evaluate_potential
+    from gafit.fitting import Fit
+    from gafit.io import write_reference
+
+    cells = [Structure(mgo_rattled(k, a=3.8, rattle=0.1), name=f"m{k}") for k in range(3)]
+    labelled, _ = evaluate_potential(mgo_buck_coul_zbl(1.2, 2.0), ReferenceSet(cells))
+    data = tmp_path / "mgo.extxyz"
+    write_reference(labelled, data)
+    config = parse_config({
+        "data": {"train": str(data)},
+        "potential": {"form": "buckingham", "cutoff": 6.0, "charges": {"Mg": 2.0, "O": -2.0},
+                      "coulomb_cutoff": 8.0, "zbl": {"inner": 1.2, "outer": 2.0},
+                      "parameters": {"Mg-Mg.A": 0.0, "Mg-Mg.C": 0.0, "Mg-Mg.rho": 0.3,
+                                     "O-O.C": 27.88, "Mg-O.C": 0.0}},
+        "ga": {"population": 12, "generations": 2}, "refine": {"max_evaluations": 5}})
+    Fit.from_config(config).run(tmp_path / "run", quiet=True)
+    pair = tmp_path / "run" / "lammps" / "pair.lmp"
+    assert "pair_style hybrid/overlay buck/coul/long 6.0 8.0 zbl 1.2 2.0" in pair.read_text()
+    assert main(["evaluate", str(pair), str(data)]) == 0
+    assert main(["verify", str(tmp_path / "run" / "potential.json"), str(data),
+                 "--tolerance", "1e-10"]) == 0
+    capsys.readouterr()
