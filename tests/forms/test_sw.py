@@ -383,15 +383,18 @@ def test_check_flags_what_makes_lammps_ambiguous() -> None:
 
 
 def _untied(pot: Potential, rng: np.random.Generator, n: int) -> np.ndarray:
-    """n vectors with every parameter of every entry moved by up to 10 % independently (no ties:
-    the (i, j, k) and (i, k, j) entries differ, so the kernel must average the right two), p and
-    q differing between individuals, and tol > 0 (a shortened reach) in the last."""
+    """n <= 3 vectors with every parameter of every entry moved by up to 10 % independently (no
+    ties: the (i, j, k) and (i, k, j) entries differ, so the kernel must average the right two), p
+    and q differing between individuals, and tol > 0 (a shortened reach) in the last."""
     form = pot.forms[0]
     base = pot.values[: form.n_params]
     theta = base * (1 + 0.1 * rng.uniform(-1, 1, (n, form.n_params)))
     blk = theta.reshape(n, -1, 11)
     blk[:, :, COS0] = base.reshape(-1, 11)[:, COS0] + 0.1 * rng.uniform(-1, 1, blk.shape[1])
-    blk[:, :, Q] = base.reshape(-1, 11)[:, Q] + 0.3 * np.arange(n)[:, None]  # q = 0 in Si.sw
+    # whole and fractional exponents (the kernel multiplies out whole ones): p as in the file
+    # (4) in the first, q = 0 (Si.sw), 3 and 0.6 more than the file's
+    blk[0, :, P] = base.reshape(-1, 11)[:, P]
+    blk[:, :, Q] = base.reshape(-1, 11)[:, Q] + np.array([0.0, 3.0, 0.6])[:n, None]
     blk[-1, :, TOL] = 0.004
     assert len(np.unique(blk[:, 0, P])) == n and len(np.unique(blk[:, 0, Q])) == n
     return theta

@@ -36,8 +36,8 @@ ENABLED = numba is not None
 # module imports this one)
 _EPS, _SIGMA, _SMALL_A, _LAM, _GAMMA, _COS0_, _BIG_A, _BIG_B, _P_, _Q_ = range(10)
 # columns of the per-(individual, entry) constants built by :func:`derived`
-_CUT, _SIG, _ASIG, _GSIG, _K, _BB, _P, _Q, _LE, _COS0 = range(10)
-N_DERIVED = 10
+_CUT, _SIG, _ASIG, _GSIG, _K, _BB, _P, _Q, _LE, _COS0, _LSIG = range(11)
+N_DERIVED = 11
 
 
 def available() -> bool:
@@ -53,10 +53,31 @@ def derived(par: np.ndarray, cut: np.ndarray) -> np.ndarray:
     """(B, entries, N_DERIVED) constants of parameters ``par`` (B, entries, 11) for the kernel;
     ``cut`` (B, entries) is each entry's reach (:func:`gafit.forms.stillinger_weber.evaluate.reach`)."""
     sigma = par[..., _SIGMA]
+    with np.errstate(divide="ignore"):  # sigma = 0 in an entry that is no pair's
+        log_sigma = np.log(sigma)
     cols = [cut, sigma, par[..., _SMALL_A] * sigma, par[..., _GAMMA] * sigma,
             par[..., _BIG_A] * par[..., _EPS], par[..., _BIG_B], par[..., _P_], par[..., _Q_],
-            par[..., _LAM] * par[..., _EPS], par[..., _COS0_]]
+            par[..., _LAM] * par[..., _EPS], par[..., _COS0_], log_sigma]
     return np.ascontiguousarray(np.stack(cols, axis=-1))
+
+
+@_njit
+def _power(s: float, ls: float, expo: float) -> float:
+    """s^expo for s = sigma/r, ls = ln s: by multiplication when expo is a whole number up to 16
+    (p = 4, q = 0 in the usual files; equal to exp(ls expo) to rounding), else exp(ls expo)."""
+    if expo == 0.0:
+        return 1.0
+    n = int(expo)
+    if n == expo and 0 < n <= 16:
+        out = 1.0
+        base = s
+        while n:
+            if n & 1:
+                out *= base
+            base *= base
+            n >>= 1
+        return out
+    return math.exp(ls * expo)
 
 
 @_njit
@@ -78,6 +99,8 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
     h_a = np.empty(nn_max)  # leg factor h of pair a and dh/dr
     dh_a = np.empty(nn_max)
     dedr_a = np.empty(nn_max)
+    lr_a = np.empty(nn_max)  # ln r of pair a
+    fj_ax = np.empty((nn_max, 3))  # force on neighbour j of pair a through the angles
     for i in range(n_atoms):
         k0 = ptr_n[i]
         nn = ptr_n[i + 1] - k0
@@ -91,6 +114,7 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
             e2_a[a] = (si * n_sp + sj) * n_sp + sj
             ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
             inv_r = 1.0 / r_k[ka]
+            lr_a[a] = math.log(r_k[ka])
             for c in range(nn):
                 if c == a:
                     continue
@@ -120,28 +144,33 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
                 h_a[a] = 0.0
                 dh_a[a] = 0.0
                 dedr_a[a] = 0.0
+                fj_ax[a, 0] = 0.0
+                fj_ax[a, 1] = 0.0
+                fj_ax[a, 2] = 0.0
                 if not r < par[b, e, _CUT]:
                     continue
                 u = r - par[b, e, _ASIG]
+                inv_u = 1.0 / u
                 # two-body: x = sigma / u
-                x = par[b, e, _SIG] / u
-                dx = -x / u
+                x = par[b, e, _SIG] * inv_u
+                dx = -x * inv_u
                 ex = math.exp(x)
-                ls = math.log(par[b, e, _SIG] / r)
+                ls = par[b, e, _LSIG] - lr_a[a]  # ln(sigma / r)
                 p, q = par[b, e, _P], par[b, e, _Q]
-                sp = par[b, e, _BB] * math.exp(ls * p)
-                sq = math.exp(ls * q)
+                s_r = par[b, e, _SIG] / r
+                sp = par[b, e, _BB] * _power(s_r, ls, p)
+                sq = _power(s_r, ls, q)
                 k = par[b, e, _K]
                 phi = k * (sp - sq) * ex
                 e_sum += phi * 0.5
                 if ex > 0.0:
                     dedr_a[a] = (k * ex * ((q * sq - p * sp) / r) + phi * dx) * 0.5
                 # leg: x = gamma sigma / u
-                x = par[b, e, _GSIG] / u
+                x = par[b, e, _GSIG] * inv_u
                 hh = math.exp(x)
                 h_a[a] = hh
                 if hh > 0.0:
-                    dh_a[a] = hh * (-x / u)
+                    dh_a[a] = hh * (-x * inv_u)
             # --- three-body terms h_ij h_ik W of each unordered {j, k}; forces through cos
             fix, fiy, fiz = 0.0, 0.0, 0.0
             v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
@@ -149,7 +178,6 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
                 ha = h_a[a]
                 if ha == 0.0:
                     continue
-                ja = j_k[k0 + a]
                 for c in range(a + 1, nn):
                     hc = h_a[c]
                     if hc == 0.0:
@@ -173,22 +201,9 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
                     dcos = ha * hc * dw
                     if dcos == 0.0:
                         continue
-                    jc = j_k[k0 + c]
-                    fj = gj_acx[a, c, 0] * dcos
-                    fk = gj_acx[c, a, 0] * dcos
-                    forces[b, ja, 0] -= fj
-                    forces[b, jc, 0] -= fk
-                    fix += fj + fk
-                    fj = gj_acx[a, c, 1] * dcos
-                    fk = gj_acx[c, a, 1] * dcos
-                    forces[b, ja, 1] -= fj
-                    forces[b, jc, 1] -= fk
-                    fiy += fj + fk
-                    fj = gj_acx[a, c, 2] * dcos
-                    fk = gj_acx[c, a, 2] * dcos
-                    forces[b, ja, 2] -= fj
-                    forces[b, jc, 2] -= fk
-                    fiz += fj + fk
+                    for x3 in range(3):
+                        fj_ax[a, x3] += gj_acx[a, c, x3] * dcos
+                        fj_ax[c, x3] += gj_acx[c, a, x3] * dcos
                     v0 += dcos * vir_acv[a, c, 0]
                     v1 += dcos * vir_acv[a, c, 1]
                     v2 += dcos * vir_acv[a, c, 2]
@@ -196,20 +211,24 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
                     v4 += dcos * vir_acv[a, c, 4]
                     v5 += dcos * vir_acv[a, c, 5]
             energy[b, s] += e_sum
-            # --- each pair's dE/dr: F_i = dE/dr u, F_j = -dE/dr u, virial dE/dr r u u
+            # --- each pair's dE/dr (F_i = dE/dr u, F_j = -dE/dr u, virial dE/dr r u u) and the
+            # angular forces on its neighbour (the opposite on i)
             for a in range(nn):
                 gr = dedr_a[a]
-                if gr == 0.0:
-                    continue
                 ka = k0 + a
-                ja = j_k[ka]
                 ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
-                fix += gr * ux
-                fiy += gr * uy
-                fiz += gr * uz
-                forces[b, ja, 0] -= gr * ux
-                forces[b, ja, 1] -= gr * uy
-                forces[b, ja, 2] -= gr * uz
+                fx = gr * ux + fj_ax[a, 0]
+                fy = gr * uy + fj_ax[a, 1]
+                fz = gr * uz + fj_ax[a, 2]
+                if fx == 0.0 and fy == 0.0 and fz == 0.0:
+                    continue
+                ja = j_k[ka]
+                fix += fx
+                fiy += fy
+                fiz += fz
+                forces[b, ja, 0] -= fx
+                forces[b, ja, 1] -= fy
+                forces[b, ja, 2] -= fz
                 gr *= r_k[ka]
                 v0 += gr * ux * ux
                 v1 += gr * uy * uy
