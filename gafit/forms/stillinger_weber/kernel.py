@@ -99,7 +99,8 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
     h_a = np.empty(nn_max)  # leg factor h of pair a and dh/dr
     dh_a = np.empty(nn_max)
     dedr_a = np.empty(nn_max)
-    lr_a = np.empty(nn_max)  # ln r of pair a
+    lr_a = np.empty(nn_max)  # ln r and 1/r of pair a
+    ir_a = np.empty(nn_max)
     fj_ax = np.empty((nn_max, 3))  # force on neighbour j of pair a through the angles
     for i in range(n_atoms):
         k0 = ptr_n[i]
@@ -115,6 +116,7 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
             ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
             inv_r = 1.0 / r_k[ka]
             lr_a[a] = math.log(r_k[ka])
+            ir_a[a] = inv_r
             for c in range(nn):
                 if c == a:
                     continue
@@ -157,14 +159,14 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
                 ex = math.exp(x)
                 ls = par[b, e, _LSIG] - lr_a[a]  # ln(sigma / r)
                 p, q = par[b, e, _P], par[b, e, _Q]
-                s_r = par[b, e, _SIG] / r
+                s_r = par[b, e, _SIG] * ir_a[a]
                 sp = par[b, e, _BB] * _power(s_r, ls, p)
                 sq = _power(s_r, ls, q)
                 k = par[b, e, _K]
                 phi = k * (sp - sq) * ex
                 e_sum += phi * 0.5
                 if ex > 0.0:
-                    dedr_a[a] = (k * ex * ((q * sq - p * sp) / r) + phi * dx) * 0.5
+                    dedr_a[a] = (k * ex * ((q * sq - p * sp) * ir_a[a]) + phi * dx) * 0.5
                 # leg: x = gamma sigma / u
                 x = par[b, e, _GSIG] * inv_u
                 hh = math.exp(x)
