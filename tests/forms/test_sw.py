@@ -11,6 +11,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
+import gafit.potential as potential_mod
 from gafit.forms.stillinger_weber import StillingerWeber, kernel
 from gafit.forms.stillinger_weber.evaluate import (
     BIG_A,
@@ -440,3 +441,31 @@ def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch) -> None:
     monkeypatch.setattr(kernel, "ENABLED", False)
     form.evaluate(pot.values[None, : form.n_params], tables)
     assert calls == [1]
+
+
+def test_batch_chunks_and_blocks_agree(monkeypatch) -> None:
+    """The kernel's batch equals one individual at a time, chunked batches (the work estimate of
+    the kernel's tables) and tables built in blocks of structures."""
+    elements, lattices = FILES["CdTe.sw"]
+    pot0 = StillingerWeber.read_file(_wheel_dir() / "CdTe.sw", elements)
+    form = pot0.forms[0]
+    theta = _untied(pot0, np.random.default_rng(23), 3)
+    form.cutoff = form.interaction_range(theta)
+    pot = Potential(pot0.species, [form], pot0.values)
+    theta = np.hstack([theta, np.zeros((3, len(pot.species)))])
+    ref = ReferenceSet([Structure(a) for a in structures(elements, lattices, seed=6)])
+    tables = pot.build_tables(ref)
+    batch = pot.evaluate(theta, tables)
+    for b in range(len(theta)):
+        one = pot.evaluate(theta[b : b + 1], tables)
+        for key in ("energy", "forces", "virial"):
+            assert _rel(getattr(batch, key)[b], getattr(one, key)[0]) < 1e-12
+    monkeypatch.setattr(potential_mod, "CHUNK_ELEMENTS", tables.work_per_individual * 2)
+    chunked = pot.evaluate(theta, tables)
+    monkeypatch.setattr(potential_mod, "BLOCK_ATOMS", max(len(s.atoms) for s in ref) + 1)
+    blocked = pot.build_tables(ref)
+    assert len(blocked.blocks) > 1
+    in_blocks = pot.evaluate(theta, blocked)
+    for key in ("energy", "forces", "virial"):
+        assert _rel(getattr(chunked, key), getattr(batch, key)) < 1e-12
+        assert _rel(getattr(in_blocks, key), getattr(batch, key)) < 1e-12
