@@ -40,6 +40,7 @@ class KernelGeometry:
 
     ptr_n: np.ndarray  # (N + 1,) the pairs i-j of atom i are rows ptr_n[i]:ptr_n[i + 1]
     r_k: np.ndarray  # (P,) Å
+    recip_k: np.ndarray  # (P,) 1/r, 1/Å
     u_kc: np.ndarray  # (P, 3) unit vector from i to j
     j_k: np.ndarray  # (P,) second atom
     m_k: np.ndarray  # (P,) interval of the r tables
@@ -61,7 +62,7 @@ def kernel_geometry(i_p: np.ndarray, j_p: np.ndarray, d_pc: np.ndarray, r_p: np.
     def take(a: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(a[order])
 
-    return KernelGeometry(ptr_n=ptr_n, r_k=take(r_p), u_kc=take(u_pc), j_k=take(j_p),
+    return KernelGeometry(ptr_n=ptr_n, r_k=take(r_p), recip_k=1.0 / take(r_p), u_kc=take(u_pc), j_k=take(j_p),
                           m_k=take(m_p).astype(np.int64), frac_k=take(frac_p),
                           at_i_k=take(at_i_p).astype(np.int64),
                           at_j_k=take(at_j_p).astype(np.int64),
@@ -109,7 +110,7 @@ def _coefficients(f_xn, delta, out):
 
 
 @_njit
-def _kernel(ptr_n, r_k, u_kc, j_k, m_k, frac_k, at_i_k, at_j_k, pair_k, species_n, s_n, dr,
+def _kernel(ptr_n, r_k, recip_k, u_kc, j_k, m_k, frac_k, at_i_k, at_j_k, pair_k, species_n, s_n, dr,
             rhor_bxr, z2r_bxr, frho_ber, drho_b, energy, forces, virial):
     # rhor_bxr, z2r_bxr (B, E*E, nr) flattened tables; frho_ber (B, E, nrho); energy (B, S),
     # forces (B, N, 3), virial (B, S, 6) in Voigt order, all added to.
@@ -133,12 +134,14 @@ def _kernel(ptr_n, r_k, u_kc, j_k, m_k, frac_k, at_i_k, at_j_k, pair_k, species_
             acc = 0.0
             for k in range(ptr_n[i], ptr_n[i + 1]):
                 m, p = m_k[k], frac_k[k]
-                x = at_i_k[k]
-                acc += (((c_rho[x, m, 0] * p + c_rho[x, m, 1]) * p + c_rho[x, m, 2]) * p
-                        + c_rho[x, m, 3])
-                x = at_j_k[k]
-                rho_n[j_k[k]] += (((c_rho[x, m, 0] * p + c_rho[x, m, 1]) * p + c_rho[x, m, 2]) * p
-                                  + c_rho[x, m, 3])
+                x = 0 if one_species else at_i_k[k]
+                v = ((c_rho[x, m, 0] * p + c_rho[x, m, 1]) * p + c_rho[x, m, 2]) * p + c_rho[x, m, 3]
+                acc += v
+                if not one_species:
+                    x = at_j_k[k]
+                    v = (((c_rho[x, m, 0] * p + c_rho[x, m, 1]) * p + c_rho[x, m, 2]) * p
+                         + c_rho[x, m, 3])
+                rho_n[j_k[k]] += v
             rho_n[i] += acc
         # --- F and F' per atom (LAMMPS's lookup: the first interval below the table, the end of
         # the last beyond it, then F extended linearly)
@@ -174,7 +177,7 @@ def _kernel(ptr_n, r_k, u_kc, j_k, m_k, frac_k, at_i_k, at_j_k, pair_k, species_
             v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
             for k in range(k0, k1):
                 m, p, j = m_k[k], frac_k[k], j_k[k]
-                x = at_i_k[k]
+                x = 0 if one_species else at_i_k[k]
                 drho_i = (c_rho[x, m, 4] * p + c_rho[x, m, 5]) * p + c_rho[x, m, 6]
                 if one_species:  # the density of a pair is the same at both ends
                     de_dr = (fpi + fp_n[j]) * drho_i
@@ -182,11 +185,11 @@ def _kernel(ptr_n, r_k, u_kc, j_k, m_k, frac_k, at_i_k, at_j_k, pair_k, species_
                     x = at_j_k[k]
                     de_dr = fpi * drho_i + fp_n[j] * ((c_rho[x, m, 4] * p + c_rho[x, m, 5]) * p
                                                       + c_rho[x, m, 6])
-                x = pair_k[k]
+                x = 0 if one_species else pair_k[k]
                 z2 = ((c_z2r[x, m, 0] * p + c_z2r[x, m, 1]) * p + c_z2r[x, m, 2]) * p + c_z2r[x, m, 3]
                 z2p = (c_z2r[x, m, 4] * p + c_z2r[x, m, 5]) * p + c_z2r[x, m, 6]
                 r = r_k[k]
-                recip = 1.0 / r
+                recip = recip_k[k]
                 phi = z2 * recip
                 e += phi
                 de_dr += z2p * recip - phi * recip
@@ -231,7 +234,7 @@ def fused_eam(geo: KernelGeometry, dr: float, rhor_bsdr: np.ndarray, z2r_bstr: n
     def flat(t: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(t.reshape(n_b, -1, t.shape[-1]), dtype=float)
 
-    _kernel(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.m_k, geo.frac_k, geo.at_i_k, geo.at_j_k,
+    _kernel(geo.ptr_n, geo.r_k, geo.recip_k, geo.u_kc, geo.j_k, geo.m_k, geo.frac_k, geo.at_i_k, geo.at_j_k,
             geo.pair_k, geo.species_n, geo.s_n, float(dr), flat(rhor_bsdr), flat(z2r_bstr),
             np.ascontiguousarray(frho_ber, dtype=float),
             np.ascontiguousarray(drho_b, dtype=float), energy, forces, virial)
