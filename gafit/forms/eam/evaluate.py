@@ -12,6 +12,9 @@ an atom a neighbour of its own) and sparse maps from the flattened r tables (ind
 densities, pair energies and dE/dr: LAMMPS's cubic at a fixed r is a fixed linear combination of
 six table values. The F(rho) lookup depends on each individual's densities and is done per atom as
 LAMMPS does. Per-pair arrays end in ``_p``, per-atom ``_n``; ``_b`` indexes the individuals.
+With numba, :func:`evaluate_grid` runs the fused kernel of :mod:`gafit.forms.eam.kernel` instead
+(LAMMPS's spline coefficients, two passes over the pairs, no sparse products); the maps stay as the
+numpy path, :func:`evaluate_grid_numpy`.
 """
 
 from __future__ import annotations
