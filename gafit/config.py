@@ -20,6 +20,7 @@ from gafit.ga import GASettings
 from gafit.nac import parse_epsilon
 from gafit.objective import Weights
 from gafit.parallel import check_scheduler
+from gafit.pareto import check_settings as check_pareto
 from gafit.phonons.target import PhononTargetConfig
 from gafit.property_hex import EXTRA_LATTICES, StructureSpec, is_lattice_name
 from gafit.property_target import QUANTITIES as PROPERTY_QUANTITIES
@@ -470,6 +471,7 @@ def _parse_weights(table: dict, path: str) -> Weights:
 def _parse_ga(table: dict, path: str) -> GASettings:
     """``[ga]``: the settings (ranges in GASettings' field metadata) and a reachable scheduler."""
     ga = GASettings(**_typed(GASettings, table, "[ga]", path))
+    check_pareto(ga, path)  # [ga] mode, objectives and front_size
     if ga.scheduler:
         check_scheduler(ga.scheduler, f"{path}: [ga] scheduler")
     return ga

@@ -596,6 +596,16 @@ class Fit:
     def _run(self, out: str | os.PathLike | None, quiet: bool, saved: Checkpoint | None,
              should_stop: Callable[[], str | None] | None) -> FitResult:
         cfg = self.config
+        if cfg.ga.mode == "pareto":  # a front of fits (gafit.pareto_fit); its knee is the result
+            from gafit.pareto_fit import run_pareto
+
+            self._should_stop = should_stop
+            try:
+                with one_blas_thread():
+                    return run_pareto(self, out, quiet, saved, should_stop, self._stop_here,
+                                      feasible_end)
+            finally:
+                self._should_stop = None
         ga_time = saved.state.elapsed if saved is not None else 0.0
         # max_time bounds the whole fit (setup, GA, least squares), GA time before a resume included
         self._deadline = (self.started + cfg.ga.max_time - ga_time

@@ -53,6 +53,9 @@ class GASettings:
     subset_generations: int = _within(0, 0)  # ... for this many generations; elites are scored on all
     workers: int = _within(1, 1)  # processes evaluating the population (same result for any number)
     scheduler: str = ""  # Dask scheduler address (tcp://HOST:PORT): evaluate on that cluster
+    mode: str = "scalar"  # "pareto": a front between objectives (gafit.pareto)
+    objectives: list[str] = field(default_factory=list)  # pareto: loss groups, e.g. "forces"
+    front_size: int = _within(0, 0)  # pareto: refine at most this many members along the front (0: all)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from gafit.cli import (  # noqa: E402
     fit,
     md,
     phonons,
+    pick,
     properties,
     report,
     uncertainty,
@@ -41,7 +42,7 @@ Units: eV, Å, eV/Å; stress in GPa in CSV files and reports (positive = tensile
 #: the subcommands, in the order ``gafit --help`` lists them; each module has ``add_parser(sub)``
 #: and ``run(args) -> int``
 COMMANDS = (fit, evaluate, export, verify, phonons, report, check, properties, md, validate, convert,
-            uncertainty)
+            uncertainty, pick)
 
 
 def make_parser() -> argparse.ArgumentParser:

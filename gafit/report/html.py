@@ -13,7 +13,8 @@ from typing import Any
 #: sub-folder of the run folder that holds the page and its plots
 REPORT_DIR = "report"
 #: PNGs the report writes (older copies are removed before a new report is written)
-PNG_PATTERNS = ("parity*.png", "config_types*.png", "convergence*.png", "phonon*.png")
+PNG_PATTERNS = ("parity*.png", "config_types*.png", "convergence*.png", "phonon*.png",
+                "front*.png")
 
 
 def esc(x: Any) -> str:

@@ -396,6 +396,33 @@ def config_types(result: FitResult, inp: Inputs) -> str:
     return "".join(parts)
 
 
+def front(run: Path, inp: Inputs) -> str:
+    """The Pareto front of a ``[ga] mode = "pareto"`` run (front.csv); "" for other runs."""
+    from gafit.pareto import objective_names, plot_front, read_front
+
+    path = run / "front.csv"
+    if not path.exists():
+        return ""
+    rows = read_front(path)
+    names = objective_names(rows)
+    f = np.array([[r[f"objective:{n}"] for n in names] for r in rows])
+    knee = next((i for i, r in enumerate(rows) if r["knee"]), 0)
+    info_path = run / "front.json"
+    info = strict_json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
+    ga_f = np.array(info.get("ga_front") or [], float).reshape(-1, len(names))
+    plot_front(inp.out / "front.png", names, f, knee, ga_f)
+    cols = [k for k in rows[0] if k.startswith(("objective:", "rmse:"))]
+    body = table(["member"] + [esc(c) for c in cols],
+                 [[f"{r['member']}{' (knee)' if r['knee'] else ''}"]
+                  + [f"{r[c]:.4g}" for c in cols] for r in rows])
+    return ('<h2 id="front">Pareto front</h2>'
+            + img("front.png", "Pareto front",
+                  f"The front between {', '.join(esc(n) for n in names)} (loss values; grey: the "
+                  "GA's front before the least squares); the star is the knee, which the rest of "
+                  "this page shows. <code>gafit pick</code> writes another member as a fit result.")
+            + body)
+
+
 def convergence(result: FitResult, inp: Inputs) -> str:
     """The GA's convergence (:attr:`~gafit.fit_result.FitResult.log`, log.csv)."""
     parts = ['<h2 id="convergence">Convergence of the genetic algorithm</h2>']
@@ -646,6 +673,7 @@ def page(result: FitResult, run: Path, inp: Inputs) -> str:
 
     inp.out.mkdir(parents=True, exist_ok=True)
     steps: list[tuple[str, Callable[[], str]]] = [
+        ("front", lambda: front(run, inp)),
         ("parity", lambda: parity(inp)),
         ("config_types", lambda: config_types(result, inp)),
         ("convergence", lambda: convergence(result, inp)),
@@ -671,7 +699,8 @@ def page(result: FitResult, run: Path, inp: Inputs) -> str:
     pot = result.potential.to_dict()
     species = ", ".join(pot.get("species", []))
     forms = " + ".join(f.get("form", "?") for f in pot.get("forms", []))
-    nav = [("summary", "Summary"), ("parity", "Predicted vs reference"),
+    nav = [("front", "Pareto front")] if 'id="front"' in "".join(sections) else []
+    nav += [("summary", "Summary"), ("parity", "Predicted vs reference"),
            ("config-types", "Per config_type"), ("convergence", "Convergence"),
            ("parameters", "Parameters")]
     if 'id="phonons"' in "".join(sections):

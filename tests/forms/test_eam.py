@@ -12,8 +12,15 @@ import pytest
 from ase.build import bulk
 
 from gafit.evaluate import predict
-from gafit.forms.eam import JOHNSON_TAPER, FinnisSinclair, Johnson, Tabulated, Zhou
-from gafit.forms.eam.evaluate import EAMGrid, build_table, densities, evaluate_grid
+from gafit.forms.eam import JOHNSON_TAPER, FinnisSinclair, Johnson, Tabulated, Zhou, kernel
+from gafit.forms.eam.evaluate import (
+    EAMGrid,
+    build_table,
+    densities,
+    embedding,
+    evaluate_grid,
+    evaluate_grid_numpy,
+)
 from gafit.forms.eam.functions import (
     johnson_density,
     johnson_embedding,
@@ -146,6 +153,91 @@ def test_linear_maps_are_lammps_cubic() -> None:
     val_pr, slope_pr = hermite_maps(k, p, n, dr)
     np.testing.assert_allclose(val_pr @ f, value(c, p), rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(slope_pr @ f, slope(c, p, dr), rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------- the fused kernel
+
+FITTED = Path(__file__).resolve().parents[2] / "potentials" / "Cu_mlearn_eam.eam.alloy"
+
+
+def _largest_terms(grid: EAMGrid, tab) -> tuple[np.ndarray, np.ndarray]:
+    """Per individual, the largest |dE/dr| and |dE/dr| r of a single pair term (F_i' drho_i/dr,
+    F_j' drho_j/dr, dphi/dr): the scale at which forces and virials are rounded, whatever their
+    sums cancel to."""
+    n_b = grid.frho_ber.shape[0]
+    rhor_xb = grid.rhor_bsdr.reshape(n_b, -1).T
+    z2r_xb = grid.z2r_bstr.reshape(n_b, -1).T
+    _, fp_bn = embedding(grid, densities(grid, tab), tab.species_n)
+    at_j = tab.drho_at_i_px if tab.drho_at_j_px is None else tab.drho_at_j_px
+    terms_pb = np.maximum.reduce([np.abs(fp_bn.T[tab.i_p] * (tab.drho_at_i_px @ rhor_xb)),
+                                  np.abs(fp_bn.T[tab.j_p] * (at_j @ rhor_xb)),
+                                  np.abs(tab.dphi_px @ z2r_xb)])
+    return terms_pb.max(axis=0), (terms_pb * tab.r_p[:, None]).max(axis=0)
+
+
+def _kernel_cases() -> list:
+    cases = [pytest.param(p, id=p.name) for p in WHEEL_FILES]
+    return cases + [pytest.param(FITTED, id=FITTED.name)] + [
+        pytest.param((cls, el), id=f"{cls.__name__}-{'-'.join(el)}")
+        for cls in (Zhou, Johnson, FinnisSinclair) for el in (["Cu"], ["Cu", "Ag"])]
+
+
+@pytest.mark.parametrize("case", _kernel_cases())
+def test_fused_kernel_equals_numpy(case) -> None:
+    """The numba kernel gives the numpy path's numbers on every eam/alloy and eam/fs file of the
+    wheel, gafit's fitted Cu and perturbed analytic forms of one and two elements, in batches of 1
+    and 3, at normal and squeezed cells (densities past the end of the F table): energies to
+    1e-12 of themselves, forces and virials to 1e-12 of themselves or of the largest pair term they
+    sum, whichever is larger (the
+    numpy path's sparse maps round at that scale: on NiO.eam.fs, 3.6e-12 of the net forces, where
+    the kernel, with LAMMPS's own spline arithmetic, is 2e-14 from LAMMPS)."""
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    if isinstance(case, Path):
+        if not case.exists():
+            pytest.skip(f"{case} not found")
+        pot = load_potential(case)
+        form, values = pot.forms[0], pot.values[: pot.forms[0].n_params]
+    else:
+        cls, elements = case
+        form, values = cls.example(elements)
+    rng = np.random.default_rng(7)
+    theta = values * (1.0 + 0.02 * rng.normal(size=(3, len(values))))
+    theta[0] = values
+    data = ReferenceSet(list(alloy_cells(form.species))
+                        + list(alloy_cells(form.species, squeeze=0.8)),
+                        "mix")
+    tab = form.build_tables(data)
+    fused = form.evaluate(theta, tab)
+    plain = evaluate_grid_numpy(form.grid(theta), tab)
+    scale_f, scale_v = _largest_terms(form.grid(theta), tab)
+    for row in range(3):
+        one = form.evaluate(theta[row : row + 1], tab)
+        for key, scale in (("energy", None), ("forces", scale_f[row]), ("virial", scale_v[row])):
+            a, b = getattr(fused, key)[row], getattr(plain, key)[row]
+            assert np.all(np.isfinite(b)), key
+            # a batch of 1 gives the batch's numbers exactly: one pass per individual
+            np.testing.assert_array_equal(getattr(one, key)[0], a)
+            ref = max(np.abs(b).max(), 0.0 if scale is None else scale)
+            assert np.abs(a - b).max() <= 1e-12 * ref, (key, row)
+
+
+def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch) -> None:
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    form, values = Zhou.example(["Cu"])
+    tab = form.build_tables(alloy_cells(["Cu"]))
+    calls = []
+    fused = kernel.fused_eam
+    monkeypatch.setattr(kernel, "fused_eam", lambda *a: calls.append(1) or fused(*a))
+    on = form.evaluate(values[None], tab)
+    assert calls == [1]
+    monkeypatch.setattr(kernel, "ENABLED", False)
+    off = form.evaluate(values[None], tab)
+    assert calls == [1]
+    np.testing.assert_array_equal(off.forces, evaluate_grid_numpy(form.grid(values[None]),
+                                                                  tab).forces)
+    assert np.abs(on.forces - off.forces).max() < 1e-10 * np.abs(off.forces).max()
 
 
 # ------------------------------------------------------------------ analytic forms and their tables

@@ -11,7 +11,8 @@ from ase import Atoms
 from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
-from gafit.forms.stillinger_weber import StillingerWeber
+import gafit.potential as potential_mod
+from gafit.forms.stillinger_weber import StillingerWeber, kernel
 from gafit.forms.stillinger_weber.evaluate import (
     BIG_A,
     COS0,
@@ -21,6 +22,9 @@ from gafit.forms.stillinger_weber.evaluate import (
     SIGMA,
     SMALL_A,
     TOL,
+    P,
+    Q,
+    evaluate_numpy,
 )
 from gafit.potential import Potential
 from gafit.potential_files import load_potential
@@ -374,3 +378,94 @@ def test_check_flags_what_makes_lammps_ambiguous() -> None:
     repaired = form.repair(v[None].copy())[0]
     assert [p for p in form.check(repaired) if "epsilon = -1" not in p] == []
     assert repaired[names.index("N-Ga-Ga.B")] == values[names.index("Ga-N-N.B")]
+
+
+# --------------------------------------------------------------------------- the fused kernel
+
+
+def _untied(pot: Potential, rng: np.random.Generator, n: int) -> np.ndarray:
+    """n <= 3 vectors with every parameter of every entry moved by up to 10 % independently (no
+    ties: the (i, j, k) and (i, k, j) entries differ, so the kernel must average the right two), p
+    and q differing between individuals, and tol > 0 (a shortened reach) in the last."""
+    form = pot.forms[0]
+    base = pot.values[: form.n_params]
+    theta = base * (1 + 0.1 * rng.uniform(-1, 1, (n, form.n_params)))
+    blk = theta.reshape(n, -1, 11)
+    blk[:, :, COS0] = base.reshape(-1, 11)[:, COS0] + 0.1 * rng.uniform(-1, 1, blk.shape[1])
+    # whole and fractional exponents (the kernel multiplies out whole ones): p as in the file
+    # (4) in the first, q = 0 (Si.sw), 3 and 0.6 more than the file's
+    blk[0, :, P] = base.reshape(-1, 11)[:, P]
+    blk[:, :, Q] = base.reshape(-1, 11)[:, Q] + np.array([0.0, 3.0, 0.6])[:n, None]
+    blk[-1, :, TOL] = 0.004
+    assert len(np.unique(blk[:, 0, P])) == n and len(np.unique(blk[:, 0, Q])) == n
+    return theta
+
+
+@pytest.mark.parametrize("name", ["Si.sw", "CdTe.sw", "GaN.sw"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_fused_kernel_equals_numpy(name: str, batch: int) -> None:
+    """The numba kernel gives the numpy path's energies, forces and virials (to rounding) on the
+    wheel's files with every parameter of every entry perturbed."""
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    elements, lattices = FILES[name]
+    pot = StillingerWeber.read_file(_wheel_dir() / name, elements)
+    form = pot.forms[0]
+    theta = _untied(pot, np.random.default_rng(17), 3)[:batch]
+    form.cutoff = form.interaction_range(theta)
+    tables = form.build_tables(ReferenceSet([Structure(a) for a in
+                                             structures(elements, lattices, seed=4)]))
+    fused = form.evaluate(theta, tables)
+    plain = evaluate_numpy(form, theta, tables)
+    for key in ("energy", "forces", "virial"):
+        a, b = getattr(fused, key), getattr(plain, key)
+        assert a.shape == b.shape, key
+        assert np.all(np.isfinite(b)), key
+        assert np.max(np.abs(b)) > 0, key
+        for row in range(batch):  # each individual against its own scale
+            assert _rel(a[row], b[row]) < 1e-12, (key, row)
+
+
+def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch) -> None:
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    pot = StillingerWeber.read_file(_wheel_dir() / "Si.sw")
+    form = pot.forms[0]
+    tables = form.build_tables(ReferenceSet([Structure(a) for a in
+                                             structures(*FILES["Si.sw"])]))
+    calls = []
+    fused = kernel.fused_sw
+    monkeypatch.setattr(kernel, "fused_sw", lambda *a: calls.append(1) or fused(*a))
+    form.evaluate(pot.values[None, : form.n_params], tables)
+    assert calls == [1]
+    monkeypatch.setattr(kernel, "ENABLED", False)
+    form.evaluate(pot.values[None, : form.n_params], tables)
+    assert calls == [1]
+
+
+def test_batch_chunks_and_blocks_agree(monkeypatch) -> None:
+    """The kernel's batch equals one individual at a time, chunked batches (the work estimate of
+    the kernel's tables) and tables built in blocks of structures."""
+    elements, lattices = FILES["CdTe.sw"]
+    pot0 = StillingerWeber.read_file(_wheel_dir() / "CdTe.sw", elements)
+    form = pot0.forms[0]
+    theta = _untied(pot0, np.random.default_rng(23), 3)
+    form.cutoff = form.interaction_range(theta)
+    pot = Potential(pot0.species, [form], pot0.values)
+    theta = np.hstack([theta, np.zeros((3, len(pot.species)))])
+    ref = ReferenceSet([Structure(a) for a in structures(elements, lattices, seed=6)])
+    tables = pot.build_tables(ref)
+    batch = pot.evaluate(theta, tables)
+    for b in range(len(theta)):
+        one = pot.evaluate(theta[b : b + 1], tables)
+        for key in ("energy", "forces", "virial"):
+            assert _rel(getattr(batch, key)[b], getattr(one, key)[0]) < 1e-12
+    monkeypatch.setattr(potential_mod, "CHUNK_ELEMENTS", tables.work_per_individual * 2)
+    chunked = pot.evaluate(theta, tables)
+    monkeypatch.setattr(potential_mod, "BLOCK_ATOMS", max(len(s.atoms) for s in ref) + 1)
+    blocked = pot.build_tables(ref)
+    assert len(blocked.blocks) > 1
+    in_blocks = pot.evaluate(theta, blocked)
+    for key in ("energy", "forces", "virial"):
+        assert _rel(getattr(chunked, key), getattr(batch, key)) < 1e-12
+        assert _rel(getattr(in_blocks, key), getattr(batch, key)) < 1e-12

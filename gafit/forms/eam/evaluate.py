@@ -12,6 +12,9 @@ an atom a neighbour of its own) and sparse maps from the flattened r tables (ind
 densities, pair energies and dE/dr: LAMMPS's cubic at a fixed r is a fixed linear combination of
 six table values. The F(rho) lookup depends on each individual's densities and is done per atom as
 LAMMPS does. Per-pair arrays end in ``_p``, per-atom ``_n``; ``_b`` indexes the individuals.
+With numba, :func:`evaluate_grid` runs the fused kernel of :mod:`gafit.forms.eam.kernel` instead
+(LAMMPS's spline coefficients, two passes over the pairs, no sparse products); the maps stay as the
+numpy path, :func:`evaluate_grid_numpy`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gafit.forms.base import Prediction
+from gafit.forms.eam import kernel
 from gafit.forms.eam.spline import (
     hermite_maps,
     on_functions,
@@ -81,6 +85,7 @@ class EAMTable:
     dr: float
     n_atoms: int
     n_structures: int
+    kernel: kernel.KernelGeometry  # the pairs in centre-atom order, for the fused kernel
 
     @property
     def work_per_individual(self) -> int:
@@ -130,6 +135,8 @@ def build_table(species: list[str], cutoff: float, nr: int, dr: float,
         dr=dr,
         n_atoms=n_at,
         n_structures=n_st,
+        kernel=kernel.kernel_geometry(pairs.i_p, pairs.j_p, pairs.d_pc, pairs.r_p, k_p, frac_p,
+                                      at_i, at_j, pair, idx.species_n, idx.struct_n),
     )
 
 
@@ -166,7 +173,22 @@ def densities(grid: EAMGrid, tab: EAMTable) -> np.ndarray:
 
 
 def evaluate_grid(grid: EAMGrid, tab: EAMTable) -> Prediction:
-    """Energies, forces and virials of each individual's tables on the geometry ``tab``."""
+    """Energies, forces and virials of each individual's tables on the geometry ``tab``.
+
+    The fused numba kernel (:mod:`gafit.forms.eam.kernel`) when available, else
+    :func:`evaluate_grid_numpy`; the two agree to rounding.
+    """
+    if not kernel.available():
+        return evaluate_grid_numpy(grid, tab)
+    _check_grid(grid, tab)
+    energy, forces, virial = kernel.fused_eam(tab.kernel, tab.dr, grid.rhor_bsdr, grid.z2r_bstr,
+                                              grid.frho_ber, grid.drho_b, tab.n_structures)
+    return Prediction(energy=energy, forces=forces, virial=virial)
+
+
+def evaluate_grid_numpy(grid: EAMGrid, tab: EAMTable) -> Prediction:
+    """The numpy path of :func:`evaluate_grid`: the sparse maps of ``tab`` on the flattened
+    tables of the whole batch."""
     _check_grid(grid, tab)
     n_b = grid.frho_ber.shape[0]
     rhor_xb = _flat(grid.rhor_bsdr)

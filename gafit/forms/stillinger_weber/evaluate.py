@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gafit.forms.base import Form, Prediction
+from gafit.forms.stillinger_weber import kernel
 from gafit.forms.stillinger_weber.table import SWTable
 from gafit.structures import GafitInputError
 
@@ -131,21 +132,42 @@ def _angular_factor(cos: np.ndarray, v: np.ndarray, v2: np.ndarray | None,
     return w, dw
 
 
-def evaluate(form: Form, theta: np.ndarray, tables: SWTable) -> Prediction:
-    """Energies, forces, virials for a batch (B, n_params); max a sigma must be <= the cutoff.
-
-    E = 1/2 sum over ordered pairs phi2 + sum over triplets (i; j, k), each unordered {j, k}
-    once, h_ij h_ik W(cos theta_jik).
-    """
-    tab = tables
-    theta = np.asarray(theta, float)
-    nb = theta.shape[0]
+def _check_range(form: Form, theta: np.ndarray, tab: SWTable) -> None:
     need = form.interaction_range(theta) if theta.size else 0.0
     if need > tab.cutoff:
         raise GafitInputError(
             f"sw: parameters need a neighbour cutoff of {need:g} Å (max a sigma) but the tables "
             f"were built with {tab.cutoff:g} Å"
         )
+
+
+def evaluate(form: Form, theta: np.ndarray, tables: SWTable) -> Prediction:
+    """Energies, forces, virials for a batch (B, n_params); max a sigma must be <= the cutoff.
+
+    E = 1/2 sum over ordered pairs phi2 + sum over triplets (i; j, k), each unordered {j, k}
+    once, h_ij h_ik W(cos theta_jik). The fused numba kernel
+    (:mod:`gafit.forms.stillinger_weber.kernel`) when available, else :func:`evaluate_numpy`; the
+    two agree to rounding.
+    """
+    if not kernel.available():
+        return evaluate_numpy(form, theta, tables)
+    theta = np.asarray(theta, float)
+    _check_range(form, theta, tables)
+    nb = theta.shape[0]
+    par = theta.reshape(nb, len(form.entries()), len(form.params))
+    cut = reach(par[..., SIGMA], par[..., SMALL_A], par[..., GAMMA], par[..., TOL])
+    energy, forces, virial = kernel.fused_sw(tables.kernel, kernel.derived(par, cut),
+                                             len(form.species), tables.n_structures)
+    return Prediction(energy=energy, forces=forces, virial=virial)
+
+
+def evaluate_numpy(form: Form, theta: np.ndarray, tables: SWTable) -> Prediction:
+    """The numpy path of :func:`evaluate`: block loops over the pair and triplet tables and the
+    sparse maps."""
+    tab = tables
+    theta = np.asarray(theta, float)
+    nb = theta.shape[0]
+    _check_range(form, theta, tab)
     par = theta.reshape(nb, len(form.entries()), len(form.params))
     n_p, n_t = len(tab.r_p), len(tab.cos_t)
     e_pb, dedr_pb, h_pb, dh_pb = pair_terms(form, par, tab)

@@ -17,6 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from gafit.forms.base import Form
+from gafit.forms.stillinger_weber.kernel import available as kernel_available
+from gafit.forms.tersoff.kernel import KernelGeometry, centre_geometry
 from gafit.geometry import (
     index_atoms,
     neighbour_pairs,
@@ -48,11 +50,15 @@ class SWTable:
     n_atoms: int
     n_structures: int
     cutoff: float
+    kernel: KernelGeometry  # the pairs in centre-atom order, for the fused kernel
 
     @property
     def work_per_individual(self) -> int:
-        """Float64 temporaries per individual, counted as pairs + triplets as Tersoff's tables do
-        (for chunking; evaluate holds about 5 arrays per pair and 9 per triplet at its peak)."""
+        """Float64 temporaries per individual (for chunking): the fused kernel's outputs, or the
+        numpy path's pairs + triplets, counted as Tersoff's tables do (it holds about 5 arrays per
+        pair and 9 per triplet at its peak)."""
+        if kernel_available():
+            return 3 * self.n_atoms + 7 * self.n_structures
         return len(self.r_p) + len(self.cos_t)
 
 
@@ -106,4 +112,5 @@ def build_table(form: Form, refset: ReferenceSet) -> SWTable:
         n_atoms=n_at,
         n_structures=n_st,
         cutoff=form.cutoff,
+        kernel=centre_geometry(pairs, idx.species_n, idx.struct_n),
     )

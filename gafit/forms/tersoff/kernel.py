@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gafit.geometry import Pairs
+
 try:
     import numba
 except ImportError:  # pragma: no cover - numba is optional
@@ -59,6 +61,20 @@ def centre_csr(i_p: np.ndarray, n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
     ptr_n = np.zeros(n_atoms + 1, np.int64)
     np.cumsum(np.bincount(i_p, minlength=n_atoms), out=ptr_n[1:])
     return order, ptr_n
+
+
+def centre_geometry(pairs: Pairs, species_n: np.ndarray, struct_n: np.ndarray) -> KernelGeometry:
+    """The :class:`KernelGeometry` of a full neighbour list ``pairs`` (any pair order), with each
+    atom's species and structure."""
+    by_centre, ptr_n = centre_csr(pairs.i_p, len(species_n))
+    return KernelGeometry(
+        ptr_n=ptr_n,
+        r_k=pairs.r_p[by_centre],
+        u_kc=np.ascontiguousarray(pairs.d_pc[by_centre] / pairs.r_p[by_centre, None]),
+        j_k=pairs.j_p[by_centre],
+        species_n=species_n,
+        s_n=struct_n.astype(np.int64),
+    )
 
 
 def _njit(fn):

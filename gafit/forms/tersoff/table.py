@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gafit.forms.base import Form
-from gafit.forms.tersoff.kernel import KernelGeometry, centre_csr
+from gafit.forms.tersoff.kernel import KernelGeometry, centre_geometry
 from gafit.forms.tersoff.kernel import available as kernel_available
 from gafit.geometry import index_atoms, neighbour_pairs, pair_maps, triplet_cosines, triplet_maps, triplets
 from gafit.structures import ReferenceSet
@@ -91,7 +91,6 @@ def build_table(form: Form, refset: ReferenceSet) -> TersoffTable:
     energy_sp, pair_xp = pair_maps(pairs, n_at, n_st)
     zeta_pt, radial_pq = triplet_maps(p_t, q_t, n_p)
     rij, rik = pairs.r_p[p_t], pairs.r_p[q_t]
-    by_centre, ptr_n = centre_csr(pairs.i_p, n_at)
     return TersoffTable(
         r_p=pairs.r_p,
         cos_t=cos_t,
@@ -108,12 +107,5 @@ def build_table(form: Form, refset: ReferenceSet) -> TersoffTable:
         n_atoms=n_at,
         n_structures=n_st,
         cutoff=form.cutoff,
-        kernel=KernelGeometry(
-            ptr_n=ptr_n,
-            r_k=pairs.r_p[by_centre],
-            u_kc=np.ascontiguousarray(pairs.d_pc[by_centre] / pairs.r_p[by_centre, None]),
-            j_k=pairs.j_p[by_centre],
-            species_n=idx.species_n,
-            s_n=idx.struct_n.astype(np.int64),
-        ),
+        kernel=centre_geometry(pairs, idx.species_n, idx.struct_n),
     )

@@ -1,0 +1,157 @@
+"""The run of a ``[ga] mode = "pareto"`` fit (:func:`run_pareto`): NSGA over the fit's objective
+split into objectives, each front member refined on its own scalarisation, and the run folder
+(front.csv, front.json, front.png, front/member_NN/ and the knee as the run's result). The pieces
+are in :mod:`gafit.pareto`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gafit.errors import GafitInputError
+from gafit.fit_result import FitResult
+from gafit.ga import GAResult
+from gafit.pareto import (
+    ANCHOR_TIE,
+    Member,
+    NSGAResult,
+    Split,
+    check_settings,
+    front_csv,
+    front_rows,
+    knee_index,
+    member_weights,
+    nondominated,
+    plot_front,
+    refine_member,
+    run_nsga,
+    spread,
+)
+
+
+def member_result(fit: Any, x: np.ndarray, nsga: NSGAResult, algorithm_note: str
+                  ) -> FitResult:
+    """The normal fit result of one member (as :meth:`gafit.fitting.Fit.finish` makes it)."""
+    loss = float(fit.objective.loss(x[None])[0])
+    u = fit.cube.u(x)
+    ga = GAResult(best_u=u, best_loss=loss, hall_of_fame=[u], hall_of_fame_loss=[loss],
+                  generations=nsga.generations, evaluations=nsga.evaluations,
+                  elapsed=nsga.elapsed, stop_reason=f"{nsga.stop_reason} ({algorithm_note})")
+    return fit.finish(ga, [])
+
+
+def run_pareto(fit: Any, out: str | Path | None, quiet: bool, resume: Any,
+               should_stop: Callable[[], str | None] | None, stop_here: Callable[[str], None],
+               feasible: Callable[..., tuple[np.ndarray, float]]) -> FitResult:
+    """The pareto fit of ``fit`` (a :class:`gafit.fitting.Fit` whose config has ``[ga] mode =
+    "pareto"``): NSGA, refinement of each front member, and in ``out``: front.csv, front.png,
+    front.json, front/member_NN/ (each a normal run folder) and the knee member as the run's own
+    result, which is returned. ``[ga] max_time`` bounds the whole fit from ``fit.started``.
+    ``should_stop()`` is asked between generations, ``stop_here(phase)`` raises the fit's
+    interruption when it says so; ``feasible`` is :func:`gafit.fitting.feasible_end` (passed in:
+    this module sits below gafit.fitting)."""
+    cfg = fit.config
+    where = str(cfg.source or "config")
+    check_settings(cfg.ga, where)
+    if resume is not None:
+        raise GafitInputError(f"{where}: --resume is not supported with [ga] mode = \"pareto\"")
+    deadline = fit.started + cfg.ga.max_time if cfg.ga.max_time is not None else None
+    return _run_pareto(fit, Path(out) if out is not None else None, quiet, should_stop, stop_here,
+                       feasible, deadline)
+
+
+def _run_pareto(fit: Any, out: Path | None, quiet: bool,
+                should_stop: Callable[[], str | None] | None, stop_here: Callable[[str], None],
+                feasible: Callable[..., tuple[np.ndarray, float]], deadline: float | None
+                ) -> FitResult:
+    from gafit.fit_result import write_outputs
+    from gafit.io import strict_json
+    from gafit.io.atomic import atomic_write_text
+
+    cfg = fit.config
+    where = str(cfg.source or "config")
+    split = Split(fit.objective, cfg.ga.objectives, f"{where}: [ga] objectives")
+    cube = fit.cube
+
+    def note(text: str) -> None:
+        if not quiet:
+            print(f"pareto: {text}", file=sys.stderr, flush=True)
+
+    def progress(gen: int, f: np.ndarray, evaluations: int) -> None:
+        first = f[nondominated(f)]
+        best = ", ".join(f"{n} {v:.4g}" for n, v in zip(split.names, first.min(axis=0),
+                                                          strict=True))
+        note(f"generation {gen}/{cfg.ga.generations}: {len(first)} on the first front, best "
+             f"{best}; {evaluations} evaluations")
+
+    from gafit.parallel import PopulationEvaluator
+
+    # the GA's evaluations on [ga] workers (or the Dask cluster); each value does not depend on
+    # how the population is split. The least squares below run in this process.
+    with PopulationEvaluator(split, cfg.ga.workers, cfg.ga.scheduler) as pool:
+        nsga = run_nsga(lambda u: pool.loss(cube.x(u)), fit.space.n_free, len(split.names),
+                        cfg.ga, cube.u(fit.space.start()) if fit.seeded else None,
+                        deadline, should_stop, progress)
+    stop_here("GA")  # nothing written: no checkpoint in pareto mode
+    first = nondominated(nsga.pop_f) & np.all(np.isfinite(nsga.pop_f), axis=1)
+    starts_u, starts_f = nsga.pop_u[first], nsga.pop_f[first]
+    if not len(starts_u):
+        raise GafitInputError(f"{where}: no candidate of the final population has finite "
+                              f"objectives ({', '.join(split.names)}): check the bounds")
+    picked = spread(starts_f, cfg.ga.front_size)  # [ga] front_size: the members to refine
+    starts_u, starts_f = starts_u[picked], starts_f[picked]
+    members: list[Member] = []
+    weights = member_weights(starts_f)
+    for i, (u0, f0) in enumerate(zip(starts_u, starts_f, strict=True)):
+        stop_here("refinement")
+        if cfg.refine.enabled:
+            members.append(refine_member(split, cube, u0, f0, cfg.refine.max_evaluations,
+                                         cfg.refine.jacobian, deadline, weights[i], feasible))
+            note(f"refined member {i + 1} of {len(starts_u)}: "
+                 + ", ".join(f"{n} {a:.4g} -> {b:.4g}" for n, a, b in
+                             zip(split.names, f0, members[-1].f, strict=True)))
+        else:
+            members.append(Member(u0, cube.x(u0), f0, weights[i], f0, 0))
+    f_all = np.array([m.f for m in members])
+    refine_evaluations = sum(m.evaluations for m in members)
+    keep = nondominated(f_all)
+    members = [m for m, k in zip(members, keep, strict=True) if k]
+    members.sort(key=lambda m: tuple(m.f))
+    f = np.array([m.f for m in members])
+    x = np.array([m.x for m in members])
+    knee = knee_index(f)
+    rmse = fit.objective.rmse(x)
+    loss = fit.objective.loss(x)
+    rows = front_rows(split.names, split.groups, fit.space.free, f, rmse, loss, x, knee)
+    results = [member_result(fit, m.x, nsga, nsga.algorithm) for m in members]
+    if out is not None:
+        write_outputs(results[knee], out)
+        for i, res in enumerate(results):
+            write_outputs(res, out / "front" / f"member_{i + 1:02d}")
+        atomic_write_text(out / "front.csv", front_csv(rows))
+        info = {"objectives": split.names, "algorithm": nsga.algorithm, "seed": cfg.ga.seed,
+                "population": cfg.ga.population, "generations": nsga.generations,
+                "stop_reason": nsga.stop_reason, "evaluations": nsga.evaluations,
+                "ga_seconds": nsga.elapsed,
+                "refine_evaluations": refine_evaluations,
+                "ga_front_size": int(first.sum()), "refined": len(starts_u),
+                "front_size": len(members),
+                "dropped_dominated_after_refinement": int((~keep).sum()),
+                "knee_member": knee + 1,
+                "scalarisation": "w_k = 1/f_k(GA member), normalised to sum 1; the member best in "
+                                 f"objective k: objective k alone (others at {ANCHOR_TIE:g})",
+                "knee_rule": "least sum of objectives normalised to [0, 1] over the front",
+                "ga_front": starts_f.tolist(),
+                "members": [{"member": i + 1, "objectives": m.f.tolist(),
+                             "weights": m.weights.tolist(), "start": m.start_f.tolist(),
+                             "evaluations": m.evaluations} for i, m in enumerate(members)]}
+        atomic_write_text(out / "front.json", strict_json.dumps(info, indent=2) + "\n")
+        plot_front(out / "front.png", split.names, f, knee, starts_f)
+        note(f"{len(members)} members ({nsga.algorithm}, {nsga.evaluations} evaluations); wrote "
+             f"{out}/front.csv, front.png, front.json, front/member_NN/; the run's own result "
+             f"is the knee, member {knee + 1} (gafit pick {out} chooses another)")
+    return results[knee]
