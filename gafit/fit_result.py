@@ -245,11 +245,16 @@ def check_result(result: FitResult) -> None:
 #: files ``gafit fit`` writes into its run folder, besides lammps/, report/, validate/ ([validate]:
 #: gafit.fit_validate) and the checkpoint
 RUN_FILES = ("potential.json", "log.csv", "parameters.csv", "summary.json")
+#: what a Pareto fit adds ([ga] mode = "pareto"): the front's table, settings and plot, and a run folder
+#: per member in front/member_NN/
+FRONT_FILES = ("front.csv", "front.json", "front.png")
+FRONT_DIR = "front"
 
 
 def earlier_run(folder: Path) -> list[Path]:
     """The files of an earlier ``gafit fit`` in ``folder``: its outputs, checkpoint, the LAMMPS
-    files its lammps/pair.lmp names, its report/ page with the plots and its validate/ suite run."""
+    files its lammps/pair.lmp names, its report/ page with the plots, its validate/ suite run and
+    a Pareto fit's front files and member folders."""
     from gafit.fit_validate import earlier_files
     from gafit.lammps.files import parameter_files
     from gafit.report.html import PNG_PATTERNS, REPORT_DIR
@@ -263,6 +268,10 @@ def earlier_run(folder: Path) -> list[Path]:
     if (report / "index.html").is_file():
         files += [report / "index.html"] + sorted(p for pattern in PNG_PATTERNS
                                                   for p in report.glob(pattern))
+    files += [folder / n for n in FRONT_FILES if (folder / n).is_file()]
+    for member in sorted((folder / FRONT_DIR).glob("member_*")):
+        if member.is_dir():
+            files += earlier_run(member)
     return files + earlier_files(folder)
 
 
@@ -285,9 +294,10 @@ def prepare_run_folder(path: str | Path, inputs: Iterable[str | Path | None],
                   *(out / VALIDATE_DIR / n for n in VALIDATE_FILES)], inputs)
     for p in earlier:
         p.unlink()
-    for sub in ("lammps", "report"):
-        if (out / sub).is_dir() and not any((out / sub).iterdir()):
-            (out / sub).rmdir()
+    members = sorted((out / FRONT_DIR).glob("member_*/lammps")) + sorted((out / FRONT_DIR).glob("member_*"))
+    for sub in [*members, out / FRONT_DIR, out / "lammps", out / "report"]:
+        if sub.is_dir() and not any(sub.iterdir()):
+            sub.rmdir()
     remove_empty_folders(out)
     return out
 

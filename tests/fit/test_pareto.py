@@ -101,6 +101,26 @@ def test_run_folder_has_members_plot_and_the_knee_as_result(dimer_run: Path) -> 
     assert (dimer_run / "front.png").stat().st_size > 1000
 
 
+def test_an_earlier_front_counts_as_an_earlier_fit(dimer_run: Path, tmp_path: Path) -> None:
+    """Before, front.csv and front/member_NN/ were not part of an earlier fit: --overwrite left them,
+    so a new run's folder kept members of the old front."""
+    import shutil
+
+    from gafit.fit_result import prepare_run_folder
+
+    out = tmp_path / "run"
+    shutil.copytree(dimer_run, out)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(GafitInputError, match="holds an earlier fit"):
+        prepare_run_folder(out, [])
+    for name in ("potential.json", "log.csv", "parameters.csv", "summary.json"):
+        (out / name).unlink()  # only the front is left: still an earlier fit
+    with pytest.raises(GafitInputError, match="front"):
+        prepare_run_folder(out, [])
+    prepare_run_folder(out, [], overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
 def test_front_csv_round_trip(dimer_run: Path) -> None:
     rows = read_front(dimer_run / "front.csv")
     assert read_front_text(front_csv(rows), dimer_run) == rows
