@@ -245,8 +245,8 @@ def check_result(result: FitResult) -> None:
 #: files ``gafit fit`` writes into its run folder, besides lammps/, report/, validate/ ([validate]:
 #: gafit.fit_validate) and the checkpoint
 RUN_FILES = ("potential.json", "log.csv", "parameters.csv", "summary.json")
-#: what a Pareto fit adds ([ga] mode = "pareto"): the front's table, settings and plot, and a run folder
-#: per member in front/member_NN/
+#: what a Pareto fit adds: the front's table, settings and plot, and a run folder per member in
+#: front/member_NN/
 FRONT_FILES = ("front.csv", "front.json", "front.png")
 FRONT_DIR = "front"
 
