@@ -277,3 +277,11 @@ def triplet_maps(
         shape=(n_pairs, 2 * n_t),
     )
     return sum_pt, radial_pq
+
+
+def entry_slices(entry_sorted: np.ndarray, n_entries: int) -> list[tuple[int, int, int]]:
+    """(entry, start, stop) of each entry present in ``entry_sorted`` (rows sorted by entry index,
+    0..n_entries-1): the row blocks a many-body form evaluates entry by entry."""
+    bounds = np.searchsorted(entry_sorted, np.arange(n_entries + 1))
+    return [(e, int(bounds[e]), int(bounds[e + 1])) for e in range(n_entries)
+            if bounds[e + 1] > bounds[e]]

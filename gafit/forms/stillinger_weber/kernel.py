@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from gafit.forms.tersoff.kernel import KernelGeometry
+from gafit.forms.tersoff.kernel import KernelGeometry, run_centre_kernel
 
 try:
     import numba
@@ -253,10 +253,4 @@ def fused_sw(geo: KernelGeometry, par: np.ndarray, n_species: int,
              n_structures: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV for the constants ``par``
     (B, entries, N_DERIVED) of :func:`derived`."""
-    n_b, n_atoms = par.shape[0], len(geo.s_n)
-    energy = np.zeros((n_b, n_structures))
-    forces = np.zeros((n_b, n_atoms, 3))
-    virial = np.zeros((n_b, n_structures, 6))
-    _kernel(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, geo.s_n, n_species,
-            np.ascontiguousarray(par), energy, forces, virial)
-    return energy, forces.reshape(n_b, 3 * n_atoms), virial
+    return run_centre_kernel(_kernel, geo, par, n_species, n_structures)

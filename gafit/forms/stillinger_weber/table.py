@@ -20,6 +20,7 @@ from gafit.forms.base import Form
 from gafit.forms.stillinger_weber.kernel import available as kernel_available
 from gafit.forms.tersoff.kernel import KernelGeometry, centre_geometry
 from gafit.geometry import (
+    entry_slices,
     index_atoms,
     neighbour_pairs,
     pair_maps,
@@ -62,12 +63,6 @@ class SWTable:
         return len(self.r_p) + len(self.cos_t)
 
 
-def _slices(entry_sorted: np.ndarray, n_entries: int) -> list[tuple[int, int, int]]:
-    bounds = np.searchsorted(entry_sorted, np.arange(n_entries + 1))
-    return [(e, int(bounds[e]), int(bounds[e + 1])) for e in range(n_entries)
-            if bounds[e + 1] > bounds[e]]
-
-
 def build_table(form: Form, refset: ReferenceSet) -> SWTable:
     """Pairs sorted by (entry (i, j, j), i, r), unordered triplets by entry (i, j, k), and their maps,
     for ``form``'s species and neighbour cutoff."""
@@ -95,7 +90,7 @@ def build_table(form: Form, refset: ReferenceSet) -> SWTable:
     energy_sp, pair_xp = pair_maps(pairs, n_at, n_st)
     sum_pt, radial_pq = triplet_maps(p_t, q_t, n_p)
     swapped = [(e, (e // (n_sp * n_sp) * n_sp + e % n_sp) * n_sp + e // n_sp % n_sp, a, b)
-               for e, a, b in _slices(ent_t, len(form.entries()))]
+               for e, a, b in entry_slices(ent_t, len(form.entries()))]
     return SWTable(
         r_p=pairs.r_p,
         ent_p=ent_p,
@@ -103,7 +98,7 @@ def build_table(form: Form, refset: ReferenceSet) -> SWTable:
         p_t=p_t,
         q_t=q_t,
         ent_t=ent_t,
-        pair_slices=_slices(ent_p, len(form.entries())),
+        pair_slices=entry_slices(ent_p, len(form.entries())),
         trip_slices=swapped,
         energy_sp=energy_sp,
         energy_st=(energy_sp @ sum_pt).tocsr(),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -366,14 +367,23 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
             virial[b, s, 5] += v5
 
 
-def fused_tersoff(geo: KernelGeometry, par: np.ndarray, n_species: int,
-                  n_structures: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV for the constants ``par``
-    (B, entries, N_DERIVED) of :func:`derived`."""
+def run_centre_kernel(kernel: Any, geo: KernelGeometry, par: np.ndarray, n_species: int,
+                      n_structures: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV of a compiled kernel over
+    the pairs in centre-atom order, ``kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_species,
+    par, energy, forces, virial)`` adding into the zeroed outputs, for the per-entry constants
+    ``par`` (B, entries, ...)."""
     n_b, n_atoms = par.shape[0], len(geo.s_n)
     energy = np.zeros((n_b, n_structures))
     forces = np.zeros((n_b, n_atoms, 3))
     virial = np.zeros((n_b, n_structures, 6))
-    _kernel(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, geo.s_n, n_species,
-            np.ascontiguousarray(par), energy, forces, virial)
+    kernel(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, geo.s_n, n_species,
+           np.ascontiguousarray(par), energy, forces, virial)
     return energy, forces.reshape(n_b, 3 * n_atoms), virial
+
+
+def fused_tersoff(geo: KernelGeometry, par: np.ndarray, n_species: int,
+                  n_structures: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV for the constants ``par``
+    (B, entries, N_DERIVED) of :func:`derived`."""
+    return run_centre_kernel(_kernel, geo, par, n_species, n_structures)

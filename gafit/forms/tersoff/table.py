@@ -16,7 +16,15 @@ import scipy.sparse as sp
 from gafit.forms.base import Form
 from gafit.forms.tersoff.kernel import KernelGeometry, centre_geometry
 from gafit.forms.tersoff.kernel import available as kernel_available
-from gafit.geometry import index_atoms, neighbour_pairs, pair_maps, triplet_cosines, triplet_maps, triplets
+from gafit.geometry import (
+    entry_slices,
+    index_atoms,
+    neighbour_pairs,
+    pair_maps,
+    triplet_cosines,
+    triplet_maps,
+    triplets,
+)
 from gafit.structures import ReferenceSet
 
 
@@ -50,12 +58,6 @@ class TersoffTable:
         if kernel_available():
             return 3 * self.n_atoms + 7 * self.n_structures
         return len(self.r_p) + len(self.cos_t)
-
-
-def _slices(entry_sorted: np.ndarray, n_entries: int) -> list[tuple[int, int, int]]:
-    bounds = np.searchsorted(entry_sorted, np.arange(n_entries + 1))
-    return [(e, int(bounds[e]), int(bounds[e + 1])) for e in range(n_entries)
-            if bounds[e + 1] > bounds[e]]
 
 
 def _scratch(tab: TersoffTable, name: str, rows: int, cols: int) -> np.ndarray:
@@ -98,8 +100,8 @@ def build_table(form: Form, refset: ReferenceSet) -> TersoffTable:
         dr_t=rij - rik,
         p_t=p_t,
         q_t=q_t,
-        pair_slices=_slices(ent_p, len(form.entries())),
-        trip_slices=_slices(ent_t, len(form.entries())),
+        pair_slices=entry_slices(ent_p, len(form.entries())),
+        trip_slices=entry_slices(ent_t, len(form.entries())),
         energy_sp=energy_sp,
         zeta_pt=zeta_pt,
         radial_pq=radial_pq,
