@@ -44,6 +44,18 @@ class TripletFileForm(Form):
     entry_what = "an entry"
     file_columns = True
     missing_kind = ""
+    #: what sets :meth:`Form.interaction_range`, for the error of :meth:`check_reach`
+    reach_text = ""
+
+    def check_reach(self, theta: np.ndarray, cutoff: float) -> None:
+        """Refuse a batch ``theta`` whose interaction range exceeds ``cutoff`` (Å), the neighbour
+        cutoff its tables were built with (their pairs would be missing)."""
+        need = self.interaction_range(theta) if theta.size else 0.0
+        if need > cutoff:
+            raise GafitInputError(
+                f"{self.name}: parameters need a neighbour cutoff of {need:g} Å ({self.reach_text}) "
+                f"but the tables were built with {cutoff:g} Å"
+            )
 
     # --- parameter naming -------------------------------------------------------------------
     def entries(self) -> list[tuple[str, ...]]:

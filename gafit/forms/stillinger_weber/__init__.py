@@ -75,6 +75,7 @@ class StillingerWeber(TripletFileForm):
     lammps_style = "sw"
     parameter_file_suffix = ".sw"
     file_title = "Stillinger-Weber"
+    reach_text = "max a sigma"
     units_comment = "epsilon in eV; sigma in Angstrom; others dimensionless."
     entry_what = "a Stillinger-Weber entry"
     entry_error = ("an sw parameter belongs to an ordered species triplet such as 'Ga-N-N' "

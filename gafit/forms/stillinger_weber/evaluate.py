@@ -13,7 +13,7 @@ import numpy as np
 from gafit.forms.base import Form, Prediction
 from gafit.forms.stillinger_weber import kernel
 from gafit.forms.stillinger_weber.table import SWTable
-from gafit.structures import GafitInputError
+from gafit.forms.triplet_file import TripletFileForm
 
 # column of each parameter inside an entry's block, in LAMMPS file order
 EPS, SIGMA, SMALL_A, LAM, GAMMA, COS0, BIG_A, BIG_B, P, Q, TOL = range(11)
@@ -132,16 +132,7 @@ def _angular_factor(cos: np.ndarray, v: np.ndarray, v2: np.ndarray | None,
     return w, dw
 
 
-def _check_range(form: Form, theta: np.ndarray, tab: SWTable) -> None:
-    need = form.interaction_range(theta) if theta.size else 0.0
-    if need > tab.cutoff:
-        raise GafitInputError(
-            f"sw: parameters need a neighbour cutoff of {need:g} Å (max a sigma) but the tables "
-            f"were built with {tab.cutoff:g} Å"
-        )
-
-
-def evaluate(form: Form, theta: np.ndarray, tables: SWTable) -> Prediction:
+def evaluate(form: TripletFileForm, theta: np.ndarray, tables: SWTable) -> Prediction:
     """Energies, forces, virials for a batch (B, n_params); max a sigma must be <= the cutoff.
 
     E = 1/2 sum over ordered pairs phi2 + sum over triplets (i; j, k), each unordered {j, k}
@@ -152,7 +143,7 @@ def evaluate(form: Form, theta: np.ndarray, tables: SWTable) -> Prediction:
     if not kernel.available():
         return evaluate_numpy(form, theta, tables)
     theta = np.asarray(theta, float)
-    _check_range(form, theta, tables)
+    form.check_reach(theta, tables.cutoff)
     nb = theta.shape[0]
     par = theta.reshape(nb, len(form.entries()), len(form.params))
     cut = reach(par[..., SIGMA], par[..., SMALL_A], par[..., GAMMA], par[..., TOL])
@@ -161,13 +152,13 @@ def evaluate(form: Form, theta: np.ndarray, tables: SWTable) -> Prediction:
     return Prediction(energy=energy, forces=forces, virial=virial)
 
 
-def evaluate_numpy(form: Form, theta: np.ndarray, tables: SWTable) -> Prediction:
+def evaluate_numpy(form: TripletFileForm, theta: np.ndarray, tables: SWTable) -> Prediction:
     """The numpy path of :func:`evaluate`: block loops over the pair and triplet tables and the
     sparse maps."""
     tab = tables
     theta = np.asarray(theta, float)
     nb = theta.shape[0]
-    _check_range(form, theta, tab)
+    form.check_reach(theta, tab.cutoff)
     par = theta.reshape(nb, len(form.entries()), len(form.params))
     n_p, n_t = len(tab.r_p), len(tab.cos_t)
     e_pb, dedr_pb, h_pb, dh_pb = pair_terms(form, par, tab)

@@ -66,6 +66,7 @@ class Tersoff(TripletFileForm):
     lammps_style = "tersoff"
     parameter_file_suffix = ".tersoff"
     file_title = "Tersoff"
+    reach_text = "max R + D"
     entry_error = ("a tersoff parameter belongs to an ordered species triplet such as 'Si-Si-C' "
                    "(centre, bonded neighbour, third atom)")
     # the errors of a bad .tersoff file name lines only, as they always have

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gafit.forms.base import Form, Prediction
+from gafit.forms.base import Prediction
 from gafit.forms.tersoff import kernel
 from gafit.forms.tersoff.table import TersoffTable, _scratch
-from gafit.structures import GafitInputError
+from gafit.forms.triplet_file import TripletFileForm
 
 # column of each parameter inside an entry's block
 M, GAMMA, LAM3, C, SMALL_D, H, N, BETA, LAM2, BIG_B, BIG_R, BIG_D, LAM1, BIG_A = range(14)
@@ -167,16 +167,7 @@ def _blocks(r_sorted: np.ndarray, start: int, stop: int, big_r: np.ndarray, big_
             + [(a, min(a + step, i2), False) for a in range(i1, i2, step)]), i2
 
 
-def _check_range(form: Form, theta: np.ndarray, tab: TersoffTable) -> None:
-    need = form.interaction_range(theta) if theta.size else 0.0
-    if need > tab.cutoff:
-        raise GafitInputError(
-            f"tersoff: parameters need a neighbour cutoff of {need:g} Å (max R + D) but the "
-            f"tables were built with {tab.cutoff:g} Å"
-        )
-
-
-def evaluate(form: Form, theta: np.ndarray, tables: TersoffTable) -> Prediction:
+def evaluate(form: TripletFileForm, theta: np.ndarray, tables: TersoffTable) -> Prediction:
     """Energies, forces, virials for a batch (B, n_params); max R + D must be <= the cutoff.
 
     The fused numba kernel (:mod:`gafit.forms.tersoff.kernel`) when available, else
@@ -185,7 +176,7 @@ def evaluate(form: Form, theta: np.ndarray, tables: TersoffTable) -> Prediction:
     if not kernel.available():
         return evaluate_numpy(form, theta, tables)
     theta = np.asarray(theta, float)
-    _check_range(form, theta, tables)
+    form.check_reach(theta, tables.cutoff)
     nb = theta.shape[0]
     par = theta.reshape(nb, len(form.entries()), len(form.params))
     energy, forces, virial = kernel.fused_tersoff(
@@ -194,7 +185,7 @@ def evaluate(form: Form, theta: np.ndarray, tables: TersoffTable) -> Prediction:
     return Prediction(energy=energy, forces=forces, virial=virial)
 
 
-def evaluate_numpy(form: Form, theta: np.ndarray, tables: TersoffTable) -> Prediction:
+def evaluate_numpy(form: TripletFileForm, theta: np.ndarray, tables: TersoffTable) -> Prediction:
     """The numpy path of :func:`evaluate`: tuned block loops over the pair and triplet tables and
     the sparse maps. Work arrays are kept on ``tables`` between calls (one evaluation at a time
     per table).
@@ -202,7 +193,7 @@ def evaluate_numpy(form: Form, theta: np.ndarray, tables: TersoffTable) -> Predi
     tab = tables
     theta = np.asarray(theta, float)
     nb = theta.shape[0]
-    _check_range(form, theta, tab)
+    form.check_reach(theta, tab.cutoff)
     par = theta.reshape(nb, len(form.entries()), len(form.params))
     n_p, n_t = len(tab.r_p), len(tab.cos_t)
     n_sp = len(form.species)
