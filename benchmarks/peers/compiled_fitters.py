@@ -72,11 +72,22 @@ from gafit.structures import ReferenceSet  # noqa: E402
 
 REPO = HERE.parents[1]
 
-#: KIM parameters from gafit's: name in the driver -> gafit's parameter (one species: extent 1)
-KIM_TERSOFF = {"A": "A", "B": "B", "lambda1": "lambda1", "lambda2": "lambda2",
-               "lambda3": "lambda3", "beta": "beta", "gamma": "gamma", "h": "costheta0",
-               "c": "c", "d": "d", "n": "n", "m": "m", "R": "R", "D": "D"}
-KIM_MORSE = {"epsilons": "D0", "Cs": "alpha", "Rzeros": "r0"}
+KimParams = Callable[[dict[str, float], Potential], dict[str, list[float]]]
+
+
+def kim_tersoff(p: dict[str, float], pot: Potential) -> dict[str, list[float]]:
+    """The Tersoff_LAMMPS driver's parameters (one species; its m is the model's, 3)."""
+    names = {"A": "A", "B": "B", "lambda1": "lambda1", "lambda2": "lambda2",
+             "lambda3": "lambda3", "beta": "beta", "gamma": "gamma", "h": "costheta0", "c": "c",
+             "d": "d", "n": "n", "Rc": "R", "Dc": "D"}
+    return {k: [p[g]] for k, g in names.items()}
+
+
+def kim_morse(p: dict[str, float], pot: Potential) -> dict[str, list[float]]:
+    """The Morse_Shifted driver's parameters: E = -epsilon (exp(-2C(r-Rzero)) - 2 exp(-C(r-Rzero)))
+    shifted to 0 at the cutoff."""
+    return {"epsilon": [-p["D0"]], "C": [p["alpha"]], "Rzero": [p["r0"]],
+            "cutoff": [pot.forms[0].cutoff]}
 
 
 @dataclass(frozen=True)
@@ -89,8 +100,7 @@ class Case:
     potfit_env: str  # environment variable naming the potfit binary
     potfit_text: Callable[[Potential], str]
     kim_model: str
-    kim_names: dict[str, str]  # KIM parameter -> gafit parameter suffix
-    kim_extra: Callable[[Potential], dict[str, list[float]]] = lambda pot: {}
+    kim_params: KimParams  # the KIM model's parameters from gafit's (by name suffix)
     energy_shifted: bool = False  # the KIM model shifts the pair energy to 0 at the cutoff
 
 
@@ -108,13 +118,13 @@ MORSE_KIM = "Morse_Shifted_GirifalcoWeizer_1959HighCutoff_Cu__MO_151002396060_00
 CASES = {
     "tersoff_gpuga": Case("Tersoff Si on gpuga_Si_diamond", "gpuga_Si_diamond/Si_gpuga_train.extxyz",
                           _tersoff, "GAFIT_POTFIT_TERSOFF", tersoff_potential_text, TERSOFF_KIM,
-                          KIM_TERSOFF),
+                          kim_tersoff),
     "tersoff_mlearn": Case("Tersoff Si on mlearn_Si", "mlearn_Si/Si_training.extxyz", _tersoff,
                            "GAFIT_POTFIT_TERSOFF", tersoff_potential_text, TERSOFF_KIM,
-                           KIM_TERSOFF),
+                           kim_tersoff),
     "morse_cu": Case("Morse Cu (6 Å) on mlearn_Cu", "mlearn_Cu/Cu_test.extxyz", _morse,
-                     "GAFIT_POTFIT_PAIR", morse_potential_text, MORSE_KIM, KIM_MORSE,
-                     lambda pot: {"cutoffs": [pot.forms[0].cutoff]}, energy_shifted=True),
+                     "GAFIT_POTFIT_PAIR", morse_potential_text, MORSE_KIM, kim_morse,
+                     energy_shifted=True),
 }
 
 
@@ -132,8 +142,7 @@ def _by_suffix(pot: Potential, values: np.ndarray) -> dict[str, float]:
 
 def kim_values(case: Case, pot: Potential, values: np.ndarray) -> dict[str, list[float]]:
     """The KIM driver's parameters at gafit's ``values``."""
-    p = _by_suffix(pot, values)
-    return {k: [p[g]] for k, g in case.kim_names.items()} | case.kim_extra(pot)
+    return case.kim_params(_by_suffix(pot, values), pot)
 
 
 def gafit_reference(pot: Potential, tables: Any, values: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -210,10 +219,13 @@ def run_potfit(case: Case, pot: Potential, data: ReferenceSet, tables: Any,
         per_eval, evaluations, e_atom = time_potfit(Path(binary), work, repeats)
     # potfit's Tersoff has no lambda3 term: compare with gafit at lambda3 = 0
     values = pot.values.copy()
-    values[[k for k, n in enumerate(pot.names) if n.endswith(".lambda3")]] = 0.0
+    lambda3 = [k for k, n in enumerate(pot.names) if n.endswith(".lambda3")]
+    values[lambda3] = 0.0
     e_gafit = gafit_reference(pot, tables, values)[0] / tables.n_atoms_s
     return {"potfit_s": per_eval, "potfit_evaluations": evaluations,
-            "potfit_max_dE_eV_atom": float(np.max(np.abs(e_atom - e_gafit)))}
+            "potfit_max_dE_eV_atom": float(np.max(np.abs(e_atom - e_gafit))),
+            "potfit_compared": "gafit at lambda3 = 0 (potfit's Tersoff has no lambda3 term)"
+            if lambda3 else "gafit"}
 
 
 def run_kim(case: Case, pot: Potential, data: ReferenceSet, tables: Any, repeats: int,
@@ -283,7 +295,7 @@ def describe(res: dict[str, Any]) -> str:
     a = res["lammps_agreement"]
     lines.append(f"  gafit vs LAMMPS: |dE| {a['energy']:.1e} eV/atom, |dF| {a['forces']:.1e} eV/Å")
     if "potfit_s" in res:
-        lines.append(f"  gafit vs potfit (lambda3 = 0 for Tersoff): |dE| "
+        lines.append(f"  potfit vs {res['potfit_compared']}: |dE| "
                      f"{res['potfit_max_dE_eV_atom']:.1e} eV/atom; potfit made "
                      f"{res['potfit_evaluations']} evaluations")
     if "kim_s" in res:

@@ -70,18 +70,26 @@ class _Config:
 class KimSet:
     """One KIM model and the compute arguments of every structure of a set (built once)."""
 
-    def __init__(self, model: str, structures: Sequence[Structure]) -> None:
+    def __init__(self, model: str, structures: Sequence[Structure], reach: float = 1.05) -> None:
+        """``reach``: the neighbour lists and padding reach this many times the model's cutoffs,
+        so that parameters that move a cutoff (Tersoff's R, D) by a few % still find every
+        neighbour (the KIM API refuses a list shorter than the model's cutoff)."""
         import kimpy
 
         self.model = model
         self.handle = _create(model)
         self.index = {self.handle.get_parameter_metadata(k)[2]: k
                       for k in range(self.handle.get_number_of_parameters())}
-        influence = self.handle.get_influence_distance()
-        cutoffs = np.asarray(self.handle.get_neighbor_list_cutoffs_and_hints()[0], dtype=np.double)
-        self.configs = [self._config(s, influence, cutoffs, kimpy) for s in structures]
+        influence = reach * self.handle.get_influence_distance()
+        cutoffs, hints = self.handle.get_neighbor_list_cutoffs_and_hints()
+        cutoffs = reach * np.asarray(cutoffs, dtype=np.double)
+        # a model that may ask for the neighbours of padding atoms (hint 0) gets them too
+        padding_neighbours = not all(hints)
+        self.configs = [self._config(s, influence, cutoffs, padding_neighbours, kimpy)
+                        for s in structures]
 
-    def _config(self, s: Structure, influence: float, cutoffs: np.ndarray, kimpy: Any) -> _Config:
+    def _config(self, s: Structure, influence: float, cutoffs: np.ndarray,
+                padding_neighbours: bool, kimpy: Any) -> _Config:
         atoms = s.atoms
         n = len(atoms)
         codes = np.array([self.handle.get_species_support_and_code(
@@ -95,7 +103,8 @@ class KimSet:
         all_coords = np.ascontiguousarray(np.concatenate([coords, pad_coords.reshape(-1, 3)]))
         all_codes = np.concatenate([codes, pad_codes]).astype(np.intc)
         contributing = np.concatenate([np.ones(n, np.intc), np.zeros(len(pad_codes), np.intc)])
-        need = np.concatenate([np.ones(n, np.intc), np.zeros(len(pad_codes), np.intc)])
+        need = np.concatenate([np.ones(n, np.intc),
+                               np.full(len(pad_codes), int(padding_neighbours), np.intc)])
         neigh = kimpy.neighlist.NeighList()
         neigh.build(all_coords, influence, cutoffs, need)
         args = self.handle.compute_arguments_create()
