@@ -4,8 +4,9 @@ measured in ONE run: gafit's objective at population 100 and 1, LAMMPS's own ker
 and its Pair timer), potfit's objective, and a KIM API model driver (through kimpy).
 
 Cases: Tersoff Si (LAMMPS's Si.tersoff) on gpuga_Si_diamond and mlearn_Si, Morse Cu
-(Girifalco-Weizer, 6 Å) on mlearn_Cu. Every peer that is not installed is skipped with one line
-saying what is missing:
+(Girifalco-Weizer, 6 Å) on mlearn_Cu, and Mishin's tabulated EAM Cu on mlearn_Cu (LAMMPS's
+Cu_mishin1.eam.alloy; KIM's EAM_Dynamo model of Mishin's Cu; potfit not timed). Every peer that
+is not installed is skipped with one line saying what is missing:
 
 - potfit: a binary named by an environment variable, built by you from potfit's sources
   (https://github.com/potfit/potfit) with ``--model=apot`` and ``--enable-stress``:
@@ -97,7 +98,7 @@ class Case:
     name: str
     data: str  # file under ../shared/data
     potential: Callable[[], Potential]
-    potfit_env: str  # environment variable naming the potfit binary
+    potfit_env: str | None  # environment variable naming the potfit binary (None: not timed)
     potfit_text: Callable[[Potential], str]
     kim_model: str
     kim_params: KimParams  # the KIM model's parameters from gafit's (by name suffix)
@@ -108,12 +109,18 @@ def _tersoff() -> Potential:
     return load_potential(potentials_dir() / "Si.tersoff")
 
 
+def _mishin() -> Potential:
+    return load_potential("Cu_mishin1.eam.alloy")
+
+
 def _morse() -> Potential:
     return load_potential(REPO / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json")
 
 
 TERSOFF_KIM = "Tersoff_LAMMPS_Tersoff_1988T2_Si__MO_245095684871_003"
 MORSE_KIM = "Morse_Shifted_GirifalcoWeizer_1959HighCutoff_Cu__MO_151002396060_004"
+#: the same tables as LAMMPS's Cu_mishin1.eam.alloy (Mishin, Mehl, Papaconstantopoulos 2001)
+EAM_KIM = "EAM_Dynamo_MishinMehlPapaconstantopoulos_2001_Cu__MO_346334655118_005"
 
 CASES = {
     "tersoff_gpuga": Case("Tersoff Si on gpuga_Si_diamond", "gpuga_Si_diamond/Si_gpuga_train.extxyz",
@@ -125,6 +132,8 @@ CASES = {
     "morse_cu": Case("Morse Cu (6 Å) on mlearn_Cu", "mlearn_Cu/Cu_test.extxyz", _morse,
                      "GAFIT_POTFIT_PAIR", morse_potential_text, MORSE_KIM, kim_morse,
                      energy_shifted=True),
+    "eam_cu": Case("EAM Cu_mishin1 (tabulated) on mlearn_Cu", "mlearn_Cu/Cu_test.extxyz",
+                   _mishin, None, lambda pot: "", EAM_KIM, lambda p, pot: {}),
 }
 
 
@@ -207,6 +216,9 @@ def run_lammps(pot: Potential, data: ReferenceSet, repeats: int,
 
 def run_potfit(case: Case, pot: Potential, data: ReferenceSet, tables: Any,
                repeats: int) -> dict[str, Any]:
+    if case.potfit_env is None:
+        return {"potfit_skipped": "potfit: not timed for tabulated EAM here (its tab model "
+                "would fit every table value)"}
     binary = os.environ.get(case.potfit_env)
     if not binary or not Path(binary).is_file():
         return {"potfit_skipped": f"potfit: set {case.potfit_env} to a potfit binary built with "
