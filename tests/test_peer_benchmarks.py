@@ -119,7 +119,8 @@ def test_kim_tersoff_driver_computes_gafits_energies_and_forces() -> None:
     pot = load_potential(potentials_dir() / "Si.tersoff")
     data = _small_gpuga()
     obj, _ = compiled_fitters.objective_and_population(pot, data, 1)
-    kim = kim_models.KimSet(case.kim_model, data.structures)
+    kim = kim_models.KimSet(case.kim_model, data.structures,
+                            compiled_fitters.kim_values(case, pot, pot.values))
     # not the model's own parameters: the mapping of each is what is tested
     fittable = np.concatenate([f.fittable() for f in pot.forms] + [[False]])
     values = pot.values * (1 + 0.01 * fittable)

@@ -245,8 +245,7 @@ def run_kim(case: Case, pot: Potential, data: ReferenceSet, tables: Any, repeats
     why = missing(case.kim_model)
     if why is not None:
         return {"kim_skipped": f"KIM: {why}"}
-    kim = KimSet(case.kim_model, data.structures)
-    kim.set_parameters(kim_values(case, pot, pot.values))
+    kim = KimSet(case.kim_model, data.structures, kim_values(case, pot, pot.values))
     kim.compute()
     e_kim, f_kim = kim.results()
     e_mine, f_mine, _ = gafit_reference(pot, tables, pot.values)

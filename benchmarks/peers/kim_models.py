@@ -70,16 +70,20 @@ class _Config:
 class KimSet:
     """One KIM model and the compute arguments of every structure of a set (built once)."""
 
-    def __init__(self, model: str, structures: Sequence[Structure], reach: float = 1.05) -> None:
-        """``reach``: the neighbour lists and padding reach this many times the model's cutoffs,
-        so that parameters that move a cutoff (Tersoff's R, D) by a few % still find every
-        neighbour (the KIM API refuses a list shorter than the model's cutoff)."""
+    def __init__(self, model: str, structures: Sequence[Structure],
+                 values: dict[str, Sequence[float]] | None = None, reach: float = 1.05) -> None:
+        """``values``: parameters set before the neighbour lists are built (a cutoff among them
+        sets their reach). ``reach``: the lists and padding reach this many times the model's
+        cutoffs, so that parameters that move a cutoff (Tersoff's R, D) by a few % still find
+        every neighbour (the KIM API refuses a list shorter than the model's cutoff)."""
         import kimpy
 
         self.model = model
         self.handle = _create(model)
         self.index = {self.handle.get_parameter_metadata(k)[2]: k
                       for k in range(self.handle.get_number_of_parameters())}
+        if values:
+            self.set_parameters(values)
         influence = reach * self.handle.get_influence_distance()
         cutoffs, hints = self.handle.get_neighbor_list_cutoffs_and_hints()
         cutoffs = reach * np.asarray(cutoffs, dtype=np.double)
