@@ -80,7 +80,8 @@ def test_tersoff_file_maps_lammps_cutoff_and_fixes_all_but_the_free_parameter() 
     assert all(r[1] == r[2] == r[0] for k, r in rows.items() if k not in ("A", "cutoff"))
 
 
-def test_missing_peers_are_skipped_with_one_line(monkeypatch) -> None:
+def test_missing_peers_are_skipped_with_one_line(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # the KIM API writes kim.log to the working folder
     monkeypatch.delenv("GAFIT_POTFIT_TERSOFF", raising=False)
     case = compiled_fitters.CASES["tersoff_gpuga"]
     res = compiled_fitters.run_potfit(case, None, None, None, 1)  # type: ignore[arg-type]
@@ -111,7 +112,8 @@ def test_potfit_tersoff_energies_equal_gafits_without_lambda3(tmp_path: Path) ->
     np.testing.assert_allclose(run.energy_per_atom, e_atom, atol=1e-8)  # potfit prints 10 digits
 
 
-def test_kim_tersoff_driver_computes_gafits_energies_and_forces() -> None:
+def test_kim_tersoff_driver_computes_gafits_energies_and_forces(monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)  # the KIM API writes kim.log to the working folder
     case = compiled_fitters.CASES["tersoff_gpuga"]
     why = kim_models.missing(case.kim_model)
     if why is not None:

@@ -32,6 +32,7 @@ Run: nice python benchmarks/peers/compiled_fitters.py [--case NAME ...] [--quick
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -242,6 +243,12 @@ def run_potfit(case: Case, pot: Potential, data: ReferenceSet, tables: Any,
 
 def run_kim(case: Case, pot: Potential, data: ReferenceSet, tables: Any, repeats: int,
             vectors: int) -> dict[str, Any]:
+    with contextlib.chdir(tempfile.gettempdir()):  # the KIM API writes kim.log here
+        return _run_kim(case, pot, data, tables, repeats, vectors)
+
+
+def _run_kim(case: Case, pot: Potential, data: ReferenceSet, tables: Any, repeats: int,
+             vectors: int) -> dict[str, Any]:
     why = missing(case.kim_model)
     if why is not None:
         return {"kim_skipped": f"KIM: {why}"}
