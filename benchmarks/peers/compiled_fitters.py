@@ -325,6 +325,26 @@ def describe(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def markdown(results: list[dict[str, Any]]) -> str:
+    """One table row per case: µs/atom/evaluation of each code, each peer's ratio to gafit at
+    population 100 / 1 (> 1: gafit is faster), and the load average at its start and end."""
+    head = ("| case | atoms | gafit pop. 100 | gafit pop. 1 | LAMMPS step | potfit | KIM driver "
+            "| LAMMPS ÷ gafit (100 / 1) | potfit ÷ gafit (100 / 1) | KIM ÷ gafit (100 / 1) | load |")
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    for res in results:
+        if "skipped" in res:
+            continue
+        n = res["atoms"]
+        us = [f"{res[k] / n * 1e6:.3f}" if k in res else "-" for k in
+              ("gafit_p100_s", "gafit_p1_s", "lammps_step_s", "potfit_s", "kim_s")]
+        ratios = [f"{res[k] / res['gafit_p100_s']:.2f} / {res[k] / res['gafit_p1_s']:.2f}"
+                  if k in res else "-" for k in ("lammps_step_s", "potfit_s", "kim_s")]
+        load = "–".join(r.split("load average:")[1].split(",")[0].strip()
+                        for r in (res["uptime_start"], res["uptime_end"]))
+        rows.append(f"| {res['case']} | {n} | " + " | ".join(us + ratios) + f" | {load} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -338,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         res = measure(key, args.quick)
         print(describe(res), flush=True)
         results.append(res)
+    print(markdown(results))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=1))
     return 0
