@@ -27,6 +27,8 @@ How each is timed (CPU seconds of one core):
   parameters, refresh the model, compute every structure (:class:`kim_models.KimSet`).
 
 Run: nice python benchmarks/peers/compiled_fitters.py [--case NAME ...] [--quick] [--json out.json]
+(with GAFIT_POTFIT_TERSOFF, GAFIT_POTFIT_PAIR set and kimpy on PYTHONPATH; it prints one block per
+case, then the markdown table of benchmarks/results.md).
 """
 
 from __future__ import annotations
