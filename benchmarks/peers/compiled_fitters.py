@@ -122,7 +122,8 @@ def _morse() -> Potential:
 
 TERSOFF_KIM = "Tersoff_LAMMPS_Tersoff_1988T2_Si__MO_245095684871_003"
 MORSE_KIM = "Morse_Shifted_GirifalcoWeizer_1959HighCutoff_Cu__MO_151002396060_004"
-#: the same tables as LAMMPS's Cu_mishin1.eam.alloy (Mishin, Mehl, Papaconstantopoulos 2001)
+#: Mishin, Mehl, Papaconstantopoulos 2001, as LAMMPS's Cu_mishin1.eam.alloy, but tabulated on a
+#: grid of its own (forces 1e-3 eV/Å apart)
 EAM_KIM = "EAM_Dynamo_MishinMehlPapaconstantopoulos_2001_Cu__MO_346334655118_005"
 
 CASES = {
