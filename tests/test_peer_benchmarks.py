@@ -91,6 +91,19 @@ def test_missing_peers_are_skipped_with_one_line(monkeypatch, tmp_path: Path) ->
     assert why is not None and "\n" not in why
 
 
+def test_a_potfit_binary_that_fails_is_skipped_with_one_line(monkeypatch, tmp_path) -> None:
+    failing = tmp_path / "potfit"
+    failing.write_text("#!/bin/sh\necho 'This potfit binary only supports PAIR' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("GAFIT_POTFIT_TERSOFF", str(failing))
+    case = compiled_fitters.CASES["tersoff_gpuga"]
+    pot = case.potential()
+    data = ReferenceSet([Structure(bulk("Si", "diamond", a=5.43), energy=-9.0)], "Si")
+    res = compiled_fitters.run_potfit(case, pot, data, None, 1)
+    assert set(res) == {"potfit_skipped"}
+    assert "only supports PAIR" in res["potfit_skipped"] and "\n" not in res["potfit_skipped"]
+
+
 def _small_gpuga(n: int = 6) -> ReferenceSet:
     """The first ``n`` structures of gpuga_Si_diamond."""
     data = read_reference(shared_file("gpuga_Si_diamond/Si_gpuga_train.extxyz"))

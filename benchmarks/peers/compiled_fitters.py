@@ -232,7 +232,10 @@ def run_potfit(case: Case, pot: Potential, data: ReferenceSet, tables: Any,
         work = Path(tmp)
         (work / "config").write_text(config_text(data.structures, pot.species))
         (work / "startpot").write_text(case.potfit_text(pot))
-        per_eval, evaluations, e_atom = time_potfit(Path(binary), work, repeats)
+        try:
+            per_eval, evaluations, e_atom = time_potfit(Path(binary), work, repeats)
+        except (RuntimeError, OSError) as exc:  # e.g. a binary of another interaction
+            return {"potfit_skipped": f"potfit: {case.potfit_env}={binary} did not run: {exc}"}
     # potfit's Tersoff has no lambda3 term: compare with gafit at lambda3 = 0
     values = pot.values.copy()
     lambda3 = [k for k, n in enumerate(pot.names) if n.endswith(".lambda3")]
