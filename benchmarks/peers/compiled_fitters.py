@@ -1,7 +1,7 @@
 """gafit against the compiled fitters' kernels, in µs per atom per evaluation of a whole reference set
 (energy, forces and, where the data has them, stresses), on the same structures and parameters,
-measured in ONE run: gafit's objective at population 100 and 1, LAMMPS's own kernel (one MD step,
-and its Pair timer), potfit's objective, and a KIM API model driver (through kimpy).
+measured in ONE run: gafit's objective at population 100 and 1, LAMMPS's own kernel (one MD step),
+potfit's objective, and a KIM API model driver (through kimpy).
 
 Cases: Tersoff Si (LAMMPS's Si.tersoff) on gpuga_Si_diamond and mlearn_Si, Morse Cu
 (Girifalco-Weizer, 6 Å) on mlearn_Cu, and Mishin's tabulated EAM Cu on mlearn_Cu (LAMMPS's
@@ -17,7 +17,8 @@ is not installed is skipped with one line saying what is missing:
 
 How each is timed (CPU seconds of one core):
 
-- gafit: :func:`common.time_gafit` (best of several batched objective evaluations) / population.
+- gafit: the best of several objective evaluations (``Objective.loss``) on a population drawn
+  within ±1 % of the potential's values (:func:`common.objective_and_population`) / population.
 - LAMMPS: its own kernel, one step of ``run N`` (E, F and the pressure compute every step, no
   neighbour rebuild) on one instance per structure, in a fresh process (:func:`lammps_cpu`).
 - potfit: (CPU of an optimising run - CPU of an ``opt 0`` run) / (its extra force calculations),
