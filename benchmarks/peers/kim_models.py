@@ -65,6 +65,7 @@ class _Config:
     virial: np.ndarray | None
     n_atoms: int
     image: np.ndarray  # original atom of every atom and padding atom
+    keep: list[np.ndarray]  # the other arrays KIM points to (alive as long as the config)
 
 
 class KimSet:
@@ -129,10 +130,8 @@ class KimSet:
             args.set_argument_pointer(name.partialVirial, virial)
         args.set_callback_pointer(kimpy.compute_callback_name.GetNeighborList,
                                   kimpy.neighlist.get_neigh_kim(), neigh)
-        config = _Config(args, neigh, forces, energy, virial, n,
-                         np.concatenate([np.arange(n), np.asarray(pad_image)]))
-        config.keep = keep  # type: ignore[attr-defined]  # the arrays KIM points to
-        return config
+        return _Config(args, neigh, forces, energy, virial, n,
+                       np.concatenate([np.arange(n), np.asarray(pad_image)]), keep)
 
     def set_parameters(self, values: dict[str, Sequence[float]]) -> None:
         """Set published parameters (name -> values) and refresh the model."""
