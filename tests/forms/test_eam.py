@@ -222,6 +222,29 @@ def test_fused_kernel_equals_numpy(case) -> None:
             assert np.abs(a - b).max() <= 1e-12 * ref, (key, row)
 
 
+@pytest.mark.parametrize("cls", [Zhou, Johnson, FinnisSinclair])
+@pytest.mark.parametrize("elements", [["Cu"], ["Cu", "Ag"]])
+def test_f_tabulated_on_the_knots_used_gives_the_whole_tables_numbers(cls, elements) -> None:
+    """The kernel tabulates F only on the knots its densities need (EAMGrid.embedding): the same
+    numbers, bit for bit, as from the whole table that is exported, also for densities beyond the
+    table (the squeezed cells, for Zhou and Johnson) and in a batch whose densities span different
+    knots."""
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    form, values = cls.example(elements)
+    theta = values * (1.0 + 0.05 * np.random.default_rng(3).normal(size=(4, len(values))))
+    data = ReferenceSet(list(alloy_cells(form.species)) + list(alloy_cells(form.species, 0.6)),
+                        "mix")
+    tab = form.build_tables(data)
+    lazy = form.evaluation_grid(theta)
+    assert lazy.frho_ber is None
+    whole = form.grid(theta)
+    np.testing.assert_array_equal(lazy.full().frho_ber, whole.frho_ber)
+    a, b = form.evaluate(theta, tab), evaluate_grid(whole, tab)
+    for key in ("energy", "forces", "virial"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+
+
 def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch) -> None:
     if not kernel.available():
         pytest.skip("numba is not installed")
