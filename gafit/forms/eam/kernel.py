@@ -154,30 +154,62 @@ def _r_coefficients(t_bsdr, b, dr, lo, hi, out):
         _coefficients(t_bsdr[b, s], 0, nr, dr, lo, hi, out[s * n_e : (s + 1) * n_e])
 
 
+# --- the density pass takes individuals LANES at a time, as a tuple of floats with one lane each:
+# every lane gets the same IEEE operations as alone (its numbers do not depend on its block), and
+# the block shares the per-pair work (indices, loop, table rows)
+
+#: individuals per block of the density pass (the helpers below are written for 4)
+LANES = 4
+
+
+@_njit
+def _lanes_value(c, p):
+    """The cubic of coefficient rows c (>= 4, LANES) at fraction p, per lane."""
+    return (((c[0, 0] * p + c[1, 0]) * p + c[2, 0]) * p + c[3, 0],
+            ((c[0, 1] * p + c[1, 1]) * p + c[2, 1]) * p + c[3, 1],
+            ((c[0, 2] * p + c[1, 2]) * p + c[2, 2]) * p + c[3, 2],
+            ((c[0, 3] * p + c[1, 3]) * p + c[2, 3]) * p + c[3, 3])
+
+
+@_njit
+def _lanes_add(a, b):
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+
+
+@_njit
+def _lanes_add_into(row, a):
+    row[0] += a[0]
+    row[1] += a[1]
+    row[2] += a[2]
+    row[3] += a[3]
+
+
 @_njit
 def _densities(ptr_n, j_k, m_k, frac_k, at_i_k, at_j_k, dr, rhor_bsdr, rho_bn):
     # rho_bn (B, N): the density at each atom per individual, set
+    n_b, n_atoms = rho_bn.shape
     n_e, nr = rhor_bsdr.shape[1], rhor_bsdr.shape[3]
     one_species = n_e == 1
     lo, hi = _interval_range(m_k)
-    c_rho = np.empty((n_e * n_e, nr, 7))
-    for b in range(rho_bn.shape[0]):
-        _r_coefficients(rhor_bsdr, b, dr, lo, hi, c_rho)
-        rho_n = rho_bn[b]
-        rho_n[:] = 0.0
-        for i in range(rho_bn.shape[1]):
-            acc = 0.0
+    c_rho = np.empty((n_e * n_e, nr, 7, LANES))
+    rho_nw = np.empty((n_atoms, LANES))
+    zero = (0.0, 0.0, 0.0, 0.0)
+    for b0 in range(0, n_b, LANES):
+        for w in range(LANES):  # the lanes of a last, partial block repeat its last individual
+            _r_coefficients(rhor_bsdr, min(b0 + w, n_b - 1), dr, lo, hi, c_rho[..., w])
+        rho_nw[:] = 0.0
+        for i in range(n_atoms):
+            acc = zero
             for k in range(ptr_n[i], ptr_n[i + 1]):
                 m, p = m_k[k], frac_k[k]
-                x = 0 if one_species else at_i_k[k]
-                v = ((c_rho[x, m, 0] * p + c_rho[x, m, 1]) * p + c_rho[x, m, 2]) * p + c_rho[x, m, 3]
-                acc += v
+                v = _lanes_value(c_rho[0 if one_species else at_i_k[k], m], p)
+                acc = _lanes_add(acc, v)
                 if not one_species:
-                    x = at_j_k[k]
-                    v = (((c_rho[x, m, 0] * p + c_rho[x, m, 1]) * p + c_rho[x, m, 2]) * p
-                         + c_rho[x, m, 3])
-                rho_n[j_k[k]] += v
-            rho_n[i] += acc
+                    v = _lanes_value(c_rho[at_j_k[k], m], p)
+                _lanes_add_into(rho_nw[j_k[k]], v)
+            _lanes_add_into(rho_nw[i], acc)
+        for w in range(min(LANES, n_b - b0)):
+            rho_bn[b0 + w] = rho_nw[:, w]
 
 
 @_njit
