@@ -12,7 +12,15 @@ import pytest
 from ase.build import bulk
 
 from gafit.evaluate import predict
-from gafit.forms.eam import JOHNSON_TAPER, FinnisSinclair, Johnson, Tabulated, Zhou, kernel
+from gafit.forms.eam import (
+    JOHNSON_TAPER,
+    TABULATE_CHUNK,
+    FinnisSinclair,
+    Johnson,
+    Tabulated,
+    Zhou,
+    kernel,
+)
 from gafit.forms.eam.evaluate import (
     EAMGrid,
     build_table,
@@ -224,25 +232,29 @@ def test_fused_kernel_equals_numpy(case) -> None:
 
 @pytest.mark.parametrize("cls", [Zhou, Johnson, FinnisSinclair])
 @pytest.mark.parametrize("elements", [["Cu"], ["Cu", "Ag"]])
-def test_f_tabulated_on_the_knots_used_gives_the_whole_tables_numbers(cls, elements) -> None:
-    """The kernel tabulates F only on the knots its densities need (EAMGrid.embedding): the same
-    numbers, bit for bit, as from the whole table that is exported, also for densities beyond the
-    table (the squeezed cells, for Zhou and Johnson) and in a batch whose densities span different
+def test_kernel_tabulation_gives_the_exported_tables_numbers(cls, elements) -> None:
+    """For the kernel, a batch is tabulated TABULATE_CHUNK individuals at a time and F only on the
+    knots its densities need (EAMGrid.embedding): the numbers, bit for bit, of each individual's
+    whole tables as exported (a batch of one), also for densities beyond the F table (the
+    squeezed cells, for Zhou and Johnson) and across individuals whose densities use different
     knots."""
     if not kernel.available():
         pytest.skip("numba is not installed")
     form, values = cls.example(elements)
-    theta = values * (1.0 + 0.05 * np.random.default_rng(3).normal(size=(4, len(values))))
+    n_b = TABULATE_CHUNK + 2
+    theta = values * (1.0 + 0.05 * np.random.default_rng(3).normal(size=(n_b, len(values))))
     data = ReferenceSet(list(alloy_cells(form.species)) + list(alloy_cells(form.species, 0.6)),
                         "mix")
     tab = form.build_tables(data)
     lazy = form.evaluation_grid(theta)
     assert lazy.frho_ber is None
-    whole = form.grid(theta)
-    np.testing.assert_array_equal(lazy.full().frho_ber, whole.frho_ber)
-    a, b = form.evaluate(theta, tab), evaluate_grid(whole, tab)
-    for key in ("energy", "forces", "virial"):
-        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    batch = form.evaluate(theta, tab)
+    for row in range(n_b):
+        whole = form.grid(theta[row : row + 1])
+        np.testing.assert_array_equal(lazy.full().frho_ber[row], whole.frho_ber[0])
+        one = evaluate_grid(whole, tab)
+        for key in ("energy", "forces", "virial"):
+            np.testing.assert_array_equal(getattr(batch, key)[row], getattr(one, key)[0])
 
 
 def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch) -> None:

@@ -48,7 +48,7 @@ from gafit.forms.eam.functions import (
 )
 from gafit.structures import GafitInputError, ReferenceSet
 
-__all__ = ["EAMForm", "ElementEAM", "FinnisSinclair", "Johnson", "Tabulated", "Zhou"]
+__all__ = ["AnalyticEAM", "EAMForm", "ElementEAM", "FinnisSinclair", "Johnson", "Tabulated", "Zhou"]
 
 #: points of the r and rho tables gafit writes (LAMMPS's tools/eam_database writes 2000; more
 #: points bring the tables closer to the analytic functions at no cost per pair)
@@ -57,6 +57,9 @@ N_TABLE = 5000
 R_START = 0.5
 #: the F(rho) table reaches at least this density, as tools/eam_database
 RHO_MAX_FLOOR = 100.0
+#: individuals an analytic form tabulates at a time for the kernel: numpy's temporaries then stay
+#: in cache (on mlearn_Cu three times faster than a batch of 100 at once), the numbers the same
+TABULATE_CHUNK = 8
 
 
 def _element(symbol: str) -> tuple[int, float]:
@@ -295,7 +298,42 @@ def _mixed_z2r(r: np.ndarray, f_ber: np.ndarray, phi_ber: np.ndarray) -> np.ndar
     return z2r
 
 
-class ElementEAM(EAMForm):
+def _in_chunks(tabulate: Any, theta: np.ndarray, size: int) -> EAMGrid:
+    """The grid of a batch ``theta`` tabulated ``size`` rows at a time by ``tabulate`` (grids with
+    F as a function, ``EAMGrid.embedding``), joined."""
+    parts = [tabulate(theta[k : k + size]) for k in range(0, len(theta), size)]
+    if len(parts) == 1:
+        return parts[0]
+
+    def join(name: str) -> np.ndarray:
+        return np.concatenate([getattr(g, name) for g in parts])
+
+    def embedding(rho_bk: np.ndarray) -> np.ndarray:
+        return np.concatenate([g.embedding(rho_bk[k * size : (k + 1) * size])
+                               for k, g in enumerate(parts)])
+
+    g = parts[0]
+    return EAMGrid(g.nr, g.dr, g.nrho, join("drho_b"), None, join("rhor_bsdr"), join("z2r_bstr"),
+                   embedding)
+
+
+class AnalyticEAM(EAMForm):
+    """An EAM form of analytic functions: :meth:`tabulate` gives a batch's tables with F as a
+    function, which the kernel tabulates on the knots it needs only (:meth:`evaluation_grid`);
+    :meth:`grid` has the whole F tables, the same numbers."""
+
+    @abstractmethod
+    def tabulate(self, theta: np.ndarray) -> EAMGrid:
+        """The r tables of a batch ``theta`` (B, n_params) and F as ``EAMGrid.embedding``."""
+
+    def evaluation_grid(self, theta: np.ndarray) -> EAMGrid:
+        return _in_chunks(self.tabulate, theta, TABULATE_CHUNK)
+
+    def grid(self, theta: np.ndarray) -> EAMGrid:
+        return self.evaluation_grid(theta).full()
+
+
+class ElementEAM(AnalyticEAM):
     """An ``eam/alloy`` form with one parameter block per element: its density, pair function and
     embedding; the cross pair functions follow from Johnson's alloy rule."""
 
@@ -330,9 +368,6 @@ class ElementEAM(EAMForm):
         lim = self.hard_limits()
         np.clip(theta, lim[:, 0], lim[:, 1], out=theta)
         return theta
-
-    def grid(self, theta: np.ndarray) -> EAMGrid:
-        return self.evaluation_grid(theta).full()
 
     def _knots(self, theta: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The r knots (1, 1, nr) in Å (held at R_START below it) and each parameter of a batch
@@ -421,7 +456,7 @@ class Zhou(ElementEAM):
         form = cls(list(species), 5.0)
         return form, np.concatenate([(cu, ag)[k % 2] for k in range(len(species))])
 
-    def evaluation_grid(self, theta: np.ndarray) -> EAMGrid:
+    def tabulate(self, theta: np.ndarray) -> EAMGrid:
         r, p = self._knots(theta)
         f_ber, _ = zhou_density(r, p["re"], p["fe"], p["beta1"], p["lambda1"])
         phi_ber, _ = zhou_pair(r, p["re"], p["alpha"], p["beta"], p["A"], p["B"], p["kappa"],
@@ -466,7 +501,7 @@ class Johnson(ElementEAM):
         form = cls(list(species), 5.0)
         return form, np.concatenate([(cu, ag)[k % 2] for k in range(len(species))])
 
-    def evaluation_grid(self, theta: np.ndarray) -> EAMGrid:
+    def tabulate(self, theta: np.ndarray) -> EAMGrid:
         r, p = self._knots(theta)
         psi, _ = taper(r, self.cutoff, JOHNSON_TAPER)
         f_ber = johnson_density(r, p["re"], p["fe"], p["beta"])[0] * psi
@@ -481,7 +516,7 @@ class Johnson(ElementEAM):
 FS_A, FS_D, FS_BETA, FS_C, FS_C0, FS_C1, FS_C2 = range(7)
 
 
-class FinnisSinclair(EAMForm):
+class FinnisSinclair(AnalyticEAM):
     """Finnis-Sinclair (1984) EAM, written as ``eam/fs``: one block per ORDERED species pair
     (a, b): A (the embedding of a; used in (a, a) only), d and beta (the density at an atom of
     species a due to a neighbour b), and c, c0, c1, c2 (the pair potential a-b; used from the
@@ -563,10 +598,7 @@ class FinnisSinclair(EAMForm):
             theta[...] = v.reshape(theta.shape)
         return theta
 
-    def grid(self, theta: np.ndarray) -> EAMGrid:
-        return self.evaluation_grid(theta).full()
-
-    def evaluation_grid(self, theta: np.ndarray) -> EAMGrid:
+    def tabulate(self, theta: np.ndarray) -> EAMGrid:
         n_b, n_e = theta.shape[0], len(self.species)
         v = theta.reshape(n_b, n_e, n_e, len(self.params))  # [b, a, b'] = entry (a, b')
         nr, dr = self.r_grid()
