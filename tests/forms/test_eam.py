@@ -257,6 +257,34 @@ def test_kernel_tabulation_gives_the_exported_tables_numbers(cls, elements) -> N
             np.testing.assert_array_equal(getattr(batch, key)[row], getattr(one, key)[0])
 
 
+def test_a_batch_is_cut_by_the_kernels_memory(monkeypatch) -> None:
+    """With the fused kernel, a batch is cut into chunks by the kernel's memory (its densities,
+    outputs and tables), not by the numpy path's per-pair temporaries: on 864 atoms, a population
+    of 20 is one kernel call where the numpy path's budget takes three individuals at a time."""
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    import gafit.potential as potential_mod
+
+    form, values = Zhou.example(["Cu"])
+    pot = Potential(["Cu"], [form], np.concatenate([values, [0.0]]))
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (6, 6, 6)
+    atoms.rattle(0.05, seed=1)
+    data = ReferenceSet([Structure(atoms)], "fcc")
+    monkeypatch.setattr(kernel, "ENABLED", False)
+    numpy_work = pot.build_tables(data).blocks[0].work_per_individual
+    monkeypatch.setattr(kernel, "ENABLED", True)
+    tables = pot.build_tables(data)
+    monkeypatch.setattr(potential_mod, "CHUNK_ELEMENTS", 3 * numpy_work)
+    calls = []
+    fused = kernel.fused_eam
+    monkeypatch.setattr(kernel, "fused_eam",
+                        lambda *a: calls.append(len(a[2].drho_b)) or fused(*a))
+    theta = np.tile(pot.values, (20, 1))
+    batch = pot.evaluate(theta, tables)
+    assert calls == [20]
+    np.testing.assert_array_equal(batch.forces[7], pot.evaluate(theta[7:8], tables).forces[0])
+
+
 def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch) -> None:
     if not kernel.available():
         pytest.skip("numba is not installed")

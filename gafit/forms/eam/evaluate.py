@@ -103,7 +103,10 @@ class EAMTable:
 
     @property
     def work_per_individual(self) -> int:
-        """Float64 temporaries per individual: a few values per pair and per atom, and the tables."""
+        """Float64 temporaries per individual (for chunking a batch): the fused kernel's densities,
+        outputs and r tables, or the numpy path's few values per pair and per atom, and tables."""
+        if kernel.available():
+            return 4 * self.n_atoms + 7 * self.n_structures + 2 * self.rho_nx.shape[1]
         return 6 * len(self.r_p) + 8 * self.n_atoms + 3 * self.rho_nx.shape[1]
 
 
