@@ -288,6 +288,8 @@ def _rho_step(nrho: int, rho_top_b: np.ndarray) -> np.ndarray:
 def _mixed_z2r(r: np.ndarray, f_ber: np.ndarray, phi_ber: np.ndarray) -> np.ndarray:
     """r phi_st (B, E, E, nr) of elements' own phi (B, E, nr) and densities f, with Johnson's
     alloy rule phi_st = (f_t/f_s phi_ss + f_s/f_t phi_tt) / 2 (0 where a density vanishes)."""
+    if f_ber.shape[1] == 1:  # one element: phi_ss only (the rule below would be thrown away)
+        return (r[0] * phi_ber)[:, :, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = f_ber[:, None] / f_ber[:, :, None]  # [b, s, t] = f_t / f_s
     ratio = np.where(np.isfinite(ratio), ratio, 0.0)
