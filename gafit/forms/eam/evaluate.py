@@ -13,8 +13,9 @@ densities, pair energies and dE/dr: LAMMPS's cubic at a fixed r is a fixed linea
 six table values. The F(rho) lookup depends on each individual's densities and is done per atom as
 LAMMPS does. Per-pair arrays end in ``_p``, per-atom ``_n``; ``_b`` indexes the individuals.
 With numba, :func:`evaluate_grid` runs the fused kernel of :mod:`gafit.forms.eam.kernel` instead
-(LAMMPS's spline coefficients, two passes over the pairs, no sparse products); the maps stay as the
-numpy path, :func:`evaluate_grid_numpy`.
+(LAMMPS's spline coefficients, two passes over the pairs, no sparse products, F tabulated on the
+knots the densities need when the grid gives it as a function); the maps stay as the numpy path,
+:func:`evaluate_grid_numpy`.
 """
 
 from __future__ import annotations

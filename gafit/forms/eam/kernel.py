@@ -1,18 +1,21 @@
 """A fused EAM kernel (numba): energies, forces and virials of a batch of tabulated potentials in two
-passes over the half neighbour list per individual, with no per-pair work arrays and no sparse
-products.
+passes over the half neighbour list, with no per-pair work arrays and no sparse products.
 
 Per individual, the kernel builds LAMMPS's spline coefficients of its r tables (rho(r), r phi(r))
-and of its F(rho) table (:func:`gafit.forms.eam.spline.spline_coefficients`, the same operations),
-then one pass over the pairs sums each atom's density, a pass over the atoms gives F and F'
-(linear beyond the table, as LAMMPS), and a second pass over the pairs, in centre-atom order
-(:class:`KernelGeometry`), adds the pair energies and dE/dr into the structure energies, forces and
-virials. The physics is that of :mod:`gafit.forms.eam.evaluate`, which keeps the numpy path: with
-``ENABLED = False`` or without numba, :func:`gafit.forms.eam.evaluate.evaluate_grid` takes it.
+and of its F(rho) table (:func:`gafit.forms.eam.spline.spline_coefficients`, the same operations)
+on the intervals the pairs and the densities use only (an interval's cubic reads two knots either
+side of it: the same rows as the whole table's). One pass over the pairs sums each atom's density
+(:func:`_densities`, four individuals at a time, one lane each); F is tabulated then, on the knots
+those densities need, when the grid gives it as a function (``EAMGrid.embedding``); a pass over the
+atoms gives F and F' (linear beyond the table, as LAMMPS), and a second pass over the pairs, in
+centre-atom order (:class:`KernelGeometry`), adds the pair energies and dE/dr into the structure
+energies, forces and virials. Every individual gets the operations it would alone, so a batch gives
+the numbers of its individuals one at a time, bit for bit. The physics is that of
+:mod:`gafit.forms.eam.evaluate`, which keeps the numpy path: with ``ENABLED = False`` or without
+numba, :func:`gafit.forms.eam.evaluate.evaluate_grid` takes it.
 
 The kernel is serial, as the pair and Tersoff kernels: a fit's parallelism is its worker processes.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
