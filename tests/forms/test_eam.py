@@ -12,7 +12,15 @@ import pytest
 from ase.build import bulk
 
 from gafit.evaluate import predict
-from gafit.forms.eam import JOHNSON_TAPER, FinnisSinclair, Johnson, Tabulated, Zhou, kernel
+from gafit.forms.eam import (
+    JOHNSON_TAPER,
+    TABULATE_CHUNK,
+    FinnisSinclair,
+    Johnson,
+    Tabulated,
+    Zhou,
+    kernel,
+)
 from gafit.forms.eam.evaluate import (
     EAMGrid,
     build_table,
@@ -220,6 +228,61 @@ def test_fused_kernel_equals_numpy(case) -> None:
             np.testing.assert_array_equal(getattr(one, key)[0], a)
             ref = max(np.abs(b).max(), 0.0 if scale is None else scale)
             assert np.abs(a - b).max() <= 1e-12 * ref, (key, row)
+
+
+@pytest.mark.parametrize("cls", [Zhou, Johnson, FinnisSinclair])
+@pytest.mark.parametrize("elements", [["Cu"], ["Cu", "Ag"]])
+def test_kernel_tabulation_gives_the_exported_tables_numbers(cls, elements) -> None:
+    """For the kernel, a batch is tabulated TABULATE_CHUNK individuals at a time and F only on the
+    knots its densities need (EAMGrid.embedding): the numbers, bit for bit, of each individual's
+    whole tables as exported (a batch of one), also for densities beyond the F table (the
+    squeezed cells, for Zhou and Johnson) and across individuals whose densities use different
+    knots."""
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    form, values = cls.example(elements)
+    n_b = TABULATE_CHUNK + 2
+    theta = values * (1.0 + 0.05 * np.random.default_rng(3).normal(size=(n_b, len(values))))
+    data = ReferenceSet(list(alloy_cells(form.species)) + list(alloy_cells(form.species, 0.6)),
+                        "mix")
+    tab = form.build_tables(data)
+    lazy = form.evaluation_grid(theta)
+    assert lazy.frho_ber is None
+    batch = form.evaluate(theta, tab)
+    for row in range(n_b):
+        whole = form.grid(theta[row : row + 1])
+        np.testing.assert_array_equal(lazy.full().frho_ber[row], whole.frho_ber[0])
+        one = evaluate_grid(whole, tab)
+        for key in ("energy", "forces", "virial"):
+            np.testing.assert_array_equal(getattr(batch, key)[row], getattr(one, key)[0])
+
+
+def test_a_batch_is_cut_by_the_kernels_memory(monkeypatch) -> None:
+    """With the fused kernel, a batch is cut into chunks by the kernel's memory (its densities,
+    outputs and tables), not by the numpy path's per-pair temporaries: on 864 atoms, a population
+    of 20 is one kernel call where the numpy path's budget takes three individuals at a time."""
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    import gafit.potential as potential_mod
+
+    form, values = Zhou.example(["Cu"])
+    pot = Potential(["Cu"], [form], np.concatenate([values, [0.0]]))
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (6, 6, 6)
+    atoms.rattle(0.05, seed=1)
+    data = ReferenceSet([Structure(atoms)], "fcc")
+    monkeypatch.setattr(kernel, "ENABLED", False)
+    numpy_work = pot.build_tables(data).blocks[0].work_per_individual
+    monkeypatch.setattr(kernel, "ENABLED", True)
+    tables = pot.build_tables(data)
+    monkeypatch.setattr(potential_mod, "CHUNK_ELEMENTS", 3 * numpy_work)
+    calls = []
+    fused = kernel.fused_eam
+    monkeypatch.setattr(kernel, "fused_eam",
+                        lambda *a: calls.append(len(a[2].drho_b)) or fused(*a))
+    theta = np.tile(pot.values, (20, 1))
+    batch = pot.evaluate(theta, tables)
+    assert calls == [20]
+    np.testing.assert_array_equal(batch.forces[7], pot.evaluate(theta[7:8], tables).forces[0])
 
 
 def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch) -> None:

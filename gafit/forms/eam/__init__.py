@@ -48,7 +48,7 @@ from gafit.forms.eam.functions import (
 )
 from gafit.structures import GafitInputError, ReferenceSet
 
-__all__ = ["EAMForm", "ElementEAM", "FinnisSinclair", "Johnson", "Tabulated", "Zhou"]
+__all__ = ["AnalyticEAM", "EAMForm", "ElementEAM", "FinnisSinclair", "Johnson", "Tabulated", "Zhou"]
 
 #: points of the r and rho tables gafit writes (LAMMPS's tools/eam_database writes 2000; more
 #: points bring the tables closer to the analytic functions at no cost per pair)
@@ -57,6 +57,9 @@ N_TABLE = 5000
 R_START = 0.5
 #: the F(rho) table reaches at least this density, as tools/eam_database
 RHO_MAX_FLOOR = 100.0
+#: individuals an analytic form tabulates at a time for the kernel: numpy's temporaries then stay
+#: in cache (on mlearn_Cu three times faster than a batch of 100 at once), the numbers the same
+TABULATE_CHUNK = 8
 
 
 def _element(symbol: str) -> tuple[int, float]:
@@ -85,6 +88,11 @@ class EAMForm(Form):
     def grid(self, theta: np.ndarray) -> EAMGrid:
         """The form's functions tabulated for each row of a batch ``theta`` (B, n_params)."""
 
+    def evaluation_grid(self, theta: np.ndarray) -> EAMGrid:
+        """:meth:`grid`, or the same grid with F given as a function (``EAMGrid.embedding``) for
+        the fused kernel to tabulate on the knots it needs only: the same numbers, less work."""
+        return self.grid(theta)
+
     def build_tables(self, refset: ReferenceSet) -> EAMTable:
         """Half neighbour list and its places in the r tables
         (:func:`gafit.forms.eam.evaluate.build_table`)."""
@@ -93,7 +101,7 @@ class EAMForm(Form):
 
     def evaluate(self, theta: np.ndarray, tables: EAMTable) -> Prediction:
         """Energies, forces, virials of a batch (B, n_params), through the tables LAMMPS reads."""
-        return evaluate_grid(self.grid(np.atleast_2d(theta)), tables)
+        return evaluate_grid(self.evaluation_grid(np.atleast_2d(theta)), tables)
 
     # --- LAMMPS files ----------------------------------------------------------------------
     def file_elements(self) -> list[str]:
@@ -102,7 +110,7 @@ class EAMForm(Form):
 
     def file_data(self, values: np.ndarray) -> EAMFile:
         """The tables of the file :meth:`lammps_lines` writes for ``values`` (n_params,)."""
-        g = self.grid(np.asarray(values, float)[None])
+        g = self.grid(np.asarray(values, float)[None])  # whole tables
         z_m = [_element(s) for s in self.species]
         return EAMFile(self.file_kind, self.file_elements(), [z for z, _ in z_m],
                        [m for _, m in z_m], g.nrho, float(g.drho_b[0]), g.nr, g.dr, self.cutoff,
@@ -271,16 +279,17 @@ class Tabulated(EAMForm):
                        np.broadcast_to(d.z2r_str, (n_b, *d.z2r_str.shape)))
 
 
-def _rho_grid(nrho: int, rho_top_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(drho per individual, densities (B, nrho) of the F table) for tables reaching
-    max(rho_top, RHO_MAX_FLOOR), as tools/eam_database."""
-    drho_b = np.maximum(rho_top_b, RHO_MAX_FLOOR) / (nrho - 1)
-    return drho_b, np.arange(nrho)[None] * drho_b[:, None]
+def _rho_step(nrho: int, rho_top_b: np.ndarray) -> np.ndarray:
+    """drho per individual of F tables of ``nrho`` knots reaching max(rho_top, RHO_MAX_FLOOR), as
+    tools/eam_database (the knots are k drho: :meth:`EAMGrid.full`)."""
+    return np.maximum(rho_top_b, RHO_MAX_FLOOR) / (nrho - 1)
 
 
 def _mixed_z2r(r: np.ndarray, f_ber: np.ndarray, phi_ber: np.ndarray) -> np.ndarray:
     """r phi_st (B, E, E, nr) of elements' own phi (B, E, nr) and densities f, with Johnson's
     alloy rule phi_st = (f_t/f_s phi_ss + f_s/f_t phi_tt) / 2 (0 where a density vanishes)."""
+    if f_ber.shape[1] == 1:  # one element: phi_ss only (the rule below would be thrown away)
+        return (r[0] * phi_ber)[:, :, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = f_ber[:, None] / f_ber[:, :, None]  # [b, s, t] = f_t / f_s
     ratio = np.where(np.isfinite(ratio), ratio, 0.0)
@@ -291,7 +300,42 @@ def _mixed_z2r(r: np.ndarray, f_ber: np.ndarray, phi_ber: np.ndarray) -> np.ndar
     return z2r
 
 
-class ElementEAM(EAMForm):
+def _in_chunks(tabulate: Any, theta: np.ndarray, size: int) -> EAMGrid:
+    """The grid of a batch ``theta`` tabulated ``size`` rows at a time by ``tabulate`` (grids with
+    F as a function, ``EAMGrid.embedding``), joined."""
+    parts = [tabulate(theta[k : k + size]) for k in range(0, len(theta), size)]
+    if len(parts) == 1:
+        return parts[0]
+
+    def join(name: str) -> np.ndarray:
+        return np.concatenate([getattr(g, name) for g in parts])
+
+    def embedding(rho_bk: np.ndarray) -> np.ndarray:
+        return np.concatenate([g.embedding(rho_bk[k * size : (k + 1) * size])
+                               for k, g in enumerate(parts)])
+
+    g = parts[0]
+    return EAMGrid(g.nr, g.dr, g.nrho, join("drho_b"), None, join("rhor_bsdr"), join("z2r_bstr"),
+                   embedding)
+
+
+class AnalyticEAM(EAMForm):
+    """An EAM form of analytic functions: :meth:`tabulate` gives a batch's tables with F as a
+    function, which the kernel tabulates on the knots it needs only (:meth:`evaluation_grid`);
+    :meth:`grid` has the whole F tables, the same numbers."""
+
+    @abstractmethod
+    def tabulate(self, theta: np.ndarray) -> EAMGrid:
+        """The r tables of a batch ``theta`` (B, n_params) and F as ``EAMGrid.embedding``."""
+
+    def evaluation_grid(self, theta: np.ndarray) -> EAMGrid:
+        return _in_chunks(self.tabulate, theta, TABULATE_CHUNK)
+
+    def grid(self, theta: np.ndarray) -> EAMGrid:
+        return self.evaluation_grid(theta).full()
+
+
+class ElementEAM(AnalyticEAM):
     """An ``eam/alloy`` form with one parameter block per element: its density, pair function and
     embedding; the cross pair functions follow from Johnson's alloy rule."""
 
@@ -326,6 +370,24 @@ class ElementEAM(EAMForm):
         lim = self.hard_limits()
         np.clip(theta, lim[:, 0], lim[:, 1], out=theta)
         return theta
+
+    def _knots(self, theta: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The r knots (1, 1, nr) in Å (held at R_START below it) and each parameter of a batch
+        (B, n_params) as (B, E, 1), by name."""
+        v = theta.reshape(theta.shape[0], len(self.species), len(self.params))
+        nr, dr = self.r_grid()
+        r = np.maximum(np.arange(nr) * dr, R_START)[None, None]
+        return r, {s.name: v[..., k][..., None] for k, s in enumerate(self.params)}
+
+    def _element_grid(self, r: np.ndarray, f_ber: np.ndarray, phi_ber: np.ndarray,
+                      top_b: np.ndarray, embedding: Any) -> EAMGrid:
+        """The grid of elements' densities f and pair functions phi (B, E, nr), an F table to at
+        least ``top_b`` per individual, F(rho (B, 1, K)) by ``embedding`` (B, E, K)."""
+        n_b, n_e, nr = f_ber.shape
+        drho_b = _rho_step(N_TABLE, np.maximum(f_ber.max(axis=(1, 2)), top_b))
+        return EAMGrid(nr, self.r_grid()[1], N_TABLE, drho_b, None,
+                       np.broadcast_to(f_ber[:, :, None], (n_b, n_e, n_e, nr)),
+                       _mixed_z2r(r, f_ber, phi_ber), lambda rho_bk: embedding(rho_bk[:, None]))
 
 
 class Zhou(ElementEAM):
@@ -396,24 +458,15 @@ class Zhou(ElementEAM):
         form = cls(list(species), 5.0)
         return form, np.concatenate([(cu, ag)[k % 2] for k in range(len(species))])
 
-    def grid(self, theta: np.ndarray) -> EAMGrid:
-        n_b, n_e = theta.shape[0], len(self.species)
-        v = theta.reshape(n_b, n_e, len(self.params))
-        nr, dr = self.r_grid()
-        r = np.maximum(np.arange(nr) * dr, R_START)[None, None]  # (1, 1, nr)
-        p = {s.name: v[..., k][..., None] for k, s in enumerate(self.params)}  # (B, E, 1) each
+    def tabulate(self, theta: np.ndarray) -> EAMGrid:
+        r, p = self._knots(theta)
         f_ber, _ = zhou_density(r, p["re"], p["fe"], p["beta1"], p["lambda1"])
         phi_ber, _ = zhou_pair(r, p["re"], p["alpha"], p["beta"], p["A"], p["B"], p["kappa"],
                                p["lambda"])
-        z2r = _mixed_z2r(r, f_ber, phi_ber)
-        top = np.maximum(f_ber.max(axis=(1, 2)), 2.0 * p["rhoe"][..., 0].max(axis=1))
-        drho_b, rho_bx = _rho_grid(N_TABLE, top)
-        rho = rho_bx[:, None]  # (B, 1, nrho)
-        frho, _ = zhou_embedding(rho, p["rhoe"], p["rhos"],
-                                 [p[f"Fn{k}"] for k in range(4)], [p[f"F{k}"] for k in range(4)],
-                                 p["eta"], p["Fe"])
-        rhor = np.broadcast_to(f_ber[:, :, None], (n_b, n_e, n_e, nr))
-        return EAMGrid(nr, dr, N_TABLE, drho_b, frho, rhor, z2r)
+        fn, fm = [p[f"Fn{k}"] for k in range(4)], [p[f"F{k}"] for k in range(4)]
+        return self._element_grid(
+            r, f_ber, phi_ber, 2.0 * p["rhoe"][..., 0].max(axis=1),
+            lambda rho: zhou_embedding(rho, p["rhoe"], p["rhos"], fn, fm, p["eta"], p["Fe"])[0])
 
 
 #: width (Å) of the taper that takes Johnson's functions to zero at the cutoff
@@ -450,29 +503,22 @@ class Johnson(ElementEAM):
         form = cls(list(species), 5.0)
         return form, np.concatenate([(cu, ag)[k % 2] for k in range(len(species))])
 
-    def grid(self, theta: np.ndarray) -> EAMGrid:
-        n_b, n_e = theta.shape[0], len(self.species)
-        v = theta.reshape(n_b, n_e, len(self.params))
-        nr, dr = self.r_grid()
-        r = np.maximum(np.arange(nr) * dr, R_START)[None, None]  # (1, 1, nr)
-        p = {s.name: v[..., k][..., None] for k, s in enumerate(self.params)}  # (B, E, 1) each
+    def tabulate(self, theta: np.ndarray) -> EAMGrid:
+        r, p = self._knots(theta)
         psi, _ = taper(r, self.cutoff, JOHNSON_TAPER)
         f_ber = johnson_density(r, p["re"], p["fe"], p["beta"])[0] * psi
         phi_ber = johnson_pair(r, p["re"], p["phie"], p["gamma"])[0] * psi
-        z2r = _mixed_z2r(r, f_ber, phi_ber)
-        top = np.maximum(f_ber.max(axis=(1, 2)), 24.0 * p["fe"][..., 0].max(axis=1))
-        drho_b, rho_bx = _rho_grid(N_TABLE, top)
-        frho, _ = johnson_embedding(rho_bx[:, None], p["fe"], p["beta"], p["phie"], p["gamma"],
-                                    p["Ec"], p["alpha"])
-        rhor = np.broadcast_to(f_ber[:, :, None], (n_b, n_e, n_e, nr))
-        return EAMGrid(nr, dr, N_TABLE, drho_b, frho, rhor, z2r)
+        return self._element_grid(
+            r, f_ber, phi_ber, 24.0 * p["fe"][..., 0].max(axis=1),
+            lambda rho: johnson_embedding(rho, p["fe"], p["beta"], p["phie"], p["gamma"], p["Ec"],
+                                          p["alpha"])[0])
 
 
 # Finnis-Sinclair parameter columns
 FS_A, FS_D, FS_BETA, FS_C, FS_C0, FS_C1, FS_C2 = range(7)
 
 
-class FinnisSinclair(EAMForm):
+class FinnisSinclair(AnalyticEAM):
     """Finnis-Sinclair (1984) EAM, written as ``eam/fs``: one block per ORDERED species pair
     (a, b): A (the embedding of a; used in (a, a) only), d and beta (the density at an atom of
     species a due to a neighbour b), and c, c0, c1, c2 (the pair potential a-b; used from the
@@ -554,7 +600,7 @@ class FinnisSinclair(EAMForm):
             theta[...] = v.reshape(theta.shape)
         return theta
 
-    def grid(self, theta: np.ndarray) -> EAMGrid:
+    def tabulate(self, theta: np.ndarray) -> EAMGrid:
         n_b, n_e = theta.shape[0], len(self.species)
         v = theta.reshape(n_b, n_e, n_e, len(self.params))  # [b, a, b'] = entry (a, b')
         nr, dr = self.r_grid()
@@ -569,7 +615,6 @@ class FinnisSinclair(EAMForm):
         z2r = np.zeros((n_b, n_e, n_e, nr))
         z2r[:, low[0], low[1]] = z2r[:, low[1], low[0]] = r * phi
         a_be = v[:, np.arange(n_e), np.arange(n_e), FS_A]
-        top = np.maximum(dens_badr.max(axis=(1, 2, 3)), 0.0)
-        drho_b, rho_bx = _rho_grid(N_TABLE, top)
-        frho, _ = fs_embedding(rho_bx[:, None], a_be[..., None])
-        return EAMGrid(nr, dr, N_TABLE, drho_b, frho, np.ascontiguousarray(rhor), z2r)
+        drho_b = _rho_step(N_TABLE, np.maximum(dens_badr.max(axis=(1, 2, 3)), 0.0))
+        return EAMGrid(nr, dr, N_TABLE, drho_b, None, np.ascontiguousarray(rhor), z2r,
+                       lambda rho_bk: fs_embedding(rho_bk[:, None], a_be[..., None])[0])

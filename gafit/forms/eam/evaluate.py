@@ -13,12 +13,14 @@ densities, pair energies and dE/dr: LAMMPS's cubic at a fixed r is a fixed linea
 six table values. The F(rho) lookup depends on each individual's densities and is done per atom as
 LAMMPS does. Per-pair arrays end in ``_p``, per-atom ``_n``; ``_b`` indexes the individuals.
 With numba, :func:`evaluate_grid` runs the fused kernel of :mod:`gafit.forms.eam.kernel` instead
-(LAMMPS's spline coefficients, two passes over the pairs, no sparse products); the maps stay as the
-numpy path, :func:`evaluate_grid_numpy`.
+(LAMMPS's spline coefficients, two passes over the pairs, no sparse products, F tabulated on the
+knots the densities need when the grid gives it as a function); the maps stay as the numpy path,
+:func:`evaluate_grid_numpy`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,15 +47,28 @@ class EAMGrid:
 
     ``rhor_bsdr[b, s, d]`` is the density at an atom of species d due to a neighbour of species s;
     ``z2r_bstr`` is r phi(r) in eV Å, symmetric in its species; ``frho_ber`` F(rho) in eV.
+
+    A form may leave ``frho_ber`` None and give ``embedding`` instead, F at densities (B, K) of
+    each individual for each species, (B, E, K) eV: the fused kernel then tabulates F on the knots
+    k drho its densities need only (:meth:`full` makes the whole table, the same numbers).
     """
 
     nr: int
     dr: float  # Å
     nrho: int
     drho_b: np.ndarray  # (B,) density spacing of each individual's F table
-    frho_ber: np.ndarray  # (B, E, nrho)
+    frho_ber: np.ndarray | None  # (B, E, nrho)
     rhor_bsdr: np.ndarray  # (B, E, E, nr)
     z2r_bstr: np.ndarray  # (B, E, E, nr)
+    embedding: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def full(self) -> EAMGrid:
+        """This grid with its whole F table (itself when it has it)."""
+        if self.frho_ber is not None:
+            return self
+        rho_bk = np.arange(self.nrho)[None] * self.drho_b[:, None]
+        return EAMGrid(self.nr, self.dr, self.nrho, self.drho_b, self.embedding(rho_bk),
+                       self.rhor_bsdr, self.z2r_bstr)
 
 
 @dataclass
@@ -89,7 +104,10 @@ class EAMTable:
 
     @property
     def work_per_individual(self) -> int:
-        """Float64 temporaries per individual: a few values per pair and per atom, and the tables."""
+        """Float64 temporaries per individual (for chunking a batch): the fused kernel's densities,
+        outputs and r tables, or the numpy path's few values per pair and per atom, and tables."""
+        if kernel.available():
+            return 4 * self.n_atoms + 7 * self.n_structures + 2 * self.rho_nx.shape[1]
         return 6 * len(self.r_p) + 8 * self.n_atoms + 3 * self.rho_nx.shape[1]
 
 
@@ -143,6 +161,7 @@ def build_table(species: list[str], cutoff: float, nr: int, dr: float,
 def embedding(grid: EAMGrid, rho_bn: np.ndarray, species_n: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:
     """F(rho) (eV) and F'(rho) per individual and atom, F extended linearly beyond its table."""
+    grid = grid.full()
     n_b, n_e = grid.frho_ber.shape[:2]
     coef = spline_coefficients(grid.frho_ber).reshape(n_b, n_e * grid.nrho, 4)
     drho = grid.drho_b[:, None]
@@ -181,8 +200,7 @@ def evaluate_grid(grid: EAMGrid, tab: EAMTable) -> Prediction:
     if not kernel.available():
         return evaluate_grid_numpy(grid, tab)
     _check_grid(grid, tab)
-    energy, forces, virial = kernel.fused_eam(tab.kernel, tab.dr, grid.rhor_bsdr, grid.z2r_bstr,
-                                              grid.frho_ber, grid.drho_b, tab.n_structures)
+    energy, forces, virial = kernel.fused_eam(tab.kernel, tab.dr, grid, tab.n_structures)
     return Prediction(energy=energy, forces=forces, virial=virial)
 
 
@@ -190,6 +208,7 @@ def evaluate_grid_numpy(grid: EAMGrid, tab: EAMTable) -> Prediction:
     """The numpy path of :func:`evaluate_grid`: the sparse maps of ``tab`` on the flattened
     tables of the whole batch."""
     _check_grid(grid, tab)
+    grid = grid.full()
     n_b = grid.frho_ber.shape[0]
     rhor_xb = _flat(grid.rhor_bsdr)
     z2r_xb = _flat(grid.z2r_bstr)

@@ -1,25 +1,32 @@
 """A fused EAM kernel (numba): energies, forces and virials of a batch of tabulated potentials in two
-passes over the half neighbour list per individual, with no per-pair work arrays and no sparse
-products.
+passes over the half neighbour list, with no per-pair work arrays and no sparse products.
 
 Per individual, the kernel builds LAMMPS's spline coefficients of its r tables (rho(r), r phi(r))
-and of its F(rho) table (:func:`gafit.forms.eam.spline.spline_coefficients`, the same operations),
-then one pass over the pairs sums each atom's density, a pass over the atoms gives F and F'
-(linear beyond the table, as LAMMPS), and a second pass over the pairs, in centre-atom order
-(:class:`KernelGeometry`), adds the pair energies and dE/dr into the structure energies, forces and
-virials. The physics is that of :mod:`gafit.forms.eam.evaluate`, which keeps the numpy path: with
-``ENABLED = False`` or without numba, :func:`gafit.forms.eam.evaluate.evaluate_grid` takes it.
+and of its F(rho) table (:func:`gafit.forms.eam.spline.spline_coefficients`, the same operations)
+on the intervals the pairs and the densities use only (an interval's cubic reads two knots either
+side of it: the same rows as the whole table's). One pass over the pairs sums each atom's density
+(:func:`_densities`, four individuals at a time, one lane each); F is tabulated then, on the knots
+those densities need, when the grid gives it as a function (``EAMGrid.embedding``); a pass over the
+atoms gives F and F' (linear beyond the table, as LAMMPS), and a second pass over the pairs, in
+centre-atom order (:class:`KernelGeometry`), adds the pair energies and dE/dr into the structure
+energies, forces and virials. Every individual gets the operations it would alone, so a batch gives
+the numbers of its individuals one at a time, bit for bit. The physics is that of
+:mod:`gafit.forms.eam.evaluate`, which keeps the numpy path: with ``ENABLED = False`` or without
+numba, :func:`gafit.forms.eam.evaluate.evaluate_grid` takes it.
 
 The kernel is serial, as the pair and Tersoff kernels: a fit's parallelism is its worker processes.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gafit.forms.tersoff.kernel import centre_csr
+
+if TYPE_CHECKING:
+    from gafit.forms.eam.evaluate import EAMGrid
 
 try:
     import numba
@@ -76,90 +83,185 @@ def _njit(fn):
 
 
 @_njit
-def _coefficients(f_xn, delta, out):
-    """LAMMPS's cubic per interval of each table f_xn[x] (n >= 5), as
+def _coefficients(f_xk, off, n, delta, lo, hi, out):
+    """LAMMPS's cubic on intervals lo..hi (0-based, inclusive) of tables of ``n`` knots (n >= 5)
+    spaced ``delta``, knot k of table x being f_xk[x, k - off], as
     :func:`gafit.forms.eam.spline.spline_coefficients` (same operations, same order): columns
-    c3 c2 c1 c0 of the value, then 3 c3/delta, 2 c2/delta, c1/delta of the slope, into out[x]."""
-    n = f_xn.shape[1]
-    for x in range(f_xn.shape[0]):
-        f = f_xn[x]  # views, once per table (not per knot)
+    c3 c2 c1 c0 of the value, then 3 c3/delta, 2 c2/delta, c1/delta of the slope, into
+    out[x, k]. An interval's cubic reads the two knots either side of it only, so these rows are
+    those of the whole table's coefficients; f_xk needs knots lo - 2 .. hi + 3 (within 0 .. n-1)."""
+    hi = min(hi, n - 1)
+    for x in range(f_xk.shape[0]):
+        f = f_xk[x]  # views, once per table (not per knot)
         o = out[x]
-        for k in range(n):  # the knot slopes (times delta) first, in column 2
+        for k in range(lo, min(hi + 2, n)):  # the knot slopes (times delta) first, in column 2
             if k == 0:
-                s = f[1] - f[0]
+                s = f[1 - off] - f[0 - off]
             elif k == 1:
-                s = 0.5 * (f[2] - f[0])
+                s = 0.5 * (f[2 - off] - f[0 - off])
             elif k == n - 2:
-                s = 0.5 * (f[n - 1] - f[n - 3])
+                s = 0.5 * (f[n - 1 - off] - f[n - 3 - off])
             elif k == n - 1:
-                s = f[n - 1] - f[n - 2]
+                s = f[n - 1 - off] - f[n - 2 - off]
             else:
-                s = ((f[k - 2] - f[k + 2]) + 8.0 * (f[k + 1] - f[k - 1])) / 12.0
+                s = ((f[k - 2 - off] - f[k + 2 - off]) + 8.0 * (f[k + 1 - off] - f[k - 1 - off])) / 12.0
             o[k, 2] = s
-            o[k, 3] = f[k]
-        for k in range(n - 1):
-            step = f[k + 1] - f[k]
+            o[k, 3] = f[k - off]
+        for k in range(lo, min(hi + 1, n - 1)):
+            step = f[k + 1 - off] - f[k - off]
             o[k, 1] = 3.0 * step - 2.0 * o[k, 2] - o[k + 1, 2]
             o[k, 0] = o[k, 2] + o[k + 1, 2] - 2.0 * step
-        o[n - 1, 0] = 0.0
-        o[n - 1, 1] = 0.0
-        for k in range(n):
+        if hi == n - 1:
+            o[n - 1, 0] = 0.0
+            o[n - 1, 1] = 0.0
+        for k in range(lo, hi + 1):
             o[k, 4] = 3.0 * o[k, 0] / delta
             o[k, 5] = 2.0 * o[k, 1] / delta
             o[k, 6] = o[k, 2] / delta
 
 
 @_njit
-def _kernel(ptr_n, r_k, recip_k, u_kc, j_k, m_k, frac_k, at_i_k, at_j_k, pair_k, species_n, s_n, dr,
-            rhor_bxr, z2r_bxr, frho_ber, drho_b, energy, forces, virial):
-    # rhor_bxr, z2r_bxr (B, E*E, nr) flattened tables; frho_ber (B, E, nrho); energy (B, S),
-    # forces (B, N, 3), virial (B, S, 6) in Voigt order, all added to.
-    n_b, n_x, nr = rhor_bxr.shape
-    n_e, nrho = frho_ber.shape[1], frho_ber.shape[2]
-    n_atoms = ptr_n.shape[0] - 1
+def _rho_interval(rho, inv, nrho):
+    """LAMMPS's F(rho) lookup: (interval (0-based), fraction); below the table its first
+    interval, beyond it the end of its last (NaN: the first)."""
+    p = rho * inv + 1.0
+    if not p >= 1.0:  # also NaN
+        m = 1
+    elif p >= nrho - 1:
+        m = nrho - 1
+    else:
+        m = int(p)
+    p -= m
+    if p > 1.0:
+        p = 1.0
+    return m - 1, p
+
+
+@_njit
+def _interval_range(m_k):
+    """(lowest, highest) interval of the pairs: only those rows of the r coefficients are made."""
+    lo, hi = 0, -1
+    if m_k.shape[0]:
+        lo, hi = m_k[0], m_k[0]
+    for k in range(m_k.shape[0]):
+        lo = min(lo, m_k[k])
+        hi = max(hi, m_k[k])
+    return lo, hi
+
+
+@_njit
+def _r_coefficients(t_bsdr, b, dr, lo, hi, out):
+    """The coefficients of individual b's r tables (B, E, E, nr) into out (E * E, nr, 7)."""
+    n_e, nr = t_bsdr.shape[1], t_bsdr.shape[3]
+    for s in range(n_e * (hi >= lo)):
+        _coefficients(t_bsdr[b, s], 0, nr, dr, lo, hi, out[s * n_e : (s + 1) * n_e])
+
+
+# --- the density pass takes individuals LANES at a time, as a tuple of floats with one lane each:
+# every lane gets the same IEEE operations as alone (its numbers do not depend on its block), and
+# the block shares the per-pair work (indices, loop, table rows)
+
+#: individuals per block of the density pass (the helpers below are written for 4)
+LANES = 4
+
+
+@_njit
+def _lanes_value(c, p):
+    """The cubic of coefficient rows c (>= 4, LANES) at fraction p, per lane."""
+    return (((c[0, 0] * p + c[1, 0]) * p + c[2, 0]) * p + c[3, 0],
+            ((c[0, 1] * p + c[1, 1]) * p + c[2, 1]) * p + c[3, 1],
+            ((c[0, 2] * p + c[1, 2]) * p + c[2, 2]) * p + c[3, 2],
+            ((c[0, 3] * p + c[1, 3]) * p + c[2, 3]) * p + c[3, 3])
+
+
+@_njit
+def _lanes_add(a, b):
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+
+
+@_njit
+def _lanes_add_into(row, a):
+    row[0] += a[0]
+    row[1] += a[1]
+    row[2] += a[2]
+    row[3] += a[3]
+
+
+@_njit
+def _densities(ptr_n, j_k, m_k, frac_k, at_i_k, at_j_k, dr, rhor_bsdr, rho_bn):
+    # rho_bn (B, N): the density at each atom per individual, set
+    n_b, n_atoms = rho_bn.shape
+    n_e, nr = rhor_bsdr.shape[1], rhor_bsdr.shape[3]
     one_species = n_e == 1
-    c_rho = np.empty((n_x, nr, 7))
-    c_z2r = np.empty((n_x, nr, 7))
-    c_f = np.empty((n_e, nrho, 7))
-    rho_n = np.empty(n_atoms)
-    fp_n = np.empty(n_atoms)
-    for b in range(n_b):
-        _coefficients(rhor_bxr[b], dr, c_rho)
-        _coefficients(z2r_bxr[b], dr, c_z2r)
-        drho = drho_b[b]
-        _coefficients(frho_ber[b], drho, c_f)
-        # --- densities
-        rho_n[:] = 0.0
+    lo, hi = _interval_range(m_k)
+    c_rho = np.empty((n_e * n_e, nr, 7, LANES))
+    rho_nw = np.empty((n_atoms, LANES))
+    zero = (0.0, 0.0, 0.0, 0.0)
+    for b0 in range(0, n_b, LANES):
+        for w in range(LANES):  # the lanes of a last, partial block repeat its last individual
+            _r_coefficients(rhor_bsdr, min(b0 + w, n_b - 1), dr, lo, hi, c_rho[..., w])
+        rho_nw[:] = 0.0
         for i in range(n_atoms):
-            acc = 0.0
+            acc = zero
             for k in range(ptr_n[i], ptr_n[i + 1]):
                 m, p = m_k[k], frac_k[k]
-                x = 0 if one_species else at_i_k[k]
-                v = ((c_rho[x, m, 0] * p + c_rho[x, m, 1]) * p + c_rho[x, m, 2]) * p + c_rho[x, m, 3]
-                acc += v
+                v = _lanes_value(c_rho[0 if one_species else at_i_k[k], m], p)
+                acc = _lanes_add(acc, v)
                 if not one_species:
-                    x = at_j_k[k]
-                    v = (((c_rho[x, m, 0] * p + c_rho[x, m, 1]) * p + c_rho[x, m, 2]) * p
-                         + c_rho[x, m, 3])
-                rho_n[j_k[k]] += v
-            rho_n[i] += acc
-        # --- F and F' per atom (LAMMPS's lookup: the first interval below the table, the end of
-        # the last beyond it, then F extended linearly)
+                    v = _lanes_value(c_rho[at_j_k[k], m], p)
+                _lanes_add_into(rho_nw[j_k[k]], v)
+            _lanes_add_into(rho_nw[i], acc)
+        for w in range(min(LANES, n_b - b0)):
+            rho_bn[b0 + w] = rho_nw[:, w]
+
+
+@_njit
+def _f_knots(rho_bn, drho_b, nrho, knots_b2):
+    """knots_b2[b] = (first, last) knot of the F table that individual b's lookups read."""
+    for b in range(rho_bn.shape[0]):
+        inv = 1.0 / drho_b[b]
+        m_lo, m_hi = nrho, -1
+        for i in range(rho_bn.shape[1]):
+            m, _ = _rho_interval(rho_bn[b, i], inv, nrho)
+            m_lo = min(m_lo, m)
+            m_hi = max(m_hi, m)
+        knots_b2[b, 0] = max(m_lo - 2, 0)
+        knots_b2[b, 1] = min(m_hi + 3, nrho - 1)
+
+
+@_njit
+def _kernel(ptr_n, r_k, recip_k, u_kc, j_k, m_k, frac_k, at_i_k, at_j_k, pair_k, species_n, s_n, dr,
+            rhor_bsdr, z2r_bstr, rho_bn, frho_bek, off_b, nrho, drho_b, energy, forces, virial):
+    # rhor_bsdr, z2r_bstr (B, E, E, nr), any strides; rho_bn (B, N) the densities (_densities);
+    # frho_bek[b, e, k - off_b[b]] knot k of individual b's F table of nrho knots; energy (B, S),
+    # forces (B, N, 3), virial (B, S, 6) in Voigt order, all added to.
+    n_b, n_e, nr = rhor_bsdr.shape[0], rhor_bsdr.shape[1], rhor_bsdr.shape[3]
+    n_atoms = ptr_n.shape[0] - 1
+    one_species = n_e == 1
+    lo, hi = _interval_range(m_k)
+    c_rho = np.empty((n_e * n_e, nr, 7))
+    c_z2r = np.empty((n_e * n_e, nr, 7))
+    c_f = np.empty((n_e, nrho, 7))
+    fp_n = np.empty(n_atoms)
+    for b in range(n_b):
+        _r_coefficients(rhor_bsdr, b, dr, lo, hi, c_rho)
+        _r_coefficients(z2r_bstr, b, dr, lo, hi, c_z2r)
+        rho_n = rho_bn[b]
+        # --- F and F' per atom (LAMMPS's lookup, then F extended linearly beyond the table),
+        # from the coefficients of the F intervals the densities use
+        drho = drho_b[b]
         rhomax = (nrho - 1) * drho
         inv = 1.0 / drho
+        m_lo, m_hi = nrho, -1
+        for i in range(n_atoms):
+            m, _ = _rho_interval(rho_n[i], inv, nrho)
+            m_lo = min(m_lo, m)
+            m_hi = max(m_hi, m)
+        _coefficients(frho_bek[b], off_b[b], nrho, drho, m_lo, m_hi, c_f)
         for i in range(n_atoms):
             rho = rho_n[i]
-            p = rho * inv + 1.0
-            if not p >= 1.0:  # also NaN
-                m = 1
-            elif p >= nrho - 1:
-                m = nrho - 1
-            else:
-                m = int(p)
-            p -= m
-            if p > 1.0:
-                p = 1.0
-            x, m = species_n[i], m - 1
+            m, p = _rho_interval(rho, inv, nrho)
+            x = species_n[i]
             f = ((c_f[x, m, 0] * p + c_f[x, m, 1]) * p + c_f[x, m, 2]) * p + c_f[x, m, 3]
             fp = (c_f[x, m, 4] * p + c_f[x, m, 5]) * p + c_f[x, m, 6]
             if rho > rhomax:
@@ -221,21 +323,31 @@ def _kernel(ptr_n, r_k, recip_k, u_kc, j_k, m_k, frac_k, at_i_k, at_j_k, pair_k,
             virial[b, s, 5] += v5
 
 
-def fused_eam(geo: KernelGeometry, dr: float, rhor_bsdr: np.ndarray, z2r_bstr: np.ndarray,
-              frho_ber: np.ndarray, drho_b: np.ndarray, n_structures: int
+def fused_eam(geo: KernelGeometry, dr: float, grid: EAMGrid, n_structures: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV of the tables of an
-    :class:`gafit.forms.eam.evaluate.EAMGrid` on r knots spaced ``dr`` (Å)."""
-    n_b, n_atoms = frho_ber.shape[0], len(geo.s_n)
+    """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV of the tables of ``grid``
+    on r knots spaced ``dr`` (Å). Without F tables (``grid.frho_ber`` None), F is tabulated
+    through ``grid.embedding`` on the knots the densities need only."""
+    n_b, n_atoms = len(grid.drho_b), len(geo.s_n)
+    rhor = np.asarray(grid.rhor_bsdr, dtype=float)
+    drho_b = np.ascontiguousarray(grid.drho_b, dtype=float)
+    rho_bn = np.empty((n_b, n_atoms))
+    _densities(geo.ptr_n, geo.j_k, geo.m_k, geo.frac_k, geo.at_i_k, geo.at_j_k, float(dr), rhor,
+               rho_bn)
+    if grid.frho_ber is not None:
+        frho_bek, off_b = np.asarray(grid.frho_ber, dtype=float), np.zeros(n_b, np.int64)
+    else:
+        knots_b2 = np.empty((n_b, 2), np.int64)
+        _f_knots(rho_bn, drho_b, grid.nrho, knots_b2)
+        off_b = knots_b2[:, 0]
+        k_bk = off_b[:, None] + np.arange((knots_b2[:, 1] - off_b).max() + 1)
+        frho_bek = np.asarray(grid.embedding(np.minimum(k_bk, grid.nrho - 1) * drho_b[:, None]),
+                              dtype=float)
     energy = np.zeros((n_b, n_structures))
     forces = np.zeros((n_b, n_atoms, 3))
     virial = np.zeros((n_b, n_structures, 6))
-
-    def flat(t: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(t.reshape(n_b, -1, t.shape[-1]), dtype=float)
-
-    _kernel(geo.ptr_n, geo.r_k, geo.recip_k, geo.u_kc, geo.j_k, geo.m_k, geo.frac_k, geo.at_i_k, geo.at_j_k,
-            geo.pair_k, geo.species_n, geo.s_n, float(dr), flat(rhor_bsdr), flat(z2r_bstr),
-            np.ascontiguousarray(frho_ber, dtype=float),
-            np.ascontiguousarray(drho_b, dtype=float), energy, forces, virial)
+    _kernel(geo.ptr_n, geo.r_k, geo.recip_k, geo.u_kc, geo.j_k, geo.m_k, geo.frac_k, geo.at_i_k,
+            geo.at_j_k, geo.pair_k, geo.species_n, geo.s_n, float(dr), rhor,
+            np.asarray(grid.z2r_bstr, dtype=float), rho_bn, frho_bek, off_b, grid.nrho, drho_b,
+            energy, forces, virial)
     return energy, forces.reshape(n_b, 3 * n_atoms), virial
