@@ -181,6 +181,34 @@ class SplineEAM(ElementEAM):
         drho_b = np.full(n_b, self._settings["rho_max"] / (N_TABLE - 1))
         return EAMGrid(nr, dr, N_TABLE, drho_b, frho, rhor, z2r)
 
+    def knot_values(self, grid: EAMGrid) -> np.ndarray:
+        """(n_params,) knot values whose splines follow another EAM's tables (one individual on
+        this form's r grid and species; an eam/alloy density: the first row of ``rhor_bsdr``) in
+        the least-squares sense on the table points from the first knot to the cutoff (phi, rho)
+        and over this form's F table (F, less the other's F(0), the free atom's energy, which E0
+        takes). A start for a spline fit from a fitted or published EAM."""
+        nr, dr = self.r_grid()
+        if (grid.nr, grid.dr) != (nr, dr):
+            raise ValueError(f"tables on r grid ({grid.nr}, {grid.dr}), expected ({nr}, {dr})")
+        r = np.arange(nr) * dr
+        rho = np.arange(N_TABLE) * (self._settings["rho_max"] / (N_TABLE - 1))
+        theirs = np.arange(grid.nrho) * float(grid.drho_b[0])
+
+        def fit(basis: np.ndarray, rows: np.ndarray, target: np.ndarray) -> np.ndarray:
+            return np.linalg.lstsq(basis[rows], target[rows], rcond=None)[0]
+
+        rows = []
+        for e in self.entries():
+            s, t = (self.species.index(x) for x in (e * 2)[:2])
+            phi = fit(self._phi_xk, r >= self.phi_r[0], grid.z2r_bstr[0, s, t] / np.maximum(r, dr))
+            if len(e) == 2:
+                rows.append(np.concatenate([phi, np.zeros(self.n_rho + self.n_f)]))
+                continue
+            dens = fit(self._rho_xk, r >= self.rho_r[0], grid.rhor_bsdr[0, s, 0])
+            frho = np.interp(rho, theirs, grid.frho_ber[0, s]) - grid.frho_ber[0, s, 0]
+            rows.append(np.concatenate([phi, dens, fit(self._f_xk, rho >= 0.0, frho)]))
+        return np.concatenate(rows)
+
     # --- parameter derivatives -------------------------------------------------------------------
     def parameter_derivatives(self, theta: np.ndarray, tables: EAMTable) -> Prediction:
         """Exact d(energies, forces, virials)/d(knot values) at one vector ``theta`` (n_params,),
