@@ -14,7 +14,9 @@ functions themselves is in docs/forms/eam.md.
 Forms: :class:`Zhou` (``eam_zhou``: Zhou, Johnson and Wadley 2004) and :class:`Johnson`
 (``eam_johnson``: Johnson 1988/1989), ``eam/alloy`` setfl files with one parameter block per
 element, and :class:`FinnisSinclair` (``eam_fs``: ``eam/fs`` files, one block per ordered species
-pair, as its density depends on both species). Reading a setfl or fs file gives the analytic form
+pair, as its density depends on both species); and the cubic-spline form
+:class:`~gafit.forms.eam.knots.SplineEAM` (``eam_spline``: fitted knot values, ``eam/alloy``).
+Reading a setfl or fs file gives the analytic form
 when gafit wrote it (the form and its parameters follow the tables), else
 :class:`Tabulated`, the file's tables as they are (no parameters; for ``gafit evaluate`` and
 ``verify`` of published potentials). The analytic functions are in

@@ -29,8 +29,9 @@ from gafit.forms.eam.evaluate import EAMGrid, EAMTable
 from gafit.forms.eam.spline import rho_lookup, slope, spline_coefficients, value
 from gafit.structures import GafitInputError
 
-#: knot layout (settings): knots of phi, rho (each counting the fixed one at the cutoff) and F
-#: (counting the fixed F(0) = 0), the first knot of phi and rho (Å), the F table's top density
+#: the default knot layout, the form's settings: the knots of phi, rho (each counting the fixed
+#: one at the cutoff) and F (counting the fixed F(0) = 0), the first knot of phi and rho in Å, and
+#: the F table's top density
 DEFAULT_SETTINGS = {"phi_knots": 10.0, "phi_rmin": 1.8, "rho_knots": 8.0, "rho_rmin": 1.8,
                     "F_knots": 8.0, "rho_max": 50.0}
 _COUNTS = ("phi_knots", "rho_knots", "F_knots")
