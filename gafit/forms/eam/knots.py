@@ -21,6 +21,7 @@ elements ``X-Y.phiK`` (phi_XY; an element pair's rho and F knots are unused).
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.interpolate import CubicSpline
 
 from gafit.forms.base import Form, ParamSpec, Prediction
@@ -222,21 +223,36 @@ class SplineEAM(ElementEAM):
         basis = self.grid(np.eye(n_k))  # the tables of each unit knot value (linear: exact)
         rhor_x = _flat(g.rhor_bsdr)[:, 0]
         rhor_xk, z2r_xk = _flat(basis.rhor_bsdr), _flat(basis.z2r_bstr)
+        # each knot moves rho or phi or F alone: the products run over the columns that move
+        rho_k = np.flatnonzero(rhor_xk.any(axis=0))
+        phi_k = np.flatnonzero(z2r_xk.any(axis=0))
         rho_n = tab.rho_nx @ rhor_x
-        drho_nk = tab.rho_nx @ rhor_xk  # d(density at each atom)/d(knot)
+        drho_nk = np.zeros((len(rho_n), n_k))
+        drho_nk[:, rho_k] = tab.rho_nx @ rhor_xk[:, rho_k]  # d(density at each atom)/d(knot)
         f1, f2 = _embedding_slopes(g, rho_n, tab.species_n)
         # F(rho_n) and F'(rho_n) of each unit knot's F table at the atoms' densities (explicit part)
         df_kn, dfp_kn = _embedding_values(basis, rho_n, tab.species_n, g.drho_b[0])
-        energy = (tab.energy_sn @ (f1[:, None] * drho_nk + df_kn.T) + tab.phi_sx @ z2r_xk).T
+        energy = tab.energy_sn @ (f1[:, None] * drho_nk + df_kn.T)
+        energy[:, phi_k] += tab.phi_sx @ z2r_xk[:, phi_k]
         dfp_nk = f2[:, None] * drho_nk + dfp_kn.T  # d(F'(rho_n))/d(knot)
         at_i = tab.drho_at_i_px
-        at_j = at_i if tab.drho_at_j_px is None else tab.drho_at_j_px
-        ded_pk = (dfp_nk[tab.i_p] * (at_i @ rhor_x)[:, None] + f1[tab.i_p, None] * (at_i @ rhor_xk)
-                  + dfp_nk[tab.j_p] * (at_j @ rhor_x)[:, None] + f1[tab.j_p, None] * (at_j @ rhor_xk)
-                  + tab.dphi_px @ z2r_xk)
-        out_kx = (tab.deriv_xp @ ded_pk).T
+        one = tab.drho_at_j_px is None  # one species: the same density slope at both ends
+        at_j = at_i if one else tab.drho_at_j_px
+        slope_i_p = at_i @ rhor_x
+        slope_j_p = slope_i_p if one else at_j @ rhor_x
+        # the F' terms, dF'(rho_i)/dknot drho_i/dr per pair, summed onto forces and virials through
+        # one sparse map per atom: (3N + 6S, N) rather than a (P, knots) array
+        via_n = tab.deriv_xp @ (sp.diags(slope_i_p) @ tab.onto_i_np.T
+                                + sp.diags(slope_j_p) @ tab.onto_j_np.T)
+        out_xk = via_n @ dfp_nk
+        dslope_i = at_i @ rhor_xk[:, rho_k]
+        dslope_j = dslope_i if one else at_j @ rhor_xk[:, rho_k]
+        out_xk[:, rho_k] += tab.deriv_xp @ (f1[tab.i_p, None] * dslope_i
+                                            + f1[tab.j_p, None] * dslope_j)
+        out_xk[:, phi_k] += tab.deriv_xp @ (tab.dphi_px @ z2r_xk[:, phi_k])
+        out_kx = out_xk.T
         n3 = 3 * tab.n_atoms
-        return Prediction(energy=np.ascontiguousarray(energy),
+        return Prediction(energy=np.ascontiguousarray(energy.T),
                           forces=np.ascontiguousarray(out_kx[:, :n3]),
                           virial=np.ascontiguousarray(out_kx[:, n3:]).reshape(n_k, -1, 6))
 
