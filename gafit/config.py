@@ -79,6 +79,8 @@ class PotentialConfig:
     coulomb_cutoff: float | None = None  # Å; default: the pair cutoff
     # ZBL overlay (LAMMPS pair_style zbl inner outer), Å: {"inner": R1, "outer": R2}; None: none
     zbl: dict[str, float] | None = None
+    # the form's settings beyond the cutoff (eam_spline's knot layout): {name: number}
+    settings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -407,7 +409,7 @@ def _positive_length(p: dict, key: str) -> bool:
 def _check_potential(p: dict, path: str) -> None:
     """The keys of ``[potential]`` other than start, zbl and the parameters' values."""
     _check_keys(p, ["form", "species", "cutoff", "start", "parameters", "charges",
-                    "coulomb_cutoff", "zbl"], "[potential]", path)
+                    "coulomb_cutoff", "zbl", "settings"], "[potential]", path)
     if "species" in p and (not isinstance(p["species"], list)
                            or not all(isinstance(s, str) for s in p["species"])):
         raise GafitInputError(f"{path}: [potential] species must be a list of symbols")
@@ -429,6 +431,21 @@ def _check_potential(p: dict, path: str) -> None:
         raise GafitInputError(f"{path}: [potential] coulomb_cutoff needs charges")
     if "charges" in p:
         _check_charges(p["charges"], p.get("parameters", {}), path)
+    if "settings" in p:
+        _check_settings(p["settings"], "start" in p, path)
+
+
+def _check_settings(settings: Any, start: bool, path: str) -> None:
+    """``[potential] settings``: a table of numbers, for a form built here (not a start file)."""
+    if not isinstance(settings, dict):
+        raise GafitInputError(f"{path}: [potential] settings must be a table such as "
+                              "{phi_knots = 12}")
+    for key, v in settings.items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise GafitInputError(f"{path}: [potential] settings {key} = {v!r}: expected a number")
+    if start and settings:
+        raise GafitInputError(f"{path}: [potential] settings: a start file brings its form's "
+                              "settings; give settings for a form named by [potential] form")
 
 
 def _parse_potential(p: dict, base: Path, path: str) -> PotentialConfig:
@@ -446,6 +463,7 @@ def _parse_potential(p: dict, base: Path, path: str) -> PotentialConfig:
         charges=dict(p["charges"]) if "charges" in p else None,
         coulomb_cutoff=float(p["coulomb_cutoff"]) if "coulomb_cutoff" in p else None,
         zbl=_check_zbl(p["zbl"], path) if "zbl" in p else None,
+        settings={k: float(v) for k, v in p.get("settings", {}).items()},
     )
 
 

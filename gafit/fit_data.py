@@ -106,6 +106,10 @@ def build_potential(config: FitConfig, train: ReferenceSet) -> Potential:
         return add_zbl(add_coulomb(start, pc, train), pc)
     species = pc.species or train.species or reference_species(config.phonons)  # phonons only
     form = get_form(pc.form)(list(species), pc.cutoff or DEFAULT_CUTOFF)
+    try:
+        form.apply_settings(pc.settings)
+    except GafitInputError as err:
+        raise GafitInputError(f"{config.source or 'config'}: [potential] settings: {err}") from None
     return add_zbl(add_coulomb(Potential(list(species), [form]), pc, train), pc)
 
 

@@ -95,7 +95,7 @@ def test_potential_json_page_lists_every_key():
     """Every key Potential.to_dict writes, for a potential with every built-in form and every
     setting, has a row in the page's key tables."""
     pot = Potential(["Si", "O"], [get_form(n)(["Si", "O"], 5.0) for n in
-                                  ("buckingham", "coulomb", "zbl", "tersoff", "morse")],
+                                  ("buckingham", "coulomb", "zbl", "tersoff", "morse", "eam_spline")],
                     provenance="made by hand")
     pot.forms[1].apply_settings({"g_ewald": 0.3})
     pot.forms[2].apply_settings({"inner": 1.0})

@@ -25,6 +25,7 @@ BUILTIN_FORMS = {
     "eam_zhou": "gafit.forms.eam:Zhou",
     "eam_johnson": "gafit.forms.eam:Johnson",
     "eam_fs": "gafit.forms.eam:FinnisSinclair",
+    "eam_spline": "gafit.forms.eam.knots:SplineEAM",
 }
 
 

@@ -14,7 +14,9 @@ functions themselves is in docs/forms/eam.md.
 Forms: :class:`Zhou` (``eam_zhou``: Zhou, Johnson and Wadley 2004) and :class:`Johnson`
 (``eam_johnson``: Johnson 1988/1989), ``eam/alloy`` setfl files with one parameter block per
 element, and :class:`FinnisSinclair` (``eam_fs``: ``eam/fs`` files, one block per ordered species
-pair, as its density depends on both species). Reading a setfl or fs file gives the analytic form
+pair, as its density depends on both species); and the cubic-spline form
+:class:`~gafit.forms.eam.knots.SplineEAM` (``eam_spline``: fitted knot values, ``eam/alloy``).
+Reading a setfl or fs file gives the analytic form
 when gafit wrote it (the form and its parameters follow the tables), else
 :class:`Tabulated`, the file's tables as they are (no parameters; for ``gafit evaluate`` and
 ``verify`` of published potentials). The analytic functions are in
@@ -32,7 +34,14 @@ from ase.data import atomic_masses, atomic_numbers
 
 from gafit.forms.base import Form, ParamSpec, Prediction
 from gafit.forms.eam.evaluate import EAMGrid, EAMTable, build_table, evaluate_grid
-from gafit.forms.eam.files import FORM_TAG, PARAM_TAG, EAMFile, eam_file_text, read_eam_file
+from gafit.forms.eam.files import (
+    FORM_TAG,
+    PARAM_TAG,
+    SETTINGS_TAG,
+    EAMFile,
+    eam_file_text,
+    read_eam_file,
+)
 from gafit.forms.eam.functions import (
     ZHOU_RHO_LOW,
     fs_density,
@@ -121,10 +130,13 @@ class EAMForm(Form):
         return "".join(self.species) + (".eam.alloy" if self.file_kind == "setfl" else ".eam.fs")
 
     def trailer(self, values: np.ndarray) -> list[str]:
-        """Comment lines after the tables that name the form and its parameters."""
+        """Comment lines after the tables that name the form, its settings and its parameters."""
         names = self.parameter_names()
         per = len(self.params)
+        settings = self.settings()
         return [f"{FORM_TAG} {self.name}"] + [
+            SETTINGS_TAG + " " + " ".join(f"{k}={v!r}" for k, v in settings.items())
+        ] * bool(settings) + [
             PARAM_TAG + " " + " ".join(f"{n}={float(v)!r}" for n, v in
                                        zip(names[k : k + per], values[k : k + per], strict=True))
             for k in range(0, len(names), per)]
@@ -208,12 +220,18 @@ class EAMForm(Form):
             return Tabulated(species, data), np.zeros(0), ""
         kind = _analytic_form(data.form, cls.file_kind, path)
         named = kind(elements, data.cut)
+        try:
+            named.apply_settings(data.settings)
+        except GafitInputError as err:
+            raise GafitInputError(f"{path}: {err}") from None
         missing = [n for n in named.parameter_names() if n not in data.parameters]
         if missing:
             raise GafitInputError(f"{path} line {data.parameter_line}: no value for parameter "
                                   f"{missing[0]} of form {cls.name}")
-        return kind(species, data.cut), np.array([data.parameters[n] for n in
-                                                  named.parameter_names()]), data.provenance
+        form = kind(species, data.cut)
+        form.apply_settings(data.settings)
+        return form, np.array([data.parameters[n] for n in named.parameter_names()]), \
+            data.provenance
 
 
 def _analytic_form(name: str, file_kind: str, path: Path) -> type[EAMForm]:

@@ -21,7 +21,7 @@ from gafit.forms.base import number
 from gafit.structures import GafitInputError
 
 #: comment tags of gafit's lines after the tables
-FORM_TAG, PARAM_TAG = "gafit form:", "gafit parameters:"
+FORM_TAG, PARAM_TAG, SETTINGS_TAG = "gafit form:", "gafit parameters:", "gafit settings:"
 
 
 @dataclass
@@ -44,6 +44,7 @@ class EAMFile:
     parameters: dict[str, float] = field(default_factory=dict)
     parameter_line: int = 0
     provenance: str = ""  # how gafit made it: the comment lines after the tables before its tags
+    settings: dict[str, float] = field(default_factory=dict)  # the form's (knot layout)
 
     def select(self, elements: list[str], where: str) -> EAMFile:
         """The tables of ``elements`` (names of the file's elements, in the order wanted)."""
@@ -56,7 +57,7 @@ class EAMFile:
                        [self.masses[i] for i in k], self.nrho, self.drho, self.nr, self.dr,
                        self.cut, self.frho_er[k], self.rhor_sdr[np.ix_(k, k)],
                        self.z2r_str[np.ix_(k, k)], self.form, self.parameters,
-                       self.parameter_line, self.provenance)
+                       self.parameter_line, self.provenance, self.settings)
 
 
 class _Lines:
@@ -123,36 +124,39 @@ def _grid(lines: _Lines) -> tuple[int, float, int, float, float]:
     return nrho, drho, nr, dr, cut
 
 
-def _trailer(lines: _Lines) -> tuple[str | None, dict[str, float], int, str]:
-    """The gafit form and parameters named in comment lines after the tables, and the comment lines
-    before gafit's E0 note or tags (the provenance)."""
+def _trailer(lines: _Lines) -> tuple[str | None, dict[str, float], int, str, dict[str, float]]:
+    """The gafit form and parameters named in comment lines after the tables, the comment lines
+    before gafit's E0 note or tags (the provenance), and the form's settings."""
     from gafit.lammps.files import E0_NOTE, E0_TAG
 
-    form, params, first = None, {}, 0
+    form, params, first, settings = None, {}, 0, {}
     provenance: list[str] | None = []
     for n in range(lines.n, len(lines.lines)):
         raw = lines.lines[n].strip()
         body = raw.lstrip("#").strip()
         where = f"{lines.path} line {n + 1}"
-        if body in (E0_NOTE,) or body.startswith((E0_TAG, FORM_TAG, PARAM_TAG)):
+        if body in (E0_NOTE,) or body.startswith((E0_TAG, FORM_TAG, PARAM_TAG, SETTINGS_TAG)):
             if provenance is not None:
                 provenance, text = None, "\n".join(provenance)
         elif provenance is not None and raw.startswith("#"):
             provenance.append(raw[2:] if raw.startswith("# ") else raw[1:])
         if body.startswith(FORM_TAG):
             form = body[len(FORM_TAG):].strip()
-        elif body.startswith(PARAM_TAG):
-            first = first or n + 1
-            for item in body[len(PARAM_TAG):].split():
+        elif body.startswith((PARAM_TAG, SETTINGS_TAG)):
+            is_param = body.startswith(PARAM_TAG)
+            first = first or (n + 1 if is_param else 0)
+            into = params if is_param else settings
+            for item in body[len(PARAM_TAG if is_param else SETTINGS_TAG):].split():
                 name, eq, val = item.partition("=")
                 try:
-                    params[name] = float(val) if eq else float("nan")
+                    into[name] = float(val) if eq else float("nan")
                 except ValueError:
-                    params[name] = float("nan")
-                if not np.isfinite(params[name]):
-                    raise GafitInputError(f"{where}: parameter {item!r} is not NAME=NUMBER with "
-                                          "a finite number")
-    return form, params, first, (text if form is not None and provenance is None else "")
+                    into[name] = float("nan")
+                if not np.isfinite(into[name]):
+                    raise GafitInputError(f"{where}: {'parameter' if is_param else 'setting'} "
+                                          f"{item!r} is not NAME=NUMBER with a finite number")
+    return (form, params, first, (text if form is not None and provenance is None else ""),
+            settings)
 
 
 def read_eam_file(path: Path, kind: str) -> EAMFile:
@@ -193,9 +197,9 @@ def read_eam_file(path: Path, kind: str) -> EAMFile:
         for b in range(a + 1):
             z2r[a, b] = z2r[b, a] = lines.numbers(
                 nr, f"r*phi(r) of {elements[a]}-{elements[b]}")
-    form, params, first, provenance = _trailer(lines)
+    form, params, first, provenance, settings = _trailer(lines)
     return EAMFile(kind, elements, numbers, masses, nrho, drho, nr, dr, cut, frho, rhor, z2r,
-                   form, params, first, provenance)
+                   form, params, first, provenance, settings)
 
 
 def _table_lines(values: np.ndarray) -> list[str]:
