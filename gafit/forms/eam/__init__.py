@@ -353,7 +353,7 @@ class AnalyticEAM(EAMForm):
         return self.evaluation_grid(theta).full()
 
 
-class ElementEAM(AnalyticEAM):
+class ElementEAM(EAMForm):
     """An ``eam/alloy`` form with one parameter block per element: its density, pair function and
     embedding; the cross pair functions follow from Johnson's alloy rule."""
 
@@ -408,7 +408,7 @@ class ElementEAM(AnalyticEAM):
                        _mixed_z2r(r, f_ber, phi_ber), lambda rho_bk: embedding(rho_bk[:, None]))
 
 
-class Zhou(ElementEAM):
+class Zhou(AnalyticEAM, ElementEAM):
     """Zhou-Johnson-Wadley (2004) EAM as LAMMPS tools/eam_database tabulates it: one block of 22
     parameters per element (functions in :mod:`gafit.forms.eam.functions`): Zhou's 20 in the
     order of tools/eam_database, then the density's own decay ``beta1`` and cutoff shift
@@ -491,7 +491,7 @@ class Zhou(ElementEAM):
 JOHNSON_TAPER = 1.0
 
 
-class Johnson(ElementEAM):
+class Johnson(AnalyticEAM, ElementEAM):
     """Johnson's analytic EAM (1988, alloys 1989): exponential density and pair function, the
     embedding that gives fcc Rose's universal equation of state with nearest neighbours, a taper
     to zero over the last JOHNSON_TAPER Å before the cutoff (functions in
