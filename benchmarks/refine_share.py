@@ -6,7 +6,8 @@ The profile is taken in this process, so it is exact only with ``[ga] workers = 
 the refinement's starts run there and only their wall time shows here).
 
 Run: python benchmarks/refine_share.py potentials/MgO_buck_coul.toml [more.toml ...]
-         [--generations N] [--population N] [--workers N] [--json out.jsonl]
+         [--generations N] [--population N] [--workers N] [--starts N] [--max-evaluations N]
+         [--json out.jsonl]
 """
 
 from __future__ import annotations
@@ -40,10 +41,15 @@ class Timed:
             self.calls += 1
 
 
-def measure(path: Path, generations: int | None, population: int | None,
-            workers: int | None) -> dict:
+def measure(path: Path, generations: int | None = None, population: int | None = None,
+            workers: int | None = None, starts: int | None = None,
+            max_evaluations: int | None = None) -> dict:
     """GA then refinement of the fit ``path`` describes (settings overridden where given)."""
     config = load_config(path)
+    if starts is not None:
+        config.refine.starts = starts
+    if max_evaluations is not None:
+        config.refine.max_evaluations = max_evaluations
     if generations is not None:
         config.ga.generations = generations
     if population is not None:
@@ -67,7 +73,8 @@ def measure(path: Path, generations: int | None, population: int | None,
     return {
         "config": str(path), "generations": config.ga.generations,
         "population": config.ga.population, "workers": config.ga.workers,
-        "starts": len(refined), "setup_s": round(setup_s, 2),
+        "starts": len(refined), "max_evaluations": config.refine.max_evaluations,
+        "setup_s": round(setup_s, 2),
         "ga_wall_s": round(w1 - w0, 2), "ga_cpu_s": round(c1 - c0, 2),
         "refine_wall_s": round(refine_s, 2), "refine_cpu_s": round(c2 - c1, 2),
         "refine_share": round(refine_s / (w2 - w0), 3),
@@ -87,10 +94,13 @@ def main() -> None:
     ap.add_argument("--generations", type=int)
     ap.add_argument("--population", type=int)
     ap.add_argument("--workers", type=int)
+    ap.add_argument("--starts", type=int, help="[refine] starts")
+    ap.add_argument("--max-evaluations", type=int, help="[refine] max_evaluations")
     ap.add_argument("--json", type=Path, help="append one JSON line per config here")
     args = ap.parse_args()
     for path in args.configs:
-        row = measure(path, args.generations, args.population, args.workers)
+        row = measure(path, args.generations, args.population, args.workers, args.starts,
+                      args.max_evaluations)
         line = json.dumps(row)
         print(line, flush=True)
         if args.json is not None:
