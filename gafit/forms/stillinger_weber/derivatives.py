@@ -135,8 +135,11 @@ class _Columns:
         self.used = np.zeros(n_cols, bool)  # columns some piece writes
         # (rows: a slice where contiguous, cols: an int where one column, values)
         self.pieces: list[tuple[np.ndarray | slice, np.ndarray | int, np.ndarray]] = []
+        self.repeated: list[tuple[np.ndarray, np.ndarray | int, np.ndarray]] = []  # rows repeat
 
-    def add(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
+    def add(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
+            repeated: bool = False) -> None:
+        """Add ``vals`` at (rows, cols); rows sorted and distinct unless ``repeated``."""
         if len(rows) == 0:
             return
         cols = np.broadcast_to(cols, rows.shape)
@@ -145,6 +148,9 @@ class _Columns:
             self.used[col] = True
         else:
             self.used[np.bincount(cols, minlength=self.shape[1]) > 0] = True
+        if repeated:
+            self.repeated.append((rows, col, vals))
+            return
         at = (slice(int(rows[0]), int(rows[-1]) + 1)
               if int(rows[-1]) - int(rows[0]) == len(rows) - 1 else rows)
         self.pieces.append((at, col, vals))
@@ -163,6 +169,16 @@ class _Columns:
             loc = local[col]
             keep = loc >= 0
             out_c[loc[keep], rows[keep]] += vals[keep]  # (column, row) pairs distinct
+        n_rows = self.shape[0]
+        for rows, col, vals in self.repeated:
+            if isinstance(col, int):
+                if local[col] >= 0:
+                    out_c[local[col]] += np.bincount(rows, weights=vals, minlength=n_rows)
+                continue
+            loc = local[col]
+            keep = loc >= 0
+            out_c.reshape(-1)[:] += np.bincount(loc[keep] * n_rows + rows[keep],
+                                                weights=vals[keep], minlength=out_c.size)
         return np.ascontiguousarray(out_c.T)
 
 
@@ -194,7 +210,7 @@ def sw_parameter_derivatives(form: Form, theta: np.ndarray, tab: SWTable) -> Pre
     de = _Columns(n_p, n_k)  # d e_p
     dz = _Columns(n_t, n_k)  # d z_t
     dgrad = _Columns(n_p + n_t, n_k)  # d [dE/dr per pair; dE/dcos per triplet], radial part direct
-    drad = _Columns(2 * n_t, n_k)  # d [radial to pair ij; radial to pair ik] per triplet
+    p_t, q_t = tab.p_t, tab.q_t  # the radial parts go to pair ij and pair ik of each triplet
     for m, (phi_t, phir_t) in phi_d.items():
         de.add(inside, col_in + m, 0.5 * np.nan_to_num(phi_t))
         dgrad.add(inside, col_in + m, 0.5 * np.nan_to_num(phir_t))
@@ -226,8 +242,8 @@ def sw_parameter_derivatives(form: Form, theta: np.ndarray, tab: SWTable) -> Pre
             cols = e_t * npar + m
             dz.add(keep, cols, fpq[at] * w_m)
             dgrad.add(n_p + keep, cols, fpq[at] * dw_m)
-            drad.add(keep, cols, frpq[at] * w_m)
-            drad.add(n_t + keep, cols, fprq[at] * w_m)
+            dgrad.add(p_t[keep], cols, frpq[at] * w_m, repeated=True)
+            dgrad.add(q_t[keep], cols, fprq[at] * w_m, repeated=True)
 
     # --- legs: sigma, a, gamma of the pair entry of either leg
     pos = np.full(n_p, -1)
@@ -243,22 +259,21 @@ def sw_parameter_derivatives(form: Form, theta: np.ndarray, tab: SWTable) -> Pre
             dz.add(on, cols, hm * other[on] * w_t[on])
             dgrad.add(n_p + on, cols, hm * other[on] * dw_t[on])
             if is_p:
-                drad.add(on, cols, hrm * other[on] * w_t[on])
-                drad.add(n_t + on, cols, hm * other_r[on] * w_t[on])
+                dgrad.add(p_t[on], cols, hrm * other[on] * w_t[on], repeated=True)
+                dgrad.add(q_t[on], cols, hm * other_r[on] * w_t[on], repeated=True)
             else:
-                drad.add(on, cols, other_r[on] * hm * w_t[on])
-                drad.add(n_t + on, cols, other[on] * hrm * w_t[on])
+                dgrad.add(p_t[on], cols, other_r[on] * hm * w_t[on], repeated=True)
+                dgrad.add(q_t[on], cols, other[on] * hrm * w_t[on], repeated=True)
 
     # the maps applied to the used columns, a block of them at a time
     n3 = 3 * tab.n_atoms
     energy_ks = np.zeros((n_k, tab.n_structures))
     fx_kx = np.zeros((n_k, tab.deriv_xq.shape[0]))
-    used = np.flatnonzero(de.used | dz.used | dgrad.used | drad.used)
-    step = max(1, BLOCK_ELEMENTS // max(2 * n_t + n_p, 1))
+    used = np.flatnonzero(de.used | dz.used | dgrad.used)
+    step = max(1, BLOCK_ELEMENTS // max(n_t + n_p, 1))
     for b in range(0, len(used), step):
         cols = used[b : b + step]
         grad = dgrad.dense(cols)
-        grad[:n_p] += tab.radial_pq @ drad.dense(cols)
         energy_ks[cols] = (tab.energy_sp @ de.dense(cols) + tab.energy_st @ dz.dense(cols)).T
         fx_kx[cols] = (tab.deriv_xq @ grad).T
     fittable = form.fittable()[:, None]
