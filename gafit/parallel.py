@@ -80,12 +80,13 @@ def _refine(objective: Any, task: tuple, progress: Callable[[int, float], None] 
                   deadline=deadline, progress=progress)
 
 
-def _local_refine(task: tuple) -> Any:
-    return _refine(_OBJECTIVE, task)
+def _local_call(task: tuple[Callable[[Any, Any], Any], Any]) -> Any:
+    fn, arg = task
+    return fn(_OBJECTIVE, arg)
 
 
-def _dask_refine(task: tuple, objective: Any) -> Any:
-    return _refine(objective, task)
+def _dask_call(arg: Any, fn: Callable[[Any, Any], Any], objective: Any) -> Any:
+    return fn(objective, arg)
 
 
 class _LocalPool:
@@ -226,17 +227,27 @@ class PopulationEvaluator:
             return [_refine(self.objective, t, None if progress is None else
                             (lambda n, loss, k=k: progress(k, n, loss)))
                     for k, t in enumerate(tasks)]
-        if self._client is not None:
-            futures = self._client.map(_dask_refine, tasks, objective=self._remote, pure=False)
-            done = iter(self._gather(futures))
-        else:
-            done = self._pool.imap(_local_refine, tasks)
         results = []
-        for k, res in enumerate(done):
+        for k, res in enumerate(self.each(_refine, tasks)):
             results.append(res)
             if progress is not None:
                 progress(k, res.evaluations, res.loss)
         return results
+
+    def each(self, fn: Callable[[Any, Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        """``fn(objective, task)`` for each task, one task per worker at a time, with the objective
+        the workers hold; yielded in the order of ``tasks`` (here, one after the other, without
+        workers). ``fn`` must be a module-level function (it is pickled by name)."""
+        tasks = list(tasks)
+        if self._client is not None:
+            futures = self._client.map(_dask_call, tasks, fn=fn, objective=self._remote,
+                                       pure=False)
+            yield from self._gather(futures)
+        elif self._pool is not None:
+            yield from self._pool.imap(_local_call, [(fn, t) for t in tasks])
+        else:
+            for t in tasks:
+                yield fn(self.objective, t)
 
     def _gather(self, futures: list) -> list:
         """The results of Dask futures; a cluster that lost its scheduler or all its workers (and

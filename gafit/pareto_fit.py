@@ -44,6 +44,14 @@ def member_result(fit: Any, x: np.ndarray, nsga: NSGAResult, algorithm_note: str
     return fit.finish(ga, [])
 
 
+def _refine_member(split: Split, task: tuple) -> Member:
+    """:func:`gafit.pareto.refine_member` of one front member, on a worker (``split`` is the
+    objective the workers hold)."""
+    cube, u0, f0, max_evaluations, jacobian, deadline, weights, feasible = task
+    return refine_member(split, cube, u0, f0, max_evaluations, jacobian, deadline, weights,
+                         feasible)
+
+
 def run_pareto(fit: Any, out: str | Path | None, quiet: bool, resume: Any,
                should_stop: Callable[[], str | None] | None, stop_here: Callable[[str], None],
                feasible: Callable[..., tuple[np.ndarray, float]]) -> FitResult:
@@ -90,8 +98,8 @@ def _run_pareto(fit: Any, out: Path | None, quiet: bool,
 
     from gafit.parallel import PopulationEvaluator
 
-    # the GA's evaluations on [ga] workers (or the Dask cluster); each value does not depend on
-    # how the population is split. The least squares below run in this process.
+    # the GA's evaluations, and below the members' least squares, on [ga] workers (or the Dask
+    # cluster); neither depends on how the work is split
     with PopulationEvaluator(split, cfg.ga.workers, cfg.ga.scheduler) as pool:
         nsga = run_nsga(lambda u: pool.loss(cube.x(u)), fit.space.n_free, len(split.names),
                         cfg.ga, cube.u(fit.space.start()) if fit.seeded else None,
@@ -104,18 +112,22 @@ def _run_pareto(fit: Any, out: Path | None, quiet: bool,
                               f"objectives ({', '.join(split.names)}): check the bounds")
     picked = spread(starts_f, cfg.ga.front_size)  # [ga] front_size: the members to refine
     starts_u, starts_f = starts_u[picked], starts_f[picked]
-    members: list[Member] = []
     weights = member_weights(starts_f)
-    for i, (u0, f0) in enumerate(zip(starts_u, starts_f, strict=True)):
-        stop_here("refinement")
-        if cfg.refine.enabled:
-            members.append(refine_member(split, cube, u0, f0, cfg.refine.max_evaluations,
-                                         cfg.refine.jacobian, deadline, weights[i], feasible))
-            note(f"refined member {i + 1} of {len(starts_u)}: "
-                 + ", ".join(f"{n} {a:.4g} -> {b:.4g}" for n, a, b in
-                             zip(split.names, f0, members[-1].f, strict=True)))
-        else:
-            members.append(Member(u0, cube.x(u0), f0, weights[i], f0, 0))
+    stop_here("refinement")
+    if cfg.refine.enabled:
+        tasks = [(cube, u0, f0, cfg.refine.max_evaluations, cfg.refine.jacobian, deadline, w,
+                  feasible) for u0, f0, w in zip(starts_u, starts_f, weights, strict=True)]
+        members: list[Member] = []
+        with PopulationEvaluator(split, cfg.ga.workers, cfg.ga.scheduler) as pool:
+            for i, member in enumerate(pool.each(_refine_member, tasks)):
+                members.append(member)
+                note(f"refined member {i + 1} of {len(starts_u)}: "
+                     + ", ".join(f"{n} {a:.4g} -> {b:.4g}" for n, a, b in
+                                 zip(split.names, starts_f[i], member.f, strict=True)))
+                stop_here("refinement")
+    else:
+        members = [Member(u0, cube.x(u0), f0, w, f0, 0)
+                   for u0, f0, w in zip(starts_u, starts_f, weights, strict=True)]
     f_all = np.array([m.f for m in members])
     refine_evaluations = sum(m.evaluations for m in members)
     keep = nondominated(f_all)

@@ -373,6 +373,38 @@ def test_workers_give_the_same_front(tmp_path: Path) -> None:
     assert front(2) == front(1)
 
 
+def test_members_are_refined_on_the_workers_with_the_serial_front(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With [ga] workers each front member's least squares runs in a worker process, and the
+    front is the one a single process refines."""
+    import os
+
+    import gafit.pareto_fit
+
+    pids = tmp_path / "pids"
+
+    def recorded(*args, **kw):
+        with pids.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return refine_member(*args, **kw)
+
+    refine_member = gafit.pareto_fit.refine_member
+    monkeypatch.setattr(gafit.pareto_fit, "refine_member", recorded)
+
+    def front(workers: int) -> str:
+        fit = dimer_fit(generations=3, population=8)
+        fit.config.ga.workers = workers
+        fit.run(tmp_path / str(workers), quiet=True)
+        return (tmp_path / str(workers) / "front.csv").read_text()
+
+    serial = front(1)
+    assert set(pids.read_text().split()) == {str(os.getpid())}
+    pids.unlink()
+    assert front(2) == serial
+    ran_in = set(pids.read_text().split())
+    assert ran_in and str(os.getpid()) not in ran_in
+
+
 def test_the_ends_of_the_front_are_refined_on_their_own_objective() -> None:
     from gafit.pareto import ANCHOR_TIE, member_weights, scalarisation
 

@@ -37,14 +37,54 @@ def test_workers_do_not_change_the_result() -> None:
     assert [r["best_loss"] for r in one.log] == [r["best_loss"] for r in two.log]
 
 
+def test_refinement_starts_run_on_the_workers_with_the_serial_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The least squares after the GA: with [ga] workers each start runs in a worker process, and
+    every start's end is the one a single process reaches."""
+    import gafit.refine
+
+    pids = tmp_path / "pids"
+
+    def recorded(*args, **kw):
+        with pids.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return refine(*args, **kw)
+
+    refine = gafit.refine.refine
+    monkeypatch.setattr(gafit.refine, "refine", recorded)
+
+    def fit(workers: int):
+        config = small_config(generations=4)
+        config.refine.enabled, config.refine.starts, config.ga.workers = True, 3, workers
+        config.refine.max_evaluations = 30
+        fit = Fit.from_config(config)
+        with fit._evaluator():
+            fit.run_ga(progress=False)
+            return fit.refine(progress=False)
+
+    one = fit(1)
+    pids.unlink()
+    two = fit(2)
+    assert len(one) == len(two) == 3
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a.x, b.x)
+        assert a.loss == b.loss
+    ran_in = set(pids.read_text().split())
+    assert len(pids.read_text().split()) == 3 and str(os.getpid()) not in ran_in
+
+
 def test_dask_cluster_gives_the_same_result() -> None:
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         config = small_config()
         config.ga.scheduler = cluster.scheduler_address
+        config.refine.enabled, config.refine.max_evaluations = True, 20  # its starts there too
         remote = Fit.from_config(config).run(quiet=True)
-    local = Fit.from_config(small_config()).run(quiet=True)
+    config = small_config()
+    config.refine.enabled, config.refine.max_evaluations = True, 20
+    local = Fit.from_config(config).run(quiet=True)
+    assert local.refined_loss == remote.refined_loss
     np.testing.assert_array_equal(local.potential.values, remote.potential.values)
 
 

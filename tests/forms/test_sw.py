@@ -469,3 +469,39 @@ def test_batch_chunks_and_blocks_agree(monkeypatch) -> None:
     for key in ("energy", "forces", "virial"):
         assert _rel(getattr(chunked, key), getattr(batch, key)) < 1e-12
         assert _rel(getattr(in_blocks, key), getattr(batch, key)) < 1e-12
+
+
+@pytest.mark.parametrize("name", ["Si.sw", "CdTe.sw"])
+def test_parameter_derivatives_in_column_blocks_agree_with_differences(name: str,
+                                                                     monkeypatch) -> None:
+    """The parameter derivatives, the maps applied to one block of columns or to one column at a
+    time, are the same, and match central differences of the energies, forces and virials
+    (one species; two, every entry's parameters apart)."""
+    from gafit.forms.stillinger_weber import derivatives
+
+    elements, lattices = FILES[name]
+    pot = StillingerWeber.read_file(_wheel_dir() / name, elements)
+    form = pot.forms[0]
+    theta = _untied(pot, np.random.default_rng(29), 1)[0]
+    theta[TOL::11] = 0.0  # tol is a setting, not differentiable
+    form.cutoff = form.interaction_range(theta) * 1.05
+    tables = form.build_tables(ReferenceSet([Structure(a) for a in
+                                             structures(elements, lattices, seed=8)]))
+    whole = form.parameter_derivatives(theta, tables)
+    monkeypatch.setattr(derivatives, "BLOCK_ELEMENTS", 1)
+    by_column = form.parameter_derivatives(theta, tables)
+    for key in ("energy", "forces", "virial"):
+        a, b = getattr(whole, key), getattr(by_column, key)
+        assert np.max(np.abs(a)) > 0
+        assert _rel(a, b) < 1e-12, key
+    fittable = np.flatnonzero(form.fittable() & (np.arange(form.n_params) % 11 != TOL))
+    for k in fittable[::7]:
+        h = 1e-6 * max(abs(theta[k]), 1.0)
+        up, down = theta.copy(), theta.copy()
+        up[k] += h
+        down[k] -= h
+        e_up, e_down = (evaluate_numpy(form, t[None], tables) for t in (up, down))
+        for key in ("energy", "forces", "virial"):
+            fd = (getattr(e_up, key)[0] - getattr(e_down, key)[0]) / (2 * h)
+            scale = max(np.max(np.abs(fd)), 1e-8)
+            assert np.max(np.abs(getattr(whole, key)[k] - fd)) < 1e-5 * scale, (key, k)

@@ -13,7 +13,8 @@ A parameter moves three kinds of terms: the two-body ones (epsilon, sigma, a, A,
 pair entry (i, j, j)), the legs h = exp(gamma sigma / (r - a sigma)) (sigma, a, gamma of (i, j, j))
 and the angular factor W = lambda eps (cos - costheta0)² (epsilon, lambda, costheta0 of the
 triplet entries (i, j, k) and (i, k, j), each with weight 1/2 when they differ). Each is a small
-function below; the columns are gathered sparsely (row, parameter, value) and mapped once. tol is a
+function below; the columns are gathered as (row, parameter, value) and the maps applied to
+the used ones, dense, a block of them at a time. tol is a
 setting (not fittable): its rows are zero, like those of the parameters LAMMPS never reads.
 
 Names end in what they index: ``_p`` pairs, ``_t`` triplets, ``_k`` parameters.
@@ -22,7 +23,6 @@ Names end in what they index: ``_p`` pairs, ``_t`` triplets, ``_k`` parameters.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from gafit.forms.base import Form, Prediction
 from gafit.forms.stillinger_weber.evaluate import (
@@ -120,26 +120,66 @@ def angular_params(cos: np.ndarray, eps: np.ndarray, lam: np.ndarray, cos0: np.n
             COS0: (-2.0 * lam * eps * dc, -2.0 * lam * eps)}
 
 
+#: most elements of one dense block of derivative columns (float64: 256 MiB)
+BLOCK_ELEMENTS = 1 << 25
+
+
 class _Columns:
-    """Sparse (rows, parameters) matrices gathered as (row, column, value) pieces."""
+    """(rows, parameters) matrices gathered as (row, column, value) pieces, duplicates summed,
+    handed out dense a few columns at a time (:meth:`dense`): a few of the parameters' columns
+    are used, and sparse maps applied to dense columns cost far less than sparse products.
+    The rows of one piece are sorted and distinct (each piece is one term of one parameter)."""
 
     def __init__(self, n_rows: int, n_cols: int) -> None:
         self.shape = (n_rows, n_cols)
-        self.rows: list[np.ndarray] = []
-        self.cols: list[np.ndarray] = []
-        self.vals: list[np.ndarray] = []
+        self.used = np.zeros(n_cols, bool)  # columns some piece writes
+        # (rows: a slice where contiguous, cols: an int where one column, values)
+        self.pieces: list[tuple[np.ndarray | slice, np.ndarray | int, np.ndarray]] = []
+        self.repeated: list[tuple[np.ndarray, np.ndarray | int, np.ndarray]] = []  # rows repeat
 
-    def add(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
-        self.rows.append(rows)
-        self.cols.append(np.broadcast_to(cols, rows.shape))
-        self.vals.append(vals)
+    def add(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray,
+            repeated: bool = False) -> None:
+        """Add ``vals`` at (rows, cols); rows sorted and distinct unless ``repeated``."""
+        if len(rows) == 0:
+            return
+        cols = np.broadcast_to(cols, rows.shape)
+        col: np.ndarray | int = int(cols[0]) if np.all(cols == cols[0]) else cols
+        if isinstance(col, int):
+            self.used[col] = True
+        else:
+            self.used[np.bincount(cols, minlength=self.shape[1]) > 0] = True
+        if repeated:
+            self.repeated.append((rows, col, vals))
+            return
+        at = (slice(int(rows[0]), int(rows[-1]) + 1)
+              if int(rows[-1]) - int(rows[0]) == len(rows) - 1 else rows)
+        self.pieces.append((at, col, vals))
 
-    def matrix(self) -> sp.csr_matrix:
-        if not self.rows:
-            return sp.csr_matrix(self.shape)
-        return sp.csr_matrix((np.concatenate(self.vals), (np.concatenate(self.rows),
-                                                          np.concatenate(self.cols))),
-                             shape=self.shape)
+    def dense(self, cols: np.ndarray) -> np.ndarray:
+        """The columns ``cols`` (C,) as a dense (n_rows, C) array."""
+        out_c = np.zeros((len(cols), self.shape[0]))  # a column a row: contiguous writes
+        local = np.full(self.shape[1], -1)
+        local[cols] = np.arange(len(cols))
+        for at, col, vals in self.pieces:
+            if isinstance(col, int):
+                if local[col] >= 0:
+                    out_c[local[col], at] += vals
+                continue
+            rows = np.arange(at.start, at.stop) if isinstance(at, slice) else at
+            loc = local[col]
+            keep = loc >= 0
+            out_c[loc[keep], rows[keep]] += vals[keep]  # (column, row) pairs distinct
+        n_rows = self.shape[0]
+        for rows, col, vals in self.repeated:
+            if isinstance(col, int):
+                if local[col] >= 0:
+                    out_c[local[col]] += np.bincount(rows, weights=vals, minlength=n_rows)
+                continue
+            loc = local[col]
+            keep = loc >= 0
+            out_c.reshape(-1)[:] += np.bincount(loc[keep] * n_rows + rows[keep],
+                                                weights=vals[keep], minlength=out_c.size)
+        return np.ascontiguousarray(out_c.T)
 
 
 def sw_parameter_derivatives(form: Form, theta: np.ndarray, tab: SWTable) -> Prediction:
@@ -170,7 +210,7 @@ def sw_parameter_derivatives(form: Form, theta: np.ndarray, tab: SWTable) -> Pre
     de = _Columns(n_p, n_k)  # d e_p
     dz = _Columns(n_t, n_k)  # d z_t
     dgrad = _Columns(n_p + n_t, n_k)  # d [dE/dr per pair; dE/dcos per triplet], radial part direct
-    drad = _Columns(2 * n_t, n_k)  # d [radial to pair ij; radial to pair ik] per triplet
+    p_t, q_t = tab.p_t, tab.q_t  # the radial parts go to pair ij and pair ik of each triplet
     for m, (phi_t, phir_t) in phi_d.items():
         de.add(inside, col_in + m, 0.5 * np.nan_to_num(phi_t))
         dgrad.add(inside, col_in + m, 0.5 * np.nan_to_num(phir_t))
@@ -184,25 +224,26 @@ def sw_parameter_derivatives(form: Form, theta: np.ndarray, tab: SWTable) -> Pre
     cos = tab.cos_t
     w_t, dw_t = np.zeros(n_t), np.zeros(n_t)
     for ent in (ent1, ent2):
-        v = par[ent]
-        dc = cos - v[:, COS0]
-        le = v[:, LAM] * v[:, EPS]
+        dc = cos - par[ent, COS0]
+        le = par[ent, LAM] * par[ent, EPS]
         w_t += wt * le * dc * dc
         dw_t += wt * 2.0 * le * dc
     w_t[ent1 == ent2] *= 0.5  # counted twice above
     dw_t[ent1 == ent2] *= 0.5
     hp, hq, hrp, hrq = h_p[tab.p_t], h_p[tab.q_t], hr_p[tab.p_t], hr_p[tab.q_t]
-    rows_t = np.arange(n_t)
+    # per triplet, the leg products times the entry's weight
+    fpq, frpq, fprq = wt * hp * hq, wt * hrp * hq, wt * hp * hrq
     for ent, first in ((ent1, True), (ent2, False)):
-        keep = rows_t if first else np.flatnonzero(ent1 != ent2)
-        v = par[ent[keep]]
-        for m, (w_m, dw_m) in angular_params(cos[keep], v[:, EPS], v[:, LAM], v[:, COS0]).items():
-            cols = ent[keep] * npar + m
-            f = wt[keep]
-            dz.add(keep, cols, f * hp[keep] * hq[keep] * w_m)
-            dgrad.add(n_p + keep, cols, f * hp[keep] * hq[keep] * dw_m)
-            drad.add(keep, cols, f * hrp[keep] * hq[keep] * w_m)
-            drad.add(n_t + keep, cols, f * hp[keep] * hrq[keep] * w_m)
+        keep = np.arange(n_t) if first else np.flatnonzero(ent1 != ent2)
+        at = slice(None) if first else keep  # no copies of every triplet's values
+        e_t = ent[at]
+        for m, (w_m, dw_m) in angular_params(cos[at], par[e_t, EPS], par[e_t, LAM],
+                                             par[e_t, COS0]).items():
+            cols = e_t * npar + m
+            dz.add(keep, cols, fpq[at] * w_m)
+            dgrad.add(n_p + keep, cols, fpq[at] * dw_m)
+            dgrad.add(p_t[keep], cols, frpq[at] * w_m, repeated=True)
+            dgrad.add(q_t[keep], cols, fprq[at] * w_m, repeated=True)
 
     # --- legs: sigma, a, gamma of the pair entry of either leg
     pos = np.full(n_p, -1)
@@ -218,22 +259,26 @@ def sw_parameter_derivatives(form: Form, theta: np.ndarray, tab: SWTable) -> Pre
             dz.add(on, cols, hm * other[on] * w_t[on])
             dgrad.add(n_p + on, cols, hm * other[on] * dw_t[on])
             if is_p:
-                drad.add(on, cols, hrm * other[on] * w_t[on])
-                drad.add(n_t + on, cols, hm * other_r[on] * w_t[on])
+                dgrad.add(p_t[on], cols, hrm * other[on] * w_t[on], repeated=True)
+                dgrad.add(q_t[on], cols, hm * other_r[on] * w_t[on], repeated=True)
             else:
-                drad.add(on, cols, other_r[on] * hm * w_t[on])
-                drad.add(n_t + on, cols, other[on] * hrm * w_t[on])
+                dgrad.add(p_t[on], cols, other_r[on] * hm * w_t[on], repeated=True)
+                dgrad.add(q_t[on], cols, other[on] * hrm * w_t[on], repeated=True)
 
-    grad = dgrad.matrix()
-    grad = grad + sp.vstack([tab.radial_pq @ drad.matrix(), sp.csr_matrix((n_t, n_k))])
-    energy = tab.energy_sp @ de.matrix() + tab.energy_st @ dz.matrix()
-    fx = (tab.deriv_xq @ grad).toarray()
+    # the maps applied to the used columns, a block of them at a time
     n3 = 3 * tab.n_atoms
-    fittable = form.fittable()
-    energy = np.asarray(energy.todense()).T * fittable[:, None]
+    energy_ks = np.zeros((n_k, tab.n_structures))
+    fx_kx = np.zeros((n_k, tab.deriv_xq.shape[0]))
+    used = np.flatnonzero(de.used | dz.used | dgrad.used)
+    step = max(1, BLOCK_ELEMENTS // max(n_t + n_p, 1))
+    for b in range(0, len(used), step):
+        cols = used[b : b + step]
+        grad = dgrad.dense(cols)
+        energy_ks[cols] = (tab.energy_sp @ de.dense(cols) + tab.energy_st @ dz.dense(cols)).T
+        fx_kx[cols] = (tab.deriv_xq @ grad).T
+    fittable = form.fittable()[:, None]
     return Prediction(
-        energy=np.ascontiguousarray(energy),
-        forces=np.ascontiguousarray(fx[:n3].T * fittable[:, None]),
-        virial=np.ascontiguousarray(fx[n3:].T * fittable[:, None]).reshape(n_k, tab.n_structures,
-                                                                            6),
+        energy=energy_ks * fittable,
+        forces=np.ascontiguousarray(fx_kx[:, :n3] * fittable),
+        virial=np.ascontiguousarray(fx_kx[:, n3:] * fittable).reshape(n_k, tab.n_structures, 6),
     )

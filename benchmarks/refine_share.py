@@ -1,0 +1,112 @@
+"""The refinement's share of a fit's wall time (issue 17): per config, the GA and the least squares
+timed apart (wall and this process's CPU), the GA's and the refinement's best losses, and where the
+refinement's time goes (residual vectors, Jacobians, the rest: scipy's own arithmetic).
+
+The profile is taken in this process, so it is exact only with ``[ga] workers = 1`` (with workers
+the refinement's starts run there and only their wall time shows here).
+
+Run: python benchmarks/refine_share.py potentials/MgO_buck_coul.toml [more.toml ...]
+         [--generations N] [--population N] [--workers N] [--starts N] [--max-evaluations N]
+         [--json out.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from gafit.config import load_config  # noqa: E402
+from gafit.fitting import Fit  # noqa: E402
+
+
+class Timed:
+    """A callable that adds its calls' wall time up."""
+
+    def __init__(self, fn):
+        self.fn, self.calls, self.seconds = fn, 0, 0.0
+
+    def __call__(self, *args, **kw):
+        t = time.perf_counter()
+        try:
+            return self.fn(*args, **kw)
+        finally:
+            self.seconds += time.perf_counter() - t
+            self.calls += 1
+
+
+def measure(path: Path, generations: int | None = None, population: int | None = None,
+            workers: int | None = None, starts: int | None = None,
+            max_evaluations: int | None = None) -> dict:
+    """GA then refinement of the fit ``path`` describes (settings overridden where given)."""
+    config = load_config(path)
+    if starts is not None:
+        config.refine.starts = starts
+    if max_evaluations is not None:
+        config.refine.max_evaluations = max_evaluations
+    if generations is not None:
+        config.ga.generations = generations
+    if population is not None:
+        config.ga.population = population
+    if workers is not None:
+        config.ga.workers = workers
+    t_setup = time.perf_counter()
+    fit = Fit.from_config(config)
+    setup_s = time.perf_counter() - t_setup
+    res = fit.objective.residuals = Timed(fit.objective.residuals)
+    jac = fit.objective.jacobian = Timed(fit.objective.jacobian)
+    w0, c0 = time.perf_counter(), time.process_time()
+    ga = fit.run_ga(progress=False)
+    w1, c1 = time.perf_counter(), time.process_time()
+    res.calls, res.seconds = 0, 0.0  # the memetic steps' calls are the GA's
+    jac.calls, jac.seconds = 0, 0.0
+    refined = fit.refine(progress=False) if config.refine.enabled else []
+    w2, c2 = time.perf_counter(), time.process_time()
+    result = fit.finish(ga, refined)
+    refine_s = w2 - w1
+    return {
+        "config": str(path), "generations": config.ga.generations,
+        "population": config.ga.population, "workers": config.ga.workers,
+        "starts": len(refined), "max_evaluations": config.refine.max_evaluations,
+        "setup_s": round(setup_s, 2),
+        "ga_wall_s": round(w1 - w0, 2), "ga_cpu_s": round(c1 - c0, 2),
+        "refine_wall_s": round(refine_s, 2), "refine_cpu_s": round(c2 - c1, 2),
+        "refine_share": round(refine_s / (w2 - w0), 3),
+        "ga_loss": ga.best_loss,
+        "refined_loss": min((r.loss for r in refined), default=None),
+        "final_loss": result.loss,
+        "residual_calls": res.calls, "residual_s": round(res.seconds, 2),
+        "jacobian_calls": jac.calls, "jacobian_s": round(jac.seconds, 2),
+        "other_s": round(refine_s - res.seconds - jac.seconds, 2),
+        "load": os.getloadavg()[0],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("configs", nargs="+", type=Path)
+    ap.add_argument("--generations", type=int)
+    ap.add_argument("--population", type=int)
+    ap.add_argument("--workers", type=int)
+    ap.add_argument("--starts", type=int, help="[refine] starts")
+    ap.add_argument("--max-evaluations", type=int, help="[refine] max_evaluations")
+    ap.add_argument("--json", type=Path, help="append one JSON line per config here")
+    args = ap.parse_args()
+    for path in args.configs:
+        row = measure(path, args.generations, args.population, args.workers, args.starts,
+                      args.max_evaluations)
+        line = json.dumps(row)
+        print(line, flush=True)
+        if args.json is not None:
+            with args.json.open("a") as f:
+                f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
