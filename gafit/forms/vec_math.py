@@ -11,12 +11,15 @@ numbers far above 1e-300).
 from __future__ import annotations
 
 import math
+from typing import Any
+
+import numpy as np
 
 try:
     import numba
     from llvmlite import ir
     from numba.core import types
-    from numba.extending import intrinsic
+    from numba.extending import intrinsic, overload
 except ImportError:  # pragma: no cover - numba is optional
     numba = None
 
@@ -111,3 +114,17 @@ def vlog(x: float) -> float:
     out = out if x < math.inf else x
     out = out if x > 0.0 else (-math.inf if x == 0.0 else math.nan)
     return out if x == x else x
+
+
+def exp(x: Any) -> Any:
+    """``np.exp(x)``; inside numba-compiled code, on a float, :func:`vexp`, so that a pair form's
+    ``pair_energy`` written with it vectorises in the fused pair kernels (same to about 1 ulp)."""
+    return np.exp(x)
+
+
+if numba is not None:
+    @overload(exp)
+    def _exp_in_numba(x):
+        if isinstance(x, types.Float):
+            return lambda x: vexp(x)
+        return lambda x: np.exp(x)

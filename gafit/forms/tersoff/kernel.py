@@ -79,9 +79,12 @@ def centre_geometry(pairs: Pairs, species_n: np.ndarray, struct_n: np.ndarray) -
     )
 
 
-def _njit(fn):
+def _njit(fn=None, inline="never"):
     # error_model="numpy": a division by zero gives inf/nan (scored as bad), as in numpy
-    return numba.njit(error_model="numpy", fastmath=False)(fn) if numba is not None else fn
+    if fn is None:
+        return lambda f: _njit(f, inline)
+    return (numba.njit(error_model="numpy", fastmath=False, inline=inline)(fn) if numba is not None
+            else fn)
 
 
 # columns of the per-(individual, entry) constants built by :func:`derived` (divisions and the
@@ -393,35 +396,74 @@ def _cutoff_row(r, par_t, e, lo_min, hi_max, fc_b, dfc_b):
                 dfc_b[b] = math.cos(x) * par_t[e, _DS, b]
 
 
+@_njit(inline="always")
+def _zeta_term_b(rij, rik, cs, e, b, par_t, fck, dfck, g, dg):
+    """(zeta term f_C(r_ik) g exp, dz/dr_ij, dz/dr_ik, dz/dcos) of a triplet of entry e for
+    individual b, from g(cos) and dg/dcos; the radial exp as _radial, with LAMMPS's clamp."""
+    lam3 = par_t[e, _L3, b]
+    t = (rij - rik) * lam3
+    cube = par_t[e, _M_, b] == 3.0
+    arg = t * t * t if cube else t
+    darg = t * t * (3.0 * lam3) if cube else lam3
+    ex = vexp(arg)
+    ex = 1e30 if arg > _EXP_CLAMP else ex
+    ex = 0.0 if arg < -_EXP_CLAMP else ex
+    dex = darg * ex
+    fg = fck * g
+    return fg * ex, fg * dex, dfck * g * ex - fg * dex, fck * dg * ex
+
+
+@_njit(inline="always")
+def _angular_b(cs, e, b, par_t):
+    """g(cos theta) and dg/dcos of entry e for individual b, as _angular."""
+    hc = par_t[e, _H_, b] - cs
+    inv = 1.0 / (hc * hc + par_t[e, _D2, b])
+    cc, gamma = par_t[e, _CC, b], par_t[e, _GA, b]
+    return (inv * -cc + par_t[e, _G0, b]) * gamma, inv * inv * hc * (-2.0 * cc * gamma)
+
+
 @_njit
-def _zeta_row(a, c, rij, rik, cs, e, e_ij, par_t, fck_b, dfck_b, zeta_ab, rad_ij, rad_ik, dz_cos):
+def _zeta_row(a, c, rij, rik, cs, e, e_ij, par_t, fck_rb, dfck_rb, row, zeta_ab, rad_ij, rad_ik,
+              dz_cos):
     """The zeta terms f_C(r_ik) g exp of triplet (a, c) of entry e, for every individual (0 where
     r_ij or r_ik is beyond the individual's R + D; e_ij is pair a's entry), added to zeta_ab[a];
-    their derivatives by r_ij, r_ik and cos into rad_ij, rad_ik, dz_cos at [a, c]. One loop over
-    the batch with no calls, which the compiler vectorises."""
-    for b in range(fck_b.shape[0]):
+    their derivatives by r_ij, r_ik and cos into rad_ij, rad_ik, dz_cos at [a, c]. f_C(r_ik) of
+    entry e is row ``row`` of fck_rb, dfck_rb. One loop over the batch with no calls, which the
+    compiler vectorises."""
+    for b in range(zeta_ab.shape[1]):
         live = (rij < par_t[e_ij, _HI, b]) & (rik < par_t[e, _HI, b])
-        # g(cos) as _angular; the radial exp as _radial, with LAMMPS's clamp
-        hc = par_t[e, _H_, b] - cs
-        inv = 1.0 / (hc * hc + par_t[e, _D2, b])
-        cc, gamma = par_t[e, _CC, b], par_t[e, _GA, b]
-        g = (inv * -cc + par_t[e, _G0, b]) * gamma
-        dg = inv * inv * hc * (-2.0 * cc * gamma)
-        lam3 = par_t[e, _L3, b]
-        t = (rij - rik) * lam3
-        cube = par_t[e, _M_, b] == 3.0
-        arg = t * t * t if cube else t
-        darg = t * t * (3.0 * lam3) if cube else lam3
-        ex = vexp(arg)
-        ex = 1e30 if arg > _EXP_CLAMP else ex
-        ex = 0.0 if arg < -_EXP_CLAMP else ex
-        dex = darg * ex
-        fck = fck_b[b]
-        fg = fck * g
-        zeta_ab[a, b] += fg * ex if live else 0.0
-        rad_ij[a, c, b] = fg * dex if live else 0.0
-        rad_ik[a, c, b] = dfck_b[b] * g * ex - fg * dex if live else 0.0
-        dz_cos[a, c, b] = fck * dg * ex if live else 0.0
+        g, dg = _angular_b(cs, e, b, par_t)
+        zt, d_ij, d_ik, d_cos = _zeta_term_b(rij, rik, cs, e, b, par_t, fck_rb[row, b],
+                                             dfck_rb[row, b], g, dg)
+        zeta_ab[a, b] += zt if live else 0.0
+        rad_ij[a, c, b] = d_ij if live else 0.0
+        rad_ik[a, c, b] = d_ik if live else 0.0
+        dz_cos[a, c, b] = d_cos if live else 0.0
+
+
+@_njit
+def _zeta_rows(a, c, ra, rc, cs, e, e_a, e_c, par_t, fc_ab, dfc_ab, zeta_ab, rad_ij, rad_ik,
+               dz_cos):
+    """_zeta_row of triplet (a, c) and of its mirror (c, a), both of entry e, whose f_C(r_ik)
+    are those of pairs c and a (entries e_c and e_a equal to e, as in a single-species set), in
+    one loop that computes g once."""
+    for b in range(zeta_ab.shape[1]):
+        live_a = ra < par_t[e, _HI, b]
+        live_c = rc < par_t[e, _HI, b]
+        live = live_a & live_c
+        g, dg = _angular_b(cs, e, b, par_t)
+        zt, d_ij, d_ik, d_cos = _zeta_term_b(ra, rc, cs, e, b, par_t, fc_ab[c, b], dfc_ab[c, b],
+                                             g, dg)
+        zeta_ab[a, b] += zt if live else 0.0
+        rad_ij[a, c, b] = d_ij if live else 0.0
+        rad_ik[a, c, b] = d_ik if live else 0.0
+        dz_cos[a, c, b] = d_cos if live else 0.0
+        zt, d_ij, d_ik, d_cos = _zeta_term_b(rc, ra, cs, e, b, par_t, fc_ab[a, b], dfc_ab[a, b],
+                                             g, dg)
+        zeta_ab[c, b] += zt if live else 0.0
+        rad_ij[c, a, b] = d_ij if live else 0.0
+        rad_ik[c, a, b] = d_ik if live else 0.0
+        dz_cos[c, a, b] = d_cos if live else 0.0
 
 
 @_njit
@@ -487,8 +529,8 @@ def _kernel_batch(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par_t, lo_min, hi
     zeta_ab = np.empty((nn_max, n_b))
     w_ab = np.empty((nn_max, n_b))  # dE/dzeta of pair a (0 when outside its cutoff)
     dedr_ab = np.empty((nn_max, n_b))
-    fck_b = np.empty(n_b)  # f_C(r_ik), df_C/dr of a triplet's entry
-    dfck_b = np.empty(n_b)
+    fck_rb = np.empty((1, n_b))  # f_C(r_ik), df_C/dr of a triplet's entry
+    dfck_rb = np.empty((1, n_b))
     e_b = np.empty(n_b)  # the atom's energy, force and virial
     fi_xb = np.empty((3, n_b))
     v_vb = np.empty((6, n_b))
@@ -534,14 +576,17 @@ def _kernel_batch(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par_t, lo_min, hi
             for c in range(a + 1, nn):
                 rc = r_k[k0 + c]
                 cs = cos_ac[a, c]
-                e = e3_ac[a, c]
-                _cutoff_row(rc, par_t, e, lo_min, hi_max, fck_b, dfck_b)
-                _zeta_row(a, c, ra, rc, cs, e, e2_a[a], par_t, fck_b, dfck_b, zeta_ab, rad_ij,
-                          rad_ik, dz_cos)
-                e = e3_ac[c, a]
-                _cutoff_row(ra, par_t, e, lo_min, hi_max, fck_b, dfck_b)
-                _zeta_row(c, a, rc, ra, cs, e, e2_a[c], par_t, fck_b, dfck_b, zeta_ab, rad_ij,
-                          rad_ik, dz_cos)
+                e, em = e3_ac[a, c], e3_ac[c, a]
+                if e == em and e == e2_a[a] and e == e2_a[c]:
+                    _zeta_rows(a, c, ra, rc, cs, e, e2_a[a], e2_a[c], par_t, fc_ab, dfc_ab,
+                               zeta_ab, rad_ij, rad_ik, dz_cos)
+                    continue
+                _cutoff_row(rc, par_t, e, lo_min, hi_max, fck_rb[0], dfck_rb[0])
+                _zeta_row(a, c, ra, rc, cs, e, e2_a[a], par_t, fck_rb, dfck_rb, 0, zeta_ab,
+                          rad_ij, rad_ik, dz_cos)
+                _cutoff_row(ra, par_t, em, lo_min, hi_max, fck_rb[0], dfck_rb[0])
+                _zeta_row(c, a, rc, ra, cs, em, e2_a[c], par_t, fck_rb, dfck_rb, 0, zeta_ab,
+                          rad_ij, rad_ik, dz_cos)
         # --- energy, dE/dr at fixed zeta and dE/dzeta of each pair ij
         for b in range(n_b):
             e_b[b] = 0.0
