@@ -11,23 +11,25 @@ from gafit.forms import vec_math
 numba = pytest.importorskip("numba")
 
 
-@numba.njit(error_model="numpy")
-def _apply_exp(x: np.ndarray, out: np.ndarray) -> None:
-    for k in range(x.shape[0]):
-        out[k] = vec_math.vexp(x[k])
+def _loop(fn):
+    @numba.njit(error_model="numpy")
+    def apply(x: np.ndarray, out: np.ndarray) -> None:
+        for k in range(x.shape[0]):
+            out[k] = fn(x[k])
+    return apply
 
 
-@numba.njit(error_model="numpy")
-def _apply_log(x: np.ndarray, out: np.ndarray) -> None:
-    for k in range(x.shape[0]):
-        out[k] = vec_math.vlog(x[k])
+EXPS = {"vexp": _loop(vec_math.vexp), "vexp_fma": _loop(vec_math.vexp_fma)}
+LOGS = {"vlog": _loop(vec_math.vlog), "vlog_fma": _loop(vec_math.vlog_fma)}
 
 
 def _ulps(got: np.ndarray, want: np.ndarray) -> np.ndarray:
     return np.abs(got - want) / np.spacing(np.abs(want))
 
 
-def test_vexp_is_within_two_ulp_of_numpy_everywhere() -> None:
+@pytest.mark.parametrize("name", EXPS)
+def test_vexp_is_within_two_ulp_of_numpy_everywhere(name: str) -> None:
+    _apply_exp = EXPS[name]
     rng = np.random.default_rng(3)
     x = np.concatenate([rng.uniform(-745.2, 709.9, 200_000), rng.uniform(-2.0, 2.0, 100_000),
                         rng.uniform(-1e-9, 1e-9, 1000), np.arange(-745, 710, 0.5) * np.log(2.0),
@@ -50,7 +52,9 @@ def test_vexp_is_within_two_ulp_of_numpy_everywhere() -> None:
         np.testing.assert_array_equal(got, np.exp(specials))
 
 
-def test_vlog_is_within_two_ulp_of_numpy_on_normal_numbers() -> None:
+@pytest.mark.parametrize("name", LOGS)
+def test_vlog_is_within_two_ulp_of_numpy_on_normal_numbers(name: str) -> None:
+    _apply_log = LOGS[name]
     rng = np.random.default_rng(4)
     x = np.concatenate([np.exp(rng.uniform(-700.0, 709.0, 200_000)), rng.uniform(0.5, 2.0, 100_000),
                         1.0 + rng.uniform(-1e-7, 1e-7, 1000), np.sqrt([0.5, 2.0]),
@@ -66,3 +70,14 @@ def test_vlog_is_within_two_ulp_of_numpy_on_normal_numbers() -> None:
     _apply_log(specials, got)
     with np.errstate(divide="ignore", invalid="ignore"):
         np.testing.assert_array_equal(got, np.log(specials))
+
+
+def test_exp_is_numpys_on_arrays_and_vexp_in_compiled_code() -> None:
+    """The pair forms' exp: numpy's on arrays (the numpy path, the parameter derivatives), vexp
+    on the floats of the numba kernels."""
+    x = np.linspace(-30.0, 30.0, 1001)
+    np.testing.assert_array_equal(vec_math.exp(x), np.exp(x))
+    got, want = np.empty_like(x), np.empty_like(x)
+    _loop(vec_math.exp)(x, got)
+    EXPS["vexp"](x, want)
+    np.testing.assert_array_equal(got, want)

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from gafit.forms.vec_math import vexp, vlog
+from gafit.forms.vec_math import vexp_fma as vexp
+from gafit.forms.vec_math import vlog_fma as vlog
 from gafit.geometry import Pairs
 
 try:
