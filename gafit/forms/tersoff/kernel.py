@@ -673,7 +673,7 @@ def run_centre_kernel(kernel: Any, geo: KernelGeometry, par: np.ndarray, n_speci
 
 
 #: from this many individuals on, the batch-inner kernel (:func:`_kernel_batch`) is used
-BATCH_INNER_MIN = 4
+BATCH_INNER_MIN = 8
 
 
 def fused_tersoff(geo: KernelGeometry, par: np.ndarray, n_species: int,
