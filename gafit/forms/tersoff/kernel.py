@@ -11,7 +11,15 @@ structure's energy and virial. The physics is that of :mod:`gafit.forms.tersoff.
 ``pair_style tersoff``, with its clamp and bond-order branches), which stays as the numpy path:
 with ``ENABLED = False`` or without numba, :func:`gafit.forms.tersoff.evaluate.evaluate` takes it.
 
-The kernel is serial, as the pair kernel: a fit's parallelism is its worker processes
+Two kernels compute this. :func:`_kernel` loops over the individuals inside each atom and is the
+one for single vectors (each least-squares step) and small batches. :func:`_kernel_batch`, for
+batches of :data:`BATCH_INNER_MIN` or more, puts every loop over the batch innermost (per pair,
+per triplet and mirror, per force scatter), with the parameters batch-last, so that the compiler
+vectorises the arithmetic over individuals; its exp and log are :mod:`gafit.forms.vec_math`'s,
+since a library call in a loop stops it vectorising. The two agree to rounding (both are tested
+against the numpy path at 1e-12).
+
+The kernels are serial, as the pair kernel: a fit's parallelism is its worker processes
 (:mod:`gafit.parallel`), one evaluation per worker at a time.
 """
 
