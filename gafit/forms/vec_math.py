@@ -3,9 +3,10 @@ individuals vectorises (numba has no vector math library here: ``math.exp`` in a
 scalar library call per element, which also stops the loop from vectorising).
 
 Both are accurate to about one unit in the last place (tested against numpy over the whole range
-of doubles); they return inf, 0, -inf and nan where ``math.exp``/``math.log`` do, without
-raising. Subnormal arguments of :func:`vlog` are not supported (its callers take logarithms of
-numbers far above 1e-300).
+of doubles); they return inf, 0, -inf and nan where numpy's exp and log do, without raising.
+Subnormal arguments of :func:`vlog` are not supported (its callers take logarithms of numbers far
+above 1e-300). :func:`vexp` and :func:`vlog` are for compiled code (they need numba); :func:`exp`
+works everywhere.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def _exp(x: float) -> float:
 
 
 def _log(x: float) -> float:
-    """ln x to about 1 ulp for normal x > 0 (inf, -inf at 0 and nan below, as math.log): x = 2**e m
+    """ln x to about 1 ulp for normal x > 0 (inf, -inf at 0 and nan below, as np.log): x = 2**e m
     with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s), s = (m - 1)/(m + 1), by its series."""
     bits = _bits_of_f64(x)
     e = (bits >> 52) - 1023
