@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gafit.forms import vec_math
 from gafit.forms.base import ParamSpec
 from gafit.forms.pair import PairForm
 
@@ -23,7 +24,7 @@ class Buckingham(PairForm):
     def pair_energy(
         r_p: np.ndarray, a: np.ndarray, rho: np.ndarray, c: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        rep = a * np.exp(-r_p / rho)
+        rep = a * vec_math.exp(-r_p / rho)
         inv2 = 1.0 / (r_p * r_p)
         inv6 = inv2 * inv2 * inv2  # as LAMMPS; a power r**-6 is a libm pow per pair in the kernel
         e = rep - c * inv6

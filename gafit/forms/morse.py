@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gafit.forms import vec_math
 from gafit.forms.base import ParamSpec
 from gafit.forms.pair import PairForm
 
@@ -24,7 +25,7 @@ class Morse(PairForm):
         r_p: np.ndarray, d0: np.ndarray, alpha: np.ndarray, r0: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         # plain expressions: this also runs on scalars inside the fused numba kernel
-        x = np.exp(alpha * (r0 - r_p))
+        x = vec_math.exp(alpha * (r0 - r_p))
         return d0 * x * (x - 2.0), 2.0 * alpha * d0 * x * (1.0 - x)
 
     @staticmethod

@@ -120,46 +120,60 @@ def kernel(r_p, i_p, j_p, s_p, u_pc, entry_p, params, energy, forces, virial):
     fx, fy, fz = 0.0, 0.0, 0.0
     e, v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     i_run, s_run = -1, -1
-    for p in range(r_p.shape[0]):
-        r = r_p[p]
-        i, j, k = i_p[p], j_p[p], entry_p[p]
-        if i != i_run:  # a structure's pairs are runs of centre atoms: s changes only here
-            if i_run >= 0:
-                forces[i_run, 0, 0] += fx
-                forces[i_run, 1, 0] += fy
-                forces[i_run, 2, 0] += fz
-                fx, fy, fz = 0.0, 0.0, 0.0
-            i_run = i
-            s = s_p[p]
-            if s != s_run:
-                if s_run >= 0:
-                    energy[s_run, 0] += e
-                    virial[s_run, 0, 0] += v0
-                    virial[s_run, 1, 0] += v1
-                    virial[s_run, 2, 0] += v2
-                    virial[s_run, 3, 0] += v3
-                    virial[s_run, 4, 0] += v4
-                    virial[s_run, 5, 0] += v5
-                    e, v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-                s_run = s
-        {unpack}
-        e_p, g = fn(r, {call})
-        ux, uy, uz = u_pc[p, 0], u_pc[p, 1], u_pc[p, 2]
-        gx, gy, gz = g * ux, g * uy, g * uz
-        dx, dy, dz = r * ux, r * uy, r * uz
-        e += e_p
-        fx += gx
-        fy += gy
-        fz += gz
-        forces[j, 0, 0] -= gx
-        forces[j, 1, 0] -= gy
-        forces[j, 2, 0] -= gz
-        v0 += gx * dx
-        v1 += gy * dy
-        v2 += gz * dz
-        v3 += gy * dz
-        v4 += gx * dz
-        v5 += gx * dy
+    n_p = r_p.shape[0]
+    e_q = np.empty(BLOCK)  # e and dE/dr of the block's pairs
+    g_q = np.empty(BLOCK)
+    for p0 in range(0, n_p, BLOCK):
+        p1 = min(p0 + BLOCK, n_p)
+        k = entry_p[p0]
+        if entry_p[p1 - 1] == k:  # one entry (pairs are sorted by entry): a loop without calls
+            {unpack}
+            for p in range(p0, p1):
+                e_q[p - p0], g_q[p - p0] = fn(r_p[p], {call})
+        else:
+            for p in range(p0, p1):
+                k = entry_p[p]
+                {unpack}
+                e_q[p - p0], g_q[p - p0] = fn(r_p[p], {call})
+        for p in range(p0, p1):
+            r = r_p[p]
+            i, j = i_p[p], j_p[p]
+            if i != i_run:  # a structure's pairs are runs of centre atoms: s changes only here
+                if i_run >= 0:
+                    forces[i_run, 0, 0] += fx
+                    forces[i_run, 1, 0] += fy
+                    forces[i_run, 2, 0] += fz
+                    fx, fy, fz = 0.0, 0.0, 0.0
+                i_run = i
+                s = s_p[p]
+                if s != s_run:
+                    if s_run >= 0:
+                        energy[s_run, 0] += e
+                        virial[s_run, 0, 0] += v0
+                        virial[s_run, 1, 0] += v1
+                        virial[s_run, 2, 0] += v2
+                        virial[s_run, 3, 0] += v3
+                        virial[s_run, 4, 0] += v4
+                        virial[s_run, 5, 0] += v5
+                        e, v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+                    s_run = s
+            e_p, g = e_q[p - p0], g_q[p - p0]
+            ux, uy, uz = u_pc[p, 0], u_pc[p, 1], u_pc[p, 2]
+            gx, gy, gz = g * ux, g * uy, g * uz
+            dx, dy, dz = r * ux, r * uy, r * uz
+            e += e_p
+            fx += gx
+            fy += gy
+            fz += gz
+            forces[j, 0, 0] -= gx
+            forces[j, 1, 0] -= gy
+            forces[j, 2, 0] -= gz
+            v0 += gx * dx
+            v1 += gy * dy
+            v2 += gz * dz
+            v3 += gy * dz
+            v4 += gx * dz
+            v5 += gx * dy
     if i_run >= 0:
         forces[i_run, 0, 0] += fx
         forces[i_run, 1, 0] += fy
@@ -182,7 +196,8 @@ def _make_kernel(pair_energy: Callable, n_params: int, single: bool = False) -> 
               if n_params else "pass")
     source = (_SINGLE_SOURCE if single else _KERNEL_SOURCE).format(
         unpack=unpack, call=", ".join(names if single else [f"{a}[b]" for a in names]))
-    namespace = {"np": np, "fn": numba.njit(error_model="numpy")(pair_energy)}
+    namespace = {"np": np, "BLOCK": 64,
+                 "fn": numba.njit(error_model="numpy", inline="always")(pair_energy)}
     exec(compile(source, f"<gafit pair kernel, {n_params} parameters>", "exec"), namespace)
     return numba.njit(error_model="numpy")(namespace["kernel"])
 

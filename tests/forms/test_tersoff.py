@@ -414,13 +414,16 @@ def test_batch_equals_one_at_a_time(name, monkeypatch):
         assert _rel(getattr(in_blocks, key), getattr(batch, key)) < 1e-12
 
 
+@pytest.mark.parametrize("batch_inner_min", [1, 10**9], ids=["batch-inner", "scalar"])
 @pytest.mark.parametrize("name", list(FILES))
-def test_fused_kernel_equals_numpy(name):
-    """The numba kernel gives the numpy path's numbers (to rounding) on every shipped file, with
+def test_fused_kernel_equals_numpy(name, batch_inner_min, monkeypatch):
+    """Each numba kernel (the batch-inner one, which large batches take, and the scalar one of
+    single vectors) gives the numpy path's numbers (to rounding) on every shipped file, with
     every parameter of every entry perturbed, both exponents m, LAMMPS's exp clamp and every
     branch of the bond order."""
     if not kernel.available():
         pytest.skip("numba is not installed")
+    monkeypatch.setattr(kernel, "BATCH_INNER_MIN", batch_inner_min)
     pot = load(name)
     form = pot.forms[0]
     rng = np.random.default_rng(21)

@@ -11,7 +11,15 @@ structure's energy and virial. The physics is that of :mod:`gafit.forms.tersoff.
 ``pair_style tersoff``, with its clamp and bond-order branches), which stays as the numpy path:
 with ``ENABLED = False`` or without numba, :func:`gafit.forms.tersoff.evaluate.evaluate` takes it.
 
-The kernel is serial, as the pair kernel: a fit's parallelism is its worker processes
+Two kernels compute this. :func:`_kernel` loops over the individuals inside each atom and is the
+one for single vectors (each least-squares step) and small batches. :func:`_kernel_batch`, for
+batches of :data:`BATCH_INNER_MIN` or more, puts every loop over the batch innermost (per pair,
+per triplet and mirror, per force scatter), with the parameters batch-last, so that the compiler
+vectorises the arithmetic over individuals; its exp and log are :mod:`gafit.forms.vec_math`'s,
+since a library call in a loop stops it vectorising. The two agree to rounding (both are tested
+against the numpy path at 1e-12).
+
+The kernels are serial, as the pair kernel: a fit's parallelism is its worker processes
 (:mod:`gafit.parallel`), one evaluation per worker at a time.
 """
 
@@ -23,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from gafit.forms.vec_math import vexp_fma as vexp
+from gafit.forms.vec_math import vlog_fma as vlog
 from gafit.geometry import Pairs
 
 try:
@@ -78,9 +88,12 @@ def centre_geometry(pairs: Pairs, species_n: np.ndarray, struct_n: np.ndarray) -
     )
 
 
-def _njit(fn):
+def _njit(fn=None, inline="never"):
     # error_model="numpy": a division by zero gives inf/nan (scored as bad), as in numpy
-    return numba.njit(error_model="numpy", fastmath=False)(fn) if numba is not None else fn
+    if fn is None:
+        return lambda f: _njit(f, inline)
+    return (numba.njit(error_model="numpy", fastmath=False, inline=inline)(fn) if numba is not None
+            else fn)
 
 
 # columns of the per-(individual, entry) constants built by :func:`derived` (divisions and the
@@ -367,6 +380,291 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
             virial[b, s, 5] += v5
 
 
+@_njit
+def _cutoff_row(r, par_t, e, lo_min, hi_max, fc_b, dfc_b):
+    """f_C(r) and df_C/dr of entry e for every individual into fc_b, dfc_b: a fill when r is below
+    every individual's R - D or above every R + D, the scalar sine and cosine only in the band."""
+    n_b = fc_b.shape[0]
+    if r <= lo_min[e]:
+        for b in range(n_b):
+            fc_b[b] = 1.0
+            dfc_b[b] = 0.0
+    elif r >= hi_max[e]:
+        for b in range(n_b):
+            fc_b[b] = 0.0
+            dfc_b[b] = 0.0
+    else:
+        for b in range(n_b):
+            if r <= par_t[e, _LO, b]:
+                fc_b[b], dfc_b[b] = 1.0, 0.0
+            elif r >= par_t[e, _HI, b]:
+                fc_b[b], dfc_b[b] = 0.0, 0.0
+            else:
+                x = (r - par_t[e, _R, b]) * par_t[e, _XS, b]
+                fc_b[b] = 0.5 - 0.5 * math.sin(x)
+                dfc_b[b] = math.cos(x) * par_t[e, _DS, b]
+
+
+@_njit(inline="always")
+def _zeta_term_b(rij, rik, cs, e, b, par_t, fck, dfck, g, dg):
+    """(zeta term f_C(r_ik) g exp, dz/dr_ij, dz/dr_ik, dz/dcos) of a triplet of entry e for
+    individual b, from g(cos) and dg/dcos; the radial exp as _radial, with LAMMPS's clamp."""
+    lam3 = par_t[e, _L3, b]
+    t = (rij - rik) * lam3
+    cube = par_t[e, _M_, b] == 3.0
+    arg = t * t * t if cube else t
+    darg = t * t * (3.0 * lam3) if cube else lam3
+    ex = vexp(arg)
+    ex = 1e30 if arg > _EXP_CLAMP else ex
+    ex = 0.0 if arg < -_EXP_CLAMP else ex
+    dex = darg * ex
+    fg = fck * g
+    return fg * ex, fg * dex, dfck * g * ex - fg * dex, fck * dg * ex
+
+
+@_njit(inline="always")
+def _angular_b(cs, e, b, par_t):
+    """g(cos theta) and dg/dcos of entry e for individual b, as _angular."""
+    hc = par_t[e, _H_, b] - cs
+    inv = 1.0 / (hc * hc + par_t[e, _D2, b])
+    cc, gamma = par_t[e, _CC, b], par_t[e, _GA, b]
+    return (inv * -cc + par_t[e, _G0, b]) * gamma, inv * inv * hc * (-2.0 * cc * gamma)
+
+
+@_njit
+def _zeta_row(a, c, rij, rik, cs, e, e_ij, par_t, fck_rb, dfck_rb, row, zeta_ab, rad_ij, rad_ik,
+              dz_cos):
+    """The zeta terms f_C(r_ik) g exp of triplet (a, c) of entry e, for every individual (0 where
+    r_ij or r_ik is beyond the individual's R + D; e_ij is pair a's entry), added to zeta_ab[a];
+    their derivatives by r_ij, r_ik and cos into rad_ij, rad_ik, dz_cos at [a, c]. f_C(r_ik) of
+    entry e is row ``row`` of fck_rb, dfck_rb. One loop over the batch with no calls, which the
+    compiler vectorises."""
+    for b in range(zeta_ab.shape[1]):
+        live = (rij < par_t[e_ij, _HI, b]) & (rik < par_t[e, _HI, b])
+        g, dg = _angular_b(cs, e, b, par_t)
+        zt, d_ij, d_ik, d_cos = _zeta_term_b(rij, rik, cs, e, b, par_t, fck_rb[row, b],
+                                             dfck_rb[row, b], g, dg)
+        zeta_ab[a, b] += zt if live else 0.0
+        rad_ij[a, c, b] = d_ij if live else 0.0
+        rad_ik[a, c, b] = d_ik if live else 0.0
+        dz_cos[a, c, b] = d_cos if live else 0.0
+
+
+@_njit
+def _zeta_rows(a, c, ra, rc, cs, e, e_a, e_c, par_t, fc_ab, dfc_ab, zeta_ab, rad_ij, rad_ik,
+               dz_cos):
+    """_zeta_row of triplet (a, c) and of its mirror (c, a), both of entry e, whose f_C(r_ik)
+    are those of pairs c and a (entries e_c and e_a equal to e, as in a single-species set), in
+    one loop that computes g once."""
+    for b in range(zeta_ab.shape[1]):
+        live_a = ra < par_t[e, _HI, b]
+        live_c = rc < par_t[e, _HI, b]
+        live = live_a & live_c
+        g, dg = _angular_b(cs, e, b, par_t)
+        zt, d_ij, d_ik, d_cos = _zeta_term_b(ra, rc, cs, e, b, par_t, fc_ab[c, b], dfc_ab[c, b],
+                                             g, dg)
+        zeta_ab[a, b] += zt if live else 0.0
+        rad_ij[a, c, b] = d_ij if live else 0.0
+        rad_ik[a, c, b] = d_ik if live else 0.0
+        dz_cos[a, c, b] = d_cos if live else 0.0
+        zt, d_ij, d_ik, d_cos = _zeta_term_b(rc, ra, cs, e, b, par_t, fc_ab[a, b], dfc_ab[a, b],
+                                             g, dg)
+        zeta_ab[c, b] += zt if live else 0.0
+        rad_ij[c, a, b] = d_ij if live else 0.0
+        rad_ik[c, a, b] = d_ik if live else 0.0
+        dz_cos[c, a, b] = d_cos if live else 0.0
+
+
+@_njit
+def _pair_row(a, r, e, par_t, fc_ab, dfc_ab, zeta_ab, dedr_ab, w_ab, e_b):
+    """Energy (into e_b), dE/dr at fixed zeta and dE/dzeta of pair a for every individual (0
+    beyond the individual's R + D): the branches of _bond_order as selects, one vectorised loop."""
+    for b in range(e_b.shape[0]):
+        live = r < par_t[e, _HI, b]
+        fc, dfc = fc_ab[a, b], dfc_ab[a, b]
+        lam1, lam2 = par_t[e, _L1, b], par_t[e, _L2, b]
+        fr = par_t[e, _A_, b] * vexp(-lam1 * r)
+        fa = -par_t[e, _B_, b] * vexp(-lam2 * r)
+        zeta, beta, n = zeta_ab[a, b], par_t[e, _BE, b], par_t[e, _N_, b]
+        t = zeta * beta
+        lt = vlog(t)
+        rs = vexp(lt * -0.5)
+        tn = vexp(lt * n)
+        full = vexp(vlog(1.0 + tn) * (-0.5 / n))  # LAMMPS: pow(1 + t^n, -1/2n)
+        tmn = 1.0 / tn
+        half_n = 1.0 / (2.0 * n)
+        if_c1 = -0.5 * beta * (rs / t)
+        bo = (full if t >= par_t[e, _SW3, b] else 1.0 - tn * half_n)
+        dbo = (tn / (1.0 + tn) * full / zeta * -0.5 if t >= par_t[e, _SW3, b]
+               else -0.5 * beta * tn / t)
+        low = t < par_t[e, _SW4, b]
+        bo = 1.0 if low else bo
+        dbo = 0.0 if low else dbo
+        mid = t > par_t[e, _SW2, b]
+        bo = (1.0 - tmn * half_n) * rs if mid else bo
+        dbo = if_c1 * (1.0 - (1.0 + 0.5 / n) * tmn) if mid else dbo
+        high = t > par_t[e, _SW1, b]
+        bo = rs if high else bo
+        dbo = if_c1 if high else dbo
+        e_pair = fr + bo * fa
+        e_b[b] += 0.5 * fc * e_pair if live else 0.0
+        dedr_ab[a, b] = (0.5 * (fc * (-lam1 * fr - lam2 * bo * fa) + dfc * e_pair) if live
+                         else 0.0)
+        w_ab[a, b] = 0.5 * fc * fa * dbo if live else 0.0
+
+
+@_njit
+def _kernel_batch(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par_t, lo_min, hi_max, energy,
+                  forces, virial):
+    # par_t (entries, N_DERIVED, B) from derived(), batch last; lo_min, hi_max (entries,) the
+    # smallest R - D and largest R + D of each entry over the batch; energy (S, B),
+    # forces (N, 3, B), virial (S, 6, B) in Voigt order, all added to. The physics of _kernel,
+    # with every loop over the batch innermost, so that it vectorises.
+    n_b = par_t.shape[2]
+    n_atoms = ptr_n.shape[0] - 1
+    nn_max = 1
+    for i in range(n_atoms):
+        nn_max = max(nn_max, ptr_n[i + 1] - ptr_n[i])
+    cos_ac = np.empty((nn_max, nn_max))
+    gj_acx = np.empty((nn_max, nn_max, 3))  # dcos/dd_ij; dcos/dd_ik of (a, c) is gj_acx[c, a]
+    vir_acv = np.empty((nn_max, nn_max, 6))  # d cos/d strain, filled for a < c
+    e3_ac = np.empty((nn_max, nn_max), np.int64)
+    e2_a = np.empty(nn_max, np.int64)
+    rad_ij = np.empty((nn_max, nn_max, n_b))  # dz/dr_ij, dz/dr_ik, dz/dcos of triplet (a, c)
+    rad_ik = np.empty((nn_max, nn_max, n_b))
+    dz_cos = np.empty((nn_max, nn_max, n_b))
+    fc_ab = np.empty((nn_max, n_b))  # f_C(r_ij), df_C/dr
+    dfc_ab = np.empty((nn_max, n_b))
+    zeta_ab = np.empty((nn_max, n_b))
+    w_ab = np.empty((nn_max, n_b))  # dE/dzeta of pair a (0 when outside its cutoff)
+    dedr_ab = np.empty((nn_max, n_b))
+    fck_rb = np.empty((1, n_b))  # f_C(r_ik), df_C/dr of a triplet's entry
+    dfck_rb = np.empty((1, n_b))
+    e_b = np.empty(n_b)  # the atom's energy, force and virial
+    fi_xb = np.empty((3, n_b))
+    v_vb = np.empty((6, n_b))
+    for i in range(n_atoms):
+        k0 = ptr_n[i]
+        nn = ptr_n[i + 1] - k0
+        if nn == 0:
+            continue
+        si, s = species_n[i], s_n[i]
+        # --- geometry of the atom's triplets, once for the whole batch (as in _kernel)
+        for a in range(nn):
+            ka = k0 + a
+            sj = species_n[j_k[ka]]
+            e2_a[a] = (si * n_sp + sj) * n_sp + sj
+            ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
+            inv_r = 1.0 / r_k[ka]
+            for c in range(nn):
+                if c == a:
+                    continue
+                kc = k0 + c
+                e3_ac[a, c] = (si * n_sp + sj) * n_sp + species_n[j_k[kc]]
+                vx, vy, vz = u_kc[kc, 0], u_kc[kc, 1], u_kc[kc, 2]
+                cs = ux * vx + uy * vy + uz * vz
+                cos_ac[a, c] = cs
+                gj_acx[a, c, 0] = (vx - cs * ux) * inv_r
+                gj_acx[a, c, 1] = (vy - cs * uy) * inv_r
+                gj_acx[a, c, 2] = (vz - cs * uz) * inv_r
+                if a < c:
+                    vir_acv[a, c, 0] = 2.0 * ux * vx - cs * (ux * ux + vx * vx)
+                    vir_acv[a, c, 1] = 2.0 * uy * vy - cs * (uy * uy + vy * vy)
+                    vir_acv[a, c, 2] = 2.0 * uz * vz - cs * (uz * uz + vz * vz)
+                    vir_acv[a, c, 3] = uy * vz + vy * uz - cs * (uy * uz + vy * vz)
+                    vir_acv[a, c, 4] = ux * vz + vx * uz - cs * (ux * uz + vx * vz)
+                    vir_acv[a, c, 5] = ux * vy + vx * uy - cs * (ux * uy + vx * vy)
+        # --- f_C(r_ij) of each pair ij
+        for a in range(nn):
+            _cutoff_row(r_k[k0 + a], par_t, e2_a[a], lo_min, hi_max, fc_ab[a], dfc_ab[a])
+            for b in range(n_b):
+                zeta_ab[a, b] = 0.0
+        # --- the zeta terms of each triplet (a, c) = (ij, ik) and of its mirror (c, a)
+        for a in range(nn):
+            ra = r_k[k0 + a]
+            for c in range(a + 1, nn):
+                rc = r_k[k0 + c]
+                cs = cos_ac[a, c]
+                e, em = e3_ac[a, c], e3_ac[c, a]
+                if e == em and e == e2_a[a] and e == e2_a[c]:
+                    _zeta_rows(a, c, ra, rc, cs, e, e2_a[a], e2_a[c], par_t, fc_ab, dfc_ab,
+                               zeta_ab, rad_ij, rad_ik, dz_cos)
+                    continue
+                _cutoff_row(rc, par_t, e, lo_min, hi_max, fck_rb[0], dfck_rb[0])
+                _zeta_row(a, c, ra, rc, cs, e, e2_a[a], par_t, fck_rb, dfck_rb, 0, zeta_ab,
+                          rad_ij, rad_ik, dz_cos)
+                _cutoff_row(ra, par_t, em, lo_min, hi_max, fck_rb[0], dfck_rb[0])
+                _zeta_row(c, a, rc, ra, cs, em, e2_a[c], par_t, fck_rb, dfck_rb, 0, zeta_ab,
+                          rad_ij, rad_ik, dz_cos)
+        # --- energy, dE/dr at fixed zeta and dE/dzeta of each pair ij
+        for b in range(n_b):
+            e_b[b] = 0.0
+        for a in range(nn):
+            _pair_row(a, r_k[k0 + a], e2_a[a], par_t, fc_ab, dfc_ab, zeta_ab, dedr_ab, w_ab, e_b)
+        # --- chain rule through zeta: radial parts onto the pairs, angular parts per triplet
+        # and mirror; the dE/dr of pair a is complete after its row
+        fi_xb[:] = 0.0
+        v_vb[:] = 0.0
+        for a in range(nn):
+            ka = k0 + a
+            ja = j_k[ka]
+            for c in range(a + 1, nn):
+                jc = j_k[k0 + c]
+                gjx, gjy, gjz = gj_acx[a, c, 0], gj_acx[a, c, 1], gj_acx[a, c, 2]
+                gkx, gky, gkz = gj_acx[c, a, 0], gj_acx[c, a, 1], gj_acx[c, a, 2]
+                w0, w1, w2 = vir_acv[a, c, 0], vir_acv[a, c, 1], vir_acv[a, c, 2]
+                w3, w4, w5 = vir_acv[a, c, 3], vir_acv[a, c, 4], vir_acv[a, c, 5]
+                for b in range(n_b):
+                    wa, wc = w_ab[a, b], w_ab[c, b]
+                    dedr_ab[a, b] += wa * rad_ij[a, c, b] + wc * rad_ik[c, a, b]
+                    dedr_ab[c, b] += wa * rad_ik[a, c, b] + wc * rad_ij[c, a, b]
+                    dcos = wa * dz_cos[a, c, b] + wc * dz_cos[c, a, b]
+                    fjx, fjy, fjz = gjx * dcos, gjy * dcos, gjz * dcos
+                    fkx, fky, fkz = gkx * dcos, gky * dcos, gkz * dcos
+                    forces[ja, 0, b] -= fjx
+                    forces[ja, 1, b] -= fjy
+                    forces[ja, 2, b] -= fjz
+                    forces[jc, 0, b] -= fkx
+                    forces[jc, 1, b] -= fky
+                    forces[jc, 2, b] -= fkz
+                    fi_xb[0, b] += fjx + fkx
+                    fi_xb[1, b] += fjy + fky
+                    fi_xb[2, b] += fjz + fkz
+                    v_vb[0, b] += dcos * w0
+                    v_vb[1, b] += dcos * w1
+                    v_vb[2, b] += dcos * w2
+                    v_vb[3, b] += dcos * w3
+                    v_vb[4, b] += dcos * w4
+                    v_vb[5, b] += dcos * w5
+            # the pair's dE/dr: F_i = dE/dr u, F_j = -dE/dr u, virial dE/dr r u u
+            ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
+            r = r_k[ka]
+            for b in range(n_b):
+                gr = dedr_ab[a, b]
+                fx, fy, fz = gr * ux, gr * uy, gr * uz
+                fi_xb[0, b] += fx
+                fi_xb[1, b] += fy
+                fi_xb[2, b] += fz
+                forces[ja, 0, b] -= fx
+                forces[ja, 1, b] -= fy
+                forces[ja, 2, b] -= fz
+                gr *= r
+                v_vb[0, b] += gr * ux * ux
+                v_vb[1, b] += gr * uy * uy
+                v_vb[2, b] += gr * uz * uz
+                v_vb[3, b] += gr * uy * uz
+                v_vb[4, b] += gr * ux * uz
+                v_vb[5, b] += gr * ux * uy
+        for b in range(n_b):
+            energy[s, b] += e_b[b]
+        for x in range(3):
+            for b in range(n_b):
+                forces[i, x, b] += fi_xb[x, b]
+        for v in range(6):
+            for b in range(n_b):
+                virial[s, v, b] += v_vb[v, b]
+
+
 def run_centre_kernel(kernel: Any, geo: KernelGeometry, par: np.ndarray, n_species: int,
                       n_structures: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV of a compiled kernel over
@@ -382,8 +680,22 @@ def run_centre_kernel(kernel: Any, geo: KernelGeometry, par: np.ndarray, n_speci
     return energy, forces.reshape(n_b, 3 * n_atoms), virial
 
 
+#: from this many individuals on, the batch-inner kernel (:func:`_kernel_batch`) is used
+BATCH_INNER_MIN = 8
+
+
 def fused_tersoff(geo: KernelGeometry, par: np.ndarray, n_species: int,
                   n_structures: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV for the constants ``par``
     (B, entries, N_DERIVED) of :func:`derived`."""
-    return run_centre_kernel(_kernel, geo, par, n_species, n_structures)
+    n_b = par.shape[0]
+    if n_b < BATCH_INNER_MIN:
+        return run_centre_kernel(_kernel, geo, par, n_species, n_structures)
+    n_atoms = len(geo.s_n)
+    energy = np.zeros((n_structures, n_b))
+    forces = np.zeros((n_atoms, 3, n_b))
+    virial = np.zeros((n_structures, 6, n_b))
+    _kernel_batch(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, geo.s_n, n_species,
+                  np.ascontiguousarray(par.transpose(1, 2, 0)), np.min(par[..., _LO], axis=0),
+                  np.max(par[..., _HI], axis=0), energy, forces, virial)
+    return energy.T, forces.reshape(3 * n_atoms, n_b).T, virial.transpose(2, 0, 1)
