@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gafit.structures import GafitInputError
 from gafit.uncertainty.ensemble import Ensemble, Summary, correlation
 from gafit.uncertainty.problem import Problem
 
@@ -30,6 +31,29 @@ RCOND = 1e-8
 UNDETERMINED_SIGMA = 1.0
 #: a parameter is named for a direction when ``|its component|`` is at least this
 LOADING = 0.3
+#: how the residuals' variance s² that scales cov = s² (JᵀJ)⁻¹ (and the MCMC's log p) is set:
+#: "noise", the misfit per degree of freedom, loss/(m - n); "model-error", loss/n (n free
+#: parameters): the ensemble temperature T = 2 C0 / N_p of Frederiksen, Jacobsen, Brown & Sethna,
+#: Phys. Rev. Lett. 93, 165501 (2004), with their cost C = loss/2, which spreads the ensemble so
+#: that it reflects the training misfit a form cannot fit (model error), not only noise
+SCALES = ("noise", "model-error")
+
+
+def residual_variance(loss: float, m: int, n: int, scale: str = "noise") -> float:
+    """s² of ``scale`` (:data:`SCALES`) for ``loss`` = sum r² over m data residuals and n free
+    parameters: loss/(m - n) (noise) or loss/n (model-error)."""
+    if scale not in SCALES:
+        raise GafitInputError(f"uncertainty --scale {scale!r}: expected one of {', '.join(SCALES)}")
+    if m <= n:
+        raise GafitInputError(f"uncertainty: {m} data residuals for {n} free parameters: no "
+                              "degrees of freedom left to estimate the noise")
+    return loss / (m - n) if scale == "noise" else loss / n
+
+
+def variance_text(scale: str) -> str:
+    """How s² was set, for the notes: 'loss/(m - n)' or 'loss/n (...)'."""
+    return ("loss/(m - n)" if scale == "noise" else
+            "loss/n (--scale model-error: T = 2 C0/N_p, Frederiksen et al., PRL 93, 165501 (2004))")
 
 
 @dataclass
@@ -50,6 +74,7 @@ class Fisher:
     # cluster-robust ("sandwich") covariance with the residuals of each structure as one
     # cluster: what resampling structures estimates, without assuming independent residuals
     robust: np.ndarray | None = None
+    variance_scale: str = "noise"  # how s² was set (SCALES)
 
     @property
     def std(self) -> np.ndarray:
@@ -85,8 +110,9 @@ class Fisher:
                                                                 strict=True) if h]
         notes = [f"held at the bound the loss presses them against (no spread; the covariance "
                  f"is that of the others with these fixed): {', '.join(held)}"] if held else []
-        notes += [f"s² = loss/(m - n) = {self.s2:.6g} (m = {self.m} data residuals, "
-                 f"n = {len(self.x)} free parameters); cov = s² (JᵀJ)⁻¹ by SVD, singular values "
+        notes += [f"s² = {variance_text(self.variance_scale)} = {self.s2:.6g} (m = {self.m} data "
+                  "residuals, "
+                  f"n = {len(self.x)} free parameters); cov = s² (JᵀJ)⁻¹ by SVD, singular values "
                  f"of J·diag(d) below {RCOND:g} x the largest dropped "
                  f"({int(self.null.sum())} dropped)",
                  "condition number of the scaled Jacobian: "
@@ -132,9 +158,10 @@ def column_scale(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndar
 
 def fisher_of(jac: np.ndarray, r: np.ndarray, x: np.ndarray, names: list[str], m: int,
               lower: np.ndarray, upper: np.ndarray, groups: np.ndarray | None = None,
-              held: np.ndarray | None = None) -> Fisher:
+              held: np.ndarray | None = None, scale: str = "noise") -> Fisher:
     """The Gauss-Newton analysis of a Jacobian ``jac`` (rows, n) and residuals ``r`` at ``x``,
-    with m data residuals for the degrees of freedom (s² = r·r / (m - n)); with ``groups`` (the
+    with m data residuals for the degrees of freedom (s² = r·r / (m - n), or r·r / n with
+    ``scale`` "model-error": :func:`residual_variance`); with ``groups`` (the
     cluster of each row) also the cluster-robust covariance (:func:`sandwich`). Parameters
     ``held`` (bool per parameter: pressed against a bound, where the minimum is not a
     stationary point and the quadratic model does not hold) are fixed: the analysis is that of
@@ -142,10 +169,11 @@ def fisher_of(jac: np.ndarray, r: np.ndarray, x: np.ndarray, names: list[str], m
     if held is not None and held.any():
         free = ~held
         part = fisher_of(jac[:, free], r, x[free], [n for n, f in zip(names, free, strict=True)
-                                                     if f], m, lower[free], upper[free], groups)
+                                                     if f], m, lower[free], upper[free], groups,
+                         scale=scale)
         return embedded(part, free, x, names)
     n = len(x)
-    s2 = float(r @ r) / (m - n)
+    s2 = residual_variance(float(r @ r), m, n, scale)
     d = column_scale(x, lower, upper)
     _, sv, vt = np.linalg.svd(jac * d[None, :], full_matrices=False)
     null = sv <= RCOND * sv[0] if sv[0] > 0 else np.ones_like(sv, bool)
@@ -157,7 +185,8 @@ def fisher_of(jac: np.ndarray, r: np.ndarray, x: np.ndarray, names: list[str], m
     # a parameter on a null direction is not bounded by the data at all: infinite variance
     loads = np.any(np.abs(v[:, null]) >= 1e-6, axis=1) if null.any() else np.zeros(n, bool)
     cov[loads, loads] = np.inf
-    out = Fisher(list(names), np.asarray(x, float), cov, s2, m, sv, v, d, null)
+    out = Fisher(list(names), np.asarray(x, float), cov, s2, m, sv, v, d, null,
+                 variance_scale=scale)
     if groups is not None:
         out.robust = sandwich(jac, r, groups, d[:, None] * cov_scaled * d[None, :])
         out.robust[loads, loads] = np.inf
@@ -179,7 +208,8 @@ def embedded(part: Fisher, free: np.ndarray, x: np.ndarray, names: list[str]) ->
     scale[free] = part.scale
     return Fisher(list(names), np.asarray(x, float), square(part.cov), part.s2, part.m,
                   part.singular, vectors, scale, part.null, held=~free,
-                  robust=None if part.robust is None else square(part.robust))
+                  robust=None if part.robust is None else square(part.robust),
+                  variance_scale=part.variance_scale)
 
 
 def sandwich(jac: np.ndarray, r: np.ndarray, groups: np.ndarray, bread: np.ndarray
@@ -195,20 +225,23 @@ def sandwich(jac: np.ndarray, r: np.ndarray, groups: np.ndarray, bread: np.ndarr
     return bread @ meat @ bread
 
 
-def fisher_analysis(problem: Problem) -> Fisher:
+def fisher_analysis(problem: Problem, scale: str = "noise") -> Fisher:
     """The Fisher / Gauss-Newton analysis of ``problem`` at its optimum, with the
     cluster-robust covariance over its training structures; the parameters the fit found pressed
-    against a bound are held there."""
+    against a bound are held there; s² set by ``scale`` (:data:`SCALES`)."""
     r = problem.residuals(problem.x)
     held = np.array([n in (problem.at_bounds or {}) for n in problem.names])
     return fisher_of(problem.jacobian(), r, problem.x, problem.names, problem.n_data(),
-                     problem.space.lower, problem.space.upper, problem.row_structures(), held)
+                     problem.space.lower, problem.space.upper, problem.row_structures(), held,
+                     scale)
 
 
-def fisher_ensemble(problem: Problem, samples: int = 200, seed: int = 0) -> Ensemble:
+def fisher_ensemble(problem: Problem, samples: int = 200, seed: int = 0,
+                    scale: str = "noise") -> Ensemble:
     """The Fisher analysis as an ensemble: its summary (analytic std and correlations) and
-    ``samples`` members drawn from N(x, cov) within the bounds (for propagation)."""
-    f = fisher_analysis(problem)
+    ``samples`` members drawn from N(x, cov) within the bounds (for propagation); s² set by
+    ``scale`` (:data:`SCALES`)."""
+    f = fisher_analysis(problem, scale)
     members, rejected = f.draw(samples, seed, problem.space.lower, problem.space.upper)
     summary = f.summary()
     if rejected:
@@ -216,4 +249,4 @@ def fisher_ensemble(problem: Problem, samples: int = 200, seed: int = 0) -> Ense
     info = {"s2": f.s2, "m": f.m, "singular_values": f.singular.tolist(),
             "robust_std": None if f.robust is None else f.robust_std.tolist(),
             "rcond": RCOND, "rejected_draws": rejected, "loss": problem.loss()}
-    return Ensemble("fisher", seed, f.names, f.x, members, summary, info)
+    return Ensemble("fisher", seed, f.names, f.x, members, summary, info, scale=scale)

@@ -71,16 +71,15 @@ class Problem:
         n_all = sum(n for _, n in self.objective.residual_widths())
         return np.concatenate(rows + [-1 - np.arange(n_all - n_data)]).astype(np.int64)
 
-    def noise_variance(self) -> float:
+    def noise_variance(self, scale: str = "noise") -> float:
         """s² = loss / (m - n): the mean squared weighted residual per degree of freedom (m data
         residuals, n free parameters). gafit's weights are relative, not 1/σ² of a known DFT
         noise, so the scale of the residuals' noise is estimated from the misfit itself (as
-        scipy's curve_fit does with absolute_sigma=False)."""
-        m, n = self.n_data(), len(self.x)
-        if m <= n:
-            raise GafitInputError(f"uncertainty: {m} data residuals for {n} free parameters: no "
-                                  "degrees of freedom left to estimate the noise")
-        return self.loss() / (m - n)
+        scipy's curve_fit does with absolute_sigma=False). With ``scale`` "model-error":
+        loss / n (:func:`gafit.uncertainty.fisher.residual_variance`)."""
+        from gafit.uncertainty.fisher import residual_variance
+
+        return residual_variance(self.loss(), self.n_data(), len(self.x), scale)
 
     def jacobian(self, x: np.ndarray | None = None) -> np.ndarray:
         """d(residuals)/dx (m, n) at x (default the optimum): the objective's analytic Jacobian,
