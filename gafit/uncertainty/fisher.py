@@ -116,7 +116,8 @@ class Fisher:
                  f"of J·diag(d) below {RCOND:g} x the largest dropped "
                  f"({int(self.null.sum())} dropped)",
                  "condition number of the scaled Jacobian: "
-                 + (f"{self.singular[0] / self.singular[-1]:.4g}" if self.singular[-1] > 0
+                 + ("none (no parameter left free)" if not self.singular.size else
+                    f"{self.singular[0] / self.singular[-1]:.4g}" if self.singular[-1] > 0
                     else "inf")]
         if self.robust is not None:
             notes.append("cluster-robust std (residuals of a structure as one cluster; compare "
@@ -173,6 +174,10 @@ def fisher_of(jac: np.ndarray, r: np.ndarray, x: np.ndarray, names: list[str], m
                          scale=scale)
         return embedded(part, free, x, names)
     n = len(x)
+    if n == 0:  # every free parameter held at a bound: nothing to spread
+        return Fisher(list(names), np.asarray(x, float), np.zeros((0, 0)), float(r @ r) / m, m,
+                      np.zeros(0), np.zeros((0, 0)), np.zeros(0), np.zeros(0, bool),
+                      robust=None if groups is None else np.zeros((0, 0)), variance_scale=scale)
     s2 = residual_variance(float(r @ r), m, n, scale)
     d = column_scale(x, lower, upper)
     _, sv, vt = np.linalg.svd(jac * d[None, :], full_matrices=False)

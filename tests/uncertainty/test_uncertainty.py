@@ -438,3 +438,18 @@ def test_cli_refuses_a_scale_the_bootstrap_has_not(tmp_path: Path) -> None:
     assert out.stderr.strip() == ("gafit: error: uncertainty --scale model-error: only for --method "
                                   "fisher or mcmc (the bootstrap has no likelihood to scale: it "
                                   "refits resamples)")
+
+
+def test_every_parameter_held_at_a_bound_gives_an_ensemble_without_spread() -> None:
+    """All free parameters pressed against bounds (a fit whose bounds are all too tight): the
+    analysis has nothing left to spread (it failed with an IndexError on the empty SVD)."""
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(20, 2))
+    x = np.array([1.0, 2.0])
+    f = fisher_of(a, rng.normal(0, 0.1, 20), x, ["a", "b"], 20, np.zeros(2), np.full(2, 2.0),
+                  np.arange(20) // 4, held=np.array([True, True]))
+    np.testing.assert_array_equal(f.std, [0.0, 0.0])
+    assert "held at the bound" in f.summary().table()
+    members, rejected = f.draw(4, 0, np.zeros(2), np.full(2, 2.0))
+    np.testing.assert_array_equal(members, np.repeat(x[None], 4, axis=0))
+    assert rejected == 0
