@@ -13,9 +13,9 @@ from __future__ import annotations
 from gafit.structures import GafitInputError
 from gafit.uncertainty.bootstrap import bootstrap_ensemble
 from gafit.uncertainty.ensemble import METHODS, Ensemble, Summary, read_ensemble
-from gafit.uncertainty.fisher import SCALES, Fisher, fisher_analysis, fisher_ensemble
+from gafit.uncertainty.fisher import Fisher, fisher_analysis, fisher_ensemble
 from gafit.uncertainty.mcmc import mcmc_ensemble
-from gafit.uncertainty.problem import Problem
+from gafit.uncertainty.problem import SCALES, Problem
 
 #: default ensemble sizes: Gaussian draws are cheap, each bootstrap member is a refit, MCMC keeps
 #: that many of its chain
@@ -39,7 +39,7 @@ def uncertainty(problem: Problem, method: str, samples: int | None = None, seed:
     """The ensemble of ``method`` (fisher, bootstrap or mcmc) for ``problem``; ``options`` go to
     the method (mcmc: steps, walkers, burn; bootstrap: max_evaluations). ``scale`` (fisher and
     mcmc) sets the variance of their likelihood: "noise" (loss/(m - n)) or "model-error"
-    (loss/n, Frederiksen et al. 2004: :data:`gafit.uncertainty.fisher.SCALES`)."""
+    (loss/n, Frederiksen et al. 2004: :data:`gafit.uncertainty.problem.SCALES`)."""
     check_scale(method, scale)
     n = DEFAULT_SAMPLES[method] if samples is None else samples
     if n < 2:

@@ -121,7 +121,7 @@ class Ensemble:
     # the training data): written beside them so a member's predictions need no refit
     extra_names: list[str] = field(default_factory=list)
     extra: np.ndarray | None = None  # (N, len(extra_names))
-    # how the likelihood's variance was set (gafit.uncertainty.fisher.SCALES): "model-error"
+    # how the likelihood's variance was set (gafit.uncertainty.problem.SCALES): "model-error"
     # ensembles are written beside the plain ones, as ensemble_<method>_model-error.csv
     scale: str = "noise"
 

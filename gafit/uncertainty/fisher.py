@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gafit.structures import GafitInputError
 from gafit.uncertainty.ensemble import Ensemble, Summary, correlation
-from gafit.uncertainty.problem import Problem
+from gafit.uncertainty.problem import Problem, residual_variance, variance_text
 
 #: singular values of the scaled Jacobian below RCOND x the largest are treated as zero (JᵀJ's
 #: condition number would exceed 1e16, beyond double precision)
@@ -31,31 +30,6 @@ RCOND = 1e-8
 UNDETERMINED_SIGMA = 1.0
 #: a parameter is named for a direction when ``|its component|`` is at least this
 LOADING = 0.3
-#: how the residuals' variance s² that scales cov = s² (JᵀJ)⁻¹ (and the MCMC's log p) is set:
-#: "noise", the misfit per degree of freedom, loss/(m - n); "model-error", loss/n (n free
-#: parameters): the ensemble temperature T = 2 C0 / N_p of Frederiksen, Jacobsen, Brown & Sethna,
-#: Phys. Rev. Lett. 93, 165501 (2004), with their cost C = loss/2, which spreads the ensemble so
-#: that it reflects the training misfit a form cannot fit (model error), not only noise
-SCALES = ("noise", "model-error")
-
-
-def residual_variance(loss: float, m: int, n: int, scale: str = "noise") -> float:
-    """s² of ``scale`` (:data:`SCALES`) for ``loss`` = sum r² over m data residuals and n free
-    parameters: loss/(m - n) (noise) or loss/n (model-error)."""
-    if scale not in SCALES:
-        raise GafitInputError(f"uncertainty --scale {scale!r}: expected one of {', '.join(SCALES)}")
-    if m <= n:
-        raise GafitInputError(f"uncertainty: {m} data residuals for {n} free parameters: no "
-                              "degrees of freedom left to estimate the noise")
-    return loss / (m - n) if scale == "noise" else loss / n
-
-
-def variance_text(scale: str) -> str:
-    """How s² was set, for the notes: 'loss/(m - n)' or 'loss/n (...)'."""
-    return ("loss/(m - n)" if scale == "noise" else
-            "loss/n (--scale model-error: T = 2 C0/N_p, Frederiksen et al., PRL 93, 165501 (2004))")
-
-
 @dataclass
 class Fisher:
     """The Gauss-Newton analysis at the optimum: covariance (n, n), noise variance s², the scaled

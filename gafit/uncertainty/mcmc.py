@@ -14,8 +14,8 @@ import numpy as np
 
 from gafit.structures import GafitInputError
 from gafit.uncertainty.ensemble import Ensemble, sample_summary
-from gafit.uncertainty.fisher import column_scale, fisher_analysis, variance_text
-from gafit.uncertainty.problem import Problem
+from gafit.uncertainty.fisher import column_scale, fisher_analysis
+from gafit.uncertainty.problem import Problem, variance_text
 
 #: the most free parameters MCMC is run for. The stretch move needs at least 2n walkers and its
 #: autocorrelation time grows with n (Goodman & Weare 2010; Huijser et al. 2015): a chain long
@@ -50,7 +50,7 @@ def mcmc_ensemble(problem: Problem, samples: int = 500, seed: int = 0, steps: in
     """Run ``walkers`` (default :func:`walkers_for`) emcee walkers for ``steps`` steps from a
     ball around the optimum, drop the first ``burn`` steps (default half), and keep ``samples``
     members spread evenly over the rest. Seeded: the start and emcee's moves follow ``seed``.
-    ``scale`` sets s² in log p = -loss/(2 s²) (:data:`gafit.uncertainty.fisher.SCALES`)."""
+    ``scale`` sets s² in log p = -loss/(2 s²) (:data:`gafit.uncertainty.problem.SCALES`)."""
     import emcee
 
     n = len(problem.x)

@@ -25,6 +25,29 @@ PENALTY_TERMS = ("walls", "stability", "e0")
 #: a run folder's potential must give the loss its summary records to this relative tolerance
 #: (rounding only): otherwise the rebuilt problem is not the one that was fitted
 LOSS_RTOL = 1e-6
+#: how the residuals' variance s² that scales cov = s² (JᵀJ)⁻¹ (and the MCMC's log p) is set:
+#: "noise", the misfit per degree of freedom, loss/(m - n); "model-error", loss/n (n free
+#: parameters): the ensemble temperature T = 2 C0 / N_p of Frederiksen, Jacobsen, Brown & Sethna,
+#: Phys. Rev. Lett. 93, 165501 (2004), with their cost C = loss/2, which spreads the ensemble so
+#: that it reflects the training misfit a form cannot fit (model error), not only noise
+SCALES = ("noise", "model-error")
+
+
+def residual_variance(loss: float, m: int, n: int, scale: str = "noise") -> float:
+    """s² of ``scale`` (:data:`SCALES`) for ``loss`` = sum r² over m data residuals and n free
+    parameters: loss/(m - n) (noise) or loss/n (model-error)."""
+    if scale not in SCALES:
+        raise GafitInputError(f"uncertainty --scale {scale!r}: expected one of {', '.join(SCALES)}")
+    if m <= n:
+        raise GafitInputError(f"uncertainty: {m} data residuals for {n} free parameters: no "
+                              "degrees of freedom left to estimate the noise")
+    return loss / (m - n) if scale == "noise" else loss / n
+
+
+def variance_text(scale: str) -> str:
+    """How s² was set, for the notes: 'loss/(m - n)' or 'loss/n (...)'."""
+    return ("loss/(m - n)" if scale == "noise" else
+            "loss/n (--scale model-error: T = 2 C0/N_p, Frederiksen et al., PRL 93, 165501 (2004))")
 
 
 @dataclass
@@ -76,9 +99,7 @@ class Problem:
         residuals, n free parameters). gafit's weights are relative, not 1/σ² of a known DFT
         noise, so the scale of the residuals' noise is estimated from the misfit itself (as
         scipy's curve_fit does with absolute_sigma=False). With ``scale`` "model-error":
-        loss / n (:func:`gafit.uncertainty.fisher.residual_variance`)."""
-        from gafit.uncertainty.fisher import residual_variance
-
+        loss / n (:func:`residual_variance`)."""
         return residual_variance(self.loss(), self.n_data(), len(self.x), scale)
 
     def jacobian(self, x: np.ndarray | None = None) -> np.ndarray:
