@@ -28,6 +28,8 @@ parameters, and write an ensemble of parameter vectors for propagation:
 temperature T = 2 C0/N_p of Frederiksen, Jacobsen, Brown & Sethna, Phys. Rev. Lett. 93, 165501
 (2004), which widens the ensemble until it reflects the training misfit the form cannot fit (model
 error) rather than noise; written as ensemble_METHOD_model-error.* beside the plain ensemble.
+--scale cluster-robust (fisher) draws the members from the cluster-robust covariance instead (each
+training structure's residuals one cluster: what the bootstrap over structures measures).
 
 Writes RUN_DIR/uncertainty/ensemble_METHOD.csv (one member per row: the free parameters, then the
 automatic E0 offsets solved for each), ensemble_METHOD.json (method, seed, table, what was
@@ -56,9 +58,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=2000, help="mcmc: steps per walker (default 2000)")
     p.add_argument("--walkers", type=int, help="mcmc: walkers (default 4 x free parameters, >= 8)")
     p.add_argument("--burn", type=int, help="mcmc: steps dropped at the start (default half)")
-    p.add_argument("--scale", choices=("noise", "model-error"), default="noise",
+    p.add_argument("--scale", choices=("noise", "model-error", "cluster-robust"), default="noise",
                    help="fisher, mcmc: s² of the likelihood: noise = loss/(m - n) (default), "
-                        "model-error = loss/n (Frederiksen et al., PRL 93, 165501 (2004))")
+                        "model-error = loss/n (Frederiksen et al., PRL 93, 165501 (2004)); "
+                        "fisher: cluster-robust = the sandwich covariance over structures")
     p.add_argument("--max-evaluations", type=int, default=100, metavar="N",
                    help="bootstrap: least-squares evaluations per member (default 100)")
     p.add_argument("--validation", metavar="DATA",

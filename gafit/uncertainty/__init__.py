@@ -30,8 +30,12 @@ def check_scale(method: str, scale: str) -> None:
     if scale not in SCALES:
         raise GafitInputError(f"uncertainty --scale {scale!r}: expected one of {', '.join(SCALES)}")
     if method == "bootstrap" and scale != "noise":
-        raise GafitInputError(f"uncertainty --scale {scale}: only for --method fisher or mcmc "
+        which = "fisher" if scale == "cluster-robust" else "fisher or mcmc"
+        raise GafitInputError(f"uncertainty --scale {scale}: only for --method {which} "
                               "(the bootstrap has no likelihood to scale: it refits resamples)")
+    if method == "mcmc" and scale == "cluster-robust":
+        raise GafitInputError("uncertainty --scale cluster-robust: only for --method fisher (a "
+                              "covariance, not a likelihood the chain could sample)")
 
 
 def uncertainty(problem: Problem, method: str, samples: int | None = None, seed: int = 0,
@@ -39,7 +43,8 @@ def uncertainty(problem: Problem, method: str, samples: int | None = None, seed:
     """The ensemble of ``method`` (fisher, bootstrap or mcmc) for ``problem``; ``options`` go to
     the method (mcmc: steps, walkers, burn; bootstrap: max_evaluations). ``scale`` (fisher and
     mcmc) sets the variance of their likelihood: "noise" (loss/(m - n)) or "model-error"
-    (loss/n, Frederiksen et al. 2004: :data:`gafit.uncertainty.problem.SCALES`)."""
+    (loss/n, Frederiksen et al. 2004); "cluster-robust" (fisher) draws from the cluster-robust
+    covariance (:data:`gafit.uncertainty.problem.SCALES`)."""
     check_scale(method, scale)
     n = DEFAULT_SAMPLES[method] if samples is None else samples
     if n < 2:

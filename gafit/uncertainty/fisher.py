@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gafit.structures import GafitInputError
 from gafit.uncertainty.ensemble import Ensemble, Summary, correlation
 from gafit.uncertainty.problem import Problem, residual_variance, variance_text
 
@@ -93,6 +94,9 @@ class Fisher:
                  + ("none (no parameter left free)" if not self.singular.size else
                     f"{self.singular[0] / self.singular[-1]:.4g}" if self.singular[-1] > 0
                     else "inf")]
+        if self.variance_scale == "cluster-robust":
+            notes.append("--scale cluster-robust: the std, correlations and members are those "
+                         "of the cluster-robust covariance, not of s² (JᵀJ)⁻¹")
         if self.robust is not None:
             notes.append("cluster-robust std (residuals of a structure as one cluster; compare "
                          "with the bootstrap): " + ", ".join(
@@ -111,6 +115,9 @@ class Fisher:
         # cov = L Lᵀ with L = diag(d) V_kept diag(s / σ_kept): exact for a singular cov
         root = (self.scale[:, None] * self.vectors[:, keep]
                 * (np.sqrt(self.s2) / self.singular[keep])[None, :])
+        if self.variance_scale == "cluster-robust":  # the sandwich has no such factors: eigh
+            w, v = np.linalg.eigh(np.where(np.isfinite(self.cov), self.cov, 0.0))
+            root = v * np.sqrt(np.clip(w, 0.0, None))[None, :]
         out: list[np.ndarray] = []
         rejected = 0
         for _ in range(max_tries):
@@ -169,6 +176,11 @@ def fisher_of(jac: np.ndarray, r: np.ndarray, x: np.ndarray, names: list[str], m
     if groups is not None:
         out.robust = sandwich(jac, r, groups, d[:, None] * cov_scaled * d[None, :])
         out.robust[loads, loads] = np.inf
+    if scale == "cluster-robust":
+        if out.robust is None:
+            raise GafitInputError("uncertainty --scale cluster-robust: needs the structure of "
+                                  "each residual")
+        out.cov = out.robust.copy()
     return out
 
 

@@ -29,25 +29,28 @@ LOSS_RTOL = 1e-6
 #: "noise", the misfit per degree of freedom, loss/(m - n); "model-error", loss/n (n free
 #: parameters): the ensemble temperature T = 2 C0 / N_p of Frederiksen, Jacobsen, Brown & Sethna,
 #: Phys. Rev. Lett. 93, 165501 (2004), with their cost C = loss/2, which spreads the ensemble so
-#: that it reflects the training misfit a form cannot fit (model error), not only noise
-SCALES = ("noise", "model-error")
+#: that it reflects the training misfit a form cannot fit (model error), not only noise;
+#: "cluster-robust" (Fisher only): the covariance is the cluster-robust (sandwich) one, each
+#: training structure's residuals one cluster, which takes the scatter from the structures'
+#: summed scores instead of assuming independent residuals (s² stays loss/(m - n))
+SCALES = ("noise", "model-error", "cluster-robust")
 
 
 def residual_variance(loss: float, m: int, n: int, scale: str = "noise") -> float:
     """s² of ``scale`` (:data:`SCALES`) for ``loss`` = sum r² over m data residuals and n free
-    parameters: loss/(m - n) (noise) or loss/n (model-error)."""
+    parameters: loss/(m - n) (noise, cluster-robust) or loss/n (model-error)."""
     if scale not in SCALES:
         raise GafitInputError(f"uncertainty --scale {scale!r}: expected one of {', '.join(SCALES)}")
     if m <= n:
         raise GafitInputError(f"uncertainty: {m} data residuals for {n} free parameters: no "
                               "degrees of freedom left to estimate the noise")
-    return loss / (m - n) if scale == "noise" else loss / n
+    return loss / n if scale == "model-error" else loss / (m - n)
 
 
 def variance_text(scale: str) -> str:
     """How s² was set, for the notes: 'loss/(m - n)' or 'loss/n (...)'."""
-    return ("loss/(m - n)" if scale == "noise" else
-            "loss/n (--scale model-error: T = 2 C0/N_p, Frederiksen et al., PRL 93, 165501 (2004))")
+    return ("loss/n (--scale model-error: T = 2 C0/N_p, Frederiksen et al., PRL 93, 165501 (2004))"
+            if scale == "model-error" else "loss/(m - n)")
 
 
 @dataclass

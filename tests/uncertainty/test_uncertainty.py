@@ -453,3 +453,27 @@ def test_every_parameter_held_at_a_bound_gives_an_ensemble_without_spread() -> N
     members, rejected = f.draw(4, 0, np.zeros(2), np.full(2, 2.0))
     np.testing.assert_array_equal(members, np.repeat(x[None], 4, axis=0))
     assert rejected == 0
+
+
+def test_cluster_robust_scale_draws_from_the_sandwich() -> None:
+    """--scale cluster-robust: the ensemble's covariance is the cluster-robust one (its members'
+    sample covariance too); MCMC and the bootstrap refuse it."""
+    rng = np.random.default_rng(9)
+    g, k = 30, 8
+    groups = np.repeat(np.arange(g), k)
+    a = np.c_[np.ones(g * k), rng.normal(size=g)[groups] + 0.3 * rng.normal(size=g * k)]
+    r = 0.1 * rng.normal(size=g)[groups] + 0.02 * rng.normal(size=g * k)
+    x = np.array([1.0, 2.0])
+    lo, hi = np.full(2, -50.0), np.full(2, 50.0)
+    plain = fisher_of(a, r, x, ["c", "s"], g * k, lo, hi, groups)
+    robust = fisher_of(a, r, x, ["c", "s"], g * k, lo, hi, groups, scale="cluster-robust")
+    np.testing.assert_allclose(robust.cov, plain.robust, rtol=1e-12)
+    assert np.all(robust.std > 1.5 * plain.std)  # the shared errors widen it
+    members, _ = robust.draw(40000, 1, lo, hi)
+    np.testing.assert_allclose(np.cov(members.T), plain.robust, rtol=0.05,
+                               atol=0.05 * np.abs(plain.robust).max())
+    from gafit.uncertainty import check_scale
+
+    for method in ("mcmc", "bootstrap"):
+        with pytest.raises(GafitInputError, match="only for --method fisher"):
+            check_scale(method, "cluster-robust")
