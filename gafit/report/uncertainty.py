@@ -134,7 +134,7 @@ def plot_properties(props: dict[str, dict[str, Any]], path: Path) -> str | None:
     if not keys:
         return None
     labels = list(props)
-    fig = _new_figure(min(2.0 * len(keys) + 1, 11), 2.9)
+    fig = _new_figure(min(2.0 * len(keys) + 1, 11), 3.3)
     axes = np.atleast_1d(fig.subplots(1, len(keys)))
     for ax, key in zip(axes, keys, strict=True):
         fitted = next((p["properties"].get(key) for p in props.values()
@@ -152,8 +152,8 @@ def plot_properties(props: dict[str, dict[str, Any]], path: Path) -> str | None:
         unit = next((p.get("units", {}).get(key) for p in props.values()
                      if p.get("units", {}).get(key)), "")
         ax.set_title(f"{key} ({unit})" if unit else key, fontsize=9)
-        ax.set_xticks(range(len(labels)), [title(lb).replace(" (", "\n(") for lb in labels],
-                      fontsize=7, rotation=0)
+        ax.set_xticks(range(len(labels)), [title(lb) for lb in labels], fontsize=7,
+                      rotation=40, ha="right", rotation_mode="anchor")
         ax.tick_params(axis="y", labelsize=7)
         ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_xlim(-0.6, len(labels) - 0.4)
