@@ -413,6 +413,9 @@ def test_model_error_scale_for_mcmc_and_fisher_and_its_files(problem: Problem, t
     chain = uncertainty(problem, "mcmc", 3000, seed=5, progress=False, scale="model-error",
                         steps=3000)
     assert fisher.info["s2"] == pytest.approx(problem.loss() / len(problem.x))
+    loss = problem.batch_loss()(fisher.samples)
+    assert fisher.info["loss_rise_ratio"] == pytest.approx(
+        (loss.mean() - problem.loss()) / problem.loss(), rel=1e-9)
     assert chain.info["s2"] == pytest.approx(fisher.info["s2"])
     np.testing.assert_allclose(chain.samples.std(axis=0, ddof=1), fisher.summary.std, rtol=0.3)
     rise = problem.batch_loss()(chain.samples).mean() - problem.loss()
