@@ -52,17 +52,22 @@ def title(label: str) -> str:
     return f"{method} ({scale})" if scale else method
 
 
+def column(label: str) -> str:
+    """A table heading of an ensemble, its scale on a second line (narrow columns)."""
+    return esc(title(label)).replace(" (", "<br>(")
+
+
 def parameter_table(ensembles: dict[str, dict[str, Any]]) -> str:
-    """Per free parameter its value and each ensemble's σ (and relative σ); Fisher's
+    """Per free parameter its value and each ensemble's σ (and below it the relative σ); Fisher's
     cluster-robust σ beside them when recorded."""
     first = next(iter(ensembles.values()))
     names = list(first["summary"]["parameters"])
-    head = ["parameter", "value"] + [f"σ {esc(title(lb))}" for lb in ensembles]
+    head = ["parameter", "value"] + [f"σ {column(lb)}" for lb in ensembles]
     robust = {lb: e["info"]["robust_std"] for lb, e in ensembles.items()
               if e.get("method") == "fisher" and e.get("info", {}).get("robust_std")}
     robust_one = next(iter(robust.values()), None)  # the same for every Fisher scale
     if robust_one is not None:
-        head.append("σ cluster-robust")
+        head.append("σ cluster-<br>robust")
     rows = []
     for k, n in enumerate(names):
         value = first["summary"]["parameters"][n]["value"]
@@ -70,7 +75,8 @@ def parameter_table(ensembles: dict[str, dict[str, Any]]) -> str:
         for e in ensembles.values():
             p = e["summary"]["parameters"].get(n)
             sd = p["std"] if p else None
-            rel = f" ({100 * abs(sd / value):.2g} %)" if p and value and np.isfinite(sd) else ""
+            rel = (f'<br><span class="sub">{100 * abs(sd / value):.2g} %</span>'
+                   if p and value and np.isfinite(sd) else "")
             row.append(num(sd, ".3g") + rel)
         if robust_one is not None:
             row.append(num(robust_one[k], ".3g"))
@@ -174,7 +180,7 @@ def properties_part(props: dict[str, dict[str, Any]], out: Path) -> str:
         row = [f"{esc(key)}", esc(unit), num(fitted, ".6g")]
         for p in props.values():
             r = p.get("spread", {}).get(key)
-            row.append("–" if r is None else f"{num(r['mean'], '.6g')} ± {num(r['std'], '.2g')}")
+            row.append("–" if r is None else f"{num(r['mean'], '.5g')} ± {num(r['std'], '.2g')}")
         rows.append(row)
     png = plot_properties(props, out / "uncertainty_properties.png")
     members = ", ".join(f"{esc(title(lb))} {p.get('members')}" for lb, p in props.items())
@@ -182,7 +188,7 @@ def properties_part(props: dict[str, dict[str, Any]], out: Path) -> str:
             + (img(png, "properties with error bars",
                    "Each ensemble's mean ± σ (thick) and ± 2σ (thin); dashed: the fitted "
                    "potential's value. Members: " + members) if png else "")
-            + table(["property", "unit", "fitted"] + [f"mean ± σ {esc(title(lb))}"
+            + table(["property", "unit", "fitted"] + [f"mean ± σ<br>{column(lb)}"
                                                       for lb in props], rows))
 
 

@@ -42,7 +42,7 @@ def test_report_shows_the_ensembles_and_their_propagation(run: Path) -> None:
     assert '<a href="#uncertainty">' in page and 'class="note error"' not in page
     fisher = json.loads((run / "uncertainty" / "ensemble_fisher.json").read_text())
     scaled = json.loads((run / "uncertainty" / "ensemble_fisher_model-error.json").read_text())
-    assert "σ fisher</th>" in section and "σ fisher (model-error)</th>" in section
+    assert "σ fisher</th>" in section and "σ fisher<br>(model-error)</th>" in section
     for name, p in fisher["summary"]["parameters"].items():
         if p["std"] > 0:  # the parameter held at its bound has none
             row = section[section.index(f"<code>{name}</code>"):].split("</tr>")[0]
