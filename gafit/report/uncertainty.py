@@ -85,7 +85,7 @@ def parameter_table(ensembles: dict[str, dict[str, Any]]) -> str:
 
 
 def correlation_table(names: list[str], corr: list[list[float]]) -> str:
-    """The correlation matrix; |r| >= 0.9 in bold."""
+    """The correlation matrix; pairs with an absolute correlation of 0.9 or more in bold."""
     short = [n.rpartition(".")[2] if n.count(".") else n for n in names]
     rows = []
     for i, n in enumerate(short):
