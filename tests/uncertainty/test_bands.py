@@ -131,3 +131,16 @@ def test_cli_writes_the_band_and_records_it_for_the_report(tmp_path: Path) -> No
                   "--ensemble", str(ens), "--members", "1", "--out", str(tmp_path / "x"),
                   cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip() == "gafit: error: --members 1: need at least 2"
+
+
+def test_a_propagation_is_recorded_only_beside_a_run_folders_ensemble(tmp_path: Path) -> None:
+    from gafit.uncertainty.propagate import record_path
+
+    folder = tmp_path / "run" / "uncertainty"
+    folder.mkdir(parents=True)
+    ens = folder / "ensemble_mcmc_model-error.csv"
+    assert record_path(ens, "phonons") is None  # no summary.json: not a run folder
+    (tmp_path / "run" / "summary.json").write_text("{}")
+    assert record_path(ens, "phonons") == folder / "phonons_mcmc_model-error.json"
+    assert record_path(folder / "members.csv", "phonons") is None
+    assert record_path(tmp_path / "ensemble_fisher.csv", "properties") is None
