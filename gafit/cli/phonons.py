@@ -51,7 +51,14 @@ recorded in phonons.json (imaginary_modes).
 --gruneisen [STRAIN]: mode Grüneisen parameters along the same path (phonopy's PhonopyGruneisen) from
 force constants at V0 and V0(1 ± STRAIN) (default 0.01, cell scaled uniformly): gruneisen.csv, .png/.pdf,
 .json and a table. --gruneisen-reference DIR: DFT at three volumes (DIR/orig, DIR/plus, DIR/minus, each a
-phonopy data set, as phonopy-gruneisen takes), compared at the same q-points."""
+phonopy data set, as phonopy-gruneisen takes), compared at the same q-points.
+
+--ensemble FILE (an ensemble CSV of gafit uncertainty, RUN_DIR/uncertainty/ensemble_METHOD.csv):
+each of --members members (default 50, spread evenly over the file) through the same relaxation and
+finite displacements; band_ensemble.csv gets per q-point and band the fitted, mean and std
+frequencies (THz; bands sorted at each q-point), the plot shades mean ± σ and ± 2σ, phonons.json
+records the spread at the labelled points. An ensemble of a run folder also gets the record
+RUN_DIR/uncertainty/phonons_METHOD.json, which gafit report RUN_DIR draws."""
 
 EXAMPLE = """\
 example:
@@ -61,11 +68,14 @@ example:
   gafit phonons Si.tersoff --structure diamond --supercell 2 2 2 --out gr-Si \\
       --gruneisen-reference ../shared/data/phonopy_Si_PBE/gruneisen
   gafit phonons potentials/MgO_Henkelman_2005.json --epsilon-inf born \\
-      --reference ../shared/data/phonopy_MgO/phonopy_disp.yaml --out phonons-MgO"""
+      --reference ../shared/data/phonopy_MgO/phonopy_disp.yaml --out phonons-MgO
+  gafit phonons runs/cu/potential.json --structure fcc --supercell 3 3 3 \\
+      --ensemble runs/cu/uncertainty/ensemble_fisher.csv --members 50 --out phonons-Cu"""
 
 
 #: the files ``gafit phonons`` may write into its --out folder
-OUTPUT_FILES = ("band.yaml", "band.csv", "phonons.png", "phonons.pdf", "phonons.json", "errors.csv",
+OUTPUT_FILES = ("band.yaml", "band.csv", "band_ensemble.csv", "phonons.png", "phonons.pdf",
+                "phonons.json", "errors.csv",
                 "gruneisen.csv", "gruneisen.png", "gruneisen.pdf", "gruneisen.json")
 
 
@@ -95,6 +105,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--gruneisen-reference", metavar="DIR",
                    help="DFT at three volumes: a folder with orig/, plus/, minus/ phonopy data sets "
                         "(phonopy-gruneisen's layout); implies --gruneisen")
+    p.add_argument("--ensemble", metavar="FILE", help="an ensemble CSV of gafit uncertainty "
+                   "(uncertainty/ensemble_METHOD.csv): the dispersion's mean and ±1σ/2σ band over "
+                   "its members (band_ensemble.csv, shaded on the plot)")
+    p.add_argument("--members", type=int, default=50, metavar="N",
+                   help="with --ensemble: N members spread evenly over the file (default 50)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=run)
     return p
@@ -139,9 +154,15 @@ def run(args: argparse.Namespace) -> int:
     out = output_folder(args.out)
     spare_inputs([out / name for name in OUTPUT_FILES],
                  [args.potential, args.structure, args.reference,
-                  args.gruneisen_reference])
+                  args.gruneisen_reference, args.ensemble])
     supercell: Any = parse_supercell(args.supercell) if args.supercell is not None else None
     potential = load_potential(args.potential, parse_elements(args.elements))
+    members = None
+    if args.ensemble is not None:  # a bad file or --members is told before any work
+        from gafit.uncertainty.propagate import ensemble_members, member_thetas
+
+        members = ensemble_members(args.ensemble, args.members)
+        member_thetas(potential, *members)
     if args.structure is not None or args.lattice_constant is not None:
         structure = structure_from_args(args, potential.species)
     reference = None
@@ -169,10 +190,19 @@ def run(args: argparse.Namespace) -> int:
         raise GafitInputError(f"--gruneisen-reference {args.gruneisen_reference}: its crystal holds "
                               f"{' '.join(sorted(set(volumes[0].symbols or [])))}, the structure "
                               f"{' '.join(sorted(set(structure.symbols)))}: not the same crystal")
-    res = phonon_report(potential, structure, supercell, out, path=args.path, reference=reference,
-                        relax=args.relax, npoints=args.npoints, displacement=args.displacement,
-                        name=_short_name(Path(args.potential)), reference_name=args.reference_label,
-                        epsilon_inf=epsilon_inf)
+    name = _short_name(Path(args.potential))
+    res = phonon_report(potential, structure, supercell, out if members is None else None,
+                        path=args.path, reference=reference, relax=args.relax,
+                        npoints=args.npoints, displacement=args.displacement, name=name,
+                        reference_name=args.reference_label, epsilon_inf=epsilon_inf)
+    if members is not None:
+        from gafit.phonons.report import write_outputs
+        from gafit.uncertainty.bands import band_spread
+
+        res.ensemble = band_spread(potential, *members, res, supercell, relax=args.relax,
+                                   displacement=args.displacement)
+        res.ensemble_source = str(args.ensemble)
+        write_outputs(res, out, name, args.reference_label)
     ph = res.phonopy
     print(f"{structure.get_chemical_formula(empirical=True)}: {len(ph.primitive)} atoms in the primitive "
           f"cell, {len(ph.supercell)}-atom supercell, {len(ph.supercells_with_displacements)} "
@@ -198,10 +228,29 @@ def run(args: argparse.Namespace) -> int:
         print(f"errors gafit - {Path(args.reference).name} (sorted frequencies at the same q-points):")
         print(res.errors.text())
     files = list(res.files)
+    if res.ensemble is not None:
+        print(res.ensemble.text())
+        files += _record_band(res, args.ensemble, name)
     if strain is not None:
         files += _gruneisen_part(potential, res, supercell, strain, volumes, args)
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
+
+
+def _record_band(res: Any, ensemble: str, name: str) -> list[Path]:
+    """The ensemble band recorded for the run folder's report (gafit report), when the ensemble
+    is one of a run folder; returns the file written (or none)."""
+    from gafit.cli._args import write_json
+    from gafit.phonons import cell_text
+    from gafit.uncertainty.propagate import record_path
+
+    record = record_path(ensemble, "phonons")
+    if record is None:
+        return []
+    title = (f"{res.structure.get_chemical_formula(empirical=True)}: {name}, "
+             f"{'relaxed ' if res.relaxed else ''}{cell_text(res.structure, res.lattice_constant)}")
+    write_json(record, {"title": title, "ensemble": str(ensemble), **res.ensemble.to_dict()})
+    return [record]
 
 
 def _gruneisen_part(potential: Any, res: Any, supercell: Any, strain: float, volumes: Any,

@@ -133,20 +133,23 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(stability["flags"]) or stability_line(stability))
     spread = None
     if args.ensemble:
-        import numpy as np
+        from gafit.uncertainty.propagate import (
+            ensemble_members,
+            property_spread,
+            property_spread_text,
+            record_path,
+        )
 
-        from gafit.uncertainty import read_ensemble
-        from gafit.uncertainty.propagate import property_spread, property_spread_text
-
-        if args.members < 2:
-            raise GafitInputError(f"--members {args.members}: need at least 2")
-        names, values = read_ensemble(args.ensemble)
-        # spread over the file: an MCMC ensemble's rows follow its chain
-        pick = np.unique(np.linspace(0, len(values) - 1, min(args.members, len(values)))
-                         .round().astype(int))
-        spread = property_spread(potential, names, values[pick], atoms,
+        names, values = ensemble_members(args.ensemble, args.members)
+        spread = property_spread(potential, names, values, atoms,
                                  strain=args.strain, eos_span=args.eos_span, eos=args.eos)
         print(property_spread_text(spread, props))
+        record = record_path(args.ensemble, "properties")
+        if record is not None:
+            write_json(record, {"potential": str(args.potential), "structure": args.structure,
+                                "ensemble": str(args.ensemble), "members": len(values),
+                                "properties": {k: props.get(k) for k in spread},
+                                "units": props.get("units", {}), "spread": spread})
     if args.out:
         rows = [r.__dict__ for r in compare(props, reference)]
         doc = {"potential": str(args.potential), "structure": args.structure, "properties": props,

@@ -24,6 +24,9 @@ JavaScript, images referenced relatively, so the report folder can be zipped and
     reference's);
   - for fits with [[properties]] targets: each target's value, reference, tolerance, weight,
     citation and pass/FAIL (summary.json's "properties").
+  - when RUN_DIR/uncertainty/ holds ensembles of gafit uncertainty: each one's σ per parameter,
+    correlations and calibration, and the spreads gafit properties --ensemble and gafit phonons
+    --ensemble recorded there (properties with error bars, the phonon band).
 
 The config is the one summary.json names (or the provenance line of lammps/pair.lmp); --config
 gives it when it moved. Without it (or its data) the page says so and leaves the parity plots out."""

@@ -24,6 +24,13 @@ parameters, and write an ensemble of parameter vectors for propagation:
   mcmc       emcee ensemble sampler on log p = -loss/(2 s²) within the fit's bounds (same s²),
              each step one batched evaluation; at most 8 free parameters
 
+--scale model-error (fisher, mcmc) sets s² = loss/n instead (n free parameters): the ensemble
+temperature T = 2 C0/N_p of Frederiksen, Jacobsen, Brown & Sethna, Phys. Rev. Lett. 93, 165501
+(2004), which widens the ensemble until it reflects the training misfit the form cannot fit (model
+error) rather than noise; written as ensemble_METHOD_model-error.* beside the plain ensemble.
+--scale cluster-robust (fisher) draws the members from the cluster-robust covariance instead (each
+training structure's residuals one cluster: what the bootstrap over structures measures).
+
 Writes RUN_DIR/uncertainty/ensemble_METHOD.csv (one member per row: the free parameters, then the
 automatic E0 offsets solved for each), ensemble_METHOD.json (method, seed, table, what was
 measured) and table_METHOD.txt, and prints the table: per parameter value, mean, std and 1σ
@@ -35,6 +42,7 @@ examples:
   gafit uncertainty runs/cu --method fisher
   gafit uncertainty runs/cu --method bootstrap --samples 50 --seed 1
   gafit uncertainty runs/cu --method mcmc --steps 2000 --seed 1
+  gafit uncertainty runs/si --method fisher --scale model-error
   gafit uncertainty runs/si --method fisher --validation held_out.extxyz"""
 
 
@@ -50,6 +58,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=2000, help="mcmc: steps per walker (default 2000)")
     p.add_argument("--walkers", type=int, help="mcmc: walkers (default 4 x free parameters, >= 8)")
     p.add_argument("--burn", type=int, help="mcmc: steps dropped at the start (default half)")
+    p.add_argument("--scale", choices=("noise", "model-error", "cluster-robust"), default="noise",
+                   help="fisher, mcmc: s² of the likelihood: noise = loss/(m - n) (default), "
+                        "model-error = loss/n (Frederiksen et al., PRL 93, 165501 (2004)); "
+                        "fisher: cluster-robust = the sandwich covariance over structures")
     p.add_argument("--max-evaluations", type=int, default=100, metavar="N",
                    help="bootstrap: least-squares evaluations per member (default 100)")
     p.add_argument("--validation", metavar="DATA",
@@ -62,18 +74,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit uncertainty``."""
-    from gafit.uncertainty import Problem, uncertainty
+    from gafit.uncertainty import Problem, check_scale, uncertainty
     from gafit.uncertainty.propagate import calibration_of, calibration_text
 
     if args.samples is not None and args.samples < 2:
         raise GafitInputError(f"--samples {args.samples}: need at least 2")
     if args.max_evaluations < 1:
         raise GafitInputError(f"--max-evaluations {args.max_evaluations}: need at least 1")
+    check_scale(args.method, args.scale)
     problem = Problem.from_run(args.run_dir)
     options = ({"steps": args.steps, "walkers": args.walkers, "burn": args.burn}
                if args.method == "mcmc" else
                {"max_evaluations": args.max_evaluations} if args.method == "bootstrap" else {})
-    ens = uncertainty(problem, args.method, args.samples, args.seed, not args.quiet, **options)
+    ens = uncertainty(problem, args.method, args.samples, args.seed, not args.quiet, args.scale,
+                      **options)
     lines = [ens.text()]
     if problem.at_bounds:
         lines.append("note: pressed against a bound by the loss: "

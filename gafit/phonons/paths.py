@@ -158,20 +158,27 @@ def run_band(ph: Phonopy, path: BandPath) -> Band:
                 labels=path.point_labels())
 
 
-def write_band_csv(band: Band, path: str | Path) -> None:
-    """``segment,from,to,q1,q2,q3,distance,f1_THz..`` (the layout of the shared dft_phonon_band.csv)."""
+def write_band_csv(band: Band, path: str | Path, extra: dict[str, np.ndarray] | None = None,
+                   note: str = "") -> None:
+    """``segment,from,to,q1,q2,q3,distance,f1_THz..`` (the layout of the shared dft_phonon_band.csv),
+    then the ``extra`` columns (name -> (n_q, k) values, written NAME1..NAMEk in that unit);
+    ``note`` goes into the comment line."""
     from gafit.io.atomic import atomic_write_text
 
     n = band.frequencies.shape[1]
-    lines = ["# gafit phonons: q reduced in the primitive reciprocal basis; distance in 1/Angstrom "
-             "(no 2pi); frequencies in THz",
-             ",".join(["segment", "from", "to", "q1", "q2", "q3", "distance"]
-                      + [f"f{i + 1}_THz" for i in range(n)])]
+    extra = extra or {}
+    head = ["segment", "from", "to", "q1", "q2", "q3", "distance"] + [f"f{i + 1}_THz" for i in range(n)]
+    for name, v in extra.items():
+        stem, _, unit = name.partition("_")
+        head += [f"{stem}{i + 1}_{unit}" if unit else f"{stem}{i + 1}" for i in range(v.shape[1])]
+    lines = [f"# gafit phonons{note}: q reduced in the primitive reciprocal basis; distance in "
+             "1/Angstrom (no 2pi); frequencies in THz", ",".join(head)]
     for k in range(len(band.qpoints)):
         a, b = band.path.labels[band.segment[k]]
         row = [str(band.segment[k]), file_label(a), file_label(b)]
         row += [f"{x:.8f}" for x in band.qpoints[k]] + [f"{band.distances[k]:.8f}"]
         row += [f"{x:.6f}" for x in band.frequencies[k]]
+        for v in extra.values():
+            row += [f"{x:.6f}" for x in v[k]]
         lines.append(",".join(row))
     atomic_write_text(path, "\n".join(lines) + "\n")
-

@@ -10,8 +10,11 @@ from gafit.phonons.paths import Band
 
 
 def plot_band(band: Band, title: str = "", reference: np.ndarray | None = None,
-              reference_name: str = "DFT", name: str = "gafit") -> Any:
-    """Matplotlib figure of the dispersion (THz); ``reference`` (n_q, n_modes) dashed on top."""
+              reference_name: str = "DFT", name: str = "gafit",
+              spread: tuple[np.ndarray, np.ndarray] | None = None, members: int = 0) -> Any:
+    """Matplotlib figure of the dispersion (THz); ``reference`` (n_q, n_modes) dashed on top;
+    ``spread`` (mean, std; each (n_q, n_modes), THz) of an ensemble of ``members`` drawn as
+    shaded bands mean ± 2σ (light) and mean ± σ (darker) behind the lines."""
     from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     fig = Figure(figsize=(7, 4.8))
@@ -27,6 +30,19 @@ def plot_band(band: Band, title: str = "", reference: np.ndarray | None = None,
         sel = band.segment == k
         for m in range(band.frequencies.shape[1]):
             first = k == 0 and m == 0
+            if spread is not None:
+                mean, sd = spread[0][sel, m], spread[1][sel, m]
+                for width, alpha, tag in ((2, 0.18, "2σ"), (1, 0.35, "1σ")):
+                    if single:
+                        ax.errorbar(x[sel], mean, yerr=width * sd, fmt="none", color="C0",
+                                    alpha=alpha + 0.3, capsize=3 * width,
+                                    label=f"ensemble mean ± {tag}" if first else None)
+                    else:
+                        ax.fill_between(x[sel], mean - width * sd, mean + width * sd, color="C0",
+                                        alpha=alpha, lw=0,
+                                        label=(f"ensemble mean ± {tag}"
+                                               + (f" ({members} members)" if members and width == 2
+                                                  else "")) if first else None)
             ax.plot(x[sel], band.frequencies[sel, m], color="C0", label=name if first else None,
                     **mine)
             if reference is not None:

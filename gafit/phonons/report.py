@@ -55,6 +55,9 @@ class PhononResult:
     files: list[Path] = field(default_factory=list)
     residual_force: float = 0.0  # largest |F| (eV/Å) on the unit cell used: 0 at equilibrium
     nac: dict[str, Any] = field(default_factory=dict)  # how the non-analytic term was applied
+    # an ensemble's spread of the dispersion (gafit.uncertainty.bands.BandSpread), when computed
+    ensemble: Any = None
+    ensemble_source: str = ""  # the ensemble CSV it came from
 
     @property
     def model_nac_text(self) -> str:
@@ -100,6 +103,12 @@ class PhononResult:
         }
         if self.nac:
             out["nac"] = {k: v for k, v in self.nac.items() if k != "epsilon_text"}
+        if self.ensemble is not None:
+            e = self.ensemble
+            out["ensemble"] = {"file": self.ensemble_source, "members": e.members,
+                               "failed": e.failed, "csv": "band_ensemble.csv",
+                               "rms_std_THz": float(np.sqrt(np.mean(e.std ** 2))),
+                               "max_std_THz": float(e.std.max()), "points": e.at_points()}
         if self.errors is not None and self.reference is not None:
             out["reference"] = str(self.reference.source)
             out["rms_error_THz"] = {file_label(r.point): r.rms for r in self.errors.rows}
@@ -190,7 +199,7 @@ def phonon_report(potential: Potential, structure: Atoms, supercell: Any, out: s
                                 ph.primitive_symmetry.pointgroup_operations, notes,
                                 _nac_line(result, reference_name))
     if out is not None:
-        _write_outputs(result, Path(out), name, reference_name)
+        write_outputs(result, Path(out), name, reference_name)
     return result
 
 
@@ -203,13 +212,18 @@ def _nac_line(res: PhononResult, reference_name: str) -> str:
     return f"NAC: gafit {mine}; {reference_name}: {theirs}"
 
 
-def _write_outputs(res: PhononResult, out: Path, name: str, reference_name: str) -> None:
+def write_outputs(res: PhononResult, out: Path, name: str = "gafit", reference_name: str = "DFT"
+                  ) -> None:
+    """Write what :func:`phonon_report` writes for ``res`` into ``out`` (and, with
+    ``res.ensemble``, band_ensemble.csv and the band on the plot)."""
     from gafit.io.atomic import atomic_batch
 
     with atomic_batch():  # all files renamed into place together: a full disk leaves old ones whole
         _write_files(res, out, name, reference_name)
     if res.errors is None:  # an earlier run's comparison would sit beside these results
         (out / "errors.csv").unlink(missing_ok=True)
+    if res.ensemble is None:  # so would an earlier run's ensemble band
+        (out / "band_ensemble.csv").unlink(missing_ok=True)
 
 
 def _write_files(res: PhononResult, out: Path, name: str, reference_name: str) -> None:
@@ -231,13 +245,20 @@ def _write_files(res: PhononResult, out: Path, name: str, reference_name: str) -
         title += f"; RMS vs {reference_name} {res.errors.rms:.3f} THz"
     label = f"{name} ({res.model_nac_text})" if res.model_nac_text else name
     ref_label = f"{reference_name} (NAC from BORN)" if res.reference_nac else reference_name
-    fig = plot_band(res.band, title, res.reference_frequencies, ref_label, label)
+    spread = None if res.ensemble is None else (res.ensemble.mean, res.ensemble.std)
+    fig = plot_band(res.band, title, res.reference_frequencies, ref_label, label, spread,
+                    0 if res.ensemble is None else res.ensemble.members)
     for ext in ("png", "pdf"):
         atomic_write(out / f"phonons.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, dpi=150, format=ext))
         files.append(out / f"phonons.{ext}")
     if res.errors is not None:
         res.errors.write_csv(out / "errors.csv")
         files.append(out / "errors.csv")
+    if res.ensemble is not None:
+        from gafit.uncertainty.bands import write_band_spread_csv
+
+        write_band_spread_csv(res.ensemble, out / "band_ensemble.csv")
+        files.append(out / "band_ensemble.csv")
     atomic_write_text(out / "phonons.json", strict_json.dumps(res.summary(), indent=2, ensure_ascii=False)
                       + "\n")
     files.append(out / "phonons.json")

@@ -14,7 +14,7 @@ from typing import Any
 REPORT_DIR = "report"
 #: PNGs the report writes (older copies are removed before a new report is written)
 PNG_PATTERNS = ("parity*.png", "config_types*.png", "convergence*.png", "phonon*.png",
-                "front*.png")
+                "front*.png", "uncertainty*.png")
 
 
 def esc(x: Any) -> str:

@@ -43,6 +43,7 @@ from gafit.report.plots import (
     plot_parity,
     plot_phonon_points,
 )
+from gafit.report.uncertainty import uncertainty_section
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 #: band paths of the dispersion plots that pass through the usual fitted points (default: "auto")
@@ -678,6 +679,7 @@ def page(result: FitResult, run: Path, inp: Inputs) -> str:
         ("config_types", lambda: config_types(result, inp)),
         ("convergence", lambda: convergence(result, inp)),
         ("parameters", lambda: parameters(result)),
+        ("uncertainty", lambda: uncertainty_section(run, inp.out)),
         ("phonons", lambda: phonons(result, inp)),
         ("property_targets", lambda: property_targets(result)),
         ("validation_suite", lambda: validation_suite(run)),
@@ -703,6 +705,8 @@ def page(result: FitResult, run: Path, inp: Inputs) -> str:
     nav += [("summary", "Summary"), ("parity", "Predicted vs reference"),
            ("config-types", "Per config_type"), ("convergence", "Convergence"),
            ("parameters", "Parameters")]
+    if 'id="uncertainty"' in "".join(sections):
+        nav.append(("uncertainty", "Uncertainty"))
     if 'id="phonons"' in "".join(sections):
         nav.append(("phonons", "Phonons"))
     if 'id="properties"' in "".join(sections):

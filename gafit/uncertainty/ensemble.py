@@ -121,12 +121,20 @@ class Ensemble:
     # the training data): written beside them so a member's predictions need no refit
     extra_names: list[str] = field(default_factory=list)
     extra: np.ndarray | None = None  # (N, len(extra_names))
+    # how the likelihood's variance was set (gafit.uncertainty.problem.SCALES): "model-error"
+    # ensembles are written beside the plain ones, as ensemble_<method>_model-error.csv
+    scale: str = "noise"
+
+    @property
+    def label(self) -> str:
+        """'fisher', or 'fisher_model-error' for a model-error-scaled one (file names, titles)."""
+        return self.method if self.scale == "noise" else f"{self.method}_{self.scale}"
 
     def paths(self, run_dir: str | Path) -> tuple[Path, Path, Path]:
         """The ensemble's CSV, JSON and table in ``run_dir/uncertainty/``."""
         folder = Path(run_dir) / FOLDER
-        stem = f"ensemble_{self.method}"
-        return folder / f"{stem}.csv", folder / f"{stem}.json", folder / f"table_{self.method}.txt"
+        stem = f"ensemble_{self.label}"
+        return folder / f"{stem}.csv", folder / f"{stem}.json", folder / f"table_{self.label}.txt"
 
     def write(self, run_dir: str | Path) -> list[Path]:
         """Write the CSV (one member per row, a column per free parameter, then the automatic E0
@@ -139,7 +147,8 @@ class Ensemble:
         values = self.samples if self.extra is None else np.hstack([self.samples, self.extra])
         w.writerows([[repr(float(v)) for v in row] for row in values])
         atomic_write_text(csv_path, buf.getvalue())
-        meta = {"method": self.method, "seed": self.seed, "members": len(self.samples),
+        meta = {"method": self.method, "scale": self.scale, "seed": self.seed,
+                "members": len(self.samples),
                 "parameters": self.names, "derived": self.extra_names,
                 "optimum": self.x.tolist(), "csv": csv_path.name,
                 "summary": self.summary.to_dict(), "info": self.info}
@@ -149,7 +158,8 @@ class Ensemble:
 
     def text(self) -> str:
         seed = f", seed {self.seed}" if self.seed is not None else ""
-        return self.summary.table(f"{self.method}: {len(self.samples)} members{seed}")
+        scaled = f" (--scale {self.scale})" if self.scale != "noise" else ""
+        return self.summary.table(f"{self.method}{scaled}: {len(self.samples)} members{seed}")
 
 
 def read_ensemble(path: str | Path) -> tuple[list[str], np.ndarray]:

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gafit.structures import GafitInputError
 from gafit.uncertainty.ensemble import Ensemble, Summary, correlation
-from gafit.uncertainty.problem import Problem
+from gafit.uncertainty.problem import Problem, residual_variance, variance_text
 
 #: singular values of the scaled Jacobian below RCOND x the largest are treated as zero (JᵀJ's
 #: condition number would exceed 1e16, beyond double precision)
@@ -30,8 +31,6 @@ RCOND = 1e-8
 UNDETERMINED_SIGMA = 1.0
 #: a parameter is named for a direction when ``|its component|`` is at least this
 LOADING = 0.3
-
-
 @dataclass
 class Fisher:
     """The Gauss-Newton analysis at the optimum: covariance (n, n), noise variance s², the scaled
@@ -50,6 +49,7 @@ class Fisher:
     # cluster-robust ("sandwich") covariance with the residuals of each structure as one
     # cluster: what resampling structures estimates, without assuming independent residuals
     robust: np.ndarray | None = None
+    variance_scale: str = "noise"  # how s² was set (SCALES)
 
     @property
     def std(self) -> np.ndarray:
@@ -85,13 +85,18 @@ class Fisher:
                                                                 strict=True) if h]
         notes = [f"held at the bound the loss presses them against (no spread; the covariance "
                  f"is that of the others with these fixed): {', '.join(held)}"] if held else []
-        notes += [f"s² = loss/(m - n) = {self.s2:.6g} (m = {self.m} data residuals, "
-                 f"n = {len(self.x)} free parameters); cov = s² (JᵀJ)⁻¹ by SVD, singular values "
+        notes += [f"s² = {variance_text(self.variance_scale)} = {self.s2:.6g} (m = {self.m} data "
+                  "residuals, "
+                  f"n = {len(self.x)} free parameters); cov = s² (JᵀJ)⁻¹ by SVD, singular values "
                  f"of J·diag(d) below {RCOND:g} x the largest dropped "
                  f"({int(self.null.sum())} dropped)",
                  "condition number of the scaled Jacobian: "
-                 + (f"{self.singular[0] / self.singular[-1]:.4g}" if self.singular[-1] > 0
+                 + ("none (no parameter left free)" if not self.singular.size else
+                    f"{self.singular[0] / self.singular[-1]:.4g}" if self.singular[-1] > 0
                     else "inf")]
+        if self.variance_scale == "cluster-robust":
+            notes.append("--scale cluster-robust: the std, correlations and members are those "
+                         "of the cluster-robust covariance, not of s² (JᵀJ)⁻¹")
         if self.robust is not None:
             notes.append("cluster-robust std (residuals of a structure as one cluster; compare "
                          "with the bootstrap): " + ", ".join(
@@ -110,6 +115,9 @@ class Fisher:
         # cov = L Lᵀ with L = diag(d) V_kept diag(s / σ_kept): exact for a singular cov
         root = (self.scale[:, None] * self.vectors[:, keep]
                 * (np.sqrt(self.s2) / self.singular[keep])[None, :])
+        if self.variance_scale == "cluster-robust":  # the sandwich has no such factors: eigh
+            w, v = np.linalg.eigh(np.where(np.isfinite(self.cov), self.cov, 0.0))
+            root = v * np.sqrt(np.clip(w, 0.0, None))[None, :]
         out: list[np.ndarray] = []
         rejected = 0
         for _ in range(max_tries):
@@ -132,9 +140,10 @@ def column_scale(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndar
 
 def fisher_of(jac: np.ndarray, r: np.ndarray, x: np.ndarray, names: list[str], m: int,
               lower: np.ndarray, upper: np.ndarray, groups: np.ndarray | None = None,
-              held: np.ndarray | None = None) -> Fisher:
+              held: np.ndarray | None = None, scale: str = "noise") -> Fisher:
     """The Gauss-Newton analysis of a Jacobian ``jac`` (rows, n) and residuals ``r`` at ``x``,
-    with m data residuals for the degrees of freedom (s² = r·r / (m - n)); with ``groups`` (the
+    with m data residuals for the degrees of freedom (s² = r·r / (m - n), or r·r / n with
+    ``scale`` "model-error": :func:`residual_variance`); with ``groups`` (the
     cluster of each row) also the cluster-robust covariance (:func:`sandwich`). Parameters
     ``held`` (bool per parameter: pressed against a bound, where the minimum is not a
     stationary point and the quadratic model does not hold) are fixed: the analysis is that of
@@ -142,10 +151,15 @@ def fisher_of(jac: np.ndarray, r: np.ndarray, x: np.ndarray, names: list[str], m
     if held is not None and held.any():
         free = ~held
         part = fisher_of(jac[:, free], r, x[free], [n for n, f in zip(names, free, strict=True)
-                                                     if f], m, lower[free], upper[free], groups)
+                                                     if f], m, lower[free], upper[free], groups,
+                         scale=scale)
         return embedded(part, free, x, names)
     n = len(x)
-    s2 = float(r @ r) / (m - n)
+    if n == 0:  # every free parameter held at a bound: nothing to spread
+        return Fisher(list(names), np.asarray(x, float), np.zeros((0, 0)), float(r @ r) / m, m,
+                      np.zeros(0), np.zeros((0, 0)), np.zeros(0), np.zeros(0, bool),
+                      robust=None if groups is None else np.zeros((0, 0)), variance_scale=scale)
+    s2 = residual_variance(float(r @ r), m, n, scale)
     d = column_scale(x, lower, upper)
     _, sv, vt = np.linalg.svd(jac * d[None, :], full_matrices=False)
     null = sv <= RCOND * sv[0] if sv[0] > 0 else np.ones_like(sv, bool)
@@ -157,10 +171,16 @@ def fisher_of(jac: np.ndarray, r: np.ndarray, x: np.ndarray, names: list[str], m
     # a parameter on a null direction is not bounded by the data at all: infinite variance
     loads = np.any(np.abs(v[:, null]) >= 1e-6, axis=1) if null.any() else np.zeros(n, bool)
     cov[loads, loads] = np.inf
-    out = Fisher(list(names), np.asarray(x, float), cov, s2, m, sv, v, d, null)
+    out = Fisher(list(names), np.asarray(x, float), cov, s2, m, sv, v, d, null,
+                 variance_scale=scale)
     if groups is not None:
         out.robust = sandwich(jac, r, groups, d[:, None] * cov_scaled * d[None, :])
         out.robust[loads, loads] = np.inf
+    if scale == "cluster-robust":
+        if out.robust is None:
+            raise GafitInputError("uncertainty --scale cluster-robust: needs the structure of "
+                                  "each residual")
+        out.cov = out.robust.copy()
     return out
 
 
@@ -179,7 +199,8 @@ def embedded(part: Fisher, free: np.ndarray, x: np.ndarray, names: list[str]) ->
     scale[free] = part.scale
     return Fisher(list(names), np.asarray(x, float), square(part.cov), part.s2, part.m,
                   part.singular, vectors, scale, part.null, held=~free,
-                  robust=None if part.robust is None else square(part.robust))
+                  robust=None if part.robust is None else square(part.robust),
+                  variance_scale=part.variance_scale)
 
 
 def sandwich(jac: np.ndarray, r: np.ndarray, groups: np.ndarray, bread: np.ndarray
@@ -195,20 +216,23 @@ def sandwich(jac: np.ndarray, r: np.ndarray, groups: np.ndarray, bread: np.ndarr
     return bread @ meat @ bread
 
 
-def fisher_analysis(problem: Problem) -> Fisher:
+def fisher_analysis(problem: Problem, scale: str = "noise") -> Fisher:
     """The Fisher / Gauss-Newton analysis of ``problem`` at its optimum, with the
     cluster-robust covariance over its training structures; the parameters the fit found pressed
-    against a bound are held there."""
+    against a bound are held there; s² set by ``scale`` (:data:`SCALES`)."""
     r = problem.residuals(problem.x)
     held = np.array([n in (problem.at_bounds or {}) for n in problem.names])
     return fisher_of(problem.jacobian(), r, problem.x, problem.names, problem.n_data(),
-                     problem.space.lower, problem.space.upper, problem.row_structures(), held)
+                     problem.space.lower, problem.space.upper, problem.row_structures(), held,
+                     scale)
 
 
-def fisher_ensemble(problem: Problem, samples: int = 200, seed: int = 0) -> Ensemble:
+def fisher_ensemble(problem: Problem, samples: int = 200, seed: int = 0,
+                    scale: str = "noise") -> Ensemble:
     """The Fisher analysis as an ensemble: its summary (analytic std and correlations) and
-    ``samples`` members drawn from N(x, cov) within the bounds (for propagation)."""
-    f = fisher_analysis(problem)
+    ``samples`` members drawn from N(x, cov) within the bounds (for propagation); s² set by
+    ``scale`` (:data:`SCALES`)."""
+    f = fisher_analysis(problem, scale)
     members, rejected = f.draw(samples, seed, problem.space.lower, problem.space.upper)
     summary = f.summary()
     if rejected:
@@ -216,4 +240,20 @@ def fisher_ensemble(problem: Problem, samples: int = 200, seed: int = 0) -> Ense
     info = {"s2": f.s2, "m": f.m, "singular_values": f.singular.tolist(),
             "robust_std": None if f.robust is None else f.robust_std.tolist(),
             "rcond": RCOND, "rejected_draws": rejected, "loss": problem.loss()}
-    return Ensemble("fisher", seed, f.names, f.x, members, summary, info)
+    if scale == "model-error" and len(members):
+        rise = loss_rise(problem, members)
+        info["loss_rise_ratio"] = rise
+        summary.notes.append(
+            f"the members' mean loss rise is {rise:.3g} x the training loss (Frederiksen's "
+            "ensemble: 1 where the loss is quadratic; above 1, the Gaussian reaches where it is "
+            "not, and the spread is overstated)")
+    return Ensemble("fisher", seed, f.names, f.x, members, summary, info, scale=scale)
+
+
+def loss_rise(problem: Problem, members: np.ndarray) -> float:
+    """The members' mean loss minus the optimum's, over the optimum's loss."""
+    base = problem.loss()
+    with np.errstate(all="ignore"):
+        losses = np.concatenate([problem.batch_loss()(chunk)
+                                 for chunk in np.array_split(members, max(1, len(members) // 50))])
+    return float((np.mean(losses) - base) / base) if base > 0 else float("nan")

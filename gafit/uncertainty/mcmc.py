@@ -15,7 +15,7 @@ import numpy as np
 from gafit.structures import GafitInputError
 from gafit.uncertainty.ensemble import Ensemble, sample_summary
 from gafit.uncertainty.fisher import column_scale, fisher_analysis
-from gafit.uncertainty.problem import Problem
+from gafit.uncertainty.problem import Problem, variance_text
 
 #: the most free parameters MCMC is run for. The stretch move needs at least 2n walkers and its
 #: autocorrelation time grows with n (Goodman & Weare 2010; Huijser et al. 2015): a chain long
@@ -31,11 +31,12 @@ def walkers_for(n: int) -> int:
     return w + w % 2
 
 
-def start_walkers(problem: Problem, walkers: int, rng: np.random.Generator) -> np.ndarray:
+def start_walkers(problem: Problem, walkers: int, rng: np.random.Generator,
+                  scale: str = "noise") -> np.ndarray:
     """Walkers (W, n) in a small Gaussian ball around the optimum: 0.1 x the Fisher σ (1e-3 of
     the scale of x where the Fisher σ is not finite), inside the bounds."""
     space = problem.space
-    sd = fisher_analysis(problem).std
+    sd = fisher_analysis(problem, scale).std
     fallback = 1e-3 * column_scale(problem.x, space.lower, space.upper)
     sd = np.where(np.isfinite(sd) & (sd > 0), 0.1 * sd, fallback)
     p0 = problem.x + rng.standard_normal((walkers, len(problem.x))) * sd
@@ -45,10 +46,11 @@ def start_walkers(problem: Problem, walkers: int, rng: np.random.Generator) -> n
 
 def mcmc_ensemble(problem: Problem, samples: int = 500, seed: int = 0, steps: int = 2000,
                   walkers: int | None = None, burn: int | None = None,
-                  progress: bool = True) -> Ensemble:
+                  progress: bool = True, scale: str = "noise") -> Ensemble:
     """Run ``walkers`` (default :func:`walkers_for`) emcee walkers for ``steps`` steps from a
     ball around the optimum, drop the first ``burn`` steps (default half), and keep ``samples``
-    members spread evenly over the rest. Seeded: the start and emcee's moves follow ``seed``."""
+    members spread evenly over the rest. Seeded: the start and emcee's moves follow ``seed``.
+    ``scale`` sets s² in log p = -loss/(2 s²) (:data:`gafit.uncertainty.problem.SCALES`)."""
     import emcee
 
     n = len(problem.x)
@@ -63,7 +65,7 @@ def mcmc_ensemble(problem: Problem, samples: int = 500, seed: int = 0, steps: in
     burn = steps // 2 if burn is None else burn
     if not 0 <= burn < steps:
         raise GafitInputError(f"uncertainty --burn {burn}: need 0 <= burn < steps ({steps})")
-    s2 = problem.noise_variance()
+    s2 = problem.noise_variance(scale)
     lower, upper, loss = problem.space.lower, problem.space.upper, problem.batch_loss()
     evaluated = 0
 
@@ -77,7 +79,7 @@ def mcmc_ensemble(problem: Problem, samples: int = 500, seed: int = 0, steps: in
         return out
 
     rng = np.random.default_rng(seed)
-    p0 = start_walkers(problem, walkers, rng)
+    p0 = start_walkers(problem, walkers, rng, scale)
     sampler = emcee.EnsembleSampler(walkers, n, log_prob, vectorize=True)
     # emcee draws its moves from a legacy RandomState: seed it from the same Generator
     sampler.random_state = np.random.RandomState(rng.integers(2**32)).get_state()
@@ -96,15 +98,15 @@ def mcmc_ensemble(problem: Problem, samples: int = 500, seed: int = 0, steps: in
         tau = None
     finally:
         quiet.setLevel(level)
-    info = {"s2": s2, "walkers": walkers, "steps": steps, "burn": burn,
+    info = {"s2": s2, "scale": scale, "walkers": walkers, "steps": steps, "burn": burn,
             "evaluations": evaluated, "cpu_seconds": cpu,
             "acceptance": float(np.mean(sampler.acceptance_fraction)),
             "autocorrelation_steps": tau}
     summary = sample_summary(problem.names, problem.x, xs)
     summary.notes.append(f"emcee: {walkers} walkers x {steps} steps ({burn} burn-in), acceptance "
                          f"{info['acceptance']:.2f}, {evaluated} evaluations in {cpu:.2f} s CPU; "
-                         "log p = -loss/(2 s²), s² = " + f"{s2:.6g}")
+                         f"log p = -loss/(2 s²), s² = {variance_text(scale)} = {s2:.6g}")
     if tau is not None and steps - burn < 50 * max(tau):
         summary.notes.append(f"warning: the kept chain ({steps - burn} steps) is shorter than 50 "
                              f"autocorrelation times ({max(tau):.1f} steps): raise --steps")
-    return Ensemble("mcmc", seed, problem.names, problem.x, xs, summary, info)
+    return Ensemble("mcmc", seed, problem.names, problem.x, xs, summary, info, scale=scale)

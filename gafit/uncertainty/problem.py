@@ -25,6 +25,32 @@ PENALTY_TERMS = ("walls", "stability", "e0")
 #: a run folder's potential must give the loss its summary records to this relative tolerance
 #: (rounding only): otherwise the rebuilt problem is not the one that was fitted
 LOSS_RTOL = 1e-6
+#: how the residuals' variance s² that scales cov = s² (JᵀJ)⁻¹ (and the MCMC's log p) is set:
+#: "noise", the misfit per degree of freedom, loss/(m - n); "model-error", loss/n (n free
+#: parameters): the ensemble temperature T = 2 C0 / N_p of Frederiksen, Jacobsen, Brown & Sethna,
+#: Phys. Rev. Lett. 93, 165501 (2004), with their cost C = loss/2, which spreads the ensemble so
+#: that it reflects the training misfit a form cannot fit (model error), not only noise;
+#: "cluster-robust" (Fisher only): the covariance is the cluster-robust (sandwich) one, each
+#: training structure's residuals one cluster, which takes the scatter from the structures'
+#: summed scores instead of assuming independent residuals (s² stays loss/(m - n))
+SCALES = ("noise", "model-error", "cluster-robust")
+
+
+def residual_variance(loss: float, m: int, n: int, scale: str = "noise") -> float:
+    """s² of ``scale`` (:data:`SCALES`) for ``loss`` = sum r² over m data residuals and n free
+    parameters: loss/(m - n) (noise, cluster-robust) or loss/n (model-error)."""
+    if scale not in SCALES:
+        raise GafitInputError(f"uncertainty --scale {scale!r}: expected one of {', '.join(SCALES)}")
+    if m <= n:
+        raise GafitInputError(f"uncertainty: {m} data residuals for {n} free parameters: no "
+                              "degrees of freedom left to estimate the noise")
+    return loss / n if scale == "model-error" else loss / (m - n)
+
+
+def variance_text(scale: str) -> str:
+    """How s² was set, for the notes: 'loss/(m - n)' or 'loss/n (...)'."""
+    return ("loss/n (--scale model-error: T = 2 C0/N_p, Frederiksen et al., PRL 93, 165501 (2004))"
+            if scale == "model-error" else "loss/(m - n)")
 
 
 @dataclass
@@ -71,16 +97,13 @@ class Problem:
         n_all = sum(n for _, n in self.objective.residual_widths())
         return np.concatenate(rows + [-1 - np.arange(n_all - n_data)]).astype(np.int64)
 
-    def noise_variance(self) -> float:
+    def noise_variance(self, scale: str = "noise") -> float:
         """s² = loss / (m - n): the mean squared weighted residual per degree of freedom (m data
         residuals, n free parameters). gafit's weights are relative, not 1/σ² of a known DFT
         noise, so the scale of the residuals' noise is estimated from the misfit itself (as
-        scipy's curve_fit does with absolute_sigma=False)."""
-        m, n = self.n_data(), len(self.x)
-        if m <= n:
-            raise GafitInputError(f"uncertainty: {m} data residuals for {n} free parameters: no "
-                                  "degrees of freedom left to estimate the noise")
-        return self.loss() / (m - n)
+        scipy's curve_fit does with absolute_sigma=False). With ``scale`` "model-error":
+        loss / n (:func:`residual_variance`)."""
+        return residual_variance(self.loss(), self.n_data(), len(self.x), scale)
 
     def jacobian(self, x: np.ndarray | None = None) -> np.ndarray:
         """d(residuals)/dx (m, n) at x (default the optimum): the objective's analytic Jacobian,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -136,6 +137,33 @@ def ensemble_report(potential: Potential, path: str, data: ReferenceSet, label: 
               f"{r['forces_std_rms']:10.3g}" for r in rows]
     lines.append(calibration_text(calibration(spread), label))
     return "\n".join(lines)
+
+
+def ensemble_members(path: str | Path, members: int) -> tuple[list[str], np.ndarray]:
+    """Names and ``members`` rows spread evenly over the ensemble CSV ``path`` (an MCMC
+    ensemble's rows follow its chain: neighbours are correlated), all rows when it has fewer."""
+    from gafit.uncertainty.ensemble import read_ensemble
+
+    if members < 2:
+        raise GafitInputError(f"--members {members}: need at least 2")
+    names, values = read_ensemble(path)
+    pick = np.unique(np.linspace(0, len(values) - 1, min(members, len(values))).round().astype(int))
+    return names, values[pick]
+
+
+def record_path(ensemble: str | Path, kind: str) -> Path | None:
+    """Where a propagation of ``ensemble`` (``kind``: properties, phonons) is recorded for the
+    run folder's report: ``RUN_DIR/uncertainty/KIND_LABEL.json`` beside an
+    ``ensemble_LABEL.csv`` that ``gafit uncertainty`` wrote into a run folder; None for an
+    ensemble file elsewhere."""
+    from gafit.uncertainty.ensemble import FOLDER
+
+    p = Path(ensemble)
+    label = p.stem.removeprefix("ensemble_")
+    if (p.parent.name != FOLDER or not p.stem.startswith("ensemble_")
+            or not (p.parent.parent / "summary.json").is_file()):
+        return None
+    return p.parent / f"{kind}_{label}.json"
 
 
 #: properties whose ensemble spread ``gafit properties --ensemble`` reports (when computed)

@@ -378,3 +378,105 @@ def test_problem_from_a_fit_result_in_python() -> None:
     assert np.ptp(ens.extra[:, 0]) > 0  # solved for each member, not the optimum's copied
     with pytest.raises(GafitInputError, match="names no training data; pass the Fit"):
         Problem.from_result(result)
+
+
+@pytest.mark.parametrize("scale", ["noise", "model-error"])
+def test_ensemble_raises_the_loss_by_what_its_scale_says(scale: str) -> None:
+    """Frederiksen et al. (PRL 93, 165501 (2004)): at T = 2 C0/N_p the ensemble's mean loss
+    increase over the optimum equals the optimum's loss C0 (here loss = 2C), so the members
+    spread as far as the training misfit; the plain ensemble raises it by n s² = n loss/(m - n).
+    Checked on the losses of the drawn members of a linear model r = A x - y."""
+    rng = np.random.default_rng(21)
+    m, n = 60, 3
+    a = rng.normal(size=(m, n))
+    y = a @ np.array([1.0, -2.0, 0.5]) + 0.3 * np.sin(np.arange(m))  # a misfit the model lacks
+    x = np.linalg.lstsq(a, y, rcond=None)[0]
+    r0 = a @ x - y
+    f = fisher_of(a, r0, x, ["a", "b", "c"], m, np.full(n, -50.0), np.full(n, 50.0), scale=scale)
+    members, _ = f.draw(8000, 3, np.full(n, -50.0), np.full(n, 50.0))
+    rise = np.mean(np.sum((members @ a.T - y) ** 2, axis=1)) - r0 @ r0
+    expected = r0 @ r0 if scale == "model-error" else n * (r0 @ r0) / (m - n)
+    assert rise == pytest.approx(expected, rel=0.05)
+    assert f.s2 == pytest.approx((r0 @ r0) / (n if scale == "model-error" else m - n))
+
+
+def test_model_error_scale_for_mcmc_and_fisher_and_its_files(problem: Problem, tmp_path: Path
+                                                             ) -> None:
+    """--scale model-error: MCMC samples log p = -loss/(2 s²) with the same s² = loss/n as the
+    Fisher ensemble; their spreads agree (the chain long enough: ~140 steps of autocorrelation
+    at this width), and the chain's mean loss rise is the optimum's loss (Frederiksen's
+    criterion; the chain follows the loss, so no Gaussian is assumed); the ensembles are
+    written beside the plain ones."""
+    from gafit.uncertainty import uncertainty
+
+    fisher = uncertainty(problem, "fisher", 50, seed=1, progress=False, scale="model-error")
+    chain = uncertainty(problem, "mcmc", 3000, seed=5, progress=False, scale="model-error",
+                        steps=3000)
+    assert fisher.info["s2"] == pytest.approx(problem.loss() / len(problem.x))
+    loss = problem.batch_loss()(fisher.samples)
+    assert fisher.info["loss_rise_ratio"] == pytest.approx(
+        (loss.mean() - problem.loss()) / problem.loss(), rel=1e-9)
+    assert chain.info["s2"] == pytest.approx(fisher.info["s2"])
+    np.testing.assert_allclose(chain.samples.std(axis=0, ddof=1), fisher.summary.std, rtol=0.3)
+    rise = problem.batch_loss()(chain.samples).mean() - problem.loss()
+    assert rise == pytest.approx(problem.loss(), rel=0.25)
+    plain = fisher_analysis(problem)
+    widen = np.sqrt((problem.n_data() - len(problem.x)) / len(problem.x))
+    np.testing.assert_allclose(fisher.summary.std, widen * plain.std, rtol=1e-10)
+    paths = fisher.write(tmp_path)
+    assert [p.name for p in paths] == ["ensemble_fisher_model-error.csv",
+                                       "ensemble_fisher_model-error.json",
+                                       "table_fisher_model-error.txt"]
+    assert json.loads(paths[1].read_text())["scale"] == "model-error"
+    assert "(--scale model-error)" in paths[2].read_text().splitlines()[0]
+    with pytest.raises(GafitInputError, match="only for --method fisher or mcmc"):
+        uncertainty(problem, "bootstrap", 3, scale="model-error")
+
+
+def test_cli_refuses_a_scale_the_bootstrap_has_not(tmp_path: Path) -> None:
+    """Told in one line before any run folder is read."""
+    out = run_cli("uncertainty", str(tmp_path / "none"), "--method", "bootstrap", "--scale",
+                  "model-error", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("gafit: error: uncertainty --scale model-error: only for --method "
+                                  "fisher or mcmc (the bootstrap has no likelihood to scale: it "
+                                  "refits resamples)")
+
+
+def test_every_parameter_held_at_a_bound_gives_an_ensemble_without_spread() -> None:
+    """All free parameters pressed against bounds (a fit whose bounds are all too tight): the
+    analysis has nothing left to spread (it failed with an IndexError on the empty SVD)."""
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(20, 2))
+    x = np.array([1.0, 2.0])
+    f = fisher_of(a, rng.normal(0, 0.1, 20), x, ["a", "b"], 20, np.zeros(2), np.full(2, 2.0),
+                  np.arange(20) // 4, held=np.array([True, True]))
+    np.testing.assert_array_equal(f.std, [0.0, 0.0])
+    assert "held at the bound" in f.summary().table()
+    members, rejected = f.draw(4, 0, np.zeros(2), np.full(2, 2.0))
+    np.testing.assert_array_equal(members, np.repeat(x[None], 4, axis=0))
+    assert rejected == 0
+
+
+def test_cluster_robust_scale_draws_from_the_sandwich() -> None:
+    """--scale cluster-robust: the ensemble's covariance is the cluster-robust one (its members'
+    sample covariance too); MCMC and the bootstrap refuse it."""
+    rng = np.random.default_rng(9)
+    g, k = 30, 8
+    groups = np.repeat(np.arange(g), k)
+    a = np.c_[np.ones(g * k), rng.normal(size=g)[groups] + 0.3 * rng.normal(size=g * k)]
+    r = 0.1 * rng.normal(size=g)[groups] + 0.02 * rng.normal(size=g * k)
+    x = np.array([1.0, 2.0])
+    lo, hi = np.full(2, -50.0), np.full(2, 50.0)
+    plain = fisher_of(a, r, x, ["c", "s"], g * k, lo, hi, groups)
+    robust = fisher_of(a, r, x, ["c", "s"], g * k, lo, hi, groups, scale="cluster-robust")
+    np.testing.assert_allclose(robust.cov, plain.robust, rtol=1e-12)
+    assert np.all(robust.std > 1.5 * plain.std)  # the shared errors widen it
+    members, _ = robust.draw(40000, 1, lo, hi)
+    np.testing.assert_allclose(np.cov(members.T), plain.robust, rtol=0.05,
+                               atol=0.05 * np.abs(plain.robust).max())
+    from gafit.uncertainty import check_scale
+
+    for method in ("mcmc", "bootstrap"):
+        with pytest.raises(GafitInputError, match="only for --method fisher"):
+            check_scale(method, "cluster-robust")
