@@ -15,7 +15,10 @@ scalarisation: the weighted sum of the objectives with weights w_k = 1 / f_k(mem
 objective normalised by the member's own value, so at the start every objective has an equal share
 of the sum), except the front's ends (the member best in an objective), which are refined on that
 objective alone so that the front reaches the single-objective optima; the non-dominated refined
-members are the front. A seed decides the front.
+members are the front. With two objectives, ``[ga] front_gap`` refines more members in the gaps
+of that front (:func:`fill_gaps`). A seed decides the front; a run's checkpoint holds NSGA's state
+(:class:`NSGAState`), from which it resumes exactly, and its log a row per generation with the
+best value of each objective and the hypervolume of the first front (:func:`convergence_row`).
 
 A member is picked (:func:`pick_member`) by constraints on the groups' RMSEs, then by the knee rule
 among the rest: the least sum of the objectives, each normalised to [0, 1] over the whole front
@@ -94,8 +97,7 @@ def check_settings(ga: GASettings, where: str) -> None:
                               f"the front), got {len(objectives)}")
     for key, off in UNSUPPORTED.items():
         if getattr(ga, key) != off:
-            raise GafitInputError(f"{where}: [ga] {key} is not supported with mode = \"pareto\" "
-                                  "(nor is --resume)")
+            raise GafitInputError(f"{where}: [ga] {key} is not supported with mode = \"pareto\"")
 
 
 class Split:
