@@ -201,7 +201,9 @@ def _run_pareto(fit: Any, out: Path | None, quiet: bool,
                 "dropped_dominated_after_refinement": int((~keep).sum()),
                 "knee_member": knee + 1,
                 "scalarisation": "w_k = 1/f_k(GA member), normalised to sum 1; the member best in "
-                                 f"objective k: objective k alone (others at {ANCHOR_TIE:g})",
+                                 f"objective k: objective k alone (others at {ANCHOR_TIE:g}); a "
+                                 "member refined in a gap (front_gap): weights normal to the "
+                                 "segment between its two neighbours",
                 "knee_rule": "least sum of objectives normalised to [0, 1] over the front",
                 "ga_front": starts_f.tolist(),
                 "members": [{"member": i + 1, "objectives": m.f.tolist(),
