@@ -19,6 +19,7 @@ from gafit.fit_data import fit_inputs
 from gafit.ga import GAState
 from gafit.io import strict_json
 from gafit.io.atomic import atomic_write
+from gafit.pareto import NSGAState
 from gafit.structures import GafitInputError
 
 CHECKPOINT = "checkpoint.npz"
@@ -26,15 +27,17 @@ OLD_CHECKPOINT = "checkpoint.pkl"  # gafit before checkpoint format 2: refused, 
 CHECKPOINT_FORMAT = 2
 _TRAILER = re.compile(rb"gafit-checkpoint (\d+) sha256 ([0-9a-f]{64})\Z")
 _ARRAYS = ("pop", "pop_loss", "hof", "hof_loss")  # GAState fields stored as .npy members
+_NSGA_ARRAYS = ("pop_u", "pop_f", "crowding", "reference")  # NSGAState's (a pareto fit's)
 
 
 @dataclass
 class Checkpoint:
-    """A run's saved state: its config, the GA's state after a generation, the log rows so far,
-    and the input files (role, absolute path, SHA-256) the run was started on."""
+    """A run's saved state: its config, the GA's state after a generation (a pareto fit's:
+    NSGA's), the log rows so far, and the input files (role, absolute path, SHA-256) the run was
+    started on."""
 
     config: FitConfig
-    state: GAState
+    state: GAState | NSGAState
     log: list[dict]
     inputs: list[dict]
     path: Path | None = None  # the file it was read from
@@ -112,29 +115,43 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} in a checkpoint")
 
 
+def _rng_json(rng_state: tuple) -> list:
+    version, internal, gauss = rng_state
+    return [version, list(internal), gauss]
+
+
+def _state_meta(st: GAState | NSGAState) -> tuple[dict, dict[str, np.ndarray]]:
+    """The scalars (under "ga" or "nsga") and the arrays of a GA's or NSGA's state."""
+    if isinstance(st, NSGAState):
+        return ({"nsga": {"generation": st.generation, "evaluations": st.evaluations,
+                          "elapsed": float(st.elapsed), "rng_state": _rng_json(st.rng_state)}},
+                {name: getattr(st, name) for name in _NSGA_ARRAYS})
+    return ({"ga": {"generation": st.generation, "stall": st.stall, "best": float(st.best),
+                    "evaluations": st.evaluations, "elapsed": float(st.elapsed),
+                    "stop_request": st.stop_request, "rng_state": _rng_json(st.rng_state)}},
+            {name: getattr(st, name) for name in _ARRAYS})
+
+
 def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
     """A checkpoint as data only: an .npz (zip) holding ``state.json`` (config, GA scalars, the
     random generator's state, log rows, input files) and the GA's arrays as .npy, whose zip
-    comment ``gafit-checkpoint 2 sha256 HEX`` carries the SHA-256 of every byte before HEX."""
-    st = checkpoint.state
-    version, internal, gauss = st.rng_state
+    comment ``gafit-checkpoint 2 sha256 HEX`` carries the SHA-256 of every byte before HEX. A
+    pareto fit's state is NSGA's (its scalars under "nsga" instead of "ga")."""
+    scalars, arrays = _state_meta(checkpoint.state)
     meta = {
         "format": "gafit-checkpoint", "version": CHECKPOINT_FORMAT,
         "config": config_table(checkpoint.config),
         "config_source": str(checkpoint.config.source) if checkpoint.config.source else None,
         "inputs": checkpoint.inputs,
-        "ga": {"generation": st.generation, "stall": st.stall, "best": float(st.best),
-               "evaluations": st.evaluations, "elapsed": float(st.elapsed),
-               "stop_request": st.stop_request,
-               "rng_state": [version, list(internal), gauss]},
+        **scalars,
         "log": checkpoint.log,
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("state.json", json.dumps(meta, default=_json_default))
-        for name in _ARRAYS:
+        for name, value in arrays.items():
             with zf.open(f"{name}.npy", "w") as fh:
-                np.lib.format.write_array(fh, np.ascontiguousarray(getattr(st, name), float),
+                np.lib.format.write_array(fh, np.ascontiguousarray(value, float),
                                           allow_pickle=False)
         zf.comment = f"gafit-checkpoint {CHECKPOINT_FORMAT} sha256 ".encode() + b"0" * 64
     body = buf.getvalue()[:-64]
@@ -152,6 +169,35 @@ def _damaged(path: Path, why: str) -> GafitInputError:
                            "the fit again")
 
 
+def _rng_state(value: list) -> tuple:
+    """A random generator's state from its JSON form, checked valid."""
+    version, internal, gauss = value
+    state = (int(version), tuple(int(v) for v in internal), None if gauss is None else float(gauss))
+    random.Random().setstate(state)
+    return state
+
+
+def _ga_state(ga: dict, arrays: dict[str, np.ndarray]) -> GAState:
+    state = GAState(arrays["pop"], arrays["pop_loss"], arrays["hof"], arrays["hof_loss"],
+                    int(ga["generation"]), int(ga["stall"]), float(ga["best"]),
+                    int(ga["evaluations"]), _rng_state(ga["rng_state"]), float(ga["elapsed"]),
+                    ga["stop_request"])
+    if state.pop.ndim != 2 or state.hof.ndim != 2 or state.pop_loss.shape != state.pop.shape[:1]:
+        raise ValueError("population arrays of inconsistent shapes")
+    return state
+
+
+def _nsga_state(nsga: dict, arrays: dict[str, np.ndarray]) -> NSGAState:
+    state = NSGAState(arrays["pop_u"], arrays["pop_f"], arrays["crowding"], arrays["reference"],
+                      int(nsga["generation"]), int(nsga["evaluations"]),
+                      _rng_state(nsga["rng_state"]), float(nsga["elapsed"]))
+    p = state.pop_u.shape[:1]
+    if (state.pop_u.ndim != 2 or state.pop_f.ndim != 2 or state.pop_f.shape[:1] != p
+            or state.crowding.shape != p or state.reference.shape != state.pop_f.shape[1:]):
+        raise ValueError("population arrays of inconsistent shapes")
+    return state
+
+
 def parse_checkpoint(blob: bytes, path: Path) -> Checkpoint:
     """The checkpoint in ``blob`` (read from ``path``), after checking its checksum and format."""
     m = _TRAILER.search(blob[-128:])
@@ -165,24 +211,20 @@ def parse_checkpoint(blob: bytes, path: Path) -> Checkpoint:
     try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
             meta = strict_json.loads(npz["state.json"])
-            arrays = {name: npz[name] for name in _ARRAYS}
-        ga = meta["ga"]
-        version, internal, gauss = ga["rng_state"]
-        rng_state = (int(version), tuple(int(v) for v in internal),
-                     None if gauss is None else float(gauss))
-        random.Random().setstate(rng_state)  # a valid state of the generator
-        state = GAState(arrays["pop"], arrays["pop_loss"], arrays["hof"], arrays["hof_loss"],
-                        int(ga["generation"]), int(ga["stall"]), float(ga["best"]),
-                        int(ga["evaluations"]), rng_state, float(ga["elapsed"]),
-                        ga["stop_request"])
+            names = _NSGA_ARRAYS if "nsga" in meta else _ARRAYS
+            arrays = {name: npz[name] for name in names}
+        state = _nsga_state(meta["nsga"], arrays) if "nsga" in meta else _ga_state(meta["ga"],
+                                                                                   arrays)
         source = Path(meta["config_source"]) if meta["config_source"] else None
         log, inputs, table = list(meta["log"]), list(meta["inputs"]), dict(meta["config"])
         if not all(isinstance(r, dict) for r in log) or not all(
                 isinstance(r, dict) and all(isinstance(r[k], str) for k in ("path", "sha256"))
                 for r in inputs):
             raise ValueError("log rows and input files must be tables")
-        if state.pop.ndim != 2 or state.hof.ndim != 2 or state.pop_loss.shape != state.pop.shape[:1]:
-            raise ValueError("population arrays of inconsistent shapes")
+        mode = table.get("ga", {}).get("mode", "scalar")
+        if (mode == "pareto") != isinstance(state, NSGAState):
+            raise ValueError(f"a {'NSGA' if isinstance(state, NSGAState) else 'GA'} state with "
+                             f"[ga] mode = {mode!r}")
     except (KeyError, TypeError, ValueError, OSError, zipfile.BadZipFile) as err:
         raise _damaged(path, f"{type(err).__name__}: {err}") from None
     try:

@@ -600,6 +600,7 @@ class Fit:
             from gafit.pareto_fit import run_pareto
 
             self._should_stop = should_stop
+            self._last_saved = saved.state.generation if saved is not None else None
             try:
                 with one_blas_thread():
                     return run_pareto(self, out, quiet, saved, should_stop, self._stop_here,

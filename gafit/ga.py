@@ -56,6 +56,8 @@ class GASettings:
     mode: str = "scalar"  # "pareto": a front between objectives (gafit.pareto)
     objectives: list[str] = field(default_factory=list)  # pareto: loss groups, e.g. "forces"
     front_size: int = _within(0, 0)  # pareto: refine at most this many members along the front (0: all)
+    front_gap: float | None = _within(None, 0)  # pareto: refine more members between neighbours
+    # whose objective values differ by more than this fraction (two objectives)
 
 
 @dataclass

@@ -15,7 +15,10 @@ scalarisation: the weighted sum of the objectives with weights w_k = 1 / f_k(mem
 objective normalised by the member's own value, so at the start every objective has an equal share
 of the sum), except the front's ends (the member best in an objective), which are refined on that
 objective alone so that the front reaches the single-objective optima; the non-dominated refined
-members are the front. A seed decides the front.
+members are the front. With two objectives, ``[ga] front_gap`` refines more members in the gaps
+of that front (:func:`fill_gaps`). A seed decides the front; a run's checkpoint holds NSGA's state
+(:class:`NSGAState`), from which it resumes exactly, and its log a row per generation with the
+best value of each objective and the hypervolume of the first front (:func:`convergence_row`).
 
 A member is picked (:func:`pick_member`) by constraints on the groups' RMSEs, then by the knee rule
 among the rest: the least sum of the objectives, each normalised to [0, 1] over the whole front
@@ -69,9 +72,9 @@ def check_settings(ga: GASettings, where: str) -> None:
                               + ", ".join(repr(m) for m in MODES))
     objectives = ga.objectives
     if ga.mode == "scalar":
-        if objectives or ga.front_size:
-            key = "objectives" if objectives else "front_size"
-            raise GafitInputError(f"{where}: [ga] {key} needs mode = \"pareto\"")
+        for key, off in (("objectives", []), ("front_size", 0), ("front_gap", None)):
+            if getattr(ga, key) != off:
+                raise GafitInputError(f"{where}: [ga] {key} needs mode = \"pareto\"")
         return
     if not isinstance(objectives, list) or not all(isinstance(o, str) for o in objectives):
         raise GafitInputError(f"{where}: [ga] objectives must be a list of group names such as "
@@ -89,10 +92,12 @@ def check_settings(ga: GASettings, where: str) -> None:
                 raise GafitInputError(f"{where}: [ga] objectives: group {g!r} is in two "
                                       "objectives")
             seen.add(g)
+    if ga.front_gap is not None and len(objectives) != 2:
+        raise GafitInputError(f"{where}: [ga] front_gap needs two objectives (neighbours along "
+                              f"the front), got {len(objectives)}")
     for key, off in UNSUPPORTED.items():
         if getattr(ga, key) != off:
-            raise GafitInputError(f"{where}: [ga] {key} is not supported with mode = \"pareto\" "
-                                  "(nor is --resume)")
+            raise GafitInputError(f"{where}: [ga] {key} is not supported with mode = \"pareto\"")
 
 
 class Split:
@@ -209,6 +214,47 @@ class NSGAResult:
     elapsed: float
     stop_reason: str
     algorithm: str  # "NSGA-II" or "NSGA-III"
+    reference: np.ndarray | None = None  # (K,) the hypervolume's reference point (see NSGAState)
+
+
+@dataclass
+class NSGAState:
+    """Everything :func:`run_nsga` needs to continue exactly after a generation (plain data)."""
+
+    pop_u: np.ndarray  # (P, n) the population, unit cube
+    pop_f: np.ndarray  # (P, K) its objective values (inf: not finite)
+    crowding: np.ndarray  # (P,) NSGA-II's crowding distances from the last selection (its
+    # tournaments read them; a selection over the population alone would give others); 0 for III
+    reference: np.ndarray  # (K,) the hypervolume's reference point (:func:`hv_reference`)
+    generation: int
+    evaluations: int
+    rng_state: tuple  # state of the random generator that DEAP's operators use
+    elapsed: float  # seconds spent before this state was saved
+
+
+def hv_reference(f: np.ndarray) -> np.ndarray:
+    """The fixed reference point of a run's hypervolumes: per objective, the largest finite value
+    on the first front of the initial population ``f`` (P, K) (1 where none is finite)."""
+    f = np.asarray(f, float)
+    ok = np.all(np.isfinite(f), axis=1)
+    if not ok.any():
+        return np.ones(f.shape[1])
+    return f[ok][nondominated(f[ok])].max(axis=0)
+
+
+def log_hypervolume(f: np.ndarray, reference: np.ndarray) -> float:
+    """The hypervolume (decades^K) that the rows of ``f`` (N, K) dominate below ``reference``
+    (K,), both in log10 of the objective values (floored at 1e-300; rows not finite or beyond the
+    reference add nothing), by moocore: it grows as the front moves down by decades in any
+    objective, whatever their units."""
+    import moocore
+
+    f = np.asarray(f, float)
+    f = f[np.all(np.isfinite(f), axis=1)]
+    ref = np.log10(np.maximum(np.asarray(reference, float), 1e-300))
+    if not len(f):
+        return 0.0
+    return float(moocore.hypervolume(np.log10(np.maximum(f, 1e-300)), ref=ref))
 
 
 def _tournament(pop: list, k: int) -> list:
@@ -226,21 +272,48 @@ def _tournament(pop: list, k: int) -> list:
     return out
 
 
+def convergence_row(names: Sequence[str], gen: int, f: np.ndarray, evaluations: int,
+                    elapsed: float, reference: np.ndarray) -> dict[str, Any]:
+    """A pareto run's log row after generation ``gen`` (population values ``f`` (P, K)):
+    evaluations, time, the size of the first front, its best value of each objective
+    (``best:NAME``; None when no candidate is finite) and its :func:`log_hypervolume` against the
+    run's fixed ``reference``."""
+    ok = np.all(np.isfinite(f), axis=1)
+    first = f[ok][nondominated(f[ok])] if ok.any() else np.empty((0, len(names)))
+    row: dict[str, Any] = {"generation": gen, "evaluations": evaluations,
+                           "elapsed_s": round(elapsed, 3), "first_front": len(first)}
+    row |= {f"best:{n}": float(first[:, k].min()) if len(first) else None
+            for k, n in enumerate(names)}
+    row["hypervolume"] = log_hypervolume(first, reference)
+    return row
+
+
+#: ``on_generation(gen, pop_f, evaluations, elapsed, reference)`` after each generation
+OnGeneration = Callable[[int, np.ndarray, int, float, np.ndarray], None]
+
+
 def run_nsga(values: Callable[[np.ndarray], np.ndarray], n_free: int, k: int,
              settings: GASettings, start_u: np.ndarray | None = None,
              deadline: float | None = None, should_stop: Callable[[], str | None] | None = None,
-             on_generation: Callable[[int, np.ndarray, int], None] | None = None) -> NSGAResult:
+             on_generation: OnGeneration | None = None, resume: NSGAState | None = None,
+             checkpoint: Callable[[NSGAState], None] | None = None) -> NSGAResult:
     """Minimise ``k`` objectives (``values``: batch (B, n) of unit-cube vectors -> (B, k)) with
     NSGA-II (k = 2) or NSGA-III (k > 2), ``settings.population`` individuals for
     ``settings.generations`` generations (or until ``deadline``, a ``time.time()``, or
     ``settings.max_time`` s, or ``should_stop()`` gives a reason). All draws come from
-    ``settings.seed``; Python's and numpy's global generators are left as they were."""
+    ``settings.seed``; Python's and numpy's global generators are left as they were.
+    ``checkpoint(state)`` is called after every generation with the :class:`NSGAState` that
+    ``resume`` continues from exactly (a resumed run ends as the uninterrupted one)."""
     t0 = time.perf_counter()
+    before = resume.elapsed if resume is not None else 0.0
     _, individual = _classes(k)
     indpb = 1.0 / max(n_free, 1)
     ref = reference_points(k, settings.population) if k > 2 else None
     algorithm = "NSGA-II" if ref is None else "NSGA-III"
     saved, np_saved = random.getstate(), np.random.get_state()
+
+    def elapsed() -> float:
+        return before + time.perf_counter() - t0
 
     def evaluate(inds: list) -> int:
         if not inds:
@@ -259,23 +332,58 @@ def run_nsga(values: Callable[[np.ndarray], np.ndarray], n_free: int, k: int,
         np.random.seed(random.getrandbits(32))  # selNSGA3 niches with numpy's global generator
         return tools.selNSGA3(inds, settings.population, ref)
 
-    reason, gen = "generations", 0
-    try:
-        rng = random.Random(settings.seed)
-        pop = [individual(rng.random() for _ in range(n_free)) for _ in range(settings.population)]
-        if start_u is not None:
-            pop[0] = individual(float(v) for v in np.clip(start_u, 0.0, 1.0))
-        random.setstate(rng.getstate())  # DEAP's operators draw from the global generator
-        evaluations = evaluate(pop)
-        pop = select(pop)
+    def restore(state: NSGAState) -> list:
+        pop = []
+        for u, f, c in zip(state.pop_u, state.pop_f, state.crowding, strict=True):
+            ind = individual(float(v) for v in u)
+            ind.fitness.values = tuple(float(v) for v in f)
+            if ref is None:
+                ind.fitness.crowding_dist = float(c)
+            pop.append(ind)
+        return pop
+
+    def report(gen: int) -> None:
+        pop_f = np.array([p.fitness.values for p in pop])
         if on_generation is not None:
-            on_generation(0, np.array([p.fitness.values for p in pop]), evaluations)
+            on_generation(gen, pop_f, evaluations, elapsed(), reference)
+        if checkpoint is not None:
+            crowding = [getattr(p.fitness, "crowding_dist", 0.0) if ref is None else 0.0
+                        for p in pop]
+            checkpoint(NSGAState(np.array(pop, float), pop_f, np.array(crowding, float),
+                                 reference.copy(), gen, evaluations, random.getstate(),
+                                 elapsed()))
+
+    reason = "generations"
+    try:
+        if resume is None:
+            gen = 0
+            rng = random.Random(settings.seed)
+            pop = [individual(rng.random() for _ in range(n_free))
+                   for _ in range(settings.population)]
+            if start_u is not None:
+                pop[0] = individual(float(v) for v in np.clip(start_u, 0.0, 1.0))
+            random.setstate(rng.getstate())  # DEAP's operators draw from the global generator
+            evaluations = evaluate(pop)
+            reference = hv_reference(np.array([p.fitness.values for p in pop]))
+            pop = select(pop)
+            report(0)
+        else:
+            if resume.pop_u.shape != (settings.population, n_free) or resume.pop_f.shape != (
+                    settings.population, k):
+                raise GafitInputError(f"checkpoint: its population is {resume.pop_u.shape[0]} "
+                                      f"individuals of {resume.pop_u.shape[1]} free parameters "
+                                      f"and {resume.pop_f.shape[1]} objectives; this fit has "
+                                      f"{settings.population}, {n_free} and {k}")
+            gen, evaluations = resume.generation, resume.evaluations
+            reference = np.asarray(resume.reference, float)
+            pop = restore(resume)
+            random.setstate(resume.rng_state)
         while gen < settings.generations:
             if should_stop is not None and (sig := should_stop()):
                 reason = sig
                 break
             if (time.time() >= deadline if deadline is not None else
-                    settings.max_time is not None and time.perf_counter() - t0 >= settings.max_time):
+                    settings.max_time is not None and elapsed() >= settings.max_time):
                 reason = "time"
                 break
             gen += 1
@@ -290,13 +398,12 @@ def run_nsga(values: Callable[[np.ndarray], np.ndarray], n_free: int, k: int,
                     tools.mutPolynomialBounded(ind, settings.eta_mutation, 0.0, 1.0, indpb)
             evaluations += evaluate(offspring)
             pop = select(pop + offspring)
-            if on_generation is not None:
-                on_generation(gen, np.array([p.fitness.values for p in pop]), evaluations)
+            report(gen)
     finally:
         random.setstate(saved)
         np.random.set_state(np_saved)
     return NSGAResult(np.array(pop, float), np.array([p.fitness.values for p in pop]), gen,
-                      evaluations, time.perf_counter() - t0, reason, algorithm)
+                      evaluations, elapsed(), reason, algorithm, reference)
 
 
 @dataclass
@@ -361,6 +468,64 @@ def refine_member(split: Split, cube: Any, u0: np.ndarray, f0: np.ndarray, max_e
     if not float(w @ f) <= float(w @ f0):  # never worse on its own scalarisation than its start
         u, x, f = np.asarray(u0, float), cube.x(u0), np.asarray(f0, float)
     return Member(u, x, f, w, np.asarray(f0, float), res.evaluations)
+
+
+# --- filling the gaps of a two-objective front (``[ga] front_gap``) ---------------------------
+
+def relative_gap(fa: np.ndarray, fb: np.ndarray) -> float:
+    """The largest relative difference of the square roots of two members' objective values
+    (an objective is a sum of squares: this is its RMS-like difference, as between RMSEs):
+    max_k sqrt(max(a_k, b_k) / min(a_k, b_k)) - 1 (0 for equal values, inf when one is 0)."""
+    lo, hi = np.minimum(fa, fb), np.maximum(fa, fb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(hi > lo, hi / lo, 1.0)
+    return math.sqrt(float(np.max(ratio))) - 1.0
+
+
+def segment_weights(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """The weights (sum 1) normal to the segment between two neighbours ``fa`` and ``fb`` of a
+    two-objective front: both lie on one level line of the weighted sum, whose optimum on a
+    front convex there lies between them."""
+    w = np.abs(np.array([fa[1] - fb[1], fb[0] - fa[0]], float))
+    return w / w.sum()
+
+
+def gaps_to_fill(members: Sequence[Member], tolerance: float,
+                 tried: set[tuple[int, int]] | None = None) -> list[tuple[Member, Member]]:
+    """Neighbouring non-dominated members (in the order of the first objective) whose
+    :func:`relative_gap` exceeds ``tolerance``, the largest gap first; pairs in ``tried``
+    (``id`` of both) are left out."""
+    f = np.array([m.f for m in members])
+    front = [members[i] for i in np.flatnonzero(nondominated(f))]
+    front.sort(key=lambda m: tuple(m.f))
+    pairs = [(a, b) for a, b in zip(front, front[1:], strict=False)
+             if relative_gap(a.f, b.f) > tolerance and (id(a), id(b)) not in (tried or set())]
+    pairs.sort(key=lambda p: -relative_gap(p[0].f, p[1].f))  # stable: ties keep front order
+    return pairs
+
+
+def fill_gaps(members: list[Member], tolerance: float, budget: int,
+              refine_at: Callable[[Member, np.ndarray], Member],
+              on_member: Callable[[Member], None] | None = None) -> list[Member]:
+    """``members`` with up to ``budget`` more, refined until neighbouring members of the front
+    differ by at most ``tolerance`` (:func:`relative_gap`; :func:`gaps_to_fill`): in rounds,
+    each gap gets one member refined (``refine_at(start, weights)``) on the weights
+    :func:`segment_weights` of its ends, from its first end (already near that optimum, so the
+    least squares is short). A gap is bisected once: when its member does not land between its
+    ends (a gap no weighted sum reaches into: the front is not convex there), it stays."""
+    members = list(members)
+    tried: set[tuple[int, int]] = set()
+    while budget > 0:
+        pairs = gaps_to_fill(members, tolerance, tried)[:budget]
+        if not pairs:
+            break
+        for a, b in pairs:
+            tried.add((id(a), id(b)))
+            members.append(refine_at(a, segment_weights(a.f, b.f)))
+            budget -= 1
+            if on_member is not None:
+                on_member(members[-1])
+    return members
 
 
 # --- the front table ------------------------------------------------------------------------

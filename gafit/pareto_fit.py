@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from gafit.checkpoint import Checkpoint, record_inputs, save_checkpoint
 from gafit.errors import GafitInputError
 from gafit.fit_result import FitResult
 from gafit.ga import GAResult
@@ -19,8 +20,11 @@ from gafit.pareto import (
     ANCHOR_TIE,
     Member,
     NSGAResult,
+    NSGAState,
     Split,
     check_settings,
+    convergence_row,
+    fill_gaps,
     front_csv,
     front_rows,
     knee_index,
@@ -52,6 +56,24 @@ def _refine_member(split: Split, task: tuple) -> Member:
                          feasible)
 
 
+def remove_members_beyond(out: Path, count: int) -> None:
+    """Remove ``out/front/member_NN/`` with NN > ``count``: the files gafit wrote there (an
+    extended run's front may have fewer members than the one it replaces), and the folders
+    left empty."""
+    from gafit.fit_result import earlier_run
+
+    for folder in sorted((out / "front").glob("member_*")):
+        number = folder.name.removeprefix("member_")
+        if folder.is_dir() and number.isdigit() and int(number) > count:
+            for path in earlier_run(folder):
+                path.unlink()
+            for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+                if not any(sub.iterdir()):
+                    sub.rmdir()
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
+
 def run_pareto(fit: Any, out: str | Path | None, quiet: bool, resume: Any,
                should_stop: Callable[[], str | None] | None, stop_here: Callable[[str], None],
                feasible: Callable[..., tuple[np.ndarray, float]]) -> FitResult:
@@ -65,17 +87,20 @@ def run_pareto(fit: Any, out: str | Path | None, quiet: bool, resume: Any,
     cfg = fit.config
     where = str(cfg.source or "config")
     check_settings(cfg.ga, where)
-    if resume is not None:
-        raise GafitInputError(f"{where}: --resume is not supported with [ga] mode = \"pareto\"")
-    deadline = fit.started + cfg.ga.max_time if cfg.ga.max_time is not None else None
+    if resume is not None and not isinstance(resume.state, NSGAState):
+        raise GafitInputError(f"{resume.path or 'checkpoint'}: the checkpoint of a scalar fit; "
+                              "a [ga] mode = \"pareto\" fit resumes from its own")
+    # max_time bounds the whole fit, NSGA's time before a resume included
+    before = resume.state.elapsed if resume is not None else 0.0
+    deadline = (fit.started + cfg.ga.max_time - before if cfg.ga.max_time is not None else None)
     return _run_pareto(fit, Path(out) if out is not None else None, quiet, should_stop, stop_here,
-                       feasible, deadline)
+                       feasible, deadline, resume)
 
 
 def _run_pareto(fit: Any, out: Path | None, quiet: bool,
                 should_stop: Callable[[], str | None] | None, stop_here: Callable[[str], None],
-                feasible: Callable[..., tuple[np.ndarray, float]], deadline: float | None
-                ) -> FitResult:
+                feasible: Callable[..., tuple[np.ndarray, float]], deadline: float | None,
+                resume: Checkpoint | None) -> FitResult:
     from gafit.fit_result import write_outputs
     from gafit.io import strict_json
     from gafit.io.atomic import atomic_write_text
@@ -89,22 +114,41 @@ def _run_pareto(fit: Any, out: Path | None, quiet: bool,
         if not quiet:
             print(f"pareto: {text}", file=sys.stderr, flush=True)
 
-    def progress(gen: int, f: np.ndarray, evaluations: int) -> None:
-        first = f[nondominated(f)]
-        best = ", ".join(f"{n} {v:.4g}" for n, v in zip(split.names, first.min(axis=0),
-                                                          strict=True))
-        note(f"generation {gen}/{cfg.ga.generations}: {len(first)} on the first front, best "
-             f"{best}; {evaluations} evaluations")
+    # per generation: the best value of each objective on the first front and its hypervolume
+    # (log.csv; the report's convergence plot), kept in the checkpoint
+    rows: list[dict] = list(resume.log) if resume is not None else []
+
+    def progress(gen: int, f: np.ndarray, evaluations: int, elapsed: float,
+                 reference: np.ndarray) -> None:
+        row = convergence_row(split.names, gen, f, evaluations, elapsed, reference)
+        rows.append(row)
+        best = ", ".join(f"{n} {row[f'best:{n}']:.4g}" for n in split.names
+                         if row[f"best:{n}"] is not None)
+        note(f"generation {gen}/{cfg.ga.generations}: {row['first_front']} on the first front, "
+             f"best {best}, hypervolume {row['hypervolume']:.4g} decades^{len(split.names)}; "
+             f"{evaluations} evaluations")
+
+    save = None
+    if out is not None and fit.resumable:  # the checkpoint stores the config, which names the data
+        inputs = resume.inputs if resume is not None else record_inputs(cfg)
+        out.mkdir(parents=True, exist_ok=True)
+
+        def save(state: NSGAState) -> None:
+            save_checkpoint(out, Checkpoint(cfg, state, rows, inputs))
+            fit._last_saved = state.generation
 
     from gafit.parallel import PopulationEvaluator
 
+    stop_here("setup")
     # the GA's evaluations, and below the members' least squares, on [ga] workers (or the Dask
     # cluster); neither depends on how the work is split
     with PopulationEvaluator(split, cfg.ga.workers, cfg.ga.scheduler) as pool:
         nsga = run_nsga(lambda u: pool.loss(cube.x(u)), fit.space.n_free, len(split.names),
                         cfg.ga, cube.u(fit.space.start()) if fit.seeded else None,
-                        deadline, should_stop, progress)
-    stop_here("GA")  # nothing written: no checkpoint in pareto mode
+                        deadline, should_stop, progress,
+                        resume.state if resume is not None else None, save)
+    fit.log_rows = rows  # each member's log.csv: the run's generations
+    stop_here("GA")  # the checkpoint of the last generation is on disk
     first = nondominated(nsga.pop_f) & np.all(np.isfinite(nsga.pop_f), axis=1)
     starts_u, starts_f = nsga.pop_u[first], nsga.pop_f[first]
     if not len(starts_u):
@@ -128,6 +172,16 @@ def _run_pareto(fit: Any, out: Path | None, quiet: bool,
     else:
         members = [Member(u0, cube.x(u0), f0, w, f0, 0)
                    for u0, f0, w in zip(starts_u, starts_f, weights, strict=True)]
+    n_ga_members = len(members)
+    if cfg.ga.front_gap is not None and cfg.refine.enabled:
+        def refine_at(start: Member, w: np.ndarray) -> Member:
+            stop_here("refinement")
+            return refine_member(split, cube, start.u, start.f, cfg.refine.max_evaluations,
+                                 cfg.refine.jacobian, deadline, w, feasible)
+
+        members = fill_gaps(members, cfg.ga.front_gap, n_ga_members, refine_at, lambda m: note(
+            "refined a member in a gap of the front: " + ", ".join(
+                f"{n} {v:.4g}" for n, v in zip(split.names, m.f, strict=True))))
     f_all = np.array([m.f for m in members])
     refine_evaluations = sum(m.evaluations for m in members)
     keep = nondominated(f_all)
@@ -144,18 +198,24 @@ def _run_pareto(fit: Any, out: Path | None, quiet: bool,
         write_outputs(results[knee], out)
         for i, res in enumerate(results):
             write_outputs(res, out / "front" / f"member_{i + 1:02d}")
+        remove_members_beyond(out, len(results))  # of an earlier front (before a resume)
         atomic_write_text(out / "front.csv", front_csv(rows))
         info = {"objectives": split.names, "algorithm": nsga.algorithm, "seed": cfg.ga.seed,
                 "population": cfg.ga.population, "generations": nsga.generations,
                 "stop_reason": nsga.stop_reason, "evaluations": nsga.evaluations,
                 "ga_seconds": nsga.elapsed,
+                "hypervolume_reference": (nsga.reference.tolist()
+                                          if nsga.reference is not None else None),
                 "refine_evaluations": refine_evaluations,
                 "ga_front_size": int(first.sum()), "refined": len(starts_u),
+                "refined_in_gaps": len(f_all) - n_ga_members, "front_gap": cfg.ga.front_gap,
                 "front_size": len(members),
                 "dropped_dominated_after_refinement": int((~keep).sum()),
                 "knee_member": knee + 1,
                 "scalarisation": "w_k = 1/f_k(GA member), normalised to sum 1; the member best in "
-                                 f"objective k: objective k alone (others at {ANCHOR_TIE:g})",
+                                 f"objective k: objective k alone (others at {ANCHOR_TIE:g}); a "
+                                 "member refined in a gap (front_gap): weights normal to the "
+                                 "segment between its two neighbours",
                 "knee_rule": "least sum of objectives normalised to [0, 1] over the front",
                 "ga_front": starts_f.tolist(),
                 "members": [{"member": i + 1, "objectives": m.f.tolist(),

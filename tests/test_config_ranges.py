@@ -25,9 +25,15 @@ TABLES = {"ga": GASettings, "refine": RefineConfig, "data": DataConfig}
 RANGES = [(table, name, r) for table, cls in TABLES.items() for name, r in declared(cls, "range")]
 
 
+#: [ga] keys that only a pareto fit may give (any value, even the bound, needs the mode)
+PARETO_ONLY = {"front_gap": {"mode": "pareto", "objectives": ["energy", "forces"]}}
+
+
 def config(table: str, key: str, value: object) -> dict:
     out = {k: dict(v) for k, v in BASE.items()}
     out.setdefault(table, {})[key] = value
+    if table == "ga":
+        out["ga"].update(PARETO_ONLY.get(key, {}))
     return out
 
 

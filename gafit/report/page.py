@@ -40,6 +40,7 @@ from gafit.report.plots import (
     parity_points,
     plot_config_types,
     plot_convergence,
+    plot_front_convergence,
     plot_parity,
     plot_phonon_points,
 )
@@ -428,6 +429,8 @@ def convergence(result: FitResult, inp: Inputs) -> str:
     """The GA's convergence (:attr:`~gafit.fit_result.FitResult.log`, log.csv)."""
     parts = ['<h2 id="convergence">Convergence of the genetic algorithm</h2>']
     log = result.log
+    if any("hypervolume" in r for r in log):  # a pareto run's (gafit.pareto.convergence_row)
+        return "".join(parts) + front_convergence(log, inp)
     weights = run_inputs(result).get("weights") or {}
     png = plot_convergence(log, result.loss, result.rmse.get("train", {}), weights,
                            inp.out / "convergence.png")
@@ -443,6 +446,24 @@ def convergence(result: FitResult, inp: Inputs) -> str:
                       f"{esc(last.get('evaluations', '–'))} evaluations in "
                       f"{duration(last.get('elapsed_s'))}."))
     return "".join(parts)
+
+
+def front_convergence(log: list[dict], inp: Inputs) -> str:
+    """The convergence of a pareto run's NSGA (log.csv)."""
+    png = plot_front_convergence(log, inp.out / "convergence.png")
+    if png is None:
+        return Note("info", "NSGA logged no objectives (log.csv).").html()
+    last = log[-1]
+    return img(png, "NSGA convergence",
+               "Top: per generation, the best value of each objective on the population's first "
+               "front (log scale): the ends of the front. Bottom: the hypervolume the first front "
+               "dominates, in log10 of the objective values (decades per objective, against a "
+               "fixed reference point: the worst value of each objective on the first front of "
+               "the initial population); it grows while any part of the front still advances "
+               "and flattens when NSGA has converged (dotted: the size of the first front). "
+               "The least squares of each member come after it (the front above). "
+               f"{len(log)} generations logged, {esc(last.get('evaluations', '–'))} evaluations "
+               f"in {duration(last.get('elapsed_s'))}.")
 
 
 def parameters(result: FitResult) -> str:

@@ -230,6 +230,44 @@ def plot_convergence(log: list[dict], final_loss: float | None, final_rmse: dict
     return _save(fig, path)
 
 
+def plot_front_convergence(log: list[dict], path: Path) -> str | None:
+    """A pareto run's convergence (``log``: rows of log.csv, :func:`gafit.pareto.convergence_row`):
+    the best value of each objective on the first front per generation (log scale), and the
+    front's hypervolume (decades^K against the run's fixed reference point) with the size of
+    the first front."""
+    names = list(dict.fromkeys(k.removeprefix("best:") for r in log for k in r
+                               if k.startswith("best:")))
+    if not log or not names:
+        return None
+
+    def col(name: str) -> np.ndarray:
+        return np.array([float(r[name]) if r.get(name) not in (None, "") else np.nan for r in log])
+
+    gen = col("generation")
+    fig = _new_figure(12, 7.2)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for name in names:
+        y = col(f"best:{name}")
+        top.plot(gen, np.where(y > 0, y, np.nan), lw=1.8, label=f"best {name}")
+    top.set_yscale("log")
+    top.set_ylabel("objective (loss)")
+    top.set_title("NSGA convergence: the best value of each objective on the first front",
+                  fontsize=12)
+    top.grid(alpha=0.3, which="both")
+    top.legend(fontsize=9, frameon=False)
+    bottom.plot(gen, col("hypervolume"), color="#2ca02c", lw=2.0, label="hypervolume")
+    bottom.set_ylabel(f"hypervolume (decades^{len(names)})")
+    bottom.set_xlabel("generation")
+    bottom.grid(alpha=0.3)
+    size = bottom.twinx()
+    size.plot(gen, col("first_front"), color="0.55", lw=1.2, ls=":", label="first front size")
+    size.set_ylabel("members on the first front")
+    lines = bottom.get_lines() + size.get_lines()
+    bottom.legend(lines, [ln.get_label() for ln in lines], fontsize=9, frameon=False,
+                  loc="lower right")
+    return _save(fig, path)
+
+
 def plot_phonon_points(targets: list[list[dict]], rms: Sequence[float | None], path: Path) -> str:
     """gafit vs reference frequencies at the fitted q-points, one panel per phonon target."""
     fig = _new_figure(min(15.0, 5.5 + 3.5 * len(targets)), 4.6)

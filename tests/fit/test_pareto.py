@@ -277,6 +277,10 @@ def tomllib_json(path: Path) -> dict:
     ({"mode": "pareto", "objectives": ["forces"]}, "at least two objectives"),
     ({"mode": "pareto", "objectives": ["forces", "phonon"]}, "unknown group 'phonon'"),
     ({"mode": "pareto", "objectives": ["forces", "energy+forces"]}, "group 'forces' is in two"),
+    ({"front_gap": 0.1}, "front_gap needs mode = \"pareto\""),
+    ({"mode": "pareto", "objectives": ["forces", "energy", "stress"], "front_gap": 0.1},
+     "front_gap needs two objectives"),
+    ({"mode": "pareto", "objectives": ["forces", "energy"], "front_gap": -0.1}, "front_gap"),
     ({"mode": "pareto", "objectives": ["forces", "energy"], "memetic_every": 2},
      "memetic_every is not supported with mode = \"pareto\""),
 ])
@@ -423,3 +427,238 @@ def test_no_finite_candidate_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch
                         lambda self, x: np.full((len(np.atleast_2d(x)), len(self.names)), np.inf))
     with pytest.raises(GafitInputError, match="no candidate of the final population has finite"):
         dimer_fit(generations=1, population=4).run(None, quiet=True)
+
+
+# --- resume (checkpoint of NSGA's state) -------------------------------------------------------
+
+def cu_pareto_table(generations: int) -> dict:
+    """examples/cu_morse.toml as a short pareto fit between energy and forces (a config: it
+    writes a checkpoint and can be resumed)."""
+    table = tomllib.loads((ROOT / "examples" / "cu_morse.toml").read_text())
+    table["data"] = {"train": str(ROOT / "data" / "Cu_EMT.extxyz")}
+    table["ga"] = {"population": 12, "generations": generations, "seed": 3, "mode": "pareto",
+                   "objectives": ["energy", "forces"]}
+    table["refine"] = {"max_evaluations": 20}
+    return table
+
+
+@pytest.fixture(scope="module")
+def cu_whole(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The uninterrupted pareto run of 5 generations."""
+    out = tmp_path_factory.mktemp("cu_whole")
+    Fit.from_config(cu_pareto_table(5)).run(out, quiet=True)
+    return out
+
+
+def without_time(log: Path) -> list[list[str]]:
+    rows = [line.split(",") for line in log.read_text().splitlines()]
+    k = rows[0].index("elapsed_s")
+    return [r[:k] + r[k + 1:] for r in rows]
+
+
+def test_a_stopped_pareto_run_resumes_to_the_uninterrupted_front(cu_whole: Path,
+                                                                  tmp_path: Path) -> None:
+    """Before, Fit.resume of a pareto run was an error (no checkpoint was written)."""
+    from gafit.checkpoint import load_checkpoint
+    from gafit.fitting import FitInterrupted
+    from gafit.pareto import NSGAState
+
+    asked = []
+
+    def stop_after_two() -> str | None:  # asked once per generation by NSGA, then elsewhere
+        asked.append(1)
+        return "SIGINT" if len(asked) > 3 else None
+
+    run = tmp_path / "run"
+    with pytest.raises(FitInterrupted) as err:
+        Fit.from_config(cu_pareto_table(5)).run(run, quiet=True, should_stop=stop_after_two)
+    saved = load_checkpoint(run)
+    assert isinstance(saved.state, NSGAState)
+    assert err.value.generation == saved.state.generation == 2
+    assert not (run / "front.csv").exists()
+    Fit.resume(run).run(quiet=True)
+    assert (run / "front.csv").read_text() == (cu_whole / "front.csv").read_text()
+    assert without_time(run / "log.csv") == without_time(cu_whole / "log.csv")
+    for member in sorted((cu_whole / "front").glob("member_*")):
+        assert (run / "front" / member.name / "potential.json").is_file()
+
+
+def test_an_extended_pareto_run_with_workers_is_the_longer_run(cu_whole: Path,
+                                                               tmp_path: Path) -> None:
+    """3 generations, then `gafit fit --resume --generations 2 --workers 2` give the front of 5;
+    member folders of the shorter run's front beyond the new front's are removed."""
+    import shutil
+
+    text = (ROOT / "examples" / "cu_morse.toml").read_text()
+    text = text.replace('"../data/Cu_EMT.extxyz"', repr(str(ROOT / "data" / "Cu_EMT.extxyz")))
+    ga = text.index("[ga]")
+    cfg = tmp_path / "fit.toml"
+    cfg.write_text(text[:ga] + '[ga]\npopulation = 12\ngenerations = 3\nseed = 3\nmode = "pareto"\n'
+                   'objectives = ["energy", "forces"]\n[refine]\nmax_evaluations = 20\n')
+    assert Fit.from_config(cfg).config.ga == Fit.from_config(cu_pareto_table(3)).config.ga
+    run = tmp_path / "run"
+    cli = [sys.executable, "-m", "gafit.cli", "fit"]
+    done = subprocess.run([*cli, str(cfg), "--out", str(run), "--quiet", "--no-report"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    shutil.copytree(run / "front" / "member_01", run / "front" / "member_99")  # a stale member
+    done = subprocess.run([*cli, "--resume", str(run), "--generations", "2", "--workers", "2",
+                           "--quiet", "--no-report"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (run / "front.csv").read_text() == (cu_whole / "front.csv").read_text()
+    members = sorted(p.name for p in (run / "front").iterdir())
+    assert members == sorted(p.name for p in (cu_whole / "front").iterdir())
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_nsga_resumed_from_a_state_continues_exactly(k: int) -> None:
+    """NSGA-II (its tournaments read the crowding distances of the last selection, which a new
+    selection over the population alone would change) and NSGA-III."""
+    centres = np.eye(3)[:k] * 0.8 + 0.1
+
+    def values(u: np.ndarray) -> np.ndarray:
+        return np.stack([((u - c) ** 2).sum(1) for c in centres], axis=1)
+
+    states = []
+    whole = run_nsga(values, 3, k, GASettings(population=16, generations=6, seed=5),
+                     checkpoint=states.append)
+    assert [s.generation for s in states] == list(range(7))
+    third = states[3]
+    again = run_nsga(values, 3, k, GASettings(population=16, generations=6, seed=5),
+                     resume=third)
+    np.testing.assert_array_equal(again.pop_u, whole.pop_u)
+    np.testing.assert_array_equal(again.pop_f, whole.pop_f)
+    assert (again.generations, again.evaluations) == (whole.generations, whole.evaluations)
+    np.testing.assert_array_equal(again.reference, whole.reference)
+
+
+def test_a_checkpoint_of_nsga_round_trips_and_must_match_the_mode(tmp_path: Path) -> None:
+    from gafit.checkpoint import Checkpoint, checkpoint_bytes, parse_checkpoint
+
+    fit = Fit.from_config(cu_pareto_table(1))
+    states = []
+    run_nsga(lambda u: np.stack([(u ** 2).sum(1), ((1 - u) ** 2).sum(1)], axis=1), 3, 2,
+             GASettings(population=8, generations=1, seed=1), checkpoint=states.append)
+    blob = checkpoint_bytes(Checkpoint(fit.config, states[-1], [{"generation": 1}], []))
+    back = parse_checkpoint(blob, tmp_path / "checkpoint.npz")
+    for name in ("pop_u", "pop_f", "crowding", "reference"):
+        np.testing.assert_array_equal(getattr(back.state, name), getattr(states[-1], name))
+    assert back.state.rng_state == states[-1].rng_state
+    assert back.config.ga.objectives == ["energy", "forces"]
+    scalar = Fit.from_config(tomllib.loads((ROOT / "examples" / "cu_morse.toml").read_text())
+                             | {"data": {"train": str(ROOT / "data" / "Cu_EMT.extxyz")}})
+    blob = checkpoint_bytes(Checkpoint(scalar.config, states[-1], [], []))
+    with pytest.raises(GafitInputError, match="damaged checkpoint .*NSGA state with .*'scalar'"):
+        parse_checkpoint(blob, tmp_path / "checkpoint.npz")
+
+
+# --- convergence log and its plot -----------------------------------------------------------------
+
+def test_log_hypervolume_by_hand() -> None:
+    """In log10: (-2, 0) and (-1, -1) against (1, 1): 1 x 1 + 2 x 2 = 5 decades²; a dominated
+    point and one beyond the reference add nothing."""
+    from gafit.pareto import log_hypervolume
+
+    f = np.array([[1e-2, 1.0], [1e-1, 1e-1]])
+    ref = np.array([10.0, 10.0])
+    assert log_hypervolume(f, ref) == pytest.approx(5.0, rel=1e-12)
+    more = np.vstack([f, [[1.0, 1.0], [1e-3, 100.0], [np.inf, 1e-9]]])
+    assert log_hypervolume(more, ref) == pytest.approx(5.0, rel=1e-12)
+
+
+def test_the_pareto_log_has_each_generations_best_objectives_and_hypervolume(
+        cu_whole: Path) -> None:
+    from gafit.fit_result import _log_rows
+    from gafit.pareto import log_hypervolume
+
+    rows = _log_rows((cu_whole / "log.csv").read_text())
+    assert [r["generation"] for r in rows] == list(range(6))
+    for name in ("energy", "forces"):
+        best = [r[f"best:{name}"] for r in rows]
+        assert all(b <= a for a, b in zip(best, best[1:], strict=False))  # elitist: never worse
+    assert rows[-1]["hypervolume"] > rows[0]["hypervolume"]
+    # the last row is the final population's first front (front.json's GA front: front_size 0)
+    info = tomllib_json(cu_whole / "front.json")
+    ga_f = np.array(info["ga_front"])
+    assert rows[-1]["first_front"] == len(ga_f)
+    assert [rows[-1]["best:energy"], rows[-1]["best:forces"]] == ga_f.min(axis=0).tolist()
+    assert rows[-1]["hypervolume"] == pytest.approx(
+        log_hypervolume(ga_f, np.array(info["hypervolume_reference"])), rel=1e-12)
+    assert rows[-1]["hypervolume"] > 0
+
+
+def test_the_report_shows_a_pareto_runs_convergence(cu_whole: Path, tmp_path: Path) -> None:
+    """Before, the convergence section of a pareto run said that the GA ran no generations."""
+    import shutil
+
+    from gafit.report import write_report
+
+    run = tmp_path / "run"
+    shutil.copytree(cu_whole, run)
+    page = write_report(run).read_text(encoding="utf-8")
+    section = page[page.index('id="convergence"'):page.index('id="parameters"')]
+    assert "ran no generations" not in section and "could not be made" not in section
+    assert 'src="convergence.png"' in section and "hypervolume" in section
+    assert (run / "report" / "convergence.png").stat().st_size > 1000
+
+
+# --- front_gap: members refined in the gaps of a two-objective front -----------------------------
+
+def test_fill_gaps_closes_the_gaps_of_a_convex_front_and_leaves_a_concave_one() -> None:
+    """A front made of a convex arc f2 = (1 - sqrt(f1))² (f1 in [0, 0.25]) and, beyond a concave
+    dent, the point (1, 0): ``refine_at`` returns the exact optimum of the weighted sum over that
+    front. Gaps on the arc close to the tolerance; the gap to (1, 0) has no supported point inside
+    and is tried once."""
+    from gafit.pareto import Member, fill_gaps, relative_gap, segment_weights
+
+    t = np.linspace(0.0, 0.5, 20001)
+    curve = np.vstack([np.stack([t ** 2, (1 - t) ** 2], axis=1), [[1.0, 0.0]]])
+    calls = []
+
+    def refine_at(start: Member, w: np.ndarray) -> Member:
+        f = curve[np.argmin(curve @ w)]
+        calls.append(w)
+        return Member(start.u, start.x, f, w, start.f, 1)
+
+    def member(f: list[float], w: list[float]) -> Member:
+        return Member(np.zeros(1), np.zeros(1), np.array(f), np.array(w), np.array(f), 0)
+
+    ends = [member([0.0025, 0.9025], [0.9, 0.1]), member([0.25, 0.25], [0.5, 0.5]),
+            member([1.0, 0.0], [1e-6, 1.0])]
+    out = fill_gaps(ends, 0.2, 50, refine_at)
+    f = np.array(sorted(tuple(m.f) for m in out))
+    arc = f[f[:, 0] <= 0.25]
+    assert all(relative_gap(a, b) <= 0.2 for a, b in zip(arc, arc[1:], strict=False))
+    assert len(calls) < 50  # it stopped: the gap before (1, 0) was tried once
+    w_dent = segment_weights(np.array([0.25, 0.25]), np.array([1.0, 0.0]))
+    assert sum(np.allclose(w, w_dent) for w in calls) == 1
+    # each new member lies on its segment's supporting line: the optimum of those weights
+    for m in out[3:]:
+        assert m.f @ m.weights == pytest.approx(float(np.min(curve @ m.weights)), abs=1e-15)
+
+
+def test_front_gap_refines_members_between_neighbours(tmp_path: Path) -> None:
+    """The dimer front with 3 members refined from the GA and front_gap: the added members lie
+    between their neighbours, each at the optimum of its own weighted sum (a fine scan)."""
+    from gafit.pareto import Split
+
+    fit = dimer_fit()
+    fit.config.ga.front_size = 3
+    fit.config.ga.front_gap = 0.3
+    fit.run(tmp_path, quiet=True)
+    info = tomllib_json(tmp_path / "front.json")
+    assert info["refined"] == 3 and 1 <= info["refined_in_gaps"] <= 3
+    rows = read_front(tmp_path / "front.csv")
+    assert len(rows) > 3
+    r0 = np.array([row["Cu-Cu.r0"] for row in rows])
+    assert np.all(np.diff(r0) > 0) and r0[0] >= R0_E - 1e-6 and r0[-1] <= R0_F + 1e-6
+    split = Split(fit.objective, ["energy", "forces"])
+    scan = np.linspace(2.4, 2.8, 4001)[:, None]
+    values = split.values(scan)
+    # a member refined in a gap starts from a refined neighbour, not from the GA's front
+    added = [m for m in info["members"] if m["start"] not in info["ga_front"]]
+    assert added
+    for m in added:
+        w = np.array(m["weights"])
+        assert r0[m["member"] - 1] == pytest.approx(float(scan[np.argmin(values @ w), 0]),
+                                                    abs=2e-4)
