@@ -33,7 +33,7 @@ import numpy as np
 from ase.data import atomic_masses, atomic_numbers
 
 from gafit.forms.base import Form, ParamSpec, Prediction
-from gafit.forms.eam.evaluate import EAMGrid, EAMTable, build_table, evaluate_grid
+from gafit.forms.eam.evaluate import EAMTable, build_table, evaluate_grid
 from gafit.forms.eam.files import (
     FORM_TAG,
     PARAM_TAG,
@@ -55,6 +55,7 @@ from gafit.forms.eam.functions import (
     zhou_embedding,
     zhou_pair,
 )
+from gafit.forms.eam.grid import EAMGrid
 from gafit.structures import GafitInputError, ReferenceSet
 
 __all__ = ["AnalyticEAM", "EAMForm", "ElementEAM", "FinnisSinclair", "Johnson", "Tabulated", "Zhou"]

@@ -26,7 +26,7 @@ import numpy as np
 from gafit.forms.tersoff.kernel import centre_csr
 
 if TYPE_CHECKING:
-    from gafit.forms.eam.evaluate import EAMGrid
+    from gafit.forms.eam.grid import EAMGrid
 
 try:
     import numba

@@ -26,7 +26,8 @@ from scipy.interpolate import CubicSpline
 
 from gafit.forms.base import Form, ParamSpec, Prediction
 from gafit.forms.eam import N_TABLE, R_START, ElementEAM
-from gafit.forms.eam.evaluate import EAMGrid, EAMTable
+from gafit.forms.eam.evaluate import EAMTable
+from gafit.forms.eam.grid import EAMGrid
 from gafit.forms.eam.spline import rho_lookup, slope, spline_coefficients, value
 from gafit.structures import GafitInputError
 
