@@ -90,6 +90,20 @@ class EAMForm(Form):
     #: the file layout of ``lammps_style``: "setfl" (eam/alloy) or "fs" (eam/fs)
     file_kind = "setfl"
 
+    def check(self, values: np.ndarray) -> list[str]:
+        """Parameters outside their hard limits."""
+        v = np.asarray(values, float)
+        lim = self.hard_limits()
+        names = self.parameter_names()
+        return [f"{names[k]} = {v[k]:g} outside [{lim[k, 0]:g}, {lim[k, 1]:g}]"
+                for k in np.flatnonzero((v < lim[:, 0]) | (v > lim[:, 1]))]
+
+    def repair(self, theta: np.ndarray) -> np.ndarray:
+        """Clip every parameter to its hard limits, in place (also returned)."""
+        lim = self.hard_limits()
+        np.clip(theta, lim[:, 0], lim[:, 1], out=theta)
+        return theta
+
     def r_grid(self) -> tuple[int, float]:
         """Points and spacing (Å) of the r tables: N_TABLE points from 0 to the cutoff."""
         return N_TABLE, self.cutoff / (N_TABLE - 1)
@@ -373,22 +387,12 @@ class ElementEAM(EAMForm):
 
     def check(self, values: np.ndarray) -> list[str]:
         """Parameters outside their limits, or tables that are not finite."""
-        v = np.asarray(values, float)
-        lim = self.hard_limits()
-        names = self.parameter_names()
-        out = [f"{names[k]} = {v[k]:g} outside [{lim[k, 0]:g}, {lim[k, 1]:g}]"
-               for k in np.flatnonzero((v < lim[:, 0]) | (v > lim[:, 1]))]
+        out = super().check(values)
         if not out:
-            g = self.grid(v[None])
+            g = self.grid(np.asarray(values, float)[None])
             if not all(np.isfinite(a).all() for a in (g.frho_ber, g.rhor_bsdr, g.z2r_bstr)):
                 out.append("the tabulated functions are not finite")
         return out
-
-    def repair(self, theta: np.ndarray) -> np.ndarray:
-        """Clip every parameter to its hard limits, in place (also returned)."""
-        lim = self.hard_limits()
-        np.clip(theta, lim[:, 0], lim[:, 1], out=theta)
-        return theta
 
     def _knots(self, theta: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The r knots (1, 1, nr) in Å (held at R_START below it) and each parameter of a batch
@@ -596,12 +600,8 @@ class FinnisSinclair(AnalyticEAM):
 
     def check(self, values: np.ndarray) -> list[str]:
         """Parameters outside their limits; d or c beyond the cutoff."""
-        v = np.asarray(values, float)
-        lim = self.hard_limits()
-        names = self.parameter_names()
-        out = [f"{names[k]} = {v[k]:g} outside [{lim[k, 0]:g}, {lim[k, 1]:g}]"
-               for k in np.flatnonzero((v < lim[:, 0]) | (v > lim[:, 1]))]
-        rows = v.reshape(len(self.entries()), len(self.params))
+        out = super().check(values)
+        rows = np.asarray(values, float).reshape(len(self.entries()), len(self.params))
         for e, ent in enumerate(self.entries()):
             for k in (FS_D, FS_C):
                 if rows[e, k] > self.cutoff:
@@ -611,8 +611,7 @@ class FinnisSinclair(AnalyticEAM):
 
     def repair(self, theta: np.ndarray) -> np.ndarray:
         """Clip to the hard limits, and d and c to the cutoff, in place (also returned)."""
-        lim = self.hard_limits()
-        np.clip(theta, lim[:, 0], lim[:, 1], out=theta)
+        super().repair(theta)
         v = theta.reshape(theta.shape[0], len(self.entries()), len(self.params))
         v[..., [FS_D, FS_C]] = np.minimum(v[..., [FS_D, FS_C]], self.cutoff)
         if not np.shares_memory(v, theta):
