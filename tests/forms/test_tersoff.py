@@ -12,7 +12,7 @@ from ase.neighborlist import neighbor_list
 
 import gafit.forms as forms_pkg
 import gafit.potential as potential_mod
-from gafit.forms.tersoff import Tersoff, kernel
+from gafit.forms.tersoff import Tersoff, kernel, kernel_single
 from gafit.forms.tersoff.evaluate import (
     BETA,
     BIG_A,
@@ -414,16 +414,21 @@ def test_batch_equals_one_at_a_time(name, monkeypatch):
         assert _rel(getattr(in_blocks, key), getattr(batch, key)) < 1e-12
 
 
-@pytest.mark.parametrize("batch_inner_min", [1, 10**9], ids=["batch-inner", "scalar"])
+@pytest.mark.parametrize(("batch_inner_min", "chunk_pairs"),
+                         [(1, None), (10**9, None), (10**9, 1), (10**9, 40)],
+                         ids=["batch-inner", "single", "single-atom-chunks", "single-40-pairs"])
 @pytest.mark.parametrize("name", list(FILES))
-def test_fused_kernel_equals_numpy(name, batch_inner_min, monkeypatch):
-    """Each numba kernel (the batch-inner one, which large batches take, and the scalar one of
-    single vectors) gives the numpy path's numbers (to rounding) on every shipped file, with
-    every parameter of every entry perturbed, both exponents m, LAMMPS's exp clamp and every
-    branch of the bond order."""
+def test_fused_kernel_equals_numpy(name, batch_inner_min, chunk_pairs, monkeypatch):
+    """Each numba kernel (the batch-inner one, which large batches take, and the one of single
+    vectors, which small batches take a vector at a time, with chunks of atoms of every size:
+    one atom, a few, the default) gives the numpy path's numbers (to rounding) on every shipped
+    file, with every parameter of every entry perturbed, both exponents m, LAMMPS's exp clamp
+    and every branch of the bond order."""
     if not kernel.available():
         pytest.skip("numba is not installed")
     monkeypatch.setattr(kernel, "BATCH_INNER_MIN", batch_inner_min)
+    if chunk_pairs is not None:
+        monkeypatch.setattr(kernel_single, "CHUNK_PAIRS", chunk_pairs)
     pot = load(name)
     form = pot.forms[0]
     rng = np.random.default_rng(21)

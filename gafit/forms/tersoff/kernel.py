@@ -690,7 +690,14 @@ def fused_tersoff(geo: KernelGeometry, par: np.ndarray, n_species: int,
     (B, entries, N_DERIVED) of :func:`derived`."""
     n_b = par.shape[0]
     if n_b < BATCH_INNER_MIN:
-        return run_centre_kernel(_kernel, geo, par, n_species, n_structures)
+        # one vector at a time, vectorised over its own pairs and triplets (imported here:
+        # kernel_single builds on this module)
+        from gafit.forms.tersoff.kernel_single import fused_single
+
+        parts = [fused_single(geo, par[b : b + 1], n_species, n_structures) for b in range(n_b)]
+        if n_b == 1:
+            return parts[0]
+        return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
     n_atoms = len(geo.s_n)
     energy = np.zeros((n_structures, n_b))
     forces = np.zeros((n_atoms, 3, n_b))

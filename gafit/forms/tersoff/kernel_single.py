@@ -1,0 +1,383 @@
+"""The Tersoff kernel of one parameter vector (numba), vectorised over the work of that vector.
+
+What every least-squares step pays is one vector; the batch kernels of
+:mod:`gafit.forms.tersoff.kernel` vectorise over individuals, which one vector does not have, and
+the scalar :func:`~gafit.forms.tersoff.kernel._kernel` does one exp or log at a time. Here the
+atoms are taken in chunks (a few hundred pairs, so that the work arrays stay in cache) and each
+chunk goes through phases, each a loop with no calls that the compiler vectorises (its exp and log
+are :mod:`gafit.forms.vec_math`'s):
+
+1. per pair (scalar, cheap): its entry (i, j, j) and f_C(r_ij); per ordered triplet (ij, ik),
+   contiguous per pair ij: cos theta, r_ij - r_ik, its entry (i, j, k) and f_C(r_ik), with f_C = 0
+   when r_ij or r_ik is beyond its R + D (the triplet then adds nothing);
+2. per triplet (vectorised): the zeta term f_C(r_ik) g(theta) exp[(lambda3 (r_ij - r_ik))^m] and
+   its derivatives by r_ij, r_ik and cos; then zeta of each pair, a sum over its row of triplets;
+3. per pair (vectorised): f_R, f_A, the bond order with LAMMPS's branches as selects, the energy,
+   dE/dr at fixed zeta and dE/dzeta;
+4. per atom (scalar): the chain rule through zeta, a triplet and its mirror together (they share
+   cos theta and its geometry), scattered into the forces and the structure's energy and virial.
+
+The physics and the numbers are those of the other kernels (tested equal to the numpy path of
+:mod:`gafit.forms.tersoff.evaluate` at 1e-12).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gafit.forms.tersoff.kernel import (
+    _A_,
+    _B_,
+    _BE,
+    _CC,
+    _D2,
+    _DS,
+    _EXP_CLAMP,
+    _G0,
+    _GA,
+    _H_,
+    _HI,
+    _L1,
+    _L2,
+    _L3,
+    _LO,
+    _M_,
+    _N_,
+    _R,
+    _SW1,
+    _SW2,
+    _SW3,
+    _SW4,
+    _XS,
+    KernelGeometry,
+    _njit,
+)
+from gafit.forms.vec_math import vexp_fma as vexp
+from gafit.forms.vec_math import vlog_fma as vlog
+
+#: pairs per chunk of atoms (more when one atom has more): the chunk's per-pair and per-triplet
+#: work arrays then stay in the core's cache
+CHUNK_PAIRS = 128
+
+
+@_njit
+def _fill(n0, n1, ptr_n, r_k, u_kc, j_k, species_n, n_sp, q, e2_k, fc_k, dfc_k, cos_t, dr_t,
+          e3_t, fck_t, dfck_t):
+    """Phase 1 for atoms n0:n1 (pair rows from ptr_n[n0], triplet rows from 0): each pair's entry
+    and f_C, df_C/dr (0 beyond R + D); each ordered triplet's cos, r_ij - r_ik, entry and
+    f_C(r_ik), df_C/dr (0 when r_ij or r_ik is beyond its R + D). The triplets (a, c) of pair a
+    are rows tb + a (nn - 1) + (c or c - 1), tb the atom's first. Returns the triplet count."""
+    k_base = ptr_n[n0]
+    tb = 0
+    for i in range(n0, n1):
+        k0 = ptr_n[i]
+        nn = ptr_n[i + 1] - k0
+        si = species_n[i]
+        l0 = k0 - k_base
+        for a in range(nn):
+            ka = k0 + a
+            sj = species_n[j_k[ka]]
+            e = (si * n_sp + sj) * n_sp + sj
+            r = r_k[ka]
+            e2_k[l0 + a] = e
+            if r <= q[e, _LO]:
+                fc_k[l0 + a], dfc_k[l0 + a] = 1.0, 0.0
+            elif r >= q[e, _HI]:
+                fc_k[l0 + a], dfc_k[l0 + a] = 0.0, 0.0
+            else:
+                x = (r - q[e, _R]) * q[e, _XS]
+                fc_k[l0 + a], dfc_k[l0 + a] = 0.5 - 0.5 * math.sin(x), math.cos(x) * q[e, _DS]
+        m = nn - 1
+        for a in range(nn):
+            ka = k0 + a
+            ra = r_k[ka]
+            ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
+            for c in range(a + 1, nn):
+                kc = k0 + c
+                cs = ux * u_kc[kc, 0] + uy * u_kc[kc, 1] + uz * u_kc[kc, 2]
+                t_ac = tb + a * m + c - 1
+                t_ca = tb + c * m + a
+                cos_t[t_ac] = cs
+                cos_t[t_ca] = cs
+                dr_t[t_ac] = ra - r_k[kc]
+                dr_t[t_ca] = r_k[kc] - ra
+        for a in range(nn):
+            ea = e2_k[l0 + a]
+            live = r_k[k0 + a] < q[ea, _HI]
+            sj = species_n[j_k[k0 + a]]
+            t = tb + a * m
+            for c in range(nn):
+                if c == a:
+                    continue
+                ec = e2_k[l0 + c]
+                e3 = ea if n_sp == 1 else (si * n_sp + sj) * n_sp + species_n[j_k[k0 + c]]
+                e3_t[t] = e3
+                if not live:
+                    fck_t[t], dfck_t[t] = 0.0, 0.0
+                elif e3 == ec or (q[e3, _LO] == q[ec, _LO] and q[e3, _HI] == q[ec, _HI]
+                                  and q[e3, _R] == q[ec, _R]):
+                    # f_C(r_ik) with the R, D of pair ik's own entry: computed above
+                    fck_t[t], dfck_t[t] = fc_k[l0 + c], dfc_k[l0 + c]
+                else:
+                    rc = r_k[k0 + c]
+                    if rc >= q[e3, _HI]:
+                        fck_t[t], dfck_t[t] = 0.0, 0.0
+                    elif rc <= q[e3, _LO]:
+                        fck_t[t], dfck_t[t] = 1.0, 0.0
+                    else:
+                        x = (rc - q[e3, _R]) * q[e3, _XS]
+                        fck_t[t], dfck_t[t] = 0.5 - 0.5 * math.sin(x), math.cos(x) * q[e3, _DS]
+                t += 1
+        tb += nn * m
+    return tb
+
+
+@_njit
+def _triplet_terms(q, e, cos_t, dr_t, fck_t, dfck_t, z_t, rij_t, rik_t, dzc_t):
+    """Phase 2 for triplets all of entry e: the zeta term of each and its derivatives by r_ij,
+    r_ik and cos (as :func:`gafit.forms.tersoff.kernel._zeta_term`, with LAMMPS's exp clamp), one
+    vectorised loop. The entry's constants are read once (a gather per triplet would stop it
+    vectorising), and the arrays are views that the loop reads from 0 (with an offset, the
+    compiler cannot rule out a negative index, which numba wraps around, and does not
+    vectorise)."""
+    h, d2, cc, g0, gamma = q[e, _H_], q[e, _D2], q[e, _CC], q[e, _G0], q[e, _GA]
+    lam3 = q[e, _L3]
+    cube = q[e, _M_] == 3.0
+    for t in range(z_t.shape[0]):
+        hc = h - cos_t[t]
+        inv = 1.0 / (hc * hc + d2)
+        g = (inv * -cc + g0) * gamma
+        dg = inv * inv * hc * (-2.0 * cc * gamma)
+        x = dr_t[t] * lam3
+        arg = x * x * x if cube else x
+        darg = x * x * (3.0 * lam3) if cube else lam3
+        ex = vexp(arg)
+        ex = 1e30 if arg > _EXP_CLAMP else ex
+        ex = 0.0 if arg < -_EXP_CLAMP else ex
+        dex = darg * ex
+        fck = fck_t[t]
+        fg = fck * g
+        z_t[t] = fg * ex
+        rij_t[t] = fg * dex
+        rik_t[t] = dfck_t[t] * g * ex - fg * dex
+        dzc_t[t] = fck * dg * ex
+
+
+@_njit
+def _pair_terms(r_k, q, e, fc_k, dfc_k, zeta_k, e_k, dedr_k, w_k):
+    """Phase 3 for pairs all of entry e (views, as in :func:`_triplet_terms`): energy share,
+    dE/dr at fixed zeta and dE/dzeta of each pair (0 beyond its R + D), LAMMPS's bond-order
+    branches as selects (as the batch kernel's ``_pair_row``), one vectorised loop."""
+    hi, lam1, lam2, big_a, big_b = q[e, _HI], q[e, _L1], q[e, _L2], q[e, _A_], q[e, _B_]
+    beta, n = q[e, _BE], q[e, _N_]
+    sw1, sw2, sw3, sw4 = q[e, _SW1], q[e, _SW2], q[e, _SW3], q[e, _SW4]
+    half_n = 1.0 / (2.0 * n)
+    for la in range(r_k.shape[0]):
+        r = r_k[la]
+        live = r < hi
+        fc, dfc = fc_k[la], dfc_k[la]
+        fr = big_a * vexp(-lam1 * r)
+        fa = -big_b * vexp(-lam2 * r)
+        zeta = zeta_k[la]
+        t = zeta * beta
+        lt = vlog(t)
+        rs = vexp(lt * -0.5)
+        tn = vexp(lt * n)
+        full = vexp(vlog(1.0 + tn) * -half_n)  # LAMMPS: pow(1 + t^n, -1/2n)
+        tmn = 1.0 / tn
+        if_c1 = -0.5 * beta * (rs / t)
+        above3 = t >= sw3
+        bo = full if above3 else 1.0 - tn * half_n
+        dbo = tn / (1.0 + tn) * full / zeta * -0.5 if above3 else -0.5 * beta * tn / t
+        low = t < sw4
+        bo = 1.0 if low else bo
+        dbo = 0.0 if low else dbo
+        mid = t > sw2
+        bo = (1.0 - tmn * half_n) * rs if mid else bo
+        dbo = if_c1 * (1.0 - (1.0 + 0.5 / n) * tmn) if mid else dbo
+        high = t > sw1
+        bo = rs if high else bo
+        dbo = if_c1 if high else dbo
+        e_pair = fr + bo * fa
+        e_k[la] = 0.5 * fc * e_pair if live else 0.0
+        dedr_k[la] = 0.5 * (fc * (-lam1 * fr - lam2 * bo * fa) + dfc * e_pair) if live else 0.0
+        w_k[la] = 0.5 * fc * fa * dbo if live else 0.0
+
+
+@_njit
+def _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, cos_t, rij_t, rik_t, dzc_t, e_k, dedr_k, w_k,
+             g_kc, energy, forces, virial):
+    """Phase 4 for atoms n0:n1: the chain rule through zeta (radial parts onto the pairs, the
+    angular part per triplet and mirror) gathered into dE/dd of each pair's vector d_ij (g_kc),
+    then scattered into energy (S,), forces (N, 3) and virial (S, 6, Voigt order: the
+    symmetrised sum of d_ij (x) dE/dd_ij)."""
+    k_base = ptr_n[n0]
+    tb = 0  # the atom's first triplet row
+    for i in range(n0, n1):
+        k0 = ptr_n[i]
+        nn = ptr_n[i + 1] - k0
+        if nn == 0:
+            continue
+        s = s_n[i]
+        l0 = k0 - k_base
+        m = nn - 1  # triplets per pair
+        e_sum = 0.0
+        for a in range(nn):
+            e_sum += e_k[l0 + a]
+            g_kc[a, 0], g_kc[a, 1], g_kc[a, 2] = 0.0, 0.0, 0.0
+        energy[s] += e_sum
+        for a in range(nn):
+            ka = k0 + a
+            la = l0 + a
+            wa = w_k[la]
+            ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
+            inv_ra = 1.0 / r_k[ka]
+            for c in range(a + 1, nn):
+                lc = l0 + c
+                t_ac = tb + a * m + c - 1  # triplet (ij, ik) = (a, c), and its mirror (c, a)
+                t_ca = tb + c * m + a
+                wc = w_k[lc]
+                dedr_k[la] += wa * rij_t[t_ac] + wc * rik_t[t_ca]
+                dedr_k[lc] += wa * rik_t[t_ac] + wc * rij_t[t_ca]
+                dcos = wa * dzc_t[t_ac] + wc * dzc_t[t_ca]
+                # dcos/dd_ij = (u_ik - cos u_ij) / r_ij, dcos/dd_ik = (u_ij - cos u_ik) / r_ik
+                kc = k0 + c
+                cs = cos_t[t_ac]
+                vx, vy, vz = u_kc[kc, 0], u_kc[kc, 1], u_kc[kc, 2]
+                ga = dcos * inv_ra
+                gc = dcos / r_k[kc]
+                g_kc[a, 0] += (vx - cs * ux) * ga
+                g_kc[a, 1] += (vy - cs * uy) * ga
+                g_kc[a, 2] += (vz - cs * uz) * ga
+                g_kc[c, 0] += (ux - cs * vx) * gc
+                g_kc[c, 1] += (uy - cs * vy) * gc
+                g_kc[c, 2] += (uz - cs * vz) * gc
+        # each pair's dE/dd_ij, with its radial part dE/dr u: F_j -= it, F_i += it
+        fix, fiy, fiz = 0.0, 0.0, 0.0
+        v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        for a in range(nn):
+            ka = k0 + a
+            ja = j_k[ka]
+            ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
+            gr = dedr_k[l0 + a]
+            gx = g_kc[a, 0] + gr * ux
+            gy = g_kc[a, 1] + gr * uy
+            gz = g_kc[a, 2] + gr * uz
+            forces[ja, 0] -= gx
+            forces[ja, 1] -= gy
+            forces[ja, 2] -= gz
+            fix += gx
+            fiy += gy
+            fiz += gz
+            r = r_k[ka]
+            dx, dy, dz = r * ux, r * uy, r * uz
+            v0 += dx * gx
+            v1 += dy * gy
+            v2 += dz * gz
+            v3 += 0.5 * (dy * gz + dz * gy)
+            v4 += 0.5 * (dx * gz + dz * gx)
+            v5 += 0.5 * (dx * gy + dy * gx)
+        tb += nn * m
+        forces[i, 0] += fix
+        forces[i, 1] += fiy
+        forces[i, 2] += fiz
+        virial[s, 0] += v0
+        virial[s, 1] += v1
+        virial[s, 2] += v2
+        virial[s, 3] += v3
+        virial[s, 4] += v4
+        virial[s, 5] += v5
+
+
+@_njit
+def _kernel_single(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, chunk_pairs, energy, forces,
+                   virial):
+    # q (entries, N_DERIVED) from kernel.derived() of one vector; energy (S,), forces (N, 3),
+    # virial (S, 6), all added to. Chunks of whole atoms of about chunk_pairs pairs.
+    n_atoms = ptr_n.shape[0] - 1
+    max_p, max_t = 1, 1  # the largest chunk's pairs and triplets
+    n0 = 0
+    while n0 < n_atoms:
+        n1 = n0 + 1
+        while n1 < n_atoms and ptr_n[n1 + 1] - ptr_n[n0] <= chunk_pairs:
+            n1 += 1
+        n_t = 0
+        for i in range(n0, n1):
+            nn = ptr_n[i + 1] - ptr_n[i]
+            n_t += nn * (nn - 1)
+        max_p = max(max_p, ptr_n[n1] - ptr_n[n0])
+        max_t = max(max_t, n_t)
+        n0 = n1
+    e2_k = np.empty(max_p, np.int64)
+    fc_k = np.empty(max_p)
+    dfc_k = np.empty(max_p)
+    zeta_k = np.empty(max_p)
+    e_k = np.empty(max_p)
+    dedr_k = np.empty(max_p)
+    w_k = np.empty(max_p)
+    e3_t = np.empty(max_t, np.int64)
+    cos_t = np.empty(max_t)
+    dr_t = np.empty(max_t)
+    fck_t = np.empty(max_t)
+    dfck_t = np.empty(max_t)
+    z_t = np.empty(max_t)
+    rij_t = np.empty(max_t)
+    rik_t = np.empty(max_t)
+    dzc_t = np.empty(max_t)
+    nn_max = 1
+    for i in range(n_atoms):
+        nn_max = max(nn_max, ptr_n[i + 1] - ptr_n[i])
+    g_kc = np.empty((nn_max, 3))  # dE/dd_ij of the pairs of one atom
+    n0 = 0
+    while n0 < n_atoms:
+        n1 = n0 + 1
+        while n1 < n_atoms and ptr_n[n1 + 1] - ptr_n[n0] <= chunk_pairs:
+            n1 += 1
+        k_base = ptr_n[n0]
+        n_k = ptr_n[n1] - k_base
+        n_t = _fill(n0, n1, ptr_n, r_k, u_kc, j_k, species_n, n_sp, q, e2_k, fc_k, dfc_k, cos_t,
+                    dr_t, e3_t, fck_t, dfck_t)
+        t0 = 0
+        while t0 < n_t:  # runs of triplets of one entry (a whole chunk in a one-species set)
+            t1 = t0 + 1
+            while t1 < n_t and e3_t[t1] == e3_t[t0]:
+                t1 += 1
+            _triplet_terms(q, e3_t[t0], cos_t[t0:t1], dr_t[t0:t1], fck_t[t0:t1], dfck_t[t0:t1],
+                           z_t[t0:t1], rij_t[t0:t1], rik_t[t0:t1], dzc_t[t0:t1])
+            t0 = t1
+        # zeta of each pair: the sum of its row of triplets
+        t = 0
+        for i in range(n0, n1):
+            nn = ptr_n[i + 1] - ptr_n[i]
+            for a in range(ptr_n[i] - k_base, ptr_n[i + 1] - k_base):
+                z = 0.0
+                for tt in range(t, t + nn - 1):
+                    z += z_t[tt]
+                zeta_k[a] = z
+                t += nn - 1
+        l0 = 0
+        while l0 < n_k:  # runs of pairs of one entry
+            l1 = l0 + 1
+            while l1 < n_k and e2_k[l1] == e2_k[l0]:
+                l1 += 1
+            _pair_terms(r_k[k_base + l0 : k_base + l1], q, e2_k[l0], fc_k[l0:l1], dfc_k[l0:l1],
+                        zeta_k[l0:l1], e_k[l0:l1], dedr_k[l0:l1], w_k[l0:l1])
+            l0 = l1
+        _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, cos_t, rij_t, rik_t, dzc_t, e_k, dedr_k,
+                 w_k, g_kc, energy, forces, virial)
+        n0 = n1
+
+
+def fused_single(geo: KernelGeometry, q: np.ndarray, n_species: int,
+                 n_structures: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Energies (1, S) eV, forces (1, 3N) eV/Å and virials (1, S, 6) eV of one parameter vector,
+    for its constants ``q`` (1, entries, N_DERIVED) of :func:`gafit.forms.tersoff.kernel.derived`."""
+    n_atoms = len(geo.s_n)
+    energy = np.zeros((1, n_structures))
+    forces = np.zeros((1, n_atoms, 3))
+    virial = np.zeros((1, n_structures, 6))
+    _kernel_single(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, geo.s_n, n_species,
+                   np.ascontiguousarray(q[0]), CHUNK_PAIRS, energy[0], forces[0], virial[0])
+    return energy, forces.reshape(1, 3 * n_atoms), virial
