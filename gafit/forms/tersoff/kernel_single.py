@@ -63,13 +63,15 @@ CHUNK_PAIRS = 128
 
 
 @_njit
-def _fill(n0, n1, ptr_n, r_k, u_kc, j_k, species_n, n_sp, q, e2_k, fc_k, dfc_k, cos_t, dr_t,
-          e3_t, fck_t, dfck_t):
-    """Phase 1 for atoms n0:n1 (pair rows from ptr_n[n0], triplet rows from 0): each pair's entry
-    and f_C, df_C/dr (0 beyond R + D); each ordered triplet's cos, r_ij - r_ik, entry and
-    f_C(r_ik), df_C/dr (0 when r_ij or r_ik is beyond its R + D). The triplets (a, c) of pair a
-    are rows tb + a (nn - 1) + (c or c - 1), tb the atom's first. Returns the triplet count."""
+def _fill(n0, n1, ptr_n, r_k, u_kc, j_k, species_n, n_sp, q, e2_k, inv_k, fc_k, dfc_k, cos_t,
+          dr_t, e3_t, fck_t, dfck_t):
+    """Phase 1 for atoms n0:n1 (pair rows from ptr_n[n0], triplet rows from 0): each pair's
+    entry, 1/r and f_C, df_C/dr (0 beyond R + D); each ordered triplet's cos, r_ij - r_ik, entry
+    (only with several species: else 0) and f_C(r_ik), df_C/dr (0 when r_ij or r_ik is beyond
+    its R + D). The triplets (a, c) of pair a are rows tb + a (nn - 1) + (c or c - 1), tb the
+    atom's first. Returns the triplet count."""
     k_base = ptr_n[n0]
+    one = n_sp == 1
     tb = 0
     for i in range(n0, n1):
         k0 = ptr_n[i]
@@ -78,10 +80,11 @@ def _fill(n0, n1, ptr_n, r_k, u_kc, j_k, species_n, n_sp, q, e2_k, fc_k, dfc_k, 
         l0 = k0 - k_base
         for a in range(nn):
             ka = k0 + a
-            sj = species_n[j_k[ka]]
+            sj = 0 if one else species_n[j_k[ka]]
             e = (si * n_sp + sj) * n_sp + sj
             r = r_k[ka]
             e2_k[l0 + a] = e
+            inv_k[l0 + a] = 1.0 / r
             if r <= q[e, _LO]:
                 fc_k[l0 + a], dfc_k[l0 + a] = 1.0, 0.0
             elif r >= q[e, _HI]:
@@ -106,13 +109,20 @@ def _fill(n0, n1, ptr_n, r_k, u_kc, j_k, species_n, n_sp, q, e2_k, fc_k, dfc_k, 
         for a in range(nn):
             ea = e2_k[l0 + a]
             live = r_k[k0 + a] < q[ea, _HI]
-            sj = species_n[j_k[k0 + a]]
             t = tb + a * m
+            if one:  # f_C(r_ik) is that of pair ik
+                for c in range(nn):
+                    if c != a:
+                        fck_t[t] = fc_k[l0 + c] if live else 0.0
+                        dfck_t[t] = dfc_k[l0 + c] if live else 0.0
+                        t += 1
+                continue
+            sj = species_n[j_k[k0 + a]]
             for c in range(nn):
                 if c == a:
                     continue
                 ec = e2_k[l0 + c]
-                e3 = ea if n_sp == 1 else (si * n_sp + sj) * n_sp + species_n[j_k[k0 + c]]
+                e3 = (si * n_sp + sj) * n_sp + species_n[j_k[k0 + c]]
                 e3_t[t] = e3
                 if not live:
                     fck_t[t], dfck_t[t] = 0.0, 0.0
@@ -207,8 +217,8 @@ def _pair_terms(r_k, q, e, fc_k, dfc_k, zeta_k, e_k, dedr_k, w_k):
 
 
 @_njit
-def _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, cos_t, rij_t, rik_t, dzc_t, e_k, dedr_k, w_k,
-             g_kc, energy, forces, virial):
+def _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, inv_k, cos_t, rij_t, rik_t, dzc_t, e_k, dedr_k,
+             w_k, g_kc, energy, forces, virial):
     """Phase 4 for atoms n0:n1: the chain rule through zeta (radial parts onto the pairs, the
     angular part per triplet and mirror) gathered into dE/dd of each pair's vector d_ij (g_kc),
     then scattered into energy (S,), forces (N, 3) and virial (S, 6, Voigt order: the
@@ -233,13 +243,14 @@ def _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, cos_t, rij_t, rik_t, dzc_t, e_k
             la = l0 + a
             wa = w_k[la]
             ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
-            inv_ra = 1.0 / r_k[ka]
+            inv_ra = inv_k[la]
+            gax, gay, gaz, dra = 0.0, 0.0, 0.0, 0.0  # row a's sums, kept out of memory
             for c in range(a + 1, nn):
                 lc = l0 + c
                 t_ac = tb + a * m + c - 1  # triplet (ij, ik) = (a, c), and its mirror (c, a)
                 t_ca = tb + c * m + a
                 wc = w_k[lc]
-                dedr_k[la] += wa * rij_t[t_ac] + wc * rik_t[t_ca]
+                dra += wa * rij_t[t_ac] + wc * rik_t[t_ca]
                 dedr_k[lc] += wa * rik_t[t_ac] + wc * rij_t[t_ca]
                 dcos = wa * dzc_t[t_ac] + wc * dzc_t[t_ca]
                 # dcos/dd_ij = (u_ik - cos u_ij) / r_ij, dcos/dd_ik = (u_ij - cos u_ik) / r_ik
@@ -247,13 +258,17 @@ def _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, cos_t, rij_t, rik_t, dzc_t, e_k
                 cs = cos_t[t_ac]
                 vx, vy, vz = u_kc[kc, 0], u_kc[kc, 1], u_kc[kc, 2]
                 ga = dcos * inv_ra
-                gc = dcos / r_k[kc]
-                g_kc[a, 0] += (vx - cs * ux) * ga
-                g_kc[a, 1] += (vy - cs * uy) * ga
-                g_kc[a, 2] += (vz - cs * uz) * ga
+                gc = dcos * inv_k[lc]
+                gax += (vx - cs * ux) * ga
+                gay += (vy - cs * uy) * ga
+                gaz += (vz - cs * uz) * ga
                 g_kc[c, 0] += (ux - cs * vx) * gc
                 g_kc[c, 1] += (uy - cs * vy) * gc
                 g_kc[c, 2] += (uz - cs * vz) * gc
+            dedr_k[la] += dra
+            g_kc[a, 0] += gax
+            g_kc[a, 1] += gay
+            g_kc[a, 2] += gaz
         # each pair's dE/dd_ij, with its radial part dE/dr u: F_j -= it, F_i += it
         fix, fiy, fiz = 0.0, 0.0, 0.0
         v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
@@ -311,6 +326,7 @@ def _kernel_single(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, chunk_pairs, 
         max_t = max(max_t, n_t)
         n0 = n1
     e2_k = np.empty(max_p, np.int64)
+    inv_k = np.empty(max_p)
     fc_k = np.empty(max_p)
     dfc_k = np.empty(max_p)
     zeta_k = np.empty(max_p)
@@ -337,14 +353,15 @@ def _kernel_single(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, chunk_pairs, 
             n1 += 1
         k_base = ptr_n[n0]
         n_k = ptr_n[n1] - k_base
-        n_t = _fill(n0, n1, ptr_n, r_k, u_kc, j_k, species_n, n_sp, q, e2_k, fc_k, dfc_k, cos_t,
-                    dr_t, e3_t, fck_t, dfck_t)
+        n_t = _fill(n0, n1, ptr_n, r_k, u_kc, j_k, species_n, n_sp, q, e2_k, inv_k, fc_k, dfc_k,
+                    cos_t, dr_t, e3_t, fck_t, dfck_t)
         t0 = 0
-        while t0 < n_t:  # runs of triplets of one entry (a whole chunk in a one-species set)
-            t1 = t0 + 1
+        while t0 < n_t:  # runs of triplets of one entry (the whole chunk with one species)
+            t1 = t0 + 1 if n_sp > 1 else n_t
             while t1 < n_t and e3_t[t1] == e3_t[t0]:
                 t1 += 1
-            _triplet_terms(q, e3_t[t0], cos_t[t0:t1], dr_t[t0:t1], fck_t[t0:t1], dfck_t[t0:t1],
+            e = e3_t[t0] if n_sp > 1 else 0
+            _triplet_terms(q, e, cos_t[t0:t1], dr_t[t0:t1], fck_t[t0:t1], dfck_t[t0:t1],
                            z_t[t0:t1], rij_t[t0:t1], rik_t[t0:t1], dzc_t[t0:t1])
             t0 = t1
         # zeta of each pair: the sum of its row of triplets
@@ -359,13 +376,13 @@ def _kernel_single(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, chunk_pairs, 
                 t += nn - 1
         l0 = 0
         while l0 < n_k:  # runs of pairs of one entry
-            l1 = l0 + 1
+            l1 = l0 + 1 if n_sp > 1 else n_k
             while l1 < n_k and e2_k[l1] == e2_k[l0]:
                 l1 += 1
             _pair_terms(r_k[k_base + l0 : k_base + l1], q, e2_k[l0], fc_k[l0:l1], dfc_k[l0:l1],
                         zeta_k[l0:l1], e_k[l0:l1], dedr_k[l0:l1], w_k[l0:l1])
             l0 = l1
-        _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, cos_t, rij_t, rik_t, dzc_t, e_k, dedr_k,
+        _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, inv_k, cos_t, rij_t, rik_t, dzc_t, e_k, dedr_k,
                  w_k, g_kc, energy, forces, virial)
         n0 = n1
 
