@@ -11,8 +11,10 @@ structure's energy and virial. The physics is that of :mod:`gafit.forms.tersoff.
 ``pair_style tersoff``, with its clamp and bond-order branches), which stays as the numpy path:
 with ``ENABLED = False`` or without numba, :func:`gafit.forms.tersoff.evaluate.evaluate` takes it.
 
-Two kernels compute this. :func:`_kernel` loops over the individuals inside each atom and is the
-one for single vectors (each least-squares step) and small batches. :func:`_kernel_batch`, for
+Single vectors (each least-squares step) and batches below :data:`BATCH_INNER_MIN`, a vector at
+a time, go to :mod:`gafit.forms.tersoff.kernel_single`, vectorised over the vector's own triplets
+and pairs (faster than :func:`_kernel`, which loops over the individuals inside each atom, at
+every batch size below it; it is no longer called). :func:`_kernel_batch`, for
 batches of :data:`BATCH_INNER_MIN` or more, puts every loop over the batch innermost (per pair,
 per triplet and mirror, per force scatter), with the parameters batch-last, so that the compiler
 vectorises the arithmetic over individuals; its exp and log are :mod:`gafit.forms.vec_math`'s,
