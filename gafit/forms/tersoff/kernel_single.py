@@ -15,7 +15,9 @@ are :mod:`gafit.forms.vec_math`'s):
 3. per pair (vectorised): f_R, f_A, the bond order with LAMMPS's branches as selects, the energy,
    dE/dr at fixed zeta and dE/dzeta;
 4. per atom (scalar): the chain rule through zeta, a triplet and its mirror together (they share
-   cos theta and its geometry), scattered into the forces and the structure's energy and virial.
+   cos theta and its geometry), summed per pair into dE/dd_ij (d_ij the pair's vector), which
+   then goes once per pair into the forces of i and j and into the structure's virial
+   (d_ij (x) dE/dd_ij: the per-triplet virial terms sum to it).
 
 The physics and the numbers are those of the other kernels (tested equal to the numpy path of
 :mod:`gafit.forms.tersoff.evaluate` at 1e-12).
