@@ -12,7 +12,7 @@ from ase.neighborlist import neighbor_list
 
 import gafit.forms as forms_pkg
 import gafit.potential as potential_mod
-from gafit.forms.tersoff import Tersoff, kernel, kernel_single
+from gafit.forms.tersoff import Tersoff, fused, kernel, kernel_single
 from gafit.forms.tersoff.evaluate import (
     BETA,
     BIG_A,
@@ -460,8 +460,8 @@ def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch):
     form = pot.forms[0]
     tables = form.build_tables(ReferenceSet([Structure(a) for a in structures("Si.tersoff", pot)]))
     calls = []
-    fused = kernel.fused_tersoff
-    monkeypatch.setattr(kernel, "fused_tersoff", lambda *a: calls.append(1) or fused(*a))
+    fused_tersoff = fused.fused_tersoff
+    monkeypatch.setattr(fused, "fused_tersoff", lambda *a: calls.append(1) or fused_tersoff(*a))
     form.evaluate(pot.values[None, : form.n_params], tables)
     assert calls == [1]
     monkeypatch.setattr(kernel, "ENABLED", False)

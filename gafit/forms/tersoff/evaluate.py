@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gafit.forms.base import Prediction
-from gafit.forms.tersoff import kernel
+from gafit.forms.tersoff import fused, kernel
 from gafit.forms.tersoff.table import TersoffTable, _scratch
 from gafit.forms.triplet_file import TripletFileForm
 
@@ -179,7 +179,7 @@ def evaluate(form: TripletFileForm, theta: np.ndarray, tables: TersoffTable) -> 
     form.check_reach(theta, tables.cutoff)
     nb = theta.shape[0]
     par = theta.reshape(nb, len(form.entries()), len(form.params))
-    energy, forces, virial = kernel.fused_tersoff(
+    energy, forces, virial = fused.fused_tersoff(
         tables.kernel, kernel.derived(par, bond_order_thresholds(par[..., N])), len(form.species),
         tables.n_structures)
     return Prediction(energy=energy, forces=forces, virial=virial)

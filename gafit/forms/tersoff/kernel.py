@@ -686,20 +686,13 @@ def run_centre_kernel(kernel: Any, geo: KernelGeometry, par: np.ndarray, n_speci
 BATCH_INNER_MIN = 8
 
 
-def fused_tersoff(geo: KernelGeometry, par: np.ndarray, n_species: int,
-                  n_structures: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fused_batch(geo: KernelGeometry, par: np.ndarray, n_species: int,
+                n_structures: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV for the constants ``par``
-    (B, entries, N_DERIVED) of :func:`derived`."""
+    (B, entries, N_DERIVED) of :func:`derived`, by the batch-inner kernel (any B; below
+    :data:`BATCH_INNER_MIN` :func:`gafit.forms.tersoff.fused.fused_tersoff` takes the
+    single-vector kernel instead)."""
     n_b = par.shape[0]
-    if n_b < BATCH_INNER_MIN:
-        # one vector at a time, vectorised over its own pairs and triplets (imported here:
-        # kernel_single builds on this module)
-        from gafit.forms.tersoff.kernel_single import fused_single
-
-        parts = [fused_single(geo, par[b : b + 1], n_species, n_structures) for b in range(n_b)]
-        if n_b == 1:
-            return parts[0]
-        return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
     n_atoms = len(geo.s_n)
     energy = np.zeros((n_structures, n_b))
     forces = np.zeros((n_atoms, 3, n_b))
