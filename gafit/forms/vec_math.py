@@ -68,16 +68,15 @@ def _exp(x: float) -> float:
     xc = xc if xc < _EXP_MAX + 1.0 else _EXP_MAX + 1.0
     k = math.floor(xc * _LOG2E + 0.5)
     r = (xc - k * _LN2_HI) - k * _LN2_LO
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
+    # Estrin's scheme for the terms r^4/4! .. r^13/13! (pairs, then quadruples: a short chain of
+    # dependent operations), Horner's for the low terms, so that the last steps add to 1 as
+    # Horner's do (the same accuracy; half the latency, which bounds chains such as exp(log))
+    r2 = r * r
+    r4 = r2 * r2
+    h0 = (1.0 / 24.0 + r * (1.0 / 120.0)) + r2 * (1.0 / 720.0 + r * (1.0 / 5040.0))
+    h1 = (1.0 / 40320.0 + r * (1.0 / 362880.0)) + r2 * (1.0 / 3628800.0 + r * (1.0 / 39916800.0))
+    h2 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0)
+    p = h0 + r4 * (h1 + r4 * h2)
     p = p * r + 1.0 / 6.0
     p = p * r + 0.5
     p = p * r + 1.0
@@ -102,17 +101,13 @@ def _log(x: float) -> float:
     f = m - 1.0
     s = f / (2.0 + f)
     z = s * s
-    p = 1.0 / 23.0
-    p = p * z + 1.0 / 21.0
-    p = p * z + 1.0 / 19.0
-    p = p * z + 1.0 / 17.0
-    p = p * z + 1.0 / 15.0
-    p = p * z + 1.0 / 13.0
-    p = p * z + 1.0 / 11.0
-    p = p * z + 1.0 / 9.0
-    p = p * z + 1.0 / 7.0
-    p = p * z + 1.0 / 5.0
-    p = p * z + 1.0 / 3.0
+    # p = 1/3 + z/5 + ... + z^10/23 by Estrin's scheme (see _exp)
+    z2 = z * z
+    z4 = z2 * z2
+    q0 = (1.0 / 3.0 + z * (1.0 / 5.0)) + z2 * (1.0 / 7.0 + z * (1.0 / 9.0))
+    q1 = (1.0 / 11.0 + z * (1.0 / 13.0)) + z2 * (1.0 / 15.0 + z * (1.0 / 17.0))
+    q2 = (1.0 / 19.0 + z * (1.0 / 21.0)) + z2 * (1.0 / 23.0)
+    p = q0 + z4 * (q1 + z4 * q2)
     # ln m = f - s f + s z p' arranged as 2 s + 2 s z p: the small correction added last
     t = s + s
     out = ef * _LN2_HI + (t * z * p + (t + ef * _LN2_LO))
