@@ -478,31 +478,39 @@ def _zeta_rows(a, c, t, ra, rc, cs, e, par_t, fc_ab, dfc_ab, zeta_ab, sij_ab, ra
         dcosm_tb[t, b] = d_cos if live else 0.0
 
 
+@_njit
+def _pow_row(a, e, par_t, zeta_ab, tn_b, full_b):
+    """t^n and (1 + t^n)^(-1/2n), t = beta zeta, of pair a for every individual into tn_b and
+    full_b: the chain log, exp, log, exp, in a loop of its own (see _pair_row)."""
+    for b in range(tn_b.shape[0]):
+        n = par_t[e, _N_, b]
+        tn = vexp(vlog(zeta_ab[a, b] * par_t[e, _BE, b]) * n)
+        tn_b[b] = tn
+        full_b[b] = vexp(vlog(1.0 + tn) * (-0.5 / n))  # LAMMPS: pow(1 + t^n, -1/2n)
+
+
 @_njit(inline="always")
-def _pair_terms(r, fc, dfc, zeta, hi, lam1, lam2, big_a, big_b, beta, n, sw1, sw2, sw3, sw4):
+def _pair_terms(r, fc, dfc, zeta, tn, full, hi, lam1, lam2, big_a, big_b, beta, n, sw1, sw2,
+                sw3, sw4):
     """(energy, dE/dr at fixed zeta, dE/dzeta) of a pair at distance r with f_C(r) and its
-    derivative fc, dfc, and the constants of one individual (0 beyond its R + D = hi): the
-    branches of _bond_order as selects. With 1/t computed once, t^-1/2 its square root and one
-    division per branch, it has 4 divisions (and 2 in the logs) instead of 10. (Scalars, not the
-    constants array: an array passed to an inlined function is reference-counted in the loop,
-    which then does not vectorise.)"""
+    derivative fc, dfc, t^n and (1 + t^n)^(-1/2n) (t = beta zeta), and the constants of one
+    individual (0 beyond its R + D = hi): the branches of _bond_order as selects. With 1/t
+    computed once, t^-1/2 its square root and one division per branch, it has 4 divisions
+    instead of 8. (Scalars, not the constants array: an array passed to an inlined function is
+    reference-counted in the loop, which then does not vectorise.)"""
     live = r < hi
     fr = big_a * vexp(-lam1 * r)
     fa = -big_b * vexp(-lam2 * r)
     t = zeta * beta
     inv_t = 1.0 / t
-    lt = vlog(t)
-    tn = vexp(lt * n)
     inv_2n = 0.5 / n
-    opt = 1.0 + tn
-    full = vexp(vlog(opt) * -inv_2n)  # LAMMPS: pow(1 + t^n, -1/2n)
     rs = math.sqrt(inv_t)  # t^-1/2
     tmn = 1.0 / tn
     if_c1 = -0.5 * beta * (rs * inv_t)
     upper = t >= sw3
     bo = full if upper else 1.0 - tn * inv_2n
     # full branch: db/dzeta = -1/2 t^n/(1 + t^n) b / zeta, with 1/zeta = beta/t
-    dbo = (-0.5 * beta) * (inv_t * (full * tn / opt if upper else tn))
+    dbo = (-0.5 * beta) * (inv_t * (full * tn / (1.0 + tn) if upper else tn))
     low = t < sw4
     bo = 1.0 if low else bo
     dbo = 0.0 if low else dbo
@@ -519,16 +527,19 @@ def _pair_terms(r, fc, dfc, zeta, hi, lam1, lam2, big_a, big_b, beta, n, sw1, sw
 
 
 @_njit
-def _pair_row(a, r, e, par_t, fc_ab, dfc_ab, zeta_ab, sij_ab, dedr_ab, w_ab, e_b):
-    """Energy (into e_b), dE/dzeta, and dE/dr of pair a for every individual, in one vectorised
-    loop; dE/dr with the radial part through zeta_ij (dE/dzeta_ij times sij_ab[a]); the part
-    through the zeta_ik of the triplets where a is ik is added later."""
+def _pair_row(a, r, e, par_t, fc_ab, dfc_ab, zeta_ab, sij_ab, dedr_ab, w_ab, e_b, tn_b, full_b):
+    """Energy (into e_b), dE/dzeta, and dE/dr of pair a for every individual, in vectorised
+    loops; dE/dr with the radial part through zeta_ij (dE/dzeta_ij times sij_ab[a]); the part
+    through the zeta_ik of the triplets where a is ik is added later. The bond order's chain of
+    exps and logs has a loop of its own: in one long loop the processor waits on that chain's
+    latency, in a short one it overlaps several iterations."""
+    _pow_row(a, e, par_t, zeta_ab, tn_b, full_b)
     for b in range(e_b.shape[0]):
         en, dedr, w = _pair_terms(
-            r, fc_ab[a, b], dfc_ab[a, b], zeta_ab[a, b], par_t[e, _HI, b], par_t[e, _L1, b],
-            par_t[e, _L2, b], par_t[e, _A_, b], par_t[e, _B_, b], par_t[e, _BE, b],
-            par_t[e, _N_, b], par_t[e, _SW1, b], par_t[e, _SW2, b], par_t[e, _SW3, b],
-            par_t[e, _SW4, b])
+            r, fc_ab[a, b], dfc_ab[a, b], zeta_ab[a, b], tn_b[b], full_b[b], par_t[e, _HI, b],
+            par_t[e, _L1, b], par_t[e, _L2, b], par_t[e, _A_, b], par_t[e, _B_, b],
+            par_t[e, _BE, b], par_t[e, _N_, b], par_t[e, _SW1, b], par_t[e, _SW2, b],
+            par_t[e, _SW3, b], par_t[e, _SW4, b])
         e_b[b] += en
         dedr_ab[a, b] = dedr + w * sij_ab[a, b]
         w_ab[a, b] = w
@@ -568,6 +579,8 @@ def _kernel_batch(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par_t, lo_min, hi
     g_axb = np.empty((nn_max, 3, n_b))  # the force of atom i's energy on neighbour a, negated
     fck_b = np.empty(n_b)  # f_C(r_ik), df_C/dr of a triplet's entry
     dfck_b = np.empty(n_b)
+    tn_b = np.empty(n_b)  # t^n and (1 + t^n)^(-1/2n) of a pair
+    full_b = np.empty(n_b)
     e_b = np.empty(n_b)  # the atom's energy, force and virial
     fi_xb = np.empty((3, n_b))
     v_vb = np.empty((6, n_b))
@@ -633,7 +646,7 @@ def _kernel_batch(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par_t, lo_min, hi
             e_b[b] = 0.0
         for a in range(nn):
             _pair_row(a, r_k[k0 + a], e2_a[a], par_t, fc_ab, dfc_ab, zeta_ab, sij_ab, dedr_ab,
-                      w_ab, e_b)
+                      w_ab, e_b, tn_b, full_b)
         # --- chain rule through zeta_ik and cos of each triplet and mirror: onto dE/dr of the
         # other pair, and dE/dcos times dcos/dd onto each neighbour's force
         g_axb[:nn] = 0.0
