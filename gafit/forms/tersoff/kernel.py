@@ -37,6 +37,7 @@ import numpy as np
 
 from gafit.forms.vec_math import vexp_fma as vexp
 from gafit.forms.vec_math import vlog_fma as vlog
+from gafit.forms.vec_math import vsin_cos_fma as vsin_cos
 from gafit.geometry import Pairs
 
 try:
@@ -387,7 +388,9 @@ def _kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, par, energy, forces, vi
 @_njit
 def _cutoff_row(r, par_t, e, lo_min, hi_max, fc_b, dfc_b):
     """f_C(r) and df_C/dr of entry e for every individual into fc_b, dfc_b: a fill when r is below
-    every individual's R - D or above every R + D, the scalar sine and cosine only in the band."""
+    every individual's R - D or above every R + D, else one vectorised loop (its sine and cosine
+    by :func:`gafit.forms.vec_math.vsin_cos_fma`: a library call per individual cost more than
+    the rest of the kernel for the pairs in the band)."""
     n_b = fc_b.shape[0]
     if r <= lo_min[e]:
         for b in range(n_b):
@@ -399,14 +402,15 @@ def _cutoff_row(r, par_t, e, lo_min, hi_max, fc_b, dfc_b):
             dfc_b[b] = 0.0
     else:
         for b in range(n_b):
-            if r <= par_t[e, _LO, b]:
-                fc_b[b], dfc_b[b] = 1.0, 0.0
-            elif r >= par_t[e, _HI, b]:
-                fc_b[b], dfc_b[b] = 0.0, 0.0
-            else:
-                x = (r - par_t[e, _R, b]) * par_t[e, _XS, b]
-                fc_b[b] = 0.5 - 0.5 * math.sin(x)
-                dfc_b[b] = math.cos(x) * par_t[e, _DS, b]
+            inner = r <= par_t[e, _LO, b]
+            outer = r >= par_t[e, _HI, b]
+            x = (r - par_t[e, _R, b]) * par_t[e, _XS, b]
+            x = 0.0 if inner or outer else x  # |x| <= pi/2 in the band
+            sin, cos = vsin_cos(x)
+            fc = 0.5 - 0.5 * sin
+            dfc = cos * par_t[e, _DS, b]
+            fc_b[b] = 1.0 if inner else (0.0 if outer else fc)
+            dfc_b[b] = 0.0 if inner or outer else dfc
 
 
 @_njit(inline="always")
