@@ -414,20 +414,32 @@ def _cutoff_row(r, par_t, e, lo_min, hi_max, fc_b, dfc_b):
 
 
 @_njit(inline="always")
-def _zeta_term_b(rij, rik, cs, e, b, par_t, fck, dfck, g, dg):
-    """(zeta term f_C(r_ik) g exp, dz/dr_ij, dz/dr_ik, dz/dcos) of a triplet of entry e for
-    individual b, from g(cos) and dg/dcos; the radial exp as _radial, with LAMMPS's clamp."""
-    lam3 = par_t[e, _L3, b]
-    t = (rij - rik) * lam3
-    cube = par_t[e, _M_, b] == 3.0
+def _radial_b(dr, lam3, m):
+    """exp((lambda3 dr)^m) (m = 3 or 1) with LAMMPS's clamp, its derivative by dr, and the
+    exponent, as _radial."""
+    t = dr * lam3
+    cube = m == 3.0
     arg = t * t * t if cube else t
     darg = t * t * (3.0 * lam3) if cube else lam3
     ex = vexp(arg)
     ex = 1e30 if arg > _EXP_CLAMP else ex
     ex = 0.0 if arg < -_EXP_CLAMP else ex
-    dex = darg * ex
+    return ex, darg * ex, arg, darg
+
+
+@_njit(inline="always")
+def _zeta_parts(fck, dfck, g, dg, ex, dex):
+    """(zeta term f_C(r_ik) g exp, dz/dr_ij, dz/dr_ik, dz/dcos) of a triplet from f_C(r_ik) and
+    its derivative, g(cos) and dg/dcos, the radial exp and its derivative by r_ij - r_ik."""
     fg = fck * g
     return fg * ex, fg * dex, dfck * g * ex - fg * dex, fck * dg * ex
+
+
+@_njit(inline="always")
+def _zeta_term_b(rij, rik, cs, e, b, par_t, fck, dfck, g, dg):
+    """_zeta_parts of a triplet of entry e for individual b."""
+    ex, dex, _, _ = _radial_b(rij - rik, par_t[e, _L3, b], par_t[e, _M_, b])
+    return _zeta_parts(fck, dfck, g, dg, ex, dex)
 
 
 @_njit(inline="always")
@@ -464,18 +476,22 @@ def _zeta_rows(a, c, t, ra, rc, cs, e, par_t, fc_ab, dfc_ab, zeta_ab, sij_ab, ra
                radm_tb, dcosm_tb):
     """_zeta_row of triplet (a, c) and of its mirror (c, a) (into radm_tb, dcosm_tb), both of
     entry e, whose f_C(r_ik) are those of pairs c and a (whose entries are e too, as in a
-    single-species set), in one loop that computes g once."""
+    single-species set), in one loop that computes g and the radial exp once (the mirror's is its
+    reciprocal)."""
     for b in range(zeta_ab.shape[1]):
         live = (ra < par_t[e, _HI, b]) & (rc < par_t[e, _HI, b])
         g, dg = _angular_b(cs, e, b, par_t)
-        zt, d_ij, d_ik, d_cos = _zeta_term_b(ra, rc, cs, e, b, par_t, fc_ab[c, b], dfc_ab[c, b],
-                                             g, dg)
+        ex, dex, arg, darg = _radial_b(ra - rc, par_t[e, _L3, b], par_t[e, _M_, b])
+        # the mirror's exponent is -arg (and its derivative darg): its exp is 1/ex, clamped
+        exm = 1.0 / ex
+        exm = 0.0 if arg > _EXP_CLAMP else exm
+        exm = 1e30 if arg < -_EXP_CLAMP else exm
+        zt, d_ij, d_ik, d_cos = _zeta_parts(fc_ab[c, b], dfc_ab[c, b], g, dg, ex, dex)
         zeta_ab[a, b] += zt if live else 0.0
         sij_ab[a, b] += d_ij if live else 0.0
         rad_tb[t, b] = d_ik if live else 0.0
         dcos_tb[t, b] = d_cos if live else 0.0
-        zt, d_ij, d_ik, d_cos = _zeta_term_b(rc, ra, cs, e, b, par_t, fc_ab[a, b], dfc_ab[a, b],
-                                             g, dg)
+        zt, d_ij, d_ik, d_cos = _zeta_parts(fc_ab[a, b], dfc_ab[a, b], g, dg, exm, darg * exm)
         zeta_ab[c, b] += zt if live else 0.0
         sij_ab[c, b] += d_ij if live else 0.0
         radm_tb[t, b] = d_ik if live else 0.0
