@@ -2,7 +2,7 @@
 
 What every least-squares step pays is one vector; the batch kernels of
 :mod:`gafit.forms.tersoff.kernel` vectorise over individuals, which one vector does not have, and
-the scalar :func:`~gafit.forms.tersoff.kernel._kernel` does one exp or log at a time. Here the
+a scalar loop does one exp or log at a time. Here the
 atoms are taken in chunks (a few hundred pairs, so that the work arrays stay in cache) and each
 chunk goes through phases, each a loop with no calls that the compiler vectorises (its exp and log
 are :mod:`gafit.forms.vec_math`'s):
@@ -149,7 +149,7 @@ def _fill(n0, n1, ptr_n, r_k, u_kc, j_k, species_n, n_sp, q, e2_k, inv_k, fc_k, 
 @_njit
 def _triplet_terms(q, e, cos_t, dr_t, fck_t, dfck_t, z_t, rij_t, rik_t, dzc_t):
     """Phase 2 for triplets all of entry e: the zeta term of each and its derivatives by r_ij,
-    r_ik and cos (as :func:`gafit.forms.tersoff.kernel._zeta_term`, with LAMMPS's exp clamp), one
+    r_ik and cos (as :func:`gafit.forms.tersoff.evaluate.evaluate_numpy`, with LAMMPS's exp clamp), one
     vectorised loop. The entry's constants are read once (a gather per triplet would stop it
     vectorising), and the arrays are views that the loop reads from 0 (with an offset, the
     compiler cannot rule out a negative index, which numba wraps around, and does not
