@@ -75,7 +75,9 @@ def _refine(objective: Any, task: tuple, progress: Callable[[int, float], None] 
     from gafit.refine import refine
 
     x0, lower, upper, max_evaluations, jacobian, deadline = task
-    analytic = objective.jacobian if jacobian != "finite-difference" else None
+    use = jacobian == "analytic" or (jacobian == "auto"
+                                     and objective.potential.auto_analytic_jacobian)
+    analytic = objective.jacobian if use else None
     return refine(objective.residuals, x0, lower, upper, max_evaluations, analytic=analytic,
                   deadline=deadline, progress=progress)
 

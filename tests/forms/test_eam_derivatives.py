@@ -142,14 +142,14 @@ def test_fs_derivatives_match_its_exported_tables(cutoff: float, d: float | None
                                    only=["Cu-Cu.A", "Cu-Cu.d", "Cu-Cu.beta"])
 
 
-def test_fit_jacobian_through_zhou_matches_central_differences() -> None:
-    """The least squares' Jacobian of a Zhou alloy fit: derived Fn0..Fn2, fixed (fe and F1 = 0,
-    as the Cu fit) and automatic E0 parameters, every residual analytic."""
+def zhou_fit() -> tuple[Objective, np.ndarray]:
+    """A Zhou alloy fit to data its own parameters made: derived Fn0..Fn2, fixed (fe and F1 = 0,
+    as the Cu fit) and automatic E0 parameters; its objective and the true free vector."""
+    from gafit.evaluate import evaluate_potential
+
     form, values = zhou_cu_ni(beta1=6.5)
     data = varied_structures(("Cu", "Ni"))
     truth = Potential(["Cu", "Ni"], [form], np.concatenate([values, [-0.3, -0.5]]))
-    from gafit.evaluate import evaluate_potential
-
     exact, _ = evaluate_potential(truth, data)
     named = truth.named_values()
     spec = {n: sorted([0.9 * v, 1.1 * v + 0.01]) for n, v in named.items()
@@ -157,7 +157,32 @@ def test_fit_jacobian_through_zhou_matches_central_differences() -> None:
     spec |= {"Cu.fe": named["Cu.fe"], "Cu.F1": 0.0, "Ni.F1": 0.0, "Cu.E0": "auto",
              "Ni.E0": "auto"}
     space = build_space(truth, spec)
-    objective = Objective(truth, space, exact, Weights(1.0, 1.0, 0.5))
-    x = space.start()
+    return Objective(truth, space, exact, Weights(1.0, 1.0, 0.5)), space.start()
+
+
+def test_fit_jacobian_through_zhou_matches_central_differences() -> None:
+    """The least squares' Jacobian of a Zhou alloy fit, every residual analytic."""
+    objective, x = zhou_fit()
     assert objective.linearisation(x) is not None  # analytic, not forward differences
     assert_jacobian_matches_central_differences(objective, x, rel_step=1e-5)  # as above
+
+
+def test_auto_jacobian_takes_forward_differences_for_the_analytic_forms() -> None:
+    """[refine] jacobian = "auto" takes forward differences for the analytic EAM forms (they cost
+    less than the analytic Jacobian through the sparse maps), "analytic" their derivatives;
+    eam_spline's derivatives stay the automatic choice."""
+    from gafit.parallel import _refine
+
+    objective, truth = zhou_fit()
+    space = objective.space
+    x0 = truth * (1.0 + 0.002 * np.random.default_rng(1).standard_normal(len(truth)))
+    x0 = np.clip(x0, space.lower, space.upper)
+    found = {j: _refine(objective, (x0, space.lower, space.upper, 12, j, None))
+             for j in ("auto", "analytic")}
+    assert found["auto"].analytic_jacobians == 0
+    assert found["analytic"].analytic_jacobians > 0
+    start = float(np.sum(objective.residuals(x0[None]) ** 2))
+    assert found["auto"].loss < 0.1 * start and found["analytic"].loss < 0.1 * start
+    spline, values = get_form("eam_spline").example(["Cu", "Ni"])
+    assert Potential(["Cu", "Ni"], [spline], np.concatenate([values, [0.0, 0.0]])
+                     ).auto_analytic_jacobian

@@ -413,6 +413,12 @@ class AnalyticEAM(EAMForm):
     function, which the kernel tabulates on the knots it needs only (:meth:`evaluation_grid`);
     :meth:`grid` has the whole F tables, the same numbers."""
 
+    #: their exact derivatives go through the sparse maps, a pass over the pairs per parameter,
+    #: which costs more than forward differences through the fused kernel (K + 1 vectors in one
+    #: batch; Cu_mlearn_eam: 116 against 40 ms a Jacobian): ``[refine] jacobian = "auto"`` takes
+    #: forward differences, "analytic" these
+    auto_analytic_jacobian = False
+
     @abstractmethod
     def tabulate(self, theta: np.ndarray) -> EAMGrid:
         """The r tables of a batch ``theta`` (B, n_params) and F as ``EAMGrid.embedding``."""
