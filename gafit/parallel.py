@@ -72,12 +72,10 @@ def _dask_loss(x: np.ndarray, objective: Any) -> np.ndarray:
 
 def _refine(objective: Any, task: tuple, progress: Callable[[int, float], None] | None = None
             ) -> Any:
-    from gafit.refine import refine
+    from gafit.refine import refine, wants_analytic
 
     x0, lower, upper, max_evaluations, jacobian, deadline = task
-    use = jacobian == "analytic" or (jacobian == "auto"
-                                     and objective.potential.auto_analytic_jacobian)
-    analytic = objective.jacobian if use else None
+    analytic = objective.jacobian if wants_analytic(jacobian, objective.potential) else None
     return refine(objective.residuals, x0, lower, upper, max_evaluations, analytic=analytic,
                   deadline=deadline, progress=progress)
 
