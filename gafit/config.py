@@ -109,8 +109,9 @@ class RefineConfig:
     enabled: bool = True
     starts: int = 3  # refine this many of the best distinct GA individuals
     max_evaluations: int = field(default=200, metadata={"range": (1, None)})
-    # Jacobian of the least squares: "auto" (analytic where every form has parameter derivatives,
-    # else forward differences), "analytic" (an error where not available) or "finite-difference"
+    # Jacobian of the least squares: "auto" (analytic where every form has parameter derivatives
+    # and they pay, Form.auto_analytic_jacobian, else forward differences), "analytic" (an error
+    # where not available) or "finite-difference"
     jacobian: str = field(default="auto", metadata={"choices": JACOBIANS})
 
 

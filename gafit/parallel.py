@@ -72,10 +72,10 @@ def _dask_loss(x: np.ndarray, objective: Any) -> np.ndarray:
 
 def _refine(objective: Any, task: tuple, progress: Callable[[int, float], None] | None = None
             ) -> Any:
-    from gafit.refine import refine
+    from gafit.refine import refine, wants_analytic
 
     x0, lower, upper, max_evaluations, jacobian, deadline = task
-    analytic = objective.jacobian if jacobian != "finite-difference" else None
+    analytic = objective.jacobian if wants_analytic(jacobian, objective.potential) else None
     return refine(objective.residuals, x0, lower, upper, max_evaluations, analytic=analytic,
                   deadline=deadline, progress=progress)
 

@@ -444,7 +444,7 @@ def refine_member(split: Split, cube: Any, u0: np.ndarray, f0: np.ndarray, max_e
     objectives with ``weights`` (default: its own :func:`scalarisation`); ``feasible(objective,
     x0, x1, loss1)`` moves an end that leaves the constraints back inside them
     (:func:`gafit.fitting.feasible_end`)."""
-    from gafit.refine import refine
+    from gafit.refine import refine, wants_analytic
 
     obj = split.objective
     w = scalarisation(f0) if weights is None else np.asarray(weights, float)
@@ -459,7 +459,7 @@ def refine_member(split: Split, cube: Any, u0: np.ndarray, f0: np.ndarray, max_e
 
     x0 = cube.x(u0)
     res = refine(residuals, x0, obj.space.lower, obj.space.upper, max_evaluations,
-                 analytic=analytic if jacobian != "finite-difference" else None,
+                 analytic=analytic if wants_analytic(jacobian, obj.potential) else None,
                  deadline=deadline)
     x = feasible(obj, x0, res.x, res.loss)[0] if feasible is not None else res.x
     u = cube.u(x)

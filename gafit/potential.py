@@ -269,6 +269,11 @@ class Potential:
     def has_parameter_derivatives(self) -> bool:
         return all(f.has_parameter_derivatives for f in self.forms)
 
+    @property
+    def auto_analytic_jacobian(self) -> bool:
+        """Whether ``[refine] jacobian = "auto"`` uses the analytic Jacobian."""
+        return self.has_parameter_derivatives and all(f.auto_analytic_jacobian for f in self.forms)
+
     def parameter_derivatives(self, theta: np.ndarray, tables: PotentialTables) -> Prediction:
         """d(energy, forces, virial)/d(parameter) at one vector ``theta`` (n_params,), the
         parameter index as batch axis; E0 rows give the species counts of each structure."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -22,6 +23,13 @@ class RefineResult:
 
 class _Deadline(Exception):
     """Raised inside the residual function to leave scipy's loop at the deadline."""
+
+
+def wants_analytic(jacobian: str, potential: Any) -> bool:
+    """Whether the ``[refine] jacobian`` setting takes the analytic Jacobian for ``potential``:
+    "analytic" always, "auto" where its forms' derivatives pay
+    (:attr:`gafit.potential.Potential.auto_analytic_jacobian`), "finite-difference" never."""
+    return jacobian == "analytic" or (jacobian == "auto" and potential.auto_analytic_jacobian)
 
 
 def batched_jacobian(

@@ -103,13 +103,14 @@ def mgo_small_cell(seed: int = 2) -> Atoms:
     return at
 
 
-def assert_jacobian_matches_central_differences(objective, x: np.ndarray, floor: float = 1e-6) -> None:
-    """Every column of ``objective.jacobian(x)`` equals central differences of the residuals to 1e-6
-    of the column's largest entry (at least ``floor``)."""
+def assert_jacobian_matches_central_differences(objective, x: np.ndarray, floor: float = 1e-6,
+                                                rel_step: float = 1e-6) -> None:
+    """Every column of ``objective.jacobian(x)`` equals central differences (steps ``rel_step``
+    times |x|) of the residuals to 1e-6 of the column's largest entry (at least ``floor``)."""
     jac = objective.jacobian(x)
     assert jac is not None and jac.shape == (objective.residuals(x[None]).shape[1], len(x))
     for k in range(len(x)):
-        h = 1e-6 * abs(x[k])
+        h = rel_step * abs(x[k])
         xs = np.repeat(x[None], 2, axis=0)
         xs[0, k] += h
         xs[1, k] -= h

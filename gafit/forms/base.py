@@ -246,6 +246,10 @@ class Form(ABC):
     def has_parameter_derivatives(self) -> bool:
         return type(self).parameter_derivatives is not Form.parameter_derivatives
 
+    #: whether ``[refine] jacobian = "auto"`` takes the least squares' Jacobian from
+    #: :meth:`parameter_derivatives`: False where batched forward differences cost less
+    auto_analytic_jacobian = True
+
     # --- LAMMPS ------------------------------------------------------------------------------
     @abstractmethod
     def lammps_lines(

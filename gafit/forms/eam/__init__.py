@@ -33,7 +33,12 @@ import numpy as np
 from ase.data import atomic_masses, atomic_numbers
 
 from gafit.forms.base import Form, ParamSpec, Prediction
-from gafit.forms.eam.evaluate import EAMTable, build_table, evaluate_grid
+from gafit.forms.eam.evaluate import (
+    EAMTable,
+    build_table,
+    evaluate_grid,
+    table_parameter_derivatives,
+)
 from gafit.forms.eam.files import (
     FORM_TAG,
     PARAM_TAG,
@@ -45,15 +50,24 @@ from gafit.forms.eam.files import (
 from gafit.forms.eam.functions import (
     ZHOU_RHO_LOW,
     fs_density,
+    fs_density_dparams,
     fs_embedding,
+    fs_embedding_dparams,
     fs_pair,
+    fs_pair_dparams,
     johnson_density,
+    johnson_density_dparams,
     johnson_embedding,
+    johnson_embedding_dparams,
     johnson_pair,
+    johnson_pair_dparams,
     taper,
     zhou_density,
+    zhou_density_dparams,
     zhou_embedding,
+    zhou_embedding_dparams,
     zhou_pair,
+    zhou_pair_dparams,
 )
 from gafit.forms.eam.grid import EAMGrid
 from gafit.structures import GafitInputError, ReferenceSet
@@ -116,6 +130,25 @@ class EAMForm(Form):
         """:meth:`grid`, or the same grid with F given as a function (``EAMGrid.embedding``) for
         the fused kernel to tabulate on the knots it needs only: the same numbers, less work."""
         return self.grid(theta)
+
+    def table_derivatives(self, theta: np.ndarray
+                          ) -> tuple[EAMGrid, EAMGrid, np.ndarray | None]:
+        """The tables of one vector ``theta`` (n_params,) (one individual), their derivatives
+        with respect to each parameter (the batch axis; F on the same density knots, counting
+        the knots' move with drho) and d(drho)/d(parameter) (None: drho fixed). Forms without it
+        have no parameter derivatives."""
+        raise NotImplementedError(f"{self.name}: no parameter derivatives of its tables")
+
+    @property
+    def has_parameter_derivatives(self) -> bool:
+        return type(self).table_derivatives is not EAMForm.table_derivatives
+
+    def parameter_derivatives(self, theta: np.ndarray, tables: EAMTable) -> Prediction:
+        """Exact d(energies, forces, virials)/d(parameters) at one vector ``theta`` (n_params,),
+        through LAMMPS's splines of the tables and their derivatives (:meth:`table_derivatives`,
+        :func:`gafit.forms.eam.evaluate.table_parameter_derivatives`)."""
+        return table_parameter_derivatives(*self.table_derivatives(np.asarray(theta, float)),
+                                           tables)
 
     def build_tables(self, refset: ReferenceSet) -> EAMTable:
         """Half neighbour list and its places in the r tables
@@ -333,6 +366,29 @@ def _mixed_z2r(r: np.ndarray, f_ber: np.ndarray, phi_ber: np.ndarray) -> np.ndar
     return z2r
 
 
+def _mixed_z2r_dparams(r: np.ndarray, f_er: np.ndarray, phi_er: np.ndarray, df_ker: np.ndarray,
+                       dphi_ker: np.ndarray) -> np.ndarray:
+    """d(r phi_st) (K, E, E, nr) of :func:`_mixed_z2r` at one individual's f and phi (E, nr)
+    along K derivatives of them, ``df_ker`` and ``dphi_ker`` (K, E, nr); 0 where the rule
+    gives 0 (a vanishing density)."""
+    if f_er.shape[0] == 1:
+        return (r[0] * dphi_ker)[:, :, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = f_er[None] / f_er[:, None]  # [s, t] = f_t / f_s
+        ok = np.isfinite(ratio)
+        ratio = np.where(ok, ratio, 0.0)
+        # d(f_t / f_s) = (df_t - (f_t / f_s) df_s) / f_s
+        dratio = np.where(ok, (df_ker[:, None] - ratio * df_ker[:, :, None]) / f_er[:, None], 0.0)
+    swap = (0, 2, 1, 3)
+    dphi = 0.5 * (dratio * phi_er[None, :, None] + ratio * dphi_ker[:, :, None]
+                  + dratio.transpose(swap) * phi_er[None, None]
+                  + ratio.transpose(1, 0, 2) * dphi_ker[:, None])
+    dz2r = r * dphi
+    idx = np.arange(f_er.shape[0])
+    dz2r[:, idx, idx] = r[0] * dphi_ker
+    return dz2r
+
+
 def _in_chunks(tabulate: Any, theta: np.ndarray, size: int) -> EAMGrid:
     """The grid of a batch ``theta`` tabulated ``size`` rows at a time by ``tabulate`` (grids with
     F as a function, ``EAMGrid.embedding``), joined."""
@@ -356,6 +412,12 @@ class AnalyticEAM(EAMForm):
     """An EAM form of analytic functions: :meth:`tabulate` gives a batch's tables with F as a
     function, which the kernel tabulates on the knots it needs only (:meth:`evaluation_grid`);
     :meth:`grid` has the whole F tables, the same numbers."""
+
+    #: their exact derivatives go through the sparse maps, a pass over the pairs per parameter,
+    #: which costs more than forward differences through the fused kernel (K + 1 vectors in one
+    #: batch; Cu_mlearn_eam: 116 against 40 ms a Jacobian): ``[refine] jacobian = "auto"`` takes
+    #: forward differences, "analytic" these
+    auto_analytic_jacobian = False
 
     @abstractmethod
     def tabulate(self, theta: np.ndarray) -> EAMGrid:
@@ -413,7 +475,85 @@ class ElementEAM(EAMForm):
                        _mixed_z2r(r, f_ber, phi_ber), lambda rho_bk: embedding(rho_bk[:, None]))
 
 
-class Zhou(AnalyticEAM, ElementEAM):
+class AnalyticElementEAM(AnalyticEAM, ElementEAM):
+    """An ``eam/alloy`` form of analytic functions of each element's parameters: f(r), phi(r)
+    (:meth:`_functions`), F(rho) (:meth:`_embedding`) and their parameter derivatives
+    (:meth:`_dparams`), from which the tables and their exact derivatives follow. The F table
+    reaches at least ``rho_top`` = (parameter, factor): factor times the largest such parameter."""
+
+    rho_top: tuple[str, float]
+
+    @abstractmethod
+    def _functions(self, r: np.ndarray, p: dict[str, np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """f and phi (B, E, nr) at the r knots ``r`` (1, 1, nr) of parameters ``p`` (B, E, 1)."""
+
+    @abstractmethod
+    def _embedding(self, rho: np.ndarray, p: dict[str, np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """F and dF/drho at densities ``rho`` (broadcasting against ``p`` (B, E, 1))."""
+
+    @abstractmethod
+    def _dparams(self, r: np.ndarray, p: dict[str, np.ndarray], rho: np.ndarray
+                 ) -> tuple[dict[str, np.ndarray], ...]:
+        """The derivatives of f, of phi (at ``r``) and of F (at ``rho``) with respect to each
+        parameter they depend on: three {parameter name: array} (the others' are zero)."""
+
+    def tabulate(self, theta: np.ndarray) -> EAMGrid:
+        r, p = self._knots(theta)
+        f_ber, phi_ber = self._functions(r, p)
+        name, factor = self.rho_top
+        return self._element_grid(r, f_ber, phi_ber, factor * p[name][..., 0].max(axis=1),
+                                  lambda rho: self._embedding(rho, p)[0])
+
+    def table_derivatives(self, theta: np.ndarray) -> tuple[EAMGrid, EAMGrid, np.ndarray]:
+        theta = np.asarray(theta, float)[None]
+        g = self.grid(theta)
+        r, p = self._knots(theta)
+        f_ber, phi_ber = self._functions(r, p)
+        drho = float(g.drho_b[0])
+        rho = (np.arange(N_TABLE) * drho)[None, None]
+        f_d, phi_d, emb_d = self._dparams(r, p, rho)
+        df, dphi, dfrho = (self._per_parameter(d) for d in (f_d, phi_d, emb_d))
+        ddrho = self._drho_dparams(f_ber[0], p, df)
+        if ddrho.any():  # the F knots k drho move with drho
+            dfrho = dfrho + ddrho[:, None, None] * (rho * self._embedding(rho, p)[1] / drho)
+        n_k, n_e, nr = df.shape
+        return g, EAMGrid(nr, g.dr, N_TABLE, np.full(n_k, drho), dfrho,
+                          np.broadcast_to(df[:, :, None], (n_k, n_e, n_e, nr)),
+                          _mixed_z2r_dparams(r, f_ber[0], phi_ber[0], df, dphi)), ddrho
+
+    def _per_parameter(self, d: dict[str, np.ndarray]) -> np.ndarray:
+        """(n_params, E, K) tables of derivatives {name: (1, E, K)} of one vector's element
+        functions: parameter e * block + k moves element e's function only."""
+        n_e, n_p = len(self.species), len(self.params)
+        names = [s.name for s in self.params]
+        size = np.broadcast_shapes(*(np.shape(a) for a in d.values()))[-1]
+        out = np.zeros((n_e, n_p, n_e, size))
+        idx = np.arange(n_e)
+        for name, a in d.items():
+            out[idx, names.index(name), idx] = np.broadcast_to(a, (1, n_e, size))[0]
+        return out.reshape(n_e * n_p, n_e, size)
+
+    def _drho_dparams(self, f_er: np.ndarray, p: dict[str, np.ndarray], df: np.ndarray
+                      ) -> np.ndarray:
+        """d(drho)/d(parameter) (n_params,) of the F table's spacing (:meth:`_element_grid`):
+        zero while RHO_MAX_FLOOR sets it, else that of the largest density value or top."""
+        name, factor = self.rho_top
+        top_e = factor * p[name][0, :, 0]
+        out = np.zeros(df.shape[0])
+        if max(f_er.max(), top_e.max()) <= RHO_MAX_FLOOR:
+            return out
+        if f_er.max() >= top_e.max():
+            e, x = np.unravel_index(np.argmax(f_er), f_er.shape)
+            out = df[:, e, x].copy()
+        else:
+            e = int(np.argmax(top_e))
+            out[e * len(self.params) + [s.name for s in self.params].index(name)] = factor
+        return out / (N_TABLE - 1)
+
+
+class Zhou(AnalyticElementEAM):
     """Zhou-Johnson-Wadley (2004) EAM as LAMMPS tools/eam_database tabulates it: one block of 22
     parameters per element (functions in :mod:`gafit.forms.eam.functions`): Zhou's 20 in the
     order of tools/eam_database, then the density's own decay ``beta1`` and cutoff shift
@@ -421,6 +561,7 @@ class Zhou(AnalyticEAM, ElementEAM):
     mixes the elements' own through their densities. Written as ``eam/alloy``."""
 
     name = "eam_zhou"
+    rho_top = ("rhoe", 2.0)
     params = (
         ParamSpec("re", "Å", (2.0, 3.5), 2.556, "equilibrium nearest-neighbour distance",
                   lower_limit=1.0, upper_limit=10.0),
@@ -481,22 +622,37 @@ class Zhou(AnalyticEAM, ElementEAM):
         form = cls(list(species), 5.0)
         return form, np.concatenate([(cu, ag)[k % 2] for k in range(len(species))])
 
-    def tabulate(self, theta: np.ndarray) -> EAMGrid:
-        r, p = self._knots(theta)
-        f_ber, _ = zhou_density(r, p["re"], p["fe"], p["beta1"], p["lambda1"])
-        phi_ber, _ = zhou_pair(r, p["re"], p["alpha"], p["beta"], p["A"], p["B"], p["kappa"],
-                               p["lambda"])
+    def _functions(self, r: np.ndarray, p: dict[str, np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        return (zhou_density(r, p["re"], p["fe"], p["beta1"], p["lambda1"])[0],
+                zhou_pair(r, p["re"], p["alpha"], p["beta"], p["A"], p["B"], p["kappa"],
+                          p["lambda"])[0])
+
+    def _embedding(self, rho: np.ndarray, p: dict[str, np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray]:
         fn, fm = [p[f"Fn{k}"] for k in range(4)], [p[f"F{k}"] for k in range(4)]
-        return self._element_grid(
-            r, f_ber, phi_ber, 2.0 * p["rhoe"][..., 0].max(axis=1),
-            lambda rho: zhou_embedding(rho, p["rhoe"], p["rhos"], fn, fm, p["eta"], p["Fe"])[0])
+        return zhou_embedding(rho, p["rhoe"], p["rhos"], fn, fm, p["eta"], p["Fe"])
+
+    def _dparams(self, r: np.ndarray, p: dict[str, np.ndarray], rho: np.ndarray
+                 ) -> tuple[dict[str, np.ndarray], ...]:
+        fn, fm = [p[f"Fn{k}"] for k in range(4)], [p[f"F{k}"] for k in range(4)]
+        return (dict(zip(("re", "fe", "beta1", "lambda1"),
+                         zhou_density_dparams(r, p["re"], p["fe"], p["beta1"], p["lambda1"]),
+                         strict=True)),
+                dict(zip(("re", "alpha", "beta", "A", "B", "kappa", "lambda"),
+                         zhou_pair_dparams(r, p["re"], p["alpha"], p["beta"], p["A"], p["B"],
+                                           p["kappa"], p["lambda"]), strict=True)),
+                dict(zip(("rhoe", "rhos", "Fn0", "Fn1", "Fn2", "Fn3", "F0", "F1", "F2", "F3",
+                          "eta", "Fe"),
+                         zhou_embedding_dparams(rho, p["rhoe"], p["rhos"], fn, fm, p["eta"],
+                                                p["Fe"]), strict=True)))
 
 
 #: width (Å) of the taper that takes Johnson's functions to zero at the cutoff
 JOHNSON_TAPER = 1.0
 
 
-class Johnson(AnalyticEAM, ElementEAM):
+class Johnson(AnalyticElementEAM):
     """Johnson's analytic EAM (1988, alloys 1989): exponential density and pair function, the
     embedding that gives fcc Rose's universal equation of state with nearest neighbours, a taper
     to zero over the last JOHNSON_TAPER Å before the cutoff (functions in
@@ -504,6 +660,7 @@ class Johnson(AnalyticEAM, ElementEAM):
     ``eam/alloy``."""
 
     name = "eam_johnson"
+    rho_top = ("fe", 24.0)
     params = (
         ParamSpec("re", "Å", (2.0, 3.5), 2.556, "nearest-neighbour distance", lower_limit=1.0,
                   upper_limit=10.0),
@@ -526,15 +683,27 @@ class Johnson(AnalyticEAM, ElementEAM):
         form = cls(list(species), 5.0)
         return form, np.concatenate([(cu, ag)[k % 2] for k in range(len(species))])
 
-    def tabulate(self, theta: np.ndarray) -> EAMGrid:
-        r, p = self._knots(theta)
+    def _functions(self, r: np.ndarray, p: dict[str, np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray]:
         psi, _ = taper(r, self.cutoff, JOHNSON_TAPER)
-        f_ber = johnson_density(r, p["re"], p["fe"], p["beta"])[0] * psi
-        phi_ber = johnson_pair(r, p["re"], p["phie"], p["gamma"])[0] * psi
-        return self._element_grid(
-            r, f_ber, phi_ber, 24.0 * p["fe"][..., 0].max(axis=1),
-            lambda rho: johnson_embedding(rho, p["fe"], p["beta"], p["phie"], p["gamma"], p["Ec"],
-                                          p["alpha"])[0])
+        return (johnson_density(r, p["re"], p["fe"], p["beta"])[0] * psi,
+                johnson_pair(r, p["re"], p["phie"], p["gamma"])[0] * psi)
+
+    def _embedding(self, rho: np.ndarray, p: dict[str, np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        return johnson_embedding(rho, p["fe"], p["beta"], p["phie"], p["gamma"], p["Ec"],
+                                 p["alpha"])
+
+    def _dparams(self, r: np.ndarray, p: dict[str, np.ndarray], rho: np.ndarray
+                 ) -> tuple[dict[str, np.ndarray], ...]:
+        psi, _ = taper(r, self.cutoff, JOHNSON_TAPER)
+        dens = johnson_density_dparams(r, p["re"], p["fe"], p["beta"])
+        pair = johnson_pair_dparams(r, p["re"], p["phie"], p["gamma"])
+        emb = johnson_embedding_dparams(rho, p["fe"], p["beta"], p["phie"], p["gamma"], p["Ec"],
+                                        p["alpha"])
+        return ({n: d * psi for n, d in zip(("re", "fe", "beta"), dens, strict=True)},
+                {n: d * psi for n, d in zip(("re", "phie", "gamma"), pair, strict=True)},
+                dict(zip(("fe", "beta", "phie", "gamma", "Ec", "alpha"), emb, strict=True)))
 
 
 # Finnis-Sinclair parameter columns
@@ -636,3 +805,35 @@ class FinnisSinclair(AnalyticEAM):
         drho_b = _rho_step(N_TABLE, np.maximum(dens_badr.max(axis=(1, 2, 3)), 0.0))
         return EAMGrid(nr, dr, N_TABLE, drho_b, None, np.ascontiguousarray(rhor), z2r,
                        lambda rho_bk: fs_embedding(rho_bk[:, None], a_be[..., None])[0])
+
+    def table_derivatives(self, theta: np.ndarray) -> tuple[EAMGrid, EAMGrid, np.ndarray]:
+        theta = np.asarray(theta, float)
+        n_e, n_p, n_k = len(self.species), len(self.params), len(theta)
+        g = self.grid(theta[None])
+        v = theta.reshape(n_e, n_e, n_p)  # [a, b'] = entry (a, b')
+        nr, dr = self.r_grid()
+        r = np.arange(nr) * dr
+        drho = float(g.drho_b[0])
+        rho = np.arange(N_TABLE) * drho
+        drhor = np.zeros((n_k, n_e, n_e, nr))  # [k, source, destination], as the tables
+        dz2r = np.zeros((n_k, n_e, n_e, nr))
+        dfrho = np.zeros((n_k, n_e, N_TABLE))
+        for a in range(n_e):
+            for b in range(n_e):
+                k0 = self.entry_index(a, b) * n_p
+                drhor[[k0 + FS_D, k0 + FS_BETA], b, a] = fs_density_dparams(
+                    r, v[a, b, FS_D], v[a, b, FS_BETA])
+                if a <= b:  # the entry of the pair a-b that its pair potential comes from
+                    d_pair = r * np.array(fs_pair_dparams(r, *v[a, b, FS_C:]))
+                    dz2r[k0 + FS_C : k0 + n_p, a, b] = dz2r[k0 + FS_C : k0 + n_p, b, a] = d_pair
+                if a == b:
+                    dfrho[k0 + FS_A, a] = fs_embedding_dparams(rho, v[a, a, FS_A])[0]
+        ddrho = np.zeros(n_k)
+        dens_abr = fs_density(r, v[..., FS_D, None], v[..., FS_BETA, None])[0]
+        if dens_abr.max() > RHO_MAX_FLOOR:  # drho follows the largest density value
+            a, b, x = np.unravel_index(np.argmax(dens_abr), dens_abr.shape)
+            ddrho = drhor[:, b, a, x] / (N_TABLE - 1)
+            idx = np.arange(n_e)
+            fprime = fs_embedding(rho[None], v[idx, idx, FS_A][:, None])[1]  # (E, nrho)
+            dfrho += ddrho[:, None, None] * (rho * fprime / drho)  # the knots k drho move
+        return g, EAMGrid(nr, dr, N_TABLE, np.full(n_k, drho), dfrho, drhor, dz2r), ddrho

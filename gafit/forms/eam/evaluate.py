@@ -199,3 +199,88 @@ def evaluate_grid_numpy(grid: EAMGrid, tab: EAMTable) -> Prediction:
         forces=np.ascontiguousarray(out_xb[:n3].T),
         virial=np.ascontiguousarray(out_xb[n3:].T).reshape(n_b, tab.n_structures, 6),
     )
+
+
+# --- parameter derivatives -------------------------------------------------------------------
+
+
+def table_parameter_derivatives(g: EAMGrid, dg: EAMGrid, ddrho_k: np.ndarray | None,
+                                tab: EAMTable) -> Prediction:
+    """Exact d(energies, forces, virials)/d(parameters) at one vector, through LAMMPS's splines
+    of its tables: ``g`` the vector's tables (one individual), ``dg`` their derivatives with
+    respect to each parameter (the batch axis; F tables on g's density knots, counting the
+    knots' own move with drho), ``ddrho_k`` d(drho)/d(parameter) (None: drho is fixed).
+
+    LAMMPS's spline is linear in its table, so a table's derivative splines to the spline's
+    derivative; the density at each atom is linear in the rho tables, and F(rho) brings in F' and
+    F'' of LAMMPS's cubic at each atom's density. The F spline at a fixed density also moves
+    with drho, through the fraction rho / drho: -(rho / drho) F' per unit of drho (and
+    -(rho / drho) F'' - F' / drho for F'), also beyond the table, where F goes on linearly."""
+    n_k = dg.rhor_bsdr.shape[0]
+    rhor_x = _flat(g.rhor_bsdr)[:, 0]
+    rhor_xk, z2r_xk = _flat(dg.rhor_bsdr), _flat(dg.z2r_bstr)
+    # most parameters move rho or phi or F alone: the products run over the columns that move
+    rho_k = np.flatnonzero(rhor_xk.any(axis=0))
+    phi_k = np.flatnonzero(z2r_xk.any(axis=0))
+    rho_n = tab.rho_nx @ rhor_x
+    drho_nk = np.zeros((len(rho_n), n_k))
+    drho_nk[:, rho_k] = tab.rho_nx @ rhor_xk[:, rho_k]  # d(density at each atom)/d(parameter)
+    drho = float(g.drho_b[0])
+    f1, f2 = _embedding_slopes(g, rho_n, tab.species_n)
+    # F(rho_n) and F'(rho_n) of each parameter's F table at the atoms' densities (explicit part)
+    df_kn, dfp_kn = _embedding_values(dg, rho_n, tab.species_n, drho)
+    if ddrho_k is not None and np.any(ddrho_k):
+        q_n = rho_n / drho
+        df_kn += np.outer(ddrho_k, -q_n * f1)
+        dfp_kn += np.outer(ddrho_k, -q_n * f2 - f1 / drho)
+    energy = tab.energy_sn @ (f1[:, None] * drho_nk + df_kn.T)
+    energy[:, phi_k] += tab.phi_sx @ z2r_xk[:, phi_k]
+    dfp_nk = f2[:, None] * drho_nk + dfp_kn.T  # d(F'(rho_n))/d(parameter)
+    at_i = tab.drho_at_i_px
+    one = tab.drho_at_j_px is None  # one species: the same density slope at both ends
+    at_j = at_i if one else tab.drho_at_j_px
+    slope_i_p = at_i @ rhor_x
+    slope_j_p = slope_i_p if one else at_j @ rhor_x
+    # the F' terms, dF'(rho_i)/dparameter drho_i/dr per pair, summed onto forces and virials
+    # through one sparse map per atom: (3N + 6S, N) rather than a (P, parameters) array
+    via_n = tab.deriv_xp @ (sp.diags(slope_i_p) @ tab.onto_i_np.T
+                            + sp.diags(slope_j_p) @ tab.onto_j_np.T)
+    out_xk = via_n @ dfp_nk
+    dslope_i = at_i @ rhor_xk[:, rho_k]
+    dslope_j = dslope_i if one else at_j @ rhor_xk[:, rho_k]
+    out_xk[:, rho_k] += tab.deriv_xp @ (f1[tab.i_p, None] * dslope_i
+                                        + f1[tab.j_p, None] * dslope_j)
+    out_xk[:, phi_k] += tab.deriv_xp @ (tab.dphi_px @ z2r_xk[:, phi_k])
+    out_kx = out_xk.T
+    n3 = 3 * tab.n_atoms
+    return Prediction(energy=np.ascontiguousarray(energy.T),
+                      forces=np.ascontiguousarray(out_kx[:, :n3]),
+                      virial=np.ascontiguousarray(out_kx[:, n3:]).reshape(n_k, -1, 6))
+
+
+def _embedding_slopes(g: EAMGrid, rho_n: np.ndarray, species_n: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """F'(rho) and F''(rho) of LAMMPS's cubic of one F table at each atom's density (F'' = 0
+    beyond the table, where LAMMPS extends F linearly)."""
+    g = g.full()
+    nrho, drho = g.nrho, float(g.drho_b[0])
+    coef = spline_coefficients(g.frho_ber[0]).reshape(-1, 4)
+    k_n, p_n = rho_lookup(rho_n, drho, nrho)
+    c = coef[species_n * nrho + k_n]
+    f1 = slope(c, p_n, drho)
+    f2 = (6.0 * c[:, 0] * p_n + 2.0 * c[:, 1]) / (drho * drho)
+    return f1, np.where(rho_n > (nrho - 1) * drho, 0.0, f2)
+
+
+def _embedding_values(g: EAMGrid, rho_n: np.ndarray, species_n: np.ndarray, drho: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """F(rho_n) and F'(rho_n) (B, N) of each table of a batch at fixed densities, as LAMMPS
+    (linear beyond the table)."""
+    n_b = g.frho_ber.shape[0]
+    coef = spline_coefficients(g.frho_ber).reshape(n_b, -1, 4)
+    k_n, p_n = rho_lookup(rho_n, drho, g.nrho)
+    c = coef[:, species_n * g.nrho + k_n]
+    f = value(c, p_n)
+    fp = slope(c, p_n, drho)
+    top = (g.nrho - 1) * drho
+    return np.where(rho_n > top, f + fp * (rho_n - top), f), fp

@@ -21,14 +21,11 @@ elements ``X-Y.phiK`` (phi_XY; an element pair's rho and F knots are unused).
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.interpolate import CubicSpline
 
-from gafit.forms.base import Form, ParamSpec, Prediction
+from gafit.forms.base import Form, ParamSpec
 from gafit.forms.eam import N_TABLE, R_START, ElementEAM
-from gafit.forms.eam.evaluate import EAMTable
 from gafit.forms.eam.grid import EAMGrid
-from gafit.forms.eam.spline import rho_lookup, slope, spline_coefficients, value
 from gafit.structures import GafitInputError
 
 #: the default knot layout, the form's settings: the knots of phi, rho (each counting the fixed
@@ -213,81 +210,11 @@ class SplineEAM(ElementEAM):
         return np.concatenate(rows)
 
     # --- parameter derivatives -------------------------------------------------------------------
-    def parameter_derivatives(self, theta: np.ndarray, tables: EAMTable) -> Prediction:
-        """Exact d(energies, forces, virials)/d(knot values) at one vector ``theta`` (n_params,),
-        through LAMMPS's splines of the tables: the tables are linear in the knots (the basis
-        ``grid(identity)``), rho at each atom is linear in the rho tables, and F(rho) brings in F'
-        and F'' of LAMMPS's cubic at each atom's density."""
+    def table_derivatives(self, theta: np.ndarray) -> tuple[EAMGrid, EAMGrid, None]:
+        """The tables of ``theta`` (n_params,) and of each unit knot value: the tables are linear
+        in the knot values, so these are their exact derivatives (drho is fixed)."""
         theta = np.asarray(theta, float)
-        n_k, tab = len(theta), tables
-        g = self.grid(theta[None])
-        basis = self.grid(np.eye(n_k))  # the tables of each unit knot value (linear: exact)
-        rhor_x = _flat(g.rhor_bsdr)[:, 0]
-        rhor_xk, z2r_xk = _flat(basis.rhor_bsdr), _flat(basis.z2r_bstr)
-        # each knot moves rho or phi or F alone: the products run over the columns that move
-        rho_k = np.flatnonzero(rhor_xk.any(axis=0))
-        phi_k = np.flatnonzero(z2r_xk.any(axis=0))
-        rho_n = tab.rho_nx @ rhor_x
-        drho_nk = np.zeros((len(rho_n), n_k))
-        drho_nk[:, rho_k] = tab.rho_nx @ rhor_xk[:, rho_k]  # d(density at each atom)/d(knot)
-        f1, f2 = _embedding_slopes(g, rho_n, tab.species_n)
-        # F(rho_n) and F'(rho_n) of each unit knot's F table at the atoms' densities (explicit part)
-        df_kn, dfp_kn = _embedding_values(basis, rho_n, tab.species_n, g.drho_b[0])
-        energy = tab.energy_sn @ (f1[:, None] * drho_nk + df_kn.T)
-        energy[:, phi_k] += tab.phi_sx @ z2r_xk[:, phi_k]
-        dfp_nk = f2[:, None] * drho_nk + dfp_kn.T  # d(F'(rho_n))/d(knot)
-        at_i = tab.drho_at_i_px
-        one = tab.drho_at_j_px is None  # one species: the same density slope at both ends
-        at_j = at_i if one else tab.drho_at_j_px
-        slope_i_p = at_i @ rhor_x
-        slope_j_p = slope_i_p if one else at_j @ rhor_x
-        # the F' terms, dF'(rho_i)/dknot drho_i/dr per pair, summed onto forces and virials through
-        # one sparse map per atom: (3N + 6S, N) rather than a (P, knots) array
-        via_n = tab.deriv_xp @ (sp.diags(slope_i_p) @ tab.onto_i_np.T
-                                + sp.diags(slope_j_p) @ tab.onto_j_np.T)
-        out_xk = via_n @ dfp_nk
-        dslope_i = at_i @ rhor_xk[:, rho_k]
-        dslope_j = dslope_i if one else at_j @ rhor_xk[:, rho_k]
-        out_xk[:, rho_k] += tab.deriv_xp @ (f1[tab.i_p, None] * dslope_i
-                                            + f1[tab.j_p, None] * dslope_j)
-        out_xk[:, phi_k] += tab.deriv_xp @ (tab.dphi_px @ z2r_xk[:, phi_k])
-        out_kx = out_xk.T
-        n3 = 3 * tab.n_atoms
-        return Prediction(energy=np.ascontiguousarray(energy.T),
-                          forces=np.ascontiguousarray(out_kx[:, :n3]),
-                          virial=np.ascontiguousarray(out_kx[:, n3:]).reshape(n_k, -1, 6))
-
-
-def _flat(table_b: np.ndarray) -> np.ndarray:
-    """(X, B): each individual's tables flattened, one column per individual."""
-    return np.ascontiguousarray(table_b.reshape(table_b.shape[0], -1).T)
-
-
-def _embedding_slopes(g: EAMGrid, rho_n: np.ndarray, species_n: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """F'(rho) and F''(rho) of LAMMPS's cubic of one F table at each atom's density (F'' = 0
-    beyond the table, where LAMMPS extends F linearly)."""
-    nrho, drho = g.nrho, float(g.drho_b[0])
-    coef = spline_coefficients(g.frho_ber[0]).reshape(-1, 4)
-    k_n, p_n = rho_lookup(rho_n, drho, nrho)
-    c = coef[species_n * nrho + k_n]
-    f1 = slope(c, p_n, drho)
-    f2 = (6.0 * c[:, 0] * p_n + 2.0 * c[:, 1]) / (drho * drho)
-    return f1, np.where(rho_n > (nrho - 1) * drho, 0.0, f2)
-
-
-def _embedding_values(g: EAMGrid, rho_n: np.ndarray, species_n: np.ndarray, drho: float
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """F(rho_n) and F'(rho_n) (B, N) of each table of a batch at fixed densities, as LAMMPS
-    (linear beyond the table)."""
-    n_b = g.frho_ber.shape[0]
-    coef = spline_coefficients(g.frho_ber).reshape(n_b, -1, 4)
-    k_n, p_n = rho_lookup(rho_n, drho, g.nrho)
-    c = coef[:, species_n * g.nrho + k_n]
-    f = value(c, p_n)
-    fp = slope(c, p_n, drho)
-    top = (g.nrho - 1) * drho
-    return np.where(rho_n > top, f + fp * (rho_n - top), f), fp
+        return self.grid(theta[None]), self.grid(np.eye(len(theta))), None
 
 
 def _default_functions(cutoff: float, rmin: float, rho_max: float):
