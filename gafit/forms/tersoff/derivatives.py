@@ -38,6 +38,10 @@ each group needs are cut once per table and kept while the table lives.
 
 Names end in what they index: ``_p`` pairs, ``_t`` triplets, ``_k`` parameters (columns), ``_x``
 forces then virials (3N + 6S rows), ``_s`` structures.
+
+With numba, :func:`tersoff_parameter_derivatives` runs the same chain rule as one fused pass over
+the atoms instead (:mod:`gafit.forms.tersoff.jacobian_kernel`, 3-4 times cheaper); the group loops
+here are the path without numba and the reference it is tested against.
 """
 
 from __future__ import annotations
