@@ -6,6 +6,8 @@ paths are checked against finite differences in test_tersoff_param_derivatives.p
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -13,7 +15,7 @@ from ase.build import bulk
 from helpers import ROOT
 from test_tersoff_param_derivatives import _sic_structures, _sic_theta
 
-from gafit.forms.tersoff import Tersoff, jacobian_kernel
+from gafit.forms.tersoff import Tersoff, derivatives, jacobian_kernel
 from gafit.forms.tersoff.evaluate import BIG_D, BIG_R
 from gafit.structures import ReferenceSet, Structure
 
@@ -29,10 +31,12 @@ REL = 1e-10
 
 
 def _both(form: Tersoff, theta: np.ndarray, tab, monkeypatch) -> tuple:
+    """(fused kernel, numpy path) derivatives of the form at theta."""
+    kernel = derivatives.jacobian_kernel  # the module tersoff_parameter_derivatives calls
     with monkeypatch.context() as m:
-        m.setattr(jacobian_kernel, "ENABLED", False)
+        m.setattr(kernel, "ENABLED", False)
         ref = form.parameter_derivatives(theta, tab)
-    assert jacobian_kernel.available()
+    assert kernel.available()
     return form.parameter_derivatives(theta, tab), ref
 
 
@@ -128,3 +132,20 @@ def test_pairs_beyond_every_cutoff_and_lone_atoms(monkeypatch):
     got, ref = _both(form, theta, tab, monkeypatch)
     _assert_equal_rows(got, ref, form.parameter_names())
     assert not got.forces[:, -6:].any()
+
+
+def test_kernel_without_a_cache_location(monkeypatch):
+    """The kernel is cached on disk; where numba finds no place for the cache (here: source with no
+    file) it is compiled in the process instead of failing at import."""
+    import types
+
+    source = Path(jacobian_kernel.__file__).read_text()
+    mod = types.ModuleType("jacobian_kernel_nowhere")
+    exec(compile(source, "<no file>", "exec"), mod.__dict__)
+    monkeypatch.setattr(derivatives, "jacobian_kernel", mod)
+    form = Tersoff(["Si"], 3.2)
+    pot = Tersoff.read_file(ROOT / "potentials" / "Si_Tersoff_1988.tersoff", ["Si"])
+    theta = pot.values[:14].copy()
+    tab = _tables(form, _structures(form, theta, seed=4))
+    got, ref = _both(form, theta, tab, monkeypatch)
+    _assert_equal_rows(got, ref, form.parameter_names())

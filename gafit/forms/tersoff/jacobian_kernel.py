@@ -67,8 +67,12 @@ def _njit(fn=None, inline="never", cache=False):
     # error_model="numpy": a division by zero gives inf/nan, as in numpy
     if fn is None:
         return lambda f: _njit(f, inline, cache)
-    return (numba.njit(error_model="numpy", fastmath=False, inline=inline, cache=cache)(fn)
-            if numba is not None else fn)
+    if numba is None:
+        return fn
+    try:
+        return numba.njit(error_model="numpy", fastmath=False, inline=inline, cache=cache)(fn)
+    except RuntimeError:  # no writable place for the cache: compile in each process
+        return numba.njit(error_model="numpy", fastmath=False, inline=inline)(fn)
 
 
 def local_width(n_species: int) -> int:
