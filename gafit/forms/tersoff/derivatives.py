@@ -38,6 +38,10 @@ each group needs are cut once per table and kept while the table lives.
 
 Names end in what they index: ``_p`` pairs, ``_t`` triplets, ``_k`` parameters (columns), ``_x``
 forces then virials (3N + 6S rows), ``_s`` structures.
+
+With numba, :func:`tersoff_parameter_derivatives` runs the same chain rule as one fused pass over
+the atoms instead (:mod:`gafit.forms.tersoff.jacobian_kernel`, 3-4 times cheaper); the group loops
+here are the path without numba and the reference it is tested against.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gafit.forms.base import Form, Prediction
+from gafit.forms.tersoff import jacobian_kernel
 from gafit.forms.tersoff.evaluate import (
     BETA,
     BIG_A,
@@ -319,6 +324,18 @@ def tersoff_parameter_derivatives(form: Form, theta: np.ndarray, tab: TersoffTab
             f"tables were built with {tab.cutoff:g} Å"
         )
     par = theta.reshape(-1, n_par)
+    if jacobian_kernel.available():
+        energy, forces, virial = jacobian_kernel.fused_parameter_derivatives(
+            tab.kernel, par, np.stack(bond_order_thresholds(par[:, N]), axis=-1), n_sp,
+            tab.n_structures)
+        return Prediction(energy=energy, forces=forces, virial=virial)
+    return _numpy_derivatives(par, tab, n_sp)
+
+
+def _numpy_derivatives(par: np.ndarray, tab: TersoffTable, n_sp: int) -> Prediction:
+    """:func:`tersoff_parameter_derivatives` through the numpy group loops and the table's sparse
+    maps (the path without numba, and the reference the fused kernel is tested against)."""
+    theta = par.reshape(-1)
     n_s, n3 = tab.n_structures, 3 * tab.n_atoms
     energy_ks = np.zeros((theta.size, n_s))
     fw_kx = np.zeros((theta.size, n3 + 6 * n_s))
