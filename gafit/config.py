@@ -25,6 +25,7 @@ from gafit.phonons.target import PhononTargetConfig
 from gafit.property_hex import EXTRA_LATTICES, StructureSpec, is_lattice_name
 from gafit.property_target import QUANTITIES as PROPERTY_QUANTITIES
 from gafit.property_target import PropertyTargetConfig
+from gafit.smoothness import parse_smoothness
 from gafit.structures import GafitInputError
 
 
@@ -136,6 +137,8 @@ class FitConfig:
     constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)
     properties: list[PropertyTargetConfig] = field(default_factory=list)
     validate: ValidateConfig | None = None
+    # [smoothness]: curvature weight per spline function (gafit.smoothness), {"phi": w, ...}
+    smoothness: dict[str, float] = field(default_factory=dict)
 
 
 def _check_keys(table: dict, allowed: list[str], where: str, path: str) -> None:
@@ -360,7 +363,7 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     path = str(source) if source else "config"
     base = source.parent if source else Path(".")
     _check_keys(table, ["data", "potential", "weights", "ga", "refine", "phonons", "constraints",
-                        "properties", "validate"], "the config", path)
+                        "properties", "validate", "smoothness"], "the config", path)
     data = _parse_data(table, base, path)
     pot = _parse_potential(_table(table, "potential", "[potential]", path), base, path)
     constraints = _parse_constraints(_table(table, "constraints", "[constraints]", path), path)
@@ -372,8 +375,9 @@ def parse_config(table: dict, source: Path | None = None) -> FitConfig:
     properties = _parse_properties(table.get("properties", []), base, path)
     validate = (_parse_validate(_table(table, "validate", "[validate]", path), base, path)
                 if "validate" in table else None)
+    smoothness = parse_smoothness(table.get("smoothness", {}), path)
     return FitConfig(data, pot, weights, ga, refine, source, phonons, constraints, properties,
-                     validate)
+                     validate, smoothness)
 
 
 def _parse_data(table: dict, base: Path, path: str) -> DataConfig:
@@ -786,6 +790,8 @@ def config_table(config: FitConfig) -> dict[str, Any]:
         table["properties"] = [_plain(asdict(pr)) for pr in config.properties]
     if config.validate is not None:
         table["validate"] = _plain(asdict(config.validate))
+    if config.smoothness:
+        table["smoothness"] = dict(config.smoothness)
     return table
 
 

@@ -65,6 +65,7 @@ from gafit.potential import Potential
 from gafit.problem import check_problem
 from gafit.property_crosscheck import cross_check
 from gafit.property_target import PropertyTargetConfig, PropertyTargets
+from gafit.smoothness import SmoothnessTerm
 from gafit.stability import e0_check_of
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 from gafit.targets import Target
@@ -309,6 +310,8 @@ class Fit:
                   "e0": e0_guard(self.potential, self.train,
                                  e0_default(cfg.constraints.e0_range, cfg.properties, cfg.phonons),
                                  self.property_targets)}
+        smooth = SmoothnessTerm.build(self.potential, cfg.smoothness, str(cfg.source or 'config'))
+        targets = [*targets, smooth] if smooth is not None else targets
         self.objective = Objective(self.potential, self.space, self.train, cfg.weights,
                                    self.phonon_targets, self.constraint, self.property_targets,
                                    guards, targets)

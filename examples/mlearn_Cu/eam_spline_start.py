@@ -38,6 +38,9 @@ def main() -> None:
     ap.add_argument("out", help="the potential.json to write")
     ap.add_argument("settings", nargs="*", help="NAME=VALUE settings of eam_spline")
     ap.add_argument("--cutoff", type=float, help="Å (default: the source's)")
+    ap.add_argument("--bounds", action="store_true",
+                    help="also print the [potential.parameters] table of a config: each knot its "
+                         "start value ± 1 eV (phi, F) or ± 2 (rho, at least 0)")
     args = ap.parse_args()
     source = load_potential(args.source)
     other = source.forms[0]
@@ -53,6 +56,20 @@ def main() -> None:
     with open(args.out, "w", encoding="utf-8") as fh:
         json.dump(pot.to_dict(), fh, indent=1)
     print(f"wrote {args.out}: {form.n_params} knot values, settings {form.settings()}")
+    if args.bounds:
+        print(bounds_table(form, values))
+
+
+def bounds_table(form: SplineEAM, values: np.ndarray) -> str:
+    """The ``[potential.parameters]`` TOML lines: each knot value ± 1 (phi, F; eV) or ± 2 (rho,
+    clipped at 0)."""
+    lines = ["[potential.parameters]"]
+    for (entry, spec), v in zip(((e, p) for e in form.entries() for p in form.params), values,
+                                strict=True):
+        w = 2.0 if spec.name.startswith("rho") else 1.0
+        low = max(v - w, 0.0) if spec.name.startswith("rho") else v - w
+        lines.append(f'"{"-".join(entry)}.{spec.name}" = [{low:.6g}, {v + w:.6g}]')
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
