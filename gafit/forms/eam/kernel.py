@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gafit.forms.lanes import LANES, vadd, vload, vmul, vstore, vsub
+from gafit.forms.lanes import LANES, vadd, vdiv, vload, vmul, vstore, vsub
 
 if TYPE_CHECKING:
     from gafit.forms.eam.grid import EAMGrid
@@ -91,10 +91,14 @@ def kernel_geometry(i_p: np.ndarray, j_p: np.ndarray, d_pc: np.ndarray, r_p: np.
                           species_n=np.ascontiguousarray(species_n, np.int64), s_n=s_n)
 
 
-def _njit(fn):
+def _njit(fn=None, *, inline="never"):
     # error_model="numpy": a division by zero gives inf/nan (scored as bad), as in numpy; no
     # fastmath: no reassociation and no fused multiply-add, each lane exactly as alone
-    return numba.njit(error_model="numpy", fastmath=False)(fn) if numba is not None else fn
+    if fn is None:
+        return lambda f: _njit(f, inline=inline)
+    if numba is None:
+        return fn
+    return numba.njit(error_model="numpy", fastmath=False, inline=inline)(fn)
 
 
 @_njit
@@ -168,47 +172,50 @@ def _block_tables(t_bsdr, b0, n_w, k0, k1, t_kxw):
                     t_kxw[k - k0, x, w] = t_bsdr[b0 + w, s, d, k]
 
 
-@_njit
-def _knot_slopes(t_kxw, k0, n, k, n_w, s_xw):
-    """The knot slopes (times delta) at knot k of every table and lane, LAMMPS's stencils (as
-    :func:`_coefficients`)."""
-    a = k - k0
-    for x in range(t_kxw.shape[1]):
-        if k == 0:
-            for w in range(n_w):
-                s_xw[x, w] = t_kxw[a + 1, x, w] - t_kxw[a, x, w]
-        elif k == 1 or k == n - 2:
-            for w in range(n_w):
-                s_xw[x, w] = 0.5 * (t_kxw[a + 1, x, w] - t_kxw[a - 1, x, w])
-        elif k == n - 1:
-            for w in range(n_w):
-                s_xw[x, w] = t_kxw[a, x, w] - t_kxw[a - 1, x, w]
-        else:
-            for w in range(n_w):
-                s_xw[x, w] = ((t_kxw[a - 2, x, w] - t_kxw[a + 2, x, w])
-                              + 8.0 * (t_kxw[a + 1, x, w] - t_kxw[a - 1, x, w])) / 12.0
+#: intervals whose coefficients a block makes at a time (for a 2-species block, 230 kB of them)
+WINDOW = 128
 
 
 @_njit
-def _interval_coefficients(t_kxw, k0, n, delta, m, n_w, s0_xw, s1_xw, c_xqw):
-    """The coefficients (as :func:`_coefficients`' columns) of interval m (< n - 1) of every
-    table and lane into c_xqw[x, q, w]."""
-    _knot_slopes(t_kxw, k0, n, m, n_w, s0_xw)
-    _knot_slopes(t_kxw, k0, n, m + 1, n_w, s1_xw)
-    a = m - k0
-    for x in range(t_kxw.shape[1]):
-        for w in range(n_w):
-            s0, s1 = s0_xw[x, w], s1_xw[x, w]
-            step = t_kxw[a + 1, x, w] - t_kxw[a, x, w]
-            c1 = 3.0 * step - 2.0 * s0 - s1
-            c0 = s0 + s1 - 2.0 * step
-            c_xqw[x, 0, w] = c0
-            c_xqw[x, 1, w] = c1
-            c_xqw[x, 2, w] = s0
-            c_xqw[x, 3, w] = t_kxw[a, x, w]
-            c_xqw[x, 4, w] = 3.0 * c0 / delta
-            c_xqw[x, 5, w] = 2.0 * c1 / delta
-            c_xqw[x, 6, w] = s0 / delta
+def _window_coefficients(t_kxw, k0, n, delta, m0, m1, s_mxw, c_mxqw):
+    """LAMMPS's coefficients (as :func:`_coefficients`' columns: the operations of
+    :func:`gafit.forms.eam.spline.spline_coefficients`) of intervals m0..m1 - 1 (m1 < n) of every
+    table and lane of the block's tables t_kxw into c_mxqw[m - m0, x, q, w], their knot slopes
+    (times delta) first into s_mxw[k - m0]; every lane, used or not, as vectors."""
+    row = t_kxw.shape[1] * LANES  # one knot of every table
+    t = t_kxw.reshape(t_kxw.size)
+    sl = s_mxw.reshape(s_mxw.size)
+    c = c_mxqw.reshape(c_mxqw.size)
+    for k in range(m0, m1 + 1):
+        a, o = (k - k0) * row, (k - m0) * row
+        for x in range(0, row, LANES):
+            at = a + x
+            if k == 0:
+                s = vsub(vload(t, at + row), vload(t, at))
+            elif k == 1 or k == n - 2:
+                s = vmul(0.5, vsub(vload(t, at + row), vload(t, at - row)))
+            elif k == n - 1:
+                s = vsub(vload(t, at), vload(t, at - row))
+            else:
+                s = vdiv(vadd(vsub(vload(t, at - 2 * row), vload(t, at + 2 * row)),
+                              vmul(8.0, vsub(vload(t, at + row), vload(t, at - row)))), 12.0)
+            vstore(sl, o + x, s)
+    for m in range(m0, m1):
+        a, o = (m - k0) * row, (m - m0) * row
+        for x in range(0, row, LANES):
+            s0, s1 = vload(sl, o + x), vload(sl, o + row + x)
+            f0 = vload(t, a + x)
+            step = vsub(vload(t, a + row + x), f0)
+            c1 = vsub(vsub(vmul(3.0, step), vmul(2.0, s0)), s1)
+            c0 = vsub(vadd(s0, s1), vmul(2.0, step))
+            at = (o + x) * 7
+            vstore(c, at, c0)
+            vstore(c, at + LANES, c1)
+            vstore(c, at + 2 * LANES, s0)
+            vstore(c, at + 3 * LANES, f0)
+            vstore(c, at + 4 * LANES, vdiv(vmul(3.0, c0), delta))
+            vstore(c, at + 5 * LANES, vdiv(vmul(2.0, c1), delta))
+            vstore(c, at + 6 * LANES, vdiv(s0, delta))
 
 
 @_njit
@@ -217,10 +224,30 @@ def _knot_range(lo, n_intervals, nr):
     return max(lo - 2, 0), min(lo + n_intervals + 2, nr - 1)
 
 
+@_njit(inline="always")  # into each call, so that the one with n_w = 1 is scalar code
+def _densities_loop(k0, k1, n_w, i_k, j_k, frac_k, at_i_k, at_j_k, one_species, c_xqw, rho_nw):
+    """The density terms of pairs k0..k1 - 1 of one interval (its coefficients c_xqw) onto
+    rho_nw, lanes 0..n_w - 1."""
+    for k in range(k0, k1):
+        i, j, p = i_k[k], j_k[k], frac_k[k]
+        if one_species:
+            for w in range(n_w):
+                v = ((c_xqw[0, 0, w] * p + c_xqw[0, 1, w]) * p + c_xqw[0, 2, w]) * p \
+                    + c_xqw[0, 3, w]
+                rho_nw[i, w] += v
+                rho_nw[j, w] += v
+        else:
+            xi, xj = at_i_k[k], at_j_k[k]
+            for w in range(n_w):
+                rho_nw[i, w] += ((c_xqw[xi, 0, w] * p + c_xqw[xi, 1, w]) * p
+                                 + c_xqw[xi, 2, w]) * p + c_xqw[xi, 3, w]
+                rho_nw[j, w] += ((c_xqw[xj, 0, w] * p + c_xqw[xj, 1, w]) * p
+                                 + c_xqw[xj, 2, w]) * p + c_xqw[xj, 3, w]
+
+
 @_njit
 def _densities_lanes(k0, k1, i_k, j_k, frac_k, at_i_k, at_j_k, one_species, c_xqw, rho_nw):
-    """The density terms of pairs k0..k1 - 1 onto rho_nw for a whole block (the lanes of
-    :mod:`gafit.forms.lanes`; the operations of the per-lane loop in :func:`_densities`)."""
+    """:func:`_densities_loop` for a whole block, the lanes of :mod:`gafit.forms.lanes`."""
     for k in range(k0, k1):
         i, j, p = i_k[k] * LANES, j_k[k] * LANES, frac_k[k]
         xi = 0 if one_species else at_i_k[k] * 7 * LANES
@@ -242,39 +269,32 @@ def _densities(lo, ptr_m, i_k, j_k, frac_k, at_i_k, at_j_k, rhor_bsdr, rho_bn):
     one_species = n_e == 1
     n_m = ptr_m.shape[0] - 1
     k0, k1 = _knot_range(lo, n_m, nr)
-    t_kxw = np.empty((k1 - k0 + 1, n_e * n_e, LANES))
-    s0_xw = np.empty((n_e * n_e, LANES))
-    s1_xw = np.empty((n_e * n_e, LANES))
-    c_xqw = np.empty((n_e * n_e, 7, LANES))
-    rho_nw = np.empty((n_atoms, LANES))
+    t_kxw = np.zeros((k1 - k0 + 1, n_e * n_e, LANES))  # lanes a last block leaves unused: 0
+    s_mxw = np.empty((WINDOW + 1, n_e * n_e, LANES))
+    c_mxqw = np.empty((WINDOW, n_e * n_e, 7, LANES))
     for b0 in range(0, n_b, LANES):
         n_w = min(LANES, n_b - b0)
+        # per-atom sums lanes last, n_w wide (a single vector's then stay in the L1 cache)
+        rho_nw = np.empty((n_atoms, n_w))
         if n_m:
             _block_tables(rhor_bsdr, b0, n_w, k0, k1, t_kxw)
         rho_nw[:] = 0.0
         for a in range(n_m):
+            if a % WINDOW == 0:
+                _window_coefficients(t_kxw, k0, nr, 1.0, lo + a, lo + min(a + WINDOW, n_m), s_mxw,
+                                     c_mxqw)
             if ptr_m[a] == ptr_m[a + 1]:
                 continue
-            _interval_coefficients(t_kxw, k0, nr, 1.0, lo + a, n_w, s0_xw, s1_xw, c_xqw)
+            c_xqw = c_mxqw[a % WINDOW]
             if n_w == LANES:
                 _densities_lanes(ptr_m[a], ptr_m[a + 1], i_k, j_k, frac_k, at_i_k, at_j_k,
                                  one_species, c_xqw, rho_nw)
-                continue
-            for k in range(ptr_m[a], ptr_m[a + 1]):
-                i, j, p = i_k[k], j_k[k], frac_k[k]
-                if one_species:
-                    for w in range(n_w):
-                        v = ((c_xqw[0, 0, w] * p + c_xqw[0, 1, w]) * p + c_xqw[0, 2, w]) * p \
-                            + c_xqw[0, 3, w]
-                        rho_nw[i, w] += v
-                        rho_nw[j, w] += v
-                else:
-                    xi, xj = at_i_k[k], at_j_k[k]
-                    for w in range(n_w):
-                        rho_nw[i, w] += ((c_xqw[xi, 0, w] * p + c_xqw[xi, 1, w]) * p
-                                         + c_xqw[xi, 2, w]) * p + c_xqw[xi, 3, w]
-                        rho_nw[j, w] += ((c_xqw[xj, 0, w] * p + c_xqw[xj, 1, w]) * p
-                                         + c_xqw[xj, 2, w]) * p + c_xqw[xj, 3, w]
+            elif n_w == 1:  # a single vector: scalar code
+                _densities_loop(ptr_m[a], ptr_m[a + 1], 1, i_k, j_k, frac_k, at_i_k, at_j_k,
+                                one_species, c_xqw, rho_nw)
+            else:
+                _densities_loop(ptr_m[a], ptr_m[a + 1], n_w, i_k, j_k, frac_k, at_i_k, at_j_k,
+                                one_species, c_xqw, rho_nw)
         for w in range(n_w):
             for i in range(n_atoms):
                 rho_bn[b0 + w, i] = rho_nw[i, w]
@@ -321,7 +341,7 @@ def _pair_geometry(k, r_k, u_kc):
     return ux, uy, uz, (dx * ux, dy * uy, dz * uz, dy * uz, dx * uz, dx * uy)
 
 
-@_njit
+@_njit(inline="always")  # into each call, so that the one with n_w = 1 is scalar code
 def _pairs_loop(k0, k1, n_w, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, at_j_k, pair_k,
                 one_species, cr_xqw, cz_xqw, fp_nw, f_ncw, ev_sqw):
     """The pair terms of pairs k0..k1 - 1 of one interval (its coefficients cr_xqw of rho and
@@ -425,20 +445,18 @@ def _kernel(lo, ptr_m, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, at_j_k
     one_species = n_e == 1
     n_m = ptr_m.shape[0] - 1
     k0, k1 = _knot_range(lo, n_m, nr)
-    rho_kxw = np.empty((k1 - k0 + 1, n_x, LANES))
-    z2r_kxw = np.empty((k1 - k0 + 1, n_x, LANES))
-    s0_xw = np.empty((n_x, LANES))
-    s1_xw = np.empty((n_x, LANES))
-    cr_xqw = np.empty((n_x, 7, LANES))
-    cz_xqw = np.empty((n_x, 7, LANES))
+    rho_kxw = np.zeros((k1 - k0 + 1, n_x, LANES))  # lanes a last block leaves unused: 0
+    z2r_kxw = np.zeros((k1 - k0 + 1, n_x, LANES))
+    s_mxw = np.empty((WINDOW + 1, n_x, LANES))
+    cr_mxqw = np.empty((WINDOW, n_x, 7, LANES))
+    cz_mxqw = np.empty((WINDOW, n_x, 7, LANES))
     c_f = np.empty((n_e, nrho, 7))
-    fp_nw = np.empty((n_atoms, LANES))
-    f_ncw = np.empty((n_atoms, 3, LANES))
-    ev_sqw = np.empty((n_s, 7, LANES))  # energy, then the virial
     for b0 in range(0, n_b, LANES):
         n_w = min(LANES, n_b - b0)
-        ev_sqw[:] = 0.0
-        f_ncw[:] = 0.0
+        # per-atom and per-structure sums lanes last, n_w wide
+        fp_nw = np.empty((n_atoms, n_w))
+        f_ncw = np.zeros((n_atoms, 3, n_w))
+        ev_sqw = np.zeros((n_s, 7, n_w))  # energy, then the virial
         # --- F and F' per atom (LAMMPS's lookup, then F extended linearly beyond the table),
         # from the coefficients of the F intervals the densities use, one individual at a time
         for w in range(n_w):
@@ -457,14 +475,21 @@ def _kernel(lo, ptr_m, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, at_j_k
             _block_tables(z2r_bstr, b0, n_w, k0, k1, z2r_kxw)
         # --- pair energies and dE/dr, onto the structures and the atoms, interval by interval
         for a in range(n_m):
+            if a % WINDOW == 0:
+                m1 = lo + min(a + WINDOW, n_m)
+                _window_coefficients(rho_kxw, k0, nr, dr, lo + a, m1, s_mxw, cr_mxqw)
+                _window_coefficients(z2r_kxw, k0, nr, dr, lo + a, m1, s_mxw, cz_mxqw)
             if ptr_m[a] == ptr_m[a + 1]:
                 continue
-            _interval_coefficients(rho_kxw, k0, nr, dr, lo + a, n_w, s0_xw, s1_xw, cr_xqw)
-            _interval_coefficients(z2r_kxw, k0, nr, dr, lo + a, n_w, s0_xw, s1_xw, cz_xqw)
+            cr_xqw, cz_xqw = cr_mxqw[a % WINDOW], cz_mxqw[a % WINDOW]
             if n_w == LANES:
                 _pairs_lanes(ptr_m[a], ptr_m[a + 1], i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc,
                              at_i_k, at_j_k, pair_k, one_species, cr_xqw, cz_xqw, fp_nw, f_ncw,
                              ev_sqw)
+            elif n_w == 1:  # a single vector (least squares)
+                _pairs_loop(ptr_m[a], ptr_m[a + 1], 1, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc,
+                            at_i_k, at_j_k, pair_k, one_species, cr_xqw, cz_xqw, fp_nw, f_ncw,
+                            ev_sqw)
             else:
                 _pairs_loop(ptr_m[a], ptr_m[a + 1], n_w, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc,
                             at_i_k, at_j_k, pair_k, one_species, cr_xqw, cz_xqw, fp_nw, f_ncw,
