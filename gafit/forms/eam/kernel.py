@@ -91,14 +91,10 @@ def kernel_geometry(i_p: np.ndarray, j_p: np.ndarray, d_pc: np.ndarray, r_p: np.
                           species_n=np.ascontiguousarray(species_n, np.int64), s_n=s_n)
 
 
-def _njit(fn=None, *, inline="never"):
+def _njit(fn):
     # error_model="numpy": a division by zero gives inf/nan (scored as bad), as in numpy; no
     # fastmath: no reassociation and no fused multiply-add, each lane exactly as alone
-    if fn is None:
-        return lambda f: _njit(f, inline=inline)
-    if numba is None:
-        return fn
-    return numba.njit(error_model="numpy", fastmath=False, inline=inline)(fn)
+    return numba.njit(error_model="numpy", fastmath=False)(fn) if numba is not None else fn
 
 
 @_njit
@@ -224,7 +220,7 @@ def _knot_range(lo, n_intervals, nr):
     return max(lo - 2, 0), min(lo + n_intervals + 2, nr - 1)
 
 
-@_njit(inline="always")  # into each call, so that the one with n_w = 1 is scalar code
+@_njit
 def _densities_loop(k0, k1, n_w, i_k, j_k, frac_k, at_i_k, at_j_k, one_species, c_xqw, rho_nw):
     """The density terms of pairs k0..k1 - 1 of one interval (its coefficients c_xqw) onto
     rho_nw, lanes 0..n_w - 1."""
@@ -289,9 +285,6 @@ def _densities(lo, ptr_m, i_k, j_k, frac_k, at_i_k, at_j_k, rhor_bsdr, rho_bn):
             if n_w == LANES:
                 _densities_lanes(ptr_m[a], ptr_m[a + 1], i_k, j_k, frac_k, at_i_k, at_j_k,
                                  one_species, c_xqw, rho_nw)
-            elif n_w == 1:  # a single vector: scalar code
-                _densities_loop(ptr_m[a], ptr_m[a + 1], 1, i_k, j_k, frac_k, at_i_k, at_j_k,
-                                one_species, c_xqw, rho_nw)
             else:
                 _densities_loop(ptr_m[a], ptr_m[a + 1], n_w, i_k, j_k, frac_k, at_i_k, at_j_k,
                                 one_species, c_xqw, rho_nw)
@@ -341,7 +334,7 @@ def _pair_geometry(k, r_k, u_kc):
     return ux, uy, uz, (dx * ux, dy * uy, dz * uz, dy * uz, dx * uz, dx * uy)
 
 
-@_njit(inline="always")  # into each call, so that the one with n_w = 1 is scalar code
+@_njit
 def _pairs_loop(k0, k1, n_w, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, at_j_k, pair_k,
                 one_species, cr_xqw, cz_xqw, fp_nw, f_ncw, ev_sqw):
     """The pair terms of pairs k0..k1 - 1 of one interval (its coefficients cr_xqw of rho and
@@ -350,6 +343,7 @@ def _pairs_loop(k0, k1, n_w, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, 
     for k in range(k0, k1):
         i, j, s, p, recip = i_k[k], j_k[k], s_k[k], frac_k[k], recip_k[k]
         ux, uy, uz, wv = _pair_geometry(k, r_k, u_kc)
+        w0, w1, w2, w3, w4, w5 = wv
         xi, xj, xp = 0, 0, 0
         if not one_species:
             xi, xj, xp = at_i_k[k], at_j_k[k], pair_k[k]
@@ -373,8 +367,50 @@ def _pairs_loop(k0, k1, n_w, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, 
             f_ncw[j, 1, w] -= gy
             f_ncw[j, 2, w] -= gz
             ev_sqw[s, 0, w] += phi
-            for v in range(6):
-                ev_sqw[s, 1 + v, w] += de_dr * wv[v]
+            ev_sqw[s, 1, w] += de_dr * w0
+            ev_sqw[s, 2, w] += de_dr * w1
+            ev_sqw[s, 3, w] += de_dr * w2
+            ev_sqw[s, 4, w] += de_dr * w3
+            ev_sqw[s, 5, w] += de_dr * w4
+            ev_sqw[s, 6, w] += de_dr * w5
+
+
+@_njit
+def _pairs_one(k0, k1, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, at_j_k, pair_k,
+               one_species, cr_xqw, cz_xqw, fp_n, f_nc, ev_sq):
+    """:func:`_pairs_loop` for lane 0 alone (a single vector), on its sums fp_n (N,),
+    f_nc (N, 3) and ev_sq (S, 7): scalar code, the same operations."""
+    for k in range(k0, k1):
+        i, j, s, p, recip = i_k[k], j_k[k], s_k[k], frac_k[k], recip_k[k]
+        ux, uy, uz, wv = _pair_geometry(k, r_k, u_kc)
+        xi, xj, xp = 0, 0, 0
+        if not one_species:
+            xi, xj, xp = at_i_k[k], at_j_k[k], pair_k[k]
+        drho_i = (cr_xqw[xi, 4, 0] * p + cr_xqw[xi, 5, 0]) * p + cr_xqw[xi, 6, 0]
+        if one_species:
+            de_dr = (fp_n[i] + fp_n[j]) * drho_i
+        else:
+            drho_j = (cr_xqw[xj, 4, 0] * p + cr_xqw[xj, 5, 0]) * p + cr_xqw[xj, 6, 0]
+            de_dr = fp_n[i] * drho_i + fp_n[j] * drho_j
+        z2 = ((cz_xqw[xp, 0, 0] * p + cz_xqw[xp, 1, 0]) * p + cz_xqw[xp, 2, 0]) * p \
+            + cz_xqw[xp, 3, 0]
+        z2p = (cz_xqw[xp, 4, 0] * p + cz_xqw[xp, 5, 0]) * p + cz_xqw[xp, 6, 0]
+        phi = z2 * recip
+        de_dr = de_dr + (z2p * recip - phi * recip)
+        gx, gy, gz = de_dr * ux, de_dr * uy, de_dr * uz
+        f_nc[i, 0] += gx
+        f_nc[i, 1] += gy
+        f_nc[i, 2] += gz
+        f_nc[j, 0] -= gx
+        f_nc[j, 1] -= gy
+        f_nc[j, 2] -= gz
+        ev_sq[s, 0] += phi
+        ev_sq[s, 1] += de_dr * wv[0]
+        ev_sq[s, 2] += de_dr * wv[1]
+        ev_sq[s, 3] += de_dr * wv[2]
+        ev_sq[s, 4] += de_dr * wv[3]
+        ev_sq[s, 5] += de_dr * wv[4]
+        ev_sq[s, 6] += de_dr * wv[5]
 
 
 @_njit
@@ -487,9 +523,9 @@ def _kernel(lo, ptr_m, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, at_j_k
                              at_i_k, at_j_k, pair_k, one_species, cr_xqw, cz_xqw, fp_nw, f_ncw,
                              ev_sqw)
             elif n_w == 1:  # a single vector (least squares)
-                _pairs_loop(ptr_m[a], ptr_m[a + 1], 1, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc,
-                            at_i_k, at_j_k, pair_k, one_species, cr_xqw, cz_xqw, fp_nw, f_ncw,
-                            ev_sqw)
+                _pairs_one(ptr_m[a], ptr_m[a + 1], i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc,
+                           at_i_k, at_j_k, pair_k, one_species, cr_xqw, cz_xqw, fp_nw[:, 0],
+                           f_ncw[:, :, 0], ev_sqw[:, :, 0])
             else:
                 _pairs_loop(ptr_m[a], ptr_m[a + 1], n_w, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc,
                             at_i_k, at_j_k, pair_k, one_species, cr_xqw, cz_xqw, fp_nw, f_ncw,
