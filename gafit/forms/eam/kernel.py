@@ -1,22 +1,24 @@
 """A fused EAM kernel (numba): energies, forces and virials of a batch of tabulated potentials in two
 sweeps over the half neighbour list, with no per-pair work arrays and no sparse products.
 
-The pairs are sorted by the interval of the r tables they fall in (:class:`KernelGeometry`), and
-the batch is taken :data:`LANES` individuals at a time with every loop over them innermost and
-contiguous (per-block arrays [atom, component, individual]), so that the arithmetic of a pair is a
-vector over the block. Per interval, LAMMPS's spline coefficients of the block's r tables (rho(r),
-r phi(r)) are made once, from the knots either side of it (the operations of
-:func:`gafit.forms.eam.spline.spline_coefficients`, so the rows of the whole table's coefficients),
-and used by all the pairs in it: no coefficient tables, and the r tables are read in order. The
-first sweep sums each atom's density (:func:`_densities`); F is tabulated then, on the knots those
-densities need, when the grid gives it as a function (``EAMGrid.embedding``); a pass over the atoms
-gives F and F' (linear beyond the table, as LAMMPS) per individual, and the second sweep
-(:func:`_kernel`) adds the pair energies and dE/dr into the structure energies, forces and
-virials. Every individual gets the same operations whatever its block and the batch's size (no
-operation mixes individuals, no fused multiply-add), so a batch gives the numbers of its
-individuals one at a time, bit for bit. The physics is that of :mod:`gafit.forms.eam.evaluate`,
-which keeps the numpy path: with ``ENABLED = False`` or without numba,
-:func:`gafit.forms.eam.evaluate.evaluate_grid` takes it.
+The pairs are sorted by the interval of the r tables they fall in (:class:`KernelGeometry`;
+shuffled within an interval, so that consecutive pairs seldom add into the same sums), and the
+batch is taken :data:`LANES` individuals at a time, the individuals innermost and contiguous in
+every per-block array ([knot, table, individual], [atom, component, individual]), so that the
+arithmetic of a pair is one vector operation for the whole block (:mod:`gafit.forms.lanes`; a last,
+partial block runs a loop over its individuals, a single vector plain scalar code: the same
+operations). LAMMPS's spline coefficients of the block's r tables (rho(r), r phi(r)) are made
+:data:`WINDOW` intervals at a time as the sweep reaches them, from the knots either side (the
+operations of :func:`gafit.forms.eam.spline.spline_coefficients`: the rows of the whole table's
+coefficients), and read in order by the pairs: no coefficient tables. The first sweep sums each
+atom's density (:func:`_densities`); F is tabulated then, on the knots those densities need, when
+the grid gives it as a function (``EAMGrid.embedding``); a pass over the atoms gives F and F'
+(linear beyond the table, as LAMMPS) per individual, and the second sweep (:func:`_kernel`) adds
+the pair energies and dE/dr into the structure energies, forces and virials. Every individual gets
+the same operations whatever its block and the batch's size (no operation mixes individuals, no
+fused multiply-add), so a batch gives the numbers of its individuals one at a time, bit for bit.
+The physics is that of :mod:`gafit.forms.eam.evaluate`, which keeps the numpy path: with
+``ENABLED = False`` or without numba, :func:`gafit.forms.eam.evaluate.evaluate_grid` takes it.
 
 The kernel is serial, as the pair and Tersoff kernels: a fit's parallelism is its worker processes.
 """
