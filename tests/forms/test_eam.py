@@ -194,7 +194,8 @@ def _kernel_cases() -> list:
 def test_fused_kernel_equals_numpy(case) -> None:
     """The numba kernel gives the numpy path's numbers on every eam/alloy and eam/fs file of the
     wheel, gafit's fitted Cu and perturbed analytic forms of one and two elements, in batches of 1
-    and LANES + 1 (a block of vector lanes, then one more), at normal and squeezed cells
+    and LANES + VECTOR_MIN (a block of vector lanes, then a block of vectors with spare lanes;
+    a batch of 1 is scalar code), at normal and squeezed cells
     (densities past the end of the F table): energies to 1e-12 of themselves, forces and virials
     to 1e-12 of themselves or of the largest pair term they sum, whichever is larger (the numpy
     path's sparse maps round at that scale: on NiO.eam.fs, 3.6e-12 of the net forces, where
@@ -210,7 +211,7 @@ def test_fused_kernel_equals_numpy(case) -> None:
         cls, elements = case
         form, values = cls.example(elements)
     rng = np.random.default_rng(7)
-    n_b = kernel.LANES + 1
+    n_b = kernel.LANES + kernel.VECTOR_MIN
     theta = values * (1.0 + 0.02 * rng.normal(size=(n_b, len(values))))
     theta[0] = values
     data = ReferenceSet(list(alloy_cells(form.species))

@@ -1,24 +1,24 @@
 """A fused EAM kernel (numba): energies, forces and virials of a batch of tabulated potentials in two
 sweeps over the half neighbour list, with no per-pair work arrays and no sparse products.
 
-The pairs are sorted by the interval of the r tables they fall in (:class:`KernelGeometry`;
-shuffled within an interval, so that consecutive pairs seldom add into the same sums), and the
-batch is taken :data:`LANES` individuals at a time, the individuals innermost and contiguous in
-every per-block array ([knot, table, individual], [atom, component, individual]), so that the
-arithmetic of a pair is one vector operation for the whole block (:mod:`gafit.forms.lanes`; a last,
-partial block runs a loop over its individuals, a single vector plain scalar code: the same
+The pairs are sorted by the interval of the r tables they fall in (:class:`KernelGeometry`; shuffled
+within an interval, so that consecutive pairs seldom add into the same sums), and the batch is taken
+:data:`LANES` individuals at a time, the individuals innermost and contiguous in every per-block
+array ([knot, table, individual], [atom, component, individual]), so that the arithmetic of a pair
+is one vector operation for the whole block (:mod:`gafit.forms.lanes`; a last block of fewer than
+:data:`VECTOR_MIN` runs a loop over its individuals, a single vector plain scalar code: the same
 operations). LAMMPS's spline coefficients of the block's r tables (rho(r), r phi(r)) are made
 :data:`WINDOW` intervals at a time as the sweep reaches them, from the knots either side (the
 operations of :func:`gafit.forms.eam.spline.spline_coefficients`: the rows of the whole table's
 coefficients), and read in order by the pairs: no coefficient tables. The first sweep sums each
 atom's density (:func:`_densities`); F is tabulated then, on the knots those densities need, when
 the grid gives it as a function (``EAMGrid.embedding``); a pass over the atoms gives F and F'
-(linear beyond the table, as LAMMPS) per individual, and the second sweep (:func:`_kernel`) adds
-the pair energies and dE/dr into the structure energies, forces and virials. Every individual gets
-the same operations whatever its block and the batch's size (no operation mixes individuals, no
-fused multiply-add), so a batch gives the numbers of its individuals one at a time, bit for bit.
-The physics is that of :mod:`gafit.forms.eam.evaluate`, which keeps the numpy path: with
-``ENABLED = False`` or without numba, :func:`gafit.forms.eam.evaluate.evaluate_grid` takes it.
+(linear beyond the table, as LAMMPS) per individual, and the second sweep (:func:`_kernel`) adds the
+pair energies and dE/dr into the structure energies, forces and virials. Every individual gets the
+same operations whatever its block and the batch's size (no operation mixes individuals, no fused
+multiply-add), so a batch gives the numbers of its individuals one at a time, bit for bit. The
+physics is that of :mod:`gafit.forms.eam.evaluate`, which keeps the numpy path: with ``ENABLED =
+False`` or without numba, :func:`gafit.forms.eam.evaluate.evaluate_grid` takes it.
 
 The kernel is serial, as the pair and Tersoff kernels: a fit's parallelism is its worker processes.
 """
@@ -222,6 +222,18 @@ def _knot_range(lo, n_intervals, nr):
     return max(lo - 2, 0), min(lo + n_intervals + 2, nr - 1)
 
 
+#: a last block of this many individuals or more runs as a whole block of vectors (its spare
+#: lanes on zeros or the previous block's tables, thrown away): on mlearn_Cu that costs as much
+#: as a loop over 3 individuals, less than one over 4 (0.28 against 0.36 µs per atom each)
+VECTOR_MIN = 3
+
+
+@_njit
+def _width(n_w):
+    """The lanes of a block's sums: LANES for the vector path, else n_w."""
+    return LANES if n_w >= VECTOR_MIN else n_w
+
+
 @_njit
 def _densities_loop(k0, k1, n_w, i_k, j_k, frac_k, at_i_k, at_j_k, one_species, c_xqw, rho_nw):
     """The density terms of pairs k0..k1 - 1 of one interval (its coefficients c_xqw) onto
@@ -272,11 +284,9 @@ def _densities(lo, ptr_m, i_k, j_k, frac_k, at_i_k, at_j_k, rhor_bsdr, rho_bn):
     c_mxqw = np.empty((WINDOW, n_e * n_e, 7, LANES))
     for b0 in range(0, n_b, LANES):
         n_w = min(LANES, n_b - b0)
-        # per-atom sums lanes last, n_w wide (a single vector's then stay in the L1 cache)
-        rho_nw = np.empty((n_atoms, n_w))
+        rho_nw = np.zeros((n_atoms, _width(n_w)))  # per-atom sums, lanes last
         if n_m:
             _block_tables(rhor_bsdr, b0, n_w, k0, k1, t_kxw)
-        rho_nw[:] = 0.0
         for a in range(n_m):
             if a % WINDOW == 0:
                 _window_coefficients(t_kxw, k0, nr, 1.0, lo + a, lo + min(a + WINDOW, n_m), s_mxw,
@@ -284,7 +294,7 @@ def _densities(lo, ptr_m, i_k, j_k, frac_k, at_i_k, at_j_k, rhor_bsdr, rho_bn):
             if ptr_m[a] == ptr_m[a + 1]:
                 continue
             c_xqw = c_mxqw[a % WINDOW]
-            if n_w == LANES:
+            if rho_nw.shape[1] == LANES:
                 _densities_lanes(ptr_m[a], ptr_m[a + 1], i_k, j_k, frac_k, at_i_k, at_j_k,
                                  one_species, c_xqw, rho_nw)
             else:
@@ -491,10 +501,10 @@ def _kernel(lo, ptr_m, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, at_j_k
     c_f = np.empty((n_e, nrho, 7))
     for b0 in range(0, n_b, LANES):
         n_w = min(LANES, n_b - b0)
-        # per-atom and per-structure sums lanes last, n_w wide
-        fp_nw = np.empty((n_atoms, n_w))
-        f_ncw = np.zeros((n_atoms, 3, n_w))
-        ev_sqw = np.zeros((n_s, 7, n_w))  # energy, then the virial
+        # per-atom and per-structure sums, lanes last
+        fp_nw = np.zeros((n_atoms, _width(n_w)))
+        f_ncw = np.zeros((n_atoms, 3, _width(n_w)))
+        ev_sqw = np.zeros((n_s, 7, _width(n_w)))  # energy, then the virial
         # --- F and F' per atom (LAMMPS's lookup, then F extended linearly beyond the table),
         # from the coefficients of the F intervals the densities use, one individual at a time
         for w in range(n_w):
@@ -520,7 +530,7 @@ def _kernel(lo, ptr_m, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, at_j_k
             if ptr_m[a] == ptr_m[a + 1]:
                 continue
             cr_xqw, cz_xqw = cr_mxqw[a % WINDOW], cz_mxqw[a % WINDOW]
-            if n_w == LANES:
+            if fp_nw.shape[1] == LANES:
                 _pairs_lanes(ptr_m[a], ptr_m[a + 1], i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc,
                              at_i_k, at_j_k, pair_k, one_species, cr_xqw, cz_xqw, fp_nw, f_ncw,
                              ev_sqw)
