@@ -194,10 +194,11 @@ def _kernel_cases() -> list:
 def test_fused_kernel_equals_numpy(case) -> None:
     """The numba kernel gives the numpy path's numbers on every eam/alloy and eam/fs file of the
     wheel, gafit's fitted Cu and perturbed analytic forms of one and two elements, in batches of 1
-    and 3, at normal and squeezed cells (densities past the end of the F table): energies to
-    1e-12 of themselves, forces and virials to 1e-12 of themselves or of the largest pair term they
-    sum, whichever is larger (the
-    numpy path's sparse maps round at that scale: on NiO.eam.fs, 3.6e-12 of the net forces, where
+    and LANES + VECTOR_MIN (a block of vector lanes, then a block of vectors with spare lanes;
+    a batch of 1 is scalar code), at normal and squeezed cells
+    (densities past the end of the F table): energies to 1e-12 of themselves, forces and virials
+    to 1e-12 of themselves or of the largest pair term they sum, whichever is larger (the numpy
+    path's sparse maps round at that scale: on NiO.eam.fs, 3.6e-12 of the net forces, where
     the kernel, with LAMMPS's own spline arithmetic, is 2e-14 from LAMMPS)."""
     if not kernel.available():
         pytest.skip("numba is not installed")
@@ -210,7 +211,8 @@ def test_fused_kernel_equals_numpy(case) -> None:
         cls, elements = case
         form, values = cls.example(elements)
     rng = np.random.default_rng(7)
-    theta = values * (1.0 + 0.02 * rng.normal(size=(3, len(values))))
+    n_b = kernel.LANES + kernel.VECTOR_MIN
+    theta = values * (1.0 + 0.02 * rng.normal(size=(n_b, len(values))))
     theta[0] = values
     data = ReferenceSet(list(alloy_cells(form.species))
                         + list(alloy_cells(form.species, squeeze=0.8)),
@@ -219,12 +221,12 @@ def test_fused_kernel_equals_numpy(case) -> None:
     fused = form.evaluate(theta, tab)
     plain = evaluate_grid_numpy(form.grid(theta), tab)
     scale_f, scale_v = _largest_terms(form.grid(theta), tab)
-    for row in range(3):
+    for row in range(n_b):
         one = form.evaluate(theta[row : row + 1], tab)
         for key, scale in (("energy", None), ("forces", scale_f[row]), ("virial", scale_v[row])):
             a, b = getattr(fused, key)[row], getattr(plain, key)[row]
             assert np.all(np.isfinite(b)), key
-            # a batch of 1 gives the batch's numbers exactly: one pass per individual
+            # a batch of 1 gives the batch's numbers exactly: each lane its own operations
             np.testing.assert_array_equal(getattr(one, key)[0], a)
             ref = max(np.abs(b).max(), 0.0 if scale is None else scale)
             assert np.abs(a - b).max() <= 1e-12 * ref, (key, row)

@@ -70,7 +70,7 @@ class EAMTable:
     dr: float
     n_atoms: int
     n_structures: int
-    kernel: kernel.KernelGeometry  # the pairs in centre-atom order, for the fused kernel
+    kernel: kernel.KernelGeometry  # the pairs sorted by r-table interval, for the fused kernel
 
     @property
     def work_per_individual(self) -> int:
