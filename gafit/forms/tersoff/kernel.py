@@ -477,8 +477,11 @@ def run_centre_kernel(kernel: Any, geo: KernelGeometry, par: np.ndarray, n_speci
     return energy, forces.reshape(n_b, 3 * n_atoms), virial
 
 
-#: from this many individuals on, the batch-inner kernel (:func:`_kernel_batch`) is used
-BATCH_INNER_MIN = 8
+#: from this many individuals on, the batch-inner kernel (:func:`_kernel_batch`) is used; below it
+#: the single-vector kernel a vector at a time is faster (gpuga_Si_diamond, µs/atom per individual:
+#: single 0.33, batches of 8 0.43, 12 0.38, 16 0.31, 24 0.26; `benchmarks/profile_eval.py tersoff
+#: --population N`)
+BATCH_INNER_MIN = 16
 
 
 def fused_batch(geo: KernelGeometry, par: np.ndarray, n_species: int,
