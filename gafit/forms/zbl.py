@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -455,3 +456,33 @@ class ZBL(Form):
             r1, r2 = radii[seen.get((species.index(a), species.index(b)), 0)]
             values[f"{a}-{b}.zbl_inner"], values[f"{a}-{b}.zbl_outer"] = r1, r2
         return form, values
+
+
+def unseen_switches(potential: Any, space: Any, data: ReferenceSet) -> str | None:
+    """A one-line note for a fit (``potential``: a Potential, ``space``: its ParameterSpace):
+    the species pairs with a fitted switching radius that have no pair in ``data`` shorter than
+    the largest R2 the bounds allow. The ZBL term is 0 on every one of their training pairs
+    whatever R1 and R2 are, so the loss cannot see them. None when every fitted radius is seen."""
+    from gafit.walls import shortest_distances
+
+    hi = space.values.copy()
+    free = space.source >= 0
+    hi[free] = space.upper[space.source[free]]
+    hi, free = hi[space.tie], free[space.tie]
+    unseen = []
+    for form, sl in zip(potential.forms, potential.form_slices(), strict=True):
+        if not isinstance(form, ZBL):
+            continue
+        outer_k = hi[sl][1::2]
+        free_k = free[sl].reshape(-1, 2).any(axis=1)
+        if not free_k.any():
+            continue
+        shortest = shortest_distances(data, float(outer_k[free_k].max()))
+        for k in np.flatnonzero(free_k):
+            a, b = form.entries()[k]
+            if shortest.get(tuple(sorted((a, b))), np.inf) >= outer_k[k]:
+                unseen.append(f"{a}-{b} pair shorter than {outer_k[k]:g} Å")
+    if not unseen:
+        return None
+    return ("zbl: the training data has no " + ", no ".join(unseen) + " (the largest zbl_outer "
+            "the bounds allow): the loss cannot see those fitted switching radii")
