@@ -88,7 +88,7 @@ class Form(ABC):
     other hooks below have defaults that fit a simple pair form; override the ones that do not fit
     (``body_order``, :meth:`unused_parameters`, :meth:`tied_parameters`,
     :meth:`derived_parameters`, :meth:`check`, :meth:`repair`, :meth:`example`,
-    :meth:`dimer_energy`). The tables of
+    :meth:`dimer_energy`, :meth:`legacy_parameters`). The tables of
     :meth:`build_tables` follow :class:`FormTables`. A form registered in the ``gafit.forms``
     entry-point group gets the contract tests of ``tests/forms/test_contract.py``.
     """

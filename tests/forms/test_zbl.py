@@ -533,3 +533,30 @@ def test_fit_notes_radii_the_data_cannot_see(capsys) -> None:
     notes = [line for line in err.splitlines() if line.startswith("gafit: note")]
     assert len(notes) == 1, err
     assert "no Ni-Ni pair shorter than 1.8 Å" in notes[0] and "Cu-Ni" not in notes[0]
+
+
+def test_eam_zhou_with_radii_per_pair_from_a_config_verifies(lammps_available) -> None:
+    """An analytic EAM form (Cu/Ni) whose config sets R1 and R2 of two pairs in
+    [potential.parameters]: the fixed radii reach the potential, export as three zbl, and LAMMPS
+    agrees with pairs of every species pair below R1, in the switch and beyond R2."""
+    from gafit.fitting import bounds_reach
+    from gafit.parameters import build_space
+
+    radii = {"Cu-Ni.zbl_inner": 0.8, "Cu-Ni.zbl_outer": 1.85, "Ni-Ni.zbl_inner": 1.2,
+             "Ni-Ni.zbl_outer": 2.2}
+    config = parse_config({"data": {"train": "x.extxyz"},
+                           "potential": {"form": "eam_zhou", "species": ["Cu", "Ni"], "cutoff": 5.6,
+                                         "zbl": {"inner": 1.0, "outer": 2.0},
+                                         "parameters": radii}})
+    pot = build_potential(config, ReferenceSet([]))
+    space = build_space(pot, config.potential.parameters)
+    assert not [n for n in space.free if "zbl" in n]
+    pot = pot.with_reach(bounds_reach(pot, space)).with_values(space.values)
+    assert pot.forms[-1].cutoff == 2.2
+    assert pair_lines(pot)[0] == ("pair_style hybrid/overlay eam/alloy zbl 1.0 2.0 zbl 0.8 1.85 "
+                                  "zbl 1.2 2.2")
+    data = compressed_alloy(("Cu", "Ni"), 3.6)
+    assert_every_region_sampled(data, CUNI_RADII)
+    report = verify(pot, data)
+    print(report.text())
+    assert report.max_relative < TOL, report.text()
