@@ -127,15 +127,16 @@ def add_zbl(potential: Potential, pc: PotentialConfig) -> Potential:
     """``potential`` with the ZBL overlay of ``[potential] zbl`` (replacing a start file's)."""
     if pc.zbl is None:
         return potential
-    zbl = get_form("zbl")(potential.species, pc.zbl["outer"])
-    zbl.apply_settings({"inner": pc.zbl["inner"]})
+    zbl = get_form("zbl")(potential.species, pc.zbl["outer"], inner=pc.zbl["inner"])
     kept = [f for f in potential.forms if f.name != "zbl"]
     base = Potential(potential.species, kept,
                      np.concatenate([potential.values[sl] for f, sl in
                                      zip(potential.forms, potential.form_slices(), strict=True)
                                      if f.name != "zbl"] + [potential.values[potential.e0_slice]]),
                      potential.provenance, potential.e0_given)
-    return add_forms(base, [zbl])
+    out = add_forms(base, [zbl])
+    out.values[out.form_slices()[-1]] = zbl.default_values()  # every pair's R1, R2 (Å)
+    return out
 
 
 def add_coulomb(potential: Potential, pc: PotentialConfig, train: ReferenceSet) -> Potential:

@@ -46,6 +46,7 @@ from gafit.evaluate import evaluate_on
 from gafit.fit_data import build_potential, fit_parameters, read_data, read_files
 from gafit.fit_progress import GenerationLog, RefineLog
 from gafit.fit_result import FitResult, constraint_table, provenance, write_outputs
+from gafit.forms.zbl import unseen_switches
 from gafit.ga import GAHooks, GAResult, GASettings, GAState, run_ga
 from gafit.geometry import check_neighbour_work
 from gafit.guards import (
@@ -294,6 +295,8 @@ class Fit:
             for finding in data_findings(data, potential=self.potential):
                 if finding.severity == "warning":
                     print(f"gafit: data check: {finding.message}", file=sys.stderr)
+            if (note := unseen_switches(self.potential, self.space, data)) is not None:
+                print(f"gafit: note: {note}", file=sys.stderr)
         self.data = data  # the training structures, without the phonon equilibrium cells
         self.phonon_targets = [PhononTarget.build(self.potential, pc) for pc in cfg.phonons]
         extra = [st for t in self.phonon_targets if (st := t.equilibrium_structure()) is not None]

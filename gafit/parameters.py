@@ -264,6 +264,8 @@ class _Draft:
         if unspecified == "fixed":
             fixed[: potential.e0_slice.start] = True
         fixed |= ~fittable
+        fixed |= ~np.concatenate([f.fitted_by_default() for f in potential.forms]
+                                 + [np.ones(n_sp, bool)])
         e0 = set(range(potential.n_params)[potential.e0_slice])
         return cls(list(potential.names), potential.values.copy(), bounds[:, 0].copy(),
                    bounds[:, 1].copy(), fixed, log, limits, fittable, auto=set(e0), e0=e0)
@@ -384,7 +386,8 @@ def build_space(
     """Parameter space from a config table.
 
     Parameters left out are fitted within the form's default bounds (``unspecified="free"``) or kept
-    at the potential's values (``"fixed"``, used when a fit starts from a parameter file). Discrete
+    at the potential's values (``"fixed"``, used when a fit starts from a parameter file); those a
+    form declares not ``fitted_by_default`` (ZBL's radii) are kept either way. Discrete
     parameters (not ``fittable``) are always fixed. Each value is first read as a ``Setting``
     (:func:`parse_setting`), then the space is assembled.
     """

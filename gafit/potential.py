@@ -350,6 +350,7 @@ class Potential:
                 forms.append(form)
                 params = fd["parameters"]
                 check(isinstance(params, dict), f"forms[{k}].parameters must be an object")
+                params = {**form.legacy_parameters(), **params}
                 missing = [n for n in form.parameter_names() if n not in params]
                 if missing:
                     raise GafitInputError(f"{where}: missing parameters {missing}")

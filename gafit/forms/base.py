@@ -36,6 +36,9 @@ class ParamSpec:
     lower_limit: float = -np.inf  # hard physical limits: never crossed, whatever the user's bounds
     upper_limit: float = np.inf
     fittable: bool = True  # False for discrete switches (e.g. Tersoff's m): always fixed
+    # False: kept at its value unless the config gives bounds (ZBL's switching radii), also where
+    # a fit leaves other parameters free
+    fitted_by_default: bool = True
 
 
 @dataclass
@@ -85,7 +88,7 @@ class Form(ABC):
     other hooks below have defaults that fit a simple pair form; override the ones that do not fit
     (``body_order``, :meth:`unused_parameters`, :meth:`tied_parameters`,
     :meth:`derived_parameters`, :meth:`check`, :meth:`repair`, :meth:`example`,
-    :meth:`dimer_energy`). The tables of
+    :meth:`dimer_energy`, :meth:`legacy_parameters`). The tables of
     :meth:`build_tables` follow :class:`FormTables`. A form registered in the ``gafit.forms``
     entry-point group gets the contract tests of ``tests/forms/test_contract.py``.
     """
@@ -170,6 +173,15 @@ class Form(ABC):
 
     def log_scale(self) -> np.ndarray:
         return np.tile(np.array([p.log for p in self.params], bool), len(self.entries()))
+
+    def fitted_by_default(self) -> np.ndarray:
+        return np.tile(np.array([p.fitted_by_default for p in self.params], bool),
+                       len(self.entries()))
+
+    def legacy_parameters(self) -> dict[str, float]:
+        """{name: value} of parameters that files of earlier gafit versions did not store, as the
+        settings read from such a file imply them (a file's own values win). Default: none."""
+        return {}
 
     def unused_parameters(self) -> list[str]:
         """Full names of parameters that never enter the energy (LAMMPS takes them from another

@@ -187,6 +187,10 @@ def pair_lines(potential: Potential, outdir: Path | None = None, header: str = "
     styles, coeffs = [], []
     for lines in per_form:
         style = lines[0].split()[1:]
+        if style[0] == "hybrid/overlay":  # a form of several sub-styles (zbl per switching
+            styles += style[1:]  # region): its pair_coeff lines name them already
+            coeffs += lines[1:]
+            continue
         styles += style
         for line in lines[1:]:
             words = line.split()
@@ -279,18 +283,25 @@ def _styles(style: list[str], coeffs: list[tuple[int, list[str]]], where: str
     if style[0] != "hybrid/overlay":
         return [(style[0], style[1:], coeffs)]
     parts: list[tuple[str, list[str], list[tuple[int, list[str]]]]] = []
+    current = -1
     for w in style[1:]:
         try:
             float(w)
         except ValueError:
-            if any(p[0] == w for p in parts):
+            again = [k for k, p in enumerate(parts) if p[0] == w]
+            if again and not _several_instances(w):
                 raise GafitInputError(f"{where}: pair style {w} appears twice in hybrid/overlay; "
                                       "gafit reads each form once") from None
-            parts.append((w, [], []))
+            if again:  # one more instance: its args follow the name, its pair_coeffs say M
+                current = again[0]
+                parts[current][1].append(w)
+            else:
+                parts.append((w, [], []))
+                current = len(parts) - 1
             continue
         if not parts:
             raise GafitInputError(f"{where}: hybrid/overlay must start with a pair style name")
-        parts[-1][1].append(w)
+        parts[current][1].append(w)
     if not parts:
         raise GafitInputError(f"{where}: hybrid/overlay names no pair styles")
     for n, args in coeffs:
@@ -305,6 +316,13 @@ def _styles(style: list[str], coeffs: list[tuple[int, list[str]]], where: str
         split += _styles([name, *args], part_coeffs, where) if name == "buck/coul/long" else [
             (name, args, part_coeffs)]
     return split
+
+
+def _several_instances(lmp_style: str) -> bool:
+    """Whether the form of LAMMPS style ``lmp_style`` reads several instances of it in one
+    hybrid/overlay (``lammps_instances``: zbl, one per switching region)."""
+    name = style_to_form().get(lmp_style)
+    return name is not None and getattr(get_form(name), "lammps_instances", False)
 
 
 def _coulomb(path: Path, rc: list[str], coeffs: list[tuple[int, list[str]]],

