@@ -148,6 +148,8 @@ def compute(base, n_q, r_p, u_cp, {args}buf):
 
 _SINGLE_SOURCE = """
 def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
+    # energy (S,), forces (3N,), virial (6S,): flat, so that an index costs no stride product;
+    # the scatter indexes with unsigned integers (U), which need no wrap-around select
     fx, fy, fz = 0.0, 0.0, 0.0
     e, v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     i_run, s_run = -1, -1
@@ -163,37 +165,38 @@ def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
             else:
                 base = p0
                 compute(base, p1 - p0, r_p, u_cp, {args}buf)
-            for p in range(p0, p1):
-                q = p - base
-                i = i_p[p]
+            i_q = i_p[base:]
+            j_q = j_p[base:]
+            for q in range(U(p0 - base), U(p1 - base)):
+                i = i_q[q]
                 if i != i_run:  # a structure's pairs are runs of centre atoms: s changes only here
                     if i_run >= 0:
-                        forces[i_run, 0, 0] += fx
-                        forces[i_run, 1, 0] += fy
-                        forces[i_run, 2, 0] += fz
+                        forces[3 * i_run] += fx
+                        forces[3 * i_run + 1] += fy
+                        forces[3 * i_run + 2] += fz
                         fx, fy, fz = 0.0, 0.0, 0.0
                     i_run = i
                     s = s_n[i]
                     if s != s_run:
                         if s_run >= 0:
-                            energy[s_run, 0] += e
-                            virial[s_run, 0, 0] += v0
-                            virial[s_run, 1, 0] += v1
-                            virial[s_run, 2, 0] += v2
-                            virial[s_run, 3, 0] += v3
-                            virial[s_run, 4, 0] += v4
-                            virial[s_run, 5, 0] += v5
+                            energy[s_run] += e
+                            virial[6 * s_run] += v0
+                            virial[6 * s_run + 1] += v1
+                            virial[6 * s_run + 2] += v2
+                            virial[6 * s_run + 3] += v3
+                            virial[6 * s_run + 4] += v4
+                            virial[6 * s_run + 5] += v5
                             e, v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
                         s_run = s
-                j = j_p[p]
+                j3 = U(j_q[q]) * U(3)
                 gx, gy, gz = buf[1, q], buf[2, q], buf[3, q]
                 e += buf[0, q]
                 fx += gx
                 fy += gy
                 fz += gz
-                forces[j, 0, 0] -= gx
-                forces[j, 1, 0] -= gy
-                forces[j, 2, 0] -= gz
+                forces[j3] -= gx
+                forces[j3 + U(1)] -= gy
+                forces[j3 + U(2)] -= gz
                 v0 += buf[4, q]
                 v1 += buf[5, q]
                 v2 += buf[6, q]
@@ -201,16 +204,16 @@ def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
                 v4 += buf[8, q]
                 v5 += buf[9, q]
     if i_run >= 0:
-        forces[i_run, 0, 0] += fx
-        forces[i_run, 1, 0] += fy
-        forces[i_run, 2, 0] += fz
-        energy[s_run, 0] += e
-        virial[s_run, 0, 0] += v0
-        virial[s_run, 1, 0] += v1
-        virial[s_run, 2, 0] += v2
-        virial[s_run, 3, 0] += v3
-        virial[s_run, 4, 0] += v4
-        virial[s_run, 5, 0] += v5
+        forces[3 * i_run] += fx
+        forces[3 * i_run + 1] += fy
+        forces[3 * i_run + 2] += fz
+        energy[s_run] += e
+        virial[6 * s_run] += v0
+        virial[6 * s_run + 1] += v1
+        virial[6 * s_run + 2] += v2
+        virial[6 * s_run + 3] += v3
+        virial[6 * s_run + 4] += v4
+        virial[6 * s_run + 5] += v5
 """
 
 #: pairs per block of the single-vector kernel (its buffer, 10 doubles a pair, stays in L1)
@@ -226,7 +229,7 @@ def _make_kernel(pair_energy: Callable, n_params: int, single: bool = False) -> 
     fields = {"unpack": unpack, "names": ", ".join(names),
               "args": "".join(f"{a}, " for a in names),
               "call": ", ".join(names if single else [f"{a}[b]" for a in names])}
-    namespace = {"np": np, "BLOCK": BLOCK,
+    namespace = {"np": np, "BLOCK": BLOCK, "U": np.uint64,
                  "fn": numba.njit(error_model="numpy", inline="always")(pair_energy)}
     where = f"<gafit pair kernel, {n_params} parameters>"
     if single:
@@ -255,8 +258,9 @@ def fused_pairs(
     virial = np.zeros((n_structures, 6, b))
     kernel = kernel_for(pair_energy, params.shape[1], single=b == 1)
     try:
-        kernel(r_p, i_p, j_p, s_n, u_cp, start_k, np.ascontiguousarray(params), energy, forces,
-               virial)
+        flat = (energy.reshape(-1), forces.reshape(-1), virial.reshape(-1)) if b == 1 else ()
+        kernel(r_p, i_p, j_p, s_n, u_cp, start_k, np.ascontiguousarray(params),
+               *(flat or (energy, forces, virial)))
     except numba.core.errors.TypingError as err:  # compiled on the first call, before any work
         _UNCOMPILABLE.add(pair_energy)
         first = str(err).strip().splitlines()[0]
