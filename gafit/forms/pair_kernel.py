@@ -1,5 +1,6 @@
 """A fused pair kernel (numba): per-pair energy and dE/dr, scattered straight into energies, forces
-and virials, one pass over the pairs for the whole batch, with no temporaries.
+and virials, one pass over the pairs for the whole batch, with no per-pair arrays (the kernel for
+a single vector keeps one block of pairs' products, see ``_SINGLE_SOURCE``).
 
 It runs the form's own ``pair_energy`` (written so that it works on scalars as well as arrays), so
 the physics is defined once, whatever its number of parameters. Without numba, with
