@@ -24,21 +24,30 @@ class PairTable:
     """Half neighbour list sorted by species pair, with linear maps to E, F and virial."""
 
     r_p: np.ndarray
-    i_p: np.ndarray
+    i_p: np.ndarray  # int32 (half the memory traffic of int64 in the kernels)
     j_p: np.ndarray
-    s_p: np.ndarray
-    u_pc: np.ndarray  # unit vector from i to j
-    entry_p: np.ndarray  # species pair (entry) of each pair
-    slices: list[slice]  # pairs of each entry (species pair)
-    n_atoms: int
+    s_n: np.ndarray  # structure of each atom, int32
+    u_cp: np.ndarray  # unit vector from i to j, components (3, P): each a contiguous stream
+    start_k: np.ndarray  # pairs start_k[k] to start_k[k + 1] are of entry (species pair) k
     n_structures: int
     _maps: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.s_n)
+
+    @property
+    def slices(self) -> list[slice]:
+        """The pairs of each entry (species pair)."""
+        return [slice(a, b) for a, b in zip(self.start_k[:-1], self.start_k[1:], strict=True)]
 
     def maps(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """(S, P) per-pair energy -> structure energy and (3N + 6S, P) per-pair dE/dr -> forces
         and virials; built on first use (only the numpy path needs them)."""
         if self._maps is None:
-            pairs = Pairs(self.i_p, self.j_p, self.s_p, self.u_pc * self.r_p[:, None], self.r_p)
+            i_p, j_p = self.i_p.astype(np.int64), self.j_p.astype(np.int64)
+            pairs = Pairs(i_p, j_p, self.s_n[i_p].astype(np.int64),
+                          self.u_cp.T * self.r_p[:, None], self.r_p)
             self._maps = pair_maps(pairs, self.n_atoms, self.n_structures)
         return self._maps
 
@@ -133,16 +142,14 @@ class PairForm(Form):
         ) if len(pairs.r_p) else np.zeros(0, np.int64)
         order = np.argsort(ent, kind="stable")
         pairs = pairs.select(order)
-        bounds = np.searchsorted(ent[order], np.arange(len(self.entries()) + 1))
         return PairTable(
             r_p=pairs.r_p,
-            i_p=pairs.i_p,
-            j_p=pairs.j_p,
-            s_p=pairs.s_p,
-            u_pc=np.ascontiguousarray(pairs.d_pc / pairs.r_p[:, None]),
-            entry_p=np.ascontiguousarray(ent[order]),
-            slices=[slice(bounds[k], bounds[k + 1]) for k in range(len(self.entries()))],
-            n_atoms=idx.n_atoms,
+            # int32: check_neighbour_work refuses sets whose tables come anywhere near 2**31 atoms
+            i_p=pairs.i_p.astype(np.int32),
+            j_p=pairs.j_p.astype(np.int32),
+            s_n=idx.struct_n.astype(np.int32),
+            u_cp=np.ascontiguousarray((pairs.d_pc / pairs.r_p[:, None]).T),
+            start_k=np.searchsorted(ent[order], np.arange(len(self.entries()) + 1)),
             n_structures=idx.n_structures,
         )
 
@@ -152,8 +159,8 @@ class PairForm(Form):
         if pair_kernel.available():
             params = theta.reshape(b, -1, n_par).transpose(1, 2, 0)
             fused = pair_kernel.fused_pairs(
-                type(self).pair_energy, params, tables.r_p, tables.i_p, tables.j_p, tables.s_p,
-                tables.u_pc, tables.entry_p, tables.n_atoms, tables.n_structures)
+                type(self).pair_energy, params, tables.r_p, tables.i_p, tables.j_p, tables.s_n,
+                tables.u_cp, tables.start_k, tables.n_structures)
             if fused is not None:
                 energy, forces, virial = fused
                 return Prediction(energy=energy, forces=forces, virial=virial)

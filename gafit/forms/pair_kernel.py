@@ -1,5 +1,6 @@
 """A fused pair kernel (numba): per-pair energy and dE/dr, scattered straight into energies, forces
-and virials, one pass over the pairs for the whole batch, with no temporaries.
+and virials, one pass over the pairs for the whole batch, with no per-pair arrays (the kernel for
+a single vector keeps one block of pairs' products, see ``_SINGLE_SOURCE``).
 
 It runs the form's own ``pair_energy`` (written so that it works on scalars as well as arrays), so
 the physics is defined once, whatever its number of parameters. Without numba, with
@@ -44,12 +45,12 @@ def kernel_for(pair_energy: Callable, n_params: int, single: bool = False) -> Ca
 
 #: the kernel's source, for any number of parameters: numba compiles one loop per form with the
 #: parameters as plain scalar arguments (a loop over a parameter axis would not vectorise).
-#: Pairs come in runs of one centre atom i and of one structure s (the table keeps the neighbour
-#: list's order inside each species pair): F_i, E_s and the virial of s are summed over the run
-#: in local accumulators and added once, which spares a chain of read-modify-writes of one memory
-#: location per pair.
+#: Pairs come by entry (species pair, ``start_k``), inside an entry in runs of one centre atom i
+#: and of one structure (the neighbour list's order): F_i, E_s and the virial of s are summed over
+#: the run in local accumulators and added once, which spares a chain of read-modify-writes of one
+#: memory location per pair.
 _KERNEL_SOURCE = """
-def kernel(r_p, i_p, j_p, s_p, u_pc, entry_p, params, energy, forces, virial):
+def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
     # params (entries, n_params, B); energy (S, B); forces (N, 3, B); virial (S, 6, B), Voigt order.
     # Two loops over the batch per pair: the first evaluates the form, the second scatters
     # with unit stride, which the compiler vectorises.
@@ -59,48 +60,49 @@ def kernel(r_p, i_p, j_p, s_p, u_pc, entry_p, params, energy, forces, virial):
     f_cb = np.zeros((3, n_b))  # F of the run's centre atom
     ev_vb = np.zeros((7, n_b))  # energy and virial of the run's structure
     i_run, s_run = -1, -1
-    for p in range(r_p.shape[0]):
-        r = r_p[p]
-        i, j, k = i_p[p], j_p[p], entry_p[p]
-        if i != i_run:  # a structure's pairs are runs of centre atoms: s changes only here
-            if i_run >= 0:
-                for c in range(3):
-                    for b in range(n_b):
-                        forces[i_run, c, b] += f_cb[c, b]
-                        f_cb[c, b] = 0.0
-            i_run = i
-            s = s_p[p]
-            if s != s_run:
-                if s_run >= 0:
-                    for b in range(n_b):
-                        energy[s_run, b] += ev_vb[0, b]
-                        ev_vb[0, b] = 0.0
-                    for v in range(6):
-                        for b in range(n_b):
-                            virial[s_run, v, b] += ev_vb[v + 1, b]
-                            ev_vb[v + 1, b] = 0.0
-                s_run = s
+    for k in range(start_k.shape[0] - 1):
         {unpack}
-        for b in range(n_b):
-            e_b[b], g_b[b] = fn(r, {call})
-        ux, uy, uz = u_pc[p, 0], u_pc[p, 1], u_pc[p, 2]
-        dx, dy, dz = r * ux, r * uy, r * uz
-        for b in range(n_b):
-            g = g_b[b]
-            gx, gy, gz = g * ux, g * uy, g * uz
-            ev_vb[0, b] += e_b[b]
-            f_cb[0, b] += gx
-            f_cb[1, b] += gy
-            f_cb[2, b] += gz
-            forces[j, 0, b] -= gx
-            forces[j, 1, b] -= gy
-            forces[j, 2, b] -= gz
-            ev_vb[1, b] += gx * dx
-            ev_vb[2, b] += gy * dy
-            ev_vb[3, b] += gz * dz
-            ev_vb[4, b] += gy * dz
-            ev_vb[5, b] += gx * dz
-            ev_vb[6, b] += gx * dy
+        for p in range(start_k[k], start_k[k + 1]):
+            r = r_p[p]
+            i, j = i_p[p], j_p[p]
+            if i != i_run:  # a structure's pairs are runs of centre atoms: s changes only here
+                if i_run >= 0:
+                    for c in range(3):
+                        for b in range(n_b):
+                            forces[i_run, c, b] += f_cb[c, b]
+                            f_cb[c, b] = 0.0
+                i_run = i
+                s = s_n[i]
+                if s != s_run:
+                    if s_run >= 0:
+                        for b in range(n_b):
+                            energy[s_run, b] += ev_vb[0, b]
+                            ev_vb[0, b] = 0.0
+                        for v in range(6):
+                            for b in range(n_b):
+                                virial[s_run, v, b] += ev_vb[v + 1, b]
+                                ev_vb[v + 1, b] = 0.0
+                    s_run = s
+            for b in range(n_b):
+                e_b[b], g_b[b] = fn(r, {call})
+            ux, uy, uz = u_cp[0, p], u_cp[1, p], u_cp[2, p]
+            dx, dy, dz = r * ux, r * uy, r * uz
+            for b in range(n_b):
+                g = g_b[b]
+                gx, gy, gz = g * ux, g * uy, g * uz
+                ev_vb[0, b] += e_b[b]
+                f_cb[0, b] += gx
+                f_cb[1, b] += gy
+                f_cb[2, b] += gz
+                forces[j, 0, b] -= gx
+                forces[j, 1, b] -= gy
+                forces[j, 2, b] -= gz
+                ev_vb[1, b] += gx * dx
+                ev_vb[2, b] += gy * dy
+                ev_vb[3, b] += gz * dz
+                ev_vb[4, b] += gy * dz
+                ev_vb[5, b] += gx * dz
+                ev_vb[6, b] += gx * dy
     if i_run >= 0:
         for c in range(3):
             for b in range(n_b):
@@ -112,80 +114,111 @@ def kernel(r_p, i_p, j_p, s_p, u_pc, entry_p, params, energy, forces, virial):
                 virial[s_run, v, b] += ev_vb[v + 1, b]
 """
 
-#: the same for one parameter vector (what every least-squares step evaluates): no batch loops
-#: and the accumulators in registers, with the same operations in the same order, so that a
-#: vector gives the same numbers alone as in a batch
+#: the same for one parameter vector (what every least-squares step evaluates), in two phases per
+#: block of BLOCK pairs: ``compute`` evaluates the form and every per-pair product (a loop without
+#: branches or scatters, which the compiler vectorises), then the scatter adds them in the
+#: accumulators, which stay in registers. Same operations in the same order as the batch kernel,
+#: so that a vector gives the same numbers alone as in a batch. ``compute`` runs over whole blocks
+#: (a constant trip count vectorises best): a block that would run past the table's end starts
+#: earlier, and the pairs it computes outside [p0, p1) (another entry's, with the wrong
+#: parameters) are not used.
+_COMPUTE_SOURCE = """
+def compute(base, n_q, r_p, u_cp, {args}buf):
+    # slices: indices known to be non-negative, so no wrap-around selects that stop vectorising
+    r_q = r_p[base:base + n_q]
+    ux_q = u_cp[0, base:base + n_q]
+    uy_q = u_cp[1, base:base + n_q]
+    uz_q = u_cp[2, base:base + n_q]
+    for q in range(n_q):
+        r = r_q[q]
+        e, g = fn(r, {names})
+        ux, uy, uz = ux_q[q], uy_q[q], uz_q[q]
+        gx, gy, gz = g * ux, g * uy, g * uz
+        dx, dy, dz = r * ux, r * uy, r * uz
+        buf[0, q] = e
+        buf[1, q] = gx
+        buf[2, q] = gy
+        buf[3, q] = gz
+        buf[4, q] = gx * dx
+        buf[5, q] = gy * dy
+        buf[6, q] = gz * dz
+        buf[7, q] = gy * dz
+        buf[8, q] = gx * dz
+        buf[9, q] = gx * dy
+"""
+
 _SINGLE_SOURCE = """
-def kernel(r_p, i_p, j_p, s_p, u_pc, entry_p, params, energy, forces, virial):
+def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
+    # energy (S,), forces (3N,), virial (6S,): flat, so that an index costs no stride product;
+    # the scatter indexes with unsigned integers (U), which need no wrap-around select
     fx, fy, fz = 0.0, 0.0, 0.0
     e, v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     i_run, s_run = -1, -1
     n_p = r_p.shape[0]
-    e_q = np.empty(BLOCK)  # e and dE/dr of the block's pairs
-    g_q = np.empty(BLOCK)
-    for p0 in range(0, n_p, BLOCK):
-        p1 = min(p0 + BLOCK, n_p)
-        k = entry_p[p0]
-        if entry_p[p1 - 1] == k:  # one entry (pairs are sorted by entry): a loop without calls
-            {unpack}
-            for p in range(p0, p1):
-                e_q[p - p0], g_q[p - p0] = fn(r_p[p], {call})
-        else:
-            for p in range(p0, p1):
-                k = entry_p[p]
-                {unpack}
-                e_q[p - p0], g_q[p - p0] = fn(r_p[p], {call})
-        for p in range(p0, p1):
-            r = r_p[p]
-            i, j = i_p[p], j_p[p]
-            if i != i_run:  # a structure's pairs are runs of centre atoms: s changes only here
-                if i_run >= 0:
-                    forces[i_run, 0, 0] += fx
-                    forces[i_run, 1, 0] += fy
-                    forces[i_run, 2, 0] += fz
-                    fx, fy, fz = 0.0, 0.0, 0.0
-                i_run = i
-                s = s_p[p]
-                if s != s_run:
-                    if s_run >= 0:
-                        energy[s_run, 0] += e
-                        virial[s_run, 0, 0] += v0
-                        virial[s_run, 1, 0] += v1
-                        virial[s_run, 2, 0] += v2
-                        virial[s_run, 3, 0] += v3
-                        virial[s_run, 4, 0] += v4
-                        virial[s_run, 5, 0] += v5
-                        e, v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-                    s_run = s
-            e_p, g = e_q[p - p0], g_q[p - p0]
-            ux, uy, uz = u_pc[p, 0], u_pc[p, 1], u_pc[p, 2]
-            gx, gy, gz = g * ux, g * uy, g * uz
-            dx, dy, dz = r * ux, r * uy, r * uz
-            e += e_p
-            fx += gx
-            fy += gy
-            fz += gz
-            forces[j, 0, 0] -= gx
-            forces[j, 1, 0] -= gy
-            forces[j, 2, 0] -= gz
-            v0 += gx * dx
-            v1 += gy * dy
-            v2 += gz * dz
-            v3 += gy * dz
-            v4 += gx * dz
-            v5 += gx * dy
+    buf = np.empty((10, BLOCK))  # per pair of the block: E, F_i, virial
+    for k in range(start_k.shape[0] - 1):
+        {unpack}
+        for p0 in range(start_k[k], start_k[k + 1], BLOCK):
+            p1 = min(p0 + BLOCK, start_k[k + 1])
+            if n_p >= BLOCK:
+                base = min(p0, n_p - BLOCK)
+                compute(base, BLOCK, r_p, u_cp, {args}buf)
+            else:
+                base = p0
+                compute(base, p1 - p0, r_p, u_cp, {args}buf)
+            i_q = i_p[base:]
+            j_q = j_p[base:]
+            for q in range(U(p0 - base), U(p1 - base)):
+                i = i_q[q]
+                if i != i_run:  # a structure's pairs are runs of centre atoms: s changes only here
+                    if i_run >= 0:
+                        forces[3 * i_run] += fx
+                        forces[3 * i_run + 1] += fy
+                        forces[3 * i_run + 2] += fz
+                        fx, fy, fz = 0.0, 0.0, 0.0
+                    i_run = i
+                    s = s_n[i]
+                    if s != s_run:
+                        if s_run >= 0:
+                            energy[s_run] += e
+                            virial[6 * s_run] += v0
+                            virial[6 * s_run + 1] += v1
+                            virial[6 * s_run + 2] += v2
+                            virial[6 * s_run + 3] += v3
+                            virial[6 * s_run + 4] += v4
+                            virial[6 * s_run + 5] += v5
+                            e, v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+                        s_run = s
+                j3 = U(j_q[q]) * U(3)
+                gx, gy, gz = buf[1, q], buf[2, q], buf[3, q]
+                e += buf[0, q]
+                fx += gx
+                fy += gy
+                fz += gz
+                forces[j3] -= gx
+                forces[j3 + U(1)] -= gy
+                forces[j3 + U(2)] -= gz
+                v0 += buf[4, q]
+                v1 += buf[5, q]
+                v2 += buf[6, q]
+                v3 += buf[7, q]
+                v4 += buf[8, q]
+                v5 += buf[9, q]
     if i_run >= 0:
-        forces[i_run, 0, 0] += fx
-        forces[i_run, 1, 0] += fy
-        forces[i_run, 2, 0] += fz
-        energy[s_run, 0] += e
-        virial[s_run, 0, 0] += v0
-        virial[s_run, 1, 0] += v1
-        virial[s_run, 2, 0] += v2
-        virial[s_run, 3, 0] += v3
-        virial[s_run, 4, 0] += v4
-        virial[s_run, 5, 0] += v5
+        forces[3 * i_run] += fx
+        forces[3 * i_run + 1] += fy
+        forces[3 * i_run + 2] += fz
+        energy[s_run] += e
+        virial[6 * s_run] += v0
+        virial[6 * s_run + 1] += v1
+        virial[6 * s_run + 2] += v2
+        virial[6 * s_run + 3] += v3
+        virial[6 * s_run + 4] += v4
+        virial[6 * s_run + 5] += v5
 """
+
+#: pairs per block of the single-vector kernel (its buffer, 10 doubles a pair, stays in L1)
+BLOCK = 256
 
 
 def _make_kernel(pair_energy: Callable, n_params: int, single: bool = False) -> Callable:
@@ -194,30 +227,41 @@ def _make_kernel(pair_energy: Callable, n_params: int, single: bool = False) -> 
     index = ", 0]" if single else "]"
     unpack = (", ".join(names) + " = " + ", ".join(f"params[k, {m}{index}" for m in range(n_params))
               if n_params else "pass")
-    source = (_SINGLE_SOURCE if single else _KERNEL_SOURCE).format(
-        unpack=unpack, call=", ".join(names if single else [f"{a}[b]" for a in names]))
-    namespace = {"np": np, "BLOCK": 64,
+    fields = {"unpack": unpack, "names": ", ".join(names),
+              "args": "".join(f"{a}, " for a in names),
+              "call": ", ".join(names if single else [f"{a}[b]" for a in names])}
+    namespace = {"np": np, "BLOCK": BLOCK, "U": np.uint64,
                  "fn": numba.njit(error_model="numpy", inline="always")(pair_energy)}
-    exec(compile(source, f"<gafit pair kernel, {n_params} parameters>", "exec"), namespace)
+    where = f"<gafit pair kernel, {n_params} parameters>"
+    if single:
+        exec(compile(_COMPUTE_SOURCE.format(**fields), where, "exec"), namespace)
+        namespace["compute"] = numba.njit(error_model="numpy", inline="always")(
+            namespace["compute"])
+    exec(compile((_SINGLE_SOURCE if single else _KERNEL_SOURCE).format(**fields), where, "exec"),
+         namespace)
     return numba.njit(error_model="numpy")(namespace["kernel"])
 
 
 def fused_pairs(
     pair_energy: Callable, params: np.ndarray, r_p: np.ndarray, i_p: np.ndarray, j_p: np.ndarray,
-    s_p: np.ndarray, u_pc: np.ndarray, entry_p: np.ndarray, n_atoms: int, n_structures: int,
+    s_n: np.ndarray, u_cp: np.ndarray, start_k: np.ndarray, n_structures: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV for params
-    (entries, n_params, B); None (and a warning, once) when numba cannot compile ``pair_energy``."""
+    (entries, n_params, B) on the pairs p (r_p Å, centre and neighbour atoms i_p and j_p, unit
+    vectors u_cp from i to j) of the entries k (pairs start_k[k] to start_k[k + 1]) of atoms n in
+    structures s_n; None (and a warning, once) when numba cannot compile ``pair_energy``."""
     if pair_energy in _UNCOMPILABLE:
         return None
     b = params.shape[2]
+    n_atoms = len(s_n)
     energy = np.zeros((n_structures, b))
     forces = np.zeros((n_atoms, 3, b))
     virial = np.zeros((n_structures, 6, b))
     kernel = kernel_for(pair_energy, params.shape[1], single=b == 1)
     try:
-        kernel(r_p, i_p, j_p, s_p, u_pc, entry_p, np.ascontiguousarray(params), energy, forces,
-               virial)
+        flat = (energy.reshape(-1), forces.reshape(-1), virial.reshape(-1)) if b == 1 else ()
+        kernel(r_p, i_p, j_p, s_n, u_cp, start_k, np.ascontiguousarray(params),
+               *(flat or (energy, forces, virial)))
     except numba.core.errors.TypingError as err:  # compiled on the first call, before any work
         _UNCOMPILABLE.add(pair_energy)
         first = str(err).strip().splitlines()[0]
