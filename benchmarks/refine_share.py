@@ -7,6 +7,7 @@ the refinement's starts run there and only their wall time shows here).
 
 Run: python benchmarks/refine_share.py potentials/MgO_buck_coul.toml [more.toml ...]
          [--generations N] [--population N] [--workers N] [--starts N] [--max-evaluations N]
+         [--jacobian auto|analytic|finite-difference]
          [--json out.jsonl]
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from gafit.config import load_config  # noqa: E402
+from gafit.config import JACOBIANS, load_config  # noqa: E402
 from gafit.fitting import Fit  # noqa: E402
 
 
@@ -43,9 +44,11 @@ class Timed:
 
 def measure(path: Path, generations: int | None = None, population: int | None = None,
             workers: int | None = None, starts: int | None = None,
-            max_evaluations: int | None = None) -> dict:
+            max_evaluations: int | None = None, jacobian: str | None = None) -> dict:
     """GA then refinement of the fit ``path`` describes (settings overridden where given)."""
     config = load_config(path)
+    if jacobian is not None:
+        config.refine.jacobian = jacobian
     if starts is not None:
         config.refine.starts = starts
     if max_evaluations is not None:
@@ -74,6 +77,7 @@ def measure(path: Path, generations: int | None = None, population: int | None =
         "config": str(path), "generations": config.ga.generations,
         "population": config.ga.population, "workers": config.ga.workers,
         "starts": len(refined), "max_evaluations": config.refine.max_evaluations,
+        "jacobian": config.refine.jacobian,
         "setup_s": round(setup_s, 2),
         "ga_wall_s": round(w1 - w0, 2), "ga_cpu_s": round(c1 - c0, 2),
         "refine_wall_s": round(refine_s, 2), "refine_cpu_s": round(c2 - c1, 2),
@@ -96,11 +100,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int)
     ap.add_argument("--starts", type=int, help="[refine] starts")
     ap.add_argument("--max-evaluations", type=int, help="[refine] max_evaluations")
+    ap.add_argument("--jacobian", choices=JACOBIANS, help="[refine] jacobian")
     ap.add_argument("--json", type=Path, help="append one JSON line per config here")
     args = ap.parse_args()
     for path in args.configs:
         row = measure(path, args.generations, args.population, args.workers, args.starts,
-                      args.max_evaluations)
+                      args.max_evaluations, args.jacobian)
         line = json.dumps(row)
         print(line, flush=True)
         if args.json is not None:

@@ -505,3 +505,21 @@ def test_parameter_derivatives_in_column_blocks_agree_with_differences(name: str
             fd = (getattr(e_up, key)[0] - getattr(e_down, key)[0]) / (2 * h)
             scale = max(np.max(np.abs(fd)), 1e-8)
             assert np.max(np.abs(getattr(whole, key)[k] - fd)) < 1e-5 * scale, (key, k)
+
+
+def test_auto_jacobian_takes_forward_differences_for_sw_and_analytic_for_tersoff():
+    """`[refine] jacobian = "auto"` skips sw's exact derivatives (batched forward differences cost
+    about a tenth on Si_mlearn_sw's refinement) but keeps Tersoff's fused derivative kernel;
+    "analytic" still takes sw's."""
+    from gafit.forms import get_form
+    from gafit.refine import wants_analytic
+
+    sw, sw_values = StillingerWeber.example(["Si"])
+    tersoff, t_values = get_form("tersoff").example(["Si"])
+    sw_pot = Potential(["Si"], [sw], np.concatenate([sw_values, [0.0]]))
+    t_pot = Potential(["Si"], [tersoff], np.concatenate([t_values, [0.0]]))
+    assert sw_pot.has_parameter_derivatives and t_pot.has_parameter_derivatives
+    assert not wants_analytic("auto", sw_pot)
+    assert wants_analytic("analytic", sw_pot)
+    assert wants_analytic("auto", t_pot)
+    assert not wants_analytic("finite-difference", t_pot)

@@ -80,6 +80,12 @@ class StillingerWeber(TripletFileForm):
     entry_what = "a Stillinger-Weber entry"
     entry_error = ("an sw parameter belongs to an ordered species triplet such as 'Ga-N-N' "
                    "(centre, neighbour j, neighbour k)")
+    #: its exact derivatives go through per-parameter column blocks in numpy, which cost far more
+    #: than forward differences through the fused kernel (n_free + 1 vectors in one batch): on
+    #: Si_mlearn_sw's refinement 55 against 4.8 s to the same loss (`python
+    #: benchmarks/refine_share.py potentials/Si_mlearn_sw.toml [--jacobian analytic]`, load 1-3), so
+    #: ``[refine] jacobian = "auto"`` takes forward differences, "analytic" these
+    auto_analytic_jacobian = False
     params = (
         ParamSpec("epsilon", "eV", (0.5, 5.0), 2.1683, "energy scale", log=True, lower_limit=0.0),
         ParamSpec("sigma", "Å", (1.5, 3.0), 2.0951, "length scale", lower_limit=0.0),
