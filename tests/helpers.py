@@ -103,6 +103,21 @@ def mgo_small_cell(seed: int = 2) -> Atoms:
     return at
 
 
+def record_pids(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, pids: Path) -> None:
+    """Replace ``module.name`` by a wrapper that appends the calling process's id to ``pids`` (a
+    line per call) before calling it: which process (main or a worker) ran each call."""
+    import os
+
+    original = getattr(module, name)
+
+    def recorded(*args, **kw):
+        with pids.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return original(*args, **kw)
+
+    monkeypatch.setattr(module, name, recorded)
+
+
 def assert_jacobian_matches_central_differences(objective, x: np.ndarray, floor: float = 1e-6,
                                                 rel_step: float = 1e-6) -> None:
     """Every column of ``objective.jacobian(x)`` equals central differences (steps ``rel_step``

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
-from helpers import ROOT
+from helpers import ROOT, record_pids
 
 from gafit.config import parse_config
 from gafit.errors import GafitInputError
@@ -386,14 +386,7 @@ def test_members_are_refined_on_the_workers_with_the_serial_front(
     import gafit.pareto_fit
 
     pids = tmp_path / "pids"
-
-    def recorded(*args, **kw):
-        with pids.open("a") as f:
-            f.write(f"{os.getpid()}\n")
-        return refine_member(*args, **kw)
-
-    refine_member = gafit.pareto_fit.refine_member
-    monkeypatch.setattr(gafit.pareto_fit, "refine_member", recorded)
+    record_pids(monkeypatch, gafit.pareto_fit, "refine_member", pids)
 
     def front(workers: int) -> str:
         fit = dimer_fit(generations=3, population=8)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ROOT
+from helpers import ROOT, record_pids
 
 from gafit.checkpoint import load_checkpoint
 from gafit.config import load_config
@@ -44,14 +44,7 @@ def test_refinement_starts_run_on_the_workers_with_the_serial_result(
     import gafit.refine
 
     pids = tmp_path / "pids"
-
-    def recorded(*args, **kw):
-        with pids.open("a") as f:
-            f.write(f"{os.getpid()}\n")
-        return refine(*args, **kw)
-
-    refine = gafit.refine.refine
-    monkeypatch.setattr(gafit.refine, "refine", recorded)
+    record_pids(monkeypatch, gafit.refine, "refine", pids)
 
     def fit(workers: int):
         config = small_config(generations=4)
