@@ -308,6 +308,28 @@ def _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, inv_k, cos_t, rij_t, rik_t, dzc
         virial[s, 5] += v5
 
 
+@_njit(inline="always")
+def _chunk_end(ptr_n, n0, chunk_pairs):
+    """The atom after the chunk that starts at atom n0: whole atoms while their pairs number at
+    most chunk_pairs (at least one atom)."""
+    n_atoms = ptr_n.shape[0] - 1
+    n1 = n0 + 1
+    while n1 < n_atoms and ptr_n[n1 + 1] - ptr_n[n0] <= chunk_pairs:
+        n1 += 1
+    return n1
+
+
+@_njit(inline="always")
+def _run_end(e_x, x0, n_x, n_sp):
+    """The end of the run of rows from x0 with the entry of x0 (with one species, all n_x)."""
+    if n_sp == 1:
+        return n_x
+    x1 = x0 + 1
+    while x1 < n_x and e_x[x1] == e_x[x0]:
+        x1 += 1
+    return x1
+
+
 @_njit
 def _kernel_single(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, chunk_pairs, energy, forces,
                    virial):
@@ -317,9 +339,7 @@ def _kernel_single(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, chunk_pairs, 
     max_p, max_t = 1, 1  # the largest chunk's pairs and triplets
     n0 = 0
     while n0 < n_atoms:
-        n1 = n0 + 1
-        while n1 < n_atoms and ptr_n[n1 + 1] - ptr_n[n0] <= chunk_pairs:
-            n1 += 1
+        n1 = _chunk_end(ptr_n, n0, chunk_pairs)
         n_t = 0
         for i in range(n0, n1):
             nn = ptr_n[i + 1] - ptr_n[i]
@@ -350,18 +370,14 @@ def _kernel_single(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, chunk_pairs, 
     g_kc = np.empty((nn_max, 3))  # dE/dd_ij of the pairs of one atom
     n0 = 0
     while n0 < n_atoms:
-        n1 = n0 + 1
-        while n1 < n_atoms and ptr_n[n1 + 1] - ptr_n[n0] <= chunk_pairs:
-            n1 += 1
+        n1 = _chunk_end(ptr_n, n0, chunk_pairs)
         k_base = ptr_n[n0]
         n_k = ptr_n[n1] - k_base
         n_t = _fill(n0, n1, ptr_n, r_k, u_kc, j_k, species_n, n_sp, q, e2_k, inv_k, fc_k, dfc_k,
                     cos_t, dr_t, e3_t, fck_t, dfck_t)
         t0 = 0
         while t0 < n_t:  # runs of triplets of one entry (the whole chunk with one species)
-            t1 = t0 + 1 if n_sp > 1 else n_t
-            while t1 < n_t and e3_t[t1] == e3_t[t0]:
-                t1 += 1
+            t1 = _run_end(e3_t, t0, n_t, n_sp)
             e = e3_t[t0] if n_sp > 1 else 0
             _triplet_terms(q, e, cos_t[t0:t1], dr_t[t0:t1], fck_t[t0:t1], dfck_t[t0:t1],
                            z_t[t0:t1], rij_t[t0:t1], rik_t[t0:t1], dzc_t[t0:t1])
@@ -378,9 +394,7 @@ def _kernel_single(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, chunk_pairs, 
                 t += nn - 1
         l0 = 0
         while l0 < n_k:  # runs of pairs of one entry
-            l1 = l0 + 1 if n_sp > 1 else n_k
-            while l1 < n_k and e2_k[l1] == e2_k[l0]:
-                l1 += 1
+            l1 = _run_end(e2_k, l0, n_k, n_sp)
             _pair_terms(r_k[k_base + l0 : k_base + l1], q, e2_k[l0], fc_k[l0:l1], dfc_k[l0:l1],
                         zeta_k[l0:l1], e_k[l0:l1], dedr_k[l0:l1], w_k[l0:l1])
             l0 = l1
