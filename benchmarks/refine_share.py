@@ -42,23 +42,18 @@ class Timed:
             self.calls += 1
 
 
-def measure(path: Path, generations: int | None = None, population: int | None = None,
-            workers: int | None = None, starts: int | None = None,
-            max_evaluations: int | None = None, jacobian: str | None = None) -> dict:
-    """GA then refinement of the fit ``path`` describes (settings overridden where given)."""
+#: the command-line options that override a config setting: option -> its [section]
+OVERRIDES = {"generations": "ga", "population": "ga", "workers": "ga", "starts": "refine",
+             "max_evaluations": "refine", "jacobian": "refine"}
+
+
+def measure(path: Path, **overrides: int | str | None) -> dict:
+    """GA then refinement of the fit ``path`` describes, with the settings of :data:`OVERRIDES`
+    given (not None) in ``overrides`` replaced."""
     config = load_config(path)
-    if jacobian is not None:
-        config.refine.jacobian = jacobian
-    if starts is not None:
-        config.refine.starts = starts
-    if max_evaluations is not None:
-        config.refine.max_evaluations = max_evaluations
-    if generations is not None:
-        config.ga.generations = generations
-    if population is not None:
-        config.ga.population = population
-    if workers is not None:
-        config.ga.workers = workers
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(getattr(config, OVERRIDES[key]), key, value)
     t_setup = time.perf_counter()
     fit = Fit.from_config(config)
     setup_s = time.perf_counter() - t_setup
@@ -104,8 +99,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="append one JSON line per config here")
     args = ap.parse_args()
     for path in args.configs:
-        row = measure(path, args.generations, args.population, args.workers, args.starts,
-                      args.max_evaluations, args.jacobian)
+        row = measure(path, **{key: getattr(args, key) for key in OVERRIDES})
         line = json.dumps(row)
         print(line, flush=True)
         if args.json is not None:
