@@ -396,34 +396,14 @@ def _jacobian_kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_
                 gkx, gky, gkz = (ux - cs * vx) * inv_rc, (uy - cs * vy) * inv_rc, (uz - cs * vz) * inv_rc
                 dd_l[:] = 0.0
                 if fwd:  # triplet (a, c): its group is pair a's
-                    wa = w_a[a]
-                    ra_, rc_, sc = z_acx[a, c, 1], z_acx[a, c, 2], z_acx[a, c, 3]
-                    for lp in range(n_l):
-                        dwl = dw_al[a, lp]
-                        dedr_asl[a, ga, lp] += dwl * ra_
-                        dedr_asl[c, ga, lp] += dwl * rc_
-                        dd_l[lp] += dwl * sc
-                    o = _NT * gc
-                    for p in range(_NT):
-                        dedr_asl[a, ga, o + p] += wa * dz_acxp[a, c, 1, p]
-                        dedr_asl[c, ga, o + p] += wa * dz_acxp[a, c, 2, p]
-                        dd_l[o + p] += wa * dz_acxp[a, c, 3, p]
+                    _triplet_into(a, c, ga, _NT * gc, w_a, dw_al, z_acx, dz_acxp, n_l, dedr_asl,
+                                  dd_l)
                     if bwd and ga != gc:  # two groups: pair a's part now
                         _scatter(dd_l, gjx, gjy, gjz, gkx, gky, gkz, fj_asxl, a, c, ga)
                         dd_l[:] = 0.0
                 if bwd:  # the mirror (c, a): pair c's group
-                    wc = w_a[c]
-                    ra_, rc_, sc = z_acx[c, a, 1], z_acx[c, a, 2], z_acx[c, a, 3]
-                    for lp in range(n_l):
-                        dwl = dw_al[c, lp]
-                        dedr_asl[c, gc, lp] += dwl * ra_
-                        dedr_asl[a, gc, lp] += dwl * rc_
-                        dd_l[lp] += dwl * sc
-                    o = _NT * ga
-                    for p in range(_NT):
-                        dedr_asl[c, gc, o + p] += wc * dz_acxp[c, a, 1, p]
-                        dedr_asl[a, gc, o + p] += wc * dz_acxp[c, a, 2, p]
-                        dd_l[o + p] += wc * dz_acxp[c, a, 3, p]
+                    _triplet_into(c, a, gc, _NT * ga, w_a, dw_al, z_acx, dz_acxp, n_l, dedr_asl,
+                                  dd_l)
                     _scatter(dd_l, gjx, gjy, gjz, gkx, gky, gkz, fj_asxl, a, c, gc)
                 else:
                     _scatter(dd_l, gjx, gjy, gjz, gkx, gky, gkz, fj_asxl, a, c, ga)
@@ -462,6 +442,24 @@ def _jacobian_kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_
                     forces[g, i, x, lp] += fi_sxl[sg, x, lp]
                 for v in range(6):
                     virial[g, s, v, lp] += vi_svl[sg, v, lp]
+
+
+@_njit(inline="always")
+def _triplet_into(a, c, g, o, w_a, dw_al, z_acx, dz_acxp, n_l, dedr_asl, dd_l):
+    """Triplet (a, c) of pair a's group g (o: the first local column of its third species): the
+    derivatives dw z + w dz of dE/dr of pairs a and c into dedr_asl[a, g], [c, g] and of dE/dcos
+    into dd_l."""
+    w = w_a[a]
+    ra_, rc_, sc = z_acx[a, c, 1], z_acx[a, c, 2], z_acx[a, c, 3]
+    for lp in range(n_l):
+        dwl = dw_al[a, lp]
+        dedr_asl[a, g, lp] += dwl * ra_
+        dedr_asl[c, g, lp] += dwl * rc_
+        dd_l[lp] += dwl * sc
+    for p in range(_NT):
+        dedr_asl[a, g, o + p] += w * dz_acxp[a, c, 1, p]
+        dedr_asl[c, g, o + p] += w * dz_acxp[a, c, 2, p]
+        dd_l[o + p] += w * dz_acxp[a, c, 3, p]
 
 
 @_njit(inline="always")
