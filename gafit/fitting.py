@@ -120,19 +120,11 @@ def reference_data(data: Data, where: str = "train") -> ReferenceSet:
                           "of ASE Atoms (or of gafit Structures)")
 
 
-def upper_values(space: ParameterSpace) -> np.ndarray:
-    """The full parameter vector with every fitted parameter at its upper bound."""
-    hi = space.values.copy()
-    m = space.source >= 0
-    hi[m] = space.upper[space.source[m]]
-    return hi[space.tie]
-
-
 def bounds_reach(potential: Potential, space: ParameterSpace) -> list[float]:
     """Per form, the neighbour cutoff every parameter vector the bounds allow needs: the larger
     :meth:`Form.interaction_range` of the start values and of every fitted parameter at its upper
     bound (Tersoff: max R + D). Forms of a fixed cutoff keep it."""
-    hi = upper_values(space)
+    hi = space.upper_values()
     return [max(float(form.interaction_range(hi[None, sl])),
                 float(form.interaction_range(space.values[None, sl])))
             for form, sl in zip(potential.forms, potential.form_slices(), strict=True)]
@@ -142,7 +134,7 @@ def check_cutoffs(config: FitConfig, potential: Potential, space: ParameterSpace
                   train: ReferenceSet) -> None:
     """Refuse, before any neighbour table is built, a cutoff whose tables cannot fit in memory,
     naming the setting it came from."""
-    hi = upper_values(space)
+    hi = space.upper_values()
     pc = config.potential
     for form, sl in zip(potential.forms, potential.form_slices(), strict=True):
         theta = hi[sl] if (form.interaction_range(hi[sl])

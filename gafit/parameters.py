@@ -57,6 +57,14 @@ class ParameterSpace:
             theta = theta @ self.derived.T
         return self.repair(theta) if repair and self.repair is not None else theta
 
+    def upper_values(self) -> np.ndarray:
+        """The full parameter vector with every fitted parameter at its upper bound (ties
+        followed, before ``derived`` and repair)."""
+        hi = self.values.copy()
+        m = self.source >= 0
+        hi[m] = self.upper[self.source[m]]
+        return hi[self.tie]
+
     def expansion_matrix(self) -> np.ndarray:
         """d theta / d x (n_full, n_free) of ``expand`` without repair: 1 where a full parameter is
         (or is tied to) a free one."""

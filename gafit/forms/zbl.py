@@ -465,10 +465,7 @@ def unseen_switches(potential: Any, space: Any, data: ReferenceSet) -> str | Non
     whatever R1 and R2 are, so the loss cannot see them. None when every fitted radius is seen."""
     from gafit.walls import shortest_distances
 
-    hi = space.values.copy()
-    free = space.source >= 0
-    hi[free] = space.upper[space.source[free]]
-    hi, free = hi[space.tie], free[space.tie]
+    hi, free = space.upper_values(), (space.source >= 0)[space.tie]
     unseen = []
     for form, sl in zip(potential.forms, potential.form_slices(), strict=True):
         if not isinstance(form, ZBL):
