@@ -38,12 +38,13 @@ class Buckingham(PairForm):
     @staticmethod
     def pair_parameter_derivatives(
         r_p: np.ndarray, a: float, rho: float, c: float
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """d/d(A, rho, C) of the pair energy and of dE/dr."""
+    ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """d/d(A, rho, C) of the pair energy and of dE/dr (tuples: the fused Jacobian kernel
+        runs this on scalars)."""
         ex = np.exp(-r_p / rho)
         rep = a * ex
         inv6 = r_p**-6.0
         return (
-            [ex, rep * r_p / rho**2, -inv6],
-            [-ex / rho, rep / rho**2 * (1.0 - r_p / rho), 6.0 * inv6 / r_p],
+            (ex, rep * r_p / rho**2, -inv6),
+            (-ex / rho, rep / rho**2 * (1.0 - r_p / rho), 6.0 * inv6 / r_p),
         )

@@ -40,9 +40,9 @@ class LennardJones(PairForm):
 
     @staticmethod
     def pair_parameter_derivatives(r_p: np.ndarray, epsilon: float, sigma: float
-                                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                                   ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
         """d/d(epsilon, sigma) of the pair energy and of dE/dr."""
         x6 = (sigma / r_p) ** 6
-        return ([4.0 * x6 * (x6 - 1.0), 24.0 * epsilon * x6 * (2.0 * x6 - 1.0) / sigma],
-                [24.0 * x6 * (1.0 - 2.0 * x6) / r_p,
-                 144.0 * epsilon * x6 * (1.0 - 4.0 * x6) / (r_p * sigma)])
+        return ((4.0 * x6 * (x6 - 1.0), 24.0 * epsilon * x6 * (2.0 * x6 - 1.0) / sigma),
+                (24.0 * x6 * (1.0 - 2.0 * x6) / r_p,
+                 144.0 * epsilon * x6 * (1.0 - 4.0 * x6) / (r_p * sigma)))

@@ -31,14 +31,15 @@ class Morse(PairForm):
     @staticmethod
     def pair_parameter_derivatives(
         r_p: np.ndarray, d0: float, alpha: float, r0: float
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """d/d(D0, alpha, r0) of the pair energy (eV per eV, 1/Å, Å) and of dE/dr."""
+    ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """d/d(D0, alpha, r0) of the pair energy (eV per eV, 1/Å, Å) and of dE/dr (tuples: the
+        fused Jacobian kernel runs this on scalars)."""
         x = np.exp(alpha * (r0 - r_p))
         dx_dalpha, dx_dr0 = (r0 - r_p) * x, alpha * x
         de_dx = 2.0 * d0 * (x - 1.0)  # d(energy)/dx
         dg_dx = 2.0 * alpha * d0 * (1.0 - 2.0 * x)  # d(dE/dr)/dx at fixed alpha
         return (
-            [x * (x - 2.0), de_dx * dx_dalpha, de_dx * dx_dr0],
-            [2.0 * alpha * x * (1.0 - x), 2.0 * d0 * x * (1.0 - x) + dg_dx * dx_dalpha,
-             dg_dx * dx_dr0],
+            (x * (x - 2.0), de_dx * dx_dalpha, de_dx * dx_dr0),
+            (2.0 * alpha * x * (1.0 - x), 2.0 * d0 * x * (1.0 - x) + dg_dx * dx_dalpha,
+             dg_dx * dx_dr0),
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from gafit.forms import pair_kernel
+from gafit.forms import pair_jacobian, pair_kernel
 from gafit.forms.base import Form, Prediction, number
 from gafit.geometry import Pairs, index_atoms, neighbour_pairs, pair_maps
 from gafit.structures import GafitInputError, ReferenceSet
@@ -104,9 +104,12 @@ class PairForm(Form):
     @staticmethod
     def pair_parameter_derivatives(
         r_p: np.ndarray, *params: float
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
         """For each parameter: d(energy)/d(param) and d(dE/dr)/d(param) of pairs at r_p (Å, (P,)),
-        with scalar parameters. Forms that provide it get analytic parameter derivatives."""
+        with scalar parameters. Forms that provide it get analytic parameter derivatives. Written
+        with plain expressions it also runs on a scalar r in the fused Jacobian kernel
+        (gafit/forms/pair_jacobian.py); tuples, not lists, spare that kernel an allocation per
+        pair."""
         raise NotImplementedError
 
     @property
@@ -115,11 +118,26 @@ class PairForm(Form):
 
     def parameter_derivatives(self, theta: np.ndarray, tables: PairTable) -> Prediction:
         """d(E, F, virial)/d(parameter) at one vector ``theta``: per-pair derivatives of the energy
-        and of dE/dr for every parameter (as columns), through the same maps as the energy."""
+        and of dE/dr for every parameter, scattered in one pass by the fused kernel
+        (gafit/forms/pair_jacobian.py) where numba compiles the form's derivatives, else as
+        columns through the same maps as the energy."""
         if not self.has_parameter_derivatives:
             raise NotImplementedError(f"{self.name}: no analytic parameter derivatives")
         n_par = len(self.params)
         blocks = np.asarray(theta, float).reshape(-1, n_par)
+        if pair_jacobian.available():
+            fused = pair_jacobian.fused_parameter_derivatives(
+                type(self).pair_parameter_derivatives, blocks, tables.r_p, tables.i_p,
+                tables.j_p, tables.s_n, tables.u_cp, tables.start_k, tables.n_structures)
+            if fused is not None:
+                energy, forces, virial = fused
+                return Prediction(energy=energy, forces=forces, virial=virial)
+        return self.parameter_derivatives_numpy(blocks, tables)
+
+    def parameter_derivatives_numpy(self, blocks: np.ndarray, tables: PairTable) -> Prediction:
+        """The numpy path of :meth:`parameter_derivatives` for parameter blocks (entries,
+        n_params): per-pair arrays (pairs, parameters) and the sparse maps."""
+        n_par = len(self.params)
         de_pk = np.zeros((len(tables.r_p), blocks.size))
         dg_pk = np.zeros_like(de_pk)
         for k, sl in enumerate(tables.slices):

@@ -1,0 +1,158 @@
+"""A fused pair Jacobian (numba): d(energy, forces, virial)/d(parameter) of a pair form at one
+parameter vector, for every parameter of every species pair, in one pass over the pair table.
+
+Per pair it runs the form's own ``pair_parameter_derivatives(r, *params)`` on a scalar r (written
+so that it works on scalars as well as arrays, returning the derivatives of the pair energy and of
+dE/dr per parameter) and scatters them as the fused pair kernel scatters E and dE/dr: a pair of
+entry k touches only the n_params columns of that entry, which lie side by side in the outputs
+(energy (S, C), forces (N, 3, C), virial (S, 6, C), C = entries × n_params), so a pair's updates
+are a few adjacent doubles. This replaces per-pair (P, C) arrays and two sparse products with C
+columns each, the numpy path of :meth:`gafit.forms.pair.PairForm.parameter_derivatives`, which
+stays (``ENABLED = False``, no numba, or derivatives numba cannot compile) and gives the same
+numbers to rounding.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is optional
+    numba = None
+
+#: set False to force the numpy path (tests compare the two)
+ENABLED = numba is not None
+_KERNELS: dict[tuple[Callable, int], Callable] = {}
+#: the derivative functions numba could not compile (they take the numpy path)
+_UNCOMPILABLE: set[Callable] = set()
+
+
+def available() -> bool:
+    return ENABLED and numba is not None
+
+
+#: Pairs come by entry (``start_k``), inside an entry in runs of one centre atom i and of one
+#: structure (the neighbour list's order): F_i, E_s and the virial of s are summed over a run in
+#: local accumulators (NP columns each) and added once. Accumulators are flushed at each entry's
+#: end, since the next entry writes other columns.
+_KERNEL_SOURCE = """
+def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
+    de_m = np.empty(NP)
+    dg_m = np.empty(NP)
+    f_cm = np.zeros((3, NP))  # d F_i / d(param) of the run's centre atom
+    ev_vm = np.zeros((7, NP))  # d(E, virial)/d(param) of the run's structure
+    for k in range(start_k.shape[0] - 1):
+        if start_k[k + 1] == start_k[k]:
+            continue
+        {unpack}
+        c0 = k * NP
+        i_run, s_run = -1, -1
+        for p in range(start_k[k], start_k[k + 1]):
+            r = r_p[p]
+            i, j = i_p[p], j_p[p]
+            if i != i_run:
+                if i_run >= 0:
+                    for c in range(3):
+                        for m in range(NP):
+                            forces[i_run, c, c0 + m] += f_cm[c, m]
+                            f_cm[c, m] = 0.0
+                i_run = i
+                s = s_n[i]
+                if s != s_run:
+                    if s_run >= 0:
+                        for m in range(NP):
+                            energy[s_run, c0 + m] += ev_vm[0, m]
+                            ev_vm[0, m] = 0.0
+                        for v in range(6):
+                            for m in range(NP):
+                                virial[s_run, v, c0 + m] += ev_vm[v + 1, m]
+                                ev_vm[v + 1, m] = 0.0
+                    s_run = s
+            de, dg = fn(r, {names})
+            for m in range(NP):
+                de_m[m] = de[m]
+                dg_m[m] = dg[m]
+            ux, uy, uz = u_cp[0, p], u_cp[1, p], u_cp[2, p]
+            dx, dy, dz = r * ux, r * uy, r * uz
+            for m in range(NP):
+                g = dg_m[m]
+                gx, gy, gz = g * ux, g * uy, g * uz
+                ev_vm[0, m] += de_m[m]
+                f_cm[0, m] += gx
+                f_cm[1, m] += gy
+                f_cm[2, m] += gz
+                forces[j, 0, c0 + m] -= gx
+                forces[j, 1, c0 + m] -= gy
+                forces[j, 2, c0 + m] -= gz
+                ev_vm[1, m] += gx * dx
+                ev_vm[2, m] += gy * dy
+                ev_vm[3, m] += gz * dz
+                ev_vm[4, m] += gy * dz
+                ev_vm[5, m] += gx * dz
+                ev_vm[6, m] += gx * dy
+        for c in range(3):
+            for m in range(NP):
+                forces[i_run, c, c0 + m] += f_cm[c, m]
+                f_cm[c, m] = 0.0
+        for m in range(NP):
+            energy[s_run, c0 + m] += ev_vm[0, m]
+            ev_vm[0, m] = 0.0
+        for v in range(6):
+            for m in range(NP):
+                virial[s_run, v, c0 + m] += ev_vm[v + 1, m]
+                ev_vm[v + 1, m] = 0.0
+"""
+
+
+def kernel_for(derivatives: Callable, n_params: int) -> Callable:
+    """The compiled kernel of ``derivatives(r, p_1, ..., p_n) -> (de, dg)``, n = n_params."""
+    key = (derivatives, n_params)
+    if key not in _KERNELS:
+        _KERNELS[key] = _make_kernel(derivatives, n_params)
+    return _KERNELS[key]
+
+
+def _make_kernel(derivatives: Callable, n_params: int) -> Callable:
+    # error_model="numpy": a division by zero gives inf/nan (a bad Jacobian, refused), as in numpy
+    names = [f"a{m}" for m in range(n_params)]
+    unpack = (", ".join(names) + " = " + ", ".join(f"params[k, {m}]" for m in range(n_params))
+              if n_params else "pass")
+    namespace = {"np": np, "NP": n_params,
+                 "fn": numba.njit(error_model="numpy", inline="always")(derivatives)}
+    source = _KERNEL_SOURCE.format(unpack=unpack, names=", ".join(names))
+    exec(compile(source, f"<gafit pair jacobian, {n_params} parameters>", "exec"), namespace)
+    return numba.njit(error_model="numpy")(namespace["kernel"])
+
+
+def fused_parameter_derivatives(
+    derivatives: Callable, params: np.ndarray, r_p: np.ndarray, i_p: np.ndarray, j_p: np.ndarray,
+    s_n: np.ndarray, u_cp: np.ndarray, start_k: np.ndarray, n_structures: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """d(energy)/d(param) (C, S) eV, d(forces) (C, 3N) eV/Å and d(virial) (C, S, 6) eV per unit
+    parameter, C = entries × n_params (entry-major, as the form's parameter vector), for params
+    (entries, n_params) on the pairs p (r_p Å, atoms i_p and j_p, unit vectors u_cp from i to j)
+    of the entries k (pairs start_k[k] to start_k[k + 1]) of atoms n in structures s_n; None (and a
+    warning, once) when numba cannot compile ``derivatives``."""
+    if derivatives in _UNCOMPILABLE:
+        return None
+    n_entries, n_params = params.shape
+    n_cols = n_entries * n_params
+    n_atoms = len(s_n)
+    energy = np.zeros((n_structures, n_cols))
+    forces = np.zeros((n_atoms, 3, n_cols))
+    virial = np.zeros((n_structures, 6, n_cols))
+    kernel = kernel_for(derivatives, n_params)
+    try:
+        kernel(r_p, i_p, j_p, s_n, u_cp, start_k, np.ascontiguousarray(params, dtype=float),
+               energy, forces, virial)
+    except numba.core.errors.TypingError as err:  # compiled on the first call, before any work
+        _UNCOMPILABLE.add(derivatives)
+        first = str(err).strip().splitlines()[0]
+        warnings.warn(f"{derivatives.__qualname__}: numba cannot compile it ({first}); this pair "
+                      "form's Jacobian takes the slower numpy path", RuntimeWarning, stacklevel=3)
+        return None
+    return energy.T, forces.reshape(3 * n_atoms, n_cols).T, virial.transpose(2, 0, 1)
