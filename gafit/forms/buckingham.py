@@ -41,10 +41,15 @@ class Buckingham(PairForm):
     ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
         """d/d(A, rho, C) of the pair energy and of dE/dr (tuples: the fused Jacobian kernel
         runs this on scalars)."""
-        ex = np.exp(-r_p / rho)
+        # as pair_energy: one division per pair, and no pow (a libm call per pair in the kernel)
+        inv_rho = 1.0 / rho
+        x = r_p * inv_rho
+        ex = vec_math.exp(-x)
         rep = a * ex
-        inv6 = r_p**-6.0
+        inv_r = 1.0 / r_p
+        inv2 = inv_r * inv_r
+        inv6 = inv2 * inv2 * inv2
         return (
-            (ex, rep * r_p / rho**2, -inv6),
-            (-ex / rho, rep / rho**2 * (1.0 - r_p / rho), 6.0 * inv6 / r_p),
+            (ex, rep * x * inv_rho, -inv6),
+            (-ex * inv_rho, rep * inv_rho * inv_rho * (1.0 - x), 6.0 * inv6 * inv_r),
         )

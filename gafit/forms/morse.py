@@ -34,7 +34,7 @@ class Morse(PairForm):
     ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
         """d/d(D0, alpha, r0) of the pair energy (eV per eV, 1/Å, Å) and of dE/dr (tuples: the
         fused Jacobian kernel runs this on scalars)."""
-        x = np.exp(alpha * (r0 - r_p))
+        x = vec_math.exp(alpha * (r0 - r_p))
         dx_dalpha, dx_dr0 = (r0 - r_p) * x, alpha * x
         de_dx = 2.0 * d0 * (x - 1.0)  # d(energy)/dx
         dg_dx = 2.0 * alpha * d0 * (1.0 - 2.0 * x)  # d(dE/dr)/dx at fixed alpha
