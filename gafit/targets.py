@@ -260,10 +260,20 @@ class Penalties(Target):
         return self.of(at.theta)
 
     def jacobian(self, at: Linearisation) -> np.ndarray:
+        """Forward differences in x of the channels breached at x. Each channel is
+        WALL_PENALTY x max(0, breach), flat where not breached, so such a channel's row is zero
+        (a step across the kink would give a spurious slope), and with no channel breached the
+        stepped vectors are not evaluated at all: a phonon guard's n_free + 1 frequency sets
+        are what a Jacobian cost before."""
         s, x = at.space, at.x
-        h = fd_steps(x, s)
-        p = self.of(s.expand(np.vstack([x, x + np.diag(h)])))
-        return ((p[1:] - p[0]) / h[:, None]).T
+        p0 = self.of(s.expand(x[None]))[0]
+        jac = np.zeros((len(p0), len(x)))
+        breached = p0 != 0  # NaN included: its rows stay NaN, and the objective falls back
+        if breached.any():
+            h = fd_steps(x, s)
+            p = self.of(s.expand(x[None] + np.diag(h)))
+            jac[breached] = ((p[:, breached] - p0[breached]) / h[:, None]).T
+        return jac
 
 
 class PhononTerm(Target):

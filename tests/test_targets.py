@@ -21,8 +21,10 @@ from gafit.property_target import PropertyTargetConfig, PropertyTargets
 from gafit.refine import refine
 from gafit.structures import ReferenceSet, Structure
 from gafit.targets import (
+    WALL_PENALTY,
     DataTarget,
     Evaluation,
+    Linearisation,
     Penalties,
     PhononTerm,
     PropertyTerm,
@@ -242,3 +244,43 @@ def test_a_target_written_outside_gafit_is_fitted() -> None:
     row = objective.breakdown(res.x[None])[0]
     assert set(row) == {"energy", "forces", "lattice"}
     assert objective.rmse(res.x[None])[0]["lattice"] == pytest.approx(abs(a - 3.52), rel=1e-12)
+
+
+class _CountingGuard:
+    """A guard whose channels are max(0, x_k - 1) of an identity expansion; counts the vectors
+    it was asked about."""
+
+    channels = ("a", "b")
+
+    def __init__(self) -> None:
+        self.vectors = 0
+
+    def violation(self, theta: np.ndarray) -> np.ndarray:
+        self.vectors += len(theta)
+        return np.maximum(theta[:, :2] - 1.0, 0.0)
+
+
+class _IdentitySpace:
+    lower = np.zeros(3)
+    upper = np.full(3, 10.0)
+
+    def expand(self, x: np.ndarray) -> np.ndarray:
+        return np.atleast_2d(x).copy()
+
+
+def test_penalty_rows_are_zero_and_free_where_no_channel_is_breached() -> None:
+    """A channel not breached at x is flat there: its row is zero, and with no breach the stepped
+    vectors are not evaluated; a breached channel's row is its slope."""
+    guard = _CountingGuard()
+    term = Penalties(None, {"g": guard})
+    space = _IdentitySpace()
+    at = Linearisation(np.array([0.5, 0.8, 3.0]), space, np.eye(3), None)
+    np.testing.assert_array_equal(term.jacobian(at), np.zeros((2, 3)))
+    assert guard.vectors == 1
+    # x_0 at the kink's flat side within one forward step: forward differences gave a slope there
+    at = Linearisation(np.array([1.0 - 1e-9, 2.0, 3.0]), space, np.eye(3), None)
+    guard.vectors = 0
+    jac = term.jacobian(at)
+    assert guard.vectors == 4
+    np.testing.assert_array_equal(jac[0], 0.0)
+    np.testing.assert_allclose(jac[1], WALL_PENALTY * np.array([0.0, 1.0, 0.0]), rtol=1e-6)
