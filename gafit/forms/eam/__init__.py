@@ -33,6 +33,7 @@ import numpy as np
 from ase.data import atomic_masses, atomic_numbers
 
 from gafit.forms.base import Form, ParamSpec, Prediction
+from gafit.forms.eam import jacobian_kernel
 from gafit.forms.eam.evaluate import (
     EAMTable,
     build_table,
@@ -70,6 +71,7 @@ from gafit.forms.eam.functions import (
     zhou_pair_dparams,
 )
 from gafit.forms.eam.grid import EAMGrid
+from gafit.forms.eam.jacobian_kernel import fused_table_derivatives
 from gafit.structures import GafitInputError, ReferenceSet
 
 __all__ = ["AnalyticEAM", "EAMForm", "ElementEAM", "FinnisSinclair", "Johnson", "Tabulated", "Zhou"]
@@ -147,8 +149,9 @@ class EAMForm(Form):
         """Exact d(energies, forces, virials)/d(parameters) at one vector ``theta`` (n_params,),
         through LAMMPS's splines of the tables and their derivatives (:meth:`table_derivatives`,
         :func:`gafit.forms.eam.evaluate.table_parameter_derivatives`)."""
-        return table_parameter_derivatives(*self.table_derivatives(np.asarray(theta, float)),
-                                           tables)
+        derivatives = fused_table_derivatives if jacobian_kernel.available() \
+            else table_parameter_derivatives
+        return derivatives(*self.table_derivatives(np.asarray(theta, float)), tables)
 
     def build_tables(self, refset: ReferenceSet) -> EAMTable:
         """Half neighbour list and its places in the r tables
