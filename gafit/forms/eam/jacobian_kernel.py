@@ -17,7 +17,11 @@ LANES parameters. The columns are ordered so that those moving the density table
 those moving r phi next (:func:`column_order`): the sweeps read the derivative tables' spline
 coefficients (made :data:`gafit.forms.eam.kernel.WINDOW` intervals at a time, as the evaluation
 kernel makes a batch's) only for the vectors of columns that move them, and every other vector
-(F's parameters, say) costs two products and the scatter a pair.
+(F's parameters, say) costs two products and the force scatter a pair: the d F' part of the
+virials is summed per atom (:func:`_atom_virials`), not per pair.
+
+Compiled in each process (no disk cache: the kernel reuses functions of
+:mod:`gafit.forms.eam.kernel`, and numba keys its cache on the defining file alone).
 """
 
 from __future__ import annotations
