@@ -33,6 +33,7 @@ import numpy as np
 from ase.data import atomic_masses, atomic_numbers
 
 from gafit.forms.base import Form, ParamSpec, Prediction
+from gafit.forms.eam import jacobian_kernel
 from gafit.forms.eam.evaluate import (
     EAMTable,
     build_table,
@@ -70,6 +71,7 @@ from gafit.forms.eam.functions import (
     zhou_pair_dparams,
 )
 from gafit.forms.eam.grid import EAMGrid
+from gafit.forms.eam.jacobian_kernel import fused_table_derivatives
 from gafit.structures import GafitInputError, ReferenceSet
 
 __all__ = ["AnalyticEAM", "EAMForm", "ElementEAM", "FinnisSinclair", "Johnson", "Tabulated", "Zhou"]
@@ -103,6 +105,13 @@ class EAMForm(Form):
     body_order = 2
     #: the file layout of ``lammps_style``: "setfl" (eam/alloy) or "fs" (eam/fs)
     file_kind = "setfl"
+    #: the exact derivatives (the fused kernel of :mod:`gafit.forms.eam.jacobian_kernel`) cost a
+    #: sweep over the pairs per LANES parameters, about as much as forward differences' batch of
+    #: K + 1 vectors through the evaluation kernel, and the objective's other rows (guards,
+    #: properties) then cost more than in that batch: Cu_mlearn_eam 37 against 29 ms a Jacobian,
+    #: Cu_mlearn_eam_spline 97 against 76 ms (docs/forms/eam.md). ``[refine] jacobian = "auto"``
+    #: takes forward differences, "analytic" these
+    auto_analytic_jacobian = False
 
     def check(self, values: np.ndarray) -> list[str]:
         """Parameters outside their hard limits."""
@@ -145,10 +154,13 @@ class EAMForm(Form):
 
     def parameter_derivatives(self, theta: np.ndarray, tables: EAMTable) -> Prediction:
         """Exact d(energies, forces, virials)/d(parameters) at one vector ``theta`` (n_params,),
-        through LAMMPS's splines of the tables and their derivatives (:meth:`table_derivatives`,
-        :func:`gafit.forms.eam.evaluate.table_parameter_derivatives`)."""
-        return table_parameter_derivatives(*self.table_derivatives(np.asarray(theta, float)),
-                                           tables)
+        through LAMMPS's splines of the tables and their derivatives (:meth:`table_derivatives`):
+        the fused kernel (:func:`gafit.forms.eam.jacobian_kernel.fused_table_derivatives`), or
+        without numba the numpy path
+        (:func:`gafit.forms.eam.evaluate.table_parameter_derivatives`)."""
+        derivatives = fused_table_derivatives if jacobian_kernel.available() \
+            else table_parameter_derivatives
+        return derivatives(*self.table_derivatives(np.asarray(theta, float)), tables)
 
     def build_tables(self, refset: ReferenceSet) -> EAMTable:
         """Half neighbour list and its places in the r tables
@@ -412,12 +424,6 @@ class AnalyticEAM(EAMForm):
     """An EAM form of analytic functions: :meth:`tabulate` gives a batch's tables with F as a
     function, which the kernel tabulates on the knots it needs only (:meth:`evaluation_grid`);
     :meth:`grid` has the whole F tables, the same numbers."""
-
-    #: their exact derivatives go through the sparse maps, a pass over the pairs per parameter,
-    #: which costs more than forward differences through the fused kernel (K + 1 vectors in one
-    #: batch; Cu_mlearn_eam: 116 against 40 ms a Jacobian): ``[refine] jacobian = "auto"`` takes
-    #: forward differences, "analytic" these
-    auto_analytic_jacobian = False
 
     @abstractmethod
     def tabulate(self, theta: np.ndarray) -> EAMGrid:

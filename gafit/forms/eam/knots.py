@@ -133,6 +133,7 @@ class SplineEAM(ElementEAM):
         self._rho_xk = spline_basis(self.rho_r, r, "r")[:, :-1]
         rho = np.arange(N_TABLE) * (st["rho_max"] / (N_TABLE - 1))
         self._f_xk = spline_basis(self.f_rho, rho, "rho")[:, 1:]  # F(0) = 0
+        self._unit_tables: EAMGrid | None = None  # the tables of unit knot values, when made
 
     def entries(self) -> list[tuple[str, ...]]:
         n = len(self.species)
@@ -209,12 +210,18 @@ class SplineEAM(ElementEAM):
             rows.append(np.concatenate([phi, dens, fit(self._f_xk, rho >= 0.0, frho)]))
         return np.concatenate(rows)
 
+    def __getstate__(self) -> dict:
+        """Pickled (to the workers) without the unit tables, which are remade on demand."""
+        return {**self.__dict__, "_unit_tables": None}
+
     # --- parameter derivatives -------------------------------------------------------------------
     def table_derivatives(self, theta: np.ndarray) -> tuple[EAMGrid, EAMGrid, None]:
         """The tables of ``theta`` (n_params,) and of each unit knot value: the tables are linear
         in the knot values, so these are their exact derivatives (drho is fixed)."""
         theta = np.asarray(theta, float)
-        return self.grid(theta[None]), self.grid(np.eye(len(theta))), None
+        if self._unit_tables is None:  # the same for every vector: made once per knot layout
+            self._unit_tables = self.grid(np.eye(len(theta)))
+        return self.grid(theta[None]), self._unit_tables, None
 
 
 def _default_functions(cutoff: float, rmin: float, rho_max: float):
