@@ -187,7 +187,17 @@ class Objective:
             for term in self.terms:
                 j = term.jacobian(at)
                 rows.append(j if j is not None else self._fd_rows(term, at, fd))
-            jac = rows[0] if len(rows) == 1 else np.vstack(rows)
+            if len(rows) == 1:
+                jac = rows[0]
+            else:
+                # into the transpose: the training data's rows are (n_free, n) row-major, so each
+                # block is copied along rows (np.vstack would transpose them element by element)
+                out = np.empty((len(at.x), sum(len(r) for r in rows)))
+                start = 0
+                for r in rows:
+                    out[:, start:start + len(r)] = r.T
+                    start += len(r)
+                jac = out.T
         return jac if np.isfinite(jac).all() else None
 
     def _fd_rows(self, term: Target, at: Linearisation, batch: list[Evaluation]) -> np.ndarray:

@@ -224,7 +224,22 @@ class DataTarget(Target):
                 else np.zeros((pred.energy.shape[0], 0)))
 
     def jacobian(self, at: Linearisation) -> np.ndarray:
-        return self.residuals_of(at.dpred, reference=False).T
+        # the weighted blocks written once each into (n_free, n): forces, the largest, without the
+        # copies of differences(), weighted() and the concatenation
+        d, t = at.dpred, self.table
+        out = np.empty((d.energy.shape[0], sum(n for _, n in self.widths())))
+        rest = t.differences(d, reference=False,
+                             properties=tuple(p for p in self.used if p != "forces"))
+        start = 0
+        for p, n in self.widths():
+            block = out[:, start:start + n]
+            if p == "forces":
+                f = d.forces if len(t.f_idx) == d.forces.shape[1] else d.forces[:, t.f_idx]
+                np.multiply(f, self.scale[p], out=block)
+            else:
+                np.multiply(rest[p], self.scale[p], out=block)
+            start += n
+        return out.T
 
     def differences(self, at: Evaluation) -> dict[str, np.ndarray]:
         return self.table.differences(at.pred)

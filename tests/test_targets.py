@@ -143,6 +143,23 @@ def test_each_jacobian_is_the_derivative_of_its_residuals(every_kind) -> None:
             assert (np.abs(j - want) / scale).max() < 1e-5, type(term)
 
 
+def test_the_jacobian_is_the_targets_rows_in_order(every_kind) -> None:
+    """The objective's Jacobian is each target's rows (its own Jacobian, or forward differences)
+    one after the other, bit for bit, whatever the blocks' layouts; the data target's rows are
+    the weighted linear map of the predictions' derivatives, as its residuals are of them."""
+    objective, x = every_kind
+    for x0 in x[:2]:
+        at = objective.linearisation(x0)
+        np.testing.assert_array_equal(objective.data.jacobian(at),
+                                      objective.data.residuals_of(at.dpred, reference=False).T)
+        fd: list[Evaluation] = []
+        rows = []
+        for term in objective.terms:
+            j = term.jacobian(at)
+            rows.append(j if j is not None else objective._fd_rows(term, at, fd))
+        np.testing.assert_array_equal(objective.jacobian(x0), np.vstack(rows))
+
+
 def test_rmse_entries_come_from_the_targets(every_kind) -> None:
     objective, x = every_kind
     theta, pred = objective.evaluate(x)

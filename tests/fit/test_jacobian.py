@@ -28,7 +28,7 @@ VALUES = {
 FORMS = {"morse": Morse, "buckingham": Buckingham}
 
 
-def structures(seed: int = 5) -> ReferenceSet:
+def structures(seed: int = 5, without_forces: tuple[int, ...] = ()) -> ReferenceSet:
     rng = np.random.default_rng(seed)
     out = []
     for k in range(5):
@@ -36,8 +36,9 @@ def structures(seed: int = 5) -> ReferenceSet:
         at.symbols[rng.random(len(at)) < 0.5] = "Ag"
         at.set_cell(at.cell @ (np.eye(3) + rng.normal(0, 0.03, (3, 3))), scale_atoms=True)
         at.rattle(0.1, seed=k)
+        forces = rng.normal(0, 0.3, (len(at), 3))
         out.append(Structure(at, name=f"s{k}", energy=-3.0 * len(at) + rng.normal(),
-                             forces=rng.normal(0, 0.3, (len(at), 3)),
+                             forces=None if k in without_forces else forces,
                              stress=rng.normal(0, 0.01, 6)))
     return ReferenceSet(out)
 
@@ -82,6 +83,23 @@ def test_residual_jacobian_with_ties_fixed_values_and_auto_e0(form: str) -> None
     space = build_space(pot, spec)
     objective = Objective(pot, space, structures(), Weights(1.0, 1.0, 0.5, 0.3))
     x = space.start()
+    assert_jacobian_matches_central_differences(objective, x)
+
+
+def test_data_jacobian_with_forces_of_some_structures() -> None:
+    """Forces of two of five structures missing (the data target gathers the others' rows): the
+    data target's Jacobian is still the weighted linear map of the predictions' derivatives, and
+    the objective's matches central differences."""
+    pot = potential("morse")
+    space = build_space(pot, {n: [0.8 * v, 1.2 * v] for n, v in pot.named_values().items()
+                              if not n.endswith(".E0")} | {"Cu.E0": "auto", "Ag.E0": "auto"})
+    objective = Objective(pot, space, structures(without_forces=(1, 3)),
+                          Weights(1.0, 1.0, 0.5, 0.3))
+    x = space.start()
+    at = objective.linearisation(x)
+    assert len(objective.targets.f_idx) < at.dpred.forces.shape[1]
+    np.testing.assert_array_equal(objective.data.jacobian(at),
+                                  objective.data.residuals_of(at.dpred, reference=False).T)
     assert_jacobian_matches_central_differences(objective, x)
 
 

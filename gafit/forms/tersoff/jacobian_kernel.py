@@ -24,9 +24,11 @@ Per atom i, over its pairs within some entry's R + D:
    dzeta_ij summed;
 2. each pair ij: the energy e, u = dE/dr at fixed zeta, w = dE/dzeta and their derivatives by the
    group's parameters (direct, plus through dzeta);
-3. the derivative of dE/dcos of each triplet and its mirror, d(dw s + w ds), scattered to the
-   forces and virial; the derivatives of dE/dr of each pair, du + sum (dw a + w da) over its
-   triplets + sum (dw c + w dc) over the triplets whose ik it is, scattered likewise.
+3. the derivatives of each triplet's forces on j and k, -(a u_ij + s dcos/dd_ij) dw -
+   (da u_ij + ds dcos/dd_ij) w on j and likewise with c on k: dw_ij times the triplet's force
+   per unit w on k (3 L per triplet), the same on j summed over the pair's triplets first and
+   multiplied by dw_ij once per pair, and w times the force derivatives by the triplet's own 7
+   parameters; then per pair du u_ij and the sums scattered to the forces and virial.
 
 Set ``ENABLED = False`` (or run without numba) for the numpy path.
 """
@@ -63,6 +65,11 @@ def available() -> bool:
     return ENABLED and numba is not None
 
 
+#: fused multiply-adds only (no reassociation, no assumptions on inf and NaN): the derivatives
+#: equal to rounding
+_FASTMATH = {"contract"}
+
+
 def _njit(fn=None, inline="never", cache=False):
     # error_model="numpy": a division by zero gives inf/nan, as in numpy
     if fn is None:
@@ -70,9 +77,9 @@ def _njit(fn=None, inline="never", cache=False):
     if numba is None:
         return fn
     try:
-        return numba.njit(error_model="numpy", fastmath=False, inline=inline, cache=cache)(fn)
+        return numba.njit(error_model="numpy", fastmath=_FASTMATH, inline=inline, cache=cache)(fn)
     except RuntimeError:  # no writable place for the cache: compile in each process
-        return numba.njit(error_model="numpy", fastmath=False, inline=inline)(fn)
+        return numba.njit(error_model="numpy", fastmath=_FASTMATH, inline=inline)(fn)
 
 
 def local_width(n_species: int) -> int:
@@ -268,7 +275,7 @@ def _jacobian_kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_
     de_sl = np.empty((n_sp, n_l))  # the atom's energy, force and virial, per group
     fi_sxl = np.empty((n_sp, 3, n_l))
     vi_svl = np.empty((n_sp, 6, n_l))
-    dd_l = np.empty(n_l)
+    sj_ax = np.empty((nn_max, 3))  # force on pair a's atom per unit w_a, from its triplets
     for i in range(n_atoms):
         si, s = species_n[i], s_n[i]
         nn = 0
@@ -375,8 +382,13 @@ def _jacobian_kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_
             dedr_asl[a, sj, p0 + 4] += hdfc * fr_l + hfc * dfr_l
             de_sl[sj, p0 + 5] += hfc * ex1  # A
             dedr_asl[a, sj, p0 + 5] += hdfc * ex1 + hfc * -lam1 * ex1
-        # --- 3. triplet and mirror: d(dE/dcos) = dw s + w ds onto the forces on j and k (the
-        # centre's is minus theirs); d(dE/dr) of the pairs from dw a + w da and dw c + w dc
+        # --- 3. triplet and mirror. The part through dw of a triplet (a, c) is dw_a times the
+        # triplet's force on each atom per unit w_a: on pair c's atom added per triplet (3 L),
+        # on pair a's atom summed over c first into sj_ax[a] and multiplied once per pair
+        # (each force -(dz/dr) u - (dz/dcos) dcos/dd); the part w_a d(a, c, s) has the 7
+        # columns of the third species only
+        for a in range(nn):
+            sj_ax[a, 0], sj_ax[a, 1], sj_ax[a, 2] = 0.0, 0.0, 0.0
         for a in range(nn):
             ka = k_a[a]
             ga = sj_a[a]
@@ -394,19 +406,14 @@ def _jacobian_kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_
                 # dcos/dd_ij and dcos/dd_ik
                 gjx, gjy, gjz = (vx - cs * ux) * inv_ra, (vy - cs * uy) * inv_ra, (vz - cs * uz) * inv_ra
                 gkx, gky, gkz = (ux - cs * vx) * inv_rc, (uy - cs * vy) * inv_rc, (uz - cs * vz) * inv_rc
-                dd_l[:] = 0.0
                 if fwd:  # triplet (a, c): its group is pair a's
-                    _triplet_into(a, c, ga, _NT * gc, w_a, dw_al, z_acx, dz_acxp, n_l, dedr_asl,
-                                  dd_l)
-                    if bwd and ga != gc:  # two groups: pair a's part now
-                        _scatter(dd_l, gjx, gjy, gjz, gkx, gky, gkz, fj_asxl, a, c, ga)
-                        dd_l[:] = 0.0
+                    _triplet_forces(a, c, ga, _NT * gc, w_a[a], dw_al, z_acx, dz_acxp, n_l,
+                                    ux, uy, uz, gjx, gjy, gjz, vx, vy, vz, gkx, gky, gkz,
+                                    sj_ax, fj_asxl)
                 if bwd:  # the mirror (c, a): pair c's group
-                    _triplet_into(c, a, gc, _NT * ga, w_a, dw_al, z_acx, dz_acxp, n_l, dedr_asl,
-                                  dd_l)
-                    _scatter(dd_l, gjx, gjy, gjz, gkx, gky, gkz, fj_asxl, a, c, gc)
-                else:
-                    _scatter(dd_l, gjx, gjy, gjz, gkx, gky, gkz, fj_asxl, a, c, ga)
+                    _triplet_forces(c, a, gc, _NT * ga, w_a[c], dw_al, z_acx, dz_acxp, n_l,
+                                    vx, vy, vz, gkx, gky, gkz, ux, uy, uz, gjx, gjy, gjz,
+                                    sj_ax, fj_asxl)
         # --- each pair: the force on j (the triplets' and -d(dE/dr) u), the opposite on the
         # centre, the virial -r u (x) F_j
         for a in range(nn):
@@ -415,6 +422,13 @@ def _jacobian_kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_
             r = r_k[ka]
             ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
             rx, ry, rz = r * ux, r * uy, r * uz
+            ga = sj_a[a]
+            tx, ty, tz = sj_ax[a, 0], sj_ax[a, 1], sj_ax[a, 2]
+            for lp in range(n_l):  # its own triplets' part through dw
+                dwl = dw_al[a, lp]
+                fj_asxl[a, ga, 0, lp] += dwl * tx
+                fj_asxl[a, ga, 1, lp] += dwl * ty
+                fj_asxl[a, ga, 2, lp] += dwl * tz
             for sg in range(n_sp):
                 g = si * n_sp + sg
                 for lp in range(n_l):
@@ -445,35 +459,30 @@ def _jacobian_kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_
 
 
 @_njit(inline="always")
-def _triplet_into(a, c, g, o, w_a, dw_al, z_acx, dz_acxp, n_l, dedr_asl, dd_l):
-    """Triplet (a, c) of pair a's group g (o: the first local column of its third species): the
-    derivatives dw z + w dz of dE/dr of pairs a and c into dedr_asl[a, g], [c, g] and of dE/dcos
-    into dd_l."""
-    w = w_a[a]
+def _triplet_forces(a, c, g, o, w, dw_al, z_acx, dz_acxp, n_l, ux, uy, uz, gjx, gjy, gjz, vx, vy,
+                    vz, gkx, gky, gkz, sj_ax, fj_asxl):
+    """Triplet (a, c) of pair a's group g (o: the first local column of its third species; w:
+    dE/dzeta of pair a; u, v the unit vectors of pairs a, c and gj, gk dcos/dd along them): its
+    force on pair a's atom per unit w into sj_ax[a], dw_a times its force on pair c's atom and w
+    times the derivatives of both forces by the triplet's own parameters into fj_asxl[., g]."""
     ra_, rc_, sc = z_acx[a, c, 1], z_acx[a, c, 2], z_acx[a, c, 3]
+    sj_ax[a, 0] -= ra_ * ux + sc * gjx
+    sj_ax[a, 1] -= ra_ * uy + sc * gjy
+    sj_ax[a, 2] -= ra_ * uz + sc * gjz
+    kx, ky, kz = -(rc_ * vx + sc * gkx), -(rc_ * vy + sc * gky), -(rc_ * vz + sc * gkz)
     for lp in range(n_l):
         dwl = dw_al[a, lp]
-        dedr_asl[a, g, lp] += dwl * ra_
-        dedr_asl[c, g, lp] += dwl * rc_
-        dd_l[lp] += dwl * sc
+        fj_asxl[c, g, 0, lp] += dwl * kx
+        fj_asxl[c, g, 1, lp] += dwl * ky
+        fj_asxl[c, g, 2, lp] += dwl * kz
     for p in range(_NT):
-        dedr_asl[a, g, o + p] += w * dz_acxp[a, c, 1, p]
-        dedr_asl[c, g, o + p] += w * dz_acxp[a, c, 2, p]
-        dd_l[o + p] += w * dz_acxp[a, c, 3, p]
-
-
-@_njit(inline="always")
-def _scatter(dd, gjx, gjy, gjz, gkx, gky, gkz, fj_asxl, a, c, sg):
-    """The forces -dcos/dd_ij d(dE/dcos) on atom j (pair a) and -dcos/dd_ik d(dE/dcos) on atom k
-    (pair c) of a triplet, d(dE/dcos) being ``dd`` (L,), added into fj_asxl[a, sg], [c, sg]."""
-    for lp in range(dd.shape[0]):
-        d = dd[lp]
-        fj_asxl[a, sg, 0, lp] -= gjx * d
-        fj_asxl[a, sg, 1, lp] -= gjy * d
-        fj_asxl[a, sg, 2, lp] -= gjz * d
-        fj_asxl[c, sg, 0, lp] -= gkx * d
-        fj_asxl[c, sg, 1, lp] -= gky * d
-        fj_asxl[c, sg, 2, lp] -= gkz * d
+        da, dc, ds = w * dz_acxp[a, c, 1, p], w * dz_acxp[a, c, 2, p], w * dz_acxp[a, c, 3, p]
+        fj_asxl[a, g, 0, o + p] -= da * ux + ds * gjx
+        fj_asxl[a, g, 1, o + p] -= da * uy + ds * gjy
+        fj_asxl[a, g, 2, o + p] -= da * uz + ds * gjz
+        fj_asxl[c, g, 0, o + p] -= dc * vx + ds * gkx
+        fj_asxl[c, g, 1, o + p] -= dc * vy + ds * gky
+        fj_asxl[c, g, 2, o + p] -= dc * vz + ds * gkz
 
 
 # --------------------------------------------------------------------------- the driver
@@ -500,31 +509,63 @@ def global_rows(n_species: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(rows), np.array(groups), np.array(locs)
 
 
+def _zeros(work: dict[str, np.ndarray] | None, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A zeroed array of ``shape`` on a buffer kept in ``work`` between calls (a fresh large
+    array costs a page fault per 4 kB on every call); a new one without ``work``."""
+    size = math.prod(shape)
+    buf = None if work is None else work.get(name)
+    if buf is None or buf.size < size:
+        buf = np.empty(size)
+        if work is not None:
+            work[name] = buf
+    out = buf[:size].reshape(shape)
+    out.fill(0.0)
+    return out
+
+
 def fused_parameter_derivatives(geo: KernelGeometry, par: np.ndarray, thresholds: np.ndarray,
                                 n_species: int, n_structures: int,
+                                work: dict[str, np.ndarray] | None = None,
                                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """d(energy)/dθ (n_params, S) eV, d(forces)/dθ (n_params, 3N) eV/Å and d(virial)/dθ
     (n_params, S, 6) eV, per unit of each parameter, at one vector: ``par`` (entries, 14),
     ``thresholds`` (entries, 4) its bond-order switch points c1..c4. Rows of m and of the pair
-    parameters of entries (i, j, k), j != k, are zero."""
+    parameters of entries (i, j, k), j != k, are zero. ``work`` (the table's work arrays) keeps
+    the kernel's per-group outputs between calls."""
     n_g, n_l = n_species * n_species, local_width(n_species)
     n_atoms = len(geo.s_n)
     par = np.ascontiguousarray(par, dtype=float)
     reach = par[:, _BIG_R] + par[:, _BIG_D]
     reach_sp = np.array([reach[a * n_species * n_species : (a + 1) * n_species * n_species].max()
                          for a in range(n_species)])
-    energy = np.zeros((n_g, n_structures, n_l))
-    forces = np.zeros((n_g, n_atoms, 3, n_l))
-    virial = np.zeros((n_g, n_structures, 6, n_l))
+    energy = _zeros(work, "jacobian_energy", (n_g, n_structures, n_l))
+    forces = _zeros(work, "jacobian_forces", (n_g, n_atoms, 3, n_l))
+    virial = _zeros(work, "jacobian_virial", (n_g, n_structures, 6, n_l))
     _jacobian_kernel(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, geo.s_n, n_species,
                      par, np.ascontiguousarray(thresholds, dtype=float), reach_sp, energy, forces,
                      virial)
     n_par = par.size
     rows, groups, locs = global_rows(n_species)
+    row_gl = np.full((n_g, n_l), -1)
+    row_gl[groups, locs] = rows
     d_energy = np.zeros((n_par, n_structures))
     d_forces = np.zeros((n_par, 3 * n_atoms))
     d_virial = np.zeros((n_par, n_structures, 6))
-    d_energy[rows] = energy[groups, :, locs]
-    d_forces[rows] = forces[groups, :, :, locs].reshape(len(rows), 3 * n_atoms)
-    d_virial[rows] = virial[groups, :, :, locs]
+    _to_rows(energy, row_gl, d_energy)
+    _to_rows(forces.reshape(n_g, 3 * n_atoms, n_l), row_gl, d_forces)
+    _to_rows(virial.reshape(n_g, 6 * n_structures, n_l), row_gl, d_virial.reshape(n_par, -1))
     return d_energy, d_forces, d_virial
+
+
+@_njit(cache=True)
+def _to_rows(src_gml, row_gl, out_rm):
+    # src (G, M, L) per group and local parameter into out (rows, M) at row_gl[g, l] (-1: none):
+    # a transposition that reads each (M, L) block once, in order (numpy's gather of
+    # src[groups, :, locs] reads it once per row, with stride L)
+    n_g, n_m, n_l = src_gml.shape
+    for g in range(n_g):
+        for m in range(n_m):
+            for lp in range(n_l):
+                r = row_gl[g, lp]
+                if r >= 0:
+                    out_rm[r, m] = src_gml[g, m, lp]
