@@ -58,6 +58,7 @@ from gafit.forms.tersoff.kernel import (
     KernelGeometry,
     _njit,
 )
+from gafit.forms.tersoff.kernel import _pair_terms as _pair_energy
 from gafit.forms.vec_math import vexp_fma as vexp
 from gafit.forms.vec_math import vlog_fma as vlog
 from gafit.forms.vec_math import vsin_cos_fma as vsin_cos
@@ -206,57 +207,38 @@ def _triplet_terms(q, e, cos_t, dr_t, fck_t, dfck_t, z_t, rij_t, rik_t, dzc_t):
 
 
 @_njit
-def _gather_cutoffs(hi, k0, r_k, ka_t, kc_t, fc_k, dfc_k, fck_t, dfck_t):
+def _gather_cutoffs(k0, kc_t, fc_k, dfc_k, fck_t, dfck_t):
     """Phase 1 with one species: each triplet's f_C(r_ik), df_C/dr, those of its pair ik
-    (fc_k, dfc_k: the chunk's pairs, from KernelGeometry's row k0), 0 when r_ij is beyond
-    R + D = hi, into fck_t, dfck_t."""
+    (fc_k, dfc_k: the chunk's pairs, from KernelGeometry's row k0), into fck_t, dfck_t. Where
+    r_ij is beyond R + D the triplet's terms are not zeroed as with several species: they add
+    nothing all the same, since that pair's dE/dzeta is 0 and its own f_C, the f_C(r_ik) of the
+    mirror triplets, is 0."""
     k0u = np.uint32(k0)
     for t in range(fck_t.shape[0]):
         lc = kc_t[t] - k0u
-        live = r_k[ka_t[t]] < hi
-        fck_t[t] = fc_k[lc] if live else 0.0
-        dfck_t[t] = dfc_k[lc] if live else 0.0
+        fck_t[t] = fc_k[lc]
+        dfck_t[t] = dfc_k[lc]
 
 
 @_njit
-def _pair_terms(r_k, q, e, fc_k, dfc_k, zeta_k, e_k, dedr_k, w_k):
+def _pair_terms(r_k, q, e, fc_k, dfc_k, zeta_k, tn_k, full_k, e_k, dedr_k, w_k):
     """Phase 3 for pairs all of entry e (views, as in :func:`_triplet_terms`): energy share,
-    dE/dr at fixed zeta and dE/dzeta of each pair (0 beyond its R + D), LAMMPS's bond-order
-    branches as selects (as the batch kernel's ``_pair_row``), one vectorised loop."""
+    dE/dr at fixed zeta and dE/dzeta of each pair (0 beyond its R + D), by the batch kernel's
+    :func:`gafit.forms.tersoff.kernel._pair_terms` (LAMMPS's bond-order branches as selects),
+    in vectorised loops: the bond order's chain of logs and exps (into tn_k, full_k) has one of
+    its own, as in the batch kernel's ``_pair_row``."""
     hi, lam1, lam2, big_a, big_b = q[e, _HI], q[e, _L1], q[e, _L2], q[e, _A_], q[e, _B_]
     beta, n = q[e, _BE], q[e, _N_]
     sw1, sw2, sw3, sw4 = q[e, _SW1], q[e, _SW2], q[e, _SW3], q[e, _SW4]
-    half_n = 1.0 / (2.0 * n)
+    inv_2n = -0.5 / n
     for la in range(r_k.shape[0]):
-        r = r_k[la]
-        live = r < hi
-        fc, dfc = fc_k[la], dfc_k[la]
-        fr = big_a * vexp(-lam1 * r)
-        fa = -big_b * vexp(-lam2 * r)
-        zeta = zeta_k[la]
-        t = zeta * beta
-        lt = vlog(t)
-        rs = vexp(lt * -0.5)
-        tn = vexp(lt * n)
-        full = vexp(vlog(1.0 + tn) * -half_n)  # LAMMPS: pow(1 + t^n, -1/2n)
-        tmn = 1.0 / tn
-        if_c1 = -0.5 * beta * (rs / t)
-        above3 = t >= sw3
-        bo = full if above3 else 1.0 - tn * half_n
-        dbo = tn / (1.0 + tn) * full / zeta * -0.5 if above3 else -0.5 * beta * tn / t
-        low = t < sw4
-        bo = 1.0 if low else bo
-        dbo = 0.0 if low else dbo
-        mid = t > sw2
-        bo = (1.0 - tmn * half_n) * rs if mid else bo
-        dbo = if_c1 * (1.0 - (1.0 + 0.5 / n) * tmn) if mid else dbo
-        high = t > sw1
-        bo = rs if high else bo
-        dbo = if_c1 if high else dbo
-        e_pair = fr + bo * fa
-        e_k[la] = 0.5 * fc * e_pair if live else 0.0
-        dedr_k[la] = 0.5 * (fc * (-lam1 * fr - lam2 * bo * fa) + dfc * e_pair) if live else 0.0
-        w_k[la] = 0.5 * fc * fa * dbo if live else 0.0
+        tn = vexp(vlog(zeta_k[la] * beta) * n)
+        tn_k[la] = tn
+        full_k[la] = vexp(vlog(1.0 + tn) * inv_2n)  # LAMMPS: pow(1 + t^n, -1/2n)
+    for la in range(r_k.shape[0]):
+        e_k[la], dedr_k[la], w_k[la] = _pair_energy(
+            r_k[la], fc_k[la], dfc_k[la], zeta_k[la], tn_k[la], full_k[la], hi, lam1, lam2, big_a,
+            big_b, beta, n, sw1, sw2, sw3, sw4)
 
 
 @_njit
@@ -388,6 +370,8 @@ def _kernel_single(ptr_n, r_k, u_kc, j_k, s_n, tptr_n, cos_t, dr_t, ka_t, kc_t, 
     fc_k = np.empty(max_p)
     dfc_k = np.empty(max_p)
     zeta_k = np.empty(max_p)
+    tn_k = np.empty(max_p)  # (beta zeta)^n and (1 + (beta zeta)^n)^(-1/2n)
+    full_k = np.empty(max_p)
     e_k = np.empty(max_p)
     dedr_k = np.empty(max_p)
     w_k = np.empty(max_p)
@@ -414,8 +398,7 @@ def _kernel_single(ptr_n, r_k, u_kc, j_k, s_n, tptr_n, cos_t, dr_t, ka_t, kc_t, 
             _cutoff_terms(r_k[k0 + l0 : k0 + l1], q, e, fc_k[l0:l1], dfc_k[l0:l1])
             l0 = l1
         if n_sp == 1:
-            _gather_cutoffs(q[0, _HI], k0, r_k, ka_t[t0:t1], kc_t[t0:t1], fc_k, dfc_k,
-                            fck_t[:n_t], dfck_t[:n_t])
+            _gather_cutoffs(k0, kc_t[t0:t1], fc_k, dfc_k, fck_t[:n_t], dfck_t[:n_t])
             _triplet_terms(q, 0, cos_t[t0:t1], dr_t[t0:t1], fck_t[:n_t], dfck_t[:n_t],
                            z_t[:n_t], rij_t[:n_t], rik_t[:n_t], dzc_t[:n_t])
         else:
@@ -442,7 +425,8 @@ def _kernel_single(ptr_n, r_k, u_kc, j_k, s_n, tptr_n, cos_t, dr_t, ka_t, kc_t, 
             l1 = _run_end(e2_k[k0:k1], l0, n_k, n_sp)
             e = e2_k[k0 + l0] if n_sp > 1 else 0
             _pair_terms(r_k[k0 + l0 : k0 + l1], q, e, fc_k[l0:l1], dfc_k[l0:l1],
-                        zeta_k[l0:l1], e_k[l0:l1], dedr_k[l0:l1], w_k[l0:l1])
+                        zeta_k[l0:l1], tn_k[l0:l1], full_k[l0:l1], e_k[l0:l1], dedr_k[l0:l1],
+                        w_k[l0:l1])
             l0 = l1
         _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, inv_k[k0:k1], cos_t[t0:t1], rij_t, rik_t,
                  dzc_t, e_k, dedr_k, w_k, g_kc, energy, forces, virial)
