@@ -73,14 +73,14 @@ class SingleGeometry:
     """The parameter-independent triplet geometry of :class:`KernelGeometry` in the single-vector
     kernel's order, built once per table (:func:`single_geometry`): the ordered triplets (a, c) of
     atom i (pairs a = ij and c = ik, both of atom i's rows) are rows
-    ``tptr_n[i] + a (nn - 1) + (c or c - 1)``. 24 bytes per ordered triplet (28 with several
-    species) and 12 (16) per pair."""
+    ``tptr_n[i] + a (nn - 1) + (c or c - 1)``. 20 bytes per ordered triplet (28 with several
+    species) and 8 (12) per pair."""
 
     tptr_n: np.ndarray  # (N + 1,) the first triplet row of each atom
     cos_t: np.ndarray  # (T,) cos theta_ijk
     dr_t: np.ndarray  # (T,) r_ij - r_ik, Å
-    ka_t: np.ndarray  # (T,) uint32: the pair ij of each triplet (KernelGeometry's rows)
-    kc_t: np.ndarray  # (T,) uint32: the pair ik
+    kc_t: np.ndarray  # (T,) uint32: the pair ik of each triplet (KernelGeometry's rows)
+    ka_t: np.ndarray  # (T,) uint32: the pair ij with several species, else empty
     e3_t: np.ndarray  # (T,) int32 entry (i, j, k) with several species, else empty
     e2_k: np.ndarray  # (P,) int32 entry (i, j, j) of each pair with several species, else empty
     inv_k: np.ndarray  # (P,) 1/r, 1/Å
@@ -109,9 +109,9 @@ def _layout(ptr_n, r_k, u_kc, j_k, species_n, n_sp, tptr_n, cos_t, dr_t, ka_t, k
                 t = tb + a * m + (c if c < a else c - 1)
                 cos_t[t] = u_kc[ka, 0] * u_kc[kc, 0] + u_kc[ka, 1] * u_kc[kc, 1] + u_kc[ka, 2] * u_kc[kc, 2]
                 dr_t[t] = r_k[ka] - r_k[kc]
-                ka_t[t] = ka
                 kc_t[t] = kc
                 if n_sp > 1:
+                    ka_t[t] = ka
                     e3_t[t] = (si * n_sp + species_n[j_k[ka]]) * n_sp + species_n[j_k[kc]]
 
 
@@ -125,7 +125,7 @@ def single_geometry(geo: KernelGeometry, n_species: int) -> SingleGeometry:
         raise MemoryError(f"{n_t} triplets: more than the single-vector kernel indexes")
     several = n_species > 1
     out = SingleGeometry(tptr_n=tptr_n, cos_t=np.empty(n_t), dr_t=np.empty(n_t),
-                         ka_t=np.empty(n_t, np.uint32), kc_t=np.empty(n_t, np.uint32),
+                         kc_t=np.empty(n_t, np.uint32), ka_t=np.empty(n_t if several else 0, np.uint32),
                          e3_t=np.empty(n_t if several else 0, np.int32),
                          e2_k=np.empty(n_p if several else 0, np.int32), inv_k=np.empty(n_p))
     _layout(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, n_species, tptr_n, out.cos_t,
