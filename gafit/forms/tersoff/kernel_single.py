@@ -9,16 +9,19 @@ are :mod:`gafit.forms.vec_math`'s):
 
 1. per pair (vectorised): f_C(r_ij); per ordered triplet (ij, ik) (a gather): f_C(r_ik), 0
    when r_ij or r_ik is beyond its R + D (the triplet then adds nothing). The triplets' geometry
-   (cos theta, r_ij - r_ik, which pairs, which entry) does not depend on the parameters: it is
-   laid out once per table in the kernel's order (:class:`SingleGeometry`), and only read here;
+   (cos theta, r_ij - r_ik, which pairs, which entry, which triplet is whose mirror) does not
+   depend on the parameters: it is laid out once per table in the kernel's order
+   (:class:`SingleGeometry`), and only read here;
 2. per triplet (vectorised): the zeta term f_C(r_ik) g(theta) exp[(lambda3 (r_ij - r_ik))^m] and
    its derivatives by r_ij, r_ik and cos; then zeta of each pair, a sum over its row of triplets;
 3. per pair (vectorised): f_R, f_A, the bond order with LAMMPS's branches as selects, the energy,
    dE/dr at fixed zeta and dE/dzeta;
-4. per atom (scalar): the chain rule through zeta, a triplet and its mirror together (they share
-   cos theta and its geometry), summed per pair into dE/dd_ij (d_ij the pair's vector), which
-   then goes once per pair into the forces of i and j and into the structure's virial
-   (d_ij (x) dE/dd_ij: the per-triplet virial terms sum to it).
+4. per unordered triplet (scalar, one flat loop over the chunk's: short loops per atom and pair
+   cost more in mispredicted loop ends than in arithmetic): the chain rule through zeta, a
+   triplet and its mirror together (they share cos theta and its geometry), summed per pair into
+   dE/dd_ij (d_ij the pair's vector); then per atom, each pair's dE/dd_ij goes once into the
+   forces of i and j and into the structure's virial (d_ij (x) dE/dd_ij: the per-triplet virial
+   terms sum to it).
 
 The physics and the numbers are those of the other kernels (tested equal to the numpy path of
 :mod:`gafit.forms.tersoff.evaluate` at 1e-12).
@@ -74,7 +77,8 @@ class SingleGeometry:
     """The parameter-independent triplet geometry of :class:`KernelGeometry` in the single-vector
     kernel's order, built once per table (:func:`single_geometry`): the ordered triplets (a, c) of
     atom i (pairs a = ij and c = ik, both of atom i's rows) are rows
-    ``tptr_n[i] + a (nn - 1) + (c or c - 1)``. 20 bytes per ordered triplet (28 with several
+    ``tptr_n[i] + a (nn - 1) + (c or c - 1)``; the unordered triplets a < c of atom i, rows
+    ``uptr_n[i]`` on in the order of a then c. 28 bytes per ordered triplet (36 with several
     species) and 8 (12) per pair."""
 
     tptr_n: np.ndarray  # (N + 1,) the first triplet row of each atom
@@ -85,18 +89,31 @@ class SingleGeometry:
     e3_t: np.ndarray  # (T,) int32 entry (i, j, k) with several species, else empty
     e2_k: np.ndarray  # (P,) int32 entry (i, j, j) of each pair with several species, else empty
     inv_k: np.ndarray  # (P,) 1/r, 1/Å
+    uptr_n: np.ndarray  # (N + 1,) the first unordered triplet (a < c) of each atom
+    ka_u: np.ndarray  # (U,) uint32 pair a of each unordered triplet
+    kc_u: np.ndarray  # (U,) uint32 pair c
+    tac_u: np.ndarray  # (U,) uint32 triplet row of (a, c)
+    tca_u: np.ndarray  # (U,) uint32 triplet row of (c, a)
 
 
 @_njit
 def _layout(ptr_n, r_k, u_kc, j_k, species_n, n_sp, tptr_n, cos_t, dr_t, ka_t, kc_t, e3_t, e2_k,
-            inv_k):
-    """Fills :class:`SingleGeometry`'s arrays (tptr_n already set)."""
+            inv_k, uptr_n, ka_u, kc_u, tac_u, tca_u):
+    """Fills :class:`SingleGeometry`'s arrays (tptr_n and uptr_n already set)."""
     for i in range(ptr_n.shape[0] - 1):
         k0 = ptr_n[i]
         nn = ptr_n[i + 1] - k0
         si = species_n[i]
         m = nn - 1
         tb = tptr_n[i]
+        u = uptr_n[i]
+        for a in range(nn):
+            for c in range(a + 1, nn):
+                ka_u[u] = k0 + a
+                kc_u[u] = k0 + c
+                tac_u[u] = tb + a * m + c - 1
+                tca_u[u] = tb + c * m + a
+                u += 1
         for a in range(nn):
             ka = k0 + a
             inv_k[ka] = 1.0 / r_k[ka]
@@ -122,15 +139,20 @@ def single_geometry(geo: KernelGeometry, n_species: int) -> SingleGeometry:
     tptr_n = np.zeros(len(nn_n) + 1, np.int64)
     np.cumsum(nn_n * (nn_n - 1), out=tptr_n[1:])
     n_t, n_p = int(tptr_n[-1]), len(geo.r_k)
+    uptr_n = tptr_n // 2
+    n_u = n_t // 2
     if max(n_t, n_p) >= 2**32:
         raise MemoryError(f"{n_t} triplets: more than the single-vector kernel indexes")
     several = n_species > 1
     out = SingleGeometry(tptr_n=tptr_n, cos_t=np.empty(n_t), dr_t=np.empty(n_t),
                          kc_t=np.empty(n_t, np.uint32), ka_t=np.empty(n_t if several else 0, np.uint32),
                          e3_t=np.empty(n_t if several else 0, np.int32),
-                         e2_k=np.empty(n_p if several else 0, np.int32), inv_k=np.empty(n_p))
+                         e2_k=np.empty(n_p if several else 0, np.int32), inv_k=np.empty(n_p),
+                         uptr_n=uptr_n, ka_u=np.empty(n_u, np.uint32), kc_u=np.empty(n_u, np.uint32),
+                         tac_u=np.empty(n_u, np.uint32), tca_u=np.empty(n_u, np.uint32))
     _layout(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, n_species, tptr_n, out.cos_t,
-            out.dr_t, out.ka_t, out.kc_t, out.e3_t, out.e2_k, out.inv_k)
+            out.dr_t, out.ka_t, out.kc_t, out.e3_t, out.e2_k, out.inv_k, out.uptr_n, out.ka_u,
+            out.kc_u, out.tac_u, out.tca_u)
     return out
 
 
@@ -243,69 +265,59 @@ def _pair_terms(r_k, q, e, fc_k, dfc_k, zeta_k, tn_k, full_k, e_k, dedr_k, w_k):
 
 
 @_njit
-def _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, inv_k, cos_t, rij_t, rik_t, dzc_t, e_k, dedr_k,
-             w_k, g_kc, energy, forces, virial):
-    """Phase 4 for atoms n0:n1: the chain rule through zeta (radial parts onto the pairs, the
-    angular part per triplet and mirror) gathered into dE/dd of each pair's vector d_ij (g_kc),
-    then scattered into energy (S,), forces (N, 3) and virial (S, 6, Voigt order: the
+def _triangle(k0, t0, ka_u, kc_u, tac_u, tca_u, u_kc, inv_k, cos_t, rij_t, rik_t, dzc_t, w_k,
+              dedr_k, g_kc):
+    """Phase 4a for the unordered triplets (a, c) of a chunk (pairs from KernelGeometry's row
+    k0, triplet rows from t0, in the chunk's arrays from 0), in one flat loop: the chain rule
+    through zeta of a triplet and its mirror, radial parts onto dedr_k of the pairs, the
+    angular part dE/dcos dcos/dd onto g_kc."""
+    k0u, t0u = np.uint32(k0), np.uint32(t0)
+    for u in range(ka_u.shape[0]):
+        ka, kc = ka_u[u], kc_u[u]
+        la, lc = ka - k0u, kc - k0u
+        t_ac, t_ca = tac_u[u] - t0u, tca_u[u] - t0u
+        wa, wc = w_k[la], w_k[lc]
+        dedr_k[la] += wa * rij_t[t_ac] + wc * rik_t[t_ca]
+        dedr_k[lc] += wa * rik_t[t_ac] + wc * rij_t[t_ca]
+        dcos = wa * dzc_t[t_ac] + wc * dzc_t[t_ca]
+        # dcos/dd_ij = (u_ik - cos u_ij) / r_ij, dcos/dd_ik = (u_ij - cos u_ik) / r_ik
+        cs = cos_t[t_ac]
+        ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
+        vx, vy, vz = u_kc[kc, 0], u_kc[kc, 1], u_kc[kc, 2]
+        ga = dcos * inv_k[la]
+        gc = dcos * inv_k[lc]
+        g_kc[la, 0] += (vx - cs * ux) * ga
+        g_kc[la, 1] += (vy - cs * uy) * ga
+        g_kc[la, 2] += (vz - cs * uz) * ga
+        g_kc[lc, 0] += (ux - cs * vx) * gc
+        g_kc[lc, 1] += (uy - cs * vy) * gc
+        g_kc[lc, 2] += (uz - cs * vz) * gc
+
+
+@_njit
+def _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, e_k, dedr_k, g_kc, energy, forces, virial):
+    """Phase 4b for atoms n0:n1: each pair's dE/dd_ij (g_kc, with its radial part dedr_k u
+    added) scattered into energy (S,), forces (N, 3) and virial (S, 6, Voigt order: the
     symmetrised sum of d_ij (x) dE/dd_ij)."""
     k_base = ptr_n[n0]
-    tb = 0  # the atom's first triplet row
     for i in range(n0, n1):
         k0 = ptr_n[i]
         nn = ptr_n[i + 1] - k0
-        if nn == 0:
-            continue
         s = s_n[i]
         l0 = k0 - k_base
-        m = nn - 1  # triplets per pair
         e_sum = 0.0
-        for a in range(nn):
-            e_sum += e_k[l0 + a]
-            g_kc[a, 0], g_kc[a, 1], g_kc[a, 2] = 0.0, 0.0, 0.0
-        energy[s] += e_sum
-        for a in range(nn):
-            ka = k0 + a
-            la = l0 + a
-            wa = w_k[la]
-            ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
-            inv_ra = inv_k[la]
-            gax, gay, gaz, dra = 0.0, 0.0, 0.0, 0.0  # row a's sums, kept out of memory
-            for c in range(a + 1, nn):
-                lc = l0 + c
-                t_ac = tb + a * m + c - 1  # triplet (ij, ik) = (a, c), and its mirror (c, a)
-                t_ca = tb + c * m + a
-                wc = w_k[lc]
-                dra += wa * rij_t[t_ac] + wc * rik_t[t_ca]
-                dedr_k[lc] += wa * rik_t[t_ac] + wc * rij_t[t_ca]
-                dcos = wa * dzc_t[t_ac] + wc * dzc_t[t_ca]
-                # dcos/dd_ij = (u_ik - cos u_ij) / r_ij, dcos/dd_ik = (u_ij - cos u_ik) / r_ik
-                kc = k0 + c
-                cs = cos_t[t_ac]
-                vx, vy, vz = u_kc[kc, 0], u_kc[kc, 1], u_kc[kc, 2]
-                ga = dcos * inv_ra
-                gc = dcos * inv_k[lc]
-                gax += (vx - cs * ux) * ga
-                gay += (vy - cs * uy) * ga
-                gaz += (vz - cs * uz) * ga
-                g_kc[c, 0] += (ux - cs * vx) * gc
-                g_kc[c, 1] += (uy - cs * vy) * gc
-                g_kc[c, 2] += (uz - cs * vz) * gc
-            dedr_k[la] += dra
-            g_kc[a, 0] += gax
-            g_kc[a, 1] += gay
-            g_kc[a, 2] += gaz
-        # each pair's dE/dd_ij, with its radial part dE/dr u: F_j -= it, F_i += it
         fix, fiy, fiz = 0.0, 0.0, 0.0
         v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         for a in range(nn):
             ka = k0 + a
+            la = l0 + a
+            e_sum += e_k[la]
             ja = j_k[ka]
             ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
-            gr = dedr_k[l0 + a]
-            gx = g_kc[a, 0] + gr * ux
-            gy = g_kc[a, 1] + gr * uy
-            gz = g_kc[a, 2] + gr * uz
+            gr = dedr_k[la]
+            gx = g_kc[la, 0] + gr * ux
+            gy = g_kc[la, 1] + gr * uy
+            gz = g_kc[la, 2] + gr * uz
             forces[ja, 0] -= gx
             forces[ja, 1] -= gy
             forces[ja, 2] -= gz
@@ -320,7 +332,7 @@ def _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, inv_k, cos_t, rij_t, rik_t, dzc
             v3 += 0.5 * (dy * gz + dz * gy)
             v4 += 0.5 * (dx * gz + dz * gx)
             v5 += 0.5 * (dx * gy + dy * gx)
-        tb += nn * m
+        energy[s] += e_sum
         forces[i, 0] += fix
         forces[i, 1] += fiy
         forces[i, 2] += fiz
@@ -356,7 +368,7 @@ def _run_end(e_x, x0, n_x, n_sp):
 
 @_njit
 def _kernel_single(ptr_n, r_k, u_kc, j_k, s_n, tptr_n, cos_t, dr_t, ka_t, kc_t, e3_t, e2_k, inv_k,
-                   n_sp, q, chunk_pairs, energy, forces, virial):
+                   uptr_n, ka_u, kc_u, tac_u, tca_u, n_sp, q, chunk_pairs, energy, forces, virial):
     # the geometry of KernelGeometry and SingleGeometry; q (entries, N_DERIVED) from
     # kernel.derived() of one vector; energy (S,), forces (N, 3), virial (S, 6), all added to.
     # Chunks of whole atoms of about chunk_pairs pairs.
@@ -385,7 +397,7 @@ def _kernel_single(ptr_n, r_k, u_kc, j_k, s_n, tptr_n, cos_t, dr_t, ka_t, kc_t, 
     nn_max = 1
     for i in range(n_atoms):
         nn_max = max(nn_max, ptr_n[i + 1] - ptr_n[i])
-    g_kc = np.empty((nn_max, 3))  # dE/dd_ij of the pairs of one atom
+    g_kc = np.empty((max_p, 3))  # the angular part of dE/dd_ij of the chunk's pairs
     n0 = 0
     while n0 < n_atoms:
         n1 = _chunk_end(ptr_n, n0, chunk_pairs)
@@ -429,8 +441,11 @@ def _kernel_single(ptr_n, r_k, u_kc, j_k, s_n, tptr_n, cos_t, dr_t, ka_t, kc_t, 
                         zeta_k[l0:l1], tn_k[l0:l1], full_k[l0:l1], e_k[l0:l1], dedr_k[l0:l1],
                         w_k[l0:l1])
             l0 = l1
-        _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, inv_k[k0:k1], cos_t[t0:t1], rij_t, rik_t,
-                 dzc_t, e_k, dedr_k, w_k, g_kc, energy, forces, virial)
+        g_kc[:n_k] = 0.0
+        u0, u1 = uptr_n[n0], uptr_n[n1]
+        _triangle(k0, t0, ka_u[u0:u1], kc_u[u0:u1], tac_u[u0:u1], tca_u[u0:u1], u_kc,
+                  inv_k[k0:k1], cos_t[t0:t1], rij_t, rik_t, dzc_t, w_k, dedr_k, g_kc)
+        _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, e_k, dedr_k, g_kc, energy, forces, virial)
         n0 = n1
 
 
@@ -445,6 +460,7 @@ def fused_single(geo: KernelGeometry, single: SingleGeometry, q: np.ndarray, n_s
     virial = np.zeros((1, n_structures, 6))
     g = single
     _kernel_single(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.s_n, g.tptr_n, g.cos_t, g.dr_t,
-                   g.ka_t, g.kc_t, g.e3_t, g.e2_k, g.inv_k, n_species, np.ascontiguousarray(q[0]),
+                   g.ka_t, g.kc_t, g.e3_t, g.e2_k, g.inv_k, g.uptr_n, g.ka_u, g.kc_u, g.tac_u,
+                   g.tca_u, n_species, np.ascontiguousarray(q[0]),
                    CHUNK_PAIRS, energy[0], forces[0], virial[0])
     return energy, forces.reshape(1, 3 * n_atoms), virial
