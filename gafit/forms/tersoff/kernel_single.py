@@ -394,9 +394,6 @@ def _kernel_single(ptr_n, r_k, u_kc, j_k, s_n, tptr_n, cos_t, dr_t, ka_t, kc_t, 
     rij_t = np.empty(max_t)
     rik_t = np.empty(max_t)
     dzc_t = np.empty(max_t)
-    nn_max = 1
-    for i in range(n_atoms):
-        nn_max = max(nn_max, ptr_n[i + 1] - ptr_n[i])
     g_kc = np.empty((max_p, 3))  # the angular part of dE/dd_ij of the chunk's pairs
     n0 = 0
     while n0 < n_atoms:
