@@ -453,6 +453,28 @@ def test_fused_kernel_equals_numpy(name, batch_inner_min, chunk_pairs, monkeypat
             assert _rel(a[row], b[row]) < 1e-12, (key, row)
 
 
+def test_single_vector_geometry_is_built_once_and_only_for_single_vectors():
+    """The single-vector kernel's triplet layout (parameter-independent) is built on the first
+    evaluation of fewer than BATCH_INNER_MIN vectors and reused after; a table that only sees
+    batches never holds it."""
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    pot = load("Si.tersoff")
+    form = pot.forms[0]
+    tables = form.build_tables(ReferenceSet([Structure(a) for a in structures("Si.tersoff", pot)]))
+    theta = np.repeat(pot.values[None, : form.n_params], kernel.BATCH_INNER_MIN, axis=0)
+    batch = form.evaluate(theta, tables)
+    assert tables.single is None
+    one = form.evaluate(theta[:1], tables)
+    layout = tables.single
+    assert layout is not None
+    n_t = int(np.sum(np.diff(tables.kernel.ptr_n) * (np.diff(tables.kernel.ptr_n) - 1)))
+    assert len(layout.cos_t) == n_t == len(tables.cos_t)
+    form.evaluate(theta[:2], tables)
+    assert tables.single is layout
+    assert _rel(one.forces[0], batch.forces[0]) < 1e-12
+
+
 def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch):
     if not kernel.available():
         pytest.skip("numba is not installed")

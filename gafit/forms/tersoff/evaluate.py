@@ -180,8 +180,7 @@ def evaluate(form: TripletFileForm, theta: np.ndarray, tables: TersoffTable) -> 
     nb = theta.shape[0]
     par = theta.reshape(nb, len(form.entries()), len(form.params))
     energy, forces, virial = fused.fused_tersoff(
-        tables.kernel, kernel.derived(par, bond_order_thresholds(par[..., N])), len(form.species),
-        tables.n_structures)
+        tables, kernel.derived(par, bond_order_thresholds(par[..., N])), len(form.species))
     return Prediction(energy=energy, forces=forces, virial=virial)
 
 

@@ -8,18 +8,20 @@ from __future__ import annotations
 import numpy as np
 
 from gafit.forms.tersoff import kernel
-from gafit.forms.tersoff.kernel import KernelGeometry
 from gafit.forms.tersoff.kernel_single import fused_single
+from gafit.forms.tersoff.table import TersoffTable
 
 
-def fused_tersoff(geo: KernelGeometry, par: np.ndarray, n_species: int,
-                  n_structures: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV for the constants ``par``
-    (B, entries, N_DERIVED) of :func:`gafit.forms.tersoff.kernel.derived`."""
-    n_b = par.shape[0]
+def fused_tersoff(tab: TersoffTable, par: np.ndarray,
+                  n_species: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV on ``tab`` for the
+    constants ``par`` (B, entries, N_DERIVED) of :func:`gafit.forms.tersoff.kernel.derived`."""
+    n_b, geo, n_structures = par.shape[0], tab.kernel, tab.n_structures
     if n_b >= kernel.BATCH_INNER_MIN:
         return kernel.fused_batch(geo, par, n_species, n_structures)
-    parts = [fused_single(geo, par[b : b + 1], n_species, n_structures) for b in range(n_b)]
+    single = tab.single_geometry(n_species)
+    parts = [fused_single(geo, single, par[b : b + 1], n_species, n_structures)
+             for b in range(n_b)]
     if n_b == 1:
         return parts[0]
     return tuple(np.concatenate(x) for x in zip(*parts, strict=True))

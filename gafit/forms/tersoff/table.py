@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from gafit.forms.base import Form
 from gafit.forms.tersoff.kernel import KernelGeometry, centre_geometry
 from gafit.forms.tersoff.kernel import available as kernel_available
+from gafit.forms.tersoff.kernel_single import SingleGeometry, single_geometry
 from gafit.geometry import (
     entry_slices,
     index_atoms,
@@ -50,6 +51,15 @@ class TersoffTable:
     kernel: KernelGeometry  # the pairs in centre-atom order, for the fused kernel
     # evaluate keeps its large work arrays here, (4 T + 5 P) x B float64, and reuses them
     work: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # the single-vector kernel's triplet geometry, built on first use (single_geometry)
+    single: SingleGeometry | None = field(default=None, repr=False)
+
+    def single_geometry(self, n_species: int) -> SingleGeometry:
+        """The triplet geometry of the single-vector kernel (built once, on first use: a fit
+        whose batches all take the batch kernel never holds it)."""
+        if self.single is None:
+            self.single = single_geometry(self.kernel, n_species)
+        return self.single
 
     @property
     def work_per_individual(self) -> int:
