@@ -7,7 +7,7 @@ the refinement's starts run there and only their wall time shows here).
 
 Run: python benchmarks/refine_share.py potentials/MgO_buck_coul.toml [more.toml ...]
          [--generations N] [--population N] [--workers N] [--starts N] [--max-evaluations N]
-         [--jacobian auto|analytic|finite-difference]
+         [--jacobian auto|analytic|finite-difference] [--method trf|lm]
          [--json out.jsonl]
 """
 
@@ -25,6 +25,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 from gafit.config import JACOBIANS, load_config  # noqa: E402
 from gafit.fitting import Fit  # noqa: E402
+from gafit.refine import METHODS  # noqa: E402
 
 
 class Timed:
@@ -44,7 +45,7 @@ class Timed:
 
 #: the command-line options that override a config setting: option -> its [section]
 OVERRIDES = {"generations": "ga", "population": "ga", "workers": "ga", "starts": "refine",
-             "max_evaluations": "refine", "jacobian": "refine"}
+             "max_evaluations": "refine", "jacobian": "refine", "method": "refine"}
 
 
 def measure(path: Path, **overrides: int | str | None) -> dict:
@@ -72,7 +73,7 @@ def measure(path: Path, **overrides: int | str | None) -> dict:
         "config": str(path), "generations": config.ga.generations,
         "population": config.ga.population, "workers": config.ga.workers,
         "starts": len(refined), "max_evaluations": config.refine.max_evaluations,
-        "jacobian": config.refine.jacobian,
+        "jacobian": config.refine.jacobian, "method": config.refine.method,
         "setup_s": round(setup_s, 2),
         "ga_wall_s": round(w1 - w0, 2), "ga_cpu_s": round(c1 - c0, 2),
         "refine_wall_s": round(refine_s, 2), "refine_cpu_s": round(c2 - c1, 2),
@@ -96,6 +97,7 @@ def main() -> None:
     ap.add_argument("--starts", type=int, help="[refine] starts")
     ap.add_argument("--max-evaluations", type=int, help="[refine] max_evaluations")
     ap.add_argument("--jacobian", choices=JACOBIANS, help="[refine] jacobian")
+    ap.add_argument("--method", choices=METHODS, help="[refine] method")
     ap.add_argument("--json", type=Path, help="append one JSON line per config here")
     args = ap.parse_args()
     for path in args.configs:

@@ -25,6 +25,7 @@ from gafit.phonons.target import PhononTargetConfig
 from gafit.property_hex import EXTRA_LATTICES, StructureSpec, is_lattice_name
 from gafit.property_target import QUANTITIES as PROPERTY_QUANTITIES
 from gafit.property_target import PropertyTargetConfig
+from gafit.refine import METHODS
 from gafit.smoothness import parse_smoothness
 from gafit.structures import GafitInputError
 
@@ -114,6 +115,9 @@ class RefineConfig:
     # and they pay, Form.auto_analytic_jacobian, else forward differences), "analytic" (an error
     # where not available) or "finite-difference"
     jacobian: str = field(default="auto", metadata={"choices": JACOBIANS})
+    # the least-squares algorithm of the refinement after the GA (gafit.refine.METHODS): "trf"
+    # (scipy's trust-region reflective) or "lm" (Levenberg-Marquardt with geodesic acceleration)
+    method: str = field(default="trf", metadata={"choices": METHODS})
 
 
 @dataclass

@@ -489,7 +489,8 @@ class Fit:
             with self._evaluator() as pool:
                 found = pool.refine_all(starts, self.space.lower, self.space.upper,
                                         max_evaluations or self.config.refine.max_evaluations,
-                                        self.config.refine.jacobian, self._deadline, note)
+                                        self.config.refine.jacobian, self._deadline, note,
+                                        self.config.refine.method)
         finally:
             bar.close()
         out = []

@@ -74,10 +74,10 @@ def _refine(objective: Any, task: tuple, progress: Callable[[int, float], None] 
             ) -> Any:
     from gafit.refine import refine, wants_analytic
 
-    x0, lower, upper, max_evaluations, jacobian, deadline = task
+    x0, lower, upper, max_evaluations, jacobian, deadline, *method = task  # method: optional
     analytic = objective.jacobian if wants_analytic(jacobian, objective.potential) else None
     return refine(objective.residuals, x0, lower, upper, max_evaluations, analytic=analytic,
-                  deadline=deadline, progress=progress)
+                  deadline=deadline, progress=progress, method=method[0] if method else "trf")
 
 
 def _local_call(task: tuple[Callable[[Any, Any], Any], Any]) -> Any:
@@ -217,12 +217,14 @@ class PopulationEvaluator:
 
     def refine_all(self, starts: list[np.ndarray], lower: np.ndarray, upper: np.ndarray,
                    max_evaluations: int, jacobian: str = "auto", deadline: float | None = None,
-                   progress: Callable[[int, int, float], None] | None = None) -> list[Any]:
+                   progress: Callable[[int, int, float], None] | None = None,
+                   method: str = "trf") -> list[Any]:
         """Least-squares refinements from several starts, one start per worker at a time;
-        ``jacobian`` as ``[refine] jacobian``, ``deadline`` a ``time.time()`` at which each stops.
+        ``jacobian`` and ``method`` as ``[refine] jacobian`` and ``method``, ``deadline`` a
+        ``time.time()`` at which each stops.
         ``progress(k, evaluations, best_loss)`` reports start k: after every evaluation here, when
         it is done on workers."""
-        tasks = [(x0, lower, upper, max_evaluations, jacobian, deadline) for x0 in starts]
+        tasks = [(x0, lower, upper, max_evaluations, jacobian, deadline, method) for x0 in starts]
         if self._client is None and self._pool is None:
             return [_refine(self.objective, t, None if progress is None else
                             (lambda n, loss, k=k: progress(k, n, loss)))

@@ -59,7 +59,8 @@ def test_every_declared_range_is_enforced(table: str, name: str, bounds: tuple) 
 
 
 @pytest.mark.parametrize(("cls", "where", "name"), [
-    (RefineConfig, "[refine]", "jacobian"), (PhononTargetConfig, "[phonons]", "lattice")])
+    (RefineConfig, "[refine]", "jacobian"), (RefineConfig, "[refine]", "method"),
+    (PhononTargetConfig, "[phonons]", "lattice")])
 def test_every_declared_choice_is_enforced(cls: type, where: str, name: str) -> None:
     choices = dict(declared(cls, "choices"))[name]
     table = {k: dict(v) for k, v in BASE.items()}
