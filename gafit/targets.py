@@ -280,6 +280,9 @@ class PhononTerm(Target):
     def residuals(self, at: Evaluation) -> np.ndarray:
         return self.target.residuals(at.theta)
 
+    def jacobian(self, at: Linearisation) -> np.ndarray | None:
+        return self.target.jacobian(at.space.expand(at.x[None])[0], at.dtheta)
+
     def differences(self, at: Evaluation) -> dict[str, np.ndarray]:
         return {"phonons": self.target.differences(at.theta)}
 
