@@ -8,7 +8,8 @@ into weighted residuals (B, n). The built-in targets, in the order of the residu
   :class:`Targets`), analytic Jacobian;
 - :class:`Penalties`: WALL_PENALTY x the breach of the wall constraint and of the stability and e0
   guards;
-- :class:`PhononTerm`: one phonon target's frequencies (and Grüneisen parameters);
+- :class:`PhononTerm`: one phonon target's frequencies (and Grüneisen parameters), analytic
+  Jacobian where the target has one;
 - :class:`PropertyTerm`: the ``[[properties]]`` targets.
 
 A target of your own subclasses :class:`Target` and is passed to ``Objective(..., terms=[...])``;
