@@ -65,6 +65,8 @@ ACOUSTIC_THZ = 0.5
 #: scale factors of the reference cell tabulated for ``lattice = "relaxed"`` (±2 %, steps of 0.5 %)
 SCALES = np.linspace(0.98, 1.02, 9)
 LATTICES = ("reference", "relaxed")
+#: [phonons] jacobian: the least squares' rows of a phonon target
+JACOBIANS = ("finite-difference", "analytic")
 #: weight on γ² of Grüneisen targets without a gruneisen_weight
 GRUNEISEN_WEIGHT = 1.0
 
@@ -98,6 +100,11 @@ class PhononTargetConfig:
     # the fitted modes at qpoints; None: GRUNEISEN_WEIGHT)
     gruneisen_reference: Path | None = None
     gruneisen_weight: float | None = None
+    # the least squares' Jacobian rows: "finite-difference" (forward differences of the target) or
+    # "analytic" (PhononTarget.jacobian; forward differences where it has none). Not the default:
+    # a stability guard takes forward differences of the same frequencies, which the
+    # finite-difference rows then reuse, so analytic rows cost as much or more per Jacobian
+    jacobian: str = field(default="finite-difference", metadata={"choices": JACOBIANS})
 
 
 def read_target_reference(config: PhononTargetConfig) -> tuple[PhononReference, Atoms, np.ndarray]:
@@ -325,8 +332,10 @@ class PhononTarget:
         "relaxed"``, of the scaled unit cells' pressures (the zero-pressure scale's slope moves the
         interpolation weights). None where that is not available (a form without parameter
         derivatives, Grüneisen targets, a degenerate subspace that splits): the objective then
-        takes forward differences."""
-        if self.gamma_reference is not None or not self.batch.potential.has_parameter_derivatives:
+        takes forward differences. Also None unless the config asks for them (``jacobian =
+        "analytic"``)."""
+        if (self.config.jacobian != "analytic" or self.gamma_reference is not None
+                or not self.batch.potential.has_parameter_derivatives):
             return None
         theta = np.asarray(theta, float)
         if not self.scaled:

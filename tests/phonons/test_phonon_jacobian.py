@@ -1,6 +1,6 @@
-"""Analytic Jacobian rows of phonon targets (issue 17): first-order perturbation of the dynamical
-matrices' eigenvalues, from the parameter derivatives of the displaced supercells' forces, checked
-against central differences of the target's own residuals.
+"""Analytic Jacobian rows of phonon targets (issue 17; ``[phonons] jacobian = "analytic"``):
+first-order perturbation of the dynamical matrices' eigenvalues, from the parameter derivatives of the
+displaced supercells' forces, checked against central differences of the target's own residuals.
 
 Tolerance: central differences with steps 1e-5 |x| have a truncation error ~ h² f'''/6, about 1e-10
 to 1e-8 of a row's largest slope on these cases, and rounding ~ 1e-16 |r| / h, below 1e-10; 1e-6 of
@@ -17,7 +17,7 @@ import pytest
 from ase.build import bulk
 from helpers import ROOT, SHARED_DATA, TRUE, cu_morse, three_volume_sets
 
-from gafit.config import load_config
+from gafit.config import load_config, parse_config
 from gafit.fitting import Fit
 from gafit.objective import Objective
 from gafit.parameters import build_space
@@ -25,7 +25,7 @@ from gafit.phonons import make_phonopy
 from gafit.phonons.harmonic import eigen_frequencies, eigen_frequency_slopes
 from gafit.phonons.target import PhononTarget, PhononTargetConfig
 from gafit.potential_files import load_potential
-from gafit.structures import ReferenceSet
+from gafit.structures import GafitInputError, ReferenceSet
 from gafit.targets import PhononTerm
 
 REL_STEP = 1e-5
@@ -93,7 +93,7 @@ def test_objective_takes_the_analytic_rows(lattice: str, a: float, tmp_path: Pat
     space = build_space(pot, {"Cu-Cu.D0": [0.1, 1.0], "Cu-Cu.alpha": [0.8, 2.0],
                               "Cu-Cu.r0": [2.6, 3.1]}, unspecified="fixed")
     target = PhononTarget.build(pot, PhononTargetConfig(reference, qpoints="GXLWK", weight=0.7,
-                                                        lattice=lattice))
+                                                        lattice=lattice, jacobian="analytic"))
     objective = Objective(pot, space, ReferenceSet([]), phonons=[target])
 
     def no_fd(*args: object) -> None:
@@ -113,8 +113,27 @@ def test_gruneisen_targets_keep_forward_differences(tmp_path: Path) -> None:
     folder = three_volume_sets(tmp_path)
     pot = cu_morse()
     target = PhononTarget.build(pot, PhononTargetConfig(folder / "orig", qpoints="GX",
-                                                        gruneisen_reference=folder))
+                                                        gruneisen_reference=folder,
+                                                        jacobian="analytic"))
     assert target.jacobian(TRUE, np.eye(4)[:, :2]) is None
+
+
+def test_forward_differences_unless_asked(tmp_path: Path) -> None:
+    """[phonons] jacobian: "finite-difference" by default, "analytic" on request, others refused."""
+    reference = tmp_path / "phonopy_params.yaml"
+    make_phonopy(cu_morse(), bulk("Cu", "fcc", a=3.62), [2, 2, 2]).save(
+        str(reference), settings={"force_sets": True})
+    base = {"potential": {"form": "morse", "species": ["Cu"]}}
+    dtheta = np.eye(4)[:, :3]
+    for value, analytic in ((None, False), ("finite-difference", False), ("analytic", True)):
+        table = {"reference": str(reference), "qpoints": "GX"}
+        if value is not None:
+            table["jacobian"] = value
+        config = parse_config(base | {"phonons": table}).phonons[0]
+        target = PhononTarget.build(cu_morse(), config)
+        assert (target.jacobian(TRUE, dtheta) is not None) == analytic
+    with pytest.raises(GafitInputError, match="jacobian"):
+        parse_config(base | {"phonons": {"reference": str(reference), "jacobian": "exact"}})
 
 
 #: shipped fits with phonon targets: config, fitted potential
@@ -131,7 +150,9 @@ def test_shipped_phonon_rows_equal_central_differences(config: str, fitted: str,
     part of the non-analytic term), at the shipped fits' parameters."""
     if not (SHARED_DATA / data).is_dir():
         pytest.skip(f"no ../shared/data/{data}")
-    cfg = dataclasses.replace(load_config(ROOT / "potentials" / config), properties=[])
+    cfg = load_config(ROOT / "potentials" / config)
+    cfg = dataclasses.replace(cfg, properties=[], phonons=[
+        dataclasses.replace(p, jacobian="analytic") for p in cfg.phonons])
     fit = Fit.from_config(cfg, check_data=False)
     named = load_potential(ROOT / "potentials" / fitted).named_values()
     x = np.array([named[n] for n in fit.space.free])
