@@ -100,11 +100,9 @@ class PhononTargetConfig:
     # the fitted modes at qpoints; None: GRUNEISEN_WEIGHT)
     gruneisen_reference: Path | None = None
     gruneisen_weight: float | None = None
-    # the least squares' Jacobian rows: "finite-difference" (forward differences of the target) or
-    # "analytic" (PhononTarget.jacobian; forward differences where it has none). Not the default:
-    # a stability guard takes forward differences of the same frequencies, which the
-    # finite-difference rows then reuse, so analytic rows cost as much or more per Jacobian
-    jacobian: str = field(default="finite-difference", metadata={"choices": JACOBIANS})
+    # the least squares' Jacobian rows: "analytic" (PhononTarget.jacobian; forward differences
+    # where it has none) or "finite-difference" (forward differences of the target)
+    jacobian: str = field(default="analytic", metadata={"choices": JACOBIANS})
 
 
 def read_target_reference(config: PhononTargetConfig) -> tuple[PhononReference, Atoms, np.ndarray]:
@@ -332,8 +330,7 @@ class PhononTarget:
         "relaxed"``, of the scaled unit cells' pressures (the zero-pressure scale's slope moves the
         interpolation weights). None where that is not available (a form without parameter
         derivatives, Grüneisen targets, a degenerate subspace that splits): the objective then
-        takes forward differences. Also None unless the config asks for them (``jacobian =
-        "analytic"``)."""
+        takes forward differences. Also None with ``jacobian = "finite-difference"``."""
         if (self.config.jacobian != "analytic" or self.gamma_reference is not None
                 or not self.batch.potential.has_parameter_derivatives):
             return None

@@ -118,14 +118,14 @@ def test_gruneisen_targets_keep_forward_differences(tmp_path: Path) -> None:
     assert target.jacobian(TRUE, np.eye(4)[:, :2]) is None
 
 
-def test_forward_differences_unless_asked(tmp_path: Path) -> None:
-    """[phonons] jacobian: "finite-difference" by default, "analytic" on request, others refused."""
+def test_analytic_unless_told_otherwise(tmp_path: Path) -> None:
+    """[phonons] jacobian: "analytic" by default, "finite-difference" on request, others refused."""
     reference = tmp_path / "phonopy_params.yaml"
     make_phonopy(cu_morse(), bulk("Cu", "fcc", a=3.62), [2, 2, 2]).save(
         str(reference), settings={"force_sets": True})
     base = {"potential": {"form": "morse", "species": ["Cu"]}}
     dtheta = np.eye(4)[:, :3]
-    for value, analytic in ((None, False), ("finite-difference", False), ("analytic", True)):
+    for value, analytic in ((None, True), ("finite-difference", False), ("analytic", True)):
         table = {"reference": str(reference), "qpoints": "GX"}
         if value is not None:
             table["jacobian"] = value
