@@ -224,3 +224,10 @@ class NacTerm:
         theta = np.atleast_2d(np.asarray(theta, float))
         w = theta[:, self.pairs[:, 0]] * theta[:, self.pairs[:, 1]]  # (B, n_pairs)
         return np.einsum("bp,pqij->bqij", w, self.matrices)
+
+    def derivatives(self, theta: np.ndarray, dtheta: np.ndarray) -> np.ndarray:
+        """d(non-analytic part)/dx (n_x, n_q, n_modes, n_modes) at one full vector θ (n,), along
+        dtheta = dθ/dx (n, n_x): the product rule on each θ_a θ_b."""
+        a, b = self.pairs[:, 0], self.pairs[:, 1]
+        w = dtheta[a].T * theta[b] + theta[a] * dtheta[b].T  # (n_x, n_pairs)
+        return np.einsum("xp,pqij->xqij", w, self.matrices)

@@ -176,8 +176,8 @@ class Objective:
     def jacobian(self, x: np.ndarray) -> np.ndarray | None:
         """d(residuals)/dx (n_residuals, n_free) at one free vector x: each target's rows, its own
         (analytic for the training data, forward differences in x for the penalties) or forward
-        differences along d(full vector)/dx (:meth:`_fd_rows`: phonon and property targets);
-        None where :meth:`linearisation` is or for a bad residual vector."""
+        differences along d(full vector)/dx (:meth:`_fd_rows`: property targets, phonon targets
+        without analytic rows); None where :meth:`linearisation` is or for a bad residual vector."""
         at = self.linearisation(x)
         if at is None:
             return None

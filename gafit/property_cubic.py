@@ -215,6 +215,32 @@ def zero_pressure_scale(p: np.ndarray, e: np.ndarray, grid: np.ndarray = SCALES
     p_k > 0 >= p_k+1 of lowest energy (safeguarded Newton on the cubic interpolant through four
     nodes); without one, the end of ``grid`` the pressure points to. Zero pressure, not the energy
     minimum: a pair term cut off without a shift puts steps into E(s) that no pressure sees."""
+    found, j0, t, _ = _zero_pressure_root(p, e)
+    edge = np.where(np.nan_to_num(p[:, -1]) > 0, grid[-1], grid[0])
+    s = np.where(found, grid[j0] + (grid[1] - grid[0]) * t, edge)
+    return s, found
+
+
+def zero_pressure_slope(p: np.ndarray, e: np.ndarray, dp: np.ndarray, grid: np.ndarray = SCALES
+                        ) -> tuple[float, np.ndarray]:
+    """:func:`zero_pressure_scale` of ONE vector, pressures p and energies e (n_grid,) at ``grid``,
+    and its derivative (n_x,) from dp = dp/dx (n_x, n_grid): minus the cubic's slope in x over its
+    slope in s at the root (implicit function); 0 where the scale is an end of ``grid``."""
+    found, j0, t, c = _zero_pressure_root(p[None], e[None])
+    if not found[0]:
+        return float(grid[-1] if np.nan_to_num(p[-1]) > 0 else grid[0]), np.zeros(len(dp))
+    h = grid[1] - grid[0]
+    powers = t[0] ** np.arange(4.0)  # (1, t, t², t³)
+    dp_dx = dp[:, j0[0] + np.arange(4)] @ _VINV.T @ powers  # the cubic's slope in x at the root
+    dp_dt = c[0, 1] + t[0] * (2 * c[0, 2] + 3 * t[0] * c[0, 3])
+    return float(grid[j0[0]] + h * t[0]), -h * dp_dx / dp_dt
+
+
+def _zero_pressure_root(p: np.ndarray, e: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`zero_pressure_scale`'s root: whether a bracket was found, the first of the cubic's
+    four nodes j0, the root t in units of the grid's step from node j0 (B,) each, and the cubic's
+    coefficients c (B, 4) in powers of t."""
     b, n = p.shape
     bracket = (p[:, :-1] > 0) & (p[:, 1:] <= 0)  # (B, n - 1)
     score = np.where(bracket, np.minimum(e[:, :-1], e[:, 1:]), np.inf)
@@ -240,9 +266,7 @@ def zero_pressure_scale(p: np.ndarray, e: np.ndarray, grid: np.ndarray = SCALES
         if np.array_equal(t_next, t):
             break
         t = t_next
-    edge = np.where(np.nan_to_num(p[:, -1]) > 0, grid[-1], grid[0])
-    s = np.where(found, grid[j0] + (grid[1] - grid[0]) * t, edge)
-    return s, found
+    return found, j0, t, c
 
 
 @dataclass

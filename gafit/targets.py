@@ -8,7 +8,8 @@ into weighted residuals (B, n). The built-in targets, in the order of the residu
   :class:`Targets`), analytic Jacobian;
 - :class:`Penalties`: WALL_PENALTY x the breach of the wall constraint and of the stability and e0
   guards;
-- :class:`PhononTerm`: one phonon target's frequencies (and Grüneisen parameters);
+- :class:`PhononTerm`: one phonon target's frequencies (and Grüneisen parameters), analytic
+  Jacobian where the target has one;
 - :class:`PropertyTerm`: the ``[[properties]]`` targets.
 
 A target of your own subclasses :class:`Target` and is passed to ``Objective(..., terms=[...])``;
@@ -304,6 +305,9 @@ class PhononTerm(Target):
 
     def residuals(self, at: Evaluation) -> np.ndarray:
         return self.target.residuals(at.theta)
+
+    def jacobian(self, at: Linearisation) -> np.ndarray | None:
+        return self.target.jacobian(at.space.expand(at.x[None])[0], at.dtheta)
 
     def differences(self, at: Evaluation) -> dict[str, np.ndarray]:
         return {"phonons": self.target.differences(at.theta)}

@@ -34,6 +34,9 @@ from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 #: phonopy's finite displacement, Å
 DISPLACEMENT = 0.01
+#: eigenvalues of a dynamical matrix closer than this (relative to its largest |λ|) are one
+#: degenerate subspace in :func:`eigen_frequency_slopes`
+DEGENERATE = 1e-7
 
 ForcesFn = Callable[[list[Atoms]], Sequence[np.ndarray]]
 
@@ -155,6 +158,45 @@ def eigen_frequencies(dyn: np.ndarray, factor: float) -> np.ndarray:
     return np.sign(lam) * np.sqrt(np.abs(lam)) * factor
 
 
+def eigen_frequency_slopes(dyn: np.ndarray, ddyn: np.ndarray, factor: float
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sorted frequencies (n_q, n) THz of Hermitian dynamical matrices dyn (n_q, n, n), as
+    :func:`eigen_frequencies` gives them, and their derivatives (n_x, n_q, n) THz per unit of x
+    from ddyn = d(dyn)/dx (n_x, n_q, n, n); None where they are not defined.
+
+    First-order perturbation: dλ = e† dD e for each eigenvector e, and dω = factor dλ / (2 √|λ|).
+    A degenerate subspace (eigenvalues within DEGENERATE of the largest |λ| at its q) is taken as
+    one: eigh's vectors in it are arbitrary, but e_S† dD e_S is λ' 1 when a symmetry of dyn and
+    ddyn keeps the subspace degenerate (parameter changes keep the crystal's symmetry), so each of
+    its modes gets the mean of the block's diagonal. Where the block is not a multiple of the
+    identity (to DEGENERATE relative to the largest |dλ/dx| of its x) the sorted frequencies have
+    a kink, no derivative: None then.
+    """
+    lam, vec = np.linalg.eigh(dyn)  # (n_q, n), (n_q, n, n): vec[q, :, j] the j-th eigenvector
+    block = vec.conj().swapaxes(-1, -2) @ ddyn @ vec  # (n_x, n_q, n, n): e_j† dD_x e_k
+    dlam = np.diagonal(block, axis1=-2, axis2=-1).real.copy()  # (n_x, n_q, n)
+    n = lam.shape[1]
+    # a gap between neighbours ends a subspace
+    gap = np.diff(lam, axis=1) > DEGENERATE * np.abs(lam).max(axis=1, keepdims=True)
+    size = np.abs(dlam).max(axis=(1, 2), initial=0.0)  # (n_x,)
+    for iq in np.flatnonzero(~gap.all(axis=1)):
+        first = 0
+        for end in range(1, n + 1):
+            if end < n and not gap[iq, end - 1]:
+                continue
+            if end - first > 1:
+                b = block[:, iq, first:end, first:end]  # (n_x, k, k)
+                mean = dlam[:, iq, first:end].mean(axis=1)
+                off = np.abs(b - mean[:, None, None] * np.eye(end - first)).max(axis=(1, 2))
+                if np.any(off > DEGENERATE * size):
+                    return None
+                dlam[:, iq, first:end] = mean[:, None]
+            first = end
+    root = np.sqrt(np.abs(lam))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sign(lam) * root * factor, factor * dlam / (2 * root)
+
+
 # --------------------------------------------------------------------------- batches (for fits)
 
 
@@ -229,6 +271,27 @@ class PhononBatch:
                 raise ValueError("this batch has a non-analytic term: give theta (the charges)")
             d = d + self.nac.dynamical_matrices(theta)
         return d
+
+    def dynamical_slopes(self, theta: np.ndarray, dtheta: np.ndarray) -> np.ndarray:
+        """d(dynamical matrices)/dx (n_x, n_q, n_modes, n_modes) at ONE full parameter vector theta
+        (n_params,), dtheta = d(theta)/dx (n_params, n_x): the potential's parameter derivatives of
+        the supercells' forces through the same linear map, plus (NAC) the charges' part."""
+        theta = np.asarray(theta, float)
+        dforces = dtheta.T @ self.potential.parameter_derivatives(theta, self.tables).forces
+        d = (dforces @ self.forces_to_dyn.T).reshape(len(dforces), len(self.qpoints), self.n_modes,
+                                                     self.n_modes)
+        if self.nac is not None:
+            d += self.nac.derivatives(theta, dtheta)
+        return d
+
+    def frequency_slopes(self, theta: np.ndarray, dtheta: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Sorted frequencies (n_q, n_modes) THz at ONE full parameter vector theta (n_params,) and
+        their derivatives (n_x, n_q, n_modes) along dtheta = d(theta)/dx (n_params, n_x)
+        (:func:`eigen_frequency_slopes`; None where they have none)."""
+        theta = np.asarray(theta, float)
+        dyn = self.dynamical_matrices(self.forces(theta), theta[None])[0]
+        return eigen_frequency_slopes(dyn, self.dynamical_slopes(theta, dtheta), self.factor)
 
     def frequencies_from_forces(self, forces: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
         """Sorted frequencies (B, n_q, n_modes) in THz (theta: the charges, for the NAC term)."""

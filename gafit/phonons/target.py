@@ -40,6 +40,7 @@ import numpy as np
 from ase import Atoms
 
 from gafit.crystals import read_structure
+from gafit.forms import Prediction
 from gafit.gruneisen import mode_gruneisen, reference_at
 from gafit.gruneisen import scaled_cell as gruneisen_cell
 from gafit.nac import (
@@ -56,7 +57,7 @@ from gafit.phonons.paths import POINTS
 from gafit.phonons.reference import PhononReference, load_reference, q_transform
 from gafit.phonons.symmetry import lattice_type
 from gafit.potential import Potential
-from gafit.property_cubic import cell_pressure, zero_pressure_scale
+from gafit.property_cubic import cell_pressure, zero_pressure_scale, zero_pressure_slope
 from gafit.structures import GafitInputError, ReferenceSet, Structure, scaled_cell
 
 #: reference frequencies below this (THz) at Γ are the acoustic modes: not fitted
@@ -64,6 +65,8 @@ ACOUSTIC_THZ = 0.5
 #: scale factors of the reference cell tabulated for ``lattice = "relaxed"`` (±2 %, steps of 0.5 %)
 SCALES = np.linspace(0.98, 1.02, 9)
 LATTICES = ("reference", "relaxed")
+#: [phonons] jacobian: the least squares' rows of a phonon target
+JACOBIANS = ("finite-difference", "analytic")
 #: weight on γ² of Grüneisen targets without a gruneisen_weight
 GRUNEISEN_WEIGHT = 1.0
 
@@ -97,6 +100,9 @@ class PhononTargetConfig:
     # the fitted modes at qpoints; None: GRUNEISEN_WEIGHT)
     gruneisen_reference: Path | None = None
     gruneisen_weight: float | None = None
+    # the least squares' Jacobian rows: "analytic" (PhononTarget.jacobian; forward differences
+    # where it has none) or "finite-difference" (forward differences of the target)
+    jacobian: str = field(default="analytic", metadata={"choices": JACOBIANS})
 
 
 def read_target_reference(config: PhononTargetConfig) -> tuple[PhononReference, Atoms, np.ndarray]:
@@ -270,11 +276,7 @@ class PhononTarget:
             ddyn = (bp.dynamical_matrices(bp.forces(theta)) - bm.dynamical_matrices(bm.forces(theta)))
             return freq, mode_gruneisen(dyn, ddyn / (rp - rm), batch.factor)[1]
         s = self.scale_of(theta)
-        h = SCALES[1] - SCALES[0]
-        k = np.clip(np.rint((s - SCALES[0]) / h).astype(int), 1, len(SCALES) - 2)
-        t = (s - SCALES[k]) / h  # in [-1, 1]: quadratic Lagrange weights on k - 1, k, k + 1
-        w = np.stack([0.5 * t * (t - 1.0), 1.0 - t * t, 0.5 * t * (t + 1.0)], axis=1)
-        dw = np.stack([t - 0.5, -2.0 * t, t + 0.5], axis=1) / h  # d/ds
+        k, w, dw = _scale_weights(s)
         shape = (len(theta), len(self.qpoints), self.reference.shape[1])
         freq = np.zeros(shape)
         dyn = np.zeros((*shape, shape[-1]), complex)
@@ -320,6 +322,50 @@ class PhononTarget:
             parts.append(dg * np.sqrt((GRUNEISEN_WEIGHT if w is None else w) / dg.shape[1]))
         return np.concatenate(parts, axis=1)
 
+    def jacobian(self, theta: np.ndarray, dtheta: np.ndarray) -> np.ndarray | None:
+        """d(:meth:`residuals`)/dx (n_residuals, n_x) at ONE full vector theta (n_params,), dtheta =
+        d(theta)/dx (n_params, n_x): analytic, from the parameter derivatives of the displaced
+        supercells' forces (:meth:`PhononBatch.frequency_slopes`: first-order perturbation of the
+        dynamical matrices' eigenvalues, a degenerate subspace as one) and, with ``lattice =
+        "relaxed"``, of the scaled unit cells' pressures (the zero-pressure scale's slope moves the
+        interpolation weights). None where that is not available (a form without parameter
+        derivatives, Grüneisen targets, a degenerate subspace that splits): the objective then
+        takes forward differences. Also None with ``jacobian = "finite-difference"``."""
+        if (self.config.jacobian != "analytic" or self.gamma_reference is not None
+                or not self.batch.potential.has_parameter_derivatives):
+            return None
+        theta = np.asarray(theta, float)
+        if not self.scaled:
+            slopes = self.batch.frequency_slopes(theta, dtheta)
+            if slopes is None:
+                return None
+            dfreq = slopes[1]
+        else:
+            s, ds = self._scale_slope(theta, dtheta)
+            k, w, dw = _scale_weights(s)
+            dfreq = np.zeros((dtheta.shape[1], *self.reference.shape))
+            with np.errstate(invalid="ignore"):  # inf x 0 at Γ's acoustic modes, not fitted
+                for c, kk in enumerate((k[0] - 1, k[0], k[0] + 1)):
+                    slopes = self.scaled[kk].frequency_slopes(theta, dtheta)
+                    if slopes is None:
+                        return None
+                    freq, d = slopes
+                    dfreq += w[0, c] * d + dw[0, c] * freq * ds[:, None, None]
+        d = dfreq[:, self.mask]  # (n_x, n_fitted)
+        return np.ascontiguousarray((d * np.sqrt(self.config.weight / d.shape[1])).T)
+
+    def _scale_slope(self, theta: np.ndarray, dtheta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`scale_of` one full vector theta (n_params,), as (1,), and its derivative (n_x,)
+        along dtheta = d(theta)/dx (n_params, n_x)."""
+        potential, tables = self.batch.potential, self.cell_tables
+        with np.errstate(all="ignore"):
+            pred = potential.evaluate(theta[None], tables)
+            d = potential.parameter_derivatives(theta, tables)
+            dvirial = np.einsum("px,psv->xsv", dtheta, d.virial)
+            dp = cell_pressure(Prediction(dtheta.T @ d.energy, dtheta.T @ d.forces, dvirial), tables)
+            s, ds = zero_pressure_slope(cell_pressure(pred, tables)[0], pred.energy[0], dp, SCALES)
+            return np.array([s]), ds
+
     def residual_widths(self) -> list[tuple[str, int]]:
         """(term, number of residuals) of the blocks of :meth:`residuals`: "phonons" and, with
         Grüneisen targets, "gruneisen"."""
@@ -346,6 +392,17 @@ class PhononTarget:
                 row["q_direction"] = direction_text(d)
             out.append(row)
         return out
+
+
+def _scale_weights(s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For lattice scales s (B,): the middle one k (B,) of the three nearest of SCALES, the
+    quadratic Lagrange weights w on k - 1, k, k + 1 (B, 3) and their derivatives dw/ds (B, 3)."""
+    h = SCALES[1] - SCALES[0]
+    k = np.clip(np.rint((s - SCALES[0]) / h).astype(int), 1, len(SCALES) - 2)
+    t = (s - SCALES[k]) / h  # in [-1, 1]
+    w = np.stack([0.5 * t * (t - 1.0), 1.0 - t * t, 0.5 * t * (t + 1.0)], axis=1)
+    dw = np.stack([t - 0.5, -2.0 * t, t + 0.5], axis=1) / h
+    return k, w, dw
 
 
 def _defined(values: np.ndarray) -> list[float | None]:
