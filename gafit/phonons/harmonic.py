@@ -34,7 +34,7 @@ from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 #: phonopy's finite displacement, Å
 DISPLACEMENT = 0.01
-#: eigenvalues of a dynamical matrix closer than this (relative to its largest |λ|) are one
+#: eigenvalues of a dynamical matrix closer than this (relative to its largest absolute λ) are one
 #: degenerate subspace in :func:`eigen_frequency_slopes`
 DEGENERATE = 1e-7
 
@@ -164,12 +164,12 @@ def eigen_frequency_slopes(dyn: np.ndarray, ddyn: np.ndarray, factor: float
     :func:`eigen_frequencies` gives them, and their derivatives (n_x, n_q, n) THz per unit of x
     from ddyn = d(dyn)/dx (n_x, n_q, n, n); None where they are not defined.
 
-    First-order perturbation: dλ = e† dD e for each eigenvector e, and dω = factor dλ / (2 √|λ|).
-    A degenerate subspace (eigenvalues within DEGENERATE of the largest |λ| at its q) is taken as
+    First-order perturbation: dλ = e† dD e for each eigenvector e, and dω = factor dλ / (2 √abs(λ)).
+    A degenerate subspace (eigenvalues within DEGENERATE of the largest absolute λ at its q) is taken as
     one: eigh's vectors in it are arbitrary, but e_S† dD e_S is λ' 1 when a symmetry of dyn and
     ddyn keeps the subspace degenerate (parameter changes keep the crystal's symmetry), so each of
     its modes gets the mean of the block's diagonal. Where the block is not a multiple of the
-    identity (to DEGENERATE relative to the largest |dλ/dx| of its x) the sorted frequencies have
+    identity (to DEGENERATE relative to the largest absolute dλ/dx of its x) the sorted frequencies have
     a kink, no derivative: None then.
     """
     lam, vec = np.linalg.eigh(dyn)  # (n_q, n), (n_q, n, n): vec[q, :, j] the j-th eigenvector

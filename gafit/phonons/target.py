@@ -65,7 +65,7 @@ ACOUSTIC_THZ = 0.5
 #: scale factors of the reference cell tabulated for ``lattice = "relaxed"`` (±2 %, steps of 0.5 %)
 SCALES = np.linspace(0.98, 1.02, 9)
 LATTICES = ("reference", "relaxed")
-#: [phonons] jacobian: the least squares' rows of a phonon target
+#: the values of ``[phonons] jacobian``: how the least squares' rows of a phonon target are taken
 JACOBIANS = ("finite-difference", "analytic")
 #: weight on γ² of Grüneisen targets without a gruneisen_weight
 GRUNEISEN_WEIGHT = 1.0
