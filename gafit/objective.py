@@ -251,7 +251,7 @@ class Objective:
         theta, pred = self.evaluate(x)
         at = Evaluation(theta, pred, self._predict)
         total = np.zeros(pred.energy.shape[0])
-        worst = np.zeros_like(total)
+        worst = None
         n_res = 0
         with np.errstate(all="ignore"):
             for term in sorted(self.terms, key=lambda t: t.uses_prediction):
@@ -262,12 +262,15 @@ class Objective:
                     total += squares
                     # NaN or inf make the total so; finite residuals beyond HUGE_RESIDUAL show
                     # in worst, which only a block with a sum of squares of HUGE_RESIDUAL² or
-                    # more (or NaN) can raise: the others skip its two passes
+                    # more (or NaN) can raise: the others skip its two passes, and when every
+                    # block does, no vector is bad (each total is a few sums below 1e200)
                     if not (squares < HUGE_RESIDUAL**2).all():
+                        worst = np.zeros_like(total) if worst is None else worst
                         np.fmax(worst, np.maximum(d.max(axis=1), -d.min(axis=1)), out=worst)
                     n_res += d.shape[1]
-        bad = ~(worst < HUGE_RESIDUAL) | ~np.isfinite(total)
-        total[bad] = n_res * BAD_RESIDUAL**2
+        if worst is not None:
+            bad = ~(worst < HUGE_RESIDUAL) | ~np.isfinite(total)
+            total[bad] = n_res * BAD_RESIDUAL**2
         return total
 
     def residual_widths(self) -> list[tuple[str, int]]:

@@ -202,6 +202,11 @@ class DataTarget(Target):
             total = w_items.sum()
             self.scale[prop] = np.sqrt(wp * w_items / total) if total > 0 and wp > 0 else None
         self.used = tuple(p for p in PROPERTIES if self.scale[p] is not None)
+        # the scale of each used property as one number where it is the same for every item
+        # (structures of equal weight): the same products without reading a per-item array
+        self._factor: dict[str, np.ndarray | float] = {
+            p: (float(self.scale[p][0]) if (self.scale[p] == self.scale[p][0]).all()
+                else self.scale[p]) for p in self.used}
 
     def widths(self) -> list[tuple[str, int]]:
         counts = self.table.counts()
@@ -214,7 +219,7 @@ class DataTarget(Target):
     def blocks(self, at: Evaluation) -> list[np.ndarray]:
         diff = self.table.differences(at.pred, properties=self.used)
         for p in self.used:  # in place: on a large set each (population x 3N) array counts
-            diff[p] *= self.scale[p]
+            diff[p] *= self._factor[p]
         return [diff[p] for p in self.used]
 
     def residuals(self, at: Evaluation) -> np.ndarray:
