@@ -46,20 +46,13 @@ class ParameterSpace:
         """Start values of the free parameters."""
         return np.array([self.values[self.names.index(n)] for n in self.free])
 
-    def __post_init__(self) -> None:
-        # the column of [values, x] each full parameter copies (its tie's free value, else its
-        # tie's fixed value): one gather per call of expand, which each least-squares step makes
-        src = np.asarray(self.source)[self.tie]
-        self._pick = np.where(src >= 0, len(self.names) + src, self.tie)
-
     def expand(self, x: np.ndarray, repair: bool = True) -> np.ndarray:
         """Full parameter vectors (B, n_full) from free vectors (B, n_free)."""
         x = np.atleast_2d(x)
-        n_full = len(self.values)
-        ext = np.empty((x.shape[0], n_full + x.shape[1]))
-        ext[:, :n_full] = self.values
-        ext[:, n_full:] = x
-        theta = ext.take(self._pick, axis=1)
+        theta = np.repeat(self.values[None, :], x.shape[0], axis=0)
+        m = self.source >= 0
+        theta[:, m] = x[:, self.source[m]]
+        theta = theta[:, self.tie]
         if self.derived is not None:
             theta = theta @ self.derived.T
         return self.repair(theta) if repair and self.repair is not None else theta
