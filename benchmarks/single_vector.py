@@ -2,7 +2,8 @@
 individual, on the same structures in one run: the objective's loss and the form's evaluation
 alone, at population 1 and at population N, timed in turn (best CPU time of each; with ``--apart``
 each on its own, back to back, as benchmarks/peers/compiled_fitters.py does: the batch's large
-arrays then do not evict the single vector's tables from the caches), and their ratio.
+arrays then do not evict the single vector's tables from the caches), and their ratio; then what
+the loss costs beyond the form's evaluation (the objective's own work), per vector.
 
 Run: python benchmarks/single_vector.py morse|buckingham|tersoff|tersoff-mlearn [--population 100]
      [--repeats 30] [--apart]
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
                        ("Objective.loss", us[2], us[3])):
         print(f"  {what:22s} population 1 {a:.3f}, population {args.population} {b:.3f}: "
               f"{a / b:.2f}x")
+    # what the objective adds around the form (parameters, E0 offsets, residuals, sums)
+    print(f"  loss beyond the form's evaluation, µs per vector: population 1 "
+          f"{(best[2] - best[0]) * 1e6:.0f}, population {args.population} "
+          f"{(best[3] - best[1]) / args.population * 1e6:.1f}")
     return 0
 
 

@@ -121,6 +121,8 @@ class Objective:
         if len(auto) == 0 or len(t.e_idx) == 0:
             self._e0_pinv = None
             return
+        # the species counts of the auto offsets, gathered once (each step reads them)
+        self._e0_counts = self.tables.counts_sk[:, self._e0_cols]
         frac = self.tables.counts_sk[t.e_idx][:, self._e0_cols] / t.n_atoms_s[t.e_idx, None]
         sw = np.sqrt(t.e_w)
         self._e0_pinv = np.linalg.pinv(sw[:, None] * frac) * sw[None, :]  # (n_auto, n_e)
@@ -145,10 +147,14 @@ class Objective:
         weighted energy residuals, and return them; without ``reference`` the linear part only
         (for derivatives of energies)."""
         t = self.targets
-        y = (t.e_ref if reference else 0.0) - energy[:, t.e_idx] / t.n_atoms_s[t.e_idx]
-        # einsum, not BLAS: the result must not depend on how a population is split
-        de0 = np.einsum("be,ae->ba", np.nan_to_num(y), self._e0_pinv)
-        energy += np.einsum("ba,sa->bs", de0, self.tables.counts_sk[:, self._e0_cols])
+        y = np.subtract(t.e_ref if reference else 0.0, energy[:, t.e_idx] / t.n_atoms_e,
+                        out=np.empty((len(energy), len(t.e_idx))))
+        if not np.isfinite(y).all():
+            y = np.nan_to_num(y)
+        # einsum, not BLAS, on row-major y (a batch's energies may be column-major): the result
+        # must not depend on how a population is split, nor on whether a vector comes alone
+        de0 = np.einsum("be,ae->ba", y, self._e0_pinv)
+        energy += np.einsum("ba,sa->bs", de0, self._e0_counts)
         return de0
 
     def linearisation(self, x: np.ndarray) -> Linearisation | None:
@@ -255,20 +261,26 @@ class Objective:
         theta, pred = self.evaluate(x)
         at = Evaluation(theta, pred, self._predict)
         total = np.zeros(pred.energy.shape[0])
-        worst = np.zeros_like(total)
+        worst = None
         n_res = 0
         with np.errstate(all="ignore"):
             for term in sorted(self.terms, key=lambda t: t.uses_prediction):
                 for d in term.blocks(at):
                     if d.shape[1] == 0:
                         continue
-                    total += np.einsum("br,br->b", d, d)
+                    squares = np.einsum("br,br->b", d, d)
+                    total += squares
                     # NaN or inf make the total so; finite residuals beyond HUGE_RESIDUAL show
-                    # in worst
-                    np.fmax(worst, np.maximum(d.max(axis=1), -d.min(axis=1)), out=worst)
+                    # in worst, which only a block with a sum of squares of HUGE_RESIDUAL² or
+                    # more (or NaN) can raise: the others skip its two passes, and when every
+                    # block does, no vector is bad (each total is a few sums below 1e200)
+                    if not (squares < HUGE_RESIDUAL**2).all():
+                        worst = np.zeros_like(total) if worst is None else worst
+                        np.fmax(worst, np.maximum(d.max(axis=1), -d.min(axis=1)), out=worst)
                     n_res += d.shape[1]
-        bad = ~(worst < HUGE_RESIDUAL) | ~np.isfinite(total)
-        total[bad] = n_res * BAD_RESIDUAL**2
+        if worst is not None:
+            bad = ~(worst < HUGE_RESIDUAL) | ~np.isfinite(total)
+            total[bad] = n_res * BAD_RESIDUAL**2
         return total
 
     def residual_widths(self) -> list[tuple[str, int]]:

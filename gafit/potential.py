@@ -290,7 +290,8 @@ class Potential:
     def repair(self, theta: np.ndarray) -> np.ndarray:
         """Project a batch (B, n_params) onto each form's valid region (in place and returned)."""
         for f, sl in zip(self.forms, self.form_slices(), strict=True):
-            theta[:, sl] = f.repair(theta[:, sl])
+            if type(f).repair is not Form.repair:  # the default changes nothing: no copy
+                theta[:, sl] = f.repair(theta[:, sl])
         return theta
 
     def check(self, values: np.ndarray | None = None) -> list[str]:

@@ -131,7 +131,8 @@ class Targets:
         self.volume_s = volume_s
         self.config_type_s = np.array([s.config_type for s in refset])
         self.e_idx = np.array([k for k, s in enumerate(refset) if s.energy is not None], np.int64)
-        self.e_ref = np.array([refset[k].energy for k in self.e_idx]) / n_atoms_s[self.e_idx]
+        self.n_atoms_e = n_atoms_s[self.e_idx]  # of the structures with an energy
+        self.e_ref = np.array([refset[k].energy for k in self.e_idx]) / self.n_atoms_e
         self.e_w = w_s[self.e_idx]
         offsets = np.concatenate([[0], np.cumsum(n_atoms_s)[:-1]]).astype(np.int64)
         f_idx, f_ref, f_w, f_s = [], [], [], []
@@ -148,6 +149,7 @@ class Targets:
                                if s.stress is not None and np.isfinite(volume_s[k])], np.int64)
         self.s_ref = np.array([refset[k].stress * EV_A3_TO_GPA for k in self.s_idx]).reshape(-1, 6)
         self.s_w = np.repeat(w_s[self.s_idx], 6)
+        self.volume_si = volume_s[self.s_idx, None]  # of the structures with a stress
         # GPa -> virial per atom (eV/atom), per stress component
         self.s_to_virial = np.repeat(-volume_s[self.s_idx] / n_atoms_s[self.s_idx], 6) / EV_A3_TO_GPA
 
@@ -168,7 +170,8 @@ class Targets:
         on = 1.0 if reference else 0.0
         out = {}
         if "energy" in properties:
-            out["energy"] = pred.energy[:, self.e_idx] / self.n_atoms_s[self.e_idx] - on * self.e_ref
+            e = pred.energy[:, self.e_idx] / self.n_atoms_e
+            out["energy"] = e - self.e_ref if reference else e - on * self.e_ref
         if "forces" in properties:
             # every atom's forces, in order: no gather (on a large set each pass over the
             # (population x 3N) array counts)
@@ -176,8 +179,9 @@ class Targets:
             f = pred.forces if every else pred.forces[:, self.f_idx]
             out["forces"] = f - self.f_ref if reference else f.copy()
         if "stress" in properties or "virial" in properties:
-            stress = pred.virial[:, self.s_idx] / self.volume_s[self.s_idx, None] * EV_A3_TO_GPA
-            s = stress.reshape(len(stress), -1) - on * self.s_ref.ravel()
+            stress = pred.virial[:, self.s_idx] / self.volume_si * EV_A3_TO_GPA
+            s = stress.reshape(len(stress), -1)
+            s = s - self.s_ref.reshape(-1) if reference else s - on * self.s_ref.reshape(-1)
             out["stress"], out["virial"] = s, s * self.s_to_virial
         return out
 
@@ -199,6 +203,11 @@ class DataTarget(Target):
             total = w_items.sum()
             self.scale[prop] = np.sqrt(wp * w_items / total) if total > 0 and wp > 0 else None
         self.used = tuple(p for p in PROPERTIES if self.scale[p] is not None)
+        # the scale of each used property as one number where it is the same for every item
+        # (structures of equal weight): the same products without reading a per-item array
+        self._factor: dict[str, np.ndarray | float] = {
+            p: (float(self.scale[p][0]) if (self.scale[p] == self.scale[p][0]).all()
+                else self.scale[p]) for p in self.used}
 
     def widths(self) -> list[tuple[str, int]]:
         counts = self.table.counts()
@@ -211,7 +220,7 @@ class DataTarget(Target):
     def blocks(self, at: Evaluation) -> list[np.ndarray]:
         diff = self.table.differences(at.pred, properties=self.used)
         for p in self.used:  # in place: on a large set each (population x 3N) array counts
-            diff[p] *= self.scale[p]
+            diff[p] *= self._factor[p]
         return [diff[p] for p in self.used]
 
     def residuals(self, at: Evaluation) -> np.ndarray:

@@ -254,12 +254,15 @@ def fused_pairs(
         return None
     b = params.shape[2]
     n_atoms = len(s_n)
-    energy = np.zeros((n_structures, b))
-    forces = np.zeros((n_atoms, 3, b))
-    virial = np.zeros((n_structures, 6, b))
+    # one allocation for the three (what a single vector pays is mostly such calls)
+    out = np.zeros((7 * n_structures + 3 * n_atoms) * b)
+    n_e, n_f = n_structures * b, 3 * n_atoms * b
+    energy = out[:n_e].reshape(n_structures, b)
+    forces = out[n_e:n_e + n_f].reshape(n_atoms, 3, b)
+    virial = out[n_e + n_f:].reshape(n_structures, 6, b)
     kernel = kernel_for(pair_energy, params.shape[1], single=b == 1)
     try:
-        flat = (energy.reshape(-1), forces.reshape(-1), virial.reshape(-1)) if b == 1 else ()
+        flat = (out[:n_e], out[n_e:n_e + n_f], out[n_e + n_f:]) if b == 1 else ()
         kernel(r_p, i_p, j_p, s_n, u_cp, start_k, np.ascontiguousarray(params),
                *(flat or (energy, forces, virial)))
     except numba.core.errors.TypingError as err:  # compiled on the first call, before any work
