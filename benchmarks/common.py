@@ -115,6 +115,26 @@ def objective_and_population(potential: Potential, data: ReferenceSet, populatio
     return fit.objective, fit.space.from_unit(rng.random((population, fit.space.n_free)))
 
 
+
+def cpu_ms(fn: Callable[[], Any], reps: int) -> float:
+    """Mean CPU time (ms) of ``reps`` calls of ``fn``."""
+    t = time.process_time()
+    for _ in range(reps):
+        fn()
+    return (time.process_time() - t) / reps * 1e3
+
+
+def kernel_switch(module: Any, enabled: bool, fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` run with ``module.ENABLED`` (a compiled kernel's switch) set to ``enabled``, and set
+    back to True after."""
+    def run() -> Any:
+        module.ENABLED = enabled
+        try:
+            return fn()
+        finally:
+            module.ENABLED = True
+    return run
+
 def best_time(fn: Callable[[], Any], repeats: int, min_seconds: float = 1.0,
               max_repeats: int = 30) -> float:
     """Best :data:`clock` time of calls of ``fn`` after one warm-up call, seconds: ``repeats``

@@ -20,7 +20,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
-from tersoff_jacobian import cpu_ms  # noqa: E402
+from common import cpu_ms, kernel_switch  # noqa: E402
 
 from gafit.config import load_config  # noqa: E402
 from gafit.fitting import Fit  # noqa: E402
@@ -29,13 +29,7 @@ from gafit.refine import batched_jacobian  # noqa: E402
 
 
 def with_kernel(enabled: bool, fn):
-    def run():
-        jacobian_kernel.ENABLED = enabled
-        try:
-            return fn()
-        finally:
-            jacobian_kernel.ENABLED = True
-    return run
+    return kernel_switch(jacobian_kernel, enabled, fn)
 
 
 def measure(path: str) -> dict:

@@ -19,34 +19,20 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+from common import cpu_ms, kernel_switch  # noqa: E402
 
 from gafit.config import load_config  # noqa: E402
 from gafit.fitting import Fit  # noqa: E402
 from gafit.forms import pair_jacobian  # noqa: E402
 
 
-def cpu_ms(fn, reps: int) -> float:
-    """Mean CPU time (ms) of ``reps`` calls."""
-    t = time.process_time()
-    for _ in range(reps):
-        fn()
-    return (time.process_time() - t) / reps * 1e3
-
-
 def with_kernel(enabled: bool, fn):
-    def run():
-        pair_jacobian.ENABLED = enabled
-        try:
-            return fn()
-        finally:
-            pair_jacobian.ENABLED = True
-    return run
+    return kernel_switch(pair_jacobian, enabled, fn)
 
 
 def start_vector(fit: Fit, at: str | None) -> np.ndarray:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+from common import cpu_ms, kernel_switch  # noqa: E402
 
 from gafit.config import load_config  # noqa: E402
 from gafit.fitting import Fit  # noqa: E402
@@ -25,22 +25,8 @@ from gafit.forms.tersoff import jacobian_kernel  # noqa: E402
 from gafit.refine import batched_jacobian  # noqa: E402
 
 
-def cpu_ms(fn, reps: int) -> float:
-    """Mean CPU time (ms) of ``reps`` calls."""
-    t = time.process_time()
-    for _ in range(reps):
-        fn()
-    return (time.process_time() - t) / reps * 1e3
-
-
 def with_kernel(enabled: bool, fn):
-    def run():
-        jacobian_kernel.ENABLED = enabled
-        try:
-            return fn()
-        finally:
-            jacobian_kernel.ENABLED = True
-    return run
+    return kernel_switch(jacobian_kernel, enabled, fn)
 
 
 def measure(path: str) -> dict:
