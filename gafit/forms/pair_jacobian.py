@@ -56,21 +56,12 @@ def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
             i, j = i_p[p], j_p[p]
             if i != i_run:
                 if i_run >= 0:
-                    for c in range(3):
-                        for m in range(NP):
-                            forces[i_run, c, c0 + m] += f_cm[c, m]
-                            f_cm[c, m] = 0.0
+                    flush_atom(forces, f_cm, i_run, c0)
                 i_run = i
                 s = s_n[i]
                 if s != s_run:
                     if s_run >= 0:
-                        for m in range(NP):
-                            energy[s_run, c0 + m] += ev_vm[0, m]
-                            ev_vm[0, m] = 0.0
-                        for v in range(6):
-                            for m in range(NP):
-                                virial[s_run, v, c0 + m] += ev_vm[v + 1, m]
-                                ev_vm[v + 1, m] = 0.0
+                        flush_structure(energy, virial, ev_vm, s_run, c0)
                     s_run = s
             de, dg = fn(r, {names})
             for m in range(NP):
@@ -94,18 +85,29 @@ def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
                 ev_vm[4, m] += gy * dz
                 ev_vm[5, m] += gx * dz
                 ev_vm[6, m] += gx * dy
-        for c in range(3):
-            for m in range(NP):
-                forces[i_run, c, c0 + m] += f_cm[c, m]
-                f_cm[c, m] = 0.0
-        for m in range(NP):
-            energy[s_run, c0 + m] += ev_vm[0, m]
-            ev_vm[0, m] = 0.0
-        for v in range(6):
-            for m in range(NP):
-                virial[s_run, v, c0 + m] += ev_vm[v + 1, m]
-                ev_vm[v + 1, m] = 0.0
+        flush_atom(forces, f_cm, i_run, c0)
+        flush_structure(energy, virial, ev_vm, s_run, c0)
 """
+
+
+def _flush_atom(forces: np.ndarray, f_cm: np.ndarray, i: int, c0: int) -> None:
+    """Add a run's d F_i/d(param) sums to atom i's columns from c0 on, and zero them."""
+    for c in range(3):
+        for m in range(f_cm.shape[1]):
+            forces[i, c, c0 + m] += f_cm[c, m]
+            f_cm[c, m] = 0.0
+
+
+def _flush_structure(energy: np.ndarray, virial: np.ndarray, ev_vm: np.ndarray, s: int,
+                     c0: int) -> None:
+    """Add a run's d(E, virial)/d(param) sums to structure s's columns from c0 on, and zero
+    them."""
+    for m in range(ev_vm.shape[1]):
+        energy[s, c0 + m] += ev_vm[0, m]
+        ev_vm[0, m] = 0.0
+        for v in range(6):
+            virial[s, v, c0 + m] += ev_vm[v + 1, m]
+            ev_vm[v + 1, m] = 0.0
 
 
 def kernel_for(derivatives: Callable, n_params: int) -> Callable:
@@ -121,8 +123,9 @@ def _make_kernel(derivatives: Callable, n_params: int) -> Callable:
     names = [f"a{m}" for m in range(n_params)]
     unpack = (", ".join(names) + " = " + ", ".join(f"params[k, {m}]" for m in range(n_params))
               if n_params else "pass")
-    namespace = {"np": np, "NP": n_params,
-                 "fn": numba.njit(error_model="numpy", inline="always")(derivatives)}
+    inline = numba.njit(error_model="numpy", inline="always")
+    namespace = {"np": np, "NP": n_params, "fn": inline(derivatives),
+                 "flush_atom": inline(_flush_atom), "flush_structure": inline(_flush_structure)}
     source = _KERNEL_SOURCE.format(unpack=unpack, names=", ".join(names))
     exec(compile(source, f"<gafit pair jacobian, {n_params} parameters>", "exec"), namespace)
     return numba.njit(error_model="numpy")(namespace["kernel"])
