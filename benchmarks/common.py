@@ -124,6 +124,18 @@ def cpu_ms(fn: Callable[[], Any], reps: int) -> float:
     return (time.process_time() - t) / reps * 1e3
 
 
+def best_cpu_ms(cases: dict[str, tuple[Callable[[], Any], int]], rounds: int = 3
+                ) -> dict[str, float]:
+    """Each case ``name: (fn, reps)`` called once (compile, caches), then the best over
+    ``rounds`` alternating rounds of its mean CPU time (ms) over ``reps`` calls."""
+    for fn, _ in cases.values():
+        fn()
+    best = dict.fromkeys(cases, np.inf)
+    for _ in range(rounds):
+        for key, (fn, reps) in cases.items():
+            best[key] = min(best[key], cpu_ms(fn, reps))
+    return best
+
 def kernel_switch(module: Any, enabled: bool, fn: Callable[[], Any]) -> Callable[[], Any]:
     """``fn`` run with ``module.ENABLED`` (a compiled kernel's switch) set to ``enabled``, and set
     back to True after."""

@@ -20,7 +20,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
-from common import cpu_ms, kernel_switch  # noqa: E402
+from common import best_cpu_ms, kernel_switch  # noqa: E402
 
 from gafit.config import load_config  # noqa: E402
 from gafit.fitting import Fit  # noqa: E402
@@ -54,12 +54,7 @@ def measure(path: str) -> dict:
         "form: derivatives numpy": (
             with_kernel(False, lambda: form.parameter_derivatives(theta, tables)), reps),
     }
-    for fn, _ in cases.values():
-        fn()  # compile, cache
-    best = {key: np.inf for key in cases}
-    for _ in range(3):
-        for key, (fn, r) in cases.items():
-            best[key] = min(best[key], cpu_ms(fn, r))
+    best = best_cpu_ms(cases)
     res = best["residual"]
     return {"config": path, "n_free": n, "n_params": form.n_params} | {
         key: f"{v:.1f} ms = {v / res:.1f} residuals" for key, v in best.items()} | {

@@ -24,7 +24,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
-from common import cpu_ms, kernel_switch  # noqa: E402
+from common import best_cpu_ms, kernel_switch  # noqa: E402
 
 from gafit.config import load_config  # noqa: E402
 from gafit.fitting import Fit  # noqa: E402
@@ -58,12 +58,7 @@ def measure(path: str, at: str | None) -> dict:
         "linearisation": (lambda: obj.linearisation(x), 3),
         "training data rows": (lambda: obj.data.jacobian(lin), 3),
     }
-    for fn, _ in cases.values():
-        fn()  # compile, cache
-    best = {k: np.inf for k in cases}
-    for _ in range(3):
-        for k, (fn, reps) in cases.items():
-            best[k] = min(best[k], cpu_ms(fn, reps))
+    best = best_cpu_ms(cases)
     # the other targets' rows (penalties, phonons, properties): measured apart, they would read
     # the frequencies the phonon targets cache for the last vectors they saw
     best["other targets' rows"] = (best["jacobian fused"] - best["linearisation"]

@@ -17,7 +17,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
-from common import cpu_ms, kernel_switch  # noqa: E402
+from common import best_cpu_ms, kernel_switch  # noqa: E402
 
 from gafit.config import load_config  # noqa: E402
 from gafit.fitting import Fit  # noqa: E402
@@ -42,12 +42,7 @@ def measure(path: str) -> dict:
         "jacobian numpy": (with_kernel(False, lambda: obj.jacobian(x)), 2),
         "forward differences": (lambda: fd(x), 2),
     }
-    for fn, _ in cases.values():
-        fn()  # compile, cache
-    best = {k: np.inf for k in cases}
-    for _ in range(3):
-        for k, (fn, reps) in cases.items():
-            best[k] = min(best[k], cpu_ms(fn, reps))
+    best = best_cpu_ms(cases)
     res = best["residual"]
     return {"config": path, "n_free": n, "n_residuals": obj.residuals(x[None]).shape[1]} | {
         k: f"{v:.1f} ms = {v / res:.1f} residuals" for k, v in best.items()} | {
