@@ -68,21 +68,20 @@ def levenberg_marquardt(
     """Bounded Levenberg–Marquardt with geodesic acceleration and delayed gratification
     (Transtrum & Sethna 2012, arXiv:1201.5885), made for sloppy least squares.
 
-    Steps are taken in x / ``scale`` with the damping λ·D there, D the largest diagonal of JᵀJ
-    each variable has shown so far (Moré's scaling, as MINPACK's: a single λ·max(diag)·I damped
-    every weakly curved direction to nothing where the curvatures span decades, and the first
-    tiny step then looked like convergence); λ doubles on a rejected step and shrinks by 3 on an
-    accepted one. The second directional derivative of the residuals along the step v
+    Steps are taken in x / ``scale`` with the damping λ·d·I there (d the largest diagonal entry of
+    the first JᵀJ, so the damping's units stay fixed); λ doubles on a rejected step and shrinks by
+    3 on an accepted one. The second directional derivative of the residuals along the step v
     (one extra residual vector, at 0.1 v) gives the acceleration a that bends the step, v + a/2,
     along a curved valley; a step with 2|a| > 0.75 |v| is rejected. Bounds: a variable on a bound
     that the gradient pushes outwards is held there for the step, and every step is cut back
     into the box. Stops when ``spent()`` (asked before each residual vector and Jacobian) or when
-    an accepted step changes the loss or x by less than a relative ``tol``."""
+    an accepted step changes the loss or x by less than a relative ``tol`` once λ ≤ 1e-6 (a
+    step the damping still throttles, in directions far less curved than the stiffest, changes
+    little without being converged)."""
     x = x0.copy()
     r = fun(x)
     cost = float(r @ r)
-    lam = 1e-3
-    d_all = np.zeros(len(x))  # the damping's diagonal (per variable, in x / scale)
+    lam, d = 1e-3, None
     while not spent():
         js = jac(x) * scale
         g = js.T @ r
@@ -91,13 +90,12 @@ def levenberg_marquardt(
             return LMEnd(x, r, "converged: the gradient vanishes")
         jf, gf = js[:, free], g[free]
         hf = jf.T @ jf
-        # Moré's scaling: each variable's damping follows the largest curvature it has shown
-        d_all[free] = np.maximum(d_all[free], np.diag(hf))
-        df = np.maximum(d_all[free], 1e-300)
+        if d is None:
+            d = max(float(np.max(np.diag(hf))), 1e-300)
         while True:
-            if lam > 1e16:
+            if lam * d > 1e16 * max(float(np.max(np.diag(hf))), 1e-300):
                 return LMEnd(x, r, "the damping grew without an accepted step")
-            a = hf + lam * np.diag(df)
+            a = hf + lam * d * np.eye(len(gf))
             v = _solve(a, -gf)
             if v is None or not np.all(np.isfinite(v)):
                 lam *= 2.0
@@ -123,8 +121,9 @@ def levenberg_marquardt(
             r_new = fun(x_new)
             cost_new = float(r_new @ r_new)
             if cost_new < cost:  # nan compares False: rejected
-                small = (cost - cost_new <= tol * cost or np.linalg.norm((x_new - x) / scale)
-                         <= tol * (np.linalg.norm(x / scale) + tol))
+                small = lam <= 1e-6 and (
+                    cost - cost_new <= tol * cost
+                    or np.linalg.norm((x_new - x) / scale) <= tol * (np.linalg.norm(x / scale) + tol))
                 x, r, cost = x_new, r_new, cost_new
                 lam /= 3.0
                 if small:
