@@ -35,10 +35,13 @@ from gafit.forms.eam import kernel
 from gafit.forms.eam.grid import EAMGrid
 from gafit.forms.eam.kernel import (
     WINDOW,
+    _add_lanes,
     _coefficients,
     _knot_range,
     _njit,
     _rho_interval,
+    _slope_lanes,
+    _value_lanes,
     _window_coefficients,
 )
 from gafit.forms.lanes import LANES, vadd, vload, vmul, vstore, vsub
@@ -87,25 +90,6 @@ def _pack(t_ksdr, slots, v0, v1, k0, k1, out):
 
 
 @_njit
-def _value(c, at, p):
-    """The value cubic of coefficient rows c (flat index ``at`` of c3) at fraction p, lanes."""
-    return vadd(vmul(vadd(vmul(vadd(vmul(vload(c, at), p), vload(c, at + LANES)), p),
-                          vload(c, at + 2 * LANES)), p), vload(c, at + 3 * LANES))
-
-
-@_njit
-def _slope(c, at, p):
-    """The slope cubic (d/dr) of coefficient rows c (flat index ``at`` of c3) at fraction p."""
-    return vadd(vmul(vadd(vmul(vload(c, at + 4 * LANES), p), vload(c, at + 5 * LANES)), p),
-                vload(c, at + 6 * LANES))
-
-
-@_njit
-def _add(a, at, v):
-    vstore(a, at, vadd(vload(a, at), v))
-
-
-@_njit
 def _density_columns(lo, ptr_m, i_k, j_k, frac_k, at_i_k, at_j_k, one_species, t_vkxw, k0, nr,
                      dr, drho_nvw):
     """drho_nvw[n, v, w] = d(density at atom n) by the parameter of slot v LANES + w, for the
@@ -128,11 +112,11 @@ def _density_columns(lo, ptr_m, i_k, j_k, frac_k, at_i_k, at_j_k, one_species, t
                 xi, xj = 0, 0
                 if not one_species:
                     xi, xj = at_i_k[k] * row, at_j_k[k] * row
-                dv = _value(c, xi, p)
-                _add(drho_nvw, (i * n_v + v) * LANES, dv)
+                dv = _value_lanes(c, xi, p)
+                _add_lanes(drho_nvw, (i * n_v + v) * LANES, dv)
                 if not one_species:
-                    dv = _value(c, xj, p)
-                _add(drho_nvw, (j * n_v + v) * LANES, dv)
+                    dv = _value_lanes(c, xj, p)
+                _add_lanes(drho_nvw, (j * n_v + v) * LANES, dv)
 
 
 @_njit
@@ -179,36 +163,36 @@ def _pair_columns(lo, ptr_m, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, 
                 tables = False
                 if v < n_vr:
                     cr = cr_vmxqw[v, a % WINDOW]
-                    ds_i = _slope(cr, xi * row, p)
-                    ds_j = ds_i if one_species else _slope(cr, xj * row, p)
+                    ds_i = _slope_lanes(cr, xi * row, p)
+                    ds_j = ds_i if one_species else _slope_lanes(cr, xj * row, p)
                     de = vadd(vmul(ds_i, f1i), vmul(ds_j, f1j))
                     tables = True
                 e = ((s * n_v + v) * 7) * LANES
                 if v >= vz0 and v < vz0 + n_vz:
                     cz = cz_vmxqw[v - vz0, a % WINDOW]
-                    phi = vmul(_value(cz, xp * row, p), recip)
-                    de = vadd(de, vsub(vmul(_slope(cz, xp * row, p), recip), vmul(phi, recip)))
-                    _add(ev_svqw, e, phi)
+                    phi = vmul(_value_lanes(cz, xp * row, p), recip)
+                    de = vadd(de, vsub(vmul(_slope_lanes(cz, xp * row, p), recip), vmul(phi, recip)))
+                    _add_lanes(ev_svqw, e, phi)
                     tables = True
                 if tables:
-                    _add(ev_svqw, e + LANES, vmul(de, dx * ux))
-                    _add(ev_svqw, e + 2 * LANES, vmul(de, dy * uy))
-                    _add(ev_svqw, e + 3 * LANES, vmul(de, dz * uz))
-                    _add(ev_svqw, e + 4 * LANES, vmul(de, dy * uz))
-                    _add(ev_svqw, e + 5 * LANES, vmul(de, dx * uz))
-                    _add(ev_svqw, e + 6 * LANES, vmul(de, dx * uy))
+                    _add_lanes(ev_svqw, e + LANES, vmul(de, dx * ux))
+                    _add_lanes(ev_svqw, e + 2 * LANES, vmul(de, dy * uy))
+                    _add_lanes(ev_svqw, e + 3 * LANES, vmul(de, dz * uz))
+                    _add_lanes(ev_svqw, e + 4 * LANES, vmul(de, dy * uz))
+                    _add_lanes(ev_svqw, e + 5 * LANES, vmul(de, dx * uz))
+                    _add_lanes(ev_svqw, e + 6 * LANES, vmul(de, dx * uy))
                 if use_fp[v]:
                     de = vadd(de, vadd(vmul(vload(dfp_nvw, (i * n_v + v) * LANES), slope_i),
                                        vmul(vload(dfp_nvw, (j * n_v + v) * LANES), slope_j)))
                 fi, fj = (i * n_v + v) * 3 * LANES, (j * n_v + v) * 3 * LANES
                 g = vmul(de, ux)
-                _add(f_nvcw, fi, g)
+                _add_lanes(f_nvcw, fi, g)
                 vstore(f_nvcw, fj, vsub(vload(f_nvcw, fj), g))
                 g = vmul(de, uy)
-                _add(f_nvcw, fi + LANES, g)
+                _add_lanes(f_nvcw, fi + LANES, g)
                 vstore(f_nvcw, fj + LANES, vsub(vload(f_nvcw, fj + LANES), g))
                 g = vmul(de, uz)
-                _add(f_nvcw, fi + 2 * LANES, g)
+                _add_lanes(f_nvcw, fi + 2 * LANES, g)
                 vstore(f_nvcw, fj + 2 * LANES, vsub(vload(f_nvcw, fj + 2 * LANES), g))
 
 

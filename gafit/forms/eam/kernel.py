@@ -428,13 +428,19 @@ def _pairs_one(k0, k1, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, at_j_k
 @_njit
 def _cubic_lanes(c, x, p):
     """The value and slope cubics of coefficient rows c[x, :, lanes] at fraction p."""
-    value = vadd(vmul(vadd(vmul(vadd(vmul(vload(c, x), p), vload(c, x + LANES)), p),
-                           vload(c, x + 2 * LANES)), p), vload(c, x + 3 * LANES))
-    return value, _slope_lanes(c, x, p)
+    return _value_lanes(c, x, p), _slope_lanes(c, x, p)
+
+
+@_njit
+def _value_lanes(c, x, p):
+    """The value cubic of coefficient rows c[x, :, lanes] (flat index x) at fraction p."""
+    return vadd(vmul(vadd(vmul(vadd(vmul(vload(c, x), p), vload(c, x + LANES)), p),
+                          vload(c, x + 2 * LANES)), p), vload(c, x + 3 * LANES))
 
 
 @_njit
 def _slope_lanes(c, x, p):
+    """The slope cubic (d/dr) of coefficient rows c[x, :, lanes] (flat index x) at fraction p."""
     return vadd(vmul(vadd(vmul(vload(c, x + 4 * LANES), p), vload(c, x + 5 * LANES)), p),
                 vload(c, x + 6 * LANES))
 
