@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from gafit.forms.pair_kernel import flush_atom, flush_structure
+
 try:
     import numba
 except ImportError:  # pragma: no cover - numba is optional
@@ -90,26 +92,6 @@ def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
 """
 
 
-def _flush_atom(forces: np.ndarray, f_cm: np.ndarray, i: int, c0: int) -> None:
-    """Add a run's d F_i/d(param) sums to atom i's columns from c0 on, and zero them."""
-    for c in range(3):
-        for m in range(f_cm.shape[1]):
-            forces[i, c, c0 + m] += f_cm[c, m]
-            f_cm[c, m] = 0.0
-
-
-def _flush_structure(energy: np.ndarray, virial: np.ndarray, ev_vm: np.ndarray, s: int,
-                     c0: int) -> None:
-    """Add a run's d(E, virial)/d(param) sums to structure s's columns from c0 on, and zero
-    them."""
-    for m in range(ev_vm.shape[1]):
-        energy[s, c0 + m] += ev_vm[0, m]
-        ev_vm[0, m] = 0.0
-        for v in range(6):
-            virial[s, v, c0 + m] += ev_vm[v + 1, m]
-            ev_vm[v + 1, m] = 0.0
-
-
 def kernel_for(derivatives: Callable, n_params: int) -> Callable:
     """The compiled kernel of ``derivatives(r, p_1, ..., p_n) -> (de, dg)``, n = n_params."""
     key = (derivatives, n_params)
@@ -125,7 +107,7 @@ def _make_kernel(derivatives: Callable, n_params: int) -> Callable:
               if n_params else "pass")
     inline = numba.njit(error_model="numpy", inline="always")
     namespace = {"np": np, "NP": n_params, "fn": inline(derivatives),
-                 "flush_atom": inline(_flush_atom), "flush_structure": inline(_flush_structure)}
+                 "flush_atom": inline(flush_atom), "flush_structure": inline(flush_structure)}
     source = _KERNEL_SOURCE.format(unpack=unpack, names=", ".join(names))
     exec(compile(source, f"<gafit pair jacobian, {n_params} parameters>", "exec"), namespace)
     return numba.njit(error_model="numpy")(namespace["kernel"])

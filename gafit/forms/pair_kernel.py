@@ -67,21 +67,12 @@ def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
             i, j = i_p[p], j_p[p]
             if i != i_run:  # a structure's pairs are runs of centre atoms: s changes only here
                 if i_run >= 0:
-                    for c in range(3):
-                        for b in range(n_b):
-                            forces[i_run, c, b] += f_cb[c, b]
-                            f_cb[c, b] = 0.0
+                    flush_atom(forces, f_cb, i_run, 0)
                 i_run = i
                 s = s_n[i]
                 if s != s_run:
                     if s_run >= 0:
-                        for b in range(n_b):
-                            energy[s_run, b] += ev_vb[0, b]
-                            ev_vb[0, b] = 0.0
-                        for v in range(6):
-                            for b in range(n_b):
-                                virial[s_run, v, b] += ev_vb[v + 1, b]
-                                ev_vb[v + 1, b] = 0.0
+                        flush_structure(energy, virial, ev_vb, s_run, 0)
                     s_run = s
             for b in range(n_b):
                 e_b[b], g_b[b] = fn(r, {call})
@@ -104,15 +95,30 @@ def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
                 ev_vb[5, b] += gx * dz
                 ev_vb[6, b] += gx * dy
     if i_run >= 0:
-        for c in range(3):
-            for b in range(n_b):
-                forces[i_run, c, b] += f_cb[c, b]
-        for b in range(n_b):
-            energy[s_run, b] += ev_vb[0, b]
-        for v in range(6):
-            for b in range(n_b):
-                virial[s_run, v, b] += ev_vb[v + 1, b]
+        flush_atom(forces, f_cb, i_run, 0)
+        flush_structure(energy, virial, ev_vb, s_run, 0)
 """
+
+
+def flush_atom(forces: np.ndarray, f_cm: np.ndarray, i: int, c0: int) -> None:
+    """Add a run's sums of atom i's force (3, M) to its columns c0 to c0 + M of ``forces``
+    (N, 3, C), and zero them (numba, inlined into the generated kernels)."""
+    for c in range(3):
+        for m in range(f_cm.shape[1]):
+            forces[i, c, c0 + m] += f_cm[c, m]
+            f_cm[c, m] = 0.0
+
+
+def flush_structure(energy: np.ndarray, virial: np.ndarray, ev_vm: np.ndarray, s: int,
+                    c0: int) -> None:
+    """Add a run's sums of structure s's energy and virial (7, M) to its columns c0 to c0 + M of
+    ``energy`` (S, C) and ``virial`` (S, 6, C), and zero them."""
+    for m in range(ev_vm.shape[1]):
+        energy[s, c0 + m] += ev_vm[0, m]
+        ev_vm[0, m] = 0.0
+        for v in range(6):
+            virial[s, v, c0 + m] += ev_vm[v + 1, m]
+            ev_vm[v + 1, m] = 0.0
 
 #: the same for one parameter vector (what every least-squares step evaluates), in two phases per
 #: block of BLOCK pairs: ``compute`` evaluates the form and every per-pair product (a loop without
@@ -230,8 +236,9 @@ def _make_kernel(pair_energy: Callable, n_params: int, single: bool = False) -> 
     fields = {"unpack": unpack, "names": ", ".join(names),
               "args": "".join(f"{a}, " for a in names),
               "call": ", ".join(names if single else [f"{a}[b]" for a in names])}
-    namespace = {"np": np, "BLOCK": BLOCK, "U": np.uint64,
-                 "fn": numba.njit(error_model="numpy", inline="always")(pair_energy)}
+    inline = numba.njit(error_model="numpy", inline="always")
+    namespace = {"np": np, "BLOCK": BLOCK, "U": np.uint64, "fn": inline(pair_energy),
+                 "flush_atom": inline(flush_atom), "flush_structure": inline(flush_structure)}
     where = f"<gafit pair kernel, {n_params} parameters>"
     if single:
         exec(compile(_COMPUTE_SOURCE.format(**fields), where, "exec"), namespace)
