@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.optimize import brentq
@@ -371,6 +372,18 @@ class WallConstraint:
         return np.linspace(self.r_from[c], self.r_to[c], n), (span / (n - 1) if n > 1
                                                                else CONSTRAINT_STEP)
 
+    @cached_property
+    def _grids(self) -> list[tuple[np.ndarray, int, float]]:
+        """Per channel: the points below its grid (from :data:`R_LOW`, where a pair that attracts
+        at r_from must repel somewhere) followed by :meth:`grid`'s, how many lie below, and the
+        grid's step: one array, so that each term is evaluated once per call."""
+        out = []
+        for c in range(len(self.pairs)):
+            r, step = self.grid(c)
+            r_in = np.arange(R_LOW, self.r_from[c], CONSTRAINT_STEP)
+            out.append((np.concatenate([r_in, r]), len(r_in), step))
+        return out
+
     def violation(self, theta: np.ndarray) -> np.ndarray:
         """Breach (B, C) in eV for full parameter vectors ``theta`` (B, n_params); NaN where the
         parameters overflow."""
@@ -381,13 +394,11 @@ class WallConstraint:
             for c, key in enumerate(self.pairs):
                 if key not in terms:
                     continue
-                r, step = self.grid(c)
-                _, g = _sum(terms[key])(r)
-                g = np.broadcast_to(g, (len(theta), len(r)))
-                r_in = np.arange(R_LOW, self.r_from[c], CONSTRAINT_STEP)
-                _, g_in = _sum(terms[key])(r_in)
-                walled_below = np.broadcast_to(g_in < 0, (len(theta), len(r_in))).any(axis=-1)
-                out[:, c] = breach(g, step, walled_below)
+                r_all, n_in, step = self._grids[c]
+                _, g = _sum(terms[key])(r_all)
+                g = np.broadcast_to(g, (len(theta), len(r_all)))
+                walled_below = (g[:, :n_in] < 0).any(axis=-1)
+                out[:, c] = breach(g[:, n_in:], step, walled_below)
         return out
 
     def table(self, theta: np.ndarray) -> list[dict]:
