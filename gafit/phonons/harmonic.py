@@ -15,7 +15,9 @@ force sets) and then applied to the whole batch as matrix products.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -200,6 +202,59 @@ def eigen_frequency_slopes(dyn: np.ndarray, ddyn: np.ndarray, factor: float
 # --------------------------------------------------------------------------- batches (for fits)
 
 
+class SupercellForces:
+    """The tables of a set of displaced supercells for one potential, and the forces and force
+    derivatives of the last parameter vectors asked for: shared by every :class:`PhononBatch` of
+    the potential on the same supercells (phonon targets of one crystal at other q-points or Γ
+    directions, the stability guard's Γ), so that each is computed once per vector, whoever asks
+    first. The arrays returned are read-only (every batch reads the same ones)."""
+
+    def __init__(self, potential: Potential, supercells: list[Atoms]):
+        self.potential = potential
+        self.tables = potential.build_tables(ReferenceSet([Structure(a) for a in supercells]))
+        self._forces: tuple[np.ndarray, np.ndarray] | None = None
+        self._derivatives: tuple[np.ndarray, np.ndarray] | None = None
+
+    def forces(self, theta: np.ndarray) -> np.ndarray:
+        """Forces (B, 3 n_disp n_atoms) eV/Å for full vectors theta (B, n_params)."""
+        last = self._forces
+        if last is None or last[0].shape != theta.shape or not np.array_equal(last[0], theta):
+            f = self.potential.evaluate(theta, self.tables).forces
+            f.setflags(write=False)
+            last = self._forces = (theta.copy(), f)
+        return last[1]
+
+    def force_derivatives(self, theta: np.ndarray) -> np.ndarray:
+        """d(forces)/d(parameter) (n_params, 3 n_disp n_atoms) at ONE full vector theta."""
+        last = self._derivatives
+        if last is None or not np.array_equal(last[0], theta):
+            d = self.potential.parameter_derivatives(theta, self.tables).forces
+            d.setflags(write=False)
+            last = self._derivatives = (theta.copy(), d)
+        return last[1]
+
+    def __getstate__(self) -> dict:
+        return self.__dict__ | {"_forces": None, "_derivatives": None}  # not what workers need
+
+
+#: per potential, its SupercellForces by a digest of the supercells' species, cells and positions
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def shared_supercells(potential: Potential, supercells: list[Atoms]) -> SupercellForces:
+    """The :class:`SupercellForces` of ``potential`` on ``supercells``: the one built before on
+    the same cells (same species, cells and positions to the last bit), else a new one."""
+    digest = hashlib.sha256()
+    for a in supercells:
+        for arr in (a.numbers, a.cell.array, a.positions, a.pbc):
+            digest.update(np.ascontiguousarray(arr).tobytes())
+    key = digest.hexdigest()
+    mine = _SHARED.setdefault(potential, {})
+    if key not in mine:
+        mine[key] = SupercellForces(potential, supercells)
+    return mine[key]
+
+
 class PhononBatch:
     """Phonon frequencies at fixed q-points for a batch of parameter vectors.
 
@@ -224,7 +279,7 @@ class PhononBatch:
         self.phonopy = ph = new_phonopy(unitcell, supercell)
         ph.generate_displacements(distance=displacement)
         self.supercells = displaced_supercells(ph)
-        self.tables = potential.build_tables(ReferenceSet([Structure(a) for a in self.supercells]))
+        self.shared = shared_supercells(potential, self.supercells)
         n_disp, n_atoms = len(self.supercells), len(self.supercells[0])
         self.force_shape = (n_disp, n_atoms, 3)
         self.factor = float(ph.unit_conversion_factor)
@@ -249,11 +304,15 @@ class PhononBatch:
         self.nac = (NacTerm(ph, index_k, dielectric, self.qpoints, directions)
                     if index_k is not None and dielectric is not None else None)
 
+    @property
+    def tables(self) -> Any:
+        """gafit's tables of the displaced supercells (shared, see :class:`SupercellForces`)."""
+        return self.shared.tables
+
     def forces(self, theta: np.ndarray) -> np.ndarray:
         """Forces (B, n_disp, n_atoms, 3) eV/Å on the displaced supercells for theta (B, n_params)."""
         theta = np.atleast_2d(np.asarray(theta, float))
-        pred = self.potential.evaluate(theta, self.tables)
-        return pred.forces.reshape((len(theta), *self.force_shape))
+        return self.shared.forces(theta).reshape((len(theta), *self.force_shape))
 
     def force_constants(self, forces: np.ndarray) -> np.ndarray:
         """Compact force constants (B, n_prim, n_atoms, 3, 3) eV/Å², phonopy's layout."""
@@ -277,7 +336,7 @@ class PhononBatch:
         (n_params,), dtheta = d(theta)/dx (n_params, n_x): the potential's parameter derivatives of
         the supercells' forces through the same linear map, plus (NAC) the charges' part."""
         theta = np.asarray(theta, float)
-        dforces = dtheta.T @ self.potential.parameter_derivatives(theta, self.tables).forces
+        dforces = dtheta.T @ self.shared.force_derivatives(theta)
         d = (dforces @ self.forces_to_dyn.T).reshape(len(dforces), len(self.qpoints), self.n_modes,
                                                      self.n_modes)
         if self.nac is not None:
