@@ -139,6 +139,31 @@ def test_batch_equals_phonopy_per_individual():
         assert np.abs(batch.force_constants(forces)[k] - ph.force_constants).max() < 1e-10
 
 
+def test_batches_on_the_same_supercells_share_their_forces():
+    """Batches of one potential on the same displaced supercells (other q-points) evaluate each
+    vector's forces once between them, and give what a batch of their own gives; other
+    supercells, another displacement or another potential get their own."""
+    pot, prim = cu_morse(), bulk("Cu", "fcc", a=3.61)
+    a = PhononBatch(pot, prim, [2, 2, 2], QPOINTS[:2])
+    b = PhononBatch(pot, prim, [2, 2, 2], QPOINTS[2:])
+    assert a.shared is b.shared
+    assert PhononBatch(pot, prim, [3, 3, 3], QPOINTS[:1]).shared is not a.shared
+    assert PhononBatch(pot, prim, [2, 2, 2], QPOINTS[:1], displacement=0.02).shared is not a.shared
+    assert PhononBatch(cu_morse(), prim, [2, 2, 2], QPOINTS[:1]).shared is not a.shared
+    calls = []
+    evaluate = pot.evaluate
+    pot.evaluate = lambda theta, tables: calls.append(1) or evaluate(theta, tables)
+    theta = [np.array([cu_morse(d0).values]) for d0 in (0.3429, 0.40)]
+    got = [(a.frequencies(t), b.frequencies(t)) for t in (theta[0], theta[1], theta[0])]
+    assert len(calls) == 3  # one per vector asked for in turn, not one per batch
+    del pot.evaluate
+    for (fa, fb), t in zip(got, theta + theta[:1], strict=True):
+        own = PhononBatch(cu_morse(), prim, [2, 2, 2], QPOINTS)  # a potential of its own
+        np.testing.assert_array_equal(np.concatenate([fa, fb], axis=1), own.frequencies(t))
+    with pytest.raises(ValueError, match="read-only"):
+        a.forces(theta[0])[0, 0, 0, 0] = 1.0
+
+
 def test_paths():
     assert parse_path("GXUKGL", "cF") == [["Γ", "X", "U"], ["K", "Γ", "L"]]
     assert parse_path("GXWKGL|UX", "cF") == [["Γ", "X", "W", "K", "Γ", "L"], ["U", "X"]]
