@@ -31,6 +31,7 @@ from gafit.nac import (
     charge_indices,
     set_model_nac,
 )
+from gafit.phonons.linear_map import RowMap
 from gafit.potential import Potential
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
@@ -300,6 +301,7 @@ class PhononBatch:
         self.fc_shape = tuple(np.shape(ph.force_constants))
         self.forces_to_fc = np.array(fc_cols).T  # (n_fc, n_f) 1/Å
         self.forces_to_dyn = np.array(d_cols).T  # (n_q n_modes², n_f) 1/(Å AMU)
+        self._to_dyn = RowMap(self.forces_to_dyn)
         index_k = charge_indices(potential, list(ph.primitive.symbols))
         self.nac = (NacTerm(ph, index_k, dielectric, self.qpoints, directions)
                     if index_k is not None and dielectric is not None else None)
@@ -323,7 +325,7 @@ class PhononBatch:
         """Dynamical matrices (B, n_q, n_modes, n_modes), complex, eV/(Å² AMU); with NAC the
         non-analytic term of the charges in theta (B, n_params) is added."""
         f = np.asarray(forces, float).reshape(-1, int(np.prod(self.force_shape)))
-        d = np.einsum("bf,df->bd", f, self.forces_to_dyn)  # row by row: independent of B
+        d = self._to_dyn(f)  # row by row: independent of B
         d = d.reshape(len(f), len(self.qpoints), self.n_modes, self.n_modes)
         if self.nac is not None:
             if theta is None:

@@ -1,0 +1,74 @@
+"""Linear maps applied to a batch row by row in a fixed order (numba): forces to dynamical
+matrices (:class:`gafit.phonons.harmonic.PhononBatch`), where each individual's numbers must not
+depend on the batch it is evaluated in (a population split over workers, a vector alone in the
+least squares). numpy's einsum gives that too, ten times slower; a BLAS product is fast but may sum
+in another order for another batch size. Without numba the einsum path is taken."""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is optional
+    numba = None
+
+#: output columns per block: a block of the map (n_in x COLUMNS doubles) stays in the L2 cache
+#: while every row of the batch passes through it
+COLUMNS = 64
+
+
+def _rows_times(x_bi: np.ndarray, m_io: np.ndarray, out_bo: np.ndarray) -> None:
+    """out[b, o] += sum over i, in order, of x[b, i] m[i, o] (numba): a block of COLUMNS columns
+    at a time, four rows together (each m[i, o] read once for the four)."""
+    n_b, n_i, n_o = x_bi.shape[0], x_bi.shape[1], m_io.shape[1]
+    for o0 in range(0, n_o, COLUMNS):
+        o1 = min(o0 + COLUMNS, n_o)
+        b = 0
+        while b + 4 <= n_b:
+            a0, a1 = out_bo[b, o0:o1], out_bo[b + 1, o0:o1]
+            a2, a3 = out_bo[b + 2, o0:o1], out_bo[b + 3, o0:o1]
+            for i in range(n_i):
+                x0, x1, x2, x3 = x_bi[b, i], x_bi[b + 1, i], x_bi[b + 2, i], x_bi[b + 3, i]
+                m = m_io[i, o0:o1]
+                for o in range(o1 - o0):
+                    a0[o] += x0 * m[o]
+                    a1[o] += x1 * m[o]
+                    a2[o] += x2 * m[o]
+                    a3[o] += x3 * m[o]
+            b += 4
+        for r in range(b, n_b):
+            acc = out_bo[r, o0:o1]
+            for i in range(n_i):
+                x = x_bi[r, i]
+                m = m_io[i, o0:o1]
+                for o in range(o1 - o0):
+                    acc[o] += x * m[o]
+
+
+_KERNEL = (numba.njit(error_model="numpy", cache=True)(_rows_times) if numba is not None
+           else None)
+
+
+class RowMap:
+    """x (B, n_in) -> x mᵀ (B, n_out) for a complex or real map m (n_out, n_in) and real rows x:
+    every output element a sum over the inputs in their order, whatever B."""
+
+    def __init__(self, m_oi: np.ndarray):
+        self.m_oi = m_oi
+        self.complex = np.iscomplexobj(m_oi)
+        parts = [m_oi.real, m_oi.imag] if self.complex else [m_oi]
+        self.m_io = np.ascontiguousarray(np.concatenate(parts).T, dtype=float)  # (n_in, n_out[*2])
+
+    def __call__(self, x_bi: np.ndarray) -> np.ndarray:
+        x_bi = np.ascontiguousarray(x_bi, dtype=float)
+        if _KERNEL is None:
+            return np.einsum("bi,oi->bo", x_bi, self.m_oi)
+        out = np.zeros((len(x_bi), self.m_io.shape[1]))
+        _KERNEL(x_bi, self.m_io, out)
+        if not self.complex:
+            return out
+        n = self.m_oi.shape[0]
+        y = np.empty((len(x_bi), n), complex)
+        y.real, y.imag = out[:, :n], out[:, n:]
+        return y
