@@ -204,15 +204,19 @@ def eigen_frequency_slopes(dyn: np.ndarray, ddyn: np.ndarray, factor: float
 
 
 class SupercellForces:
-    """The tables of a set of displaced supercells for one potential, and the forces and force
-    derivatives of the last parameter vectors asked for: shared by every :class:`PhononBatch` of
-    the potential on the same supercells (phonon targets of one crystal at other q-points or Γ
-    directions, the stability guard's Γ), so that each is computed once per vector, whoever asks
-    first. The arrays returned are read-only (every batch reads the same ones)."""
+    """The tables of a set of displaced supercells for one potential, phonopy's map from their
+    forces to force constants, and the forces and force derivatives of the last parameter vectors
+    asked for: shared by every :class:`PhononBatch` of the potential on the same supercells (phonon
+    targets of one crystal at other q-points or Γ directions, the stability guard's Γ), so that
+    each is computed once, whoever asks first. The arrays returned are read-only (every batch
+    reads the same ones)."""
 
     def __init__(self, potential: Potential, supercells: list[Atoms]):
         self.potential = potential
+        self.supercells = supercells
         self.tables = potential.build_tables(ReferenceSet([Structure(a) for a in supercells]))
+        self.fc_shape: tuple[int, ...] = ()
+        self._to_fc: dict[bool, np.ndarray] = {}
         self._forces: tuple[np.ndarray, np.ndarray] | None = None
         self._derivatives: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -233,6 +237,23 @@ class SupercellForces:
             d.setflags(write=False)
             last = self._derivatives = (theta.copy(), d)
         return last[1]
+
+    def forces_to_fc(self, ph: Phonopy, symmetrize_fc: bool) -> np.ndarray:
+        """phonopy's map (n_fc, n_f) 1/Å from the supercells' forces to compact force constants
+        (:func:`produce_force_constants`; ``ph`` one whose displacements these supercells are),
+        probed with unit forces once per setting: each probe is a whole phonopy solve."""
+        if symmetrize_fc not in self._to_fc:
+            n_f = sum(3 * len(a) for a in self.supercells)
+            shape = (len(self.supercells), len(self.supercells[0]), 3)
+            cols = []
+            for k in range(n_f):
+                unit = np.zeros(n_f)
+                unit[k] = 1.0
+                produce_force_constants(ph, unit.reshape(shape), symmetrize_fc)
+                cols.append(np.array(ph.force_constants, float).ravel())
+            self.fc_shape = tuple(np.shape(ph.force_constants))
+            self._to_fc[symmetrize_fc] = np.array(cols).T
+        return self._to_fc[symmetrize_fc]
 
     def __getstate__(self) -> dict:
         return self.__dict__ | {"_forces": None, "_derivatives": None}  # not what workers need
@@ -287,19 +308,16 @@ class PhononBatch:
         n_f = n_disp * n_atoms * 3
         n_modes = 3 * len(ph.primitive)
         self.n_modes = n_modes
-        fc_cols, d_cols = [], []
+        self.forces_to_fc = self.shared.forces_to_fc(ph, symmetrize_fc)  # (n_fc, n_f) 1/Å
+        self.fc_shape = self.shared.fc_shape
+        d_cols = []
         dm_q = np.zeros((len(self.qpoints), n_modes, n_modes), complex)
-        for k in range(n_f):  # phonopy's maps are linear: probe them with unit forces
-            unit = np.zeros(n_f)
-            unit[k] = 1.0
-            produce_force_constants(ph, unit.reshape(self.force_shape), symmetrize_fc)
-            fc_cols.append(np.array(ph.force_constants, float).ravel())
+        for k in range(n_f):  # the dynamical matrices are linear in the force constants
+            ph.force_constants = self.forces_to_fc[:, k].reshape(self.fc_shape)
             for iq, q in enumerate(self.qpoints):
                 ph.dynamical_matrix.run(q)
                 dm_q[iq] = ph.dynamical_matrix.dynamical_matrix
             d_cols.append(dm_q.ravel().copy())
-        self.fc_shape = tuple(np.shape(ph.force_constants))
-        self.forces_to_fc = np.array(fc_cols).T  # (n_fc, n_f) 1/Å
         self.forces_to_dyn = np.array(d_cols).T  # (n_q n_modes², n_f) 1/(Å AMU)
         self._to_dyn = RowMap(self.forces_to_dyn)
         index_k = charge_indices(potential, list(ph.primitive.symbols))
