@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from helpers import three_volume_sets
+
+
+def pytest_configure(config) -> None:
+    """Cached arrays (gafit.disk_cache) in a folder of this run's own, not the user's cache: each
+    run computes them once (the tests that build the same phonon supercells share them)."""
+    config._gafit_cache = tempfile.mkdtemp(prefix="gafit-test-cache-")
+    os.environ["GAFIT_CACHE_DIR"] = config._gafit_cache
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(getattr(config, "_gafit_cache", ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ force sets) and then applied to the whole batch as matrix products.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -24,8 +23,10 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from phonopy import Phonopy
+from phonopy import __version__ as phonopy_version
 from phonopy.structure.atoms import PhonopyAtoms
 
+from gafit import disk_cache
 from gafit.nac import (
     NacTerm,
     charge_indices,
@@ -211,9 +212,10 @@ class SupercellForces:
     each is computed once, whoever asks first. The arrays returned are read-only (every batch
     reads the same ones)."""
 
-    def __init__(self, potential: Potential, supercells: list[Atoms]):
+    def __init__(self, potential: Potential, supercells: list[Atoms], key: str):
         self.potential = potential
         self.supercells = supercells
+        self.key = key  # a digest of the supercells (species, cells, positions)
         self.tables = potential.build_tables(ReferenceSet([Structure(a) for a in supercells]))
         self.fc_shape: tuple[int, ...] = ()
         self._to_fc: dict[bool, np.ndarray] = {}
@@ -245,14 +247,21 @@ class SupercellForces:
         if symmetrize_fc not in self._to_fc:
             n_f = sum(3 * len(a) for a in self.supercells)
             shape = (len(self.supercells), len(self.supercells[0]), 3)
-            cols = []
-            for k in range(n_f):
-                unit = np.zeros(n_f)
-                unit[k] = 1.0
-                produce_force_constants(ph, unit.reshape(shape), symmetrize_fc)
-                cols.append(np.array(ph.force_constants, float).ravel())
-            self.fc_shape = tuple(np.shape(ph.force_constants))
-            self._to_fc[symmetrize_fc] = np.array(cols).T
+
+            def probe() -> np.ndarray:
+                cols = []
+                for k in range(n_f):
+                    unit = np.zeros(n_f)
+                    unit[k] = 1.0
+                    produce_force_constants(ph, unit.reshape(shape), symmetrize_fc)
+                    cols.append(np.array(ph.force_constants, float).ravel())
+                return np.array(cols).T
+
+            key = disk_cache.digest([self.key, f"symmetrize {symmetrize_fc}",
+                                     f"phonopy {phonopy_version}"])
+            self._to_fc[symmetrize_fc] = disk_cache.cached_array("forces_to_fc", key, probe)
+            # compact force constants: (primitive atoms, supercell atoms, 3, 3)
+            self.fc_shape = (len(ph.primitive), shape[1], 3, 3)
         return self._to_fc[symmetrize_fc]
 
     def __getstate__(self) -> dict:
@@ -266,14 +275,11 @@ _SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def shared_supercells(potential: Potential, supercells: list[Atoms]) -> SupercellForces:
     """The :class:`SupercellForces` of ``potential`` on ``supercells``: the one built before on
     the same cells (same species, cells and positions to the last bit), else a new one."""
-    digest = hashlib.sha256()
-    for a in supercells:
-        for arr in (a.numbers, a.cell.array, a.positions, a.pbc):
-            digest.update(np.ascontiguousarray(arr).tobytes())
-    key = digest.hexdigest()
+    key = disk_cache.digest(np.ascontiguousarray(arr).tobytes() for a in supercells
+                            for arr in (a.numbers, a.cell.array, a.positions, a.pbc))
     mine = _SHARED.setdefault(potential, {})
     if key not in mine:
-        mine[key] = SupercellForces(potential, supercells)
+        mine[key] = SupercellForces(potential, supercells, key)
     return mine[key]
 
 
