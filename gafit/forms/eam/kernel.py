@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gafit.forms.jit import njit
 from gafit.forms.lanes import LANES, vadd, vdiv, vload, vmul, vstore, vsub
 
 if TYPE_CHECKING:
@@ -94,9 +95,8 @@ def kernel_geometry(i_p: np.ndarray, j_p: np.ndarray, d_pc: np.ndarray, r_p: np.
 
 
 def _njit(fn):
-    # error_model="numpy": a division by zero gives inf/nan (scored as bad), as in numpy; no
-    # fastmath: no reassociation and no fused multiply-add, each lane exactly as alone
-    return numba.njit(error_model="numpy", fastmath=False)(fn) if numba is not None else fn
+    # no fastmath: no reassociation and no fused multiply-add, each lane exactly as alone
+    return njit(fn)
 
 
 @_njit

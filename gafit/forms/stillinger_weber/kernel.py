@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from gafit.forms.jit import njit
 from gafit.forms.tersoff.kernel import KernelGeometry, run_centre_kernel
 
 try:
@@ -45,8 +46,7 @@ def available() -> bool:
 
 
 def _njit(fn):
-    # error_model="numpy": a division by zero gives inf/nan (scored as bad), as in numpy
-    return numba.njit(error_model="numpy", fastmath=False)(fn) if numba is not None else fn
+    return njit(fn)
 
 
 def derived(par: np.ndarray, cut: np.ndarray) -> np.ndarray:

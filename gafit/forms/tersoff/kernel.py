@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from gafit.forms.jit import njit
 from gafit.forms.vec_math import vexp_fma as vexp
 from gafit.forms.vec_math import vlog_fma as vlog
 from gafit.forms.vec_math import vsin_cos_fma as vsin_cos
@@ -96,11 +97,7 @@ def centre_geometry(pairs: Pairs, species_n: np.ndarray, struct_n: np.ndarray) -
 
 
 def _njit(fn=None, inline="never"):
-    # error_model="numpy": a division by zero gives inf/nan (scored as bad), as in numpy
-    if fn is None:
-        return lambda f: _njit(f, inline)
-    return (numba.njit(error_model="numpy", fastmath=False, inline=inline)(fn) if numba is not None
-            else fn)
+    return njit(fn, inline=inline)  # no fastmath: each lane exactly as alone
 
 
 # columns of the per-(individual, entry) constants built by :func:`derived` (divisions and the
