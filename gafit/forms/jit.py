@@ -2,7 +2,9 @@
 NaN, scored as bad, as in numpy) and, for every function that is not inlined into another, numba's
 disk cache (``__pycache__`` beside the module), so that a fit's processes load the machine code
 instead of compiling it again (about 10 s for the Tersoff kernels). Where no cache can be written
-the functions compile in each process.
+the functions compile in each process. Kernels generated from source (the pair forms', one per
+form and number of parameters) are cached the same way through a file of gafit's disk cache
+(:func:`compile_generated`).
 
 numba's cache follows the defining file only: after editing a module that a cached kernel inlines
 (gafit/forms/vec_math.py, gafit/forms/lanes.py, ...) without touching the kernel's own file, delete
@@ -12,8 +14,16 @@ invalidates them).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+import os
+import sys
+import tempfile
+import types
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+from gafit import disk_cache
 
 try:
     import numba
@@ -35,3 +45,52 @@ def njit(fn: Callable | None = None, *, inline: str = "never", fastmath: Any = F
         except RuntimeError:  # no writable place for the cache
             pass
     return numba.njit(**options)(fn)
+
+
+def compile_generated(source: str, namespace: dict, name: str,
+                      inlined: Sequence[Callable | types.ModuleType], where: str) -> Callable:
+    """``numba.njit`` (error_model numpy) of the function ``name`` that ``source`` defines, with
+    ``namespace`` as its globals, cached on disk like a module's kernels: the source is written to
+    a file of gafit's disk cache (:mod:`gafit.disk_cache`, ``kernels/``) named by a digest of it,
+    of numba's version and of the source of everything it inlines (``inlined``: functions and
+    modules), so that an edit of any of them is another file. Without a cache folder, or where an
+    inlined function's source cannot be read (one defined interactively), it is compiled in each
+    process from ``where`` (a pseudo file name for tracebacks)."""
+    path = _generated_file(source, inlined)
+    if path is None:
+        exec(compile(source, where, "exec"), namespace)
+        return numba.njit(error_model="numpy")(namespace[name])
+    # a module of its own, importable by name: numba's cache rebuilds a function's globals so
+    module = sys.modules.get(f"gafit_kernel_{path.stem}") or types.ModuleType(
+        f"gafit_kernel_{path.stem}")
+    module.__dict__.update(namespace)
+    module.__file__ = str(path)
+    sys.modules[module.__name__] = module
+    exec(compile(source, str(path), "exec"), module.__dict__)
+    try:
+        return numba.njit(error_model="numpy", cache=True)(module.__dict__[name])
+    except RuntimeError:  # no writable place for numba's cache
+        return numba.njit(error_model="numpy")(module.__dict__[name])
+
+
+def _generated_file(source: str, inlined: Sequence[Callable | types.ModuleType]) -> Path | None:
+    root = disk_cache.folder()
+    if root is None or numba is None:
+        return None
+    parts = [source, f"numba {numba.__version__}"]
+    try:
+        for item in inlined:
+            parts.append(inspect.getsource(item))
+    except (OSError, TypeError):
+        return None
+    path = root / "kernels" / f"k{disk_cache.digest(parts)[:32]}.py"
+    if not path.is_file():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp",
+                                             delete=False) as f:
+                f.write(source)
+            os.replace(f.name, path)
+        except OSError:
+            return None
+    return path

@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from gafit.forms import vec_math
+from gafit.forms.jit import compile_generated
 from gafit.forms.pair_kernel import flush_atom, flush_structure
 
 try:
@@ -109,8 +111,9 @@ def _make_kernel(derivatives: Callable, n_params: int) -> Callable:
     namespace = {"np": np, "NP": n_params, "fn": inline(derivatives),
                  "flush_atom": inline(flush_atom), "flush_structure": inline(flush_structure)}
     source = _KERNEL_SOURCE.format(unpack=unpack, names=", ".join(names))
-    exec(compile(source, f"<gafit pair jacobian, {n_params} parameters>", "exec"), namespace)
-    return numba.njit(error_model="numpy")(namespace["kernel"])
+    return compile_generated(source, namespace, "kernel",
+                             [derivatives, vec_math, flush_atom, flush_structure],
+                             f"<gafit pair jacobian, {n_params} parameters>")
 
 
 def fused_parameter_derivatives(

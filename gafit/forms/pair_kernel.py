@@ -10,10 +10,14 @@ the pure numpy path (per-pair arrays and sparse maps), which gives the same numb
 
 from __future__ import annotations
 
+import textwrap
 import warnings
 from collections.abc import Callable
 
 import numpy as np
+
+from gafit.forms import vec_math
+from gafit.forms.jit import compile_generated
 
 try:
     import numba
@@ -240,13 +244,15 @@ def _make_kernel(pair_energy: Callable, n_params: int, single: bool = False) -> 
     namespace = {"np": np, "BLOCK": BLOCK, "U": np.uint64, "fn": inline(pair_energy),
                  "flush_atom": inline(flush_atom), "flush_structure": inline(flush_structure)}
     where = f"<gafit pair kernel, {n_params} parameters>"
+    source = (_SINGLE_SOURCE if single else _KERNEL_SOURCE).format(**fields)
     if single:
-        exec(compile(_COMPUTE_SOURCE.format(**fields), where, "exec"), namespace)
+        compute = _COMPUTE_SOURCE.format(**fields)
+        exec(compile(compute, where, "exec"), namespace)
         namespace["compute"] = numba.njit(error_model="numpy", inline="always")(
             namespace["compute"])
-    exec(compile((_SINGLE_SOURCE if single else _KERNEL_SOURCE).format(**fields), where, "exec"),
-         namespace)
-    return numba.njit(error_model="numpy")(namespace["kernel"])
+        source = f"# compute, inlined:\n{textwrap.indent(compute, '# ')}\n{source}"
+    return compile_generated(source, namespace, "kernel", [pair_energy, vec_math,
+                                                           flush_atom, flush_structure], where)
 
 
 def fused_pairs(

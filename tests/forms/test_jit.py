@@ -36,3 +36,68 @@ def test_without_a_writable_cache_it_compiles_in_the_process(monkeypatch: pytest
     monkeypatch.setattr(jit.numba, "njit", no_cache)
     d = jit.njit(_twice)
     assert not _cached(d) and d(2.0) == 4.0
+
+
+_SOURCE = """
+def kernel(x):
+    return fn(x) + 1.0
+"""
+
+
+def _inlined(x: float) -> float:
+    return 3.0 * x
+
+
+def test_generated_kernels_are_files_named_by_what_they_inline(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("GAFIT_CACHE_DIR", str(tmp_path))
+    fn = numba.njit(inline="always")(_inlined)
+    k = jit.compile_generated(_SOURCE, {"fn": fn}, "kernel", [_inlined], "<test>")
+    assert k(2.0) == 7.0 and _cached(k)
+    files = sorted((tmp_path / "kernels").glob("k*.py"))
+    assert len(files) == 1 and files[0].read_text() == _SOURCE
+    jit.compile_generated(_SOURCE, {"fn": fn}, "kernel", [_inlined], "<test>")
+    assert len(list((tmp_path / "kernels").glob("k*.py"))) == 1  # the same file again
+    jit.compile_generated(_SOURCE, {"fn": fn}, "kernel", [_twice], "<test>")  # other inlined code
+    assert len(list((tmp_path / "kernels").glob("k*.py"))) == 2
+
+
+def test_generated_kernels_without_a_cache_or_a_source(tmp_path, monkeypatch) -> None:
+    fn = numba.njit(inline="always")(_inlined)
+    monkeypatch.setenv("GAFIT_CACHE_DIR", "off")
+    k = jit.compile_generated(_SOURCE, {"fn": fn}, "kernel", [_inlined], "<test>")
+    assert k(1.0) == 4.0 and not _cached(k)
+    monkeypatch.setenv("GAFIT_CACHE_DIR", str(tmp_path))
+    sourceless = eval("lambda x: 3.0 * x")  # no file to read its source from
+    k = jit.compile_generated(_SOURCE, {"fn": numba.njit(inline="always")(sourceless)}, "kernel",
+                              [sourceless], "<test>")
+    assert k(1.0) == 4.0 and not _cached(k) and not (tmp_path / "kernels").exists()
+
+
+def test_a_second_process_loads_the_pair_kernels_from_the_cache(tmp_path) -> None:
+    """The pair forms' generated kernels (batch, single vector, Jacobian): compiled by the first
+    process, loaded from numba's cache by the next."""
+    script = (
+        "import numpy as np\n"
+        "from gafit.forms.morse import Morse\n"
+        "from gafit.forms import pair_kernel, pair_jacobian\n"
+        "from helpers import varied_structures\n"
+        "from gafit.structures import ReferenceSet\n"
+        "form, values = Morse.example(['Cu', 'Ag'])\n"
+        "tab = form.build_tables(ReferenceSet(varied_structures(seed=1), 'x'))\n"
+        "form.evaluate(np.tile(values, (3, 1)), tab)\n"
+        "form.evaluate(values[None], tab)\n"
+        "form.parameter_derivatives(values, tab)\n"
+        "kernels = [*pair_kernel._KERNELS.values(), *pair_kernel._SINGLE.values(),\n"
+        "           *pair_jacobian._KERNELS.values()]\n"
+        "print(sum(len(k.stats.cache_hits) for k in kernels), len(kernels))\n")
+    import os
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+    env = dict(os.environ, GAFIT_CACHE_DIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, check=True).stdout.split() for _ in range(2)]
+    assert runs[0] == ["0", "3"]  # compiled
+    assert runs[1] == ["3", "3"]  # each loaded from the cache
