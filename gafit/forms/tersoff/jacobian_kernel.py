@@ -14,9 +14,9 @@ lambda2, B, lambda1, A) and R, D of (i, j, j) move the pair terms of i->j. So th
 pair ij's terms are a vector over its group's L = 7 n_species + 6 *local* parameters: 7 columns
 per third species k (gamma c d h lambda3 R D of (i, j, k)), then n beta lambda2 B lambda1 A of
 (i, j, j). The R, D of (i, j, j) are one parameter in its two roles (f_C(r_ij) and f_C(r_ik) with
-k of species j), so both add into the same column. Outputs are per group with the local parameter
-innermost, (groups, ..., L), so that each scatter is a contiguous, vectorised loop over the
-parameters; :func:`fused_parameter_derivatives` lays them out as rows of the full vector.
+k of species j), so both add into the same column. Per atom, the sums run over local
+parameters; each per-pair and per-atom sum is then added into the row of the full vector that its
+group's local parameter maps to (no per-group outputs to transpose afterwards).
 
 The atoms are taken in chunks of about :data:`CHUNK_PAIRS` pairs (so that the work arrays stay
 in cache), each through phases:
@@ -296,26 +296,27 @@ def _chunk_end(ptr_n, n0, chunk_pairs):
 
 @_njit(cache=True)
 def _jacobian_kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_sp, chunk_pairs,
-                     energy, forces, virial):
+                     row_gl, energy, forces, virial):
     # any number of species
     _kernel_body(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_sp, chunk_pairs,
-                 energy, forces, virial)
+                 row_gl, energy, forces, virial)
 
 
 @_njit(cache=True)
 def _jacobian_kernel_one(ptr_n, r_k, u_kc, j_k, species_n, s_n, q, thr, reach_sp, chunk_pairs,
-                         energy, forces, virial):
+                         row_gl, energy, forces, virial):
     # one species: the number of columns is a constant, and the compiler unrolls their loops
     _kernel_body(ptr_n, r_k, u_kc, j_k, species_n, s_n, 1, q, thr, reach_sp, chunk_pairs,
-                 energy, forces, virial)
+                 row_gl, energy, forces, virial)
 
 
 @_njit(inline="always")
 def _kernel_body(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_sp, chunk_pairs,
-                 energy, forces, virial):
+                 row_gl, energy, forces, virial):
     # q (entries, 14) the parameters, thr (entries, 4) the bond-order switch points, reach_sp the
-    # largest R + D of the entries of each centre species; energy (G, S, L), forces (G, N, 3, L),
-    # virial (G, S, 6, L) per group g = s_i n_sp + s_j and local parameter, all added to. Chunks
+    # largest R + D of the entries of each centre species; energy (rows, S), forces (rows, 3N),
+    # virial (rows, 6S) per parameter, all added to, at row row_gl[g, l] of the local parameter l
+    # of group g = s_i n_sp + s_j. Chunks
     # of whole atoms of about chunk_pairs pairs; their pairs within reach and live triplets are
     # listed (rows from 0), then go through the vectorised phases, then the column work per atom.
     n_l = _NT * n_sp + 6
@@ -469,9 +470,10 @@ def _kernel_body(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_sp, 
                         fx = fj_psxl[a, sg, 0, lp] - d * ux
                         fy = fj_psxl[a, sg, 1, lp] - d * uy
                         fz = fj_psxl[a, sg, 2, lp] - d * uz
-                        forces[g, ja, 0, lp] += fx
-                        forces[g, ja, 1, lp] += fy
-                        forces[g, ja, 2, lp] += fz
+                        row = row_gl[g, lp]
+                        forces[row, 3 * ja] += fx
+                        forces[row, 3 * ja + 1] += fy
+                        forces[row, 3 * ja + 2] += fz
                         fi_sxl[sg, 0, lp] -= fx
                         fi_sxl[sg, 1, lp] -= fy
                         fi_sxl[sg, 2, lp] -= fz
@@ -484,11 +486,12 @@ def _kernel_body(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_sp, 
             for sg in range(n_sp):
                 g = si * n_sp + sg
                 for lp in range(n_l):
-                    energy[g, s, lp] += de_sl[sg, lp]
+                    row = row_gl[g, lp]
+                    energy[row, s] += de_sl[sg, lp]
                     for x in range(3):
-                        forces[g, i, x, lp] += fi_sxl[sg, x, lp]
+                        forces[row, 3 * i + x] += fi_sxl[sg, x, lp]
                     for v in range(6):
-                        virial[g, s, v, lp] += vi_svl[sg, v, lp]
+                        virial[row, 6 * s + v] += vi_svl[sg, v, lp]
         n0 = n1
 
 
@@ -609,67 +612,33 @@ def global_rows(n_species: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(rows), np.array(groups), np.array(locs)
 
 
-def _zeros(work: dict[str, np.ndarray] | None, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """A zeroed array of ``shape`` on a buffer kept in ``work`` between calls (a fresh large
-    array costs a page fault per 4 kB on every call); a new one without ``work``."""
-    size = math.prod(shape)
-    buf = None if work is None else work.get(name)
-    if buf is None or buf.size < size:
-        buf = np.empty(size)
-        if work is not None:
-            work[name] = buf
-    out = buf[:size].reshape(shape)
-    out.fill(0.0)
-    return out
-
-
 def fused_parameter_derivatives(geo: KernelGeometry, par: np.ndarray, thresholds: np.ndarray,
                                 n_species: int, n_structures: int,
-                                work: dict[str, np.ndarray] | None = None,
                                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """d(energy)/dθ (n_params, S) eV, d(forces)/dθ (n_params, 3N) eV/Å and d(virial)/dθ
     (n_params, S, 6) eV, per unit of each parameter, at one vector: ``par`` (entries, 14),
     ``thresholds`` (entries, 4) its bond-order switch points c1..c4. Rows of m and of the pair
-    parameters of entries (i, j, k), j != k, are zero. ``work`` (the table's work arrays) keeps
-    the kernel's per-group outputs between calls."""
+    parameters of entries (i, j, k), j != k, are zero. The kernel writes the rows directly."""
     n_g, n_l = n_species * n_species, local_width(n_species)
     n_atoms = len(geo.s_n)
     par = np.ascontiguousarray(par, dtype=float)
     reach = par[:, _BIG_R] + par[:, _BIG_D]
     reach_sp = np.array([reach[a * n_species * n_species : (a + 1) * n_species * n_species].max()
                          for a in range(n_species)])
-    energy = _zeros(work, "jacobian_energy", (n_g, n_structures, n_l))
-    forces = _zeros(work, "jacobian_forces", (n_g, n_atoms, 3, n_l))
-    virial = _zeros(work, "jacobian_virial", (n_g, n_structures, 6, n_l))
-    thr = np.ascontiguousarray(thresholds, dtype=float)
-    if n_species == 1:
-        _jacobian_kernel_one(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, geo.s_n, par,
-                             thr, reach_sp, CHUNK_PAIRS, energy, forces, virial)
-    else:
-        _jacobian_kernel(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, geo.s_n,
-                         n_species, par, thr, reach_sp, CHUNK_PAIRS, energy, forces, virial)
     n_par = par.size
     rows, groups, locs = global_rows(n_species)
-    row_gl = np.full((n_g, n_l), -1)
+    row_gl = np.empty((n_g, n_l), np.int64)  # every local parameter has its row
     row_gl[groups, locs] = rows
     d_energy = np.zeros((n_par, n_structures))
     d_forces = np.zeros((n_par, 3 * n_atoms))
     d_virial = np.zeros((n_par, n_structures, 6))
-    _to_rows(energy, row_gl, d_energy)
-    _to_rows(forces.reshape(n_g, 3 * n_atoms, n_l), row_gl, d_forces)
-    _to_rows(virial.reshape(n_g, 6 * n_structures, n_l), row_gl, d_virial.reshape(n_par, -1))
+    thr = np.ascontiguousarray(thresholds, dtype=float)
+    args = (thr, reach_sp, CHUNK_PAIRS, row_gl, d_energy, d_forces,
+            d_virial.reshape(n_par, 6 * n_structures))
+    if n_species == 1:
+        _jacobian_kernel_one(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, geo.s_n, par,
+                             *args)
+    else:
+        _jacobian_kernel(geo.ptr_n, geo.r_k, geo.u_kc, geo.j_k, geo.species_n, geo.s_n,
+                         n_species, par, *args)
     return d_energy, d_forces, d_virial
-
-
-@_njit(cache=True)
-def _to_rows(src_gml, row_gl, out_rm):
-    # src (G, M, L) per group and local parameter into out (rows, M) at row_gl[g, l] (-1: none):
-    # a transposition that reads each (M, L) block once, in order (numpy's gather of
-    # src[groups, :, locs] reads it once per row, with stride L)
-    n_g, n_m, n_l = src_gml.shape
-    for g in range(n_g):
-        for m in range(n_m):
-            for lp in range(n_l):
-                r = row_gl[g, lp]
-                if r >= 0:
-                    out_rm[r, m] = src_gml[g, m, lp]
