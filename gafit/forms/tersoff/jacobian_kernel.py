@@ -111,8 +111,9 @@ def local_width(n_species: int) -> int:
 
 @_njit(inline="always")
 def _cutoff_v(r, big_r, big_d):
-    """f_C, df_C/dr, df_C/dR, df_C/dD, d²f_C/dr dR, d²f_C/dr dD at r (Å), as _cutoff_p, with
-    selects instead of branches and the polynomial sine and cosine."""
+    """f_C, df_C/dr (1/Å), df_C/dR, df_C/dD (1/Å), d²f_C/dr dR, d²f_C/dr dD (1/Å²) at r (Å),
+    all 0 but f_C outside the band; selects instead of branches, and the polynomial sine and
+    cosine, so that a loop over pairs vectorises."""
     x = (r - big_r) / big_d
     inner = x <= -1.0
     outer = x >= 1.0
@@ -236,8 +237,10 @@ def _pair_run(q, e, p0, p1, r_p, zeta_p, pr_xp):
 
 @_njit(inline="always")
 def _bond_order_pre(zeta, beta, n, c1, c2, c3, c4, lt, tn, l1p, b_full):
-    """:func:`_bond_order_p` from t = beta zeta's ln t, t^n, ln(1 + t^n) and
-    (1 + t^n)^(-1/2n) (of :func:`_pair_run`)."""
+    """b, db/dzeta, d²b/dzeta², db/dbeta, d²b/dzeta dbeta, db/dn, d²b/dzeta dn with LAMMPS's
+    branches (t = beta zeta; f = db/dt, f1 = df/dt, f_n = df/dn), from ln t, t^n, ln(1 + t^n)
+    and (1 + t^n)^(-1/2n) of :func:`_pair_run` (as
+    :func:`gafit.forms.tersoff.derivatives.bond_order_params`)."""
     t = zeta * beta
     if t > c1:
         rs = 1.0 / math.sqrt(t)
