@@ -327,7 +327,7 @@ def tersoff_parameter_derivatives(form: Form, theta: np.ndarray, tab: TersoffTab
     if jacobian_kernel.available():
         energy, forces, virial = jacobian_kernel.fused_parameter_derivatives(
             tab.kernel, par, np.stack(bond_order_thresholds(par[:, N]), axis=-1), n_sp,
-            tab.n_structures, tab.work)
+            tab.n_structures)
         return Prediction(energy=energy, forces=forces, virial=virial)
     return _numpy_derivatives(par, tab, n_sp)
 
