@@ -49,6 +49,7 @@ import math
 
 import numpy as np
 
+from gafit.forms.jit import njit
 from gafit.forms.tersoff.kernel import KernelGeometry
 from gafit.forms.vec_math import vexp_fma as vexp
 from gafit.forms.vec_math import vlog_fma as vlog
@@ -87,16 +88,8 @@ def available() -> bool:
 _FASTMATH = {"contract"}
 
 
-def _njit(fn=None, inline="never", cache=False):
-    # error_model="numpy": a division by zero gives inf/nan, as in numpy
-    if fn is None:
-        return lambda f: _njit(f, inline, cache)
-    if numba is None:
-        return fn
-    try:
-        return numba.njit(error_model="numpy", fastmath=_FASTMATH, inline=inline, cache=cache)(fn)
-    except RuntimeError:  # no writable place for the cache: compile in each process
-        return numba.njit(error_model="numpy", fastmath=_FASTMATH, inline=inline)(fn)
+def _njit(fn=None, inline="never"):
+    return njit(fn, inline=inline, fastmath=_FASTMATH)
 
 
 def local_width(n_species: int) -> int:
@@ -297,7 +290,7 @@ def _chunk_end(ptr_n, n0, chunk_pairs):
 # --------------------------------------------------------------------------- the kernel
 
 
-@_njit(cache=True)
+@_njit
 def _jacobian_kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_sp, chunk_pairs,
                      row_gl, energy, forces, virial):
     # any number of species
@@ -305,7 +298,7 @@ def _jacobian_kernel(ptr_n, r_k, u_kc, j_k, species_n, s_n, n_sp, q, thr, reach_
                  row_gl, energy, forces, virial)
 
 
-@_njit(cache=True)
+@_njit
 def _jacobian_kernel_one(ptr_n, r_k, u_kc, j_k, species_n, s_n, q, thr, reach_sp, chunk_pairs,
                          row_gl, energy, forces, virial):
     # one species: the number of columns is a constant, and the compiler unrolls their loops
