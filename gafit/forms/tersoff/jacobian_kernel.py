@@ -51,6 +51,7 @@ import numpy as np
 
 from gafit.forms.jit import njit
 from gafit.forms.tersoff.kernel import KernelGeometry
+from gafit.forms.tersoff.kernel_single import _chunk_end, _run_end
 from gafit.forms.vec_math import vexp_fma as vexp
 from gafit.forms.vec_math import vlog_fma as vlog
 from gafit.forms.vec_math import vsin_cos_fma as vsin_cos
@@ -263,28 +264,6 @@ def _bond_order_pre(zeta, beta, n, c1, c2, c3, c4, lt, tn, l1p, b_full):
         b_n = b * (0.5 * l1p / (n * n) - 0.5 * qq * lt / n)
         f_n = -0.5 / t * (b_n * qq + b * qq * (1.0 - qq) * lt)
     return b, beta * f, beta * beta * f1, zeta * f, f + t * f1, b_n, beta * f_n
-
-
-@_njit(inline="always")
-def _run_end(e_x, x0, n_x, n_sp):
-    """The end of the run of rows from x0 with the entry of x0 (with one species, all n_x)."""
-    if n_sp == 1:
-        return n_x
-    x1 = x0 + 1
-    while x1 < n_x and e_x[x1] == e_x[x0]:
-        x1 += 1
-    return x1
-
-
-@_njit(inline="always")
-def _chunk_end(ptr_n, n0, chunk_pairs):
-    """The atom after the chunk that starts at atom n0: whole atoms while their pairs number at
-    most chunk_pairs (at least one atom)."""
-    n_atoms = ptr_n.shape[0] - 1
-    n1 = n0 + 1
-    while n1 < n_atoms and ptr_n[n1 + 1] - ptr_n[n0] <= chunk_pairs:
-        n1 += 1
-    return n1
 
 
 # --------------------------------------------------------------------------- the kernel
