@@ -4,7 +4,8 @@ first Jacobian, wall time: once with empty caches (numba's in a fresh copy of no
 and GAFIT_CACHE_DIR point at a new folder) and once more with them filled by the first run. Each
 GA worker is such a process too.
 
-Run: python benchmarks/compile_cache.py potentials/Si_gpuga_fit.toml [more.toml ...]
+Run from a repository's root (its gafit is the one timed): python benchmarks/compile_cache.py
+potentials/Si_gpuga_fit.toml [more.toml ...]
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = """
 import json, sys, time
@@ -43,8 +41,8 @@ print(json.dumps({"import_s": t1 - t0, "setup_s": t2 - t1, "first_batch_s": t3 -
 def run(config: str, cache: str) -> dict:
     env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(cache, "numba"),
                GAFIT_CACHE_DIR=os.path.join(cache, "gafit"), OPENBLAS_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", SCRIPT, config], env=env, cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", SCRIPT, config], env=env, capture_output=True,
+                         text=True, check=True).stdout
     return {k: round(v, 1) for k, v in json.loads(out.splitlines()[-1]).items()}
 
 
