@@ -155,9 +155,11 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``gafit fit``."""
     from gafit.fit_result import check_result
     from gafit.fitting import FitInterrupted
+    from gafit.setup_progress import quiet_setup
 
     with _StopOnSignal() as stop:
-        fit, config, out = _fit_of(args)  # a signal while it is set up stops before generation 0
+        with quiet_setup(args.quiet):  # a signal while it is set up stops before generation 0
+            fit, config, out = _fit_of(args)
         try:
             result = fit.run(out, quiet=args.quiet, should_stop=stop)
         except FitInterrupted as err:

@@ -34,6 +34,7 @@ from gafit.nac import (
 )
 from gafit.phonons.linear_map import RowMap
 from gafit.potential import Potential
+from gafit.setup_progress import steps
 from gafit.structures import GafitInputError, ReferenceSet, Structure
 
 #: phonopy's finite displacement, Å
@@ -250,7 +251,8 @@ class SupercellForces:
 
             def probe() -> np.ndarray:
                 cols = []
-                for k in range(n_f):
+                for k in steps(range(n_f), n_f, "phonopy's force-constant map (once, then "
+                                                "kept on disk)"):
                     unit = np.zeros(n_f)
                     unit[k] = 1.0
                     produce_force_constants(ph, unit.reshape(shape), symmetrize_fc)
