@@ -6,10 +6,11 @@ the functions compile in each process. Kernels generated from source (the pair f
 form and number of parameters) are cached the same way through a file of gafit's disk cache
 (:func:`compile_generated`).
 
-numba's cache follows the defining file only: after editing a module that a cached kernel inlines
-(gafit/forms/vec_math.py, gafit/forms/lanes.py, ...) without touching the kernel's own file, delete
-the ``*.nbi``/``*.nbc`` files of ``__pycache__`` (an installed gafit rewrites every file, which
-invalidates them).
+numba's cache follows the defining file only: a kernel that inlines a function of another module
+(gafit/forms/vec_math.py, gafit/forms/lanes.py, ...) would keep running the old code after an edit of
+that module alone. So at import the sources of gafit/forms are digested, and where they differ from
+those the caches were written with (an edit, another branch checked out), every cached kernel of
+gafit/forms is dropped and compiled again on first use (:func:`forget_stale_caches`).
 """
 
 from __future__ import annotations
@@ -94,3 +95,35 @@ def _generated_file(source: str, inlined: Sequence[Callable | types.ModuleType])
         except OSError:
             return None
     return path
+
+
+#: the package whose kernels numba caches (gafit/forms)
+FORMS = Path(__file__).resolve().parent
+
+
+def forget_stale_caches(root: Path = FORMS) -> bool:
+    """Drop numba's cached kernels (``*.nbi``, ``*.nbc``) below ``root`` (gafit/forms) where its
+    Python sources are not those the caches were written with (a digest kept in
+    ``root/__pycache__``); True when it dropped them. Silently nothing where ``root`` cannot be
+    written (an installed package is rewritten whole, which invalidates its caches anyway)."""
+    sources = sorted(root.rglob("*.py"))
+    digest = disk_cache.digest(part for f in sources
+                               for part in (str(f.relative_to(root)), f.read_bytes()))
+    stamp = root / "__pycache__" / "gafit-sources.sha256"
+    try:
+        if stamp.is_file() and stamp.read_text() == digest:
+            return False
+        for pattern in ("*.nbi", "*.nbc"):
+            for f in root.rglob(pattern):
+                f.unlink(missing_ok=True)
+        stamp.parent.mkdir(exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=stamp.parent, delete=False) as f:
+            f.write(digest)
+        os.replace(f.name, stamp)
+    except OSError:
+        return False
+    return True
+
+
+if numba is not None:
+    forget_stale_caches()

@@ -101,3 +101,28 @@ def test_a_second_process_loads_the_pair_kernels_from_the_cache(tmp_path) -> Non
                            text=True, check=True).stdout.split() for _ in range(2)]
     assert runs[0] == ["0", "3"]  # compiled
     assert runs[1] == ["3", "3"]  # each loaded from the cache
+
+
+def test_cached_kernels_are_dropped_when_any_source_changes(tmp_path) -> None:
+    """numba's cache follows a kernel's own file only: an edit of any module of the package (an
+    inlined helper's) drops every cached kernel, once."""
+    (tmp_path / "sub" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "kernel.py").write_text("x = 1\n")
+    (tmp_path / "sub" / "helper.py").write_text("y = 1\n")
+    cached = [tmp_path / "sub" / "__pycache__" / "kernel.f-1.py311.nbi",
+              tmp_path / "sub" / "__pycache__" / "kernel.f-1.py311.1.nbc"]
+
+    def write_cache() -> None:
+        for f in cached:
+            f.write_bytes(b"machine code")
+
+    write_cache()
+    assert jit.forget_stale_caches(tmp_path)  # no digest yet: whatever is there may be stale
+    assert not any(f.exists() for f in cached)
+    write_cache()
+    assert not jit.forget_stale_caches(tmp_path)  # the same sources: kept
+    assert all(f.exists() for f in cached)
+    (tmp_path / "sub" / "helper.py").write_text("y = 2\n")  # an inlined helper edited
+    assert jit.forget_stale_caches(tmp_path)
+    assert not any(f.exists() for f in cached)
+    assert (tmp_path / "kernel.py").exists() and (tmp_path / "sub" / "helper.py").exists()
