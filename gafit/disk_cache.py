@@ -13,6 +13,7 @@ The folder: ``$GAFIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/gafit``, else ``~/.cach
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -55,11 +56,21 @@ def cached_array(kind: str, key: str, compute: Callable[[], np.ndarray]) -> np.n
             pass  # a damaged file: computed again, and replaced
     array = compute()
     if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
-                np.save(f, array, allow_pickle=False)
-            os.replace(f.name, path)
-        except OSError:
-            pass
+        data = io.BytesIO()
+        np.save(data, array, allow_pickle=False)
+        write_whole(path, data.getvalue())
     return array
+
+
+def write_whole(path: Path, data: bytes | str) -> bool:
+    """Write ``data`` to ``path`` whole or not at all (a temporary file beside it, renamed into
+    place: a process reading it meanwhile sees the old file or the new one), making its folder;
+    False where it cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("wb", dir=path.parent, suffix=".tmp", delete=False) as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(f.name, path)
+    except OSError:
+        return False
+    return True

@@ -16,9 +16,7 @@ gafit/forms is dropped and compiled again on first use (:func:`forget_stale_cach
 from __future__ import annotations
 
 import inspect
-import os
 import sys
-import tempfile
 import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -58,9 +56,9 @@ def compile_generated(source: str, namespace: dict, name: str,
     inlined function's source cannot be read (one defined interactively), it is compiled in each
     process from ``where`` (a pseudo file name for tracebacks)."""
     path = _generated_file(source, inlined)
-    if path is None:
+    if path is None:  # numba finds no cache for the pseudo file: njit compiles in the process
         exec(compile(source, where, "exec"), namespace)
-        return numba.njit(error_model="numpy")(namespace[name])
+        return njit(namespace[name])
     # a module of its own, importable by name: numba's cache rebuilds a function's globals so
     module = sys.modules.get(f"gafit_kernel_{path.stem}") or types.ModuleType(
         f"gafit_kernel_{path.stem}")
@@ -68,10 +66,7 @@ def compile_generated(source: str, namespace: dict, name: str,
     module.__file__ = str(path)
     sys.modules[module.__name__] = module
     exec(compile(source, str(path), "exec"), module.__dict__)
-    try:
-        return numba.njit(error_model="numpy", cache=True)(module.__dict__[name])
-    except RuntimeError:  # no writable place for numba's cache
-        return numba.njit(error_model="numpy")(module.__dict__[name])
+    return njit(module.__dict__[name])
 
 
 def _generated_file(source: str, inlined: Sequence[Callable | types.ModuleType]) -> Path | None:
@@ -85,15 +80,8 @@ def _generated_file(source: str, inlined: Sequence[Callable | types.ModuleType])
     except (OSError, TypeError):
         return None
     path = root / "kernels" / f"k{disk_cache.digest(parts)[:32]}.py"
-    if not path.is_file():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp",
-                                             delete=False) as f:
-                f.write(source)
-            os.replace(f.name, path)
-        except OSError:
-            return None
+    if not path.is_file() and not disk_cache.write_whole(path, source):
+        return None
     return path
 
 
@@ -116,13 +104,9 @@ def forget_stale_caches(root: Path = FORMS) -> bool:
         for pattern in ("*.nbi", "*.nbc"):
             for f in root.rglob(pattern):
                 f.unlink(missing_ok=True)
-        stamp.parent.mkdir(exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=stamp.parent, delete=False) as f:
-            f.write(digest)
-        os.replace(f.name, stamp)
     except OSError:
         return False
-    return True
+    return disk_cache.write_whole(stamp, digest)
 
 
 if numba is not None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gafit.forms.jit import njit
+
 try:
     import numba
 except ImportError:  # pragma: no cover - numba is optional
@@ -46,8 +48,7 @@ def _rows_times(x_bi: np.ndarray, m_io: np.ndarray, out_bo: np.ndarray) -> None:
                     acc[o] += x * m[o]
 
 
-_KERNEL = (numba.njit(error_model="numpy", cache=True)(_rows_times) if numba is not None
-           else None)
+_KERNEL = njit(_rows_times) if numba is not None else None
 
 
 class RowMap:

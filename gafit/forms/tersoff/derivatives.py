@@ -309,8 +309,6 @@ def tersoff_parameter_derivatives(form: Form, theta: np.ndarray, tab: TersoffTab
     """d(energy, forces, virial)/dθ_k at one parameter vector ``theta`` (n_params,) of ``form``:
     energy (n_params, S) eV per unit of θ_k, forces (n_params, 3N) eV/Å per unit, virial
     (n_params, S, 6) eV per unit. Rows of m and of parameters that never enter are zero.
-
-    Work arrays are kept on ``tab.work`` between calls, as :meth:`Tersoff.evaluate` does.
     """
     theta = np.asarray(theta, float).reshape(-1)
     n_sp = len(form.species)
