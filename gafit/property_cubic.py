@@ -35,6 +35,7 @@ from ase import Atoms
 from ase.units import GPa
 
 from gafit.forms import Prediction
+from gafit.forms.jit import njit
 from gafit.potential import Potential, PotentialTables
 from gafit.properties import _voigt_strain
 from gafit.structures import ReferenceSet, Structure, scaled_cell
@@ -252,21 +253,36 @@ def _zero_pressure_root(p: np.ndarray, e: np.ndarray
     rows = np.arange(b)[:, None]
     c = p[rows, j0[:, None] + np.arange(4)] @ _VINV.T  # (B, 4): p = c0 + c1 t + c2 t² + c3 t³
     lo = (k - j0).astype(float)  # the bracket in t: p(lo) > 0 >= p(lo + 1)
-    hi = lo + 1.0
-    t = lo + 0.5
-    for _ in range(30):  # Newton, kept inside the bracket (bisection where it would leave)
-        pt = c[:, 0] + t * (c[:, 1] + t * (c[:, 2] + t * c[:, 3]))
-        lo, hi = np.where(pt > 0, t, lo), np.where(pt > 0, hi, t)
-        dp = c[:, 1] + t * (2 * c[:, 2] + 3 * t * c[:, 3])
-        step = t - pt / np.where(dp != 0, dp, np.nan)
-        t_next = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
-        # a converged t is a fixed point (its step is itself, which the closed bracket keeps), so
-        # stopping once every t is one gives each individual the value it gets alone: the batch
-        # does not change it
-        if np.array_equal(t_next, t):
-            break
-        t = t_next
-    return found, j0, t, c
+    return found, j0, _cubic_roots(c, lo), c
+
+
+@njit
+def _cubic_roots(c_b4: np.ndarray, lo_b: np.ndarray) -> np.ndarray:
+    """Each cubic's root t (B,) in its bracket [lo, lo + 1] (p(lo) > 0 >= p(lo + 1)), for the
+    coefficients c (B, 4) in powers of t: Newton, kept inside the bracket (bisection where it would
+    leave), until a step changes t no more (at most 30). One individual at a time: a vector's
+    root from its coefficients is the same alone as in any batch, and a single vector no longer
+    pays 30 rounds of numpy calls (0.5 ms, most of a least-squares step of a property target)."""
+    t_b = np.empty(len(lo_b))
+    for b in range(len(lo_b)):
+        c0, c1, c2, c3 = c_b4[b, 0], c_b4[b, 1], c_b4[b, 2], c_b4[b, 3]
+        lo = lo_b[b]
+        hi = lo + 1.0
+        t = lo + 0.5
+        for _ in range(30):
+            pt = c0 + t * (c1 + t * (c2 + t * c3))
+            if pt > 0:
+                lo = t
+            else:  # also where pt is NaN
+                hi = t
+            dp = c1 + t * (2 * c2 + 3 * t * c3)
+            step = t - pt / dp if dp != 0 else np.nan
+            t_next = step if lo <= step <= hi else 0.5 * (lo + hi)
+            if t_next == t:
+                break
+            t = t_next
+        t_b[b] = t
+    return t_b
 
 
 @dataclass

@@ -243,3 +243,35 @@ def test_a15_structure_file_relaxes_c11_and_c12(tmp_path: Path) -> None:
     assert c_clamped[0, 0] - c_rel[0, 0] > 0.5  # GPa: the C11 relaxation is there to be tested
     assert abs(got[0, keys.index("C11")] - c_rel[0, 0]) < 0.1 * (c_clamped[0, 0] - c_rel[0, 0])
     assert abs(got[0, keys.index("C12")] - c_rel[1, 0]) < 0.1 * abs(c_clamped[1, 0] - c_rel[1, 0])
+
+
+def test_zero_pressure_root_is_the_same_alone_as_in_a_batch() -> None:
+    """The Newton root of each vector's pressure cubic is the same, bit for bit, computed alone as
+    in a batch and compiled as in plain Python, and is a root inside its bracket; vectors without
+    a bracket go to an end of SCALES, and NaN pressures do not stop the others."""
+    from gafit import property_cubic as pc
+
+    rng = np.random.default_rng(3)
+    n, b = len(pc.SCALES), 400
+    # pressures falling with the scale, with noise; some positive or negative everywhere, some NaN
+    p = (np.sort(rng.normal(0, 1, (b, n)), axis=1)[:, ::-1] * rng.uniform(0.01, 10, (b, 1))
+         + rng.normal(0, 0.05, (b, n)))
+    p[:10] = np.abs(p[:10]) + 0.1
+    p[10:20] = -np.abs(p[10:20]) - 0.1
+    p[20:25, 3] = np.nan
+    e = rng.normal(0, 1, (b, n))
+    found, j0, t, c = pc._zero_pressure_root(p, e)
+    lo = np.floor(t)
+    for k in range(b):
+        assert np.array_equal(pc._cubic_roots(c[k:k + 1], lo[k:k + 1]), t[k:k + 1], equal_nan=True)
+    assert np.array_equal(pc._cubic_roots.py_func(c, lo), t, equal_nan=True)
+    s, inside = pc.zero_pressure_scale(p, e)
+    assert not inside[:20].any()
+    assert (s[:10] == pc.SCALES[-1]).all() and (s[10:20] == pc.SCALES[0]).all()
+    ok = np.flatnonzero(found)
+    assert len(ok) > 300
+    poly = c[ok, 0] + t[ok] * (c[ok, 1] + t[ok] * (c[ok, 2] + t[ok] * c[ok, 3]))
+    assert np.abs(poly).max() < 1e-12 * np.abs(c[ok]).max()
+    h = pc.SCALES[1] - pc.SCALES[0]
+    k = np.searchsorted(pc.SCALES, pc.SCALES[j0[ok]] + h * t[ok]) - 1
+    assert (p[ok, k] > 0).all() and (p[ok, k + 1] <= 0).all()  # on the bracket of the sign change
