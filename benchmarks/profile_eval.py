@@ -1,6 +1,7 @@
 """Profile gafit's batched objective on one benchmark set: cProfile's top functions by own time.
 
-Run: python benchmarks/profile_eval.py tersoff|tersoff-mlearn|tersoff-1e5|morse|morse-1e5|buckingham
+Run: python benchmarks/profile_eval.py tersoff|tersoff-mlearn|tersoff-1e5|sw-mlearn|eam-mlearn|morse|
+                                       morse-1e5|buckingham
      [--population 100] [--seconds 10] [--top 25]
 For line-level detail, run it under py-spy:
      py-spy record -f raw -o profile.txt -- python benchmarks/profile_eval.py tersoff --no-cprofile
@@ -23,7 +24,10 @@ from morse_mlearn_cu import POTENTIAL as MORSE_CU  # noqa: E402
 
 from gafit.io import read_reference  # noqa: E402
 from gafit.lammps.runner import potentials_dir  # noqa: E402
-from gafit.potential_files import load_potential
+from gafit.potential_files import load_potential  # noqa: E402
+
+#: the fits gafit ships (their exported files are the sw and eam cases' potentials)
+SHIPPED = Path(__file__).resolve().parents[1] / "potentials"
 
 
 def setup(case: str):
@@ -34,6 +38,12 @@ def setup(case: str):
         return load_potential(si), read_reference(shared("mlearn_Si/Si_training.extxyz"))
     if case == "tersoff-1e5":
         return load_potential(si), synthetic_set("tersoff", 100_000)
+    if case == "sw-mlearn":
+        return (load_potential(SHIPPED / "Si_mlearn_sw.sw"),
+                read_reference(shared("mlearn_Si/Si_training.extxyz")))
+    if case == "eam-mlearn":
+        return (load_potential(SHIPPED / "Cu_mlearn_eam.eam.alloy"),
+                read_reference(shared("mlearn_Cu/Cu_test.extxyz")))
     if case == "morse":
         return load_potential(MORSE_CU), read_reference(shared("mlearn_Cu/Cu_test.extxyz"))
     if case == "morse-1e5":
