@@ -38,6 +38,12 @@ class ParameterSpace:
     # combinations of others (a neutralising charge), identity rows elsewhere; None: identity
     derived: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        # what expand copies: x's columns (take) into the full columns (put); ties only where any
+        self._put = np.flatnonzero(self.source >= 0)
+        self._take = self.source[self._put]
+        self._tied = not np.array_equal(self.tie, np.arange(len(self.tie)))
+
     @property
     def n_free(self) -> int:
         return len(self.free)
@@ -50,9 +56,9 @@ class ParameterSpace:
         """Full parameter vectors (B, n_full) from free vectors (B, n_free)."""
         x = np.atleast_2d(x)
         theta = np.repeat(self.values[None, :], x.shape[0], axis=0)
-        m = self.source >= 0
-        theta[:, m] = x[:, self.source[m]]
-        theta = theta[:, self.tie]
+        theta[:, self._put] = x[:, self._take]
+        if self._tied:
+            theta = theta[:, self.tie]
         if self.derived is not None:
             theta = theta @ self.derived.T
         return self.repair(theta) if repair and self.repair is not None else theta

@@ -87,6 +87,15 @@ def structure_blocks(n_atoms_s: np.ndarray, block_atoms: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
+def _slices_of(forms: Sequence[Form]) -> tuple[slice, ...]:
+    """Each form's columns of a full parameter vector (the forms' parameters in order)."""
+    out, start = [], 0
+    for f in forms:
+        out.append(slice(start, start + f.n_params))
+        start += f.n_params
+    return tuple(out)
+
+
 class Potential:
     """Forms summed over the same species, with their parameter values and E0 offsets.
 
@@ -120,6 +129,10 @@ class Potential:
         if len(set(names)) != len(names):
             raise GafitInputError("two forms of this potential share parameter names")
         self.names = names
+        self._slices = _slices_of(self.forms)
+        # the forms whose repair changes anything (the default changes nothing: no copy, no call)
+        self._repairing = [(f, sl) for f, sl in zip(self.forms, self._slices, strict=True)
+                           if type(f).repair is not Form.repair]
         self.values = self.default_values() if values is None else np.asarray(values, float)
         if self.values.shape != (len(names),):
             raise ValueError(f"expected {len(names)} values, got {self.values.shape}")
@@ -132,11 +145,8 @@ class Potential:
         return len(self.names)
 
     def form_slices(self) -> list[slice]:
-        out, start = [], 0
-        for f in self.forms:
-            out.append(slice(start, start + f.n_params))
-            start += f.n_params
-        return out
+        """Each form's columns of a full parameter vector."""
+        return list(self._slices)
 
     @property
     def e0_slice(self) -> slice:
@@ -256,7 +266,7 @@ class Potential:
             return Prediction.concatenate([self._evaluate_block(theta[k : k + chunk], block)
                                            for k in range(0, len(theta), chunk)])
         total: Prediction | None = None
-        for form, sl, tab in zip(self.forms, self.form_slices(), block.form_tables, strict=True):
+        for form, sl, tab in zip(self.forms, self._slices, block.form_tables, strict=True):
             pred = form.evaluate(theta[:, sl], tab)
             if total is None:
                 total = pred
@@ -289,9 +299,8 @@ class Potential:
 
     def repair(self, theta: np.ndarray) -> np.ndarray:
         """Project a batch (B, n_params) onto each form's valid region (in place and returned)."""
-        for f, sl in zip(self.forms, self.form_slices(), strict=True):
-            if type(f).repair is not Form.repair:  # the default changes nothing: no copy
-                theta[:, sl] = f.repair(theta[:, sl])
+        for f, sl in self._repairing:
+            theta[:, sl] = f.repair(theta[:, sl])
         return theta
 
     def check(self, values: np.ndarray | None = None) -> list[str]:

@@ -182,7 +182,10 @@ class Targets:
             stress = pred.virial[:, self.s_idx] / self.volume_si * EV_A3_TO_GPA
             s = stress.reshape(len(stress), -1)
             s = s - self.s_ref.reshape(-1) if reference else s - on * self.s_ref.reshape(-1)
-            out["stress"], out["virial"] = s, s * self.s_to_virial
+            if "stress" in properties:
+                out["stress"] = s
+            if "virial" in properties:
+                out["virial"] = s * self.s_to_virial
         return out
 
 
