@@ -439,11 +439,12 @@ def member_weights(f: np.ndarray) -> np.ndarray:
 
 def refine_member(split: Split, cube: Any, u0: np.ndarray, f0: np.ndarray, max_evaluations: int,
                   jacobian: str, deadline: float | None, weights: np.ndarray | None = None,
-                  feasible: Callable[..., tuple[np.ndarray, float]] | None = None) -> Member:
-    """Least squares from GA member ``u0`` (objective values ``f0``) on the weighted sum of the
-    objectives with ``weights`` (default: its own :func:`scalarisation`); ``feasible(objective,
-    x0, x1, loss1)`` moves an end that leaves the constraints back inside them
-    (:func:`gafit.fitting.feasible_end`)."""
+                  feasible: Callable[..., tuple[np.ndarray, float]] | None = None,
+                  method: str = "trf") -> Member:
+    """Least squares (``method``, as ``[refine] method``) from GA member ``u0`` (objective
+    values ``f0``) on the weighted sum of the objectives with ``weights`` (default: its own
+    :func:`scalarisation`); ``feasible(objective, x0, x1, loss1)`` moves an end that leaves the
+    constraints back inside them (:func:`gafit.fitting.feasible_end`)."""
     from gafit.refine import refine, wants_analytic
 
     obj = split.objective
@@ -460,7 +461,7 @@ def refine_member(split: Split, cube: Any, u0: np.ndarray, f0: np.ndarray, max_e
     x0 = cube.x(u0)
     res = refine(residuals, x0, obj.space.lower, obj.space.upper, max_evaluations,
                  analytic=analytic if wants_analytic(jacobian, obj.potential) else None,
-                 deadline=deadline)
+                 deadline=deadline, method=method)
     x = feasible(obj, x0, res.x, res.loss)[0] if feasible is not None else res.x
     u = cube.u(x)
     x = cube.x(u)  # the point its unit-cube coordinates give back, as the GA's members are

@@ -51,9 +51,9 @@ def member_result(fit: Any, x: np.ndarray, nsga: NSGAResult, algorithm_note: str
 def _refine_member(split: Split, task: tuple) -> Member:
     """:func:`gafit.pareto.refine_member` of one front member, on a worker (``split`` is the
     objective the workers hold)."""
-    cube, u0, f0, max_evaluations, jacobian, deadline, weights, feasible = task
+    cube, u0, f0, max_evaluations, jacobian, deadline, weights, feasible, method = task
     return refine_member(split, cube, u0, f0, max_evaluations, jacobian, deadline, weights,
-                         feasible)
+                         feasible, method)
 
 
 def remove_members_beyond(out: Path, count: int) -> None:
@@ -160,7 +160,8 @@ def _run_pareto(fit: Any, out: Path | None, quiet: bool,
     stop_here("refinement")
     if cfg.refine.enabled:
         tasks = [(cube, u0, f0, cfg.refine.max_evaluations, cfg.refine.jacobian, deadline, w,
-                  feasible) for u0, f0, w in zip(starts_u, starts_f, weights, strict=True)]
+                  feasible, cfg.refine.method)
+                 for u0, f0, w in zip(starts_u, starts_f, weights, strict=True)]
         members: list[Member] = []
         with PopulationEvaluator(split, cfg.ga.workers, cfg.ga.scheduler) as pool:
             for i, member in enumerate(pool.each(_refine_member, tasks)):
@@ -177,7 +178,7 @@ def _run_pareto(fit: Any, out: Path | None, quiet: bool,
         def refine_at(start: Member, w: np.ndarray) -> Member:
             stop_here("refinement")
             return refine_member(split, cube, start.u, start.f, cfg.refine.max_evaluations,
-                                 cfg.refine.jacobian, deadline, w, feasible)
+                                 cfg.refine.jacobian, deadline, w, feasible, cfg.refine.method)
 
         members = fill_gaps(members, cfg.ga.front_gap, n_ga_members, refine_at, lambda m: note(
             "refined a member in a gap of the front: " + ", ".join(

@@ -19,7 +19,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from helpers import ROOT, record_pids
 
-from gafit.config import parse_config
+from gafit.config import RefineConfig, parse_config
 from gafit.errors import GafitInputError
 from gafit.fitting import Fit
 from gafit.forms.morse import Morse
@@ -60,12 +60,14 @@ def inconsistent_dimers() -> list[Atoms]:
     return out
 
 
-def dimer_fit(seed: int = 1, generations: int = 6, population: int = 12) -> Fit:
+def dimer_fit(seed: int = 1, generations: int = 6, population: int = 12,
+              refine: RefineConfig | None = None) -> Fit:
     ga = GASettings(population=population, generations=generations, seed=seed, mode="pareto",
                     objectives=["energy", "forces"])
     params = {"Cu-Cu.D0": D0, "Cu-Cu.alpha": ALPHA, "Cu-Cu.r0": [2.0, 3.2], "Cu.E0": 0.0}
     return Fit(Potential(["Cu"], [Morse(["Cu"], 8.0)]), inconsistent_dimers(), params,
-               weights=Weights(energy=1.0, forces=1.0, stress=0.0), ga=ga, check_data=False)
+               weights=Weights(energy=1.0, forces=1.0, stress=0.0), ga=ga, refine=refine,
+               check_data=False)
 
 
 @pytest.fixture(scope="module")
@@ -350,6 +352,40 @@ def test_a_member_is_refined_to_the_optimum_of_its_own_weighted_sum() -> None:
     assert member.x[0] == pytest.approx(r0[np.argmin(scan), 0], abs=2e-4)
     assert R0_E < member.x[0] < R0_F
     assert member.f @ w <= f0 @ w
+
+
+def test_refine_method_reaches_the_members_refinement(tmp_path: Path, monkeypatch) -> None:
+    """``[refine] method = "lm"`` refines a front's members with gafit's Levenberg-Marquardt
+    (scipy's trf is never called), to the same optimum of the member's weighted sum."""
+    import gafit.refine
+    from gafit.pareto import Split, refine_member
+
+    fit = dimer_fit()
+    split = Split(fit.objective, ["energy", "forces"])
+    u0 = fit.cube.u(np.array([2.9]))
+    f0 = split.values(fit.cube.x(u0)[None])[0]
+    trf = refine_member(split, fit.cube, u0, f0, 100, "auto", None)
+    lm_calls = []
+    real_lm = gafit.refine.levenberg_marquardt
+
+    def counted(*args, **kwargs):
+        lm_calls.append(1)
+        return real_lm(*args, **kwargs)
+
+    def no_trf(*args, **kwargs):
+        raise AssertionError("trf called")
+
+    monkeypatch.setattr(gafit.refine, "levenberg_marquardt", counted)
+    monkeypatch.setattr(gafit.refine, "least_squares", no_trf)
+    lm = refine_member(split, fit.cube, u0, f0, 100, "auto", None, method="lm")
+    assert lm_calls
+    assert lm.x[0] == pytest.approx(trf.x[0], abs=2e-4)
+    lm_calls.clear()  # and a whole front, each member refined by lm
+    dimer_fit(refine=RefineConfig(method="lm")).run(tmp_path / "run", quiet=True)
+    rows = read_front(tmp_path / "run" / "front.csv")
+    assert len(lm_calls) >= len(rows) >= 3
+    r0 = np.array([row["Cu-Cu.r0"] for row in rows])
+    assert r0.min() == pytest.approx(R0_E, abs=1e-4) and r0.max() == pytest.approx(R0_F, abs=1e-4)
 
 
 def test_front_size_refines_members_spread_along_the_front(tmp_path: Path) -> None:
