@@ -8,7 +8,7 @@ the refinement's starts run there and only their wall time shows here).
 Run: python benchmarks/refine_share.py potentials/MgO_buck_coul.toml [more.toml ...]
          [--generations N] [--population N] [--workers N] [--starts N] [--max-evaluations N]
          [--jacobian auto|analytic|finite-difference] [--method trf|lm]
-         [--json out.jsonl]
+         [--per-start] [--json out.jsonl]
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ OVERRIDES = {"generations": "ga", "population": "ga", "workers": "ga", "starts":
              "max_evaluations": "refine", "jacobian": "refine", "method": "refine"}
 
 
-def measure(path: Path, **overrides: int | str | None) -> dict:
+def measure(path: Path, by_start: bool = False, **overrides: int | str | None) -> dict:
     """GA then refinement of the fit ``path`` describes, with the settings of :data:`OVERRIDES`
-    given (not None) in ``overrides`` replaced."""
+    given (not None) in ``overrides`` replaced; ``by_start``: each start refined on its own and
+    its loss at the start and the end and its wall time reported (``per_start``)."""
     config = load_config(path)
     for key, value in overrides.items():
         if value is not None:
@@ -65,7 +66,19 @@ def measure(path: Path, **overrides: int | str | None) -> dict:
     w1, c1 = time.perf_counter(), time.process_time()
     res.calls, res.seconds = 0, 0.0  # the memetic steps' calls are the GA's
     jac.calls, jac.seconds = 0, 0.0
-    refined = fit.refine(progress=False) if config.refine.enabled else []
+    per_start = []
+    if not config.refine.enabled:
+        refined = []
+    elif by_start:  # one start at a time (the same ends: the starts are independent)
+        refined = []
+        for x0 in fit.refine_starts(ga):
+            t = time.perf_counter()
+            refined += fit.refine([x0], progress=False)
+            per_start.append({"start_loss": float(fit.objective.loss(x0[None])[0]),
+                              "end_loss": refined[-1].loss,
+                              "wall_s": round(time.perf_counter() - t, 2)})
+    else:
+        refined = fit.refine(progress=False)
     w2, c2 = time.perf_counter(), time.process_time()
     result = fit.finish(ga, refined)
     refine_s = w2 - w1
@@ -85,6 +98,7 @@ def measure(path: Path, **overrides: int | str | None) -> dict:
         "jacobian_calls": jac.calls, "jacobian_s": round(jac.seconds, 2),
         "other_s": round(refine_s - res.seconds - jac.seconds, 2),
         "load": os.getloadavg()[0],
+        **({"per_start": per_start} if by_start else {}),
     }
 
 
@@ -99,9 +113,11 @@ def main() -> None:
     ap.add_argument("--jacobian", choices=JACOBIANS, help="[refine] jacobian")
     ap.add_argument("--method", choices=METHODS, help="[refine] method")
     ap.add_argument("--json", type=Path, help="append one JSON line per config here")
+    ap.add_argument("--per-start", action="store_true",
+                    help="refine the starts one at a time and report each one's losses and time")
     args = ap.parse_args()
     for path in args.configs:
-        row = measure(path, **{key: getattr(args, key) for key in OVERRIDES})
+        row = measure(path, args.per_start, **{key: getattr(args, key) for key in OVERRIDES})
         line = json.dumps(row)
         print(line, flush=True)
         if args.json is not None:
