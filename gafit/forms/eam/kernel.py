@@ -1,22 +1,24 @@
-"""A fused EAM kernel (numba): energies, forces and virials of a batch of tabulated potentials in two
-sweeps over the half neighbour list, with no per-pair work arrays and no sparse products.
+"""A fused EAM kernel (numba): energies, forces and virials of a batch of tabulated potentials in
+two sweeps over the half neighbour list, with no per-pair work arrays and no sparse products.
 
 The pairs are sorted by the interval of the r tables they fall in (:class:`KernelGeometry`; shuffled
 within an interval, so that consecutive pairs seldom add into the same sums), and the batch is taken
 :data:`LANES` individuals at a time, the individuals innermost and contiguous in every per-block
 array ([knot, table, individual], [atom, component, individual]), so that the arithmetic of a pair
 is one vector operation for the whole block (:mod:`gafit.forms.lanes`; a last block of fewer than
-:data:`VECTOR_MIN` runs a loop over its individuals, a single vector plain scalar code: the same
-operations). LAMMPS's spline coefficients of the block's r tables (rho(r), r phi(r)) are made
-:data:`WINDOW` intervals at a time as the sweep reaches them, from the knots either side (the
-operations of :func:`gafit.forms.eam.spline.spline_coefficients`: the rows of the whole table's
-coefficients), and read in order by the pairs: no coefficient tables. The first sweep sums each
-atom's density (:func:`_densities`); F is tabulated then, on the knots those densities need, when
-the grid gives it as a function (``EAMGrid.embedding``); a pass over the atoms gives F and F'
-(linear beyond the table, as LAMMPS) per individual, and the second sweep (:func:`_kernel`) adds the
-pair energies and dE/dr into the structure energies, forces and virials. Every individual gets the
-same operations whatever its block and the batch's size (no operation mixes individuals, no fused
-multiply-add), so a batch gives the numbers of its individuals one at a time, bit for bit. The
+:data:`VECTOR_MIN` runs a loop over its individuals, a batch of one plain scalar code: the same
+operations). A single vector (a batch of one) goes through :mod:`gafit.forms.eam.kernel_single`
+instead (with :data:`SINGLE`): the same physics, its numbers the same to rounding. LAMMPS's spline
+coefficients of the block's r tables (rho(r), r phi(r)) are made :data:`WINDOW` intervals at a time
+as the sweep reaches them, from the knots either side (the operations of
+:func:`gafit.forms.eam.spline.spline_coefficients`: the rows of the whole table's coefficients), and
+read in order by the pairs: no coefficient tables. The first sweep sums each atom's density
+(:func:`_densities`); F is tabulated then, on the knots those densities need, when the grid gives it
+as a function (``EAMGrid.embedding``); a pass over the atoms gives F and F' (linear beyond the
+table, as LAMMPS) per individual, and the second sweep (:func:`_kernel`) adds the pair energies and
+dE/dr into the structure energies, forces and virials. Every individual gets the same operations
+whatever its block and the batch's size (no operation mixes individuals, no fused multiply-add), so
+a batch gives the numbers of its individuals one at a time (through this kernel), bit for bit. The
 physics is that of :mod:`gafit.forms.eam.evaluate`, which keeps the numpy path: with ``ENABLED =
 False`` or without numba, :func:`gafit.forms.eam.evaluate.evaluate_grid` takes it.
 
@@ -24,7 +26,7 @@ The kernel is serial, as the pair and Tersoff kernels: a fit's parallelism is it
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,6 +36,7 @@ from gafit.forms.lanes import LANES, vadd, vdiv, vload, vmul, vstore, vsub
 
 if TYPE_CHECKING:
     from gafit.forms.eam.grid import EAMGrid
+    from gafit.forms.eam.kernel_single import SingleGeometry
 
 try:
     import numba
@@ -65,6 +68,16 @@ class KernelGeometry:
     pair_k: np.ndarray  # (P,) int32 of r phi
     species_n: np.ndarray  # (N,) species index of each atom
     s_n: np.ndarray  # (N,) structure of each atom
+    # the single-vector kernel's order of the pairs, built on first use (single_geometry)
+    single: SingleGeometry | None = field(default=None, repr=False)
+
+    def single_geometry(self) -> SingleGeometry:
+        """The pairs in :mod:`gafit.forms.eam.kernel_single`'s order (built once, on first use: a
+        fit whose batches all take the batch kernel never holds them)."""
+        if self.single is None:
+            from gafit.forms.eam.kernel_single import single_geometry
+            self.single = single_geometry(self)
+        return self.single
 
 
 def kernel_geometry(i_p: np.ndarray, j_p: np.ndarray, d_pc: np.ndarray, r_p: np.ndarray,
@@ -559,26 +572,50 @@ def _kernel(lo, ptr_m, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, at_j_k
                     forces[b, i, c] = f_ncw[i, c, w]
 
 
+def _f_tables(grid: EAMGrid, rho_bn: np.ndarray, drho_b: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(frho_bek, off_b): the F knots of each individual that its densities rho_bn (B, N) read,
+    knot k of species e being frho_bek[b, e, k - off_b[b]] (the whole table when the grid has
+    it; else tabulated through ``grid.embedding`` on those knots only)."""
+    n_b = len(drho_b)
+    if grid.frho_ber is not None:
+        return np.asarray(grid.frho_ber, dtype=float), np.zeros(n_b, np.int64)
+    knots_b2 = np.empty((n_b, 2), np.int64)
+    _f_knots(rho_bn, drho_b, grid.nrho, knots_b2)
+    off_b = knots_b2[:, 0]
+    k_bk = off_b[:, None] + np.arange((knots_b2[:, 1] - off_b).max() + 1)
+    return (np.asarray(grid.embedding(np.minimum(k_bk, grid.nrho - 1) * drho_b[:, None]),
+                       dtype=float), off_b)
+
+
+#: set False to evaluate a single vector with the batch kernel (a batch of one) rather than
+#: :mod:`gafit.forms.eam.kernel_single`'s
+SINGLE = True
+
+
 def fused_eam(geo: KernelGeometry, dr: float, grid: EAMGrid, n_structures: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV of the tables of ``grid``
     on r knots spaced ``dr`` (Å). Without F tables (``grid.frho_ber`` None), F is tabulated
-    through ``grid.embedding`` on the knots the densities need only."""
+    through ``grid.embedding`` on the knots the densities need only. A single vector goes
+    through :func:`gafit.forms.eam.kernel_single.fused_single` (with :data:`SINGLE`)."""
     n_b, n_atoms = len(grid.drho_b), len(geo.s_n)
     rhor = np.asarray(grid.rhor_bsdr, dtype=float)
     drho_b = np.ascontiguousarray(grid.drho_b, dtype=float)
+    if n_b == 1 and SINGLE:
+        from gafit.forms.eam.kernel_single import fused_single
+
+        def f_knots(rho_n: np.ndarray) -> tuple[np.ndarray, int]:
+            frho_bek, off_b = _f_tables(grid, rho_n[None], drho_b)
+            return frho_bek[0], int(off_b[0])
+
+        return fused_single(geo, geo.single_geometry(), float(dr), rhor,
+                            np.asarray(grid.z2r_bstr, dtype=float), f_knots, grid.nrho,
+                            float(drho_b[0]), n_structures)
     rho_bn = np.empty((n_b, n_atoms))
     _densities(geo.lo, geo.ptr_m, geo.i_k, geo.j_k, geo.frac_k, geo.at_i_k, geo.at_j_k, rhor,
                rho_bn)
-    if grid.frho_ber is not None:
-        frho_bek, off_b = np.asarray(grid.frho_ber, dtype=float), np.zeros(n_b, np.int64)
-    else:
-        knots_b2 = np.empty((n_b, 2), np.int64)
-        _f_knots(rho_bn, drho_b, grid.nrho, knots_b2)
-        off_b = knots_b2[:, 0]
-        k_bk = off_b[:, None] + np.arange((knots_b2[:, 1] - off_b).max() + 1)
-        frho_bek = np.asarray(grid.embedding(np.minimum(k_bk, grid.nrho - 1) * drho_b[:, None]),
-                              dtype=float)
+    frho_bek, off_b = _f_tables(grid, rho_bn, drho_b)
     energy = np.empty((n_b, n_structures))
     forces = np.empty((n_b, n_atoms, 3))
     virial = np.empty((n_b, n_structures, 6))
