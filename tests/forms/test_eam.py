@@ -20,6 +20,7 @@ from gafit.forms.eam import (
     Tabulated,
     Zhou,
     kernel,
+    kernel_single,
 )
 from gafit.forms.eam.evaluate import (
     EAMGrid,
@@ -367,13 +368,19 @@ def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch) -> None:
     form, values = Zhou.example(["Cu"])
     tab = form.build_tables(alloy_cells(["Cu"]))
     calls = []
-    fused = kernel.fused_eam
-    monkeypatch.setattr(kernel, "fused_eam", lambda *a: calls.append(1) or fused(*a))
+    fused, single = kernel.fused_eam, kernel_single.fused_single_grid
+    monkeypatch.setattr(kernel, "fused_eam", lambda *a: calls.append("batch") or fused(*a))
+    monkeypatch.setattr(kernel_single, "fused_single_grid",
+                        lambda *a: calls.append("single") or single(*a))
     on = form.evaluate(values[None], tab)
-    assert calls == [1]
+    form.evaluate(np.tile(values, (2, 1)), tab)
+    assert calls == ["single", "batch"]
+    monkeypatch.setattr(kernel, "SINGLE", False)
+    form.evaluate(values[None], tab)
+    assert calls == ["single", "batch", "batch"]
     monkeypatch.setattr(kernel, "ENABLED", False)
     off = form.evaluate(values[None], tab)
-    assert calls == [1]
+    assert len(calls) == 3
     np.testing.assert_array_equal(off.forces, evaluate_grid_numpy(form.grid(values[None]),
                                                                   tab).forces)
     assert np.abs(on.forces - off.forces).max() < 1e-10 * np.abs(off.forces).max()

@@ -26,7 +26,7 @@ The kernel is serial, as the pair and Tersoff kernels: a fit's parallelism is it
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,7 +36,6 @@ from gafit.forms.lanes import LANES, vadd, vdiv, vload, vmul, vstore, vsub
 
 if TYPE_CHECKING:
     from gafit.forms.eam.grid import EAMGrid
-    from gafit.forms.eam.kernel_single import SingleGeometry
 
 try:
     import numba
@@ -68,16 +67,6 @@ class KernelGeometry:
     pair_k: np.ndarray  # (P,) int32 of r phi
     species_n: np.ndarray  # (N,) species index of each atom
     s_n: np.ndarray  # (N,) structure of each atom
-    # the single-vector kernel's order of the pairs, built on first use (single_geometry)
-    single: SingleGeometry | None = field(default=None, repr=False)
-
-    def single_geometry(self) -> SingleGeometry:
-        """The pairs in :mod:`gafit.forms.eam.kernel_single`'s order (built once, on first use: a
-        fit whose batches all take the batch kernel never holds them)."""
-        if self.single is None:
-            from gafit.forms.eam.kernel_single import single_geometry
-            self.single = single_geometry(self)
-        return self.single
 
 
 def kernel_geometry(i_p: np.ndarray, j_p: np.ndarray, d_pc: np.ndarray, r_p: np.ndarray,
@@ -588,8 +577,8 @@ def _f_tables(grid: EAMGrid, rho_bn: np.ndarray, drho_b: np.ndarray
                        dtype=float), off_b)
 
 
-#: set False to evaluate a single vector with the batch kernel (a batch of one) rather than
-#: :mod:`gafit.forms.eam.kernel_single`'s
+#: set False to evaluate a single vector with this kernel (a batch of one) rather than
+#: :mod:`gafit.forms.eam.kernel_single`'s (:func:`gafit.forms.eam.evaluate.evaluate_grid` decides)
 SINGLE = True
 
 
@@ -597,21 +586,10 @@ def fused_eam(geo: KernelGeometry, dr: float, grid: EAMGrid, n_structures: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV of the tables of ``grid``
     on r knots spaced ``dr`` (Å). Without F tables (``grid.frho_ber`` None), F is tabulated
-    through ``grid.embedding`` on the knots the densities need only. A single vector goes
-    through :func:`gafit.forms.eam.kernel_single.fused_single` (with :data:`SINGLE`)."""
+    through ``grid.embedding`` on the knots the densities need only."""
     n_b, n_atoms = len(grid.drho_b), len(geo.s_n)
     rhor = np.asarray(grid.rhor_bsdr, dtype=float)
     drho_b = np.ascontiguousarray(grid.drho_b, dtype=float)
-    if n_b == 1 and SINGLE:
-        from gafit.forms.eam.kernel_single import fused_single
-
-        def f_knots(rho_n: np.ndarray) -> tuple[np.ndarray, int]:
-            frho_bek, off_b = _f_tables(grid, rho_n[None], drho_b)
-            return frho_bek[0], int(off_b[0])
-
-        return fused_single(geo, geo.single_geometry(), float(dr), rhor,
-                            np.asarray(grid.z2r_bstr, dtype=float), f_knots, grid.nrho,
-                            float(drho_b[0]), n_structures)
     rho_bn = np.empty((n_b, n_atoms))
     _densities(geo.lo, geo.ptr_m, geo.i_k, geo.j_k, geo.frac_k, geo.at_i_k, geo.at_j_k, rhor,
                rho_bn)

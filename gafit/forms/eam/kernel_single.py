@@ -31,11 +31,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gafit.forms.eam.kernel import KernelGeometry, _coefficients, _knot_range, _njit, _rho_interval
+from gafit.forms.eam.kernel import (
+    KernelGeometry,
+    _coefficients,
+    _f_tables,
+    _knot_range,
+    _njit,
+    _rho_interval,
+)
 from gafit.forms.jit import njit
+
+if TYPE_CHECKING:
+    from gafit.forms.eam.grid import EAMGrid
 
 try:
     from llvmlite import ir
@@ -327,3 +338,19 @@ def fused_single(geo: KernelGeometry, single: SingleGeometry, dr: float, rhor_bs
         _pairs_single(g.i_k, g.j_k, g.row_k, g.frac_k, g.recip_k, g.d_kc, geo.s_n, one,
                       c_v.reshape(-1), fp_n, energy, forces, virial)
     return energy[None], forces.reshape(1, 3 * n_atoms), virial[None]
+
+
+def fused_single_grid(geo: KernelGeometry, single: SingleGeometry, dr: float, grid: EAMGrid,
+                      n_structures: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`fused_single` of the one vector of ``grid`` (its r tables on knots spaced ``dr``,
+    Å), F tabulated through ``grid.embedding`` on the knots the densities need when the grid
+    has no F table, as the batch kernel's :func:`gafit.forms.eam.kernel.fused_eam`."""
+    drho_b = np.ascontiguousarray(grid.drho_b, dtype=float)
+
+    def f_knots(rho_n: np.ndarray) -> tuple[np.ndarray, int]:
+        frho_bek, off_b = _f_tables(grid, rho_n[None], drho_b)
+        return frho_bek[0], int(off_b[0])
+
+    return fused_single(geo, single, float(dr), np.asarray(grid.rhor_bsdr, dtype=float),
+                        np.asarray(grid.z2r_bstr, dtype=float), f_knots, grid.nrho,
+                        float(drho_b[0]), n_structures)
