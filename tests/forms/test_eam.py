@@ -544,3 +544,31 @@ def test_cli_names_the_bad_line(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.strip() == (f"gafit: error: {path} line 7: nan in F(rho) of Cu is not a "
                                   "finite number")
+
+
+def test_the_last_grid_is_reused_only_for_the_same_vectors_and_layout() -> None:
+    """EAMForm.evaluate keeps the last batch's grid for the next call with the same vectors (a
+    fit's data, then its property cells), and tabulates afresh for other vectors or after the
+    cutoff changes; a pickled form leaves it behind."""
+    import pickle
+
+    form, values = Zhou.example(["Cu"])
+    data = alloy_cells(["Cu"])
+    tab = form.build_tables(data)
+    other = values * 1.01
+    first = form.evaluate(values[None], tab)
+    grid = form._last_grid(values[None])
+    assert form._last_grid(values[None].copy()) is grid
+    assert form._last_grid(other[None]) is not grid
+    again = form.evaluate(values[None], tab)
+    np.testing.assert_array_equal(first.forces, again.forces)
+    assert form._last_grid(values[None]) is not grid  # tabulated again after other vectors
+    assert "_grid_memo" not in pickle.loads(pickle.dumps(form)).__dict__
+    form.cutoff = 4.8
+    moved = form.evaluate(values[None], form.build_tables(data))
+    assert moved.forces.shape == first.forces.shape
+    assert not np.array_equal(moved.energy, first.energy)
+    fresh, _ = Zhou.example(["Cu"])
+    fresh.cutoff = 4.8
+    np.testing.assert_array_equal(fresh.evaluate(values[None], fresh.build_tables(data)).energy,
+                                  moved.energy)
