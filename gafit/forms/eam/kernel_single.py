@@ -62,7 +62,7 @@ class SingleGeometry:
     each unordered pair once as in the half neighbour list. Indices are unsigned: numba then
     indexes without testing for negative (wrap-around) indices."""
 
-    i_k: np.ndarray  # (P,) uint32 first atom (non-decreasing)
+    ptr_n: np.ndarray  # (N + 1,) uint64: atom i's pairs are rows ptr_n[i]:ptr_n[i + 1]
     j_k: np.ndarray  # (P,) uint32 second atom
     m_k: np.ndarray  # (P,) uint32 interval of the r tables (0-based)
     frac_k: np.ndarray  # (P,) fraction of the interval
@@ -87,7 +87,9 @@ def single_geometry(geo: KernelGeometry) -> SingleGeometry:
         return np.ascontiguousarray(a[order], dtype=dtype)
 
     n_m = int(m_k.max()) + 1 if n_p else 0
-    return SingleGeometry(i_k=take(geo.i_k, np.uint32), j_k=take(geo.j_k, np.uint32),
+    ptr_n = np.zeros(len(geo.s_n) + 1, np.uint64)
+    np.cumsum(np.bincount(geo.i_k, minlength=len(geo.s_n)), out=ptr_n[1:])
+    return SingleGeometry(ptr_n=ptr_n, j_k=take(geo.j_k, np.uint32),
                           m_k=take(m_k, np.uint32), frac_k=take(geo.frac_k),
                           recip_k=take(geo.recip_k), d_kc=take(geo.r_k[:, None] * geo.u_kc),
                           at_i_k=take(geo.at_i_k, np.uint32), at_j_k=take(geo.at_j_k, np.uint32),
@@ -168,33 +170,26 @@ def _r_coefficients(t_bsdr, lo, hi, delta, out):
 
 
 @_njit_fma
-def _densities_single(i_k, j_k, m_k, frac_k, at_i_k, at_j_k, one_species, c_xmq, rho_n):
+def _densities_single(ptr_n, j_k, m_k, frac_k, at_i_k, at_j_k, one_species, c_xmq, rho_n):
     """The density at each atom (rho_n, set) from the value columns of c_xmq; atom i's own sum
     in a register over its row."""
     rho_n[:] = 0.0
-    if i_k.shape[0] == 0:
-        return
-    i_prev = i_k[0]
-    acc = 0.0
-    for k in range(i_k.shape[0]):
-        i = i_k[k]
-        if i != i_prev:
-            rho_n[i_prev] += acc
-            acc = 0.0
-            i_prev = i
-        j, m, p = j_k[k], m_k[k], frac_k[k]
-        if one_species:
-            v = ((c_xmq[0, m, 0] * p + c_xmq[0, m, 1]) * p + c_xmq[0, m, 2]) * p \
-                + c_xmq[0, m, 3]
-            acc += v
-            rho_n[j] += v
-        else:
-            xi, xj = at_i_k[k], at_j_k[k]
-            acc += ((c_xmq[xi, m, 0] * p + c_xmq[xi, m, 1]) * p + c_xmq[xi, m, 2]) * p \
-                + c_xmq[xi, m, 3]
-            rho_n[j] += ((c_xmq[xj, m, 0] * p + c_xmq[xj, m, 1]) * p + c_xmq[xj, m, 2]) * p \
-                + c_xmq[xj, m, 3]
-    rho_n[i_prev] += acc
+    for i in range(ptr_n.shape[0] - 1):
+        acc = 0.0
+        for k in range(ptr_n[i], ptr_n[i + 1]):
+            j, m, p = j_k[k], m_k[k], frac_k[k]
+            if one_species:
+                v = ((c_xmq[0, m, 0] * p + c_xmq[0, m, 1]) * p + c_xmq[0, m, 2]) * p \
+                    + c_xmq[0, m, 3]
+                acc += v
+                rho_n[j] += v
+            else:
+                xi, xj = at_i_k[k], at_j_k[k]
+                acc += ((c_xmq[xi, m, 0] * p + c_xmq[xi, m, 1]) * p + c_xmq[xi, m, 2]) * p \
+                    + c_xmq[xi, m, 3]
+                rho_n[j] += ((c_xmq[xj, m, 0] * p + c_xmq[xj, m, 1]) * p + c_xmq[xj, m, 2]) * p \
+                    + c_xmq[xj, m, 3]
+        rho_n[i] += acc
 
 
 @_njit
@@ -255,52 +250,45 @@ def _pair_cubics(cr_xmq, cz_xmq, n_e, lo, hi, c_xmv):
 
 
 @_njit_fma
-def _pairs_single(i_k, j_k, row_k, frac_k, recip_k, d_kc, s_n, one_species, c_v, fp_n, energy,
+def _pairs_single(ptr_n, j_k, row_k, frac_k, recip_k, d_kc, s_n, one_species, c_v, fp_n, energy,
                   forces, virial):
     """The pair terms (those of the batch kernel's :func:`gafit.forms.eam.kernel._pairs_one`):
     dE/dr onto forces (N, 3), the pair energy onto energy (S,) and the virial onto virial
     (S, 6, Voigt order); atom i's force and its structure's energy and virial in registers over
     its row. c_v: :func:`_pair_cubics`' (flat), row_k: each pair's row of them."""
-    if i_k.shape[0] == 0:
-        return
-    i_prev = i_k[0]
-    fpi = fp_n[i_prev]
-    fx, fy, fz, e = 0.0, 0.0, 0.0, 0.0
-    v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-    for k in range(i_k.shape[0]):
-        i = i_k[k]
-        if i != i_prev:
-            _flush(i_prev, s_n[i_prev], fx, fy, fz, e, v0, v1, v2, v3, v4, v5, energy, forces,
-                   virial)
-            fx, fy, fz, e = 0.0, 0.0, 0.0, 0.0
-            v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-            i_prev = i
-            fpi = fp_n[i]
-        j, p, recip = j_k[k], frac_k[k], recip_k[k]
-        drho_i, z2, z2p, drho_j = _cubic4(c_v, row_k[k] * np.uint32(16), p)
-        if one_species:  # the density of a pair is the same at both ends
-            de_dr = (fpi + fp_n[j]) * drho_i
-        else:
-            de_dr = fpi * drho_i + fp_n[j] * drho_j
-        phi = z2 * recip
-        # dE/dr / r: the force along d = r u, d read once for the force and the virial
-        t = (de_dr + (z2p - phi) * recip) * recip
-        dx, dy, dz = d_kc[k, 0], d_kc[k, 1], d_kc[k, 2]
-        gx, gy, gz = t * dx, t * dy, t * dz
-        fx += gx
-        fy += gy
-        fz += gz
-        forces[j, 0] -= gx
-        forces[j, 1] -= gy
-        forces[j, 2] -= gz
-        e += phi
-        v0 += gx * dx
-        v1 += gy * dy
-        v2 += gz * dz
-        v3 += gy * dz
-        v4 += gx * dz
-        v5 += gx * dy
-    _flush(i_prev, s_n[i_prev], fx, fy, fz, e, v0, v1, v2, v3, v4, v5, energy, forces, virial)
+    for i in range(ptr_n.shape[0] - 1):
+        k0, k1 = ptr_n[i], ptr_n[i + 1]
+        if k0 == k1:
+            continue
+        fpi = fp_n[i]
+        fx, fy, fz, e = 0.0, 0.0, 0.0, 0.0
+        v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        for k in range(k0, k1):
+            j, p, recip = j_k[k], frac_k[k], recip_k[k]
+            drho_i, z2, z2p, drho_j = _cubic4(c_v, row_k[k] * np.uint32(16), p)
+            if one_species:  # the density of a pair is the same at both ends
+                de_dr = (fpi + fp_n[j]) * drho_i
+            else:
+                de_dr = fpi * drho_i + fp_n[j] * drho_j
+            phi = z2 * recip
+            # dE/dr / r: the force along d = r u, d read once for the force and the virial
+            t = (de_dr + (z2p - phi) * recip) * recip
+            dx, dy, dz = d_kc[k, 0], d_kc[k, 1], d_kc[k, 2]
+            gx, gy, gz = t * dx, t * dy, t * dz
+            fx += gx
+            fy += gy
+            fz += gz
+            forces[j, 0] -= gx
+            forces[j, 1] -= gy
+            forces[j, 2] -= gz
+            e += phi
+            v0 += gx * dx
+            v1 += gy * dy
+            v2 += gz * dz
+            v3 += gy * dz
+            v4 += gx * dz
+            v5 += gx * dy
+        _flush(i, s_n[i], fx, fy, fz, e, v0, v1, v2, v3, v4, v5, energy, forces, virial)
 
 
 def fused_single(geo: KernelGeometry, single: SingleGeometry, dr: float, rhor_bsdr: np.ndarray,
@@ -323,7 +311,7 @@ def fused_single(geo: KernelGeometry, single: SingleGeometry, dr: float, rhor_bs
     if g.n_intervals:
         cr = np.empty((n_e * n_e, hi + 2, 7))
         _r_coefficients(rhor_bsdr, lo, hi, dr, cr)
-        _densities_single(g.i_k, g.j_k, g.m_k, g.frac_k, g.at_i_k, g.at_j_k, one, cr, rho_n)
+        _densities_single(g.ptr_n, g.j_k, g.m_k, g.frac_k, g.at_i_k, g.at_j_k, one, cr, rho_n)
     else:
         rho_n[:] = 0.0
     frho_ek, off = f_knots(rho_n)
@@ -335,7 +323,7 @@ def fused_single(geo: KernelGeometry, single: SingleGeometry, dr: float, rhor_bs
         _check_species(g, n_e)
         c_v = np.empty((n_e * n_e, g.n_intervals, 16))
         _pair_cubics(cr, cz, n_e, lo, hi, c_v)
-        _pairs_single(g.i_k, g.j_k, g.row_k, g.frac_k, g.recip_k, g.d_kc, geo.s_n, one,
+        _pairs_single(g.ptr_n, g.j_k, g.row_k, g.frac_k, g.recip_k, g.d_kc, geo.s_n, one,
                       c_v.reshape(-1), fp_n, energy, forces, virial)
     return energy[None], forces.reshape(1, 3 * n_atoms), virial[None]
 
