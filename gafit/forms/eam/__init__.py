@@ -109,8 +109,9 @@ class EAMForm(Form):
     #: sweep over the pairs per LANES parameters, about as much as forward differences' batch of
     #: K + 1 vectors through the evaluation kernel, and the objective's other rows (guards,
     #: properties) then cost more than in that batch: Cu_mlearn_eam 37 against 29 ms a Jacobian,
-    #: Cu_mlearn_eam_spline 97 against 76 ms (docs/forms/eam.md). ``[refine] jacobian = "auto"``
-    #: takes forward differences, "analytic" these
+    #: Cu_mlearn_eam_spline 97 against 76 ms (docs/forms/eam.md); since the batch's property cells
+    #: reuse its grid (``_last_grid``), Cu_mlearn_eam 19-22 against 15 ms. ``[refine] jacobian =
+    #: "auto"`` takes forward differences, "analytic" these
     auto_analytic_jacobian = False
 
     def check(self, values: np.ndarray) -> list[str]:
