@@ -20,6 +20,7 @@ from gafit.forms.eam import (
     Tabulated,
     Zhou,
     kernel,
+    kernel_single,
 )
 from gafit.forms.eam.evaluate import (
     EAMGrid,
@@ -190,16 +191,28 @@ def _kernel_cases() -> list:
         for cls in (Zhou, Johnson, FinnisSinclair) for el in (["Cu"], ["Cu", "Ag"])]
 
 
+def _assert_close(a, b, scale_f: float, scale_v: float, what: str) -> None:
+    """Predictions a and b (one row each) within 1e-12 of b's largest value (of the largest pair
+    term, for forces and virials, when that is larger: see :func:`_largest_terms`)."""
+    for key, scale in (("energy", 0.0), ("forces", scale_f), ("virial", scale_v)):
+        x, y = np.asarray(getattr(a, key)), np.asarray(getattr(b, key))
+        assert np.all(np.isfinite(x)) and np.all(np.isfinite(y)), (key, what)
+        ref = max(np.abs(y).max(initial=0.0), scale)
+        assert np.abs(x - y).max(initial=0.0) <= 1e-12 * ref, (key, what)
+
+
 @pytest.mark.parametrize("case", _kernel_cases())
-def test_fused_kernel_equals_numpy(case) -> None:
-    """The numba kernel gives the numpy path's numbers on every eam/alloy and eam/fs file of the
-    wheel, gafit's fitted Cu and perturbed analytic forms of one and two elements, in batches of 1
-    and LANES + VECTOR_MIN (a block of vector lanes, then a block of vectors with spare lanes;
-    a batch of 1 is scalar code), at normal and squeezed cells
-    (densities past the end of the F table): energies to 1e-12 of themselves, forces and virials
-    to 1e-12 of themselves or of the largest pair term they sum, whichever is larger (the numpy
-    path's sparse maps round at that scale: on NiO.eam.fs, 3.6e-12 of the net forces, where
-    the kernel, with LAMMPS's own spline arithmetic, is 2e-14 from LAMMPS)."""
+def test_fused_kernel_equals_numpy(case, monkeypatch) -> None:
+    """The numba kernels give the numpy path's numbers on every eam/alloy and eam/fs file of the
+    wheel, gafit's fitted Cu and perturbed analytic forms of one and two elements, in batches of
+    LANES + VECTOR_MIN (a block of vector lanes, then a block of vectors with spare lanes) and of
+    1 (the single-vector kernel, :mod:`gafit.forms.eam.kernel_single`), at normal and squeezed
+    cells (densities past the end of the F table): energies to 1e-12 of themselves, forces and
+    virials to 1e-12 of themselves or of the largest pair term they sum, whichever is larger (the
+    numpy path's sparse maps round at that scale: on NiO.eam.fs, 3.6e-12 of the net forces, where
+    the kernel, with LAMMPS's own spline arithmetic, is 2e-14 from LAMMPS). The single-vector
+    kernel is also that close to the batch's row; the batch kernel with a batch of one (scalar
+    code) gives the batch's row bit for bit."""
     if not kernel.available():
         pytest.skip("numba is not installed")
     if isinstance(case, Path):
@@ -223,23 +236,80 @@ def test_fused_kernel_equals_numpy(case) -> None:
     scale_f, scale_v = _largest_terms(form.grid(theta), tab)
     for row in range(n_b):
         one = form.evaluate(theta[row : row + 1], tab)
-        for key, scale in (("energy", None), ("forces", scale_f[row]), ("virial", scale_v[row])):
-            a, b = getattr(fused, key)[row], getattr(plain, key)[row]
-            assert np.all(np.isfinite(b)), key
+        _assert_close(one, _row(plain, row), scale_f[row], scale_v[row], f"single {row}")
+        _assert_close(one, _row(fused, row), scale_f[row], scale_v[row], f"single-batch {row}")
+        _assert_close(_row(fused, row), _row(plain, row), scale_f[row], scale_v[row],
+                      f"batch {row}")
+    monkeypatch.setattr(kernel, "SINGLE", False)
+    for row in (0, n_b - 1):
+        one = form.evaluate(theta[row : row + 1], tab)
+        for key in ("energy", "forces", "virial"):
             # a batch of 1 gives the batch's numbers exactly: each lane its own operations
-            np.testing.assert_array_equal(getattr(one, key)[0], a)
-            ref = max(np.abs(b).max(), 0.0 if scale is None else scale)
-            assert np.abs(a - b).max() <= 1e-12 * ref, (key, row)
+            np.testing.assert_array_equal(getattr(one, key)[0], getattr(fused, key)[row])
+
+
+def _row(pred, row: int):
+    """Row ``row`` of a batch's prediction, as a batch of one."""
+    from gafit.forms.base import Prediction
+
+    return Prediction(energy=pred.energy[row : row + 1], forces=pred.forces[row : row + 1],
+                      virial=pred.virial[row : row + 1])
+
+
+def _odd_structures(elements: list[str]) -> ReferenceSet:
+    """Structures whose pair rows the single-vector kernel must get right: a one-atom cell (its
+    pairs are its own images), a dimer and an atom far from everything in one box (an atom with
+    no pairs), a box with no pairs at all, then rattled cells of every element."""
+    from ase import Atoms
+
+    one = bulk("Cu", "fcc", a=3.7)
+    one.symbols[:] = [elements[-1]]
+    one.rattle(0.0)
+    one.set_cell(one.cell @ (np.eye(3) + np.diag([0.01, -0.02, 0.03])), scale_atoms=True)
+    lonely = Atoms([elements[0], elements[-1], elements[0]],
+                   positions=[[0.0, 0.0, 0.0], [2.5, 0.3, 0.1], [10.0, 10.0, 10.0]],
+                   cell=[20.0, 20.0, 20.0], pbc=True)
+    empty = Atoms([elements[0]] * 2, positions=[[0.0, 0.0, 0.0], [9.0, 9.0, 9.0]],
+                  cell=[18.0, 18.0, 18.0], pbc=True)
+    return ReferenceSet([Structure(one, name="one"), Structure(lonely, name="lonely"),
+                         Structure(empty, name="empty")] + list(alloy_cells(elements)), "odd")
+
+
+@pytest.mark.parametrize("cls", [Zhou, Johnson, FinnisSinclair])
+@pytest.mark.parametrize("elements", [["Cu"], ["Cu", "Ag"], ["Ag", "Cu", "Ni"]])
+def test_single_vector_kernel_on_odd_structures(cls, elements) -> None:
+    """The single-vector kernel against the numpy path and the batch kernel on one-atom cells,
+    atoms without pairs, structures without pairs and cells of one to three species (a pair of
+    every (species, species) combination, each reading its own density and pair tables)."""
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    form, values = cls.example(elements)
+    theta = values * (1.0 + 0.03 * np.random.default_rng(11).normal(size=(3, len(values))))
+    tab = form.build_tables(_odd_structures(elements))
+    assert len(np.unique(tab.kernel.pair_k)) == len(elements) ** 2
+    fused = form.evaluate(theta, tab)
+    plain = evaluate_grid_numpy(form.grid(theta), tab)
+    scale_f, scale_v = _largest_terms(form.grid(theta), tab)
+    for row in range(len(theta)):
+        one = form.evaluate(theta[row : row + 1], tab)
+        _assert_close(one, _row(plain, row), scale_f[row], scale_v[row], f"numpy {row}")
+        _assert_close(one, _row(fused, row), scale_f[row], scale_v[row], f"batch {row}")
+    # the structure without pairs: F(0) per atom, no forces, no virial
+    one = form.evaluate(theta[:1], tab)
+    assert np.all(one.forces[0, 3 * 4 : 3 * 6] == 0.0) and np.all(one.virial[0, 2] == 0.0)
+    assert np.all(one.forces[0, 3 * 3 : 3 * 4] == 0.0)  # the lonely atom
 
 
 @pytest.mark.parametrize("cls", [Zhou, Johnson, FinnisSinclair])
 @pytest.mark.parametrize("elements", [["Cu"], ["Cu", "Ag"]])
-def test_kernel_tabulation_gives_the_exported_tables_numbers(cls, elements) -> None:
+def test_kernel_tabulation_gives_the_exported_tables_numbers(cls, elements,
+                                                            monkeypatch) -> None:
     """For the kernel, a batch is tabulated TABULATE_CHUNK individuals at a time and F only on the
     knots its densities need (EAMGrid.embedding): the numbers, bit for bit, of each individual's
-    whole tables as exported (a batch of one), also for densities beyond the F table (the
-    squeezed cells, for Zhou and Johnson) and across individuals whose densities use different
-    knots."""
+    whole tables as exported (a batch of one through the batch kernel), also for densities beyond
+    the F table (the squeezed cells, for Zhou and Johnson) and across individuals whose densities
+    use different knots; and the single-vector kernel's numbers are the same from F on its knots
+    and from the whole table."""
     if not kernel.available():
         pytest.skip("numba is not installed")
     form, values = cls.example(elements)
@@ -254,9 +324,13 @@ def test_kernel_tabulation_gives_the_exported_tables_numbers(cls, elements) -> N
     for row in range(n_b):
         whole = form.grid(theta[row : row + 1])
         np.testing.assert_array_equal(lazy.full().frho_ber[row], whole.frho_ber[0])
-        one = evaluate_grid(whole, tab)
+        single = (form.evaluate(theta[row : row + 1], tab), evaluate_grid(whole, tab))
+        with monkeypatch.context() as m:
+            m.setattr(kernel, "SINGLE", False)
+            one = evaluate_grid(whole, tab)
         for key in ("energy", "forces", "virial"):
             np.testing.assert_array_equal(getattr(batch, key)[row], getattr(one, key)[0])
+            np.testing.assert_array_equal(getattr(single[0], key), getattr(single[1], key))
 
 
 def test_a_batch_is_cut_by_the_kernels_memory(monkeypatch) -> None:
@@ -284,6 +358,7 @@ def test_a_batch_is_cut_by_the_kernels_memory(monkeypatch) -> None:
     theta = np.tile(pot.values, (20, 1))
     batch = pot.evaluate(theta, tables)
     assert calls == [20]
+    monkeypatch.setattr(kernel, "SINGLE", False)  # the batch kernel's row of one, bit for bit
     np.testing.assert_array_equal(batch.forces[7], pot.evaluate(theta[7:8], tables).forces[0])
 
 
@@ -293,13 +368,19 @@ def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch) -> None:
     form, values = Zhou.example(["Cu"])
     tab = form.build_tables(alloy_cells(["Cu"]))
     calls = []
-    fused = kernel.fused_eam
-    monkeypatch.setattr(kernel, "fused_eam", lambda *a: calls.append(1) or fused(*a))
+    fused, single = kernel.fused_eam, kernel_single.fused_single_grid
+    monkeypatch.setattr(kernel, "fused_eam", lambda *a: calls.append("batch") or fused(*a))
+    monkeypatch.setattr(kernel_single, "fused_single_grid",
+                        lambda *a: calls.append("single") or single(*a))
     on = form.evaluate(values[None], tab)
-    assert calls == [1]
+    form.evaluate(np.tile(values, (2, 1)), tab)
+    assert calls == ["single", "batch"]
+    monkeypatch.setattr(kernel, "SINGLE", False)
+    form.evaluate(values[None], tab)
+    assert calls == ["single", "batch", "batch"]
     monkeypatch.setattr(kernel, "ENABLED", False)
     off = form.evaluate(values[None], tab)
-    assert calls == [1]
+    assert len(calls) == 3
     np.testing.assert_array_equal(off.forces, evaluate_grid_numpy(form.grid(values[None]),
                                                                   tab).forces)
     assert np.abs(on.forces - off.forces).max() < 1e-10 * np.abs(off.forces).max()
@@ -463,3 +544,31 @@ def test_cli_names_the_bad_line(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.strip() == (f"gafit: error: {path} line 7: nan in F(rho) of Cu is not a "
                                   "finite number")
+
+
+def test_the_last_grid_is_reused_only_for_the_same_vectors_and_layout() -> None:
+    """EAMForm.evaluate keeps the last batch's grid for the next call with the same vectors (a
+    fit's data, then its property cells), and tabulates afresh for other vectors or after the
+    cutoff changes; a pickled form leaves it behind."""
+    import pickle
+
+    form, values = Zhou.example(["Cu"])
+    data = alloy_cells(["Cu"])
+    tab = form.build_tables(data)
+    other = values * 1.01
+    first = form.evaluate(values[None], tab)
+    grid = form._last_grid(values[None])
+    assert form._last_grid(values[None].copy()) is grid
+    assert form._last_grid(other[None]) is not grid
+    again = form.evaluate(values[None], tab)
+    np.testing.assert_array_equal(first.forces, again.forces)
+    assert form._last_grid(values[None]) is not grid  # tabulated again after other vectors
+    assert "_grid_memo" not in pickle.loads(pickle.dumps(form)).__dict__
+    form.cutoff = 4.8
+    moved = form.evaluate(values[None], form.build_tables(data))
+    assert moved.forces.shape == first.forces.shape
+    assert not np.array_equal(moved.energy, first.energy)
+    fresh, _ = Zhou.example(["Cu"])
+    fresh.cutoff = 4.8
+    np.testing.assert_array_equal(fresh.evaluate(values[None], fresh.build_tables(data)).energy,
+                                  moved.energy)

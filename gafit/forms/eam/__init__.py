@@ -109,8 +109,9 @@ class EAMForm(Form):
     #: sweep over the pairs per LANES parameters, about as much as forward differences' batch of
     #: K + 1 vectors through the evaluation kernel, and the objective's other rows (guards,
     #: properties) then cost more than in that batch: Cu_mlearn_eam 37 against 29 ms a Jacobian,
-    #: Cu_mlearn_eam_spline 97 against 76 ms (docs/forms/eam.md). ``[refine] jacobian = "auto"``
-    #: takes forward differences, "analytic" these
+    #: Cu_mlearn_eam_spline 97 against 76 ms (docs/forms/eam.md); since the batch's property cells
+    #: reuse its grid (``_last_grid``), Cu_mlearn_eam 19-22 against 15 ms. ``[refine] jacobian =
+    #: "auto"`` takes forward differences, "analytic" these
     auto_analytic_jacobian = False
 
     def check(self, values: np.ndarray) -> list[str]:
@@ -170,7 +171,26 @@ class EAMForm(Form):
 
     def evaluate(self, theta: np.ndarray, tables: EAMTable) -> Prediction:
         """Energies, forces, virials of a batch (B, n_params), through the tables LAMMPS reads."""
-        return evaluate_grid(self.evaluation_grid(np.atleast_2d(theta)), tables)
+        return evaluate_grid(self._last_grid(np.atleast_2d(theta)), tables)
+
+    def _last_grid(self, theta: np.ndarray) -> EAMGrid:
+        """:meth:`evaluation_grid` of ``theta``, the same object again while ``theta`` and the
+        form's layout (cutoff, r grid, settings, species) are those of the last call: a fit
+        evaluates a batch on its data, then on its property cells (on Cu_mlearn_eam two more
+        tabulations of 0.15 ms per vector, of 2.6 ms a single vector's residuals)."""
+        key = (self.cutoff, self.r_grid(), tuple(sorted(self.settings().items())),
+               tuple(self.species))
+        memo = self.__dict__.get("_grid_memo")
+        if (memo is not None and memo[1] == key and memo[0].shape == theta.shape
+                and np.array_equal(memo[0], theta)):
+            return memo[2]
+        grid = self.evaluation_grid(theta)
+        self.__dict__["_grid_memo"] = (np.array(theta, dtype=float), key, grid)
+        return grid
+
+    def __getstate__(self) -> dict:
+        """Pickled (to the workers) without the last grid."""
+        return {k: v for k, v in self.__dict__.items() if k != "_grid_memo"}
 
     # --- LAMMPS files ----------------------------------------------------------------------
     def file_elements(self) -> list[str]:

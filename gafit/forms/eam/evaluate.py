@@ -20,13 +20,13 @@ knots the densities need when the grid gives it as a function); the maps stay as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
 from gafit.forms.base import Prediction
-from gafit.forms.eam import kernel
+from gafit.forms.eam import kernel, kernel_single
 from gafit.forms.eam.grid import EAMGrid
 from gafit.forms.eam.spline import (
     hermite_maps,
@@ -71,6 +71,15 @@ class EAMTable:
     n_atoms: int
     n_structures: int
     kernel: kernel.KernelGeometry  # the pairs sorted by r-table interval, for the fused kernel
+    # the single-vector kernel's order of the pairs, built on first use (single_geometry)
+    single: kernel_single.SingleGeometry | None = field(default=None, repr=False)
+
+    def single_geometry(self) -> kernel_single.SingleGeometry:
+        """The pairs in :mod:`gafit.forms.eam.kernel_single`'s order (built once, on first use:
+        a fit whose batches all take the batch kernel never holds them)."""
+        if self.single is None:
+            self.single = kernel_single.single_geometry(self.kernel)
+        return self.single
 
     @property
     def work_per_individual(self) -> int:
@@ -164,13 +173,18 @@ def densities(grid: EAMGrid, tab: EAMTable) -> np.ndarray:
 def evaluate_grid(grid: EAMGrid, tab: EAMTable) -> Prediction:
     """Energies, forces and virials of each individual's tables on the geometry ``tab``.
 
-    The fused numba kernel (:mod:`gafit.forms.eam.kernel`) when available, else
-    :func:`evaluate_grid_numpy`; the two agree to rounding.
+    The fused numba kernel (:mod:`gafit.forms.eam.kernel`) when available, for a single vector
+    its single-vector kernel (:mod:`gafit.forms.eam.kernel_single`, unless ``kernel.SINGLE`` is
+    False), else :func:`evaluate_grid_numpy`; they agree to rounding.
     """
     if not kernel.available():
         return evaluate_grid_numpy(grid, tab)
     _check_grid(grid, tab)
-    energy, forces, virial = kernel.fused_eam(tab.kernel, tab.dr, grid, tab.n_structures)
+    if len(grid.drho_b) == 1 and kernel.SINGLE:
+        energy, forces, virial = kernel_single.fused_single_grid(
+            tab.kernel, tab.single_geometry(), tab.dr, grid, tab.n_structures)
+    else:
+        energy, forces, virial = kernel.fused_eam(tab.kernel, tab.dr, grid, tab.n_structures)
     return Prediction(energy=energy, forces=forces, virial=virial)
 
 

@@ -1,22 +1,24 @@
-"""A fused EAM kernel (numba): energies, forces and virials of a batch of tabulated potentials in two
-sweeps over the half neighbour list, with no per-pair work arrays and no sparse products.
+"""A fused EAM kernel (numba): energies, forces and virials of a batch of tabulated potentials in
+two sweeps over the half neighbour list, with no per-pair work arrays and no sparse products.
 
 The pairs are sorted by the interval of the r tables they fall in (:class:`KernelGeometry`; shuffled
 within an interval, so that consecutive pairs seldom add into the same sums), and the batch is taken
 :data:`LANES` individuals at a time, the individuals innermost and contiguous in every per-block
 array ([knot, table, individual], [atom, component, individual]), so that the arithmetic of a pair
 is one vector operation for the whole block (:mod:`gafit.forms.lanes`; a last block of fewer than
-:data:`VECTOR_MIN` runs a loop over its individuals, a single vector plain scalar code: the same
-operations). LAMMPS's spline coefficients of the block's r tables (rho(r), r phi(r)) are made
-:data:`WINDOW` intervals at a time as the sweep reaches them, from the knots either side (the
-operations of :func:`gafit.forms.eam.spline.spline_coefficients`: the rows of the whole table's
-coefficients), and read in order by the pairs: no coefficient tables. The first sweep sums each
-atom's density (:func:`_densities`); F is tabulated then, on the knots those densities need, when
-the grid gives it as a function (``EAMGrid.embedding``); a pass over the atoms gives F and F'
-(linear beyond the table, as LAMMPS) per individual, and the second sweep (:func:`_kernel`) adds the
-pair energies and dE/dr into the structure energies, forces and virials. Every individual gets the
-same operations whatever its block and the batch's size (no operation mixes individuals, no fused
-multiply-add), so a batch gives the numbers of its individuals one at a time, bit for bit. The
+:data:`VECTOR_MIN` runs a loop over its individuals, a batch of one plain scalar code: the same
+operations). A single vector (a batch of one) goes through :mod:`gafit.forms.eam.kernel_single`
+instead (with :data:`SINGLE`): the same physics, its numbers the same to rounding. LAMMPS's spline
+coefficients of the block's r tables (rho(r), r phi(r)) are made :data:`WINDOW` intervals at a time
+as the sweep reaches them, from the knots either side (the operations of
+:func:`gafit.forms.eam.spline.spline_coefficients`: the rows of the whole table's coefficients), and
+read in order by the pairs: no coefficient tables. The first sweep sums each atom's density
+(:func:`_densities`); F is tabulated then, on the knots those densities need, when the grid gives it
+as a function (``EAMGrid.embedding``); a pass over the atoms gives F and F' (linear beyond the
+table, as LAMMPS) per individual, and the second sweep (:func:`_kernel`) adds the pair energies and
+dE/dr into the structure energies, forces and virials. Every individual gets the same operations
+whatever its block and the batch's size (no operation mixes individuals, no fused multiply-add), so
+a batch gives the numbers of its individuals one at a time (through this kernel), bit for bit. The
 physics is that of :mod:`gafit.forms.eam.evaluate`, which keeps the numpy path: with ``ENABLED =
 False`` or without numba, :func:`gafit.forms.eam.evaluate.evaluate_grid` takes it.
 
@@ -559,6 +561,27 @@ def _kernel(lo, ptr_m, i_k, j_k, s_k, frac_k, r_k, recip_k, u_kc, at_i_k, at_j_k
                     forces[b, i, c] = f_ncw[i, c, w]
 
 
+def _f_tables(grid: EAMGrid, rho_bn: np.ndarray, drho_b: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(frho_bek, off_b): the F knots of each individual that its densities rho_bn (B, N) read,
+    knot k of species e being frho_bek[b, e, k - off_b[b]] (the whole table when the grid has
+    it; else tabulated through ``grid.embedding`` on those knots only)."""
+    n_b = len(drho_b)
+    if grid.frho_ber is not None:
+        return np.asarray(grid.frho_ber, dtype=float), np.zeros(n_b, np.int64)
+    knots_b2 = np.empty((n_b, 2), np.int64)
+    _f_knots(rho_bn, drho_b, grid.nrho, knots_b2)
+    off_b = knots_b2[:, 0]
+    k_bk = off_b[:, None] + np.arange((knots_b2[:, 1] - off_b).max() + 1)
+    return (np.asarray(grid.embedding(np.minimum(k_bk, grid.nrho - 1) * drho_b[:, None]),
+                       dtype=float), off_b)
+
+
+#: set False to evaluate a single vector with this kernel (a batch of one) rather than
+#: :mod:`gafit.forms.eam.kernel_single`'s (:func:`gafit.forms.eam.evaluate.evaluate_grid` decides)
+SINGLE = True
+
+
 def fused_eam(geo: KernelGeometry, dr: float, grid: EAMGrid, n_structures: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Energies (B, S) eV, forces (B, 3N) eV/Å and virials (B, S, 6) eV of the tables of ``grid``
@@ -570,15 +593,7 @@ def fused_eam(geo: KernelGeometry, dr: float, grid: EAMGrid, n_structures: int
     rho_bn = np.empty((n_b, n_atoms))
     _densities(geo.lo, geo.ptr_m, geo.i_k, geo.j_k, geo.frac_k, geo.at_i_k, geo.at_j_k, rhor,
                rho_bn)
-    if grid.frho_ber is not None:
-        frho_bek, off_b = np.asarray(grid.frho_ber, dtype=float), np.zeros(n_b, np.int64)
-    else:
-        knots_b2 = np.empty((n_b, 2), np.int64)
-        _f_knots(rho_bn, drho_b, grid.nrho, knots_b2)
-        off_b = knots_b2[:, 0]
-        k_bk = off_b[:, None] + np.arange((knots_b2[:, 1] - off_b).max() + 1)
-        frho_bek = np.asarray(grid.embedding(np.minimum(k_bk, grid.nrho - 1) * drho_b[:, None]),
-                              dtype=float)
+    frho_bek, off_b = _f_tables(grid, rho_bn, drho_b)
     energy = np.empty((n_b, n_structures))
     forces = np.empty((n_b, n_atoms, 3))
     virial = np.empty((n_b, n_structures, 6))

@@ -212,7 +212,7 @@ class SplineEAM(ElementEAM):
 
     def __getstate__(self) -> dict:
         """Pickled (to the workers) without the unit tables, which are remade on demand."""
-        return {**self.__dict__, "_unit_tables": None}
+        return {**super().__getstate__(), "_unit_tables": None}
 
     # --- parameter derivatives -------------------------------------------------------------------
     def table_derivatives(self, theta: np.ndarray) -> tuple[EAMGrid, EAMGrid, None]:
