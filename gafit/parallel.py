@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from gafit.forms.rows import population_rows
 from gafit.structures import GafitInputError
 
 #: times one batch may lose a worker and run again on a fresh pool before the fit gives up
@@ -63,11 +64,13 @@ def _exit_with(parent: int, every_s: float = 0.5) -> None:
 
 def _local_loss(task: tuple[np.ndarray, bool]) -> np.ndarray:
     x, subset = task
-    return (_SUBSET if subset else _OBJECTIVE).loss(x)
+    with population_rows():
+        return (_SUBSET if subset else _OBJECTIVE).loss(x)
 
 
 def _dask_loss(x: np.ndarray, objective: Any) -> np.ndarray:
-    return objective.loss(x)
+    with population_rows():
+        return objective.loss(x)
 
 
 def _refine(objective: Any, task: tuple, progress: Callable[[int, float], None] | None = None
@@ -200,12 +203,15 @@ class PopulationEvaluator:
         return self._pool.restarts if self._pool is not None else 0
 
     def loss(self, x: np.ndarray, subset: bool = False) -> np.ndarray:
-        """Losses (B,) of the free vectors x (B, n_free), on the subset objective with ``subset``."""
+        """Losses (B,) of the free vectors x (B, n_free), on the subset objective with ``subset``;
+        every chunk with the forms' large-batch kernels (:func:`gafit.forms.rows.population_rows`),
+        so that a vector's loss is the same in any chunk."""
         x = np.atleast_2d(x)
         if subset and self.subset is None:
             raise ValueError("no subset objective was given")
         if self._client is None and self._pool is None:
-            return (self.subset if subset else self.objective).loss(x)
+            with population_rows():
+                return (self.subset if subset else self.objective).loss(x)
         chunks = [c for c in np.array_split(x, min(self.workers, len(x))) if len(c)]
         if self._client is not None:
             remote = self._remote_subset if subset else self._remote

@@ -37,6 +37,7 @@ from gafit.forms.eam.spline import (
     spline_coefficients,
     value,
 )
+from gafit.forms.rows import as_population
 from gafit.geometry import index_atoms, neighbour_pairs, pair_maps
 from gafit.structures import ReferenceSet
 
@@ -175,12 +176,13 @@ def evaluate_grid(grid: EAMGrid, tab: EAMTable) -> Prediction:
 
     The fused numba kernel (:mod:`gafit.forms.eam.kernel`) when available, for a single vector
     its single-vector kernel (:mod:`gafit.forms.eam.kernel_single`, unless ``kernel.SINGLE`` is
-    False), else :func:`evaluate_grid_numpy`; they agree to rounding.
+    False or the batch is a population's, :mod:`gafit.forms.rows`), else
+    :func:`evaluate_grid_numpy`; they agree to rounding.
     """
     if not kernel.available():
         return evaluate_grid_numpy(grid, tab)
     _check_grid(grid, tab)
-    if len(grid.drho_b) == 1 and kernel.SINGLE:
+    if len(grid.drho_b) == 1 and kernel.SINGLE and not as_population():
         energy, forces, virial = kernel_single.fused_single_grid(
             tab.kernel, tab.single_geometry(), tab.dr, grid, tab.n_structures)
     else:
