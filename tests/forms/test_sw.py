@@ -552,9 +552,10 @@ def test_batch_chunks_and_blocks_agree(monkeypatch) -> None:
 @pytest.mark.parametrize("name", ["Si.sw", "CdTe.sw"])
 def test_parameter_derivatives_in_column_blocks_agree_with_differences(name: str,
                                                                      monkeypatch) -> None:
-    """The parameter derivatives, the maps applied to one block of columns or to one column at a
-    time, are the same, and match central differences of the energies, forces and virials
-    (one species; two, every entry's parameters apart)."""
+    """The numpy parameter derivatives, the maps applied to one block of columns or to one column
+    at a time, are the same; the form's (the compiled kernel with one species) equal them, and
+    match central differences of the energies, forces and virials (one species: every
+    parameter; two, every entry's parameters apart, every 7th)."""
     from gafit.forms.stillinger_weber import derivatives
 
     elements, lattices = FILES[name]
@@ -565,15 +566,17 @@ def test_parameter_derivatives_in_column_blocks_agree_with_differences(name: str
     form.cutoff = form.interaction_range(theta) * 1.05
     tables = form.build_tables(ReferenceSet([Structure(a) for a in
                                              structures(elements, lattices, seed=8)]))
-    whole = form.parameter_derivatives(theta, tables)
+    whole = derivatives.sw_parameter_derivatives(form, theta, tables)
     monkeypatch.setattr(derivatives, "BLOCK_ELEMENTS", 1)
-    by_column = form.parameter_derivatives(theta, tables)
+    by_column = derivatives.sw_parameter_derivatives(form, theta, tables)
+    used = form.parameter_derivatives(theta, tables)
     for key in ("energy", "forces", "virial"):
-        a, b = getattr(whole, key), getattr(by_column, key)
+        a, b, c = getattr(whole, key), getattr(by_column, key), getattr(used, key)
         assert np.max(np.abs(a)) > 0
         assert _rel(a, b) < 1e-12, key
+        assert _rel(c, a) < 1e-12, key
     fittable = np.flatnonzero(form.fittable() & (np.arange(form.n_params) % 11 != TOL))
-    for k in fittable[::7]:
+    for k in fittable if len(elements) == 1 else fittable[::7]:
         h = 1e-6 * max(abs(theta[k]), 1.0)
         up, down = theta.copy(), theta.copy()
         up[k] += h
@@ -582,7 +585,39 @@ def test_parameter_derivatives_in_column_blocks_agree_with_differences(name: str
         for key in ("energy", "forces", "virial"):
             fd = (getattr(e_up, key)[0] - getattr(e_down, key)[0]) / (2 * h)
             scale = max(np.max(np.abs(fd)), 1e-8)
-            assert np.max(np.abs(getattr(whole, key)[k] - fd)) < 1e-5 * scale, (key, k)
+            assert np.max(np.abs(getattr(used, key)[k] - fd)) < 1e-5 * scale, (key, k)
+
+
+@pytest.mark.parametrize("row", [0, 1, 2])
+def test_derivative_kernel_equals_numpy(row: int) -> None:
+    """The compiled derivatives of one species (derivative_kernel) give the numpy derivatives'
+    rows, each against its own scale, at 1e-12: whole and fractional exponents p, q (row 1: q = 3,
+    row 2: q = 0.6 and tol > 0, a shortened reach), on a table wider than the reach with atoms
+    that have no pair, one pair (no triplet) or every pair beyond the reach."""
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    from gafit.forms.stillinger_weber.derivative_kernel import fused_derivatives
+    from gafit.forms.stillinger_weber.derivatives import sw_parameter_derivatives
+    from gafit.forms.stillinger_weber.evaluate import reach
+
+    pot = StillingerWeber.read_file(_wheel_dir() / "Si.sw")
+    form = pot.forms[0]
+    theta = _untied(pot, np.random.default_rng(31), 3)[row]
+    form.cutoff = form.interaction_range(theta) * 1.2
+    atoms = structures(["Si"], [("diamond", 5.431)], seed=9) + _sparse_structures()
+    tables = form.build_tables(ReferenceSet([Structure(a) for a in atoms]))
+    assert np.any(tables.r_p >= form.interaction_range(theta))
+    plain = sw_parameter_derivatives(form, theta, tables)
+    cut = reach(theta[SIGMA], theta[SMALL_A], theta[GAMMA], theta[TOL])
+    fused = fused_derivatives(tables.kernel, theta, cut, tables.n_structures)
+    assert np.all(fused[0][TOL] == 0.0) and np.all(fused[1][TOL] == 0.0)
+    for key, a in zip(("energy", "forces", "virial"), fused, strict=True):
+        b = getattr(plain, key)
+        assert a.shape == b.shape, key
+        for k in range(11):
+            if k != TOL:
+                assert np.max(np.abs(b[k])) > 0, (key, k)
+                assert _rel(a[k], b[k]) < 1e-12, (key, k)
 
 
 def test_auto_jacobian_takes_forward_differences_for_sw_and_analytic_for_tersoff():

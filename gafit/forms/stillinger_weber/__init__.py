@@ -35,6 +35,8 @@ from collections.abc import Callable
 import numpy as np
 
 from gafit.forms.base import ParamSpec, Prediction
+from gafit.forms.stillinger_weber import kernel
+from gafit.forms.stillinger_weber.derivative_kernel import fused_derivatives
 from gafit.forms.stillinger_weber.derivatives import sw_parameter_derivatives
 from gafit.forms.stillinger_weber.evaluate import (
     BIG_A,
@@ -243,8 +245,20 @@ class StillingerWeber(TripletFileForm):
 
     def parameter_derivatives(self, theta: np.ndarray, tables: SWTable) -> Prediction:
         """Analytic d(energy, forces, virial)/d(parameter) at one vector ``theta`` (n_params,), the
-        parameter index as batch axis (see :mod:`gafit.forms.stillinger_weber.derivatives`)."""
-        return sw_parameter_derivatives(self, theta, tables)
+        parameter index as batch axis: with one species and numba, in one compiled pass
+        (:mod:`gafit.forms.stillinger_weber.derivative_kernel`), else by
+        :mod:`gafit.forms.stillinger_weber.derivatives` (the two agree to rounding)."""
+        if len(self.species) > 1 or not kernel.available():
+            return sw_parameter_derivatives(self, theta, tables)
+        theta = np.asarray(theta, float)
+        if self.interaction_range(theta) > tables.cutoff:
+            return sw_parameter_derivatives(self, theta, tables)  # which raises the error
+        cut = reach(theta[SIGMA], theta[SMALL_A], theta[GAMMA], theta[TOL])
+        energy, forces, virial = fused_derivatives(tables.kernel, theta, cut,
+                                                   tables.n_structures)
+        fittable = self.fittable()[:, None]
+        return Prediction(energy=energy * fittable, forces=forces * fittable,
+                          virial=virial * fittable[..., None])
 
     # --- LAMMPS files (the rest: TripletFileForm) --------------------------------------------------
     @classmethod
