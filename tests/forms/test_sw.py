@@ -620,19 +620,24 @@ def test_derivative_kernel_equals_numpy(row: int) -> None:
                 assert _rel(a[k], b[k]) < 1e-12, (key, k)
 
 
-def test_auto_jacobian_takes_forward_differences_for_sw_and_analytic_for_tersoff():
-    """`[refine] jacobian = "auto"` skips sw's exact derivatives (batched forward differences cost
-    about a tenth on Si_mlearn_sw's refinement) but keeps Tersoff's fused derivative kernel;
-    "analytic" still takes sw's."""
+def test_auto_jacobian_takes_sw_derivatives_with_one_species_and_forward_differences_else():
+    """`[refine] jacobian = "auto"` takes sw's exact derivatives with one species (the compiled
+    kernel, cheaper than forward differences on Si_mlearn_sw's refinement) but forward
+    differences with several (the numpy derivatives cost far more) or without numba; "analytic"
+    always takes them; Tersoff's always."""
     from gafit.forms import get_form
     from gafit.refine import wants_analytic
 
     sw, sw_values = StillingerWeber.example(["Si"])
+    sw2, sw2_values = StillingerWeber.example(["Ga", "N"])
     tersoff, t_values = get_form("tersoff").example(["Si"])
     sw_pot = Potential(["Si"], [sw], np.concatenate([sw_values, [0.0]]))
+    sw2_pot = Potential(["Ga", "N"], [sw2], np.concatenate([sw2_values, [0.0, 0.0]]))
     t_pot = Potential(["Si"], [tersoff], np.concatenate([t_values, [0.0]]))
-    assert sw_pot.has_parameter_derivatives and t_pot.has_parameter_derivatives
-    assert not wants_analytic("auto", sw_pot)
-    assert wants_analytic("analytic", sw_pot)
+    assert sw_pot.has_parameter_derivatives and sw2_pot.has_parameter_derivatives
+    assert wants_analytic("auto", sw_pot) == kernel.available()
+    assert not wants_analytic("auto", sw2_pot)
+    assert wants_analytic("analytic", sw2_pot)
+    assert not wants_analytic("finite-difference", sw_pot)
     assert wants_analytic("auto", t_pot)
     assert not wants_analytic("finite-difference", t_pot)
