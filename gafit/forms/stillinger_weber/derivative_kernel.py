@@ -21,8 +21,8 @@ import numpy as np
 from gafit.forms.jit import njit
 from gafit.forms.tersoff.kernel import KernelGeometry
 
-# the parameter columns of the entry (as gafit.forms.stillinger_weber.evaluate, which imports
-# this module's users)
+# the parameter columns of the entry (as gafit.forms.stillinger_weber.evaluate; repeated here so
+# that the compiled code sees them as constants)
 _EPS, _SIGMA, _SMALL_A, _LAM, _GAMMA, _COS0, _BIG_A, _BIG_B, _P, _Q, _TOL = range(11)
 N_PARAMS = 11
 

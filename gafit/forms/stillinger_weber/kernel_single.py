@@ -118,7 +118,8 @@ def _pair_terms(q, e, r_m, sp_m, sq_m, ir_m, e2_m, dedr_m, h_m, dh_m):
     """Phase 2 for kept pairs all of entry e (views that the loops read from 0: with an offset the
     compiler cannot rule out a negative index, which numba wraps around, and does not vectorise):
     1/r, half the two-body term and half its dr derivative, the leg factor h and dh/dr, as
-    :func:`gafit.forms.stillinger_weber.evaluate.two_body` and ``leg``. sp_m and sq_m are work."""
+    :func:`gafit.forms.stillinger_weber.evaluate.two_body` and ``leg``. sp_m and sq_m are work, and
+    ir_m too until the powers are made."""
     sig, asig, gsig, k = q[e, _SIG], q[e, _ASIG], q[e, _GSIG], q[e, _K]
     bb, p, qq = q[e, _BB], q[e, _P], q[e, _Q]
     _power(r_m, sig, q[e, _LSIG], p, ir_m, sp_m)
