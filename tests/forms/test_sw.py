@@ -12,7 +12,7 @@ from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
 import gafit.potential as potential_mod
-from gafit.forms.stillinger_weber import StillingerWeber, kernel
+from gafit.forms.stillinger_weber import StillingerWeber, kernel, kernel_single
 from gafit.forms.stillinger_weber.evaluate import (
     BIG_A,
     COS0,
@@ -401,20 +401,39 @@ def _untied(pot: Potential, rng: np.random.Generator, n: int) -> np.ndarray:
     return theta
 
 
-@pytest.mark.parametrize("name", ["Si.sw", "CdTe.sw", "GaN.sw"])
+#: which kernel, and the single kernel's chunks: (BATCH_MIN, BATCH_MIN_ONE_SPECIES, CHUNK_PAIRS)
+KERNELS = {"batch": (1, 1, None), "single": (None, None, None),
+           "single-atom-chunks": (None, None, 1), "single-7-pairs": (None, None, 7)}
+
+
+def _use_kernel(monkeypatch, which: str) -> None:
+    least, least_one, chunk_pairs = KERNELS[which]
+    monkeypatch.setattr(kernel, "BATCH_MIN", least)
+    monkeypatch.setattr(kernel, "BATCH_MIN_ONE_SPECIES", least_one)
+    if chunk_pairs is not None:
+        monkeypatch.setattr(kernel_single, "CHUNK_PAIRS", chunk_pairs)
+
+
+@pytest.mark.parametrize("which", list(KERNELS))
+@pytest.mark.parametrize("name", list(FILES))
 @pytest.mark.parametrize("batch", [1, 3])
-def test_fused_kernel_equals_numpy(name: str, batch: int) -> None:
-    """The numba kernel gives the numpy path's energies, forces and virials (to rounding) on the
-    wheel's files with every parameter of every entry perturbed."""
+def test_fused_kernel_equals_numpy(name: str, batch: int, which: str, monkeypatch) -> None:
+    """Each numba kernel (the batch kernel; the single-vector one a vector at a time, in chunks of
+    the default size, of one atom and of 7 pairs, an odd size that splits the set anywhere) gives
+    the numpy path's energies, forces and virials (to rounding) on the wheel's files (one to six
+    species) with every parameter of every entry perturbed, on a table wider than the vectors'
+    reach (as a fit's, whose reach follows the bounds: pairs the kernels must leave out)."""
     if not kernel.available():
         pytest.skip("numba is not installed")
+    _use_kernel(monkeypatch, which)
     elements, lattices = FILES[name]
     pot = StillingerWeber.read_file(_wheel_dir() / name, elements)
     form = pot.forms[0]
     theta = _untied(pot, np.random.default_rng(17), 3)[:batch]
-    form.cutoff = form.interaction_range(theta)
+    form.cutoff = form.interaction_range(theta) * 1.15
     tables = form.build_tables(ReferenceSet([Structure(a) for a in
                                              structures(elements, lattices, seed=4)]))
+    assert np.any(tables.r_p >= form.interaction_range(theta))  # beyond every vector's reach
     fused = form.evaluate(theta, tables)
     plain = evaluate_numpy(form, theta, tables)
     for key in ("energy", "forces", "virial"):
@@ -426,26 +445,85 @@ def test_fused_kernel_equals_numpy(name: str, batch: int) -> None:
             assert _rel(a[row], b[row]) < 1e-12, (key, row)
 
 
-def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch) -> None:
+def _sparse_structures() -> list[Atoms]:
+    """Atoms with few or no neighbours: a lone atom in a periodic box, a dimer, a bent trimer, and
+    diamond Si stretched so that its nearest neighbours sit just beyond Si.sw's reach (3.77 Å) but
+    inside a wider table's, but for two of them pulled in towards a third: it has one triplet,
+    they one pair each and no triplet."""
+    lone = Atoms("Si", positions=[[0.0, 0.0, 0.0]], cell=np.eye(3) * 9.0, pbc=True)
+    dimer = Atoms("Si2", positions=[[0, 0, 0], [2.4, 0.1, 0.0]])
+    trimer = Atoms("Si3", positions=[[0, 0, 0], [2.4, 0.1, 0.0], [-0.8, 2.3, 0.3]])
+    wide = bulk("Si", "diamond", 5.431 * 1.62, cubic=True)  # nearest neighbours at 3.81 Å
+    a = wide.cell[0, 0]
+    wide.positions[1] -= np.array([0.25, 0.25, 0.25]) * a * 0.35  # towards atom 0
+    wide.positions[7] += np.array([0.25, 0.25, -0.25]) * a * 0.35  # towards atom 0's image
+    return [lone, dimer, trimer, wide]
+
+
+@pytest.mark.parametrize("which", list(KERNELS))
+def test_structures_without_triplets_match_lammps(which: str, monkeypatch) -> None:
+    """Atoms with no pair, one pair (no triplet) or every pair beyond the reach give LAMMPS's
+    energies, forces and stresses, on a table wider than the reach."""
     if not kernel.available():
         pytest.skip("numba is not installed")
-    pot = StillingerWeber.read_file(_wheel_dir() / "Si.sw")
-    form = pot.forms[0]
-    tables = form.build_tables(ReferenceSet([Structure(a) for a in
-                                             structures(*FILES["Si.sw"])]))
+    _use_kernel(monkeypatch, which)
+    path = _wheel_dir() / "Si.sw"
+    pot = StillingerWeber.read_file(path)
+    reach_si = pot.forms[0].cutoff
+    pot.forms[0].cutoff = 4.5
+    atoms_list = _sparse_structures()
+    i_p, d_p = neighbor_list("id", atoms_list[-1], 4.5)
+    assert np.bincount(i_p[d_p < reach_si]).tolist() == [2, 1, 0, 0, 0, 0, 0, 1]
+    assert np.sum(d_p >= reach_si) >= 20
+    worst = compare(pot, ["pair_style sw", f"pair_coeff * * {path} Si"], atoms_list, ["Si"])
+    assert all(v < TOL_REL for v in worst.values()), worst
+    tables = pot.build_tables(ReferenceSet([Structure(a) for a in atoms_list]))
+    theta = pot.values[None]
+    plain = evaluate_numpy(pot.forms[0], theta[:, : pot.forms[0].n_params],
+                           tables.form_tables[0])
+    fused = pot.forms[0].evaluate(theta[:, : pot.forms[0].n_params], tables.form_tables[0])
+    assert plain.energy[0, 0] == 0.0 and np.all(plain.forces[0, :3] == 0.0)
+    for key in ("energy", "forces", "virial"):
+        assert _rel(getattr(fused, key), getattr(plain, key)) < 1e-12, key
+
+
+def test_fused_kernels_are_used_and_can_be_switched_off(monkeypatch) -> None:
+    """A single vector, and with one species a batch of any size, go to the single-vector kernel
+    a vector at a time; with several species a batch of BATCH_MIN to the batch kernel; with
+    ENABLED False neither."""
+    if not kernel.available():
+        pytest.skip("numba is not installed")
     calls = []
-    fused = kernel.fused_sw
-    monkeypatch.setattr(kernel, "fused_sw", lambda *a: calls.append(1) or fused(*a))
-    form.evaluate(pot.values[None, : form.n_params], tables)
-    assert calls == [1]
-    monkeypatch.setattr(kernel, "ENABLED", False)
-    form.evaluate(pot.values[None, : form.n_params], tables)
-    assert calls == [1]
+    batch_kernel, single_kernel = kernel.fused_sw, kernel_single.fused_single
+    monkeypatch.setattr(kernel, "fused_sw", lambda *a: calls.append("batch") or batch_kernel(*a))
+    monkeypatch.setattr(kernel_single, "fused_single",
+                        lambda *a: calls.append("single") or single_kernel(*a))
+    for name, n_b, expect in (("Si.sw", 1, ["single"]), ("Si.sw", 20, ["single"] * 20),
+                              ("CdTe.sw", 1, ["single"]),
+                              ("CdTe.sw", kernel.BATCH_MIN - 1, ["single"] * (kernel.BATCH_MIN - 1)),
+                              ("CdTe.sw", kernel.BATCH_MIN, ["batch"])):
+        elements, lattices = FILES[name]
+        pot = StillingerWeber.read_file(_wheel_dir() / name, elements)
+        form = pot.forms[0]
+        tables = form.build_tables(ReferenceSet([Structure(a) for a in
+                                                 structures(elements, lattices)]))
+        theta = np.repeat(pot.values[None, : form.n_params], n_b, axis=0)
+        calls.clear()
+        out = form.evaluate(theta, tables)
+        assert calls == expect, (name, n_b)
+        assert out.energy.shape == (n_b, tables.n_structures)
+        monkeypatch.setattr(kernel, "ENABLED", False)
+        calls.clear()
+        form.evaluate(theta, tables)
+        assert calls == []
+        monkeypatch.setattr(kernel, "ENABLED", True)
 
 
 def test_batch_chunks_and_blocks_agree(monkeypatch) -> None:
-    """The kernel's batch equals one individual at a time, chunked batches (the work estimate of
-    the kernel's tables) and tables built in blocks of structures."""
+    """The batch kernel's batch equals the single-vector kernel's one individual at a time,
+    chunked batches (the work estimate of the kernel's tables) and tables built in blocks of
+    structures."""
+    monkeypatch.setattr(kernel, "BATCH_MIN", 2)
     elements, lattices = FILES["CdTe.sw"]
     pot0 = StillingerWeber.read_file(_wheel_dir() / "CdTe.sw", elements)
     form = pot0.forms[0]
@@ -474,9 +552,10 @@ def test_batch_chunks_and_blocks_agree(monkeypatch) -> None:
 @pytest.mark.parametrize("name", ["Si.sw", "CdTe.sw"])
 def test_parameter_derivatives_in_column_blocks_agree_with_differences(name: str,
                                                                      monkeypatch) -> None:
-    """The parameter derivatives, the maps applied to one block of columns or to one column at a
-    time, are the same, and match central differences of the energies, forces and virials
-    (one species; two, every entry's parameters apart)."""
+    """The numpy parameter derivatives, the maps applied to one block of columns or to one column
+    at a time, are the same; the form's (the compiled kernel with one species) equal them, and
+    match central differences of the energies, forces and virials (one species: every
+    parameter; two, every entry's parameters apart, every 7th)."""
     from gafit.forms.stillinger_weber import derivatives
 
     elements, lattices = FILES[name]
@@ -487,15 +566,17 @@ def test_parameter_derivatives_in_column_blocks_agree_with_differences(name: str
     form.cutoff = form.interaction_range(theta) * 1.05
     tables = form.build_tables(ReferenceSet([Structure(a) for a in
                                              structures(elements, lattices, seed=8)]))
-    whole = form.parameter_derivatives(theta, tables)
+    whole = derivatives.sw_parameter_derivatives(form, theta, tables)
     monkeypatch.setattr(derivatives, "BLOCK_ELEMENTS", 1)
-    by_column = form.parameter_derivatives(theta, tables)
+    by_column = derivatives.sw_parameter_derivatives(form, theta, tables)
+    used = form.parameter_derivatives(theta, tables)
     for key in ("energy", "forces", "virial"):
-        a, b = getattr(whole, key), getattr(by_column, key)
+        a, b, c = getattr(whole, key), getattr(by_column, key), getattr(used, key)
         assert np.max(np.abs(a)) > 0
         assert _rel(a, b) < 1e-12, key
+        assert _rel(c, a) < 1e-12, key
     fittable = np.flatnonzero(form.fittable() & (np.arange(form.n_params) % 11 != TOL))
-    for k in fittable[::7]:
+    for k in fittable if len(elements) == 1 else fittable[::7]:
         h = 1e-6 * max(abs(theta[k]), 1.0)
         up, down = theta.copy(), theta.copy()
         up[k] += h
@@ -504,22 +585,59 @@ def test_parameter_derivatives_in_column_blocks_agree_with_differences(name: str
         for key in ("energy", "forces", "virial"):
             fd = (getattr(e_up, key)[0] - getattr(e_down, key)[0]) / (2 * h)
             scale = max(np.max(np.abs(fd)), 1e-8)
-            assert np.max(np.abs(getattr(whole, key)[k] - fd)) < 1e-5 * scale, (key, k)
+            assert np.max(np.abs(getattr(used, key)[k] - fd)) < 1e-5 * scale, (key, k)
 
 
-def test_auto_jacobian_takes_forward_differences_for_sw_and_analytic_for_tersoff():
-    """`[refine] jacobian = "auto"` skips sw's exact derivatives (batched forward differences cost
-    about a tenth on Si_mlearn_sw's refinement) but keeps Tersoff's fused derivative kernel;
-    "analytic" still takes sw's."""
+@pytest.mark.parametrize("row", [0, 1, 2])
+def test_derivative_kernel_equals_numpy(row: int) -> None:
+    """The compiled derivatives of one species (derivative_kernel) give the numpy derivatives'
+    rows, each against its own scale, at 1e-12: whole and fractional exponents p, q (row 1: q = 3,
+    row 2: q = 0.6 and tol > 0, a shortened reach), on a table wider than the reach with atoms
+    that have no pair, one pair (no triplet) or every pair beyond the reach."""
+    if not kernel.available():
+        pytest.skip("numba is not installed")
+    from gafit.forms.stillinger_weber.derivative_kernel import fused_derivatives
+    from gafit.forms.stillinger_weber.derivatives import sw_parameter_derivatives
+    from gafit.forms.stillinger_weber.evaluate import reach
+
+    pot = StillingerWeber.read_file(_wheel_dir() / "Si.sw")
+    form = pot.forms[0]
+    theta = _untied(pot, np.random.default_rng(31), 3)[row]
+    form.cutoff = form.interaction_range(theta) * 1.2
+    atoms = structures(["Si"], [("diamond", 5.431)], seed=9) + _sparse_structures()
+    tables = form.build_tables(ReferenceSet([Structure(a) for a in atoms]))
+    assert np.any(tables.r_p >= form.interaction_range(theta))
+    plain = sw_parameter_derivatives(form, theta, tables)
+    cut = reach(theta[SIGMA], theta[SMALL_A], theta[GAMMA], theta[TOL])
+    fused = fused_derivatives(tables.kernel, theta, cut, tables.n_structures)
+    assert np.all(fused[0][TOL] == 0.0) and np.all(fused[1][TOL] == 0.0)
+    for key, a in zip(("energy", "forces", "virial"), fused, strict=True):
+        b = getattr(plain, key)
+        assert a.shape == b.shape, key
+        for k in range(11):
+            if k != TOL:
+                assert np.max(np.abs(b[k])) > 0, (key, k)
+                assert _rel(a[k], b[k]) < 1e-12, (key, k)
+
+
+def test_auto_jacobian_takes_sw_derivatives_with_one_species_and_forward_differences_else():
+    """`[refine] jacobian = "auto"` takes sw's exact derivatives with one species (the compiled
+    kernel, cheaper than forward differences on Si_mlearn_sw's refinement) but forward
+    differences with several (the numpy derivatives cost far more) or without numba; "analytic"
+    always takes them; Tersoff's always."""
     from gafit.forms import get_form
     from gafit.refine import wants_analytic
 
     sw, sw_values = StillingerWeber.example(["Si"])
+    sw2, sw2_values = StillingerWeber.example(["Ga", "N"])
     tersoff, t_values = get_form("tersoff").example(["Si"])
     sw_pot = Potential(["Si"], [sw], np.concatenate([sw_values, [0.0]]))
+    sw2_pot = Potential(["Ga", "N"], [sw2], np.concatenate([sw2_values, [0.0, 0.0]]))
     t_pot = Potential(["Si"], [tersoff], np.concatenate([t_values, [0.0]]))
-    assert sw_pot.has_parameter_derivatives and t_pot.has_parameter_derivatives
-    assert not wants_analytic("auto", sw_pot)
-    assert wants_analytic("analytic", sw_pot)
+    assert sw_pot.has_parameter_derivatives and sw2_pot.has_parameter_derivatives
+    assert wants_analytic("auto", sw_pot) == kernel.available()
+    assert not wants_analytic("auto", sw2_pot)
+    assert wants_analytic("analytic", sw2_pot)
+    assert not wants_analytic("finite-difference", sw_pot)
     assert wants_analytic("auto", t_pot)
     assert not wants_analytic("finite-difference", t_pot)

@@ -35,6 +35,8 @@ from collections.abc import Callable
 import numpy as np
 
 from gafit.forms.base import ParamSpec, Prediction
+from gafit.forms.stillinger_weber import kernel
+from gafit.forms.stillinger_weber.derivative_kernel import fused_derivatives
 from gafit.forms.stillinger_weber.derivatives import sw_parameter_derivatives
 from gafit.forms.stillinger_weber.evaluate import (
     BIG_A,
@@ -80,12 +82,6 @@ class StillingerWeber(TripletFileForm):
     entry_what = "a Stillinger-Weber entry"
     entry_error = ("an sw parameter belongs to an ordered species triplet such as 'Ga-N-N' "
                    "(centre, neighbour j, neighbour k)")
-    #: its exact derivatives go through per-parameter column blocks in numpy, which cost far more
-    #: than forward differences through the fused kernel (n_free + 1 vectors in one batch): on
-    #: Si_mlearn_sw's refinement 55 against 4.8 s to the same loss (`python
-    #: benchmarks/refine_share.py potentials/Si_mlearn_sw.toml [--jacobian analytic]`, load 1-3), so
-    #: ``[refine] jacobian = "auto"`` takes forward differences, "analytic" these
-    auto_analytic_jacobian = False
     params = (
         ParamSpec("epsilon", "eV", (0.5, 5.0), 2.1683, "energy scale", log=True, lower_limit=0.0),
         ParamSpec("sigma", "Å", (1.5, 3.0), 2.0951, "length scale", lower_limit=0.0),
@@ -241,10 +237,33 @@ class StillingerWeber(TripletFileForm):
         (:func:`gafit.forms.stillinger_weber.evaluate.evaluate`)."""
         return evaluate(self, theta, tables)
 
+    @property
+    def auto_analytic_jacobian(self) -> bool:  # type: ignore[override]
+        """Whether ``[refine] jacobian = "auto"`` takes these exact derivatives: with one species
+        and numba (the compiled :mod:`gafit.forms.stillinger_weber.derivative_kernel`: on
+        Si_mlearn_sw's refinement 1.6-1.8 s against 2.8-2.9 s by forward differences, loss
+        0.123980614883 against 0.123980614882, ``python benchmarks/refine_share.py
+        potentials/Si_mlearn_sw.toml --jacobian analytic|finite-difference``, load 2.4-3.0);
+        with several species the numpy derivatives, which cost far more than forward
+        differences (55 against 4.8 s there before the kernel), so not."""
+        return len(self.species) == 1 and kernel.available()
+
     def parameter_derivatives(self, theta: np.ndarray, tables: SWTable) -> Prediction:
         """Analytic d(energy, forces, virial)/d(parameter) at one vector ``theta`` (n_params,), the
-        parameter index as batch axis (see :mod:`gafit.forms.stillinger_weber.derivatives`)."""
-        return sw_parameter_derivatives(self, theta, tables)
+        parameter index as batch axis: with one species and numba, in one compiled pass
+        (:mod:`gafit.forms.stillinger_weber.derivative_kernel`), else by
+        :mod:`gafit.forms.stillinger_weber.derivatives` (the two agree to rounding)."""
+        if len(self.species) > 1 or not kernel.available():
+            return sw_parameter_derivatives(self, theta, tables)
+        theta = np.asarray(theta, float)
+        if self.interaction_range(theta) > tables.cutoff:
+            return sw_parameter_derivatives(self, theta, tables)  # which raises the error
+        cut = reach(theta[SIGMA], theta[SMALL_A], theta[GAMMA], theta[TOL])
+        energy, forces, virial = fused_derivatives(tables.kernel, theta, cut,
+                                                   tables.n_structures)
+        fittable = self.fittable()[:, None]
+        return Prediction(energy=energy * fittable, forces=forces * fittable,
+                          virial=virial * fittable[..., None])
 
     # --- LAMMPS files (the rest: TripletFileForm) --------------------------------------------------
     @classmethod

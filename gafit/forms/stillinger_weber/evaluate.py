@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gafit.forms.base import Form, Prediction
-from gafit.forms.stillinger_weber import kernel
+from gafit.forms.stillinger_weber import kernel, kernel_single
 from gafit.forms.stillinger_weber.table import SWTable
 from gafit.forms.triplet_file import TripletFileForm
 
@@ -136,9 +136,10 @@ def evaluate(form: TripletFileForm, theta: np.ndarray, tables: SWTable) -> Predi
     """Energies, forces, virials for a batch (B, n_params); max a sigma must be <= the cutoff.
 
     E = 1/2 sum over ordered pairs phi2 + sum over triplets (i; j, k), each unordered {j, k}
-    once, h_ij h_ik W(cos theta_jik). The fused numba kernel
-    (:mod:`gafit.forms.stillinger_weber.kernel`) when available, else :func:`evaluate_numpy`; the
-    two agree to rounding.
+    once, h_ij h_ik W(cos theta_jik). The fused numba kernels when available (the batch kernel,
+    :mod:`gafit.forms.stillinger_weber.kernel`, or :mod:`gafit.forms.stillinger_weber.kernel_single`
+    a vector at a time, as :func:`gafit.forms.stillinger_weber.kernel.takes_batch_kernel` says),
+    else :func:`evaluate_numpy`; they agree to rounding.
     """
     if not kernel.available():
         return evaluate_numpy(form, theta, tables)
@@ -147,8 +148,15 @@ def evaluate(form: TripletFileForm, theta: np.ndarray, tables: SWTable) -> Predi
     nb = theta.shape[0]
     par = theta.reshape(nb, len(form.entries()), len(form.params))
     cut = reach(par[..., SIGMA], par[..., SMALL_A], par[..., GAMMA], par[..., TOL])
-    energy, forces, virial = kernel.fused_sw(tables.kernel, kernel.derived(par, cut),
-                                             len(form.species), tables.n_structures)
+    q = kernel.derived(par, cut)
+    n_sp, n_st = len(form.species), tables.n_structures
+    if kernel.takes_batch_kernel(nb, n_sp):
+        energy, forces, virial = kernel.fused_sw(tables.kernel, q, n_sp, n_st)
+    else:
+        parts = [kernel_single.fused_single(tables.kernel, q[b : b + 1], n_sp, n_st)
+                 for b in range(nb)]
+        energy, forces, virial = (parts[0] if nb == 1 else
+                                  tuple(np.concatenate(x) for x in zip(*parts, strict=True)))
     return Prediction(energy=energy, forces=forces, virial=virial)
 
 

@@ -12,6 +12,12 @@ the atoms' forces and the structure's energy and virial. The physics is that of
 numpy path: with ``ENABLED = False`` or without numba,
 :func:`gafit.forms.stillinger_weber.evaluate.evaluate` takes it.
 
+Single vectors (each least-squares step) and, with one species, batches of any size go instead to
+:mod:`gafit.forms.stillinger_weber.kernel_single` a vector at a time (:func:`takes_batch_kernel`):
+it skips the pairs beyond the vector's reach before any triplet is formed, where this kernel
+computes the geometry of every triplet of the table, which a fit's tables (as wide as the bounds
+need) make several times the triplets inside the reach.
+
 The kernel is serial, as the pair and Tersoff kernels: a fit's parallelism is its worker
 processes (:mod:`gafit.parallel`), one evaluation per worker at a time.
 """
@@ -39,6 +45,25 @@ _EPS, _SIGMA, _SMALL_A, _LAM, _GAMMA, _COS0_, _BIG_A, _BIG_B, _P_, _Q_ = range(1
 # columns of the per-(individual, entry) constants built by :func:`derived`
 _CUT, _SIG, _ASIG, _GSIG, _K, _BB, _P, _Q, _LE, _COS0, _LSIG = range(11)
 N_DERIVED = 11
+
+
+#: with several species, from this many individuals on :func:`fused_sw` (the triplets' geometry
+#: once per atom for the whole batch); below it, and at every batch size with one species,
+#: :func:`gafit.forms.stillinger_weber.kernel_single.fused_single` a vector at a time (see
+#: :func:`takes_batch_kernel`)
+BATCH_MIN = 8
+#: the same with one species: none (the single-vector kernel is faster per individual at every
+#: batch size measured, 1 to 100: 1.07-1.16x at 64-100 on mlearn_Si, more on a fit's wide tables)
+BATCH_MIN_ONE_SPECIES: int | None = None
+
+
+def takes_batch_kernel(n_b: int, n_species: int) -> bool:
+    """Whether a batch of ``n_b`` vectors goes to :func:`fused_sw` rather than to the
+    single-vector kernel a vector at a time. With several species the single kernel's pair phase
+    has short runs of one entry (a gather of constants per pair) and the batch kernel overtakes it
+    at about 8 individuals (1.3x faster at 64 on CdTe, 1.9x on six species)."""
+    least = BATCH_MIN_ONE_SPECIES if n_species == 1 else BATCH_MIN
+    return least is not None and n_b >= least
 
 
 def available() -> bool:
