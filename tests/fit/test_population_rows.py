@@ -14,6 +14,7 @@ from helpers import varied_structures
 from gafit.forms import get_form
 from gafit.forms.eam import kernel_single as eam_single
 from gafit.forms.rows import as_population, population_rows
+from gafit.forms.stillinger_weber import kernel_single as sw_single
 from gafit.forms.tersoff import fused as tersoff_fused
 from gafit.objective import Objective, Weights
 from gafit.parallel import PopulationEvaluator
@@ -23,13 +24,13 @@ from gafit.structures import ReferenceSet, Structure
 
 #: the single-vector kernel each many-body form takes outside a population: (module, name)
 SINGLE_KERNELS = {"tersoff": (tersoff_fused, "fused_single"),
-                  "eam_zhou": (eam_single, "fused_single_grid")}
+                  "eam_zhou": (eam_single, "fused_single_grid"), "sw": (sw_single, "fused_single")}
 
 
 def _objective(name: str) -> tuple[Objective, np.ndarray]:
-    """The form's example on Si-C (Tersoff) or Cu-Ni (EAM), every nonzero parameter free within
+    """The form's example on Cu-Ni (EAM) or Si-C, every nonzero parameter free within
     ±3 %, fitted to its own energies, forces and stresses moved by noise; 6 vectors of that box."""
-    species = ["Si", "C"] if name == "tersoff" else ["Cu", "Ni"]
+    species = ["Cu", "Ni"] if name.startswith("eam") else ["Si", "C"]
     form, values = get_form(name).example(species)
     pot = Potential(species, [form], np.r_[values, np.zeros(len(species))])
     rng = np.random.default_rng(2)

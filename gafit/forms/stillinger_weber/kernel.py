@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from gafit.forms.jit import njit
+from gafit.forms.rows import as_population
 from gafit.forms.tersoff.kernel import KernelGeometry, run_centre_kernel
 
 try:
@@ -61,9 +62,10 @@ def takes_batch_kernel(n_b: int, n_species: int) -> bool:
     """Whether a batch of ``n_b`` vectors goes to :func:`fused_sw` rather than to the
     single-vector kernel a vector at a time. With several species the single kernel's pair phase
     has short runs of one entry (a gather of constants per pair) and the batch kernel overtakes it
-    at about 8 individuals (1.3x faster at 64 on CdTe, 1.9x on six species)."""
+    at about 8 individuals (1.3x faster at 64 on CdTe, 1.9x on six species). A population's
+    batches (:mod:`gafit.forms.rows`) take the kernel of a large batch whatever their size."""
     least = BATCH_MIN_ONE_SPECIES if n_species == 1 else BATCH_MIN
-    return least is not None and n_b >= least
+    return least is not None and (n_b >= least or as_population())
 
 
 def available() -> bool:
