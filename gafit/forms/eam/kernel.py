@@ -321,6 +321,18 @@ def _f_knots(rho_bn, drho_b, nrho, knots_b2):
         knots_b2[b, 1] = min(m_hi + 3, nrho - 1)
 
 
+@njit(inline="always")
+def embed(c_f, x, m, p, rho, rhomax):
+    """F and F' (eV, eV per density unit) of species x at density rho, in interval m of the
+    table at fraction p, from its coefficients c_f (:func:`_coefficients`); linear beyond rhomax,
+    as LAMMPS extends it."""
+    f = ((c_f[x, m, 0] * p + c_f[x, m, 1]) * p + c_f[x, m, 2]) * p + c_f[x, m, 3]
+    fp = (c_f[x, m, 4] * p + c_f[x, m, 5]) * p + c_f[x, m, 6]
+    if rho > rhomax:
+        f += fp * (rho - rhomax)
+    return f, fp
+
+
 @_njit
 def _embedding(rho_n, species_n, s_n, c_f, nrho, drho, fp_nw, w, ev_sqw):
     """F and F' of one individual (lane w) per atom: F' into fp_nw[:, w], F onto its structure's
@@ -330,11 +342,7 @@ def _embedding(rho_n, species_n, s_n, c_f, nrho, drho, fp_nw, w, ev_sqw):
     for i in range(rho_n.shape[0]):
         rho = rho_n[i]
         m, p = _rho_interval(rho, inv, nrho)
-        x = species_n[i]
-        f = ((c_f[x, m, 0] * p + c_f[x, m, 1]) * p + c_f[x, m, 2]) * p + c_f[x, m, 3]
-        fp = (c_f[x, m, 4] * p + c_f[x, m, 5]) * p + c_f[x, m, 6]
-        if rho > rhomax:
-            f += fp * (rho - rhomax)
+        f, fp = embed(c_f, species_n[i], m, p, rho, rhomax)
         fp_nw[i, w] = fp
         ev_sqw[s_n[i], 0, w] += f
 

@@ -43,8 +43,10 @@ from gafit.forms.eam.kernel import (
     _knot_range,
     _njit,
     _rho_interval,
+    embed,
 )
 from gafit.forms.jit import njit
+from gafit.forms.scatter import flush_row
 
 if TYPE_CHECKING:
     from gafit.forms.eam.grid import EAMGrid
@@ -209,28 +211,9 @@ def _embedding_single(rho_n, species_n, s_n, frho_ek, off, nrho, drho, fp_n, ene
     for i in range(rho_n.shape[0]):
         rho = rho_n[i]
         m, p = _rho_interval(rho, inv, nrho)
-        x = species_n[i]
-        f = ((c_f[x, m, 0] * p + c_f[x, m, 1]) * p + c_f[x, m, 2]) * p + c_f[x, m, 3]
-        fp = (c_f[x, m, 4] * p + c_f[x, m, 5]) * p + c_f[x, m, 6]
-        if rho > rhomax:
-            f += fp * (rho - rhomax)
+        f, fp = embed(c_f, species_n[i], m, p, rho, rhomax)
         fp_n[i] = fp
         energy[s_n[i]] += f
-
-
-@njit(inline="always")
-def _flush(i, s, fx, fy, fz, e, v0, v1, v2, v3, v4, v5, energy, forces, virial):
-    """A row's sums onto atom i's force and its structure s's energy and virial."""
-    forces[i, 0] += fx
-    forces[i, 1] += fy
-    forces[i, 2] += fz
-    energy[s] += e
-    virial[s, 0] += v0
-    virial[s, 1] += v1
-    virial[s, 2] += v2
-    virial[s, 3] += v3
-    virial[s, 4] += v4
-    virial[s, 5] += v5
 
 
 @_njit
@@ -289,7 +272,7 @@ def _pairs_single(ptr_n, j_k, row_k, frac_k, recip_k, d_kc, s_n, one_species, c_
             v3 += gy * dz
             v4 += gx * dz
             v5 += gx * dy
-        _flush(i, s_n[i], fx, fy, fz, e, v0, v1, v2, v3, v4, v5, energy, forces, virial)
+        flush_row(i, s_n[i], fx, fy, fz, e, v0, v1, v2, v3, v4, v5, energy, forces, virial)
 
 
 def fused_single(geo: KernelGeometry, single: SingleGeometry, dr: float, rhor_bsdr: np.ndarray,

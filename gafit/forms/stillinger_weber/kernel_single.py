@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from gafit.forms.jit import njit
+from gafit.forms.scatter import pair_virial
 from gafit.forms.stillinger_weber.kernel import (
     _ASIG,
     _BB,
@@ -219,14 +220,13 @@ def _scatter(i, c0, c1, r_m, ux_m, uy_m, uz_m, k_m, j_k, dedr_m, gx_m, gy_m, gz_
         fix += gx
         fiy += gy
         fiz += gz
-        r = r_m[a]
-        dx, dy, dz = r * ux, r * uy, r * uz
-        v0 += dx * gx
-        v1 += dy * gy
-        v2 += dz * gz
-        v3 += 0.5 * (dy * gz + dz * gy)
-        v4 += 0.5 * (dx * gz + dz * gx)
-        v5 += 0.5 * (dx * gy + dy * gx)
+        w0, w1, w2, w3, w4, w5 = pair_virial(r_m[a], ux, uy, uz, gx, gy, gz)
+        v0 += w0
+        v1 += w1
+        v2 += w2
+        v3 += w3
+        v4 += w4
+        v5 += w5
     forces[i, 0] += fix
     forces[i, 1] += fiy
     forces[i, 2] += fiz

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gafit.forms.scatter import flush_row, pair_virial
 from gafit.forms.tersoff.kernel import (
     _A_,
     _B_,
@@ -324,24 +325,14 @@ def _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, e_k, dedr_k, g_kc, energy, forc
             fix += gx
             fiy += gy
             fiz += gz
-            r = r_k[ka]
-            dx, dy, dz = r * ux, r * uy, r * uz
-            v0 += dx * gx
-            v1 += dy * gy
-            v2 += dz * gz
-            v3 += 0.5 * (dy * gz + dz * gy)
-            v4 += 0.5 * (dx * gz + dz * gx)
-            v5 += 0.5 * (dx * gy + dy * gx)
-        energy[s] += e_sum
-        forces[i, 0] += fix
-        forces[i, 1] += fiy
-        forces[i, 2] += fiz
-        virial[s, 0] += v0
-        virial[s, 1] += v1
-        virial[s, 2] += v2
-        virial[s, 3] += v3
-        virial[s, 4] += v4
-        virial[s, 5] += v5
+            w0, w1, w2, w3, w4, w5 = pair_virial(r_k[ka], ux, uy, uz, gx, gy, gz)
+            v0 += w0
+            v1 += w1
+            v2 += w2
+            v3 += w3
+            v4 += w4
+            v5 += w5
+        flush_row(i, s, fix, fiy, fiz, e_sum, v0, v1, v2, v3, v4, v5, energy, forces, virial)
 
 
 @_njit(inline="always")
