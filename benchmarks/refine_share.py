@@ -6,7 +6,8 @@ The profile is taken in this process, so it is exact only with ``[ga] workers = 
 the refinement's starts run there and only their wall time shows here).
 
 Run: python benchmarks/refine_share.py potentials/MgO_buck_coul.toml [more.toml ...]
-         [--generations N] [--population N] [--workers N] [--starts N] [--max-evaluations N]
+         [--generations N] [--population N] [--workers N] [--seed N] [--starts N]
+         [--max-evaluations N]
          [--jacobian auto|analytic|finite-difference] [--method trf|lm]
          [--per-start] [--json out.jsonl]
 """
@@ -44,7 +45,7 @@ class Timed:
 
 
 #: the command-line options that override a config setting: option -> its [section]
-OVERRIDES = {"generations": "ga", "population": "ga", "workers": "ga", "starts": "refine",
+OVERRIDES = {"generations": "ga", "population": "ga", "workers": "ga", "seed": "ga", "starts": "refine",
              "max_evaluations": "refine", "jacobian": "refine", "method": "refine"}
 
 
@@ -108,6 +109,7 @@ def main() -> None:
     ap.add_argument("--generations", type=int)
     ap.add_argument("--population", type=int)
     ap.add_argument("--workers", type=int)
+    ap.add_argument("--seed", type=int, help="[ga] seed")
     ap.add_argument("--starts", type=int, help="[refine] starts")
     ap.add_argument("--max-evaluations", type=int, help="[refine] max_evaluations")
     ap.add_argument("--jacobian", choices=JACOBIANS, help="[refine] jacobian")
