@@ -1,8 +1,11 @@
 """Evaluating a population across workers: local processes, or a Dask cluster.
 
 The objective (with its geometry tables) goes to each worker once; every generation then sends only
-the parameter vectors. Each individual's loss does not depend on how the population is split, so
-the same seed gives the same result for any number of workers.
+the parameter vectors. Each individual's predictions do not depend on how the population is split
+(every chunk takes the forms' large-batch kernels, :mod:`gafit.forms.rows`); its loss depends on it
+only in the last bits (at most about 1e-15 relative: the objective's sums over a batch's
+column-major blocks), which can change the GA's choice only between individuals whose losses are
+that close. So the same seed gives the same result for any number of workers, short of such ties.
 
 A local worker that dies (killed, out of memory) costs only time: the batch it was part of runs again
 on fresh workers, which gives the same losses, so the result stays the one the seed decides.
