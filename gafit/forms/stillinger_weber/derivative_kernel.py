@@ -19,12 +19,25 @@ import math
 import numpy as np
 
 from gafit.forms.jit import njit
+from gafit.forms.scatter import pair_virial
 from gafit.forms.tersoff.kernel import KernelGeometry
 
 # the parameter columns of the entry (as gafit.forms.stillinger_weber.evaluate; repeated here so
 # that the compiled code sees them as constants)
 _EPS, _SIGMA, _SMALL_A, _LAM, _GAMMA, _COS0, _BIG_A, _BIG_B, _P, _Q, _TOL = range(11)
 N_PARAMS = 11
+
+
+@njit(inline="always")
+def _angle_forces(g_mxk, a, c, col, dd, wax, way, waz, wcx, wcy, wcz):
+    """dd times dcos/dd_ij (wa) and dcos/dd_ik (wc) into column col of the angular force
+    derivatives of the triplet's pairs a and c."""
+    g_mxk[a, 0, col] += dd * wax
+    g_mxk[a, 1, col] += dd * way
+    g_mxk[a, 2, col] += dd * waz
+    g_mxk[c, 0, col] += dd * wcx
+    g_mxk[c, 1, col] += dd * wcy
+    g_mxk[c, 2, col] += dd * wcz
 
 
 @njit
@@ -135,13 +148,7 @@ def _kernel(ptr_n, r_k, u_kc, j_k, s_n, v, cut, energy_sk, forces_nxk, virial_sv
                     e_k[col] += s * big_w
                     d_mk[a, col] += (hrs_mj[a, j] * hc + har * hs_mj[c, j]) * big_w
                     d_mk[c, col] += (hs_mj[a, j] * hcr + ha * hrs_mj[c, j]) * big_w
-                    dd = s * dw
-                    g_mxk[a, 0, col] += dd * wax
-                    g_mxk[a, 1, col] += dd * way
-                    g_mxk[a, 2, col] += dd * waz
-                    g_mxk[c, 0, col] += dd * wcx
-                    g_mxk[c, 1, col] += dd * wcy
-                    g_mxk[c, 2, col] += dd * wcz
+                    _angle_forces(g_mxk, a, c, col, s * dw, wax, way, waz, wcx, wcy, wcz)
                 hh, hha, hhc = ha * hc, har * hc, ha * hcr
                 for col, w_m, dw_m in ((_EPS, lam * dc * dc, 2.0 * lam * dc),
                                        (_LAM, eps * dc * dc, 2.0 * eps * dc),
@@ -149,13 +156,7 @@ def _kernel(ptr_n, r_k, u_kc, j_k, s_n, v, cut, energy_sk, forces_nxk, virial_sv
                     e_k[col] += hh * w_m
                     d_mk[a, col] += hha * w_m
                     d_mk[c, col] += hhc * w_m
-                    dd = hh * dw_m
-                    g_mxk[a, 0, col] += dd * wax
-                    g_mxk[a, 1, col] += dd * way
-                    g_mxk[a, 2, col] += dd * waz
-                    g_mxk[c, 0, col] += dd * wcx
-                    g_mxk[c, 1, col] += dd * wcy
-                    g_mxk[c, 2, col] += dd * wcz
+                    _angle_forces(g_mxk, a, c, col, hh * dw_m, wax, way, waz, wcx, wcy, wcz)
         # --- each kept pair's d(dE/dd_ij)/dθ into the forces of i and j and the virial
         s = s_n[i]
         for col in range(N_PARAMS):
@@ -165,7 +166,6 @@ def _kernel(ptr_n, r_k, u_kc, j_k, s_n, v, cut, energy_sk, forces_nxk, virial_sv
             jj = j_k[kk]
             ux, uy, uz = u_kc[kk, 0], u_kc[kk, 1], u_kc[kk, 2]
             r = r_k[kk]
-            dx, dy, dz = r * ux, r * uy, r * uz
             for col in range(N_PARAMS):
                 gr = d_mk[m, col]
                 gx = g_mxk[m, 0, col] + gr * ux
@@ -177,12 +177,13 @@ def _kernel(ptr_n, r_k, u_kc, j_k, s_n, v, cut, energy_sk, forces_nxk, virial_sv
                 forces_nxk[i, 0, col] += gx
                 forces_nxk[i, 1, col] += gy
                 forces_nxk[i, 2, col] += gz
-                virial_svk[s, 0, col] += dx * gx
-                virial_svk[s, 1, col] += dy * gy
-                virial_svk[s, 2, col] += dz * gz
-                virial_svk[s, 3, col] += 0.5 * (dy * gz + dz * gy)
-                virial_svk[s, 4, col] += 0.5 * (dx * gz + dz * gx)
-                virial_svk[s, 5, col] += 0.5 * (dx * gy + dy * gx)
+                w0, w1, w2, w3, w4, w5 = pair_virial(r, ux, uy, uz, gx, gy, gz)
+                virial_svk[s, 0, col] += w0
+                virial_svk[s, 1, col] += w1
+                virial_svk[s, 2, col] += w2
+                virial_svk[s, 3, col] += w3
+                virial_svk[s, 4, col] += w4
+                virial_svk[s, 5, col] += w5
 
 
 def fused_derivatives(geo: KernelGeometry, values: np.ndarray, cut: float,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gafit.forms.base import Form, Prediction
+from gafit.forms.rows import vector_by_vector
 from gafit.forms.stillinger_weber import kernel, kernel_single
 from gafit.forms.stillinger_weber.table import SWTable
 from gafit.forms.triplet_file import TripletFileForm
@@ -153,10 +154,8 @@ def evaluate(form: TripletFileForm, theta: np.ndarray, tables: SWTable) -> Predi
     if kernel.takes_batch_kernel(nb, n_sp):
         energy, forces, virial = kernel.fused_sw(tables.kernel, q, n_sp, n_st)
     else:
-        parts = [kernel_single.fused_single(tables.kernel, q[b : b + 1], n_sp, n_st)
-                 for b in range(nb)]
-        energy, forces, virial = (parts[0] if nb == 1 else
-                                  tuple(np.concatenate(x) for x in zip(*parts, strict=True)))
+        energy, forces, virial = vector_by_vector(
+            lambda b: kernel_single.fused_single(tables.kernel, q[b : b + 1], n_sp, n_st), nb)
     return Prediction(energy=energy, forces=forces, virial=virial)
 
 

@@ -47,6 +47,7 @@ from gafit.forms.stillinger_weber.kernel import (
     _SIG,
 )
 from gafit.forms.tersoff.kernel import KernelGeometry
+from gafit.forms.tersoff.kernel_single import _chunk_end
 from gafit.forms.vec_math import vexp_fma as vexp
 from gafit.forms.vec_math import vlog_fma as vlog
 
@@ -236,17 +237,6 @@ def _scatter(i, c0, c1, r_m, ux_m, uy_m, uz_m, k_m, j_k, dedr_m, gx_m, gy_m, gz_
     virial_s[3] += v3
     virial_s[4] += v4
     virial_s[5] += v5
-
-
-@njit(inline="always")
-def _chunk_end(ptr_n, n0, chunk_pairs):
-    """The atom after the chunk that starts at atom n0: whole atoms while their pairs number at
-    most chunk_pairs (at least one atom)."""
-    n_atoms = ptr_n.shape[0] - 1
-    n1 = n0 + 1
-    while n1 < n_atoms and ptr_n[n1 + 1] - ptr_n[n0] <= chunk_pairs:
-        n1 += 1
-    return n1
 
 
 @_njit

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gafit.forms.rows import as_population
+from gafit.forms.rows import as_population, vector_by_vector
 from gafit.forms.tersoff import kernel
 from gafit.forms.tersoff.kernel_single import fused_single
 from gafit.forms.tersoff.table import TersoffTable
@@ -21,8 +21,5 @@ def fused_tersoff(tab: TersoffTable, par: np.ndarray,
     if n_b >= kernel.BATCH_INNER_MIN or as_population():
         return kernel.fused_batch(geo, par, n_species, n_structures)
     single = tab.single_geometry(n_species)
-    parts = [fused_single(geo, single, par[b : b + 1], n_species, n_structures)
-             for b in range(n_b)]
-    if n_b == 1:
-        return parts[0]
-    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
+    return vector_by_vector(
+        lambda b: fused_single(geo, single, par[b : b + 1], n_species, n_structures), n_b)
