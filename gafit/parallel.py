@@ -65,15 +65,20 @@ def _exit_with(parent: int, every_s: float = 0.5) -> None:
     os._exit(1)
 
 
+def _population_loss(objective: Any, x: np.ndarray) -> np.ndarray:
+    """``objective.loss(x)`` of a population's chunk, with the forms' large-batch kernels
+    (:func:`gafit.forms.rows.population_rows`) whatever the chunk's size."""
+    with population_rows():
+        return objective.loss(x)
+
+
 def _local_loss(task: tuple[np.ndarray, bool]) -> np.ndarray:
     x, subset = task
-    with population_rows():
-        return (_SUBSET if subset else _OBJECTIVE).loss(x)
+    return _population_loss(_SUBSET if subset else _OBJECTIVE, x)
 
 
 def _dask_loss(x: np.ndarray, objective: Any) -> np.ndarray:
-    with population_rows():
-        return objective.loss(x)
+    return _population_loss(objective, x)
 
 
 def _refine(objective: Any, task: tuple, progress: Callable[[int, float], None] | None = None
@@ -207,14 +212,14 @@ class PopulationEvaluator:
 
     def loss(self, x: np.ndarray, subset: bool = False) -> np.ndarray:
         """Losses (B,) of the free vectors x (B, n_free), on the subset objective with ``subset``;
-        every chunk with the forms' large-batch kernels (:func:`gafit.forms.rows.population_rows`),
-        so that a vector's loss is the same in any chunk."""
+        every chunk with the forms' large-batch kernels (:func:`_population_loss`), so that a
+        vector's predictions are the same in any chunk (its loss to the last bits, see the
+        module's docstring)."""
         x = np.atleast_2d(x)
         if subset and self.subset is None:
             raise ValueError("no subset objective was given")
         if self._client is None and self._pool is None:
-            with population_rows():
-                return (self.subset if subset else self.objective).loss(x)
+            return _population_loss(self.subset if subset else self.objective, x)
         chunks = [c for c in np.array_split(x, min(self.workers, len(x))) if len(c)]
         if self._client is not None:
             remote = self._remote_subset if subset else self._remote
