@@ -2,6 +2,13 @@
 timed apart (wall and this process's CPU), the GA's and the refinement's best losses, and where the
 refinement's time goes (residual vectors, Jacobians, the rest: scipy's own arithmetic).
 
+Two floors say what faster evaluation alone could do for the share, the refinement's iterations as
+they are: ``floor_jacobian`` if every Jacobian (analytic, or a batch of forward differences) cost
+one single residual vector, and ``floor_evaluation`` if besides every single residual vector cost
+what one GA individual costs (the GA's wall time over its evaluations). The rest (scipy's own
+arithmetic and the Python around it) stays in both. A floor above 25 % means the target needs
+fewer iterations, not cheaper ones.
+
 The profile is taken in this process, so it is exact only with ``[ga] workers = 1`` (with workers
 the refinement's starts run there and only their wall time shows here).
 
@@ -30,18 +37,31 @@ from gafit.refine import METHODS  # noqa: E402
 
 
 class Timed:
-    """A callable that adds its calls' wall time up."""
+    """A callable that adds its calls' wall time up, and apart that of its calls on a batch of
+    more than one vector (``batch_calls``, ``batch_seconds``: forward-difference Jacobians)."""
 
     def __init__(self, fn):
-        self.fn, self.calls, self.seconds = fn, 0, 0.0
+        self.fn, self.depth = fn, 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.calls, self.seconds, self.batch_calls, self.batch_seconds = 0, 0.0, 0, 0.0
 
     def __call__(self, *args, **kw):
+        if self.depth:  # a call inside a call (a batch in chunks) is timed by the outer one
+            return self.fn(*args, **kw)
+        self.depth += 1
         t = time.perf_counter()
         try:
             return self.fn(*args, **kw)
         finally:
-            self.seconds += time.perf_counter() - t
+            self.depth -= 1
+            dt = time.perf_counter() - t
+            self.seconds += dt
             self.calls += 1
+            if args and getattr(args[0], "ndim", 1) == 2 and len(args[0]) > 1:
+                self.batch_calls += 1
+                self.batch_seconds += dt
 
 
 #: the command-line options that override a config setting: option -> its [section]
@@ -65,8 +85,8 @@ def measure(path: Path, by_start: bool = False, **overrides: int | str | None) -
     w0, c0 = time.perf_counter(), time.process_time()
     ga = fit.run_ga(progress=False)
     w1, c1 = time.perf_counter(), time.process_time()
-    res.calls, res.seconds = 0, 0.0  # the memetic steps' calls are the GA's
-    jac.calls, jac.seconds = 0, 0.0
+    res.reset()  # the memetic steps' calls are the GA's
+    jac.reset()
     per_start = []
     if not config.refine.enabled:
         refined = []
@@ -83,6 +103,13 @@ def measure(path: Path, by_start: bool = False, **overrides: int | str | None) -
     w2, c2 = time.perf_counter(), time.process_time()
     result = fit.finish(ga, refined)
     refine_s = w2 - w1
+    singles, singles_s = res.calls - res.batch_calls, res.seconds - res.batch_seconds
+    jacobians = jac.calls + res.batch_calls
+    other_s = refine_s - res.seconds - jac.seconds
+    per_single = singles_s / max(singles, 1)
+    per_individual = (w1 - w0) / max(ga.evaluations, 1)
+    floor_jacobian = singles_s + jacobians * per_single + other_s
+    floor_evaluation = (singles + jacobians) * per_individual + other_s
     return {
         "config": str(path), "generations": config.ga.generations,
         "population": config.ga.population, "workers": config.ga.workers,
@@ -97,7 +124,12 @@ def measure(path: Path, by_start: bool = False, **overrides: int | str | None) -
         "final_loss": result.loss,
         "residual_calls": res.calls, "residual_s": round(res.seconds, 2),
         "jacobian_calls": jac.calls, "jacobian_s": round(jac.seconds, 2),
-        "other_s": round(refine_s - res.seconds - jac.seconds, 2),
+        "other_s": round(other_s, 2),
+        "single_residuals": singles, "single_residual_ms": round(1e3 * per_single, 3),
+        "forward_difference_jacobians": res.batch_calls,
+        "ga_evaluations": ga.evaluations, "ga_individual_ms": round(1e3 * per_individual, 3),
+        "floor_jacobian": round(floor_jacobian / (w1 - w0 + floor_jacobian), 3),
+        "floor_evaluation": round(floor_evaluation / (w1 - w0 + floor_evaluation), 3),
         "load": os.getloadavg()[0],
         **({"per_start": per_start} if by_start else {}),
     }

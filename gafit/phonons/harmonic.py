@@ -32,7 +32,7 @@ from gafit.nac import (
     charge_indices,
     set_model_nac,
 )
-from gafit.phonons.linear_map import RowMap
+from gafit.phonons.linear_map import HermitianRowMap
 from gafit.potential import Potential
 from gafit.setup_progress import steps
 from gafit.structures import GafitInputError, ReferenceSet, Structure
@@ -327,7 +327,7 @@ class PhononBatch:
                 dm_q[iq] = ph.dynamical_matrix.dynamical_matrix
             d_cols.append(dm_q.ravel().copy())
         self.forces_to_dyn = np.array(d_cols).T  # (n_q n_modes², n_f) 1/(Å AMU)
-        self._to_dyn = RowMap(self.forces_to_dyn)
+        self._to_dyn = HermitianRowMap(self.forces_to_dyn, n_modes)
         index_k = charge_indices(potential, list(ph.primitive.symbols))
         self.nac = (NacTerm(ph, index_k, dielectric, self.qpoints, directions)
                     if index_k is not None and dielectric is not None else None)
@@ -352,7 +352,6 @@ class PhononBatch:
         non-analytic term of the charges in theta (B, n_params) is added."""
         f = np.asarray(forces, float).reshape(-1, int(np.prod(self.force_shape)))
         d = self._to_dyn(f)  # row by row: independent of B
-        d = d.reshape(len(f), len(self.qpoints), self.n_modes, self.n_modes)
         if self.nac is not None:
             if theta is None:
                 raise ValueError("this batch has a non-analytic term: give theta (the charges)")

@@ -73,3 +73,53 @@ class RowMap:
         y = np.empty((len(x_bi), n), complex)
         y.real, y.imag = out[:, :n], out[:, n:]
         return y
+
+
+class HermitianRowMap:
+    """:class:`RowMap` for maps onto Hermitian matrices: m (n_blocks n², n_in) whose rows are, per
+    block, the elements of an n x n matrix that is Hermitian for any x (the row of element (j, i)
+    exactly the conjugate of that of (i, j), as phonopy's dynamical matrices give). Only the lower
+    triangle's real parts and the imaginary parts that are not zero throughout are summed (about a
+    quarter to a half of the products); the upper triangle is their conjugate. The numbers are
+    those of :class:`RowMap` bit for bit: the same sums in the same order, and a sum of negated
+    products is the negated sum. A map that is not exactly Hermitian takes :class:`RowMap`."""
+
+    def __init__(self, m_oi: np.ndarray, n: int):
+        self.n = n
+        m = np.asarray(m_oi).reshape(-1, n, n, m_oi.shape[-1])
+        self.n_blocks = len(m)
+        self.full = None if _KERNEL is not None and _is_hermitian(m) else RowMap(m_oi)
+        if self.full is not None:
+            return
+        low_i, low_j = np.tril_indices(n)
+        strict = low_i > low_j
+        re_rows = m[:, low_i, low_j].real  # (n_blocks, n_low, n_in)
+        im_rows = m[:, low_i[strict], low_j[strict]].imag
+        live = np.any(im_rows != 0.0, axis=2)  # imaginary parts that can be other than zero
+        blocks = np.arange(self.n_blocks)[:, None]
+        self.re_at = (np.broadcast_to(blocks, re_rows.shape[:2]).ravel(),
+                      np.tile(low_i, self.n_blocks), np.tile(low_j, self.n_blocks))
+        self.im_at = (np.broadcast_to(blocks, im_rows.shape[:2])[live],
+                      np.broadcast_to(low_i[strict], live.shape)[live],
+                      np.broadcast_to(low_j[strict], live.shape)[live])
+        self.rows = RowMap(np.concatenate([re_rows.reshape(-1, m.shape[-1]), im_rows[live]]))
+        self.n_re = re_rows.shape[0] * re_rows.shape[1]
+
+    def __call__(self, x_bi: np.ndarray) -> np.ndarray:
+        """The matrices (B, n_blocks, n, n), complex, for rows x (B, n_in)."""
+        if self.full is not None:
+            return self.full(x_bi).reshape(-1, self.n_blocks, self.n, self.n)
+        out = self.rows(x_bi)
+        y = np.zeros((len(out), self.n_blocks, self.n, self.n), complex)
+        k, i, j = self.re_at
+        y.real[:, k, i, j] = out[:, :self.n_re]
+        y.real[:, k, j, i] = out[:, :self.n_re]
+        k, i, j = self.im_at
+        y.imag[:, k, i, j] = out[:, self.n_re:]
+        y.imag[:, k, j, i] = -out[:, self.n_re:]
+        return y
+
+
+def _is_hermitian(m_bnni: np.ndarray) -> bool:
+    """Whether every block of rows (n_blocks, n, n, n_in) is exactly its conjugate transpose."""
+    return bool(np.array_equal(m_bnni, np.conj(np.swapaxes(m_bnni, 1, 2))))

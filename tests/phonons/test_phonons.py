@@ -354,3 +354,16 @@ def test_si_tersoff_against_pbe(tmp_path, capsys):
     assert 0.1 < float(rows["whole path"]["rms_THz"]) < 3.0
     assert "relaxed" in capsys.readouterr().out
     assert pot.species == ["Si"]
+
+
+def test_dynamical_matrices_take_the_lower_triangle_and_equal_the_full_map():
+    """phonopy's map onto dynamical matrices is exactly Hermitian, so a batch sums only the lower
+    triangle's products, and gets the full map's numbers bit for bit."""
+    from gafit.phonons.linear_map import RowMap
+
+    batch = PhononBatch(cu_morse(), bulk("Cu", "fcc", a=3.61), [2, 2, 2], QPOINTS)
+    assert batch._to_dyn.full is None
+    theta = np.array([cu_morse(d0).values for d0 in (0.3429, 0.36, 0.40)])
+    forces = batch.forces(theta).reshape(len(theta), -1)
+    want = RowMap(batch.forces_to_dyn)(forces).reshape(3, len(QPOINTS), 3, 3)
+    np.testing.assert_array_equal(batch.dynamical_matrices(forces), want)
