@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -219,12 +220,12 @@ class CoulombTable:
     #: protocol (the evaluation is a few small matrix products per individual)
     work_per_individual: ClassVar[int] = 0
 
-    @property
+    @cached_property
     def entry_a(self) -> np.ndarray:
         """First species index a of each table column (species pairs a <= b)."""
         return np.triu_indices(len(self.species))[0]
 
-    @property
+    @cached_property
     def entry_b(self) -> np.ndarray:
         """Second species index b of each table column (species pairs a <= b)."""
         return np.triu_indices(len(self.species))[1]

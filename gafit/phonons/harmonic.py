@@ -180,23 +180,30 @@ def eigen_frequency_slopes(dyn: np.ndarray, ddyn: np.ndarray, factor: float
     lam, vec = np.linalg.eigh(dyn)  # (n_q, n), (n_q, n, n): vec[q, :, j] the j-th eigenvector
     block = vec.conj().swapaxes(-1, -2) @ ddyn @ vec  # (n_x, n_q, n, n): e_j† dD_x e_k
     dlam = np.diagonal(block, axis1=-2, axis2=-1).real.copy()  # (n_x, n_q, n)
-    n = lam.shape[1]
-    # a gap between neighbours ends a subspace
+    # a gap between neighbours ends a subspace; the subspaces as runs of the flattened (q, mode)
     gap = np.diff(lam, axis=1) > DEGENERATE * np.abs(lam).max(axis=1, keepdims=True)
     size = np.abs(dlam).max(axis=(1, 2), initial=0.0)  # (n_x,)
-    for iq in np.flatnonzero(~gap.all(axis=1)):
-        first = 0
-        for end in range(1, n + 1):
-            if end < n and not gap[iq, end - 1]:
-                continue
-            if end - first > 1:
-                b = block[:, iq, first:end, first:end]  # (n_x, k, k)
-                mean = dlam[:, iq, first:end].mean(axis=1)
-                off = np.abs(b - mean[:, None, None] * np.eye(end - first)).max(axis=(1, 2))
-                if np.any(off > DEGENERATE * size):
-                    return None
-                dlam[:, iq, first:end] = mean[:, None]
-            first = end
+    if not gap.all():
+        n_q, n = lam.shape
+        starts = np.ones((n_q, n), bool)
+        starts[:, 1:] = gap
+        first = np.flatnonzero(starts)
+        run = np.cumsum(starts.ravel()) - 1  # each mode's run
+        length = np.diff(np.append(first, n_q * n))
+        count = length[run].reshape(n_q, n)
+        # each run's mean, summed in order (as numpy's mean of the run's slice sums it)
+        flat = dlam.reshape(len(dlam), -1)
+        total = flat[:, first]
+        for k in range(1, length.max()):
+            longer = length > k
+            total[:, longer] += flat[:, first[longer] + k]
+        mean = (total / length)[:, run].reshape(dlam.shape)
+        same = (run.reshape(n_q, n)[:, :, None] == run.reshape(n_q, n)[:, None, :])
+        within = same & (count > 1)[:, :, None]  # the subspaces of more than one mode
+        off = np.where(within, np.abs(block - mean[..., None] * np.eye(n)), 0.0)
+        if np.any(off.max(axis=(1, 2, 3)) > DEGENERATE * size):
+            return None
+        dlam = np.where(count > 1, mean, dlam)
     root = np.sqrt(np.abs(lam))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.sign(lam) * root * factor, factor * dlam / (2 * root)

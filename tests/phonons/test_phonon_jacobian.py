@@ -79,6 +79,45 @@ def test_a_degenerate_pair_that_splits_has_no_slope() -> None:
     assert eigen_frequency_slopes(dyn[None], ddyn[None, None], 1.0) is None
 
 
+def test_degenerate_subspaces_at_several_q_points_take_their_own_means() -> None:
+    """Several q-points (a triplet and a pair, a pair, none) and parameters at once: each mode of
+    a subspace gets its subspace's mean, summed in the modes' order, the same numbers as one
+    subspace at a time."""
+    rng = np.random.default_rng(5)
+    spectra = [[1.0, 2.0, 2.0, 2.0, 3.0, 3.0], [0.5, 1.5, 1.5, 2.5, 4.0, 5.0],
+               [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]
+    dyn, ddyn = [], []
+    for lam in spectra:
+        u, _ = np.linalg.qr(rng.normal(size=(6, 6)) + 1j * rng.normal(size=(6, 6)))
+        dyn.append(u @ np.diag(lam) @ u.conj().T)
+        # derivatives that keep each degenerate subspace degenerate: diagonal in a basis that
+        # has the subspaces' eigenvectors, one value per subspace
+        values = rng.normal(size=(3, 6))
+        for x in range(3):
+            for first, end in ((1, 4), (4, 6)) if lam[1] == lam[3] else ((1, 3),):
+                values[x, first:end] = values[x, first]
+        ddyn.append([u @ np.diag(v) @ u.conj().T for v in values])
+    dyn, ddyn = np.array(dyn), np.array(ddyn).swapaxes(0, 1)  # (3, 6, 6), (3 x, 3 q, 6, 6)
+    freq, slopes = eigen_frequency_slopes(dyn, ddyn, 1.0)
+    lam, vec = np.linalg.eigh(dyn)
+    dlam = np.einsum("qij,xqjk,qki->xqi", vec.conj().swapaxes(-1, -2), ddyn, vec).real
+    for q, runs in enumerate([((1, 4), (4, 6)), ((1, 3),), ()]):
+        for first, end in runs:  # one subspace at a time, as numpy's mean of its slice
+            dlam[:, q, first:end] = dlam[:, q, first:end].mean(axis=1)[:, None]
+    want = dlam / (2 * np.sqrt(np.abs(lam)))
+    np.testing.assert_allclose(slopes, want, rtol=1e-10)
+    h = 1e-6
+    for x in range(3):
+        cd = (eigen_frequencies(dyn + h * ddyn[x], 1.0) - eigen_frequencies(dyn - h * ddyn[x], 1.0)) / (2 * h)
+        np.testing.assert_allclose(slopes[x], cd, rtol=1e-6)
+    # one parameter splitting the pair of the second q-point: a kink, no slopes at all
+    v = vec[1]
+    split = ddyn.copy()
+    split[2, 1] += v[:, 1:3] @ np.array([[0.3, 0.0], [0.0, -0.3]]) @ v[:, 1:3].conj().T
+    assert eigen_frequency_slopes(dyn, split, 1.0) is None
+    assert eigen_frequency_slopes(dyn, split[:2], 1.0) is not None
+
+
 @pytest.mark.parametrize(("lattice", "a"), [("reference", 3.62), ("relaxed", 3.75)])
 def test_objective_takes_the_analytic_rows(lattice: str, a: float, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
