@@ -180,7 +180,7 @@ def eigen_frequency_slopes(dyn: np.ndarray, ddyn: np.ndarray, factor: float
     lam, vec = np.linalg.eigh(dyn)  # (n_q, n), (n_q, n, n): vec[q, :, j] the j-th eigenvector
     block = vec.conj().swapaxes(-1, -2) @ ddyn @ vec  # (n_x, n_q, n, n): e_j† dD_x e_k
     dlam = np.diagonal(block, axis1=-2, axis2=-1).real.copy()  # (n_x, n_q, n)
-    # a gap between neighbours ends a subspace; the subspaces as runs of the flattened (q, mode)
+    # a gap between neighbours ends a subspace; the subspaces are runs of the flattened (q, mode)
     gap = np.diff(lam, axis=1) > DEGENERATE * np.abs(lam).max(axis=1, keepdims=True)
     size = np.abs(dlam).max(axis=(1, 2), initial=0.0)  # (n_x,)
     if not gap.all():
@@ -188,22 +188,25 @@ def eigen_frequency_slopes(dyn: np.ndarray, ddyn: np.ndarray, factor: float
         starts = np.ones((n_q, n), bool)
         starts[:, 1:] = gap
         first = np.flatnonzero(starts)
-        run = np.cumsum(starts.ravel()) - 1  # each mode's run
         length = np.diff(np.append(first, n_q * n))
-        count = length[run].reshape(n_q, n)
-        # each run's mean, summed in order (as numpy's mean of the run's slice sums it)
-        flat = dlam.reshape(len(dlam), -1)
+        first, length = first[length > 1], length[length > 1]  # the subspaces of several modes
+        flat = dlam.reshape(len(dlam), -1)  # a view: the means are written into dlam
+        # each subspace's mean, summed in its modes' order (as numpy's mean of its slice)
         total = flat[:, first]
         for k in range(1, length.max()):
             longer = length > k
             total[:, longer] += flat[:, first[longer] + k]
-        mean = (total / length)[:, run].reshape(dlam.shape)
-        same = (run.reshape(n_q, n)[:, :, None] == run.reshape(n_q, n)[:, None, :])
-        within = same & (count > 1)[:, :, None]  # the subspaces of more than one mode
-        off = np.where(within, np.abs(block - mean[..., None] * np.eye(n)), 0.0)
-        if np.any(off.max(axis=(1, 2, 3)) > DEGENERATE * size):
+        mean = total / length  # (n_x, n_sub)
+        # every element (a, b) of every subspace's block, and how far it is from mean x identity
+        sub = np.repeat(np.arange(len(first)), length**2)
+        pos = np.arange(len(sub)) - np.repeat(np.cumsum(length**2) - length**2, length**2)
+        a, b = pos // length[sub], pos % length[sub]
+        q, j = np.divmod(first[sub] + a, n)
+        off = np.abs(block[:, q, j, j - a + b] - mean[:, sub] * (a == b))
+        if np.any(off.max(axis=1) > DEGENERATE * size):
             return None
-        dlam = np.where(count > 1, mean, dlam)
+        mode = a == b  # each subspace's modes, once
+        flat[:, first[sub[mode]] + a[mode]] = mean[:, sub[mode]]
     root = np.sqrt(np.abs(lam))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.sign(lam) * root * factor, factor * dlam / (2 * root)

@@ -80,9 +80,10 @@ class HermitianRowMap:
     block, the elements of an n x n matrix that is Hermitian for any x (the row of element (j, i)
     exactly the conjugate of that of (i, j), as phonopy's dynamical matrices give). Only the lower
     triangle's real parts and the imaginary parts that are not zero throughout are summed (about a
-    quarter to a half of the products); the upper triangle is their conjugate. The numbers are
-    those of :class:`RowMap` bit for bit: the same sums in the same order, and a sum of negated
-    products is the negated sum. A map that is not exactly Hermitian takes :class:`RowMap`."""
+    quarter to a half of the products), and one row of zeros for the rest; the upper triangle is
+    their conjugate. The numbers are those of :class:`RowMap` bit for bit: the same sums in the
+    same order, and a sum of negated products is the negated sum. A map that is not exactly
+    Hermitian takes :class:`RowMap`."""
 
     def __init__(self, m_oi: np.ndarray, n: int):
         self.n = n
@@ -92,31 +93,31 @@ class HermitianRowMap:
         if self.full is not None:
             return
         low_i, low_j = np.tril_indices(n)
-        strict = low_i > low_j
-        re_rows = m[:, low_i, low_j].real  # (n_blocks, n_low, n_in)
-        im_rows = m[:, low_i[strict], low_j[strict]].imag
-        live = np.any(im_rows != 0.0, axis=2)  # imaginary parts that can be other than zero
-        blocks = np.arange(self.n_blocks)[:, None]
-        self.re_at = (np.broadcast_to(blocks, re_rows.shape[:2]).ravel(),
-                      np.tile(low_i, self.n_blocks), np.tile(low_j, self.n_blocks))
-        self.im_at = (np.broadcast_to(blocks, im_rows.shape[:2])[live],
-                      np.broadcast_to(low_i[strict], live.shape)[live],
-                      np.broadcast_to(low_j[strict], live.shape)[live])
-        self.rows = RowMap(np.concatenate([re_rows.reshape(-1, m.shape[-1]), im_rows[live]]))
-        self.n_re = re_rows.shape[0] * re_rows.shape[1]
+        re_rows = m[:, low_i, low_j].real.reshape(-1, m.shape[-1])  # (n_blocks n_low, n_in)
+        im_all = m[:, low_i, low_j].imag.reshape(-1, m.shape[-1])
+        live = np.flatnonzero(np.any(im_all != 0.0, axis=1))  # imaginary parts not always zero
+        n_kept = len(re_rows) + len(live)
+        self.rows = RowMap(np.concatenate([re_rows, im_all[live], np.zeros((1, m.shape[-1]))]))
+        # where each element's real and imaginary parts are among the rows' outputs o, followed by
+        # their negatives -o (at n_kept + 1 + index); the zero row's output for the zeros
+        lower = np.zeros((n, n), int)  # element (i, j) -> its lower-triangle position
+        lower[low_i, low_j] = lower[low_j, low_i] = np.arange(len(low_i))
+        blocks = np.arange(self.n_blocks)[:, None, None] * len(low_i)
+        at_low = (blocks + lower).ravel()  # (n_blocks n²,)
+        im_out = np.full(len(im_all), n_kept)  # the zero row's output
+        im_out[live] = len(re_rows) + np.arange(len(live))
+        upper = np.broadcast_to(np.triu(np.ones((n, n), bool), 1), (self.n_blocks, n, n)).ravel()
+        im_at = im_out[at_low] + np.where(upper & (im_out[at_low] != n_kept), n_kept + 1, 0)
+        self.gather = np.stack([at_low, im_at], axis=1).ravel()  # re, im of each element
 
     def __call__(self, x_bi: np.ndarray) -> np.ndarray:
         """The matrices (B, n_blocks, n, n), complex, for rows x (B, n_in)."""
         if self.full is not None:
             return self.full(x_bi).reshape(-1, self.n_blocks, self.n, self.n)
         out = self.rows(x_bi)
-        y = np.zeros((len(out), self.n_blocks, self.n, self.n), complex)
-        k, i, j = self.re_at
-        y.real[:, k, i, j] = out[:, :self.n_re]
-        y.real[:, k, j, i] = out[:, :self.n_re]
-        k, i, j = self.im_at
-        y.imag[:, k, i, j] = out[:, self.n_re:]
-        y.imag[:, k, j, i] = -out[:, self.n_re:]
+        both = np.concatenate([out, -out], axis=1)
+        y = np.empty((len(out), self.n_blocks, self.n, self.n), complex)
+        np.take(both, self.gather, axis=1, out=y.view(float).reshape(len(out), -1))
         return y
 
 
