@@ -271,6 +271,9 @@ class Penalties(Target):
                  guards: dict[str, StabilityGuard | E0Guard]):
         self.constraint = constraint
         self.guards = guards
+        # the last single vector's penalties: the least squares' Jacobian at x asks again for
+        # what its residual vector at x just computed
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
 
     def widths(self) -> list[tuple[str, int]]:
         out = [("walls", len(self.constraint.pairs))] if self.constraint is not None else []
@@ -278,11 +281,17 @@ class Penalties(Target):
 
     def of(self, theta: np.ndarray) -> np.ndarray:
         """Penalty residuals (B, C) of full vectors ``theta``."""
+        last = self._last
+        if len(theta) == 1 and last is not None and np.array_equal(last[0], theta):
+            return last[1].copy()
         parts = [np.zeros((len(theta), 0))]
         if self.constraint is not None:
             parts.append(WALL_PENALTY * self.constraint.violation(theta))
         parts += [WALL_PENALTY * g.violation(theta) for g in self.guards.values()]
-        return np.concatenate(parts, axis=1)
+        out = np.concatenate(parts, axis=1)
+        if len(theta) == 1:
+            self._last = (theta.copy(), out.copy())
+        return out
 
     def residuals(self, at: Evaluation) -> np.ndarray:
         return self.of(at.theta)

@@ -301,3 +301,23 @@ def test_penalty_rows_are_zero_and_free_where_no_channel_is_breached() -> None:
     assert guard.vectors == 4
     np.testing.assert_array_equal(jac[0], 0.0)
     np.testing.assert_allclose(jac[1], WALL_PENALTY * np.array([0.0, 1.0, 0.0]), rtol=1e-6)
+
+
+def test_penalties_of_the_vector_just_evaluated_are_not_evaluated_again() -> None:
+    """The least squares' Jacobian at x asks for the penalties its residual vector at x computed:
+    the last single vector's are kept, returned as a copy; another vector, or a batch, is evaluated."""
+    guard = _CountingGuard()
+    term = Penalties(None, {"g": guard})
+    theta = np.array([[1.5, 0.5, 3.0]])
+    first = term.of(theta)
+    first[0, 0] = -1.0  # the caller's copy
+    np.testing.assert_array_equal(term.of(theta.copy()), WALL_PENALTY * np.array([[0.5, 0.0]]))
+    assert guard.vectors == 1
+    term.of(theta + [[1.0, 0.0, 0.0]])
+    term.of(np.repeat(theta, 3, axis=0))
+    assert guard.vectors == 5
+    at = Linearisation(theta[0], _IdentitySpace(), np.eye(3), None)
+    term.of(theta)  # the residual vector at x, then its Jacobian: the breached channel's steps only
+    guard.vectors = 0
+    term.jacobian(at)
+    assert guard.vectors == 3
