@@ -14,6 +14,7 @@ numbers to rounding.
 
 from __future__ import annotations
 
+import textwrap
 import warnings
 from collections.abc import Callable
 
@@ -42,56 +43,76 @@ def available() -> bool:
 #: Pairs come by entry (``start_k``), inside an entry in runs of one centre atom i and of one
 #: structure (the neighbour list's order): F_i, E_s and the virial of s are summed over a run in
 #: local accumulators (NP columns each) and added once. Accumulators are flushed at each entry's
-#: end, since the next entry writes other columns.
+#: end, since the next entry writes other columns. Per block of BLOCK pairs, ``compute`` first
+#: evaluates the form's derivatives (a loop without branches or scatters, which the compiler
+#: vectorises; pairs of the block outside the entry, where a block that would run past the table's
+#: end starts earlier, are not used), then the scatter adds them pair by pair: the same operations
+#: in the same order as one pair at a time.
 _KERNEL_SOURCE = """
 def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
-    de_m = np.empty(NP)
-    dg_m = np.empty(NP)
     f_cm = np.zeros((3, NP))  # d F_i / d(param) of the run's centre atom
     ev_vm = np.zeros((7, NP))  # d(E, virial)/d(param) of the run's structure
+    n_p = r_p.shape[0]
+    buf = np.empty((2 * NP, BLOCK))  # per pair of the block: d(energy), then d(dE/dr)
     for k in range(start_k.shape[0] - 1):
         if start_k[k + 1] == start_k[k]:
             continue
         {unpack}
         c0 = k * NP
         i_run, s_run = -1, -1
-        for p in range(start_k[k], start_k[k + 1]):
-            r = r_p[p]
-            i, j = i_p[p], j_p[p]
-            if i != i_run:
-                if i_run >= 0:
-                    flush_atom(forces, f_cm, i_run, c0)
-                i_run = i
-                s = s_n[i]
-                if s != s_run:
-                    if s_run >= 0:
-                        flush_structure(energy, virial, ev_vm, s_run, c0)
-                    s_run = s
-            de, dg = fn(r, {names})
-            for m in range(NP):
-                de_m[m] = de[m]
-                dg_m[m] = dg[m]
-            ux, uy, uz = u_cp[0, p], u_cp[1, p], u_cp[2, p]
-            dx, dy, dz = r * ux, r * uy, r * uz
-            for m in range(NP):
-                g = dg_m[m]
-                gx, gy, gz = g * ux, g * uy, g * uz
-                ev_vm[0, m] += de_m[m]
-                f_cm[0, m] += gx
-                f_cm[1, m] += gy
-                f_cm[2, m] += gz
-                forces[j, 0, c0 + m] -= gx
-                forces[j, 1, c0 + m] -= gy
-                forces[j, 2, c0 + m] -= gz
-                ev_vm[1, m] += gx * dx
-                ev_vm[2, m] += gy * dy
-                ev_vm[3, m] += gz * dz
-                ev_vm[4, m] += gy * dz
-                ev_vm[5, m] += gx * dz
-                ev_vm[6, m] += gx * dy
+        for p0 in range(start_k[k], start_k[k + 1], BLOCK):
+            p1 = min(p0 + BLOCK, start_k[k + 1])
+            if n_p >= BLOCK:
+                base = min(p0, n_p - BLOCK)
+                compute(base, BLOCK, r_p, {args}buf)
+            else:
+                base = p0
+                compute(base, p1 - p0, r_p, {args}buf)
+            for p in range(p0, p1):
+                q = p - base
+                r = r_p[p]
+                i, j = i_p[p], j_p[p]
+                if i != i_run:
+                    if i_run >= 0:
+                        flush_atom(forces, f_cm, i_run, c0)
+                    i_run = i
+                    s = s_n[i]
+                    if s != s_run:
+                        if s_run >= 0:
+                            flush_structure(energy, virial, ev_vm, s_run, c0)
+                        s_run = s
+                ux, uy, uz = u_cp[0, p], u_cp[1, p], u_cp[2, p]
+                dx, dy, dz = r * ux, r * uy, r * uz
+                for m in range(NP):
+                    g = buf[NP + m, q]
+                    gx, gy, gz = g * ux, g * uy, g * uz
+                    ev_vm[0, m] += buf[m, q]
+                    f_cm[0, m] += gx
+                    f_cm[1, m] += gy
+                    f_cm[2, m] += gz
+                    forces[j, 0, c0 + m] -= gx
+                    forces[j, 1, c0 + m] -= gy
+                    forces[j, 2, c0 + m] -= gz
+                    ev_vm[1, m] += gx * dx
+                    ev_vm[2, m] += gy * dy
+                    ev_vm[3, m] += gz * dz
+                    ev_vm[4, m] += gy * dz
+                    ev_vm[5, m] += gx * dz
+                    ev_vm[6, m] += gx * dy
         flush_atom(forces, f_cm, i_run, c0)
         flush_structure(energy, virial, ev_vm, s_run, c0)
 """
+
+_COMPUTE_SOURCE = """
+def compute(base, n_q, r_p, {args}buf):
+    r_q = r_p[base:base + n_q]  # a slice: indices known to be non-negative
+    for q in range(n_q):
+        de, dg = fn(r_q[q], {names})
+{stores}
+"""
+
+#: pairs per block (the buffer, 2 NP doubles a pair, stays in L1)
+BLOCK = 256
 
 
 def kernel_for(derivatives: Callable, n_params: int) -> Callable:
@@ -108,12 +129,19 @@ def _make_kernel(derivatives: Callable, n_params: int) -> Callable:
     unpack = (", ".join(names) + " = " + ", ".join(f"params[k, {m}]" for m in range(n_params))
               if n_params else "pass")
     inline = numba.njit(error_model="numpy", inline="always")
-    namespace = {"np": np, "NP": n_params, "fn": inline(derivatives),
+    fields = {"unpack": unpack, "names": ", ".join(names), "args": "".join(f"{a}, " for a in names),
+              "stores": "\n".join(f"        buf[{m}, q] = de[{m}]\n        buf[{n_params + m}, q] = dg[{m}]"
+                                  for m in range(n_params)) or "        pass"}
+    where = f"<gafit pair jacobian, {n_params} parameters>"
+    compute = _COMPUTE_SOURCE.format(**fields)
+    namespace = {"np": np, "NP": n_params, "BLOCK": BLOCK, "fn": inline(derivatives),
                  "flush_atom": inline(flush_atom), "flush_structure": inline(flush_structure)}
-    source = _KERNEL_SOURCE.format(unpack=unpack, names=", ".join(names))
+    exec(compile(compute, where, "exec"), namespace)
+    namespace["compute"] = inline(namespace["compute"])
+    source = (f"# compute, inlined:\n{textwrap.indent(compute, '# ')}\n"
+              + _KERNEL_SOURCE.format(**fields))
     return compile_generated(source, namespace, "kernel",
-                             [derivatives, vec_math, flush_atom, flush_structure],
-                             f"<gafit pair jacobian, {n_params} parameters>")
+                             [derivatives, vec_math, flush_atom, flush_structure], where)
 
 
 def fused_parameter_derivatives(

@@ -63,6 +63,21 @@ def test_fused_jacobian_equals_numpy_derivatives(name: str, species: list[str]) 
         assert not fused.forces[cols].any() and not fused.energy[cols].any()
 
 
+@pytest.mark.parametrize("size", ["small", "big"])
+def test_blocks_of_pairs_cover_every_pair_once(size: str) -> None:
+    """The kernel evaluates the derivatives a block of pairs at a time: a table of fewer pairs than
+    a block, and entries of several blocks with the last block shifted back from the table's end,
+    give the numpy path's numbers."""
+    form, example = get_form("buckingham").example(["Cu", "Ag"])
+    structures = _set() if size == "big" else ReferenceSet([varied_structures(seed=3)[1]], "small")
+    tables = form.build_tables(structures)
+    n_block = np.diff(tables.start_k) / pair_jacobian.BLOCK
+    assert n_block.sum() < 1 if size == "small" else n_block.min() > 1, n_block
+    values = _values(form, example, seed=7)
+    _assert_rows_equal(form.parameter_derivatives(values, tables),
+                       form.parameter_derivatives_numpy(values.reshape(-1, 3), tables))
+
+
 def test_jacobian_of_a_set_without_pairs_is_zero() -> None:
     form, values = get_form("morse").example(["Cu", "Ag"])
     far = bulk("Cu", "sc", a=6.0)  # nearest neighbour beyond the 5 Å cutoff
