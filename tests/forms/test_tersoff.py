@@ -27,6 +27,7 @@ from gafit.forms.tersoff.evaluate import (
     bond_order,
     bond_order_thresholds,
     evaluate_numpy,
+    kernel_constants,
     radial_exp,
 )
 from gafit.potential import Potential
@@ -473,6 +474,23 @@ def test_single_vector_geometry_is_built_once_and_only_for_single_vectors():
     form.evaluate(theta[:2], tables)
     assert tables.single is layout
     assert _rel(one.forces[0], batch.forces[0]) < 1e-12
+
+
+def test_kernel_constants_are_kept_for_the_same_vectors_only():
+    """The kernels' constants of the last vectors are reused by the next call with the same vectors
+    (a vector on its data, then on each phonon or property cell's table), and made again for
+    other vectors, also of the same shape."""
+    pot = load("SiCGe.tersoff")
+    form = pot.forms[0]
+    rng = np.random.default_rng(5)
+    a, b = (_perturbed(pot, rng, 2)[:, : form.n_params].reshape(2, -1, 14) for _ in range(2))
+    first = kernel_constants(form, a)
+    assert kernel_constants(form, a.copy()) is first
+    other = kernel_constants(form, b)
+    np.testing.assert_array_equal(
+        other, kernel.derived(b, bond_order_thresholds(b[..., N])))
+    np.testing.assert_array_equal(kernel_constants(form, a[:1]),
+                                  first[:1])
 
 
 def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch):

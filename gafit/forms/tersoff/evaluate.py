@@ -179,9 +179,21 @@ def evaluate(form: TripletFileForm, theta: np.ndarray, tables: TersoffTable) -> 
     form.check_reach(theta, tables.cutoff)
     nb = theta.shape[0]
     par = theta.reshape(nb, len(form.entries()), len(form.params))
-    energy, forces, virial = fused.fused_tersoff(
-        tables, kernel.derived(par, bond_order_thresholds(par[..., N])), len(form.species))
+    energy, forces, virial = fused.fused_tersoff(tables, kernel_constants(form, par),
+                                                 len(form.species))
     return Prediction(energy=energy, forces=forces, virial=virial)
+
+
+def kernel_constants(form: TripletFileForm, par: np.ndarray) -> np.ndarray:
+    """The kernels' constants (:func:`gafit.forms.tersoff.kernel.derived`) of ``par`` (B,
+    entries, 14), kept for the next call with the same vectors: a fit evaluates one vector on its
+    training set and then on each phonon supercell set and property cell, each its own table."""
+    last = getattr(form, "_last_constants", None)
+    if last is not None and last[0].shape == par.shape and np.array_equal(last[0], par):
+        return last[1]
+    q = kernel.derived(par, bond_order_thresholds(par[..., N]))
+    form._last_constants = (par.copy(), q)
+    return q
 
 
 def evaluate_numpy(form: TripletFileForm, theta: np.ndarray, tables: TersoffTable) -> Prediction:
