@@ -425,6 +425,14 @@ class PropertyCell:
         return out
 
 
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a x b over the last axis (3), with numpy's cross's products and differences (the same
+    numbers) without its overhead, which is most of its cost on a single vector's few cells."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
 def _solve(k: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """K⁻¹ rhs for a stack of systems k (..., m, m), rhs (..., m, r), NaN where K is singular (a
     candidate whose atoms do not interact: no error for the whole population). For m = 3 (two
@@ -442,6 +450,6 @@ def _solve(k: np.ndarray, rhs: np.ndarray) -> np.ndarray:
                     pass
             return out.reshape(rhs.shape)
     r0, r1, r2 = k[..., 0, :], k[..., 1, :], k[..., 2, :]
-    adj = np.stack([np.cross(r1, r2), np.cross(r2, r0), np.cross(r0, r1)], axis=-1)  # columns
+    adj = np.stack([_cross(r1, r2), _cross(r2, r0), _cross(r0, r1)], axis=-1)  # columns
     det = np.einsum("...i,...i->...", r0, adj[..., 0])
     return (adj @ rhs) / det[..., None, None]
