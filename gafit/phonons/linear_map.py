@@ -82,8 +82,9 @@ class HermitianRowMap:
     triangle's real parts and the imaginary parts that are not zero throughout are summed (about a
     quarter to a half of the products), and one row of zeros for the rest; the upper triangle is
     their conjugate. The numbers are those of :class:`RowMap` bit for bit: the same sums in the
-    same order, and a sum of negated products is the negated sum. A map that is not exactly
-    Hermitian takes :class:`RowMap`."""
+    same order, and a sum of negated products is the negated sum (but for the sign of an upper
+    imaginary part that sums to exactly zero, -0.0 here). A map that is not exactly Hermitian
+    takes :class:`RowMap`."""
 
     def __init__(self, m_oi: np.ndarray, n: int):
         self.n = n
