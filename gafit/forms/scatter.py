@@ -1,5 +1,6 @@
 """Small pieces the many-body single-vector kernels share (numba, inlined): a pair's virial terms
-from its dE/dd_ij, and a finished row's sums added onto its atom and its structure."""
+from its dE/dd_ij, a pair's dE/dd_ij taken off its neighbour's force, and a finished row's sums
+added onto its atom and its structure."""
 
 from __future__ import annotations
 
@@ -16,6 +17,23 @@ def pair_virial(r: float, ux: float, uy: float, uz: float, gx: float, gy: float,
     dx, dy, dz = r * ux, r * uy, r * uz
     return (dx * gx, dy * gy, dz * gz, 0.5 * (dy * gz + dz * gy), 0.5 * (dx * gz + dz * gx),
             0.5 * (dx * gy + dy * gx))
+
+
+@njit(inline="always")
+def pair_force(forces: np.ndarray, j: int, r: float, ux: float, uy: float, uz: float, gr: float,
+               tx: float, ty: float, tz: float
+               ) -> tuple[float, float, float, float, float, float, float, float, float]:
+    """A pair's dE/dd_ij g = t + gr u (eV/Å: its angular part t and its dE/dr gr along the unit
+    vector u from i to j, the pair at r Å), taken off atom j's force (forces (N, 3)); returns g and
+    its virial terms (:func:`pair_virial`), for the row's sums on atom i."""
+    gx = tx + gr * ux
+    gy = ty + gr * uy
+    gz = tz + gr * uz
+    forces[j, 0] -= gx
+    forces[j, 1] -= gy
+    forces[j, 2] -= gz
+    w0, w1, w2, w3, w4, w5 = pair_virial(r, ux, uy, uz, gx, gy, gz)
+    return gx, gy, gz, w0, w1, w2, w3, w4, w5
 
 
 @njit(inline="always")

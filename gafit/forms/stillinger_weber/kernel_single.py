@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from gafit.forms.jit import njit
-from gafit.forms.scatter import pair_virial
+from gafit.forms.scatter import pair_force
 from gafit.forms.stillinger_weber.kernel import (
     _ASIG,
     _BB,
@@ -209,19 +209,12 @@ def _scatter(i, c0, c1, r_m, ux_m, uy_m, uz_m, k_m, j_k, dedr_m, gx_m, gy_m, gz_
     fix, fiy, fiz = 0.0, 0.0, 0.0
     v0, v1, v2, v3, v4, v5 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     for a in range(c0, c1):
-        ux, uy, uz = ux_m[a], uy_m[a], uz_m[a]
-        gr = dedr_m[a]
-        gx = gx_m[a] + gr * ux
-        gy = gy_m[a] + gr * uy
-        gz = gz_m[a] + gr * uz
-        ja = j_k[k_m[a]]
-        forces[ja, 0] -= gx
-        forces[ja, 1] -= gy
-        forces[ja, 2] -= gz
+        gx, gy, gz, w0, w1, w2, w3, w4, w5 = pair_force(
+            forces, j_k[k_m[a]], r_m[a], ux_m[a], uy_m[a], uz_m[a], dedr_m[a], gx_m[a], gy_m[a],
+            gz_m[a])
         fix += gx
         fiy += gy
         fiz += gz
-        w0, w1, w2, w3, w4, w5 = pair_virial(r_m[a], ux, uy, uz, gx, gy, gz)
         v0 += w0
         v1 += w1
         v2 += w2

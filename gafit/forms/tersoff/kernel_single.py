@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gafit.forms.scatter import flush_row, pair_virial
+from gafit.forms.scatter import flush_row, pair_force
 from gafit.forms.tersoff.kernel import (
     _A_,
     _B_,
@@ -313,19 +313,12 @@ def _scatter(n0, n1, ptr_n, r_k, u_kc, j_k, s_n, e_k, dedr_k, g_kc, energy, forc
             ka = k0 + a
             la = l0 + a
             e_sum += e_k[la]
-            ja = j_k[ka]
-            ux, uy, uz = u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2]
-            gr = dedr_k[la]
-            gx = g_kc[la, 0] + gr * ux
-            gy = g_kc[la, 1] + gr * uy
-            gz = g_kc[la, 2] + gr * uz
-            forces[ja, 0] -= gx
-            forces[ja, 1] -= gy
-            forces[ja, 2] -= gz
+            gx, gy, gz, w0, w1, w2, w3, w4, w5 = pair_force(
+                forces, j_k[ka], r_k[ka], u_kc[ka, 0], u_kc[ka, 1], u_kc[ka, 2], dedr_k[la],
+                g_kc[la, 0], g_kc[la, 1], g_kc[la, 2])
             fix += gx
             fiy += gy
             fiz += gz
-            w0, w1, w2, w3, w4, w5 = pair_virial(r_k[ka], ux, uy, uz, gx, gy, gz)
             v0 += w0
             v1 += w1
             v2 += w2
