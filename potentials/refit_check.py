@@ -1,15 +1,17 @@
 """Re-fit every shipped fit of this folder and compare its loss with the one its files were shipped with.
 
 A config ``potentials/NAME.toml`` ships a fit when a file beside it (``NAME.json``, ``NAME.tersoff``,
-``NAME.sw``, ``NAME.lmp``, ``NAME.pair.lmp``) has gafit's provenance line, ``Fitted with gafit ...
-loss X.``. Each is fitted again with ``gafit fit`` as a user runs it (the config's seed, every default
-on) into ``OUT/NAME``, and the loss of ``OUT/NAME/summary.json`` is compared with X at the six
-significant figures the provenance line prints. A change of gafit that changes what a shipped config
+``NAME.sw``, ``NAME.lmp``, ``NAME.pair.lmp``, ``NAME.eam.alloy``, ``NAME.eam.fs``) has gafit's
+provenance line, ``Fitted with gafit ... loss X.``. Each is fitted again with ``gafit fit`` as a user
+runs it (the config's seed, every default on) into ``OUT/NAME``, and the loss of
+``OUT/NAME/summary.json`` is compared with X at the six significant figures the provenance line
+prints. A change of gafit that changes what a shipped config
 fits (a new default term, another GA path) shows as a row marked DIFFERS; the exit status is then 1.
 
 ``--ship`` copies a differing run's outputs over the shipped files, as they are shipped: ``.json``
 the run's ``potential.json``, ``.lmp`` and ``.pair.lmp`` its ``lammps/pair.lmp``, ``.tersoff`` and
-``.sw`` its ``lammps/*.tersoff`` or ``lammps/*.sw``; comment lines written by hand above a file's
+``.sw`` its ``lammps/*.tersoff`` or ``lammps/*.sw``, ``.eam.alloy`` and ``.eam.fs`` its EAM table file
+whole (its provenance follows the tables); comment lines written by hand above another file's
 provenance line are kept, and the repository's absolute path is taken out of the provenance. Figures
 derived from a re-shipped file (docs/, README.md, the configs' comments) are not touched: regenerate
 them with the commands the docs name.
@@ -33,7 +35,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 #: shipped file suffixes, in the order their provenance is read
-SUFFIXES = (".json", ".tersoff", ".sw", ".pair.lmp", ".lmp")
+SUFFIXES = (".json", ".tersoff", ".sw", ".pair.lmp", ".lmp", ".eam.alloy", ".eam.fs")
+#: shipped whole: LAMMPS reads a setfl table's first three lines as comments and writes the
+#: provenance after the tables, so nothing in them is written by hand
+WHOLE = (".eam.alloy", ".eam.fs")
 LOSS = re.compile(r"Fitted with gafit \S+ on \S+: .*?, loss ([-+0-9.eE]+|nan|inf)\.")
 
 
@@ -94,7 +99,7 @@ def shipped_text(shipped: Path, new: str) -> str:
     """``new`` (a run's file) as it is shipped: repository paths relative to the repository root,
     and the hand-written comment lines above the old file's provenance line kept."""
     new = new.replace(str(ROOT) + os.sep, "")
-    if shipped.suffix == ".json":
+    if shipped.suffix == ".json" or shipped.name.endswith(WHOLE):
         return new
     lines = shipped.read_text(encoding="utf-8").splitlines(keepends=True)
     at = next(i for i, line in enumerate(lines) if LOSS.search(line))

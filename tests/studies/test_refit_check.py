@@ -93,3 +93,25 @@ def test_an_sw_fit_ships_its_sw_file(refit_check: ModuleType, tmp_path: Path,
     (run / "lammps" / "Si.sw").write_text(line.format(1.25) + "Si Si Si 3.0\n", encoding="utf-8")
     refit_check.ship(shipped, run)
     assert shipped.read_text(encoding="utf-8") == line.format(1.25) + "Si Si Si 3.0\n"
+
+
+def test_an_eam_fit_ships_its_whole_table_file(refit_check: ModuleType, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shipped ``NAME.eam.alloy`` (provenance after the tables) is checked like the other files
+    and replaced whole by the run's ``lammps/*.eam.alloy``: the lines above its provenance line are
+    the old tables, not a hand-written header."""
+    monkeypatch.setattr(refit_check, "ROOT", tmp_path)
+    line = ("# Fitted with gafit 0.1.0 on 2026-12-05: config potentials/X.toml, seed 1, 5 GA "
+            "generations + least squares, loss {}.\n")
+    config = tmp_path / "X.toml"
+    config.write_text("", encoding="utf-8")
+    shipped = tmp_path / "X.eam.alloy"
+    shipped.write_text("# header\n#\n#\n1 Cu\n0.5 0.25\n" + line.format(2.5), encoding="utf-8")
+    assert refit_check.shipped_files(config) == [shipped]
+    assert refit_check.shipped_loss(shipped) == "2.5"
+    run = tmp_path / "run"
+    (run / "lammps").mkdir(parents=True)
+    new = "# header\n#\n#\n1 Cu\n0.75 0.125\n" + line.format(1.25)
+    (run / "lammps" / "Cu.eam.alloy").write_text(new, encoding="utf-8")
+    refit_check.ship(shipped, run)
+    assert shipped.read_text(encoding="utf-8") == new
