@@ -76,42 +76,34 @@ def test_ship_keeps_the_hand_written_header_and_takes_out_the_repository_path(
     assert str(tmp_path) not in as_json.read_text(encoding="utf-8")
 
 
-def test_an_sw_fit_ships_its_sw_file(refit_check: ModuleType, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """A shipped ``NAME.sw`` is found beside its config and replaced by the run's ``lammps/*.sw``
-    (the run's .tersoff-free lammps folder: it used to look for a .tersoff file only)."""
-    monkeypatch.setattr(refit_check, "ROOT", tmp_path)
-    line = ("# Fitted with gafit 0.1.0 on 2026-12-05: config potentials/X.toml, seed 1, 5 GA "
-            "generations + least squares, loss {}.\n")
-    config = tmp_path / "X.toml"
-    config.write_text("", encoding="utf-8")
-    shipped = tmp_path / "X.sw"
-    shipped.write_text(line.format(2.5) + "Si Si Si 1.0\n", encoding="utf-8")
-    assert refit_check.shipped_files(config) == [shipped]
-    run = tmp_path / "run"
-    (run / "lammps").mkdir(parents=True)
-    (run / "lammps" / "Si.sw").write_text(line.format(1.25) + "Si Si Si 3.0\n", encoding="utf-8")
-    refit_check.ship(shipped, run)
-    assert shipped.read_text(encoding="utf-8") == line.format(1.25) + "Si Si Si 3.0\n"
+#: the provenance line of a fitted LAMMPS file
+LINE = ("# Fitted with gafit 0.1.0 on 2026-12-05: config potentials/X.toml, seed 1, 5 GA "
+        "generations + least squares, loss {}.\n")
 
 
-def test_an_eam_fit_ships_its_whole_table_file(refit_check: ModuleType, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """A shipped ``NAME.eam.alloy`` (provenance after the tables) is checked like the other files
-    and replaced whole by the run's ``lammps/*.eam.alloy``: the lines above its provenance line are
-    the old tables, not a hand-written header."""
+@pytest.mark.parametrize(("suffix", "run_file", "old", "new"), [
+    # a .sw beside its config, from the run's .tersoff-free lammps folder (it used to look for a
+    # .tersoff file only)
+    (".sw", "Si.sw", LINE.format(2.5) + "Si Si Si 1.0\n", LINE.format(1.25) + "Si Si Si 3.0\n"),
+    # an EAM setfl file, provenance after the tables: replaced whole (the lines above its
+    # provenance line are the old tables, not a hand-written header)
+    (".eam.alloy", "Cu.eam.alloy", "# header\n#\n#\n1 Cu\n0.5 0.25\n" + LINE.format(2.5),
+     "# header\n#\n#\n1 Cu\n0.75 0.125\n" + LINE.format(1.25)),
+], ids=["sw", "eam.alloy"])
+def test_a_fit_ships_its_lammps_file(refit_check: ModuleType, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch, suffix: str, run_file: str,
+                                     old: str, new: str) -> None:
+    """A shipped ``NAME.sw`` or ``NAME.eam.alloy`` is found beside its config, its loss read, and
+    it is replaced by the run's ``lammps/*`` file of that kind."""
     monkeypatch.setattr(refit_check, "ROOT", tmp_path)
-    line = ("# Fitted with gafit 0.1.0 on 2026-12-05: config potentials/X.toml, seed 1, 5 GA "
-            "generations + least squares, loss {}.\n")
     config = tmp_path / "X.toml"
     config.write_text("", encoding="utf-8")
-    shipped = tmp_path / "X.eam.alloy"
-    shipped.write_text("# header\n#\n#\n1 Cu\n0.5 0.25\n" + line.format(2.5), encoding="utf-8")
+    shipped = tmp_path / ("X" + suffix)
+    shipped.write_text(old, encoding="utf-8")
     assert refit_check.shipped_files(config) == [shipped]
     assert refit_check.shipped_loss(shipped) == "2.5"
     run = tmp_path / "run"
     (run / "lammps").mkdir(parents=True)
-    new = "# header\n#\n#\n1 Cu\n0.75 0.125\n" + line.format(1.25)
-    (run / "lammps" / "Cu.eam.alloy").write_text(new, encoding="utf-8")
+    (run / "lammps" / run_file).write_text(new, encoding="utf-8")
     refit_check.ship(shipped, run)
     assert shipped.read_text(encoding="utf-8") == new
