@@ -72,7 +72,8 @@ OVERRIDES = {"generations": "ga", "population": "ga", "workers": "ga", "seed": "
 def measure(path: Path, by_start: bool = False, **overrides: int | str | None) -> dict:
     """GA then refinement of the fit ``path`` describes, with the settings of :data:`OVERRIDES`
     given (not None) in ``overrides`` replaced; ``by_start``: each start refined on its own and
-    its loss at the start and the end and its wall time reported (``per_start``)."""
+    its loss at the start and the end and its wall time reported (``per_start``; ``seeded``: the
+    potential's own values, the last start where the GA was seeded with them)."""
     config = load_config(path)
     for key, value in overrides.items():
         if value is not None:
@@ -92,10 +93,12 @@ def measure(path: Path, by_start: bool = False, **overrides: int | str | None) -
         refined = []
     elif by_start:  # one start at a time (the same ends: the starts are independent)
         refined = []
-        for x0 in fit.refine_starts(ga):
+        starts = fit.refine_starts(ga)
+        for k, x0 in enumerate(starts):
             t = time.perf_counter()
             refined += fit.refine([x0], progress=False)
-            per_start.append({"start_loss": float(fit.objective.loss(x0[None])[0]),
+            per_start.append({"seeded": fit.seeded and k == len(starts) - 1,  # the potential's own
+                              "start_loss": float(fit.objective.loss(x0[None])[0]),
                               "end_loss": refined[-1].loss,
                               "wall_s": round(time.perf_counter() - t, 2)})
     else:
