@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -491,6 +492,10 @@ def test_kernel_constants_are_kept_for_the_same_vectors_only():
         other, kernel.derived(b, bond_order_thresholds(b[..., N])))
     np.testing.assert_array_equal(kernel_constants(form, a[:1]),
                                   first[:1])
+    # not pickled along to the workers (a few hundred doubles, made again there)
+    again = pickle.loads(pickle.dumps(form))
+    assert "_last_constants" not in again.__dict__
+    np.testing.assert_array_equal(kernel_constants(again, a), first)
 
 
 def test_fused_kernel_is_used_and_can_be_switched_off(monkeypatch):

@@ -220,6 +220,11 @@ class Tersoff(TripletFileForm):
         parameter index as batch axis (see :mod:`gafit.forms.tersoff.derivatives`)."""
         return tersoff_parameter_derivatives(self, theta, tables)
 
+    def __getstate__(self) -> dict:
+        """Pickled (to the workers) without the last vectors' kernel constants
+        (:func:`gafit.forms.tersoff.evaluate.kernel_constants`)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_last_constants"}
+
     # --- LAMMPS files: TripletFileForm ------------------------------------------------------------
     @classmethod
     def lammps_rejects(cls, row: np.ndarray) -> list[str]:
