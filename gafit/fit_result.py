@@ -67,6 +67,9 @@ class FitResult:
     property_checks: list[str] = field(default_factory=list)
     # the fit's config (``Fit.from_config``, or the one ``Fit`` makes of its arguments)
     config: FitConfig | None = None
+    # per least-squares start: where it came from ("GA individual k", "the potential's start
+    # values"), the loss there and at its end, and whether max_time cut it short
+    starts: list[dict] = field(default_factory=list)
     # per data set ("train", "validation"): the geometry tables the fit built and the structures
     # they tabulate (with the phonon equilibrium cells); not saved: the report reuses them
     tables: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -155,6 +158,7 @@ class FitResult:
                    guards=summary.get("guards") or [],
                    stability_flags=summary.get("stability_flags") or [],
                    property_checks=summary.get("property_checks") or [],
+                   starts=summary.get("refine_starts") or [],
                    saved={"parameters": rows, "parameters_at_bounds": at_bounds,
                           **{k: summary.get(k) for k in ("config", "train", "weights")}})
 
@@ -164,6 +168,8 @@ class FitResult:
                  f"in {self.ga.elapsed:.1f} s, {self.ga.evaluations / max(self.ga.elapsed, 1e-9):.0f}"
                  f"/s); total {self.elapsed:.1f} s"
                  + ("; least squares stopped at max_time" if self.refine_stopped_by_time else "")]
+        if self.starts:
+            lines.append(starts_line(self.starts))
         for name, row in self.rmse.items():
             parts = [f"{p} {v:.5g} {UNITS[p]}" for p, v in row.items() if np.isfinite(v)]
             lines.append(f"RMSE {name}: " + ", ".join(parts))
@@ -196,6 +202,29 @@ class FitResult:
             lines.append(format_table(self.properties))
         lines += [f"warning: {p}" for p in self.property_checks]
         return "\n".join(lines)
+
+
+def starts_line(starts: list[dict]) -> str:
+    """One line of where the least squares ended from each start (:attr:`FitResult.starts`),
+    best first, with a note when the potential's own start values refined end lower than every
+    GA individual refined (by more than 1e-6 relative): the GA's search did not improve on them."""
+    def loss(value: float | None) -> float:
+        return value if value is not None and np.isfinite(value) else np.inf
+
+    ranked = sorted(starts, key=lambda s: loss(s["end_loss"]))
+    line = "least squares ends: " + ", ".join(
+        f"{s['origin']} {loss(s['end_loss']):.6g} (from {loss(s['start_loss']):.4g})"
+        for s in ranked)
+    ga_ends = [loss(s["end_loss"]) for s in ranked if s["origin"] != SEEDED]
+    best = loss(ranked[0]["end_loss"])
+    if ranked[0]["origin"] == SEEDED and ga_ends and best < min(ga_ends) - 1e-6 * abs(best):
+        line += (f"; the best end is from the potential's own start values, the GA's starts "
+                 f"ended higher (at best {min(ga_ends):.6g})")
+    return line
+
+
+#: :attr:`FitResult.starts` origin of the potential's own values (gafit.fitting.Fit.labelled_starts)
+SEEDED = "the potential's start values"
 
 
 def constraint_table(constraint: WallConstraint | None, theta: np.ndarray) -> dict | None:
@@ -349,6 +378,7 @@ def _write_outputs(result: FitResult, out: Path) -> None:
         "loss_shares": shares(result.breakdown),
         "ga_loss": result.ga.best_loss,
         "refined_loss": result.refined_loss,
+        "refine_starts": result.starts,  # per start: origin, start_loss, end_loss, stopped_by_time
         "rmse": result.rmse,
         "units": UNITS,
         "generations": result.ga.generations,

@@ -45,7 +45,7 @@ from gafit.config import (
 from gafit.evaluate import evaluate_on
 from gafit.fit_data import build_potential, fit_parameters, read_data, read_files
 from gafit.fit_progress import GenerationLog, RefineLog
-from gafit.fit_result import FitResult, constraint_table, provenance, write_outputs
+from gafit.fit_result import SEEDED, FitResult, constraint_table, provenance, write_outputs
 from gafit.forms.zbl import unseen_switches
 from gafit.ga import GAHooks, GAResult, GASettings, GAState, run_ga
 from gafit.geometry import check_neighbour_work
@@ -97,6 +97,8 @@ class Refined:
     x: np.ndarray
     loss: float
     stopped_by_time: bool
+    origin: str = ""  # where the start came from (:meth:`Fit.labelled_starts`)
+    start_loss: float = float("nan")  # the loss at ``start``
 
 
 def reference_data(data: Data, where: str = "train") -> ReferenceSet:
@@ -466,19 +468,27 @@ class Fit:
     def refine_starts(self, ga: GAResult | None = None) -> list[np.ndarray]:
         """The free vectors least squares start from: ``[refine] starts`` distinct good GA
         individuals, and the potential's own values when the GA was seeded with them."""
+        return [x for x, _ in self.labelled_starts(ga)]
+
+    def labelled_starts(self, ga: GAResult | None = None) -> list[tuple[np.ndarray, str]]:
+        """:meth:`refine_starts` with where each comes from: "GA individual k" (the k-th of the
+        distinct good ones, best first) or "the potential's start values"."""
         ga = ga or self.ga_result
         if ga is None:
             raise GafitInputError("refine: run the GA first (Fit.run_ga) or give the starts")
-        starts = [self.cube.x(u) for u in ga.diverse_best(max(self.config.refine.starts, 1))]
+        starts = [(self.cube.x(u), f"GA individual {k}")
+                  for k, u in enumerate(ga.diverse_best(max(self.config.refine.starts, 1)), 1)]
         if self.seeded:
-            starts.append(self.space.start())
+            starts.append((self.space.start(), SEEDED))
         return starts
 
     def refine(self, starts: Sequence[np.ndarray] | None = None,
                max_evaluations: int | None = None, progress: bool = True) -> list[Refined]:
         """Least squares from each of ``starts`` (free vectors; default :meth:`refine_starts`),
         at most ``max_evaluations`` each (default ``[refine] max_evaluations``)."""
-        starts = list(self.refine_starts() if starts is None else starts)
+        labelled = (self.labelled_starts() if starts is None
+                    else [(x, f"given start {k}") for k, x in enumerate(starts, 1)])
+        starts = [x for x, _ in labelled]
         bar = RefineLog(len(starts), not progress)
 
         def note(k: int, evaluations: int, loss: float) -> None:
@@ -494,9 +504,10 @@ class Fit:
         finally:
             bar.close()
         out = []
-        for x0, res in zip(starts, found, strict=True):
+        start_loss = self.objective.loss(np.array(starts)) if starts else []
+        for (x0, origin), res, loss0 in zip(labelled, found, start_loss, strict=True):
             x, loss = feasible_end(self.objective, x0, res.x, res.loss)
-            out.append(Refined(x0, x, loss, res.stopped_by_time))
+            out.append(Refined(x0, x, loss, res.stopped_by_time, origin, float(loss0)))
         return out
 
     def finish(self, ga: GAResult | None = None, refined: Sequence[Refined] = ()) -> FitResult:
@@ -542,7 +553,9 @@ class Fit:
             guards=[guard_table(g, theta[0], name) for name, g in objective.guards.items()],
             stability_flags=property_stability_flags(props, theta[0]) if props is not None else [],
             config=self.config, tables={name: obj.tables for name, obj in sets.items()},
-            data={name: obj.refset for name, obj in sets.items()})
+            data={name: obj.refset for name, obj in sets.items()},
+            starts=[{"origin": r.origin, "start_loss": r.start_loss, "end_loss": r.loss,
+                     "stopped_by_time": r.stopped_by_time} for r in refined])
         e0_check = e0_check_of(fitted, self.train, evals["train"].energy, evals["train"].e0)
         result.e0_check = e0_check.to_dict() if e0_check is not None else None
         result.breakdown = objective.breakdown(x_best[None])[0]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from gafit.config import FitConfig
-from gafit.fit_result import FitResult, run_inputs
+from gafit.fit_result import FitResult, run_inputs, starts_line
 from gafit.io import strict_json
 from gafit.potential import Potential
 from gafit.report.html import (
@@ -284,6 +284,9 @@ def header(result: FitResult, inp: Inputs) -> str:
         loss += (f", least squares {num(result.refined_loss, '.6g')})"
                  if finite(result.refined_loss) else ")")
     rows.append(("Loss", loss))
+    if result.starts:
+        rows.append(("Least-squares starts", esc(starts_line(result.starts).removeprefix(
+            "least squares ends: "))))
     return kv(rows) + rmse_table(result) + breakdown_table(result)
 
 

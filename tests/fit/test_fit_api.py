@@ -3,6 +3,7 @@ save/load, the public names of ``gafit`` and what importing it does."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tomllib
@@ -16,6 +17,7 @@ from helpers import ROOT
 
 import gafit
 from gafit.config import load_config
+from gafit.fit_result import SEEDED, starts_line
 from gafit.fitting import Fit
 from gafit.forms.morse import Morse
 from gafit.objective import Weights
@@ -378,3 +380,40 @@ def test_a_target_of_your_own_is_fitted_with_the_data() -> None:
     a_plain = target.lattice_constant(plain.potential.values[None])[0]
     a_aimed = target.lattice_constant(result.potential.values[None])[0]
     assert abs(a_aimed - 3.45) < 0.005 < abs(a_plain - 3.45)
+
+
+def test_the_result_says_where_each_least_squares_start_came_from_and_ended(tmp_path: Path) -> None:
+    """Each least-squares start is named (a GA individual, or the potential's own values the GA was
+    seeded with), with the loss there and at its end, in the result, summary.json and the summary."""
+    table = small_table()
+    table["potential"]["start"] = str(ROOT / "potentials" / "Cu_Morse_Girifalco_Weizer_1959.json")
+    fit = Fit.from_config(table)
+    assert fit.seeded
+    result = fit.run(tmp_path / "run", quiet=True)
+    assert [s["origin"] for s in result.starts] == ["GA individual 1", "GA individual 2", SEEDED]
+    starts = fit.refine_starts()
+    np.testing.assert_array_equal(starts[-1], fit.space.start())
+    assert [s["start_loss"] for s in result.starts] == list(fit.objective.loss(np.array(starts)))
+    assert min(s["end_loss"] for s in result.starts) == result.refined_loss
+    assert not any(s["stopped_by_time"] for s in result.starts)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["refine_starts"] == result.starts
+    assert gafit.FitResult.load(tmp_path / "run").starts == result.starts
+    assert "\nleast squares ends: " in result.summary()
+    page = result.write_report(tmp_path / "run").read_text(encoding="utf-8")
+    assert "Least-squares starts" in page and "GA individual 2" in page
+
+
+def test_the_summary_says_when_the_start_values_refined_end_lowest() -> None:
+    def start(origin: str, end: float) -> dict:
+        return {"origin": origin, "start_loss": 0.5, "end_loss": end, "stopped_by_time": False}
+
+    line = starts_line([start("GA individual 1", 6.2e-4), start(SEEDED, 5.9e-4)])
+    assert line.startswith("least squares ends: the potential's start values 0.00059 (from 0.5), "
+                           "GA individual 1 0.00062 (from 0.5)")
+    assert line.endswith("; the best end is from the potential's own start values, the GA's "
+                         "starts ended higher (at best 0.00062)")
+    # the same end to rounding, or a GA individual lower: no note
+    for starts in ([start("GA individual 1", 1.0), start(SEEDED, 1.0 - 1e-9)],
+                   [start("GA individual 1", 0.5), start(SEEDED, 0.6)], [start(SEEDED, 0.6)]):
+        assert "the best end" not in starts_line(starts)
