@@ -22,7 +22,7 @@ import numpy as np
 
 from gafit.forms import vec_math
 from gafit.forms.jit import compile_generated
-from gafit.forms.pair_kernel import flush_atom, flush_structure
+from gafit.forms.pair_kernel import add_pair, flush_atom, flush_structure
 
 try:
     import numba
@@ -84,21 +84,8 @@ def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
                 ux, uy, uz = u_cp[0, p], u_cp[1, p], u_cp[2, p]
                 dx, dy, dz = r * ux, r * uy, r * uz
                 for m in range(NP):
-                    g = buf[NP + m, q]
-                    gx, gy, gz = g * ux, g * uy, g * uz
-                    ev_vm[0, m] += buf[m, q]
-                    f_cm[0, m] += gx
-                    f_cm[1, m] += gy
-                    f_cm[2, m] += gz
-                    forces[j, 0, c0 + m] -= gx
-                    forces[j, 1, c0 + m] -= gy
-                    forces[j, 2, c0 + m] -= gz
-                    ev_vm[1, m] += gx * dx
-                    ev_vm[2, m] += gy * dy
-                    ev_vm[3, m] += gz * dz
-                    ev_vm[4, m] += gy * dz
-                    ev_vm[5, m] += gx * dz
-                    ev_vm[6, m] += gx * dy
+                    add_pair(forces, f_cm, ev_vm, j, m, c0, buf[m, q], buf[NP + m, q], ux, uy, uz,
+                             dx, dy, dz)
         flush_atom(forces, f_cm, i_run, c0)
         flush_structure(energy, virial, ev_vm, s_run, c0)
 """
@@ -135,13 +122,15 @@ def _make_kernel(derivatives: Callable, n_params: int) -> Callable:
     where = f"<gafit pair jacobian, {n_params} parameters>"
     compute = _COMPUTE_SOURCE.format(**fields)
     namespace = {"np": np, "NP": n_params, "BLOCK": BLOCK, "fn": inline(derivatives),
-                 "flush_atom": inline(flush_atom), "flush_structure": inline(flush_structure)}
+                 "add_pair": inline(add_pair), "flush_atom": inline(flush_atom),
+                 "flush_structure": inline(flush_structure)}
     exec(compile(compute, where, "exec"), namespace)
     namespace["compute"] = inline(namespace["compute"])
     source = (f"# compute, inlined:\n{textwrap.indent(compute, '# ')}\n"
               + _KERNEL_SOURCE.format(**fields))
     return compile_generated(source, namespace, "kernel",
-                             [derivatives, vec_math, flush_atom, flush_structure], where)
+                             [derivatives, vec_math, add_pair, flush_atom, flush_structure],
+                             where)
 
 
 def fused_parameter_derivatives(

@@ -83,25 +83,34 @@ def kernel(r_p, i_p, j_p, s_n, u_cp, start_k, params, energy, forces, virial):
             ux, uy, uz = u_cp[0, p], u_cp[1, p], u_cp[2, p]
             dx, dy, dz = r * ux, r * uy, r * uz
             for b in range(n_b):
-                g = g_b[b]
-                gx, gy, gz = g * ux, g * uy, g * uz
-                ev_vb[0, b] += e_b[b]
-                f_cb[0, b] += gx
-                f_cb[1, b] += gy
-                f_cb[2, b] += gz
-                forces[j, 0, b] -= gx
-                forces[j, 1, b] -= gy
-                forces[j, 2, b] -= gz
-                ev_vb[1, b] += gx * dx
-                ev_vb[2, b] += gy * dy
-                ev_vb[3, b] += gz * dz
-                ev_vb[4, b] += gy * dz
-                ev_vb[5, b] += gx * dz
-                ev_vb[6, b] += gx * dy
+                add_pair(forces, f_cb, ev_vb, j, b, 0, e_b[b], g_b[b], ux, uy, uz, dx, dy, dz)
     if i_run >= 0:
         flush_atom(forces, f_cb, i_run, 0)
         flush_structure(energy, virial, ev_vb, s_run, 0)
 """
+
+
+def add_pair(forces: np.ndarray, f_cm: np.ndarray, ev_vm: np.ndarray, j: int, m: int, c0: int,
+             e: float, g: float, ux: float, uy: float, uz: float, dx: float, dy: float,
+             dz: float) -> None:
+    """Add one pair's energy e and its force g u (g = dE/dr, u the unit vector from i to j, d = r u)
+    in column m of a run's sums (``f_cm`` F_i, ``ev_vm`` energy and virial) and take the force off
+    neighbour j in column c0 + m of ``forces`` (N, 3, C) (numba, inlined into the generated
+    kernels; its order of operations is what makes a vector's numbers the same in any of them)."""
+    gx, gy, gz = g * ux, g * uy, g * uz
+    ev_vm[0, m] += e
+    f_cm[0, m] += gx
+    f_cm[1, m] += gy
+    f_cm[2, m] += gz
+    forces[j, 0, c0 + m] -= gx
+    forces[j, 1, c0 + m] -= gy
+    forces[j, 2, c0 + m] -= gz
+    ev_vm[1, m] += gx * dx
+    ev_vm[2, m] += gy * dy
+    ev_vm[3, m] += gz * dz
+    ev_vm[4, m] += gy * dz
+    ev_vm[5, m] += gx * dz
+    ev_vm[6, m] += gx * dy
 
 
 def flush_atom(forces: np.ndarray, f_cm: np.ndarray, i: int, c0: int) -> None:
@@ -242,7 +251,8 @@ def _make_kernel(pair_energy: Callable, n_params: int, single: bool = False) -> 
               "call": ", ".join(names if single else [f"{a}[b]" for a in names])}
     inline = numba.njit(error_model="numpy", inline="always")
     namespace = {"np": np, "BLOCK": BLOCK, "U": np.uint64, "fn": inline(pair_energy),
-                 "flush_atom": inline(flush_atom), "flush_structure": inline(flush_structure)}
+                 "add_pair": inline(add_pair), "flush_atom": inline(flush_atom),
+                 "flush_structure": inline(flush_structure)}
     where = f"<gafit pair kernel, {n_params} parameters>"
     source = (_SINGLE_SOURCE if single else _KERNEL_SOURCE).format(**fields)
     if single:
@@ -251,7 +261,7 @@ def _make_kernel(pair_energy: Callable, n_params: int, single: bool = False) -> 
         namespace["compute"] = numba.njit(error_model="numpy", inline="always")(
             namespace["compute"])
         source = f"# compute, inlined:\n{textwrap.indent(compute, '# ')}\n{source}"
-    return compile_generated(source, namespace, "kernel", [pair_energy, vec_math,
+    return compile_generated(source, namespace, "kernel", [pair_energy, vec_math, add_pair,
                                                            flush_atom, flush_structure], where)
 
 
